@@ -1,0 +1,37 @@
+//! A teaching kernel for x86_64 built around stack-switching continuations.
+//!
+//! Every bootable binary (the demo in `main.rs`, and one per test suite in the
+//! top-level `tests/` folder) is a thin `entry_point!` around this library:
+//! it calls [`init`] and then does its one job.
+//!
+//! The library is `no_std` everywhere. Modules that hold pure logic (the frame
+//! allocator's bookkeeping, page-table index arithmetic, the continuation
+//! core) also build for the host, where `cargo test -p kernel --lib` runs
+//! their unit tests with `std`.
+#![no_std]
+#![feature(abi_x86_interrupt)]
+
+#[cfg(test)]
+extern crate std;
+
+extern crate alloc;
+
+pub mod cont;
+pub mod frames;
+pub mod paging;
+pub mod serial;
+pub mod testing;
+
+#[cfg(target_os = "none")]
+pub mod gdt;
+#[cfg(target_os = "none")]
+pub mod heap;
+#[cfg(target_os = "none")]
+pub mod interrupts;
+#[cfg(target_os = "none")]
+pub mod qemu;
+#[cfg(target_os = "none")]
+mod boot;
+
+#[cfg(target_os = "none")]
+pub use boot::{BOOTLOADER_CONFIG, init};

@@ -1,0 +1,184 @@
+//! The in-kernel test harness: suites of plain functions, one serial line per
+//! test, and a closing count (SPEC §5).
+//!
+//! A test is a `fn() -> TestResult`. It passes by returning `Ok(())` and fails
+//! by returning `Err(reason)`; the `check!`/`check_eq!` macros build those
+//! reasons with the file, line and both values, so a failing line says what
+//! was expected. A suite binary (one per file in `tests/`) calls
+//! [`run_suite`], which prints
+//!
+//! ```text
+//! test memory::heap_reuses_freed_blocks ... ok
+//! test memory::frame_count_restored ... FAILED: tests/memory.rs:40: expected 7, got 6
+//! 1 passed, 1 failed
+//! ```
+//!
+//! and exits QEMU with success only if every test passed.
+//!
+//! Some behaviour can only be observed by ending the boot: a kernel stack
+//! overflow must end in a double fault. Such a test runs in a boot of its
+//! own, declares what it expects with [`expect_fatal`], and provokes it; the
+//! fatal handler asks [`fatal`] whether this was the expected end, and the
+//! harness reports the test as passed or failed accordingly.
+
+use alloc::string::String;
+
+/// What a test returns: `Err` carries the reason it failed.
+pub type TestResult = Result<(), String>;
+
+/// One test: a name that states the behaviour, and the function that checks it.
+pub struct Test {
+    pub name: &'static str,
+    pub run: fn() -> TestResult,
+}
+
+/// Builds a `&[Test]` from function names: `tests![a, b]` names each test
+/// after its function.
+#[macro_export]
+macro_rules! tests {
+    ($($f:path),* $(,)?) => {
+        &[$($crate::testing::Test { name: $crate::testing::last_segment(stringify!($f)), run: $f }),*]
+    };
+}
+
+/// Fails the test with a message unless `cond` holds.
+#[macro_export]
+macro_rules! check {
+    ($cond:expr) => {
+        if !$cond {
+            return Err(alloc::format!("{}:{}: check failed: {}", file!(), line!(), stringify!($cond)));
+        }
+    };
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(alloc::format!("{}:{}: {}", file!(), line!(), format_args!($($msg)+)));
+        }
+    };
+}
+
+/// Fails the test unless `left == right`, naming both values.
+#[macro_export]
+macro_rules! check_eq {
+    ($left:expr, $right:expr $(,)?) => {
+        match (&$left, &$right) {
+            (l, r) => {
+                if l != r {
+                    return Err(alloc::format!(
+                        "{}:{}: {} == {}: left {:?}, right {:?}",
+                        file!(), line!(), stringify!($left), stringify!($right), l, r
+                    ));
+                }
+            }
+        }
+    };
+}
+
+/// `stringify!(path::to::f)` → `"f"`: a test is named after its function.
+pub const fn last_segment(path: &'static str) -> &'static str {
+    let bytes = path.as_bytes();
+    let mut i = bytes.len();
+    while i > 0 {
+        if bytes[i - 1] == b':' || bytes[i - 1] == b' ' {
+            break;
+        }
+        i -= 1;
+    }
+    // SAFETY-free split: `i` sits just after an ASCII byte, a char boundary.
+    match path.split_at_checked(i) {
+        Some((_, name)) => name,
+        None => path,
+    }
+}
+
+/// Kinds of fatal events a boot-ending test can expect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fatal {
+    DoubleFault,
+    PageFault,
+    GeneralProtection,
+    InvalidOpcode,
+    DivideError,
+    Panic,
+    Other,
+}
+
+/// The test that is running, and the fatal event it expects (if any), for
+/// the benefit of panic and fault handlers.
+static CURRENT: spin::Mutex<Option<(&'static str, &'static str, Option<Fatal>)>> =
+    spin::Mutex::new(None);
+
+/// Declares that the running test passes by ending the boot with `kind`.
+pub fn expect_fatal(kind: Fatal) {
+    if let Some(cur) = CURRENT.lock().as_mut() {
+        cur.2 = Some(kind);
+    }
+}
+
+/// Called by panic and fault handlers once they have printed their report.
+/// Reports the running test as passed (the expected end) or failed, prints
+/// the count, and exits QEMU. Never returns.
+pub fn fatal(kind: Fatal) -> ! {
+    // A handler may have interrupted the holder of this lock; the boot ends
+    // here, so take the value without waiting.
+    let current = match CURRENT.try_lock() {
+        Some(guard) => *guard,
+        None => None,
+    };
+    match current {
+        Some((suite, name, Some(expected))) if expected == kind => {
+            crate::println!("test {suite}::{name} ... ok");
+            crate::println!("1 passed, 0 failed");
+            exit(true)
+        }
+        Some((suite, name, _)) => {
+            crate::println!("test {suite}::{name} ... FAILED: {kind:?} (see the report above)");
+            crate::println!("0 passed, 1 failed");
+            exit(false)
+        }
+        None => exit(false),
+    }
+}
+
+/// Runs every test of `suite`, prints one line each and the closing count,
+/// and exits QEMU: success only if all passed.
+pub fn run_suite(suite: &'static str, tests: &[Test]) -> ! {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for test in tests {
+        *CURRENT.lock() = Some((suite, test.name, None));
+        match (test.run)() {
+            Ok(()) => {
+                passed += 1;
+                crate::println!("test {suite}::{} ... ok", test.name);
+            }
+            Err(reason) => {
+                failed += 1;
+                crate::println!("test {suite}::{} ... FAILED: {reason}", test.name);
+            }
+        }
+        *CURRENT.lock() = None;
+    }
+    crate::println!("{passed} passed, {failed} failed");
+    exit(failed == 0)
+}
+
+#[cfg(target_os = "none")]
+fn exit(success: bool) -> ! {
+    crate::qemu::exit(if success { crate::qemu::ExitCode::Success } else { crate::qemu::ExitCode::Failure })
+}
+
+#[cfg(not(target_os = "none"))]
+fn exit(success: bool) -> ! {
+    panic!("the in-kernel harness exited (success: {success}) on the host")
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::last_segment;
+
+    #[test]
+    fn last_segment_strips_module_path() {
+        assert_eq!(last_segment("memory::heap_grows"), "heap_grows");
+        assert_eq!(last_segment("heap_grows"), "heap_grows");
+        assert_eq!(last_segment("a :: b :: c"), "c");
+    }
+}

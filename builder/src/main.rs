@@ -5,9 +5,10 @@
 //! writes an MBR disk with its boot sector and stages, for UEFI a GPT disk
 //! with an EFI system partition. Both hand the kernel the same `BootInfo`.
 //!
-//! Usage: `builder <out-dir> <kernel-elf>...` writes `<name>-bios.img` and
-//! `<name>-uefi.img` into `<out-dir>` for each kernel, where `<name>` is the
-//! ELF's file name. `qemu-run.sh` calls this after building the kernels.
+//! Usage: `builder [--bios] [--uefi] <out-dir> <kernel-elf>...` writes
+//! `<name>-bios.img` and/or `<name>-uefi.img` into `<out-dir>` for each
+//! kernel, where `<name>` is the ELF's file name (both images when neither
+//! flag is given). `qemu-run.sh` calls this after building the kernels.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,7 +19,19 @@ use bootloader_boot_config::LevelFilter;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1).map(PathBuf::from);
+    let mut firmware = Firmware { bios: false, uefi: false };
+    let mut paths = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.to_str() {
+            Some("--bios") => firmware.bios = true,
+            Some("--uefi") => firmware.uefi = true,
+            _ => paths.push(PathBuf::from(arg)),
+        }
+    }
+    if !firmware.bios && !firmware.uefi {
+        firmware = Firmware { bios: true, uefi: true };
+    }
+    let mut args = paths.into_iter();
     let Some(out_dir) = args.next() else {
         eprintln!("usage: builder <out-dir> <kernel-elf>...");
         return ExitCode::from(2);
@@ -33,7 +46,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     for kernel in &kernels {
-        if let Err(err) = build_images(kernel, &out_dir) {
+        if let Err(err) = build_images(kernel, &out_dir, firmware) {
             eprintln!("builder: {}: {err}", kernel.display());
             return ExitCode::FAILURE;
         }
@@ -41,8 +54,15 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Writes the BIOS and the UEFI image for one kernel.
-fn build_images(kernel: &Path, out_dir: &Path) -> Result<()> {
+/// Which disk images to write.
+#[derive(Clone, Copy)]
+struct Firmware {
+    bios: bool,
+    uefi: bool,
+}
+
+/// Writes the requested images for one kernel.
+fn build_images(kernel: &Path, out_dir: &Path, firmware: Firmware) -> Result<()> {
     let name = kernel
         .file_name()
         .and_then(|n| n.to_str())
@@ -55,7 +75,11 @@ fn build_images(kernel: &Path, out_dir: &Path) -> Result<()> {
     config.frame_buffer_logging = false;
     let mut builder = DiskImageBuilder::new(kernel.to_path_buf());
     builder.set_boot_config(&config);
-    builder.create_bios_image(&out_dir.join(format!("{name}-bios.img")))?;
-    builder.create_uefi_image(&out_dir.join(format!("{name}-uefi.img")))?;
+    if firmware.bios {
+        builder.create_bios_image(&out_dir.join(format!("{name}-bios.img")))?;
+    }
+    if firmware.uefi {
+        builder.create_uefi_image(&out_dir.join(format!("{name}-uefi.img")))?;
+    }
     Ok(())
 }

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# qemu-run.sh: build the kernel, turn it into disk images, boot them in QEMU.
+#
+#   ./qemu-run.sh                  build and boot the demo kernel (BIOS);
+#                                  serial output on this terminal
+#   ./qemu-run.sh --uefi           the same, booted through UEFI (OVMF)
+#   ./qemu-run.sh --gdb            start QEMU halted, waiting for GDB
+#   ./qemu-run.sh test             host unit tests, then every in-kernel
+#                                  suite in a boot of its own; ends with
+#                                  "N passed, N failed"
+#   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host tests)
+#   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
+#
+# Environment: QEMU_TIMEOUT (seconds per boot, default 180).
+#
+# Exit status: 0 success; 1 a build, boot or test failure; 2 a missing
+# prerequisite that this script could not install (it says which command to
+# run).
+set -euo pipefail
+
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+IMAGES="$ROOT/target/images"
+KERNELS="$ROOT/target/x86_64-target/release"
+TIMEOUT=${QEMU_TIMEOUT:-180}
+
+say() { printf '%s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- set-up ---
+
+# The pinned nightly (rust-toolchain.toml) with the components the kernel
+# build needs. rustup installs it here if it is missing.
+ensure_toolchain() {
+    if ! command -v rustup >/dev/null 2>&1; then
+        say "qemu-run.sh: rustup is not installed. Install it, then run this again:"
+        say "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --default-toolchain none"
+        exit 2
+    fi
+    local channel
+    channel=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+    if ! rustup run "$channel" rustc --version >/dev/null 2>&1; then
+        say "qemu-run.sh: installing the pinned toolchain $channel"
+        rustup toolchain install "$channel" --profile minimal \
+            --component rust-src,llvm-tools-preview,rustfmt,clippy \
+            --target x86_64-unknown-none >&2
+    fi
+}
+
+# QEMU, and OVMF for UEFI boots. Installed with apt-get where we can.
+ensure_qemu() {
+    local need_ovmf=$1 missing=()
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+    if [ "$need_ovmf" = yes ] && [ ! -f /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
+        missing+=(ovmf)
+    fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "qemu-run.sh: installing ${missing[*]} with apt-get"
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 && return 0
+    fi
+    say "qemu-run.sh: missing ${missing[*]}. Install with:"
+    say "  sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+    exit 2
+}
+
+# ----------------------------------------------------------------- build ---
+
+# Builds the kernel binaries named in $@ (release, frame pointers on) and
+# their disk images for the firmware $FIRMWARE.
+build() {
+    local bins=() b
+    for b in "$@"; do bins+=(--bin "$b"); done
+    cargo kbuild --quiet --release "${bins[@]}" >&2
+    cargo build --quiet --release -p builder >&2
+    local elfs=()
+    for b in "$@"; do elfs+=("$KERNELS/$b"); done
+    "$ROOT/target/release/builder" "--$FIRMWARE" "$IMAGES" "${elfs[@]}" >&2
+}
+
+# The in-kernel suites: every `[[bin]]` named `test-<suite>` (tests/<suite>.rs).
+all_suites() {
+    sed -n 's/^name *= *"test-\(.*\)"/\1/p' kernel/Cargo.toml
+}
+
+# ------------------------------------------------------------------ boot ---
+
+# The QEMU command line for image $1. Serial goes to standard output.
+qemu_cmd() {
+    local image=$1
+    QEMU=(qemu-system-x86_64 -accel tcg -m 512M -smp 1
+        -display none -serial stdio -monitor none
+        -no-reboot
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04
+        -drive "format=raw,file=$image")
+    if [ "$FIRMWARE" = uefi ]; then
+        local vars="$IMAGES/OVMF_VARS_4M.fd"
+        cp /usr/share/OVMF/OVMF_VARS_4M.fd "$vars"
+        QEMU+=(-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
+            -drive "if=pflash,format=raw,file=$vars")
+    fi
+}
+
+# Names what a QEMU exit status means. With isa-debug-exit, the kernel's
+# 0x10 becomes 33 and 0x11 becomes 35; under -no-reboot a triple fault resets
+# the CPU and QEMU exits with 0; `timeout` exits with 124.
+outcome() {
+    case $1 in
+        33) echo success ;;
+        35) echo "failure reported by the kernel" ;;
+        124 | 137) echo "timed out after ${TIMEOUT} s" ;;
+        0) echo "triple fault (the CPU reset; QEMU stopped under -no-reboot)" ;;
+        *) echo "QEMU exited with status $1" ;;
+    esac
+}
+
+# Boots the demo kernel with serial on this terminal.
+run_demo() {
+    ensure_toolchain
+    ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
+    build kernel
+    qemu_cmd "$IMAGES/kernel-$FIRMWARE.img"
+    if [ "$GDB" = yes ]; then
+        say "QEMU is halted, waiting for GDB on localhost:1234. In another terminal:"
+        say "  gdb $KERNELS/kernel -ex 'target remote localhost:1234'"
+        say "The kernel is position independent: its first serial line names the"
+        say "offset it was loaded at; give it to GDB with"
+        say "  add-symbol-file $KERNELS/kernel -o <offset>"
+        "${QEMU[@]}" -s -S
+        return
+    fi
+    local status=0
+    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null || status=$?
+    if [ "$status" = 33 ]; then
+        return 0
+    fi
+    say "qemu-run.sh: demo: $(outcome "$status")"
+    return 1
+}
+
+# ----------------------------------------------------------------- tests ---
+
+PASSED=0
+FAILED=0
+
+# Host-side unit tests of the pure logic (cargo test on the host target).
+run_host_tests() {
+    local log="$ROOT/target/host-tests.log" status=0
+    mkdir -p "$ROOT/target"
+    cargo test -p kernel --lib >"$log" 2>&1 || status=$?
+    grep -E '^test .* \.\.\. ' "$log" || true
+    local p f
+    p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
+    if [ "$status" != 0 ] && [ "$f" = 0 ]; then
+        # It did not get as far as running tests: a build error.
+        tail -n 30 "$log"
+        echo "test host ... FAILED: cargo test did not run (see above)"
+        f=1
+    fi
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+}
+
+# Boots suite $1 and counts its test lines. A boot that times out, triple
+# faults or ends without its closing count is a failure named for the suite.
+run_suite() {
+    local suite=$1 log="$ROOT/target/suite-$1.log" status=0
+    qemu_cmd "$IMAGES/test-$suite-$FIRMWARE.img"
+    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$log" 2>&1 || status=$?
+    tr -d '\r' <"$log" | grep -E '^test [^ ]+ \.\.\. ' || true
+    local p f
+    p=$(tr -d '\r' <"$log" | grep -cE '^test [^ ]+ \.\.\. ok$' || true)
+    f=$(tr -d '\r' <"$log" | grep -cE '^test [^ ]+ \.\.\. FAILED' || true)
+    local closed=no
+    tr -d '\r' <"$log" | grep -qE '^[0-9]+ passed, [0-9]+ failed$' && closed=yes
+    if [ "$status" != 33 ] && [ "$f" = 0 ] || [ "$closed" = no ]; then
+        echo "--- last lines of the $suite boot ---"
+        tr -d '\r' <"$log" | tail -n 15
+        echo "test $suite ... FAILED: $(outcome "$status")"
+        f=$((f + 1))
+    fi
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+}
+
+run_tests() {
+    local suites=("$@") host=yes
+    if [ ${#suites[@]} -gt 0 ]; then host=no; else mapfile -t suites < <(all_suites); fi
+    ensure_toolchain
+    ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
+    [ "$host" = yes ] && run_host_tests
+    local bins=() s
+    for s in "${suites[@]}"; do bins+=("test-$s"); done
+    if ! build "${bins[@]}"; then
+        echo "test build ... FAILED: the kernel suites did not build"
+        FAILED=$((FAILED + 1))
+    else
+        for s in "${suites[@]}"; do run_suite "$s"; done
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" = 0 ]
+}
+
+# ------------------------------------------------------------------ main ---
+
+MODE=demo
+FIRMWARE=bios
+GDB=no
+ARGS=()
+for arg in "$@"; do
+    case $arg in
+        test) MODE=test ;;
+        --uefi) FIRMWARE=uefi ;;
+        --gdb) GDB=yes ;;
+        -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
+        *) ARGS+=("$arg") ;;
+    esac
+done
+
+case $MODE in
+    demo) run_demo ;;
+    test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
+esac

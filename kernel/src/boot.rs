@@ -5,33 +5,110 @@
 //! maps it, sets up a stack and a window onto all physical memory, and jumps
 //! to the `entry_point!` of one of the binaries with a `BootInfo`. [`init`]
 //! then builds everything else, in an order where each step only needs the
-//! ones before it.
+//! ones before it (`docs/boot.md` tells the whole story from power-on).
 
 use bootloader_api::BootInfo;
 use bootloader_api::config::{BootloaderConfig, Mapping};
 
+use crate::{frames, gdt, heap, interrupts, paging};
+
 /// What every kernel binary asks of the bootloader: a window onto physical
-/// memory (the frame allocator and page-table code reach frames through it)
-/// and a kernel stack large enough for deep test recursion.
+/// memory (the frame allocator and page-table code reach frames through it),
+/// a kernel stack large enough for deep test recursion, and every mapping it
+/// chooses itself kept inside the dynamic range of the virtual memory map
+/// (see `paging`), away from the heap and continuation-stack regions.
 pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
     config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.mappings.dynamic_range_start = Some(paging::DYNAMIC_START);
+    config.mappings.dynamic_range_end = Some(paging::DYNAMIC_END - 1);
     config.kernel_stack_size = 256 * 1024;
     config
 };
 
-/// Brings the kernel up. Every binary calls this first.
+/// Brings the kernel up. Every binary calls this first, with the `BootInfo`
+/// it was given; interrupts stay disabled throughout (nothing needs a timer).
+///
+/// 1. serial: the first print initialises COM1, so every later step can report;
+/// 2. GDT + TSS: kernel segments and the IST stacks the IDT gates name;
+/// 3. IDT: every exception has a handler from here on; the kernel stack's
+///    range is recorded so that an overflow is reported as one;
+/// 4. frames: the allocator over the memory map, problems printed;
+/// 5. paging: the kernel's own tables, CR3 switched (`boot_info` is unmapped after this);
+/// 6. heap: `alloc` works.
 pub fn init(boot_info: &'static mut BootInfo) {
-    crate::println!("kernel: booted, bootloader {}.{}.{}",
+    crate::println!(
+        "kernel: booted, bootloader {}.{}.{}",
         boot_info.api_version.version_major(),
         boot_info.api_version.version_minor(),
-        boot_info.api_version.version_patch());
+        boot_info.api_version.version_patch()
+    );
+    gdt::init();
+    interrupts::init();
+    paging::record_kernel_stack(boot_info);
+
+    {
+        let mut allocator = frames::FRAMES.lock();
+        let mut regions = [frames::Region {
+            start: 0,
+            end: 0,
+            kind: frames::RegionKind::Reserved,
+        }; 256];
+        let map = &boot_info.memory_regions;
+        assert!(
+            map.len() <= regions.len(),
+            "memory map has {} regions, at most 256 supported",
+            map.len()
+        );
+        for (slot, region) in regions.iter_mut().zip(frames::regions_from_boot_map(map)) {
+            *slot = region;
+        }
+        allocator.init(&regions[..map.len()]);
+        crate::println!(
+            "frames: {} usable frames ({} MiB) in {} memory map regions",
+            allocator.usable_count(),
+            allocator.usable_count() * 4 / 1024,
+            map.len()
+        );
+        for problem in allocator.problems() {
+            crate::println!("frames: memory map problem: {problem:x?}");
+        }
+        if allocator.problem_count() > frames::MAX_PROBLEMS {
+            crate::println!(
+                "frames: ... and {} more problems",
+                allocator.problem_count() - frames::MAX_PROBLEMS
+            );
+        }
+    }
+
+    paging::init(boot_info);
+    crate::println!(
+        "paging: CR3 switched from the bootloader's table {:#x} to the kernel's {:#x}",
+        paging::bootloader_cr3().start_address().as_u64(),
+        paging::kernel_cr3().start_address().as_u64()
+    );
+    heap::init();
+    crate::println!(
+        "heap: {} MiB at {:#x}; {} frames free",
+        paging::HEAP_SIZE / (1024 * 1024),
+        paging::HEAP_START,
+        frames::free_count()
+    );
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     // SAFETY: the boot ends here; whatever held the console never runs again.
     unsafe { crate::serial::force_unlock() };
-    crate::println!("kernel panic: {info}");
+    match info.location() {
+        Some(location) => crate::println!(
+            "kernel panic at {}:{}:{}: {}",
+            location.file(),
+            location.line(),
+            location.column(),
+            info.message()
+        ),
+        None => crate::println!("kernel panic: {}", info.message()),
+    }
     crate::testing::fatal(crate::testing::Fatal::Panic)
 }

@@ -1,1 +1,1025 @@
-//! (being written)
+//! The kernel's own page tables: the virtual memory map, the boot-time switch
+//! away from the bootloader's tables, and `map_page`/`unmap_page`/`translate`
+//! for everything that maps memory later.
+//!
+//! The bootloader leaves the kernel running on page tables it built for
+//! itself: identity mappings of its own code, the boot info, a frame buffer,
+//! and the kernel image mapped with the permissions its ELF asks for. Rather
+//! than inherit that, [`init`] builds a fresh level-4 table holding exactly
+//! what the kernel needs, with permissions chosen here, and loads it into
+//! CR3. After the switch nothing the bootloader mapped is reachable unless it
+//! appears below, so `BootInfo` must be copied out before [`init`].
+//!
+//! ## Virtual memory map
+//!
+//! ```text
+//!  start                  end (exclusive)         size     contents                    permissions
+//!  ---------------------  ----------------------  -------  --------------------------  -----------
+//!  0x0000_0000_0000_0000  0x0000_8000_0000_0000   128 TiB  lower half: nothing mapped  -
+//!                                                          (a null dereference faults)
+//!  0x0000_8000_0000_0000  0xffff_8000_0000_0000   -        non-canonical hole          -
+//!  0xffff_8000_0000_0000  0xffff_c000_0000_0000   64 TiB   bootloader's dynamic range  see below
+//!                                                          (level-4 entries 256..383)
+//!      kernel image       where the bootloader put it      .text                       R + X
+//!                                                          .rodata                     R + NX
+//!                                                          .data/.bss (RELRO: R)       RW + NX
+//!      kernel stack       256 KiB, bootloader's choice     the stack                   RW + NX
+//!                                                          4 KiB guard page below it   unmapped
+//!      physical memory    0 .. max(4 GiB, end of RAM)      2 MiB pages                 RW + NX
+//!      window             at the bootloader's offset
+//!  0xffff_c000_0000_0000  0xffff_c000_0200_0000   32 MiB   kernel heap                 RW + NX
+//!  0xffff_c000_0200_0000  0xffff_d000_0000_0000   -        unused                      -
+//!  0xffff_d000_0000_0000  0xffff_d080_0000_0000   512 GiB  continuation stacks: slots  empty at boot
+//!                                                          of guard page(s) + stack    (RW + NX)
+//!  0xffff_d080_0000_0000  0xffff_ffff_ffff_ffff   -        unused                      -
+//! ```
+//!
+//! The kernel image, its stack and the physical-memory window are placed by
+//! the bootloader ("dynamic" mappings). `boot::BOOTLOADER_CONFIG` confines
+//! them to the dynamic range above, so they can never land on the heap or the
+//! continuation-stack region; [`init`] re-checks that at boot, prints where
+//! everything ended up, and panics if anything overlaps.
+//!
+//! ## Locking
+//!
+//! The active table is behind a `spin::Mutex`. Lock order: this lock, then
+//! the frame allocator's. The `try_` functions never wait, for use from the
+//! page-fault handler, which may have interrupted a holder of either lock.
+
+use x86_64::structures::paging::PageTableFlags;
+
+/// Size of a 4 KiB page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Bytes covered by one level-4 entry (512 GiB).
+pub const P4_ENTRY_SIZE: u64 = 1 << 39;
+
+/// Start of the range in which the bootloader may place its mappings.
+pub const DYNAMIC_START: u64 = 0xffff_8000_0000_0000;
+/// End (exclusive) of the bootloader's dynamic range.
+pub const DYNAMIC_END: u64 = 0xffff_c000_0000_0000;
+/// Start of the kernel heap.
+pub const HEAP_START: u64 = 0xffff_c000_0000_0000;
+/// Size of the kernel heap: room for the bookkeeping of thousands of
+/// continuations, well inside the guest's 512 MiB.
+pub const HEAP_SIZE: u64 = 32 * 1024 * 1024;
+/// Start of the region reserved for continuation stacks.
+pub const CONT_STACKS_START: u64 = 0xffff_d000_0000_0000;
+/// Size of the continuation-stack region: one level-4 entry of its own.
+pub const CONT_STACKS_SIZE: u64 = P4_ENTRY_SIZE;
+
+/// Flags of an ordinary kernel data page.
+pub const DATA_FLAGS: PageTableFlags = PageTableFlags::PRESENT
+    .union(PageTableFlags::WRITABLE)
+    .union(PageTableFlags::NO_EXECUTE);
+
+/// A named range of virtual addresses, `start..end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub name: &'static str,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Region {
+    pub const fn new(name: &'static str, start: u64, size: u64) -> Self {
+        Self {
+            name,
+            start,
+            end: start.wrapping_add(size),
+        }
+    }
+
+    /// Whether the two ranges share at least one byte.
+    pub fn overlaps(&self, other: &Region) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    /// Whether `other` lies entirely inside `self`.
+    pub fn contains_region(&self, other: &Region) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        (self.start..self.end).contains(&addr)
+    }
+}
+
+/// The fixed regions of the map (the table in the module docs).
+pub const FIXED_REGIONS: [Region; 3] = [
+    Region {
+        name: "bootloader dynamic range",
+        start: DYNAMIC_START,
+        end: DYNAMIC_END,
+    },
+    Region::new("kernel heap", HEAP_START, HEAP_SIZE),
+    Region::new("continuation stacks", CONT_STACKS_START, CONT_STACKS_SIZE),
+];
+
+/// What is wrong with a set of regions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// `start >= end`.
+    Empty(&'static str),
+    /// A bound is not page aligned.
+    Unaligned(&'static str),
+    /// The region is not in canonical upper- or lower-half form, or straddles
+    /// the hole.
+    NonCanonical(&'static str),
+    /// Two regions share addresses.
+    Overlap(&'static str, &'static str),
+}
+
+/// Checks that every region is non-empty, page aligned, canonical, and that
+/// no two overlap.
+pub fn check_layout(regions: &[Region]) -> Result<(), LayoutError> {
+    for (i, r) in regions.iter().enumerate() {
+        if r.start >= r.end {
+            return Err(LayoutError::Empty(r.name));
+        }
+        if r.start % PAGE_SIZE != 0 || r.end % PAGE_SIZE != 0 {
+            return Err(LayoutError::Unaligned(r.name));
+        }
+        let last = r.end - 1;
+        if !is_canonical(r.start) || !is_canonical(last) || (r.start >> 63) != (last >> 63) {
+            return Err(LayoutError::NonCanonical(r.name));
+        }
+        if let Some(other) = regions[..i].iter().find(|o| o.overlaps(r)) {
+            return Err(LayoutError::Overlap(other.name, r.name));
+        }
+    }
+    Ok(())
+}
+
+/// Whether bits 63..48 of `addr` are copies of bit 47, as x86_64 requires of
+/// every address it translates.
+pub const fn is_canonical(addr: u64) -> bool {
+    canonical(addr) == addr
+}
+
+/// `addr` with bits 63..48 set to copies of bit 47.
+pub const fn canonical(addr: u64) -> u64 {
+    (((addr << 16) as i64) >> 16) as u64
+}
+
+/// The four table indices of `addr`, level 4 first, and its offset in the
+/// 4 KiB page:
+///
+/// ```text
+///  63      48 47    39 38    30 29    21 20    12 11         0
+/// +----------+--------+--------+--------+--------+------------+
+/// | sign ext | P4 idx | P3 idx | P2 idx | P1 idx |   offset   |
+/// +----------+--------+--------+--------+--------+------------+
+/// ```
+pub const fn table_indices(addr: u64) -> ([usize; 4], u64) {
+    const fn index(addr: u64, shift: u32) -> usize {
+        ((addr >> shift) & 0x1ff) as usize
+    }
+    (
+        [
+            index(addr, 39),
+            index(addr, 30),
+            index(addr, 21),
+            index(addr, 12),
+        ],
+        addr & 0xfff,
+    )
+}
+
+/// The canonical address with the given table indices and page offset (the
+/// inverse of [`table_indices`]).
+pub const fn address_of(indices: [usize; 4], offset: u64) -> u64 {
+    let raw = ((indices[0] as u64) << 39)
+        | ((indices[1] as u64) << 30)
+        | ((indices[2] as u64) << 21)
+        | ((indices[3] as u64) << 12)
+        | (offset & 0xfff);
+    canonical(raw)
+}
+
+/// One loadable segment of an ELF file, as the kernel maps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Link-time virtual address (add the load offset for the real one).
+    pub vaddr: u64,
+    pub mem_size: u64,
+    pub writable: bool,
+    pub executable: bool,
+}
+
+/// Program headers of interest in an ELF64 file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ElfLayout {
+    pub segments: [Option<Segment>; 16],
+    /// The `PT_GNU_RELRO` range (`vaddr`, size): written by relocation at
+    /// load time, read-only afterwards.
+    pub relro: Option<(u64, u64)>,
+}
+
+const PT_LOAD: u32 = 1;
+const PT_GNU_RELRO: u32 = 0x6474_e552;
+const PF_X: u32 = 1;
+const PF_W: u32 = 2;
+
+/// Reads the `PT_LOAD` and `PT_GNU_RELRO` program headers of an ELF64
+/// little-endian file. Field offsets are those of the System V gABI:
+///
+/// ```text
+///  ELF header            program header (e_phentsize bytes each)
+///  0x00 magic 7f 'E' 'L' 'F'    0x00 p_type  u32    0x10 p_vaddr  u64
+///  0x04 class 2 (64-bit)        0x04 p_flags u32    0x28 p_memsz  u64
+///  0x20 e_phoff     u64
+///  0x36 e_phentsize u16
+///  0x38 e_phnum     u16
+/// ```
+pub fn parse_elf(elf: &[u8]) -> Result<ElfLayout, &'static str> {
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        elf.get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    let u64_at = |at: usize| {
+        elf.get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
+    if elf.get(0..5) != Some(&[0x7f, b'E', b'L', b'F', 2]) {
+        return Err("not an ELF64 file");
+    }
+    let phoff = u64_at(0x20).ok_or("truncated ELF header")? as usize;
+    let phentsize = u16_at(0x36).ok_or("truncated ELF header")? as usize;
+    let phnum = u16_at(0x38).ok_or("truncated ELF header")? as usize;
+    if phentsize < 0x30 {
+        return Err("program header entries too small");
+    }
+    let mut layout = ElfLayout::default();
+    let mut count = 0;
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        let kind = u32_at(at).ok_or("truncated program header")?;
+        let flags = u32_at(at + 4).ok_or("truncated program header")?;
+        let vaddr = u64_at(at + 0x10).ok_or("truncated program header")?;
+        let mem_size = u64_at(at + 0x28).ok_or("truncated program header")?;
+        match kind {
+            PT_LOAD if mem_size > 0 => {
+                let slot = layout
+                    .segments
+                    .get_mut(count)
+                    .ok_or("too many PT_LOAD segments")?;
+                *slot = Some(Segment {
+                    vaddr,
+                    mem_size,
+                    writable: flags & PF_W != 0,
+                    executable: flags & PF_X != 0,
+                });
+                count += 1;
+            }
+            PT_GNU_RELRO => layout.relro = Some((vaddr, mem_size)),
+            _ => {}
+        }
+    }
+    Ok(layout)
+}
+
+/// The bootloader's kernel stack: usable `bottom..top`, and the unmapped
+/// guard page `guard_start..bottom` below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackRange {
+    pub guard_start: u64,
+    pub bottom: u64,
+    pub top: u64,
+}
+
+impl StackRange {
+    /// Whether `addr` falls in the guard page: a kernel stack overflow.
+    pub fn guard_contains(&self, addr: u64) -> bool {
+        (self.guard_start..self.bottom).contains(&addr)
+    }
+}
+
+#[cfg(target_os = "none")]
+pub use kernel_only::*;
+
+#[cfg(target_os = "none")]
+mod kernel_only {
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    use bootloader_api::BootInfo;
+    use bootloader_api::info::MemoryRegionKind;
+    use spin::{Mutex, Once};
+    use x86_64::registers::control::{Cr0, Cr0Flags, Cr3};
+    use x86_64::registers::model_specific::{Efer, EferFlags};
+    use x86_64::structures::paging::mapper::{
+        MapToError, MappedFrame, Mapper, TranslateResult, UnmapError as X86UnmapError,
+    };
+    use x86_64::structures::paging::{
+        FrameAllocator, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysFrame,
+        Size2MiB, Size4KiB, Translate,
+    };
+    use x86_64::{PhysAddr, VirtAddr};
+
+    use super::*;
+    use crate::frames;
+
+    /// Why [`map_page`] failed. Nothing was changed.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum MapError {
+        /// The page is already mapped.
+        AlreadyMapped,
+        /// No frame for a new page table.
+        OutOfFrames,
+        /// A huge page covers the address.
+        HugePage,
+        /// A lock was held (only from the `try_` functions).
+        Busy,
+    }
+
+    /// Why [`unmap_page`] failed. Nothing was changed.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum UnmapError {
+        /// The page is not mapped.
+        NotMapped,
+        /// A huge page covers the address.
+        HugePage,
+        /// A lock was held (only from the `try_` functions).
+        Busy,
+    }
+
+    /// Page-table frames from the kernel's frame allocator, waiting for it.
+    struct WaitingFrames;
+
+    // SAFETY: the frames come from `frames`, which hands each out once and
+    // only usable RAM.
+    unsafe impl FrameAllocator<Size4KiB> for WaitingFrames {
+        fn allocate_frame(&mut self) -> Option<PhysFrame> {
+            frames::allocate_frame().ok()
+        }
+    }
+
+    /// Page-table frames without waiting: fails if the allocator is locked.
+    struct NonWaitingFrames;
+
+    // SAFETY: as for `WaitingFrames`.
+    unsafe impl FrameAllocator<Size4KiB> for NonWaitingFrames {
+        fn allocate_frame(&mut self) -> Option<PhysFrame> {
+            frames::try_allocate_frame().ok()
+        }
+    }
+
+    static ACTIVE: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
+    static PHYS_OFFSET: AtomicU64 = AtomicU64::new(0);
+    static BOOTLOADER_CR3: AtomicU64 = AtomicU64::new(0);
+    static KERNEL_CR3: AtomicU64 = AtomicU64::new(0);
+    static KERNEL_STACK: Once<StackRange> = Once::new();
+    static PHYS_WINDOW: Once<Region> = Once::new();
+
+    /// The bootloader's kernel stack and its guard page, once [`init`] has
+    /// found them. Never waits: safe to call from a fault handler.
+    pub fn kernel_stack() -> Option<StackRange> {
+        KERNEL_STACK.get().copied()
+    }
+
+    /// The physical-memory window: virtual `start..end` maps physical
+    /// `0..end-start`.
+    pub fn phys_window() -> Region {
+        *PHYS_WINDOW.get().expect("paging::init has run")
+    }
+
+    /// The virtual address at which physical address `phys` can be reached.
+    pub fn phys_to_virt(phys: PhysAddr) -> VirtAddr {
+        VirtAddr::new(PHYS_OFFSET.load(Ordering::Relaxed) + phys.as_u64())
+    }
+
+    /// The level-4 table the bootloader left in CR3.
+    pub fn bootloader_cr3() -> PhysFrame {
+        PhysFrame::containing_address(PhysAddr::new(BOOTLOADER_CR3.load(Ordering::Relaxed)))
+    }
+
+    /// The level-4 table [`init`] built and loaded.
+    pub fn kernel_cr3() -> PhysFrame {
+        PhysFrame::containing_address(PhysAddr::new(KERNEL_CR3.load(Ordering::Relaxed)))
+    }
+
+    fn with_table<R>(f: impl FnOnce(&mut OffsetPageTable<'static>) -> R) -> R {
+        f(ACTIVE.lock().as_mut().expect("paging::init has run"))
+    }
+
+    fn map_with(
+        table: &mut OffsetPageTable<'static>,
+        page: Page,
+        frame: PhysFrame,
+        flags: PageTableFlags,
+        allocator: &mut impl FrameAllocator<Size4KiB>,
+    ) -> Result<(), MapError> {
+        let parents = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+        // SAFETY: the callers' contract: `frame` is owned by the caller and
+        // not mapped elsewhere in a way that aliases Rust references; `page`
+        // is unmapped (checked by map_to), so no existing reference dangles.
+        let result = unsafe {
+            table.map_to_with_table_flags(
+                page,
+                frame,
+                flags | PageTableFlags::PRESENT,
+                parents,
+                allocator,
+            )
+        };
+        match result {
+            Ok(flush) => {
+                flush.flush();
+                Ok(())
+            }
+            Err(MapToError::PageAlreadyMapped(_)) => Err(MapError::AlreadyMapped),
+            Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfFrames),
+            Err(MapToError::ParentEntryHugePage) => Err(MapError::HugePage),
+        }
+    }
+
+    /// Maps `page` to `frame` with `flags` (PRESENT is added) in the active
+    /// table, allocating page tables as needed.
+    ///
+    /// # Safety
+    /// The caller owns `frame`, and mapping it at `page` must not create an
+    /// alias that breaks Rust's aliasing rules for existing references.
+    pub unsafe fn map_page(
+        page: Page,
+        frame: PhysFrame,
+        flags: PageTableFlags,
+    ) -> Result<(), MapError> {
+        with_table(|table| map_with(table, page, frame, flags, &mut WaitingFrames))
+    }
+
+    /// [`map_page`] without waiting for any lock: for the page-fault handler.
+    ///
+    /// # Safety
+    /// As for [`map_page`].
+    pub unsafe fn try_map_page(
+        page: Page,
+        frame: PhysFrame,
+        flags: PageTableFlags,
+    ) -> Result<(), MapError> {
+        let mut guard = ACTIVE.try_lock().ok_or(MapError::Busy)?;
+        let table = guard.as_mut().expect("paging::init has run");
+        map_with(table, page, frame, flags, &mut NonWaitingFrames)
+    }
+
+    fn unmap_with(
+        table: &mut OffsetPageTable<'static>,
+        page: Page,
+    ) -> Result<PhysFrame, UnmapError> {
+        match table.unmap(page) {
+            Ok((frame, flush)) => {
+                flush.flush();
+                Ok(frame)
+            }
+            Err(X86UnmapError::ParentEntryHugePage) => Err(UnmapError::HugePage),
+            Err(_) => Err(UnmapError::NotMapped),
+        }
+    }
+
+    /// Unmaps `page`, flushes its TLB entry and returns the frame it mapped
+    /// (still owned by the caller: free it or reuse it). Page tables left
+    /// empty are kept.
+    ///
+    /// # Safety
+    /// No live reference may point into `page`.
+    pub unsafe fn unmap_page(page: Page) -> Result<PhysFrame, UnmapError> {
+        with_table(|table| unmap_with(table, page))
+    }
+
+    /// [`unmap_page`] without waiting for the lock.
+    ///
+    /// # Safety
+    /// As for [`unmap_page`].
+    pub unsafe fn try_unmap_page(page: Page) -> Result<PhysFrame, UnmapError> {
+        let mut guard = ACTIVE.try_lock().ok_or(UnmapError::Busy)?;
+        unmap_with(guard.as_mut().expect("paging::init has run"), page)
+    }
+
+    /// The physical address `addr` maps to in the active table, if any.
+    pub fn translate(addr: VirtAddr) -> Option<PhysAddr> {
+        with_table(|table| table.translate_addr(addr))
+    }
+
+    /// The flags of the 4 KiB or huge page that maps `addr`, if any.
+    pub fn page_flags(addr: VirtAddr) -> Option<PageTableFlags> {
+        with_table(|table| match table.translate(addr) {
+            TranslateResult::Mapped { flags, .. } => Some(flags),
+            _ => None,
+        })
+    }
+
+    /// Where the bootloader placed things, copied out of `BootInfo`.
+    struct BootLayout {
+        phys_offset: u64,
+        phys_end: u64,
+        kernel_addr: u64,
+        kernel_len: u64,
+        image_offset: u64,
+        stack: StackRange,
+    }
+
+    fn current_rsp() -> u64 {
+        let rsp: u64;
+        // SAFETY: reads a register, touches no memory.
+        unsafe {
+            core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags))
+        };
+        rsp
+    }
+
+    /// The bootloader's table, reached through the physical window.
+    ///
+    /// # Safety
+    /// CR3 must still hold the bootloader's table, and the caller only reads
+    /// through the result.
+    unsafe fn bootloader_table(phys_offset: u64) -> OffsetPageTable<'static> {
+        let (boot_l4, _) = Cr3::read();
+        // SAFETY: the window at `phys_offset` maps the level-4 frame in CR3;
+        // the caller promises not to write through it.
+        unsafe {
+            let l4 = &mut *((phys_offset + boot_l4.start_address().as_u64()) as *mut PageTable);
+            OffsetPageTable::new(l4, VirtAddr::new(phys_offset))
+        }
+    }
+
+    fn window_offset(boot_info: &BootInfo) -> u64 {
+        boot_info
+            .physical_memory_offset
+            .into_option()
+            .expect("BOOTLOADER_CONFIG asks for the physical memory window")
+    }
+
+    /// Finds the kernel stack and its guard page and records them, so that
+    /// the page-fault handler can recognise an overflow from here on. Runs
+    /// right after the IDT, before anything deep is called.
+    ///
+    /// The stack is the mapped run of pages around the current RSP in the
+    /// bootloader's table, bounded by unmapped pages; it is cross-checked
+    /// with what `BootInfo` reports.
+    pub fn record_kernel_stack(boot_info: &BootInfo) {
+        // SAFETY: called at boot, before `init` switches CR3; read only.
+        let boot = unsafe { bootloader_table(window_offset(boot_info)) };
+        let mapped = |addr: u64| boot.translate_addr(VirtAddr::new(addr)).is_some();
+        let rsp_page = current_rsp() & !(PAGE_SIZE - 1);
+        let mut bottom = rsp_page;
+        while mapped(bottom - PAGE_SIZE) {
+            bottom -= PAGE_SIZE;
+        }
+        let mut top = rsp_page + PAGE_SIZE;
+        while mapped(top) {
+            top += PAGE_SIZE;
+        }
+        let reported_bottom = boot_info.kernel_stack_bottom;
+        let reported_top = reported_bottom + boot_info.kernel_stack_len;
+        assert!(
+            bottom == reported_bottom && top == reported_top.next_multiple_of(PAGE_SIZE),
+            "kernel stack found by translation ({bottom:#x}..{top:#x}) differs from BootInfo \
+             ({reported_bottom:#x}..{reported_top:#x})"
+        );
+        KERNEL_STACK.call_once(|| StackRange {
+            guard_start: bottom - PAGE_SIZE,
+            bottom,
+            top,
+        });
+    }
+
+    /// Builds the kernel's own page tables from what the bootloader reports,
+    /// loads them into CR3, and records the window and both CR3 values.
+    /// Needs the frame allocator and [`record_kernel_stack`]. After this
+    /// returns, `boot_info` is no longer mapped: the caller must not touch it
+    /// again.
+    pub fn init(boot_info: &BootInfo) {
+        let phys_offset = window_offset(boot_info);
+        // The window covers RAM (usable, or holding what the bootloader
+        // loaded) and at least the first 4 GiB, where the MMIO of a PC lives.
+        // Reserved ranges high above RAM (QEMU reports one ending at 1 TiB)
+        // are left out: mapping them would cost megabytes of page tables.
+        let ram_end = boot_info
+            .memory_regions
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.kind,
+                    MemoryRegionKind::Usable | MemoryRegionKind::Bootloader
+                )
+            })
+            .map(|r| r.end)
+            .max()
+            .unwrap_or(0);
+        BOOTLOADER_CR3.store(Cr3::read().0.start_address().as_u64(), Ordering::Relaxed);
+        PHYS_OFFSET.store(phys_offset, Ordering::Relaxed);
+        let layout = BootLayout {
+            phys_offset,
+            phys_end: ram_end.max(1 << 32).next_multiple_of(Size2MiB::SIZE),
+            kernel_addr: boot_info.kernel_addr,
+            kernel_len: boot_info.kernel_len,
+            image_offset: boot_info.kernel_image_offset,
+            stack: kernel_stack().expect("record_kernel_stack ran before paging::init"),
+        };
+        // SAFETY: CR3 still holds the bootloader's table; only read.
+        let boot_table = unsafe { bootloader_table(phys_offset) };
+        build_and_switch(&layout, &boot_table);
+    }
+
+    /// Reads `len` bytes of physical memory at `phys` through the window.
+    ///
+    /// # Safety
+    /// The range must be RAM that nothing writes while the slice lives.
+    unsafe fn phys_slice<'a>(offset: u64, phys: u64, len: u64) -> &'a [u8] {
+        // SAFETY: forwarded to the caller.
+        unsafe { core::slice::from_raw_parts((offset + phys) as *const u8, len as usize) }
+    }
+
+    fn build_and_switch(layout: &BootLayout, boot_table: &OffsetPageTable) {
+        // Both tables reach frames through the same window at `phys_offset`.
+        let l4_frame = frames::allocate_frame().expect("a frame for the level-4 table");
+        // SAFETY: the frame is fresh from the allocator, so nothing else uses
+        // it; the window maps it. Zeroing makes every entry "not present".
+        let table = unsafe {
+            let l4: &'static mut PageTable =
+                &mut *((layout.phys_offset + l4_frame.start_address().as_u64()) as *mut PageTable);
+            l4.zero();
+            OffsetPageTable::new(l4, VirtAddr::new(layout.phys_offset))
+        };
+        let mut table = table;
+        let mut alloc = WaitingFrames;
+
+        // The kernel image, segment by segment, with the ELF's permissions.
+        // SAFETY: the bootloader keeps the kernel ELF file in memory it marks
+        // as in use; nothing writes it.
+        let elf = unsafe { phys_slice(layout.phys_offset, layout.kernel_addr, layout.kernel_len) };
+        let elf = parse_elf(elf).expect("the kernel's own ELF file parses");
+        let mut image = Region {
+            name: "kernel image",
+            start: u64::MAX,
+            end: 0,
+        };
+        for segment in elf.segments.iter().flatten() {
+            let start = (layout.image_offset + segment.vaddr) & !(PAGE_SIZE - 1);
+            let end = (layout.image_offset + segment.vaddr + segment.mem_size)
+                .next_multiple_of(PAGE_SIZE);
+            image.start = image.start.min(start);
+            image.end = image.end.max(end);
+            let mut flags = PageTableFlags::PRESENT;
+            if segment.writable {
+                flags |= PageTableFlags::WRITABLE;
+            }
+            if !segment.executable {
+                flags |= PageTableFlags::NO_EXECUTE;
+            }
+            for addr in (start..end).step_by(PAGE_SIZE as usize) {
+                map_copy_of(&mut table, boot_table, addr, flags, &mut alloc);
+            }
+        }
+        if let Some((vaddr, size)) = elf.relro {
+            let start = (layout.image_offset + vaddr) & !(PAGE_SIZE - 1);
+            let end = (layout.image_offset + vaddr + size).next_multiple_of(PAGE_SIZE);
+            for addr in (start..end).step_by(PAGE_SIZE as usize) {
+                let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
+                if let Some(flags) = flags_of(&table, addr) {
+                    // SAFETY: only removes write permission from a page of
+                    // the table being built; it is not active yet.
+                    unsafe {
+                        table
+                            .update_flags(page, flags & !PageTableFlags::WRITABLE)
+                            .expect("RELRO page was just mapped")
+                            .ignore();
+                    }
+                }
+            }
+        }
+
+        // The kernel stack, same frames; the guard page stays unmapped.
+        let stack = layout.stack;
+        for addr in (stack.bottom..stack.top).step_by(PAGE_SIZE as usize) {
+            map_copy_of(&mut table, boot_table, addr, DATA_FLAGS, &mut alloc);
+        }
+
+        // The physical-memory window, in 2 MiB pages.
+        let window = Region::new(
+            "physical memory window",
+            layout.phys_offset,
+            layout.phys_end,
+        );
+        assert!(
+            window.start % Size2MiB::SIZE == 0,
+            "physical window is 2 MiB aligned"
+        );
+        for phys in (0..layout.phys_end).step_by(Size2MiB::SIZE as usize) {
+            let page = Page::<Size2MiB>::containing_address(VirtAddr::new(window.start + phys));
+            let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(phys));
+            let flags = DATA_FLAGS | PageTableFlags::HUGE_PAGE;
+            // SAFETY: the window aliases all of physical memory by design;
+            // code reaches frames through it only via `unsafe` that argues
+            // for each access. The table is not active yet.
+            unsafe {
+                table
+                    .map_to_with_table_flags(
+                        page,
+                        frame,
+                        flags,
+                        PageTableFlags::PRESENT | PageTableFlags::WRITABLE,
+                        &mut alloc,
+                    )
+                    .expect("physical window page maps")
+                    .ignore();
+            }
+        }
+
+        // The heap, backed by fresh frames.
+        for addr in (HEAP_START..HEAP_START + HEAP_SIZE).step_by(PAGE_SIZE as usize) {
+            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
+            let frame = frames::allocate_frame().expect("frames for the kernel heap");
+            // SAFETY: a fresh frame at a page of the heap region, which
+            // nothing else maps; the table is not active yet.
+            unsafe {
+                table
+                    .map_to_with_table_flags(
+                        page,
+                        frame,
+                        DATA_FLAGS,
+                        PageTableFlags::PRESENT | PageTableFlags::WRITABLE,
+                        &mut alloc,
+                    )
+                    .expect("heap page maps")
+                    .ignore();
+            }
+        }
+
+        // Everything placed, check nothing collides, and say where it is.
+        let stack_region = Region {
+            name: "kernel stack + guard",
+            start: stack.guard_start,
+            end: stack.top,
+        };
+        let placed = [image, stack_region, window];
+        for region in &placed {
+            assert!(
+                FIXED_REGIONS[0].contains_region(region),
+                "{} at {:#x}..{:#x} is outside the dynamic range {:#x}..{:#x}",
+                region.name,
+                region.start,
+                region.end,
+                DYNAMIC_START,
+                DYNAMIC_END
+            );
+        }
+        let all = [
+            placed[0],
+            placed[1],
+            placed[2],
+            FIXED_REGIONS[1],
+            FIXED_REGIONS[2],
+        ];
+        if let Err(problem) = check_layout(&all) {
+            panic!("virtual memory map is inconsistent: {problem:?}");
+        }
+        for region in &all {
+            crate::println!(
+                "paging: {:#018x}..{:#018x} {}",
+                region.start,
+                region.end,
+                region.name
+            );
+        }
+
+        // SAFETY: NXE makes NO_EXECUTE valid (a reserved bit otherwise) and
+        // WP makes read-only pages read-only for the kernel too; the
+        // bootloader sets both, setting them again changes nothing else.
+        unsafe {
+            Efer::update(|f| f.insert(EferFlags::NO_EXECUTE_ENABLE));
+            Cr0::update(|f| f.insert(Cr0Flags::WRITE_PROTECT));
+        }
+        let (_, cr3_flags) = Cr3::read();
+        // SAFETY: the new table maps everything the kernel touches from here
+        // on: its code and statics (GDT, IDT, TSS and IST stacks are
+        // statics), the stack we are running on, the physical window the page
+        // tables are reached through, and the heap. Same virtual addresses,
+        // same frames, so no pointer changes meaning.
+        unsafe { Cr3::write(l4_frame, cr3_flags) };
+        KERNEL_CR3.store(l4_frame.start_address().as_u64(), Ordering::Relaxed);
+        PHYS_WINDOW.call_once(|| window);
+        *ACTIVE.lock() = Some(table);
+    }
+
+    fn flags_of(table: &OffsetPageTable, addr: u64) -> Option<PageTableFlags> {
+        match table.translate(VirtAddr::new(addr)) {
+            TranslateResult::Mapped { flags, .. } => Some(flags),
+            _ => None,
+        }
+    }
+
+    /// Maps `addr` in `table` to the frame the bootloader's table maps it to.
+    /// A page shared by two segments gets the union of their permissions.
+    fn map_copy_of(
+        table: &mut OffsetPageTable<'static>,
+        boot_table: &OffsetPageTable,
+        addr: u64,
+        flags: PageTableFlags,
+        alloc: &mut WaitingFrames,
+    ) {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
+        let frame = match boot_table.translate(page.start_address()) {
+            TranslateResult::Mapped {
+                frame: MappedFrame::Size4KiB(frame),
+                ..
+            } => frame,
+            other => panic!("bootloader maps {addr:#x} as {other:?}, expected a 4 KiB page"),
+        };
+        if let Some(existing) = flags_of(table, addr) {
+            let mut merged = existing | (flags & PageTableFlags::WRITABLE);
+            if !flags.contains(PageTableFlags::NO_EXECUTE) {
+                merged.remove(PageTableFlags::NO_EXECUTE);
+            }
+            // SAFETY: widens the permissions of a page of the table being
+            // built (not active yet) to cover both segments that share it.
+            unsafe {
+                table
+                    .update_flags(page, merged)
+                    .expect("page was just mapped")
+                    .ignore()
+            };
+            return;
+        }
+        // SAFETY: the frame already backs this very address in the active
+        // table; the new table maps it at the same place. Not active yet.
+        unsafe {
+            table
+                .map_to_with_table_flags(
+                    page,
+                    frame,
+                    flags,
+                    PageTableFlags::PRESENT | PageTableFlags::WRITABLE,
+                    alloc,
+                )
+                .expect("kernel page maps")
+                .ignore();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn table_indices_split_an_upper_half_address() {
+        assert_eq!(
+            table_indices(0xffff_c000_0020_3abc),
+            ([384, 0, 1, 3], 0xabc)
+        );
+        assert_eq!(
+            table_indices(0xffff_ffff_ffff_ffff),
+            ([511, 511, 511, 511], 0xfff)
+        );
+        assert_eq!(table_indices(0x0000_0080_4020_1007), ([1, 1, 1, 1], 0x007));
+    }
+
+    #[test]
+    fn address_of_inverts_table_indices_and_sign_extends() {
+        assert_eq!(address_of([384, 0, 1, 3], 0xabc), 0xffff_c000_0020_3abc);
+        assert_eq!(address_of([256, 0, 0, 0], 0), 0xffff_8000_0000_0000);
+        assert_eq!(
+            address_of([255, 511, 511, 511], 0xfff),
+            0x0000_7fff_ffff_ffff
+        );
+        for addr in [CONT_STACKS_START, HEAP_START + 0x1234, 0x1000] {
+            let (idx, off) = table_indices(addr);
+            assert_eq!(address_of(idx, off), addr);
+        }
+    }
+
+    #[test]
+    fn canonical_form_copies_bit_47_upwards() {
+        assert!(is_canonical(0x0000_7fff_ffff_ffff));
+        assert!(is_canonical(0xffff_8000_0000_0000));
+        assert!(!is_canonical(0x0000_8000_0000_0000));
+        assert!(!is_canonical(0xffff_7fff_ffff_ffff));
+        assert_eq!(canonical(0x0000_8000_0000_0000), 0xffff_8000_0000_0000);
+        assert_eq!(canonical(0x1234), 0x1234);
+    }
+
+    #[test]
+    fn fixed_regions_are_aligned_canonical_and_disjoint() {
+        assert_eq!(check_layout(&FIXED_REGIONS), Ok(()));
+        for r in &FIXED_REGIONS {
+            assert_eq!(
+                r.start % P4_ENTRY_SIZE,
+                0,
+                "{} starts on a level-4 boundary",
+                r.name
+            );
+        }
+    }
+
+    #[test]
+    fn fixed_regions_use_their_own_level_4_entries() {
+        let entries = |r: &Region| table_indices(r.start).0[0]..=table_indices(r.end - 1).0[0];
+        let got: Vec<_> = FIXED_REGIONS.iter().map(entries).collect();
+        assert_eq!(got, [256..=383, 384..=384, 416..=416]);
+    }
+
+    #[test]
+    fn check_layout_reports_overlaps_and_bad_bounds() {
+        let a = Region::new("a", 0xffff_c000_0000_0000, 0x2000);
+        let b = Region::new("b", 0xffff_c000_0000_1000, 0x1000);
+        assert_eq!(check_layout(&[a, b]), Err(LayoutError::Overlap("a", "b")));
+        let touching = Region::new("c", 0xffff_c000_0000_2000, 0x1000);
+        assert_eq!(check_layout(&[a, touching]), Ok(()));
+        let odd = Region::new("odd", 0xffff_c000_0000_0800, 0x1000);
+        assert_eq!(check_layout(&[odd]), Err(LayoutError::Unaligned("odd")));
+        let hole = Region::new("hole", 0x0000_8000_0000_0000, 0x1000);
+        assert_eq!(
+            check_layout(&[hole]),
+            Err(LayoutError::NonCanonical("hole"))
+        );
+        let straddle = Region::new("straddle", 0x0000_7fff_ffff_f000, 0x2000);
+        assert_eq!(
+            check_layout(&[straddle]),
+            Err(LayoutError::NonCanonical("straddle"))
+        );
+        let empty = Region::new("empty", 0xffff_c000_0000_0000, 0);
+        assert_eq!(check_layout(&[empty]), Err(LayoutError::Empty("empty")));
+    }
+
+    /// An ELF64 header followed by `headers` (type, flags, vaddr, memsz).
+    fn elf_with(headers: &[(u32, u32, u64, u64)]) -> Vec<u8> {
+        let mut elf = std::vec![0u8; 0x40];
+        elf[..5].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2]);
+        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&0x38u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&(headers.len() as u16).to_le_bytes());
+        for &(kind, flags, vaddr, memsz) in headers {
+            let mut ph = [0u8; 0x38];
+            ph[0..4].copy_from_slice(&kind.to_le_bytes());
+            ph[4..8].copy_from_slice(&flags.to_le_bytes());
+            ph[0x10..0x18].copy_from_slice(&vaddr.to_le_bytes());
+            ph[0x28..0x30].copy_from_slice(&memsz.to_le_bytes());
+            elf.extend_from_slice(&ph);
+        }
+        elf
+    }
+
+    #[test]
+    fn parse_elf_reads_load_segments_and_relro() {
+        let elf = elf_with(&[
+            (6, 4, 0x40, 0x100),          // PT_PHDR: ignored
+            (PT_LOAD, 4, 0x0, 0x1800),    // rodata: R
+            (PT_LOAD, 5, 0x2000, 0x3000), // text: R+X
+            (PT_LOAD, 6, 0x5000, 0x2400), // data+bss: RW
+            (PT_LOAD, 6, 0x8000, 0),      // empty: ignored
+            (PT_GNU_RELRO, 4, 0x5000, 0x1000),
+        ]);
+        let layout = parse_elf(&elf).unwrap();
+        let segments: Vec<_> = layout.segments.iter().flatten().copied().collect();
+        assert_eq!(
+            segments,
+            [
+                Segment {
+                    vaddr: 0x0,
+                    mem_size: 0x1800,
+                    writable: false,
+                    executable: false
+                },
+                Segment {
+                    vaddr: 0x2000,
+                    mem_size: 0x3000,
+                    writable: false,
+                    executable: true
+                },
+                Segment {
+                    vaddr: 0x5000,
+                    mem_size: 0x2400,
+                    writable: true,
+                    executable: false
+                },
+            ]
+        );
+        assert_eq!(layout.relro, Some((0x5000, 0x1000)));
+    }
+
+    #[test]
+    fn parse_elf_rejects_bad_input() {
+        assert_eq!(parse_elf(b"\x7fELF\x01"), Err("not an ELF64 file"));
+        assert_eq!(parse_elf(b"MZ"), Err("not an ELF64 file"));
+        let mut truncated = elf_with(&[(PT_LOAD, 5, 0, 0x1000)]);
+        truncated.truncate(0x50);
+        assert_eq!(parse_elf(&truncated), Err("truncated program header"));
+    }
+
+    #[test]
+    fn stack_guard_is_the_page_below_the_bottom() {
+        let s = StackRange {
+            guard_start: 0x1000,
+            bottom: 0x2000,
+            top: 0x6000,
+        };
+        assert!(s.guard_contains(0x1000));
+        assert!(s.guard_contains(0x1ff8));
+        assert!(!s.guard_contains(0x2000));
+        assert!(!s.guard_contains(0x0fff));
+    }
+}

@@ -98,6 +98,9 @@ pub enum Fatal {
     GeneralProtection,
     InvalidOpcode,
     DivideError,
+    /// A page fault in the guard page below the kernel stack: the kernel
+    /// stack overflowed (reported by the page-fault handler, see `interrupts`).
+    KernelStackOverflow,
     Panic,
     Other,
 }

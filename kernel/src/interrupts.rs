@@ -205,6 +205,8 @@ struct JumpBuffer {
 }
 
 /// The probe state shared by `probe`, the assembly and the fault handlers.
+/// `repr(C)` keeps `buffer` at offset 0, where the assembly expects it.
+#[repr(C)]
 struct ProbeState {
     buffer: UnsafeCell<JumpBuffer>,
     fault: UnsafeCell<Option<FaultInfo>>,

@@ -298,7 +298,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
     /// Gives back the frame starting at `addr` (which must be frame aligned).
     pub fn free(&mut self, addr: u64) -> Result<(), FreeError> {
         let frame = addr / FRAME_SIZE;
-        if addr % FRAME_SIZE != 0 || frame >= Self::CAPACITY_FRAMES {
+        if !addr.is_multiple_of(FRAME_SIZE) || frame >= Self::CAPACITY_FRAMES {
             return Err(FreeError::NotUsable(addr));
         }
         let (word, bit) = Self::position(frame);
@@ -317,7 +317,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
     /// Whether the frame at `addr` is usable and currently free.
     pub fn is_free(&self, addr: u64) -> bool {
         let frame = addr / FRAME_SIZE;
-        if addr % FRAME_SIZE != 0 || frame >= Self::CAPACITY_FRAMES {
+        if !addr.is_multiple_of(FRAME_SIZE) || frame >= Self::CAPACITY_FRAMES {
             return false;
         }
         let (word, bit) = Self::position(frame);

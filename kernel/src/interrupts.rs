@@ -492,15 +492,17 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
     if let Some(stack) = crate::paging::kernel_stack()
         && stack.guard_contains(cr2)
     {
-        report(vector::PAGE_FAULT, &frame, Some(code.bits()), Some(cr2));
+        // SAFETY: the boot ends below; the overflowing code never resumes.
+        unsafe { crate::serial::force_unlock() };
         crate::println!(
-            "  kernel stack overflow: CR2 is in the guard page {:#x}..{:#x} below the \
-             kernel stack {:#x}..{:#x}",
+            "KERNEL STACK OVERFLOW: CR2 is in the guard page {:#x}..{:#x} below the kernel \
+             stack {:#x}..{:#x}",
             stack.guard_start,
             stack.bottom,
             stack.bottom,
             stack.top
         );
+        report(vector::PAGE_FAULT, &frame, Some(code.bits()), Some(cr2));
         fatal(Fatal::KernelStackOverflow)
     }
     fault(vector::PAGE_FAULT, &mut frame, Some(code.bits()), Some(cr2));

@@ -136,7 +136,7 @@ pub fn check_layout(regions: &[Region]) -> Result<(), LayoutError> {
         if r.start >= r.end {
             return Err(LayoutError::Empty(r.name));
         }
-        if r.start % PAGE_SIZE != 0 || r.end % PAGE_SIZE != 0 {
+        if !r.start.is_multiple_of(PAGE_SIZE) || !r.end.is_multiple_of(PAGE_SIZE) {
             return Err(LayoutError::Unaligned(r.name));
         }
         let last = r.end - 1;
@@ -704,7 +704,7 @@ mod kernel_only {
             layout.phys_end,
         );
         assert!(
-            window.start % Size2MiB::SIZE == 0,
+            window.start.is_multiple_of(Size2MiB::SIZE),
             "physical window is 2 MiB aligned"
         );
         for phys in (0..layout.phys_end).step_by(Size2MiB::SIZE as usize) {

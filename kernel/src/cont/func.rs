@@ -1,0 +1,270 @@
+//! Guest functions and the array-call shim (SPEC §3): the one calling
+//! convention by which the runtime runs any guest code.
+//!
+//! A continuation does not know what it runs. Its stack holds a `func_ref`
+//! (a [`FuncRecord`]) and an args buffer, and the entry function calls
+//!
+//! ```text
+//! array_call(callee_vmctx, caller_vmctx, values, len) -> bool
+//! ```
+//!
+//! which reads the parameters from `values[0..params]`, runs, writes the
+//! results to `values[0..results]` (the same slots: `len` is
+//! `max(params, results)`) and returns `false` if it trapped. One convention
+//! for every function means the stack layout, the trampoline and the runtime
+//! never depend on a signature.
+//!
+//! Guest code here is ordinary Rust: [`super::Store::func_wrap`] takes a
+//! closure `Fn(&Store, P) -> Result<R, Trap>` and builds the shim for it.
+//! The shim is one monomorphised `extern "C" fn` per closure type that loads
+//! `P` from the slots, calls the closure with the `&Store` it finds in
+//! `caller_vmctx`, and stores `R` back. `P` and `R` are types implementing
+//! [`WasmValues`]: `()`, a scalar, or a tuple of up to 6 scalars, each of
+//! which knows its signature as a `&'static [ValType]`, so the signature is
+//! fixed (and checked against the runtime's limits) once, when wrapping.
+
+use super::contref::ContObj;
+use super::store::Store;
+use super::trap::Trap;
+use super::val::{ValRaw, ValType};
+
+/// The opaque context pointer a guest function receives. For functions
+/// built by [`super::Store::func_wrap`], `callee_vmctx` is the closure and
+/// `caller_vmctx` the [`Store`].
+#[repr(C)]
+pub struct VMContext {
+    _opaque: [u8; 0],
+}
+
+/// The array-call convention: parameters in, results out, through `values`;
+/// `false` means the callee trapped.
+pub type ArrayCallFn = unsafe extern "C" fn(
+    callee_vmctx: *mut VMContext,
+    caller_vmctx: *mut VMContext,
+    values: *mut ValRaw,
+    len: usize,
+) -> bool;
+
+/// A guest function: what a continuation's `func_ref` launch word points at.
+/// Owned by the [`Store`] in a `Box`, so its address never changes.
+#[derive(Debug)]
+#[repr(C)]
+pub struct FuncRecord {
+    pub array_call: ArrayCallFn,
+    pub callee_vmctx: *mut VMContext,
+    pub params: &'static [ValType],
+    pub results: &'static [ValType],
+}
+
+/// A handle to a guest function of one [`Store`] (Copy; valid while the
+/// store lives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Func(pub(crate) *const FuncRecord);
+
+impl Func {
+    /// The function's parameter types.
+    pub fn params(self) -> &'static [ValType] {
+        // SAFETY: a Func is only made by its Store, which keeps the record
+        // boxed and alive until the store drops.
+        unsafe { (*self.0).params }
+    }
+    /// The function's result types.
+    pub fn results(self) -> &'static [ValType] {
+        // SAFETY: as in `params`.
+        unsafe { (*self.0).results }
+    }
+}
+
+/// Why a function or tag was refused when it was created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefineError {
+    /// More results (functions) or payload/result values (tags) than a
+    /// continuation's mailbox holds ([`super::MAX_VALUES`]).
+    TooManyValues { count: usize, max: usize },
+}
+
+/// One scalar guest value that Rust code can pass or receive.
+pub trait WasmValue: Copy {
+    const TYPE: ValType;
+    fn to_raw(self) -> ValRaw;
+    fn from_raw(raw: ValRaw) -> Self;
+}
+
+macro_rules! wasm_value {
+    ($t:ty, $vt:ident, $to:ident, $from:ident) => {
+        impl WasmValue for $t {
+            const TYPE: ValType = ValType::$vt;
+            #[inline]
+            fn to_raw(self) -> ValRaw {
+                ValRaw::$to(self)
+            }
+            #[inline]
+            fn from_raw(raw: ValRaw) -> Self {
+                raw.$from()
+            }
+        }
+    };
+}
+wasm_value!(i32, I32, from_i32, i32);
+wasm_value!(i64, I64, from_i64, i64);
+wasm_value!(f32, F32, from_f32, f32);
+wasm_value!(f64, F64, from_f64, f64);
+wasm_value!(u128, V128, from_v128, v128);
+
+impl WasmValue for ContObj {
+    const TYPE: ValType = ValType::ContRef;
+    #[inline]
+    fn to_raw(self) -> ValRaw {
+        ValRaw::from_ref(self.contref as usize, self.revision)
+    }
+    #[inline]
+    fn from_raw(raw: ValRaw) -> Self {
+        let (ptr, revision) = raw.reference();
+        ContObj {
+            contref: ptr as *mut _,
+            revision,
+        }
+    }
+}
+
+/// A fixed list of guest values with a static signature: parameters,
+/// results, payloads. Implemented for `()`, every [`WasmValue`] and tuples
+/// of up to 6 of them.
+pub trait WasmValues: Sized {
+    /// The signature, one entry per value.
+    const TYPES: &'static [ValType];
+    /// Reads the values from `TYPES.len()` consecutive slots.
+    ///
+    /// # Safety
+    /// `src` must point at `TYPES.len()` readable slots (any pointer if 0).
+    unsafe fn load(src: *const ValRaw) -> Self;
+    /// Writes the values into `TYPES.len()` consecutive slots.
+    ///
+    /// # Safety
+    /// `dst` must point at `TYPES.len()` writable slots (any pointer if 0).
+    unsafe fn store(self, dst: *mut ValRaw);
+}
+
+impl WasmValues for () {
+    const TYPES: &'static [ValType] = &[];
+    #[inline]
+    unsafe fn load(_: *const ValRaw) {}
+    #[inline]
+    unsafe fn store(self, _: *mut ValRaw) {}
+}
+
+macro_rules! scalar_values {
+    ($($t:ty),*) => {$(
+        impl WasmValues for $t {
+            const TYPES: &'static [ValType] = &[<$t as WasmValue>::TYPE];
+            #[inline]
+            unsafe fn load(src: *const ValRaw) -> Self {
+                // SAFETY: the caller provides one readable slot.
+                <$t>::from_raw(unsafe { *src })
+            }
+            #[inline]
+            unsafe fn store(self, dst: *mut ValRaw) {
+                // SAFETY: the caller provides one writable slot.
+                unsafe { *dst = self.to_raw() }
+            }
+        }
+    )*};
+}
+scalar_values!(i32, i64, f32, f64, u128, ContObj);
+
+macro_rules! tuple_values {
+    ($($name:ident : $idx:tt),+) => {
+        impl<$($name: WasmValue),+> WasmValues for ($($name,)+) {
+            const TYPES: &'static [ValType] = &[$($name::TYPE),+];
+            #[inline]
+            unsafe fn load(src: *const ValRaw) -> Self {
+                // SAFETY: the caller provides one readable slot per element.
+                unsafe { ($($name::from_raw(*src.add($idx)),)+) }
+            }
+            #[inline]
+            unsafe fn store(self, dst: *mut ValRaw) {
+                // SAFETY: the caller provides one writable slot per element.
+                unsafe { $(*dst.add($idx) = self.$idx.to_raw();)+ }
+            }
+        }
+    };
+}
+tuple_values!(A: 0);
+tuple_values!(A: 0, B: 1);
+tuple_values!(A: 0, B: 1, C: 2);
+tuple_values!(A: 0, B: 1, C: 2, D: 3);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5);
+
+/// The shim [`super::Store::func_wrap`] builds for closure type `F`: the
+/// array-call convention on the outside, `F(&Store, P) -> Result<R, Trap>`
+/// on the inside.
+///
+/// # Safety
+/// `callee_vmctx` must point at an `F`, `caller_vmctx` at the live [`Store`]
+/// that owns it, and `values` at `len >= max(P, R)` slots.
+pub(crate) unsafe extern "C" fn array_call_shim<P, R, F>(
+    callee_vmctx: *mut VMContext,
+    caller_vmctx: *mut VMContext,
+    values: *mut ValRaw,
+    len: usize,
+) -> bool
+where
+    P: WasmValues,
+    R: WasmValues,
+    F: Fn(&Store, P) -> Result<R, Trap> + 'static,
+{
+    debug_assert!(len >= P::TYPES.len().max(R::TYPES.len()));
+    // SAFETY: per this function's contract: the closure and the store are
+    // alive (the store owns the closure), and `values` holds `len` slots.
+    unsafe {
+        let f = &*(callee_vmctx as *const F);
+        let store = &*(caller_vmctx as *const Store);
+        let params = P::load(values);
+        match f(store, params) {
+            Ok(results) => {
+                results.store(values);
+                true
+            }
+            Err(trap) => {
+                store.record_guest_trap(trap);
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuple_signatures_list_each_element_type_in_order() {
+        assert_eq!(<()>::TYPES, &[] as &[ValType]);
+        assert_eq!(<i64 as WasmValues>::TYPES, &[ValType::I64]);
+        assert_eq!(
+            <(i32, i64, f32, f64, u128, ContObj)>::TYPES,
+            &[
+                ValType::I32,
+                ValType::I64,
+                ValType::F32,
+                ValType::F64,
+                ValType::V128,
+                ValType::ContRef
+            ]
+        );
+    }
+
+    #[test]
+    fn tuple_values_round_trip_through_slots() {
+        let mut slots = [ValRaw::ZERO; 5];
+        let v = (7i32, -8i64, 1.5f32, 2.25f64, 0x1234u128);
+        // SAFETY: five slots for five values.
+        let back = unsafe {
+            v.store(slots.as_mut_ptr());
+            <(i32, i64, f32, f64, u128)>::load(slots.as_ptr())
+        };
+        assert_eq!(back, (7, -8, 1.5, 2.25, 0x1234));
+        assert_eq!(slots[1].v128(), 0xffff_ffff_ffff_fff8);
+    }
+}

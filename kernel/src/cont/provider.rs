@@ -1,0 +1,207 @@
+//! Where continuation stacks come from: the `StackProvider` trait, and
+//! `MmapStacks`, the provider for host tests.
+//!
+//! The runtime never maps memory itself. It asks a provider for a stack of
+//! a given size and gives it back when the continuation ends, so the same
+//! runtime runs on Linux (stacks from `mmap`) and in the kernel (stacks in
+//! the kernel's continuation-stack region, mapped into its own page
+//! tables). Every stack has guard page(s) below it that are never mapped:
+//! running off the bottom faults instead of silently overwriting whatever
+//! lies below.
+
+use super::stack::ContStack;
+#[cfg(target_os = "linux")]
+use alloc::vec::Vec;
+
+/// Page size on x86_64.
+pub const PAGE_SIZE: usize = 4096;
+
+/// Why a provider could not give a stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackError {
+    /// No memory (or no free slot) for another stack.
+    OutOfMemory,
+    /// The requested size is not one this provider hands out.
+    UnsupportedSize,
+}
+
+/// A source of continuation stacks.
+pub trait StackProvider {
+    /// A stack of at least `size` usable bytes: TOS page aligned, the usable
+    /// bytes readable and writable, guard page(s) below never mapped.
+    fn allocate(&mut self, size: usize) -> Result<ContStack, StackError>;
+    /// Takes back a stack this provider allocated. Its contents are dead.
+    fn free(&mut self, stack: ContStack);
+    /// How many stacks are allocated and not yet freed (for leak checks).
+    fn outstanding(&self) -> usize;
+}
+
+/// Host stacks from raw Linux `mmap`: one `PROT_NONE` guard page below each
+/// stack, and a pool of freed stacks that `allocate` reuses.
+#[cfg(target_os = "linux")]
+pub struct MmapStacks {
+    pool: Vec<ContStack>,
+    outstanding: usize,
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use core::arch::asm;
+
+    const SYS_MMAP: usize = 9;
+    const SYS_MPROTECT: usize = 10;
+    const SYS_MUNMAP: usize = 11;
+    pub const PROT_NONE: usize = 0;
+    pub const PROT_READ_WRITE: usize = 0x1 | 0x2;
+    const MAP_PRIVATE_ANONYMOUS: usize = 0x02 | 0x20;
+
+    /// A raw Linux system call with up to six arguments; negative results
+    /// in -4095..-1 are `-errno`.
+    ///
+    /// # Safety
+    /// The call and its arguments must be valid for the process.
+    unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
+        let ret: isize;
+        // SAFETY: the caller vouches for the call; the kernel clobbers only
+        // RCX and R11 (declared) and returns in RAX.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") n as isize => ret,
+                in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+                in("r10") a[3], in("r8") a[4], in("r9") a[5],
+                lateout("rcx") _, lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// `mmap(NULL, len, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)`.
+    pub fn map_none(len: usize) -> Option<*mut u8> {
+        // SAFETY: an anonymous mapping at an address of the kernel's choice
+        // touches no existing memory.
+        let r = unsafe {
+            syscall6(
+                SYS_MMAP,
+                [0, len, PROT_NONE, MAP_PRIVATE_ANONYMOUS, usize::MAX, 0],
+            )
+        };
+        if (-4095..0).contains(&r) {
+            None
+        } else {
+            Some(r as usize as *mut u8)
+        }
+    }
+    /// `mprotect(addr, len, prot)`.
+    ///
+    /// # Safety
+    /// `addr..addr+len` must be a mapping this module made and owns.
+    pub unsafe fn protect(addr: *mut u8, len: usize, prot: usize) -> bool {
+        // SAFETY: per the contract, the range is ours.
+        unsafe { syscall6(SYS_MPROTECT, [addr as usize, len, prot, 0, 0, 0]) == 0 }
+    }
+    /// `munmap(addr, len)`.
+    ///
+    /// # Safety
+    /// `addr..addr+len` must be a mapping this module made and nothing uses.
+    pub unsafe fn unmap(addr: *mut u8, len: usize) {
+        // SAFETY: per the contract, the range is ours and dead.
+        let r = unsafe { syscall6(SYS_MUNMAP, [addr as usize, len, 0, 0, 0, 0]) };
+        debug_assert_eq!(r, 0);
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl MmapStacks {
+    pub fn new() -> MmapStacks {
+        MmapStacks {
+            pool: Vec::new(),
+            outstanding: 0,
+        }
+    }
+    /// Stacks freed and kept for reuse.
+    pub fn pooled(&self) -> usize {
+        self.pool.len()
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Default for MmapStacks {
+    fn default() -> Self {
+        MmapStacks::new()
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl StackProvider for MmapStacks {
+    fn allocate(&mut self, size: usize) -> Result<ContStack, StackError> {
+        let size = size.max(PAGE_SIZE).next_multiple_of(PAGE_SIZE);
+        if let Some(i) = self.pool.iter().position(|s| s.len() == size) {
+            self.outstanding += 1;
+            return Ok(self.pool.swap_remove(i));
+        }
+        let total = size
+            .checked_add(PAGE_SIZE)
+            .ok_or(StackError::UnsupportedSize)?;
+        let base = linux::map_none(total).ok_or(StackError::OutOfMemory)?;
+        // SAFETY: `base..base+total` is the mapping just made; the lowest
+        // page stays PROT_NONE as the guard.
+        if !unsafe { linux::protect(base.add(PAGE_SIZE), size, linux::PROT_READ_WRITE) } {
+            // SAFETY: still ours and unused.
+            unsafe { linux::unmap(base, total) };
+            return Err(StackError::OutOfMemory);
+        }
+        self.outstanding += 1;
+        // SAFETY: `base+PAGE_SIZE .. base+total` is read/write and ours;
+        // `base+total` is page aligned (mmap returns page-aligned memory).
+        Ok(unsafe { ContStack::from_raw_parts(base.add(total), size, PAGE_SIZE) })
+    }
+
+    fn free(&mut self, stack: ContStack) {
+        self.outstanding -= 1;
+        self.pool.push(stack);
+    }
+
+    fn outstanding(&self) -> usize {
+        self.outstanding
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for MmapStacks {
+    fn drop(&mut self) {
+        for stack in self.pool.drain(..) {
+            let base = stack.bottom().wrapping_sub(stack.guard());
+            // SAFETY: a pooled stack is a whole mapping made by `allocate`
+            // (guard + usable bytes) that nothing uses any more.
+            unsafe { linux::unmap(base, stack.guard() + stack.len()) };
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mmap_stacks_are_page_aligned_writable_and_pooled() {
+        let mut stacks = MmapStacks::new();
+        let a = stacks.allocate(64 * 1024).unwrap();
+        assert_eq!(a.top() as usize % PAGE_SIZE, 0);
+        assert_eq!((a.len(), a.guard()), (64 * 1024, PAGE_SIZE));
+        // SAFETY: the lowest and highest usable bytes are ours.
+        unsafe {
+            a.bottom().write(1);
+            a.top().sub(1).write(2);
+        }
+        assert_eq!(stacks.outstanding(), 1);
+        let top = a.top();
+        stacks.free(a);
+        assert_eq!((stacks.outstanding(), stacks.pooled()), (0, 1));
+        let b = stacks.allocate(64 * 1024).unwrap();
+        assert_eq!(b.top(), top);
+        assert_eq!((stacks.outstanding(), stacks.pooled()), (1, 0));
+        stacks.free(b);
+    }
+}

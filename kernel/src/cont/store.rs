@@ -1,0 +1,839 @@
+//! The `Store`: the runtime that owns functions, tags and continuations, and
+//! implements `cont.new`, `resume`, `suspend`, `switch`, `cont.bind` and drop
+//! on top of the stack layout and the switch.
+//!
+//! One `&Store` is shared by kernel code and by guest code running on
+//! continuation stacks (each guest closure receives it). Stack switching
+//! means the same store is "borrowed" on several stacks at once, so it can
+//! never hand out `&mut`: every method takes `&self`, and the mutable state
+//! lives in `Cell`s, `UnsafeCell`s and `ContRef`s reached through raw
+//! pointers. The store is single-threaded (`!Send`, `!Sync`) and pinned
+//! (guest stacks record its address as their `caller_vmctx`).
+//!
+//! The bookkeeping is split so that each side of a switch does only what it
+//! alone knows, and the hot path (resume, suspend, switch) touches no heap
+//! and takes no lock:
+//!
+//! * the *resumer* checks the handle, places the arguments, links the
+//!   segment under itself (`outer.parent`, `outer.handlers`), sets
+//!   `current` to the continuation and switches through `outer`'s control
+//!   context;
+//! * the *suspender* finds the handler, puts its payload in its mailbox,
+//!   cuts the segment off (`last_ancestor`, `K_outer.parent = null`) and
+//!   switches through `K_outer`'s control context, leaving `current` alone;
+//! * back in `resume`, `current` still names whoever came back (the one
+//!   that returned, suspended or trapped) and is reset to the resumer's own
+//!   continuation.
+
+use super::contref::{
+    ContObj, ContRef, Handler, MAX_VALUES, Resumed, State, Tag, Values, find_handler,
+};
+use super::func::{
+    ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue, WasmValues, array_call_shim,
+};
+use super::provider::StackProvider;
+use super::stack::{self, ArgsObject, ContStack, ControlContext, RBP_OFFSET};
+use super::switch::{ControlEffect, frame_pointer, switch};
+use super::trap::{Backtrace, Trap, TrapKind};
+use super::val::ValType;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::cell::{Cell, UnsafeCell};
+use core::marker::{PhantomData, PhantomPinned};
+use core::pin::Pin;
+
+/// A guest function's record and the closure it calls, kept alive together.
+struct FuncEntry {
+    _record: Box<FuncRecord>,
+    _owner: Option<Box<dyn Any>>,
+}
+
+/// One frame of a frame-pointer walk: the frame pointer and the return
+/// address stored just above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub fp: usize,
+    pub return_address: usize,
+}
+
+/// The most frames a walk visits.
+const MAX_WALK: usize = 64;
+/// On the kernel's own stack a walk follows a saved RBP only if it lies at
+/// most this far above the current frame.
+const MAX_KERNEL_FRAME: usize = 1 << 20;
+/// Whether RBP is certainly a frame pointer in code outside continuation
+/// stacks, so a walk may follow it there: always in the kernel (its target
+/// forces frame pointers), and in unoptimised host builds. Optimised host
+/// builds use RBP as an ordinary register; following it could read unmapped
+/// memory, so there the walk stops at the edge of the kernel's stack.
+/// (On a continuation stack every read is bounds-checked against the stack.)
+const WALK_KERNEL_STACK: bool = cfg!(any(target_os = "none", debug_assertions));
+
+/// The runtime. See the module documentation.
+pub struct Store {
+    /// The innermost running continuation; null = the kernel's own stack.
+    current: Cell<*mut ContRef>,
+    /// Free `ContRef`s, linked through `next_free`.
+    free: Cell<*mut ContRef>,
+    /// Every `ContRef` ever allocated (freed only when the store drops).
+    all: UnsafeCell<Vec<*mut ContRef>>,
+    funcs: UnsafeCell<Vec<FuncEntry>>,
+    next_tag: Cell<u32>,
+    provider: UnsafeCell<Box<dyn StackProvider>>,
+    stack_size: usize,
+    /// A trap on its way from the trap point to the kernel-level resume.
+    pending_trap: Cell<Option<Trap>>,
+    /// Where a trapping stack stores its (abandoned) context.
+    scratch: UnsafeCell<ControlContext>,
+    _pinned: PhantomPinned,
+    _not_send_sync: PhantomData<*mut ()>,
+}
+
+#[cfg(target_os = "none")]
+static RUNNING_STORE: core::sync::atomic::AtomicPtr<Store> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+/// The store whose chain is running right now (set while a kernel-level
+/// `resume` is inside a continuation), for the kernel's fault handlers.
+#[cfg(target_os = "none")]
+pub fn running_store() -> *const Store {
+    RUNNING_STORE.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+#[inline]
+fn same_types(a: &'static [ValType], b: &'static [ValType]) -> bool {
+    a.len() == b.len() && (core::ptr::eq(a, b) || a == b)
+}
+
+impl Store {
+    /// A store whose continuations get stacks of `stack_size` bytes from
+    /// `provider`. Pinned: guest stacks record the store's address.
+    pub fn new(provider: impl StackProvider + 'static, stack_size: usize) -> Pin<Box<Store>> {
+        Box::pin(Store {
+            current: Cell::new(core::ptr::null_mut()),
+            free: Cell::new(core::ptr::null_mut()),
+            all: UnsafeCell::new(Vec::new()),
+            funcs: UnsafeCell::new(Vec::new()),
+            next_tag: Cell::new(0),
+            provider: UnsafeCell::new(Box::new(provider)),
+            stack_size,
+            pending_trap: Cell::new(None),
+            scratch: UnsafeCell::new(ControlContext {
+                rsp: 0,
+                rbp: 0,
+                rip: 0,
+            }),
+            _pinned: PhantomPinned,
+            _not_send_sync: PhantomData,
+        })
+    }
+
+    /// Whether the code calling this runs inside a continuation.
+    pub fn in_continuation(&self) -> bool {
+        !self.current.get().is_null()
+    }
+
+    /// Stacks the provider has handed out and not got back.
+    pub fn outstanding_stacks(&self) -> usize {
+        // SAFETY: a short shared look at the provider; no `&mut` to it is
+        // live (provider calls never re-enter the store).
+        unsafe { (*self.provider.get()).outstanding() }
+    }
+
+    /// The state of the continuation a handle points at (whatever its
+    /// revision); `None` for `ContObj::NULL`.
+    pub fn state(&self, k: ContObj) -> Option<State> {
+        // SAFETY: non-null handles point at ContRefs the store never frees.
+        (!k.is_null()).then(|| unsafe { (*k.contref).state })
+    }
+
+    // ----- definitions ---------------------------------------------------
+
+    /// Makes a guest function from a Rust closure. Its signature is `P`'s
+    /// and `R`'s; refused if `R` has more than [`MAX_VALUES`] values.
+    pub fn func_wrap<P, R, F>(&self, f: F) -> Result<Func, DefineError>
+    where
+        P: WasmValues,
+        R: WasmValues,
+        F: Fn(&Store, P) -> Result<R, Trap> + 'static,
+    {
+        let owner = Box::new(f);
+        let vmctx = &*owner as *const F as *mut VMContext;
+        // SAFETY: `vmctx` is the boxed closure, kept alive next to the
+        // record; `array_call_shim::<P, R, F>` expects exactly that.
+        unsafe {
+            self.define(
+                array_call_shim::<P, R, F>,
+                vmctx,
+                P::TYPES,
+                R::TYPES,
+                Some(owner),
+            )
+        }
+    }
+
+    /// Makes a guest function from a raw array-call entry point.
+    ///
+    /// # Safety
+    /// `array_call` must follow the array-call convention for `params` and
+    /// `results`, and accept `callee_vmctx` for as long as the store lives.
+    pub unsafe fn func_new_raw(
+        &self,
+        array_call: ArrayCallFn,
+        callee_vmctx: *mut VMContext,
+        params: &'static [ValType],
+        results: &'static [ValType],
+    ) -> Result<Func, DefineError> {
+        // SAFETY: forwarded contract.
+        unsafe { self.define(array_call, callee_vmctx, params, results, None) }
+    }
+
+    unsafe fn define(
+        &self,
+        array_call: ArrayCallFn,
+        callee_vmctx: *mut VMContext,
+        params: &'static [ValType],
+        results: &'static [ValType],
+        owner: Option<Box<dyn Any>>,
+    ) -> Result<Func, DefineError> {
+        if results.len() > MAX_VALUES {
+            return Err(DefineError::TooManyValues {
+                count: results.len(),
+                max: MAX_VALUES,
+            });
+        }
+        let record = Box::new(FuncRecord {
+            array_call,
+            callee_vmctx,
+            params,
+            results,
+        });
+        let func = Func(&*record);
+        // SAFETY: no reference into `funcs` is ever held across calls.
+        unsafe {
+            (*self.funcs.get()).push(FuncEntry {
+                _record: record,
+                _owner: owner,
+            })
+        };
+        Ok(func)
+    }
+
+    /// Makes a tag with a unique identity. Refused if its payload or results
+    /// exceed [`MAX_VALUES`] values.
+    pub fn tag_new(
+        &self,
+        params: &'static [ValType],
+        results: &'static [ValType],
+    ) -> Result<Tag, DefineError> {
+        let count = params.len().max(results.len());
+        if count > MAX_VALUES {
+            return Err(DefineError::TooManyValues {
+                count,
+                max: MAX_VALUES,
+            });
+        }
+        let id = self.next_tag.get();
+        self.next_tag.set(id + 1);
+        Ok(Tag {
+            id,
+            params,
+            results,
+        })
+    }
+
+    // ----- traps ---------------------------------------------------------
+
+    /// Raises a trap at the caller. From kernel code (no continuation
+    /// running) that is an `Err`; inside a chain it never returns: the
+    /// chain is ended and the trap comes out of the kernel-level resume.
+    #[cold]
+    #[inline(never)]
+    fn raise<T>(&self, kind: TrapKind, message: &'static str) -> Result<T, Trap> {
+        let mut trap = Trap::new(kind, message);
+        trap.set_backtrace(self.capture_backtrace(frame_pointer()));
+        if self.current.get().is_null() {
+            return Err(trap);
+        }
+        // SAFETY: a continuation is running, so the chain has a root whose
+        // control context is a kernel-level resume point.
+        unsafe { self.unwind(trap) }
+    }
+
+    /// Records `trap` and switches to the kernel-level resume of the running
+    /// chain with the trap effect. That resume frees the chain.
+    ///
+    /// # Safety
+    /// A continuation must be running (`current` non-null).
+    unsafe fn unwind(&self, trap: Trap) -> ! {
+        self.pending_trap.set(Some(trap));
+        // SAFETY: `current` and its parents are live ContRefs of an active
+        // chain; the root's control context holds the kernel resume point
+        // (its parent is the kernel stack). Nobody ever loads `scratch`.
+        unsafe {
+            let mut root = self.current.get();
+            while !(*root).parent.is_null() {
+                root = (*root).parent;
+            }
+            let ctx = (*root).stack.control_context();
+            switch(ControlEffect::TRAP, self.scratch.get(), ctx);
+        }
+        unreachable!("a trapped stack was resumed")
+    }
+
+    /// Called by the shim when a guest closure returns `Err(trap)`.
+    pub(crate) fn record_guest_trap(&self, mut trap: Trap) {
+        if trap.backtrace().frames().is_empty() {
+            trap.set_backtrace(self.capture_backtrace(frame_pointer()));
+        }
+        self.pending_trap.set(Some(trap));
+    }
+
+    /// Called by the entry when the array call returned `false`.
+    #[cold]
+    fn guest_failed(&self) -> ! {
+        let trap = match self.pending_trap.take() {
+            Some(trap) => trap,
+            None => {
+                let mut trap = Trap::new(TrapKind::GuestFailure, "guest function reported failure");
+                trap.set_backtrace(self.capture_backtrace(frame_pointer()));
+                trap
+            }
+        };
+        // SAFETY: the entry runs on a continuation stack: `current` is set.
+        unsafe { self.unwind(trap) }
+    }
+
+    /// Walks frame records from `start_fp`, innermost first, calling
+    /// `visit` until it returns false. On a continuation stack it follows
+    /// frames inside that stack and, at the start trampoline's frame record
+    /// (`TOS-0x10`), steps into the parent; on the kernel's stack it follows
+    /// frames while they go upward by less than 1 MiB (where frame pointers
+    /// are guaranteed, see `WALK_KERNEL_STACK`).
+    pub fn walk_frames(&self, start_fp: usize, mut visit: impl FnMut(Frame) -> bool) {
+        let mut fp = start_fp;
+        let mut c = self.current.get();
+        for _ in 0..MAX_WALK {
+            if fp == 0 || fp % 8 != 0 {
+                return;
+            }
+            // SAFETY: `c` is null or a live ContRef of the running chain.
+            let stack: Option<&ContStack> = unsafe { c.as_ref().map(|c| &c.stack) };
+            match stack {
+                Some(stack) if !stack.contains(fp) => return,
+                None if !WALK_KERNEL_STACK => return,
+                _ => {}
+            }
+            // SAFETY: `fp` is an aligned frame record: inside the running
+            // continuation's stack (checked above), or on the kernel stack
+            // reached by the bounded upward steps below.
+            let (next, ret) = unsafe { (*(fp as *const usize), *(fp as *const usize).add(1)) };
+            if !visit(Frame {
+                fp,
+                return_address: ret,
+            }) {
+                return;
+            }
+            match stack {
+                Some(stack) if fp == stack.top() as usize - RBP_OFFSET => {
+                    // The trampoline's record: [fp] and [fp+8] are the
+                    // parent's RBP and RIP. Continue on the parent's stack.
+                    // SAFETY: `c` is non-null here.
+                    c = unsafe { (*c).parent };
+                }
+                Some(_) if next <= fp => return,
+                None if next <= fp || next - fp > MAX_KERNEL_FRAME => return,
+                _ => {}
+            }
+            fp = next;
+        }
+    }
+
+    fn capture_backtrace(&self, fp: usize) -> Backtrace {
+        let mut bt = Backtrace::EMPTY;
+        self.walk_frames(fp, |f| bt.push(f.return_address));
+        bt
+    }
+
+    // ----- ContRef pool --------------------------------------------------
+
+    fn take_contref(&self) -> *mut ContRef {
+        let c = self.free.get();
+        if !c.is_null() {
+            // SAFETY: free-list entries are live ContRefs owned by the store.
+            self.free.set(unsafe { (*c).next_free });
+            return c;
+        }
+        let c = Box::into_raw(Box::new(ContRef::new()));
+        // SAFETY: no reference into `all` is held across calls.
+        unsafe { (*self.all.get()).push(c) };
+        c
+    }
+
+    /// Gives `c`'s stack back to the provider and `c` to the free list.
+    ///
+    /// # Safety
+    /// `c` must be a ContRef of this store that nothing runs on any more.
+    unsafe fn release(&self, c: *mut ContRef) {
+        // SAFETY: per the contract `c` is ours and dead; provider calls do
+        // not re-enter the store.
+        unsafe {
+            let stack = core::mem::replace(&mut (*c).stack, ContStack::UNALLOCATED);
+            (*self.provider.get()).free(stack);
+            (*c).parent = core::ptr::null_mut();
+            (*c).handlers = core::ptr::null();
+            (*c).handlers_len = 0;
+            (*c).next_free = self.free.get();
+        }
+        self.free.set(c);
+    }
+
+    // ----- operations ----------------------------------------------------
+
+    /// `cont.new`: a fresh continuation that will run `f`.
+    pub fn cont_new(&self, f: Func) -> Result<ContObj, Trap> {
+        // SAFETY: a Func is a record boxed in this store.
+        let (params, results) = unsafe { ((*f.0).params, (*f.0).results) };
+        if !stack::fits(self.stack_size, params.len().max(results.len())) {
+            return self.raise(
+                TrapKind::TooManyArguments,
+                "the function's args buffer does not fit on a stack",
+            );
+        }
+        let c = self.take_contref();
+        // SAFETY: provider calls do not re-enter the store.
+        let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size) } {
+            Ok(stack) => stack,
+            Err(_) => {
+                // SAFETY: `c` is ours and unused: back on the free list.
+                unsafe { (*c).next_free = self.free.get() };
+                self.free.set(c);
+                return self.raise(TrapKind::OutOfStacks, "the stack provider has no stack");
+            }
+        };
+        debug_assert!(stack.len() >= self.stack_size);
+        // SAFETY: `c` is a free ContRef (nothing points at it but stale
+        // handles, which the revision rejects); the stack is new and idle;
+        // `args` lives in `c`, which outlives the stack's use.
+        unsafe {
+            (*c).stack = stack;
+            let args = core::ptr::addr_of_mut!((*c).args);
+            (*c).stack.initialize(
+                f.0,
+                self as *const Store as *mut VMContext,
+                args,
+                params.len(),
+                results.len(),
+            );
+            (*c).state = State::Fresh;
+            (*c).parent = core::ptr::null_mut();
+            (*c).last_ancestor = c;
+            (*c).func = f.0;
+            (*c).expected = params;
+            (*c).inbox = (*c).args.data;
+            (*c).bound = 0;
+            (*c).payload = &[];
+            Ok(ContObj {
+                contref: c,
+                revision: (*c).revision,
+            })
+        }
+    }
+
+    /// Checks that `k` is live, un-consumed and expects exactly `types` next.
+    #[inline]
+    fn check(
+        &self,
+        k: ContObj,
+        types: &'static [ValType],
+        what: &'static str,
+    ) -> Result<*mut ContRef, Trap> {
+        let c = k.contref;
+        if c.is_null() {
+            return self.raise(TrapKind::NullContinuation, what);
+        }
+        // SAFETY: non-null handles point at ContRefs the store never frees.
+        unsafe {
+            if (*c).revision != k.revision {
+                return self.raise(TrapKind::ConsumedContinuation, what);
+            }
+            if !same_types((*c).expected, types) {
+                return self.raise(TrapKind::SignatureMismatch, what);
+            }
+        }
+        Ok(c)
+    }
+
+    /// `resume k args (on ...)*`: runs `k` until it returns or suspends to
+    /// one of `handlers` (or a trap ends its chain).
+    #[inline]
+    pub fn resume<A: WasmValues>(
+        &self,
+        k: ContObj,
+        args: A,
+        handlers: &[Handler],
+    ) -> Result<Resumed, Trap> {
+        let c = self.check(k, A::TYPES, "resume")?;
+        // SAFETY: `check` proved `c` live and fresh-or-suspended; its inbox
+        // has room for `bound + A` values (args buffer capacity or mailbox).
+        unsafe {
+            (*c).revision += 1;
+            args.store((*c).inbox.add((*c).bound));
+            self.resume_checked(c, handlers)
+        }
+    }
+
+    /// The switch half of `resume`, after the checks and the arguments.
+    ///
+    /// # Safety
+    /// `c` must be a fresh or suspended ContRef with its arguments in place.
+    #[inline]
+    unsafe fn resume_checked(
+        &self,
+        c: *mut ContRef,
+        handlers: &[Handler],
+    ) -> Result<Resumed, Trap> {
+        let prev = self.current.get();
+        // SAFETY: `c`, its segment and `prev` are live ContRefs; `outer`'s
+        // control context holds the segment's suspension point (or the
+        // start trampoline), and `handlers` outlives the switch because
+        // this frame stays on the stack until control comes back.
+        unsafe {
+            let outer = (*c).last_ancestor;
+            (*outer).parent = prev;
+            (*outer).handlers = handlers.as_ptr();
+            (*outer).handlers_len = handlers.len();
+            if prev.is_null() {
+                #[cfg(target_os = "none")]
+                RUNNING_STORE.store(
+                    self as *const Store as *mut Store,
+                    core::sync::atomic::Ordering::Relaxed,
+                );
+            } else {
+                (*prev).state = State::Parent;
+            }
+            (*c).state = State::Running;
+            self.current.set(c);
+            let ctx = (*outer).stack.control_context();
+            let effect = switch(ControlEffect::RESUME, ctx, ctx);
+
+            // Back: `current` is whoever returned, suspended or trapped.
+            let back = self.current.get();
+            self.current.set(prev);
+            if prev.is_null() {
+                #[cfg(target_os = "none")]
+                RUNNING_STORE.store(core::ptr::null_mut(), core::sync::atomic::Ordering::Relaxed);
+            } else {
+                (*prev).state = State::Running;
+            }
+            match effect.discriminant() {
+                ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
+                    handler: effect.handler_index() as usize,
+                    payload: Values::read((*back).values.as_ptr(), (*back).payload),
+                    cont: ContObj {
+                        contref: back,
+                        revision: (*back).revision,
+                    },
+                }),
+                ControlEffect::RETURN_TAG => {
+                    let results = Values::read((*back).args.data, (*(*back).func).results);
+                    (*back).state = State::Returned;
+                    self.release(back);
+                    Ok(Resumed::Returned(results))
+                }
+                _ => {
+                    debug_assert_eq!(effect, ControlEffect::TRAP);
+                    debug_assert!(prev.is_null(), "only a kernel-level resume receives a trap");
+                    let mut c = back;
+                    while !c.is_null() {
+                        let parent = (*c).parent;
+                        (*c).state = State::Trapped;
+                        self.release(c);
+                        c = parent;
+                    }
+                    Err(self
+                        .pending_trap
+                        .take()
+                        .unwrap_or(Trap::new(TrapKind::GuestFailure, "trap")))
+                }
+            }
+        }
+    }
+
+    /// `suspend tag payload`: hands control to the nearest enclosing resume
+    /// with a `Suspend(tag)` handler; returns the values the next resume of
+    /// this continuation passes.
+    #[inline]
+    pub fn suspend<P: WasmValues>(&self, tag: Tag, payload: P) -> Result<Values, Trap> {
+        let cur = self.current.get();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "suspend outside any continuation");
+        }
+        if !same_types(tag.params, P::TYPES) {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "suspend payload does not match the tag",
+            );
+        }
+        // SAFETY: `cur` and its parents are live ContRefs of the running
+        // chain, and each one's handler list belongs to a resume that is
+        // still on a stack (it is the one that made it active).
+        unsafe {
+            let mut k = cur;
+            let handler = loop {
+                if let Some(i) = find_handler((*k).handlers, (*k).handlers_len, tag, false) {
+                    break i;
+                }
+                k = (*k).parent;
+                if k.is_null() {
+                    return self.raise(
+                        TrapKind::UnhandledTag,
+                        "no enclosing resume handles the tag",
+                    );
+                }
+            };
+            payload.store((*cur).values.as_mut_ptr());
+            (*cur).state = State::Suspended;
+            (*cur).last_ancestor = k;
+            (*cur).payload = tag.params;
+            (*cur).expected = tag.results;
+            (*cur).inbox = (*cur).values.as_mut_ptr();
+            (*cur).bound = 0;
+            (*k).parent = core::ptr::null_mut();
+            let ctx = (*k).stack.control_context();
+            switch(ControlEffect::suspend(handler as u32), ctx, ctx);
+            // Resumed (or switched to): the values are in our mailbox.
+            Ok(Values::read((*cur).values.as_ptr(), tag.results))
+        }
+    }
+
+    /// `switch target tag args`: suspends the running segment up to the
+    /// nearest resume with a `Switch(tag)` handler, and runs `target` in
+    /// its place, passing `args` and then the suspended segment's handle.
+    /// Returns the values passed when this continuation is next resumed or
+    /// switched to, whose types are `expect`.
+    #[inline]
+    pub fn switch<A: WasmValues>(
+        &self,
+        target: ContObj,
+        tag: Tag,
+        args: A,
+        expect: &'static [ValType],
+    ) -> Result<Values, Trap> {
+        let cur = self.current.get();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        }
+        if expect.len() > MAX_VALUES {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch expects more values than a mailbox holds",
+            );
+        }
+        let t = target.contref;
+        if t.is_null() {
+            return self.raise(TrapKind::NullContinuation, "switch");
+        }
+        let n = A::TYPES.len();
+        // SAFETY: `t` is non-null, so a ContRef the store never frees; `cur`
+        // and its parents are the live running chain (as in `suspend`).
+        unsafe {
+            if (*t).revision != target.revision {
+                return self.raise(TrapKind::ConsumedContinuation, "switch");
+            }
+            let exp = (*t).expected;
+            if exp.len() != n + 1 || exp[..n] != *A::TYPES || exp[n] != ValType::ContRef {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch target does not take these args and a continuation",
+                );
+            }
+            let mut k = cur;
+            while find_handler((*k).handlers, (*k).handlers_len, tag, true).is_none() {
+                k = (*k).parent;
+                if k.is_null() {
+                    return self.raise(
+                        TrapKind::UnhandledTag,
+                        "no enclosing resume has a switch handler for the tag",
+                    );
+                }
+            }
+            // The target is consumed and gets args + our handle.
+            (*t).revision += 1;
+            let dest = (*t).inbox.add((*t).bound);
+            args.store(dest);
+            *dest.add(n) = ContObj {
+                contref: cur,
+                revision: (*cur).revision,
+            }
+            .to_raw();
+            // Our segment cur..k becomes suspended.
+            (*cur).state = State::Suspended;
+            (*cur).last_ancestor = k;
+            (*cur).payload = &[];
+            (*cur).expected = expect;
+            (*cur).inbox = (*cur).values.as_mut_ptr();
+            (*cur).bound = 0;
+            // The target's segment takes our segment's place under the
+            // handler: its outermost inherits k's parent, handlers and
+            // control context (the handler's resume point).
+            let t_outer = (*t).last_ancestor;
+            let t_ctx = (*t_outer).stack.control_context();
+            let k_ctx = (*k).stack.control_context();
+            let target_ctx = *t_ctx;
+            *t_ctx = *k_ctx;
+            (*t_outer).parent = (*k).parent;
+            (*t_outer).handlers = (*k).handlers;
+            (*t_outer).handlers_len = (*k).handlers_len;
+            (*k).parent = core::ptr::null_mut();
+            (*t).state = State::Running;
+            self.current.set(t);
+            switch(ControlEffect::SWITCH, k_ctx, &target_ctx);
+            Ok(Values::read((*cur).values.as_ptr(), expect))
+        }
+    }
+
+    /// `cont.bind k args`: consumes `k` and returns a handle to the same
+    /// continuation expecting `args`' count fewer arguments.
+    pub fn bind<A: WasmValues>(&self, k: ContObj, args: A) -> Result<ContObj, Trap> {
+        let c = k.contref;
+        if c.is_null() {
+            return self.raise(TrapKind::NullContinuation, "bind");
+        }
+        let n = A::TYPES.len();
+        // SAFETY: non-null handles point at ContRefs the store never frees;
+        // a live one is fresh or suspended, with inbox room for `expected`.
+        unsafe {
+            if (*c).revision != k.revision {
+                return self.raise(TrapKind::ConsumedContinuation, "bind");
+            }
+            let exp = (*c).expected;
+            if exp.len() < n || exp[..n] != *A::TYPES {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "bind arguments do not match the continuation",
+                );
+            }
+            (*c).revision += 1;
+            args.store((*c).inbox.add((*c).bound));
+            (*c).bound += n;
+            (*c).expected = &exp[n..];
+            if (*c).state == State::Fresh {
+                (*c).args.length += n as u32;
+            }
+            Ok(ContObj {
+                contref: c,
+                revision: (*c).revision,
+            })
+        }
+    }
+
+    /// Drops a fresh or suspended continuation (its whole segment): its
+    /// stacks go back to the provider. Frames on those stacks are abandoned
+    /// without running destructors, as a Wasm engine would.
+    pub fn drop_cont(&self, k: ContObj) -> Result<(), Trap> {
+        let c = k.contref;
+        if c.is_null() {
+            return self.raise(TrapKind::NullContinuation, "drop");
+        }
+        // SAFETY: as in `bind`; a live segment runs from `c` through its
+        // parents to `last_ancestor`, and nothing runs on it.
+        unsafe {
+            if (*c).revision != k.revision {
+                return self.raise(TrapKind::ConsumedContinuation, "drop");
+            }
+            (*c).revision += 1;
+            let last = (*c).last_ancestor;
+            let mut x = c;
+            loop {
+                let parent = (*x).parent;
+                (*x).state = State::Dropped;
+                self.release(x);
+                if x == last {
+                    break;
+                }
+                x = parent;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: nothing runs on any continuation stack (a
+        // running chain borrows the store), so every ContRef is dead.
+        unsafe {
+            let provider = &mut *self.provider.get();
+            for &c in (*self.all.get()).iter() {
+                if !(*c).stack.top().is_null() {
+                    provider.free(core::mem::replace(&mut (*c).stack, ContStack::UNALLOCATED));
+                }
+                drop(Box::from_raw(c));
+            }
+        }
+    }
+}
+
+/// The Rust half of the start trampoline: runs the guest function over the
+/// args buffer, then records that the results are there. On a guest
+/// failure it never returns (the chain traps).
+///
+/// # Safety
+/// Only the start trampoline calls this, with the launch words written by
+/// [`ContStack::initialize`].
+pub(crate) unsafe extern "C" fn cont_entry(
+    return_value_count: usize,
+    args: *mut ArgsObject,
+    caller_vmctx: *mut VMContext,
+    func_ref: *const FuncRecord,
+) {
+    // SAFETY: the launch words point at the function record and args object
+    // of this continuation's ContRef, and at its store, all alive while it
+    // runs; the args buffer holds `capacity` slots.
+    unsafe {
+        let f = &*func_ref;
+        if !(f.array_call)(
+            f.callee_vmctx,
+            caller_vmctx,
+            (*args).data,
+            (*args).capacity as usize,
+        ) {
+            (*(caller_vmctx as *const Store)).guest_failed();
+        }
+        (*args).length = return_value_count as u32;
+    }
+}
+
+/// Turns a CPU fault in guest code into a trap of the running chain: the
+/// chain is ended and `Err(trap)` comes out of the kernel-level `resume`.
+/// The backtrace starts at `fault_rip` and walks from `fault_rbp` (the
+/// interrupted RBP). Interrupts stay as the caller left them.
+///
+/// # Safety
+/// `store` must be the store whose continuation was running when the fault
+/// hit (see [`running_store`]) with a continuation running, the fault must
+/// have happened in that continuation's code, and the caller's own stack is
+/// abandoned (e.g. an IST stack that the next fault resets).
+pub unsafe fn trap_current(
+    store: *const Store,
+    kind: TrapKind,
+    message: &'static str,
+    fault_rip: usize,
+    fault_rbp: usize,
+) -> ! {
+    // SAFETY: per the contract, `store` is alive and inside a chain.
+    let store = unsafe { &*store };
+    assert!(
+        store.in_continuation(),
+        "trap_current outside a continuation"
+    );
+    let mut bt = Backtrace::EMPTY;
+    bt.push(fault_rip);
+    store.walk_frames(fault_rbp, |f| bt.push(f.return_address));
+    let mut trap = Trap::new(kind, message);
+    trap.set_backtrace(bt);
+    // SAFETY: a continuation is running (asserted).
+    unsafe { store.unwind(trap) }
+}

@@ -1,0 +1,205 @@
+//! The two pieces of assembly that move the CPU between stacks: the start
+//! trampoline of a fresh continuation and the stack switch.
+//!
+//! Everything else in the runtime is ordinary Rust. A switch only needs three
+//! registers to change stacks (RSP, RBP, RIP) and one to carry a message
+//! (RDI, the [`ControlEffect`]); all other registers are declared clobbered,
+//! so the compiler spills exactly the values that are live across the
+//! switch, and nothing more. The register save area is the *control
+//! context*: three words at `TOS-0x18` of a continuation stack (see the
+//! table in [`super::stack`]):
+//!
+//! ```text
+//!  ctx + 0   (TOS-0x18)   RSP
+//!  ctx + 8   (TOS-0x10)   RBP
+//!  ctx + 16  (TOS-0x08)   RIP
+//! ```
+//!
+//! [`switch`] stores the current RSP/RBP/resume RIP into one context and
+//! loads another: 11 instructions on the way out (push rbx, 3 loads, lea,
+//! 3 stores, 2 moves, jmp) and 1 where control comes back (pop rbx).
+//!
+//! The start trampoline is where a switch into a *fresh* stack lands; it
+//! calls the runtime's entry function and, when the guest has returned,
+//! switches back to the parent with the *return* effect, reading the
+//! parent's registers from the same control context. The trampoline never
+//! moves RBP off `TOS-0x10`, so `[RBP]` is the parent's RBP and `[RBP+8]`
+//! the parent's RIP: a frame record, which lets a frame-pointer walk step
+//! from the continuation's frames straight into its parent's.
+
+use super::stack::ControlContext;
+use core::arch::{asm, global_asm};
+
+/// The message a switch carries in RDI: a discriminant in the high 32 bits
+/// and a handler index in the low 32 bits.
+///
+/// ```text
+///  63            32 31             0
+///  +---------------+---------------+
+///  | discriminant  | handler index |   return 0, resume 1, suspend 2,
+///  +---------------+---------------+   switch 3, trap 4
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct ControlEffect(pub u64);
+
+impl ControlEffect {
+    pub const RETURN_TAG: u32 = 0;
+    pub const RESUME_TAG: u32 = 1;
+    pub const SUSPEND_TAG: u32 = 2;
+    pub const SWITCH_TAG: u32 = 3;
+    pub const TRAP_TAG: u32 = 4;
+
+    /// The continuation's function returned (sent by the trampoline).
+    pub const RETURN: ControlEffect = ControlEffect::new(Self::RETURN_TAG, 0);
+    /// A `resume` hands control to a continuation.
+    pub const RESUME: ControlEffect = ControlEffect::new(Self::RESUME_TAG, 0);
+    /// A `switch` hands control to its target.
+    pub const SWITCH: ControlEffect = ControlEffect::new(Self::SWITCH_TAG, 0);
+    /// The chain trapped; only the outermost kernel-level `resume` receives it.
+    pub const TRAP: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 0);
+
+    #[inline]
+    pub const fn new(discriminant: u32, handler: u32) -> ControlEffect {
+        ControlEffect(((discriminant as u64) << 32) | handler as u64)
+    }
+    /// A `suspend` caught by handler number `handler` of the resume.
+    #[inline]
+    pub const fn suspend(handler: u32) -> ControlEffect {
+        ControlEffect::new(Self::SUSPEND_TAG, handler)
+    }
+    #[inline]
+    pub const fn discriminant(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+    #[inline]
+    pub const fn handler_index(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+// The start trampoline. Entered only by a switch that loaded a fresh
+// stack's control context: RSP = TOS-0x40-s, RBP = TOS-0x10.
+global_asm!(
+    ".text",
+    ".balign 16",
+    ".globl cont_start_trampoline",
+    ".type cont_start_trampoline, @function",
+    "cont_start_trampoline:",
+    // Launch words, lowest first: [TOS-0x40-s] return_value_count,
+    // [TOS-0x38-s] args object, [TOS-0x30-s] caller_vmctx,
+    // [TOS-0x28-s] func_ref, into the C argument registers 1..4.
+    "    pop rdi",
+    "    pop rsi",
+    "    pop rdx",
+    "    pop rcx",
+    // RSP = TOS-0x20-s (16-byte aligned); the return address of this call
+    // lands in the old func_ref slot. RBP = TOS-0x10 makes our caller's
+    // frame record the control context's RBP/RIP pair.
+    "    call {entry}",
+    // RBP is callee-saved, so still TOS-0x10. Effect = return (0).
+    "    xor edi, edi",
+    // Load the parent: RSP from [TOS-0x18], RIP from [TOS-0x08],
+    // RBP from [TOS-0x10] (last, since it is our base register).
+    "    mov rsp, [rbp - 8]",
+    "    mov rax, [rbp + 8]",
+    "    mov rbp, [rbp]",
+    "    jmp rax",
+    ".size cont_start_trampoline, . - cont_start_trampoline",
+    entry = sym super::store::cont_entry,
+);
+
+unsafe extern "C" {
+    /// The start trampoline above; never called, only switched to.
+    fn cont_start_trampoline();
+}
+
+/// The address written into the RIP slot of a fresh stack.
+pub fn start_trampoline_address() -> usize {
+    cont_start_trampoline as *const () as usize
+}
+
+/// Saves the current RSP/RBP/resume address into `store`, loads `load`, and
+/// jumps there with `payload` in RDI. Returns the effect sent by whoever
+/// switches back here later. `store` and `load` may be the same context:
+/// all three words are loaded before any is stored.
+///
+/// # Safety
+/// `load` must hold a live context: a suspension point of this switch, the
+/// start trampoline of an initialized stack, or a resume point. `store`
+/// must stay valid until someone loads it. Whoever resumes the stored
+/// context must have done the runtime's bookkeeping first.
+#[inline(always)]
+pub unsafe fn switch(
+    payload: ControlEffect,
+    store: *mut ControlContext,
+    load: *const ControlContext,
+) -> ControlEffect {
+    let received: u64;
+    // SAFETY: the caller guarantees both contexts are valid (see above).
+    // Every register except RSP/RBP is declared clobbered or is an operand
+    // (RBX, which Rust reserves, is pushed and popped around the switch),
+    // and RSP/RBP are the same when control comes back to label 2 as when
+    // it left, because whoever jumps to label 2 loads the context stored here.
+    unsafe {
+        asm!(
+            // RBX cannot be named as a clobber: keep it on this stack.
+            "push rbx",
+            // Load the target first (store may equal load): RSP ctx+0,
+            // RBP ctx+8, RIP ctx+16.
+            "mov r8, [rdx]",
+            "mov r9, [rdx + 8]",
+            "mov r10, [rdx + 16]",
+            // Our resume point is label 2 below.
+            "lea r11, [rip + 2f]",
+            // Store ours: RSP to ctx+0, RBP to ctx+8, RIP to ctx+16.
+            "mov [rsi], rsp",
+            "mov [rsi + 8], rbp",
+            "mov [rsi + 16], r11",
+            // Become the target.
+            "mov rsp, r8",
+            "mov rbp, r9",
+            "jmp r10",
+            // Someone loaded our context: RSP/RBP are as stored above.
+            "2:",
+            "pop rbx",
+            inout("rdi") payload.0 => received,
+            inout("rsi") store => _,
+            inout("rdx") load => _,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            out("r15") _,
+            clobber_abi("C"),
+        );
+    }
+    ControlEffect(received)
+}
+
+/// The current frame pointer (RBP): where a frame-pointer walk starts.
+#[inline(always)]
+pub fn frame_pointer() -> usize {
+    let rbp: usize;
+    // SAFETY: reads a register; touches no memory.
+    unsafe { asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack, preserves_flags)) };
+    rbp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_effect_packs_discriminant_high_and_handler_low() {
+        assert_eq!(ControlEffect::RETURN.0, 0);
+        assert_eq!(ControlEffect::RESUME.0, 0x1_0000_0000);
+        assert_eq!(ControlEffect::suspend(7).0, 0x2_0000_0007);
+        assert_eq!(ControlEffect::SWITCH.0, 0x3_0000_0000);
+        assert_eq!(ControlEffect::TRAP.0, 0x4_0000_0000);
+        assert_eq!(
+            ControlEffect::suspend(7).discriminant(),
+            ControlEffect::SUSPEND_TAG
+        );
+        assert_eq!(ControlEffect::suspend(7).handler_index(), 7);
+    }
+}

@@ -1,0 +1,756 @@
+//! Behaviour tests of the whole machinery on the host: real stacks from
+//! `mmap`, real switches. Each test names the Wasm behaviour it checks.
+//!
+//! Guest closures avoid `assert!` (a panic cannot unwind across the start
+//! trampoline); they return what they saw, and the test asserts outside.
+
+use super::*;
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::pin::Pin;
+use std::collections::VecDeque;
+
+const STACK: usize = 64 * 1024;
+
+fn store() -> Pin<Box<Store>> {
+    Store::new(MmapStacks::new(), STACK)
+}
+
+use ValType::*;
+use alloc::boxed::Box;
+
+fn returned(r: Result<Resumed, Trap>) -> Values {
+    match r {
+        Ok(Resumed::Returned(v)) => v,
+        other => panic!("expected a return, got {other:?}"),
+    }
+}
+
+fn suspended(r: Result<Resumed, Trap>) -> (usize, Values, ContObj) {
+    match r {
+        Ok(Resumed::Suspended {
+            handler,
+            payload,
+            cont,
+        }) => (handler, payload, cont),
+        other => panic!("expected a suspension, got {other:?}"),
+    }
+}
+
+fn trapped<T: core::fmt::Debug>(r: Result<T, Trap>) -> Trap {
+    match r {
+        Err(trap) => trap,
+        Ok(v) => panic!("expected a trap, got {v:?}"),
+    }
+}
+
+#[test]
+fn fresh_continuation_returns_its_results() {
+    let s = store();
+    let f = s.func_wrap(|_, (a, b): (i32, i32)| Ok(a * 10 + b)).unwrap();
+    let k = s.cont_new(f).unwrap();
+    assert_eq!(s.state(k), Some(State::Fresh));
+    assert_eq!(s.outstanding_stacks(), 1);
+    let v = returned(s.resume(k, (4, 2), &[]));
+    assert_eq!(v.types(), &[I32]);
+    assert_eq!(v.i32(0), 42);
+    assert_eq!(s.state(k), Some(State::Returned));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn generator_yields_0_to_n_then_returns() {
+    let s = store();
+    let yld = s.tag_new(&[I32], &[]).unwrap();
+    let gen_fn = s
+        .func_wrap(move |s, n: i32| {
+            for i in 0..n {
+                s.suspend(yld, i)?;
+            }
+            Ok(n * 100)
+        })
+        .unwrap();
+    let mut k = s.cont_new(gen_fn).unwrap();
+    let mut seen = Vec::new();
+    let mut first = true;
+    let result = loop {
+        let r = if first {
+            s.resume(k, 5, &[Handler::Suspend(yld)])
+        } else {
+            s.resume(k, (), &[Handler::Suspend(yld)])
+        };
+        first = false;
+        match r.unwrap() {
+            Resumed::Suspended {
+                handler,
+                payload,
+                cont,
+            } => {
+                assert_eq!(handler, 0);
+                assert_eq!(s.state(cont), Some(State::Suspended));
+                seen.push(payload.i32(0));
+                k = cont;
+            }
+            Resumed::Returned(v) => break v.i32(0),
+        }
+    };
+    assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    assert_eq!(result, 500);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn tag_carries_payload_out_of_suspend_and_resume_values_back_in() {
+    let s = store();
+    let ask = s.tag_new(&[I32, I64], &[I64]).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| Ok(s.suspend(ask, (3, 4i64))?.i64(0) + 1))
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let (handler, payload, cont) = suspended(s.resume(k, (), &[Handler::Suspend(ask)]));
+    assert_eq!(handler, 0);
+    assert_eq!(payload.get::<(i32, i64)>(), Some((3, 4)));
+    let v = returned(s.resume(cont, 112i64, &[Handler::Suspend(ask)]));
+    assert_eq!(v.i64(0), 113);
+}
+
+#[test]
+fn handler_index_is_the_position_in_the_resume_list() {
+    let s = store();
+    let a = s.tag_new(&[], &[]).unwrap();
+    let b = s.tag_new(&[], &[]).unwrap();
+    let c = s.tag_new(&[], &[]).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| s.suspend(b, ()).map(|_| ()))
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let list = [
+        Handler::Suspend(a),
+        Handler::Switch(b),
+        Handler::Suspend(c),
+        Handler::Suspend(b),
+    ];
+    let (handler, _, cont) = suspended(s.resume(k, (), &list));
+    assert_eq!(handler, 3);
+    s.drop_cont(cont).unwrap();
+}
+
+/// Builds: kernel --resume[on a]--> outer --resume[on `inner_handles`]--> inner,
+/// where inner does `suspend a 5` and returns twice what comes back.
+/// Outer returns inner's result + 1, or (if inner suspends to outer) resumes
+/// it with 50 and returns its result + 1000.
+fn forwarding_pair(s: &Store, a: Tag, inner_handles: Tag) -> Func {
+    let inner = s
+        .func_wrap(move |s, ()| Ok(s.suspend(a, 5)?.i32(0) * 2))
+        .unwrap();
+    s.func_wrap(move |s, ()| {
+        let k = s.cont_new(inner)?;
+        match s.resume(k, (), &[Handler::Suspend(inner_handles)])? {
+            Resumed::Returned(v) => Ok(v.i32(0) + 1),
+            Resumed::Suspended { cont, .. } => Ok(returned(s.resume(cont, 50, &[])).i32(0) + 1000),
+        }
+    })
+    .unwrap()
+}
+
+#[test]
+fn forward_tag_past_a_resume_that_does_not_handle_it() {
+    let s = store();
+    let a = s.tag_new(&[I32], &[I32]).unwrap();
+    let b = s.tag_new(&[I32], &[I32]).unwrap();
+    let outer = s.cont_new(forwarding_pair(&s, a, b)).unwrap();
+    let (handler, payload, cont) =
+        suspended(s.resume(outer, (), &[Handler::Suspend(b), Handler::Suspend(a)]));
+    assert_eq!(handler, 1);
+    assert_eq!(payload.i32(0), 5);
+    // The suspended segment spans both stacks.
+    assert_eq!(s.outstanding_stacks(), 2);
+    let v = returned(s.resume(cont, 7, &[Handler::Suspend(a)]));
+    assert_eq!(v.i32(0), 15);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn nearest_handler_wins_when_two_resumes_handle_the_tag() {
+    let s = store();
+    let a = s.tag_new(&[I32], &[I32]).unwrap();
+    let outer = s.cont_new(forwarding_pair(&s, a, a)).unwrap();
+    // The inner resume catches `a`, resumes with 50: inner returns 100.
+    let v = returned(s.resume(outer, (), &[Handler::Suspend(a)]));
+    assert_eq!(v.i32(0), 1100);
+}
+
+#[test]
+fn dropping_a_forwarded_segment_frees_both_stacks() {
+    let s = store();
+    let a = s.tag_new(&[I32], &[I32]).unwrap();
+    let b = s.tag_new(&[I32], &[I32]).unwrap();
+    let outer = s.cont_new(forwarding_pair(&s, a, b)).unwrap();
+    let (_, _, cont) = suspended(s.resume(outer, (), &[Handler::Suspend(a)]));
+    assert_eq!(s.outstanding_stacks(), 2);
+    s.drop_cont(cont).unwrap();
+    assert_eq!(s.state(cont), Some(State::Dropped));
+    assert_eq!(s.state(outer), Some(State::Dropped));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[inline(never)]
+fn resume_from_a_deeper_frame(s: &Store, k: ContObj, tag: Tag) -> Result<Resumed, Trap> {
+    let pad = core::hint::black_box([0u8; 4096]);
+    let r = s.resume(k, (), &[Handler::Suspend(tag)]);
+    core::hint::black_box(pad);
+    r
+}
+
+#[test]
+fn generator_resumes_after_the_resume_that_first_ran_it_has_returned() {
+    let s = store();
+    let yld = s.tag_new(&[I32], &[]).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| {
+            s.suspend(yld, 1)?;
+            s.suspend(yld, 2)?;
+            Ok(3)
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    // First resume from this frame, the next from a frame 4 KiB deeper.
+    let (_, p1, k) = suspended(s.resume(k, (), &[Handler::Suspend(yld)]));
+    let (_, p2, k) = suspended(resume_from_a_deeper_frame(&s, k, yld));
+    let v = returned(s.resume(k, (), &[Handler::Suspend(yld)]));
+    assert_eq!((p1.i32(0), p2.i32(0), v.i32(0)), (1, 2, 3));
+}
+
+#[test]
+fn nary_three_params_five_results_and_four_value_payload() {
+    let s = store();
+    let tag = s.tag_new(&[I32, I64, F32, F64], &[V128]).unwrap();
+    let f = s
+        .func_wrap(move |s, (a, b, c): (i32, i64, f64)| {
+            let v = s.suspend(tag, (a, b, 1.5f32, c))?.v128(0);
+            Ok((a + 1, b * 2, 2.5f32, c * 2.0, v))
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let (_, payload, k) = suspended(s.resume(k, (7, -9i64, 0.75f64), &[Handler::Suspend(tag)]));
+    assert_eq!(
+        payload.get::<(i32, i64, f32, f64)>(),
+        Some((7, -9, 1.5, 0.75))
+    );
+    let big = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128;
+    let v = returned(s.resume(k, big, &[Handler::Suspend(tag)]));
+    assert_eq!(v.types(), &[I32, I64, F32, F64, V128]);
+    assert_eq!(
+        v.get::<(i32, i64, f32, f64, u128)>(),
+        Some((8, -18, 2.5, 1.5, big))
+    );
+}
+
+#[test]
+fn bind_repeatedly_then_resume_with_the_rest() {
+    let s = store();
+    let f = s
+        .func_wrap(|_, (a, b, c): (i32, i32, i32)| Ok(a * 100 + b * 10 + c))
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let k1 = s.bind(k, 1).unwrap();
+    let k2 = s.bind(k1, 2).unwrap();
+    assert_eq!(k2.revision(), k.revision() + 2);
+    // Binding with the wrong type is a signature trap.
+    assert_eq!(
+        trapped(s.bind(k2, 3i64)).kind(),
+        TrapKind::SignatureMismatch
+    );
+    let v = returned(s.resume(k2, 3, &[]));
+    assert_eq!(v.i32(0), 123);
+}
+
+#[test]
+fn bind_values_into_a_suspended_continuation() {
+    let s = store();
+    let two = s.tag_new(&[], &[I32, I32, I32]).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| {
+            let v = s.suspend(two, ())?;
+            Ok(v.i32(0) * 100 + v.i32(1) * 10 + v.i32(2))
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let (_, _, k) = suspended(s.resume(k, (), &[Handler::Suspend(two)]));
+    let k = s.bind(k, 4).unwrap();
+    let k = s.bind(k, 5).unwrap();
+    let v = returned(s.resume(k, 6, &[]));
+    assert_eq!(v.i32(0), 456);
+}
+
+#[test]
+fn bind_consumes_the_original_handle() {
+    let s = store();
+    let f = s.func_wrap(|_, (a, b): (i32, i32)| Ok(a - b)).unwrap();
+    let k = s.cont_new(f).unwrap();
+    let k1 = s.bind(k, 10).unwrap();
+    assert_eq!(
+        trapped(s.resume(k, (1, 2), &[])).kind(),
+        TrapKind::ConsumedContinuation
+    );
+    assert_eq!(trapped(s.bind(k, 1)).kind(), TrapKind::ConsumedContinuation);
+    assert_eq!(returned(s.resume(k1, 4, &[])).i32(0), 6);
+}
+
+#[test]
+fn switch_round_robin_scheduler_interleaves_three_tasks() {
+    let s = store();
+    let yld = s.tag_new(&[], &[]).unwrap();
+    let queue: Rc<RefCell<VecDeque<ContObj>>> = Rc::new(RefCell::new(VecDeque::new()));
+    let log: Rc<RefCell<Vec<i32>>> = Rc::new(RefCell::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for id in 0..3 {
+        let (queue, log) = (queue.clone(), log.clone());
+        let task = s
+            .func_wrap(move |s, prev: ContObj| {
+                if !prev.is_null() {
+                    queue.borrow_mut().push_back(prev);
+                }
+                for step in 0..3 {
+                    log.borrow_mut().push(id * 10 + step);
+                    let next = queue.borrow_mut().pop_front();
+                    if let Some(next) = next {
+                        let prev = s.switch(next, yld, (), &[ContRef])?.cont(0);
+                        if !prev.is_null() {
+                            queue.borrow_mut().push_back(prev);
+                        }
+                    }
+                }
+                Ok(id)
+            })
+            .unwrap();
+        tasks.push(s.cont_new(task).unwrap());
+    }
+    queue.borrow_mut().extend([tasks[1], tasks[2]]);
+    let mut finished = Vec::new();
+    let mut next = Some(tasks[0]);
+    while let Some(k) = next {
+        finished.push(returned(s.resume(k, ContObj::NULL, &[Handler::Switch(yld)])).i32(0));
+        next = queue.borrow_mut().pop_front();
+    }
+    assert_eq!(*log.borrow(), vec![0, 10, 20, 1, 11, 21, 2, 12, 22]);
+    assert_eq!(finished, vec![0, 1, 2]);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn switch_passes_args_before_the_continuation_and_back() {
+    let s = store();
+    let sw = s.tag_new(&[], &[]).unwrap();
+    // B receives (x, A's handle), switches back to A with x * 3, then returns.
+    let b = s
+        .func_wrap(move |s, (x, a): (i32, ContObj)| {
+            let back = s.switch(a, sw, x * 3, &[I32])?;
+            Ok(back.i32(0) + 1)
+        })
+        .unwrap();
+    let kb = s.cont_new(b).unwrap();
+    let a = s
+        .func_wrap(move |s, ()| {
+            let v = s.switch(kb, sw, 7, &[I32, ContRef])?;
+            // B is suspended in v.cont(1); finish it from here.
+            let r = s.resume(v.cont(1), 100, &[Handler::Switch(sw)])?;
+            match r {
+                Resumed::Returned(r) => Ok(v.i32(0) * 1000 + r.i32(0)),
+                Resumed::Suspended { .. } => Err(Trap::guest("B suspended")),
+            }
+        })
+        .unwrap();
+    let ka = s.cont_new(a).unwrap();
+    let v = returned(s.resume(ka, (), &[Handler::Switch(sw)]));
+    assert_eq!(v.i32(0), 21 * 1000 + 101);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn switch_to_consumed_continuation_traps_out_of_the_kernel_resume() {
+    let s = store();
+    let sw = s.tag_new(&[], &[]).unwrap();
+    let target_fn = s.func_wrap(|_, _k: ContObj| Ok(())).unwrap();
+    let target = s.cont_new(target_fn).unwrap();
+    let target_used = s.bind(target, ContObj::NULL).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| s.switch(target, sw, (), &[]).map(|_| ()))
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let trap = trapped(s.resume(k, (), &[Handler::Switch(sw)]));
+    assert_eq!(trap.kind(), TrapKind::ConsumedContinuation);
+    assert_eq!(s.state(k), Some(State::Trapped));
+    s.drop_cont(target_used).unwrap();
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn switch_handler_does_not_catch_suspend_and_suspend_handler_does_not_catch_switch() {
+    let s = store();
+    let t = s.tag_new(&[], &[]).unwrap();
+    let susp = s
+        .func_wrap(move |s, ()| s.suspend(t, ()).map(|_| ()))
+        .unwrap();
+    let k = s.cont_new(susp).unwrap();
+    assert_eq!(
+        trapped(s.resume(k, (), &[Handler::Switch(t)])).kind(),
+        TrapKind::UnhandledTag
+    );
+
+    let target_fn = s.func_wrap(|_, _k: ContObj| Ok(())).unwrap();
+    let target = s.cont_new(target_fn).unwrap();
+    let sw = s
+        .func_wrap(move |s, ()| s.switch(target, t, (), &[]).map(|_| ()))
+        .unwrap();
+    let k = s.cont_new(sw).unwrap();
+    assert_eq!(
+        trapped(s.resume(k, (), &[Handler::Suspend(t)])).kind(),
+        TrapKind::UnhandledTag
+    );
+    // The switch never happened: the target is still fresh and usable.
+    assert_eq!(s.state(target), Some(State::Fresh));
+    s.drop_cont(target).unwrap();
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn consumed_continuation_traps_on_resume_bind_and_drop() {
+    let s = store();
+    let f = s.func_wrap(|_, ()| Ok(1)).unwrap();
+    let k = s.cont_new(f).unwrap();
+    returned(s.resume(k, (), &[]));
+    assert_eq!(
+        trapped(s.resume(k, (), &[])).kind(),
+        TrapKind::ConsumedContinuation
+    );
+    assert_eq!(
+        trapped(s.bind(k, ())).kind(),
+        TrapKind::ConsumedContinuation
+    );
+    assert_eq!(
+        trapped(s.drop_cont(k)).kind(),
+        TrapKind::ConsumedContinuation
+    );
+}
+
+#[test]
+fn revision_bumps_on_every_use_and_a_recycled_contref_rejects_old_handles() {
+    let s = store();
+    let f = s.func_wrap(|_, x: i32| Ok(x + 1)).unwrap();
+    let k = s.cont_new(f).unwrap();
+    let r0 = k.revision();
+    let k1 = s.bind(k, 5).unwrap();
+    assert_eq!(k1.revision(), r0 + 1);
+    assert_eq!(returned(s.resume(k1, (), &[])).i32(0), 6);
+    // The ContRef goes back to the free list and is reused: same record,
+    // revision one past the resume's bump, never reset.
+    let k2 = s.cont_new(f).unwrap();
+    assert_eq!(k2.contref, k.contref);
+    assert_eq!(k2.revision(), r0 + 2);
+    assert_eq!(
+        trapped(s.resume(k, 1, &[])).kind(),
+        TrapKind::ConsumedContinuation
+    );
+    assert_eq!(
+        trapped(s.resume(k1, (), &[])).kind(),
+        TrapKind::ConsumedContinuation
+    );
+    s.drop_cont(k2).unwrap();
+    let k3 = s.cont_new(f).unwrap();
+    assert_eq!(k3.revision(), r0 + 3);
+    assert_eq!(
+        trapped(s.resume(k2, 1, &[])).kind(),
+        TrapKind::ConsumedContinuation
+    );
+    assert_eq!(returned(s.resume(k3, 9, &[])).i32(0), 10);
+}
+
+#[test]
+fn null_continuation_traps() {
+    let s = store();
+    assert_eq!(
+        trapped(s.resume(ContObj::NULL, (), &[])).kind(),
+        TrapKind::NullContinuation
+    );
+    assert_eq!(
+        trapped(s.bind(ContObj::NULL, ())).kind(),
+        TrapKind::NullContinuation
+    );
+    assert_eq!(
+        trapped(s.drop_cont(ContObj::NULL)).kind(),
+        TrapKind::NullContinuation
+    );
+}
+
+#[test]
+fn resume_with_wrong_argument_types_traps_as_signature_mismatch() {
+    let s = store();
+    let f = s.func_wrap(|_, x: i32| Ok(x)).unwrap();
+    let k = s.cont_new(f).unwrap();
+    assert_eq!(
+        trapped(s.resume(k, 1i64, &[])).kind(),
+        TrapKind::SignatureMismatch
+    );
+    assert_eq!(
+        trapped(s.resume(k, (), &[])).kind(),
+        TrapKind::SignatureMismatch
+    );
+    // A refused resume does not consume the continuation.
+    assert_eq!(returned(s.resume(k, 2, &[])).i32(0), 2);
+}
+
+#[test]
+fn unhandled_tag_traps_and_frees_the_chain() {
+    let s = store();
+    let a = s.tag_new(&[], &[]).unwrap();
+    let b = s.tag_new(&[], &[]).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| s.suspend(b, ()).map(|_| ()))
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let trap = trapped(s.resume(k, (), &[Handler::Suspend(a)]));
+    assert_eq!(trap.kind(), TrapKind::UnhandledTag);
+    assert_eq!(trap.message(), "no enclosing resume handles the tag");
+    assert_eq!(s.state(k), Some(State::Trapped));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn suspend_from_kernel_code_is_an_unhandled_tag() {
+    let s = store();
+    let a = s.tag_new(&[], &[]).unwrap();
+    assert_eq!(trapped(s.suspend(a, ())).kind(), TrapKind::UnhandledTag);
+}
+
+unsafe extern "C" fn failing_guest(
+    _: *mut VMContext,
+    _: *mut VMContext,
+    _: *mut ValRaw,
+    _: usize,
+) -> bool {
+    false
+}
+
+#[test]
+fn guest_reporting_failure_traps() {
+    let s = store();
+    // SAFETY: `failing_guest` follows the array-call convention for [] -> [].
+    let f = unsafe { s.func_new_raw(failing_guest, core::ptr::null_mut(), &[], &[]) }.unwrap();
+    let k = s.cont_new(f).unwrap();
+    let trap = trapped(s.resume(k, (), &[]));
+    assert_eq!(trap.kind(), TrapKind::GuestFailure);
+    assert_eq!(trap.message(), "guest function reported failure");
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn guest_raised_trap_keeps_its_kind_message_and_a_backtrace() {
+    let s = store();
+    let f = s
+        .func_wrap(|_, ()| -> Result<(), Trap> { Err(Trap::guest("boom")) })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let trap = trapped(s.resume(k, (), &[]));
+    assert_eq!((trap.kind(), trap.message()), (TrapKind::Guest, "boom"));
+    // shim, entry, trampoline's record (the parent's resume point), at least.
+    #[cfg(debug_assertions)]
+    assert!(
+        trap.backtrace().frames().len() >= 3,
+        "{:?}",
+        trap.backtrace()
+    );
+}
+
+#[test]
+fn trap_deep_in_a_chain_comes_out_of_the_outermost_resume_and_the_store_keeps_working() {
+    let s = store();
+    let after_inner_resume = Rc::new(Cell::new(false));
+    let me: Rc<Cell<Option<Func>>> = Rc::new(Cell::new(None));
+    let (me2, flag) = (me.clone(), after_inner_resume.clone());
+    let level = s
+        .func_wrap(move |s, depth: i32| {
+            if depth == 0 {
+                return Err(Trap::guest("deep"));
+            }
+            let k = s.cont_new(me2.get().unwrap())?;
+            let r = s.resume(k, depth - 1, &[]);
+            // A trap never comes back to guest code.
+            flag.set(true);
+            r.map(|_| depth)
+        })
+        .unwrap();
+    me.set(Some(level));
+    let k = s.cont_new(level).unwrap();
+    let trap = trapped(s.resume(k, 4, &[]));
+    assert_eq!((trap.kind(), trap.message()), (TrapKind::Guest, "deep"));
+    assert!(!after_inner_resume.get());
+    assert_eq!(s.state(k), Some(State::Trapped));
+    assert_eq!(s.outstanding_stacks(), 0);
+    assert!(!s.in_continuation());
+    // The store goes on working.
+    let ok = s.func_wrap(|_, ()| Ok(7)).unwrap();
+    let k = s.cont_new(ok).unwrap();
+    assert_eq!(returned(s.resume(k, (), &[])).i32(0), 7);
+}
+
+#[test]
+fn thousand_nested_resumes_return_through_every_level() {
+    let s = store();
+    let me: Rc<Cell<Option<Func>>> = Rc::new(Cell::new(None));
+    let me2 = me.clone();
+    let level = s
+        .func_wrap(move |s, depth: i32| {
+            if depth == 0 {
+                return Ok(0);
+            }
+            let k = s.cont_new(me2.get().unwrap())?;
+            match s.resume(k, depth - 1, &[])? {
+                Resumed::Returned(v) => Ok(v.i32(0) + 1),
+                Resumed::Suspended { .. } => Err(Trap::guest("unexpected suspend")),
+            }
+        })
+        .unwrap();
+    me.set(Some(level));
+    let k = s.cont_new(level).unwrap();
+    assert_eq!(returned(s.resume(k, 1000, &[])).i32(0), 1000);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn ten_thousand_continuations_run_to_completion_or_are_dropped() {
+    let s = store();
+    let t = s.tag_new(&[I32], &[]).unwrap();
+    let f = s
+        .func_wrap(move |s, x: i32| {
+            s.suspend(t, x)?;
+            Ok(x * 2)
+        })
+        .unwrap();
+    let ks: Vec<ContObj> = (0..10_000).map(|_| s.cont_new(f).unwrap()).collect();
+    assert_eq!(s.outstanding_stacks(), 10_000);
+    let (mut payloads, mut results) = (0i64, 0i64);
+    for (i, &k) in ks.iter().enumerate() {
+        let (_, p, k) = suspended(s.resume(k, i as i32, &[Handler::Suspend(t)]));
+        payloads += p.i32(0) as i64;
+        if i % 2 == 0 {
+            results += returned(s.resume(k, (), &[Handler::Suspend(t)])).i32(0) as i64;
+        } else {
+            s.drop_cont(k).unwrap();
+        }
+    }
+    assert_eq!(payloads, 49_995_000);
+    // Twice the sum of the even numbers below 10,000.
+    assert_eq!(results, 2 * 24_995_000);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "optimised host builds omit frame pointers"
+)]
+fn frame_pointer_walk_from_a_continuation_reaches_the_parent_stack() {
+    let s = store();
+    let frames: Rc<RefCell<Vec<Frame>>> = Rc::new(RefCell::new(Vec::new()));
+    let frames2 = frames.clone();
+    let f = s
+        .func_wrap(move |s, ()| {
+            s.walk_frames(switch::frame_pointer(), |f| {
+                frames2.borrow_mut().push(f);
+                true
+            });
+            Ok(())
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    // SAFETY: reading the stack bounds of a fresh continuation's ContRef.
+    let (top, bottom) = unsafe {
+        (
+            (*k.contref).stack.top() as usize,
+            (*k.contref).stack.bottom() as usize,
+        )
+    };
+    let here = 0u8;
+    let here = &here as *const u8 as usize;
+    returned(s.resume(k, (), &[]));
+    let frames = frames.borrow();
+    let record = frames
+        .iter()
+        .position(|f| f.fp == top - 0x10)
+        .expect("the trampoline's frame record");
+    // Frames before it are on the continuation stack, the next one on ours.
+    assert!(
+        frames[..record]
+            .iter()
+            .all(|f| (bottom..top).contains(&f.fp))
+    );
+    let parent = frames[record + 1].fp;
+    assert!(!(bottom..top).contains(&parent));
+    assert!(
+        parent.abs_diff(here) < 64 * 1024,
+        "{parent:#x} vs {here:#x}"
+    );
+}
+
+#[test]
+fn too_many_arguments_for_the_stack_traps_before_anything_is_written() {
+    static MANY: [ValType; 4096] = [I32; 4096];
+    let s = store();
+    // SAFETY: never called: cont.new refuses it first.
+    let f = unsafe { s.func_new_raw(failing_guest, core::ptr::null_mut(), &MANY, &[]) }.unwrap();
+    assert_eq!(trapped(s.cont_new(f)).kind(), TrapKind::TooManyArguments);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn tags_and_functions_with_more_values_than_the_mailbox_are_refused() {
+    static SEVENTEEN: [ValType; 17] = [I64; 17];
+    let s = store();
+    assert_eq!(
+        s.tag_new(&SEVENTEEN, &[]),
+        Err(DefineError::TooManyValues { count: 17, max: 16 })
+    );
+    assert_eq!(
+        s.tag_new(&[], &SEVENTEEN),
+        Err(DefineError::TooManyValues { count: 17, max: 16 })
+    );
+    // SAFETY: never called.
+    let f = unsafe { s.func_new_raw(failing_guest, core::ptr::null_mut(), &[], &SEVENTEEN) };
+    assert_eq!(f, Err(DefineError::TooManyValues { count: 17, max: 16 }));
+}
+
+/// A provider that counts outstanding stacks in a cell the test keeps.
+struct Counting(MmapStacks, Rc<Cell<usize>>);
+
+impl StackProvider for Counting {
+    fn allocate(&mut self, size: usize) -> Result<ContStack, StackError> {
+        self.1.set(self.1.get() + 1);
+        self.0.allocate(size)
+    }
+    fn free(&mut self, stack: ContStack) {
+        self.1.set(self.1.get() - 1);
+        self.0.free(stack)
+    }
+    fn outstanding(&self) -> usize {
+        self.1.get()
+    }
+}
+
+#[test]
+fn dropping_the_store_frees_fresh_and_suspended_stacks() {
+    let count = Rc::new(Cell::new(0));
+    let s = Store::new(Counting(MmapStacks::new(), count.clone()), STACK);
+    let t = s.tag_new(&[], &[]).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| s.suspend(t, ()).map(|_| ()))
+        .unwrap();
+    let _fresh = s.cont_new(f).unwrap();
+    let k = s.cont_new(f).unwrap();
+    suspended(s.resume(k, (), &[Handler::Suspend(t)]));
+    assert_eq!(count.get(), 2);
+    drop(s);
+    assert_eq!(count.get(), 0);
+}

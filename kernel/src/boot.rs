@@ -94,6 +94,15 @@ pub fn init(boot_info: &'static mut BootInfo) {
         paging::HEAP_START,
         frames::free_count()
     );
+    crate::stacks::init();
+    let stacks = crate::stacks::config();
+    crate::println!(
+        "stacks: {} slots of {} KiB + {} KiB guard at {:#x}, mapped on demand",
+        stacks.slots,
+        stacks.stack_size / 1024,
+        stacks.guard_size / 1024,
+        paging::CONT_STACKS_START
+    );
 }
 
 #[panic_handler]

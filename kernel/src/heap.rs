@@ -8,14 +8,41 @@
 //! size classes: freed blocks merge with their neighbours and are reused by
 //! any later request that fits.
 //!
+//! Allocation may run on a continuation stack (guest code allocates), so
+//! the allocator is wrapped: before it takes its lock it touches the stack
+//! the locked section may need (`stacks::touch_stack`), so that a demand
+//! fault or an overflow never strikes while the lock is held.
+//!
 //! When the heap runs out, `alloc`'s default allocation-error handler
 //! panics with the requested layout, and the panic handler (`boot`) prints
 //! that report and ends the boot.
 
 use crate::paging::{HEAP_SIZE, HEAP_START};
+use crate::stacks::{LOCKED_SECTION_STACK, touch_stack};
+use core::alloc::{GlobalAlloc, Layout};
+use linked_list_allocator::LockedHeap;
+
+/// `LockedHeap`, touching the stack before it locks (see the module docs).
+struct KernelHeap(LockedHeap);
+
+// SAFETY: forwards to `LockedHeap`, which upholds `GlobalAlloc`'s contract;
+// touching the stack first changes nothing about the memory handed out.
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        touch_stack(LOCKED_SECTION_STACK);
+        // SAFETY: forwarded contract.
+        unsafe { self.0.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        touch_stack(LOCKED_SECTION_STACK);
+        // SAFETY: forwarded contract.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+}
 
 #[global_allocator]
-static ALLOCATOR: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
+static ALLOCATOR: KernelHeap = KernelHeap(LockedHeap::empty());
 
 /// Hands the mapped heap range to the allocator. Runs once, after
 /// `paging::init` has mapped the range.
@@ -25,6 +52,7 @@ pub fn init() {
     // owns the range exclusively from here on.
     unsafe {
         ALLOCATOR
+            .0
             .lock()
             .init(HEAP_START as *mut u8, HEAP_SIZE as usize)
     };
@@ -32,10 +60,10 @@ pub fn init() {
 
 /// Bytes currently free in the heap (fragmentation not accounted for).
 pub fn free_bytes() -> usize {
-    ALLOCATOR.lock().free()
+    ALLOCATOR.0.lock().free()
 }
 
 /// Bytes currently allocated from the heap.
 pub fn used_bytes() -> usize {
-    ALLOCATOR.lock().used()
+    ALLOCATOR.0.lock().used()
 }

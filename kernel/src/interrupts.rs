@@ -78,6 +78,7 @@ use x86_64::structures::idt::{
     Entry, InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode,
 };
 
+use crate::cont::TrapKind;
 use crate::gdt;
 use crate::testing::{Fatal, fatal};
 
@@ -395,8 +396,17 @@ fn report(vector: u8, frame: &InterruptStackFrame, error_code: Option<u64>, cr2:
     crate::println!("  handler RSP: {:#x}", current_rsp());
 }
 
-/// The common path of every fault that a probe may catch.
-fn fault(vector: u8, frame: &mut InterruptStackFrame, error_code: Option<u64>, cr2: Option<u64>) {
+/// The common path of every fault that a probe may catch, or that guest
+/// code may cause: a probe armed by kernel code gets it first; then a fault
+/// on a continuation stack becomes a trap of the running chain; anything
+/// else is a bug in the kernel, reported in full, and ends the boot.
+fn fault(
+    vector: u8,
+    frame: &mut InterruptStackFrame,
+    error_code: Option<u64>,
+    cr2: Option<u64>,
+    interrupted_rbp: u64,
+) {
     let info = FaultInfo {
         vector,
         error_code,
@@ -406,8 +416,65 @@ fn fault(vector: u8, frame: &mut InterruptStackFrame, error_code: Option<u64>, c
     if redirect_to_probe(frame, info) {
         return;
     }
+    trap_guest_fault(vector, frame, cr2, interrupted_rbp);
     report(vector, frame, error_code, cr2);
     fatal(fatal_kind(vector))
+}
+
+/// Turns a fault in guest code into a trap and never returns, if the fault
+/// is one: a continuation chain is running (a kernel-level `resume` is
+/// inside it) and the faulting code's stack is a continuation stack.
+/// Otherwise returns, and the caller reports a kernel bug.
+///
+/// The trap leaves this handler by switching straight to the kernel-level
+/// `resume` through the chain's control context (`cont::trap_current`), not
+/// by `iretq`: the faulting stack is dead, and the handler's own frame (on
+/// an IST stack or the dead continuation stack) is simply abandoned. No
+/// exception here needs an `iretq` to re-arm anything (only NMI does).
+fn trap_guest_fault(vector: u8, frame: &InterruptStackFrame, cr2: Option<u64>, rbp: u64) {
+    let store = crate::cont::running_store();
+    if store.is_null() || !crate::stacks::in_region(frame.stack_pointer.as_u64()) {
+        return;
+    }
+    let (kind, message) = match (vector, cr2) {
+        (vector::DIVIDE_ERROR, _) => (TrapKind::DivideByZero, "integer division by zero"),
+        (vector::INVALID_OPCODE, _) => (TrapKind::InvalidOpcode, "invalid opcode"),
+        (vector::GENERAL_PROTECTION, _) => {
+            (TrapKind::GeneralProtection, "general-protection fault")
+        }
+        (vector::PAGE_FAULT, Some(addr)) => match crate::stacks::on_page_fault(addr) {
+            crate::stacks::Demand::Guard { .. } => (
+                TrapKind::StackOverflow { addr },
+                "stack overflow: the guard page below a continuation stack was touched",
+            ),
+            _ => (TrapKind::PageFault { addr }, "page fault"),
+        },
+        (vector, _) => (TrapKind::CpuException { vector }, exception_name(vector)),
+    };
+    // SAFETY: `store` is the store whose chain is running (non-null), the
+    // fault happened on one of its continuation stacks, and this handler's
+    // frame is abandoned by the switch.
+    unsafe {
+        crate::cont::trap_current(
+            store,
+            kind,
+            message,
+            frame.instruction_pointer.as_u64() as usize,
+            rbp as usize,
+        )
+    }
+}
+
+/// The RBP of the code an exception interrupted. Every handler starts with
+/// `push rbp; mov rbp, rsp` (frame pointers are always on), so the word at
+/// the handler's RBP is the interrupted RBP. Call it from the handler itself.
+macro_rules! interrupted_rbp {
+    () => {{
+        let rbp: u64;
+        // SAFETY: reads the saved RBP of this handler's own frame record.
+        unsafe { asm!("mov {}, [rbp]", out(reg) rbp, options(nostack, readonly, preserves_flags)) };
+        rbp
+    }};
 }
 
 /// The common path of exceptions that are always fatal.
@@ -419,12 +486,14 @@ fn fatal_exception(vector: u8, frame: &InterruptStackFrame, error_code: Option<u
 macro_rules! recoverable {
     ($name:ident, $vector:expr) => {
         extern "x86-interrupt" fn $name(mut frame: InterruptStackFrame) {
-            fault($vector, &mut frame, None, None);
+            let rbp = interrupted_rbp!();
+            fault($vector, &mut frame, None, None, rbp);
         }
     };
     ($name:ident, $vector:expr, error_code) => {
         extern "x86-interrupt" fn $name(mut frame: InterruptStackFrame, code: u64) {
-            fault($vector, &mut frame, Some(code), None);
+            let rbp = interrupted_rbp!();
+            fault($vector, &mut frame, Some(code), None, rbp);
         }
     };
 }
@@ -488,6 +557,7 @@ extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
 }
 
 extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageFaultErrorCode) {
+    let rbp = interrupted_rbp!();
     let cr2 = Cr2::read_raw();
     if let Some(stack) = crate::paging::kernel_stack()
         && stack.guard_contains(cr2)
@@ -505,7 +575,15 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
         report(vector::PAGE_FAULT, &frame, Some(code.bits()), Some(cr2));
         fatal(Fatal::KernelStackOverflow)
     }
-    fault(vector::PAGE_FAULT, &mut frame, Some(code.bits()), Some(cr2));
+    // Continuation stacks are mapped on first touch: a not-present fault
+    // in the stack part of a slot in use maps a zeroed page, and the
+    // faulting instruction runs again when this handler returns.
+    if !code.contains(PageFaultErrorCode::PROTECTION_VIOLATION)
+        && crate::stacks::on_page_fault(cr2) == crate::stacks::Demand::Mapped
+    {
+        return;
+    }
+    fault(vector::PAGE_FAULT, &mut frame, Some(code.bits()), Some(cr2), rbp);
 }
 
 /// The IDT lives in a `static` that [`unhook_page_fault`] may still change

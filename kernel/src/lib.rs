@@ -9,7 +9,7 @@
 //! core) also build for the host, where `cargo test -p kernel --lib` runs
 //! their unit tests with `std`.
 #![no_std]
-#![feature(abi_x86_interrupt)]
+#![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]
 
 #[cfg(test)]
 extern crate std;
@@ -30,6 +30,8 @@ pub mod heap;
 pub mod interrupts;
 #[cfg(target_os = "none")]
 pub mod qemu;
+#[cfg(target_os = "none")]
+pub mod stacks;
 #[cfg(target_os = "none")]
 mod boot;
 

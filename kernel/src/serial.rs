@@ -21,6 +21,9 @@ static CONSOLE: spin::Mutex<Option<uart_16550::Uart16550Tty<uart_16550::backend:
 /// Writes formatted text to COM1, initialising the UART on first use.
 #[cfg(target_os = "none")]
 pub fn write_fmt(args: fmt::Arguments) {
+    // Guest code prints from continuation stacks: fault in the stack that
+    // formatting needs before taking the lock (see `stacks`).
+    crate::stacks::touch_stack(crate::stacks::LOCKED_SECTION_STACK);
     x86_64::instructions::interrupts::without_interrupts(|| {
         let mut console = CONSOLE.lock();
         let tty = console.get_or_insert_with(|| {

@@ -148,6 +148,14 @@ impl Store {
         (!k.is_null()).then(|| unsafe { (*k.contref).state })
     }
 
+    /// The top (TOS) of the stack a live handle's continuation runs on;
+    /// `None` for a null or consumed handle.
+    pub fn stack_top(&self, k: ContObj) -> Option<usize> {
+        // SAFETY: non-null handles point at ContRefs the store never frees.
+        (!k.is_null() && unsafe { (*k.contref).revision } == k.revision)
+            .then(|| unsafe { (*k.contref).stack.top() } as usize)
+    }
+
     // ----- definitions ---------------------------------------------------
 
     /// Makes a guest function from a Rust closure. Its signature is `P`'s
@@ -266,7 +274,9 @@ impl Store {
     ///
     /// # Safety
     /// A continuation must be running (`current` non-null).
-    unsafe fn unwind(&self, trap: Trap) -> ! {
+    unsafe fn unwind(&self, mut trap: Trap) -> ! {
+        // SAFETY: `current` is a live ContRef (the caller's contract).
+        trap.set_origin(unsafe { (*self.current.get()).stack.top() } as usize);
         self.pending_trap.set(Some(trap));
         // SAFETY: `current` and its parents are live ContRefs of an active
         // chain; the root's control context holds the kernel resume point

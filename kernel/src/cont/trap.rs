@@ -47,6 +47,9 @@ pub enum TrapKind {
     PageFault { addr: u64 },
     /// `#GP`.
     GeneralProtection,
+    /// Any other CPU exception raised by guest code, by vector number
+    /// (overflow, bound range, stack-segment fault, alignment check, ...).
+    CpuException { vector: u8 },
 }
 
 /// The most return addresses a backtrace keeps: few enough that a whole
@@ -88,12 +91,15 @@ impl fmt::Debug for Backtrace {
     }
 }
 
-/// A trap: its kind, a message for people, and where it happened.
+/// A trap: its kind, a message for people, and where it happened: the
+/// return addresses at the trap point, and the continuation it came from
+/// (the top of its stack; 0 when kernel code trapped outside any).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trap {
     kind: TrapKind,
     message: &'static str,
     backtrace: Backtrace,
+    origin: usize,
 }
 
 impl Trap {
@@ -104,6 +110,7 @@ impl Trap {
             kind,
             message,
             backtrace: Backtrace::EMPTY,
+            origin: 0,
         }
     }
     /// What a guest closure returns to trap: kind [`TrapKind::Guest`].
@@ -119,8 +126,15 @@ impl Trap {
     pub fn backtrace(&self) -> &Backtrace {
         &self.backtrace
     }
+    /// The top of the stack of the continuation that trapped (0: none).
+    pub fn origin(&self) -> usize {
+        self.origin
+    }
     pub(crate) fn set_backtrace(&mut self, backtrace: Backtrace) {
         self.backtrace = backtrace;
+    }
+    pub(crate) fn set_origin(&mut self, stack_top: usize) {
+        self.origin = stack_top;
     }
 }
 

@@ -1,0 +1,410 @@
+//! Continuation stacks in the kernel: the continuation-stack region cut into
+//! slots of an unmapped guard and a stack that is mapped page by page on
+//! first touch, with a pool that hands freed slots out again.
+//!
+//! This is the kernel's [`StackProvider`]. Three things make continuations
+//! cheap enough to have many thousands at once:
+//!
+//! * **Slots at fixed addresses.** Slot `i` starts at
+//!   `CONT_STACKS_START + i * slot_size`, so the page-fault handler finds the
+//!   slot of any faulting address with one division and no search.
+//! * **Demand paging.** A new stack has only its top page mapped (it holds
+//!   the layout header of SPEC §1 and the first frames). A touch anywhere
+//!   else in the stack part of a slot in use faults, and [`on_page_fault`]
+//!   maps a zeroed frame there and lets the instruction run again. A touch of
+//!   the guard is never mapped: it is a stack overflow.
+//! * **Pooling.** A freed slot keeps its top page mapped and goes on a free
+//!   list; the next `allocate` pops it in O(1). Freeing unmaps every page
+//!   below the top one (giving their frames back) and zeroes the top page,
+//!   so a later guest never sees an earlier one's data.
+//!
+//! ```text
+//!  CONT_STACKS_START + i * slot_size                         + (i+1) * slot_size
+//!  |<-- guard_size -->|<------------------ stack_size ------------------>|
+//!  +------------------+------------------------------------+-------------+
+//!  | guard: never     | mapped on first touch (zeroed      |  top page:  |
+//!  | mapped; a touch  | frame), unmapped when the slot     |  mapped at  |
+//!  | is an overflow   | is freed                           |  allocation |
+//!  +------------------+------------------------------------+-------------+
+//!                                                                        ^ TOS
+//! ```
+//!
+//! ## Faults while a lock is held
+//!
+//! The pool, the frame allocator and the page tables are each behind a
+//! lock, and the page-fault handler needs the same three to map a page on
+//! demand. If code running on a continuation stack held one of them and
+//! then touched a new page of its own stack, the handler could not take the
+//! lock. So the rule here is: before taking a lock on a continuation stack,
+//! touch the stack the locked section may need ([`touch_stack`]). Any demand
+//! fault (or overflow) then happens before the lock is taken. The handler
+//! itself only ever `try_lock`s, and reports a bug if a lock is busy.
+
+use crate::cont::{ContStack, StackError, StackProvider};
+use crate::frames;
+use crate::paging::{self, CONT_STACKS_SIZE, CONT_STACKS_START, DATA_FLAGS, PAGE_SIZE};
+use alloc::vec::Vec;
+use x86_64::structures::paging::{Page, PhysFrame};
+use x86_64::VirtAddr;
+
+/// How the region is cut up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Usable bytes of each stack (a multiple of the page size).
+    pub stack_size: usize,
+    /// Unmapped bytes below each stack (a multiple of the page size, at
+    /// least one page). Inline stack probes touch every page of a large
+    /// frame in order, so one guard page catches even frames larger than it.
+    pub guard_size: usize,
+    /// How many slots the pool may hand out at once.
+    pub slots: usize,
+}
+
+impl Config {
+    /// 64 KiB stacks with one guard page, 16 Ki slots (1.1 GiB of the
+    /// 512 GiB region; only what is touched costs memory).
+    pub const DEFAULT: Config = Config {
+        stack_size: 64 * 1024,
+        guard_size: PAGE_SIZE as usize,
+        slots: 16 * 1024,
+    };
+
+    /// Bytes from one slot's start to the next.
+    pub const fn slot_size(&self) -> usize {
+        self.guard_size + self.stack_size
+    }
+
+    fn is_valid(&self) -> bool {
+        let page = PAGE_SIZE as usize;
+        self.stack_size >= 2 * page
+            && self.stack_size % page == 0
+            && self.guard_size >= page
+            && self.guard_size % page == 0
+            && self.slots > 0
+            && (self.slots as u64).saturating_mul(self.slot_size() as u64) <= CONT_STACKS_SIZE
+    }
+}
+
+/// Why the pool could not be (re)configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Sizes not page multiples, a stack under two pages, no guard, or more
+    /// slots than the region holds.
+    Invalid,
+    /// Stacks are still in use.
+    InUse { outstanding: usize },
+}
+
+/// What the page-fault handler learns about an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Demand {
+    /// Not in the continuation-stack region.
+    NotOurs,
+    /// The page was mapped: run the instruction again.
+    Mapped,
+    /// In the guard of slot `slot`: a stack overflow.
+    Guard { slot: usize },
+    /// In a slot that is not handed out (a stale pointer into a freed stack).
+    NotInUse { slot: usize },
+    /// No frame left to map.
+    OutOfMemory,
+    /// A lock was held by the interrupted code (a bug: see the module docs).
+    Busy,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    Unused,
+    InUse,
+    Pooled,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    state: SlotState,
+    /// The lowest page of the stack part that may be mapped; everything
+    /// from here up to the top page is checked when the slot is freed.
+    lowest_mapped: u64,
+}
+
+struct Pool {
+    config: Config,
+    slots: Vec<Slot>,
+    /// Pooled slots, most recently freed last (it is still warm in the TLB).
+    free: Vec<u32>,
+    /// Slots `next_unused..` have never been handed out.
+    next_unused: usize,
+    outstanding: usize,
+    demand_faults: u64,
+}
+
+impl Pool {
+    fn new(config: Config) -> Pool {
+        Pool {
+            config,
+            slots: alloc::vec![
+                Slot {
+                    state: SlotState::Unused,
+                    lowest_mapped: 0
+                };
+                config.slots
+            ],
+            free: Vec::with_capacity(config.slots),
+            next_unused: 0,
+            outstanding: 0,
+            demand_faults: 0,
+        }
+    }
+
+    fn top(&self, slot: usize) -> u64 {
+        CONT_STACKS_START + ((slot + 1) * self.config.slot_size()) as u64
+    }
+
+    fn slot_of(&self, addr: u64) -> Option<usize> {
+        let offset = addr.checked_sub(CONT_STACKS_START)? as usize;
+        let slot = offset / self.config.slot_size();
+        (slot < self.config.slots).then_some(slot)
+    }
+
+    /// Unmaps every page of `slot` below its top page, freeing the frames.
+    fn unmap_below_top(&mut self, slot: usize) {
+        let top_page = self.top(slot) - PAGE_SIZE;
+        let mut page = self.slots[slot].lowest_mapped;
+        while page < top_page {
+            // SAFETY: the slot is not in use, so nothing references its pages.
+            if let Ok(frame) = unsafe { paging::unmap_page(page_at(page)) } {
+                frames::free_frame(frame).expect("a stack frame is ours to free");
+            }
+            page += PAGE_SIZE;
+        }
+        self.slots[slot].lowest_mapped = top_page;
+    }
+
+    /// Unmaps all of `slot`, the top page too.
+    fn unmap_all(&mut self, slot: usize) {
+        self.unmap_below_top(slot);
+        let top_page = self.top(slot) - PAGE_SIZE;
+        // SAFETY: the slot is not in use.
+        if let Ok(frame) = unsafe { paging::unmap_page(page_at(top_page)) } {
+            frames::free_frame(frame).expect("a stack frame is ours to free");
+        }
+        self.slots[slot].state = SlotState::Unused;
+    }
+}
+
+static POOL: spin::Mutex<Option<Pool>> = spin::Mutex::new(None);
+
+fn page_at(addr: u64) -> Page {
+    Page::containing_address(VirtAddr::new(addr))
+}
+
+/// A fresh frame, zeroed through the physical-memory window.
+fn zeroed_frame(frame: PhysFrame) -> PhysFrame {
+    let window = paging::phys_to_virt(frame.start_address());
+    // SAFETY: the frame was just allocated: nobody else uses it, and the
+    // window maps all of it.
+    unsafe { core::ptr::write_bytes(window.as_mut_ptr::<u8>(), 0, PAGE_SIZE as usize) };
+    frame
+}
+
+/// Touches the `bytes` of stack below the current stack pointer, one read
+/// per page, so that a demand fault (or an overflow) happens here rather
+/// than inside a section that holds a lock. See the module docs.
+#[inline(always)]
+pub fn touch_stack(bytes: usize) {
+    let rsp: usize;
+    // SAFETY: reads a register.
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags))
+    };
+    let mut offset = PAGE_SIZE as usize;
+    while offset <= bytes {
+        // SAFETY: the address is below RSP on the running stack: mapped,
+        // mapped on demand, or a guard page whose fault is the overflow
+        // report we want to happen here.
+        unsafe { core::ptr::read_volatile((rsp - offset) as *const u8) };
+        offset += PAGE_SIZE as usize;
+    }
+}
+
+/// Stack that a locked section of the pool, frame allocator, page tables or
+/// heap may use below its caller, with room to spare.
+pub const LOCKED_SECTION_STACK: usize = 8 * 1024;
+
+/// Sets up the pool with [`Config::DEFAULT`]. Runs once at boot, after the
+/// heap.
+pub fn init() {
+    configure(Config::DEFAULT).expect("the default configuration is valid");
+}
+
+/// Re-cuts the region with `config`. Allowed only while no stack is in use;
+/// pooled slots are unmapped first.
+pub fn configure(config: Config) -> Result<(), ConfigError> {
+    if !config.is_valid() {
+        return Err(ConfigError::Invalid);
+    }
+    let mut guard = POOL.lock();
+    if let Some(pool) = guard.as_mut() {
+        if pool.outstanding != 0 {
+            return Err(ConfigError::InUse {
+                outstanding: pool.outstanding,
+            });
+        }
+        while let Some(slot) = pool.free.pop() {
+            pool.unmap_all(slot as usize);
+        }
+    }
+    *guard = Some(Pool::new(config));
+    Ok(())
+}
+
+/// The configuration in force.
+pub fn config() -> Config {
+    POOL.lock().as_ref().expect("stacks::init has run").config
+}
+
+/// Stacks handed out and not yet freed.
+pub fn outstanding() -> usize {
+    POOL.lock().as_ref().map_or(0, |pool| pool.outstanding)
+}
+
+/// Freed slots waiting in the pool.
+pub fn pooled() -> usize {
+    POOL.lock().as_ref().map_or(0, |pool| pool.free.len())
+}
+
+/// Pages mapped by demand faults since boot.
+pub fn demand_faults() -> u64 {
+    POOL.lock().as_ref().map_or(0, |pool| pool.demand_faults)
+}
+
+/// Whether `addr` lies in the continuation-stack region at all.
+pub fn in_region(addr: u64) -> bool {
+    (CONT_STACKS_START..CONT_STACKS_START + CONT_STACKS_SIZE).contains(&addr)
+}
+
+/// The page-fault handler's question: can a fault at `addr` be served by
+/// mapping a page? Never waits for a lock (see the module docs).
+pub fn on_page_fault(addr: u64) -> Demand {
+    if !in_region(addr) {
+        return Demand::NotOurs;
+    }
+    let Some(mut guard) = POOL.try_lock() else {
+        return Demand::Busy;
+    };
+    let Some(pool) = guard.as_mut() else {
+        return Demand::NotInUse { slot: 0 };
+    };
+    let Some(slot) = pool.slot_of(addr) else {
+        return Demand::NotInUse {
+            slot: usize::MAX,
+        };
+    };
+    let slot_start = CONT_STACKS_START + (slot * pool.config.slot_size()) as u64;
+    if addr - slot_start < pool.config.guard_size as u64 {
+        return Demand::Guard { slot };
+    }
+    if pool.slots[slot].state != SlotState::InUse {
+        return Demand::NotInUse { slot };
+    }
+    let frame = match frames::try_allocate_frame() {
+        Ok(frame) => zeroed_frame(frame),
+        Err(frames::AllocError::Busy) => return Demand::Busy,
+        Err(_) => return Demand::OutOfMemory,
+    };
+    let page = addr & !(PAGE_SIZE - 1);
+    // SAFETY: the page is in the stack part of a slot in use and unmapped
+    // (it faulted as not present); the frame is fresh and ours.
+    match unsafe { paging::try_map_page(page_at(page), frame, DATA_FLAGS) } {
+        Ok(()) => {
+            let s = &mut pool.slots[slot];
+            s.lowest_mapped = s.lowest_mapped.min(page);
+            pool.demand_faults += 1;
+            Demand::Mapped
+        }
+        Err(err) => {
+            frames::free_frame(frame).expect("the frame was just allocated");
+            match err {
+                paging::MapError::Busy => Demand::Busy,
+                _ => Demand::OutOfMemory,
+            }
+        }
+    }
+}
+
+/// The kernel's [`StackProvider`]: a handle on the one global pool. Every
+/// store made with it shares the pool.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelStacks;
+
+impl StackProvider for KernelStacks {
+    fn allocate(&mut self, size: usize) -> Result<ContStack, StackError> {
+        touch_stack(LOCKED_SECTION_STACK);
+        let mut guard = POOL.lock();
+        let pool = guard.as_mut().expect("stacks::init has run");
+        if size > pool.config.stack_size {
+            return Err(StackError::UnsupportedSize);
+        }
+        let slot = match pool.free.pop() {
+            Some(slot) => slot as usize,
+            None => {
+                if pool.next_unused == pool.config.slots {
+                    return Err(StackError::OutOfMemory);
+                }
+                let slot = pool.next_unused;
+                let top_page = pool.top(slot) - PAGE_SIZE;
+                let frame = frames::allocate_frame().map_err(|_| StackError::OutOfMemory)?;
+                // SAFETY: a never-used slot's pages are unmapped and nothing
+                // points into them; the frame is fresh and ours.
+                if unsafe { paging::map_page(page_at(top_page), zeroed_frame(frame), DATA_FLAGS) }
+                    .is_err()
+                {
+                    frames::free_frame(frame).expect("the frame was just allocated");
+                    return Err(StackError::OutOfMemory);
+                }
+                pool.slots[slot].lowest_mapped = top_page;
+                pool.next_unused += 1;
+                slot
+            }
+        };
+        pool.slots[slot].state = SlotState::InUse;
+        pool.outstanding += 1;
+        let top = pool.top(slot);
+        // SAFETY: `top - stack_size .. top` is the stack part of a slot now
+        // in use: its top page is mapped, the rest is mapped on first touch
+        // by `on_page_fault`; the guard below is never mapped; the pool owns
+        // it until `free`.
+        Ok(unsafe {
+            ContStack::from_raw_parts(
+                top as *mut u8,
+                pool.config.stack_size,
+                pool.config.guard_size,
+            )
+        })
+    }
+
+    fn free(&mut self, stack: ContStack) {
+        touch_stack(LOCKED_SECTION_STACK);
+        let mut guard = POOL.lock();
+        let pool = guard.as_mut().expect("stacks::init has run");
+        let slot = pool
+            .slot_of(stack.top() as u64 - 1)
+            .expect("a stack this pool handed out");
+        assert!(
+            pool.slots[slot].state == SlotState::InUse,
+            "stack slot {slot} freed twice"
+        );
+        pool.unmap_below_top(slot);
+        let top_page = pool.top(slot) - PAGE_SIZE;
+        // SAFETY: the top page is mapped (it stays mapped while the slot is
+        // in use or pooled) and nothing runs on the stack any more.
+        unsafe { core::ptr::write_bytes(top_page as *mut u8, 0, PAGE_SIZE as usize) };
+        pool.slots[slot].state = SlotState::Pooled;
+        pool.free.push(slot as u32);
+        pool.outstanding -= 1;
+    }
+
+    fn outstanding(&self) -> usize {
+        outstanding()
+    }
+}

@@ -1,0 +1,306 @@
+//! In-kernel tests of guest faults becoming traps: a continuation that
+//! overflows its stack, divides by zero, runs an invalid opcode or touches
+//! memory it must not, traps; `Err(trap)` comes out of the `resume` that
+//! kernel code called, the chain's stacks are freed, and the kernel goes on.
+//!
+//! Every test here runs in the same boot: that the next test passes after a
+//! trap is itself part of what is tested. Each fault is raised by a tiny
+//! assembly routine whose faulting instruction has a label, so a test can
+//! check that the trap's backtrace starts exactly there.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use core::arch::global_asm;
+use core::hint::black_box;
+
+use bootloader_api::{BootInfo, entry_point};
+use kernel::cont::{Func, Resumed, Store, Trap, TrapKind};
+use kernel::stacks::{self, KernelStacks};
+use kernel::testing::{TestResult, run_suite};
+use kernel::{check, check_eq, frames, tests};
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+fn main(boot_info: &'static mut BootInfo) -> ! {
+    kernel::init(boot_info);
+    run_suite(
+        "faults",
+        tests![
+            overflow_by_unbounded_recursion_traps_as_stack_overflow,
+            overflow_four_continuations_deep_ends_the_whole_chain,
+            overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes,
+            divide_by_zero_traps_at_the_div_instruction,
+            invalid_opcode_traps_at_the_ud2_instruction,
+            null_dereference_traps_as_a_page_fault_at_address_0,
+            non_canonical_access_traps_as_general_protection,
+            reuse_of_the_trapped_stack_runs_the_next_continuation_correctly,
+            trapped_chain_leak_check_frames_and_stacks_return_exactly,
+            kernel_code_keeps_working_after_every_kind_of_trap,
+        ],
+    )
+}
+
+const STACK_SIZE: usize = 64 * 1024;
+
+// Fault routines. Each has a label on the instruction that faults.
+global_asm!(
+    ".text",
+    ".globl fault_divide, fault_divide_insn",
+    "fault_divide:",
+    "    xor eax, eax",
+    "    xor edx, edx",
+    "    xor ecx, ecx",
+    "fault_divide_insn:",
+    "    div rcx",
+    "    ret",
+    ".globl fault_ud2, fault_ud2_insn",
+    "fault_ud2:",
+    "fault_ud2_insn:",
+    "    ud2",
+    "    ret",
+    ".globl fault_null, fault_null_insn",
+    "fault_null:",
+    "    xor eax, eax",
+    "fault_null_insn:",
+    "    mov rax, [rax]",
+    "    ret",
+    ".globl fault_noncanonical, fault_noncanonical_insn",
+    "fault_noncanonical:",
+    "    movabs rax, 0x8000000000000000",
+    "fault_noncanonical_insn:",
+    "    mov rax, [rax]",
+    "    ret",
+);
+
+unsafe extern "C" {
+    fn fault_divide();
+    fn fault_divide_insn();
+    fn fault_ud2();
+    fn fault_ud2_insn();
+    fn fault_null();
+    fn fault_null_insn();
+    fn fault_noncanonical();
+    fn fault_noncanonical_insn();
+}
+
+/// Recurses until the stack runs out. Each level keeps a 256-byte buffer
+/// alive across the call, so the compiler can neither shrink the frames nor
+/// turn the recursion into a loop.
+#[allow(unconditional_recursion)]
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut buf = [depth as u8; 256];
+    black_box(&mut buf);
+    recurse(depth + 1) + buf[0] as u64
+}
+
+/// A guest function that calls `routine` (one of the fault routines).
+fn faulting_guest(store: &Store, routine: unsafe extern "C" fn()) -> Func {
+    store
+        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+            // SAFETY: the routine only faults; the trap ends this stack.
+            unsafe { routine() };
+            Ok(())
+        })
+        .expect("a () -> () function")
+}
+
+/// Runs a fresh continuation of `f` from kernel code and returns its trap.
+fn trap_of(store: &Store, f: Func) -> Result<Trap, alloc::string::String> {
+    let k = store.cont_new(f).map_err(|t| alloc::format!("cont_new: {t}"))?;
+    match store.resume(k, (), &[]) {
+        Err(trap) => Ok(trap),
+        Ok(Resumed::Returned(_)) => Err("the guest returned instead of trapping".into()),
+        Ok(Resumed::Suspended { .. }) => Err("the guest suspended instead of trapping".into()),
+    }
+}
+
+/// The guard of the stack whose top is `tos`.
+fn guard_of(tos: usize) -> core::ops::Range<u64> {
+    let config = stacks::config();
+    let bottom = (tos - config.stack_size) as u64;
+    bottom - config.guard_size as u64..bottom
+}
+
+fn overflow_by_unbounded_recursion_traps_as_stack_overflow() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let outstanding = stacks::outstanding();
+    let f = store
+        .func_wrap(|_: &Store, (): ()| -> Result<i64, Trap> { Ok(recurse(0) as i64) })
+        .unwrap();
+    let trap = trap_of(&store, f)?;
+    let TrapKind::StackOverflow { addr } = trap.kind() else {
+        return Err(alloc::format!("expected a stack overflow, got {trap}"));
+    };
+    check!(
+        guard_of(trap.origin()).contains(&addr),
+        "fault address {addr:#x} is not in the guard {:#x?} of the trapped stack",
+        guard_of(trap.origin())
+    );
+    check!(!trap.backtrace().frames().is_empty());
+    check_eq!(stacks::outstanding(), outstanding);
+    Ok(())
+}
+
+/// `f1` resumes a fresh `f2`, which resumes `f3`, which resumes `f4`, which
+/// overflows: the trap ends all four and comes out of the kernel's resume
+/// of `f1` (no guest `resume` in between sees it).
+fn four_deep_overflowing_chain(store: &Store) -> Func {
+    let f4 = store
+        .func_wrap(|_: &Store, (): ()| -> Result<i64, Trap> { Ok(recurse(0) as i64) })
+        .unwrap();
+    let mut inner = f4;
+    for _ in 0..3 {
+        let callee = inner;
+        inner = store
+            .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
+                let k = s.cont_new(callee)?;
+                match s.resume(k, (), &[])? {
+                    // Never reached: the innermost continuation overflows,
+                    // and a trap never returns to guest code.
+                    Resumed::Returned(v) => Ok(v.i64(0) + 1),
+                    Resumed::Suspended { .. } => Ok(-1),
+                }
+            })
+            .unwrap();
+    }
+    inner
+}
+
+fn overflow_four_continuations_deep_ends_the_whole_chain() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let outstanding = stacks::outstanding();
+    let f1 = four_deep_overflowing_chain(&store);
+    let trap = trap_of(&store, f1)?;
+    check!(
+        matches!(trap.kind(), TrapKind::StackOverflow { .. }),
+        "expected a stack overflow, got {trap}"
+    );
+    // All four stacks went back to the pool.
+    check_eq!(store.outstanding_stacks(), 0);
+    check_eq!(stacks::outstanding(), outstanding);
+    Ok(())
+}
+
+fn overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes() -> TestResult {
+    #[inline(never)]
+    fn huge_frame() -> u8 {
+        // Twice the stack: one step of RSP would land far below the guard,
+        // in another slot. The target's inline stack probes touch each page
+        // on the way down, so the guard page is touched first.
+        let mut buf = [0u8; 2 * STACK_SIZE];
+        black_box(&mut buf);
+        buf[7]
+    }
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let f = store
+        .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> { Ok(huge_frame() as i32) })
+        .unwrap();
+    let trap = trap_of(&store, f)?;
+    let TrapKind::StackOverflow { addr } = trap.kind() else {
+        return Err(alloc::format!("expected a stack overflow, got {trap}"));
+    };
+    check!(guard_of(trap.origin()).contains(&addr));
+    Ok(())
+}
+
+fn divide_by_zero_traps_at_the_div_instruction() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let trap = trap_of(&store, faulting_guest(&store, fault_divide))?;
+    check_eq!(trap.kind(), TrapKind::DivideByZero);
+    check_eq!(trap.backtrace().frames()[0], fault_divide_insn as *const () as usize);
+    Ok(())
+}
+
+fn invalid_opcode_traps_at_the_ud2_instruction() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let trap = trap_of(&store, faulting_guest(&store, fault_ud2))?;
+    check_eq!(trap.kind(), TrapKind::InvalidOpcode);
+    check_eq!(trap.backtrace().frames()[0], fault_ud2_insn as *const () as usize);
+    Ok(())
+}
+
+fn null_dereference_traps_as_a_page_fault_at_address_0() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let trap = trap_of(&store, faulting_guest(&store, fault_null))?;
+    check_eq!(trap.kind(), TrapKind::PageFault { addr: 0 });
+    check_eq!(trap.backtrace().frames()[0], fault_null_insn as *const () as usize);
+    Ok(())
+}
+
+fn non_canonical_access_traps_as_general_protection() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let trap = trap_of(&store, faulting_guest(&store, fault_noncanonical))?;
+    check_eq!(trap.kind(), TrapKind::GeneralProtection);
+    check_eq!(
+        trap.backtrace().frames()[0],
+        fault_noncanonical_insn as *const () as usize
+    );
+    Ok(())
+}
+
+fn reuse_of_the_trapped_stack_runs_the_next_continuation_correctly() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let routines: [unsafe extern "C" fn(); 4] =
+        [fault_divide, fault_ud2, fault_null, fault_noncanonical];
+    let triple = store
+        .func_wrap(|_: &Store, x: i64| -> Result<i64, Trap> {
+            Ok(black_box(x) * 3)
+        })
+        .unwrap();
+    for (i, routine) in routines.into_iter().enumerate() {
+        let trap = trap_of(&store, faulting_guest(&store, routine))?;
+        // The pool hands out the most recently freed slot first: the next
+        // continuation runs on the very stack that trapped.
+        let k = store.cont_new(triple).map_err(|t| alloc::format!("{t}"))?;
+        match store.resume(k, 14 + i as i64, &[]) {
+            Ok(Resumed::Returned(v)) => check_eq!(v.i64(0), 3 * (14 + i as i64)),
+            other => return Err(alloc::format!("routine {i}: {other:?}")),
+        }
+        let k2 = store.cont_new(triple).map_err(|t| alloc::format!("{t}"))?;
+        let top = store.stack_top(k2).unwrap_or(0);
+        check_eq!(top, trap.origin());
+        store.drop_cont(k2).map_err(|t| alloc::format!("{t}"))?;
+    }
+    Ok(())
+}
+
+fn trapped_chain_leak_check_frames_and_stacks_return_exactly() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let f1 = four_deep_overflowing_chain(&store);
+    // The first run takes four slots and demand-maps their stacks; freeing
+    // leaves the four slots pooled with their top pages. From then on a
+    // trapped chain must cost exactly nothing.
+    trap_of(&store, f1)?;
+    let free_frames = frames::free_count();
+    let outstanding = stacks::outstanding();
+    let pooled = stacks::pooled();
+    for _ in 0..10 {
+        trap_of(&store, f1)?;
+    }
+    check_eq!(frames::free_count(), free_frames);
+    check_eq!(stacks::outstanding(), outstanding);
+    check_eq!(stacks::pooled(), pooled);
+    Ok(())
+}
+
+fn kernel_code_keeps_working_after_every_kind_of_trap() -> TestResult {
+    // Everything above trapped at least once in this boot; the kernel's own
+    // machinery must be intact: the heap, the frame allocator, and a store.
+    let v: alloc::vec::Vec<u64> = (0..1000).collect();
+    check_eq!(v.iter().sum::<u64>(), 499_500);
+    let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
+    frames::free_frame(frame).map_err(|e| alloc::format!("{e:?}"))?;
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let add = store
+        .func_wrap(|_: &Store, (a, b): (i32, i32)| -> Result<i32, Trap> { Ok(a + b) })
+        .unwrap();
+    let k = store.cont_new(add).map_err(|t| alloc::format!("{t}"))?;
+    match store.resume(k, (40, 2), &[]) {
+        Ok(Resumed::Returned(v)) => check_eq!(v.i32(0), 42),
+        other => return Err(alloc::format!("{other:?}")),
+    }
+    Ok(())
+}

@@ -10,6 +10,12 @@
 #                                  "N passed, N failed"
 #   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host tests)
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
+#   ./qemu-run.sh bench            boot the benchmark kernel under
+#                                  -icount shift=0: exact instruction counts
+#   ./qemu-run.sh bench --host     criterion on the host: our continuation
+#                                  core next to corosensei
+#   ... bench [--host] --json      the same, plus one JSON object as the
+#                                  last line
 #
 # Environment: QEMU_TIMEOUT (seconds per boot, default 180).
 #
@@ -201,18 +207,57 @@ run_tests() {
     [ "$FAILED" = 0 ]
 }
 
+# ----------------------------------------------------------------- bench ---
+
+# The in-kernel benchmark: under `-icount shift=0` QEMU's time-stamp counter
+# advances one tick per guest instruction, so the kernel's rdtsc deltas are
+# exact instruction counts. The kernel prints a table, then a JSON line.
+run_bench_kernel() {
+    ensure_toolchain
+    ensure_qemu no
+    FIRMWARE=bios
+    build bench-icount
+    qemu_cmd "$IMAGES/bench-icount-bios.img"
+    local log="$ROOT/target/bench-icount.log" status=0
+    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" -icount shift=0 </dev/null >"$log" 2>&1 || status=$?
+    if [ "$status" != 33 ]; then
+        tr -d '\r' <"$log" | tail -n 20
+        say "qemu-run.sh: bench: $(outcome "$status")"
+        return 1
+    fi
+    # The kernel's own lines start after its "kernel:" banner; the table is
+    # everything before the JSON line.
+    tr -d '\r' <"$log" | sed -n '/^instructions per operation/,/^{/p' | grep -v '^{'
+    if [ "$JSON" = yes ]; then
+        tr -d '\r' <"$log" | grep '^{' | tail -n 1
+    fi
+}
+
+# The host benchmark: criterion, our core next to corosensei.
+run_bench_host() {
+    ensure_toolchain
+    local args=()
+    [ "$JSON" = yes ] && args+=(--json)
+    cargo bench --quiet -p bench --bench host -- "${args[@]+"${args[@]}"}"
+}
+
 # ------------------------------------------------------------------ main ---
 
 MODE=demo
 FIRMWARE=bios
 GDB=no
+JSON=no
+HOST=no
 ARGS=()
 for arg in "$@"; do
     case $arg in
         test) MODE=test ;;
+        bench) MODE=bench ;;
+        --json) JSON=yes ;;
+        --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -221,4 +266,5 @@ done
 case $MODE in
     demo) run_demo ;;
     test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
+    bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;
 esac

@@ -1,0 +1,172 @@
+//! The in-kernel benchmark: how many instructions each continuation
+//! operation costs, counted exactly.
+//!
+//! `./qemu-run.sh bench` boots this kernel under `-icount shift=0`. In that
+//! mode QEMU advances the guest's time-stamp counter by exactly one tick per
+//! executed guest instruction, so an `rdtsc` difference *is* an instruction
+//! count, identical from run to run and independent of the host's load.
+//! Each figure is the median over many samples of one operation, minus the
+//! cost of the measurement itself (two `rdtsc`s with nothing between them).
+//!
+//! The kernel prints a table and, as its last line, the same figures as one
+//! JSON object.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::arch::x86_64::_rdtsc;
+use core::hint::black_box;
+
+use bootloader_api::{BootInfo, entry_point};
+use kernel::cont::{ContObj, Handler, Resumed, Store, Trap, ValType};
+use kernel::println;
+use kernel::qemu::{ExitCode, exit};
+use kernel::stacks::KernelStacks;
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+/// Samples per figure.
+const SAMPLES: usize = 2001;
+
+#[inline(always)]
+fn now() -> u64 {
+    // SAFETY: rdtsc has no preconditions.
+    unsafe { _rdtsc() }
+}
+
+fn median(mut samples: Vec<u64>) -> u64 {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// The median cost of `op`, minus the cost of an empty measurement.
+fn measure(overhead: u64, mut op: impl FnMut() -> u64) -> u64 {
+    let samples = (0..SAMPLES).map(|_| op()).collect();
+    median(samples).saturating_sub(overhead)
+}
+
+fn main(boot_info: &'static mut BootInfo) -> ! {
+    kernel::init(boot_info);
+    let overhead = median(
+        (0..SAMPLES)
+            .map(|_| {
+                let t0 = now();
+                now() - t0
+            })
+            .collect(),
+    );
+    let store = Store::new(KernelStacks, 64 * 1024);
+    let yield_tag = store.tag_new(&[], &[]).unwrap();
+    let handlers = [Handler::Suspend(yield_tag)];
+
+    // resume + suspend: a generator that suspends forever.
+    let generator = store
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            loop {
+                s.suspend(yield_tag, ())?;
+            }
+        })
+        .unwrap();
+    let mut k = store.cont_new(generator).unwrap();
+    let round_trip = measure(overhead, || {
+        let t0 = now();
+        let r = store.resume(k, (), &handlers);
+        let t1 = now();
+        match r {
+            Ok(Resumed::Suspended { cont, .. }) => k = cont,
+            other => panic!("round trip: {other:?}"),
+        }
+        t1 - t0
+    });
+    store.drop_cont(k).unwrap();
+
+    // switch: two tasks hand control back and forth with `switch`; a
+    // sample is one A→B→A exchange, i.e. two switches.
+    let switch_tag = store.tag_new(&[], &[]).unwrap();
+    static SAMPLES_AB: spin::Mutex<Vec<u64>> = spin::Mutex::new(Vec::new());
+    let ping_types: &'static [ValType] = &[ValType::ContRef];
+    let pong = store
+        .func_wrap(move |s: &Store, mut other: ContObj| -> Result<(), Trap> {
+            loop {
+                let v = s.switch(other, switch_tag, (), ping_types)?;
+                other = v.cont(0);
+            }
+        })
+        .unwrap();
+    let ping = store
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let mut other = s.cont_new(pong)?;
+            let mut samples = Vec::with_capacity(SAMPLES);
+            for _ in 0..SAMPLES {
+                let t0 = now();
+                let v = s.switch(other, switch_tag, (), ping_types)?;
+                samples.push(now() - t0);
+                other = v.cont(0);
+            }
+            s.drop_cont(other)?;
+            *SAMPLES_AB.lock() = samples;
+            Ok(())
+        })
+        .unwrap();
+    let k = store.cont_new(ping).unwrap();
+    match store.resume(k, (), &[Handler::Switch(switch_tag)]) {
+        Ok(Resumed::Returned(_)) => {}
+        other => panic!("switch: {other:?}"),
+    }
+    let switch = median(core::mem::take(&mut *SAMPLES_AB.lock())).saturating_sub(overhead) / 2;
+
+    // cont.new + resume to completion + drop, on a pooled stack.
+    let add = store
+        .func_wrap(|_: &Store, (a, b): (i32, i32)| -> Result<i32, Trap> { Ok(a + b) })
+        .unwrap();
+    let create_run_drop = measure(overhead, || {
+        let t0 = now();
+        let k = store.cont_new(add).unwrap();
+        let r = store.resume(k, (1, 2), &[]);
+        let t1 = now();
+        match r {
+            Ok(Resumed::Returned(v)) => assert_eq!(v.i32(0), 3),
+            other => panic!("create/run/drop: {other:?}"),
+        }
+        t1 - t0
+    });
+
+    // cont.bind of one argument to a fresh continuation.
+    let bind = measure(overhead, || {
+        let k = store.cont_new(add).unwrap();
+        let t0 = now();
+        let bound = store.bind(k, 7i32);
+        let t1 = now();
+        store.drop_cont(bound.unwrap()).unwrap();
+        t1 - t0
+    });
+
+    // A trap: the guest fails at once; from resume to `Err` in the kernel.
+    let fails = store
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Err(Trap::guest("bench")) })
+        .unwrap();
+    let trap = measure(overhead, || {
+        let k = store.cont_new(fails).unwrap();
+        let t0 = now();
+        let r = store.resume(k, (), &[]);
+        let t1 = now();
+        assert!(black_box(r).is_err());
+        t1 - t0
+    });
+
+    println!("instructions per operation (median of {SAMPLES}, -icount shift=0):");
+    println!("  resume + suspend round trip      {round_trip:>6}");
+    println!("  switch                           {switch:>6}");
+    println!("  cont.new + resume to end + drop  {create_run_drop:>6}");
+    println!("  cont.bind (one value)            {bind:>6}");
+    println!("  trap back to the resumer         {trap:>6}");
+    println!("  (measurement overhead removed    {overhead:>6})");
+    println!(
+        "{{\"round_trip_instructions\":{round_trip},\"switch_instructions\":{switch},\
+         \"create_run_drop_instructions\":{create_run_drop},\"bind_instructions\":{bind},\
+         \"trap_instructions\":{trap},\"rdtsc_overhead_instructions\":{overhead}}}"
+    );
+    exit(ExitCode::Success)
+}

@@ -1,14 +1,212 @@
-//! The demo kernel that `./qemu-run.sh` boots.
+//! The demo kernel that `./qemu-run.sh` boots: three short scenes of
+//! continuations, printed over serial step by step.
+//!
+//! Every line starts with the stack it was printed from and the stack
+//! pointer there: `kernel` is the kernel's own stack; `stack N` is slot N of
+//! the continuation-stack region, the stack of one continuation. What to
+//! look for:
+//!
+//! * (a) a generator: control goes back and forth between the kernel and
+//!   one continuation; each `yield` on the generator's stack is followed by
+//!   a `got` on the kernel's.
+//! * (b) a pipeline: the kernel resumes a consumer, which resumes a producer
+//!   (a resume inside a continuation: three stacks deep). The producer's
+//!   `suspend` lands in the consumer, not in the kernel.
+//! * (c) a scheduler: three tasks hand control to each other with `switch`,
+//!   with no return to the kernel in between; the kernel only sees each
+//!   task finish. The stack numbers show three stacks taking turns.
+//!
+//! Stacks are reused: a finished continuation's slot goes back to the pool
+//! and the next continuation gets it, so `stack 0` appears in every scene.
 #![no_std]
 #![no_main]
+// A `Trap` is a 128-byte plain value by design (no heap: fault handlers
+// build one), so every guest closure returns a "large" `Err`.
+#![allow(clippy::result_large_err)]
+
+extern crate alloc;
+
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use bootloader_api::{BootInfo, entry_point};
+use kernel::cont::{ContObj, DefineError, Handler, Resumed, Store, Trap, ValType};
+use kernel::paging::CONT_STACKS_START;
 use kernel::println;
+use kernel::qemu::{ExitCode, exit};
+use kernel::stacks::{self, KernelStacks};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
+/// The pool's slot size, read once on the kernel stack (reading it takes
+/// the pool's lock, which code on a continuation stack should not).
+static SLOT_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// Prints one step, prefixed with the stack it runs on and its RSP.
+macro_rules! step {
+    ($($arg:tt)*) => {{
+        let rsp: u64;
+        // SAFETY: reads a register.
+        unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack)) };
+        if stacks::in_region(rsp) {
+            let slot = (rsp - CONT_STACKS_START) as usize / SLOT_SIZE.load(Ordering::Relaxed);
+            println!("  stack {slot}  rsp {rsp:#x}  {}", format_args!($($arg)*));
+        } else {
+            println!("  kernel   rsp {rsp:#x}  {}", format_args!($($arg)*));
+        }
+    }};
+}
+
+/// What can go wrong: a trap, a refused definition, or a resume that came
+/// back in a way the scene did not expect.
+enum Error {
+    Trap(Trap),
+    Define(DefineError),
+    Unexpected(&'static str),
+}
+impl From<Trap> for Error {
+    fn from(trap: Trap) -> Error {
+        Error::Trap(trap)
+    }
+}
+impl From<DefineError> for Error {
+    fn from(e: DefineError) -> Error {
+        Error::Define(e)
+    }
+}
+
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init(boot_info);
+    SLOT_SIZE.store(stacks::config().slot_size(), Ordering::Relaxed);
+    println!(
+        "demo: stack N is slot N of the continuation-stack region, TOS = {:#x} + (N+1) * {:#x}",
+        CONT_STACKS_START,
+        SLOT_SIZE.load(Ordering::Relaxed)
+    );
+    let s = Store::new(KernelStacks, 64 * 1024);
+    for scene in [generator, pipeline, scheduler] {
+        match scene(&s) {
+            Ok(()) => {}
+            Err(Error::Trap(trap)) => {
+                fail(format_args!("{trap}, backtrace {:?}", trap.backtrace()))
+            }
+            Err(Error::Define(e)) => fail(format_args!("definition refused: {e:?}")),
+            Err(Error::Unexpected(what)) => fail(format_args!("{what}")),
+        }
+    }
+    if s.outstanding_stacks() != 0 {
+        fail(format_args!(
+            "{} stacks were not freed",
+            s.outstanding_stacks()
+        ));
+    }
     println!("demo: done");
-    kernel::qemu::exit(kernel::qemu::ExitCode::Success)
+    exit(ExitCode::Success)
+}
+
+fn fail(why: core::fmt::Arguments) -> ! {
+    println!("demo: failed: {why}");
+    exit(ExitCode::Failure)
+}
+
+/// (a) A generator yields 0..5 to the kernel, one `suspend` each.
+fn generator(s: &Store) -> Result<(), Error> {
+    println!("(a) a generator yields 0..5 to the kernel");
+    let yld = s.tag_new(&[ValType::I32], &[])?;
+    let generator = s.func_wrap(move |s, n: i32| {
+        for i in 0..n {
+            step!("yield {i}");
+            s.suspend(yld, i)?;
+        }
+        step!("return");
+        Ok(())
+    })?;
+    let k = s.cont_new(generator)?;
+    step!("resume the generator with n = 5");
+    let mut r = s.resume(k, 5, &[Handler::Suspend(yld)])?;
+    while let Resumed::Suspended { payload, cont, .. } = r {
+        step!("got {}, resume", payload.i32(0));
+        r = s.resume(cont, (), &[Handler::Suspend(yld)])?;
+    }
+    step!("the generator returned");
+    Ok(())
+}
+
+/// (b) The kernel resumes a consumer; the consumer resumes a producer and
+/// adds up what it yields; the kernel gets the total.
+fn pipeline(s: &Store) -> Result<(), Error> {
+    println!("(b) a consumer resumes a producer: kernel -> consumer -> producer");
+    let item = s.tag_new(&[ValType::I32], &[])?;
+    let producer = s.func_wrap(move |s, ()| {
+        for x in [10, 20, 30] {
+            step!("producer: yield {x}");
+            s.suspend(item, x)?;
+        }
+        step!("producer: no more");
+        Ok(())
+    })?;
+    let consumer = s.func_wrap(move |s, ()| {
+        step!("consumer: start the producer");
+        let mut total = 0;
+        let mut r = s.resume(s.cont_new(producer)?, (), &[Handler::Suspend(item)])?;
+        while let Resumed::Suspended { payload, cont, .. } = r {
+            total += payload.i32(0);
+            step!("consumer: got {}, total {total}", payload.i32(0));
+            r = s.resume(cont, (), &[Handler::Suspend(item)])?;
+        }
+        step!("consumer: return {total}");
+        Ok(total)
+    })?;
+    step!("resume the consumer");
+    match s.resume(s.cont_new(consumer)?, (), &[])? {
+        Resumed::Returned(v) => step!("the consumer returned {}", v.i32(0)),
+        Resumed::Suspended { .. } => return Err(Error::Unexpected("consumer suspended")),
+    }
+    Ok(())
+}
+
+/// (c) Three tasks take turns with `switch`. Each task gets, every time it
+/// runs, the continuation that switched to it; it puts that one at the back
+/// of the run queue and switches to the one at the front.
+fn scheduler(s: &Store) -> Result<(), Error> {
+    println!("(c) three tasks take turns with switch");
+    let yld = s.tag_new(&[], &[])?;
+    let queue: Rc<RefCell<VecDeque<ContObj>>> = Rc::new(RefCell::new(VecDeque::new()));
+    let mut tasks = VecDeque::new();
+    const NAMES: [&str; 3] = ["A", "B", "C"];
+    for (id, name) in NAMES.into_iter().enumerate() {
+        let queue = queue.clone();
+        let task = s.func_wrap(move |s, prev: ContObj| {
+            let requeue = |k: ContObj| {
+                if !k.is_null() {
+                    queue.borrow_mut().push_back(k);
+                }
+            };
+            requeue(prev);
+            for round in 0..3 {
+                let next = queue.borrow_mut().pop_front();
+                let Some(next) = next else { break };
+                step!("task {name}: round {round}, switch");
+                requeue(s.switch(next, yld, (), &[ValType::ContRef])?.cont(0));
+            }
+            step!("task {name}: done");
+            Ok(id as i32)
+        })?;
+        tasks.push_back(s.cont_new(task)?);
+    }
+    // A runs first; B and C wait in the queue, each started by a switch.
+    let first = tasks.pop_front().ok_or(Error::Unexpected("no tasks"))?;
+    queue.borrow_mut().extend(tasks);
+    let mut next = Some(first);
+    while let Some(k) = next {
+        step!("resume a task");
+        match s.resume(k, ContObj::NULL, &[Handler::Switch(yld)])? {
+            Resumed::Returned(v) => step!("task {} returned", NAMES[v.i32(0) as usize]),
+            Resumed::Suspended { .. } => return Err(Error::Unexpected("task suspended")),
+        }
+        next = queue.borrow_mut().pop_front();
+    }
+    Ok(())
 }

@@ -29,9 +29,25 @@
 //!      window             at the bootloader's offset
 //!  0xffff_c000_0000_0000  0xffff_c000_0200_0000   32 MiB   kernel heap                 RW + NX
 //!  0xffff_c000_0200_0000  0xffff_d000_0000_0000   -        unused                      -
-//!  0xffff_d000_0000_0000  0xffff_d080_0000_0000   512 GiB  continuation stacks: slots  empty at boot
+//!  0xffff_d000_0000_0000  0xffff_d080_0000_0000   512 GiB  continuation stacks: slots  on demand
 //!                                                          of guard page(s) + stack    (RW + NX)
 //!  0xffff_d080_0000_0000  0xffff_ffff_ffff_ffff   -        unused                      -
+//! ```
+//!
+//! ### The continuation-stack region
+//!
+//! `stacks.rs` cuts the region into equal slots; slot `i` starts at
+//! `CONT_STACKS_START + i * (guard_size + stack_size)`:
+//!
+//! ```text
+//!  offset in slot          contents                               mapped
+//!  ----------------------  -------------------------------------  ----------------------
+//!  0 .. guard_size         guard                                  never
+//!  guard_size .. top-4K    stack, growing down                    on first touch (zeroed)
+//!  top-4K .. top           top page: SPEC §1 header, first frames at allocation
+//!
+//!  defaults: guard_size 4 KiB, stack_size 64 KiB, 16 Ki slots = 1.06 GiB of
+//!  the 512 GiB; a freed slot keeps only its (zeroed) top page, in a pool
 //! ```
 //!
 //! The kernel image, its stack and the physical-memory window are placed by

@@ -77,9 +77,9 @@ impl Config {
     fn is_valid(&self) -> bool {
         let page = PAGE_SIZE as usize;
         self.stack_size >= 2 * page
-            && self.stack_size % page == 0
+            && self.stack_size.is_multiple_of(page)
             && self.guard_size >= page
-            && self.guard_size % page == 0
+            && self.guard_size.is_multiple_of(page)
             && self.slots > 0
             && (self.slots as u64).saturating_mul(self.slot_size() as u64) <= CONT_STACKS_SIZE
     }

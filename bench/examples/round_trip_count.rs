@@ -1,0 +1,109 @@
+//! Runs N round trips (one resume plus one suspend back, the loop body of
+//! the `round_trip` benchmarks) of one library, for instruction counting:
+//!
+//! ```text
+//! cargo build --release -p bench --example round_trip_count
+//! valgrind --tool=callgrind target/release/examples/round_trip_count ours 100000
+//! valgrind --tool=callgrind target/release/examples/round_trip_count ours 200000
+//! ```
+//!
+//! The library is `ours` (default), `corosensei` or `context`. Criterion
+//! measures time, which on a shared 2-core VM wanders by several per cent
+//! from run to run; an instruction count does not. The difference between
+//! the counts of two runs, divided by the difference in N, is the exact
+//! count of one round trip with start-up and exit cancelled out.
+
+// Guest closures must return `Result<_, Trap>` (the kernel's API), and a
+// `Trap` carries its backtrace inline, which this lint flags.
+#![allow(clippy::result_large_err)]
+
+use context::stack::ProtectedFixedSizeStack;
+use context::{Context, Transfer};
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use kernel::cont::{Handler, MmapStacks, Resumed, Store, Trap, ValType};
+use std::hint::black_box;
+
+const STACK_SIZE: usize = 64 * 1024;
+
+fn ours(n: u64) -> i64 {
+    let store = Store::new(MmapStacks::new(), STACK_SIZE);
+    let tag = store.tag_new(&[ValType::I32], &[]).unwrap();
+    let body = store
+        .func_wrap(move |s: &Store, ()| -> Result<(), Trap> {
+            loop {
+                s.suspend(tag, black_box(1i32))?;
+            }
+        })
+        .unwrap();
+    let handlers = [Handler::Suspend(tag)];
+    let mut k = store.cont_new(body).unwrap();
+    let mut sum = 0i64;
+    for _ in 0..n {
+        match store.resume(k, (), black_box(&handlers)) {
+            Ok(Resumed::Suspended { payload, cont, .. }) => {
+                k = cont;
+                sum += i64::from(black_box(payload.i32(0)));
+            }
+            _ => panic!("the looping continuation stopped suspending"),
+        }
+    }
+    store.drop_cont(k).unwrap();
+    sum
+}
+
+fn corosensei(n: u64) -> i64 {
+    let stack = DefaultStack::new(STACK_SIZE).unwrap();
+    let mut co = Coroutine::with_stack(stack, |y: &Yielder<(), i32>, ()| -> () {
+        loop {
+            y.suspend(black_box(1i32));
+        }
+    });
+    let mut sum = 0i64;
+    for _ in 0..n {
+        match co.resume(()) {
+            CoroutineResult::Yield(v) => sum += i64::from(black_box(v)),
+            CoroutineResult::Return(()) => panic!("the looping coroutine returned"),
+        }
+    }
+    // SAFETY: the body's frames hold no values with destructors (and a
+    // `panic = "abort"` build cannot unwind them).
+    unsafe { co.force_reset() };
+    sum
+}
+
+fn context(n: u64) -> i64 {
+    extern "C" fn body(mut t: Transfer) -> ! {
+        loop {
+            // SAFETY: `t.context` is the caller's suspended side.
+            t = unsafe { t.context.resume(black_box(1)) };
+        }
+    }
+    let stack = ProtectedFixedSizeStack::new(STACK_SIZE).unwrap();
+    // SAFETY: `stack` outlives every use of the context.
+    let mut ctx = unsafe { Context::new(&stack, body) };
+    let mut sum = 0i64;
+    for _ in 0..n {
+        // SAFETY: `ctx` is the body's latest suspension point.
+        let t = unsafe { ctx.resume(0) };
+        ctx = t.context;
+        sum += black_box(t.data) as i64;
+    }
+    sum
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let lib = args.next().unwrap_or_else(|| "ours".to_string());
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let sum = match lib.as_str() {
+        "ours" => ours(n),
+        "corosensei" => corosensei(n),
+        "context" => context(n),
+        other => panic!("unknown library {other:?}: ours, corosensei or context"),
+    };
+    println!("{lib}: {n} round trips, sum {sum}");
+}

@@ -213,46 +213,72 @@ impl Values {
             types,
             vals: [MaybeUninit::uninit(); MAX_VALUES],
         };
+        let dst = v.vals.as_mut_ptr().cast::<ValRaw>();
+        // Payloads and results are mostly zero to two values. Those are
+        // copied slot by slot: a variable-length `copy_nonoverlapping`
+        // becomes an out-of-line call to `memcpy` that costs more than the
+        // copy, and, once `read` is inlined, it also kept the compiler from
+        // seeing that a caller reads only these slots, so the whole 272-byte
+        // `Values` was copied again with a second `memcpy`.
         // SAFETY: `src` has `types.len()` slots and `vals` room for MAX_VALUES.
         unsafe {
-            core::ptr::copy_nonoverlapping(src, v.vals.as_mut_ptr().cast::<ValRaw>(), types.len())
-        };
+            match types.len() {
+                0 => {}
+                1 => *dst = *src,
+                2 => {
+                    *dst = *src;
+                    *dst.add(1) = *src.add(1);
+                }
+                n => core::ptr::copy_nonoverlapping(src, dst, n),
+            }
+        }
         v
     }
+    #[inline]
     pub fn len(&self) -> usize {
         self.types.len()
     }
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.types.is_empty()
     }
+    #[inline]
     pub fn types(&self) -> &'static [ValType] {
         self.types
     }
     /// Slot `i`. Panics when `i >= len()`.
+    #[inline]
     pub fn raw(&self, i: usize) -> ValRaw {
         assert!(i < self.len(), "value index {i} out of {}", self.len());
         // SAFETY: the first `len()` slots were written by `read`.
         unsafe { self.vals[i].assume_init() }
     }
+    #[inline]
     pub fn i32(&self, i: usize) -> i32 {
         self.raw(i).i32()
     }
+    #[inline]
     pub fn i64(&self, i: usize) -> i64 {
         self.raw(i).i64()
     }
+    #[inline]
     pub fn f32(&self, i: usize) -> f32 {
         self.raw(i).f32()
     }
+    #[inline]
     pub fn f64(&self, i: usize) -> f64 {
         self.raw(i).f64()
     }
+    #[inline]
     pub fn v128(&self, i: usize) -> u128 {
         self.raw(i).v128()
     }
+    #[inline]
     pub fn cont(&self, i: usize) -> ContObj {
         ContObj::from_raw(self.raw(i))
     }
     /// All values as a typed tuple, if the types match exactly.
+    #[inline]
     pub fn get<T: WasmValues>(&self) -> Option<T> {
         if self.types != T::TYPES {
             return None;

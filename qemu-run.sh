@@ -126,11 +126,14 @@ run_demo() {
     build kernel
     qemu_cmd "$IMAGES/kernel-$FIRMWARE.img"
     if [ "$GDB" = yes ]; then
+        # The kernel is position independent and the bootloader loads it at
+        # the start of its dynamic range (the boot log's "paging: ... kernel
+        # image" line shows it). Until the bootloader has mapped it, only
+        # hardware breakpoints can be set.
         say "QEMU is halted, waiting for GDB on localhost:1234. In another terminal:"
-        say "  gdb $KERNELS/kernel -ex 'target remote localhost:1234'"
-        say "The kernel is position independent: its first serial line names the"
-        say "offset it was loaded at; give it to GDB with"
-        say "  add-symbol-file $KERNELS/kernel -o <offset>"
+        say "  gdb -ex 'target remote localhost:1234' \\"
+        say "      -ex 'add-symbol-file $KERNELS/kernel -o 0xffff800000000000' \\"
+        say "      -ex 'hbreak kernel::boot::init' -ex continue"
         "${QEMU[@]}" -s -S
         return
     fi

@@ -40,7 +40,7 @@ use kernel::cont::stack::{self, ArgsObject};
 use kernel::cont::switch::{frame_pointer, start_trampoline_address};
 use kernel::cont::{
     ContObj, Frame, FuncRecord, Handler, Resumed, StackProvider, State, Store, Trap, TrapKind,
-    VMContext, ValRaw, ValType, Values,
+    VMContext, ValRaw, ValType, WasmValues,
 };
 use kernel::paging::{self, CONT_STACKS_START};
 use kernel::stacks::{self, KernelStacks};
@@ -99,7 +99,7 @@ fn ok<T, E: Debug>(r: Result<T, E>) -> Result<T, String> {
 
 /// The results of a resume that must have returned.
 #[track_caller]
-fn returned(r: Result<Resumed, Trap>) -> Result<Values, String> {
+fn returned<R: WasmValues + Debug>(r: Result<Resumed<R>, Trap>) -> Result<R, String> {
     let at = Location::caller();
     match r {
         Ok(Resumed::Returned(v)) => Ok(v),
@@ -111,17 +111,15 @@ fn returned(r: Result<Resumed, Trap>) -> Result<Values, String> {
     }
 }
 
-/// Handler index, payload and continuation of a resume that must have
-/// suspended.
+/// Handler index and continuation of a resume that must have suspended
+/// (`Store::payload` reads what it sent).
 #[track_caller]
-fn suspended(r: Result<Resumed, Trap>) -> Result<(usize, Values, ContObj), String> {
+fn suspended<R: WasmValues + Debug>(
+    r: Result<Resumed<R>, Trap>,
+) -> Result<(usize, ContObj), String> {
     let at = Location::caller();
     match r {
-        Ok(Resumed::Suspended {
-            handler,
-            payload,
-            cont,
-        }) => Ok((handler, payload, cont)),
+        Ok(Resumed::Suspended { handler, cont }) => Ok((handler, cont)),
         other => Err(format!(
             "{}:{}: expected a suspension, got {other:?}",
             at.file(),
@@ -169,9 +167,9 @@ fn fresh_continuation_returns_its_results() -> TestResult {
     let k = ok(s.cont_new(f))?;
     check_eq!(s.state(k), Some(State::Fresh));
     check_eq!(stacks::outstanding(), before + 1);
-    let v = returned(s.resume(k, (4, 2), &[]))?;
-    check_eq!(v.types(), &[I32][..]);
-    check_eq!(v.i32(0), 42);
+    check_eq!(f.results(), &[I32][..]);
+    let v: i32 = returned(s.resume(k, (4, 2), &[]))?;
+    check_eq!(v, 42);
     check_eq!(s.state(k), Some(State::Returned));
     check_eq!(stacks::outstanding(), before);
     Ok(())
@@ -186,8 +184,8 @@ fn guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack() ->
         Ok((here as i64, slot_top(here, slot_size) as i64))
     }))?;
     let k = ok(s.cont_new(f))?;
-    let v = returned(s.resume(k, (), &[]))?;
-    let (here, top) = (v.i64(0) as u64, v.i64(1) as u64);
+    let (here, top): (i64, i64) = returned(s.resume(k, (), &[]))?;
+    let (here, top) = (here as u64, top as u64);
     check!(stacks::in_region(here), "guest local at {here:#x}");
     check!(
         top - here < STACK as u64,
@@ -208,26 +206,22 @@ fn generator_yields_0_to_n_to_its_resumer_then_returns() -> TestResult {
     let yld = ok(s.tag_new(&[I32], &[]))?;
     let generator = ok(s.func_wrap(move |s, n: i32| {
         for i in 0..n {
-            s.suspend(yld, i)?;
+            s.suspend::<_, ()>(yld, i)?;
         }
         Ok(n * 100)
     }))?;
     let k = ok(s.cont_new(generator))?;
     let mut seen = Vec::new();
-    let mut r = s.resume(k, 5, &[Handler::Suspend(yld)]);
+    let mut r = s.resume::<_, i32>(k, 5, &[Handler::suspend(yld)]);
     let result = loop {
         match r {
-            Ok(Resumed::Suspended {
-                handler,
-                payload,
-                cont,
-            }) => {
+            Ok(Resumed::Suspended { handler, cont }) => {
                 check_eq!(handler, 0);
                 check_eq!(s.state(cont), Some(State::Suspended));
-                seen.push(payload.i32(0));
-                r = s.resume(cont, (), &[Handler::Suspend(yld)]);
+                seen.push(ok(s.payload::<i32>(cont))?);
+                r = s.resume(cont, (), &[Handler::suspend(yld)]);
             }
-            other => break returned(other)?.i32(0),
+            other => break returned(other)?,
         }
     };
     check_eq!(seen, vec![0, 1, 2, 3, 4]);
@@ -239,13 +233,22 @@ fn generator_yields_0_to_n_to_its_resumer_then_returns() -> TestResult {
 fn tag_carries_payload_out_of_suspend_and_resume_values_back_in() -> TestResult {
     let s = store();
     let ask = ok(s.tag_new(&[I32, I64], &[I64]))?;
-    let f = ok(s.func_wrap(move |s, ()| Ok(s.suspend(ask, (3, 4i64))?.i64(0) + 1)))?;
+    let f = ok(s.func_wrap(move |s, ()| Ok(s.suspend::<_, i64>(ask, (3, 4i64))? + 1)))?;
     let k = ok(s.cont_new(f))?;
-    let (handler, payload, k) = suspended(s.resume(k, (), &[Handler::Suspend(ask)]))?;
+    let (handler, k) = suspended::<i64>(s.resume(k, (), &[Handler::suspend(ask)]))?;
     check_eq!(handler, 0);
-    check_eq!(payload.get::<(i32, i64)>(), Some((3, 4)));
-    let v = returned(s.resume(k, 112i64, &[Handler::Suspend(ask)]))?;
-    check_eq!(v.i64(0), 113);
+    check_eq!(s.payload::<(i32, i64)>(k), Ok((3, 4)));
+    check_eq!(
+        trapped(s.payload::<(i64, i32)>(k))?.kind(),
+        TrapKind::SignatureMismatch
+    );
+    let v: i64 = returned(s.resume(k, 112i64, &[Handler::suspend(ask)]))?;
+    check_eq!(v, 113);
+    // A used handle's payload is gone with it.
+    check_eq!(
+        trapped(s.payload::<(i32, i64)>(k))?.kind(),
+        TrapKind::ConsumedContinuation
+    );
     Ok(())
 }
 
@@ -254,25 +257,25 @@ fn forward_tag_past_a_resume_that_does_not_handle_it_to_an_outer_one() -> TestRe
     let a = ok(s.tag_new(&[I32], &[I32]))?;
     let b = ok(s.tag_new(&[I32], &[I32]))?;
     // inner: `suspend a 5`, return twice the answer.
-    let inner = ok(s.func_wrap(move |s, ()| Ok(s.suspend(a, 5)?.i32(0) * 2)))?;
+    let inner = ok(s.func_wrap(move |s, ()| Ok(s.suspend::<_, i32>(a, 5)? * 2)))?;
     // outer: resume inner handling only `b`; `a` passes through to the
     // kernel. Return inner's result + 1.
     let outer = ok(s.func_wrap(move |s, ()| {
         let k = s.cont_new(inner)?;
-        match s.resume(k, (), &[Handler::Suspend(b)])? {
-            Resumed::Returned(v) => Ok(v.i32(0) + 1),
+        match s.resume::<_, i32>(k, (), &[Handler::suspend(b)])? {
+            Resumed::Returned(v) => Ok(v + 1),
             Resumed::Suspended { .. } => Err(Trap::guest("b was never suspended to")),
         }
     }))?;
     let k = ok(s.cont_new(outer))?;
-    let (handler, payload, k) =
-        suspended(s.resume(k, (), &[Handler::Suspend(b), Handler::Suspend(a)]))?;
+    let (handler, k) =
+        suspended::<i32>(s.resume(k, (), &[Handler::suspend(b), Handler::suspend(a)]))?;
     check_eq!(handler, 1);
-    check_eq!(payload.i32(0), 5);
+    check_eq!(s.payload::<i32>(k), Ok(5));
     // The suspended continuation spans both stacks.
     check_eq!(s.outstanding_stacks(), 2);
-    let v = returned(s.resume(k, 7, &[Handler::Suspend(a)]))?;
-    check_eq!(v.i32(0), 15);
+    let v: i32 = returned(s.resume(k, 7, &[Handler::suspend(a)]))?;
+    check_eq!(v, 15);
     check_eq!(s.outstanding_stacks(), 0);
     Ok(())
 }
@@ -283,7 +286,7 @@ fn resume_from_a_deeper_frame(
     s: &Store,
     k: ContObj,
     handlers: &[Handler],
-) -> Result<Resumed, Trap> {
+) -> Result<Resumed<i32>, Trap> {
     let pad = core::hint::black_box([0u8; 4096]);
     let r = s.resume(k, (), handlers);
     core::hint::black_box(pad);
@@ -294,18 +297,20 @@ fn continuation_resumes_after_the_resume_that_first_ran_it_has_returned() -> Tes
     let s = store();
     let yld = ok(s.tag_new(&[I32], &[]))?;
     let f = ok(s.func_wrap(move |s, ()| {
-        s.suspend(yld, 1)?;
-        s.suspend(yld, 2)?;
+        s.suspend::<_, ()>(yld, 1)?;
+        s.suspend::<_, ()>(yld, 2)?;
         Ok(3)
     }))?;
-    let handlers = [Handler::Suspend(yld)];
+    let handlers = [Handler::suspend(yld)];
     let k = ok(s.cont_new(f))?;
     // The first resume runs (and returns) inside a helper whose frame is
     // gone before the continuation runs again from this shallower frame.
-    let (_, p1, k) = suspended(resume_from_a_deeper_frame(&s, k, &handlers))?;
-    let (_, p2, k) = suspended(s.resume(k, (), &handlers))?;
+    let (_, k) = suspended(resume_from_a_deeper_frame(&s, k, &handlers))?;
+    let p1: i32 = ok(s.payload(k))?;
+    let (_, k) = suspended::<i32>(s.resume(k, (), &handlers))?;
+    let p2: i32 = ok(s.payload(k))?;
     let v = returned(resume_from_a_deeper_frame(&s, k, &handlers))?;
-    check_eq!((p1.i32(0), p2.i32(0), v.i32(0)), (1, 2, 3));
+    check_eq!((p1, p2, v), (1, 2, 3));
     Ok(())
 }
 
@@ -316,20 +321,22 @@ fn nary_three_params_five_results_and_a_tag_with_four_payload_values() -> TestRe
     let half = f64::from_bits(0x3fe0_0000_0000_0000); // 0.5, only moved
     let big = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128;
     let f = ok(s.func_wrap(move |s, (a, b, c): (i32, i64, u128)| {
-        let back = s.suspend(tag, (a, b, half, c))?.i64(0);
+        let back: i64 = s.suspend(tag, (a, b, half, c))?;
         Ok((a + 1, b * 2, half, !c, back))
     }))?;
     let k = ok(s.cont_new(f))?;
-    let (_, p, k) = suspended(s.resume(k, (7, -9i64, big), &[Handler::Suspend(tag)]))?;
-    check_eq!(p.types(), &[I32, I64, F64, V128][..]);
+    type Results = (i32, i64, f64, u128, i64);
+    let (_, k) = suspended::<Results>(s.resume(k, (7, -9i64, big), &[Handler::suspend(tag)]))?;
+    check_eq!(tag.params(), &[I32, I64, F64, V128][..]);
+    let p: (i32, i64, f64, u128) = ok(s.payload(k))?;
     check_eq!(
-        (p.i32(0), p.i64(1), p.f64(2).to_bits(), p.v128(3)),
+        (p.0, p.1, p.2.to_bits(), p.3),
         (7, -9, 0x3fe0_0000_0000_0000, big)
     );
-    let v = returned(s.resume(k, 0x7777_0000_0000i64, &[Handler::Suspend(tag)]))?;
-    check_eq!(v.types(), &[I32, I64, F64, V128, I64][..]);
+    check_eq!(f.results(), &[I32, I64, F64, V128, I64][..]);
+    let v: Results = returned(s.resume(k, 0x7777_0000_0000i64, &[Handler::suspend(tag)]))?;
     check_eq!(
-        (v.i32(0), v.i64(1), v.f64(2).to_bits(), v.v128(3), v.i64(4)),
+        (v.0, v.1, v.2.to_bits(), v.3, v.4),
         (8, -18, 0x3fe0_0000_0000_0000, !big, 0x7777_0000_0000)
     );
     Ok(())
@@ -352,8 +359,8 @@ fn bind_repeatedly_then_resume_with_the_last_argument() -> TestResult {
         trapped(s.bind(k3, 4i64))?.kind(),
         TrapKind::SignatureMismatch
     );
-    let v = returned(s.resume(k3, 4, &[]))?;
-    check_eq!(v.i32(0), 1234);
+    let v: i32 = returned(s.resume(k3, 4, &[]))?;
+    check_eq!(v, 1234);
     Ok(())
 }
 
@@ -361,15 +368,15 @@ fn bind_values_into_a_suspended_continuation() -> TestResult {
     let s = store();
     let three = ok(s.tag_new(&[], &[I32, I32, I32]))?;
     let f = ok(s.func_wrap(move |s, ()| {
-        let v = s.suspend(three, ())?;
-        Ok(v.i32(0) * 100 + v.i32(1) * 10 + v.i32(2))
+        let (a, b, c): (i32, i32, i32) = s.suspend(three, ())?;
+        Ok(a * 100 + b * 10 + c)
     }))?;
     let k = ok(s.cont_new(f))?;
-    let (_, _, k) = suspended(s.resume(k, (), &[Handler::Suspend(three)]))?;
+    let (_, k) = suspended::<i32>(s.resume(k, (), &[Handler::suspend(three)]))?;
     let k = ok(s.bind(k, 4))?;
     let k = ok(s.bind(k, 5))?;
-    let v = returned(s.resume(k, 6, &[]))?;
-    check_eq!(v.i32(0), 456);
+    let v: i32 = returned(s.resume(k, 6, &[]))?;
+    check_eq!(v, 456);
     Ok(())
 }
 
@@ -393,7 +400,7 @@ fn switch_round_robin_scheduler_interleaves_three_continuations() -> TestResult 
                 log.borrow_mut().push(id * 10 + step);
                 let next = queue.borrow_mut().pop_front();
                 if let Some(next) = next {
-                    let prev = s.switch(next, yld, (), &[ContRef])?.cont(0);
+                    let prev: ContObj = s.switch(next, yld, ())?;
                     if !prev.is_null() {
                         queue.borrow_mut().push_back(prev);
                     }
@@ -409,8 +416,8 @@ fn switch_round_robin_scheduler_interleaves_three_continuations() -> TestResult 
     let mut finished = Vec::new();
     let mut next = Some(tasks[0]);
     while let Some(k) = next {
-        let v = returned(s.resume(k, ContObj::NULL, &[Handler::Switch(yld)]))?;
-        finished.push(v.i32(0));
+        let v: i32 = returned(s.resume(k, ContObj::NULL, &[Handler::switch(yld)]))?;
+        finished.push(v);
         next = queue.borrow_mut().pop_front();
     }
     check_eq!(*log.borrow(), vec![0, 10, 20, 1, 11, 21, 2, 12, 22]);
@@ -425,23 +432,23 @@ fn consumed_continuation_traps_on_resume() -> TestResult {
     let s = store();
     let t = ok(s.tag_new(&[], &[]))?;
     let f = ok(s.func_wrap(move |s, ()| {
-        s.suspend(t, ())?;
+        s.suspend::<_, ()>(t, ())?;
         Ok(1)
     }))?;
     let k = ok(s.cont_new(f))?;
-    let (_, _, k2) = suspended(s.resume(k, (), &[Handler::Suspend(t)]))?;
+    let (_, k2) = suspended::<i32>(s.resume(k, (), &[Handler::suspend(t)]))?;
     // The handle of the fresh continuation was used up by the first resume.
     check_eq!(
-        trapped(s.resume(k, (), &[Handler::Suspend(t)]))?.kind(),
+        trapped(s.resume::<_, i32>(k, (), &[Handler::suspend(t)]))?.kind(),
         TrapKind::ConsumedContinuation
     );
     check_eq!(
-        returned(s.resume(k2, (), &[Handler::Suspend(t)]))?.i32(0),
+        returned::<i32>(s.resume(k2, (), &[Handler::suspend(t)]))?,
         1
     );
     // And the handle of the suspension by the second.
     check_eq!(
-        trapped(s.resume(k2, (), &[Handler::Suspend(t)]))?.kind(),
+        trapped(s.resume::<_, i32>(k2, (), &[Handler::suspend(t)]))?.kind(),
         TrapKind::ConsumedContinuation
     );
     check_eq!(s.outstanding_stacks(), 0);
@@ -457,7 +464,7 @@ fn consumed_continuation_traps_on_bind() -> TestResult {
         trapped(s.bind(k, 1))?.kind(),
         TrapKind::ConsumedContinuation
     );
-    check_eq!(returned(s.resume(k1, 4, &[]))?.i32(0), 6);
+    check_eq!(returned::<i32>(s.resume(k1, 4, &[]))?, 6);
     check_eq!(
         trapped(s.bind(k1, 1))?.kind(),
         TrapKind::ConsumedContinuation
@@ -473,9 +480,9 @@ fn consumed_continuation_traps_on_switch_out_of_the_kernel_resume() -> TestResul
     let target = ok(s.cont_new(target_fn))?;
     // Binding consumes `target`; the guest below switches to the old handle.
     let target_bound = ok(s.bind(target, ContObj::NULL))?;
-    let f = ok(s.func_wrap(move |s, ()| s.switch(target, sw, (), &[]).map(|_| ())))?;
+    let f = ok(s.func_wrap(move |s, ()| s.switch::<_, ()>(target, sw, ())))?;
     let k = ok(s.cont_new(f))?;
-    let trap = trapped(s.resume(k, (), &[Handler::Switch(sw)]))?;
+    let trap = trapped(s.resume::<_, ()>(k, (), &[Handler::switch(sw)]))?;
     check_eq!(trap.kind(), TrapKind::ConsumedContinuation);
     check_eq!(s.state(k), Some(State::Trapped));
     // The switch never happened: the bound target is still waiting.
@@ -489,9 +496,9 @@ fn unhandled_tag_traps_and_frees_the_chain() -> TestResult {
     let s = store();
     let a = ok(s.tag_new(&[], &[]))?;
     let b = ok(s.tag_new(&[], &[]))?;
-    let f = ok(s.func_wrap(move |s, ()| s.suspend(b, ()).map(|_| ())))?;
+    let f = ok(s.func_wrap(move |s, ()| s.suspend::<_, ()>(b, ())))?;
     let k = ok(s.cont_new(f))?;
-    let trap = trapped(s.resume(k, (), &[Handler::Suspend(a)]))?;
+    let trap = trapped(s.resume::<_, ()>(k, (), &[Handler::suspend(a)]))?;
     check_eq!(trap.kind(), TrapKind::UnhandledTag);
     check_eq!(trap.message(), "no enclosing resume handles the tag");
     check_eq!(s.state(k), Some(State::Trapped));
@@ -514,7 +521,7 @@ fn guest_reporting_failure_traps() -> TestResult {
     // SAFETY: `failing_guest` follows the array-call convention for [] -> [].
     let f = ok(unsafe { s.func_new_raw(failing_guest, core::ptr::null_mut(), &[], &[]) })?;
     let k = ok(s.cont_new(f))?;
-    let trap = trapped(s.resume(k, (), &[]))?;
+    let trap = trapped(s.resume::<_, ()>(k, (), &[]))?;
     check_eq!(trap.kind(), TrapKind::GuestFailure);
     check_eq!(trap.message(), "guest function reported failure");
     check_eq!(s.state(k), Some(State::Trapped));
@@ -539,15 +546,15 @@ fn thousand_nested_resumes_return_through_every_level() -> TestResult {
         }
         let f = me2.get().ok_or(Trap::guest("no function"))?;
         let k = s.cont_new(f)?;
-        match s.resume(k, depth - 1, &[])? {
-            Resumed::Returned(v) => Ok(v.i32(0) + 1),
+        match s.resume::<_, i32>(k, depth - 1, &[])? {
+            Resumed::Returned(v) => Ok(v + 1),
             Resumed::Suspended { .. } => Err(Trap::guest("unexpected suspend")),
         }
     }))?;
     me.set(Some(level));
     let before = stacks::outstanding();
     let k = ok(s.cont_new(level))?;
-    check_eq!(returned(s.resume(k, 1000, &[]))?.i32(0), 1000);
+    check_eq!(returned::<i32>(s.resume(k, 1000, &[]))?, 1000);
     check_eq!(deepest.get(), before + 1001);
     check_eq!(stacks::outstanding(), before);
     Ok(())
@@ -559,7 +566,7 @@ fn ten_thousand_continuations_created_run_and_dropped_give_every_stack_back() ->
     let s = store();
     let t = ok(s.tag_new(&[I32], &[]))?;
     let f = ok(s.func_wrap(move |s, x: i32| {
-        s.suspend(t, x)?;
+        s.suspend::<_, ()>(t, x)?;
         Ok(x * 2)
     }))?;
     let mut ks = Vec::with_capacity(N as usize);
@@ -571,10 +578,10 @@ fn ten_thousand_continuations_created_run_and_dropped_give_every_stack_back() ->
     // the odd ones while suspended.
     let (mut payloads, mut results) = (0i64, 0i64);
     for (i, &k) in ks.iter().enumerate() {
-        let (_, p, k) = suspended(s.resume(k, i as i32, &[Handler::Suspend(t)]))?;
-        payloads += p.i32(0) as i64;
+        let (_, k) = suspended::<i32>(s.resume(k, i as i32, &[Handler::suspend(t)]))?;
+        payloads += ok(s.payload::<i32>(k))? as i64;
         if i % 2 == 0 {
-            results += returned(s.resume(k, (), &[Handler::Suspend(t)]))?.i32(0) as i64;
+            results += returned::<i32>(s.resume(k, (), &[Handler::suspend(t)]))? as i64;
         } else {
             ok(s.drop_cont(k))?;
             check_eq!(s.state(k), Some(State::Dropped));
@@ -685,7 +692,7 @@ fn frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack
     }))?;
     let k = ok(s.cont_new(f))?;
     let here = stack_address();
-    check_eq!(returned(s.resume(k, (1, 2), &[]))?.i32(0), 3);
+    check_eq!(returned::<i32>(s.resume(k, (1, 2), &[]))?, 3);
     let (frames, tos) = (frames.borrow(), top.get());
     // The start trampoline's frame record is the control context's RBP slot.
     let record = frames
@@ -738,10 +745,10 @@ fn trap_has_a_backtrace_and_its_origin_is_the_tos_of_the_trapping_continuation()
     let outer = ok(s.func_wrap(move |s, ()| {
         outer_top2.set(slot_top(stack_address(), slot_size));
         let k = s.cont_new(inner)?;
-        s.resume(k, (), &[]).map(|_| ())
+        s.resume::<_, ()>(k, (), &[]).map(|_| ())
     }))?;
     let k = ok(s.cont_new(outer))?;
-    let trap = trapped(s.resume(k, (), &[]))?;
+    let trap = trapped(s.resume::<_, ()>(k, (), &[]))?;
     check_eq!((trap.kind(), trap.message()), (TrapKind::Guest, "boom"));
     check!(inner_top.get() != outer_top.get() && inner_top.get() != 0);
     check_eq!(trap.origin(), inner_top.get());
@@ -764,22 +771,22 @@ fn after_a_trap_the_same_store_runs_a_new_continuation() -> TestResult {
     let s = store();
     let t = ok(s.tag_new(&[I32], &[I32]))?;
     let bad = ok(s.func_wrap(move |s, ()| -> Result<(), Trap> {
-        s.suspend(t, 1)?;
+        s.suspend::<_, i32>(t, 1)?;
         Err(Trap::guest("after one suspend"))
     }))?;
     let k = ok(s.cont_new(bad))?;
-    let (_, _, k) = suspended(s.resume(k, (), &[Handler::Suspend(t)]))?;
-    let trap = trapped(s.resume(k, 0, &[Handler::Suspend(t)]))?;
+    let (_, k) = suspended::<()>(s.resume(k, (), &[Handler::suspend(t)]))?;
+    let trap = trapped(s.resume::<_, ()>(k, 0, &[Handler::suspend(t)]))?;
     check_eq!(trap.message(), "after one suspend");
     check!(!s.in_continuation());
     check_eq!(stacks::outstanding(), before);
     // A new continuation of the same store suspends and returns as usual.
-    let good = ok(s.func_wrap(move |s, x: i32| Ok(s.suspend(t, x * 3)?.i32(0) + x)))?;
+    let good = ok(s.func_wrap(move |s, x: i32| Ok(s.suspend::<_, i32>(t, x * 3)? + x)))?;
     let k = ok(s.cont_new(good))?;
-    let (_, p, k) = suspended(s.resume(k, 7, &[Handler::Suspend(t)]))?;
-    check_eq!(p.i32(0), 21);
+    let (_, k) = suspended::<i32>(s.resume(k, 7, &[Handler::suspend(t)]))?;
+    check_eq!(s.payload::<i32>(k), Ok(21));
     check_eq!(
-        returned(s.resume(k, 100, &[Handler::Suspend(t)]))?.i32(0),
+        returned::<i32>(s.resume(k, 100, &[Handler::suspend(t)]))?,
         107
     );
     check_eq!(stacks::outstanding(), before);

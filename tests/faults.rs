@@ -16,7 +16,7 @@ use core::arch::global_asm;
 use core::hint::black_box;
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::cont::{Func, Resumed, Store, Trap, TrapKind};
+use kernel::cont::{Func, Resumed, Store, Trap, TrapKind, WasmValues};
 use kernel::stacks::{self, KernelStacks};
 use kernel::testing::{TestResult, run_suite};
 use kernel::{check, check_eq, frames, tests};
@@ -107,10 +107,16 @@ fn faulting_guest(store: &Store, routine: unsafe extern "C" fn()) -> Func {
         .expect("a () -> () function")
 }
 
-/// Runs a fresh continuation of `f` from kernel code and returns its trap.
-fn trap_of(store: &Store, f: Func) -> Result<Trap, alloc::string::String> {
-    let k = store.cont_new(f).map_err(|t| alloc::format!("cont_new: {t}"))?;
-    match store.resume(k, (), &[]) {
+/// Runs a fresh continuation of `f` (`() -> R`) from kernel code and
+/// returns its trap.
+fn trap_of<R: WasmValues + core::fmt::Debug>(
+    store: &Store,
+    f: Func,
+) -> Result<Trap, alloc::string::String> {
+    let k = store
+        .cont_new(f)
+        .map_err(|t| alloc::format!("cont_new: {t}"))?;
+    match store.resume::<_, R>(k, (), &[]) {
         Err(trap) => Ok(trap),
         Ok(Resumed::Returned(_)) => Err("the guest returned instead of trapping".into()),
         Ok(Resumed::Suspended { .. }) => Err("the guest suspended instead of trapping".into()),
@@ -130,7 +136,7 @@ fn overflow_by_unbounded_recursion_traps_as_stack_overflow() -> TestResult {
     let f = store
         .func_wrap(|_: &Store, (): ()| -> Result<i64, Trap> { Ok(recurse(0) as i64) })
         .unwrap();
-    let trap = trap_of(&store, f)?;
+    let trap = trap_of::<i64>(&store, f)?;
     let TrapKind::StackOverflow { addr } = trap.kind() else {
         return Err(alloc::format!("expected a stack overflow, got {trap}"));
     };
@@ -157,10 +163,10 @@ fn four_deep_overflowing_chain(store: &Store) -> Func {
         inner = store
             .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
                 let k = s.cont_new(callee)?;
-                match s.resume(k, (), &[])? {
+                match s.resume::<_, i64>(k, (), &[])? {
                     // Never reached: the innermost continuation overflows,
                     // and a trap never returns to guest code.
-                    Resumed::Returned(v) => Ok(v.i64(0) + 1),
+                    Resumed::Returned(v) => Ok(v + 1),
                     Resumed::Suspended { .. } => Ok(-1),
                 }
             })
@@ -173,7 +179,7 @@ fn overflow_four_continuations_deep_ends_the_whole_chain() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
     let outstanding = stacks::outstanding();
     let f1 = four_deep_overflowing_chain(&store);
-    let trap = trap_of(&store, f1)?;
+    let trap = trap_of::<i64>(&store, f1)?;
     check!(
         matches!(trap.kind(), TrapKind::StackOverflow { .. }),
         "expected a stack overflow, got {trap}"
@@ -198,7 +204,7 @@ fn overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes() -> Te
     let f = store
         .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> { Ok(huge_frame() as i32) })
         .unwrap();
-    let trap = trap_of(&store, f)?;
+    let trap = trap_of::<i32>(&store, f)?;
     let TrapKind::StackOverflow { addr } = trap.kind() else {
         return Err(alloc::format!("expected a stack overflow, got {trap}"));
     };
@@ -208,31 +214,40 @@ fn overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes() -> Te
 
 fn divide_by_zero_traps_at_the_div_instruction() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let trap = trap_of(&store, faulting_guest(&store, fault_divide))?;
+    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_divide))?;
     check_eq!(trap.kind(), TrapKind::DivideByZero);
-    check_eq!(trap.backtrace().frames()[0], fault_divide_insn as *const () as usize);
+    check_eq!(
+        trap.backtrace().frames()[0],
+        fault_divide_insn as *const () as usize
+    );
     Ok(())
 }
 
 fn invalid_opcode_traps_at_the_ud2_instruction() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let trap = trap_of(&store, faulting_guest(&store, fault_ud2))?;
+    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_ud2))?;
     check_eq!(trap.kind(), TrapKind::InvalidOpcode);
-    check_eq!(trap.backtrace().frames()[0], fault_ud2_insn as *const () as usize);
+    check_eq!(
+        trap.backtrace().frames()[0],
+        fault_ud2_insn as *const () as usize
+    );
     Ok(())
 }
 
 fn null_dereference_traps_as_a_page_fault_at_address_0() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let trap = trap_of(&store, faulting_guest(&store, fault_null))?;
+    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_null))?;
     check_eq!(trap.kind(), TrapKind::PageFault { addr: 0 });
-    check_eq!(trap.backtrace().frames()[0], fault_null_insn as *const () as usize);
+    check_eq!(
+        trap.backtrace().frames()[0],
+        fault_null_insn as *const () as usize
+    );
     Ok(())
 }
 
 fn non_canonical_access_traps_as_general_protection() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let trap = trap_of(&store, faulting_guest(&store, fault_noncanonical))?;
+    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_noncanonical))?;
     check_eq!(trap.kind(), TrapKind::GeneralProtection);
     check_eq!(
         trap.backtrace().frames()[0],
@@ -246,17 +261,15 @@ fn reuse_of_the_trapped_stack_runs_the_next_continuation_correctly() -> TestResu
     let routines: [unsafe extern "C" fn(); 4] =
         [fault_divide, fault_ud2, fault_null, fault_noncanonical];
     let triple = store
-        .func_wrap(|_: &Store, x: i64| -> Result<i64, Trap> {
-            Ok(black_box(x) * 3)
-        })
+        .func_wrap(|_: &Store, x: i64| -> Result<i64, Trap> { Ok(black_box(x) * 3) })
         .unwrap();
     for (i, routine) in routines.into_iter().enumerate() {
-        let trap = trap_of(&store, faulting_guest(&store, routine))?;
+        let trap = trap_of::<()>(&store, faulting_guest(&store, routine))?;
         // The pool hands out the most recently freed slot first: the next
         // continuation runs on the very stack that trapped.
         let k = store.cont_new(triple).map_err(|t| alloc::format!("{t}"))?;
-        match store.resume(k, 14 + i as i64, &[]) {
-            Ok(Resumed::Returned(v)) => check_eq!(v.i64(0), 3 * (14 + i as i64)),
+        match store.resume::<_, i64>(k, 14 + i as i64, &[]) {
+            Ok(Resumed::Returned(v)) => check_eq!(v, 3 * (14 + i as i64)),
             other => return Err(alloc::format!("routine {i}: {other:?}")),
         }
         let k2 = store.cont_new(triple).map_err(|t| alloc::format!("{t}"))?;
@@ -273,12 +286,12 @@ fn trapped_chain_leak_check_frames_and_stacks_return_exactly() -> TestResult {
     // The first run takes four slots and demand-maps their stacks; freeing
     // leaves the four slots pooled with their top pages. From then on a
     // trapped chain must cost exactly nothing.
-    trap_of(&store, f1)?;
+    trap_of::<i64>(&store, f1)?;
     let free_frames = frames::free_count();
     let outstanding = stacks::outstanding();
     let pooled = stacks::pooled();
     for _ in 0..10 {
-        trap_of(&store, f1)?;
+        trap_of::<i64>(&store, f1)?;
     }
     check_eq!(frames::free_count(), free_frames);
     check_eq!(stacks::outstanding(), outstanding);
@@ -298,8 +311,8 @@ fn kernel_code_keeps_working_after_every_kind_of_trap() -> TestResult {
         .func_wrap(|_: &Store, (a, b): (i32, i32)| -> Result<i32, Trap> { Ok(a + b) })
         .unwrap();
     let k = store.cont_new(add).map_err(|t| alloc::format!("{t}"))?;
-    match store.resume(k, (40, 2), &[]) {
-        Ok(Resumed::Returned(v)) => check_eq!(v.i32(0), 42),
+    match store.resume::<_, i32>(k, (40, 2), &[]) {
+        Ok(Resumed::Returned(v)) => check_eq!(v, 42i32),
         other => return Err(alloc::format!("{other:?}")),
     }
     Ok(())

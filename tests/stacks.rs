@@ -19,8 +19,8 @@ use core::ptr::{read_volatile, write_volatile};
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::{
-    ContObj, ContStack, Handler, Resumed, StackProvider, Store, Trap, TrapKind, ValRaw, ValType,
-    VMContext,
+    ContObj, ContStack, Handler, Resumed, StackProvider, Store, Trap, TrapKind, VMContext, ValRaw,
+    ValType,
 };
 use kernel::interrupts::{probe, vector};
 use kernel::paging::{self, PAGE_SIZE};
@@ -79,7 +79,10 @@ fn a_new_stack_maps_only_its_top_page() -> TestResult {
     check_eq!(stack.top() as usize % PAGE, 0);
     check_eq!(mapped_pages(&stack), [0]);
     let bottom = stack.bottom() as usize;
-    check!(!mapped(bottom - 1), "the guard page below the stack is mapped");
+    check!(
+        !mapped(bottom - 1),
+        "the guard page below the stack is mapped"
+    );
     KernelStacks.free(stack);
     Ok(())
 }
@@ -135,9 +138,15 @@ fn freeing_unmaps_all_but_the_top_page_and_returns_their_frames() -> TestResult 
     check_eq!(taken, 4);
     check_eq!(frames::free_count(), free_frames);
     for i in [1, 2, 7, 15] {
-        check!(!mapped(top - i * PAGE - 8), "page {i} still mapped after free");
+        check!(
+            !mapped(top - i * PAGE - 8),
+            "page {i} still mapped after free"
+        );
     }
-    check!(mapped(top - PAGE), "the pooled slot's top page was unmapped");
+    check!(
+        mapped(top - PAGE),
+        "the pooled slot's top page was unmapped"
+    );
     Ok(())
 }
 
@@ -198,10 +207,8 @@ fn arguments_that_cannot_fit_are_refused_before_anything_is_written() -> TestRes
     let store = Store::new(KernelStacks, STACK_SIZE);
     // SAFETY: `never_called` follows the array-call convention (and is
     // never called: the continuation cannot be created).
-    let f = unsafe {
-        store.func_new_raw(never_called, core::ptr::null_mut(), &MANY_I64, &[])
-    }
-    .map_err(|e| format!("{e:?}"))?;
+    let f = unsafe { store.func_new_raw(never_called, core::ptr::null_mut(), &MANY_I64, &[]) }
+        .map_err(|e| format!("{e:?}"))?;
     let free_frames = frames::free_count();
     let outstanding = stacks::outstanding();
     let pooled = stacks::pooled();
@@ -227,7 +234,7 @@ fn slot_count_and_stack_size_are_configurable() -> TestResult {
         let tag = store.tag_new(&[], &[]).unwrap();
         let parked = store
             .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
-                s.suspend(tag, ())?;
+                s.suspend::<_, ()>(tag, ())?;
                 Ok(())
             })
             .unwrap();
@@ -236,7 +243,7 @@ fn slot_count_and_stack_size_are_configurable() -> TestResult {
         for _ in 0..4 {
             let k = store.cont_new(parked).map_err(|t| format!("{t}"))?;
             tops.push(store.stack_top(k).unwrap_or(0));
-            match store.resume(k, (), &[Handler::Suspend(tag)]) {
+            match store.resume::<_, ()>(k, (), &[Handler::suspend(tag)]) {
                 Ok(Resumed::Suspended { cont, .. }) => suspended.push(cont),
                 other => return Err(format!("{other:?}")),
             }
@@ -272,12 +279,16 @@ fn configuring_while_stacks_are_in_use_is_refused() -> TestResult {
 }
 
 /// A store with a tag and a function that suspends once with its argument.
-fn parking_store() -> (core::pin::Pin<alloc::boxed::Box<Store>>, kernel::cont::Tag, kernel::cont::Func) {
+fn parking_store() -> (
+    core::pin::Pin<alloc::boxed::Box<Store>>,
+    kernel::cont::Tag,
+    kernel::cont::Func,
+) {
     let store = Store::new(KernelStacks, STACK_SIZE);
     let tag = store.tag_new(&[ValType::I64], &[]).unwrap();
     let parked = store
         .func_wrap(move |s: &Store, x: i64| -> Result<(), Trap> {
-            s.suspend(tag, black_box(x))?;
+            s.suspend::<_, ()>(tag, black_box(x))?;
             Ok(())
         })
         .unwrap();
@@ -295,8 +306,8 @@ fn suspend_many(
     let mut all = Vec::with_capacity(n);
     for i in 0..n {
         let k = store.cont_new(parked).map_err(|t| format!("{t}"))?;
-        match store.resume(k, i as i64, &[Handler::Suspend(tag)]) {
-            Ok(Resumed::Suspended { cont, payload, .. }) if payload.i64(0) == i as i64 => {
+        match store.resume::<_, ()>(k, i as i64, &[Handler::suspend(tag)]) {
+            Ok(Resumed::Suspended { cont, .. }) if store.payload::<i64>(cont) == Ok(i as i64) => {
                 all.push(cont)
             }
             other => return Err(format!("continuation {i}: {other:?}")),
@@ -353,7 +364,7 @@ fn create_run_drop_100000_times_leak_check() -> TestResult {
     let run = |x: i64| -> Result<i64, String> {
         let k = store.cont_new(square).map_err(|t| format!("{t}"))?;
         match store.resume(k, x, &[]) {
-            Ok(Resumed::Returned(v)) => Ok(v.i64(0)),
+            Ok(Resumed::Returned(v)) => Ok(v),
             other => Err(format!("{other:?}")),
         }
     };

@@ -58,20 +58,23 @@ fn round_trip(g: &mut BenchmarkGroup<'_, WallTime>) {
         let body = store
             .func_wrap(move |s: &Store, ()| -> Result<(), Trap> {
                 loop {
-                    s.suspend(tag, black_box(1i32))?;
+                    s.suspend::<_, ()>(tag, black_box(1i32))?;
                 }
             })
             .unwrap();
-        let handlers = [Handler::Suspend(tag)];
+        let handlers = [Handler::suspend(tag)];
         let mut k = store.cont_new(body).unwrap();
         g.bench_function("ours", |b| {
-            b.iter(|| match store.resume(k, (), black_box(&handlers)) {
-                Ok(Resumed::Suspended { payload, cont, .. }) => {
-                    k = cont;
-                    black_box(payload.i32(0))
-                }
-                _ => panic!("the looping continuation stopped suspending"),
-            })
+            b.iter(
+                || match store.resume::<_, ()>(k, (), black_box(&handlers)) {
+                    Ok(Resumed::Suspended { cont, .. }) => {
+                        let payload: i32 = store.payload(cont).unwrap();
+                        k = cont;
+                        black_box(payload)
+                    }
+                    _ => panic!("the looping continuation stopped suspending"),
+                },
+            )
         });
         // Its stack goes back to the pool; the store would free it anyway.
         store.drop_cont(k).unwrap();
@@ -131,7 +134,7 @@ fn create_run_drop(g: &mut BenchmarkGroup<'_, WallTime>) {
             b.iter(|| {
                 let k = store.cont_new(body).unwrap();
                 match store.resume(k, (), &[]) {
-                    Ok(Resumed::Returned(v)) => black_box(v.i32(0)),
+                    Ok(Resumed::Returned(v)) => black_box::<i32>(v),
                     _ => panic!("the continuation did not return"),
                 }
             })

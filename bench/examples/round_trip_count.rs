@@ -32,18 +32,19 @@ fn ours(n: u64) -> i64 {
     let body = store
         .func_wrap(move |s: &Store, ()| -> Result<(), Trap> {
             loop {
-                s.suspend(tag, black_box(1i32))?;
+                s.suspend::<_, ()>(tag, black_box(1i32))?;
             }
         })
         .unwrap();
-    let handlers = [Handler::Suspend(tag)];
+    let handlers = [Handler::suspend(tag)];
     let mut k = store.cont_new(body).unwrap();
     let mut sum = 0i64;
     for _ in 0..n {
-        match store.resume(k, (), black_box(&handlers)) {
-            Ok(Resumed::Suspended { payload, cont, .. }) => {
+        match store.resume::<_, ()>(k, (), black_box(&handlers)) {
+            Ok(Resumed::Suspended { cont, .. }) => {
+                let payload: i32 = store.payload(cont).unwrap();
                 k = cont;
-                sum += i64::from(black_box(payload.i32(0)));
+                sum += i64::from(black_box(payload));
             }
             _ => panic!("the looping continuation stopped suspending"),
         }

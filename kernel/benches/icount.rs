@@ -20,7 +20,7 @@ use core::arch::x86_64::_rdtsc;
 use core::hint::black_box;
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::cont::{ContObj, Handler, Resumed, Store, Trap, ValType};
+use kernel::cont::{ContObj, Handler, Resumed, Store, Trap};
 use kernel::println;
 use kernel::qemu::{ExitCode, exit};
 use kernel::stacks::KernelStacks;
@@ -59,20 +59,20 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     );
     let store = Store::new(KernelStacks, 64 * 1024);
     let yield_tag = store.tag_new(&[], &[]).unwrap();
-    let handlers = [Handler::Suspend(yield_tag)];
+    let handlers = [Handler::suspend(yield_tag)];
 
     // resume + suspend: a generator that suspends forever.
     let generator = store
         .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
             loop {
-                s.suspend(yield_tag, ())?;
+                s.suspend::<_, ()>(yield_tag, ())?;
             }
         })
         .unwrap();
     let mut k = store.cont_new(generator).unwrap();
     let round_trip = measure(overhead, || {
         let t0 = now();
-        let r = store.resume(k, (), &handlers);
+        let r = store.resume::<_, ()>(k, (), &handlers);
         let t1 = now();
         match r {
             Ok(Resumed::Suspended { cont, .. }) => k = cont,
@@ -86,12 +86,10 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     // sample is one A→B→A exchange, i.e. two switches.
     let switch_tag = store.tag_new(&[], &[]).unwrap();
     static SAMPLES_AB: spin::Mutex<Vec<u64>> = spin::Mutex::new(Vec::new());
-    let ping_types: &'static [ValType] = &[ValType::ContRef];
     let pong = store
         .func_wrap(move |s: &Store, mut other: ContObj| -> Result<(), Trap> {
             loop {
-                let v = s.switch(other, switch_tag, (), ping_types)?;
-                other = v.cont(0);
+                other = s.switch(other, switch_tag, ())?;
             }
         })
         .unwrap();
@@ -101,9 +99,8 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
             let mut samples = Vec::with_capacity(SAMPLES);
             for _ in 0..SAMPLES {
                 let t0 = now();
-                let v = s.switch(other, switch_tag, (), ping_types)?;
+                other = s.switch(other, switch_tag, ())?;
                 samples.push(now() - t0);
-                other = v.cont(0);
             }
             s.drop_cont(other)?;
             *SAMPLES_AB.lock() = samples;
@@ -111,7 +108,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         })
         .unwrap();
     let k = store.cont_new(ping).unwrap();
-    match store.resume(k, (), &[Handler::Switch(switch_tag)]) {
+    match store.resume::<_, ()>(k, (), &[Handler::switch(switch_tag)]) {
         Ok(Resumed::Returned(_)) => {}
         other => panic!("switch: {other:?}"),
     }
@@ -124,10 +121,10 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     let create_run_drop = measure(overhead, || {
         let t0 = now();
         let k = store.cont_new(add).unwrap();
-        let r = store.resume(k, (1, 2), &[]);
+        let r = store.resume::<_, i32>(k, (1, 2), &[]);
         let t1 = now();
         match r {
-            Ok(Resumed::Returned(v)) => assert_eq!(v.i32(0), 3),
+            Ok(Resumed::Returned(v)) => assert_eq!(v, 3i32),
             other => panic!("create/run/drop: {other:?}"),
         }
         t1 - t0
@@ -150,7 +147,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     let trap = measure(overhead, || {
         let k = store.cont_new(fails).unwrap();
         let t0 = now();
-        let r = store.resume(k, (), &[]);
+        let r = store.resume::<_, ()>(k, (), &[]);
         let t1 = now();
         assert!(black_box(r).is_err());
         t1 - t0

@@ -118,17 +118,17 @@ fn generator(s: &Store) -> Result<(), Error> {
     let generator = s.func_wrap(move |s, n: i32| {
         for i in 0..n {
             step!("yield {i}");
-            s.suspend(yld, i)?;
+            s.suspend::<_, ()>(yld, i)?;
         }
         step!("return");
         Ok(())
     })?;
     let k = s.cont_new(generator)?;
     step!("resume the generator with n = 5");
-    let mut r = s.resume(k, 5, &[Handler::Suspend(yld)])?;
-    while let Resumed::Suspended { payload, cont, .. } = r {
-        step!("got {}, resume", payload.i32(0));
-        r = s.resume(cont, (), &[Handler::Suspend(yld)])?;
+    let mut r = s.resume::<_, ()>(k, 5, &[Handler::suspend(yld)])?;
+    while let Resumed::Suspended { cont, .. } = r {
+        step!("got {}, resume", s.payload::<i32>(cont)?);
+        r = s.resume(cont, (), &[Handler::suspend(yld)])?;
     }
     step!("the generator returned");
     Ok(())
@@ -142,7 +142,7 @@ fn pipeline(s: &Store) -> Result<(), Error> {
     let producer = s.func_wrap(move |s, ()| {
         for x in [10, 20, 30] {
             step!("producer: yield {x}");
-            s.suspend(item, x)?;
+            s.suspend::<_, ()>(item, x)?;
         }
         step!("producer: no more");
         Ok(())
@@ -150,18 +150,19 @@ fn pipeline(s: &Store) -> Result<(), Error> {
     let consumer = s.func_wrap(move |s, ()| {
         step!("consumer: start the producer");
         let mut total = 0;
-        let mut r = s.resume(s.cont_new(producer)?, (), &[Handler::Suspend(item)])?;
-        while let Resumed::Suspended { payload, cont, .. } = r {
-            total += payload.i32(0);
-            step!("consumer: got {}, total {total}", payload.i32(0));
-            r = s.resume(cont, (), &[Handler::Suspend(item)])?;
+        let mut r = s.resume::<_, ()>(s.cont_new(producer)?, (), &[Handler::suspend(item)])?;
+        while let Resumed::Suspended { cont, .. } = r {
+            let x: i32 = s.payload(cont)?;
+            total += x;
+            step!("consumer: got {x}, total {total}");
+            r = s.resume(cont, (), &[Handler::suspend(item)])?;
         }
         step!("consumer: return {total}");
         Ok(total)
     })?;
     step!("resume the consumer");
-    match s.resume(s.cont_new(consumer)?, (), &[])? {
-        Resumed::Returned(v) => step!("the consumer returned {}", v.i32(0)),
+    match s.resume::<_, i32>(s.cont_new(consumer)?, (), &[])? {
+        Resumed::Returned(v) => step!("the consumer returned {}", v),
         Resumed::Suspended { .. } => return Err(Error::Unexpected("consumer suspended")),
     }
     Ok(())
@@ -189,7 +190,7 @@ fn scheduler(s: &Store) -> Result<(), Error> {
                 let next = queue.borrow_mut().pop_front();
                 let Some(next) = next else { break };
                 step!("task {name}: round {round}, switch");
-                requeue(s.switch(next, yld, (), &[ValType::ContRef])?.cont(0));
+                requeue(s.switch(next, yld, ())?);
             }
             step!("task {name}: done");
             Ok(id as i32)
@@ -202,8 +203,8 @@ fn scheduler(s: &Store) -> Result<(), Error> {
     let mut next = Some(first);
     while let Some(k) = next {
         step!("resume a task");
-        match s.resume(k, ContObj::NULL, &[Handler::Switch(yld)])? {
-            Resumed::Returned(v) => step!("task {} returned", NAMES[v.i32(0) as usize]),
+        match s.resume::<_, i32>(k, ContObj::NULL, &[Handler::switch(yld)])? {
+            Resumed::Returned(v) => step!("task {} returned", NAMES[v as usize]),
             Resumed::Suspended { .. } => return Err(Error::Unexpected("task suspended")),
         }
         next = queue.borrow_mut().pop_front();

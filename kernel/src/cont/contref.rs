@@ -1,5 +1,5 @@
 //! The continuation object (`ContRef`), the handle guests hold (`ContObj`),
-//! and the small value types that cross a resume: tags, handlers, values.
+//! and the small types that cross a resume: tags, handlers, how it came back.
 //!
 //! A `ContRef` is the runtime's record of one stack: its state, where its
 //! control context is, who its parent is, and a mailbox for values. The
@@ -26,10 +26,8 @@
 //!   K3.last_ancestor = K2, K2.parent = null, current = K1.
 //! ```
 
-use super::func::{FuncRecord, WasmValue, WasmValues};
 use super::stack::{ArgsObject, ContStack};
 use super::val::{ValRaw, ValType};
-use core::mem::MaybeUninit;
 
 /// The most values a mailbox holds: a tag's payload or results, a
 /// function's results. Larger tags and functions are refused at creation.
@@ -75,7 +73,9 @@ pub struct ContRef {
     pub(crate) stack: ContStack,
     /// The args object of SPEC §1, pointing into this stack's args buffer.
     pub(crate) args: ArgsObject,
-    pub(crate) func: *const FuncRecord,
+    /// The result types of the function this stack runs: what a resume
+    /// of a segment whose outermost `ContRef` is this one gets back.
+    pub(crate) results: &'static [ValType],
     /// Types the next resume/bind must supply (after those already bound).
     pub(crate) expected: &'static [ValType],
     /// Where the next argument goes: the args buffer while fresh, the
@@ -102,7 +102,7 @@ impl ContRef {
             handlers_len: 0,
             stack: ContStack::UNALLOCATED,
             args: ArgsObject::EMPTY,
-            func: core::ptr::null(),
+            results: &[],
             expected: &[],
             inbox: core::ptr::null_mut(),
             bound: 0,
@@ -159,153 +159,81 @@ impl Tag {
 
 /// One entry of a resume's handler list; the handler index a resume
 /// reports is the entry's position in the list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Handler {
-    /// `(on $tag $label)`: a `suspend $tag` below comes back out of this
-    /// resume as `Resumed::Suspended`.
-    Suspend(Tag),
-    /// `(on $tag switch)`: a `switch` with `$tag` below may replace the
-    /// running segment with another continuation under this resume.
-    Switch(Tag),
+///
+/// `(on $tag $label)` is [`Handler::suspend`], `(on $tag switch)` is
+/// [`Handler::switch`]. An entry is one 64-bit word, the tag's id shifted
+/// left by one with the kind in bit 0, so the handler search compares one
+/// word per entry with the word it looks for (a whole [`Tag`] would be 40
+/// bytes per entry, read and compared field by field).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Handler {
+    key: u64,
 }
 
-/// Position of the first `Suspend(tag)` (or `Switch(tag)` when `switch`)
-/// entry in a raw handler list.
+impl Handler {
+    /// `(on $tag $label)`: a `suspend $tag` below comes back out of this
+    /// resume as `Resumed::Suspended`.
+    #[inline]
+    pub const fn suspend(tag: Tag) -> Handler {
+        Handler {
+            key: Handler::key(tag, false),
+        }
+    }
+    /// `(on $tag switch)`: a `switch` with `$tag` below may replace the
+    /// running segment with another continuation under this resume.
+    #[inline]
+    pub const fn switch(tag: Tag) -> Handler {
+        Handler {
+            key: Handler::key(tag, true),
+        }
+    }
+    /// The word an entry for `tag` of this kind holds.
+    #[inline]
+    pub(crate) const fn key(tag: Tag, switch: bool) -> u64 {
+        ((tag.id as u64) << 1) | switch as u64
+    }
+    /// The id of the tag this entry names.
+    pub const fn tag_id(self) -> u32 {
+        (self.key >> 1) as u32
+    }
+    /// Whether this is a switch handler (else a suspend handler).
+    pub const fn is_switch(self) -> bool {
+        self.key & 1 == 1
+    }
+}
+
+impl core::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let kind = if self.is_switch() {
+            "switch"
+        } else {
+            "suspend"
+        };
+        write!(f, "Handler::{kind}(tag {})", self.tag_id())
+    }
+}
+
+/// Position of the first entry equal to `key` (see [`Handler::key`]) in a
+/// raw handler list.
 ///
 /// # Safety
 /// `list` must point at `len` handlers (any pointer if `len` is 0).
-#[inline]
-pub(crate) unsafe fn find_handler(
-    list: *const Handler,
-    len: usize,
-    tag: Tag,
-    switch: bool,
-) -> Option<usize> {
-    for i in 0..len {
-        // SAFETY: `i < len` entries are readable per the contract.
-        let h = unsafe { *list.add(i) };
-        match h {
-            Handler::Suspend(t) if !switch && t.id == tag.id => return Some(i),
-            Handler::Switch(t) if switch && t.id == tag.id => return Some(i),
-            _ => {}
-        }
-    }
-    None
+#[inline(always)]
+pub(crate) unsafe fn find_handler(list: *const Handler, len: usize, key: u64) -> Option<usize> {
+    // SAFETY: `i < len` entries are readable per the contract.
+    (0..len).find(|&i| unsafe { (*list.add(i)).key } == key)
 }
 
-/// A short list of values (at most [`MAX_VALUES`]) with its types: what a
-/// resume, suspend or switch hands back. Inline, no heap.
-#[derive(Clone, Copy)]
-pub struct Values {
-    types: &'static [ValType],
-    vals: [MaybeUninit<ValRaw>; MAX_VALUES],
-}
-
-impl Values {
-    /// Copies `types.len()` slots from `src`.
-    ///
-    /// # Safety
-    /// `src` must point at `types.len() <= MAX_VALUES` readable slots.
-    #[inline]
-    pub(crate) unsafe fn read(src: *const ValRaw, types: &'static [ValType]) -> Values {
-        debug_assert!(types.len() <= MAX_VALUES);
-        let mut v = Values {
-            types,
-            vals: [MaybeUninit::uninit(); MAX_VALUES],
-        };
-        let dst = v.vals.as_mut_ptr().cast::<ValRaw>();
-        // Payloads and results are mostly zero to two values. Those are
-        // copied slot by slot: a variable-length `copy_nonoverlapping`
-        // becomes an out-of-line call to `memcpy` that costs more than the
-        // copy, and, once `read` is inlined, it also kept the compiler from
-        // seeing that a caller reads only these slots, so the whole 272-byte
-        // `Values` was copied again with a second `memcpy`.
-        // SAFETY: `src` has `types.len()` slots and `vals` room for MAX_VALUES.
-        unsafe {
-            match types.len() {
-                0 => {}
-                1 => *dst = *src,
-                2 => {
-                    *dst = *src;
-                    *dst.add(1) = *src.add(1);
-                }
-                n => core::ptr::copy_nonoverlapping(src, dst, n),
-            }
-        }
-        v
-    }
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.types.len()
-    }
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.types.is_empty()
-    }
-    #[inline]
-    pub fn types(&self) -> &'static [ValType] {
-        self.types
-    }
-    /// Slot `i`. Panics when `i >= len()`.
-    #[inline]
-    pub fn raw(&self, i: usize) -> ValRaw {
-        assert!(i < self.len(), "value index {i} out of {}", self.len());
-        // SAFETY: the first `len()` slots were written by `read`.
-        unsafe { self.vals[i].assume_init() }
-    }
-    #[inline]
-    pub fn i32(&self, i: usize) -> i32 {
-        self.raw(i).i32()
-    }
-    #[inline]
-    pub fn i64(&self, i: usize) -> i64 {
-        self.raw(i).i64()
-    }
-    #[inline]
-    pub fn f32(&self, i: usize) -> f32 {
-        self.raw(i).f32()
-    }
-    #[inline]
-    pub fn f64(&self, i: usize) -> f64 {
-        self.raw(i).f64()
-    }
-    #[inline]
-    pub fn v128(&self, i: usize) -> u128 {
-        self.raw(i).v128()
-    }
-    #[inline]
-    pub fn cont(&self, i: usize) -> ContObj {
-        ContObj::from_raw(self.raw(i))
-    }
-    /// All values as a typed tuple, if the types match exactly.
-    #[inline]
-    pub fn get<T: WasmValues>(&self) -> Option<T> {
-        if self.types != T::TYPES {
-            return None;
-        }
-        // SAFETY: `len()` initialized slots, exactly as many as T reads.
-        Some(unsafe { T::load(self.vals.as_ptr().cast::<ValRaw>()) })
-    }
-}
-
-impl core::fmt::Debug for Values {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_list()
-            .entries((0..self.len()).map(|i| self.raw(i)))
-            .finish()
-    }
-}
-
-/// How a `resume` came back.
-#[derive(Debug)]
-pub enum Resumed {
+/// How a `resume` came back. `R` is the continuation's function result
+/// types, checked by `resume` before it switched.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resumed<R> {
     /// The continuation's function returned these results.
-    Returned(Values),
-    /// A `suspend` reached handler number `handler` of this resume's list,
-    /// with `payload`; `cont` resumes the rest of the computation.
-    Suspended {
-        handler: usize,
-        payload: Values,
-        cont: ContObj,
-    },
+    Returned(R),
+    /// A `suspend` reached handler number `handler` of this resume's list;
+    /// `cont` resumes the rest of the computation, and
+    /// [`super::Store::payload`] reads what the suspend sent while `cont`
+    /// is unused.
+    Suspended { handler: usize, cont: ContObj },
 }

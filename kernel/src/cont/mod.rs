@@ -18,7 +18,7 @@
 //! * [`func`]: the array-call convention every guest function is reached
 //!   through, and the typed wrapper that builds it from a closure;
 //! * [`contref`]: the continuation record, handles with revisions (the
-//!   one-shot rule), tags, handlers and value lists;
+//!   one-shot rule), tags, handlers and what a resume reports;
 //! * [`store`]: the operations, the chain of parents, traps;
 //! * [`provider`]: where stacks come from;
 //! * [`trap`]: what a trap says.
@@ -38,7 +38,7 @@ pub mod val;
 #[cfg(test)]
 mod tests;
 
-pub use contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag, Values};
+pub use contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
 pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue, WasmValues};
 #[cfg(target_os = "linux")]
 pub use provider::MmapStacks;

@@ -25,9 +25,7 @@
 //!   that returned, suspended or trapped) and is reset to the resumer's own
 //!   continuation.
 
-use super::contref::{
-    ContObj, ContRef, Handler, MAX_VALUES, Resumed, State, Tag, Values, find_handler,
-};
+use super::contref::{ContObj, ContRef, Handler, MAX_VALUES, Resumed, State, Tag, find_handler};
 use super::func::{
     ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue, WasmValues, array_call_shim,
 };
@@ -439,7 +437,7 @@ impl Store {
             (*c).state = State::Fresh;
             (*c).parent = core::ptr::null_mut();
             (*c).last_ancestor = c;
-            (*c).func = f.0;
+            (*c).results = results;
             (*c).expected = params;
             (*c).inbox = (*c).args.data;
             (*c).bound = 0;
@@ -476,41 +474,54 @@ impl Store {
     }
 
     /// `resume k args (on ...)*`: runs `k` until it returns or suspends to
-    /// one of `handlers` (or a trap ends its chain).
+    /// one of `handlers` (or a trap ends its chain). `A` must be the types
+    /// `k` expects next and `R` the result types of the function whose
+    /// return ends `k` (the outermost of its segment); both are checked
+    /// before anything is switched, and a mismatch traps.
     #[inline]
-    pub fn resume<A: WasmValues>(
+    pub fn resume<A: WasmValues, R: WasmValues>(
         &self,
         k: ContObj,
         args: A,
         handlers: &[Handler],
-    ) -> Result<Resumed, Trap> {
+    ) -> Result<Resumed<R>, Trap> {
         let c = self.check(k, A::TYPES, "resume")?;
-        // SAFETY: `check` proved `c` live and fresh-or-suspended; its inbox
-        // has room for `bound + A` values (args buffer capacity or mailbox).
+        // SAFETY: `check` proved `c` live and fresh-or-suspended, so its
+        // `last_ancestor` is the live outermost ContRef of its segment, and
+        // its inbox has room for `bound + A` values (args buffer capacity or
+        // mailbox).
         unsafe {
+            let outer = (*c).last_ancestor;
+            if !same_types((*outer).results, R::TYPES) {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "resume result types do not match the continuation's function",
+                );
+            }
             (*c).revision += 1;
             args.store((*c).inbox.add((*c).bound));
-            self.resume_checked(c, handlers)
+            self.resume_checked(c, outer, handlers)
         }
     }
 
     /// The switch half of `resume`, after the checks and the arguments.
     ///
     /// # Safety
-    /// `c` must be a fresh or suspended ContRef with its arguments in place.
-    #[inline]
-    unsafe fn resume_checked(
+    /// `c` must be a fresh or suspended ContRef with its arguments in place,
+    /// `outer` its `last_ancestor`, and `R` that ContRef's `results`.
+    #[inline(always)]
+    unsafe fn resume_checked<R: WasmValues>(
         &self,
         c: *mut ContRef,
+        outer: *mut ContRef,
         handlers: &[Handler],
-    ) -> Result<Resumed, Trap> {
+    ) -> Result<Resumed<R>, Trap> {
         let prev = self.current.get();
         // SAFETY: `c`, its segment and `prev` are live ContRefs; `outer`'s
         // control context holds the segment's suspension point (or the
         // start trampoline), and `handlers` outlives the switch because
         // this frame stays on the stack until control comes back.
         unsafe {
-            let outer = (*c).last_ancestor;
             (*outer).parent = prev;
             (*outer).handlers = handlers.as_ptr();
             (*outer).handlers_len = handlers.len();
@@ -540,14 +551,16 @@ impl Store {
             match effect.discriminant() {
                 ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
                     handler: effect.handler_index() as usize,
-                    payload: Values::read((*back).values.as_ptr(), (*back).payload),
                     cont: ContObj {
                         contref: back,
                         revision: (*back).revision,
                     },
                 }),
                 ControlEffect::RETURN_TAG => {
-                    let results = Values::read((*back).args.data, (*(*back).func).results);
+                    // `back` is the outermost of the segment we resumed, or
+                    // a switch target that took its place with the same
+                    // result types (`switch` checks): its results are `R`.
+                    let results = R::load((*back).args.data);
                     (*back).state = State::Returned;
                     self.release(back);
                     Ok(Resumed::Returned(results))
@@ -571,11 +584,46 @@ impl Store {
         }
     }
 
-    /// `suspend tag payload`: hands control to the nearest enclosing resume
-    /// with a `Suspend(tag)` handler; returns the values the next resume of
-    /// this continuation passes.
+    /// The payload a suspended continuation sent with its `suspend`, read
+    /// from its mailbox. `k` must be the handle the resume returned, not
+    /// yet used (a consumed handle traps), and `P` the tag's payload types.
+    /// After a `bind` of one or more values the mailbox holds those values
+    /// instead, and this traps as a signature mismatch.
     #[inline]
-    pub fn suspend<P: WasmValues>(&self, tag: Tag, payload: P) -> Result<Values, Trap> {
+    pub fn payload<P: WasmValues>(&self, k: ContObj) -> Result<P, Trap> {
+        let c = k.contref;
+        if c.is_null() {
+            return self.raise(TrapKind::NullContinuation, "payload");
+        }
+        // SAFETY: non-null handles point at ContRefs the store never frees;
+        // a live suspended one has `payload.len()` values in its mailbox
+        // while nothing has been bound over them (`bound == 0`).
+        unsafe {
+            if (*c).revision != k.revision {
+                return self.raise(TrapKind::ConsumedContinuation, "payload");
+            }
+            if (*c).state != State::Suspended || (*c).bound != 0 {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "payload of a continuation that holds none",
+                );
+            }
+            if !same_types((*c).payload, P::TYPES) {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "payload types do not match the suspend's tag",
+                );
+            }
+            Ok(P::load((*c).values.as_ptr()))
+        }
+    }
+
+    /// `suspend tag payload`: hands control to the nearest enclosing resume
+    /// with a suspend handler for `tag`; returns the values the next resume
+    /// of this continuation passes. `P` must be the tag's params and `R` its
+    /// results, or the suspend traps before anything is switched.
+    #[inline]
+    pub fn suspend<P: WasmValues, R: WasmValues>(&self, tag: Tag, payload: P) -> Result<R, Trap> {
         let cur = self.current.get();
         if cur.is_null() {
             return self.raise(TrapKind::UnhandledTag, "suspend outside any continuation");
@@ -586,13 +634,20 @@ impl Store {
                 "suspend payload does not match the tag",
             );
         }
+        if !same_types(tag.results, R::TYPES) {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "suspend result types do not match the tag",
+            );
+        }
+        let key = Handler::key(tag, false);
         // SAFETY: `cur` and its parents are live ContRefs of the running
         // chain, and each one's handler list belongs to a resume that is
         // still on a stack (it is the one that made it active).
         unsafe {
             let mut k = cur;
             let handler = loop {
-                if let Some(i) = find_handler((*k).handlers, (*k).handlers_len, tag, false) {
+                if let Some(i) = find_handler((*k).handlers, (*k).handlers_len, key) {
                     break i;
                 }
                 k = (*k).parent;
@@ -613,29 +668,31 @@ impl Store {
             (*k).parent = core::ptr::null_mut();
             let ctx = (*k).stack.control_context();
             switch(ControlEffect::suspend(handler as u32), ctx, ctx);
-            // Resumed (or switched to): the values are in our mailbox.
-            Ok(Values::read((*cur).values.as_ptr(), tag.results))
+            // Resumed (or switched to): the resumer checked its values
+            // against `expected`, which is `R::TYPES`.
+            Ok(R::load((*cur).values.as_ptr()))
         }
     }
 
     /// `switch target tag args`: suspends the running segment up to the
-    /// nearest resume with a `Switch(tag)` handler, and runs `target` in
+    /// nearest resume with a switch handler for `tag`, and runs `target` in
     /// its place, passing `args` and then the suspended segment's handle.
-    /// Returns the values passed when this continuation is next resumed or
-    /// switched to, whose types are `expect`.
+    /// `target` must expect exactly `A` and a continuation, and its
+    /// function must return what the replaced segment's returns (that
+    /// resume's results). Returns the values passed when this continuation
+    /// is next resumed or switched to: `R` is what it expects then.
     #[inline]
-    pub fn switch<A: WasmValues>(
+    pub fn switch<A: WasmValues, R: WasmValues>(
         &self,
         target: ContObj,
         tag: Tag,
         args: A,
-        expect: &'static [ValType],
-    ) -> Result<Values, Trap> {
+    ) -> Result<R, Trap> {
         let cur = self.current.get();
         if cur.is_null() {
             return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
         }
-        if expect.len() > MAX_VALUES {
+        if R::TYPES.len() > MAX_VALUES {
             return self.raise(
                 TrapKind::SignatureMismatch,
                 "switch expects more values than a mailbox holds",
@@ -646,6 +703,7 @@ impl Store {
             return self.raise(TrapKind::NullContinuation, "switch");
         }
         let n = A::TYPES.len();
+        let key = Handler::key(tag, true);
         // SAFETY: `t` is non-null, so a ContRef the store never frees; `cur`
         // and its parents are the live running chain (as in `suspend`).
         unsafe {
@@ -660,7 +718,7 @@ impl Store {
                 );
             }
             let mut k = cur;
-            while find_handler((*k).handlers, (*k).handlers_len, tag, true).is_none() {
+            while find_handler((*k).handlers, (*k).handlers_len, key).is_none() {
                 k = (*k).parent;
                 if k.is_null() {
                     return self.raise(
@@ -668,6 +726,15 @@ impl Store {
                         "no enclosing resume has a switch handler for the tag",
                     );
                 }
+            }
+            // The handler's resume gets the results of whatever returns to
+            // it, so the target must return what `k` returns.
+            let t_outer = (*t).last_ancestor;
+            if !same_types((*t_outer).results, (*k).results) {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch target returns other types than the segment it replaces",
+                );
             }
             // The target is consumed and gets args + our handle.
             (*t).revision += 1;
@@ -682,13 +749,12 @@ impl Store {
             (*cur).state = State::Suspended;
             (*cur).last_ancestor = k;
             (*cur).payload = &[];
-            (*cur).expected = expect;
+            (*cur).expected = R::TYPES;
             (*cur).inbox = (*cur).values.as_mut_ptr();
             (*cur).bound = 0;
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and
             // control context (the handler's resume point).
-            let t_outer = (*t).last_ancestor;
             let t_ctx = (*t_outer).stack.control_context();
             let k_ctx = (*k).stack.control_context();
             let target_ctx = *t_ctx;
@@ -700,7 +766,8 @@ impl Store {
             (*t).state = State::Running;
             self.current.set(t);
             switch(ControlEffect::SWITCH, k_ctx, &target_ctx);
-            Ok(Values::read((*cur).values.as_ptr(), expect))
+            // Resumed or switched to with values checked against `R`.
+            Ok(R::load((*cur).values.as_ptr()))
         }
     }
 

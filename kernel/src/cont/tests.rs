@@ -21,20 +21,16 @@ fn store() -> Pin<Box<Store>> {
 use ValType::*;
 use alloc::boxed::Box;
 
-fn returned(r: Result<Resumed, Trap>) -> Values {
+fn returned<R: core::fmt::Debug>(r: Result<Resumed<R>, Trap>) -> R {
     match r {
         Ok(Resumed::Returned(v)) => v,
         other => panic!("expected a return, got {other:?}"),
     }
 }
 
-fn suspended(r: Result<Resumed, Trap>) -> (usize, Values, ContObj) {
+fn suspended<R: core::fmt::Debug>(r: Result<Resumed<R>, Trap>) -> (usize, ContObj) {
     match r {
-        Ok(Resumed::Suspended {
-            handler,
-            payload,
-            cont,
-        }) => (handler, payload, cont),
+        Ok(Resumed::Suspended { handler, cont }) => (handler, cont),
         other => panic!("expected a suspension, got {other:?}"),
     }
 }
@@ -53,9 +49,9 @@ fn fresh_continuation_returns_its_results() {
     let k = s.cont_new(f).unwrap();
     assert_eq!(s.state(k), Some(State::Fresh));
     assert_eq!(s.outstanding_stacks(), 1);
-    let v = returned(s.resume(k, (4, 2), &[]));
-    assert_eq!(v.types(), &[I32]);
-    assert_eq!(v.i32(0), 42);
+    assert_eq!(f.results(), &[I32]);
+    let v: i32 = returned(s.resume(k, (4, 2), &[]));
+    assert_eq!(v, 42);
     assert_eq!(s.state(k), Some(State::Returned));
     assert_eq!(s.outstanding_stacks(), 0);
 }
@@ -67,7 +63,7 @@ fn generator_yields_0_to_n_then_returns() {
     let gen_fn = s
         .func_wrap(move |s, n: i32| {
             for i in 0..n {
-                s.suspend(yld, i)?;
+                s.suspend::<_, ()>(yld, i)?;
             }
             Ok(n * 100)
         })
@@ -76,24 +72,20 @@ fn generator_yields_0_to_n_then_returns() {
     let mut seen = Vec::new();
     let mut first = true;
     let result = loop {
-        let r = if first {
-            s.resume(k, 5, &[Handler::Suspend(yld)])
+        let r: Result<Resumed<i32>, Trap> = if first {
+            s.resume(k, 5, &[Handler::suspend(yld)])
         } else {
-            s.resume(k, (), &[Handler::Suspend(yld)])
+            s.resume(k, (), &[Handler::suspend(yld)])
         };
         first = false;
         match r.unwrap() {
-            Resumed::Suspended {
-                handler,
-                payload,
-                cont,
-            } => {
+            Resumed::Suspended { handler, cont } => {
                 assert_eq!(handler, 0);
                 assert_eq!(s.state(cont), Some(State::Suspended));
-                seen.push(payload.i32(0));
+                seen.push(s.payload::<i32>(cont).unwrap());
                 k = cont;
             }
-            Resumed::Returned(v) => break v.i32(0),
+            Resumed::Returned(v) => break v,
         }
     };
     assert_eq!(seen, vec![0, 1, 2, 3, 4]);
@@ -106,14 +98,24 @@ fn tag_carries_payload_out_of_suspend_and_resume_values_back_in() {
     let s = store();
     let ask = s.tag_new(&[I32, I64], &[I64]).unwrap();
     let f = s
-        .func_wrap(move |s, ()| Ok(s.suspend(ask, (3, 4i64))?.i64(0) + 1))
+        .func_wrap(move |s, ()| Ok(s.suspend::<_, i64>(ask, (3, 4i64))? + 1))
         .unwrap();
     let k = s.cont_new(f).unwrap();
-    let (handler, payload, cont) = suspended(s.resume(k, (), &[Handler::Suspend(ask)]));
+    let (handler, cont) = suspended::<i64>(s.resume(k, (), &[Handler::suspend(ask)]));
     assert_eq!(handler, 0);
-    assert_eq!(payload.get::<(i32, i64)>(), Some((3, 4)));
-    let v = returned(s.resume(cont, 112i64, &[Handler::Suspend(ask)]));
-    assert_eq!(v.i64(0), 113);
+    assert_eq!(s.payload::<(i32, i64)>(cont), Ok((3, 4)));
+    // The wrong types do not read the mailbox, they trap.
+    assert_eq!(
+        trapped(s.payload::<(i64, i32)>(cont)).kind(),
+        TrapKind::SignatureMismatch
+    );
+    let v: i64 = returned(s.resume(cont, 112i64, &[Handler::suspend(ask)]));
+    assert_eq!(v, 113);
+    // The handle is consumed: its payload is gone with it.
+    assert_eq!(
+        trapped(s.payload::<(i32, i64)>(cont)).kind(),
+        TrapKind::ConsumedContinuation
+    );
 }
 
 #[test]
@@ -122,17 +124,15 @@ fn handler_index_is_the_position_in_the_resume_list() {
     let a = s.tag_new(&[], &[]).unwrap();
     let b = s.tag_new(&[], &[]).unwrap();
     let c = s.tag_new(&[], &[]).unwrap();
-    let f = s
-        .func_wrap(move |s, ()| s.suspend(b, ()).map(|_| ()))
-        .unwrap();
+    let f = s.func_wrap(move |s, ()| s.suspend::<_, ()>(b, ())).unwrap();
     let k = s.cont_new(f).unwrap();
     let list = [
-        Handler::Suspend(a),
-        Handler::Switch(b),
-        Handler::Suspend(c),
-        Handler::Suspend(b),
+        Handler::suspend(a),
+        Handler::switch(b),
+        Handler::suspend(c),
+        Handler::suspend(b),
     ];
-    let (handler, _, cont) = suspended(s.resume(k, (), &list));
+    let (handler, cont) = suspended::<()>(s.resume(k, (), &list));
     assert_eq!(handler, 3);
     s.drop_cont(cont).unwrap();
 }
@@ -143,13 +143,13 @@ fn handler_index_is_the_position_in_the_resume_list() {
 /// it with 50 and returns its result + 1000.
 fn forwarding_pair(s: &Store, a: Tag, inner_handles: Tag) -> Func {
     let inner = s
-        .func_wrap(move |s, ()| Ok(s.suspend(a, 5)?.i32(0) * 2))
+        .func_wrap(move |s, ()| Ok(s.suspend::<_, i32>(a, 5)? * 2))
         .unwrap();
     s.func_wrap(move |s, ()| {
         let k = s.cont_new(inner)?;
-        match s.resume(k, (), &[Handler::Suspend(inner_handles)])? {
-            Resumed::Returned(v) => Ok(v.i32(0) + 1),
-            Resumed::Suspended { cont, .. } => Ok(returned(s.resume(cont, 50, &[])).i32(0) + 1000),
+        match s.resume::<_, i32>(k, (), &[Handler::suspend(inner_handles)])? {
+            Resumed::Returned(v) => Ok(v + 1),
+            Resumed::Suspended { cont, .. } => Ok(returned::<i32>(s.resume(cont, 50, &[])) + 1000),
         }
     })
     .unwrap()
@@ -161,14 +161,14 @@ fn forward_tag_past_a_resume_that_does_not_handle_it() {
     let a = s.tag_new(&[I32], &[I32]).unwrap();
     let b = s.tag_new(&[I32], &[I32]).unwrap();
     let outer = s.cont_new(forwarding_pair(&s, a, b)).unwrap();
-    let (handler, payload, cont) =
-        suspended(s.resume(outer, (), &[Handler::Suspend(b), Handler::Suspend(a)]));
+    let (handler, cont) =
+        suspended::<i32>(s.resume(outer, (), &[Handler::suspend(b), Handler::suspend(a)]));
     assert_eq!(handler, 1);
-    assert_eq!(payload.i32(0), 5);
+    assert_eq!(s.payload::<i32>(cont), Ok(5));
     // The suspended segment spans both stacks.
     assert_eq!(s.outstanding_stacks(), 2);
-    let v = returned(s.resume(cont, 7, &[Handler::Suspend(a)]));
-    assert_eq!(v.i32(0), 15);
+    let v: i32 = returned(s.resume(cont, 7, &[Handler::suspend(a)]));
+    assert_eq!(v, 15);
     assert_eq!(s.outstanding_stacks(), 0);
 }
 
@@ -178,8 +178,8 @@ fn nearest_handler_wins_when_two_resumes_handle_the_tag() {
     let a = s.tag_new(&[I32], &[I32]).unwrap();
     let outer = s.cont_new(forwarding_pair(&s, a, a)).unwrap();
     // The inner resume catches `a`, resumes with 50: inner returns 100.
-    let v = returned(s.resume(outer, (), &[Handler::Suspend(a)]));
-    assert_eq!(v.i32(0), 1100);
+    let v: i32 = returned(s.resume(outer, (), &[Handler::suspend(a)]));
+    assert_eq!(v, 1100);
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn dropping_a_forwarded_segment_frees_both_stacks() {
     let a = s.tag_new(&[I32], &[I32]).unwrap();
     let b = s.tag_new(&[I32], &[I32]).unwrap();
     let outer = s.cont_new(forwarding_pair(&s, a, b)).unwrap();
-    let (_, _, cont) = suspended(s.resume(outer, (), &[Handler::Suspend(a)]));
+    let (_, cont) = suspended::<i32>(s.resume(outer, (), &[Handler::suspend(a)]));
     assert_eq!(s.outstanding_stacks(), 2);
     s.drop_cont(cont).unwrap();
     assert_eq!(s.state(cont), Some(State::Dropped));
@@ -197,9 +197,9 @@ fn dropping_a_forwarded_segment_frees_both_stacks() {
 }
 
 #[inline(never)]
-fn resume_from_a_deeper_frame(s: &Store, k: ContObj, tag: Tag) -> Result<Resumed, Trap> {
+fn resume_from_a_deeper_frame(s: &Store, k: ContObj, tag: Tag) -> Result<Resumed<i32>, Trap> {
     let pad = core::hint::black_box([0u8; 4096]);
-    let r = s.resume(k, (), &[Handler::Suspend(tag)]);
+    let r = s.resume(k, (), &[Handler::suspend(tag)]);
     core::hint::black_box(pad);
     r
 }
@@ -210,17 +210,19 @@ fn generator_resumes_after_the_resume_that_first_ran_it_has_returned() {
     let yld = s.tag_new(&[I32], &[]).unwrap();
     let f = s
         .func_wrap(move |s, ()| {
-            s.suspend(yld, 1)?;
-            s.suspend(yld, 2)?;
+            s.suspend::<_, ()>(yld, 1)?;
+            s.suspend::<_, ()>(yld, 2)?;
             Ok(3)
         })
         .unwrap();
     let k = s.cont_new(f).unwrap();
     // First resume from this frame, the next from a frame 4 KiB deeper.
-    let (_, p1, k) = suspended(s.resume(k, (), &[Handler::Suspend(yld)]));
-    let (_, p2, k) = suspended(resume_from_a_deeper_frame(&s, k, yld));
-    let v = returned(s.resume(k, (), &[Handler::Suspend(yld)]));
-    assert_eq!((p1.i32(0), p2.i32(0), v.i32(0)), (1, 2, 3));
+    let (_, k) = suspended::<i32>(s.resume(k, (), &[Handler::suspend(yld)]));
+    let p1: i32 = s.payload(k).unwrap();
+    let (_, k) = suspended(resume_from_a_deeper_frame(&s, k, yld));
+    let p2: i32 = s.payload(k).unwrap();
+    let v: i32 = returned(s.resume(k, (), &[Handler::suspend(yld)]));
+    assert_eq!((p1, p2, v), (1, 2, 3));
 }
 
 #[test]
@@ -229,23 +231,18 @@ fn nary_three_params_five_results_and_four_value_payload() {
     let tag = s.tag_new(&[I32, I64, F32, F64], &[V128]).unwrap();
     let f = s
         .func_wrap(move |s, (a, b, c): (i32, i64, f64)| {
-            let v = s.suspend(tag, (a, b, 1.5f32, c))?.v128(0);
+            let v: u128 = s.suspend(tag, (a, b, 1.5f32, c))?;
             Ok((a + 1, b * 2, 2.5f32, c * 2.0, v))
         })
         .unwrap();
     let k = s.cont_new(f).unwrap();
-    let (_, payload, k) = suspended(s.resume(k, (7, -9i64, 0.75f64), &[Handler::Suspend(tag)]));
-    assert_eq!(
-        payload.get::<(i32, i64, f32, f64)>(),
-        Some((7, -9, 1.5, 0.75))
-    );
+    type Results = (i32, i64, f32, f64, u128);
+    let (_, k) = suspended::<Results>(s.resume(k, (7, -9i64, 0.75f64), &[Handler::suspend(tag)]));
+    assert_eq!(s.payload::<(i32, i64, f32, f64)>(k), Ok((7, -9, 1.5, 0.75)));
     let big = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128;
-    let v = returned(s.resume(k, big, &[Handler::Suspend(tag)]));
-    assert_eq!(v.types(), &[I32, I64, F32, F64, V128]);
-    assert_eq!(
-        v.get::<(i32, i64, f32, f64, u128)>(),
-        Some((8, -18, 2.5, 1.5, big))
-    );
+    assert_eq!(f.results(), &[I32, I64, F32, F64, V128]);
+    let v: Results = returned(s.resume(k, big, &[Handler::suspend(tag)]));
+    assert_eq!(v, (8, -18, 2.5, 1.5, big));
 }
 
 #[test]
@@ -263,8 +260,8 @@ fn bind_repeatedly_then_resume_with_the_rest() {
         trapped(s.bind(k2, 3i64)).kind(),
         TrapKind::SignatureMismatch
     );
-    let v = returned(s.resume(k2, 3, &[]));
-    assert_eq!(v.i32(0), 123);
+    let v: i32 = returned(s.resume(k2, 3, &[]));
+    assert_eq!(v, 123);
 }
 
 #[test]
@@ -273,16 +270,22 @@ fn bind_values_into_a_suspended_continuation() {
     let two = s.tag_new(&[], &[I32, I32, I32]).unwrap();
     let f = s
         .func_wrap(move |s, ()| {
-            let v = s.suspend(two, ())?;
-            Ok(v.i32(0) * 100 + v.i32(1) * 10 + v.i32(2))
+            let (a, b, c): (i32, i32, i32) = s.suspend(two, ())?;
+            Ok(a * 100 + b * 10 + c)
         })
         .unwrap();
     let k = s.cont_new(f).unwrap();
-    let (_, _, k) = suspended(s.resume(k, (), &[Handler::Suspend(two)]));
+    let (_, k) = suspended::<i32>(s.resume(k, (), &[Handler::suspend(two)]));
+    assert_eq!(s.payload::<()>(k), Ok(()));
     let k = s.bind(k, 4).unwrap();
+    // The mailbox now holds the bound 4, not the (empty) payload.
+    assert_eq!(
+        trapped(s.payload::<()>(k)).kind(),
+        TrapKind::SignatureMismatch
+    );
     let k = s.bind(k, 5).unwrap();
-    let v = returned(s.resume(k, 6, &[]));
-    assert_eq!(v.i32(0), 456);
+    let v: i32 = returned(s.resume(k, 6, &[]));
+    assert_eq!(v, 456);
 }
 
 #[test]
@@ -292,11 +295,11 @@ fn bind_consumes_the_original_handle() {
     let k = s.cont_new(f).unwrap();
     let k1 = s.bind(k, 10).unwrap();
     assert_eq!(
-        trapped(s.resume(k, (1, 2), &[])).kind(),
+        trapped(s.resume::<_, i32>(k, (1, 2), &[])).kind(),
         TrapKind::ConsumedContinuation
     );
     assert_eq!(trapped(s.bind(k, 1)).kind(), TrapKind::ConsumedContinuation);
-    assert_eq!(returned(s.resume(k1, 4, &[])).i32(0), 6);
+    assert_eq!(returned::<i32>(s.resume(k1, 4, &[])), 6);
 }
 
 #[test]
@@ -317,7 +320,7 @@ fn switch_round_robin_scheduler_interleaves_three_tasks() {
                     log.borrow_mut().push(id * 10 + step);
                     let next = queue.borrow_mut().pop_front();
                     if let Some(next) = next {
-                        let prev = s.switch(next, yld, (), &[ContRef])?.cont(0);
+                        let prev: ContObj = s.switch(next, yld, ())?;
                         if !prev.is_null() {
                             queue.borrow_mut().push_back(prev);
                         }
@@ -332,7 +335,11 @@ fn switch_round_robin_scheduler_interleaves_three_tasks() {
     let mut finished = Vec::new();
     let mut next = Some(tasks[0]);
     while let Some(k) = next {
-        finished.push(returned(s.resume(k, ContObj::NULL, &[Handler::Switch(yld)])).i32(0));
+        finished.push(returned::<i32>(s.resume(
+            k,
+            ContObj::NULL,
+            &[Handler::switch(yld)],
+        )));
         next = queue.borrow_mut().pop_front();
     }
     assert_eq!(*log.borrow(), vec![0, 10, 20, 1, 11, 21, 2, 12, 22]);
@@ -347,25 +354,25 @@ fn switch_passes_args_before_the_continuation_and_back() {
     // B receives (x, A's handle), switches back to A with x * 3, then returns.
     let b = s
         .func_wrap(move |s, (x, a): (i32, ContObj)| {
-            let back = s.switch(a, sw, x * 3, &[I32])?;
-            Ok(back.i32(0) + 1)
+            let back: i32 = s.switch(a, sw, x * 3)?;
+            Ok(back + 1)
         })
         .unwrap();
     let kb = s.cont_new(b).unwrap();
     let a = s
         .func_wrap(move |s, ()| {
-            let v = s.switch(kb, sw, 7, &[I32, ContRef])?;
-            // B is suspended in v.cont(1); finish it from here.
-            let r = s.resume(v.cont(1), 100, &[Handler::Switch(sw)])?;
+            let (x, b): (i32, ContObj) = s.switch(kb, sw, 7)?;
+            // B is suspended in `b`; finish it from here.
+            let r = s.resume::<_, i32>(b, 100, &[Handler::switch(sw)])?;
             match r {
-                Resumed::Returned(r) => Ok(v.i32(0) * 1000 + r.i32(0)),
+                Resumed::Returned(r) => Ok(x * 1000 + r),
                 Resumed::Suspended { .. } => Err(Trap::guest("B suspended")),
             }
         })
         .unwrap();
     let ka = s.cont_new(a).unwrap();
-    let v = returned(s.resume(ka, (), &[Handler::Switch(sw)]));
-    assert_eq!(v.i32(0), 21 * 1000 + 101);
+    let v: i32 = returned(s.resume(ka, (), &[Handler::switch(sw)]));
+    assert_eq!(v, 21 * 1000 + 101);
     assert_eq!(s.outstanding_stacks(), 0);
 }
 
@@ -377,10 +384,10 @@ fn switch_to_consumed_continuation_traps_out_of_the_kernel_resume() {
     let target = s.cont_new(target_fn).unwrap();
     let target_used = s.bind(target, ContObj::NULL).unwrap();
     let f = s
-        .func_wrap(move |s, ()| s.switch(target, sw, (), &[]).map(|_| ()))
+        .func_wrap(move |s, ()| s.switch::<_, ()>(target, sw, ()))
         .unwrap();
     let k = s.cont_new(f).unwrap();
-    let trap = trapped(s.resume(k, (), &[Handler::Switch(sw)]));
+    let trap = trapped(s.resume::<_, ()>(k, (), &[Handler::switch(sw)]));
     assert_eq!(trap.kind(), TrapKind::ConsumedContinuation);
     assert_eq!(s.state(k), Some(State::Trapped));
     s.drop_cont(target_used).unwrap();
@@ -391,23 +398,21 @@ fn switch_to_consumed_continuation_traps_out_of_the_kernel_resume() {
 fn switch_handler_does_not_catch_suspend_and_suspend_handler_does_not_catch_switch() {
     let s = store();
     let t = s.tag_new(&[], &[]).unwrap();
-    let susp = s
-        .func_wrap(move |s, ()| s.suspend(t, ()).map(|_| ()))
-        .unwrap();
+    let susp = s.func_wrap(move |s, ()| s.suspend::<_, ()>(t, ())).unwrap();
     let k = s.cont_new(susp).unwrap();
     assert_eq!(
-        trapped(s.resume(k, (), &[Handler::Switch(t)])).kind(),
+        trapped(s.resume::<_, ()>(k, (), &[Handler::switch(t)])).kind(),
         TrapKind::UnhandledTag
     );
 
     let target_fn = s.func_wrap(|_, _k: ContObj| Ok(())).unwrap();
     let target = s.cont_new(target_fn).unwrap();
     let sw = s
-        .func_wrap(move |s, ()| s.switch(target, t, (), &[]).map(|_| ()))
+        .func_wrap(move |s, ()| s.switch::<_, ()>(target, t, ()))
         .unwrap();
     let k = s.cont_new(sw).unwrap();
     assert_eq!(
-        trapped(s.resume(k, (), &[Handler::Suspend(t)])).kind(),
+        trapped(s.resume::<_, ()>(k, (), &[Handler::suspend(t)])).kind(),
         TrapKind::UnhandledTag
     );
     // The switch never happened: the target is still fresh and usable.
@@ -421,9 +426,9 @@ fn consumed_continuation_traps_on_resume_bind_and_drop() {
     let s = store();
     let f = s.func_wrap(|_, ()| Ok(1)).unwrap();
     let k = s.cont_new(f).unwrap();
-    returned(s.resume(k, (), &[]));
+    returned::<i32>(s.resume(k, (), &[]));
     assert_eq!(
-        trapped(s.resume(k, (), &[])).kind(),
+        trapped(s.resume::<_, i32>(k, (), &[])).kind(),
         TrapKind::ConsumedContinuation
     );
     assert_eq!(
@@ -444,35 +449,35 @@ fn revision_bumps_on_every_use_and_a_recycled_contref_rejects_old_handles() {
     let r0 = k.revision();
     let k1 = s.bind(k, 5).unwrap();
     assert_eq!(k1.revision(), r0 + 1);
-    assert_eq!(returned(s.resume(k1, (), &[])).i32(0), 6);
+    assert_eq!(returned::<i32>(s.resume(k1, (), &[])), 6);
     // The ContRef goes back to the free list and is reused: same record,
     // revision one past the resume's bump, never reset.
     let k2 = s.cont_new(f).unwrap();
     assert_eq!(k2.contref, k.contref);
     assert_eq!(k2.revision(), r0 + 2);
     assert_eq!(
-        trapped(s.resume(k, 1, &[])).kind(),
+        trapped(s.resume::<_, i32>(k, 1, &[])).kind(),
         TrapKind::ConsumedContinuation
     );
     assert_eq!(
-        trapped(s.resume(k1, (), &[])).kind(),
+        trapped(s.resume::<_, i32>(k1, (), &[])).kind(),
         TrapKind::ConsumedContinuation
     );
     s.drop_cont(k2).unwrap();
     let k3 = s.cont_new(f).unwrap();
     assert_eq!(k3.revision(), r0 + 3);
     assert_eq!(
-        trapped(s.resume(k2, 1, &[])).kind(),
+        trapped(s.resume::<_, i32>(k2, 1, &[])).kind(),
         TrapKind::ConsumedContinuation
     );
-    assert_eq!(returned(s.resume(k3, 9, &[])).i32(0), 10);
+    assert_eq!(returned::<i32>(s.resume(k3, 9, &[])), 10);
 }
 
 #[test]
 fn null_continuation_traps() {
     let s = store();
     assert_eq!(
-        trapped(s.resume(ContObj::NULL, (), &[])).kind(),
+        trapped(s.resume::<_, ()>(ContObj::NULL, (), &[])).kind(),
         TrapKind::NullContinuation
     );
     assert_eq!(
@@ -491,15 +496,15 @@ fn resume_with_wrong_argument_types_traps_as_signature_mismatch() {
     let f = s.func_wrap(|_, x: i32| Ok(x)).unwrap();
     let k = s.cont_new(f).unwrap();
     assert_eq!(
-        trapped(s.resume(k, 1i64, &[])).kind(),
+        trapped(s.resume::<_, i32>(k, 1i64, &[])).kind(),
         TrapKind::SignatureMismatch
     );
     assert_eq!(
-        trapped(s.resume(k, (), &[])).kind(),
+        trapped(s.resume::<_, i32>(k, (), &[])).kind(),
         TrapKind::SignatureMismatch
     );
     // A refused resume does not consume the continuation.
-    assert_eq!(returned(s.resume(k, 2, &[])).i32(0), 2);
+    assert_eq!(returned::<i32>(s.resume(k, 2, &[])), 2);
 }
 
 #[test]
@@ -507,11 +512,9 @@ fn unhandled_tag_traps_and_frees_the_chain() {
     let s = store();
     let a = s.tag_new(&[], &[]).unwrap();
     let b = s.tag_new(&[], &[]).unwrap();
-    let f = s
-        .func_wrap(move |s, ()| s.suspend(b, ()).map(|_| ()))
-        .unwrap();
+    let f = s.func_wrap(move |s, ()| s.suspend::<_, ()>(b, ())).unwrap();
     let k = s.cont_new(f).unwrap();
-    let trap = trapped(s.resume(k, (), &[Handler::Suspend(a)]));
+    let trap = trapped(s.resume::<_, ()>(k, (), &[Handler::suspend(a)]));
     assert_eq!(trap.kind(), TrapKind::UnhandledTag);
     assert_eq!(trap.message(), "no enclosing resume handles the tag");
     assert_eq!(s.state(k), Some(State::Trapped));
@@ -522,7 +525,10 @@ fn unhandled_tag_traps_and_frees_the_chain() {
 fn suspend_from_kernel_code_is_an_unhandled_tag() {
     let s = store();
     let a = s.tag_new(&[], &[]).unwrap();
-    assert_eq!(trapped(s.suspend(a, ())).kind(), TrapKind::UnhandledTag);
+    assert_eq!(
+        trapped(s.suspend::<_, ()>(a, ())).kind(),
+        TrapKind::UnhandledTag
+    );
 }
 
 unsafe extern "C" fn failing_guest(
@@ -540,7 +546,7 @@ fn guest_reporting_failure_traps() {
     // SAFETY: `failing_guest` follows the array-call convention for [] -> [].
     let f = unsafe { s.func_new_raw(failing_guest, core::ptr::null_mut(), &[], &[]) }.unwrap();
     let k = s.cont_new(f).unwrap();
-    let trap = trapped(s.resume(k, (), &[]));
+    let trap = trapped(s.resume::<_, ()>(k, (), &[]));
     assert_eq!(trap.kind(), TrapKind::GuestFailure);
     assert_eq!(trap.message(), "guest function reported failure");
     assert_eq!(s.outstanding_stacks(), 0);
@@ -553,7 +559,7 @@ fn guest_raised_trap_keeps_its_kind_message_and_a_backtrace() {
         .func_wrap(|_, ()| -> Result<(), Trap> { Err(Trap::guest("boom")) })
         .unwrap();
     let k = s.cont_new(f).unwrap();
-    let trap = trapped(s.resume(k, (), &[]));
+    let trap = trapped(s.resume::<_, ()>(k, (), &[]));
     assert_eq!((trap.kind(), trap.message()), (TrapKind::Guest, "boom"));
     // shim, entry, trampoline's record (the parent's resume point), at least.
     #[cfg(debug_assertions)]
@@ -579,12 +585,12 @@ fn trap_deep_in_a_chain_comes_out_of_the_outermost_resume_and_the_store_keeps_wo
             let r = s.resume(k, depth - 1, &[]);
             // A trap never comes back to guest code.
             flag.set(true);
-            r.map(|_| depth)
+            r.map(|_: Resumed<i32>| depth)
         })
         .unwrap();
     me.set(Some(level));
     let k = s.cont_new(level).unwrap();
-    let trap = trapped(s.resume(k, 4, &[]));
+    let trap = trapped(s.resume::<_, i32>(k, 4, &[]));
     assert_eq!((trap.kind(), trap.message()), (TrapKind::Guest, "deep"));
     assert!(!after_inner_resume.get());
     assert_eq!(s.state(k), Some(State::Trapped));
@@ -593,7 +599,7 @@ fn trap_deep_in_a_chain_comes_out_of_the_outermost_resume_and_the_store_keeps_wo
     // The store goes on working.
     let ok = s.func_wrap(|_, ()| Ok(7)).unwrap();
     let k = s.cont_new(ok).unwrap();
-    assert_eq!(returned(s.resume(k, (), &[])).i32(0), 7);
+    assert_eq!(returned::<i32>(s.resume(k, (), &[])), 7);
 }
 
 #[test]
@@ -607,15 +613,15 @@ fn thousand_nested_resumes_return_through_every_level() {
                 return Ok(0);
             }
             let k = s.cont_new(me2.get().unwrap())?;
-            match s.resume(k, depth - 1, &[])? {
-                Resumed::Returned(v) => Ok(v.i32(0) + 1),
+            match s.resume::<_, i32>(k, depth - 1, &[])? {
+                Resumed::Returned(v) => Ok(v + 1),
                 Resumed::Suspended { .. } => Err(Trap::guest("unexpected suspend")),
             }
         })
         .unwrap();
     me.set(Some(level));
     let k = s.cont_new(level).unwrap();
-    assert_eq!(returned(s.resume(k, 1000, &[])).i32(0), 1000);
+    assert_eq!(returned::<i32>(s.resume(k, 1000, &[])), 1000);
     assert_eq!(s.outstanding_stacks(), 0);
 }
 
@@ -625,7 +631,7 @@ fn ten_thousand_continuations_run_to_completion_or_are_dropped() {
     let t = s.tag_new(&[I32], &[]).unwrap();
     let f = s
         .func_wrap(move |s, x: i32| {
-            s.suspend(t, x)?;
+            s.suspend::<_, ()>(t, x)?;
             Ok(x * 2)
         })
         .unwrap();
@@ -633,10 +639,10 @@ fn ten_thousand_continuations_run_to_completion_or_are_dropped() {
     assert_eq!(s.outstanding_stacks(), 10_000);
     let (mut payloads, mut results) = (0i64, 0i64);
     for (i, &k) in ks.iter().enumerate() {
-        let (_, p, k) = suspended(s.resume(k, i as i32, &[Handler::Suspend(t)]));
-        payloads += p.i32(0) as i64;
+        let (_, k) = suspended::<i32>(s.resume(k, i as i32, &[Handler::suspend(t)]));
+        payloads += s.payload::<i32>(k).unwrap() as i64;
         if i % 2 == 0 {
-            results += returned(s.resume(k, (), &[Handler::Suspend(t)])).i32(0) as i64;
+            results += returned::<i32>(s.resume(k, (), &[Handler::suspend(t)])) as i64;
         } else {
             s.drop_cont(k).unwrap();
         }
@@ -675,7 +681,7 @@ fn frame_pointer_walk_from_a_continuation_reaches_the_parent_stack() {
     };
     let here = 0u8;
     let here = &here as *const u8 as usize;
-    returned(s.resume(k, (), &[]));
+    returned::<()>(s.resume(k, (), &[]));
     let frames = frames.borrow();
     let record = frames
         .iter()
@@ -744,13 +750,135 @@ fn dropping_the_store_frees_fresh_and_suspended_stacks() {
     let count = Rc::new(Cell::new(0));
     let s = Store::new(Counting(MmapStacks::new(), count.clone()), STACK);
     let t = s.tag_new(&[], &[]).unwrap();
-    let f = s
-        .func_wrap(move |s, ()| s.suspend(t, ()).map(|_| ()))
-        .unwrap();
+    let f = s.func_wrap(move |s, ()| s.suspend::<_, ()>(t, ())).unwrap();
     let _fresh = s.cont_new(f).unwrap();
     let k = s.cont_new(f).unwrap();
-    suspended(s.resume(k, (), &[Handler::Suspend(t)]));
+    suspended::<()>(s.resume(k, (), &[Handler::suspend(t)]));
     assert_eq!(count.get(), 2);
     drop(s);
     assert_eq!(count.get(), 0);
+}
+
+#[test]
+fn resume_with_wrong_result_types_traps_before_running_and_does_not_consume() {
+    let s = store();
+    let ran = Rc::new(Cell::new(0));
+    let ran2 = ran.clone();
+    let f = s
+        .func_wrap(move |_, x: i32| {
+            ran2.set(ran2.get() + 1);
+            Ok(x * 3)
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let trap = trapped(s.resume::<_, i64>(k, 2, &[]));
+    assert_eq!(trap.kind(), TrapKind::SignatureMismatch);
+    assert_eq!(
+        trap.message(),
+        "resume result types do not match the continuation's function"
+    );
+    assert_eq!(ran.get(), 0);
+    assert_eq!(s.state(k), Some(State::Fresh));
+    assert_eq!(returned::<i32>(s.resume(k, 2, &[])), 6);
+    assert_eq!(ran.get(), 1);
+}
+
+#[test]
+fn resume_of_a_forwarded_segment_returns_the_outermost_function_results() {
+    // The segment inner..outer is ended by outer's return (i32), whatever
+    // inner returns.
+    let s = store();
+    let a = s.tag_new(&[I32], &[I32]).unwrap();
+    let b = s.tag_new(&[I32], &[I32]).unwrap();
+    let outer = s.cont_new(forwarding_pair(&s, a, b)).unwrap();
+    let (_, cont) = suspended::<i32>(s.resume(outer, (), &[Handler::suspend(a)]));
+    assert_eq!(
+        trapped(s.resume::<_, i64>(cont, 7, &[])).kind(),
+        TrapKind::SignatureMismatch
+    );
+    assert_eq!(
+        returned::<i32>(s.resume(cont, 7, &[Handler::suspend(a)])),
+        15
+    );
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn suspend_with_wrong_result_types_traps_at_the_suspend() {
+    let s = store();
+    let t = s.tag_new(&[I32], &[I64]).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| s.suspend::<_, i32>(t, 1).map(|_| ()))
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let trap = trapped(s.resume::<_, ()>(k, (), &[Handler::suspend(t)]));
+    assert_eq!(trap.kind(), TrapKind::SignatureMismatch);
+    assert_eq!(trap.message(), "suspend result types do not match the tag");
+    assert_eq!(s.state(k), Some(State::Trapped));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn switch_to_a_target_returning_other_types_traps_and_leaves_it_usable() {
+    let s = store();
+    let sw = s.tag_new(&[], &[]).unwrap();
+    // The target returns i64; the segment it would replace returns ().
+    let target_fn = s.func_wrap(|_, _prev: ContObj| Ok(5i64)).unwrap();
+    let target = s.cont_new(target_fn).unwrap();
+    let f = s
+        .func_wrap(move |s, ()| s.switch::<_, ()>(target, sw, ()))
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let trap = trapped(s.resume::<_, ()>(k, (), &[Handler::switch(sw)]));
+    assert_eq!(trap.kind(), TrapKind::SignatureMismatch);
+    assert_eq!(
+        trap.message(),
+        "switch target returns other types than the segment it replaces"
+    );
+    assert_eq!(s.state(target), Some(State::Fresh));
+    assert_eq!(returned::<i64>(s.resume(target, ContObj::NULL, &[])), 5);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn payload_of_null_fresh_and_returned_continuations_traps() {
+    let s = store();
+    let f = s.func_wrap(|_, ()| Ok(())).unwrap();
+    assert_eq!(
+        trapped(s.payload::<()>(ContObj::NULL)).kind(),
+        TrapKind::NullContinuation
+    );
+    let k = s.cont_new(f).unwrap();
+    let trap = trapped(s.payload::<()>(k));
+    assert_eq!(trap.kind(), TrapKind::SignatureMismatch);
+    assert_eq!(trap.message(), "payload of a continuation that holds none");
+    returned::<()>(s.resume(k, (), &[]));
+    assert_eq!(
+        trapped(s.payload::<()>(k)).kind(),
+        TrapKind::ConsumedContinuation
+    );
+}
+
+#[test]
+fn handlers_are_one_word_naming_the_tag_and_the_kind() {
+    let s = store();
+    let a = s.tag_new(&[], &[]).unwrap();
+    let b = s.tag_new(&[], &[]).unwrap();
+    assert_eq!(core::mem::size_of::<Handler>(), 8);
+    assert_eq!(
+        (
+            Handler::suspend(b).tag_id(),
+            Handler::suspend(b).is_switch()
+        ),
+        (1, false)
+    );
+    assert_eq!(
+        (Handler::switch(a).tag_id(), Handler::switch(a).is_switch()),
+        (0, true)
+    );
+    assert_ne!(Handler::suspend(a), Handler::switch(a));
+    assert_eq!(
+        alloc::format!("{:?}", Handler::switch(b)),
+        "Handler::switch(tag 1)"
+    );
 }

@@ -12,19 +12,12 @@
 
 extern crate alloc;
 
-use bootloader_api::{BootInfo, entry_point};
-use kernel::testing::{Fatal, TestResult, expect_fatal, run_suite};
-use kernel::tests;
+use kernel::testing::{Fatal, TestResult, expect_fatal};
 
-entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
-
-fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
-    run_suite(
-        "double_fault",
-        tests![missing_page_fault_gate_ends_in_a_double_fault_on_its_ist],
-    )
-}
+kernel::suite!(
+    "double_fault",
+    [missing_page_fault_gate_ends_in_a_double_fault_on_its_ist,]
+);
 
 fn missing_page_fault_gate_ends_in_a_double_fault_on_its_ist() -> TestResult {
     expect_fatal(Fatal::DoubleFault);

@@ -12,32 +12,26 @@ extern crate alloc;
 
 use core::arch::{asm, global_asm};
 
-use bootloader_api::{BootInfo, entry_point};
+use kernel::check_eq;
 use kernel::interrupts::{FaultInfo, breakpoint_count, probe, vector};
-use kernel::testing::{TestResult, run_suite};
-use kernel::{check_eq, tests};
+use kernel::testing::TestResult;
 
-entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
-
-fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
-    run_suite(
-        "interrupts",
-        tests![
-            breakpoint_is_reported_and_execution_continues,
-            probe_runs_the_closure_and_returns_ok_without_a_fault,
-            read_of_unmapped_address_faults_with_exact_cr2_and_bits,
-            write_to_kernel_text_is_a_protection_violation,
-            data_is_not_executable,
-            heap_is_not_executable,
-            divide_error_is_reported_with_vector_0,
-            invalid_opcode_is_reported_with_vector_6,
-            non_canonical_address_is_a_general_protection_fault,
-            nested_probes_each_catch_their_own_fault,
-            recovered_faults_leave_the_stack_as_it_was,
-        ],
-    )
-}
+kernel::suite!(
+    "interrupts",
+    [
+        breakpoint_is_reported_and_execution_continues,
+        probe_runs_the_closure_and_returns_ok_without_a_fault,
+        read_of_unmapped_address_faults_with_exact_cr2_and_bits,
+        write_to_kernel_text_is_a_protection_violation,
+        data_is_not_executable,
+        heap_is_not_executable,
+        divide_error_is_reported_with_vector_0,
+        invalid_opcode_is_reported_with_vector_6,
+        non_canonical_address_is_a_general_protection_fault,
+        nested_probes_each_catch_their_own_fault,
+        recovered_faults_leave_the_stack_as_it_was,
+    ]
+);
 
 // Fault-raising routines (System V: first argument in rdi, second in rsi).
 // Each `*_fault` label is the faulting instruction itself.

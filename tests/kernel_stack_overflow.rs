@@ -13,19 +13,12 @@
 
 extern crate alloc;
 
-use bootloader_api::{BootInfo, entry_point};
-use kernel::testing::{Fatal, TestResult, expect_fatal, run_suite};
-use kernel::tests;
+use kernel::testing::{Fatal, TestResult, expect_fatal};
 
-entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
-
-fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
-    run_suite(
-        "kernel_stack_overflow",
-        tests![unbounded_recursion_is_reported_as_kernel_stack_overflow],
-    )
-}
+kernel::suite!(
+    "kernel_stack_overflow",
+    [unbounded_recursion_is_reported_as_kernel_stack_overflow,]
+);
 
 /// Recurses forever, using 1 KiB of stack per level; `black_box` keeps the
 /// frame and the recursion from being optimised away.

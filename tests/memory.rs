@@ -10,40 +10,34 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr::{read_volatile, write_volatile};
 
-use bootloader_api::{BootInfo, entry_point};
 use kernel::frames::{self, AllocError, FreeError};
 use kernel::interrupts::{probe, vector};
 use kernel::paging::{self, MapError, UnmapError};
-use kernel::testing::{TestResult, run_suite};
-use kernel::{check, check_eq, tests};
+use kernel::testing::TestResult;
+use kernel::{check, check_eq};
 use x86_64::registers::control::Cr3;
 use x86_64::structures::paging::{Page, PageTableFlags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
-entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
-
-fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
-    run_suite(
-        "memory",
-        tests![
-            cr3_holds_the_kernels_own_table_not_the_bootloaders,
-            kernel_segments_have_their_own_permissions,
-            kernel_stack_guard_page_stays_unmapped,
-            lower_half_is_unmapped,
-            continuation_stack_region_is_empty_at_boot,
-            mapped_page_is_usable_then_faults_after_unmap,
-            map_unmap_cycle_leaks_no_frames,
-            map_refuses_a_mapped_page_and_unmap_an_unmapped_one,
-            physical_window_sees_what_a_mapping_wrote,
-            allocating_every_free_frame_then_freeing_all_restores_the_count,
-            double_free_is_refused,
-            freeing_a_frame_the_kernel_image_uses_is_refused,
-            heap_serves_a_large_allocation,
-            heap_reuses_many_small_freed_blocks,
-        ],
-    )
-}
+kernel::suite!(
+    "memory",
+    [
+        cr3_holds_the_kernels_own_table_not_the_bootloaders,
+        kernel_segments_have_their_own_permissions,
+        kernel_stack_guard_page_stays_unmapped,
+        lower_half_is_unmapped,
+        continuation_stack_region_is_empty_at_boot,
+        mapped_page_is_usable_then_faults_after_unmap,
+        map_unmap_cycle_leaks_no_frames,
+        map_refuses_a_mapped_page_and_unmap_an_unmapped_one,
+        physical_window_sees_what_a_mapping_wrote,
+        allocating_every_free_frame_then_freeing_all_restores_the_count,
+        double_free_is_refused,
+        freeing_a_frame_the_kernel_image_uses_is_refused,
+        heap_serves_a_large_allocation,
+        heap_reuses_many_small_freed_blocks,
+    ]
+);
 
 /// A page in the continuation-stack region, which nothing else maps.
 const SCRATCH: u64 = paging::CONT_STACKS_START + 0x40_0000_0000;

@@ -37,3 +37,6 @@ mod boot;
 
 #[cfg(target_os = "none")]
 pub use boot::{BOOTLOADER_CONFIG, init};
+/// Re-exported for `suite!`, so that suite files need not name it.
+#[cfg(target_os = "none")]
+pub use bootloader_api;

@@ -32,6 +32,21 @@ pub struct Test {
     pub run: fn() -> TestResult,
 }
 
+/// The whole entry point of a test-suite kernel (one file in `tests/`):
+/// `suite!("memory", [a, b, c])` boots, runs the tests in order, prints
+/// their lines and the count, and exits QEMU with the verdict.
+#[macro_export]
+macro_rules! suite {
+    ($name:literal, [$($test:path),* $(,)?]) => {
+        $crate::bootloader_api::entry_point!(suite_main, config = &$crate::BOOTLOADER_CONFIG);
+
+        fn suite_main(boot_info: &'static mut $crate::bootloader_api::BootInfo) -> ! {
+            $crate::init(boot_info);
+            $crate::testing::run_suite($name, $crate::tests![$($test),*])
+        }
+    };
+}
+
 /// Builds a `&[Test]` from function names: `tests![a, b]` names each test
 /// after its function.
 #[macro_export]

@@ -478,7 +478,13 @@ impl Store {
     /// `k` expects next and `R` the result types of the function whose
     /// return ends `k` (the outermost of its segment); both are checked
     /// before anything is switched, and a mismatch traps.
-    #[inline]
+    ///
+    /// Always inlined: the switch clobbers every register, so the function
+    /// that contains it must keep whatever its caller holds in callee-saved
+    /// registers. Out of line that is a full save and restore of all five
+    /// on each call; inlined, the caller saves them once in its prologue and
+    /// spills around the switch only the values it still needs afterwards.
+    #[inline(always)]
     pub fn resume<A: WasmValues, R: WasmValues>(
         &self,
         k: ContObj,
@@ -622,7 +628,8 @@ impl Store {
     /// with a suspend handler for `tag`; returns the values the next resume
     /// of this continuation passes. `P` must be the tag's params and `R` its
     /// results, or the suspend traps before anything is switched.
-    #[inline]
+    /// Always inlined, for the reason given at `resume`.
+    #[inline(always)]
     pub fn suspend<P: WasmValues, R: WasmValues>(&self, tag: Tag, payload: P) -> Result<R, Trap> {
         let cur = self.current.get();
         if cur.is_null() {
@@ -681,7 +688,8 @@ impl Store {
     /// function must return what the replaced segment's returns (that
     /// resume's results). Returns the values passed when this continuation
     /// is next resumed or switched to: `R` is what it expects then.
-    #[inline]
+    /// Always inlined, for the reason given at `resume`.
+    #[inline(always)]
     pub fn switch<A: WasmValues, R: WasmValues>(
         &self,
         target: ContObj,

@@ -17,9 +17,6 @@
 //! is built soft-float.
 #![no_std]
 #![no_main]
-// A `Trap` is a 128-byte plain value by design (no heap: fault handlers
-// build one), so every guest closure returns a "large" `Err`.
-#![allow(clippy::result_large_err)]
 
 extern crate alloc;
 
@@ -35,7 +32,6 @@ use core::fmt::Debug;
 use core::panic::Location;
 use core::pin::Pin;
 
-use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::stack::{self, ArgsObject};
 use kernel::cont::switch::{frame_pointer, start_trampoline_address};
 use kernel::cont::{
@@ -44,42 +40,37 @@ use kernel::cont::{
 };
 use kernel::paging::{self, CONT_STACKS_START};
 use kernel::stacks::{self, KernelStacks};
-use kernel::testing::{TestResult, run_suite};
-use kernel::{check, check_eq, tests};
+use kernel::testing::TestResult;
+use kernel::{check, check_eq};
 
 use ValType::*;
 
-entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
-
-fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
-    run_suite(
-        "cont",
-        tests![
-            fresh_continuation_returns_its_results,
-            guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack,
-            generator_yields_0_to_n_to_its_resumer_then_returns,
-            tag_carries_payload_out_of_suspend_and_resume_values_back_in,
-            forward_tag_past_a_resume_that_does_not_handle_it_to_an_outer_one,
-            continuation_resumes_after_the_resume_that_first_ran_it_has_returned,
-            nary_three_params_five_results_and_a_tag_with_four_payload_values,
-            bind_repeatedly_then_resume_with_the_last_argument,
-            bind_values_into_a_suspended_continuation,
-            switch_round_robin_scheduler_interleaves_three_continuations,
-            consumed_continuation_traps_on_resume,
-            consumed_continuation_traps_on_bind,
-            consumed_continuation_traps_on_switch_out_of_the_kernel_resume,
-            unhandled_tag_traps_and_frees_the_chain,
-            guest_reporting_failure_traps,
-            thousand_nested_resumes_return_through_every_level,
-            ten_thousand_continuations_created_run_and_dropped_give_every_stack_back,
-            fresh_stack_layout_matches_spec_offsets_for_capacity_0_and_2,
-            frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack,
-            trap_has_a_backtrace_and_its_origin_is_the_tos_of_the_trapping_continuation,
-            after_a_trap_the_same_store_runs_a_new_continuation,
-        ],
-    )
-}
+kernel::suite!(
+    "cont",
+    [
+        fresh_continuation_returns_its_results,
+        guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack,
+        generator_yields_0_to_n_to_its_resumer_then_returns,
+        tag_carries_payload_out_of_suspend_and_resume_values_back_in,
+        forward_tag_past_a_resume_that_does_not_handle_it_to_an_outer_one,
+        continuation_resumes_after_the_resume_that_first_ran_it_has_returned,
+        nary_three_params_five_results_and_a_tag_with_four_payload_values,
+        bind_repeatedly_then_resume_with_the_last_argument,
+        bind_values_into_a_suspended_continuation,
+        switch_round_robin_scheduler_interleaves_three_continuations,
+        consumed_continuation_traps_on_resume,
+        consumed_continuation_traps_on_bind,
+        consumed_continuation_traps_on_switch_out_of_the_kernel_resume,
+        unhandled_tag_traps_and_frees_the_chain,
+        guest_reporting_failure_traps,
+        thousand_nested_resumes_return_through_every_level,
+        ten_thousand_continuations_created_run_and_dropped_give_every_stack_back,
+        fresh_stack_layout_matches_spec_offsets_for_capacity_0_and_2,
+        frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack,
+        trap_has_a_backtrace_and_its_origin_is_the_tos_of_the_trapping_continuation,
+        after_a_trap_the_same_store_runs_a_new_continuation,
+    ]
+);
 
 /// Usable bytes of every continuation stack in these tests.
 const STACK: usize = 64 * 1024;

@@ -15,32 +15,26 @@ extern crate alloc;
 use core::arch::global_asm;
 use core::hint::black_box;
 
-use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::{Func, Resumed, Store, Trap, TrapKind, WasmValues};
 use kernel::stacks::{self, KernelStacks};
-use kernel::testing::{TestResult, run_suite};
-use kernel::{check, check_eq, frames, tests};
+use kernel::testing::TestResult;
+use kernel::{check, check_eq, frames};
 
-entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
-
-fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
-    run_suite(
-        "faults",
-        tests![
-            overflow_by_unbounded_recursion_traps_as_stack_overflow,
-            overflow_four_continuations_deep_ends_the_whole_chain,
-            overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes,
-            divide_by_zero_traps_at_the_div_instruction,
-            invalid_opcode_traps_at_the_ud2_instruction,
-            null_dereference_traps_as_a_page_fault_at_address_0,
-            non_canonical_access_traps_as_general_protection,
-            reuse_of_the_trapped_stack_runs_the_next_continuation_correctly,
-            trapped_chain_leak_check_frames_and_stacks_return_exactly,
-            kernel_code_keeps_working_after_every_kind_of_trap,
-        ],
-    )
-}
+kernel::suite!(
+    "faults",
+    [
+        overflow_by_unbounded_recursion_traps_as_stack_overflow,
+        overflow_four_continuations_deep_ends_the_whole_chain,
+        overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes,
+        divide_by_zero_traps_at_the_div_instruction,
+        invalid_opcode_traps_at_the_ud2_instruction,
+        null_dereference_traps_as_a_page_fault_at_address_0,
+        non_canonical_access_traps_as_general_protection,
+        reuse_of_the_trapped_stack_runs_the_next_continuation_correctly,
+        trapped_chain_leak_check_frames_and_stacks_return_exactly,
+        kernel_code_keeps_working_after_every_kind_of_trap,
+    ]
+);
 
 const STACK_SIZE: usize = 64 * 1024;
 

@@ -17,7 +17,6 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::ptr::{read_volatile, write_volatile};
 
-use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::{
     ContObj, ContStack, Handler, Resumed, StackProvider, Store, Trap, TrapKind, VMContext, ValRaw,
     ValType,
@@ -25,31 +24,26 @@ use kernel::cont::{
 use kernel::interrupts::{probe, vector};
 use kernel::paging::{self, PAGE_SIZE};
 use kernel::stacks::{self, Config, ConfigError, KernelStacks};
-use kernel::testing::{TestResult, run_suite};
-use kernel::{check, check_eq, frames, heap, println, tests};
+use kernel::testing::TestResult;
+use kernel::{check, check_eq, frames, heap, println};
 use x86_64::VirtAddr;
 
-entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
-
-fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
-    run_suite(
-        "stacks",
-        tests![
-            a_new_stack_maps_only_its_top_page,
-            demand_paging_maps_only_the_page_that_was_touched,
-            a_touch_of_the_guard_page_is_never_mapped,
-            freeing_unmaps_all_but_the_top_page_and_returns_their_frames,
-            reuse_of_a_freed_stack_shows_only_zeroes,
-            reuse_takes_the_most_recently_freed_slot,
-            arguments_that_cannot_fit_are_refused_before_anything_is_written,
-            slot_count_and_stack_size_are_configurable,
-            configuring_while_stacks_are_in_use_is_refused,
-            suspending_10000_at_once_then_dropping_them_leaks_no_frames,
-            create_run_drop_100000_times_leak_check,
-        ],
-    )
-}
+kernel::suite!(
+    "stacks",
+    [
+        a_new_stack_maps_only_its_top_page,
+        demand_paging_maps_only_the_page_that_was_touched,
+        a_touch_of_the_guard_page_is_never_mapped,
+        freeing_unmaps_all_but_the_top_page_and_returns_their_frames,
+        reuse_of_a_freed_stack_shows_only_zeroes,
+        reuse_takes_the_most_recently_freed_slot,
+        arguments_that_cannot_fit_are_refused_before_anything_is_written,
+        slot_count_and_stack_size_are_configurable,
+        configuring_while_stacks_are_in_use_is_refused,
+        suspending_10000_at_once_then_dropping_them_leaks_no_frames,
+        create_run_drop_100000_times_leak_check,
+    ]
+);
 
 const STACK_SIZE: usize = 64 * 1024;
 const PAGE: usize = PAGE_SIZE as usize;

@@ -21,10 +21,6 @@
 //! scripts and CI. The table is the point: criterion's own output is one
 //! block per benchmark and leaves the comparison to the reader.
 
-// Guest closures must return `Result<_, Trap>` (the kernel's API), and a
-// `Trap` carries its backtrace inline, which this lint flags.
-#![allow(clippy::result_large_err)]
-
 use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
 use corosensei::stack::DefaultStack;

@@ -13,10 +13,6 @@
 //! the counts of two runs, divided by the difference in N, is the exact
 //! count of one round trip with start-up and exit cancelled out.
 
-// Guest closures must return `Result<_, Trap>` (the kernel's API), and a
-// `Trap` carries its backtrace inline, which this lint flags.
-#![allow(clippy::result_large_err)]
-
 use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
 use corosensei::stack::DefaultStack;

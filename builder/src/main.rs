@@ -19,7 +19,10 @@ use bootloader_boot_config::LevelFilter;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> ExitCode {
-    let mut firmware = Firmware { bios: false, uefi: false };
+    let mut firmware = Firmware {
+        bios: false,
+        uefi: false,
+    };
     let mut paths = Vec::new();
     for arg in std::env::args_os().skip(1) {
         match arg.to_str() {
@@ -29,7 +32,10 @@ fn main() -> ExitCode {
         }
     }
     if !firmware.bios && !firmware.uefi {
-        firmware = Firmware { bios: true, uefi: true };
+        firmware = Firmware {
+            bios: true,
+            uefi: true,
+        };
     }
     let mut args = paths.into_iter();
     let Some(out_dir) = args.next() else {

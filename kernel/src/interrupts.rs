@@ -583,7 +583,13 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
     {
         return;
     }
-    fault(vector::PAGE_FAULT, &mut frame, Some(code.bits()), Some(cr2), rbp);
+    fault(
+        vector::PAGE_FAULT,
+        &mut frame,
+        Some(code.bits()),
+        Some(cr2),
+        rbp,
+    );
 }
 
 /// The IDT lives in a `static` that [`unhook_page_fault`] may still change

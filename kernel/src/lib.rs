@@ -23,6 +23,8 @@ pub mod serial;
 pub mod testing;
 
 #[cfg(target_os = "none")]
+mod boot;
+#[cfg(target_os = "none")]
 pub mod gdt;
 #[cfg(target_os = "none")]
 pub mod heap;
@@ -32,8 +34,6 @@ pub mod interrupts;
 pub mod qemu;
 #[cfg(target_os = "none")]
 pub mod stacks;
-#[cfg(target_os = "none")]
-mod boot;
 
 #[cfg(target_os = "none")]
 pub use boot::{BOOTLOADER_CONFIG, init};

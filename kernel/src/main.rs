@@ -20,9 +20,6 @@
 //! and the next continuation gets it, so `stack 0` appears in every scene.
 #![no_std]
 #![no_main]
-// A `Trap` is a 128-byte plain value by design (no heap: fault handlers
-// build one), so every guest closure returns a "large" `Err`.
-#![allow(clippy::result_large_err)]
 
 extern crate alloc;
 

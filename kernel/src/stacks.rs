@@ -44,8 +44,8 @@ use crate::cont::{ContStack, StackError, StackProvider};
 use crate::frames;
 use crate::paging::{self, CONT_STACKS_SIZE, CONT_STACKS_START, DATA_FLAGS, PAGE_SIZE};
 use alloc::vec::Vec;
-use x86_64::structures::paging::{Page, PhysFrame};
 use x86_64::VirtAddr;
+use x86_64::structures::paging::{Page, PhysFrame};
 
 /// How the region is cut up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,9 +296,7 @@ pub fn on_page_fault(addr: u64) -> Demand {
         return Demand::NotInUse { slot: 0 };
     };
     let Some(slot) = pool.slot_of(addr) else {
-        return Demand::NotInUse {
-            slot: usize::MAX,
-        };
+        return Demand::NotInUse { slot: usize::MAX };
     };
     let slot_start = CONT_STACKS_START + (slot * pool.config.slot_size()) as u64;
     if addr - slot_start < pool.config.guard_size as u64 {

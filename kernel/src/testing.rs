@@ -80,7 +80,12 @@ macro_rules! check_eq {
                 if l != r {
                     return Err(alloc::format!(
                         "{}:{}: {} == {}: left {:?}, right {:?}",
-                        file!(), line!(), stringify!($left), stringify!($right), l, r
+                        file!(),
+                        line!(),
+                        stringify!($left),
+                        stringify!($right),
+                        l,
+                        r
                     ));
                 }
             }
@@ -181,7 +186,11 @@ pub fn run_suite(suite: &'static str, tests: &[Test]) -> ! {
 
 #[cfg(target_os = "none")]
 fn exit(success: bool) -> ! {
-    crate::qemu::exit(if success { crate::qemu::ExitCode::Success } else { crate::qemu::ExitCode::Failure })
+    crate::qemu::exit(if success {
+        crate::qemu::ExitCode::Success
+    } else {
+        crate::qemu::ExitCode::Failure
+    })
 }
 
 #[cfg(not(target_os = "none"))]

@@ -449,26 +449,34 @@ impl Store {
         }
     }
 
-    /// Checks that `k` is live, un-consumed and expects exactly `types` next.
-    #[inline]
+    /// The ContRef behind `k` if the handle is live: not null, and not yet
+    /// consumed (its revision is the ContRef's). The one-shot rule of every
+    /// operation that takes a continuation.
+    #[inline(always)]
+    fn live(&self, k: ContObj, what: &'static str) -> Result<*mut ContRef, Trap> {
+        let c = k.contref;
+        if c.is_null() {
+            return self.raise(TrapKind::NullContinuation, what);
+        }
+        // SAFETY: non-null handles point at ContRefs the store never frees.
+        if unsafe { (*c).revision } != k.revision {
+            return self.raise(TrapKind::ConsumedContinuation, what);
+        }
+        Ok(c)
+    }
+
+    /// Checks that `k` is live and expects exactly `types` next.
+    #[inline(always)]
     fn check(
         &self,
         k: ContObj,
         types: &'static [ValType],
         what: &'static str,
     ) -> Result<*mut ContRef, Trap> {
-        let c = k.contref;
-        if c.is_null() {
-            return self.raise(TrapKind::NullContinuation, what);
-        }
-        // SAFETY: non-null handles point at ContRefs the store never frees.
-        unsafe {
-            if (*c).revision != k.revision {
-                return self.raise(TrapKind::ConsumedContinuation, what);
-            }
-            if !same_types((*c).expected, types) {
-                return self.raise(TrapKind::SignatureMismatch, what);
-            }
+        let c = self.live(k, what)?;
+        // SAFETY: `live` proved `c` a ContRef of this store.
+        if !same_types(unsafe { (*c).expected }, types) {
+            return self.raise(TrapKind::SignatureMismatch, what);
         }
         Ok(c)
     }
@@ -597,17 +605,11 @@ impl Store {
     /// instead, and this traps as a signature mismatch.
     #[inline]
     pub fn payload<P: WasmValues>(&self, k: ContObj) -> Result<P, Trap> {
-        let c = k.contref;
-        if c.is_null() {
-            return self.raise(TrapKind::NullContinuation, "payload");
-        }
-        // SAFETY: non-null handles point at ContRefs the store never frees;
-        // a live suspended one has `payload.len()` values in its mailbox
+        let c = self.live(k, "payload")?;
+        // SAFETY: `live` proved `c` a ContRef of this store, un-consumed; a
+        // suspended one has `payload.len()` values in its mailbox
         // while nothing has been bound over them (`bound == 0`).
         unsafe {
-            if (*c).revision != k.revision {
-                return self.raise(TrapKind::ConsumedContinuation, "payload");
-            }
             if (*c).state != State::Suspended || (*c).bound != 0 {
                 return self.raise(
                     TrapKind::SignatureMismatch,
@@ -706,18 +708,12 @@ impl Store {
                 "switch expects more values than a mailbox holds",
             );
         }
-        let t = target.contref;
-        if t.is_null() {
-            return self.raise(TrapKind::NullContinuation, "switch");
-        }
+        let t = self.live(target, "switch")?;
         let n = A::TYPES.len();
         let key = Handler::key(tag, true);
-        // SAFETY: `t` is non-null, so a ContRef the store never frees; `cur`
+        // SAFETY: `live` proved `t` a ContRef of this store, un-consumed; `cur`
         // and its parents are the live running chain (as in `suspend`).
         unsafe {
-            if (*t).revision != target.revision {
-                return self.raise(TrapKind::ConsumedContinuation, "switch");
-            }
             let exp = (*t).expected;
             if exp.len() != n + 1 || exp[..n] != *A::TYPES || exp[n] != ValType::ContRef {
                 return self.raise(
@@ -782,17 +778,11 @@ impl Store {
     /// `cont.bind k args`: consumes `k` and returns a handle to the same
     /// continuation expecting `args`' count fewer arguments.
     pub fn bind<A: WasmValues>(&self, k: ContObj, args: A) -> Result<ContObj, Trap> {
-        let c = k.contref;
-        if c.is_null() {
-            return self.raise(TrapKind::NullContinuation, "bind");
-        }
+        let c = self.live(k, "bind")?;
         let n = A::TYPES.len();
-        // SAFETY: non-null handles point at ContRefs the store never frees;
-        // a live one is fresh or suspended, with inbox room for `expected`.
+        // SAFETY: `live` proved `c` a ContRef of this store, un-consumed, so
+        // fresh or suspended, with inbox room for `expected`.
         unsafe {
-            if (*c).revision != k.revision {
-                return self.raise(TrapKind::ConsumedContinuation, "bind");
-            }
             let exp = (*c).expected;
             if exp.len() < n || exp[..n] != *A::TYPES {
                 return self.raise(
@@ -818,16 +808,10 @@ impl Store {
     /// stacks go back to the provider. Frames on those stacks are abandoned
     /// without running destructors, as a Wasm engine would.
     pub fn drop_cont(&self, k: ContObj) -> Result<(), Trap> {
-        let c = k.contref;
-        if c.is_null() {
-            return self.raise(TrapKind::NullContinuation, "drop");
-        }
+        let c = self.live(k, "drop")?;
         // SAFETY: as in `bind`; a live segment runs from `c` through its
         // parents to `last_ancestor`, and nothing runs on it.
         unsafe {
-            if (*c).revision != k.revision {
-                return self.raise(TrapKind::ConsumedContinuation, "drop");
-            }
             (*c).revision += 1;
             let last = (*c).last_ancestor;
             let mut x = c;

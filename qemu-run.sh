@@ -76,11 +76,14 @@ ensure_qemu() {
 build() {
     local bins=() b
     for b in "$@"; do bins+=(--bin "$b"); done
-    cargo kbuild --quiet --release "${bins[@]}" >&2
-    cargo build --quiet --release -p builder >&2
+    # Each step returns on failure by itself: callers use `if ! build`, and
+    # bash ignores `set -e` there, so a failed compile must not go on to
+    # boot the images of an earlier build.
+    cargo kbuild --quiet --release "${bins[@]}" >&2 || return 1
+    cargo build --quiet --release -p builder >&2 || return 1
     local elfs=()
     for b in "$@"; do elfs+=("$KERNELS/$b"); done
-    "$ROOT/target/release/builder" "--$FIRMWARE" "$IMAGES" "${elfs[@]}" >&2
+    "$ROOT/target/release/builder" "--$FIRMWARE" "$IMAGES" "${elfs[@]}" >&2 || return 1
 }
 
 # The in-kernel suites: every `[[bin]]` named `test-<suite>` (tests/<suite>.rs).

@@ -596,7 +596,7 @@ fn word(tos: *mut u8, offset: usize) -> usize {
 fn fresh_stack_layout_matches_spec_offsets_for_capacity_0_and_2() -> TestResult {
     let before = stacks::outstanding();
     let slot_size = stacks::config().slot_size();
-    let stack = ok(KernelStacks.allocate(STACK))?;
+    let stack = ok(KernelStacks.allocate(STACK, core::ptr::null()))?;
     let tos = stack.top();
     let t = tos as usize;
     check_eq!(t % 4096, 0);

@@ -32,6 +32,7 @@ kernel::suite!(
         non_canonical_access_traps_as_general_protection,
         reuse_of_the_trapped_stack_runs_the_next_continuation_correctly,
         trapped_chain_leak_check_frames_and_stacks_return_exactly,
+        fault_after_a_guest_used_a_second_store_still_traps_its_own_chain,
         kernel_code_keeps_working_after_every_kind_of_trap,
     ]
 );
@@ -290,6 +291,37 @@ fn trapped_chain_leak_check_frames_and_stacks_return_exactly() -> TestResult {
     check_eq!(frames::free_count(), free_frames);
     check_eq!(stacks::outstanding(), outstanding);
     check_eq!(stacks::pooled(), pooled);
+    Ok(())
+}
+
+/// A guest of one store may make and run continuations of a second store.
+/// That second store's resume is "kernel-level" for its own chain; when it
+/// returns, the first chain is still running, and a fault in it must still
+/// become a trap of that chain (not a kernel fault that ends the boot).
+fn fault_after_a_guest_used_a_second_store_still_traps_its_own_chain() -> TestResult {
+    let outer = Store::new(KernelStacks, STACK_SIZE);
+    let f = outer
+        .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> {
+            let inner = Store::new(KernelStacks, STACK_SIZE);
+            let seven = inner
+                .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> { Ok(7) })
+                .map_err(|_| Trap::guest("defining the inner function failed"))?;
+            let k = inner.cont_new(seven)?;
+            let seven = match inner.resume::<_, i32>(k, (), &[])? {
+                Resumed::Returned(v) => v,
+                Resumed::Suspended { .. } => -1,
+            };
+            // SAFETY: faults; the trap ends this stack.
+            unsafe { fault_divide() };
+            Ok(seven)
+        })
+        .unwrap();
+    let trap = trap_of::<i32>(&outer, f)?;
+    check_eq!(trap.kind(), TrapKind::DivideByZero);
+    check_eq!(
+        trap.backtrace().frames()[0],
+        fault_divide_insn as *const () as usize
+    );
     Ok(())
 }
 

@@ -63,7 +63,7 @@ fn mapped_pages(stack: &ContStack) -> Vec<usize> {
 
 fn allocate() -> Result<ContStack, String> {
     KernelStacks
-        .allocate(STACK_SIZE)
+        .allocate(STACK_SIZE, core::ptr::null())
         .map_err(|e| format!("allocate: {e:?}"))
 }
 

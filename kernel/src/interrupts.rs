@@ -422,9 +422,9 @@ fn fault(
 }
 
 /// Turns a fault in guest code into a trap and never returns, if the fault
-/// is one: a continuation chain is running (a kernel-level `resume` is
-/// inside it) and the faulting code's stack is a continuation stack.
-/// Otherwise returns, and the caller reports a kernel bug.
+/// is one: the faulting code ran on a continuation stack, whose slot names
+/// the store that owns it, and that store has a chain running. Otherwise
+/// returns, and the caller reports a kernel bug.
 ///
 /// The trap leaves this handler by switching straight to the kernel-level
 /// `resume` through the chain's control context (`cont::trap_current`), not
@@ -432,8 +432,11 @@ fn fault(
 /// an IST stack or the dead continuation stack) is simply abandoned. No
 /// exception here needs an `iretq` to re-arm anything (only NMI does).
 fn trap_guest_fault(vector: u8, frame: &InterruptStackFrame, cr2: Option<u64>, rbp: u64) {
-    let store = crate::cont::running_store();
-    if store.is_null() || !crate::stacks::in_region(frame.stack_pointer.as_u64()) {
+    let Some(store) = crate::stacks::owner_of(frame.stack_pointer.as_u64()) else {
+        return;
+    };
+    // SAFETY: a store outlives every stack it owns.
+    if !unsafe { (*store).in_continuation() } {
         return;
     }
     let (kind, message) = match (vector, cr2) {
@@ -451,9 +454,8 @@ fn trap_guest_fault(vector: u8, frame: &InterruptStackFrame, cr2: Option<u64>, r
         },
         (vector, _) => (TrapKind::CpuException { vector }, exception_name(vector)),
     };
-    // SAFETY: `store` is the store whose chain is running (non-null), the
-    // fault happened on one of its continuation stacks, and this handler's
-    // frame is abandoned by the switch.
+    // SAFETY: `store` owns the stack the fault happened on and has a chain
+    // running, and this handler's frame is abandoned by the switch.
     unsafe {
         crate::cont::trap_current(
             store,

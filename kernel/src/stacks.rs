@@ -40,7 +40,7 @@
 //! fault (or overflow) then happens before the lock is taken. The handler
 //! itself only ever `try_lock`s, and reports a bug if a lock is busy.
 
-use crate::cont::{ContStack, StackError, StackProvider};
+use crate::cont::{ContStack, StackError, StackProvider, Store};
 use crate::frames;
 use crate::paging::{self, CONT_STACKS_SIZE, CONT_STACKS_START, DATA_FLAGS, PAGE_SIZE};
 use alloc::vec::Vec;
@@ -125,6 +125,9 @@ struct Slot {
     /// The lowest page of the stack part that may be mapped; everything
     /// from here up to the top page is checked when the slot is freed.
     lowest_mapped: u64,
+    /// The store whose continuation runs on the slot: where the fault
+    /// handler sends a trap for a fault on this stack.
+    owner: *const Store,
 }
 
 struct Pool {
@@ -145,7 +148,8 @@ impl Pool {
             slots: alloc::vec![
                 Slot {
                     state: SlotState::Unused,
-                    lowest_mapped: 0
+                    lowest_mapped: 0,
+                    owner: core::ptr::null(),
                 };
                 config.slots
             ],
@@ -191,6 +195,11 @@ impl Pool {
         self.slots[slot].state = SlotState::Unused;
     }
 }
+
+// SAFETY: the kernel runs on one CPU; the owner pointers in the slots are
+// only read (by the fault handler, which dereferences one only while that
+// store has a chain running, so is alive), never shared across threads.
+unsafe impl Send for Pool {}
 
 static POOL: spin::Mutex<Option<Pool>> = spin::Mutex::new(None);
 
@@ -283,6 +292,19 @@ pub fn in_region(addr: u64) -> bool {
     (CONT_STACKS_START..CONT_STACKS_START + CONT_STACKS_SIZE).contains(&addr)
 }
 
+/// The store that owns the stack slot `addr` lies in, if the slot is in use
+/// and was given an owner: the fault handler's way from a faulting stack
+/// pointer to the chain that must trap. Never waits for the lock.
+pub fn owner_of(addr: u64) -> Option<*const Store> {
+    if !in_region(addr) {
+        return None;
+    }
+    let guard = POOL.try_lock()?;
+    let pool = guard.as_ref()?;
+    let slot = &pool.slots[pool.slot_of(addr)?];
+    (slot.state == SlotState::InUse && !slot.owner.is_null()).then_some(slot.owner)
+}
+
 /// The page-fault handler's question: can a fault at `addr` be served by
 /// mapping a page? Never waits for a lock (see the module docs).
 pub fn on_page_fault(addr: u64) -> Demand {
@@ -336,7 +358,7 @@ pub fn on_page_fault(addr: u64) -> Demand {
 pub struct KernelStacks;
 
 impl StackProvider for KernelStacks {
-    fn allocate(&mut self, size: usize) -> Result<ContStack, StackError> {
+    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
         touch_stack(LOCKED_SECTION_STACK);
         let mut guard = POOL.lock();
         let pool = guard.as_mut().expect("stacks::init has run");
@@ -366,6 +388,7 @@ impl StackProvider for KernelStacks {
             }
         };
         pool.slots[slot].state = SlotState::InUse;
+        pool.slots[slot].owner = owner;
         pool.outstanding += 1;
         let top = pool.top(slot);
         // SAFETY: `top - stack_size .. top` is the stack part of a slot now
@@ -398,6 +421,7 @@ impl StackProvider for KernelStacks {
         // in use or pooled) and nothing runs on the stack any more.
         unsafe { core::ptr::write_bytes(top_page as *mut u8, 0, PAGE_SIZE as usize) };
         pool.slots[slot].state = SlotState::Pooled;
+        pool.slots[slot].owner = core::ptr::null();
         pool.free.push(slot as u32);
         pool.outstanding -= 1;
     }

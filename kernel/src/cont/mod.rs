@@ -44,8 +44,6 @@ pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue,
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
 pub use stack::ContStack;
-#[cfg(target_os = "none")]
-pub use store::running_store;
 pub use store::{Frame, Store, trap_current};
 pub use switch::ControlEffect;
 pub use trap::{Backtrace, Trap, TrapKind};

@@ -10,6 +10,7 @@
 //! lies below.
 
 use super::stack::ContStack;
+use super::store::Store;
 #[cfg(target_os = "linux")]
 use alloc::vec::Vec;
 
@@ -29,7 +30,11 @@ pub enum StackError {
 pub trait StackProvider {
     /// A stack of at least `size` usable bytes: TOS page aligned, the usable
     /// bytes readable and writable, guard page(s) below never mapped.
-    fn allocate(&mut self, size: usize) -> Result<ContStack, StackError>;
+    /// `owner` is the store whose continuation will run on it (null when
+    /// none will): a provider that can find a stack from an address, as the
+    /// kernel's fault handler does, keeps it so that a fault on the stack
+    /// can become a trap of that store's chain.
+    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError>;
     /// Takes back a stack this provider allocated. Its contents are dead.
     fn free(&mut self, stack: ContStack);
     /// How many stacks are allocated and not yet freed (for leak checks).
@@ -135,7 +140,7 @@ impl Default for MmapStacks {
 
 #[cfg(target_os = "linux")]
 impl StackProvider for MmapStacks {
-    fn allocate(&mut self, size: usize) -> Result<ContStack, StackError> {
+    fn allocate(&mut self, size: usize, _owner: *const Store) -> Result<ContStack, StackError> {
         let size = size.max(PAGE_SIZE).next_multiple_of(PAGE_SIZE);
         if let Some(i) = self.pool.iter().position(|s| s.len() == size) {
             self.outstanding += 1;
@@ -187,7 +192,7 @@ mod tests {
     #[test]
     fn mmap_stacks_are_page_aligned_writable_and_pooled() {
         let mut stacks = MmapStacks::new();
-        let a = stacks.allocate(64 * 1024).unwrap();
+        let a = stacks.allocate(64 * 1024, core::ptr::null()).unwrap();
         assert_eq!(a.top() as usize % PAGE_SIZE, 0);
         assert_eq!((a.len(), a.guard()), (64 * 1024, PAGE_SIZE));
         // SAFETY: the lowest and highest usable bytes are ours.
@@ -199,7 +204,7 @@ mod tests {
         let top = a.top();
         stacks.free(a);
         assert_eq!((stacks.outstanding(), stacks.pooled()), (0, 1));
-        let b = stacks.allocate(64 * 1024).unwrap();
+        let b = stacks.allocate(64 * 1024, core::ptr::null()).unwrap();
         assert_eq!(b.top(), top);
         assert_eq!((stacks.outstanding(), stacks.pooled()), (1, 0));
         stacks.free(b);

@@ -332,7 +332,7 @@ mod tests {
     #[test]
     fn initialize_writes_every_header_slot_for_capacity_0_1_2_5() {
         let mut stacks = MmapStacks::new();
-        let stack = stacks.allocate(64 * 1024).unwrap();
+        let stack = stacks.allocate(64 * 1024, core::ptr::null()).unwrap();
         let tos = stack.top();
         assert_eq!(tos as usize % 4096, 0);
         for (params, results) in [(0, 0), (1, 0), (0, 2), (5, 3)] {

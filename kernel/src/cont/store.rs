@@ -88,16 +88,6 @@ pub struct Store {
     _not_send_sync: PhantomData<*mut ()>,
 }
 
-#[cfg(target_os = "none")]
-static RUNNING_STORE: core::sync::atomic::AtomicPtr<Store> =
-    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
-
-/// The store whose chain is running right now (set while a kernel-level
-/// `resume` is inside a continuation), for the kernel's fault handlers.
-#[cfg(target_os = "none")]
-pub fn running_store() -> *const Store {
-    RUNNING_STORE.load(core::sync::atomic::Ordering::Relaxed)
-}
 
 #[inline]
 fn same_types(a: &'static [ValType], b: &'static [ValType]) -> bool {
@@ -411,7 +401,7 @@ impl Store {
         }
         let c = self.take_contref();
         // SAFETY: provider calls do not re-enter the store.
-        let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size) } {
+        let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size, self) } {
             Ok(stack) => stack,
             Err(_) => {
                 // SAFETY: `c` is ours and unused: back on the free list.
@@ -539,13 +529,7 @@ impl Store {
             (*outer).parent = prev;
             (*outer).handlers = handlers.as_ptr();
             (*outer).handlers_len = handlers.len();
-            if prev.is_null() {
-                #[cfg(target_os = "none")]
-                RUNNING_STORE.store(
-                    self as *const Store as *mut Store,
-                    core::sync::atomic::Ordering::Relaxed,
-                );
-            } else {
+            if !prev.is_null() {
                 (*prev).state = State::Parent;
             }
             (*c).state = State::Running;
@@ -556,10 +540,7 @@ impl Store {
             // Back: `current` is whoever returned, suspended or trapped.
             let back = self.current.get();
             self.current.set(prev);
-            if prev.is_null() {
-                #[cfg(target_os = "none")]
-                RUNNING_STORE.store(core::ptr::null_mut(), core::sync::atomic::Ordering::Relaxed);
-            } else {
+            if !prev.is_null() {
                 (*prev).state = State::Running;
             }
             match effect.discriminant() {
@@ -881,9 +862,10 @@ pub(crate) unsafe extern "C" fn cont_entry(
 /// interrupted RBP). Interrupts stay as the caller left them.
 ///
 /// # Safety
-/// `store` must be the store whose continuation was running when the fault
-/// hit (see [`running_store`]) with a continuation running, the fault must
-/// have happened in that continuation's code, and the caller's own stack is
+/// `store` must be the store that owns the stack the fault happened on (the
+/// kernel's stack pool records it per slot), with a continuation running;
+/// the fault must have happened in that continuation's code (on its stack),
+/// and the caller's own stack is
 /// abandoned (e.g. an IST stack that the next fault resets).
 pub unsafe fn trap_current(
     store: *const Store,

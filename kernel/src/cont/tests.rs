@@ -732,9 +732,9 @@ fn tags_and_functions_with_more_values_than_the_mailbox_are_refused() {
 struct Counting(MmapStacks, Rc<Cell<usize>>);
 
 impl StackProvider for Counting {
-    fn allocate(&mut self, size: usize) -> Result<ContStack, StackError> {
+    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
         self.1.set(self.1.get() + 1);
-        self.0.allocate(size)
+        self.0.allocate(size, owner)
     }
     fn free(&mut self, stack: ContStack) {
         self.1.set(self.1.get() - 1);

@@ -16,6 +16,7 @@ use core::arch::global_asm;
 use core::hint::black_box;
 
 use kernel::cont::{Func, Resumed, Store, Trap, TrapKind, WasmValues};
+use kernel::interrupts::probe;
 use kernel::stacks::{self, KernelStacks};
 use kernel::testing::TestResult;
 use kernel::{check, check_eq, frames};
@@ -33,6 +34,7 @@ kernel::suite!(
         reuse_of_the_trapped_stack_runs_the_next_continuation_correctly,
         trapped_chain_leak_check_frames_and_stacks_return_exactly,
         fault_after_a_guest_used_a_second_store_still_traps_its_own_chain,
+        guest_fault_under_a_kernel_probe_traps_the_chain_not_the_probe,
         kernel_code_keeps_working_after_every_kind_of_trap,
     ]
 );
@@ -291,6 +293,30 @@ fn trapped_chain_leak_check_frames_and_stacks_return_exactly() -> TestResult {
     check_eq!(frames::free_count(), free_frames);
     check_eq!(stacks::outstanding(), outstanding);
     check_eq!(stacks::pooled(), pooled);
+    Ok(())
+}
+
+/// A probe catches faults of the kernel code it runs, on its own stack. A
+/// fault on a continuation stack that the probed code resumed belongs to
+/// that continuation's chain: the chain traps and is freed, the probed code
+/// gets `Err` from its `resume`, and the probe itself sees no fault.
+fn guest_fault_under_a_kernel_probe_traps_the_chain_not_the_probe() -> TestResult {
+    let store = Store::new(KernelStacks, STACK_SIZE);
+    let k = store
+        .cont_new(faulting_guest(&store, fault_divide))
+        .map_err(|t| alloc::format!("{t}"))?;
+    let mut result = None;
+    let probed = probe(|| result = Some(store.resume::<_, ()>(k, (), &[])));
+    check!(
+        probed.is_ok(),
+        "the probe took the guest's fault: {probed:?}"
+    );
+    match result {
+        Some(Err(trap)) => check_eq!(trap.kind(), TrapKind::DivideByZero),
+        other => return Err(alloc::format!("expected a trap, got {other:?}")),
+    }
+    check!(!store.in_continuation());
+    check_eq!(store.outstanding_stacks(), 0);
     Ok(())
 }
 

@@ -330,6 +330,12 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
 pub const KERNEL_WORDS: usize = 16 * 1024;
 
 /// The kernel's frame allocator. See the module docs for the locking rules.
+/// Whether the frame allocator's lock is held (by code a fault interrupted).
+#[cfg(target_os = "none")]
+pub fn locked() -> bool {
+    FRAMES.is_locked()
+}
+
 pub static FRAMES: spin::Mutex<FrameAllocator<KERNEL_WORDS>> =
     spin::Mutex::new(FrameAllocator::new());
 

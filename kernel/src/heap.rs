@@ -58,6 +58,11 @@ pub fn init() {
     };
 }
 
+/// Whether the allocator's lock is held (by code a fault interrupted).
+pub fn locked() -> bool {
+    ALLOCATOR.0.is_locked()
+}
+
 /// Bytes currently free in the heap (fragmentation not accounted for).
 pub fn free_bytes() -> usize {
     ALLOCATOR.0.lock().free()

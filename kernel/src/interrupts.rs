@@ -321,9 +321,19 @@ pub fn probe<F: FnOnce()>(f: F) -> Result<(), FaultInfo> {
 /// If a probe is armed, records `info` and rewrites `frame` so that `iretq`
 /// resumes in the probe's recovery routine. Returns whether it did.
 fn redirect_to_probe(frame: &mut InterruptStackFrame, info: FaultInfo) -> bool {
-    if !PROBE_ARMED.swap(false, Ordering::SeqCst) {
+    if !PROBE_ARMED.load(Ordering::SeqCst) {
         return false;
     }
+    // A probe catches faults of the code it runs, on the stack it was armed
+    // on. A fault on another stack (a continuation the probed code resumed)
+    // belongs to that continuation's chain: it becomes a trap, and the
+    // probed code sees the `Err` come out of its `resume`.
+    // SAFETY: armed, so `buffer` holds the state `kernel_probe_call` saved.
+    let armed_rsp = unsafe { (*PROBE.buffer.get()).rsp };
+    if !same_stack(armed_rsp, frame.stack_pointer.as_u64()) {
+        return false;
+    }
+    PROBE_ARMED.store(false, Ordering::SeqCst);
     // SAFETY: the probe is armed, so `buffer` holds the state saved by
     // `kernel_probe_call`, and `probe` is suspended inside that call.
     let rsp = unsafe {
@@ -341,6 +351,12 @@ fn redirect_to_probe(frame: &mut InterruptStackFrame, info: FaultInfo) -> bool {
         });
     }
     true
+}
+
+/// Whether two stack pointers are on the same stack: the same slot of the
+/// continuation-stack region, or both outside it (the kernel's stacks).
+fn same_stack(a: u64, b: u64) -> bool {
+    crate::stacks::slot_of(a) == crate::stacks::slot_of(b)
 }
 
 // ---------------------------------------------------------------------------
@@ -435,6 +451,21 @@ fn trap_guest_fault(vector: u8, frame: &InterruptStackFrame, cr2: Option<u64>, r
     let Some(store) = crate::stacks::owner_of(frame.stack_pointer.as_u64()) else {
         return;
     };
+    // The chain's code dies here. If it held a lock the kernel needs later,
+    // freeing the chain or the next allocation would wait for ever: that is
+    // a kernel bug (guest code reaches these locks only through the kernel,
+    // which touches the stack before locking), reported instead of trapped.
+    if let Some(lock) = lock_held_by_faulting_code() {
+        crate::println!("  the faulting continuation held the {lock} lock: kernel bug");
+        return;
+    }
+    // The console lock is different: a guest may fault inside its own
+    // `Display` code while printing. The UART holds no state between bytes,
+    // so the lock can be released for the holder that will never run again.
+    if crate::serial::locked() {
+        // SAFETY: the holder is the trapping chain, which never runs again.
+        unsafe { crate::serial::force_unlock() };
+    }
     // SAFETY: a store outlives every stack it owns.
     if !unsafe { (*store).in_continuation() } {
         return;
@@ -445,13 +476,11 @@ fn trap_guest_fault(vector: u8, frame: &InterruptStackFrame, cr2: Option<u64>, r
         (vector::GENERAL_PROTECTION, _) => {
             (TrapKind::GeneralProtection, "general-protection fault")
         }
-        (vector::PAGE_FAULT, Some(addr)) => match crate::stacks::on_page_fault(addr) {
-            crate::stacks::Demand::Guard { .. } => (
-                TrapKind::StackOverflow { addr },
-                "stack overflow: the guard page below a continuation stack was touched",
-            ),
-            _ => (TrapKind::PageFault { addr }, "page fault"),
-        },
+        (vector::PAGE_FAULT, Some(addr)) if crate::stacks::in_guard(addr) => (
+            TrapKind::StackOverflow { addr },
+            "stack overflow: the guard page below a continuation stack was touched",
+        ),
+        (vector::PAGE_FAULT, Some(addr)) => (TrapKind::PageFault { addr }, "page fault"),
         (vector, _) => (TrapKind::CpuException { vector }, exception_name(vector)),
     };
     // SAFETY: `store` owns the stack the fault happened on and has a chain
@@ -464,6 +493,22 @@ fn trap_guest_fault(vector: u8, frame: &InterruptStackFrame, cr2: Option<u64>, r
             frame.instruction_pointer.as_u64() as usize,
             rbp as usize,
         )
+    }
+}
+
+/// A kernel lock that the interrupted code holds and that cannot be taken
+/// over (its data may be half-updated), if any.
+fn lock_held_by_faulting_code() -> Option<&'static str> {
+    if crate::stacks::pool_locked() {
+        Some("stack pool")
+    } else if crate::frames::locked() {
+        Some("frame allocator")
+    } else if crate::paging::table_locked() {
+        Some("page table")
+    } else if crate::heap::locked() {
+        Some("heap")
+    } else {
+        None
     }
 }
 
@@ -580,10 +625,23 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
     // Continuation stacks are mapped on first touch: a not-present fault
     // in the stack part of a slot in use maps a zeroed page, and the
     // faulting instruction runs again when this handler returns.
-    if !code.contains(PageFaultErrorCode::PROTECTION_VIOLATION)
-        && crate::stacks::on_page_fault(cr2) == crate::stacks::Demand::Mapped
-    {
-        return;
+    if !code.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
+        match crate::stacks::on_page_fault(cr2) {
+            crate::stacks::Demand::Mapped => return,
+            crate::stacks::Demand::Busy => {
+                // A demand fault while the pool, frame or page-table lock
+                // was held: the rule "touch the stack before taking a lock"
+                // (stacks.rs) was broken. Waiting would hang; a trap would
+                // need the same locks to free the chain. Report and stop.
+                report(vector::PAGE_FAULT, &frame, Some(code.bits()), Some(cr2));
+                crate::println!(
+                    "  a continuation stack needed a page while a stack, frame or \
+                     page-table lock was held: kernel bug"
+                );
+                fatal(Fatal::PageFault)
+            }
+            _ => {}
+        }
     }
     fault(
         vector::PAGE_FAULT,

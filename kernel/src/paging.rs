@@ -513,6 +513,11 @@ mod kernel_only {
         unmap_with(guard.as_mut().expect("paging::init has run"), page)
     }
 
+    /// Whether the active table's lock is held (by code a fault interrupted).
+    pub fn table_locked() -> bool {
+        ACTIVE.is_locked()
+    }
+
     /// The physical address `addr` maps to in the active table, if any.
     pub fn translate(addr: VirtAddr) -> Option<PhysAddr> {
         with_table(|table| table.translate_addr(addr))

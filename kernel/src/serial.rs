@@ -56,6 +56,12 @@ pub unsafe fn force_unlock() {
     unsafe { CONSOLE.force_unlock() };
 }
 
+/// Whether the console's lock is held (by code a fault interrupted).
+#[cfg(target_os = "none")]
+pub fn locked() -> bool {
+    CONSOLE.is_locked()
+}
+
 /// A `fmt::Write` sink for code that wants to build output piecewise.
 pub struct Serial;
 

@@ -44,6 +44,7 @@ use crate::cont::{ContStack, StackError, StackProvider, Store};
 use crate::frames;
 use crate::paging::{self, CONT_STACKS_SIZE, CONT_STACKS_START, DATA_FLAGS, PAGE_SIZE};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use x86_64::VirtAddr;
 use x86_64::structures::paging::{Page, PhysFrame};
 
@@ -196,6 +197,38 @@ impl Pool {
     }
 }
 
+/// The geometry in force, also outside the lock: the fault handler must
+/// tell a guard page from a stack page even when the interrupted code holds
+/// the pool's lock. Written by `configure` (with the lock held, and no stack
+/// in use), read anywhere.
+static SLOT_SIZE: AtomicUsize = AtomicUsize::new(0);
+static GUARD_SIZE: AtomicUsize = AtomicUsize::new(0);
+static SLOT_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// The slot `addr` lies in, by arithmetic alone (never takes a lock).
+pub fn slot_of(addr: u64) -> Option<usize> {
+    let slot_size = SLOT_SIZE.load(Ordering::Relaxed);
+    let offset = addr.checked_sub(CONT_STACKS_START)? as usize;
+    if slot_size == 0 {
+        return None;
+    }
+    let slot = offset / slot_size;
+    (slot < SLOT_COUNT.load(Ordering::Relaxed)).then_some(slot)
+}
+
+/// Whether `addr` is in the guard of its slot (never takes a lock).
+pub fn in_guard(addr: u64) -> bool {
+    slot_of(addr).is_some_and(|slot| {
+        let start = CONT_STACKS_START + (slot * SLOT_SIZE.load(Ordering::Relaxed)) as u64;
+        addr - start < GUARD_SIZE.load(Ordering::Relaxed) as u64
+    })
+}
+
+/// Whether the pool's lock is held (by code a fault interrupted).
+pub fn pool_locked() -> bool {
+    POOL.is_locked()
+}
+
 // SAFETY: the kernel runs on one CPU; the owner pointers in the slots are
 // only read (by the fault handler, which dereferences one only while that
 // store has a chain running, so is alive), never shared across threads.
@@ -264,6 +297,9 @@ pub fn configure(config: Config) -> Result<(), ConfigError> {
         }
     }
     *guard = Some(Pool::new(config));
+    SLOT_SIZE.store(config.slot_size(), Ordering::Relaxed);
+    GUARD_SIZE.store(config.guard_size, Ordering::Relaxed);
+    SLOT_COUNT.store(config.slots, Ordering::Relaxed);
     Ok(())
 }
 
@@ -311,19 +347,20 @@ pub fn on_page_fault(addr: u64) -> Demand {
     if !in_region(addr) {
         return Demand::NotOurs;
     }
+    // Where the address is needs no lock: a guard touch is an overflow
+    // whoever holds what.
+    let Some(slot) = slot_of(addr) else {
+        return Demand::NotInUse { slot: usize::MAX };
+    };
+    if in_guard(addr) {
+        return Demand::Guard { slot };
+    }
     let Some(mut guard) = POOL.try_lock() else {
         return Demand::Busy;
     };
     let Some(pool) = guard.as_mut() else {
-        return Demand::NotInUse { slot: 0 };
+        return Demand::NotInUse { slot };
     };
-    let Some(slot) = pool.slot_of(addr) else {
-        return Demand::NotInUse { slot: usize::MAX };
-    };
-    let slot_start = CONT_STACKS_START + (slot * pool.config.slot_size()) as u64;
-    if addr - slot_start < pool.config.guard_size as u64 {
-        return Demand::Guard { slot };
-    }
     if pool.slots[slot].state != SlotState::InUse {
         return Demand::NotInUse { slot };
     }

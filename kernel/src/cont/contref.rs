@@ -27,6 +27,7 @@
 //! ```
 
 use super::stack::{ArgsObject, ContStack};
+use super::store::Store;
 use super::val::{ValRaw, ValType};
 
 /// The most values a mailbox holds: a tag's payload or results, a
@@ -89,10 +90,13 @@ pub struct ContRef {
     pub(crate) values: [ValRaw; MAX_VALUES],
     /// Next free `ContRef` while this one is on the store's free list.
     pub(crate) next_free: *mut ContRef,
+    /// The store this `ContRef` belongs to, for life: a handle is only
+    /// good with the store that made it.
+    pub(crate) store: *const Store,
 }
 
 impl ContRef {
-    pub(crate) fn new() -> ContRef {
+    pub(crate) fn new(store: *const Store) -> ContRef {
         ContRef {
             state: State::Returned,
             revision: 0,
@@ -109,6 +113,7 @@ impl ContRef {
             payload: &[],
             values: [ValRaw::ZERO; MAX_VALUES],
             next_free: core::ptr::null_mut(),
+            store,
         }
     }
 }

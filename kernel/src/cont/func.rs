@@ -87,7 +87,14 @@ pub enum DefineError {
 pub trait WasmValue: Copy {
     const TYPE: ValType;
     fn to_raw(self) -> ValRaw;
-    fn from_raw(raw: ValRaw) -> Self;
+    /// The value in a slot.
+    ///
+    /// # Safety
+    /// `raw` must hold a value of this type written by [`to_raw`](Self::to_raw)
+    /// (the runtime checks every slot's type before it reads one). For a
+    /// continuation handle this is what keeps handles unforgeable: a
+    /// `ContObj` made from arbitrary bits would point anywhere.
+    unsafe fn from_raw(raw: ValRaw) -> Self;
 }
 
 macro_rules! wasm_value {
@@ -99,7 +106,7 @@ macro_rules! wasm_value {
                 ValRaw::$to(self)
             }
             #[inline]
-            fn from_raw(raw: ValRaw) -> Self {
+            unsafe fn from_raw(raw: ValRaw) -> Self {
                 raw.$from()
             }
         }
@@ -118,7 +125,7 @@ impl WasmValue for ContObj {
         ValRaw::from_ref(self.contref as usize, self.revision)
     }
     #[inline]
-    fn from_raw(raw: ValRaw) -> Self {
+    unsafe fn from_raw(raw: ValRaw) -> Self {
         let (ptr, revision) = raw.reference();
         ContObj {
             contref: ptr as *mut _,
@@ -159,8 +166,9 @@ macro_rules! scalar_values {
             const TYPES: &'static [ValType] = &[<$t as WasmValue>::TYPE];
             #[inline]
             unsafe fn load(src: *const ValRaw) -> Self {
-                // SAFETY: the caller provides one readable slot.
-                <$t>::from_raw(unsafe { *src })
+                // SAFETY: the caller provides one readable slot holding a
+                // value of this type.
+                unsafe { <$t>::from_raw(*src) }
             }
             #[inline]
             unsafe fn store(self, dst: *mut ValRaw) {
@@ -178,7 +186,8 @@ macro_rules! tuple_values {
             const TYPES: &'static [ValType] = &[$($name::TYPE),+];
             #[inline]
             unsafe fn load(src: *const ValRaw) -> Self {
-                // SAFETY: the caller provides one readable slot per element.
+                // SAFETY: the caller provides one readable slot per element,
+                // each holding a value of that element's type.
                 unsafe { ($($name::from_raw(*src.add($idx)),)+) }
             }
             #[inline]

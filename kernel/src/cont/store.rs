@@ -88,7 +88,6 @@ pub struct Store {
     _not_send_sync: PhantomData<*mut ()>,
 }
 
-
 #[inline]
 fn same_types(a: &'static [ValType], b: &'static [ValType]) -> bool {
     a.len() == b.len() && (core::ptr::eq(a, b) || a == b)
@@ -319,7 +318,8 @@ impl Store {
             // SAFETY: `c` is null or a live ContRef of the running chain.
             let stack: Option<&ContStack> = unsafe { c.as_ref().map(|c| &c.stack) };
             match stack {
-                Some(stack) if !stack.contains(fp) => return,
+                // The whole record, [fp] and [fp+8], must lie in the stack.
+                Some(stack) if !stack.contains(fp) || fp + 16 > stack.top() as usize => return,
                 None if !WALK_KERNEL_STACK => return,
                 _ => {}
             }
@@ -363,7 +363,7 @@ impl Store {
             self.free.set(unsafe { (*c).next_free });
             return c;
         }
-        let c = Box::into_raw(Box::new(ContRef::new()));
+        let c = Box::into_raw(Box::new(ContRef::new(self)));
         // SAFETY: no reference into `all` is held across calls.
         unsafe { (*self.all.get()).push(c) };
         c
@@ -448,9 +448,17 @@ impl Store {
         if c.is_null() {
             return self.raise(TrapKind::NullContinuation, what);
         }
-        // SAFETY: non-null handles point at ContRefs the store never frees.
-        if unsafe { (*c).revision } != k.revision {
-            return self.raise(TrapKind::ConsumedContinuation, what);
+        // SAFETY: a non-null handle is one a store made (handles cannot be
+        // forged: `WasmValue::from_raw` is unsafe), and stores never free
+        // their ContRefs while they live; the first check makes sure it is
+        // one of ours before anything else of it is trusted.
+        unsafe {
+            if !core::ptr::eq((*c).store, self) {
+                return self.raise(TrapKind::ForeignContinuation, what);
+            }
+            if (*c).revision != k.revision {
+                return self.raise(TrapKind::ConsumedContinuation, what);
+            }
         }
         Ok(c)
     }

@@ -422,6 +422,52 @@ fn switch_handler_does_not_catch_suspend_and_suspend_handler_does_not_catch_swit
 }
 
 #[test]
+fn handle_from_another_store_traps_as_foreign_on_every_operation() {
+    let a = store();
+    let b = store();
+    let f = a.func_wrap(|_, ()| Ok(1i32)).unwrap();
+    let k = a.cont_new(f).unwrap();
+    let t = trapped(b.resume::<_, i32>(k, (), &[]));
+    assert_eq!(t.kind(), TrapKind::ForeignContinuation);
+    assert_eq!(trapped(b.bind(k, ())).kind(), TrapKind::ForeignContinuation);
+    assert_eq!(
+        trapped(b.drop_cont(k)).kind(),
+        TrapKind::ForeignContinuation
+    );
+    assert_eq!(
+        trapped(b.payload::<()>(k)).kind(),
+        TrapKind::ForeignContinuation
+    );
+    // Nothing was consumed: the owner still runs it, and B lent it nothing.
+    assert_eq!(returned(a.resume::<_, i32>(k, (), &[])), 1);
+    assert_eq!(b.outstanding_stacks(), 0);
+}
+
+#[test]
+fn walk_stops_at_a_frame_pointer_within_16_bytes_of_tos() {
+    let s = store();
+    let visited = Rc::new(Cell::new(usize::MAX));
+    let v2 = visited.clone();
+    let f = s
+        .func_wrap(move |s, tos: i64| {
+            // A frame record needs 16 bytes, [fp] and [fp+8]: one that
+            // starts 8 below TOS would read past the stack's top.
+            let mut n = 0;
+            s.walk_frames(tos as usize - 8, |_| {
+                n += 1;
+                true
+            });
+            v2.set(n);
+            Ok(())
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let tos = s.stack_top(k).unwrap() as i64;
+    returned::<()>(s.resume(k, tos, &[]));
+    assert_eq!(visited.get(), 0);
+}
+
+#[test]
 fn consumed_continuation_traps_on_resume_bind_and_drop() {
     let s = store();
     let f = s.func_wrap(|_, ()| Ok(1)).unwrap();

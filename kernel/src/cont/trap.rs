@@ -23,6 +23,9 @@ pub enum TrapKind {
     /// A handle whose revision is not the continuation's: it was already
     /// resumed, bound, switched to or dropped (continuations are one-shot).
     ConsumedContinuation,
+    /// A handle made by another store: a continuation belongs to the store
+    /// that created it.
+    ForeignContinuation,
     /// No enclosing `resume` installed a handler for the tag (or a
     /// suspend/switch was attempted outside any continuation).
     UnhandledTag,

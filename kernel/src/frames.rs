@@ -40,8 +40,8 @@
 //! A page-fault handler must not wait: it may have interrupted the very code
 //! that holds the lock, which would then never release it. For it there is
 //! [`try_allocate_frame`], which takes the lock only if it is free and
-//! otherwise reports [`Busy`](AllocError::Busy), so the handler can turn the
-//! fault into a trap instead of deadlocking. Lock order, when both are
+//! otherwise reports [`Busy`](AllocError::Busy), so the handler can report
+//! the broken locking rule instead of deadlocking. Lock order, when both are
 //! needed: the page-table lock (`paging`) first, then this one.
 
 use x86_64::PhysAddr;

@@ -3,11 +3,21 @@
 //! into an ordinary `Err` instead of the end of the boot.
 //!
 //! Every exception vector 0–31 that the architecture defines gets a handler.
-//! Breakpoint (`int3`) is reported, counted and execution continues. Every
-//! other exception is fatal unless a probe is armed (below): the handler
-//! prints the vector and its name, the error code, RIP and RSP (for a page
-//! fault also CR2 and the decoded error bits), then calls
-//! [`crate::testing::fatal`], which reports the running test and exits QEMU.
+//! Breakpoint (`int3`) is reported, counted and execution continues. For
+//! the others, in this order:
+//!
+//! 1. a page fault in a continuation stack may be *demand paging*: the page
+//!    is mapped and the instruction runs again (`stacks::on_page_fault`);
+//! 2. a probe armed on the faulting stack catches the fault (below);
+//! 3. a fault on a continuation stack whose store has a chain running is a
+//!    *guest fault*: it becomes a trap of that chain, and `Err(trap)` comes
+//!    out of the kernel's `resume` (`trap_guest_fault`, `docs/faults.md`);
+//! 4. anything else is a bug in the kernel: the handler prints the vector
+//!    and its name, the error code, RIP and RSP (for a page fault also CR2
+//!    and the decoded error bits), then calls [`crate::testing::fatal`],
+//!    which reports the running test and exits QEMU.
+//!
+//! Double fault, NMI and machine check are always fatal.
 //!
 //! ## Which handlers run on their own stack, and why the page fault does
 //!

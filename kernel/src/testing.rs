@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! test memory::heap_reuses_freed_blocks ... ok
-//! test memory::frame_count_restored ... FAILED: tests/memory.rs:40: expected 7, got 6
+//! test memory::double_free_is_refused ... FAILED: tests/memory.rs:40: left Ok(()), right Err(DoubleFree(4096))
 //! 1 passed, 1 failed
 //! ```
 //!

@@ -44,7 +44,11 @@ pub enum State {
     /// The innermost running continuation (the store's `current`).
     Running,
     /// Running, but it has resumed another continuation that is running
-    /// now; it continues when that one returns or suspends past it.
+    /// now; it continues when that one returns or suspends past it. The
+    /// inner members of a suspended segment keep this state too (they are
+    /// still each other's parents, waiting inside their `resume` calls);
+    /// only the innermost, whose handle the suspension returned, is
+    /// `Suspended`.
     Parent,
     /// Stopped by a suspend or switch; its handle can resume it.
     Suspended,

@@ -15,7 +15,7 @@ extern crate alloc;
 use core::arch::global_asm;
 use core::hint::black_box;
 
-use kernel::cont::{Func, Resumed, Store, Trap, TrapKind, WasmValues};
+use kernel::cont::{Func, Resumed, State, Store, Trap, TrapKind, WasmValues};
 use kernel::interrupts::probe;
 use kernel::stacks::{self, KernelStacks};
 use kernel::testing::TestResult;
@@ -35,7 +35,9 @@ kernel::suite!(
         trapped_chain_leak_check_frames_and_stacks_return_exactly,
         fault_after_a_guest_used_a_second_store_still_traps_its_own_chain,
         guest_fault_under_a_kernel_probe_traps_the_chain_not_the_probe,
-        kernel_code_keeps_working_after_every_kind_of_trap,
+        heap_allocates_after_the_traps_above,
+        frame_allocator_works_after_the_traps_above,
+        a_new_store_runs_continuations_after_the_traps_above,
     ]
 );
 
@@ -85,6 +87,10 @@ unsafe extern "C" {
 /// Recurses until the stack runs out. Each level keeps a 256-byte buffer
 /// alive across the call, so the compiler can neither shrink the frames nor
 /// turn the recursion into a loop.
+/// An upper bound on `recurse`'s machine code, for telling its return
+/// addresses from others.
+const RECURSE_MAX_LEN: usize = 256;
+
 #[allow(unconditional_recursion)]
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
@@ -142,7 +148,17 @@ fn overflow_by_unbounded_recursion_traps_as_stack_overflow() -> TestResult {
         "fault address {addr:#x} is not in the guard {:#x?} of the trapped stack",
         guard_of(trap.origin())
     );
-    check!(!trap.backtrace().frames().is_empty());
+    // The backtrace starts at the faulting instruction, inside `recurse`,
+    // and every frame it could hold is `recurse` calling itself.
+    let frames = trap.backtrace().frames();
+    check_eq!(frames.len(), kernel::cont::trap::MAX_FRAMES);
+    let body = recurse as *const () as usize..recurse as *const () as usize + RECURSE_MAX_LEN;
+    for (i, ret) in frames.iter().enumerate() {
+        check!(
+            body.contains(ret),
+            "frame {i} at {ret:#x} is not in recurse ({body:#x?})"
+        );
+    }
     check_eq!(stacks::outstanding(), outstanding);
     Ok(())
 }
@@ -176,11 +192,24 @@ fn overflow_four_continuations_deep_ends_the_whole_chain() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
     let outstanding = stacks::outstanding();
     let f1 = four_deep_overflowing_chain(&store);
-    let trap = trap_of::<i64>(&store, f1)?;
+    let k = store.cont_new(f1).map_err(|t| alloc::format!("{t}"))?;
+    let outer_top = store.stack_top(k).unwrap_or(0);
+    let trap = match store.resume::<_, i64>(k, (), &[]) {
+        Err(trap) => trap,
+        other => return Err(alloc::format!("expected a trap, got {other:?}")),
+    };
+    let TrapKind::StackOverflow { addr } = trap.kind() else {
+        return Err(alloc::format!("expected a stack overflow, got {trap}"));
+    };
+    // It came from the innermost stack (the one that recursed into its
+    // guard), not the outermost that the kernel resumed...
+    check!(guard_of(trap.origin()).contains(&addr));
     check!(
-        matches!(trap.kind(), TrapKind::StackOverflow { .. }),
-        "expected a stack overflow, got {trap}"
+        trap.origin() != outer_top,
+        "the trap names the outermost stack"
     );
+    // ...and ended the outermost too, which the kernel can see.
+    check_eq!(store.state(k), Some(State::Trapped));
     // All four stacks went back to the pool.
     check_eq!(store.outstanding_stacks(), 0);
     check_eq!(stacks::outstanding(), outstanding);
@@ -351,13 +380,25 @@ fn fault_after_a_guest_used_a_second_store_still_traps_its_own_chain() -> TestRe
     Ok(())
 }
 
-fn kernel_code_keeps_working_after_every_kind_of_trap() -> TestResult {
-    // Everything above trapped at least once in this boot; the kernel's own
-    // machinery must be intact: the heap, the frame allocator, and a store.
+// The last three run after every test above has trapped at least once in
+// this boot; the kernel's own machinery must be intact.
+
+fn heap_allocates_after_the_traps_above() -> TestResult {
     let v: alloc::vec::Vec<u64> = (0..1000).collect();
     check_eq!(v.iter().sum::<u64>(), 499_500);
+    Ok(())
+}
+
+fn frame_allocator_works_after_the_traps_above() -> TestResult {
+    let free = frames::free_count();
     let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
+    check_eq!(frames::free_count(), free - 1);
     frames::free_frame(frame).map_err(|e| alloc::format!("{e:?}"))?;
+    check_eq!(frames::free_count(), free);
+    Ok(())
+}
+
+fn a_new_store_runs_continuations_after_the_traps_above() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
     let add = store
         .func_wrap(|_: &Store, (a, b): (i32, i32)| -> Result<i32, Trap> { Ok(a + b) })

@@ -34,6 +34,7 @@ pub mod store;
 pub mod switch;
 pub mod trap;
 pub mod val;
+pub mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -44,7 +45,8 @@ pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue,
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
 pub use stack::ContStack;
-pub use store::{Frame, Store, trap_current};
+pub use store::{Store, trap_current};
 pub use switch::ControlEffect;
 pub use trap::{Backtrace, Trap, TrapKind};
 pub use val::{ValRaw, ValType};
+pub use walk::Frame;

@@ -1,0 +1,107 @@
+//! Frame-pointer walks across continuation stacks: how a backtrace taken
+//! inside a continuation climbs out of it into the code that resumed it.
+//!
+//! Frame pointers are on everywhere (`x86_64-target.json`), so every frame
+//! begins with a *frame record*: the caller's RBP, and above it the return
+//! address. Following the saved RBPs visits every frame of one stack. At the
+//! top of a continuation stack the chain would end, except that the start
+//! trampoline keeps RBP at `TOS-0x10` (SPEC §1): there, `[TOS-0x10]` and
+//! `[TOS-0x08]` are the control context's RBP and RIP slots, which while the
+//! continuation is active hold its *parent's* RBP and resume address. So the
+//! trampoline's frame is a valid record whose "caller" is the parent, and
+//! the walk steps from one stack to the next with no special code at all;
+//! it only has to know, to bound its reads, which stack it is on.
+//!
+//! ```text
+//!  continuation stack                     parent's stack
+//!
+//!  TOS-0x08  parent's resume address      (the trampoline's record:
+//!  TOS-0x10  parent's RBP  ----------+     its "caller" is the parent)
+//!      ^                             |
+//!      |                             +--> [RBP]   parent's caller's RBP
+//!  entry's record:                         [RBP+8] parent's return address
+//!  [RBP]     TOS-0x10 ---+
+//!  [RBP+8]   return address into the trampoline
+//! ```
+//!
+//! Every read is checked: on a continuation stack the whole 16-byte record
+//! must lie inside that stack; on the kernel's stack saved RBPs must go up,
+//! by less than 1 MiB a step.
+
+use super::contref::ContRef;
+use super::stack::{ContStack, RBP_OFFSET};
+
+/// One frame of a frame-pointer walk: the frame pointer and the return
+/// address stored just above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub fp: usize,
+    pub return_address: usize,
+}
+
+/// The most frames a walk visits.
+const MAX_WALK: usize = 64;
+/// On the kernel's own stack a walk follows a saved RBP only if it lies at
+/// most this far above the current frame.
+const MAX_KERNEL_FRAME: usize = 1 << 20;
+/// Whether RBP is certainly a frame pointer in code outside continuation
+/// stacks, so a walk may follow it there: always in the kernel (its target
+/// forces frame pointers), and in unoptimised host builds. Optimised host
+/// builds use RBP as an ordinary register; following it could read unmapped
+/// memory, so there the walk stops at the edge of the kernel's stack.
+/// (On a continuation stack every read is bounds-checked against the stack.)
+const WALK_KERNEL_STACK: bool = cfg!(any(target_os = "none", debug_assertions));
+
+/// Walks frame records from `start_fp`, innermost first, calling `visit`
+/// until it returns false. `innermost` is the continuation running on the
+/// stack `start_fp` is on (null: the kernel's stack). On a continuation
+/// stack it follows frames inside that stack and, at the start trampoline's
+/// frame record (`TOS-0x10`), steps into the parent; on the kernel's stack
+/// it follows frames while they go upward by less than 1 MiB (where frame
+/// pointers are guaranteed, see `WALK_KERNEL_STACK`).
+///
+/// # Safety
+/// `innermost` must be null or a live ContRef whose parents are live.
+pub(crate) unsafe fn walk(
+    innermost: *mut ContRef,
+    start_fp: usize,
+    mut visit: impl FnMut(Frame) -> bool,
+) {
+    let mut fp = start_fp;
+    let mut c = innermost;
+    for _ in 0..MAX_WALK {
+        if fp == 0 || fp % 8 != 0 {
+            return;
+        }
+        // SAFETY: `c` is null or a live ContRef (the caller's contract).
+        let stack: Option<&ContStack> = unsafe { c.as_ref().map(|c| &c.stack) };
+        match stack {
+            // The whole record, [fp] and [fp+8], must lie in the stack.
+            Some(stack) if !stack.contains(fp) || fp + 16 > stack.top() as usize => return,
+            None if !WALK_KERNEL_STACK => return,
+            _ => {}
+        }
+        // SAFETY: `fp` is an aligned frame record: inside the running
+        // continuation's stack (checked above), or on the kernel stack
+        // reached by the bounded upward steps below.
+        let (next, ret) = unsafe { (*(fp as *const usize), *(fp as *const usize).add(1)) };
+        if !visit(Frame {
+            fp,
+            return_address: ret,
+        }) {
+            return;
+        }
+        match stack {
+            Some(stack) if fp == stack.top() as usize - RBP_OFFSET => {
+                // The trampoline's record: [fp] and [fp+8] are the
+                // parent's RBP and RIP. Continue on the parent's stack.
+                // SAFETY: `c` is non-null here.
+                c = unsafe { (*c).parent };
+            }
+            Some(_) if next <= fp => return,
+            None if next <= fp || next - fp > MAX_KERNEL_FRAME => return,
+            _ => {}
+        }
+        fp = next;
+    }
+}

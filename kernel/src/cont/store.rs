@@ -29,11 +29,12 @@ use super::contref::{ContObj, ContRef, Handler, MAX_VALUES, Resumed, State, Tag,
 use super::func::{
     ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue, WasmValues, array_call_shim,
 };
-use super::provider::StackProvider;
-use super::stack::{self, ArgsObject, ContStack, ControlContext, RBP_OFFSET};
+use super::provider::{StackError, StackProvider};
+use super::stack::{self, ArgsObject, ContStack, ControlContext};
 use super::switch::{ControlEffect, frame_pointer, switch};
 use super::trap::{Backtrace, Trap, TrapKind};
 use super::val::ValType;
+use super::walk::{self, Frame};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::any::Any;
@@ -46,27 +47,6 @@ struct FuncEntry {
     _record: Box<FuncRecord>,
     _owner: Option<Box<dyn Any>>,
 }
-
-/// One frame of a frame-pointer walk: the frame pointer and the return
-/// address stored just above it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Frame {
-    pub fp: usize,
-    pub return_address: usize,
-}
-
-/// The most frames a walk visits.
-const MAX_WALK: usize = 64;
-/// On the kernel's own stack a walk follows a saved RBP only if it lies at
-/// most this far above the current frame.
-const MAX_KERNEL_FRAME: usize = 1 << 20;
-/// Whether RBP is certainly a frame pointer in code outside continuation
-/// stacks, so a walk may follow it there: always in the kernel (its target
-/// forces frame pointers), and in unoptimised host builds. Optimised host
-/// builds use RBP as an ordinary register; following it could read unmapped
-/// memory, so there the walk stops at the edge of the kernel's stack.
-/// (On a continuation stack every read is bounds-checked against the stack.)
-const WALK_KERNEL_STACK: bool = cfg!(any(target_os = "none", debug_assertions));
 
 /// The runtime. See the module documentation.
 pub struct Store {
@@ -303,49 +283,11 @@ impl Store {
     }
 
     /// Walks frame records from `start_fp`, innermost first, calling
-    /// `visit` until it returns false. On a continuation stack it follows
-    /// frames inside that stack and, at the start trampoline's frame record
-    /// (`TOS-0x10`), steps into the parent; on the kernel's stack it follows
-    /// frames while they go upward by less than 1 MiB (where frame pointers
-    /// are guaranteed, see `WALK_KERNEL_STACK`).
-    pub fn walk_frames(&self, start_fp: usize, mut visit: impl FnMut(Frame) -> bool) {
-        let mut fp = start_fp;
-        let mut c = self.current.get();
-        for _ in 0..MAX_WALK {
-            if fp == 0 || fp % 8 != 0 {
-                return;
-            }
-            // SAFETY: `c` is null or a live ContRef of the running chain.
-            let stack: Option<&ContStack> = unsafe { c.as_ref().map(|c| &c.stack) };
-            match stack {
-                // The whole record, [fp] and [fp+8], must lie in the stack.
-                Some(stack) if !stack.contains(fp) || fp + 16 > stack.top() as usize => return,
-                None if !WALK_KERNEL_STACK => return,
-                _ => {}
-            }
-            // SAFETY: `fp` is an aligned frame record: inside the running
-            // continuation's stack (checked above), or on the kernel stack
-            // reached by the bounded upward steps below.
-            let (next, ret) = unsafe { (*(fp as *const usize), *(fp as *const usize).add(1)) };
-            if !visit(Frame {
-                fp,
-                return_address: ret,
-            }) {
-                return;
-            }
-            match stack {
-                Some(stack) if fp == stack.top() as usize - RBP_OFFSET => {
-                    // The trampoline's record: [fp] and [fp+8] are the
-                    // parent's RBP and RIP. Continue on the parent's stack.
-                    // SAFETY: `c` is non-null here.
-                    c = unsafe { (*c).parent };
-                }
-                Some(_) if next <= fp => return,
-                None if next <= fp || next - fp > MAX_KERNEL_FRAME => return,
-                _ => {}
-            }
-            fp = next;
-        }
+    /// `visit` until it returns false; see [`super::walk`].
+    pub fn walk_frames(&self, start_fp: usize, visit: impl FnMut(Frame) -> bool) {
+        // SAFETY: `current` is null or the innermost live ContRef of the
+        // running chain, whose parents are live too.
+        unsafe { walk::walk(self.current.get(), start_fp, visit) }
     }
 
     fn capture_backtrace(&self, fp: usize) -> Backtrace {
@@ -403,11 +345,17 @@ impl Store {
         // SAFETY: provider calls do not re-enter the store.
         let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size, self) } {
             Ok(stack) => stack,
-            Err(_) => {
+            Err(err) => {
                 // SAFETY: `c` is ours and unused: back on the free list.
                 unsafe { (*c).next_free = self.free.get() };
                 self.free.set(c);
-                return self.raise(TrapKind::OutOfStacks, "the stack provider has no stack");
+                let why = match err {
+                    StackError::OutOfMemory => "the stack provider has no stack left",
+                    StackError::UnsupportedSize => {
+                        "the stack provider does not hand out stacks of this size"
+                    }
+                };
+                return self.raise(TrapKind::OutOfStacks, why);
             }
         };
         debug_assert!(stack.len() >= self.stack_size);

@@ -96,7 +96,11 @@ pub const fn fits(len: usize, args_capacity: usize) -> bool {
 }
 
 /// The args array object of SPEC §1, owned by the `ContRef`: how many
-/// values the buffer holds now, how many it can hold, and where it is.
+/// values the buffer holds, how many it can hold, and where it is.
+/// `length` follows SPEC §1 exactly: 0 from `initialize` until the
+/// function returns, then the number of results written over the
+/// arguments. (Arguments placed before the first resume, by `resume` or
+/// `cont.bind`, are counted by the `ContRef`'s `bound`, not here.)
 #[derive(Debug)]
 #[repr(C)]
 pub struct ArgsObject {

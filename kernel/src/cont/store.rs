@@ -731,9 +731,6 @@ impl Store {
             args.store((*c).inbox.add((*c).bound));
             (*c).bound += n;
             (*c).expected = &exp[n..];
-            if (*c).state == State::Fresh {
-                (*c).args.length += n as u32;
-            }
             Ok(ContObj {
                 contref: c,
                 revision: (*c).revision,

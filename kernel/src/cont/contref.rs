@@ -124,6 +124,13 @@ impl ContRef {
 
 /// A continuation handle: the `ContRef` and the revision it is valid for.
 /// Copy, 16 bytes: it fits one [`ValRaw`] slot.
+///
+/// What the runtime checks on every use: the handle is not null, its
+/// `ContRef` belongs to the store it is used with, and the revision is
+/// current (one-shot). What it cannot check: a handle must not outlive its
+/// store. The store frees its `ContRef`s when it is dropped, and a handle
+/// kept past that points at freed memory. (A lifetime on `ContObj` tying it
+/// to its store would make the compiler check this; it is not done yet.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct ContObj {

@@ -648,7 +648,7 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
                     "  a continuation stack needed a page while a stack, frame or \
                      page-table lock was held: kernel bug"
                 );
-                fatal(Fatal::PageFault)
+                fatal(Fatal::DemandFaultWhileLocked)
             }
             _ => {}
         }

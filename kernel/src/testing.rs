@@ -121,6 +121,9 @@ pub enum Fatal {
     /// A page fault in the guard page below the kernel stack: the kernel
     /// stack overflowed (reported by the page-fault handler, see `interrupts`).
     KernelStackOverflow,
+    /// A continuation stack needed a page on demand while the stack pool,
+    /// frame allocator or page tables were locked (see `stacks`).
+    DemandFaultWhileLocked,
     Panic,
     Other,
 }

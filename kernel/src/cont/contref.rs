@@ -27,7 +27,6 @@
 //! ```
 
 use super::stack::{ArgsObject, ContStack};
-use super::store::Store;
 use super::val::{ValRaw, ValType};
 
 /// The most values a mailbox holds: a tag's payload or results, a
@@ -94,13 +93,12 @@ pub struct ContRef {
     pub(crate) values: [ValRaw; MAX_VALUES],
     /// Next free `ContRef` while this one is on the store's free list.
     pub(crate) next_free: *mut ContRef,
-    /// The store this `ContRef` belongs to, for life: a handle is only
-    /// good with the store that made it.
-    pub(crate) store: *const Store,
+    /// Its position in the store's table (`ContObj::index`), for life.
+    pub(crate) index: u32,
 }
 
 impl ContRef {
-    pub(crate) fn new(store: *const Store) -> ContRef {
+    pub(crate) fn new(index: u32) -> ContRef {
         ContRef {
             state: State::Returned,
             revision: 0,
@@ -117,36 +115,39 @@ impl ContRef {
             payload: &[],
             values: [ValRaw::ZERO; MAX_VALUES],
             next_free: core::ptr::null_mut(),
-            store,
+            index,
         }
     }
 }
 
-/// A continuation handle: the `ContRef` and the revision it is valid for.
-/// Copy, 16 bytes: it fits one [`ValRaw`] slot.
+/// A continuation handle: which store made it, which of that store's
+/// `ContRef`s it names, and the revision it is valid for. Copy, 16 bytes:
+/// it fits one [`ValRaw`] slot.
 ///
-/// What the runtime checks on every use: the handle is not null, its
-/// `ContRef` belongs to the store it is used with, and the revision is
-/// current (one-shot). What it cannot check: a handle must not outlive its
-/// store. The store frees its `ContRef`s when it is dropped, and a handle
-/// kept past that points at freed memory. (A lifetime on `ContObj` tying it
-/// to its store would make the compiler check this; it is not done yet.)
+/// A handle holds no pointer. Every use looks the `ContRef` up: the store
+/// id must be the store's own (ids are never reused, so a handle that
+/// outlived its store, or came from another one, is refused), the index
+/// must be inside the store's table, and the revision must be current
+/// (continuations are one-shot). So no handle, however old or wherever it
+/// came from, can make the runtime touch memory it does not own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct ContObj {
-    pub(crate) contref: *mut ContRef,
+    pub(crate) store: u32,
+    pub(crate) index: u32,
     pub(crate) revision: u64,
 }
 
 impl ContObj {
-    /// `ref.null cont`.
+    /// `ref.null cont`. (Store ids start at 1.)
     pub const NULL: ContObj = ContObj {
-        contref: core::ptr::null_mut(),
+        store: 0,
+        index: 0,
         revision: 0,
     };
 
     pub fn is_null(self) -> bool {
-        self.contref.is_null()
+        self.store == 0
     }
     /// The revision this handle is valid for.
     pub fn revision(self) -> u64 {

@@ -122,13 +122,17 @@ impl WasmValue for ContObj {
     const TYPE: ValType = ValType::ContRef;
     #[inline]
     fn to_raw(self) -> ValRaw {
-        ValRaw::from_ref(self.contref as usize, self.revision)
+        ValRaw::from_ref(
+            ((self.store as usize) << 32) | self.index as usize,
+            self.revision,
+        )
     }
     #[inline]
     unsafe fn from_raw(raw: ValRaw) -> Self {
-        let (ptr, revision) = raw.reference();
+        let (word, revision) = raw.reference();
         ContObj {
-            contref: ptr as *mut _,
+            store: (word >> 32) as u32,
+            index: word as u32,
             revision,
         }
     }

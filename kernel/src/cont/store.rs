@@ -48,8 +48,20 @@ struct FuncEntry {
     _owner: Option<Box<dyn Any>>,
 }
 
+/// Store ids are handed out once each, from 1 (0 is the null handle's), so
+/// that a handle can never be mistaken for one of a later store.
+static NEXT_STORE_ID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
+
+fn next_store_id() -> u32 {
+    let id = NEXT_STORE_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    assert!(id != 0, "more than 2^32 - 1 stores");
+    id
+}
+
 /// The runtime. See the module documentation.
 pub struct Store {
+    /// This store's id, in every handle it makes (see `ContObj`).
+    id: u32,
     /// The innermost running continuation; null = the kernel's own stack.
     current: Cell<*mut ContRef>,
     /// Free `ContRef`s, linked through `next_free`.
@@ -78,6 +90,7 @@ impl Store {
     /// `provider`. Pinned: guest stacks record the store's address.
     pub fn new(provider: impl StackProvider + 'static, stack_size: usize) -> Pin<Box<Store>> {
         Box::pin(Store {
+            id: next_store_id(),
             current: Cell::new(core::ptr::null_mut()),
             free: Cell::new(core::ptr::null_mut()),
             all: UnsafeCell::new(Vec::new()),
@@ -108,19 +121,19 @@ impl Store {
         unsafe { (*self.provider.get()).outstanding() }
     }
 
-    /// The state of the continuation a handle points at (whatever its
-    /// revision); `None` for `ContObj::NULL`.
+    /// The state of the continuation a handle names (whatever its
+    /// revision); `None` for `ContObj::NULL` or another store's handle.
     pub fn state(&self, k: ContObj) -> Option<State> {
-        // SAFETY: non-null handles point at ContRefs the store never frees.
-        (!k.is_null()).then(|| unsafe { (*k.contref).state })
+        // SAFETY: `lookup` returns only ContRefs of this store's table.
+        self.lookup(k).map(|c| unsafe { (*c).state })
     }
 
     /// The top (TOS) of the stack a live handle's continuation runs on;
     /// `None` for a null or consumed handle.
     pub fn stack_top(&self, k: ContObj) -> Option<usize> {
-        // SAFETY: non-null handles point at ContRefs the store never frees.
-        (!k.is_null() && unsafe { (*k.contref).revision } == k.revision)
-            .then(|| unsafe { (*k.contref).stack.top() } as usize)
+        let c = self.lookup(k)?;
+        // SAFETY: `lookup` returns only ContRefs of this store's table.
+        unsafe { ((*c).revision == k.revision).then(|| (*c).stack.top() as usize) }
     }
 
     // ----- definitions ---------------------------------------------------
@@ -305,9 +318,11 @@ impl Store {
             self.free.set(unsafe { (*c).next_free });
             return c;
         }
-        let c = Box::into_raw(Box::new(ContRef::new(self)));
         // SAFETY: no reference into `all` is held across calls.
-        unsafe { (*self.all.get()).push(c) };
+        let all = unsafe { &mut *self.all.get() };
+        let index = u32::try_from(all.len()).expect("fewer than 2^32 continuations per store");
+        let c = Box::into_raw(Box::new(ContRef::new(index)));
+        all.push(c);
         c
     }
 
@@ -380,33 +395,52 @@ impl Store {
             (*c).inbox = (*c).args.data;
             (*c).bound = 0;
             (*c).payload = &[];
-            Ok(ContObj {
-                contref: c,
-                revision: (*c).revision,
-            })
+            Ok(self.handle(c))
         }
     }
 
-    /// The ContRef behind `k` if the handle is live: not null, and not yet
-    /// consumed (its revision is the ContRef's). The one-shot rule of every
-    /// operation that takes a continuation.
+    /// The ContRef a handle names, if the handle is this store's (its id)
+    /// and names a ContRef in the table (its index); whatever its revision.
+    /// Nothing of the handle is trusted before these two checks.
+    #[inline(always)]
+    fn lookup(&self, k: ContObj) -> Option<*mut ContRef> {
+        if k.store != self.id {
+            return None;
+        }
+        // SAFETY: no `&mut` to `all` is held across calls (only
+        // `take_contref` makes one, briefly).
+        let all = unsafe { &*self.all.get() };
+        all.get(k.index as usize).copied()
+    }
+
+    /// A handle to `c` at its current revision.
+    #[inline(always)]
+    fn handle(&self, c: *mut ContRef) -> ContObj {
+        // SAFETY: `c` is one of this store's ContRefs (every caller got it
+        // from `take_contref`, `lookup` or the running chain).
+        unsafe {
+            ContObj {
+                store: self.id,
+                index: (*c).index,
+                revision: (*c).revision,
+            }
+        }
+    }
+
+    /// The ContRef behind `k` if the handle is live: not null, made by this
+    /// store, and not yet consumed (its revision is the ContRef's). The
+    /// one-shot rule of every operation that takes a continuation.
     #[inline(always)]
     fn live(&self, k: ContObj, what: &'static str) -> Result<*mut ContRef, Trap> {
-        let c = k.contref;
-        if c.is_null() {
+        if k.is_null() {
             return self.raise(TrapKind::NullContinuation, what);
         }
-        // SAFETY: a non-null handle is one a store made (handles cannot be
-        // forged: `WasmValue::from_raw` is unsafe), and stores never free
-        // their ContRefs while they live; the first check makes sure it is
-        // one of ours before anything else of it is trusted.
-        unsafe {
-            if !core::ptr::eq((*c).store, self) {
-                return self.raise(TrapKind::ForeignContinuation, what);
-            }
-            if (*c).revision != k.revision {
-                return self.raise(TrapKind::ConsumedContinuation, what);
-            }
+        let Some(c) = self.lookup(k) else {
+            return self.raise(TrapKind::ForeignContinuation, what);
+        };
+        // SAFETY: `lookup` found `c` in this store's table: a live ContRef.
+        if unsafe { (*c).revision } != k.revision {
+            return self.raise(TrapKind::ConsumedContinuation, what);
         }
         Ok(c)
     }
@@ -502,10 +536,7 @@ impl Store {
             match effect.discriminant() {
                 ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
                     handler: effect.handler_index() as usize,
-                    cont: ContObj {
-                        contref: back,
-                        revision: (*back).revision,
-                    },
+                    cont: self.handle(back),
                 }),
                 ControlEffect::RETURN_TAG => {
                     // `back` is the outermost of the segment we resumed, or
@@ -681,11 +712,7 @@ impl Store {
             (*t).revision += 1;
             let dest = (*t).inbox.add((*t).bound);
             args.store(dest);
-            *dest.add(n) = ContObj {
-                contref: cur,
-                revision: (*cur).revision,
-            }
-            .to_raw();
+            *dest.add(n) = self.handle(cur).to_raw();
             // Our segment cur..k becomes suspended.
             (*cur).state = State::Suspended;
             (*cur).last_ancestor = k;
@@ -731,10 +758,7 @@ impl Store {
             args.store((*c).inbox.add((*c).bound));
             (*c).bound += n;
             (*c).expected = &exp[n..];
-            Ok(ContObj {
-                contref: c,
-                revision: (*c).revision,
-            })
+            Ok(self.handle(c))
         }
     }
 

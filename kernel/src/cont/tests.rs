@@ -444,6 +444,23 @@ fn handle_from_another_store_traps_as_foreign_on_every_operation() {
 }
 
 #[test]
+fn handle_kept_after_its_store_is_dropped_is_refused_by_a_new_store() {
+    let old = store();
+    let f = old.func_wrap(|_, ()| Ok(())).unwrap();
+    let k = old.cont_new(f).unwrap();
+    drop(old);
+    // Whatever address the new store gets, the old handle names the old
+    // store's id, which no later store ever has: nothing of it is read.
+    let new = store();
+    assert_eq!(
+        trapped(new.resume::<_, ()>(k, (), &[])).kind(),
+        TrapKind::ForeignContinuation
+    );
+    assert_eq!(new.state(k), None);
+    assert_eq!(new.stack_top(k), None);
+}
+
+#[test]
 fn walk_stops_at_a_frame_pointer_within_16_bytes_of_tos() {
     let s = store();
     let visited = Rc::new(Cell::new(usize::MAX));
@@ -499,7 +516,7 @@ fn revision_bumps_on_every_use_and_a_recycled_contref_rejects_old_handles() {
     // The ContRef goes back to the free list and is reused: same record,
     // revision one past the resume's bump, never reset.
     let k2 = s.cont_new(f).unwrap();
-    assert_eq!(k2.contref, k.contref);
+    assert_eq!(k2.index, k.index);
     assert_eq!(k2.revision(), r0 + 2);
     assert_eq!(
         trapped(s.resume::<_, i32>(k, 1, &[])).kind(),
@@ -718,13 +735,8 @@ fn frame_pointer_walk_from_a_continuation_reaches_the_parent_stack() {
         })
         .unwrap();
     let k = s.cont_new(f).unwrap();
-    // SAFETY: reading the stack bounds of a fresh continuation's ContRef.
-    let (top, bottom) = unsafe {
-        (
-            (*k.contref).stack.top() as usize,
-            (*k.contref).stack.bottom() as usize,
-        )
-    };
+    let top = s.stack_top(k).unwrap();
+    let bottom = top - STACK;
     let here = 0u8;
     let here = &here as *const u8 as usize;
     returned::<()>(s.resume(k, (), &[]));

@@ -93,15 +93,15 @@ pub struct ContRef {
     pub(crate) values: [ValRaw; MAX_VALUES],
     /// Next free `ContRef` while this one is on the store's free list.
     pub(crate) next_free: *mut ContRef,
-    /// Its position in the store's table (`ContObj::index`), for life.
-    pub(crate) index: u32,
 }
 
 impl ContRef {
-    pub(crate) fn new(index: u32) -> ContRef {
+    /// A `ContRef` of the store with id `store_id`: its revisions start at
+    /// `store_id << 40` (see `ContObj`).
+    pub(crate) fn new(store_id: u32) -> ContRef {
         ContRef {
             state: State::Returned,
-            revision: 0,
+            revision: (store_id as u64) << REVISION_STORE_SHIFT,
             parent: core::ptr::null_mut(),
             last_ancestor: core::ptr::null_mut(),
             handlers: core::ptr::null(),
@@ -115,39 +115,55 @@ impl ContRef {
             payload: &[],
             values: [ValRaw::ZERO; MAX_VALUES],
             next_free: core::ptr::null_mut(),
-            index,
         }
     }
 }
 
-/// A continuation handle: which store made it, which of that store's
-/// `ContRef`s it names, and the revision it is valid for. Copy, 16 bytes:
-/// it fits one [`ValRaw`] slot.
+/// A continuation handle: the `ContRef` and the revision it is valid for.
+/// Copy, 16 bytes: it fits one [`ValRaw`] slot.
 ///
-/// A handle holds no pointer. Every use looks the `ContRef` up: the store
-/// id must be the store's own (ids are never reused, so a handle that
-/// outlived its store, or came from another one, is refused), the index
-/// must be inside the store's table, and the revision must be current
-/// (continuations are one-shot). So no handle, however old or wherever it
-/// came from, can make the runtime touch memory it does not own.
+/// A revision carries the id of the store that made the handle in its top
+/// 24 bits, and a use count in the low 40:
+///
+/// ```text
+///  63          40 39                                  0
+///  +-------------+-------------------------------------+
+///  |  store id   |  uses of this ContRef (one-shot)    |
+///  +-------------+-------------------------------------+
+/// ```
+///
+/// Every use first compares the handle's store id with the store's own,
+/// without touching memory. Store ids are never reused, and handles cannot
+/// be forged (`WasmValue::from_raw` is unsafe), so a matching id means the
+/// pointer is to one of this live store's `ContRef`s; only then is it
+/// followed, and the whole revision compared (continuations are one-shot).
+/// A handle that outlived its store, or came from another one, is refused
+/// before anything of it is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct ContObj {
-    pub(crate) store: u32,
-    pub(crate) index: u32,
+    pub(crate) contref: *mut ContRef,
     pub(crate) revision: u64,
 }
 
+/// Where the store id starts in a revision.
+pub(crate) const REVISION_STORE_SHIFT: u32 = 40;
+
 impl ContObj {
-    /// `ref.null cont`. (Store ids start at 1.)
+    /// `ref.null cont`.
     pub const NULL: ContObj = ContObj {
-        store: 0,
-        index: 0,
+        contref: core::ptr::null_mut(),
         revision: 0,
     };
 
     pub fn is_null(self) -> bool {
-        self.store == 0
+        self.contref.is_null()
+    }
+
+    /// The id of the store that made this handle.
+    #[inline(always)]
+    pub(crate) fn store_id(self) -> u32 {
+        (self.revision >> REVISION_STORE_SHIFT) as u32
     }
     /// The revision this handle is valid for.
     pub fn revision(self) -> u64 {

@@ -122,17 +122,13 @@ impl WasmValue for ContObj {
     const TYPE: ValType = ValType::ContRef;
     #[inline]
     fn to_raw(self) -> ValRaw {
-        ValRaw::from_ref(
-            ((self.store as usize) << 32) | self.index as usize,
-            self.revision,
-        )
+        ValRaw::from_ref(self.contref as usize, self.revision)
     }
     #[inline]
     unsafe fn from_raw(raw: ValRaw) -> Self {
-        let (word, revision) = raw.reference();
+        let (ptr, revision) = raw.reference();
         ContObj {
-            store: (word >> 32) as u32,
-            index: word as u32,
+            contref: ptr as *mut _,
             revision,
         }
     }

@@ -48,13 +48,14 @@ struct FuncEntry {
     _owner: Option<Box<dyn Any>>,
 }
 
-/// Store ids are handed out once each, from 1 (0 is the null handle's), so
-/// that a handle can never be mistaken for one of a later store.
+/// Store ids are handed out once each, from 1, so that a handle can never
+/// be mistaken for one of another or a later store. They fill the top 24
+/// bits of a revision (see `ContObj`): 16 million stores per boot.
 static NEXT_STORE_ID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
 
 fn next_store_id() -> u32 {
     let id = NEXT_STORE_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    assert!(id != 0, "more than 2^32 - 1 stores");
+    assert!(id < 1 << 24, "more than 2^24 - 1 stores");
     id
 }
 
@@ -318,11 +319,9 @@ impl Store {
             self.free.set(unsafe { (*c).next_free });
             return c;
         }
+        let c = Box::into_raw(Box::new(ContRef::new(self.id)));
         // SAFETY: no reference into `all` is held across calls.
-        let all = unsafe { &mut *self.all.get() };
-        let index = u32::try_from(all.len()).expect("fewer than 2^32 continuations per store");
-        let c = Box::into_raw(Box::new(ContRef::new(index)));
-        all.push(c);
+        unsafe { (*self.all.get()).push(c) };
         c
     }
 
@@ -399,18 +398,12 @@ impl Store {
         }
     }
 
-    /// The ContRef a handle names, if the handle is this store's (its id)
-    /// and names a ContRef in the table (its index); whatever its revision.
-    /// Nothing of the handle is trusted before these two checks.
+    /// The ContRef a handle names, if the handle is this store's (the id in
+    /// its revision; see `ContObj`), whatever its revision otherwise.
+    /// Nothing of the handle is followed before that check.
     #[inline(always)]
     fn lookup(&self, k: ContObj) -> Option<*mut ContRef> {
-        if k.store != self.id {
-            return None;
-        }
-        // SAFETY: no `&mut` to `all` is held across calls (only
-        // `take_contref` makes one, briefly).
-        let all = unsafe { &*self.all.get() };
-        all.get(k.index as usize).copied()
+        (!k.is_null() && k.store_id() == self.id).then_some(k.contref)
     }
 
     /// A handle to `c` at its current revision.
@@ -418,12 +411,9 @@ impl Store {
     fn handle(&self, c: *mut ContRef) -> ContObj {
         // SAFETY: `c` is one of this store's ContRefs (every caller got it
         // from `take_contref`, `lookup` or the running chain).
-        unsafe {
-            ContObj {
-                store: self.id,
-                index: (*c).index,
-                revision: (*c).revision,
-            }
+        ContObj {
+            contref: c,
+            revision: unsafe { (*c).revision },
         }
     }
 
@@ -438,7 +428,8 @@ impl Store {
         let Some(c) = self.lookup(k) else {
             return self.raise(TrapKind::ForeignContinuation, what);
         };
-        // SAFETY: `lookup` found `c` in this store's table: a live ContRef.
+        // SAFETY: `lookup` checked the handle is this store's, so `c` is one
+        // of its ContRefs, which it frees only when it drops.
         if unsafe { (*c).revision } != k.revision {
             return self.raise(TrapKind::ConsumedContinuation, what);
         }

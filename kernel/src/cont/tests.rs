@@ -516,7 +516,7 @@ fn revision_bumps_on_every_use_and_a_recycled_contref_rejects_old_handles() {
     // The ContRef goes back to the free list and is reused: same record,
     // revision one past the resume's bump, never reset.
     let k2 = s.cont_new(f).unwrap();
-    assert_eq!(k2.index, k.index);
+    assert_eq!(k2.contref, k.contref);
     assert_eq!(k2.revision(), r0 + 2);
     assert_eq!(
         trapped(s.resume::<_, i32>(k, 1, &[])).kind(),

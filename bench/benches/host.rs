@@ -26,7 +26,7 @@ use context::{Context, Transfer};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, ScopedCoroutine, Yielder};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
-use kernel::cont::{Handler, MmapStacks, Resumed, Store, Trap, ValType};
+use kernel::cont::{MmapStacks, Resumed, Store};
 use std::ffi::OsString;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime};
 
 /// Every library gets stacks of this size, so none wins by touching less
 /// memory.
-const STACK_SIZE: usize = 64 * 1024;
+use bench::STACK_SIZE;
 
 /// The libraries, in table order: criterion bench names inside each group.
 const LIBS: [&str; 3] = ["ours", "corosensei", "context"];
@@ -46,34 +46,12 @@ const GROUPS: [(&str, &str); 2] = [
 ];
 
 fn round_trip(g: &mut BenchmarkGroup<'_, WallTime>) {
-    // Ours: suspend to the tag the resume handles. The tag carries one i32
-    // out and nothing back in, like the corosensei and context versions.
+    // Ours: suspend to the tag the resume handles (bench::RoundTrip). The
+    // tag carries one i32 out and nothing back in, like the corosensei and
+    // context versions.
     {
-        let store = Store::new(MmapStacks::new(), STACK_SIZE);
-        let tag = store.tag_new(&[ValType::I32], &[]).unwrap();
-        let body = store
-            .func_wrap(move |s: &Store, ()| -> Result<(), Trap> {
-                loop {
-                    s.suspend::<_, ()>(tag, black_box(1i32))?;
-                }
-            })
-            .unwrap();
-        let handlers = [Handler::suspend(tag)];
-        let mut k = store.cont_new(body).unwrap();
-        g.bench_function("ours", |b| {
-            b.iter(
-                || match store.resume::<_, ()>(k, (), black_box(&handlers)) {
-                    Ok(Resumed::Suspended { cont, .. }) => {
-                        let payload: i32 = store.payload(cont).unwrap();
-                        k = cont;
-                        black_box(payload)
-                    }
-                    _ => panic!("the looping continuation stopped suspending"),
-                },
-            )
-        });
-        // Its stack goes back to the pool; the store would free it anyway.
-        store.drop_cont(k).unwrap();
+        let mut ours = bench::RoundTrip::new();
+        g.bench_function("ours", |b| b.iter(|| black_box(ours.step())));
     }
 
     // corosensei: the same loop through a `Yielder`.

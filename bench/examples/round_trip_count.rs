@@ -17,35 +17,17 @@ use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use kernel::cont::{Handler, MmapStacks, Resumed, Store, Trap, ValType};
+
 use std::hint::black_box;
 
-const STACK_SIZE: usize = 64 * 1024;
+use bench::STACK_SIZE;
 
 fn ours(n: u64) -> i64 {
-    let store = Store::new(MmapStacks::new(), STACK_SIZE);
-    let tag = store.tag_new(&[ValType::I32], &[]).unwrap();
-    let body = store
-        .func_wrap(move |s: &Store, ()| -> Result<(), Trap> {
-            loop {
-                s.suspend::<_, ()>(tag, black_box(1i32))?;
-            }
-        })
-        .unwrap();
-    let handlers = [Handler::suspend(tag)];
-    let mut k = store.cont_new(body).unwrap();
+    let mut ours = bench::RoundTrip::new();
     let mut sum = 0i64;
     for _ in 0..n {
-        match store.resume::<_, ()>(k, (), black_box(&handlers)) {
-            Ok(Resumed::Suspended { cont, .. }) => {
-                let payload: i32 = store.payload(cont).unwrap();
-                k = cont;
-                sum += i64::from(black_box(payload));
-            }
-            _ => panic!("the looping continuation stopped suspending"),
-        }
+        sum += i64::from(black_box(ours.step()));
     }
-    store.drop_cont(k).unwrap();
     sum
 }
 

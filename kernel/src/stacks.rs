@@ -165,12 +165,6 @@ impl Pool {
         CONT_STACKS_START + ((slot + 1) * self.config.slot_size()) as u64
     }
 
-    fn slot_of(&self, addr: u64) -> Option<usize> {
-        let offset = addr.checked_sub(CONT_STACKS_START)? as usize;
-        let slot = offset / self.config.slot_size();
-        (slot < self.config.slots).then_some(slot)
-    }
-
     /// Unmaps every page of `slot` below its top page, freeing the frames.
     fn unmap_below_top(&mut self, slot: usize) {
         let top_page = self.top(slot) - PAGE_SIZE;
@@ -337,7 +331,7 @@ pub fn owner_of(addr: u64) -> Option<*const Store> {
     }
     let guard = POOL.try_lock()?;
     let pool = guard.as_ref()?;
-    let slot = &pool.slots[pool.slot_of(addr)?];
+    let slot = &pool.slots[slot_of(addr)?];
     (slot.state == SlotState::InUse && !slot.owner.is_null()).then_some(slot.owner)
 }
 
@@ -445,9 +439,7 @@ impl StackProvider for KernelStacks {
         touch_stack(LOCKED_SECTION_STACK);
         let mut guard = POOL.lock();
         let pool = guard.as_mut().expect("stacks::init has run");
-        let slot = pool
-            .slot_of(stack.top() as u64 - 1)
-            .expect("a stack this pool handed out");
+        let slot = slot_of(stack.top() as u64 - 1).expect("a stack this pool handed out");
         assert!(
             pool.slots[slot].state == SlotState::InUse,
             "stack slot {slot} freed twice"

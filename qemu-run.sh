@@ -158,7 +158,7 @@ FAILED=0
 run_host_tests() {
     local log="$ROOT/target/host-tests.log" status=0
     mkdir -p "$ROOT/target"
-    cargo test -p kernel --lib >"$log" 2>&1 || status=$?
+    cargo test -p kernel >"$log" 2>&1 || status=$?
     grep -E '^test .* \.\.\. ' "$log" || true
     local p f
     p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')

@@ -105,8 +105,12 @@ pub fn init(boot_info: &'static mut BootInfo) {
     );
 }
 
+/// A panic in guest code (on a continuation stack of a running chain) is a
+/// trap of that chain, and the boot goes on; any other panic is the
+/// kernel's: it is reported and ends the boot.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
+    crate::interrupts::trap_guest_panic(info);
     // SAFETY: the boot ends here; whatever held the console never runs again.
     unsafe { crate::serial::force_unlock() };
     match info.location() {

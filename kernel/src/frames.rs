@@ -35,7 +35,7 @@
 //!
 //! ## The global instance and the page-fault handler
 //!
-//! The kernel's allocator is [`FRAMES`], behind a `spin::Mutex`. Ordinary
+//! The kernel's allocator is [`FRAMES`], behind a `sync::Mutex`. Ordinary
 //! code uses [`allocate_frame`] and [`free_frame`], which wait for the lock.
 //! A page-fault handler must not wait: it may have interrupted the very code
 //! that holds the lock, which would then never release it. For it there is
@@ -336,8 +336,8 @@ pub fn locked() -> bool {
     FRAMES.is_locked()
 }
 
-pub static FRAMES: spin::Mutex<FrameAllocator<KERNEL_WORDS>> =
-    spin::Mutex::new(FrameAllocator::new());
+pub static FRAMES: crate::sync::Mutex<FrameAllocator<KERNEL_WORDS>> =
+    crate::sync::Mutex::new("frame allocator", FrameAllocator::new());
 
 fn frame_at(addr: u64) -> PhysFrame<Size4KiB> {
     PhysFrame::containing_address(PhysAddr::new(addr))

@@ -19,30 +19,39 @@
 
 use crate::paging::{HEAP_SIZE, HEAP_START};
 use crate::stacks::{LOCKED_SECTION_STACK, touch_stack};
+use crate::sync::Mutex;
 use core::alloc::{GlobalAlloc, Layout};
-use linked_list_allocator::LockedHeap;
+use core::ptr::NonNull;
+use linked_list_allocator::Heap;
 
-/// `LockedHeap`, touching the stack before it locks (see the module docs).
-struct KernelHeap(LockedHeap);
+/// The allocator behind the kernel's lock, touching the stack before it
+/// locks (see the module docs).
+struct KernelHeap(Mutex<Heap>);
 
-// SAFETY: forwards to `LockedHeap`, which upholds `GlobalAlloc`'s contract;
-// touching the stack first changes nothing about the memory handed out.
+// SAFETY: `Heap` hands out each block once until it is given back, and the
+// lock serialises every use of it; touching the stack first changes nothing
+// about the memory handed out.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         touch_stack(LOCKED_SECTION_STACK);
-        // SAFETY: forwarded contract.
-        unsafe { self.0.alloc(layout) }
+        self.0
+            .lock()
+            .allocate_first_fit(layout)
+            .map_or(core::ptr::null_mut(), |block| block.as_ptr())
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         touch_stack(LOCKED_SECTION_STACK);
-        // SAFETY: forwarded contract.
-        unsafe { self.0.dealloc(ptr, layout) }
+        if let Some(block) = NonNull::new(ptr) {
+            // SAFETY: `GlobalAlloc`'s contract: `ptr` came from `alloc` with
+            // this same layout and is given back once.
+            unsafe { self.0.lock().deallocate(block, layout) }
+        }
     }
 }
 
 #[global_allocator]
-static ALLOCATOR: KernelHeap = KernelHeap(LockedHeap::empty());
+static ALLOCATOR: KernelHeap = KernelHeap(Mutex::new("heap", Heap::empty()));
 
 /// Hands the mapped heap range to the allocator. Runs once, after
 /// `paging::init` has mapped the range.

@@ -88,7 +88,7 @@ use x86_64::structures::idt::{
     Entry, InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode,
 };
 
-use crate::cont::TrapKind;
+use crate::cont::{Trap, TrapKind, TrapText};
 use crate::gdt;
 use crate::testing::{Fatal, fatal};
 
@@ -458,28 +458,9 @@ fn fault(
 /// an IST stack or the dead continuation stack) is simply abandoned. No
 /// exception here needs an `iretq` to re-arm anything (only NMI does).
 fn trap_guest_fault(vector: u8, frame: &InterruptStackFrame, cr2: Option<u64>, rbp: u64) {
-    let Some(store) = crate::stacks::owner_of(frame.stack_pointer.as_u64()) else {
+    let Some(store) = guest_store(frame.stack_pointer.as_u64()) else {
         return;
     };
-    // The chain's code dies here. If it held a lock the kernel needs later,
-    // freeing the chain or the next allocation would wait for ever: that is
-    // a kernel bug (guest code reaches these locks only through the kernel,
-    // which touches the stack before locking), reported instead of trapped.
-    if let Some(lock) = lock_held_by_faulting_code() {
-        crate::println!("  the faulting continuation held the {lock} lock: kernel bug");
-        return;
-    }
-    // The console lock is different: a guest may fault inside its own
-    // `Display` code while printing. The UART holds no state between bytes,
-    // so the lock can be released for the holder that will never run again.
-    if crate::serial::locked() {
-        // SAFETY: the holder is the trapping chain, which never runs again.
-        unsafe { crate::serial::force_unlock() };
-    }
-    // SAFETY: a store outlives every stack it owns.
-    if !unsafe { (*store).in_continuation() } {
-        return;
-    }
     let (kind, message) = match (vector, cr2) {
         (vector::DIVIDE_ERROR, _) => (TrapKind::DivideByZero, "integer division by zero"),
         (vector::INVALID_OPCODE, _) => (TrapKind::InvalidOpcode, "invalid opcode"),
@@ -498,12 +479,70 @@ fn trap_guest_fault(vector: u8, frame: &InterruptStackFrame, cr2: Option<u64>, r
     unsafe {
         crate::cont::trap_current(
             store,
-            kind,
-            message,
-            frame.instruction_pointer.as_u64() as usize,
+            Trap::new(kind, message),
+            Some(frame.instruction_pointer.as_u64() as usize),
             rbp as usize,
         )
     }
+}
+
+/// The store whose chain the code running on stack pointer `rsp` belongs
+/// to, if that code is guest code whose failure may become a trap: `rsp`
+/// is in a continuation stack, its slot names a store, that store has a
+/// chain running, and the code held none of the locks that freeing the
+/// chain needs. `None`: the failure is the kernel's.
+fn guest_store(rsp: u64) -> Option<*const crate::cont::Store> {
+    let store = crate::stacks::owner_of(rsp)?;
+    // The chain's code dies here. If it held a lock the kernel needs later,
+    // freeing the chain or the next allocation would wait for ever: that is
+    // a kernel bug (guest code reaches these locks only through the kernel,
+    // which touches the stack before locking), reported instead of trapped.
+    if let Some(lock) = lock_held_by_faulting_code() {
+        crate::println!("  the failing continuation held the {lock} lock: kernel bug");
+        return None;
+    }
+    // The console lock is different: the UART holds no state between
+    // bytes, so the lock can be released for a holder that will never run
+    // again (a fault inside the driver's short locked section).
+    if crate::serial::locked() {
+        // SAFETY: the holder is the trapping chain, which never runs again.
+        unsafe { crate::serial::force_unlock() };
+    }
+    // SAFETY: a store outlives every stack it owns.
+    unsafe { (*store).in_continuation() }.then_some(store)
+}
+
+/// Turns a panic in guest code into a trap of its chain and never returns,
+/// if the panic is one: the code that panicked runs on a continuation stack
+/// whose store has a chain running (see [`guest_store`]). Otherwise returns,
+/// and the panic handler reports a kernel panic and ends the boot.
+///
+/// The trap is [`TrapKind::Panic`]; its text is the panic's message and
+/// location, formatted into the trap itself (no heap: the panicking code
+/// may hold the heap's lock). The walk starts at the panic handler's
+/// caller, so the backtrace shows the panic machinery, then the guest.
+pub fn trap_guest_panic(info: &core::panic::PanicInfo) {
+    use core::fmt::Write;
+    let rbp = crate::cont::switch::frame_pointer();
+    let Some(store) = guest_store(current_rsp()) else {
+        return;
+    };
+    let mut text = TrapText::EMPTY;
+    let _ = match info.location() {
+        Some(at) => write!(
+            text,
+            "{} at {}:{}:{}",
+            info.message(),
+            at.file(),
+            at.line(),
+            at.column()
+        ),
+        None => write!(text, "{}", info.message()),
+    };
+    let trap = Trap::new(TrapKind::Panic, "guest panicked").with_text(text);
+    // SAFETY: `store` owns the stack this code runs on and has a chain
+    // running; the panicking frames are abandoned by the switch.
+    unsafe { crate::cont::trap_current(store, trap, None, rbp) }
 }
 
 /// A kernel lock that the interrupted code holds and that cannot be taken

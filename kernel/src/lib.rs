@@ -10,6 +10,7 @@
 //! their unit tests with `std`.
 #![no_std]
 #![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]
+#![cfg_attr(not(target_os = "none"), feature(thread_local))]
 
 #[cfg(test)]
 extern crate std;
@@ -17,9 +18,11 @@ extern crate std;
 extern crate alloc;
 
 pub mod cont;
+mod cpu_local;
 pub mod frames;
 pub mod paging;
 pub mod serial;
+pub mod sync;
 pub mod testing;
 
 #[cfg(target_os = "none")]

@@ -58,7 +58,7 @@
 //!
 //! ## Locking
 //!
-//! The active table is behind a `spin::Mutex`. Lock order: this lock, then
+//! The active table is behind a `sync::Mutex`. Lock order: this lock, then
 //! the frame allocator's. The `try_` functions never wait, for use from the
 //! page-fault handler, which may have interrupted a holder of either lock.
 
@@ -321,9 +321,10 @@ pub use kernel_only::*;
 mod kernel_only {
     use core::sync::atomic::{AtomicU64, Ordering};
 
+    use crate::sync::Mutex;
     use bootloader_api::BootInfo;
     use bootloader_api::info::MemoryRegionKind;
-    use spin::{Mutex, Once};
+    use spin::Once;
     use x86_64::registers::control::{Cr0, Cr0Flags, Cr3};
     use x86_64::registers::model_specific::{Efer, EferFlags};
     use x86_64::structures::paging::mapper::{
@@ -383,7 +384,7 @@ mod kernel_only {
         }
     }
 
-    static ACTIVE: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
+    static ACTIVE: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new("page table", None);
     static PHYS_OFFSET: AtomicU64 = AtomicU64::new(0);
     static BOOTLOADER_CR3: AtomicU64 = AtomicU64::new(0);
     static KERNEL_CR3: AtomicU64 = AtomicU64::new(0);

@@ -3,11 +3,25 @@
 //!
 //! Serial is the kernel's only output. QEMU connects COM1 to its standard
 //! output, so what the kernel prints is what `qemu-run.sh` reads and parses
-//! (SPEC §5). The port sits behind a `spin` lock so that lines from different
-//! places never interleave; interrupt handlers that must print while the lock
-//! may be held use [`force_unlock`] first (they are about to end the boot).
+//! (SPEC §5). The port sits behind a lock so that
+//! bytes from different places never mix inside one piece of text.
+//!
+//! **Format first, lock only to write.** A `println!` argument's `Display`
+//! is other code: a guest's, which may `suspend` or trap in the middle of
+//! it. If the console lock were held while it ran, control would leave the
+//! continuation with the lock taken and the kernel's next `println!` could
+//! never get it. So [`write_fmt`] formats into a small buffer on the
+//! caller's stack, and takes the lock only to send finished text to the
+//! UART, code that calls nothing else. A line longer than the buffer goes
+//! out in pieces, each under the lock on its own.
+//!
+//! Interrupt handlers that must print while the lock may be held use
+//! [`force_unlock`] first: they are about to end the boot, or to end the
+//! chain of the continuation that held it.
 
-use core::fmt::{self, Write};
+use core::fmt;
+#[cfg(target_os = "none")]
+use core::fmt::Write;
 
 /// COM1's base I/O port on every PC-compatible machine.
 #[cfg(target_os = "none")]
@@ -15,14 +29,57 @@ const COM1: u16 = 0x3f8;
 
 /// The console. `None` until the first print initialises it.
 #[cfg(target_os = "none")]
-static CONSOLE: spin::Mutex<Option<uart_16550::Uart16550Tty<uart_16550::backend::PioBackend>>> =
-    spin::Mutex::new(None);
+static CONSOLE: crate::sync::Mutex<
+    Option<uart_16550::Uart16550Tty<uart_16550::backend::PioBackend>>,
+> = crate::sync::Mutex::new("console", None);
 
-/// Writes formatted text to COM1, initialising the UART on first use.
+/// Bytes of formatted text gathered on the caller's stack before the
+/// console lock is taken to send them.
 #[cfg(target_os = "none")]
-pub fn write_fmt(args: fmt::Arguments) {
+const BUFFER: usize = 160;
+
+/// Formatted text waiting to be sent: see the module docs.
+#[cfg(target_os = "none")]
+struct Pending {
+    bytes: [u8; BUFFER],
+    len: usize,
+}
+
+#[cfg(target_os = "none")]
+impl Pending {
+    /// Sends what is gathered, under the lock.
+    fn flush(&mut self) {
+        if self.len > 0 {
+            // Only whole `&str`s are ever appended, so this is UTF-8.
+            let text = core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("?");
+            send(text);
+            self.len = 0;
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+impl Write for Pending {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.len + s.len() > BUFFER {
+            self.flush();
+        }
+        if s.len() > BUFFER {
+            send(s);
+        } else {
+            self.bytes[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        }
+        Ok(())
+    }
+}
+
+/// Sends finished text to COM1 under the console lock, initialising the
+/// UART on first use. Runs no code but the UART driver's.
+#[cfg(target_os = "none")]
+fn send(text: &str) {
     // Guest code prints from continuation stacks: fault in the stack that
-    // formatting needs before taking the lock (see `stacks`).
+    // the locked section needs before taking the lock (see `stacks`).
     crate::stacks::touch_stack(crate::stacks::LOCKED_SECTION_STACK);
     x86_64::instructions::interrupts::without_interrupts(|| {
         let mut console = CONSOLE.lock();
@@ -32,8 +89,20 @@ pub fn write_fmt(args: fmt::Arguments) {
             unsafe { uart_16550::Uart16550Tty::new_port(COM1, uart_16550::Config::default()) }
                 .expect("COM1 is present")
         });
-        let _ = tty.write_fmt(args);
+        let _ = tty.write_str(text);
     });
+}
+
+/// Writes formatted text to COM1: formats first, on this stack, and takes
+/// the console lock only to send (see the module docs).
+#[cfg(target_os = "none")]
+pub fn write_fmt(args: fmt::Arguments) {
+    let mut pending = Pending {
+        bytes: [0; BUFFER],
+        len: 0,
+    };
+    let _ = pending.write_fmt(args);
+    pending.flush();
 }
 
 /// On the host (unit tests, benchmarks) the console is standard output.
@@ -46,7 +115,8 @@ pub fn write_fmt(args: fmt::Arguments) {
 }
 
 /// Releases the console lock held by code that a fault interrupted, so that a
-/// fatal handler can still report. Only for paths that end the boot.
+/// handler can still report: on paths that end the boot, and when a guest
+/// fault ends the chain whose code held it.
 ///
 /// # Safety
 /// The interrupted holder must never run again.
@@ -60,16 +130,6 @@ pub unsafe fn force_unlock() {
 #[cfg(target_os = "none")]
 pub fn locked() -> bool {
     CONSOLE.is_locked()
-}
-
-/// A `fmt::Write` sink for code that wants to build output piecewise.
-pub struct Serial;
-
-impl Write for Serial {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        write_fmt(format_args!("{s}"));
-        Ok(())
-    }
 }
 
 /// Prints to the serial console.

@@ -228,7 +228,7 @@ pub fn pool_locked() -> bool {
 // store has a chain running, so is alive), never shared across threads.
 unsafe impl Send for Pool {}
 
-static POOL: spin::Mutex<Option<Pool>> = spin::Mutex::new(None);
+static POOL: crate::sync::Mutex<Option<Pool>> = crate::sync::Mutex::new("stack pool", None);
 
 fn page_at(addr: u64) -> Page {
     Page::containing_address(VirtAddr::new(addr))

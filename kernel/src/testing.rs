@@ -130,8 +130,8 @@ pub enum Fatal {
 
 /// The test that is running, and the fatal event it expects (if any), for
 /// the benefit of panic and fault handlers.
-static CURRENT: spin::Mutex<Option<(&'static str, &'static str, Option<Fatal>)>> =
-    spin::Mutex::new(None);
+static CURRENT: crate::sync::Mutex<Option<(&'static str, &'static str, Option<Fatal>)>> =
+    crate::sync::Mutex::new("test harness", None);
 
 /// Declares that the running test passes by ending the boot with `kind`.
 pub fn expect_fatal(kind: Fatal) {

@@ -57,6 +57,10 @@ pub enum State {
     Trapped,
     /// Dropped while fresh or suspended; the `ContRef` is free for reuse.
     Dropped,
+    /// Never the state of a record: what [`super::Store::state`] reports
+    /// for a used handle whose continuation has gone on under a newer
+    /// handle, or whose record now holds another continuation.
+    Consumed,
 }
 
 /// The runtime's record of one continuation stack.
@@ -65,6 +69,9 @@ pub struct ContRef {
     pub(crate) state: State,
     /// Bumped on every use; never reset, even across recycling.
     pub(crate) revision: u64,
+    /// The revision at which `cont.new` gave this record its present
+    /// continuation: a handle with an older revision named an earlier one.
+    pub(crate) born: u64,
     /// The continuation that resumed this one (null: the kernel's stack).
     /// Meaningful while active, and inside a suspended segment.
     pub(crate) parent: *mut ContRef,
@@ -102,6 +109,7 @@ impl ContRef {
         ContRef {
             state: State::Returned,
             revision: (store_id as u64) << REVISION_STORE_SHIFT,
+            born: 0,
             parent: core::ptr::null_mut(),
             last_ancestor: core::ptr::null_mut(),
             handlers: core::ptr::null(),
@@ -182,6 +190,10 @@ pub struct Tag {
 }
 
 impl Tag {
+    /// The tag's identity: unique among all tags of all stores of a boot.
+    pub fn id(self) -> u32 {
+        self.id
+    }
     pub fn params(self) -> &'static [ValType] {
         self.params
     }

@@ -81,10 +81,35 @@ pub enum DefineError {
     /// More results (functions) or payload/result values (tags) than a
     /// continuation's mailbox holds ([`super::MAX_VALUES`]).
     TooManyValues { count: usize, max: usize },
+    /// Every tag id (2^32 - 1 per boot, shared by all stores) is taken.
+    TooManyTags,
 }
 
-/// One scalar guest value that Rust code can pass or receive.
-pub trait WasmValue: Copy {
+/// The seal on [`WasmValue`] and [`WasmValues`]: a public trait in a private
+/// module, so code outside this crate can name the value traits but never
+/// implement them. Were they open, a type of its own declaring
+/// `TYPE = ValType::ContRef` could write any bits into a slot that a guest
+/// then reads back as a real `ContObj`: a forged handle, from safe code.
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// One scalar guest value that Rust code can pass or receive. Sealed: the
+/// types listed here are all there are.
+///
+/// ```compile_fail,E0277
+/// // A type of one's own cannot pose as a guest value (here, as a
+/// // continuation handle with bits of its choosing).
+/// use kernel::cont::{ValRaw, ValType, WasmValue};
+/// #[derive(Clone, Copy)]
+/// struct Forged(usize);
+/// impl WasmValue for Forged {
+///     const TYPE: ValType = ValType::ContRef;
+///     fn to_raw(self) -> ValRaw { ValRaw::from_ref(self.0, 0) }
+///     unsafe fn from_raw(_: ValRaw) -> Self { Forged(0) }
+/// }
+/// ```
+pub trait WasmValue: Copy + sealed::Sealed {
     const TYPE: ValType;
     fn to_raw(self) -> ValRaw;
     /// The value in a slot.
@@ -99,6 +124,7 @@ pub trait WasmValue: Copy {
 
 macro_rules! wasm_value {
     ($t:ty, $vt:ident, $to:ident, $from:ident) => {
+        impl sealed::Sealed for $t {}
         impl WasmValue for $t {
             const TYPE: ValType = ValType::$vt;
             #[inline]
@@ -118,6 +144,7 @@ wasm_value!(f32, F32, from_f32, f32);
 wasm_value!(f64, F64, from_f64, f64);
 wasm_value!(u128, V128, from_v128, v128);
 
+impl sealed::Sealed for ContObj {}
 impl WasmValue for ContObj {
     const TYPE: ValType = ValType::ContRef;
     #[inline]
@@ -136,8 +163,27 @@ impl WasmValue for ContObj {
 
 /// A fixed list of guest values with a static signature: parameters,
 /// results, payloads. Implemented for `()`, every [`WasmValue`] and tuples
-/// of up to 6 of them.
-pub trait WasmValues: Sized {
+/// of up to 6 of them; sealed, like [`WasmValue`].
+///
+/// ```compile_fail,E0277
+/// // A list of one's own cannot write a handle's slot either.
+/// use kernel::cont::{ValRaw, ValType, WasmValues};
+/// struct Forged;
+/// impl WasmValues for Forged {
+///     const TYPES: &'static [ValType] = &[ValType::ContRef];
+///     unsafe fn load(_: *const ValRaw) -> Self { Forged }
+///     unsafe fn store(self, dst: *mut ValRaw) {
+///         unsafe { *dst = ValRaw::from_ref(0xdead_0000, 1 << 40) }
+///     }
+/// }
+/// ```
+///
+/// ```
+/// // The sealed traits still serve every signature the runtime offers.
+/// use kernel::cont::{ContObj, ValType, WasmValues};
+/// assert_eq!(<(i32, ContObj)>::TYPES, &[ValType::I32, ValType::ContRef]);
+/// ```
+pub trait WasmValues: Sized + sealed::Sealed {
     /// The signature, one entry per value.
     const TYPES: &'static [ValType];
     /// Reads the values from `TYPES.len()` consecutive slots.
@@ -152,6 +198,7 @@ pub trait WasmValues: Sized {
     unsafe fn store(self, dst: *mut ValRaw);
 }
 
+impl sealed::Sealed for () {}
 impl WasmValues for () {
     const TYPES: &'static [ValType] = &[];
     #[inline]
@@ -182,6 +229,7 @@ scalar_values!(i32, i64, f32, f64, u128, ContObj);
 
 macro_rules! tuple_values {
     ($($name:ident : $idx:tt),+) => {
+        impl<$($name: WasmValue),+> sealed::Sealed for ($($name,)+) {}
         impl<$($name: WasmValue),+> WasmValues for ($($name,)+) {
             const TYPES: &'static [ValType] = &[$($name::TYPE),+];
             #[inline]

@@ -37,6 +37,8 @@ pub mod val;
 pub mod walk;
 
 #[cfg(test)]
+mod safe_code_tests;
+#[cfg(test)]
 mod tests;
 
 pub use contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
@@ -47,6 +49,6 @@ pub use provider::{PAGE_SIZE, StackError, StackProvider};
 pub use stack::ContStack;
 pub use store::{Store, trap_current};
 pub use switch::ControlEffect;
-pub use trap::{Backtrace, Trap, TrapKind};
+pub use trap::{Backtrace, Trap, TrapKind, TrapText};
 pub use val::{ValRaw, ValType};
 pub use walk::Frame;

@@ -35,6 +35,7 @@ use super::switch::{ControlEffect, frame_pointer, switch};
 use super::trap::{Backtrace, Trap, TrapKind};
 use super::val::ValType;
 use super::walk::{self, Frame};
+use crate::cpu_local::cpu_local;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::any::Any;
@@ -59,6 +60,21 @@ fn next_store_id() -> u32 {
     id
 }
 
+/// Tag ids are handed out once each across every store, so a handler,
+/// which compares ids, only ever catches its own tag, never a tag of
+/// another store that happens to have the same number.
+static NEXT_TAG: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+cpu_local! {
+    /// The store whose chain of continuations runs on this CPU (null: none,
+    /// the CPU is on the kernel's own stack). Set by a kernel-level
+    /// `resume`, cleared when it comes back. Chains do not mix stores: a
+    /// resume of one store while another's chain runs traps
+    /// (`TrapKind::OtherStoreRunning`), so a store never has a chain of its
+    /// own running on top of stacks another store can free.
+    static RUNNING: Cell<*const Store> = Cell::new(core::ptr::null());
+}
+
 /// The runtime. See the module documentation.
 pub struct Store {
     /// This store's id, in every handle it makes (see `ContObj`).
@@ -70,7 +86,6 @@ pub struct Store {
     /// Every `ContRef` ever allocated (freed only when the store drops).
     all: UnsafeCell<Vec<*mut ContRef>>,
     funcs: UnsafeCell<Vec<FuncEntry>>,
-    next_tag: Cell<u32>,
     provider: UnsafeCell<Box<dyn StackProvider>>,
     stack_size: usize,
     /// A trap on its way from the trap point to the kernel-level resume.
@@ -96,7 +111,6 @@ impl Store {
             free: Cell::new(core::ptr::null_mut()),
             all: UnsafeCell::new(Vec::new()),
             funcs: UnsafeCell::new(Vec::new()),
-            next_tag: Cell::new(0),
             provider: UnsafeCell::new(Box::new(provider)),
             stack_size,
             pending_trap: Cell::new(None),
@@ -122,11 +136,26 @@ impl Store {
         unsafe { (*self.provider.get()).outstanding() }
     }
 
-    /// The state of the continuation a handle names (whatever its
-    /// revision); `None` for `ContObj::NULL` or another store's handle.
+    /// The state of the continuation a handle names; `None` for
+    /// `ContObj::NULL` or another store's handle. A live handle reports
+    /// `Fresh` or `Suspended`. A used handle reports how its continuation
+    /// ended (`Returned`, `Trapped`, `Dropped`) while its record still holds
+    /// it, and `Consumed` once the continuation has gone on under a newer
+    /// handle or its record holds another continuation: never the state
+    /// of a continuation the handle did not name.
     pub fn state(&self, k: ContObj) -> Option<State> {
+        let c = self.lookup(k)?;
         // SAFETY: `lookup` returns only ContRefs of this store's table.
-        self.lookup(k).map(|c| unsafe { (*c).state })
+        let (revision, born, state) = unsafe { ((*c).revision, (*c).born, (*c).state) };
+        Some(if revision == k.revision {
+            state
+        } else if k.revision >= born
+            && matches!(state, State::Returned | State::Trapped | State::Dropped)
+        {
+            state
+        } else {
+            State::Consumed
+        })
     }
 
     /// The top (TOS) of the stack a live handle's continuation runs on;
@@ -223,8 +252,11 @@ impl Store {
                 max: MAX_VALUES,
             });
         }
-        let id = self.next_tag.get();
-        self.next_tag.set(id + 1);
+        let id = NEXT_TAG.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        if id == u32::MAX {
+            NEXT_TAG.store(u32::MAX, core::sync::atomic::Ordering::Relaxed);
+            return Err(DefineError::TooManyTags);
+        }
         Ok(Tag {
             id,
             params,
@@ -240,7 +272,13 @@ impl Store {
     #[cold]
     #[inline(never)]
     fn raise<T>(&self, kind: TrapKind, message: &'static str) -> Result<T, Trap> {
-        let mut trap = Trap::new(kind, message);
+        self.raise_trap(Trap::new(kind, message))
+    }
+
+    /// [`Store::raise`] of a trap already made.
+    #[cold]
+    #[inline(never)]
+    fn raise_trap<T>(&self, mut trap: Trap) -> Result<T, Trap> {
         trap.set_backtrace(self.capture_backtrace(frame_pointer()));
         if self.current.get().is_null() {
             return Err(trap);
@@ -294,6 +332,24 @@ impl Store {
         };
         // SAFETY: the entry runs on a continuation stack: `current` is set.
         unsafe { self.unwind(trap) }
+    }
+
+    /// Traps unless this CPU holds no kernel lock: control must not leave
+    /// (or enter) a continuation with a lock taken (see [`crate::sync`]).
+    /// One load and one compare on the hot path.
+    #[inline(always)]
+    fn no_lock_held(&self) -> Result<(), Trap> {
+        if crate::sync::held() != 0 {
+            return self.raise_lock_held();
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn raise_lock_held<T>(&self) -> Result<T, Trap> {
+        let lock = crate::sync::innermost_held().unwrap_or("kernel");
+        self.raise(TrapKind::LockHeld, lock)
     }
 
     /// Walks frame records from `start_fp`, innermost first, calling
@@ -387,6 +443,7 @@ impl Store {
                 results.len(),
             );
             (*c).state = State::Fresh;
+            (*c).born = (*c).revision;
             (*c).parent = core::ptr::null_mut();
             (*c).last_ancestor = c;
             (*c).results = results;
@@ -471,6 +528,13 @@ impl Store {
         handlers: &[Handler],
     ) -> Result<Resumed<R>, Trap> {
         let c = self.check(k, A::TYPES, "resume")?;
+        self.no_lock_held()?;
+        if self.current.get().is_null() && !RUNNING.get().is_null() {
+            return self.raise(
+                TrapKind::OtherStoreRunning,
+                "resume while another store's continuation runs on this CPU",
+            );
+        }
         // SAFETY: `check` proved `c` live and fresh-or-suspended, so its
         // `last_ancestor` is the live outermost ContRef of its segment, and
         // its inbox has room for `bound + A` values (args buffer capacity or
@@ -502,6 +566,9 @@ impl Store {
         handlers: &[Handler],
     ) -> Result<Resumed<R>, Trap> {
         let prev = self.current.get();
+        if prev.is_null() {
+            RUNNING.set(self);
+        }
         // SAFETY: `c`, its segment and `prev` are live ContRefs; `outer`'s
         // control context holds the segment's suspension point (or the
         // start trampoline), and `handlers` outlives the switch because
@@ -521,7 +588,9 @@ impl Store {
             // Back: `current` is whoever returned, suspended or trapped.
             let back = self.current.get();
             self.current.set(prev);
-            if !prev.is_null() {
+            if prev.is_null() {
+                RUNNING.set(core::ptr::null());
+            } else {
                 (*prev).state = State::Running;
             }
             match effect.discriminant() {
@@ -541,6 +610,9 @@ impl Store {
                 _ => {
                     debug_assert_eq!(effect, ControlEffect::TRAP);
                     debug_assert!(prev.is_null(), "only a kernel-level resume receives a trap");
+                    // Locks the chain took died with its frames; the resume
+                    // began with none held (`no_lock_held`).
+                    crate::sync::forget_held();
                     let mut c = back;
                     while !c.is_null() {
                         let parent = (*c).parent;
@@ -596,6 +668,7 @@ impl Store {
         if cur.is_null() {
             return self.raise(TrapKind::UnhandledTag, "suspend outside any continuation");
         }
+        self.no_lock_held()?;
         if !same_types(tag.params, P::TYPES) {
             return self.raise(
                 TrapKind::SignatureMismatch,
@@ -661,6 +734,7 @@ impl Store {
         if cur.is_null() {
             return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
         }
+        self.no_lock_held()?;
         if R::TYPES.len() > MAX_VALUES {
             return self.raise(
                 TrapKind::SignatureMismatch,
@@ -820,6 +894,11 @@ pub(crate) unsafe extern "C" fn cont_entry(
         ) {
             (*(caller_vmctx as *const Store)).guest_failed();
         }
+        if crate::sync::held() != 0 {
+            // The guest returns holding a lock (a guard it forgot): ending
+            // the continuation would leave it taken by code that is gone.
+            let _ = (*(caller_vmctx as *const Store)).raise_lock_held::<()>();
+        }
         (*args).length = return_value_count as u32;
     }
 }
@@ -837,9 +916,8 @@ pub(crate) unsafe extern "C" fn cont_entry(
 /// abandoned (e.g. an IST stack that the next fault resets).
 pub unsafe fn trap_current(
     store: *const Store,
-    kind: TrapKind,
-    message: &'static str,
-    fault_rip: usize,
+    mut trap: Trap,
+    fault_rip: Option<usize>,
     fault_rbp: usize,
 ) -> ! {
     // SAFETY: per the contract, `store` is alive and inside a chain.
@@ -849,9 +927,10 @@ pub unsafe fn trap_current(
         "trap_current outside a continuation"
     );
     let mut bt = Backtrace::EMPTY;
-    bt.push(fault_rip);
+    if let Some(rip) = fault_rip {
+        bt.push(rip);
+    }
     store.walk_frames(fault_rbp, |f| bt.push(f.return_address));
-    let mut trap = Trap::new(kind, message);
     trap.set_backtrace(bt);
     // SAFETY: a continuation is running (asserted).
     unsafe { store.unwind(trap) }

@@ -928,15 +928,15 @@ fn handlers_are_one_word_naming_the_tag_and_the_kind() {
             Handler::suspend(b).tag_id(),
             Handler::suspend(b).is_switch()
         ),
-        (1, false)
+        (b.id(), false)
     );
     assert_eq!(
         (Handler::switch(a).tag_id(), Handler::switch(a).is_switch()),
-        (0, true)
+        (a.id(), true)
     );
     assert_ne!(Handler::suspend(a), Handler::switch(a));
     assert_eq!(
         alloc::format!("{:?}", Handler::switch(b)),
-        "Handler::switch(tag 1)"
+        alloc::format!("Handler::switch(tag {})", b.id())
     );
 }

@@ -5,9 +5,9 @@
 //! continuation (a consumed handle, an unhandled tag, a guest that reports
 //! failure, a CPU fault), the runtime ends *every* stack of the running
 //! chain and hands a [`Trap`] to the kernel code that started the chain, as
-//! the `Err` of its outermost `resume`. A trap is a plain value: no heap,
-//! so the kernel's fault handlers can build one while the heap's lock may be
-//! held by the code that faulted.
+//! the `Err` of its outermost `resume`. A trap is a plain 256-byte value: no
+//! heap, so the kernel's fault and panic handlers can build one while the
+//! heap's lock may be held by the code that faulted.
 //!
 //! The backtrace is a list of return addresses from a frame-pointer walk at
 //! the trap point. It crosses from a continuation into its parent through
@@ -53,10 +53,23 @@ pub enum TrapKind {
     /// Any other CPU exception raised by guest code, by vector number
     /// (overflow, bound range, stack-segment fault, alignment check, ...).
     CpuException { vector: u8 },
+    /// Guest code panicked (an index out of bounds, Rust's checked `/` by
+    /// zero, an `unwrap` of `None`, a `panic!`): the panic's message and
+    /// location are the trap's [`Trap::text`].
+    Panic,
+    /// A `resume`, `suspend` or `switch` while this CPU holds a kernel lock
+    /// ([`crate::sync`]), or a continuation that returned holding one: the
+    /// lock would stay taken by code that no longer runs. The message names
+    /// the lock.
+    LockHeld,
+    /// A `resume` of this store's continuation while a continuation of
+    /// another store runs on this CPU: stores do not nest (a chain holds
+    /// the continuations of one store only; see `docs/guarantees.md`).
+    OtherStoreRunning,
 }
 
 /// The most return addresses a backtrace keeps: few enough that a whole
-/// `Trap` stays within 128 bytes, so `Result<_, Trap>` stays cheap to pass.
+/// `Trap` stays within 256 bytes, so `Result<_, Trap>` stays cheap to pass.
 pub const MAX_FRAMES: usize = 10;
 
 /// Return addresses, innermost first.
@@ -94,15 +107,63 @@ impl fmt::Debug for Backtrace {
     }
 }
 
+/// Bytes of text a trap can carry (a panic's message and location; longer
+/// text is cut at a character boundary).
+pub const TEXT_BYTES: usize = 126;
+
+/// Text made at run time, kept inside the trap: a trap can be raised where
+/// nothing may allocate (a panic on a guest stack, while the heap's lock
+/// may be taken by the code that panicked).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TrapText {
+    bytes: [u8; TEXT_BYTES],
+    len: u8,
+}
+
+impl TrapText {
+    pub const EMPTY: TrapText = TrapText {
+        bytes: [0; TEXT_BYTES],
+        len: 0,
+    };
+
+    pub fn as_str(&self) -> &str {
+        // Only whole characters are ever appended (see `write_str`).
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for TrapText {
+    /// Appends as much of `s` as fits, never splitting a character.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = TEXT_BYTES - self.len as usize;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        let start = self.len as usize;
+        self.bytes[start..start + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take as u8;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TrapText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// A trap: its kind, a message for people, and where it happened: the
 /// return addresses at the trap point, and the continuation it came from
-/// (the top of its stack; 0 when kernel code trapped outside any).
+/// (the top of its stack; 0 when kernel code trapped outside any). A
+/// panic's trap also carries its formatted message and location as `text`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trap {
     kind: TrapKind,
     message: &'static str,
     backtrace: Backtrace,
     origin: usize,
+    text: TrapText,
 }
 
 impl Trap {
@@ -114,6 +175,7 @@ impl Trap {
             message,
             backtrace: Backtrace::EMPTY,
             origin: 0,
+            text: TrapText::EMPTY,
         }
     }
     /// What a guest closure returns to trap: kind [`TrapKind::Guest`].
@@ -133,6 +195,16 @@ impl Trap {
     pub fn origin(&self) -> usize {
         self.origin
     }
+    /// Text made when the trap was raised: for [`TrapKind::Panic`], the
+    /// panic's message and location; empty for other kinds.
+    pub fn text(&self) -> &str {
+        self.text.as_str()
+    }
+    /// The same trap carrying `text` (see [`Trap::text`]).
+    pub fn with_text(mut self, text: TrapText) -> Trap {
+        self.text = text;
+        self
+    }
     pub(crate) fn set_backtrace(&mut self, backtrace: Backtrace) {
         self.backtrace = backtrace;
     }
@@ -143,7 +215,11 @@ impl Trap {
 
 impl fmt::Display for Trap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "trap: {:?}: {}", self.kind, self.message)
+        write!(f, "trap: {:?}: {}", self.kind, self.message)?;
+        if !self.text().is_empty() {
+            write!(f, ": {}", self.text())?;
+        }
+        Ok(())
     }
 }
 
@@ -152,12 +228,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trap_fits_in_128_bytes_and_backtrace_stops_when_full() {
-        assert!(
-            core::mem::size_of::<Trap>() <= 128,
-            "{}",
-            core::mem::size_of::<Trap>()
-        );
+    fn trap_fits_in_256_bytes() {
+        assert_eq!(core::mem::size_of::<Trap>(), 256);
+    }
+
+    #[test]
+    fn trap_text_keeps_what_fits_and_never_splits_a_character() {
+        use core::fmt::Write;
+        let mut t = TrapText::EMPTY;
+        write!(t, "{}", "ab".repeat(100)).unwrap();
+        assert_eq!(t.as_str().len(), TEXT_BYTES);
+        let mut t = TrapText::EMPTY;
+        write!(t, "{}é", "x".repeat(TEXT_BYTES - 1)).unwrap();
+        assert_eq!(t.as_str(), "x".repeat(TEXT_BYTES - 1));
+    }
+
+    #[test]
+    fn backtrace_stops_when_full() {
         let mut bt = Backtrace::EMPTY;
         for a in 0..MAX_FRAMES {
             assert!(bt.push(0x1000 + a));

@@ -75,10 +75,16 @@ fn note_released(name: &'static str) {
         // Counted out already (`forget_held` after a trap): nothing to undo.
         return;
     }
-    // Locks are usually released in the reverse order of taking; if not,
-    // move the later names down over the one released.
+    // Locks are usually released in the reverse order of taking: then the
+    // name on top is this lock's. If not, move the later names down over
+    // the one released. Names are compared by address (each lock's name is
+    // one string literal), so a release costs a few instructions.
     let named = n.min(NAMED);
-    if let Some(i) = (0..named).rev().find(|&i| NAMES[i].get() == name) {
+    let same = |i: usize| core::ptr::eq(NAMES[i].get().as_ptr(), name.as_ptr());
+    if n <= NAMED
+        && !same(named - 1)
+        && let Some(i) = (0..named).rev().find(|&i| same(i))
+    {
         for j in i..named - 1 {
             NAMES[j].set(NAMES[j + 1].get());
         }

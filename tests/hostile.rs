@@ -1,0 +1,427 @@
+//! Hostile tests, in safe Rust only: each is a way that guest code once took
+//! the kernel down (a crash, a hang), and now gets a trap while the boot
+//! goes on. The host module `kernel/src/cont/safe_code_tests.rs` checks the
+//! rules that need no CPU; these need the kernel's own stacks, console,
+//! locks and panic handler. `docs/guarantees.md` lists every rule and the
+//! test that checks it.
+//!
+//! Every test ends by running an ordinary continuation in the same store,
+//! to show that whatever went wrong before left the runtime whole.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::fmt;
+use core::hint::black_box;
+use core::pin::Pin;
+
+use alloc::boxed::Box;
+use kernel::cont::{ContObj, Handler, Resumed, Store, Tag, Trap, TrapKind};
+use kernel::stacks::{self, KernelStacks};
+use kernel::sync::{self, Mutex};
+use kernel::testing::TestResult;
+use kernel::{check, check_eq, println, serial};
+
+kernel::suite!(
+    "hostile",
+    [
+        guest_resuming_another_stores_continuation_is_refused_and_both_stores_go_on,
+        dropping_a_suspended_chain_leaves_the_other_stores_continuations_whole,
+        guest_that_suspends_inside_a_println_argument_leaves_the_console_free,
+        guest_that_traps_inside_a_println_argument_leaves_the_console_free,
+        guest_that_suspends_holding_a_kernel_lock_traps_naming_the_lock,
+        guest_that_switches_holding_a_kernel_lock_traps_naming_the_lock,
+        lock_abandoned_by_a_trapped_guest_is_reported_to_the_next_taker_not_waited_for,
+        index_out_of_bounds_in_a_guest_is_a_panic_trap,
+        checked_division_by_zero_in_a_guest_is_a_panic_trap,
+        unwrap_of_none_in_a_guest_is_a_panic_trap,
+        explicit_panic_in_a_guest_is_a_panic_trap,
+        panic_three_continuations_deep_frees_every_stack_of_the_chain,
+    ]
+);
+
+const STACK: usize = 64 * 1024;
+
+fn store() -> Rc<Pin<Box<Store>>> {
+    Rc::new(Store::new(KernelStacks, STACK))
+}
+
+/// A continuation that returns 42 runs to completion in `s`, and no stack
+/// is left over: the runtime is whole after whatever the test did.
+fn runs_normally(s: &Store) -> TestResult {
+    let f = s
+        .func_wrap(|_: &Store, x: i32| -> Result<i32, Trap> { Ok(x * 2) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(s.resume::<i32, i32>(k, 21, &[]), Ok(Resumed::Returned(42)));
+    check_eq!(stacks::outstanding(), 0);
+    check_eq!(sync::held(), 0);
+    check!(!s.in_continuation());
+    Ok(())
+}
+
+/// The trap a one-continuation chain running `f` ends with.
+fn trap_of<F>(s: &Store, f: F) -> Result<Trap, alloc::string::String>
+where
+    F: Fn(&Store, ()) -> Result<i32, Trap> + 'static,
+{
+    let func = s.func_wrap(f).map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(func).map_err(|t| alloc::format!("{t}"))?;
+    match s.resume::<(), i32>(k, (), &[]) {
+        Err(trap) => Ok(trap),
+        other => Err(alloc::format!("expected a trap, got {other:?}")),
+    }
+}
+
+// ----- D1: stores do not nest --------------------------------------------
+
+/// The report's trap variant: S1's guest resumes S2's continuation, whose
+/// guest would suspend to S1. The resume is refused with a trap the S1
+/// guest receives, and S2's next trapping continuation comes back as an
+/// ordinary `Err` (it once jumped into a freed stack).
+fn guest_resuming_another_stores_continuation_is_refused_and_both_stores_go_on() -> TestResult {
+    let (s1, s2) = (store(), store());
+    let t1 = s1.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let s1c = s1.clone();
+    let inner = s2
+        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> { s1c.suspend::<(), ()>(t1, ()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let s2c = s2.clone();
+    let seen = Rc::new(Cell::new(None));
+    let seen_in = seen.clone();
+    let g = s1
+        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+            let k2 = s2c.cont_new(inner)?;
+            seen_in.set(s2c.resume::<(), ()>(k2, (), &[]).err().map(|t| t.kind()));
+            s2c.drop_cont(k2)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s1.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(
+        s1.resume::<(), ()>(k, (), &[Handler::suspend(t1)]),
+        Ok(Resumed::Returned(()))
+    );
+    check_eq!(seen.get(), Some(TrapKind::OtherStoreRunning));
+    check!(!s2.in_continuation());
+    let bad = s2
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Err(Trap::guest("x")) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let kbad = s2.cont_new(bad).map_err(|t| alloc::format!("{t}"))?;
+    let trap = s2.resume::<(), ()>(kbad, (), &[]).err();
+    check_eq!(trap.map(|t| t.kind()), Some(TrapKind::Guest));
+    runs_normally(&s1)?;
+    runs_normally(&s2)
+}
+
+/// The report's drop variant: S1's suspended continuation is dropped after
+/// its guest tried to run S2's continuation; only S1's stack is freed, and
+/// S2 runs its own continuations afterwards.
+fn dropping_a_suspended_chain_leaves_the_other_stores_continuations_whole() -> TestResult {
+    let (s1, s2) = (store(), store());
+    let t1 = s1.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let s1c = s1.clone();
+    let inner = s2
+        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> { s1c.suspend::<(), ()>(t1, ()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let s2c = s2.clone();
+    let kept: Rc<Cell<ContObj>> = Rc::new(Cell::new(ContObj::NULL));
+    let kept_in = kept.clone();
+    let g = s1
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let k2 = s2c.cont_new(inner)?;
+            let _ = s2c.resume::<(), ()>(k2, (), &[]);
+            kept_in.set(k2);
+            s.suspend::<(), ()>(t1, ())
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s1.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let cont = match s1.resume::<(), ()>(k, (), &[Handler::suspend(t1)]) {
+        Ok(Resumed::Suspended { cont, handler: 0 }) => cont,
+        other => return Err(alloc::format!("expected a suspension, got {other:?}")),
+    };
+    check_eq!(stacks::outstanding(), 2);
+    check_eq!(s1.drop_cont(cont), Ok(()));
+    check_eq!(stacks::outstanding(), 1);
+    // The continuation of S2 the guest made never ran and is S2's to drop.
+    check_eq!(s2.drop_cont(kept.get()), Ok(()));
+    runs_normally(&s2)?;
+    runs_normally(&s1)
+}
+
+// ----- D3: locks and the console -----------------------------------------
+
+/// Its `Display` suspends to the kernel, then prints what the resume sent.
+struct SuspendsWhenShown {
+    store: Rc<Pin<Box<Store>>>,
+    tag: Tag,
+}
+
+impl fmt::Display for SuspendsWhenShown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v: i32 = self.store.suspend(self.tag, ()).unwrap_or(-1);
+        write!(f, "{v}")
+    }
+}
+
+/// A guest suspends in the middle of formatting a `println!` line. The
+/// kernel prints while it is suspended (this hung for ever when the console
+/// lock was held across the `Display`), then resumes it to finish its line.
+fn guest_that_suspends_inside_a_println_argument_leaves_the_console_free() -> TestResult {
+    let s = store();
+    let tag = s
+        .tag_new(&[], &[ValI32])
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let sc = s.clone();
+    let f = s
+        .func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+            let shown = SuspendsWhenShown {
+                store: sc.clone(),
+                tag,
+            };
+            println!("  guest: the kernel sent {shown}");
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| alloc::format!("{t}"))?;
+    let cont = match s.resume::<(), i32>(k, (), &[Handler::suspend(tag)]) {
+        Ok(Resumed::Suspended { cont, .. }) => cont,
+        other => return Err(alloc::format!("expected a suspension, got {other:?}")),
+    };
+    check!(
+        !serial::locked(),
+        "the console is locked while the guest is suspended"
+    );
+    println!("  kernel: prints while the guest is suspended mid-line");
+    check_eq!(
+        s.resume::<i32, i32>(cont, 7, &[Handler::suspend(tag)]),
+        Ok(Resumed::Returned(1))
+    );
+    runs_normally(&s)
+}
+
+/// Its `Display` resumes a handle that was already used: a trap that ends
+/// the guest's chain in the middle of formatting.
+struct TrapsWhenShown {
+    store: Rc<Pin<Box<Store>>>,
+    used: ContObj,
+}
+
+impl fmt::Display for TrapsWhenShown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let _ = self.store.resume::<(), ()>(self.used, (), &[]);
+        write!(f, "never shown")
+    }
+}
+
+/// A guest's chain traps in the middle of formatting a `println!` line;
+/// the console is free for the kernel's next line (this hung for ever).
+fn guest_that_traps_inside_a_println_argument_leaves_the_console_free() -> TestResult {
+    let s = store();
+    let noop = s
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let used = s.cont_new(noop).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(s.resume::<(), ()>(used, (), &[]), Ok(Resumed::Returned(())));
+    let sc = s.clone();
+    let trap = trap_of(&s, move |_: &Store, (): ()| -> Result<i32, Trap> {
+        let shown = TrapsWhenShown {
+            store: sc.clone(),
+            used,
+        };
+        println!("  guest: {shown}");
+        Ok(1)
+    })?;
+    check_eq!(trap.kind(), TrapKind::ConsumedContinuation);
+    check!(!serial::locked(), "the console is locked after the trap");
+    println!("  kernel: prints after the guest trapped mid-line");
+    runs_normally(&s)
+}
+
+/// A guest takes a kernel lock and suspends: a trap naming the lock (the
+/// lock would stay taken by code that only runs when someone resumes it).
+fn guest_that_suspends_holding_a_kernel_lock_traps_naming_the_lock() -> TestResult {
+    let s = store();
+    let tag = s.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let table = Rc::new(Mutex::new("guest table", 0u32));
+    let t = table.clone();
+    let trap = {
+        let f = s
+            .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+                let mut entries = t.lock();
+                *entries += 1;
+                s.suspend::<(), ()>(tag, ())?;
+                Ok(0)
+            })
+            .map_err(|e| alloc::format!("{e:?}"))?;
+        let k = s.cont_new(f).map_err(|t| alloc::format!("{t}"))?;
+        s.resume::<(), i32>(k, (), &[Handler::suspend(tag)]).err()
+    };
+    check_eq!(
+        trap.map(|t| (t.kind(), t.message())),
+        Some((TrapKind::LockHeld, "guest table"))
+    );
+    runs_normally(&s)
+}
+
+/// The same for `switch`: the lock check comes before the target is
+/// touched, so the target is still fresh afterwards and can be dropped.
+fn guest_that_switches_holding_a_kernel_lock_traps_naming_the_lock() -> TestResult {
+    let s = store();
+    let tag = s.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let target = s
+        .func_wrap(|_: &Store, _prev: ContObj| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let kt = s.cont_new(target).map_err(|t| alloc::format!("{t}"))?;
+    let lock = Rc::new(Mutex::new("scheduler queue", ()));
+    let l = lock.clone();
+    let f = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let _queue = l.lock();
+            s.switch::<(), ()>(kt, tag, ())
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| alloc::format!("{t}"))?;
+    let trap = s.resume::<(), ()>(k, (), &[Handler::switch(tag)]).err();
+    check_eq!(
+        trap.map(|t| (t.kind(), t.message())),
+        Some((TrapKind::LockHeld, "scheduler queue"))
+    );
+    check_eq!(s.drop_cont(kt), Ok(()));
+    runs_normally(&s)
+}
+
+/// A guest that traps while holding a lock abandons it taken. The next
+/// guest that takes it is told so, as a trap, instead of waiting for a
+/// holder that will never run again (one CPU: that wait would be for ever).
+fn lock_abandoned_by_a_trapped_guest_is_reported_to_the_next_taker_not_waited_for() -> TestResult {
+    let s = store();
+    let lock = Rc::new(Mutex::new("abandoned", ()));
+    let l = lock.clone();
+    let first = trap_of(&s, move |_: &Store, (): ()| -> Result<i32, Trap> {
+        let _held = l.lock();
+        panic!("fails while holding the lock");
+    })?;
+    check_eq!(first.kind(), TrapKind::Panic);
+    check!(lock.is_locked());
+    let l = lock.clone();
+    let second = trap_of(&s, move |_: &Store, (): ()| -> Result<i32, Trap> {
+        let _held = l.lock();
+        Ok(0)
+    })?;
+    check_eq!(second.kind(), TrapKind::Panic);
+    check!(
+        second.text().contains("the abandoned lock is already held"),
+        "text: {}",
+        second.text()
+    );
+    runs_normally(&s)
+}
+
+// ----- D4: guest panics ---------------------------------------------------
+
+/// Checks that `trap` is a panic whose text starts with `message` and
+/// names this file as where it happened.
+fn check_panic(trap: &Trap, message: &str) -> TestResult {
+    check_eq!(trap.kind(), TrapKind::Panic);
+    check!(
+        trap.text().starts_with(message),
+        "text {:?} does not start with {:?}",
+        trap.text(),
+        message
+    );
+    check!(
+        trap.text().contains("tests/hostile.rs:"),
+        "text {:?} does not name where",
+        trap.text()
+    );
+    Ok(())
+}
+
+fn index_out_of_bounds_in_a_guest_is_a_panic_trap() -> TestResult {
+    let s = store();
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<i32, Trap> {
+        let v: Vec<i32> = vec![1, 2, 3];
+        Ok(v[black_box(7)])
+    })?;
+    check_panic(
+        &trap,
+        "index out of bounds: the len is 3 but the index is 7",
+    )?;
+    runs_normally(&s)
+}
+
+fn checked_division_by_zero_in_a_guest_is_a_panic_trap() -> TestResult {
+    let s = store();
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<i32, Trap> {
+        Ok(black_box(1) / black_box(0))
+    })?;
+    check_panic(&trap, "attempt to divide by zero")?;
+    runs_normally(&s)
+}
+
+fn unwrap_of_none_in_a_guest_is_a_panic_trap() -> TestResult {
+    let s = store();
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<i32, Trap> {
+        Ok(black_box(None::<i32>).unwrap())
+    })?;
+    check_panic(&trap, "called `Option::unwrap()` on a `None` value")?;
+    runs_normally(&s)
+}
+
+fn explicit_panic_in_a_guest_is_a_panic_trap() -> TestResult {
+    let s = store();
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<i32, Trap> {
+        if black_box(true) {
+            panic!("the guest gives up on round {}", black_box(3));
+        }
+        Ok(0)
+    })?;
+    check_panic(&trap, "the guest gives up on round 3")?;
+    check!(
+        alloc::format!("{trap}").starts_with("trap: Panic: guest panicked: the guest gives up"),
+        "{trap}"
+    );
+    runs_normally(&s)
+}
+
+/// A panic in the innermost of three nested continuations ends the whole
+/// chain (as every trap does today) and gives all three stacks back.
+fn panic_three_continuations_deep_frees_every_stack_of_the_chain() -> TestResult {
+    let s = store();
+    let innermost = s
+        .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> {
+            let empty: &[i32] = black_box(&[]);
+            Ok(empty[0])
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let middle = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let k = s.cont_new(innermost)?;
+            match s.resume::<(), i32>(k, (), &[])? {
+                Resumed::Returned(v) => Ok(v),
+                Resumed::Suspended { .. } => Ok(-1),
+            }
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let trap = trap_of(&s, move |s: &Store, (): ()| -> Result<i32, Trap> {
+        let k = s.cont_new(middle)?;
+        match s.resume::<(), i32>(k, (), &[])? {
+            Resumed::Returned(v) => Ok(v),
+            Resumed::Suspended { .. } => Ok(-1),
+        }
+    })?;
+    check_panic(
+        &trap,
+        "index out of bounds: the len is 0 but the index is 0",
+    )?;
+    check_eq!(stacks::outstanding(), 0);
+    runs_normally(&s)
+}
+
+use kernel::cont::ValType::I32 as ValI32;

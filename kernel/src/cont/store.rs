@@ -529,7 +529,10 @@ impl Store {
     ) -> Result<Resumed<R>, Trap> {
         let c = self.check(k, A::TYPES, "resume")?;
         self.no_lock_held()?;
-        if self.current.get().is_null() && !RUNNING.get().is_null() {
+        // Another store's chain runs on this CPU: RUNNING names a store
+        // that is not this one (when it is this one, we are in our chain).
+        let running = RUNNING.get();
+        if !running.is_null() && !core::ptr::eq(running, self) {
             return self.raise(
                 TrapKind::OtherStoreRunning,
                 "resume while another store's continuation runs on this CPU",

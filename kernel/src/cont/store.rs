@@ -147,15 +147,11 @@ impl Store {
         let c = self.lookup(k)?;
         // SAFETY: `lookup` returns only ContRefs of this store's table.
         let (revision, born, state) = unsafe { ((*c).revision, (*c).born, (*c).state) };
-        Some(if revision == k.revision {
-            state
-        } else if k.revision >= born
-            && matches!(state, State::Returned | State::Trapped | State::Dropped)
-        {
-            state
-        } else {
-            State::Consumed
-        })
+        // Live: its own state. Used, and the record still holds the same
+        // continuation, now ended: how it ended. Otherwise: consumed.
+        let ended = matches!(state, State::Returned | State::Trapped | State::Dropped);
+        let same = revision == k.revision || (k.revision >= born && ended);
+        Some(if same { state } else { State::Consumed })
     }
 
     /// The top (TOS) of the stack a live handle's continuation runs on;

@@ -276,32 +276,34 @@ impl Store {
     #[inline(never)]
     fn raise_trap<T>(&self, mut trap: Trap) -> Result<T, Trap> {
         trap.set_backtrace(self.capture_backtrace(frame_pointer()));
-        if self.current.get().is_null() {
-            return Err(trap);
+        let c = self.current.get();
+        if !c.is_null() {
+            // SAFETY: the running continuation is a live ContRef.
+            trap.set_origin(unsafe { (*c).stack.top() } as usize);
         }
-        // SAFETY: a continuation is running, so the chain has a root whose
-        // control context is a kernel-level resume point.
-        unsafe { self.unwind(trap) }
+        Err(trap)
     }
 
-    /// Records `trap` and switches to the kernel-level resume of the running
-    /// chain with the trap effect. That resume frees the chain.
+    /// Ends the running continuation with `trap`: records it and switches,
+    /// with the trap effect, to where the continuation would return to (its
+    /// control context: the `resume` or `switch` that ran it). That resume
+    /// frees it and returns `Err(trap)`, one parent up; the frames on this
+    /// stack are abandoned.
     ///
     /// # Safety
-    /// A continuation must be running (`current` non-null).
+    /// A continuation must be running (`current` non-null), and this code
+    /// must run on its stack.
     unsafe fn unwind(&self, mut trap: Trap) -> ! {
-        // SAFETY: `current` is a live ContRef (the caller's contract).
-        trap.set_origin(unsafe { (*self.current.get()).stack.top() } as usize);
-        self.pending_trap.set(Some(trap));
-        // SAFETY: `current` and its parents are live ContRefs of an active
-        // chain; the root's control context holds the kernel resume point
-        // (its parent is the kernel stack). Nobody ever loads `scratch`.
+        // SAFETY: `current` is a live, active ContRef (the caller's
+        // contract), so its control context holds its parent's resume
+        // point. Nobody ever loads `scratch`.
         unsafe {
-            let mut root = self.current.get();
-            while !(*root).parent.is_null() {
-                root = (*root).parent;
+            let cur = self.current.get();
+            if trap.origin() == 0 {
+                trap.set_origin((*cur).stack.top() as usize);
             }
-            let ctx = (*root).stack.control_context();
+            self.pending_trap.set(Some(trap));
+            let ctx = (*cur).stack.control_context();
             switch(ControlEffect::TRAP, self.scratch.get(), ctx);
         }
         unreachable!("a trapped stack was resumed")
@@ -525,15 +527,7 @@ impl Store {
     ) -> Result<Resumed<R>, Trap> {
         let c = self.check(k, A::TYPES, "resume")?;
         self.no_lock_held()?;
-        // Another store's chain runs on this CPU: RUNNING names a store
-        // that is not this one (when it is this one, we are in our chain).
-        let running = RUNNING.get();
-        if !running.is_null() && !core::ptr::eq(running, self) {
-            return self.raise(
-                TrapKind::OtherStoreRunning,
-                "resume while another store's continuation runs on this CPU",
-            );
-        }
+        self.no_other_store_running()?;
         // SAFETY: `check` proved `c` live and fresh-or-suspended, so its
         // `last_ancestor` is the live outermost ContRef of its segment, and
         // its inbox has room for `bound + A` values (args buffer capacity or
@@ -564,6 +558,47 @@ impl Store {
         outer: *mut ContRef,
         handlers: &[Handler],
     ) -> Result<Resumed<R>, Trap> {
+        // SAFETY: forwarded contract.
+        let (effect, back) = unsafe { self.run_segment(c, outer, handlers, ControlEffect::RESUME) };
+        // SAFETY: `back` is the live ContRef that came back (see
+        // `run_segment`).
+        unsafe {
+            match effect.discriminant() {
+                ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
+                    handler: effect.handler_index() as usize,
+                    cont: self.handle(back),
+                }),
+                ControlEffect::RETURN_TAG => {
+                    // `back` is the outermost of the segment we resumed, or
+                    // a switch target that took its place with the same
+                    // result types (`switch` checks): its results are `R`.
+                    let results = R::load((*back).args.data);
+                    (*back).state = State::Returned;
+                    self.release(back);
+                    Ok(Resumed::Returned(results))
+                }
+                _ => Err(self.trapped(back)),
+            }
+        }
+    }
+
+    /// Links the segment `c ..= outer` under the running code (its parent
+    /// is `current`, its handlers `handlers`), makes `c` current and
+    /// switches into `outer`'s control context with `effect`: the body of
+    /// `resume` and of a drop's cancellation. Returns the effect that came
+    /// back and the ContRef that sent it (returned, suspended or trapped),
+    /// with `current` restored.
+    ///
+    /// # Safety
+    /// As for `resume_checked`.
+    #[inline(always)]
+    unsafe fn run_segment(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+    ) -> (ControlEffect, *mut ContRef) {
         let prev = self.current.get();
         if prev.is_null() {
             RUNNING.set(self);
@@ -582,7 +617,7 @@ impl Store {
             (*c).state = State::Running;
             self.current.set(c);
             let ctx = (*outer).stack.control_context();
-            let effect = switch(ControlEffect::RESUME, ctx, ctx);
+            let effect = switch(effect, ctx, ctx);
 
             // Back: `current` is whoever returned, suspended or trapped.
             let back = self.current.get();
@@ -592,40 +627,34 @@ impl Store {
             } else {
                 (*prev).state = State::Running;
             }
-            match effect.discriminant() {
-                ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
-                    handler: effect.handler_index() as usize,
-                    cont: self.handle(back),
-                }),
-                ControlEffect::RETURN_TAG => {
-                    // `back` is the outermost of the segment we resumed, or
-                    // a switch target that took its place with the same
-                    // result types (`switch` checks): its results are `R`.
-                    let results = R::load((*back).args.data);
-                    (*back).state = State::Returned;
-                    self.release(back);
-                    Ok(Resumed::Returned(results))
-                }
-                _ => {
-                    debug_assert_eq!(effect, ControlEffect::TRAP);
-                    debug_assert!(prev.is_null(), "only a kernel-level resume receives a trap");
-                    // Locks the chain took died with its frames; the resume
-                    // began with none held (`no_lock_held`).
-                    crate::sync::forget_held();
-                    let mut c = back;
-                    while !c.is_null() {
-                        let parent = (*c).parent;
-                        (*c).state = State::Trapped;
-                        self.release(c);
-                        c = parent;
-                    }
-                    Err(self
-                        .pending_trap
-                        .take()
-                        .unwrap_or(Trap::new(TrapKind::GuestFailure, "trap")))
-                }
-            }
+            (effect, back)
         }
+    }
+
+    /// The trap effect came back from `back`: it trapped, and only it (it
+    /// switched to its own control context, the resume that ran it). Frees
+    /// it and returns its trap. Locks it took died with its frames; the
+    /// resume began with none held (`no_lock_held`).
+    ///
+    /// # Safety
+    /// `back` is the live ContRef that sent the trap effect.
+    #[cold]
+    unsafe fn trapped(&self, back: *mut ContRef) -> Trap {
+        crate::sync::forget_held();
+        let trap = self
+            .pending_trap
+            .take()
+            .unwrap_or(Trap::new(TrapKind::GuestFailure, "trap"));
+        // SAFETY: per the contract; nothing runs on `back` any more.
+        unsafe {
+            // A continuation that passed its cancellation on was dropped.
+            (*back).state = match trap.kind() {
+                TrapKind::Cancelled => State::Dropped,
+                _ => State::Trapped,
+            };
+            self.release(back);
+        }
+        trap
     }
 
     /// The payload a suspended continuation sent with its `suspend`, read
@@ -707,7 +736,13 @@ impl Store {
             (*cur).bound = 0;
             (*k).parent = core::ptr::null_mut();
             let ctx = (*k).stack.control_context();
-            switch(ControlEffect::suspend(handler as u32), ctx, ctx);
+            let effect = switch(ControlEffect::suspend(handler as u32), ctx, ctx);
+            if effect == ControlEffect::CANCEL {
+                return self.raise(
+                    TrapKind::Cancelled,
+                    "the suspended continuation was dropped",
+                );
+            }
             // Resumed (or switched to): the resumer checked its values
             // against `expected`, which is `R::TYPES`.
             Ok(R::load((*cur).values.as_ptr()))
@@ -797,7 +832,13 @@ impl Store {
             (*k).parent = core::ptr::null_mut();
             (*t).state = State::Running;
             self.current.set(t);
-            switch(ControlEffect::SWITCH, k_ctx, &target_ctx);
+            let effect = switch(ControlEffect::SWITCH, k_ctx, &target_ctx);
+            if effect == ControlEffect::CANCEL {
+                return self.raise(
+                    TrapKind::Cancelled,
+                    "the suspended continuation was dropped",
+                );
+            }
             // Resumed or switched to with values checked against `R`.
             Ok(R::load((*cur).values.as_ptr()))
         }
@@ -831,21 +872,70 @@ impl Store {
     /// without running destructors, as a Wasm engine would.
     pub fn drop_cont(&self, k: ContObj) -> Result<(), Trap> {
         let c = self.live(k, "drop")?;
-        // SAFETY: as in `bind`; a live segment runs from `c` through its
-        // parents to `last_ancestor`, and nothing runs on it.
+        // SAFETY: as in `bind`: `c` is fresh or suspended.
+        unsafe {
+            if (*c).state == State::Fresh {
+                // Never ran: no frame to unwind, nothing but its stack.
+                (*c).revision += 1;
+                (*c).state = State::Dropped;
+                self.release(c);
+                return Ok(());
+            }
+            self.cancel(c)
+        }
+    }
+
+    /// Cancels suspended `c` (its whole segment): resumes it with the
+    /// cancel effect under no handlers, so its pending `suspend` or `switch`
+    /// returns `Err(Cancelled)`. A guest that passes it on with `?` returns
+    /// through every frame, running their destructors, and so does each
+    /// guest of the segment's outer members in turn; then the stack goes
+    /// back to the pool. A guest that ignores the cancellation just goes
+    /// on: it runs until it returns or traps (a suspend it tries finds no
+    /// handler here, so it fails too, unless a resume inside the segment or
+    /// above this drop handles its tag, as for any resume). A trap other
+    /// than the cancellation itself is returned.
+    ///
+    /// # Safety
+    /// `c` is a live, suspended ContRef of this store.
+    unsafe fn cancel(&self, c: *mut ContRef) -> Result<(), Trap> {
+        self.no_lock_held()?;
+        self.no_other_store_running()?;
+        // SAFETY: per the contract: `last_ancestor` is the segment's
+        // outermost, whose context holds its suspension point.
         unsafe {
             (*c).revision += 1;
-            let last = (*c).last_ancestor;
-            let mut x = c;
-            loop {
-                let parent = (*x).parent;
-                (*x).state = State::Dropped;
-                self.release(x);
-                if x == last {
-                    break;
+            let outer = (*c).last_ancestor;
+            let (effect, back) = self.run_segment(c, outer, &[], ControlEffect::CANCEL);
+            match effect.discriminant() {
+                ControlEffect::RETURN_TAG => {
+                    (*back).state = State::Dropped;
+                    self.release(back);
+                    Ok(())
                 }
-                x = parent;
+                ControlEffect::TRAP_TAG => match self.trapped(back) {
+                    trap if trap.kind() == TrapKind::Cancelled => Ok(()),
+                    trap => Err(trap),
+                },
+                // No handler of this (empty) list can have caught a
+                // suspend; a switch needs a switch handler too.
+                _ => unreachable!("a cancelled continuation suspended to its drop"),
             }
+        }
+    }
+
+    /// Traps if a continuation of another store runs on this CPU: stores
+    /// do not nest (see `RUNNING`).
+    #[inline(always)]
+    fn no_other_store_running(&self) -> Result<(), Trap> {
+        // Another store's chain runs on this CPU: RUNNING names a store
+        // that is not this one (when it is this one, we are in our chain).
+        let running = RUNNING.get();
+        if !running.is_null() && !core::ptr::eq(running, self) {
+            return self.raise(
+                TrapKind::OtherStoreRunning,
+                "resume while another store's continuation runs on this CPU",
+            );
         }
         Ok(())
     }
@@ -853,6 +943,25 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        // Cancel what is still suspended, so that its frames return and
+        // their destructors run, as a drop of each handle would. By index:
+        // a cancelled guest may make new continuations (and leave them
+        // suspended, to be cancelled in turn). Where cancelling is refused
+        // (another store's chain runs, a lock is held) the frames are
+        // abandoned, as before.
+        let mut i = 0;
+        // SAFETY: no reference into `all` is held across the cancellation.
+        while i < unsafe { (*self.all.get()).len() } {
+            // SAFETY: every entry is a ContRef of this store; a suspended
+            // one is the innermost of a live segment.
+            unsafe {
+                let c = (&(*self.all.get()))[i];
+                if (*c).state == State::Suspended {
+                    let _ = self.cancel(c);
+                }
+            }
+            i += 1;
+        }
         // SAFETY: `&mut self`: nothing runs on any continuation stack (a
         // running chain borrows the store), so every ContRef is dead.
         unsafe {
@@ -896,7 +1005,10 @@ pub(crate) unsafe extern "C" fn cont_entry(
         if crate::sync::held() != 0 {
             // The guest returns holding a lock (a guard it forgot): ending
             // the continuation would leave it taken by code that is gone.
-            let _ = (*(caller_vmctx as *const Store)).raise_lock_held::<()>();
+            let store = &*(caller_vmctx as *const Store);
+            if let Err(trap) = store.raise_lock_held::<()>() {
+                store.unwind(trap);
+            }
         }
         (*args).length = return_value_count as u32;
     }

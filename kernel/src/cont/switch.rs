@@ -37,7 +37,8 @@ use core::arch::{asm, global_asm};
 ///  63            32 31             0
 ///  +---------------+---------------+
 ///  | discriminant  | handler index |   return 0, resume 1, suspend 2,
-///  +---------------+---------------+   switch 3, trap 4
+///  +---------------+---------------+   switch 3, trap 4, resume_throw 5,
+///                                      cancel 6
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(transparent)]
@@ -49,6 +50,10 @@ impl ControlEffect {
     pub const SUSPEND_TAG: u32 = 2;
     pub const SWITCH_TAG: u32 = 3;
     pub const TRAP_TAG: u32 = 4;
+    pub const RESUME_THROW_TAG: u32 = 5;
+    /// Not one of Wasmtime's: a drop resumes a suspended continuation with
+    /// this effect, and its pending `suspend` or `switch` fails.
+    pub const CANCEL_TAG: u32 = 6;
 
     /// The continuation's function returned (sent by the trampoline).
     pub const RETURN: ControlEffect = ControlEffect::new(Self::RETURN_TAG, 0);
@@ -56,8 +61,12 @@ impl ControlEffect {
     pub const RESUME: ControlEffect = ControlEffect::new(Self::RESUME_TAG, 0);
     /// A `switch` hands control to its target.
     pub const SWITCH: ControlEffect = ControlEffect::new(Self::SWITCH_TAG, 0);
-    /// The chain trapped; only the outermost kernel-level `resume` receives it.
+    /// The continuation trapped; the `resume` (or `switch`) that ran it
+    /// receives this, one parent up.
     pub const TRAP: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 0);
+    /// The continuation is cancelled: resumed by a drop, its pending
+    /// `suspend`/`switch` returns `Err` so its frames return normally.
+    pub const CANCEL: ControlEffect = ControlEffect::new(Self::CANCEL_TAG, 0);
 
     #[inline]
     pub const fn new(discriminant: u32, handler: u32) -> ControlEffect {

@@ -62,6 +62,11 @@ pub enum TrapKind {
     /// lock would stay taken by code that no longer runs. The message names
     /// the lock.
     LockHeld,
+    /// What a suspended continuation's pending `suspend` or `switch`
+    /// returns when its handle is dropped: the continuation is being
+    /// cancelled. Propagated with `?`, it lets every frame return (and its
+    /// destructors run) before the stack goes back to the pool.
+    Cancelled,
     /// A `resume` of this store's continuation while a continuation of
     /// another store runs on this CPU: stores do not nest (a chain holds
     /// the continuations of one store only; see `docs/guarantees.md`).

@@ -1,0 +1,219 @@
+//! Cancellation: what dropping a suspended continuation does, from safe
+//! code. The drop resumes the continuation once with a cancellation: its
+//! pending `suspend` (or `switch`) returns `Err` of kind `Cancelled`, the
+//! guest passes it on with `?`, every frame returns and runs its
+//! destructors, and only then does the stack go back to the pool.
+#![forbid(unsafe_code)]
+
+use crate::cont::{Handler, MmapStacks, Resumed, State, Store, Trap, TrapKind, ValType};
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::pin::Pin;
+
+fn store() -> Pin<Box<Store>> {
+    Store::new(MmapStacks::new(), 64 * 1024)
+}
+
+/// Counts its drops into a shared cell.
+struct Witness(Rc<Cell<u32>>);
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn dropping_a_suspended_guest_runs_the_destructors_of_its_box_vec_and_rc() {
+    let s = store();
+    let tag = s.tag_new(&[], &[]).unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let shared = Rc::new(5);
+    let (d, sh) = (drops.clone(), shared.clone());
+    let f = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let boxed = Box::new(Witness(d.clone()));
+            let list: Vec<Witness> = vec![Witness(d.clone()), Witness(d.clone())];
+            let counted = sh.clone();
+            s.suspend::<(), ()>(tag, ())?;
+            // Never reached: the cancellation returned `Err` above.
+            d.set(100 + *counted as u32 + list.len() as u32);
+            drop(boxed);
+            Ok(())
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let r = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)]).unwrap();
+    let Resumed::Suspended { cont, .. } = r else {
+        panic!("expected a suspension")
+    };
+    assert_eq!((drops.get(), Rc::strong_count(&shared)), (0, 3));
+    assert_eq!(s.drop_cont(cont), Ok(()));
+    assert_eq!((drops.get(), Rc::strong_count(&shared)), (3, 2));
+    assert_eq!(s.state(cont), Some(State::Dropped));
+    assert_eq!(s.outstanding_stacks(), 0);
+    drop(s);
+    assert_eq!(Rc::strong_count(&shared), 1);
+}
+
+#[test]
+fn the_cancellation_is_an_err_of_kind_cancelled_at_the_pending_suspend() {
+    let s = store();
+    let tag = s.tag_new(&[], &[]).unwrap();
+    let seen = Rc::new(Cell::new(None));
+    let seen_in = seen.clone();
+    let f = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let r = s.suspend::<(), ()>(tag, ());
+            seen_in.set(r.err().map(|t| t.kind()));
+            Ok(())
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
+    else {
+        panic!("expected a suspension")
+    };
+    // The guest swallows the cancellation and returns normally: the drop
+    // is complete all the same.
+    assert_eq!(s.drop_cont(cont), Ok(()));
+    assert_eq!(seen.get(), Some(TrapKind::Cancelled));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn a_cancelled_guest_that_suspends_again_finds_no_handler_and_is_freed() {
+    let s = store();
+    let tag = s.tag_new(&[], &[]).unwrap();
+    let second = Rc::new(Cell::new(None));
+    let second_in = second.clone();
+    let f = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let _ = s.suspend::<(), ()>(tag, ());
+            // Ignores the cancellation and tries to suspend once more: the
+            // drop's resume has no handlers, so this fails too.
+            second_in.set(s.suspend::<(), ()>(tag, ()).err().map(|t| t.kind()));
+            Ok(())
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
+    else {
+        panic!("expected a suspension")
+    };
+    assert_eq!(s.drop_cont(cont), Ok(()));
+    assert_eq!(second.get(), Some(TrapKind::UnhandledTag));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn a_trap_other_than_the_cancellation_comes_out_of_the_drop() {
+    let s = store();
+    let tag = s.tag_new(&[], &[]).unwrap();
+    let f = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            if s.suspend::<(), ()>(tag, ()).is_err() {
+                return Err(Trap::guest("failed while being cancelled"));
+            }
+            Ok(())
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
+    else {
+        panic!("expected a suspension")
+    };
+    let trap = s.drop_cont(cont).unwrap_err();
+    assert_eq!(
+        (trap.kind(), trap.message()),
+        (TrapKind::Guest, "failed while being cancelled")
+    );
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn dropping_a_two_stack_segment_unwinds_both_guests_innermost_first() {
+    let s = store();
+    let tag = s.tag_new(&[], &[]).unwrap();
+    let order = Rc::new(core::cell::RefCell::new(Vec::new()));
+    let o = order.clone();
+    let inner = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            struct Note(Rc<core::cell::RefCell<Vec<&'static str>>>, &'static str);
+            impl Drop for Note {
+                fn drop(&mut self) {
+                    self.0.borrow_mut().push(self.1);
+                }
+            }
+            let _note = Note(o.clone(), "inner");
+            s.suspend::<(), ()>(tag, ())
+        })
+        .unwrap();
+    let o = order.clone();
+    let outer = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let k = s.cont_new(inner)?;
+            // No handler here: the suspend passes this resume by, and the
+            // two stacks are suspended together.
+            let r = s.resume::<(), ()>(k, (), &[]);
+            o.borrow_mut().push(match &r {
+                Err(t) if t.kind() == TrapKind::Cancelled => "outer saw the cancellation",
+                _ => "outer saw something else",
+            });
+            r.map(|_| ())
+        })
+        .unwrap();
+    let k = s.cont_new(outer).unwrap();
+    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
+    else {
+        panic!("expected a suspension")
+    };
+    assert_eq!(s.outstanding_stacks(), 2);
+    assert_eq!(s.drop_cont(cont), Ok(()));
+    assert_eq!(*order.borrow(), ["inner", "outer saw the cancellation"]);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn dropping_a_fresh_continuation_never_runs_its_function() {
+    let s = store();
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let f = s
+        .func_wrap(move |_: &Store, x: i32| -> Result<i32, Trap> {
+            r.set(true);
+            Ok(x)
+        })
+        .unwrap();
+    let k = s.cont_new(f).unwrap();
+    let k = s.bind(k, 3).unwrap();
+    assert_eq!(s.drop_cont(k), Ok(()));
+    assert!(!ran.get());
+    assert_eq!(s.state(k), Some(State::Dropped));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn dropping_the_store_cancels_what_is_still_suspended() {
+    let s = store();
+    let tag = s.tag_new(&[ValType::I32], &[]).unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let f = s
+        .func_wrap(move |s: &Store, n: i32| -> Result<(), Trap> {
+            let _w = Witness(d.clone());
+            s.suspend::<i32, ()>(tag, n)
+        })
+        .unwrap();
+    for n in 0..3 {
+        let k = s.cont_new(f).unwrap();
+        let r = s.resume::<i32, ()>(k, n, &[Handler::suspend(tag)]);
+        assert!(matches!(r, Ok(Resumed::Suspended { .. })));
+    }
+    assert_eq!(drops.get(), 0);
+    drop(s);
+    assert_eq!(drops.get(), 3);
+}

@@ -116,7 +116,7 @@ pub fn write_fmt(args: fmt::Arguments) {
 
 /// Releases the console lock held by code that a fault interrupted, so that a
 /// handler can still report: on paths that end the boot, and when a guest
-/// fault ends the chain whose code held it.
+/// fault ends the continuation whose code held it.
 ///
 /// # Safety
 /// The interrupted holder must never run again.

@@ -88,7 +88,8 @@ pub struct Store {
     funcs: UnsafeCell<Vec<FuncEntry>>,
     provider: UnsafeCell<Box<dyn StackProvider>>,
     stack_size: usize,
-    /// A trap on its way from the trap point to the kernel-level resume.
+    /// A trap on its way from the trapping continuation to the resume that
+    /// ran it.
     pending_trap: Cell<Option<Trap>>,
     /// Where a trapping stack stores its (abandoned) context.
     scratch: UnsafeCell<ControlContext>,
@@ -262,9 +263,9 @@ impl Store {
 
     // ----- traps ---------------------------------------------------------
 
-    /// Raises a trap at the caller. From kernel code (no continuation
-    /// running) that is an `Err`; inside a chain it never returns: the
-    /// chain is ended and the trap comes out of the kernel-level resume.
+    /// Raises a trap at the caller: an `Err` with a backtrace from here and,
+    /// inside a continuation, that continuation as its origin. The caller
+    /// (kernel or guest code) decides what to do with it.
     #[cold]
     #[inline(never)]
     fn raise<T>(&self, kind: TrapKind, message: &'static str) -> Result<T, Trap> {
@@ -1014,8 +1015,9 @@ pub(crate) unsafe extern "C" fn cont_entry(
     }
 }
 
-/// Turns a CPU fault in guest code into a trap of the running chain: the
-/// chain is ended and `Err(trap)` comes out of the kernel-level `resume`.
+/// Turns a CPU fault (or a panic) in guest code into a trap of the running
+/// continuation: it is ended, and `Err(trap)` comes out of the `resume`
+/// that ran it, one parent up.
 /// The backtrace starts at `fault_rip` and walks from `fault_rbp` (the
 /// interrupted RBP). Interrupts stay as the caller left them.
 ///

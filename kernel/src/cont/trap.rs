@@ -1,13 +1,18 @@
-//! Traps: why a chain of continuations was ended, and where it was.
+//! Traps: why a continuation was ended, and where it was.
 //!
-//! A WebAssembly trap is not an exception: guest code can neither catch it
-//! nor run anything after it. When something goes wrong inside a
-//! continuation (a consumed handle, an unhandled tag, a guest that reports
-//! failure, a CPU fault), the runtime ends *every* stack of the running
-//! chain and hands a [`Trap`] to the kernel code that started the chain, as
-//! the `Err` of its outermost `resume`. A trap is a plain 256-byte value: no
-//! heap, so the kernel's fault and panic handlers can build one while the
-//! heap's lock may be held by the code that faulted.
+//! A trap travels one parent at a time (as in Wasmtime 48). It ends the
+//! continuation that raised it, and comes back as `Err(trap)` from the
+//! `resume` (or `switch`) that ran that continuation, on the resumer's own
+//! stack, like any other outcome. The resumer decides: kernel code reports
+//! it; guest code may handle it, or pass it on with `?`, so that every frame
+//! between returns normally and its destructors run. Only the frames of a
+//! continuation that faulted or panicked are abandoned. A runtime operation
+//! that fails inside a guest (a consumed handle, an unhandled tag) simply
+//! returns `Err` to that guest.
+//!
+//! A trap is a plain 256-byte value: no heap, so the kernel's fault and
+//! panic handlers can build one while the heap's lock may be held by the
+//! code that faulted.
 //!
 //! The backtrace is a list of return addresses from a frame-pointer walk at
 //! the trap point. It crosses from a continuation into its parent through

@@ -19,7 +19,7 @@
 //! The shim is one monomorphised `extern "C" fn` per closure type that loads
 //! `P` from the slots, calls the closure with the `&Store` it finds in
 //! `caller_vmctx`, and stores `R` back. `P` and `R` are types implementing
-//! [`WasmValues`]: `()`, a scalar, or a tuple of up to 6 scalars, each of
+//! [`WasmValues`]: `()`, a scalar, or a tuple of up to 16 scalars, each of
 //! which knows its signature as a `&'static [ValType]`, so the signature is
 //! fixed (and checked against the runtime's limits) once, when wrapping.
 
@@ -163,7 +163,7 @@ impl WasmValue for ContObj {
 
 /// A fixed list of guest values with a static signature: parameters,
 /// results, payloads. Implemented for `()`, every [`WasmValue`] and tuples
-/// of up to 6 of them; sealed, like [`WasmValue`].
+/// of up to 16 of them (`MAX_VALUES`); sealed, like [`WasmValue`].
 ///
 /// ```compile_fail,E0277
 /// // A list of one's own cannot write a handle's slot either.
@@ -252,6 +252,21 @@ tuple_values!(A: 0, B: 1, C: 2);
 tuple_values!(A: 0, B: 1, C: 2, D: 3);
 tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4);
 tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7, I: 8);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7, I: 8, J: 9);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7, I: 8, J: 9, K: 10);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7, I: 8, J: 9, K: 10, L: 11);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7, I: 8, J: 9, K: 10, L: 11, M: 12);
+tuple_values!(A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7, I: 8, J: 9, K: 10, L: 11, M: 12, N: 13);
+tuple_values!(
+    A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7, I: 8, J: 9, K: 10, L: 11, M: 12, N: 13, O: 14
+);
+tuple_values!(
+    A: 0, B: 1, C: 2, D: 3, E: 4, F: 5, G: 6, H: 7, I: 8, J: 9, K: 10, L: 11, M: 12, N: 13, O: 14,
+    P: 15
+);
 
 /// The shim [`super::Store::func_wrap`] builds for closure type `F`: the
 /// array-call convention on the outside, `F(&Store, P) -> Result<R, Trap>`

@@ -43,6 +43,8 @@ kernel::suite!(
         unwrap_of_none_in_a_guest_is_a_panic_trap,
         explicit_panic_in_a_guest_is_a_panic_trap,
         panic_three_continuations_deep_frees_every_stack_of_the_chain,
+        scheduler_guest_survives_a_task_that_divides_by_zero_and_finishes_the_others,
+        dropping_a_suspended_guest_gives_back_its_box_vec_and_rc_to_the_byte,
     ]
 );
 
@@ -377,8 +379,9 @@ fn explicit_panic_in_a_guest_is_a_panic_trap() -> TestResult {
     runs_normally(&s)
 }
 
-/// A panic in the innermost of three nested continuations ends the whole
-/// chain (as every trap does today) and gives all three stacks back.
+/// A panic in the innermost of three nested continuations ends it; its
+/// trap travels one parent at a time (each guest passes it on with `?`),
+/// and all three stacks come back.
 fn panic_three_continuations_deep_frees_every_stack_of_the_chain() -> TestResult {
     let s = store();
     let innermost = s
@@ -408,6 +411,114 @@ fn panic_three_continuations_deep_frees_every_stack_of_the_chain() -> TestResult
         "index out of bounds: the len is 0 but the index is 0",
     )?;
     check_eq!(stacks::outstanding(), 0);
+    runs_normally(&s)
+}
+
+// ----- traps travel one parent at a time; drops cancel --------------------
+
+/// A scheduler written as a guest runs three tasks round-robin; each task
+/// yields its progress. Task B divides by zero on its second turn (Rust's
+/// `/` panics: a trap of that task alone). The scheduler gets the trap as
+/// the `Err` of its own `resume`, logs it, and finishes the other tasks.
+fn scheduler_guest_survives_a_task_that_divides_by_zero_and_finishes_the_others() -> TestResult {
+    let s = store();
+    let yld = s
+        .tag_new(&[ValI32], &[])
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let task = s
+        .func_wrap(
+            move |s: &Store, (id, divisor): (i32, i32)| -> Result<i32, Trap> {
+                for turn in 0..3 {
+                    s.suspend::<i32, ()>(yld, id * 10 + turn)?;
+                    if turn == 1 {
+                        // Task B has divisor 0.
+                        black_box(100 / black_box(divisor));
+                    }
+                }
+                Ok(id)
+            },
+        )
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let log: Rc<core::cell::RefCell<Vec<alloc::string::String>>> = Rc::default();
+    let l = log.clone();
+    let scheduler = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let mut queue = alloc::collections::VecDeque::new();
+            for (id, divisor) in [(1, 1), (2, 0), (3, 1)] {
+                let k = s.cont_new(task)?;
+                queue.push_back(s.bind(k, (id, divisor))?);
+            }
+            let mut finished = 0;
+            while let Some(k) = queue.pop_front() {
+                match s.resume::<(), i32>(k, (), &[Handler::suspend(yld)]) {
+                    Ok(Resumed::Suspended { cont, .. }) => {
+                        let progress: i32 = s.payload(cont)?;
+                        l.borrow_mut().push(alloc::format!("yield {progress}"));
+                        queue.push_back(cont);
+                    }
+                    Ok(Resumed::Returned(id)) => {
+                        l.borrow_mut().push(alloc::format!("task {id} done"));
+                        finished += 1;
+                    }
+                    Err(trap) => l
+                        .borrow_mut()
+                        .push(alloc::format!("task trapped: {:?}", trap.kind())),
+                }
+            }
+            Ok(finished)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(scheduler).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(2)));
+    check_eq!(
+        *log.borrow(),
+        [
+            "yield 10",
+            "yield 20",
+            "yield 30",
+            "yield 11",
+            "yield 21",
+            "yield 31",
+            "yield 12",
+            "task trapped: Panic",
+            "yield 32",
+            "task 1 done",
+            "task 3 done",
+        ]
+    );
+    runs_normally(&s)
+}
+
+/// Dropping a suspended guest cancels it: its pending `suspend` fails, it
+/// passes that on with `?`, and its `Box`, `Vec` and `Rc` are dropped on
+/// the way out. The heap comes back to the byte, the `Rc` count exactly.
+fn dropping_a_suspended_guest_gives_back_its_box_vec_and_rc_to_the_byte() -> TestResult {
+    let s = store();
+    let tag = s.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let shared = Rc::new(7i64);
+    let sh = shared.clone();
+    let f = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
+            let boxed = Box::new([1i64; 64]);
+            let list: Vec<i64> = (0..1000).collect();
+            let counted = sh.clone();
+            s.suspend::<(), ()>(tag, ())?;
+            Ok(boxed[0] + list[999] + *counted)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| alloc::format!("{t}"))?;
+    // After `cont_new`: the store keeps the continuation's record (a few
+    // hundred bytes) for reuse, which is not the guest's to give back.
+    let heap_before = kernel::heap::used_bytes();
+    let cont = match s.resume::<(), i64>(k, (), &[Handler::suspend(tag)]) {
+        Ok(Resumed::Suspended { cont, .. }) => cont,
+        other => return Err(alloc::format!("expected a suspension, got {other:?}")),
+    };
+    check!(kernel::heap::used_bytes() >= heap_before + 8 * 1000 + 8 * 64);
+    check_eq!(Rc::strong_count(&shared), 3);
+    check_eq!(s.drop_cont(cont), Ok(()));
+    check_eq!(kernel::heap::used_bytes(), heap_before);
+    check_eq!(Rc::strong_count(&shared), 2);
     runs_normally(&s)
 }
 

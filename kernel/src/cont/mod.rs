@@ -42,6 +42,8 @@ mod cancel_tests;
 mod safe_code_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod throw_tests;
 
 pub use contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
 pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue, WasmValues};

@@ -33,7 +33,7 @@ use super::provider::{StackError, StackProvider};
 use super::stack::{self, ArgsObject, ContStack, ControlContext};
 use super::switch::{ControlEffect, frame_pointer, switch};
 use super::trap::{Backtrace, Trap, TrapKind};
-use super::val::ValType;
+use super::val::{ValRaw, ValType};
 use super::walk::{self, Frame};
 use crate::cpu_local::cpu_local;
 use alloc::boxed::Box;
@@ -91,6 +91,10 @@ pub struct Store {
     /// A trap on its way from the trapping continuation to the resume that
     /// ran it.
     pending_trap: Cell<Option<Trap>>,
+    /// The payload of the exception `resume_throw` raised last, and the
+    /// types it was thrown with (the tag's params).
+    exception: UnsafeCell<[ValRaw; MAX_VALUES]>,
+    exception_types: Cell<&'static [ValType]>,
     /// Where a trapping stack stores its (abandoned) context.
     scratch: UnsafeCell<ControlContext>,
     _pinned: PhantomPinned,
@@ -115,6 +119,8 @@ impl Store {
             provider: UnsafeCell::new(Box::new(provider)),
             stack_size,
             pending_trap: Cell::new(None),
+            exception: UnsafeCell::new([ValRaw::ZERO; MAX_VALUES]),
+            exception_types: Cell::new(&[]),
             scratch: UnsafeCell::new(ControlContext {
                 rsp: 0,
                 rbp: 0,
@@ -560,9 +566,25 @@ impl Store {
         handlers: &[Handler],
     ) -> Result<Resumed<R>, Trap> {
         // SAFETY: forwarded contract.
-        let (effect, back) = unsafe { self.run_segment(c, outer, handlers, ControlEffect::RESUME) };
-        // SAFETY: `back` is the live ContRef that came back (see
-        // `run_segment`).
+        unsafe {
+            let (effect, back) = self.run_segment(c, outer, handlers, ControlEffect::RESUME);
+            self.outcome(effect, back)
+        }
+    }
+
+    /// What a resume reports, from the effect that came back and who sent
+    /// it (see `run_segment`).
+    ///
+    /// # Safety
+    /// `back` is the live ContRef that sent `effect` to a resume of a
+    /// segment whose outermost function returns `R`.
+    #[inline(always)]
+    unsafe fn outcome<R: WasmValues>(
+        &self,
+        effect: ControlEffect,
+        back: *mut ContRef,
+    ) -> Result<Resumed<R>, Trap> {
+        // SAFETY: per the contract.
         unsafe {
             match effect.discriminant() {
                 ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
@@ -738,11 +760,8 @@ impl Store {
             (*k).parent = core::ptr::null_mut();
             let ctx = (*k).stack.control_context();
             let effect = switch(ControlEffect::suspend(handler as u32), ctx, ctx);
-            if effect == ControlEffect::CANCEL {
-                return self.raise(
-                    TrapKind::Cancelled,
-                    "the suspended continuation was dropped",
-                );
+            if effect.discriminant() > ControlEffect::SWITCH_TAG {
+                return self.interrupted(effect);
             }
             // Resumed (or switched to): the resumer checked its values
             // against `expected`, which is `R::TYPES`.
@@ -834,11 +853,8 @@ impl Store {
             (*t).state = State::Running;
             self.current.set(t);
             let effect = switch(ControlEffect::SWITCH, k_ctx, &target_ctx);
-            if effect == ControlEffect::CANCEL {
-                return self.raise(
-                    TrapKind::Cancelled,
-                    "the suspended continuation was dropped",
-                );
+            if effect.discriminant() > ControlEffect::SWITCH_TAG {
+                return self.interrupted(effect);
             }
             // Resumed or switched to with values checked against `R`.
             Ok(R::load((*cur).values.as_ptr()))
@@ -923,6 +939,91 @@ impl Store {
                 _ => unreachable!("a cancelled continuation suspended to its drop"),
             }
         }
+    }
+
+    /// What a pending `suspend` or `switch` returns when its continuation
+    /// is not resumed with values but cancelled (a drop) or thrown into
+    /// (`resume_throw`, the tag's id in the effect's low half).
+    #[cold]
+    #[inline(never)]
+    fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {
+        if effect.discriminant() == ControlEffect::RESUME_THROW_TAG {
+            let tag = effect.handler_index();
+            self.raise(
+                TrapKind::Exception { tag },
+                "exception thrown at the suspension point",
+            )
+        } else {
+            self.raise(
+                TrapKind::Cancelled,
+                "the suspended continuation was dropped",
+            )
+        }
+    }
+
+    /// `resume_throw k tag payload (on ...)*`: resumes `k` by raising an
+    /// exception of `tag`, carrying `payload`, at its suspension point: its
+    /// pending `suspend` or `switch` returns `Err` of kind
+    /// `TrapKind::Exception { tag }`. The guest may handle it and go on, or
+    /// pass it on; if it leaves the continuation's function, this returns it
+    /// as that `Err`. A fresh `k` never runs its function: the exception
+    /// comes straight back. Otherwise as `resume`: `R` is the result types
+    /// of the function whose return ends `k`, and `handlers` catch what the
+    /// guest suspends. `P` must be the tag's payload types.
+    pub fn resume_throw<P: WasmValues, R: WasmValues>(
+        &self,
+        k: ContObj,
+        tag: Tag,
+        payload: P,
+        handlers: &[Handler],
+    ) -> Result<Resumed<R>, Trap> {
+        let c = self.live(k, "resume_throw")?;
+        self.no_lock_held()?;
+        self.no_other_store_running()?;
+        if !same_types(tag.params, P::TYPES) {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "resume_throw payload does not match the tag",
+            );
+        }
+        // SAFETY: `live` proved `c` a live ContRef of this store, so fresh
+        // or suspended, with a live outermost `last_ancestor`.
+        unsafe {
+            let outer = (*c).last_ancestor;
+            if !same_types((*outer).results, R::TYPES) {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "resume_throw result types do not match the continuation's function",
+                );
+            }
+            (*c).revision += 1;
+            payload.store((*self.exception.get()).as_mut_ptr());
+            self.exception_types.set(tag.params);
+            if (*c).state == State::Fresh {
+                // Its function never runs: the exception is the end of it.
+                (*c).state = State::Trapped;
+                self.release(c);
+                return self.raise(
+                    TrapKind::Exception { tag: tag.id },
+                    "exception thrown into a fresh continuation",
+                );
+            }
+            let effect = ControlEffect::new(ControlEffect::RESUME_THROW_TAG, tag.id);
+            let (effect, back) = self.run_segment(c, outer, handlers, effect);
+            self.outcome(effect, back)
+        }
+    }
+
+    /// The payload of the exception `trap` carries, if `trap` is an
+    /// exception of `tag` and `P` its payload types. Valid until the next
+    /// `resume_throw` of this store, which overwrites it.
+    pub fn exception_payload<P: WasmValues>(&self, trap: &Trap, tag: Tag) -> Option<P> {
+        let thrown = matches!(trap.kind(), TrapKind::Exception { tag: t } if t == tag.id);
+        (thrown
+            && same_types(self.exception_types.get(), P::TYPES)
+            && same_types(tag.params, P::TYPES))
+        // SAFETY: the slots hold values of the types just compared.
+        .then(|| unsafe { P::load((*self.exception.get()).as_ptr()) })
     }
 
     /// Traps if a continuation of another store runs on this CPU: stores

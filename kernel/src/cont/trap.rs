@@ -72,6 +72,13 @@ pub enum TrapKind {
     /// cancelled. Propagated with `?`, it lets every frame return (and its
     /// destructors run) before the stack goes back to the pool.
     Cancelled,
+    /// Not a trap but a WebAssembly *exception*: raised by
+    /// [`super::Store::resume_throw`] at a continuation's suspension point
+    /// (the `Err` of its pending `suspend` or `switch`), or at once for a
+    /// fresh continuation. A guest may handle it or pass it on; one that
+    /// leaves its function reaches the resumer as this `Err`. Its payload is
+    /// read with [`super::Store::exception_payload`].
+    Exception { tag: u32 },
     /// A `resume` of this store's continuation while a continuation of
     /// another store runs on this CPU: stores do not nest (a chain holds
     /// the continuations of one store only; see `docs/guarantees.md`).

@@ -236,7 +236,19 @@ impl Handler {
     /// The word an entry for `tag` of this kind holds.
     #[inline]
     pub(crate) const fn key(tag: Tag, switch: bool) -> u64 {
-        ((tag.id as u64) << 1) | switch as u64
+        Handler::key_of(tag.id, switch)
+    }
+    /// The word an entry for the tag with id `tag_id` of this kind holds.
+    #[inline]
+    pub(crate) const fn key_of(tag_id: u32, switch: bool) -> u64 {
+        ((tag_id as u64) << 1) | switch as u64
+    }
+    /// The entry for the tag with id `tag_id`, of this kind.
+    #[inline]
+    pub(crate) const fn for_tag_id(tag_id: u32, switch: bool) -> Handler {
+        Handler {
+            key: Handler::key_of(tag_id, switch),
+        }
     }
     /// The id of the tag this entry names.
     pub const fn tag_id(self) -> u32 {

@@ -33,6 +33,7 @@ pub mod stack;
 pub mod store;
 pub mod switch;
 pub mod trap;
+pub mod typed;
 pub mod val;
 pub mod walk;
 
@@ -44,6 +45,8 @@ mod safe_code_tests;
 mod tests;
 #[cfg(test)]
 mod throw_tests;
+#[cfg(test)]
+mod typed_tests;
 
 pub use contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
 pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue, WasmValues};

@@ -102,7 +102,7 @@ pub struct Store {
 }
 
 #[inline]
-fn same_types(a: &'static [ValType], b: &'static [ValType]) -> bool {
+pub(crate) fn same_types(a: &'static [ValType], b: &'static [ValType]) -> bool {
     a.len() == b.len() && (core::ptr::eq(a, b) || a == b)
 }
 
@@ -129,6 +129,12 @@ impl Store {
             _pinned: PhantomPinned,
             _not_send_sync: PhantomData,
         })
+    }
+
+    /// The innermost running continuation of this store (null: none).
+    #[inline(always)]
+    pub(crate) fn running_cont(&self) -> *mut ContRef {
+        self.current.get()
     }
 
     /// Whether the code calling this runs inside a continuation.
@@ -470,7 +476,7 @@ impl Store {
 
     /// A handle to `c` at its current revision.
     #[inline(always)]
-    fn handle(&self, c: *mut ContRef) -> ContObj {
+    pub(crate) fn handle(&self, c: *mut ContRef) -> ContObj {
         // SAFETY: `c` is one of this store's ContRefs (every caller got it
         // from `take_contref`, `lookup` or the running chain).
         ContObj {
@@ -483,7 +489,7 @@ impl Store {
     /// store, and not yet consumed (its revision is the ContRef's). The
     /// one-shot rule of every operation that takes a continuation.
     #[inline(always)]
-    fn live(&self, k: ContObj, what: &'static str) -> Result<*mut ContRef, Trap> {
+    pub(crate) fn live(&self, k: ContObj, what: &'static str) -> Result<*mut ContRef, Trap> {
         if k.is_null() {
             return self.raise(TrapKind::NullContinuation, what);
         }
@@ -533,20 +539,41 @@ impl Store {
         handlers: &[Handler],
     ) -> Result<Resumed<R>, Trap> {
         let c = self.check(k, A::TYPES, "resume")?;
-        self.no_lock_held()?;
-        self.no_other_store_running()?;
         // SAFETY: `check` proved `c` live and fresh-or-suspended, so its
-        // `last_ancestor` is the live outermost ContRef of its segment, and
-        // its inbox has room for `bound + A` values (args buffer capacity or
-        // mailbox).
+        // `last_ancestor` is the live outermost ContRef of its segment.
         unsafe {
-            let outer = (*c).last_ancestor;
-            if !same_types((*outer).results, R::TYPES) {
+            if !same_types((*(*c).last_ancestor).results, R::TYPES) {
                 return self.raise(
                     TrapKind::SignatureMismatch,
                     "resume result types do not match the continuation's function",
                 );
             }
+            self.resume_live(c, args, handlers)
+        }
+    }
+
+    /// The body of `resume` once the handle is known live and the types
+    /// right (by the checks above, or by the typed door's types): the lock
+    /// and store checks, the one-shot revision bump, the arguments, the
+    /// switch.
+    ///
+    /// # Safety
+    /// `c` is a live (fresh or suspended) ContRef of this store that
+    /// expects `A` next, and `R` is the result types of its segment's
+    /// outermost function.
+    #[inline(always)]
+    pub(crate) unsafe fn resume_live<A: WasmValues, R: WasmValues>(
+        &self,
+        c: *mut ContRef,
+        args: A,
+        handlers: &[Handler],
+    ) -> Result<Resumed<R>, Trap> {
+        self.no_lock_held()?;
+        self.no_other_store_running()?;
+        // SAFETY: per the contract; its inbox has room for `bound + A`
+        // values (args buffer capacity or mailbox).
+        unsafe {
+            let outer = (*c).last_ancestor;
             (*c).revision += 1;
             args.store((*c).inbox.add((*c).bound));
             self.resume_checked(c, outer, handlers)
@@ -732,7 +759,25 @@ impl Store {
                 "suspend result types do not match the tag",
             );
         }
-        let key = Handler::key(tag, false);
+        // SAFETY: `cur` is the running continuation and the types checked.
+        unsafe { self.suspend_checked(cur, tag.id, payload) }
+    }
+
+    /// The body of `suspend` once the types are known to be the tag's (by
+    /// the checks above, or by the typed door's types): finds the handler,
+    /// cuts the segment, switches.
+    ///
+    /// # Safety
+    /// `cur` is the store's running continuation (non-null), and `P` and
+    /// `R` are the payload and result types of the tag with id `tag_id`.
+    #[inline(always)]
+    pub(crate) unsafe fn suspend_checked<P: WasmValues, R: WasmValues>(
+        &self,
+        cur: *mut ContRef,
+        tag_id: u32,
+        payload: P,
+    ) -> Result<R, Trap> {
+        let key = Handler::key_of(tag_id, false);
         // SAFETY: `cur` and its parents are live ContRefs of the running
         // chain, and each one's handler list belongs to a resume that is
         // still on a stack (it is the one that made it active).
@@ -753,8 +798,8 @@ impl Store {
             payload.store((*cur).values.as_mut_ptr());
             (*cur).state = State::Suspended;
             (*cur).last_ancestor = k;
-            (*cur).payload = tag.params;
-            (*cur).expected = tag.results;
+            (*cur).payload = P::TYPES;
+            (*cur).expected = R::TYPES;
             (*cur).inbox = (*cur).values.as_mut_ptr();
             (*cur).bound = 0;
             (*k).parent = core::ptr::null_mut();

@@ -1,0 +1,452 @@
+//! The typed front door: tags, functions and continuation handles that carry
+//! their types, so that a signature mismatch is a compile error, and handles
+//! that are owned, so that a continuation is used once by construction and
+//! freed when its handle is dropped.
+//!
+//! The [`Store`]'s own methods are the *dynamic door*: `ContObj` handles are
+//! `Copy`, and every use checks at run time that the handle is live and of
+//! this store, and that the values match the continuation's types. That is
+//! what an interpreter needs, whose types are only known at run time. Rust
+//! code knows its types when it is compiled, so this module says them once,
+//! in the types:
+//!
+//! | WebAssembly | typed door |
+//! |---|---|
+//! | `(tag $t (param P) (result R))` | `Tag::<P, R>::new(&store)` |
+//! | `(func $f (param P) (result R))` | `Func::<P, R>::wrap(&store, closure)` |
+//! | `cont.new $f` | `Cont::new(&store, f)`: a `Cont<'_, P, R>` |
+//! | `resume (on $t $l)*` | `k.resume(args, &[t.on()])` |
+//! | `suspend $t` | `t.suspend(store, payload)` |
+//! | `cont.bind` | `k.bind(first_value)` |
+//! | `resume_throw $e` | `k.resume_throw(e, payload, &handlers)` |
+//! | (drop) | `drop(k)`: cancels a suspended continuation, then frees it |
+//!
+//! A `Cont<'s, A, R>` expects the values `A` next and ends with the results
+//! `R` of its function. `resume` takes it by value: using it twice does not
+//! compile. The handle borrows its store (`'s`), so it cannot outlive it.
+//! Dropping it frees the continuation at once: a fresh one never runs; a
+//! suspended one is *cancelled* first, so its frames return and their
+//! destructors run (see [`Store::drop_cont`]).
+//!
+//! ```
+//! use kernel::cont::typed::{Cont, Func, Resumed, Tag};
+//! use kernel::cont::{MmapStacks, Store};
+//!
+//! let store = Store::new(MmapStacks::new(), 64 * 1024);
+//! let yld = Tag::<i32, ()>::new(&store).unwrap();          // (tag $yield (param i32))
+//! let squares = Func::wrap(&store, move |s: &Store, n: i32| {
+//!     for i in 1..=n {
+//!         yld.suspend(s, i * i)?;                          // suspend $yield
+//!     }
+//!     Ok(())
+//! }).unwrap();
+//! let mut k = Cont::new(&store, squares).unwrap().bind(4).unwrap(); // cont.new, cont.bind
+//! let mut got = vec![];
+//! while let Resumed::Suspended(s) = k.resume((), &[yld.on()]).unwrap() { // resume (on $yield)
+//!     let (square, next) = s.take(yld).unwrap();
+//!     got.push(square);
+//!     k = next;
+//! }
+//! assert_eq!(got, [1, 4, 9, 16]);
+//! ```
+//!
+//! The mistakes the types catch, each a compile error:
+//!
+//! ```compile_fail,E0382
+//! # use kernel::cont::typed::{Cont, Func};
+//! # use kernel::cont::{MmapStacks, Store};
+//! # let store = Store::new(MmapStacks::new(), 64 * 1024);
+//! # let f = Func::wrap(&store, |_: &Store, x: i32| Ok(x)).unwrap();
+//! let k = Cont::new(&store, f).unwrap();
+//! let _ = k.resume(1, &[]);
+//! let _ = k.resume(2, &[]); // a continuation is resumed once
+//! ```
+//!
+//! ```compile_fail,E0308
+//! # use kernel::cont::typed::{Cont, Func};
+//! # use kernel::cont::{MmapStacks, Store};
+//! # let store = Store::new(MmapStacks::new(), 64 * 1024);
+//! let f = Func::wrap(&store, |_: &Store, x: i32| Ok(x)).unwrap();
+//! let k = Cont::new(&store, f).unwrap();
+//! let _ = k.resume(1.5f64, &[]); // it expects an i32
+//! ```
+//!
+//! ```compile_fail,E0308
+//! # use kernel::cont::typed::{Func, Tag};
+//! # use kernel::cont::{MmapStacks, Store};
+//! # let store = Store::new(MmapStacks::new(), 64 * 1024);
+//! let yld = Tag::<i32, ()>::new(&store).unwrap();
+//! let f = Func::wrap(&store, move |s: &Store, (): ()| {
+//!     yld.suspend(s, 7i64) // the tag's payload is an i32
+//! });
+//! ```
+//!
+//! ```compile_fail,E0505
+//! # use kernel::cont::typed::{Cont, Func};
+//! # use kernel::cont::{MmapStacks, Store};
+//! let store = Store::new(MmapStacks::new(), 64 * 1024);
+//! let f = Func::wrap(&store, |_: &Store, x: i32| Ok(x)).unwrap();
+//! let k = Cont::new(&store, f).unwrap();
+//! drop(store); // a handle cannot outlive its store
+//! let _ = k.resume(1, &[]);
+//! ```
+//!
+//! What the types remove from the hot path: the handle's null, store and
+//! revision checks (an owned handle is live and knows its store) and the
+//! signature checks of `resume` and `suspend`. What stays: the handler
+//! search, the lock and store checks, and the revision bump that makes any
+//! `ContObj` copy of the same continuation stale.
+
+use super::contref::{ContRef, Handler, Resumed as DynResumed, State};
+use super::func::{DefineError, Func as DynFunc, WasmValue, WasmValues};
+use super::store::{Store, same_types};
+use super::trap::{Trap, TrapKind};
+use super::{ContObj, Tag as DynTag};
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+
+/// A tag with payload `P` and resume values `R`: `suspend` sends a `P` and
+/// gets an `R` back. `Copy`; good for the store that made it.
+pub struct Tag<P, R> {
+    id: u32,
+    _types: PhantomData<fn(P) -> R>,
+}
+
+impl<P, R> Clone for Tag<P, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P, R> Copy for Tag<P, R> {}
+
+impl<P: WasmValues, R: WasmValues> Tag<P, R> {
+    /// `(tag $t (param P) (result R))`: a new tag of `store`.
+    pub fn new(store: &Store) -> Result<Tag<P, R>, DefineError> {
+        let tag = store.tag_new(P::TYPES, R::TYPES)?;
+        Ok(Tag {
+            id: tag.id(),
+            _types: PhantomData,
+        })
+    }
+
+    /// `(on $t $label)`: a handler entry that catches this tag's suspends.
+    pub fn on(self) -> Handler {
+        Handler::for_tag_id(self.id, false)
+    }
+
+    /// `(on $t switch)`: a handler entry for `switch`es with this tag.
+    pub fn on_switch(self) -> Handler {
+        Handler::for_tag_id(self.id, true)
+    }
+
+    /// `suspend $t`: hands `payload` to the nearest enclosing resume with a
+    /// handler for this tag, and returns what the next resume sends. Traps
+    /// (an `Err`) outside any continuation, with no handler, or with a
+    /// kernel lock held; returns `Err` of kind `Cancelled` when the
+    /// suspended continuation is dropped, and of kind `Exception` when it is
+    /// resumed by `resume_throw`.
+    #[inline(always)]
+    pub fn suspend(self, store: &Store, payload: P) -> Result<R, Trap> {
+        let cur = store.running_cont();
+        if cur.is_null() {
+            return Err(Trap::new(
+                TrapKind::UnhandledTag,
+                "suspend outside any continuation",
+            ));
+        }
+        // SAFETY: `cur` is the running continuation; `P` and `R` are this
+        // tag's types by construction (`Tag::new`).
+        unsafe { store.suspend_checked(cur, self.id, payload) }
+    }
+
+    /// The same tag for the dynamic door (`Store::resume`, `Handler`).
+    pub fn untyped(self) -> DynTag {
+        DynTag {
+            id: self.id,
+            params: P::TYPES,
+            results: R::TYPES,
+        }
+    }
+}
+
+/// A guest function from `P` to `R`. `Copy`; good for the store that made
+/// it.
+pub struct Func<P, R> {
+    raw: DynFunc,
+    _types: PhantomData<fn(P) -> R>,
+}
+
+impl<P, R> Clone for Func<P, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P, R> Copy for Func<P, R> {}
+
+impl<P: WasmValues, R: WasmValues> Func<P, R> {
+    /// `(func $f (param P) (result R))`, written as a Rust closure that
+    /// gets the store and its parameters.
+    pub fn wrap<F>(store: &Store, f: F) -> Result<Func<P, R>, DefineError>
+    where
+        F: Fn(&Store, P) -> Result<R, Trap> + 'static,
+    {
+        Ok(Func {
+            raw: store.func_wrap(f)?,
+            _types: PhantomData,
+        })
+    }
+
+    /// The same function for the dynamic door.
+    pub fn untyped(self) -> DynFunc {
+        self.raw
+    }
+}
+
+/// An owned continuation handle: it expects the values `A` next and ends
+/// with the results `R`. Not `Copy`; `resume`, `bind` and `resume_throw`
+/// take it by value. Dropping it frees the continuation (cancelling it first
+/// if it is suspended).
+pub struct Cont<'s, A: WasmValues, R: WasmValues> {
+    store: &'s Store,
+    contref: *mut ContRef,
+    _types: PhantomData<fn(A) -> R>,
+}
+
+/// How a typed `resume` came back.
+pub enum Resumed<'s, R: WasmValues> {
+    /// The continuation's function returned these results.
+    Returned(R),
+    /// A `suspend` reached one of this resume's handlers.
+    Suspended(Suspension<'s, R>),
+}
+
+/// A continuation that has just suspended to a handler of a typed resume:
+/// which handler, and (through [`Suspension::take`]) its payload and the
+/// handle that resumes it. Dropping it cancels the continuation.
+pub struct Suspension<'s, R: WasmValues> {
+    store: &'s Store,
+    contref: *mut ContRef,
+    handler: usize,
+    _types: PhantomData<fn() -> R>,
+}
+
+impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
+    /// `cont.new $f`: a fresh continuation that will run `f`.
+    pub fn new(store: &'s Store, f: Func<A, R>) -> Result<Cont<'s, A, R>, Trap> {
+        let k = store.cont_new(f.raw)?;
+        Ok(Cont {
+            store,
+            contref: k.contref,
+            _types: PhantomData,
+        })
+    }
+
+    /// `resume (on $t $label)*`: runs the continuation with `args` until its
+    /// function returns or it suspends to one of `handlers`.
+    #[inline(always)]
+    pub fn resume(self, args: A, handlers: &[Handler]) -> Result<Resumed<'s, R>, Trap> {
+        let (store, contref) = (self.store, self.contref);
+        // The runtime consumes the continuation from here on (or refuses
+        // before touching it; then it stays for the store to cancel).
+        let _ = ManuallyDrop::new(self);
+        // SAFETY: an owned handle is live (fresh or suspended) and names a
+        // ContRef of its store; its types are `A` and `R` by construction.
+        match unsafe { store.resume_live::<A, R>(contref, args, handlers) } {
+            Ok(DynResumed::Returned(v)) => Ok(Resumed::Returned(v)),
+            Ok(DynResumed::Suspended { handler, cont }) => Ok(Resumed::Suspended(Suspension {
+                store,
+                contref: cont.contref,
+                handler,
+                _types: PhantomData,
+            })),
+            Err(trap) => Err(trap),
+        }
+    }
+
+    /// `resume_throw $e`: resumes the continuation by raising an exception
+    /// of `tag` with `payload` at its suspension point (for a fresh one: at
+    /// once, without running its function). See [`Store::resume_throw`].
+    pub fn resume_throw<E: WasmValues>(
+        self,
+        tag: Tag<E, ()>,
+        payload: E,
+        handlers: &[Handler],
+    ) -> Result<Resumed<'s, R>, Trap> {
+        let (store, raw) = (self.store, self.raw());
+        let _ = ManuallyDrop::new(self);
+        match store.resume_throw::<E, R>(raw, tag.untyped(), payload, handlers) {
+            Ok(DynResumed::Returned(v)) => Ok(Resumed::Returned(v)),
+            Ok(DynResumed::Suspended { handler, cont }) => Ok(Resumed::Suspended(Suspension {
+                store,
+                contref: cont.contref,
+                handler,
+                _types: PhantomData,
+            })),
+            Err(trap) => Err(trap),
+        }
+    }
+
+    /// `cont.bind`: gives the continuation its first expected value now;
+    /// the new handle expects the rest.
+    pub fn bind(self, first: A::First) -> Result<Cont<'s, A::Rest, R>, Trap>
+    where
+        A: SplitFirst,
+    {
+        let (store, raw) = (self.store, self.raw());
+        let _ = ManuallyDrop::new(self);
+        let k = store.bind(raw, first)?;
+        Ok(Cont {
+            store,
+            contref: k.contref,
+            _types: PhantomData,
+        })
+    }
+
+    /// Where the continuation is: `Fresh` or `Suspended` (an owned handle
+    /// is always live).
+    pub fn state(&self) -> State {
+        self.store.state(self.raw()).unwrap_or(State::Consumed)
+    }
+
+    /// The dynamic handle of the same continuation, giving up this one
+    /// (nothing is freed: the `ContObj` now names the continuation).
+    pub fn into_raw(self) -> ContObj {
+        let raw = self.raw();
+        let _ = ManuallyDrop::new(self);
+        raw
+    }
+
+    /// Takes a continuation over from the dynamic door, checking at run
+    /// time that `k` is a live handle of `store` that expects `A` and ends
+    /// with `R`. `k` is consumed: its revision moves on, so the `ContObj`
+    /// (and any copy of it) is stale from here.
+    pub fn from_raw(store: &'s Store, k: ContObj) -> Result<Cont<'s, A, R>, Trap> {
+        let c = store.live(k, "typed handle")?;
+        // SAFETY: `live` proved `c` a live ContRef of this store.
+        unsafe {
+            if (*c).expected != A::TYPES || (*(*c).last_ancestor).results != R::TYPES {
+                return Err(Trap::new(
+                    TrapKind::SignatureMismatch,
+                    "the continuation does not have these types",
+                ));
+            }
+            (*c).revision += 1;
+        }
+        Ok(Cont {
+            store,
+            contref: c,
+            _types: PhantomData,
+        })
+    }
+
+    /// A dynamic handle at the continuation's current revision.
+    fn raw(&self) -> ContObj {
+        self.store.handle(self.contref)
+    }
+}
+
+impl<A: WasmValues, R: WasmValues> Drop for Cont<'_, A, R> {
+    fn drop(&mut self) {
+        // A trap of the cancelled guest has nowhere to go from a drop.
+        let _ = self.store.drop_cont(self.raw());
+    }
+}
+
+impl<'s, R: WasmValues> Suspension<'s, R> {
+    /// The position in the resume's handler list of the handler reached.
+    pub fn handler(&self) -> usize {
+        self.handler
+    }
+
+    /// The payload the continuation suspended with, and the handle that
+    /// resumes it, typed by `tag`: the tag of the handler reached. `Err`
+    /// (a signature mismatch, and the continuation is cancelled) if the
+    /// suspend's tag has other types.
+    #[inline(always)]
+    pub fn take<P: WasmValues, T: WasmValues>(
+        self,
+        tag: Tag<P, T>,
+    ) -> Result<(P, Cont<'s, T, R>), Trap> {
+        let _ = tag;
+        let c = self.contref;
+        // SAFETY: the resume that made this suspension handed over the only
+        // handle of `c`, a live suspended ContRef of `store`, whose mailbox
+        // holds a payload of the types it recorded.
+        unsafe {
+            if !(same_types((*c).payload, P::TYPES)
+                && same_types((*c).expected, T::TYPES)
+                && (*c).bound == 0)
+            {
+                return Err(Trap::new(
+                    TrapKind::SignatureMismatch,
+                    "the suspension's tag has other types",
+                ));
+            }
+            let payload = P::load((*c).values.as_ptr());
+            let cont = Cont {
+                store: self.store,
+                contref: c,
+                _types: PhantomData,
+            };
+            let _ = ManuallyDrop::new(self);
+            Ok((payload, cont))
+        }
+    }
+}
+
+impl<R: WasmValues> Drop for Suspension<'_, R> {
+    fn drop(&mut self) {
+        let _ = self.store.drop_cont(self.store.handle(self.contref));
+    }
+}
+
+/// A list of values whose first one `cont.bind` can take: a scalar (then
+/// nothing is left) or a tuple (then the rest is).
+pub trait SplitFirst: WasmValues {
+    type First: WasmValues;
+    type Rest: WasmValues;
+}
+
+macro_rules! split_scalar {
+    ($($t:ty),*) => {$(
+        impl SplitFirst for $t {
+            type First = $t;
+            type Rest = ();
+        }
+    )*};
+}
+split_scalar!(i32, i64, f32, f64, u128, ContObj);
+
+impl<A: WasmValue + WasmValues> SplitFirst for (A,) {
+    type First = A;
+    type Rest = ();
+}
+impl<A: WasmValue + WasmValues, B: WasmValue + WasmValues> SplitFirst for (A, B) {
+    type First = A;
+    type Rest = B;
+}
+
+macro_rules! split_tuple {
+    ($first:ident $(, $rest:ident)+) => {
+        impl<$first: WasmValue + WasmValues $(, $rest: WasmValue)+> SplitFirst
+            for ($first, $($rest,)+)
+        {
+            type First = $first;
+            type Rest = ($($rest,)+);
+        }
+    };
+}
+split_tuple!(A, B, C);
+split_tuple!(A, B, C, D);
+split_tuple!(A, B, C, D, E);
+split_tuple!(A, B, C, D, E, F);
+split_tuple!(A, B, C, D, E, F, G);
+split_tuple!(A, B, C, D, E, F, G, H);
+split_tuple!(A, B, C, D, E, F, G, H, I);
+split_tuple!(A, B, C, D, E, F, G, H, I, J);
+split_tuple!(A, B, C, D, E, F, G, H, I, J, K);
+split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
+split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L, M);
+split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L, M, N);
+split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O);
+split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P);

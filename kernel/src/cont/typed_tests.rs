@@ -1,0 +1,205 @@
+//! The typed front door (`cont::typed`), from safe code: types written
+//! once, handles used once, dropped handles that free their stacks.
+#![forbid(unsafe_code)]
+
+use crate::cont::typed::{Cont, Func, Resumed, Tag};
+use crate::cont::{ContObj, MmapStacks, State, Store, Trap, TrapKind};
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::pin::Pin;
+
+fn store() -> Pin<Box<Store>> {
+    Store::new(MmapStacks::new(), 64 * 1024)
+}
+
+#[test]
+fn a_generator_yields_1_4_9_16_to_the_kernel() {
+    let s = store();
+    let yld = Tag::<i32, ()>::new(&s).unwrap();
+    let squares = Func::wrap(&s, move |s: &Store, n: i32| {
+        for i in 1..=n {
+            yld.suspend(s, i * i)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut k = Cont::new(&s, squares).unwrap().bind(4).unwrap();
+    let mut seen = Vec::new();
+    loop {
+        match k.resume((), &[yld.on()]).unwrap() {
+            Resumed::Suspended(susp) => {
+                let (square, next) = susp.take(yld).unwrap();
+                seen.push(square);
+                k = next;
+            }
+            Resumed::Returned(()) => break,
+        }
+    }
+    assert_eq!(seen, [1, 4, 9, 16]);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn the_values_a_resume_sends_are_what_the_suspend_returns() {
+    let s = store();
+    let ask = Tag::<i32, i64>::new(&s).unwrap();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| {
+        let a = ask.suspend(s, 1)?;
+        let b = ask.suspend(s, 2)?;
+        Ok(a + b)
+    })
+    .unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let Ok(Resumed::Suspended(first)) = k.resume((), &[ask.on()]) else {
+        panic!("expected a suspension")
+    };
+    let (one, k) = first.take(ask).unwrap();
+    let Ok(Resumed::Suspended(second)) = k.resume(10 * one as i64, &[ask.on()]) else {
+        panic!("expected a suspension")
+    };
+    let (two, k) = second.take(ask).unwrap();
+    assert!(matches!(
+        k.resume(1000 * two as i64, &[ask.on()]),
+        Ok(Resumed::Returned(2010))
+    ));
+}
+
+#[test]
+fn dropping_a_fresh_handle_gives_its_stack_back_at_once() {
+    let s = store();
+    let f = Func::wrap(&s, |_: &Store, x: i32| Ok(x)).unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    assert_eq!((k.state(), s.outstanding_stacks()), (State::Fresh, 1));
+    drop(k);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn dropping_a_suspended_handle_cancels_it_and_its_destructors_run() {
+    let s = store();
+    let yld = Tag::<(), ()>::new(&s).unwrap();
+    let counted = Rc::new(());
+    let c = counted.clone();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| {
+        let _mine = c.clone();
+        yld.suspend(s, ())?;
+        Ok(())
+    })
+    .unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let Ok(Resumed::Suspended(susp)) = k.resume((), &[yld.on()]) else {
+        panic!("expected a suspension")
+    };
+    let ((), k) = susp.take(yld).unwrap();
+    assert_eq!((Rc::strong_count(&counted), s.outstanding_stacks()), (3, 1));
+    assert_eq!(k.state(), State::Suspended);
+    drop(k);
+    assert_eq!((Rc::strong_count(&counted), s.outstanding_stacks()), (2, 0));
+}
+
+#[test]
+fn dropping_a_suspension_untaken_cancels_the_continuation_too() {
+    let s = store();
+    let yld = Tag::<i32, ()>::new(&s).unwrap();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| yld.suspend(s, 5)).unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let r = k.resume((), &[yld.on()]);
+    assert!(matches!(r, Ok(Resumed::Suspended(_))));
+    drop(r);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn taking_a_suspension_with_a_tag_of_other_types_is_refused_and_cancels_it() {
+    let s = store();
+    let yld = Tag::<i32, ()>::new(&s).unwrap();
+    let other = Tag::<i64, ()>::new(&s).unwrap();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| yld.suspend(s, 5)).unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let Ok(Resumed::Suspended(susp)) = k.resume((), &[yld.on()]) else {
+        panic!("expected a suspension")
+    };
+    assert_eq!(susp.handler(), 0);
+    let err = susp.take(other).err().map(|t| t.kind());
+    assert_eq!(err, Some(TrapKind::SignatureMismatch));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn bind_takes_the_first_value_and_the_handle_expects_the_rest() {
+    let s = store();
+    let f = Func::wrap(&s, |_: &Store, (a, b, c): (i32, i64, i32)| {
+        Ok(a as i64 * 100 + b * 10 + c as i64)
+    })
+    .unwrap();
+    let k: Cont<'_, (i32, i64, i32), i64> = Cont::new(&s, f).unwrap();
+    let k: Cont<'_, (i64, i32), i64> = k.bind(1).unwrap();
+    let k: Cont<'_, i32, i64> = k.bind(2).unwrap();
+    assert!(matches!(k.resume(3, &[]), Ok(Resumed::Returned(123))));
+}
+
+#[test]
+fn resume_throw_reaches_the_guests_pending_suspend() {
+    let s = store();
+    let yld = Tag::<(), ()>::new(&s).unwrap();
+    let exn = Tag::<i32, ()>::new(&s).unwrap();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| match yld.suspend(s, ()) {
+        Err(trap) => Ok(s
+            .exception_payload::<i32>(&trap, exn.untyped())
+            .unwrap_or(-1)),
+        Ok(()) => Ok(0),
+    })
+    .unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let Ok(Resumed::Suspended(susp)) = k.resume((), &[yld.on()]) else {
+        panic!("expected a suspension")
+    };
+    let ((), k) = susp.take(yld).unwrap();
+    assert!(matches!(
+        k.resume_throw(exn, 77, &[]),
+        Ok(Resumed::Returned(77))
+    ));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn a_handle_goes_to_the_dynamic_door_and_back_and_the_old_raw_copy_is_stale() {
+    let s = store();
+    let f = Func::wrap(&s, |_: &Store, x: i32| Ok(x + 1)).unwrap();
+    let raw: ContObj = Cont::new(&s, f).unwrap().into_raw();
+    assert_eq!(s.state(raw), Some(State::Fresh));
+    // Wrong types are refused, and the raw handle stays good.
+    let wrong = Cont::<'_, i64, i32>::from_raw(&s, raw)
+        .err()
+        .map(|t| t.kind());
+    assert_eq!(wrong, Some(TrapKind::SignatureMismatch));
+    let k = Cont::<'_, i32, i32>::from_raw(&s, raw).unwrap();
+    // Taking it over consumed the raw handle: the dynamic door refuses it.
+    let stale = s.resume::<i32, i32>(raw, 1, &[]).err().map(|t| t.kind());
+    assert_eq!(stale, Some(TrapKind::ConsumedContinuation));
+    assert!(matches!(k.resume(41, &[]), Ok(Resumed::Returned(42))));
+}
+
+#[test]
+fn a_trap_of_a_typed_continuation_reaches_its_resumer_and_frees_its_stack() {
+    let s = store();
+    let ran = Rc::new(Cell::new(0));
+    let r = ran.clone();
+    let f = Func::wrap(&s, move |_: &Store, (): ()| -> Result<i32, Trap> {
+        r.set(1);
+        Err(Trap::guest("typed guest gives up"))
+    })
+    .unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let trap = match k.resume((), &[]) {
+        Err(trap) => trap,
+        Ok(_) => panic!("expected a trap"),
+    };
+    assert_eq!(
+        (trap.kind(), trap.message(), ran.get()),
+        (TrapKind::Guest, "typed guest gives up", 1)
+    );
+    assert_eq!(s.outstanding_stacks(), 0);
+}

@@ -20,6 +20,7 @@ use core::arch::x86_64::_rdtsc;
 use core::hint::black_box;
 
 use bootloader_api::{BootInfo, entry_point};
+use kernel::cont::typed::{self, Cont, Func, Tag};
 use kernel::cont::{ContObj, Handler, Resumed, Store, Trap};
 use kernel::println;
 use kernel::qemu::{ExitCode, exit};
@@ -62,6 +63,26 @@ fn one_round_trip(store: &Store, k: ContObj, handlers: &[Handler]) -> (ContObj, 
     }
 }
 
+/// The same through the typed front door: the resume of an owned handle,
+/// and the `take` that turns the suspension back into one.
+#[inline(never)]
+fn one_typed_round_trip<'s>(
+    k: Cont<'s, (), ()>,
+    tag: Tag<(), ()>,
+    handlers: &[Handler],
+) -> (Cont<'s, (), ()>, u64) {
+    let t0 = now();
+    let next = match k.resume((), handlers) {
+        Ok(typed::Resumed::Suspended(s)) => s.take(tag),
+        _ => panic!("typed round trip: the generator stopped"),
+    };
+    let t1 = now();
+    match next {
+        Ok(((), k)) => (k, t1 - t0),
+        Err(trap) => panic!("typed round trip: {trap}"),
+    }
+}
+
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init(boot_info);
     let overhead = median(
@@ -91,6 +112,26 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         instructions
     });
     store.drop_cont(k).unwrap();
+
+    // The typed round trip: the same generator, typed.
+    let typed_tag = Tag::<(), ()>::new(&store).unwrap();
+    let typed_handlers = [typed_tag.on()];
+    let typed_generator = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        loop {
+            typed_tag.suspend(s, ())?;
+        }
+    })
+    .unwrap();
+    let mut typed_k = Some(Cont::new(&store, typed_generator).unwrap());
+    let typed_round_trip = measure(overhead, || {
+        let k = typed_k
+            .take()
+            .expect("the handle is back after each sample");
+        let (k, instructions) = one_typed_round_trip(k, typed_tag, &typed_handlers);
+        typed_k = Some(k);
+        instructions
+    });
+    drop(typed_k);
 
     // switch: two tasks hand control back and forth with `switch`; a
     // sample is one A→B→A exchange, i.e. two switches.
@@ -165,13 +206,15 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
 
     println!("instructions per operation (median of {SAMPLES}, -icount shift=0):");
     println!("  resume + suspend round trip      {round_trip:>6}");
+    println!("  the same, typed door (+ take)    {typed_round_trip:>6}");
     println!("  switch                           {switch:>6}");
     println!("  cont.new + resume to end + drop  {create_run_drop:>6}");
     println!("  cont.bind (one value)            {bind:>6}");
     println!("  trap back to the resumer         {trap:>6}");
     println!("  (measurement overhead removed    {overhead:>6})");
     println!(
-        "{{\"round_trip_instructions\":{round_trip},\"switch_instructions\":{switch},\
+        "{{\"round_trip_instructions\":{round_trip},\
+         \"typed_round_trip_instructions\":{typed_round_trip},\"switch_instructions\":{switch},\
          \"create_run_drop_instructions\":{create_run_drop},\"bind_instructions\":{bind},\
          \"trap_instructions\":{trap},\"rdtsc_overhead_instructions\":{overhead}}}"
     );

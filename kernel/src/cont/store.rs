@@ -746,7 +746,6 @@ impl Store {
         if cur.is_null() {
             return self.raise(TrapKind::UnhandledTag, "suspend outside any continuation");
         }
-        self.no_lock_held()?;
         if !same_types(tag.params, P::TYPES) {
             return self.raise(
                 TrapKind::SignatureMismatch,
@@ -777,6 +776,7 @@ impl Store {
         tag_id: u32,
         payload: P,
     ) -> Result<R, Trap> {
+        self.no_lock_held()?;
         let key = Handler::key_of(tag_id, false);
         // SAFETY: `cur` and its parents are live ContRefs of the running
         // chain, and each one's handler list belongs to a resume that is

@@ -203,3 +203,27 @@ fn a_trap_of_a_typed_continuation_reaches_its_resumer_and_frees_its_stack() {
     );
     assert_eq!(s.outstanding_stacks(), 0);
 }
+
+#[test]
+fn a_typed_suspend_while_holding_a_kernel_lock_traps_naming_the_lock() {
+    let s = store();
+    let yld = Tag::<(), ()>::new(&s).unwrap();
+    let lock = Rc::new(crate::sync::Mutex::new("typed guest lock", ()));
+    let l = lock.clone();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| {
+        let _held = l.lock();
+        yld.suspend(s, ())
+    })
+    .unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let trap = match k.resume((), &[yld.on()]) {
+        Err(trap) => trap,
+        Ok(_) => panic!("expected a trap"),
+    };
+    assert_eq!(
+        (trap.kind(), trap.message()),
+        (TrapKind::LockHeld, "typed guest lock")
+    );
+    assert_eq!(crate::sync::held(), 0);
+    assert!(!lock.is_locked());
+}

@@ -29,6 +29,7 @@
 pub mod contref;
 pub mod func;
 pub mod provider;
+pub mod raw_door;
 pub mod stack;
 pub mod store;
 pub mod switch;
@@ -39,6 +40,8 @@ pub mod walk;
 
 #[cfg(test)]
 mod cancel_tests;
+#[cfg(test)]
+mod raw_door_tests;
 #[cfg(test)]
 mod safe_code_tests;
 #[cfg(test)]
@@ -53,6 +56,7 @@ pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue,
 #[cfg(target_os = "linux")]
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
+pub use raw_door::RawResumed;
 pub use stack::ContStack;
 pub use store::{Store, trap_current};
 pub use switch::ControlEffect;

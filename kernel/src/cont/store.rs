@@ -280,7 +280,7 @@ impl Store {
     /// (kernel or guest code) decides what to do with it.
     #[cold]
     #[inline(never)]
-    fn raise<T>(&self, kind: TrapKind, message: &'static str) -> Result<T, Trap> {
+    pub(crate) fn raise<T>(&self, kind: TrapKind, message: &'static str) -> Result<T, Trap> {
         self.raise_trap(Trap::new(kind, message))
     }
 
@@ -349,7 +349,7 @@ impl Store {
     /// (or enter) a continuation with a lock taken (see [`crate::sync`]).
     /// One load and one compare on the hot path.
     #[inline(always)]
-    fn no_lock_held(&self) -> Result<(), Trap> {
+    pub(crate) fn no_lock_held(&self) -> Result<(), Trap> {
         if crate::sync::held() != 0 {
             return self.raise_lock_held();
         }
@@ -396,7 +396,7 @@ impl Store {
     ///
     /// # Safety
     /// `c` must be a ContRef of this store that nothing runs on any more.
-    unsafe fn release(&self, c: *mut ContRef) {
+    pub(crate) unsafe fn release(&self, c: *mut ContRef) {
         // SAFETY: per the contract `c` is ours and dead; provider calls do
         // not re-enter the store.
         unsafe {
@@ -642,7 +642,7 @@ impl Store {
     /// # Safety
     /// As for `resume_checked`.
     #[inline(always)]
-    unsafe fn run_segment(
+    pub(crate) unsafe fn run_segment(
         &self,
         c: *mut ContRef,
         outer: *mut ContRef,
@@ -689,7 +689,7 @@ impl Store {
     /// # Safety
     /// `back` is the live ContRef that sent the trap effect.
     #[cold]
-    unsafe fn trapped(&self, back: *mut ContRef) -> Trap {
+    pub(crate) unsafe fn trapped(&self, back: *mut ContRef) -> Trap {
         crate::sync::forget_held();
         let trap = self
             .pending_trap
@@ -776,6 +776,47 @@ impl Store {
         tag_id: u32,
         payload: P,
     ) -> Result<R, Trap> {
+        // SAFETY: forwarded contract; `store` writes `P::TYPES.len()` slots.
+        unsafe {
+            self.suspend_core(cur, tag_id, P::TYPES, R::TYPES, |dst| payload.store(dst))?;
+            // Resumed (or switched to): the resumer checked its values
+            // against `expected`, which is `R::TYPES`.
+            Ok(R::load((*cur).values.as_ptr()))
+        }
+    }
+
+    /// `suspend_checked` for a tag of the dynamic door (the raw door's
+    /// payload slots): `write` stores the payload into the mailbox.
+    ///
+    /// # Safety
+    /// `cur` is the running continuation and `write` writes exactly
+    /// `tag.params.len()` slots of those types.
+    pub(crate) unsafe fn suspend_slots(
+        &self,
+        cur: *mut ContRef,
+        tag: Tag,
+        write: impl FnOnce(*mut ValRaw),
+    ) -> Result<(), Trap> {
+        // SAFETY: forwarded contract.
+        unsafe { self.suspend_core(cur, tag.id, tag.params, tag.results, write) }
+    }
+
+    /// The body of every `suspend`: finds the handler, writes the payload,
+    /// cuts the segment and switches; back when resumed, `Err` when
+    /// cancelled or thrown into. The values sent are then in the mailbox.
+    ///
+    /// # Safety
+    /// `cur` is the running continuation; `write` writes `params.len()`
+    /// slots of types `params` (at most `MAX_VALUES`).
+    #[inline(always)]
+    unsafe fn suspend_core(
+        &self,
+        cur: *mut ContRef,
+        tag_id: u32,
+        params: &'static [ValType],
+        results: &'static [ValType],
+        write: impl FnOnce(*mut ValRaw),
+    ) -> Result<(), Trap> {
         self.no_lock_held()?;
         let key = Handler::key_of(tag_id, false);
         // SAFETY: `cur` and its parents are live ContRefs of the running
@@ -795,11 +836,11 @@ impl Store {
                     );
                 }
             };
-            payload.store((*cur).values.as_mut_ptr());
+            write((*cur).values.as_mut_ptr());
             (*cur).state = State::Suspended;
             (*cur).last_ancestor = k;
-            (*cur).payload = P::TYPES;
-            (*cur).expected = R::TYPES;
+            (*cur).payload = params;
+            (*cur).expected = results;
             (*cur).inbox = (*cur).values.as_mut_ptr();
             (*cur).bound = 0;
             (*k).parent = core::ptr::null_mut();
@@ -808,9 +849,7 @@ impl Store {
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
                 return self.interrupted(effect);
             }
-            // Resumed (or switched to): the resumer checked its values
-            // against `expected`, which is `R::TYPES`.
-            Ok(R::load((*cur).values.as_ptr()))
+            Ok(())
         }
     }
 
@@ -1044,6 +1083,7 @@ impl Store {
             (*c).revision += 1;
             payload.store((*self.exception.get()).as_mut_ptr());
             self.exception_types.set(tag.params);
+            // (The raw door writes the same two fields: `set_exception`.)
             if (*c).state == State::Fresh {
                 // Its function never runs: the exception is the end of it.
                 (*c).state = State::Trapped;
@@ -1057,6 +1097,23 @@ impl Store {
             let (effect, back) = self.run_segment(c, outer, handlers, effect);
             self.outcome(effect, back)
         }
+    }
+
+    /// Records the payload of an exception being thrown (raw door).
+    ///
+    /// # Safety
+    /// `payload` holds at most `MAX_VALUES` values of types `types`.
+    pub(crate) unsafe fn set_exception(&self, types: &'static [ValType], payload: &[ValRaw]) {
+        // SAFETY: per the contract the payload fits; no reference into the
+        // exception slots is held across calls.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                payload.as_ptr(),
+                (*self.exception.get()).as_mut_ptr(),
+                payload.len(),
+            );
+        }
+        self.exception_types.set(types);
     }
 
     /// The payload of the exception `trap` carries, if `trap` is an
@@ -1074,7 +1131,7 @@ impl Store {
     /// Traps if a continuation of another store runs on this CPU: stores
     /// do not nest (see `RUNNING`).
     #[inline(always)]
-    fn no_other_store_running(&self) -> Result<(), Trap> {
+    pub(crate) fn no_other_store_running(&self) -> Result<(), Trap> {
         // Another store's chain runs on this CPU: RUNNING names a store
         // that is not this one (when it is this one, we are in our chain).
         let running = RUNNING.get();

@@ -27,15 +27,10 @@ fn a_generator_yields_1_4_9_16_to_the_kernel() {
     .unwrap();
     let mut k = Cont::new(&s, squares).unwrap().bind(4).unwrap();
     let mut seen = Vec::new();
-    loop {
-        match k.resume((), &[yld.on()]).unwrap() {
-            Resumed::Suspended(susp) => {
-                let (square, next) = susp.take(yld).unwrap();
-                seen.push(square);
-                k = next;
-            }
-            Resumed::Returned(()) => break,
-        }
+    while let Resumed::Suspended(susp) = k.resume((), &[yld.on()]).unwrap() {
+        let (square, next) = susp.take(yld).unwrap();
+        seen.push(square);
+        k = next;
     }
     assert_eq!(seen, [1, 4, 9, 16]);
     assert_eq!(s.outstanding_stacks(), 0);

@@ -1,0 +1,246 @@
+//! The raw door: `resume`, `suspend`, `cont.bind`, `resume_throw` and the
+//! payload over slices of [`ValRaw`] with [`ValType`] lists, for code that
+//! learns its types only at run time (an interpreter of WebAssembly, the
+//! first user this door was made for).
+//!
+//! The typed door ([`super::typed`]) checks types when the Rust code is
+//! compiled; the store's generic methods check them at run time against a
+//! Rust type. Here the caller has neither: it holds values in slots and
+//! knows their types as data, so every operation compares the caller's
+//! `ValType` list with the continuation's or tag's, and the lengths of the
+//! slices, and traps with `SignatureMismatch` when they differ.
+//!
+//! These functions are `unsafe` for one reason: a slot can hold a
+//! continuation handle (`ValType::ContRef`), and a handle made from
+//! arbitrary bits would point anywhere (see `WasmValue::from_raw`). The
+//! caller promises that every slot its type list calls a `ContRef` holds a
+//! handle the runtime made (or `ContObj::NULL`), which an interpreter gets
+//! for free when it only ever stores handles that came out of the runtime.
+
+use super::contref::{ContObj, Handler, State, Tag};
+use super::store::Store;
+use super::switch::ControlEffect;
+use super::trap::{Trap, TrapKind};
+use super::val::{ValRaw, ValType};
+
+/// How a raw `resume` came back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RawResumed {
+    /// The function returned: its results are in the caller's `results`
+    /// slice, of these types.
+    Returned(&'static [ValType]),
+    /// A `suspend` reached handler number `handler`; `cont` resumes the
+    /// rest, and [`Store::payload_raw`] reads what it sent.
+    Suspended { handler: usize, cont: ContObj },
+}
+
+impl Store {
+    /// `resume k args (on ...)*` over slots: `args` of types `arg_types`
+    /// (the continuation's expected types, or a trap), results written to
+    /// the front of `results` (at least as long as the function's results).
+    ///
+    /// # Safety
+    /// Every slot of `args` that `arg_types` calls a `ContRef` holds a
+    /// handle the runtime made (see the module docs).
+    pub unsafe fn resume_raw(
+        &self,
+        k: ContObj,
+        args: &[ValRaw],
+        arg_types: &[ValType],
+        handlers: &[Handler],
+        results: &mut [ValRaw],
+    ) -> Result<RawResumed, Trap> {
+        let c = self.live(k, "resume")?;
+        // SAFETY: `live` proved `c` a live ContRef of this store, fresh or
+        // suspended, with a live outermost `last_ancestor`.
+        unsafe {
+            let outer = (*c).last_ancestor;
+            if (*c).expected != arg_types || args.len() != arg_types.len() {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "resume arguments do not match the continuation",
+                );
+            }
+            let wanted = (*outer).results;
+            if results.len() < wanted.len() {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "resume has no room for the function's results",
+                );
+            }
+            self.no_lock_held()?;
+            self.no_other_store_running()?;
+            (*c).revision += 1;
+            let inbox = (*c).inbox.add((*c).bound);
+            core::ptr::copy_nonoverlapping(args.as_ptr(), inbox, args.len());
+            let (effect, back) = self.run_segment(c, outer, handlers, ControlEffect::RESUME);
+            self.raw_outcome(effect, back, results)
+        }
+    }
+
+    /// `resume_throw k tag payload (on ...)*` over slots; see
+    /// [`Store::resume_throw`].
+    ///
+    /// # Safety
+    /// As for [`Store::resume_raw`], for the slots of `payload`.
+    pub unsafe fn resume_throw_raw(
+        &self,
+        k: ContObj,
+        tag: Tag,
+        payload: &[ValRaw],
+        handlers: &[Handler],
+        results: &mut [ValRaw],
+    ) -> Result<RawResumed, Trap> {
+        let c = self.live(k, "resume_throw")?;
+        if payload.len() != tag.params.len() {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "resume_throw payload does not match the tag",
+            );
+        }
+        // SAFETY: as in `resume_raw`.
+        unsafe {
+            let outer = (*c).last_ancestor;
+            let wanted = (*outer).results;
+            if results.len() < wanted.len() {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "resume_throw has no room for the function's results",
+                );
+            }
+            self.no_lock_held()?;
+            self.no_other_store_running()?;
+            (*c).revision += 1;
+            self.set_exception(tag.params, payload);
+            if (*c).state == State::Fresh {
+                (*c).state = State::Trapped;
+                self.release(c);
+                return self.raise(
+                    TrapKind::Exception { tag: tag.id },
+                    "exception thrown into a fresh continuation",
+                );
+            }
+            let effect = ControlEffect::new(ControlEffect::RESUME_THROW_TAG, tag.id);
+            let (effect, back) = self.run_segment(c, outer, handlers, effect);
+            self.raw_outcome(effect, back, results)
+        }
+    }
+
+    /// What a raw resume reports (see `run_segment`).
+    ///
+    /// # Safety
+    /// `back` is the live ContRef that sent `effect`; `results` has room
+    /// for the results of the function that returned, if one did.
+    unsafe fn raw_outcome(
+        &self,
+        effect: ControlEffect,
+        back: *mut super::contref::ContRef,
+        results: &mut [ValRaw],
+    ) -> Result<RawResumed, Trap> {
+        // SAFETY: per the contract.
+        unsafe {
+            match effect.discriminant() {
+                ControlEffect::SUSPEND_TAG => Ok(RawResumed::Suspended {
+                    handler: effect.handler_index() as usize,
+                    cont: self.handle(back),
+                }),
+                ControlEffect::RETURN_TAG => {
+                    let types = (*back).results;
+                    let n = types.len().min(results.len());
+                    core::ptr::copy_nonoverlapping((*back).args.data, results.as_mut_ptr(), n);
+                    (*back).state = State::Returned;
+                    self.release(back);
+                    Ok(RawResumed::Returned(types))
+                }
+                _ => Err(self.trapped(back)),
+            }
+        }
+    }
+
+    /// `suspend tag payload` over slots: `payload` has the tag's params'
+    /// count; what the next resume sends is written to the front of
+    /// `results` (at least as long as the tag's results), whose types are
+    /// returned.
+    ///
+    /// # Safety
+    /// As for [`Store::resume_raw`], for the slots of `payload`.
+    pub unsafe fn suspend_raw(
+        &self,
+        tag: Tag,
+        payload: &[ValRaw],
+        results: &mut [ValRaw],
+    ) -> Result<&'static [ValType], Trap> {
+        let cur = self.running_cont();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "suspend outside any continuation");
+        }
+        if payload.len() != tag.params.len() || results.len() < tag.results.len() {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "suspend payload or result room does not match the tag",
+            );
+        }
+        // SAFETY: `cur` is the running continuation; the payload fits its
+        // mailbox (a tag has at most MAX_VALUES params).
+        unsafe {
+            let values = (*cur).values.as_mut_ptr();
+            self.suspend_slots(cur, tag, |dst| {
+                core::ptr::copy_nonoverlapping(payload.as_ptr(), dst, payload.len())
+            })?;
+            core::ptr::copy_nonoverlapping(values, results.as_mut_ptr(), tag.results.len());
+        }
+        Ok(tag.results)
+    }
+
+    /// The payload of a suspended continuation, copied to the front of
+    /// `out`; returns its types. Traps as [`Store::payload`] does.
+    pub fn payload_raw(&self, k: ContObj, out: &mut [ValRaw]) -> Result<&'static [ValType], Trap> {
+        let c = self.live(k, "payload")?;
+        // SAFETY: `live` proved `c` a live ContRef of this store.
+        unsafe {
+            if (*c).state != State::Suspended || (*c).bound != 0 {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "payload of a continuation that holds none",
+                );
+            }
+            let types = (*c).payload;
+            if out.len() < types.len() {
+                return self.raise(TrapKind::SignatureMismatch, "no room for the payload");
+            }
+            core::ptr::copy_nonoverlapping((*c).values.as_ptr(), out.as_mut_ptr(), types.len());
+            Ok(types)
+        }
+    }
+
+    /// `cont.bind k args` over slots: `args` of types `arg_types`, a prefix
+    /// of what `k` expects.
+    ///
+    /// # Safety
+    /// As for [`Store::resume_raw`].
+    pub unsafe fn bind_raw(
+        &self,
+        k: ContObj,
+        args: &[ValRaw],
+        arg_types: &[ValType],
+    ) -> Result<ContObj, Trap> {
+        let c = self.live(k, "bind")?;
+        let n = arg_types.len();
+        // SAFETY: `live` proved `c` a live ContRef of this store, with inbox
+        // room for everything it expects.
+        unsafe {
+            let exp = (*c).expected;
+            if args.len() != n || exp.len() < n || exp[..n] != *arg_types {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "bind arguments do not match the continuation",
+                );
+            }
+            (*c).revision += 1;
+            core::ptr::copy_nonoverlapping(args.as_ptr(), (*c).inbox.add((*c).bound), n);
+            (*c).bound += n;
+            (*c).expected = &exp[n..];
+            Ok(self.handle(c))
+        }
+    }
+}

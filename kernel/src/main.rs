@@ -29,7 +29,8 @@ use core::cell::RefCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::cont::{ContObj, DefineError, Handler, Resumed, Store, Trap, ValType};
+use kernel::cont::typed::{self, Cont, Func, Tag};
+use kernel::cont::{ContObj, DefineError, Handler, Resumed, Store, Trap};
 use kernel::paging::CONT_STACKS_START;
 use kernel::println;
 use kernel::qemu::{ExitCode, exit};
@@ -108,24 +109,27 @@ fn fail(why: core::fmt::Arguments) -> ! {
     exit(ExitCode::Failure)
 }
 
-/// (a) A generator yields 0..5 to the kernel, one `suspend` each.
+/// (a) A generator yields 0..5 to the kernel, one `suspend` each. Written
+/// with the typed door: the tag's types are said once, and each handle is
+/// used once (`resume` takes it; the suspension gives the next one).
 fn generator(s: &Store) -> Result<(), Error> {
     println!("(a) a generator yields 0..5 to the kernel");
-    let yld = s.tag_new(&[ValType::I32], &[])?;
-    let generator = s.func_wrap(move |s, n: i32| {
+    let yld = Tag::<i32, ()>::new(s)?; // (tag $yield (param i32))
+    let generator = Func::wrap(s, move |s: &Store, n: i32| {
         for i in 0..n {
             step!("yield {i}");
-            s.suspend::<_, ()>(yld, i)?;
+            yld.suspend(s, i)?; // suspend $yield
         }
         step!("return");
         Ok(())
     })?;
-    let k = s.cont_new(generator)?;
+    let k = Cont::new(s, generator)?; // cont.new
     step!("resume the generator with n = 5");
-    let mut r = s.resume::<_, ()>(k, 5, &[Handler::suspend(yld)])?;
-    while let Resumed::Suspended { cont, .. } = r {
-        step!("got {}, resume", s.payload::<i32>(cont)?);
-        r = s.resume(cont, (), &[Handler::suspend(yld)])?;
+    let mut r = k.resume(5, &[yld.on()])?; // resume (on $yield)
+    while let typed::Resumed::Suspended(suspension) = r {
+        let (i, k) = suspension.take(yld)?;
+        step!("got {i}, resume");
+        r = k.resume((), &[yld.on()])?;
     }
     step!("the generator returned");
     Ok(())
@@ -135,32 +139,32 @@ fn generator(s: &Store) -> Result<(), Error> {
 /// adds up what it yields; the kernel gets the total.
 fn pipeline(s: &Store) -> Result<(), Error> {
     println!("(b) a consumer resumes a producer: kernel -> consumer -> producer");
-    let item = s.tag_new(&[ValType::I32], &[])?;
-    let producer = s.func_wrap(move |s, ()| {
+    let item = Tag::<i32, ()>::new(s)?;
+    let producer = Func::wrap(s, move |s: &Store, ()| {
         for x in [10, 20, 30] {
             step!("producer: yield {x}");
-            s.suspend::<_, ()>(item, x)?;
+            item.suspend(s, x)?;
         }
         step!("producer: no more");
         Ok(())
     })?;
-    let consumer = s.func_wrap(move |s, ()| {
+    let consumer = Func::wrap(s, move |s: &Store, ()| {
         step!("consumer: start the producer");
         let mut total = 0;
-        let mut r = s.resume::<_, ()>(s.cont_new(producer)?, (), &[Handler::suspend(item)])?;
-        while let Resumed::Suspended { cont, .. } = r {
-            let x: i32 = s.payload(cont)?;
+        let mut r = Cont::new(s, producer)?.resume((), &[item.on()])?;
+        while let typed::Resumed::Suspended(suspension) = r {
+            let (x, k) = suspension.take(item)?;
             total += x;
             step!("consumer: got {x}, total {total}");
-            r = s.resume(cont, (), &[Handler::suspend(item)])?;
+            r = k.resume((), &[item.on()])?;
         }
         step!("consumer: return {total}");
         Ok(total)
     })?;
     step!("resume the consumer");
-    match s.resume::<_, i32>(s.cont_new(consumer)?, (), &[])? {
-        Resumed::Returned(v) => step!("the consumer returned {}", v),
-        Resumed::Suspended { .. } => return Err(Error::Unexpected("consumer suspended")),
+    match Cont::new(s, consumer)?.resume((), &[])? {
+        typed::Resumed::Returned(v) => step!("the consumer returned {}", v),
+        typed::Resumed::Suspended(_) => return Err(Error::Unexpected("consumer suspended")),
     }
     Ok(())
 }

@@ -498,6 +498,9 @@ fn guest_store(rsp: u64) -> Option<*const crate::cont::Store> {
     // a kernel bug (guest code reaches these locks only through the kernel,
     // which touches the stack before locking), reported instead of trapped.
     if let Some(lock) = lock_held_by_faulting_code() {
+        // SAFETY: the caller ends the boot when this returns `None`; the
+        // holder of the console, if any, never runs again.
+        unsafe { crate::serial::force_unlock() };
         crate::println!("  the failing continuation held the {lock} lock: kernel bug");
         return None;
     }

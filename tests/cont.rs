@@ -10,6 +10,12 @@
 //! frame-pointer walk can also be checked all the way into the kernel stack,
 //! and the stack layout against the real addresses the pool hands out.
 //!
+//! The behaviour tests are written with the typed door
+//! (`kernel::cont::typed`), as a student would write them; the tests of the
+//! run-time checks (consumed handles, signature mismatches, payloads of the
+//! wrong types) and of `switch` use the dynamic door (`Store`'s methods),
+//! where those checks live.
+//!
 //! Guest closures never use `check!` (a `return Err(String)` would not fit
 //! their `Result<_, Trap>`, and a panic cannot unwind across the start
 //! trampoline); they return or record what they saw, and the test checks it
@@ -34,6 +40,7 @@ use core::pin::Pin;
 
 use kernel::cont::stack::{self, ArgsObject};
 use kernel::cont::switch::{frame_pointer, start_trampoline_address};
+use kernel::cont::typed::{self, Cont, Func, Tag};
 use kernel::cont::{
     ContObj, Frame, FuncRecord, Handler, Resumed, StackProvider, State, Store, Trap, TrapKind,
     VMContext, ValRaw, ValType, WasmValues,
@@ -119,6 +126,38 @@ fn suspended<R: WasmValues + Debug>(
     }
 }
 
+/// The results of a typed resume that must have returned.
+#[track_caller]
+fn typed_returned<R: WasmValues + Debug>(
+    r: Result<typed::Resumed<'_, R>, Trap>,
+) -> Result<R, String> {
+    let at = Location::caller();
+    match r {
+        Ok(typed::Resumed::Returned(v)) => Ok(v),
+        other => Err(format!(
+            "{}:{}: expected a return, got {other:?}",
+            at.file(),
+            at.line()
+        )),
+    }
+}
+
+/// The suspension of a typed resume that must have suspended.
+#[track_caller]
+fn typed_suspended<'s, R: WasmValues + Debug>(
+    r: Result<typed::Resumed<'s, R>, Trap>,
+) -> Result<typed::Suspension<'s, R>, String> {
+    let at = Location::caller();
+    match r {
+        Ok(typed::Resumed::Suspended(s)) => Ok(s),
+        other => Err(format!(
+            "{}:{}: expected a suspension, got {other:?}",
+            at.file(),
+            at.line()
+        )),
+    }
+}
+
 /// The trap of an operation that must have trapped.
 #[track_caller]
 fn trapped<T: Debug>(r: Result<T, Trap>) -> Result<Trap, String> {
@@ -194,25 +233,27 @@ fn guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack() ->
 
 fn generator_yields_0_to_n_to_its_resumer_then_returns() -> TestResult {
     let s = store();
-    let yld = ok(s.tag_new(&[I32], &[]))?;
-    let generator = ok(s.func_wrap(move |s, n: i32| {
+    let yld = ok(Tag::<i32, ()>::new(&s))?;
+    let generator = ok(Func::wrap(&s, move |s: &Store, n: i32| {
         for i in 0..n {
-            s.suspend::<_, ()>(yld, i)?;
+            yld.suspend(s, i)?;
         }
         Ok(n * 100)
     }))?;
-    let k = ok(s.cont_new(generator))?;
+    let mut k = ok(Cont::new(&s, generator))?
+        .bind(5)
+        .map_err(|t| format!("{t}"))?;
     let mut seen = Vec::new();
-    let mut r = s.resume::<_, i32>(k, 5, &[Handler::suspend(yld)]);
     let result = loop {
-        match r {
-            Ok(Resumed::Suspended { handler, cont }) => {
-                check_eq!(handler, 0);
-                check_eq!(s.state(cont), Some(State::Suspended));
-                seen.push(ok(s.payload::<i32>(cont))?);
-                r = s.resume(cont, (), &[Handler::suspend(yld)]);
+        match k.resume((), &[yld.on()]) {
+            Ok(typed::Resumed::Suspended(suspension)) => {
+                check_eq!(suspension.handler(), 0);
+                let (i, next) = ok(suspension.take(yld))?;
+                check_eq!(next.state(), State::Suspended);
+                seen.push(i);
+                k = next;
             }
-            other => break returned(other)?,
+            other => break typed_returned(other)?,
         }
     };
     check_eq!(seen, vec![0, 1, 2, 3, 4]);
@@ -245,27 +286,29 @@ fn tag_carries_payload_out_of_suspend_and_resume_values_back_in() -> TestResult 
 
 fn forward_tag_past_a_resume_that_does_not_handle_it_to_an_outer_one() -> TestResult {
     let s = store();
-    let a = ok(s.tag_new(&[I32], &[I32]))?;
-    let b = ok(s.tag_new(&[I32], &[I32]))?;
+    let a = ok(Tag::<i32, i32>::new(&s))?;
+    let b = ok(Tag::<i32, i32>::new(&s))?;
     // inner: `suspend a 5`, return twice the answer.
-    let inner = ok(s.func_wrap(move |s, ()| Ok(s.suspend::<_, i32>(a, 5)? * 2)))?;
+    let inner = ok(Func::wrap(
+        &s,
+        move |s: &Store, ()| Ok(a.suspend(s, 5)? * 2),
+    ))?;
     // outer: resume inner handling only `b`; `a` passes through to the
     // kernel. Return inner's result + 1.
-    let outer = ok(s.func_wrap(move |s, ()| {
-        let k = s.cont_new(inner)?;
-        match s.resume::<_, i32>(k, (), &[Handler::suspend(b)])? {
-            Resumed::Returned(v) => Ok(v + 1),
-            Resumed::Suspended { .. } => Err(Trap::guest("b was never suspended to")),
+    let outer = ok(Func::wrap(&s, move |s: &Store, ()| {
+        match Cont::new(s, inner)?.resume((), &[b.on()])? {
+            typed::Resumed::Returned(v) => Ok(v + 1),
+            typed::Resumed::Suspended(_) => Err(Trap::guest("b was never suspended to")),
         }
     }))?;
-    let k = ok(s.cont_new(outer))?;
-    let (handler, k) =
-        suspended::<i32>(s.resume(k, (), &[Handler::suspend(b), Handler::suspend(a)]))?;
-    check_eq!(handler, 1);
-    check_eq!(s.payload::<i32>(k), Ok(5));
+    let k = ok(Cont::new(&s, outer))?;
+    let suspension = typed_suspended(k.resume((), &[b.on(), a.on()]))?;
+    check_eq!(suspension.handler(), 1);
+    let (payload, k) = ok(suspension.take(a))?;
+    check_eq!(payload, 5);
     // The suspended continuation spans both stacks.
     check_eq!(s.outstanding_stacks(), 2);
-    let v: i32 = returned(s.resume(k, 7, &[Handler::suspend(a)]))?;
+    let v: i32 = typed_returned(k.resume(7, &[a.on()]))?;
     check_eq!(v, 15);
     check_eq!(s.outstanding_stacks(), 0);
     Ok(())
@@ -357,16 +400,17 @@ fn bind_repeatedly_then_resume_with_the_last_argument() -> TestResult {
 
 fn bind_values_into_a_suspended_continuation() -> TestResult {
     let s = store();
-    let three = ok(s.tag_new(&[], &[I32, I32, I32]))?;
-    let f = ok(s.func_wrap(move |s, ()| {
-        let (a, b, c): (i32, i32, i32) = s.suspend(three, ())?;
+    let three = ok(Tag::<(), (i32, i32, i32)>::new(&s))?;
+    let f = ok(Func::wrap(&s, move |s: &Store, ()| {
+        let (a, b, c) = three.suspend(s, ())?;
         Ok(a * 100 + b * 10 + c)
     }))?;
-    let k = ok(s.cont_new(f))?;
-    let (_, k) = suspended::<i32>(s.resume(k, (), &[Handler::suspend(three)]))?;
-    let k = ok(s.bind(k, 4))?;
-    let k = ok(s.bind(k, 5))?;
-    let v: i32 = returned(s.resume(k, 6, &[]))?;
+    let k = ok(Cont::new(&s, f))?;
+    let ((), k) = ok(typed_suspended(k.resume((), &[three.on()]))?.take(three))?;
+    // `bind` takes the first value the continuation expects next.
+    let k = ok(k.bind(4))?;
+    let k = ok(k.bind(5))?;
+    let v: i32 = typed_returned(k.resume(6, &[]))?;
     check_eq!(v, 456);
     Ok(())
 }

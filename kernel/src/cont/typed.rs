@@ -394,6 +394,21 @@ impl<'s, R: WasmValues> Suspension<'s, R> {
     }
 }
 
+impl<R: WasmValues> core::fmt::Debug for Suspension<'_, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Suspension {{ handler: {} }}", self.handler)
+    }
+}
+
+impl<R: WasmValues + core::fmt::Debug> core::fmt::Debug for Resumed<'_, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Resumed::Returned(v) => f.debug_tuple("Returned").field(v).finish(),
+            Resumed::Suspended(s) => f.debug_tuple("Suspended").field(s).finish(),
+        }
+    }
+}
+
 impl<R: WasmValues> Drop for Suspension<'_, R> {
     fn drop(&mut self) {
         let _ = self.store.drop_cont(self.store.handle(self.contref));

@@ -373,10 +373,8 @@ impl<'s, R: WasmValues> Suspension<'s, R> {
         // handle of `c`, a live suspended ContRef of `store`, whose mailbox
         // holds a payload of the types it recorded.
         unsafe {
-            if !(same_types((*c).payload, P::TYPES)
-                && same_types((*c).expected, T::TYPES)
-                && (*c).bound == 0)
-            {
+            // (Nothing is bound to a continuation that has just suspended.)
+            if !(same_types((*c).payload, P::TYPES) && same_types((*c).expected, T::TYPES)) {
                 return Err(Trap::new(
                     TrapKind::SignatureMismatch,
                     "the suspension's tag has other types",

@@ -44,7 +44,7 @@
 //!  ----------------------  -------------------------------------  ----------------------
 //!  0 .. guard_size         guard                                  never
 //!  guard_size .. top-4K    stack, growing down                    on first touch (zeroed)
-//!  top-4K .. top           top page: SPEC §1 header, first frames at allocation
+//!  top-4K .. top           top page: `docs/spec.md` §1 header, first frames at allocation
 //!
 //!  defaults: guard_size 4 KiB, stack_size 64 KiB, 16 Ki slots = 1.06 GiB of
 //!  the 512 GiB; a freed slot keeps only its (zeroed) top page, in a pool

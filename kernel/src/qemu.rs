@@ -3,7 +3,7 @@
 //! `qemu-run.sh` starts QEMU with `-device isa-debug-exit,iobase=0xf4`.
 //! Writing a value `v` to port `0xf4` makes QEMU exit with status
 //! `(v << 1) | 1`: `0x10` becomes 33 (success) and `0x11` becomes 35
-//! (failure), which the script maps to its own exit status (SPEC §5).
+//! (failure), which the script maps to its own exit status (`docs/spec.md` §5).
 
 use x86_64::instructions::port::Port;
 

@@ -3,7 +3,7 @@
 //!
 //! Serial is the kernel's only output. QEMU connects COM1 to its standard
 //! output, so what the kernel prints is what `qemu-run.sh` reads and parses
-//! (SPEC §5). The port sits behind a lock so that
+//! (`docs/spec.md` §5). The port sits behind a lock so that
 //! bytes from different places never mix inside one piece of text.
 //!
 //! **Format first, lock only to write.** A `println!` argument's `Display`

@@ -9,7 +9,7 @@
 //!   `CONT_STACKS_START + i * slot_size`, so the page-fault handler finds the
 //!   slot of any faulting address with one division and no search.
 //! * **Demand paging.** A new stack has only its top page mapped (it holds
-//!   the layout header of SPEC §1 and the first frames). A touch anywhere
+//!   the layout header of `docs/spec.md` §1 and the first frames). A touch anywhere
 //!   else in the stack part of a slot in use faults, and [`on_page_fault`]
 //!   maps a zeroed frame there and lets the instruction run again. A touch of
 //!   the guard is never mapped: it is a stack overflow.

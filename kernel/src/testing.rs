@@ -1,5 +1,5 @@
 //! The in-kernel test harness: suites of plain functions, one serial line per
-//! test, and a closing count (SPEC §5).
+//! test, and a closing count (`docs/spec.md` §5).
 //!
 //! A test is a `fn() -> TestResult`. It passes by returning `Ok(())` and fails
 //! by returning `Err(reason)`; the `check!`/`check_eq!` macros build those

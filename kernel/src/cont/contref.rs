@@ -82,7 +82,7 @@ pub struct ContRef {
     pub(crate) handlers: *const Handler,
     pub(crate) handlers_len: usize,
     pub(crate) stack: ContStack,
-    /// The args object of SPEC §1, pointing into this stack's args buffer.
+    /// The args object of `docs/spec.md` §1, pointing into this stack's args buffer.
     pub(crate) args: ArgsObject,
     /// The result types of the function this stack runs: what a resume
     /// of a segment whose outermost `ContRef` is this one gets back.

@@ -1,4 +1,4 @@
-//! Guest functions and the array-call shim (SPEC §3): the one calling
+//! Guest functions and the array-call shim (`docs/spec.md` §3): the one calling
 //! convention by which the runtime runs any guest code.
 //!
 //! A continuation does not know what it runs. Its stack holds a `func_ref`

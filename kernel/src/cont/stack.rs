@@ -1,5 +1,5 @@
 //! The continuation stack: where a continuation's control context, launch
-//! words and args buffer sit, to the byte (SPEC §1).
+//! words and args buffer sit, to the byte (`docs/spec.md` §1).
 //!
 //! Each continuation runs on a stack of its own. The few words at its top are
 //! shared between the assembly in [`super::switch`] (which reads and writes
@@ -95,9 +95,9 @@ pub const fn fits(len: usize, args_capacity: usize) -> bool {
     }
 }
 
-/// The args array object of SPEC §1, owned by the `ContRef`: how many
+/// The args array object of `docs/spec.md` §1, owned by the `ContRef`: how many
 /// values the buffer holds, how many it can hold, and where it is.
-/// `length` follows SPEC §1 exactly: 0 from `initialize` until the
+/// `length` follows `docs/spec.md` §1 exactly: 0 from `initialize` until the
 /// function returns, then the number of results written over the
 /// arguments. (Arguments placed before the first resume, by `resume` or
 /// `cont.bind`, are counted by the `ContRef`'s `bound`, not here.)
@@ -203,7 +203,7 @@ impl ContStack {
         unsafe { (*self.control_context()).rip }
     }
 
-    /// Writes the SPEC §1 header for a continuation that will run `func_ref`
+    /// Writes the `docs/spec.md` §1 header for a continuation that will run `func_ref`
     /// with `param_count` parameters and `result_count` results, and points
     /// the `args` object at the args buffer (length 0). Afterwards a switch
     /// that loads this stack's control context enters the start trampoline.

@@ -5,7 +5,7 @@
 //! begins with a *frame record*: the caller's RBP, and above it the return
 //! address. Following the saved RBPs visits every frame of one stack. At the
 //! top of a continuation stack the chain would end, except that the start
-//! trampoline keeps RBP at `TOS-0x10` (SPEC §1): there, `[TOS-0x10]` and
+//! trampoline keeps RBP at `TOS-0x10` (`docs/spec.md` §1): there, `[TOS-0x10]` and
 //! `[TOS-0x08]` are the control context's RBP and RIP slots, which while the
 //! continuation is active hold its *parent's* RBP and resume address. So the
 //! trampoline's frame is a valid record whose "caller" is the parent, and

@@ -235,12 +235,7 @@ fn nested_probes_each_catch_their_own_fault() -> TestResult {
 }
 
 fn recovered_faults_leave_the_stack_as_it_was() -> TestResult {
-    let rsp = || {
-        let rsp: u64;
-        // SAFETY: reads a register.
-        unsafe { asm!("mov {}, rsp", out(reg) rsp) };
-        rsp
-    };
+    let rsp = kernel::cont::switch::stack_pointer;
     let before = rsp();
     let mut faults = 0;
     for _ in 0..1000 {

@@ -313,16 +313,6 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
         self.hint = self.hint.min(word);
         Ok(())
     }
-
-    /// Whether the frame at `addr` is usable and currently free.
-    pub fn is_free(&self, addr: u64) -> bool {
-        let frame = addr / FRAME_SIZE;
-        if !addr.is_multiple_of(FRAME_SIZE) || frame >= Self::CAPACITY_FRAMES {
-            return false;
-        }
-        let (word, bit) = Self::position(frame);
-        self.free[word] & bit != 0
-    }
 }
 
 /// Bitmap words of the kernel's allocator: 16384 words of 64 frames describe

@@ -91,11 +91,6 @@ struct Gdt {
 
 static GDT: Once<Gdt> = Once::new();
 
-/// The kernel code selector (ring 0), for code that builds interrupt frames.
-pub fn kernel_code_selector() -> SegmentSelector {
-    GDT.get().expect("gdt::init has run").code
-}
-
 /// Builds and loads the GDT and the TSS, reloads every segment register and
 /// the task register. Runs once, first thing at boot, before the IDT (whose
 /// gates name the code selector and IST slots set up here).

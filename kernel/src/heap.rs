@@ -72,11 +72,6 @@ pub fn locked() -> bool {
     ALLOCATOR.0.is_locked()
 }
 
-/// Bytes currently free in the heap (fragmentation not accounted for).
-pub fn free_bytes() -> usize {
-    ALLOCATOR.0.lock().free()
-}
-
 /// Bytes currently allocated from the heap.
 pub fn used_bytes() -> usize {
     ALLOCATOR.0.lock().used()

@@ -393,10 +393,7 @@ fn fatal_kind(vector: u8) -> Fatal {
 }
 
 fn current_rsp() -> u64 {
-    let rsp: u64;
-    // SAFETY: reads a register, touches no memory.
-    unsafe { asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
-    rsp
+    crate::cont::switch::stack_pointer() as u64
 }
 
 /// Prints the standard report of an exception.

@@ -45,9 +45,7 @@ static SLOT_SIZE: AtomicUsize = AtomicUsize::new(0);
 /// Prints one step, prefixed with the stack it runs on and its RSP.
 macro_rules! step {
     ($($arg:tt)*) => {{
-        let rsp: u64;
-        // SAFETY: reads a register.
-        unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack)) };
+        let rsp = kernel::cont::switch::stack_pointer() as u64;
         if stacks::in_region(rsp) {
             let slot = (rsp - CONT_STACKS_START) as usize / SLOT_SIZE.load(Ordering::Relaxed);
             println!("  stack {slot}  rsp {rsp:#x}  {}", format_args!($($arg)*));

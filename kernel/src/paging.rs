@@ -397,12 +397,6 @@ mod kernel_only {
         KERNEL_STACK.get().copied()
     }
 
-    /// The physical-memory window: virtual `start..end` maps physical
-    /// `0..end-start`.
-    pub fn phys_window() -> Region {
-        *PHYS_WINDOW.get().expect("paging::init has run")
-    }
-
     /// The virtual address at which physical address `phys` can be reached.
     pub fn phys_to_virt(phys: PhysAddr) -> VirtAddr {
         VirtAddr::new(PHYS_OFFSET.load(Ordering::Relaxed) + phys.as_u64())
@@ -543,12 +537,7 @@ mod kernel_only {
     }
 
     fn current_rsp() -> u64 {
-        let rsp: u64;
-        // SAFETY: reads a register, touches no memory.
-        unsafe {
-            core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags))
-        };
-        rsp
+        crate::cont::switch::stack_pointer() as u64
     }
 
     /// The bootloader's table, reached through the physical window.

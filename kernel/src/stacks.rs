@@ -248,11 +248,7 @@ fn zeroed_frame(frame: PhysFrame) -> PhysFrame {
 /// than inside a section that holds a lock. See the module docs.
 #[inline(always)]
 pub fn touch_stack(bytes: usize) {
-    let rsp: usize;
-    // SAFETY: reads a register.
-    unsafe {
-        core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags))
-    };
+    let rsp = crate::cont::switch::stack_pointer();
     let mut offset = PAGE_SIZE as usize;
     while offset <= bytes {
         // SAFETY: the address is below RSP on the running stack: mapped,

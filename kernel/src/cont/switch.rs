@@ -185,6 +185,15 @@ pub unsafe fn switch(
     ControlEffect(received)
 }
 
+/// The current stack pointer (RSP): which stack the caller runs on.
+#[inline(always)]
+pub fn stack_pointer() -> usize {
+    let rsp: usize;
+    // SAFETY: reads a register; touches no memory.
+    unsafe { asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
+    rsp
+}
+
 /// The current frame pointer (RBP): where a frame-pointer walk starts.
 #[inline(always)]
 pub fn frame_pointer() -> usize {

@@ -10,6 +10,8 @@
 #                                  "N passed, N failed"
 #   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host tests)
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
+#   ./qemu-run.sh lint             cargo fmt --check and clippy (host
+#                                  crates and the kernel target), as CI
 #   ./qemu-run.sh bench            boot the benchmark kernel under
 #                                  -icount shift=0: exact instruction counts
 #   ./qemu-run.sh bench --host     criterion on the host: our continuation
@@ -247,6 +249,30 @@ run_bench_host() {
     cargo bench --quiet -p bench --bench host -- "${args[@]+"${args[@]}"}"
 }
 
+# ------------------------------------------------------------------ lint ---
+
+# Formatting and clippy, for the host crates and for the kernel target, with
+# the workspace's lints (every `unsafe` block documented). .ci/run runs this
+# before the tests. The host benchmark's own targets are left out: they
+# build Wasmtime, which takes minutes and holds no kernel code.
+run_lint() {
+    ensure_toolchain
+    local status=0
+    cargo fmt --all --check >&2 || { say "lint: cargo fmt --all would change files"; status=1; }
+    cargo clippy --quiet -p kernel --lib --tests -- -D warnings >&2 || status=1
+    cargo clippy --quiet -p bench --lib -- -D warnings >&2 || status=1
+    cargo clippy --quiet -p builder -- -D warnings >&2 || status=1
+    cargo clippy --quiet -Zbuild-std=core,compiler_builtins,alloc \
+        -Zbuild-std-features=compiler-builtins-mem -Zjson-target-spec \
+        --target x86_64-target.json -p kernel --release --bins -- -D warnings >&2 || status=1
+    if [ "$status" = 0 ]; then
+        echo "lint: formatting and clippy clean"
+    else
+        echo "lint: FAILED (see above)"
+    fi
+    return "$status"
+}
+
 # ------------------------------------------------------------------ main ---
 
 MODE=demo
@@ -258,12 +284,13 @@ ARGS=()
 for arg in "$@"; do
     case $arg in
         test) MODE=test ;;
+        lint) MODE=lint ;;
         bench) MODE=bench ;;
         --json) JSON=yes ;;
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -272,5 +299,6 @@ done
 case $MODE in
     demo) run_demo ;;
     test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
+    lint) run_lint ;;
     bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;
 esac

@@ -169,6 +169,7 @@ fn heap_is_not_executable() -> TestResult {
 fn divide_error_is_reported_with_vector_0() -> TestResult {
     // SAFETY: a well-defined division first, then one by zero, which faults.
     check_eq!(unsafe { t_divide(42, 5) }, 8);
+    // SAFETY: the division by zero faults, and the probe recovers.
     let fault = probe(|| unsafe {
         t_divide(1, 0);
     });
@@ -220,7 +221,9 @@ fn nested_probes_each_catch_their_own_fault() -> TestResult {
     let mut inner = Ok(());
     // SAFETY: both calls fault; each probe recovers its own.
     let outer = probe(|| {
+        // SAFETY: faults with #UD; the inner probe recovers.
         inner = probe(|| unsafe { t_invalid_opcode() });
+        // SAFETY: faults with #PF; the outer probe recovers.
         unsafe { t_read_u64(UNMAPPED) };
     });
     check_eq!(inner.map_err(|f| f.vector), Err(vector::INVALID_OPCODE));

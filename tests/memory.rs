@@ -141,7 +141,9 @@ fn mapped_page_is_usable_then_faults_after_unmap() -> TestResult {
     let ptr = (SCRATCH + 0x18) as *mut u64;
     // SAFETY: the page was just mapped read-write, and nothing else uses it.
     unsafe { write_volatile(ptr, 0x1234_5678_9abc_def0) };
-    check_eq!(unsafe { read_volatile(ptr) }, 0x1234_5678_9abc_def0);
+    // SAFETY: as above.
+    let read = unsafe { read_volatile(ptr) };
+    check_eq!(read, 0x1234_5678_9abc_def0);
     // SAFETY: no reference into the page is alive.
     let unmapped = unsafe { paging::unmap_page(page) }.map_err(|e| alloc::format!("{e:?}"))?;
     check_eq!(unmapped, frame);
@@ -192,10 +194,8 @@ fn map_refuses_a_mapped_page_and_unmap_an_unmapped_one() -> TestResult {
     let back = unsafe { paging::unmap_page(scratch_page()) };
     check_eq!(back, Ok(frame));
     // SAFETY: as above; the page is no longer mapped.
-    check_eq!(
-        unsafe { paging::unmap_page(scratch_page()) },
-        Err(UnmapError::NotMapped)
-    );
+    let twice = unsafe { paging::unmap_page(scratch_page()) };
+    check_eq!(twice, Err(UnmapError::NotMapped));
     frames::free_frame(frame).map_err(|e| alloc::format!("{e:?}"))?;
     Ok(())
 }
@@ -209,7 +209,9 @@ fn physical_window_sees_what_a_mapping_wrote() -> TestResult {
     // SAFETY: the scratch page and the window both map `frame`, which this
     // test owns; volatile accesses, no references.
     unsafe { write_volatile((SCRATCH + 0x800) as *mut u64, 0xfeed_f00d) };
-    check_eq!(unsafe { read_volatile(through_window) }, 0xfeed_f00d);
+    // SAFETY: as above.
+    let seen = unsafe { read_volatile(through_window) };
+    check_eq!(seen, 0xfeed_f00d);
     // SAFETY: no reference into the page exists.
     let back =
         unsafe { paging::unmap_page(scratch_page()) }.map_err(|e| alloc::format!("{e:?}"))?;

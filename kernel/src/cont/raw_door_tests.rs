@@ -51,9 +51,11 @@ fn raw_arguments_of_other_types_or_count_are_refused_before_anything_runs() {
     let f = s.func_wrap(|_: &Store, x: i32| Ok(x)).unwrap();
     let k = s.cont_new(f).unwrap();
     let mut results = [ValRaw::ZERO; 1];
-    // SAFETY (the three calls): no slot holds a continuation.
+    // SAFETY: no slot holds a continuation.
     let bad_type = unsafe { s.resume_raw(k, &[ValRaw::from_i64(1)], &[I64], &[], &mut results) };
+    // SAFETY: as above.
     let bad_count = unsafe { s.resume_raw(k, &[], &[I32], &[], &mut results) };
+    // SAFETY: as above.
     let no_room = unsafe { s.resume_raw(k, &[ValRaw::from_i32(1)], &[I32], &[], &mut []) };
     for r in [bad_type, bad_count, no_room] {
         assert_eq!(r.map_err(|t| t.kind()), Err(TrapKind::SignatureMismatch));

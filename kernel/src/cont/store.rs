@@ -479,9 +479,10 @@ impl Store {
     pub(crate) fn handle(&self, c: *mut ContRef) -> ContObj {
         // SAFETY: `c` is one of this store's ContRefs (every caller got it
         // from `take_contref`, `lookup` or the running chain).
+        let revision = unsafe { (*c).revision };
         ContObj {
             contref: c,
-            revision: unsafe { (*c).revision },
+            revision,
         }
     }
 

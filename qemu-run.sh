@@ -290,7 +290,7 @@ for arg in "$@"; do
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac

@@ -719,10 +719,13 @@ fn frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack
     let f = ok(s.func_wrap(move |s, (a, b): (i32, i32)| {
         top2.set(slot_top(stack_address(), slot_size));
         let mut frames = frames2.borrow_mut();
-        s.walk_frames(frame_pointer(), |f| {
-            frames.push(f);
-            frames.len() < frames.capacity()
-        });
+        // SAFETY: this closure's own frame pointer.
+        unsafe {
+            s.walk_frames(frame_pointer(), |f| {
+                frames.push(f);
+                frames.len() < frames.capacity()
+            })
+        };
         Ok(a + b)
     }))?;
     let k = ok(s.cont_new(f))?;

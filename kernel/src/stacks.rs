@@ -384,7 +384,11 @@ pub fn on_page_fault(addr: u64) -> Demand {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelStacks;
 
-impl StackProvider for KernelStacks {
+// SAFETY: every stack is the stack part of a pool slot handed out to one
+// owner until `free`, below a page-aligned top (slot ends are page
+// multiples), with the slot's unmapped guard below; its size is the pool's,
+// and a larger request is refused; it never calls a store.
+unsafe impl StackProvider for KernelStacks {
     fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
         touch_stack(LOCKED_SECTION_STACK);
         let mut guard = POOL.lock();

@@ -38,6 +38,10 @@ cpu_local! {
     static HELD: Cell<usize> = Cell::new(0);
     /// The names of the first `NAMED` held locks, in the order taken.
     static NAMES: [Cell<&'static str>; NAMED] = [const { Cell::new("") }; NAMED];
+    /// Moved on by every `forget_held`: a guard taken before it no longer
+    /// counts, so releasing it later cannot take a count that belongs to
+    /// a lock taken since.
+    static EPOCH: Cell<u64> = Cell::new(0);
 }
 
 /// How many kernel locks this CPU holds now.
@@ -59,20 +63,24 @@ pub fn innermost_held() -> Option<&'static str> {
 /// and a later `lock` of one reports it instead of waiting).
 pub(crate) fn forget_held() {
     HELD.set(0);
+    EPOCH.set(EPOCH.get().wrapping_add(1));
 }
 
-fn note_taken(name: &'static str) {
+/// Counts a lock taken; returns the epoch its guard must release it in.
+fn note_taken(name: &'static str) -> u64 {
     let n = HELD.get();
     if n < NAMED {
         NAMES[n].set(name);
     }
     HELD.set(n + 1);
+    EPOCH.get()
 }
 
-fn note_released(name: &'static str) {
+fn note_released(name: &'static str, epoch: u64) {
     let n = HELD.get();
-    if n == 0 {
-        // Counted out already (`forget_held` after a trap): nothing to undo.
+    if n == 0 || epoch != EPOCH.get() {
+        // Counted out already (`forget_held` after a trap abandoned or
+        // outlived the frames that took it): nothing to undo.
         return;
     }
     // Locks are usually released in the reverse order of taking: then the
@@ -101,6 +109,8 @@ pub struct Mutex<T> {
 /// Proof that a [`Mutex`] is held; releases it when dropped.
 pub struct MutexGuard<'a, T> {
     name: &'static str,
+    /// The epoch it was counted in (see `EPOCH`).
+    epoch: u64,
     inner: spin::MutexGuard<'a, T>,
 }
 
@@ -133,9 +143,10 @@ impl<T> Mutex<T> {
             #[cfg(not(target_os = "none"))]
             None => {
                 let inner = self.inner.lock();
-                note_taken(self.name);
+                let epoch = note_taken(self.name);
                 MutexGuard {
                     name: self.name,
+                    epoch,
                     inner,
                 }
             }
@@ -145,9 +156,10 @@ impl<T> Mutex<T> {
     /// Takes the lock if it is free.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         let inner = self.inner.try_lock()?;
-        note_taken(self.name);
+        let epoch = note_taken(self.name);
         Some(MutexGuard {
             name: self.name,
+            epoch,
             inner,
         })
     }
@@ -165,7 +177,9 @@ impl<T> Mutex<T> {
     /// chain of a trap that never resumes).
     pub unsafe fn force_unlock(&self) {
         if self.inner.is_locked() {
-            note_released(self.name);
+            // The holder's epoch is not known here: a lock forced open is
+            // one whose holder is gone, counted in the epoch in force.
+            note_released(self.name, EPOCH.get());
             // SAFETY: forwarded contract: the holder never runs again.
             unsafe { self.inner.force_unlock() };
         }
@@ -187,7 +201,7 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        note_released(self.name);
+        note_released(self.name, self.epoch);
     }
 }
 

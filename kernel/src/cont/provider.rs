@@ -27,7 +27,29 @@ pub enum StackError {
 }
 
 /// A source of continuation stacks.
-pub trait StackProvider {
+///
+/// # Safety
+/// The runtime builds its stacks' headers in what `allocate` returns and
+/// runs code there, so an implementation promises: every stack it hands
+/// out has at least the `size` usable bytes asked for, readable and
+/// writable, below a page-aligned top, with unmapped guard page(s) below,
+/// owned by nobody else until it comes back through `free`; and none of its
+/// methods calls back into the store that asked.
+///
+/// ```compile_fail,E0200
+/// // Safe code cannot promise that: a provider written without `unsafe`
+/// // does not compile.
+/// use kernel::cont::{ContStack, StackError, StackProvider, Store};
+/// struct Mine;
+/// impl StackProvider for Mine {
+///     fn allocate(&mut self, _: usize, _: *const Store) -> Result<ContStack, StackError> {
+///         Err(StackError::OutOfMemory)
+///     }
+///     fn free(&mut self, _: ContStack) {}
+///     fn outstanding(&self) -> usize { 0 }
+/// }
+/// ```
+pub unsafe trait StackProvider {
     /// A stack of at least `size` usable bytes: TOS page aligned, the usable
     /// bytes readable and writable, guard page(s) below never mapped.
     /// `owner` is the store whose continuation will run on it (null when
@@ -138,10 +160,16 @@ impl Default for MmapStacks {
     }
 }
 
+// SAFETY: every stack is a fresh private mapping (or one it made earlier
+// and got back), `size` rounded up to pages read/write below a page-aligned
+// top, one PROT_NONE page below; it never calls a store.
 #[cfg(target_os = "linux")]
-impl StackProvider for MmapStacks {
+unsafe impl StackProvider for MmapStacks {
     fn allocate(&mut self, size: usize, _owner: *const Store) -> Result<ContStack, StackError> {
-        let size = size.max(PAGE_SIZE).next_multiple_of(PAGE_SIZE);
+        let size = size
+            .max(PAGE_SIZE)
+            .checked_next_multiple_of(PAGE_SIZE)
+            .ok_or(StackError::UnsupportedSize)?;
         if let Some(i) = self.pool.iter().position(|s| s.len() == size) {
             self.outstanding += 1;
             return Ok(self.pool.swap_remove(i));

@@ -111,7 +111,7 @@ impl Store {
             self.no_lock_held()?;
             self.no_other_store_running()?;
             (*c).revision += 1;
-            self.set_exception(tag.params, payload);
+            self.set_exception(tag, payload);
             if (*c).state == State::Fresh {
                 (*c).state = State::Trapped;
                 self.release(c);

@@ -135,8 +135,9 @@ pub struct ContStack {
 }
 
 impl ContStack {
-    /// No stack: what a `ContRef` on the free list holds.
-    pub const UNALLOCATED: ContStack = ContStack {
+    /// No stack: what a `ContRef` on the free list holds. Crate-private:
+    /// safe code only ever holds stacks a provider made.
+    pub(crate) const UNALLOCATED: ContStack = ContStack {
         top: core::ptr::null_mut(),
         len: 0,
         guard: 0,

@@ -95,6 +95,12 @@ pub struct Store {
     /// types it was thrown with (the tag's params).
     exception: UnsafeCell<[ValRaw; MAX_VALUES]>,
     exception_types: Cell<&'static [ValType]>,
+    /// The id of the tag it was thrown with.
+    exception_tag: Cell<u32>,
+    /// Handles whose owner dropped them when a cancellation was refused
+    /// (a kernel lock held, another store's chain running): cancelled at
+    /// the next `cont.new` that can, or when the store drops.
+    deferred: UnsafeCell<Vec<ContObj>>,
     /// Where a trapping stack stores its (abandoned) context.
     scratch: UnsafeCell<ControlContext>,
     _pinned: PhantomPinned,
@@ -121,6 +127,8 @@ impl Store {
             pending_trap: Cell::new(None),
             exception: UnsafeCell::new([ValRaw::ZERO; MAX_VALUES]),
             exception_types: Cell::new(&[]),
+            exception_tag: Cell::new(u32::MAX),
+            deferred: UnsafeCell::new(Vec::new()),
             scratch: UnsafeCell::new(ControlContext {
                 rsp: 0,
                 rbp: 0,
@@ -365,15 +373,33 @@ impl Store {
 
     /// Walks frame records from `start_fp`, innermost first, calling
     /// `visit` until it returns false; see [`super::walk`].
-    pub fn walk_frames(&self, start_fp: usize, visit: impl FnMut(Frame) -> bool) {
+    ///
+    /// # Safety
+    /// Outside a continuation, `start_fp` is the frame pointer of a live
+    /// frame on the stack this code runs on: there the walk follows saved
+    /// frame pointers with no bounds it can check. (Inside a continuation
+    /// every read is checked against its stack, and any value is safe.)
+    /// [`Store::walk_here`] is the safe way in.
+    pub unsafe fn walk_frames(&self, start_fp: usize, visit: impl FnMut(Frame) -> bool) {
         // SAFETY: `current` is null or the innermost live ContRef of the
-        // running chain, whose parents are live too.
+        // running chain, whose parents are live too; `start_fp` per the
+        // contract.
         unsafe { walk::walk(self.current.get(), start_fp, visit) }
+    }
+
+    /// Walks the frames of the caller, innermost first, across
+    /// continuation stacks into their parents (see [`super::walk`]),
+    /// calling `visit` until it returns false.
+    #[inline(never)]
+    pub fn walk_here(&self, visit: impl FnMut(Frame) -> bool) {
+        // SAFETY: this function's own frame pointer, on the stack it runs on.
+        unsafe { self.walk_frames(frame_pointer(), visit) }
     }
 
     fn capture_backtrace(&self, fp: usize) -> Backtrace {
         let mut bt = Backtrace::EMPTY;
-        self.walk_frames(fp, |f| bt.push(f.return_address));
+        // SAFETY: every caller passes its own frame pointer.
+        unsafe { self.walk_frames(fp, |f| bt.push(f.return_address)) };
         bt
     }
 
@@ -412,8 +438,44 @@ impl Store {
 
     // ----- operations ----------------------------------------------------
 
+    /// What dropping an owned handle does (the typed door's `Drop`): frees
+    /// or cancels the continuation if it is still the handle's; when the
+    /// cancellation is refused for now (a kernel lock held, another store's
+    /// chain running), keeps the handle to cancel later (`flush_deferred`).
+    /// A trap of the cancelled guest has nowhere to go from a drop.
+    pub(crate) fn drop_owned(&self, k: ContObj) {
+        if let Err(trap) = self.drop_cont(k)
+            && matches!(
+                trap.kind(),
+                TrapKind::LockHeld | TrapKind::OtherStoreRunning
+            )
+        {
+            // SAFETY: no reference into `deferred` is held across calls.
+            unsafe { (*self.deferred.get()).push(k) };
+        }
+    }
+
+    /// Cancels what owners dropped while cancelling was refused, if it can
+    /// be done now.
+    #[cold]
+    fn flush_deferred(&self) {
+        if crate::sync::held() != 0 || self.no_other_store_running().is_err() {
+            return;
+        }
+        // SAFETY: taken out before any guest code runs, so a cancelled
+        // guest that defers again pushes onto a new list.
+        let pending = unsafe { core::mem::take(&mut *self.deferred.get()) };
+        for k in pending {
+            self.drop_owned(k);
+        }
+    }
+
     /// `cont.new`: a fresh continuation that will run `f`.
     pub fn cont_new(&self, f: Func) -> Result<ContObj, Trap> {
+        // SAFETY: a short look at the list's length.
+        if unsafe { !(*self.deferred.get()).is_empty() } {
+            self.flush_deferred();
+        }
         // SAFETY: a Func is a record boxed in this store.
         let (params, results) = unsafe { ((*f.0).params, (*f.0).results) };
         if !stack::fits(self.stack_size, params.len().max(results.len())) {
@@ -1084,7 +1146,8 @@ impl Store {
             (*c).revision += 1;
             payload.store((*self.exception.get()).as_mut_ptr());
             self.exception_types.set(tag.params);
-            // (The raw door writes the same two fields: `set_exception`.)
+            self.exception_tag.set(tag.id);
+            // (The raw door writes the same fields: `set_exception`.)
             if (*c).state == State::Fresh {
                 // Its function never runs: the exception is the end of it.
                 (*c).state = State::Trapped;
@@ -1104,7 +1167,7 @@ impl Store {
     ///
     /// # Safety
     /// `payload` holds at most `MAX_VALUES` values of types `types`.
-    pub(crate) unsafe fn set_exception(&self, types: &'static [ValType], payload: &[ValRaw]) {
+    pub(crate) unsafe fn set_exception(&self, tag: Tag, payload: &[ValRaw]) {
         // SAFETY: per the contract the payload fits; no reference into the
         // exception slots is held across calls.
         unsafe {
@@ -1114,15 +1177,18 @@ impl Store {
                 payload.len(),
             );
         }
-        self.exception_types.set(types);
+        self.exception_types.set(tag.params);
+        self.exception_tag.set(tag.id);
     }
 
     /// The payload of the exception `trap` carries, if `trap` is an
-    /// exception of `tag` and `P` its payload types. Valid until the next
-    /// `resume_throw` of this store, which overwrites it.
+    /// exception of `tag`, `P` its payload types, and it is the exception
+    /// this store threw last (a later `resume_throw` overwrites the payload:
+    /// then an earlier exception of another tag has none).
     pub fn exception_payload<P: WasmValues>(&self, trap: &Trap, tag: Tag) -> Option<P> {
         let thrown = matches!(trap.kind(), TrapKind::Exception { tag: t } if t == tag.id);
         (thrown
+            && self.exception_tag.get() == tag.id
             && same_types(self.exception_types.get(), P::TYPES)
             && same_types(tag.params, P::TYPES))
         // SAFETY: the slots hold values of the types just compared.
@@ -1154,18 +1220,30 @@ impl Drop for Store {
         // suspended, to be cancelled in turn). Where cancelling is refused
         // (another store's chain runs, a lock is held) the frames are
         // abandoned, as before.
-        let mut i = 0;
-        // SAFETY: no reference into `all` is held across the cancellation.
-        while i < unsafe { (*self.all.get()).len() } {
-            // SAFETY: every entry is a ContRef of this store; a suspended
-            // one is the innermost of a live segment.
-            unsafe {
-                let c = (&(*self.all.get()))[i];
-                if (*c).state == State::Suspended {
-                    let _ = self.cancel(c);
+        // Pass after pass, until one finds nothing suspended: a cancelled
+        // guest may leave a new suspended continuation in a record an
+        // earlier pass has already looked at.
+        loop {
+            let mut cancelled = false;
+            let mut i = 0;
+            // SAFETY: no reference into `all` is held across a cancellation.
+            while i < unsafe { (*self.all.get()).len() } {
+                // SAFETY: every entry is a ContRef of this store; a
+                // suspended one is the innermost of a live segment.
+                unsafe {
+                    let c = (&(*self.all.get()))[i];
+                    if (*c).state == State::Suspended {
+                        let _ = self.cancel(c);
+                        // Refused (a lock held, another store's chain
+                        // running): still suspended, and no progress.
+                        cancelled |= (*c).state != State::Suspended;
+                    }
                 }
+                i += 1;
             }
-            i += 1;
+            if !cancelled {
+                break;
+            }
         }
         // SAFETY: `&mut self`: nothing runs on any continuation stack (a
         // running chain borrows the store), so every ContRef is dead.
@@ -1247,7 +1325,9 @@ pub unsafe fn trap_current(
     if let Some(rip) = fault_rip {
         bt.push(rip);
     }
-    store.walk_frames(fault_rbp, |f| bt.push(f.return_address));
+    // SAFETY: the interrupted frame pointer of code on the running
+    // continuation's stack (the caller's contract).
+    unsafe { store.walk_frames(fault_rbp, |f| bt.push(f.return_address)) };
     trap.set_backtrace(bt);
     // SAFETY: a continuation is running (asserted).
     unsafe { store.unwind(trap) }

@@ -470,10 +470,13 @@ fn walk_stops_at_a_frame_pointer_within_16_bytes_of_tos() {
             // A frame record needs 16 bytes, [fp] and [fp+8]: one that
             // starts 8 below TOS would read past the stack's top.
             let mut n = 0;
-            s.walk_frames(tos as usize - 8, |_| {
-                n += 1;
-                true
-            });
+            // SAFETY: inside a continuation, every read is bounds-checked.
+            unsafe {
+                s.walk_frames(tos as usize - 8, |_| {
+                    n += 1;
+                    true
+                })
+            };
             v2.set(n);
             Ok(())
         })
@@ -730,10 +733,13 @@ fn frame_pointer_walk_from_a_continuation_reaches_the_parent_stack() {
     let frames2 = frames.clone();
     let f = s
         .func_wrap(move |s, ()| {
-            s.walk_frames(switch::frame_pointer(), |f| {
-                frames2.borrow_mut().push(f);
-                true
-            });
+            // SAFETY: this closure's own frame pointer.
+            unsafe {
+                s.walk_frames(switch::frame_pointer(), |f| {
+                    frames2.borrow_mut().push(f);
+                    true
+                })
+            };
             Ok(())
         })
         .unwrap();
@@ -792,7 +798,8 @@ fn tags_and_functions_with_more_values_than_the_mailbox_are_refused() {
 /// A provider that counts outstanding stacks in a cell the test keeps.
 struct Counting(MmapStacks, Rc<Cell<usize>>);
 
-impl StackProvider for Counting {
+// SAFETY: forwards to `MmapStacks`, which keeps the contract.
+unsafe impl StackProvider for Counting {
     fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
         self.1.set(self.1.get() + 1);
         self.0.allocate(size, owner)

@@ -209,6 +209,11 @@ impl<P: WasmValues, R: WasmValues> Func<P, R> {
 pub struct Cont<'s, A: WasmValues, R: WasmValues> {
     store: &'s Store,
     contref: *mut ContRef,
+    /// The revision this handle is good for. An owned handle is normally
+    /// live by construction, but a cancellation can end its continuation
+    /// under it (the store cancels everything left when it drops, while
+    /// guests still hold handles): every use compares it, one compare.
+    revision: u64,
     _types: PhantomData<fn(A) -> R>,
 }
 
@@ -226,6 +231,7 @@ pub enum Resumed<'s, R: WasmValues> {
 pub struct Suspension<'s, R: WasmValues> {
     store: &'s Store,
     contref: *mut ContRef,
+    revision: u64,
     handler: usize,
     _types: PhantomData<fn() -> R>,
 }
@@ -233,12 +239,7 @@ pub struct Suspension<'s, R: WasmValues> {
 impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
     /// `cont.new $f`: a fresh continuation that will run `f`.
     pub fn new(store: &'s Store, f: Func<A, R>) -> Result<Cont<'s, A, R>, Trap> {
-        let k = store.cont_new(f.raw)?;
-        Ok(Cont {
-            store,
-            contref: k.contref,
-            _types: PhantomData,
-        })
+        Ok(Cont::own(store, store.cont_new(f.raw)?))
     }
 
     /// `resume (on $t $label)*`: runs the continuation with `args` until its
@@ -246,19 +247,28 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
     #[inline(always)]
     pub fn resume(self, args: A, handlers: &[Handler]) -> Result<Resumed<'s, R>, Trap> {
         let (store, contref) = (self.store, self.contref);
-        // The runtime consumes the continuation from here on (or refuses
-        // before touching it; then it stays for the store to cancel).
+        // Refusals come first, while this handle still owns the
+        // continuation: on `Err` it is dropped, which frees it (or leaves
+        // it to the store to cancel as soon as it can: see `Drop`).
+        // SAFETY: the record is one of the store's, which keeps it while
+        // the store lives (and the handle borrows the store).
+        if unsafe { (*contref).revision } != self.revision {
+            return Err(Trap::new(
+                TrapKind::ConsumedContinuation,
+                "typed handle of a continuation that has ended",
+            ));
+        }
+        store.no_lock_held()?;
+        store.no_other_store_running()?;
         let _ = ManuallyDrop::new(self);
-        // SAFETY: an owned handle is live (fresh or suspended) and names a
-        // ContRef of its store; its types are `A` and `R` by construction.
+        // SAFETY: the handle is live (its revision is the record's), names
+        // a ContRef of its store, and its types are `A` and `R` by
+        // construction.
         match unsafe { store.resume_live::<A, R>(contref, args, handlers) } {
             Ok(DynResumed::Returned(v)) => Ok(Resumed::Returned(v)),
-            Ok(DynResumed::Suspended { handler, cont }) => Ok(Resumed::Suspended(Suspension {
-                store,
-                contref: cont.contref,
-                handler,
-                _types: PhantomData,
-            })),
+            Ok(DynResumed::Suspended { handler, cont }) => {
+                Ok(Resumed::Suspended(Suspension::new(store, cont, handler)))
+            }
             Err(trap) => Err(trap),
         }
     }
@@ -273,15 +283,14 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
         handlers: &[Handler],
     ) -> Result<Resumed<'s, R>, Trap> {
         let (store, raw) = (self.store, self.raw());
+        store.no_lock_held()?;
+        store.no_other_store_running()?;
         let _ = ManuallyDrop::new(self);
         match store.resume_throw::<E, R>(raw, tag.untyped(), payload, handlers) {
             Ok(DynResumed::Returned(v)) => Ok(Resumed::Returned(v)),
-            Ok(DynResumed::Suspended { handler, cont }) => Ok(Resumed::Suspended(Suspension {
-                store,
-                contref: cont.contref,
-                handler,
-                _types: PhantomData,
-            })),
+            Ok(DynResumed::Suspended { handler, cont }) => {
+                Ok(Resumed::Suspended(Suspension::new(store, cont, handler)))
+            }
             Err(trap) => Err(trap),
         }
     }
@@ -293,13 +302,11 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
         A: SplitFirst,
     {
         let (store, raw) = (self.store, self.raw());
-        let _ = ManuallyDrop::new(self);
+        // A refused bind leaves the continuation as it was: this handle
+        // still owns it, and frees it on the way out.
         let k = store.bind(raw, first)?;
-        Ok(Cont {
-            store,
-            contref: k.contref,
-            _types: PhantomData,
-        })
+        let _ = ManuallyDrop::new(self);
+        Ok(Cont::own(store, k))
     }
 
     /// Where the continuation is: `Fresh` or `Suspended` (an owned handle
@@ -332,27 +339,45 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
             }
             (*c).revision += 1;
         }
-        Ok(Cont {
-            store,
-            contref: c,
-            _types: PhantomData,
-        })
+        Ok(Cont::own(store, store.handle(c)))
     }
 
-    /// A dynamic handle at the continuation's current revision.
+    /// The owned handle for a live dynamic one that nothing else will use.
+    fn own(store: &'s Store, k: ContObj) -> Cont<'s, A, R> {
+        Cont {
+            store,
+            contref: k.contref,
+            revision: k.revision,
+            _types: PhantomData,
+        }
+    }
+
+    /// The dynamic handle this one is: the record and its revision.
     fn raw(&self) -> ContObj {
-        self.store.handle(self.contref)
+        ContObj {
+            contref: self.contref,
+            revision: self.revision,
+        }
     }
 }
 
 impl<A: WasmValues, R: WasmValues> Drop for Cont<'_, A, R> {
     fn drop(&mut self) {
-        // A trap of the cancelled guest has nowhere to go from a drop.
-        let _ = self.store.drop_cont(self.raw());
+        self.store.drop_owned(self.raw());
     }
 }
 
 impl<'s, R: WasmValues> Suspension<'s, R> {
+    fn new(store: &'s Store, k: ContObj, handler: usize) -> Suspension<'s, R> {
+        Suspension {
+            store,
+            contref: k.contref,
+            revision: k.revision,
+            handler,
+            _types: PhantomData,
+        }
+    }
+
     /// The position in the resume's handler list of the handler reached.
     pub fn handler(&self) -> usize {
         self.handler
@@ -370,9 +395,16 @@ impl<'s, R: WasmValues> Suspension<'s, R> {
         let _ = tag;
         let c = self.contref;
         // SAFETY: the resume that made this suspension handed over the only
-        // handle of `c`, a live suspended ContRef of `store`, whose mailbox
+        // handle of `c`, a ContRef of `store` (kept while the store lives);
+        // while its revision is unchanged it is suspended, and its mailbox
         // holds a payload of the types it recorded.
         unsafe {
+            if (*c).revision != self.revision {
+                return Err(Trap::new(
+                    TrapKind::ConsumedContinuation,
+                    "suspension of a continuation that has ended",
+                ));
+            }
             // (Nothing is bound to a continuation that has just suspended.)
             if !(same_types((*c).payload, P::TYPES) && same_types((*c).expected, T::TYPES)) {
                 return Err(Trap::new(
@@ -381,11 +413,7 @@ impl<'s, R: WasmValues> Suspension<'s, R> {
                 ));
             }
             let payload = P::load((*c).values.as_ptr());
-            let cont = Cont {
-                store: self.store,
-                contref: c,
-                _types: PhantomData,
-            };
+            let cont = Cont::own(self.store, self.store.handle(c));
             let _ = ManuallyDrop::new(self);
             Ok((payload, cont))
         }
@@ -409,7 +437,10 @@ impl<R: WasmValues + core::fmt::Debug> core::fmt::Debug for Resumed<'_, R> {
 
 impl<R: WasmValues> Drop for Suspension<'_, R> {
     fn drop(&mut self) {
-        let _ = self.store.drop_cont(self.store.handle(self.contref));
+        self.store.drop_owned(ContObj {
+            contref: self.contref,
+            revision: self.revision,
+        });
     }
 }
 

@@ -51,13 +51,20 @@ struct FuncEntry {
 
 /// Store ids are handed out once each, from 1, so that a handle can never
 /// be mistaken for one of another or a later store. They fill the top 24
-/// bits of a revision (see `ContObj`): 16 million stores per boot.
+/// bits of a revision (see `ContObj`): 2^24 - 1 stores per boot. A store
+/// made after that gets id 0, which no handle carries: it works for
+/// definitions, and its `cont.new` traps (`TrapKind::TooManyStores`).
 static NEXT_STORE_ID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
 
 fn next_store_id() -> u32 {
     let id = NEXT_STORE_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    assert!(id < 1 << 24, "more than 2^24 - 1 stores");
-    id
+    if id < 1 << 24 {
+        id
+    } else {
+        // Keep the counter where it is, so that it never wraps to 1.
+        NEXT_STORE_ID.store(1 << 24, core::sync::atomic::Ordering::Relaxed);
+        0
+    }
 }
 
 /// Tag ids are handed out once each across every store, so a handler,
@@ -472,6 +479,12 @@ impl Store {
 
     /// `cont.new`: a fresh continuation that will run `f`.
     pub fn cont_new(&self, f: Func) -> Result<ContObj, Trap> {
+        if self.id == 0 {
+            return self.raise(
+                TrapKind::TooManyStores,
+                "this store was made after every store id was taken",
+            );
+        }
         // SAFETY: a short look at the list's length.
         if unsafe { !(*self.deferred.get()).is_empty() } {
             self.flush_deferred();

@@ -83,6 +83,9 @@ pub enum TrapKind {
     /// another store runs on this CPU: stores do not nest (a chain holds
     /// the continuations of one store only; see `docs/guarantees.md`).
     OtherStoreRunning,
+    /// `cont.new` in a store made after the boot's 2^24 - 1 store ids were
+    /// taken: it can define functions and tags, but no continuations.
+    TooManyStores,
 }
 
 /// The most return addresses a backtrace keeps: few enough that a whole

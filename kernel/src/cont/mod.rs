@@ -37,6 +37,8 @@ pub mod val;
 pub mod walk;
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod safe_code_tests;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,8 @@ pub mod walk;
 #[cfg(test)]
 mod cancel_tests;
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod raw_door_tests;
 #[cfg(test)]
 mod safe_code_tests;

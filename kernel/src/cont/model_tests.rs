@@ -3,32 +3,74 @@
 //! once on the real runtime ([`Store`] with [`MmapStacks`], real stacks and
 //! real switches) and once on [`Model`], a plain interpreter of the same
 //! semantics that never switches a stack. Both produce a log of what every
-//! operation gave back, the states `Store::state` reports and the stacks
-//! each store has out after every kernel-level step; the logs must be
-//! equal. At the end every handle ever seen is dropped, every store must
-//! have no stack out, and the values the guests captured must be released
-//! with the stores.
+//! operation gave back (to the kernel or to a guest), the states
+//! `Store::state` reports and the stacks each store has out after every
+//! kernel-level step; the logs must be equal. After its script the kernel
+//! drops the handles seen (all of them, or the first few: [`Cleanup`]),
+//! then the stores are dropped one by one, and what guests log while
+//! those drops cancel them is compared too. With every handle dropped no
+//! store may have a stack out; and the values the guests captured must be
+//! released with the stores.
+//!
+//! The semantics modelled:
+//!
+//! * **A failed operation is the `Err` of that operation.** A runtime
+//!   operation that fails inside a guest (a null, consumed or foreign
+//!   handle, an unhandled tag, a signature mismatch, `LockHeld`,
+//!   `OtherStoreRunning`, ...) returns `Err` to that guest, which logs it
+//!   and goes on with its next op. Nothing unwinds.
+//! * **A trap ends one continuation.** A guest that returns `Err` (`Trap`,
+//!   or `PassOn` of the last `Err` it got, as `?` would) or returns holding
+//!   a lock (a `LockHeld` trap at its return) ends only its own
+//!   continuation: it is freed, `Trapped` (`Dropped` if the trap is a
+//!   cancellation), and the operation that ran it (the `resume`, the
+//!   switch handler's resume for a switched-to one, or a drop) gets
+//!   `Err(trap)`, with the kind and message raised.
+//! * **A drop cancels.** Dropping a fresh continuation frees it at once
+//!   (`Dropped`; its function never runs). Dropping a suspended one
+//!   resumes its segment once, under an empty handler list, with the
+//!   cancel effect: the innermost's pending `suspend` or `switch` returns
+//!   `Err(Cancelled)`, and the guest goes on like any other (its suspends
+//!   search the segment, then the drop's empty list, then above the
+//!   dropper). When the outermost returns, or ends with a `Cancelled`
+//!   trap, the drop is `Ok` and it is `Dropped`; another trap is the
+//!   drop's `Err`, and it is `Trapped`. A lock held or another store's
+//!   chain running refuses the drop first; otherwise its revision is
+//!   bumped, as a resume's.
+//! * **`resume_throw`** (a variant of the resume op): the pending
+//!   `suspend` or `switch` returns `Err(Exception)` instead of values; a
+//!   fresh continuation ends at once, `Trapped`.
+//! * **A store's drop** cancels what is still suspended, going through its
+//!   records in allocation order (see [`STORE_DROP_ONE_PASS`] for a
+//!   runtime defect there); guests it runs reach only the stores not yet
+//!   dropped.
 //!
 //! The model: each continuation is a record (state, revision, what it was
 //! born at, the values bound to it, its mailbox) plus, once started, an
-//! activation (program counter, accumulator, handle slots, and which
-//! operation it waits in). The running chain of a store is an explicit
-//! `Vec` of links (record, handler list of the resume that made it run);
-//! a suspended continuation keeps its segment of links. `suspend` and
-//! `switch` search that `Vec` from the top, a trap inside a chain frees
-//! the whole `Vec`, and records are recycled LIFO as the runtime does, so
-//! the model predicts revisions and `Consumed` exactly.
+//! activation (program counter, accumulator, handle slots, the last `Err`
+//! it got, and which operation it waits in: a resume, a drop, a suspend or
+//! a switch). The running chain of a store is an explicit `Vec` of links
+//! (record, handler list of the operation that made it run, and whether
+//! that is a drop's cancellation); a suspended continuation keeps its
+//! segment of links. `suspend` and `switch` search that `Vec` from the
+//! top; a continuation that returns or traps leaves the top, and its
+//! record goes back on the free list there and then, before anything else
+//! runs. Records are recycled LIFO as the runtime does, so the model
+//! predicts revisions and `Consumed` exactly. Checks come in the runtime's
+//! order, so that an operation with two faults reports the same one.
 //!
 //! Guests are one interpreter ([`run_guest`]) of straight-line op lists.
 //! A guest may `cont.new` only functions of a higher index in its own
 //! store, and runs each op at most once, so every program ends. Guest code
-//! keeps nothing on its stack that needs dropping (a trap or a drop
-//! abandons frames without running destructors): its slots are a plain
-//! array, and it borrows the program and log from its closure.
+//! keeps nothing on its stack that needs dropping (a continuation the
+//! runtime fails to cancel has its frames abandoned): its slots are a
+//! plain array, its last `Err` a plain value, and it borrows the program
+//! and log from its closure.
 //!
 //! The default run uses a fixed seed (`PROPTEST_RNG_SEED` overrides it)
 //! and [`DEFAULT_CASES`] cases (`PROPTEST_CASES` overrides it), and writes
-//! no regression file.
+//! no regression file. `MODEL_TEST_STATS=1` prints what the programs
+//! exercised.
 #![forbid(unsafe_code)]
 
 use crate::cont::{
@@ -59,11 +101,21 @@ const ODD_TAG: u8 = u8::MAX;
 const GUEST_LOCK: &str = "model guest lock";
 const KERNEL_LOCK: &str = "model kernel lock";
 const GUEST_TRAP: &str = "model guest trap";
+/// The message of the trap a cancelled `suspend` or `switch` returns.
+const CANCELLED: &str = "the suspended continuation was dropped";
 /// The use count of a revision (below the store id).
 const REV_MASK: u64 = (1 << 40) - 1;
 /// Cases of the default run: a few seconds in a debug build.
 const DEFAULT_CASES: u32 = 1000;
 const DEFAULT_SEED: u64 = 0x5eed_c0de_2026;
+/// How a store's drop finds what to cancel. `true`: one pass over its
+/// records in allocation order, as `Store::drop` does today; a continuation
+/// that a cancelled guest leaves suspended in a recycled record the pass
+/// has gone by is never cancelled. `false`: passes until one finds nothing
+/// suspended, so every suspended continuation is cancelled, as documented;
+/// the runtime fails that (see
+/// [`store_drop_cancels_what_a_cancelled_guest_leaves_suspended_in_a_recycled_record`]).
+const STORE_DROP_ONE_PASS: bool = true;
 
 // ----- programs -----------------------------------------------------------
 
@@ -128,6 +180,10 @@ struct ResumeOp {
     pslot: u8,
     /// Take a lock around the resume.
     lock: bool,
+    /// Resume by `resume_throw` of this tag operand instead, with the
+    /// values as its payload: the pending `suspend` or `switch` returns
+    /// `Err(Exception)`; a fresh continuation ends at once, trapped.
+    throw: Option<u8>,
 }
 
 /// The store an op works on.
@@ -180,6 +236,8 @@ enum Op {
     Drop {
         on: On,
         slot: SlotRef,
+        /// Take a lock around the drop.
+        lock: bool,
     },
     State {
         on: On,
@@ -195,6 +253,9 @@ enum Op {
     },
     /// Guest only: return `Err(Trap::guest(..))`.
     Trap,
+    /// Guest only: return the last `Err` an op gave this activation (as
+    /// `?` would have passed it on), or return normally if none did.
+    PassOn,
     /// Guest only: return early.
     Return {
         v: i32,
@@ -215,7 +276,7 @@ impl Op {
             | Op::State { on, .. }
             | Op::Payload { on, .. }
             | Op::InCont { on } => on,
-            Op::Trap | Op::Return { .. } | Op::ReturnHoldingLock => On::Own,
+            Op::Trap | Op::PassOn | Op::Return { .. } | Op::ReturnHoldingLock => On::Own,
         }
     }
     /// The handle operand that `On::OfHandle` follows.
@@ -243,6 +304,31 @@ struct Prog {
     funcs: Vec<Vec<Op>>,
     /// The kernel's script: (store, op).
     steps: Vec<(StoreRef, Op)>,
+    /// Which handles the kernel drops after its script, before the stores
+    /// are dropped.
+    cleanup: Cleanup,
+}
+
+/// The kernel's drops after its script. Each handle seen is dropped in the
+/// order first seen, including handles first seen during these drops
+/// (cancelled guests run and may make more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cleanup {
+    /// Every handle seen: nothing is left for the stores' drops to cancel,
+    /// and no stack is out.
+    All,
+    /// The first `n` handles seen: the stores' drops cancel what is still
+    /// suspended.
+    First(u8),
+}
+
+impl Cleanup {
+    fn limit(self) -> usize {
+        match self {
+            Cleanup::All => usize::MAX,
+            Cleanup::First(n) => n as usize,
+        }
+    }
 }
 
 /// The store a kernel step works on: the previous step's (at first store
@@ -354,7 +440,8 @@ struct Hd {
     rev: u64,
 }
 
-/// A trap: its kind, and its message where the test chose it.
+/// A trap: its kind, and its message where the test chose it or the
+/// semantics fix it (a cancellation's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Tk {
     kind: TrapKind,
@@ -363,7 +450,11 @@ struct Tk {
 
 impl Tk {
     fn of(t: &Trap) -> Tk {
-        let msg = matches!(t.kind(), TrapKind::Guest | TrapKind::LockHeld).then(|| t.message());
+        let msg = matches!(
+            t.kind(),
+            TrapKind::Guest | TrapKind::LockHeld | TrapKind::Cancelled
+        )
+        .then(|| t.message());
         Tk {
             kind: t.kind(),
             msg,
@@ -376,6 +467,17 @@ impl Tk {
         Tk {
             kind: TrapKind::LockHeld,
             msg: Some(name),
+        }
+    }
+    /// An exception of normal tag `t` (its index: tag ids differ from run
+    /// to run).
+    fn exception(t: usize) -> Tk {
+        Tk::kind(TrapKind::Exception { tag: t as u32 })
+    }
+    fn cancelled() -> Tk {
+        Tk {
+            kind: TrapKind::Cancelled,
+            msg: Some(CANCELLED),
         }
     }
 }
@@ -423,9 +525,14 @@ enum Ev {
         held: usize,
         states: Vec<Option<State>>,
     },
-    /// The final drop of each handle seen.
+    /// The kernel's drop of a handle seen, after its script.
     Cleanup {
         res: Res,
+    },
+    /// Store `store` is dropped (what its guests logged while it cancelled
+    /// its suspended continuations comes before).
+    Gone {
+        store: usize,
     },
 }
 
@@ -437,37 +544,44 @@ struct Slot<H> {
 }
 
 /// An interpreter's locals: handle slots (the first `n` of them), the
-/// slot written last, and an accumulator of the values received.
+/// slot written last, an accumulator of the values received, and the last
+/// `Err` an op gave (what `Op::PassOn` returns).
 #[derive(Clone, Copy, Debug)]
-struct Frame<H> {
+struct Frame<H: Handle> {
     slots: [Slot<H>; KERNEL_SLOTS],
     n: usize,
     last: usize,
     acc: i32,
+    err: Option<H::Err>,
 }
 
-/// What a frame needs of a handle: whether it is null.
-trait IsNull: Copy {
+/// What a frame needs of a handle: whether it is null; and the type of
+/// the traps its side keeps (the runtime's `Trap`, the model's `Tk`).
+trait Handle: Copy {
+    type Err: Copy + core::fmt::Debug;
     fn is_null(&self) -> bool;
 }
-impl IsNull for ContObj {
+impl Handle for ContObj {
+    type Err = Trap;
     fn is_null(&self) -> bool {
         ContObj::is_null(*self)
     }
 }
-impl IsNull for Option<Mh> {
+impl Handle for Option<Mh> {
+    type Err = Tk;
     fn is_null(&self) -> bool {
         self.is_none()
     }
 }
 
-impl<H: IsNull> Frame<H> {
+impl<H: Handle> Frame<H> {
     fn new(null: H, n: usize, acc: i32) -> Frame<H> {
         Frame {
             slots: [Slot { h: null, rem: 2 }; KERNEL_SLOTS],
             n,
             last: 0,
             acc,
+            err: None,
         }
     }
     /// The slot `r` names; `live` tells whether a handle is fresh or
@@ -519,24 +633,36 @@ struct World {
     seen: RefCell<Vec<ContObj>>,
 }
 
+/// The store a guest runs in, and its index: the guest reaches it through
+/// the `&Store` it was called with, also while that store is being dropped
+/// (its `Rc` no longer upgrades then). `None` for the kernel.
+type Own<'a> = Option<(&'a Store, usize)>;
+
 impl World {
-    fn store(&self, i: usize) -> StoreRc {
-        self.stores[i]
-            .upgrade()
-            .expect("a store outlives its guests")
+    /// `f` of store `i`, if it is not dropped (or is `own`'s).
+    fn with<T>(&self, i: usize, own: Own<'_>, f: impl FnOnce(&Store) -> T) -> Option<T> {
+        match own {
+            Some((s, si)) if si == i => Some(f(s)),
+            _ => self.stores[i].upgrade().map(|s| f(&s)),
+        }
     }
     fn push(&self, ev: Ev) {
         self.log.borrow_mut().push(ev);
     }
-    /// Which stores know `k` (as a bit set): exactly its own store.
-    fn mask(&self, k: ContObj) -> u8 {
+    /// What store `i` says of `k` (`None` too once it is dropped).
+    fn state(&self, i: usize, k: ContObj, own: Own<'_>) -> Option<State> {
+        self.with(i, own, |s| s.state(k)).flatten()
+    }
+    /// Which stores know `k` (as a bit set): exactly its own store, while
+    /// that is not dropped.
+    fn mask(&self, k: ContObj, own: Own<'_>) -> u8 {
         (0..self.stores.len())
-            .filter(|&i| self.store(i).state(k).is_some())
+            .filter(|&i| self.state(i, k, own).is_some())
             .fold(0, |m, i| m | 1 << i)
     }
-    /// The log's view of `k`; remembers it for the final drops.
-    fn hd(&self, k: ContObj) -> Hd {
-        let stores = self.mask(k);
+    /// The log's view of `k`; remembers it for the kernel's final drops.
+    fn hd(&self, k: ContObj, own: Own<'_>) -> Hd {
+        let stores = self.mask(k, own);
         if !k.is_null() {
             let mut seen = self.seen.borrow_mut();
             if !seen.contains(&k) {
@@ -551,19 +677,25 @@ impl World {
     fn tag(&self, t: u8) -> Tag {
         self.tags[self.prog.tag(t)]
     }
+    /// The log's view of a trap: an exception names its tag by index.
+    fn tk(&self, t: &Trap) -> Tk {
+        match Tk::of(t) {
+            Tk {
+                kind: TrapKind::Exception { tag },
+                ..
+            } => Tk::exception(self.tags.iter().position(|g| g.id() == tag).unwrap()),
+            tk => tk,
+        }
+    }
     /// The store that made the handle of `op`'s handle operand.
-    fn handle_store(&self, f: &Frame<ContObj>, op: &Op) -> Option<usize> {
-        let k = f.get(op.slot()?, |k| self.live(k)).h;
-        (0..self.stores.len()).find(|&i| self.store(i).state(k).is_some())
+    fn handle_store(&self, f: &Frame<ContObj>, op: &Op, own: Own<'_>) -> Option<usize> {
+        let k = f.get(op.slot()?, |k| self.live(k, own)).h;
+        (0..self.stores.len()).find(|&i| self.state(i, k, own).is_some())
     }
     /// Whether some store says `k` is fresh or suspended.
-    fn live(&self, k: ContObj) -> bool {
-        (0..self.stores.len()).any(|i| {
-            matches!(
-                self.store(i).state(k),
-                Some(State::Fresh | State::Suspended)
-            )
-        })
+    fn live(&self, k: ContObj, own: Own<'_>) -> bool {
+        (0..self.stores.len())
+            .any(|i| matches!(self.state(i, k, own), Some(State::Fresh | State::Suspended)))
     }
     fn handlers(&self, r: &ResumeOp) -> ([Handler; MAX_HANDLERS], usize) {
         let mut hs = [Handler::suspend(self.tags[0]); MAX_HANDLERS];
@@ -583,72 +715,80 @@ impl World {
 /// Runs one generic op of the real runtime on store `st` (index `x`):
 /// from a guest of function `own_guest` of store `x`, or from the kernel
 /// or another store's guest (`own_guest: None`, so `New` may pick any
-/// function).
+/// function). `own`: the store of the guest running it. An `Err` is the
+/// op's result, and the frame keeps it for `Op::PassOn`.
 fn exec_real(
     w: &World,
     (st, x): (&Store, usize),
     own_guest: Option<usize>,
+    own: Own<'_>,
     lock_name: &'static str,
     f: &mut Frame<ContObj>,
     op: &Op,
 ) -> Res {
-    match op {
+    match exec_real_op(w, (st, x), own_guest, own, lock_name, f, op) {
+        Ok(res) => res,
+        Err(t) => {
+            f.err = Some(t);
+            Res::Trap(w.tk(&t))
+        }
+    }
+}
+
+fn exec_real_op(
+    w: &World,
+    (st, x): (&Store, usize),
+    own_guest: Option<usize>,
+    own: Own<'_>,
+    lock_name: &'static str,
+    f: &mut Frame<ContObj>,
+    op: &Op,
+) -> Result<Res, Trap> {
+    let live = |k| w.live(k, own);
+    Ok(match op {
         Op::New { func, into, .. } => {
             let Some(func) = w.prog.new_func(*func, own_guest) else {
-                return Res::Skip;
+                return Ok(Res::Skip);
             };
             let func = w.funcs.borrow()[x][func];
-            match st.cont_new(func) {
-                Ok(k) => {
-                    f.put(*into, k, 2);
-                    Res::H(w.hd(k))
-                }
-                Err(t) => Res::Trap(Tk::of(&t)),
-            }
+            let k = st.cont_new(func)?;
+            f.put(*into, k, 2);
+            Res::H(w.hd(k, own))
         }
         Op::Resume { r, .. } => {
-            let s = f.get(r.slot, |k| w.live(k));
-            let kv = f.get(r.kslot, |k| w.live(k)).h;
+            let s = f.get(r.slot, live);
+            let kv = f.get(r.kslot, live).h;
             let arg = f.acc.wrapping_add(r.arg);
             let (hs, hn) = w.handlers(r);
             let hs = &hs[..hn];
             let lock = Mutex::new(lock_name, ());
             let guard = r.lock.then(|| lock.lock());
-            let out: Result<Resumed<i32>, Trap> = if r.wrong_result {
-                let out: Result<Resumed<i64>, Trap> = match resolve(r.arity, s.rem) {
-                    Arity::Unit | Arity::Auto => st.resume(s.h, (), hs),
-                    Arity::Cont => st.resume(s.h, kv, hs),
-                    Arity::I32 => st.resume(s.h, arg, hs),
-                    Arity::I32Cont => st.resume(s.h, (arg, kv), hs),
-                };
-                out.map(|o| match o {
+            let arity = resolve(r.arity, s.rem);
+            let throw = r.throw.map(|t| w.tag(t));
+            let out = if r.wrong_result {
+                resume_real::<i64>(st, s.h, (arity, throw), arg, kv, hs).map(|o| match o {
                     Resumed::Returned(v) => Resumed::Returned(v as i32),
                     Resumed::Suspended { handler, cont } => Resumed::Suspended { handler, cont },
                 })
             } else {
-                match resolve(r.arity, s.rem) {
-                    Arity::Unit | Arity::Auto => st.resume(s.h, (), hs),
-                    Arity::Cont => st.resume(s.h, kv, hs),
-                    Arity::I32 => st.resume(s.h, arg, hs),
-                    Arity::I32Cont => st.resume(s.h, (arg, kv), hs),
-                }
+                resume_real::<i32>(st, s.h, (arity, throw), arg, kv, hs)
             };
             drop(guard);
-            match out {
-                Ok(Resumed::Returned(v)) => {
+            match out? {
+                Resumed::Returned(v) => {
                     f.absorb(v);
                     Res::Returned(v)
                 }
-                Ok(Resumed::Suspended { handler, cont }) => {
-                    let c = w.hd(cont);
+                Resumed::Suspended { handler, cont } => {
+                    let c = w.hd(cont, own);
                     let payload = match st.payload::<(i32, ContObj)>(cont) {
                         Ok((p, ph)) => {
-                            let phd = w.hd(ph);
+                            let phd = w.hd(ph, own);
                             f.put_aside(r.pslot, ph);
                             f.absorb(p);
                             Ok((p, phd))
                         }
-                        Err(t) => Err(Tk::of(&t)),
+                        Err(t) => Err(w.tk(&t)),
                     };
                     f.put(r.into, cont, 2);
                     f.absorb(handler as i32);
@@ -658,7 +798,6 @@ fn exec_real(
                         payload,
                     }
                 }
-                Err(t) => Res::Trap(Tk::of(&t)),
             }
         }
         Op::Suspend {
@@ -669,7 +808,7 @@ fn exec_real(
             lock,
             ..
         } => {
-            let kv = f.get(*kslot, |k| w.live(k)).h;
+            let kv = f.get(*kslot, live).h;
             let m = Mutex::new(lock_name, ());
             let guard = lock.then(|| m.lock());
             let r = st.suspend::<(i32, ContObj), (i32, ContObj)>(
@@ -677,15 +816,11 @@ fn exec_real(
                 (f.acc.wrapping_add(*arg), kv),
             );
             drop(guard);
-            match r {
-                Ok((v, k)) => {
-                    let h = w.hd(k);
-                    f.put(*into, k, 2);
-                    f.absorb(v);
-                    Res::Got(v, h)
-                }
-                Err(t) => Res::Trap(Tk::of(&t)),
-            }
+            let (v, k) = r?;
+            let h = w.hd(k, own);
+            f.put(*into, k, 2);
+            f.absorb(v);
+            Res::Got(v, h)
         }
         Op::Switch {
             slot,
@@ -694,17 +829,13 @@ fn exec_real(
             into,
             ..
         } => {
-            let target = f.get(*slot, |k| w.live(k)).h;
+            let target = f.get(*slot, live).h;
             let arg = f.acc.wrapping_add(*arg);
-            match st.switch::<i32, (i32, ContObj)>(target, w.tag(*tag), arg) {
-                Ok((v, k)) => {
-                    let h = w.hd(k);
-                    f.put(*into, k, 2);
-                    f.absorb(v);
-                    Res::Got(v, h)
-                }
-                Err(t) => Res::Trap(Tk::of(&t)),
-            }
+            let (v, k) = st.switch::<i32, (i32, ContObj)>(target, w.tag(*tag), arg)?;
+            let h = w.hd(k, own);
+            f.put(*into, k, 2);
+            f.absorb(v);
+            Res::Got(v, h)
         }
         Op::Bind {
             slot,
@@ -714,49 +845,70 @@ fn exec_real(
             into,
             ..
         } => {
-            let s = f.get(*slot, |k| w.live(k));
-            let kv = f.get(*kslot, |k| w.live(k)).h;
+            let s = f.get(*slot, live);
+            let kv = f.get(*kslot, live).h;
             let a = f.acc.wrapping_add(*arg);
-            let r = match kind {
+            let k = match kind {
                 BindKind::Unit => st.bind(s.h, ()),
                 BindKind::I32 => st.bind(s.h, a),
                 BindKind::Cont => st.bind(s.h, kv),
                 BindKind::I32Cont => st.bind(s.h, (a, kv)),
-            };
-            match r {
-                Ok(k) => {
-                    f.put(
-                        *into,
-                        k,
-                        s.rem.saturating_sub(bind_types(*kind).len() as u8),
-                    );
-                    Res::H(w.hd(k))
-                }
-                Err(t) => Res::Trap(Tk::of(&t)),
-            }
+            }?;
+            f.put(
+                *into,
+                k,
+                s.rem.saturating_sub(bind_types(*kind).len() as u8),
+            );
+            Res::H(w.hd(k, own))
         }
-        Op::Drop { slot, .. } => match st.drop_cont(f.get(*slot, |k| w.live(k)).h) {
-            Ok(()) => Res::Unit,
-            Err(t) => Res::Trap(Tk::of(&t)),
-        },
-        Op::State { slot, .. } => Res::St(st.state(f.get(*slot, |k| w.live(k)).h)),
+        Op::Drop { slot, lock, .. } => {
+            let k = f.get(*slot, live).h;
+            let m = Mutex::new(lock_name, ());
+            let guard = lock.then(|| m.lock());
+            let r = st.drop_cont(k);
+            drop(guard);
+            r?;
+            Res::Unit
+        }
+        Op::State { slot, .. } => Res::St(st.state(f.get(*slot, live).h)),
         Op::Payload { slot, pslot, .. } => {
-            match st.payload::<(i32, ContObj)>(f.get(*slot, |k| w.live(k)).h) {
-                Ok((p, ph)) => {
-                    let h = w.hd(ph);
-                    f.put(*pslot, ph, 2);
-                    f.absorb(p);
-                    Res::Got(p, h)
-                }
-                Err(t) => Res::Trap(Tk::of(&t)),
-            }
+            let (p, ph) = st.payload::<(i32, ContObj)>(f.get(*slot, live).h)?;
+            let h = w.hd(ph, own);
+            f.put(*pslot, ph, 2);
+            f.absorb(p);
+            Res::Got(p, h)
         }
         Op::InCont { .. } => Res::Bool(st.in_continuation()),
-        Op::Trap | Op::Return { .. } | Op::ReturnHoldingLock => Res::Skip,
+        Op::Trap | Op::PassOn | Op::Return { .. } | Op::ReturnHoldingLock => Res::Skip,
+    })
+}
+
+/// `st.resume(k, ..)` with the values `arity` says, or `resume_throw` of
+/// `throw` with the payload `(arg, kv)`. Out of line: each `resume` is
+/// inlined, and a debug build gives each its own stack slots, which in one
+/// frame with the rest of `exec_real_op` would overflow a guest's stack.
+#[inline(never)]
+fn resume_real<R: crate::cont::WasmValues>(
+    st: &Store,
+    k: ContObj,
+    (arity, throw): (Arity, Option<Tag>),
+    arg: i32,
+    kv: ContObj,
+    hs: &[Handler],
+) -> Result<Resumed<R>, Trap> {
+    if let Some(tag) = throw {
+        return st.resume_throw(k, tag, (arg, kv), hs);
+    }
+    match arity {
+        Arity::Unit | Arity::Auto => st.resume(k, (), hs),
+        Arity::Cont => st.resume(k, kv, hs),
+        Arity::I32 => st.resume(k, arg, hs),
+        Arity::I32Cont => st.resume(k, (arg, kv), hs),
     }
 }
 
-/// The one guest: function `fi` of store `si`, interpreting its ops.
+/// The one guest: function `fi` of store `si`, interpreting its ops. It
+/// logs what each op gives it, an `Err` included, and goes on.
 fn run_guest(
     w: &World,
     s: &Store,
@@ -765,7 +917,8 @@ fn run_guest(
     arg: i32,
     k: ContObj,
 ) -> Result<i32, Trap> {
-    let kh = w.hd(k);
+    let own = Some((s, si));
+    let kh = w.hd(k, own);
     w.push(Ev::Start {
         store: si,
         func: fi,
@@ -777,6 +930,7 @@ fn run_guest(
     for (pc, op) in w.prog.funcs[fi].iter().enumerate() {
         let res = match op {
             Op::Trap => return Err(Trap::guest(GUEST_TRAP)),
+            Op::PassOn => return f.err.map_or(Ok(f.acc), Err),
             Op::Return { v } => return Ok(mix(f.acc, *v)),
             Op::ReturnHoldingLock => {
                 let m = Mutex::new(GUEST_LOCK, ());
@@ -784,12 +938,14 @@ fn run_guest(
                 return Ok(f.acc);
             }
             _ => {
-                let x = w.prog.target(op.on(), si, w.handle_store(&f, op));
+                let x = w.prog.target(op.on(), si, w.handle_store(&f, op, own));
                 if x == si {
-                    exec_real(w, (s, x), Some(fi), GUEST_LOCK, &mut f, op)
+                    exec_real(w, (s, x), Some(fi), own, GUEST_LOCK, &mut f, op)
+                } else if let Some(other) = w.stores[x].upgrade() {
+                    exec_real(w, (&other, x), None, own, GUEST_LOCK, &mut f, op)
                 } else {
-                    let other = w.store(x);
-                    exec_real(w, (&other, x), None, GUEST_LOCK, &mut f, op)
+                    // A store dropped before this guest's own.
+                    Res::Skip
                 }
             }
         };
@@ -805,7 +961,7 @@ fn run_guest(
 
 struct RealRun {
     log: Vec<Ev>,
-    /// Stacks out per store after the final drops.
+    /// Stacks out per store after the kernel's final drops.
     stacks: Vec<usize>,
     /// Strong counts of the guests' `World` once the stores are gone
     /// (1: only ours), and whether any store outlived its drop.
@@ -862,10 +1018,10 @@ fn run_real(prog: &Prog) -> RealRun {
     let mut store = 0;
     for (step, (sr, op)) in prog.steps.iter().enumerate() {
         store = prog.kernel_store(*sr, store);
-        let x = prog.target(op.on(), store, w.handle_store(&f, op));
+        let x = prog.target(op.on(), store, w.handle_store(&f, op, None));
         let res = match op {
-            Op::Trap | Op::Return { .. } | Op::ReturnHoldingLock => Res::Skip,
-            _ => exec_real(&w, (&stores[x], x), None, KERNEL_LOCK, &mut f, op),
+            Op::Trap | Op::PassOn | Op::Return { .. } | Op::ReturnHoldingLock => Res::Skip,
+            _ => exec_real(&w, (&stores[x], x), None, None, KERNEL_LOCK, &mut f, op),
         };
         w.push(Ev::Kernel { step, res });
         let after = Ev::After {
@@ -875,12 +1031,17 @@ fn run_real(prog: &Prog) -> RealRun {
         };
         w.push(after);
     }
-    let seen = w.seen.borrow().clone();
-    for k in seen {
+    // The kernel drops the handles seen, in the order first seen; the
+    // guests that cancellations run may show it more.
+    let limit = prog.cleanup.limit();
+    for i in 0.. {
+        let Some(k) = w.seen.borrow().get(i).copied().filter(|_| i < limit) else {
+            break;
+        };
         let res = match stores.iter().find(|s| s.state(k).is_some()) {
             Some(s) => match s.drop_cont(k) {
                 Ok(()) => Res::Unit,
-                Err(t) => Res::Trap(Tk::of(&t)),
+                Err(t) => Res::Trap(w.tk(&t)),
             },
             None => Res::Skip,
         };
@@ -893,9 +1054,14 @@ fn run_real(prog: &Prog) -> RealRun {
     };
     w.push(after);
     let stacks = stores.iter().map(|s| s.outstanding_stacks()).collect();
-    let log = core::mem::take(&mut *w.log.borrow_mut());
+    // The stores drop in order; each cancels what is still suspended in it
+    // (its guests log as they run).
     let weak: Vec<_> = stores.iter().map(Rc::downgrade).collect();
-    drop(stores);
+    for (i, s) in stores.into_iter().enumerate() {
+        drop(s);
+        w.push(Ev::Gone { store: i });
+    }
+    let log = core::mem::take(&mut *w.log.borrow_mut());
     RealRun {
         log,
         stacks,
@@ -921,18 +1087,25 @@ enum MVal {
     K(MH),
 }
 
-/// One member of a chain or segment: its record and the handler list of
-/// the resume that made it run (normalized tag index, is a switch).
+/// One member of a chain or segment: its record, the handler list of the
+/// operation that made it run (normalized tag index, is a switch), and
+/// whether that operation is a drop's cancellation (whose list is empty):
+/// then the record ends `Dropped`, not `Returned`, when its function
+/// returns.
 #[derive(Clone, Debug)]
 struct Link {
     rec: usize,
     handlers: Vec<(usize, bool)>,
+    cancel: bool,
 }
 
 /// Which op (at the activation's `pc`) a started continuation waits in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
+    /// A resume: of the segment whose outermost link is just above.
     Resume,
+    /// A drop: the cancellation of the segment just above.
+    Drop,
     Suspend,
     Switch,
 }
@@ -970,40 +1143,58 @@ struct MRec {
 
 #[derive(Default)]
 struct MStore {
+    /// Every record, in allocation order.
     recs: Vec<MRec>,
     /// Free records, LIFO (last = next taken).
     free: Vec<usize>,
     /// The running chain, outermost first.
     chain: Vec<Link>,
     stacks: usize,
+    /// Dropped: guests of later stores' drops no longer reach it.
+    gone: bool,
 }
 
-/// How a model resume came back to its resumer.
+/// How a resume, or a drop's cancellation, came back to its caller.
 #[derive(Clone, Copy, Debug)]
 enum Outcome {
     Returned(i32),
-    Suspended { handler: usize, cont: Mh },
+    Suspended {
+        handler: usize,
+        cont: Mh,
+    },
+    /// The continuation it ran last ended with this trap.
+    Trapped(Tk),
 }
 
 /// What the model's interpreter loop does next.
 enum Flow {
     /// The top of the chain runs its next op.
     Go,
-    /// A trap inside the chain: it ends.
-    Trap(Tk),
-    /// The kernel-level resume gets this.
+    /// The top of the chain ends with a trap: its function returned `Err`,
+    /// or returned holding a lock.
+    End(Tk),
+    /// The kernel-level resume or drop gets this.
     Done(Outcome),
 }
 
 /// What one op asks for.
 enum Ex {
     Res(Res),
-    /// A trap raised by the runtime: inside the store's running chain it
-    /// ends the chain; elsewhere it is an `Err`.
+    /// A trap raised by the runtime: the op's `Err`, to whoever ran it.
     Raise(Tk),
     Resume {
         c: usize,
         args: Vec<MVal>,
+        handlers: Vec<(usize, bool)>,
+    },
+    /// The drop of suspended `c`: its segment runs, cancelled.
+    Cancel {
+        c: usize,
+    },
+    /// `resume_throw` of normal tag `tag` into suspended `c`.
+    Throw {
+        c: usize,
+        tag: usize,
         handlers: Vec<(usize, bool)>,
     },
     Suspend {
@@ -1023,7 +1214,7 @@ struct Model<'p> {
     stores: Vec<MStore>,
     /// The store whose chain runs (stores do not nest).
     running: Option<usize>,
-    /// The lock a guest or the kernel holds, if any.
+    /// The lock a returning guest holds, if any (until its trap).
     held: Option<&'static str>,
     log: Vec<Ev>,
     seen: Vec<Mh>,
@@ -1066,8 +1257,9 @@ impl<'p> Model<'p> {
                 if !self.seen.contains(&m) {
                     self.seen.push(m);
                 }
+                let gone = self.stores[m.store].gone;
                 Hd {
-                    stores: 1 << m.store,
+                    stores: if gone { 0 } else { 1 << m.store },
                     rev: m.rev,
                 }
             }
@@ -1083,7 +1275,7 @@ impl<'p> Model<'p> {
     }
 
     fn state_of(&self, x: usize, h: MH) -> Option<State> {
-        let h = h.filter(|h| h.store == x)?;
+        let h = h.filter(|h| h.store == x && !self.stores[x].gone)?;
         let r = &self.stores[x].recs[h.rec];
         // A live handle sees its record's state; a used one sees how its
         // continuation ended while the record still holds it, else Consumed.
@@ -1096,7 +1288,8 @@ impl<'p> Model<'p> {
     }
 
     fn handle_store(&self, f: &Frame<MH>, op: &Op) -> Option<usize> {
-        Some(f.get(op.slot()?, |h| self.is_live(h)).h?.store)
+        let h = f.get(op.slot()?, |h| self.is_live(h)).h?;
+        (!self.stores[h.store].gone).then_some(h.store)
     }
 
     fn is_live(&self, h: MH) -> bool {
@@ -1151,11 +1344,14 @@ impl<'p> Model<'p> {
         rec.segment = vec![Link {
             rec: r,
             handlers: Vec::new(),
+            cancel: false,
         }];
         rec.act = None;
         self.handle(x, r)
     }
 
+    /// Record `r` has ended in `state`: its stack goes back, and it goes on
+    /// the front of the free list (the next `New` takes it).
     fn release(&mut self, x: usize, r: usize, state: State) {
         let st = &mut self.stores[x];
         st.stacks -= 1;
@@ -1186,8 +1382,9 @@ impl<'p> Model<'p> {
             .find_map(|j| Some((j, chain[j].handlers.iter().position(|&h| h == key)?)))
     }
 
-    /// One op on store `x`. `own_guest`: the function of the guest of
-    /// store `x` running it (None: the kernel, or a guest of another store).
+    /// One op on store `x`, checked in the runtime's order. `own_guest`:
+    /// the function of the guest of store `x` running it (None: the
+    /// kernel, or a guest of another store).
     fn exec(
         &mut self,
         x: usize,
@@ -1215,7 +1412,13 @@ impl<'p> Model<'p> {
                     Ok(c) => c,
                     Err(kind) => return raise(kind),
                 };
+                if let Some(tag) = r.throw {
+                    return self.exec_throw(x, c, tag, r, lock_name);
+                }
                 if expected(self.stores[x].recs[c].expected) != arity_types(arity) {
+                    return raise(TrapKind::SignatureMismatch);
+                }
+                if r.wrong_result {
                     return raise(TrapKind::SignatureMismatch);
                 }
                 if r.lock {
@@ -1223,9 +1426,6 @@ impl<'p> Model<'p> {
                 }
                 if !self.in_chain(x) && self.running.is_some() {
                     return raise(TrapKind::OtherStoreRunning);
-                }
-                if r.wrong_result {
-                    return raise(TrapKind::SignatureMismatch);
                 }
                 let args = match arity {
                     Arity::Unit | Arity::Auto => vec![],
@@ -1247,12 +1447,12 @@ impl<'p> Model<'p> {
                 if !self.in_chain(x) {
                     return raise(TrapKind::UnhandledTag);
                 }
-                if *lock {
-                    return Ex::Raise(Tk::lock(lock_name));
-                }
                 let t = self.prog.tag(*tag);
                 if t == self.prog.tags {
                     return raise(TrapKind::SignatureMismatch);
+                }
+                if *lock {
+                    return Ex::Raise(Tk::lock(lock_name));
                 }
                 let Some((j, handler)) = self.find_handler(x, (t, false)) else {
                     return raise(TrapKind::UnhandledTag);
@@ -1320,18 +1520,25 @@ impl<'p> Model<'p> {
                 f.put(*into, Some(h), s.rem.saturating_sub(types.len() as u8));
                 Ex::Res(Res::H(self.hd(Some(h))))
             }
-            Op::Drop { slot, .. } => {
+            Op::Drop { slot, lock, .. } => {
                 let c = match self.live(x, f.get(*slot, |h| self.is_live(h)).h) {
                     Ok(c) => c,
                     Err(kind) => return raise(kind),
                 };
-                self.rec(x, c).rev += 1;
-                let seg = core::mem::take(&mut self.rec(x, c).segment);
-                self.cover(format!("drop of a segment of {}", seg.len()));
-                for link in seg.iter().rev() {
-                    self.release(x, link.rec, State::Dropped);
+                if self.stores[x].recs[c].state == State::Fresh {
+                    // Freed at once, lock or not: nothing runs.
+                    self.rec(x, c).rev += 1;
+                    self.release(x, c, State::Dropped);
+                    self.cover("drop of a fresh continuation".into());
+                    return Ex::Res(Res::Unit);
                 }
-                Ex::Res(Res::Unit)
+                if *lock {
+                    return Ex::Raise(Tk::lock(lock_name));
+                }
+                if !self.in_chain(x) && self.running.is_some() {
+                    return raise(TrapKind::OtherStoreRunning);
+                }
+                Ex::Cancel { c }
             }
             Op::State { slot, .. } => Ex::Res(Res::St(
                 self.state_of(x, f.get(*slot, |h| self.is_live(h)).h),
@@ -1347,8 +1554,69 @@ impl<'p> Model<'p> {
                 }
             }
             Op::InCont { .. } => Ex::Res(Res::Bool(self.in_chain(x))),
-            Op::Trap | Op::Return { .. } | Op::ReturnHoldingLock => Ex::Res(Res::Skip),
+            Op::Trap | Op::PassOn | Op::Return { .. } | Op::ReturnHoldingLock => Ex::Res(Res::Skip),
         }
+    }
+
+    /// The rest of a `resume_throw` of tag operand `tag` into live `c`
+    /// (which expects no particular values: the payload is the tag's).
+    fn exec_throw(
+        &mut self,
+        x: usize,
+        c: usize,
+        tag: u8,
+        r: &ResumeOp,
+        lock_name: &'static str,
+    ) -> Ex {
+        if r.lock {
+            return Ex::Raise(Tk::lock(lock_name));
+        }
+        if !self.in_chain(x) && self.running.is_some() {
+            return Ex::Raise(Tk::kind(TrapKind::OtherStoreRunning));
+        }
+        let t = self.prog.tag(tag);
+        if t == self.prog.tags || r.wrong_result {
+            return Ex::Raise(Tk::kind(TrapKind::SignatureMismatch));
+        }
+        if self.stores[x].recs[c].state == State::Fresh {
+            // Its function never runs: the exception ends it at once.
+            self.rec(x, c).rev += 1;
+            self.release(x, c, State::Trapped);
+            self.cover("resume_throw into a fresh continuation".into());
+            return Ex::Raise(Tk::exception(t));
+        }
+        let mut handlers = self.prog.handlers(r);
+        handlers.truncate(MAX_HANDLERS);
+        Ex::Throw {
+            c,
+            tag: t,
+            handlers,
+        }
+    }
+
+    /// Links fresh or suspended `c`'s segment on top of `x`'s chain, under
+    /// `handlers` (a cancellation: none), and makes `c` run.
+    fn enter(&mut self, x: usize, c: usize, handlers: Vec<(usize, bool)>, cancel: bool) {
+        let mut seg = core::mem::take(&mut self.rec(x, c).segment);
+        seg[0].handlers = handlers;
+        seg[0].cancel = cancel;
+        let st = &mut self.stores[x];
+        match st.chain.last() {
+            Some(prev) => {
+                let prev = prev.rec;
+                st.recs[prev].state = State::Parent;
+            }
+            None => self.running = Some(x),
+        }
+        let depth = self.stores[x].chain.len() + seg.len();
+        let what = if cancel { "cancel" } else { "resume" };
+        self.cover(format!(
+            "{what} of a segment of {} to depth {depth}",
+            seg.len()
+        ));
+        let st = &mut self.stores[x];
+        st.chain.extend(seg);
+        st.recs[c].state = State::Running;
     }
 
     /// A resume of `c` (checked, args ready) with `handlers`, from the
@@ -1364,25 +1632,59 @@ impl<'p> Model<'p> {
         rec.rev += 1;
         let mut vals = core::mem::take(&mut rec.bound);
         vals.extend(args);
-        let mut seg = core::mem::take(&mut rec.segment);
-        seg[0].handlers = handlers;
-        let st = &mut self.stores[x];
-        match st.chain.last() {
-            Some(prev) => {
-                let prev = prev.rec;
-                st.recs[prev].state = State::Parent;
-            }
-            None => self.running = Some(x),
-        }
-        let depth = self.stores[x].chain.len() + seg.len();
-        self.cover(format!(
-            "resume of a segment of {} to depth {depth}",
-            seg.len()
-        ));
-        let st = &mut self.stores[x];
-        st.chain.extend(seg);
-        st.recs[c].state = State::Running;
+        self.enter(x, c, handlers, false);
         self.deliver_values(x, c, vals)
+    }
+
+    /// The drop of suspended `c` (checked), from the kernel, the top of
+    /// `x`'s chain, or `x`'s own drop: its segment runs under no handlers,
+    /// and `c`'s pending `suspend` or `switch` returns `Err(Cancelled)`.
+    fn start_cancel(&mut self, x: usize, c: usize) -> Flow {
+        self.start_interrupted(x, c, Vec::new(), true, Tk::cancelled())
+    }
+
+    /// Suspended `c` (checked) resumed not with values but with `tk`: its
+    /// pending `suspend` or `switch` returns `Err(tk)`. The values bound to
+    /// it are dropped.
+    fn start_interrupted(
+        &mut self,
+        x: usize,
+        c: usize,
+        handlers: Vec<(usize, bool)>,
+        cancel: bool,
+        tk: Tk,
+    ) -> Flow {
+        let rec = self.rec(x, c);
+        rec.rev += 1;
+        rec.bound.clear();
+        self.enter(x, c, handlers, cancel);
+        let mut act = self.rec(x, c).act.take().expect("a suspended one ran");
+        assert!(
+            matches!(act.wait, Some(Wait::Suspend | Wait::Switch)),
+            "model: interrupted while waiting in {act:?}"
+        );
+        let op = op_name(&self.prog.funcs[act.func][act.pc]);
+        let what = if cancel { "cancellation" } else { "exception" };
+        self.cover(format!("{what} delivered to a pending {op}"));
+        self.guest_done(x, &mut act, Res::Trap(tk));
+        self.rec(x, c).act = Some(act);
+        Flow::Go
+    }
+
+    /// The op at `act.pc` gave the guest `res`: it logs it (keeping an
+    /// `Err` for `Op::PassOn`) and goes on with its next op.
+    fn guest_done(&mut self, x: usize, act: &mut Act, res: Res) {
+        if let Res::Trap(tk) = res {
+            act.f.err = Some(tk);
+        }
+        self.log.push(Ev::Guest {
+            store: x,
+            func: act.func,
+            pc: act.pc,
+            res,
+        });
+        act.pc += 1;
+        act.wait = None;
     }
 
     /// `c`, now the top of the chain, receives `vals`: a fresh one starts,
@@ -1422,29 +1724,21 @@ impl<'p> Model<'p> {
                     op => panic!("model: waiting in {op:?}"),
                 };
                 let h = self.hd(k);
-                self.log.push(Ev::Guest {
-                    store: x,
-                    func,
-                    pc: act.pc,
-                    res: Res::Got(v, h),
-                });
                 act.f.put(into, k, 2);
                 act.f.absorb(v);
-                act.pc += 1;
-                act.wait = None;
+                self.guest_done(x, &mut act, Res::Got(v, h));
                 self.rec(x, c).act = Some(act);
             }
         }
         Flow::Go
     }
 
-    /// What a resume gives its resumer, into the resumer's frame: the
-    /// `Res` to log, or (inside the running chain) a trap of `payload`.
-    fn absorb(&mut self, x: usize, r: &ResumeOp, f: &mut Frame<MH>, o: Outcome) -> Result<Res, Tk> {
+    /// What a resume gives its resumer, into the resumer's frame.
+    fn absorb(&mut self, x: usize, r: &ResumeOp, f: &mut Frame<MH>, o: Outcome) -> Res {
         match o {
             Outcome::Returned(v) => {
                 f.absorb(v);
-                Ok(Res::Returned(v))
+                Res::Returned(v)
             }
             Outcome::Suspended { handler, cont } => {
                 let c = self.hd(Some(cont));
@@ -1455,22 +1749,38 @@ impl<'p> Model<'p> {
                         f.absorb(p);
                         Ok((p, phd))
                     }
-                    Err(kind) if self.in_chain(x) => return Err(Tk::kind(kind)),
                     Err(kind) => Err(Tk::kind(kind)),
                 };
                 f.put(r.into, Some(cont), 2);
                 f.absorb(handler as i32);
-                Ok(Res::Suspended {
+                Res::Suspended {
                     handler,
                     cont: c,
                     payload,
-                })
+                }
             }
+            Outcome::Trapped(tk) => Res::Trap(tk),
         }
     }
 
-    /// The resume that ran the segment now gone from the top of `x`'s
-    /// chain gets `o`: the kernel, or the guest now on top.
+    /// What a drop of a suspended continuation gives the dropper, once the
+    /// outermost of the cancelled segment has ended.
+    fn dropped(&mut self, o: Outcome) -> Res {
+        let (what, res) = match o {
+            Outcome::Returned(_) => ("returned", Res::Unit),
+            Outcome::Trapped(tk) if tk.kind == TrapKind::Cancelled => {
+                ("passed the cancellation on", Res::Unit)
+            }
+            Outcome::Trapped(tk) => ("trapped", Res::Trap(tk)),
+            Outcome::Suspended { .. } => panic!("model: a cancelled segment suspended to its drop"),
+        };
+        self.cover(format!("cancelled segment {what}"));
+        res
+    }
+
+    /// The operation that ran the segment now gone from the top of `x`'s
+    /// chain gets `o`: the kernel, or the guest now on top (waiting in a
+    /// resume, or in a drop).
     fn deliver_outcome(&mut self, x: usize, o: Outcome) -> Flow {
         let Some(top) = self.stores[x].chain.last().map(|l| l.rec) else {
             self.running = None;
@@ -1478,40 +1788,55 @@ impl<'p> Model<'p> {
         };
         self.rec(x, top).state = State::Running;
         let mut act = self.rec(x, top).act.take().expect("a resumer runs");
-        assert_eq!(act.wait, Some(Wait::Resume), "model: resumer {act:?}");
-        let Op::Resume { r, .. } = &self.prog.funcs[act.func][act.pc] else {
-            panic!("model: resumer not in a resume: {act:?}")
+        let prog = self.prog;
+        let res = match (act.wait, &prog.funcs[act.func][act.pc]) {
+            (Some(Wait::Resume), Op::Resume { r, .. }) => self.absorb(x, r, &mut act.f, o),
+            (Some(Wait::Drop), Op::Drop { .. }) => self.dropped(o),
+            _ => panic!("model: resumer {act:?}"),
         };
-        let res = self.absorb(x, r, &mut act.f, o);
-        let (func, pc) = (act.func, act.pc);
-        act.pc += 1;
-        act.wait = None;
+        self.guest_done(x, &mut act, res);
         self.rec(x, top).act = Some(act);
-        match res {
-            Ok(res) => {
-                self.log.push(Ev::Guest {
-                    store: x,
-                    func,
-                    pc,
-                    res,
-                });
-                Flow::Go
-            }
-            Err(tk) => Flow::Trap(tk),
-        }
+        Flow::Go
     }
 
+    /// The top of the chain returns `v` (a lock held makes that a trap).
     fn do_return(&mut self, x: usize, v: i32) -> Flow {
         if let Some(name) = self.held {
-            return Flow::Trap(Tk::lock(name));
+            return Flow::End(Tk::lock(name));
         }
-        let top = self.stores[x]
-            .chain
-            .pop()
-            .expect("a continuation returns")
-            .rec;
-        self.release(x, top, State::Returned);
+        let link = self.stores[x].chain.pop().expect("a continuation returns");
+        let state = if link.cancel {
+            State::Dropped
+        } else {
+            State::Returned
+        };
+        self.release(x, link.rec, state);
         self.deliver_outcome(x, Outcome::Returned(v))
+    }
+
+    /// The top of the chain ends with `tk`: only it. Freed (`Dropped` if
+    /// it passed a cancellation on, else `Trapped`), and the operation that
+    /// ran it gets `Err(tk)`. Locks it held are forgotten.
+    fn end(&mut self, x: usize, tk: Tk) -> Flow {
+        let link = self.stores[x].chain.pop().expect("a continuation traps");
+        self.held = None;
+        let state = if tk.kind == TrapKind::Cancelled {
+            State::Dropped
+        } else {
+            State::Trapped
+        };
+        let by = if link.cancel { "a drop" } else { "a resume" };
+        let to = if self.in_chain(x) {
+            "a guest"
+        } else {
+            "the kernel"
+        };
+        self.cover(format!(
+            "{:?} ends a continuation run by {by} of {to}",
+            tk.kind
+        ));
+        self.release(x, link.rec, state);
+        self.deliver_outcome(x, Outcome::Trapped(tk))
     }
 
     fn do_suspend(&mut self, x: usize, j: usize, handler: usize, payload: (i32, MH)) -> Flow {
@@ -1519,6 +1844,9 @@ impl<'p> Model<'p> {
         let seg = self.stores[x].chain.split_off(j);
         let to = if j == 0 { "the kernel" } else { "a guest" };
         self.cover(format!("suspend of a segment of {} to {to}", seg.len()));
+        if seg.iter().skip(1).any(|l| l.cancel) {
+            self.cover("suspend out of a cancelled segment, past its drop".into());
+        }
         let rec = self.rec(x, cur);
         rec.state = State::Suspended;
         rec.mailbox = Mailbox::Payload(payload.0, payload.1);
@@ -1541,7 +1869,12 @@ impl<'p> Model<'p> {
             "switch from a segment of {} to one of {tseg}",
             seg.len()
         ));
-        let handlers = seg[0].handlers.clone();
+        if seg.iter().skip(1).any(|l| l.cancel) {
+            self.cover("switch out of a cancelled segment, past its drop".into());
+        }
+        // The target's outermost takes the place of the segment's under
+        // the handler's operation.
+        let (handlers, cancel) = (seg[0].handlers.clone(), seg[0].cancel);
         let rec = self.rec(x, cur);
         rec.state = State::Suspended;
         rec.mailbox = Mailbox::Empty;
@@ -1550,6 +1883,7 @@ impl<'p> Model<'p> {
         rec.segment = seg;
         let mut tseg = core::mem::take(&mut self.rec(x, t).segment);
         tseg[0].handlers = handlers;
+        tseg[0].cancel = cancel;
         self.stores[x].chain.extend(tseg);
         self.rec(x, t).state = State::Running;
         self.deliver_values(x, t, vals)
@@ -1560,51 +1894,66 @@ impl<'p> Model<'p> {
         let cur = self.stores[x].chain.last().unwrap().rec;
         let mut act = self.rec(x, cur).act.take().expect("the top runs");
         let prog = self.prog;
-        let ops = &prog.funcs[act.func];
-        let Some(op) = ops.get(act.pc) else {
-            let v = act.f.acc;
-            self.rec(x, cur).act = Some(act);
-            return self.do_return(x, v);
-        };
-        match op {
-            Op::Trap => {
-                return Flow::Trap(Tk {
-                    kind: TrapKind::Guest,
-                    msg: Some(GUEST_TRAP),
-                });
-            }
-            Op::Return { v } => {
-                let v = mix(act.f.acc, *v);
-                self.rec(x, cur).act = Some(act);
-                return self.do_return(x, v);
-            }
-            Op::ReturnHoldingLock => {
+        let op = prog.funcs[act.func].get(act.pc);
+        let end = match op {
+            None => Some(Ok(act.f.acc)),
+            Some(Op::Trap) => Some(Err(Tk {
+                kind: TrapKind::Guest,
+                msg: Some(GUEST_TRAP),
+            })),
+            Some(Op::PassOn) => Some(act.f.err.map_or(Ok(act.f.acc), Err)),
+            Some(Op::Return { v }) => Some(Ok(mix(act.f.acc, *v))),
+            Some(Op::ReturnHoldingLock) => {
                 self.held = Some(GUEST_LOCK);
-                let v = act.f.acc;
-                self.rec(x, cur).act = Some(act);
-                return self.do_return(x, v);
+                Some(Ok(act.f.acc))
             }
-            _ => {}
+            Some(_) => None,
+        };
+        if let Some(end) = end {
+            if matches!(op, Some(Op::PassOn)) {
+                let what = act
+                    .f
+                    .err
+                    .map_or("nothing".into(), |tk| format!("{:?}", tk.kind));
+                self.cover(format!("guest passes on {what}"));
+            }
+            self.rec(x, cur).act = Some(act);
+            return match end {
+                Ok(v) => self.do_return(x, v),
+                Err(tk) => self.end(x, tk),
+            };
         }
+        let op = op.unwrap();
         let target = prog.target(op.on(), x, self.handle_store(&act.f, op));
-        let own = (target == x).then_some(act.func);
-        let ex = self.exec(target, own, GUEST_LOCK, &mut act.f, op);
-        let (func, pc) = (act.func, act.pc);
+        let ex = if self.stores[target].gone {
+            Ex::Res(Res::Skip)
+        } else {
+            let own = (target == x).then_some(act.func);
+            self.exec(target, own, GUEST_LOCK, &mut act.f, op)
+        };
         let res = match ex {
             Ex::Res(res) => res,
-            Ex::Raise(tk) if self.in_chain(target) => {
-                self.cover(format!(
-                    "trap inside a chain: {} {:?}",
-                    op_name(op),
-                    tk.kind
-                ));
-                return Flow::Trap(tk);
+            Ex::Raise(tk) => {
+                self.cover(format!("trap at a guest: {} {:?}", op_name(op), tk.kind));
+                Res::Trap(tk)
             }
-            Ex::Raise(tk) => Res::Trap(tk),
             Ex::Resume { c, args, handlers } => {
+                assert_eq!(target, x, "model: a resume of another store's chain");
                 act.wait = Some(Wait::Resume);
                 self.rec(x, cur).act = Some(act);
                 return self.start_resume(x, c, args, handlers);
+            }
+            Ex::Cancel { c } => {
+                assert_eq!(target, x, "model: a drop in another store's chain");
+                act.wait = Some(Wait::Drop);
+                self.rec(x, cur).act = Some(act);
+                return self.start_cancel(x, c);
+            }
+            Ex::Throw { c, tag, handlers } => {
+                assert_eq!(target, x, "model: a resume of another store's chain");
+                act.wait = Some(Wait::Resume);
+                self.rec(x, cur).act = Some(act);
+                return self.start_interrupted(x, c, handlers, false, Tk::exception(tag));
             }
             Ex::Suspend {
                 j,
@@ -1621,45 +1970,26 @@ impl<'p> Model<'p> {
                 return self.do_switch(x, j, t, arg);
             }
         };
-        act.pc += 1;
+        self.guest_done(x, &mut act, res);
         self.rec(x, cur).act = Some(act);
-        self.log.push(Ev::Guest {
-            store: x,
-            func,
-            pc,
-            res,
-        });
         Flow::Go
     }
 
-    /// Runs `x`'s chain until the kernel-level resume gets an outcome.
-    fn run(&mut self, x: usize, mut flow: Flow) -> Result<Outcome, Tk> {
+    /// Runs `x`'s chain until the kernel-level resume or drop gets an
+    /// outcome.
+    fn run(&mut self, x: usize, mut flow: Flow) -> Outcome {
         loop {
-            match flow {
-                Flow::Go => flow = self.step(x),
-                Flow::Done(o) => return Ok(o),
-                Flow::Trap(tk) => {
-                    let chain = core::mem::take(&mut self.stores[x].chain);
-                    for link in chain.iter().rev() {
-                        self.release(x, link.rec, State::Trapped);
-                    }
-                    self.running = None;
-                    self.held = None;
-                    return Err(tk);
-                }
-            }
+            flow = match flow {
+                Flow::Go => self.step(x),
+                Flow::End(tk) => self.end(x, tk),
+                Flow::Done(o) => return o,
+            };
         }
     }
 
-    fn kernel_step(&mut self, store: usize, op: &Op) -> Res {
-        let x = self
-            .prog
-            .target(op.on(), store, self.handle_store(&self.kf, op));
-        if matches!(op, Op::Trap | Op::Return { .. } | Op::ReturnHoldingLock) {
-            return Res::Skip;
-        }
-        let mut f = self.kf;
-        let res = match self.exec(x, None, KERNEL_LOCK, &mut f, op) {
+    /// An op of the kernel (no chain runs) on store `x`, with locals `f`.
+    fn kernel_exec(&mut self, x: usize, f: &mut Frame<MH>, op: &Op) -> Res {
+        match self.exec(x, None, KERNEL_LOCK, f, op) {
             Ex::Res(res) => res,
             Ex::Raise(tk) => {
                 self.cover(format!("trap at the kernel: {} {:?}", op_name(op), tk.kind));
@@ -1667,21 +1997,76 @@ impl<'p> Model<'p> {
             }
             Ex::Resume { c, args, handlers } => {
                 let flow = self.start_resume(x, c, args, handlers);
-                match self.run(x, flow) {
-                    Ok(o) => {
-                        let Op::Resume { r, .. } = op else {
-                            unreachable!()
-                        };
-                        self.absorb(x, r, &mut f, o)
-                            .expect("no chain at the kernel")
-                    }
-                    Err(tk) => Res::Trap(tk),
-                }
+                let o = self.run(x, flow);
+                let Op::Resume { r, .. } = op else {
+                    unreachable!()
+                };
+                self.absorb(x, r, f, o)
+            }
+            Ex::Cancel { c } => {
+                let flow = self.start_cancel(x, c);
+                let o = self.run(x, flow);
+                self.dropped(o)
+            }
+            Ex::Throw { c, tag, handlers } => {
+                let flow = self.start_interrupted(x, c, handlers, false, Tk::exception(tag));
+                let o = self.run(x, flow);
+                let Op::Resume { r, .. } = op else {
+                    unreachable!()
+                };
+                self.absorb(x, r, f, o)
             }
             Ex::Suspend { .. } | Ex::Switch { .. } => unreachable!("no chain at the kernel"),
-        };
+        }
+    }
+
+    fn kernel_step(&mut self, store: usize, op: &Op) -> Res {
+        let x = self
+            .prog
+            .target(op.on(), store, self.handle_store(&self.kf, op));
+        if matches!(
+            op,
+            Op::Trap | Op::PassOn | Op::Return { .. } | Op::ReturnHoldingLock
+        ) {
+            return Res::Skip;
+        }
+        let mut f = self.kf;
+        let res = self.kernel_exec(x, &mut f, op);
         self.kf = f;
         res
+    }
+
+    /// Store `x` is dropped: it cancels each suspended continuation, going
+    /// through its records in allocation order (records allocated meanwhile
+    /// included), once or until nothing is left (see
+    /// [`STORE_DROP_ONE_PASS`]); nothing refuses (no chain runs, no lock is
+    /// held). Then everything is freed, unseen.
+    fn drop_store(&mut self, x: usize) {
+        loop {
+            let mut cancelled = false;
+            let mut i = 0;
+            while i < self.stores[x].recs.len() {
+                if self.stores[x].recs[i].state == State::Suspended {
+                    self.cover("store drop cancels a suspended continuation".into());
+                    let flow = self.start_cancel(x, i);
+                    let o = self.run(x, flow);
+                    self.dropped(o);
+                    cancelled = true;
+                }
+                i += 1;
+            }
+            if STORE_DROP_ONE_PASS || !cancelled {
+                break;
+            }
+        }
+        if self.stores[x]
+            .recs
+            .iter()
+            .any(|r| r.state == State::Suspended)
+        {
+            self.cover("store drop leaves a suspended continuation behind".into());
+        }
+        self.stores[x].gone = true;
     }
 
     fn after(&self) -> Ev {
@@ -1706,22 +2091,27 @@ impl<'p> Model<'p> {
             let after = self.after();
             self.log.push(after);
         }
-        for h in self.seen.clone() {
+        let limit = prog.cleanup.limit();
+        let mut i = 0;
+        while i < limit && i < self.seen.len() {
+            let h = self.seen[i];
             let mut f = Frame::new(Some(h), 1, 0);
             let op = Op::Drop {
                 on: On::Own,
                 slot: SlotRef::At(0),
+                lock: false,
             };
-            let res = match self.exec(h.store, None, KERNEL_LOCK, &mut f, &op) {
-                Ex::Res(res) => res,
-                Ex::Raise(tk) => Res::Trap(tk),
-                _ => unreachable!(),
-            };
+            let res = self.kernel_exec(h.store, &mut f, &op);
             self.log.push(Ev::Cleanup { res });
+            i += 1;
         }
         let after = self.after();
         self.log.push(after);
         let stacks = self.stores.iter().map(|s| s.stacks).collect();
+        for x in 0..self.stores.len() {
+            self.drop_store(x);
+            self.log.push(Ev::Gone { store: x });
+        }
         (self.log, stacks, self.coverage)
     }
 }
@@ -1826,10 +2216,20 @@ fn resume_s(guest: bool) -> impl Strategy<Value = ResumeOp> {
             prop::collection::vec((tag_s(), prop::bool::weighted(0.35)), 0..=2),
             all,
         ),
-        (rare(), into_s(), into_s(), rare()),
+        (
+            rare(),
+            into_s(),
+            into_s(),
+            rare(),
+            prop_oneof![14 => Just(None), 1 => tag_s().prop_map(Some)],
+        ),
     )
         .prop_map(
-            |((slot, arity, arg, kslot), (handlers, all), (wrong_result, into, pslot, lock))| {
+            |(
+                (slot, arity, arg, kslot),
+                (handlers, all),
+                (wrong_result, into, pslot, lock, throw),
+            )| {
                 ResumeOp {
                     slot,
                     arity,
@@ -1841,6 +2241,7 @@ fn resume_s(guest: bool) -> impl Strategy<Value = ResumeOp> {
                     into,
                     pslot,
                     lock,
+                    throw,
                 }
             },
         )
@@ -1879,13 +2280,18 @@ fn switch_s(on: BoxedStrategy<On>) -> BoxedStrategy<Op> {
         })
         .boxed()
 }
+fn drop_s(on: BoxedStrategy<On>) -> BoxedStrategy<Op> {
+    (on, slot_s(), rare())
+        .prop_map(|(on, slot, lock)| Op::Drop { on, slot, lock })
+        .boxed()
+}
 /// Bind, drop, state, payload, in_continuation.
 fn misc_s(on: BoxedStrategy<On>) -> BoxedStrategy<Op> {
     prop_oneof![
         3 => (on.clone(), slot_s(), bind_s(), arg_s(), kslot_s(), into_s()).prop_map(
             |(on, slot, kind, arg, kslot, into)| Op::Bind { on, slot, kind, arg, kslot, into }
         ),
-        3 => (on.clone(), slot_s()).prop_map(|(on, slot)| Op::Drop { on, slot }),
+        3 => drop_s(on.clone()),
         2 => (on.clone(), slot_s()).prop_map(|(on, slot)| Op::State { on, slot }),
         2 => (on.clone(), slot_s(), into_s())
             .prop_map(|(on, slot, pslot)| Op::Payload { on, slot, pslot }),
@@ -1902,7 +2308,11 @@ fn guest_op_s() -> impl Strategy<Value = Op> {
         7 => suspend_s(on()),
         3 => switch_s(on()),
         3 => misc_s(on()),
+        // More drops: of what suspended to this guest, a cancellation in a
+        // chain.
+        2 => drop_s(on()),
         1 => Just(Op::Trap),
+        2 => Just(Op::PassOn),
         2 => arg_s().prop_map(|v| Op::Return { v }),
         1 => prop::bool::weighted(0.2).prop_map(|locked| if locked {
             Op::ReturnHoldingLock
@@ -1995,18 +2405,26 @@ fn steps_s() -> impl Strategy<Value = Vec<(StoreRef, Op)>> {
     .prop_map(|chunks| chunks.into_iter().flatten().collect())
 }
 
+/// Mostly every handle; sometimes the first few, leaving the rest to the
+/// stores' drops.
+fn cleanup_s() -> impl Strategy<Value = Cleanup> {
+    prop_oneof![3 => Just(Cleanup::All), 1 => (0u8..6).prop_map(Cleanup::First)]
+}
+
 fn prog_s() -> impl Strategy<Value = Prog> {
     (
         1usize..=3,
         1usize..=3,
         prop::collection::vec(guest_ops_s(), 1..=4),
         steps_s(),
+        cleanup_s(),
     )
-        .prop_map(|(stores, tags, funcs, steps)| Prog {
+        .prop_map(|(stores, tags, funcs, steps, cleanup)| Prog {
             stores,
             tags,
             funcs,
             steps,
+            cleanup,
         })
 }
 
@@ -2038,6 +2456,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Payload { .. } => "payload",
         Op::InCont { .. } => "in_continuation",
         Op::Trap => "trap",
+        Op::PassOn => "pass on",
         Op::Return { .. } => "return",
         Op::ReturnHoldingLock => "return holding a lock",
     }
@@ -2083,7 +2502,7 @@ fn check(prog: &Prog, coverage: &mut Coverage) -> Result<(), TestCaseError> {
             Ev::Start { .. } => String::from("guest started"),
             Ev::Guest { res, .. } => format!("guest op gave {}", res_name(res)),
             Ev::Kernel { res, .. } => format!("kernel op gave {}", res_name(res)),
-            Ev::After { .. } | Ev::Cleanup { .. } => continue,
+            Ev::After { .. } | Ev::Cleanup { .. } | Ev::Gone { .. } => continue,
         };
         *coverage.0.entry(key).or_insert(0) += 1;
     }
@@ -2091,7 +2510,7 @@ fn check(prog: &Prog, coverage: &mut Coverage) -> Result<(), TestCaseError> {
         return Err(TestCaseError::fail(first_difference(&real.log, &model_log)));
     }
     prop_assert!(
-        real.stacks.iter().all(|&n| n == 0),
+        prog.cleanup != Cleanup::All || real.stacks.iter().all(|&n| n == 0),
         "stacks out after every handle was dropped: {:?} (model {:?})",
         real.stacks,
         model_stacks
@@ -2138,4 +2557,69 @@ fn model_runtime_and_reference_model_agree_on_random_programs() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+// ----- runtime defects found by the model ---------------------------------
+
+/// Counts its drops into a shared cell.
+struct Witness(Rc<core::cell::Cell<u32>>);
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// `Store::drop` cancels what is still suspended by one pass over its
+/// records in allocation order. A guest it cancels may make a continuation
+/// and leave it suspended; `cont_new` takes the most recently freed record,
+/// which may lie before the pass's position, and then that continuation is
+/// never cancelled: its frames are abandoned, its destructors never run.
+/// (With the record not recycled, here without the drop of `first`, the
+/// continuation gets a record after the pass's position and is cancelled.)
+#[test]
+#[ignore = "defect: Store::drop does not cancel a continuation that a cancelled guest leaves suspended in a recycled record"]
+fn store_drop_cancels_what_a_cancelled_guest_leaves_suspended_in_a_recycled_record() {
+    let s = Store::new(MmapStacks::new(), STACK);
+    let t = s.tag_new(&[], &[]).unwrap();
+    let drops = Rc::new(core::cell::Cell::new(0));
+    let d = drops.clone();
+    let inner = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let _w = Witness(d.clone());
+            s.suspend::<(), ()>(t, ())
+        })
+        .unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let log = seen.clone();
+    let outer = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            // Cancelled by the store's drop, it makes `inner` (in record 0,
+            // freed below) and leaves it suspended to itself.
+            log.borrow_mut()
+                .push(s.suspend::<(), ()>(t, ()).map_err(|e| e.kind()));
+            let k = s.cont_new(inner)?;
+            let r = s.resume::<(), ()>(k, (), &[Handler::suspend(t)])?;
+            log.borrow_mut().push(match r {
+                Resumed::Suspended { .. } => Ok(()),
+                Resumed::Returned(()) => Err(TrapKind::Guest),
+            });
+            Ok(())
+        })
+        .unwrap();
+    let first = s.cont_new(inner).unwrap(); // record 0
+    let k = s.cont_new(outer).unwrap(); // record 1
+    s.drop_cont(first).unwrap(); // record 0 back on the free list
+    let r = s.resume::<(), ()>(k, (), &[Handler::suspend(t)]).unwrap();
+    assert!(matches!(r, Resumed::Suspended { .. }));
+    drop(s);
+    // `outer` was cancelled, and left `inner` suspended.
+    assert_eq!(*seen.borrow(), [Err(TrapKind::Cancelled), Ok(())]);
+    // Expected: `inner` is cancelled too, its `Witness` drops. Actual: it
+    // is not (0): its frames were abandoned with its stack.
+    assert_eq!(
+        drops.get(),
+        1,
+        "the continuation left suspended was never cancelled"
+    );
 }

@@ -43,6 +43,8 @@ mod cancel_tests;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod raw_door_tests;
 #[cfg(test)]
 mod safe_code_tests;

@@ -1236,7 +1236,11 @@ impl Drop for Store {
         // Pass after pass, until one finds nothing suspended: a cancelled
         // guest may leave a new suspended continuation in a record an
         // earlier pass has already looked at.
-        loop {
+        // A cancellation that would be refused (a kernel lock held, another
+        // store's chain running) ends the attempt: what is left is
+        // abandoned below.
+        let can_cancel = || crate::sync::held() == 0 && self.no_other_store_running().is_ok();
+        'passes: loop {
             let mut cancelled = false;
             let mut i = 0;
             // SAFETY: no reference into `all` is held across a cancellation.
@@ -1246,10 +1250,14 @@ impl Drop for Store {
                 unsafe {
                     let c = (&(*self.all.get()))[i];
                     if (*c).state == State::Suspended {
+                        if !can_cancel() {
+                            break 'passes;
+                        }
+                        // It runs, whatever it then does (it may even be
+                        // suspended again, in the same record, by a guest
+                        // of its segment): another pass is needed.
                         let _ = self.cancel(c);
-                        // Refused (a lock held, another store's chain
-                        // running): still suspended, and no progress.
-                        cancelled |= (*c).state != State::Suspended;
+                        cancelled = true;
                     }
                 }
                 i += 1;

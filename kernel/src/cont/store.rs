@@ -624,19 +624,22 @@ impl Store {
                     "resume result types do not match the continuation's function",
                 );
             }
+            self.no_lock_held()?;
+            self.no_other_store_running()?;
             self.resume_live(c, args, handlers)
         }
     }
 
-    /// The body of `resume` once the handle is known live and the types
-    /// right (by the checks above, or by the typed door's types): the lock
-    /// and store checks, the one-shot revision bump, the arguments, the
-    /// switch.
+    /// The body of `resume` once the handle is known live, the types right
+    /// (by the checks above, or by the typed door's types) and the switch
+    /// allowed (no kernel lock held, no other store's chain running): the
+    /// one-shot revision bump, the arguments, the switch.
     ///
     /// # Safety
     /// `c` is a live (fresh or suspended) ContRef of this store that
-    /// expects `A` next, and `R` is the result types of its segment's
-    /// outermost function.
+    /// expects `A` next, `R` is the result types of its segment's
+    /// outermost function, and `no_lock_held` and `no_other_store_running`
+    /// have just passed.
     #[inline(always)]
     pub(crate) unsafe fn resume_live<A: WasmValues, R: WasmValues>(
         &self,
@@ -644,8 +647,6 @@ impl Store {
         args: A,
         handlers: &[Handler],
     ) -> Result<Resumed<R>, Trap> {
-        self.no_lock_held()?;
-        self.no_other_store_running()?;
         // SAFETY: per the contract; its inbox has room for `bound + A`
         // values (args buffer capacity or mailbox).
         unsafe {

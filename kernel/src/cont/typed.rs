@@ -262,8 +262,8 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
         store.no_other_store_running()?;
         let _ = ManuallyDrop::new(self);
         // SAFETY: the handle is live (its revision is the record's), names
-        // a ContRef of its store, and its types are `A` and `R` by
-        // construction.
+        // a ContRef of its store, its types are `A` and `R` by construction,
+        // and the lock and store checks have just passed.
         match unsafe { store.resume_live::<A, R>(contref, args, handlers) } {
             Ok(DynResumed::Returned(v)) => Ok(Resumed::Returned(v)),
             Ok(DynResumed::Suspended { handler, cont }) => {

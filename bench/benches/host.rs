@@ -170,17 +170,14 @@ fn criterion_dir() -> PathBuf {
 }
 
 /// `target_directory` from `cargo metadata` (cargo sets `CARGO` for the
-/// processes it runs). A string search again: the key is unique in the
-/// output and its value a plain path.
+/// processes it runs).
 fn cargo_target_dir() -> Option<PathBuf> {
     let out = Command::new(std::env::var_os("CARGO")?)
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let key = "\"target_directory\":\"";
-    let rest = &text[text.find(key)? + key.len()..];
-    Some(PathBuf::from(&rest[..rest.find('"')?]))
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(PathBuf::from(meta["target_directory"].as_str()?))
 }
 
 /// The median point estimate (ns) of one benchmark, if criterion wrote it
@@ -194,19 +191,10 @@ fn median_ns(dir: &Path, group: &str, lib: &str, since: SystemTime) -> Option<f6
     parse_median(&std::fs::read_to_string(path).ok()?)
 }
 
-/// Reads `"median":{...,"point_estimate":X,...}` out of criterion's
-/// estimates file. The file's shape is fixed by criterion and only this one
-/// number is needed, so a string search does the job of a JSON parser. The
-/// median's nested `confidence_interval` has no `point_estimate`, so the
-/// first one after `"median"` is the median's own.
+/// Reads `median.point_estimate` out of criterion's estimates file.
 fn parse_median(json: &str) -> Option<f64> {
-    let rest = &json[json.find("\"median\"")?..];
-    let rest = &rest[rest.find("\"point_estimate\"")? + "\"point_estimate\"".len()..];
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+    let estimates: serde_json::Value = serde_json::from_str(json).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
 }
 
 fn fmt_ns(v: Option<f64>) -> String {

@@ -15,7 +15,7 @@
 #   ./qemu-run.sh bench            boot the benchmark kernel under
 #                                  -icount shift=0: exact instruction counts
 #   ./qemu-run.sh bench --host     criterion on the host: our continuation
-#                                  core next to corosensei and context
+#                                  core next to corosensei, context, Wasmtime
 #   ... bench [--host] --json      the same, plus one JSON object as the
 #                                  last line
 #
@@ -241,7 +241,7 @@ run_bench_kernel() {
     fi
 }
 
-# The host benchmark: criterion, our core next to corosensei and context.
+# The host benchmark: criterion, our core next to corosensei, context and Wasmtime.
 run_bench_host() {
     ensure_toolchain
     local args=()

@@ -1,8 +1,9 @@
 //! Host benchmark: the continuation core (`kernel::cont`) against
-//! `corosensei` and `context` (Boost.Context's fcontext), doing the same
-//! work in one run, then a table of the results.
+//! `corosensei`, `context` (Boost.Context's fcontext) and Wasmtime (the
+//! stack-switching proposal's own instructions, compiled by Cranelift),
+//! doing the same work in one run, then a table of the results.
 //!
-//! Two measurements, each with 64 KiB stacks for every library:
+//! Three measurements, each with 64 KiB stacks for every library:
 //!
 //! * `round_trip`: a coroutine that loops forever yielding an `i32`; one
 //!   iteration is one resume plus one suspend back to the caller, and the
@@ -11,14 +12,24 @@
 //!   once, run it to completion, read the value, drop it; the stack is
 //!   reused every time (ours: the `MmapStacks` pool; corosensei: one
 //!   `DefaultStack` lent to a `ScopedCoroutine`, as its own benchmark does;
-//!   context: one `ProtectedFixedSizeStack`), so no iteration maps memory.
+//!   context: one `ProtectedFixedSizeStack`), so no iteration maps memory;
+//!   Wasmtime maps a fresh stack for every `cont.new` (see `wasm`);
+//! * `switch`: two coroutines hand control to each other; one iteration is
+//!   one switch. corosensei has no symmetric switch (a coroutine can only
+//!   yield back to whoever resumed it), so its cell stays empty.
+//!
+//! The Wasmtime workloads are WAT modules in `bench/wat/`, each exporting
+//! `run(n)`, which does `n` iterations in a loop inside Wasm: the host times
+//! whole calls with criterion's `iter_custom` and criterion divides by the
+//! iteration count, so the host-to-Wasm call is paid once per sample (or
+//! per few thousand iterations, see `wasm`), not once per iteration.
 //!
 //! After criterion has run, the binary reads criterion's median estimates
 //! back (`<target>/criterion/<group>/<bench>/new/estimates.json`) and prints
-//! one table: ns per operation for each library and the ratio ours /
-//! corosensei. With `--json` (`cargo bench -p bench --bench host -- --json`)
-//! or `BENCH_JSON=1` it also prints one JSON object as its last line, for
-//! scripts and CI. The table is the point: criterion's own output is one
+//! one table: ns per operation for each library and the ratios ours /
+//! corosensei and ours / wasmtime. With `--json` (`cargo bench -p bench
+//! --bench host -- --json`) or `BENCH_JSON=1` it also prints one JSON
+//! object as its last line, for scripts and CI. The table is the point: criterion's own output is one
 //! block per benchmark and leaves the comparison to the reader.
 
 use context::stack::ProtectedFixedSizeStack;
@@ -26,26 +37,142 @@ use context::{Context, Transfer};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, ScopedCoroutine, Yielder};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
-use kernel::cont::{MmapStacks, Resumed, Store};
+use kernel::cont::{ContObj, Handler, MmapStacks, Resumed, Store, Trap};
 use std::ffi::OsString;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Every library gets stacks of this size, so none wins by touching less
 /// memory.
 use bench::STACK_SIZE;
 
 /// The libraries, in table order: criterion bench names inside each group.
-const LIBS: [&str; 3] = ["ours", "corosensei", "context"];
+const LIBS: [&str; 4] = ["ours", "corosensei", "context", "wasmtime"];
 /// The criterion groups, in table order, with their row labels.
-const GROUPS: [(&str, &str); 2] = [
+const GROUPS: [(&str, &str); 3] = [
     ("round_trip", "round trip (resume + suspend)"),
     ("create_run_drop", "create + run + drop"),
+    ("switch", "switch (one way)"),
 ];
 
-fn round_trip(g: &mut BenchmarkGroup<'_, WallTime>) {
+/// Wasmtime's side: an engine with the stack-switching proposal on, and a
+/// runner that calls a module's exported `run(n)` for criterion's
+/// `iter_custom`.
+mod wasm {
+    use std::hint::black_box;
+    use std::time::{Duration, Instant};
+    use wasmtime::{Config, Engine, Instance, Module, Store, TypedFunc};
+
+    /// The engine every workload compiles with. Stack switching needs
+    /// function references and exceptions; the switch module's types refer
+    /// to each other (a `rec` group), which needs GC. Continuation stacks
+    /// are `async_stack_size` long: 64 KiB like every other library's, of
+    /// which Wasm code may use `max_wasm_stack`.
+    pub fn engine() -> Engine {
+        let mut config = Config::new();
+        config
+            .wasm_function_references(true)
+            .wasm_exceptions(true)
+            .wasm_gc(true)
+            .wasm_stack_switching(true)
+            .async_stack_size(bench::STACK_SIZE)
+            .max_wasm_stack(32 * 1024);
+        Engine::new(&config).expect("a Wasmtime engine with stack switching")
+    }
+
+    /// Stacks one store may hold before it is replaced. Wasmtime's
+    /// `cont.new` maps a fresh stack every time and unmaps none until the
+    /// store is dropped; about 32,000 live ones exhaust `vm.max_map_count`
+    /// (65,530 mappings by default, about two per stack). 4,096 stacks
+    /// of 64 KiB are 256 MiB of address space, little of it touched.
+    const STACKS_PER_STORE: u64 = 4096;
+
+    /// One workload: a module whose export `run(n: i32) -> i32` does `n`
+    /// iterations (n >= 1) and returns `n` when they all went as planned.
+    pub struct Workload {
+        engine: Engine,
+        module: Module,
+        /// Stacks one call maps whatever `n` is, and stacks per iteration.
+        per_call: u64,
+        per_iter: u64,
+        /// The current store, its `run`, and the stacks mapped in it so far.
+        live: Option<(Store<()>, TypedFunc<i32, i32>, u64)>,
+    }
+
+    impl Workload {
+        pub fn new(engine: &Engine, wat: &str, per_call: u64, per_iter: u64) -> Workload {
+            Workload {
+                engine: engine.clone(),
+                module: Module::new(engine, wat).expect("the workload's WAT compiles"),
+                per_call,
+                per_iter,
+                live: None,
+            }
+        }
+
+        /// The most iterations one call may do without its store running
+        /// past `STACKS_PER_STORE`.
+        fn max_per_call(&self) -> u64 {
+            let cap = match self.per_iter {
+                0 => u64::MAX,
+                k => (STACKS_PER_STORE - self.per_call) / k,
+            };
+            cap.min(i32::MAX as u64)
+        }
+
+        /// Time `iters` iterations: as few calls of `run` as the stack limit
+        /// allows, each timed on its own, the times added. Whenever the next
+        /// call would take the store past `STACKS_PER_STORE`, the store is
+        /// dropped (unmapping its stacks) and a new one instantiated, both
+        /// between two timed calls, so neither is in the figure. (For
+        /// `create_run_drop` that leaves Wasmtime's `munmap` of each stack
+        /// out of the time: its drop is deferred to the store.)
+        pub fn time(&mut self, iters: u64) -> Duration {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(self.max_per_call());
+                total += self.call(n);
+                left -= n;
+            }
+            total
+        }
+
+        fn call(&mut self, n: u64) -> Duration {
+            let stacks = self.per_call + n * self.per_iter;
+            if self
+                .live
+                .as_ref()
+                .is_none_or(|(_, _, used)| used + stacks > STACKS_PER_STORE)
+            {
+                self.live = None; // unmaps the old store's stacks first
+                let mut store = Store::new(&self.engine, ());
+                let instance = Instance::new(&mut store, &self.module, &[])
+                    .expect("instantiating the workload");
+                let run = instance
+                    .get_typed_func::<i32, i32>(&mut store, "run")
+                    .expect("the workload exports run(i32) -> i32");
+                self.live = Some((store, run, 0));
+            }
+            let (store, run, used) = self.live.as_mut().unwrap();
+            *used += stacks;
+            let n = i32::try_from(n).unwrap();
+            let t0 = Instant::now();
+            let r = run.call(&mut *store, black_box(n));
+            let elapsed = t0.elapsed();
+            assert_eq!(
+                r.expect("the workload trapped"),
+                n,
+                "the workload went wrong"
+            );
+            elapsed
+        }
+    }
+}
+
+fn round_trip(g: &mut BenchmarkGroup<'_, WallTime>, engine: &wasmtime::Engine) {
     // Ours: suspend to the tag the resume handles (bench::RoundTrip). The
     // tag carries one i32 out and nothing back in, like the corosensei and
     // context versions.
@@ -96,9 +223,18 @@ fn round_trip(g: &mut BenchmarkGroup<'_, WallTime>) {
         // The body is abandoned mid-loop (its frames own nothing) when
         // `stack` is unmapped at the end of this block.
     }
+
+    // Wasmtime: `run(n)` makes one generator (one stack per call) and
+    // resumes it n times with an `(on $yield $label)` handler, adding up the
+    // i32s it suspends with; the loop is in Wasm, so the host-to-Wasm call
+    // and the one `cont.new` are paid once per sample.
+    {
+        let mut w = wasm::Workload::new(engine, include_str!("../wat/round_trip.wat"), 1, 0);
+        g.bench_function("wasmtime", |b| b.iter_custom(|iters| w.time(iters)));
+    }
 }
 
-fn create_run_drop(g: &mut BenchmarkGroup<'_, WallTime>) {
+fn create_run_drop(g: &mut BenchmarkGroup<'_, WallTime>, engine: &wasmtime::Engine) {
     {
         let store = Store::new(MmapStacks::new(), STACK_SIZE);
         let body = store
@@ -149,6 +285,124 @@ fn create_run_drop(g: &mut BenchmarkGroup<'_, WallTime>) {
             })
         });
     }
+
+    // Wasmtime: `run(n)` does n times `cont.new` + `resume` to completion,
+    // adding up the returned i32s; every `cont.new` maps a stack, which is
+    // part of the figure, but unmapping it is not: that happens when
+    // `wasm::Workload` replaces the store, every 4,096 iterations, untimed.
+    {
+        let mut w = wasm::Workload::new(engine, include_str!("../wat/create_run_drop.wat"), 0, 1);
+        g.bench_function("wasmtime", |b| b.iter_custom(|iters| w.time(iters)));
+    }
+}
+
+/// Ping-pong: one coroutine switches to another, which switches back; one
+/// iteration is one switch. Every library times `iters` exchanges (two
+/// switches each) from outside and reports half the time, so a sample's
+/// figure holds also one start of the pair and one teardown, spread over
+/// the sample's (tens of thousands of) iterations.
+///
+/// corosensei is absent: its coroutines are asymmetric, a `Yielder` can
+/// only suspend back to whoever resumed it, so two coroutines cannot hand
+/// control to each other without a trip through the caller (which is the
+/// round trip, twice), and its cell in the table stays "-".
+fn switch(g: &mut BenchmarkGroup<'_, WallTime>, engine: &wasmtime::Engine) {
+    // Ours: `ping` makes `pong` and switches to it `n` times under one
+    // `Handler::switch`; each switch hands over the switcher's own handle,
+    // as kernel/benches/icount.rs does.
+    {
+        let store = Store::new(MmapStacks::new(), STACK_SIZE);
+        let tag = store.tag_new(&[], &[]).unwrap();
+        let pong = store
+            .func_wrap(move |s: &Store, mut other: ContObj| -> Result<(), Trap> {
+                loop {
+                    other = s.switch(other, tag, ())?;
+                }
+            })
+            .unwrap();
+        let ping = store
+            .func_wrap(move |s: &Store, n: i64| -> Result<(), Trap> {
+                let mut other = s.cont_new(pong)?;
+                for _ in 0..n {
+                    other = s.switch(other, tag, ())?;
+                }
+                // Cancels `pong` (its pending switch returns an error and
+                // its frames return) and pools its stack.
+                s.drop_cont(other)
+            })
+            .unwrap();
+        let handlers = [Handler::switch(tag)];
+        g.bench_function("ours", |b| {
+            b.iter_custom(|iters| {
+                let k = store.cont_new(ping).unwrap();
+                let t0 = Instant::now();
+                let r = store.resume::<_, ()>(k, black_box(iters as i64), &handlers);
+                let elapsed = t0.elapsed();
+                assert!(
+                    matches!(r, Ok(Resumed::Returned(()))),
+                    "ping did not return"
+                );
+                elapsed / 2
+            })
+        });
+        assert_eq!(store.outstanding_stacks(), 0);
+    }
+
+    // context: two contexts resume each other; every fcontext jump is
+    // already symmetric (it hands over the jumper's own context).
+    {
+        struct PingArgs {
+            n: u64,
+            pong: Option<Context>,
+        }
+        extern "C" fn ping(t: Transfer) -> ! {
+            let main = t.context;
+            // SAFETY: the benchmark passes a `PingArgs` it keeps alive until
+            // `ping` jumps back to it.
+            let args = unsafe { &mut *(t.data as *mut PingArgs) };
+            let mut pong = args.pong.take().unwrap();
+            for _ in 0..args.n {
+                // SAFETY: `pong` is pong's latest suspension point.
+                pong = unsafe { pong.resume(0) }.context;
+            }
+            // SAFETY: `main` is the benchmark, waiting for this jump.
+            unsafe { main.resume(0) };
+            unreachable!("a finished ping was resumed")
+        }
+        extern "C" fn pong(mut t: Transfer) -> ! {
+            loop {
+                // SAFETY: `t.context` is ping's latest suspension point.
+                t = unsafe { t.context.resume(black_box(0)) };
+            }
+        }
+        let ping_stack = ProtectedFixedSizeStack::new(STACK_SIZE).unwrap();
+        let pong_stack = ProtectedFixedSizeStack::new(STACK_SIZE).unwrap();
+        g.bench_function("context", |b| {
+            b.iter_custom(|iters| {
+                // Fresh contexts on the same two stacks every sample; the
+                // last sample's pair is abandoned (its frames own nothing).
+                let mut args = PingArgs {
+                    n: iters,
+                    // SAFETY: both stacks outlive every context made on them.
+                    pong: Some(unsafe { Context::new(&pong_stack, pong) }),
+                };
+                // SAFETY: as above.
+                let ctx = unsafe { Context::new(&ping_stack, ping) };
+                let t0 = Instant::now();
+                // SAFETY: `args` lives until ping jumps back.
+                unsafe { ctx.resume(&mut args as *mut PingArgs as usize) };
+                t0.elapsed() / 2
+            })
+        });
+    }
+
+    // Wasmtime: `run(n)` starts `$ping` under `(on $sw switch)`; `$ping`
+    // makes `$pong` and does n exchanges with `switch $ct $sw`. Two stacks
+    // per call.
+    {
+        let mut w = wasm::Workload::new(engine, include_str!("../wat/switch.wat"), 2, 0);
+        g.bench_function("wasmtime", |b| b.iter_custom(|iters| w.time(iters) / 2));
+    }
 }
 
 /// Where criterion writes its estimates, by criterion's own rule:
@@ -170,17 +424,14 @@ fn criterion_dir() -> PathBuf {
 }
 
 /// `target_directory` from `cargo metadata` (cargo sets `CARGO` for the
-/// processes it runs). A string search again: the key is unique in the
-/// output and its value a plain path.
+/// processes it runs).
 fn cargo_target_dir() -> Option<PathBuf> {
     let out = Command::new(std::env::var_os("CARGO")?)
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let key = "\"target_directory\":\"";
-    let rest = &text[text.find(key)? + key.len()..];
-    Some(PathBuf::from(&rest[..rest.find('"')?]))
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(PathBuf::from(meta["target_directory"].as_str()?))
 }
 
 /// The median point estimate (ns) of one benchmark, if criterion wrote it
@@ -194,19 +445,10 @@ fn median_ns(dir: &Path, group: &str, lib: &str, since: SystemTime) -> Option<f6
     parse_median(&std::fs::read_to_string(path).ok()?)
 }
 
-/// Reads `"median":{...,"point_estimate":X,...}` out of criterion's
-/// estimates file. The file's shape is fixed by criterion and only this one
-/// number is needed, so a string search does the job of a JSON parser. The
-/// median's nested `confidence_interval` has no `point_estimate`, so the
-/// first one after `"median"` is the median's own.
+/// Reads `median.point_estimate` out of criterion's estimates file.
 fn parse_median(json: &str) -> Option<f64> {
-    let rest = &json[json.find("\"median\"")?..];
-    let rest = &rest[rest.find("\"point_estimate\"")? + "\"point_estimate\"".len()..];
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+    let estimates: serde_json::Value = serde_json::from_str(json).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
 }
 
 fn fmt_ns(v: Option<f64>) -> String {
@@ -236,17 +478,26 @@ fn report(dir: &Path, since: SystemTime, json: bool) {
     println!();
     println!("ns per operation, median of criterion's samples, 64 KiB stacks:");
     println!(
-        "{:<32}{:>10}{:>12}{:>10}{:>18}",
-        "", "ours", "corosensei", "context", "ours/corosensei"
+        "{:<32}{:>10}{:>12}{:>10}{:>10}{:>18}{:>16}",
+        "", "ours", "corosensei", "context", "wasmtime", "ours/corosensei", "ours/wasmtime"
     );
+    // Two decimals, or four for a ratio below 0.1 (ours / Wasmtime's
+    // create + run + drop is about 0.005), so it does not print as 0.00x.
+    let fmt_ratio = |r: Option<f64>| match r {
+        None => "-".to_string(),
+        Some(r) if r < 0.1 => format!("{r:.4}x"),
+        Some(r) => format!("{r:.2}x"),
+    };
     for ((_, label), row) in GROUPS.iter().zip(&results) {
         println!(
-            "{:<32}{:>10}{:>12}{:>10}{:>18}",
+            "{:<32}{:>10}{:>12}{:>10}{:>10}{:>18}{:>16}",
             label,
             fmt_ns(row[0]),
             fmt_ns(row[1]),
             fmt_ns(row[2]),
-            ratio(row[0], row[1]).map_or("-".to_string(), |r| format!("{r:.2}x")),
+            fmt_ns(row[3]),
+            fmt_ratio(ratio(row[0], row[1])),
+            fmt_ratio(ratio(row[0], row[3])),
         );
     }
     if json {
@@ -262,6 +513,11 @@ fn report(dir: &Path, since: SystemTime, json: bool) {
             fields.push(format!(
                 "\"{group}_ratio_vs_context\":{}",
                 json_num(ratio(row[0], row[2]))
+            ));
+            fields.push(format!("\"wasmtime_{group}_ns\":{}", json_num(row[3])));
+            fields.push(format!(
+                "\"{group}_ratio_vs_wasmtime\":{}",
+                json_num(ratio(row[0], row[3]))
             ));
         }
         println!("{{{}}}", fields.join(","));
@@ -288,22 +544,29 @@ fn main() {
     // back off a little so a file written right at start-up still counts.
     let since = SystemTime::now() - Duration::from_millis(10);
     let dir = criterion_dir();
-    // Short runs: these operations take nanoseconds, so 3 s of samples are
-    // plenty, and all six benchmarks finish in well under a minute.
+    // Short runs: these operations take nanoseconds (Wasmtime's create:
+    // microseconds), so 3 s of samples are plenty, and all eleven
+    // benchmarks finish in about a minute.
     let mut c = Criterion::default()
         .output_directory(&dir)
         .sample_size(50)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
+    let engine = wasm::engine();
     {
         let mut g = c.benchmark_group("round_trip");
-        round_trip(&mut g);
+        round_trip(&mut g, &engine);
         g.finish();
     }
     {
         let mut g = c.benchmark_group("create_run_drop");
-        create_run_drop(&mut g);
+        create_run_drop(&mut g, &engine);
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("switch");
+        switch(&mut g, &engine);
         g.finish();
     }
     c.final_summary();

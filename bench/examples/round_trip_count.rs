@@ -7,7 +7,10 @@
 //! valgrind --tool=callgrind target/release/examples/round_trip_count ours 200000
 //! ```
 //!
-//! The library is `ours` (default), `corosensei` or `context`. Criterion
+//! The library is `ours` (default), `corosensei`, `context` or `wasmtime`
+//! (`bench/wat/round_trip.wat`'s `run(n)`, one call; compiling the module
+//! and mapping its generator's stack are start-up, the same in both runs,
+//! and cancel out like the rest). Criterion
 //! measures time, which on a shared 2-core VM wanders by several per cent
 //! from run to run; an instruction count does not. The difference between
 //! the counts of two runs, divided by the difference in N, is the exact
@@ -71,6 +74,28 @@ fn context(n: u64) -> i64 {
     sum
 }
 
+fn wasmtime(n: u64) -> i64 {
+    use wasmtime::{Config, Engine, Instance, Module, Store};
+    // The engine of `benches/host.rs` (`wasm::engine`).
+    let mut config = Config::new();
+    config
+        .wasm_function_references(true)
+        .wasm_exceptions(true)
+        .wasm_gc(true)
+        .wasm_stack_switching(true)
+        .async_stack_size(STACK_SIZE)
+        .max_wasm_stack(32 * 1024);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, include_str!("../wat/round_trip.wat")).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
+    let n = i32::try_from(n).expect("at most i32::MAX round trips");
+    i64::from(run.call(&mut store, black_box(n)).unwrap())
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let lib = args.next().unwrap_or_else(|| "ours".to_string());
@@ -82,7 +107,8 @@ fn main() {
         "ours" => ours(n),
         "corosensei" => corosensei(n),
         "context" => context(n),
-        other => panic!("unknown library {other:?}: ours, corosensei or context"),
+        "wasmtime" => wasmtime(n),
+        other => panic!("unknown library {other:?}: ours, corosensei, context or wasmtime"),
     };
     println!("{lib}: {n} round trips, sum {sum}");
 }

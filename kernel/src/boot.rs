@@ -31,11 +31,14 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
 ///
 /// 1. serial: the first print initialises COM1, so every later step can report;
 /// 2. GDT + TSS: kernel segments and the IST stacks the IDT gates name;
-/// 3. IDT: every exception has a handler from here on; the kernel stack's
-///    range is recorded so that an overflow is reported as one;
-/// 4. frames: the allocator over the memory map, problems printed;
-/// 5. paging: the kernel's own tables, CR3 switched (`boot_info` is unmapped after this);
-/// 6. heap: `alloc` works.
+/// 3. IDT: every exception has a handler from here on;
+/// 4. the kernel stack's range is recorded, so that an overflow is
+///    reported as one;
+/// 5. frames: the allocator over the memory map, problems printed;
+/// 6. paging: the kernel's own tables, CR3 switched (`boot_info` is unmapped after this);
+/// 7. heap: `alloc` works;
+/// 8. stacks: the continuation-stack pool, empty (slots are mapped as
+///    continuations are made).
 pub fn init(boot_info: &'static mut BootInfo) {
     crate::println!(
         "kernel: booted, bootloader {}.{}.{}",

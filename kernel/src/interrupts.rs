@@ -17,7 +17,10 @@
 //!    and the decoded error bits), then calls [`crate::testing::fatal`],
 //!    which reports the running test and exits QEMU.
 //!
-//! Double fault, NMI and machine check are always fatal.
+//! Ten vectors are always fatal, in guest code as in the kernel's: debug
+//! (1), NMI (2), double fault (8), invalid TSS (10), machine check (18),
+//! virtualization (20), control protection (21), hypervisor injection
+//! (28), VMM communication (29) and security (30).
 //!
 //! ## Which handlers run on their own stack, and why the page fault does
 //!

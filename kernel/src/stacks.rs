@@ -62,7 +62,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// 64 KiB stacks with one guard page, 16 Ki slots (1.1 GiB of the
+    /// 64 KiB stacks with one guard page, 16 Ki slots (1.06 GiB of the
     /// 512 GiB region; only what is touched costs memory).
     pub const DEFAULT: Config = Config {
         stack_size: 64 * 1024,

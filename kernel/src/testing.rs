@@ -16,7 +16,8 @@
 //! and exits QEMU with success only if every test passed.
 //!
 //! Some behaviour can only be observed by ending the boot: a kernel stack
-//! overflow must end in a double fault. Such a test runs in a boot of its
+//! overflow must be reported as one (through the page-fault handler, on
+//! its own stack; see `interrupts`). Such a test runs in a boot of its
 //! own, declares what it expects with [`expect_fatal`], and provokes it; the
 //! fatal handler asks [`fatal`] whether this was the expected end, and the
 //! harness reports the test as passed or failed accordingly.

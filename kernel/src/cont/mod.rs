@@ -1,13 +1,14 @@
 //! Stack-switching continuations: the machinery behind WebAssembly's
-//! `cont.new`, `resume`, `suspend`, `switch` and `cont.bind`.
+//! `cont.new`, `resume`, `suspend`, `switch`, `cont.bind` and
+//! `resume_throw`.
 //!
 //! A continuation is a computation with a stack of its own that can be
-//! stopped and continued. The kernel (and guest code) use it through the
-//! [`Store`]: make a function ([`Store::func_wrap`]), make a continuation
-//! that will run it ([`Store::cont_new`]), run it with [`Store::resume`]
-//! under a list of [`Handler`]s; inside, guest code calls
-//! [`Store::suspend`] to hand a tag's payload to the nearest resume that
-//! handles the tag, and gets back the values of the next resume.
+//! stopped and continued. Code uses it through one of three doors to the
+//! same [`Store`]: the typed door ([`typed`]: `Tag<P, R>`, `Func<P, R>`,
+//! owned `Cont` handles; what a student writes), the dynamic door (the
+//! store's own methods over `Copy` [`ContObj`] handles, every type checked
+//! at run time), and the raw door ([`raw_door`]: slices of [`ValRaw`], for
+//! an interpreter).
 //!
 //! The pieces, from the metal up:
 //!
@@ -19,9 +20,19 @@
 //!   through, and the typed wrapper that builds it from a closure;
 //! * [`contref`]: the continuation record, handles with revisions (the
 //!   one-shot rule), tags, handlers and what a resume reports;
-//! * [`store`]: the operations, the chain of parents, traps;
+//! * [`store`]: the operations, the chain of parents, traps, cancellation;
+//! * [`walk`]: the frame-pointer walk that crosses from a continuation into
+//!   its parent;
+//! * [`val`]: the 16-byte value slot and the value types;
+//! * [`typed`] and [`raw_door`]: the typed and the raw doors above;
 //! * [`provider`]: where stacks come from;
 //! * [`trap`]: what a trap says.
+//!
+//! The host tests beside them: `tests` (the dynamic door's behaviours),
+//! `typed_tests`, `cancel_tests`, `throw_tests`, `raw_door_tests`,
+//! `safe_code_tests` and `hostile_tests` (safe code only, trying to break
+//! the runtime), and `model_tests` (random programs against a reference
+//! interpreter).
 //!
 //! `docs/continuations.md` follows one resume and one suspend instruction
 //! by instruction.

@@ -604,8 +604,8 @@ impl Store {
     ///
     /// Always inlined: the switch clobbers every register, so the function
     /// that contains it must keep whatever its caller holds in callee-saved
-    /// registers. Out of line that is a full save and restore of all five
-    /// on each call; inlined, the caller saves them once in its prologue and
+    /// registers. Out of line that is a full save and restore of all six
+    /// (RBX, RBP, R12 to R15) on each call; inlined, the caller saves them once in its prologue and
     /// spills around the switch only the values it still needs afterwards.
     #[inline(always)]
     pub fn resume<A: WasmValues, R: WasmValues>(

@@ -269,6 +269,18 @@ pub struct ControlContext {
     pub rip: usize,
 }
 
+/// Where each word of a [`ControlContext`] sits inside it: the offsets the
+/// switch's assembly uses (as `const` operands, so they cannot drift).
+pub const CTX_RSP: usize = core::mem::offset_of!(ControlContext, rsp);
+pub const CTX_RBP: usize = core::mem::offset_of!(ControlContext, rbp);
+pub const CTX_RIP: usize = core::mem::offset_of!(ControlContext, rip);
+
+/// The start trampoline addresses the control context from its frame
+/// pointer, which stays at `TOS-0x10`: the saved RSP is this far below it,
+/// the saved RIP this far above it.
+pub const TRAMPOLINE_RSP_BELOW_RBP: usize = CONTROL_CONTEXT_OFFSET - RBP_OFFSET;
+pub const TRAMPOLINE_RIP_ABOVE_RBP: usize = RBP_OFFSET - RIP_OFFSET;
+
 #[cfg(test)]
 mod tests {
     use super::*;

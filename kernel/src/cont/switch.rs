@@ -27,7 +27,7 @@
 //! the parent's RIP: a frame record, which lets a frame-pointer walk step
 //! from the continuation's frames straight into its parent's.
 
-use super::stack::ControlContext;
+use super::stack::{self, ControlContext};
 use core::arch::{asm, global_asm};
 
 /// The message a switch carries in RDI: a discriminant in the high 32 bits
@@ -110,12 +110,14 @@ global_asm!(
     "    xor edi, edi",
     // Load the parent: RSP from [TOS-0x18], RIP from [TOS-0x08],
     // RBP from [TOS-0x10] (last, since it is our base register).
-    "    mov rsp, [rbp - 8]",
-    "    mov rax, [rbp + 8]",
+    "    mov rsp, [rbp - {rsp_below}]",
+    "    mov rax, [rbp + {rip_above}]",
     "    mov rbp, [rbp]",
     "    jmp rax",
     ".size cont_start_trampoline, . - cont_start_trampoline",
     entry = sym super::store::cont_entry,
+    rsp_below = const stack::TRAMPOLINE_RSP_BELOW_RBP,
+    rip_above = const stack::TRAMPOLINE_RIP_ABOVE_RBP,
 );
 
 unsafe extern "C" {
@@ -156,15 +158,15 @@ pub unsafe fn switch(
             "push rbx",
             // Load the target first (store may equal load): RSP ctx+0,
             // RBP ctx+8, RIP ctx+16.
-            "mov r8, [rdx]",
-            "mov r9, [rdx + 8]",
-            "mov r10, [rdx + 16]",
+            "mov r8, [rdx + {rsp}]",
+            "mov r9, [rdx + {rbp}]",
+            "mov r10, [rdx + {rip}]",
             // Our resume point is label 2 below.
             "lea r11, [rip + 2f]",
             // Store ours: RSP to ctx+0, RBP to ctx+8, RIP to ctx+16.
-            "mov [rsi], rsp",
-            "mov [rsi + 8], rbp",
-            "mov [rsi + 16], r11",
+            "mov [rsi + {rsp}], rsp",
+            "mov [rsi + {rbp}], rbp",
+            "mov [rsi + {rip}], r11",
             // Become the target.
             "mov rsp, r8",
             "mov rbp, r9",
@@ -179,6 +181,9 @@ pub unsafe fn switch(
             out("r13") _,
             out("r14") _,
             out("r15") _,
+            rsp = const stack::CTX_RSP,
+            rbp = const stack::CTX_RBP,
+            rip = const stack::CTX_RIP,
             clobber_abi("C"),
         );
     }
@@ -206,6 +211,18 @@ pub fn frame_pointer() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_assembly_offsets_are_the_layout_tables() {
+        assert_eq!((stack::CTX_RSP, stack::CTX_RBP, stack::CTX_RIP), (0, 8, 16));
+        assert_eq!(
+            (
+                stack::TRAMPOLINE_RSP_BELOW_RBP,
+                stack::TRAMPOLINE_RIP_ABOVE_RBP
+            ),
+            (8, 8)
+        );
+    }
 
     #[test]
     fn control_effect_packs_discriminant_high_and_handler_low() {

@@ -19,6 +19,8 @@ extern crate alloc;
 
 pub mod cont;
 mod cpu_local;
+#[cfg(test)]
+mod doc_figures;
 pub mod frames;
 pub mod paging;
 pub mod serial;

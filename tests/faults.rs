@@ -13,6 +13,7 @@
 extern crate alloc;
 
 use alloc::rc::Rc;
+use alloc::string::String;
 use core::arch::global_asm;
 use core::cell::Cell;
 use core::hint::black_box;
@@ -27,7 +28,7 @@ kernel::suite!(
     "faults",
     [
         overflow_by_unbounded_recursion_traps_as_stack_overflow,
-        overflow_four_continuations_deep_ends_the_whole_chain,
+        overflow_four_continuations_deep_travels_up_every_level,
         overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes,
         divide_by_zero_traps_at_the_div_instruction,
         invalid_opcode_traps_at_the_ud2_instruction,
@@ -102,14 +103,19 @@ fn recurse(depth: u64) -> u64 {
 }
 
 /// A guest function that calls `routine` (one of the fault routines).
-fn faulting_guest(store: &Store, routine: unsafe extern "C" fn()) -> Func {
-    store
-        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+fn faulting_guest(store: &Store, routine: unsafe extern "C" fn()) -> Result<Func, String> {
+    ok(
+        store.func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
             // SAFETY: the routine only faults; the trap ends this stack.
             unsafe { routine() };
             Ok(())
-        })
-        .expect("a () -> () function")
+        }),
+    )
+}
+
+/// The value of `r`, or its error as a failure reason.
+fn ok<T, E: core::fmt::Debug>(r: Result<T, E>) -> Result<T, String> {
+    r.map_err(|e| alloc::format!("{e:?}"))
 }
 
 /// Runs a fresh continuation of `f` (`() -> R`) from kernel code and
@@ -140,7 +146,7 @@ fn overflow_by_unbounded_recursion_traps_as_stack_overflow() -> TestResult {
     let outstanding = stacks::outstanding();
     let f = store
         .func_wrap(|_: &Store, (): ()| -> Result<i64, Trap> { Ok(recurse(0) as i64) })
-        .unwrap();
+        .map_err(|e| alloc::format!("{e:?}"))?;
     let trap = trap_of::<i64>(&store, f)?;
     let TrapKind::StackOverflow { addr } = trap.kind() else {
         return Err(alloc::format!("expected a stack overflow, got {trap}"));
@@ -166,34 +172,38 @@ fn overflow_by_unbounded_recursion_traps_as_stack_overflow() -> TestResult {
 }
 
 /// `f1` resumes a fresh `f2`, which resumes `f3`, which resumes `f4`, which
-/// overflows: the trap ends all four and comes out of the kernel's resume
-/// of `f1` (no guest `resume` in between sees it).
-fn four_deep_overflowing_chain(store: &Store) -> Func {
-    let f4 = store
-        .func_wrap(|_: &Store, (): ()| -> Result<i64, Trap> { Ok(recurse(0) as i64) })
-        .unwrap();
+/// overflows. The trap ends `f4` and comes back as the `Err` of `f3`'s
+/// resume; each guest counts it in `seen` and passes it on with `?`, so it
+/// climbs one parent at a time to the kernel's resume of `f1`.
+fn four_deep_overflowing_chain(store: &Store, seen: Rc<Cell<u32>>) -> Result<Func, String> {
+    let f4 =
+        ok(store.func_wrap(|_: &Store, (): ()| -> Result<i64, Trap> { Ok(recurse(0) as i64) }))?;
     let mut inner = f4;
     for _ in 0..3 {
-        let callee = inner;
-        inner = store
-            .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
+        let (callee, seen) = (inner, seen.clone());
+        inner = ok(
+            store.func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
                 let k = s.cont_new(callee)?;
-                match s.resume::<_, i64>(k, (), &[])? {
-                    // Never reached: the innermost continuation overflows,
-                    // and a trap never returns to guest code.
+                let r = s.resume::<_, i64>(k, (), &[]);
+                if r.is_err() {
+                    seen.set(seen.get() + 1);
+                }
+                match r? {
+                    // Never reached: the innermost continuation overflows.
                     Resumed::Returned(v) => Ok(v + 1),
                     Resumed::Suspended { .. } => Ok(-1),
                 }
-            })
-            .unwrap();
+            }),
+        )?;
     }
-    inner
+    Ok(inner)
 }
 
-fn overflow_four_continuations_deep_ends_the_whole_chain() -> TestResult {
+fn overflow_four_continuations_deep_travels_up_every_level() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
     let outstanding = stacks::outstanding();
-    let f1 = four_deep_overflowing_chain(&store);
+    let seen = Rc::new(Cell::new(0));
+    let f1 = four_deep_overflowing_chain(&store, seen.clone())?;
     let k = store.cont_new(f1).map_err(|t| alloc::format!("{t}"))?;
     let outer_top = store.stack_top(k).unwrap_or(0);
     let trap = match store.resume::<_, i64>(k, (), &[]) {
@@ -210,7 +220,9 @@ fn overflow_four_continuations_deep_ends_the_whole_chain() -> TestResult {
         trap.origin() != outer_top,
         "the trap names the outermost stack"
     );
-    // ...and ended the outermost too, which the kernel can see.
+    // ...every guest resume on the way saw it and passed it on, and the
+    // outermost ended with it too, which the kernel can see.
+    check_eq!(seen.get(), 3);
     check_eq!(store.state(k), Some(State::Trapped));
     // All four stacks went back to the pool.
     check_eq!(store.outstanding_stacks(), 0);
@@ -231,7 +243,7 @@ fn overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes() -> Te
     let store = Store::new(KernelStacks, STACK_SIZE);
     let f = store
         .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> { Ok(huge_frame() as i32) })
-        .unwrap();
+        .map_err(|e| alloc::format!("{e:?}"))?;
     let trap = trap_of::<i32>(&store, f)?;
     let TrapKind::StackOverflow { addr } = trap.kind() else {
         return Err(alloc::format!("expected a stack overflow, got {trap}"));
@@ -242,7 +254,7 @@ fn overflow_by_one_frame_larger_than_the_stack_is_caught_by_stack_probes() -> Te
 
 fn divide_by_zero_traps_at_the_div_instruction() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_divide))?;
+    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_divide)?)?;
     check_eq!(trap.kind(), TrapKind::DivideByZero);
     check_eq!(
         trap.backtrace().frames()[0],
@@ -253,7 +265,7 @@ fn divide_by_zero_traps_at_the_div_instruction() -> TestResult {
 
 fn invalid_opcode_traps_at_the_ud2_instruction() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_ud2))?;
+    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_ud2)?)?;
     check_eq!(trap.kind(), TrapKind::InvalidOpcode);
     check_eq!(
         trap.backtrace().frames()[0],
@@ -264,7 +276,7 @@ fn invalid_opcode_traps_at_the_ud2_instruction() -> TestResult {
 
 fn null_dereference_traps_as_a_page_fault_at_address_0() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_null))?;
+    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_null)?)?;
     check_eq!(trap.kind(), TrapKind::PageFault { addr: 0 });
     check_eq!(
         trap.backtrace().frames()[0],
@@ -275,7 +287,7 @@ fn null_dereference_traps_as_a_page_fault_at_address_0() -> TestResult {
 
 fn non_canonical_access_traps_as_general_protection() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_noncanonical))?;
+    let trap = trap_of::<()>(&store, faulting_guest(&store, fault_noncanonical)?)?;
     check_eq!(trap.kind(), TrapKind::GeneralProtection);
     check_eq!(
         trap.backtrace().frames()[0],
@@ -290,9 +302,9 @@ fn reuse_of_the_trapped_stack_runs_the_next_continuation_correctly() -> TestResu
         [fault_divide, fault_ud2, fault_null, fault_noncanonical];
     let triple = store
         .func_wrap(|_: &Store, x: i64| -> Result<i64, Trap> { Ok(black_box(x) * 3) })
-        .unwrap();
+        .map_err(|e| alloc::format!("{e:?}"))?;
     for (i, routine) in routines.into_iter().enumerate() {
-        let trap = trap_of::<()>(&store, faulting_guest(&store, routine))?;
+        let trap = trap_of::<()>(&store, faulting_guest(&store, routine)?)?;
         // The pool hands out the most recently freed slot first: the next
         // continuation runs on the very stack that trapped.
         let k = store.cont_new(triple).map_err(|t| alloc::format!("{t}"))?;
@@ -310,7 +322,7 @@ fn reuse_of_the_trapped_stack_runs_the_next_continuation_correctly() -> TestResu
 
 fn trapped_chain_leak_check_frames_and_stacks_return_exactly() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let f1 = four_deep_overflowing_chain(&store);
+    let f1 = four_deep_overflowing_chain(&store, Rc::new(Cell::new(0)))?;
     // The first run takes four slots and demand-maps their stacks; freeing
     // leaves the four slots pooled with their top pages. From then on a
     // trapped chain must cost exactly nothing.
@@ -334,7 +346,7 @@ fn trapped_chain_leak_check_frames_and_stacks_return_exactly() -> TestResult {
 fn guest_fault_under_a_kernel_probe_traps_the_chain_not_the_probe() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
     let k = store
-        .cont_new(faulting_guest(&store, fault_divide))
+        .cont_new(faulting_guest(&store, fault_divide)?)
         .map_err(|t| alloc::format!("{t}"))?;
     let mut result = None;
     let probed = probe(|| result = Some(store.resume::<_, ()>(k, (), &[])));
@@ -375,7 +387,7 @@ fn fault_after_a_guest_was_refused_a_second_stores_resume_still_traps_its_own_ch
             unsafe { fault_divide() };
             Ok(0)
         })
-        .unwrap();
+        .map_err(|e| alloc::format!("{e:?}"))?;
     let trap = trap_of::<i32>(&outer, f)?;
     check_eq!(refused.get(), Some(TrapKind::OtherStoreRunning));
     check_eq!(trap.kind(), TrapKind::DivideByZero);
@@ -408,7 +420,7 @@ fn a_new_store_runs_continuations_after_the_traps_above() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
     let add = store
         .func_wrap(|_: &Store, (a, b): (i32, i32)| -> Result<i32, Trap> { Ok(a + b) })
-        .unwrap();
+        .map_err(|e| alloc::format!("{e:?}"))?;
     let k = store.cont_new(add).map_err(|t| alloc::format!("{t}"))?;
     match store.resume::<_, i32>(k, (40, 2), &[]) {
         Ok(Resumed::Returned(v)) => check_eq!(v, 42i32),

@@ -225,13 +225,13 @@ fn slot_count_and_stack_size_are_configurable() -> TestResult {
     stacks::configure(small).map_err(|e| format!("{e:?}"))?;
     let result = (|| -> TestResult {
         let store = Store::new(KernelStacks, 16 * 1024);
-        let tag = store.tag_new(&[], &[]).unwrap();
+        let tag = store.tag_new(&[], &[]).map_err(|e| format!("{e:?}"))?;
         let parked = store
             .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
                 s.suspend::<_, ()>(tag, ())?;
                 Ok(())
             })
-            .unwrap();
+            .map_err(|e| format!("{e:?}"))?;
         let mut suspended = Vec::new();
         let mut tops = Vec::new();
         for _ in 0..4 {
@@ -273,20 +273,24 @@ fn configuring_while_stacks_are_in_use_is_refused() -> TestResult {
 }
 
 /// A store with a tag and a function that suspends once with its argument.
-fn parking_store() -> (
+type Parking = (
     core::pin::Pin<alloc::boxed::Box<Store>>,
     kernel::cont::Tag,
     kernel::cont::Func,
-) {
+);
+
+fn parking_store() -> Result<Parking, String> {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    let tag = store.tag_new(&[ValType::I64], &[]).unwrap();
+    let tag = store
+        .tag_new(&[ValType::I64], &[])
+        .map_err(|e| format!("{e:?}"))?;
     let parked = store
         .func_wrap(move |s: &Store, x: i64| -> Result<(), Trap> {
             s.suspend::<_, ()>(tag, black_box(x))?;
             Ok(())
         })
-        .unwrap();
-    (store, tag, parked)
+        .map_err(|e| format!("{e:?}"))?;
+    Ok((store, tag, parked))
 }
 
 /// Makes `n` continuations of `parked`, runs each to its first suspend, and
@@ -312,7 +316,7 @@ fn suspend_many(
 
 fn suspending_10000_at_once_then_dropping_them_leaks_no_frames() -> TestResult {
     const N: usize = 10_000;
-    let (store, tag, parked) = parking_store();
+    let (store, tag, parked) = parking_store()?;
     let outstanding = stacks::outstanding();
 
     // First round, cold: measure what one suspended continuation costs.
@@ -354,7 +358,7 @@ fn create_run_drop_100000_times_leak_check() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
     let square = store
         .func_wrap(|_: &Store, x: i64| -> Result<i64, Trap> { Ok(x * x) })
-        .unwrap();
+        .map_err(|e| format!("{e:?}"))?;
     let run = |x: i64| -> Result<i64, String> {
         let k = store.cont_new(square).map_err(|t| format!("{t}"))?;
         match store.resume(k, x, &[]) {

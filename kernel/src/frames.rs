@@ -319,13 +319,13 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
 /// 4 GiB of physical memory, in two 128 KiB bitmaps in `.bss`.
 pub const KERNEL_WORDS: usize = 16 * 1024;
 
-/// The kernel's frame allocator. See the module docs for the locking rules.
 /// Whether the frame allocator's lock is held (by code a fault interrupted).
 #[cfg(target_os = "none")]
 pub fn locked() -> bool {
     FRAMES.is_locked()
 }
 
+/// The kernel's frame allocator. See the module docs for the locking rules.
 pub static FRAMES: crate::sync::Mutex<FrameAllocator<KERNEL_WORDS>> =
     crate::sync::Mutex::new("frame allocator", FrameAllocator::new());
 

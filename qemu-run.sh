@@ -64,7 +64,7 @@ ensure_qemu() {
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         say "qemu-run.sh: installing ${missing[*]} with apt-get"
-        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 && return 0
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 && return 0
     fi
     say "qemu-run.sh: missing ${missing[*]}. Install with:"
     say "  sudo apt-get update && sudo apt-get install -y ${missing[*]}"

@@ -37,14 +37,20 @@
 //! `docs/continuations.md` follows one resume and one suspend instruction
 //! by instruction.
 
+mod cancel;
 pub mod contref;
 pub mod func;
+mod handles;
 pub mod provider;
 pub mod raw_door;
+mod resume;
 pub mod stack;
 pub mod store;
+mod suspend;
 pub mod switch;
+mod throw;
 pub mod trap;
+mod traps;
 pub mod typed;
 pub mod val;
 pub mod walk;
@@ -73,8 +79,9 @@ pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
 pub use raw_door::RawResumed;
 pub use stack::ContStack;
-pub use store::{Store, trap_current};
+pub use store::Store;
 pub use switch::ControlEffect;
 pub use trap::{Backtrace, Trap, TrapKind, TrapText};
+pub use traps::trap_current;
 pub use val::{ValRaw, ValType};
 pub use walk::Frame;

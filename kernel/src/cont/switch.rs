@@ -115,7 +115,7 @@ global_asm!(
     "    mov rbp, [rbp]",
     "    jmp rax",
     ".size cont_start_trampoline, . - cont_start_trampoline",
-    entry = sym super::store::cont_entry,
+    entry = sym super::traps::cont_entry,
     rsp_below = const stack::TRAMPOLINE_RSP_BELOW_RBP,
     rip_above = const stack::TRAMPOLINE_RIP_ABOVE_RBP,
 );

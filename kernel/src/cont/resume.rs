@@ -1,0 +1,321 @@
+//! `cont.new`, `resume` and `cont.bind`: putting a continuation to work.
+//!
+//! `resume` is the resumer's half of the bookkeeping (see `store`): check
+//! the handle and the types, place the arguments, link the segment under
+//! the running code, switch; and, when control comes back, read what the
+//! effect says happened (`outcome`). `run_segment` is shared with the
+//! drop's cancellation and with `resume_throw`, which resume with other
+//! effects.
+
+use super::contref::{ContObj, ContRef, Handler, Resumed, State};
+use super::func::{Func, VMContext, WasmValues};
+use super::provider::StackError;
+use super::stack::{self};
+use super::store::{RUNNING, Store, same_types};
+use super::switch::{ControlEffect, switch};
+use super::trap::{Trap, TrapKind};
+
+impl Store {
+    /// `cont.new`: a fresh continuation that will run `f`.
+    pub fn cont_new(&self, f: Func) -> Result<ContObj, Trap> {
+        if self.id == 0 {
+            return self.raise(
+                TrapKind::TooManyStores,
+                "this store was made after every store id was taken",
+            );
+        }
+        // SAFETY: a short look at the list's length.
+        if unsafe { !(*self.deferred.get()).is_empty() } {
+            self.flush_deferred();
+        }
+        // SAFETY: a Func is a record boxed in this store.
+        let (params, results) = unsafe { ((*f.0).params, (*f.0).results) };
+        if !stack::fits(self.stack_size, params.len().max(results.len())) {
+            return self.raise(
+                TrapKind::TooManyArguments,
+                "the function's args buffer does not fit on a stack",
+            );
+        }
+        let c = self.take_contref();
+        // SAFETY: provider calls do not re-enter the store.
+        let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size, self) } {
+            Ok(stack) => stack,
+            Err(err) => {
+                // SAFETY: `c` is ours and unused: back on the free list.
+                unsafe { (*c).next_free = self.free.get() };
+                self.free.set(c);
+                let why = match err {
+                    StackError::OutOfMemory => "the stack provider has no stack left",
+                    StackError::UnsupportedSize => {
+                        "the stack provider does not hand out stacks of this size"
+                    }
+                };
+                return self.raise(TrapKind::OutOfStacks, why);
+            }
+        };
+        debug_assert!(stack.len() >= self.stack_size);
+        // SAFETY: `c` is a free ContRef (nothing points at it but stale
+        // handles, which the revision rejects); the stack is new and idle;
+        // `args` lives in `c`, which outlives the stack's use.
+        unsafe {
+            (*c).stack = stack;
+            let args = core::ptr::addr_of_mut!((*c).args);
+            (*c).stack.initialize(
+                f.0,
+                self as *const Store as *mut VMContext,
+                args,
+                params.len(),
+                results.len(),
+            );
+            (*c).state = State::Fresh;
+            (*c).born = (*c).revision;
+            (*c).parent = core::ptr::null_mut();
+            (*c).last_ancestor = c;
+            (*c).results = results;
+            (*c).expected = params;
+            (*c).inbox = (*c).args.data;
+            (*c).bound = 0;
+            (*c).payload = &[];
+            Ok(self.handle(c))
+        }
+    }
+
+    /// `resume k args (on ...)*`: runs `k` until it returns or suspends to
+    /// one of `handlers` (or a trap ends its chain). `A` must be the types
+    /// `k` expects next and `R` the result types of the function whose
+    /// return ends `k` (the outermost of its segment); both are checked
+    /// before anything is switched, and a mismatch traps.
+    ///
+    /// Always inlined: the switch clobbers every register, so the function
+    /// that contains it must keep whatever its caller holds in callee-saved
+    /// registers. Out of line that is a full save and restore of all six
+    /// (RBX, RBP, R12 to R15) on each call; inlined, the caller saves them once in its prologue and
+    /// spills around the switch only the values it still needs afterwards.
+    #[inline(always)]
+    pub fn resume<A: WasmValues, R: WasmValues>(
+        &self,
+        k: ContObj,
+        args: A,
+        handlers: &[Handler],
+    ) -> Result<Resumed<R>, Trap> {
+        let c = self.check(k, A::TYPES, "resume")?;
+        // SAFETY: `check` proved `c` live and fresh-or-suspended, so its
+        // `last_ancestor` is the live outermost ContRef of its segment.
+        unsafe {
+            if !same_types((*(*c).last_ancestor).results, R::TYPES) {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "resume result types do not match the continuation's function",
+                );
+            }
+            self.no_lock_held()?;
+            self.no_other_store_running()?;
+            self.resume_live(c, args, handlers)
+        }
+    }
+
+    /// The body of `resume` once the handle is known live, the types right
+    /// (by the checks above, or by the typed door's types) and the switch
+    /// allowed (no kernel lock held, no other store's chain running): the
+    /// one-shot revision bump, the arguments, the switch.
+    ///
+    /// # Safety
+    /// `c` is a live (fresh or suspended) ContRef of this store that
+    /// expects `A` next, `R` is the result types of its segment's
+    /// outermost function, and `no_lock_held` and `no_other_store_running`
+    /// have just passed.
+    #[inline(always)]
+    pub(crate) unsafe fn resume_live<A: WasmValues, R: WasmValues>(
+        &self,
+        c: *mut ContRef,
+        args: A,
+        handlers: &[Handler],
+    ) -> Result<Resumed<R>, Trap> {
+        // SAFETY: per the contract; its inbox has room for `bound + A`
+        // values (args buffer capacity or mailbox).
+        unsafe {
+            let outer = (*c).last_ancestor;
+            (*c).revision += 1;
+            args.store((*c).inbox.add((*c).bound));
+            self.resume_checked(c, outer, handlers)
+        }
+    }
+
+    /// The switch half of `resume`, after the checks and the arguments.
+    ///
+    /// # Safety
+    /// `c` must be a fresh or suspended ContRef with its arguments in place,
+    /// `outer` its `last_ancestor`, and `R` that ContRef's `results`.
+    #[inline(always)]
+    pub(super) unsafe fn resume_checked<R: WasmValues>(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+    ) -> Result<Resumed<R>, Trap> {
+        // SAFETY: forwarded contract.
+        unsafe {
+            let (effect, back) = self.run_segment(c, outer, handlers, ControlEffect::RESUME);
+            self.outcome(effect, back)
+        }
+    }
+
+    /// What a resume reports, from the effect that came back and who sent
+    /// it (see `run_segment`).
+    ///
+    /// # Safety
+    /// `back` is the live ContRef that sent `effect` to a resume of a
+    /// segment whose outermost function returns `R`.
+    #[inline(always)]
+    pub(super) unsafe fn outcome<R: WasmValues>(
+        &self,
+        effect: ControlEffect,
+        back: *mut ContRef,
+    ) -> Result<Resumed<R>, Trap> {
+        // SAFETY: per the contract.
+        unsafe {
+            match effect.discriminant() {
+                ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
+                    handler: effect.handler_index() as usize,
+                    cont: self.handle(back),
+                }),
+                ControlEffect::RETURN_TAG => {
+                    // `back` is the outermost of the segment we resumed, or
+                    // a switch target that took its place with the same
+                    // result types (`switch` checks): its results are `R`.
+                    let results = R::load((*back).args.data);
+                    (*back).state = State::Returned;
+                    self.release(back);
+                    Ok(Resumed::Returned(results))
+                }
+                _ => Err(self.trapped(back)),
+            }
+        }
+    }
+
+    /// Links the segment `c ..= outer` under the running code (its parent
+    /// is `current`, its handlers `handlers`), makes `c` current and
+    /// switches into `outer`'s control context with `effect`: the body of
+    /// `resume` and of a drop's cancellation. Returns the effect that came
+    /// back and the ContRef that sent it (returned, suspended or trapped),
+    /// with `current` restored.
+    ///
+    /// # Safety
+    /// As for `resume_checked`.
+    #[inline(always)]
+    pub(crate) unsafe fn run_segment(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+    ) -> (ControlEffect, *mut ContRef) {
+        let prev = self.current.get();
+        if prev.is_null() {
+            RUNNING.set(self);
+        }
+        // SAFETY: `c`, its segment and `prev` are live ContRefs; `outer`'s
+        // control context holds the segment's suspension point (or the
+        // start trampoline), and `handlers` outlives the switch because
+        // this frame stays on the stack until control comes back.
+        unsafe {
+            (*outer).parent = prev;
+            (*outer).handlers = handlers.as_ptr();
+            (*outer).handlers_len = handlers.len();
+            if !prev.is_null() {
+                (*prev).state = State::Parent;
+            }
+            (*c).state = State::Running;
+            self.current.set(c);
+            let ctx = (*outer).stack.control_context();
+            let effect = switch(effect, ctx, ctx);
+
+            // Back: `current` is whoever returned, suspended or trapped.
+            let back = self.current.get();
+            self.current.set(prev);
+            if prev.is_null() {
+                RUNNING.set(core::ptr::null());
+            } else {
+                (*prev).state = State::Running;
+            }
+            (effect, back)
+        }
+    }
+
+    /// The trap effect came back from `back`: it trapped, and only it (it
+    /// switched to its own control context, the resume that ran it). Frees
+    /// it and returns its trap. Locks it took died with its frames; the
+    /// resume began with none held (`no_lock_held`).
+    ///
+    /// # Safety
+    /// `back` is the live ContRef that sent the trap effect.
+    #[cold]
+    pub(crate) unsafe fn trapped(&self, back: *mut ContRef) -> Trap {
+        crate::sync::forget_held();
+        let trap = self
+            .pending_trap
+            .take()
+            .unwrap_or(Trap::new(TrapKind::GuestFailure, "trap"));
+        // SAFETY: per the contract; nothing runs on `back` any more.
+        unsafe {
+            // A continuation that passed its cancellation on was dropped.
+            (*back).state = match trap.kind() {
+                TrapKind::Cancelled => State::Dropped,
+                _ => State::Trapped,
+            };
+            self.release(back);
+        }
+        trap
+    }
+
+    /// The payload a suspended continuation sent with its `suspend`, read
+    /// from its mailbox. `k` must be the handle the resume returned, not
+    /// yet used (a consumed handle traps), and `P` the tag's payload types.
+    /// After a `bind` of one or more values the mailbox holds those values
+    /// instead, and this traps as a signature mismatch.
+    #[inline]
+    pub fn payload<P: WasmValues>(&self, k: ContObj) -> Result<P, Trap> {
+        let c = self.live(k, "payload")?;
+        // SAFETY: `live` proved `c` a ContRef of this store, un-consumed; a
+        // suspended one has `payload.len()` values in its mailbox
+        // while nothing has been bound over them (`bound == 0`).
+        unsafe {
+            if (*c).state != State::Suspended || (*c).bound != 0 {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "payload of a continuation that holds none",
+                );
+            }
+            if !same_types((*c).payload, P::TYPES) {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "payload types do not match the suspend's tag",
+                );
+            }
+            Ok(P::load((*c).values.as_ptr()))
+        }
+    }
+
+    /// `cont.bind k args`: consumes `k` and returns a handle to the same
+    /// continuation expecting `args`' count fewer arguments.
+    pub fn bind<A: WasmValues>(&self, k: ContObj, args: A) -> Result<ContObj, Trap> {
+        let c = self.live(k, "bind")?;
+        let n = A::TYPES.len();
+        // SAFETY: `live` proved `c` a ContRef of this store, un-consumed, so
+        // fresh or suspended, with inbox room for `expected`.
+        unsafe {
+            let exp = (*c).expected;
+            if exp.len() < n || exp[..n] != *A::TYPES {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "bind arguments do not match the continuation",
+                );
+            }
+            (*c).revision += 1;
+            args.store((*c).inbox.add((*c).bound));
+            (*c).bound += n;
+            (*c).expected = &exp[n..];
+            Ok(self.handle(c))
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! `suspend` and `switch`: leaving a continuation, the handler search, and
+//! the cut that makes the suspended segment.
+//!
+//! This is the suspender's half of the bookkeeping (see `store`): find the
+//! nearest resume whose handler list names the tag, put the payload in the
+//! mailbox, cut the segment off the chain, switch through the handler's
+//! control context. When the segment is resumed again, control comes back
+//! here with values, or with a cancellation or an exception
+//! (`interrupted`).
+
+use super::contref::{ContObj, ContRef, Handler, MAX_VALUES, State, Tag, find_handler};
+use super::func::{WasmValue, WasmValues};
+use super::store::{Store, same_types};
+use super::switch::{ControlEffect, switch};
+use super::trap::{Trap, TrapKind};
+use super::val::{ValRaw, ValType};
+
+impl Store {
+    /// `suspend tag payload`: hands control to the nearest enclosing resume
+    /// with a suspend handler for `tag`; returns the values the next resume
+    /// of this continuation passes. `P` must be the tag's params and `R` its
+    /// results, or the suspend traps before anything is switched.
+    /// Always inlined, for the reason given at `resume`.
+    #[inline(always)]
+    pub fn suspend<P: WasmValues, R: WasmValues>(&self, tag: Tag, payload: P) -> Result<R, Trap> {
+        let cur = self.current.get();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "suspend outside any continuation");
+        }
+        if !same_types(tag.params, P::TYPES) {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "suspend payload does not match the tag",
+            );
+        }
+        if !same_types(tag.results, R::TYPES) {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "suspend result types do not match the tag",
+            );
+        }
+        // SAFETY: `cur` is the running continuation and the types checked.
+        unsafe { self.suspend_checked(cur, tag.id, payload) }
+    }
+
+    /// The body of `suspend` once the types are known to be the tag's (by
+    /// the checks above, or by the typed door's types): finds the handler,
+    /// cuts the segment, switches.
+    ///
+    /// # Safety
+    /// `cur` is the store's running continuation (non-null), and `P` and
+    /// `R` are the payload and result types of the tag with id `tag_id`.
+    #[inline(always)]
+    pub(crate) unsafe fn suspend_checked<P: WasmValues, R: WasmValues>(
+        &self,
+        cur: *mut ContRef,
+        tag_id: u32,
+        payload: P,
+    ) -> Result<R, Trap> {
+        // SAFETY: forwarded contract; `store` writes `P::TYPES.len()` slots.
+        unsafe {
+            self.suspend_core(cur, tag_id, P::TYPES, R::TYPES, |dst| payload.store(dst))?;
+            // Resumed (or switched to): the resumer checked its values
+            // against `expected`, which is `R::TYPES`.
+            Ok(R::load((*cur).values.as_ptr()))
+        }
+    }
+
+    /// `suspend_checked` for a tag of the dynamic door (the raw door's
+    /// payload slots): `write` stores the payload into the mailbox.
+    ///
+    /// # Safety
+    /// `cur` is the running continuation and `write` writes exactly
+    /// `tag.params.len()` slots of those types.
+    pub(crate) unsafe fn suspend_slots(
+        &self,
+        cur: *mut ContRef,
+        tag: Tag,
+        write: impl FnOnce(*mut ValRaw),
+    ) -> Result<(), Trap> {
+        // SAFETY: forwarded contract.
+        unsafe { self.suspend_core(cur, tag.id, tag.params, tag.results, write) }
+    }
+
+    /// The body of every `suspend`: finds the handler, writes the payload,
+    /// cuts the segment and switches; back when resumed, `Err` when
+    /// cancelled or thrown into. The values sent are then in the mailbox.
+    ///
+    /// # Safety
+    /// `cur` is the running continuation; `write` writes `params.len()`
+    /// slots of types `params` (at most `MAX_VALUES`).
+    #[inline(always)]
+    pub(super) unsafe fn suspend_core(
+        &self,
+        cur: *mut ContRef,
+        tag_id: u32,
+        params: &'static [ValType],
+        results: &'static [ValType],
+        write: impl FnOnce(*mut ValRaw),
+    ) -> Result<(), Trap> {
+        self.no_lock_held()?;
+        // SAFETY: `cur` is the running continuation (the caller's contract).
+        unsafe {
+            let Some((k, handler)) = find_in_chain(cur, Handler::key_of(tag_id, false)) else {
+                return self.raise(
+                    TrapKind::UnhandledTag,
+                    "no enclosing resume handles the tag",
+                );
+            };
+            write((*cur).values.as_mut_ptr());
+            cut_segment(cur, k, params, results);
+            (*k).parent = core::ptr::null_mut();
+            let ctx = (*k).stack.control_context();
+            let effect = switch(ControlEffect::suspend(handler as u32), ctx, ctx);
+            if effect.discriminant() > ControlEffect::SWITCH_TAG {
+                return self.interrupted(effect);
+            }
+            Ok(())
+        }
+    }
+
+    /// `switch target tag args`: suspends the running segment up to the
+    /// nearest resume with a switch handler for `tag`, and runs `target` in
+    /// its place, passing `args` and then the suspended segment's handle.
+    /// `target` must expect exactly `A` and a continuation, and its
+    /// function must return what the replaced segment's returns (that
+    /// resume's results). Returns the values passed when this continuation
+    /// is next resumed or switched to: `R` is what it expects then.
+    /// Always inlined, for the reason given at `resume`.
+    #[inline(always)]
+    pub fn switch<A: WasmValues, R: WasmValues>(
+        &self,
+        target: ContObj,
+        tag: Tag,
+        args: A,
+    ) -> Result<R, Trap> {
+        let cur = self.current.get();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        }
+        self.no_lock_held()?;
+        if R::TYPES.len() > MAX_VALUES {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch expects more values than a mailbox holds",
+            );
+        }
+        let t = self.live(target, "switch")?;
+        let n = A::TYPES.len();
+        let key = Handler::key(tag, true);
+        // SAFETY: `live` proved `t` a ContRef of this store, un-consumed; `cur`
+        // and its parents are the live running chain (as in `suspend`).
+        unsafe {
+            let exp = (*t).expected;
+            if exp.len() != n + 1 || exp[..n] != *A::TYPES || exp[n] != ValType::ContRef {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch target does not take these args and a continuation",
+                );
+            }
+            let Some((k, _)) = find_in_chain(cur, key) else {
+                return self.raise(
+                    TrapKind::UnhandledTag,
+                    "no enclosing resume has a switch handler for the tag",
+                );
+            };
+            // The handler's resume gets the results of whatever returns to
+            // it, so the target must return what `k` returns.
+            let t_outer = (*t).last_ancestor;
+            if !same_types((*t_outer).results, (*k).results) {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch target returns other types than the segment it replaces",
+                );
+            }
+            // The target is consumed and gets args + our handle.
+            (*t).revision += 1;
+            let dest = (*t).inbox.add((*t).bound);
+            args.store(dest);
+            *dest.add(n) = self.handle(cur).to_raw();
+            // Our segment cur..k becomes suspended.
+            cut_segment(cur, k, &[], R::TYPES);
+            // The target's segment takes our segment's place under the
+            // handler: its outermost inherits k's parent, handlers and
+            // control context (the handler's resume point).
+            let t_ctx = (*t_outer).stack.control_context();
+            let k_ctx = (*k).stack.control_context();
+            let target_ctx = *t_ctx;
+            *t_ctx = *k_ctx;
+            (*t_outer).parent = (*k).parent;
+            (*t_outer).handlers = (*k).handlers;
+            (*t_outer).handlers_len = (*k).handlers_len;
+            (*k).parent = core::ptr::null_mut();
+            (*t).state = State::Running;
+            self.current.set(t);
+            let effect = switch(ControlEffect::SWITCH, k_ctx, &target_ctx);
+            if effect.discriminant() > ControlEffect::SWITCH_TAG {
+                return self.interrupted(effect);
+            }
+            // Resumed or switched to with values checked against `R`.
+            Ok(R::load((*cur).values.as_ptr()))
+        }
+    }
+
+    /// What a pending `suspend` or `switch` returns when its continuation
+    /// is not resumed with values but cancelled (a drop) or thrown into
+    /// (`resume_throw`, the tag's id in the effect's low half).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {
+        if effect.discriminant() == ControlEffect::RESUME_THROW_TAG {
+            let tag = effect.handler_index();
+            self.raise(
+                TrapKind::Exception { tag },
+                "exception thrown at the suspension point",
+            )
+        } else {
+            self.raise(
+                TrapKind::Cancelled,
+                "the suspended continuation was dropped",
+            )
+        }
+    }
+}
+
+/// The handler search: from the running continuation `cur` out through its
+/// parents, the first whose resume's handler list holds `key` (see
+/// [`Handler::key`]); that continuation (the outermost of the segment to
+/// suspend) and the entry's index.
+///
+/// # Safety
+/// `cur` and its parents are live ContRefs of the running chain, each
+/// one's handler list that of a resume still on a stack (the one that made
+/// it active).
+#[inline(always)]
+unsafe fn find_in_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {
+    let mut k = cur;
+    loop {
+        // SAFETY: per the contract.
+        unsafe {
+            if let Some(i) = find_handler((*k).handlers, (*k).handlers_len, key) {
+                return Some((k, i));
+            }
+            k = (*k).parent;
+        }
+        if k.is_null() {
+            return None;
+        }
+    }
+}
+
+/// Marks `cur ..= k` as one suspended segment, its handle naming `cur`:
+/// what `cur` sent (`payload` types, in its mailbox) and what its next
+/// resume must send (`expected`, into the mailbox). The caller cuts `k`
+/// off its parent.
+///
+/// # Safety
+/// `cur` is the running continuation and `k` an ancestor of it (or `cur`).
+#[inline(always)]
+unsafe fn cut_segment(
+    cur: *mut ContRef,
+    k: *mut ContRef,
+    payload: &'static [ValType],
+    expected: &'static [ValType],
+) {
+    // SAFETY: per the contract, `cur` is a live ContRef.
+    unsafe {
+        (*cur).state = State::Suspended;
+        (*cur).last_ancestor = k;
+        (*cur).payload = payload;
+        (*cur).expected = expected;
+        (*cur).inbox = (*cur).values.as_mut_ptr();
+        (*cur).bound = 0;
+    }
+}

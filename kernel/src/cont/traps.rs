@@ -1,0 +1,227 @@
+//! Traps: raising one, ending a continuation with one (one parent up), and
+//! the entry function every continuation starts in.
+//!
+//! A trap raised by an operation is simply an `Err` for its caller. A
+//! continuation *ends* with a trap when its guest returns `Err`, returns
+//! holding a lock, faults or panics: `unwind` records the trap and switches
+//! to the continuation's own control context, the `resume` that ran it,
+//! which frees it and returns the `Err` one parent up.
+
+use super::func::{FuncRecord, VMContext};
+use super::stack::ArgsObject;
+use super::store::{RUNNING, Store};
+use super::switch::{ControlEffect, frame_pointer, switch};
+use super::trap::{Backtrace, Trap, TrapKind};
+use super::walk::{self, Frame};
+
+impl Store {
+    /// Raises a trap at the caller: an `Err` with a backtrace from here and,
+    /// inside a continuation, that continuation as its origin. The caller
+    /// (kernel or guest code) decides what to do with it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn raise<T>(&self, kind: TrapKind, message: &'static str) -> Result<T, Trap> {
+        self.raise_trap(Trap::new(kind, message))
+    }
+
+    /// [`Store::raise`] of a trap already made.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn raise_trap<T>(&self, mut trap: Trap) -> Result<T, Trap> {
+        trap.set_backtrace(self.capture_backtrace(frame_pointer()));
+        let c = self.current.get();
+        if !c.is_null() {
+            // SAFETY: the running continuation is a live ContRef.
+            trap.set_origin(unsafe { (*c).stack.top() } as usize);
+        }
+        Err(trap)
+    }
+
+    /// Ends the running continuation with `trap`: records it and switches,
+    /// with the trap effect, to where the continuation would return to (its
+    /// control context: the `resume` or `switch` that ran it). That resume
+    /// frees it and returns `Err(trap)`, one parent up; the frames on this
+    /// stack are abandoned.
+    ///
+    /// # Safety
+    /// A continuation must be running (`current` non-null), and this code
+    /// must run on its stack.
+    pub(super) unsafe fn unwind(&self, mut trap: Trap) -> ! {
+        // SAFETY: `current` is a live, active ContRef (the caller's
+        // contract), so its control context holds its parent's resume
+        // point. Nobody ever loads `scratch`.
+        unsafe {
+            let cur = self.current.get();
+            if trap.origin() == 0 {
+                trap.set_origin((*cur).stack.top() as usize);
+            }
+            self.pending_trap.set(Some(trap));
+            let ctx = (*cur).stack.control_context();
+            switch(ControlEffect::TRAP, self.scratch.get(), ctx);
+        }
+        unreachable!("a trapped stack was resumed")
+    }
+
+    /// Called by the shim when a guest closure returns `Err(trap)`.
+    pub(crate) fn record_guest_trap(&self, mut trap: Trap) {
+        if trap.backtrace().frames().is_empty() {
+            trap.set_backtrace(self.capture_backtrace(frame_pointer()));
+        }
+        self.pending_trap.set(Some(trap));
+    }
+
+    /// Called by the entry when the array call returned `false`.
+    #[cold]
+    pub(super) fn guest_failed(&self) -> ! {
+        let trap = match self.pending_trap.take() {
+            Some(trap) => trap,
+            None => {
+                let mut trap = Trap::new(TrapKind::GuestFailure, "guest function reported failure");
+                trap.set_backtrace(self.capture_backtrace(frame_pointer()));
+                trap
+            }
+        };
+        // SAFETY: the entry runs on a continuation stack: `current` is set.
+        unsafe { self.unwind(trap) }
+    }
+
+    /// Traps unless this CPU holds no kernel lock: control must not leave
+    /// (or enter) a continuation with a lock taken (see [`crate::sync`]).
+    /// One load and one compare on the hot path.
+    #[inline(always)]
+    pub(crate) fn no_lock_held(&self) -> Result<(), Trap> {
+        if crate::sync::held() != 0 {
+            return self.raise_lock_held();
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn raise_lock_held<T>(&self) -> Result<T, Trap> {
+        let lock = crate::sync::innermost_held().unwrap_or("kernel");
+        self.raise(TrapKind::LockHeld, lock)
+    }
+
+    /// Walks frame records from `start_fp`, innermost first, calling
+    /// `visit` until it returns false; see [`super::walk`].
+    ///
+    /// # Safety
+    /// Outside a continuation, `start_fp` is the frame pointer of a live
+    /// frame on the stack this code runs on: there the walk follows saved
+    /// frame pointers with no bounds it can check. (Inside a continuation
+    /// every read is checked against its stack, and any value is safe.)
+    /// [`Store::walk_here`] is the safe way in.
+    pub unsafe fn walk_frames(&self, start_fp: usize, visit: impl FnMut(Frame) -> bool) {
+        // SAFETY: `current` is null or the innermost live ContRef of the
+        // running chain, whose parents are live too; `start_fp` per the
+        // contract.
+        unsafe { walk::walk(self.current.get(), start_fp, visit) }
+    }
+
+    /// Walks the frames of the caller, innermost first, across
+    /// continuation stacks into their parents (see [`super::walk`]),
+    /// calling `visit` until it returns false.
+    #[inline(never)]
+    pub fn walk_here(&self, visit: impl FnMut(Frame) -> bool) {
+        // SAFETY: this function's own frame pointer, on the stack it runs on.
+        unsafe { self.walk_frames(frame_pointer(), visit) }
+    }
+
+    pub(super) fn capture_backtrace(&self, fp: usize) -> Backtrace {
+        let mut bt = Backtrace::EMPTY;
+        // SAFETY: every caller passes its own frame pointer.
+        unsafe { self.walk_frames(fp, |f| bt.push(f.return_address)) };
+        bt
+    }
+
+    /// Traps if a continuation of another store runs on this CPU: stores
+    /// do not nest (see `RUNNING`).
+    #[inline(always)]
+    pub(crate) fn no_other_store_running(&self) -> Result<(), Trap> {
+        // Another store's chain runs on this CPU: RUNNING names a store
+        // that is not this one (when it is this one, we are in our chain).
+        let running = RUNNING.get();
+        if !running.is_null() && !core::ptr::eq(running, self) {
+            return self.raise(
+                TrapKind::OtherStoreRunning,
+                "resume while another store's continuation runs on this CPU",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The Rust half of the start trampoline: runs the guest function over the
+/// args buffer, then records that the results are there. On a guest
+/// failure it never returns (the chain traps).
+///
+/// # Safety
+/// Only the start trampoline calls this, with the launch words written by
+/// [`ContStack::initialize`].
+pub(crate) unsafe extern "C" fn cont_entry(
+    return_value_count: usize,
+    args: *mut ArgsObject,
+    caller_vmctx: *mut VMContext,
+    func_ref: *const FuncRecord,
+) {
+    // SAFETY: the launch words point at the function record and args object
+    // of this continuation's ContRef, and at its store, all alive while it
+    // runs; the args buffer holds `capacity` slots.
+    unsafe {
+        let f = &*func_ref;
+        if !(f.array_call)(
+            f.callee_vmctx,
+            caller_vmctx,
+            (*args).data,
+            (*args).capacity as usize,
+        ) {
+            (*(caller_vmctx as *const Store)).guest_failed();
+        }
+        if crate::sync::held() != 0 {
+            // The guest returns holding a lock (a guard it forgot): ending
+            // the continuation would leave it taken by code that is gone.
+            let store = &*(caller_vmctx as *const Store);
+            if let Err(trap) = store.raise_lock_held::<()>() {
+                store.unwind(trap);
+            }
+        }
+        (*args).length = return_value_count as u32;
+    }
+}
+
+/// Turns a CPU fault (or a panic) in guest code into a trap of the running
+/// continuation: it is ended, and `Err(trap)` comes out of the `resume`
+/// that ran it, one parent up.
+/// The backtrace starts at `fault_rip` and walks from `fault_rbp` (the
+/// interrupted RBP). Interrupts stay as the caller left them.
+///
+/// # Safety
+/// `store` must be the store that owns the stack the fault happened on (the
+/// kernel's stack pool records it per slot), with a continuation running;
+/// the fault must have happened in that continuation's code (on its stack),
+/// and the caller's own stack is
+/// abandoned (e.g. an IST stack that the next fault resets).
+pub unsafe fn trap_current(
+    store: *const Store,
+    mut trap: Trap,
+    fault_rip: Option<usize>,
+    fault_rbp: usize,
+) -> ! {
+    // SAFETY: per the contract, `store` is alive and inside a chain.
+    let store = unsafe { &*store };
+    assert!(
+        store.in_continuation(),
+        "trap_current outside a continuation"
+    );
+    let mut bt = Backtrace::EMPTY;
+    if let Some(rip) = fault_rip {
+        bt.push(rip);
+    }
+    // SAFETY: the interrupted frame pointer of code on the running
+    // continuation's stack (the caller's contract).
+    unsafe { store.walk_frames(fault_rbp, |f| bt.push(f.return_address)) };
+    trap.set_backtrace(bt);
+    // SAFETY: a continuation is running (asserted).
+    unsafe { store.unwind(trap) }
+}

@@ -21,7 +21,9 @@ pub mod cont;
 mod cpu_local;
 #[cfg(test)]
 mod doc_figures;
+pub mod elf;
 pub mod frames;
+pub mod memory_map;
 pub mod paging;
 pub mod serial;
 pub mod sync;

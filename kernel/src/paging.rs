@@ -1,6 +1,8 @@
-//! The kernel's own page tables: the virtual memory map, the boot-time switch
-//! away from the bootloader's tables, and `map_page`/`unmap_page`/`translate`
-//! for everything that maps memory later.
+//! The kernel's own page tables: the boot-time switch away from the
+//! bootloader's tables, and `map_page`/`unmap_page`/`translate` for
+//! everything that maps memory later. The map they follow is
+//! `memory_map.rs` (re-exported here); the kernel image's segments come
+//! from `elf.rs`.
 //!
 //! The bootloader leaves the kernel running on page tables it built for
 //! itself: identity mappings of its own code, the boot info, a frame buffer,
@@ -10,161 +12,13 @@
 //! CR3. After the switch nothing the bootloader mapped is reachable unless it
 //! appears below, so `BootInfo` must be copied out before [`init`].
 //!
-//! ## Virtual memory map
-//!
-//! ```text
-//!  start                  end (exclusive)         size     contents                    permissions
-//!  ---------------------  ----------------------  -------  --------------------------  -----------
-//!  0x0000_0000_0000_0000  0x0000_8000_0000_0000   128 TiB  lower half: nothing mapped  -
-//!                                                          (a null dereference faults)
-//!  0x0000_8000_0000_0000  0xffff_8000_0000_0000   -        non-canonical hole          -
-//!  0xffff_8000_0000_0000  0xffff_c000_0000_0000   64 TiB   bootloader's dynamic range  see below
-//!                                                          (level-4 entries 256..383)
-//!      kernel image       where the bootloader put it      .text                       R + X
-//!                                                          .rodata                     R + NX
-//!                                                          .data/.bss (RELRO: R)       RW + NX
-//!      kernel stack       256 KiB, bootloader's choice     the stack                   RW + NX
-//!                                                          4 KiB guard page below it   unmapped
-//!      physical memory    0 .. max(4 GiB, end of RAM)      2 MiB pages                 RW + NX
-//!      window             at the bootloader's offset
-//!  0xffff_c000_0000_0000  0xffff_c000_0200_0000   32 MiB   kernel heap                 RW + NX
-//!  0xffff_c000_0200_0000  0xffff_d000_0000_0000   -        unused                      -
-//!  0xffff_d000_0000_0000  0xffff_d080_0000_0000   512 GiB  continuation stacks: slots  on demand
-//!                                                          of guard page(s) + stack    (RW + NX)
-//!  0xffff_d080_0000_0000  0xffff_ffff_ffff_ffff   -        unused                      -
-//! ```
-//!
-//! ### The continuation-stack region
-//!
-//! `stacks.rs` cuts the region into equal slots; slot `i` starts at
-//! `CONT_STACKS_START + i * (guard_size + stack_size)`:
-//!
-//! ```text
-//!  offset in slot          contents                               mapped
-//!  ----------------------  -------------------------------------  ----------------------
-//!  0 .. guard_size         guard                                  never
-//!  guard_size .. top-4K    stack, growing down                    on first touch (zeroed)
-//!  top-4K .. top           top page: `docs/spec.md` §1 header, first frames at allocation
-//!
-//!  defaults: guard_size 4 KiB, stack_size 64 KiB, 16 Ki slots = 1.06 GiB of
-//!  the 512 GiB; a freed slot keeps only its (zeroed) top page, in a pool
-//! ```
-//!
-//! The kernel image, its stack and the physical-memory window are placed by
-//! the bootloader ("dynamic" mappings). `boot::BOOTLOADER_CONFIG` confines
-//! them to the dynamic range above, so they can never land on the heap or the
-//! continuation-stack region; [`init`] re-checks that at boot, prints where
-//! everything ended up, and panics if anything overlaps.
-//!
 //! ## Locking
 //!
 //! The active table is behind a `sync::Mutex`. Lock order: this lock, then
 //! the frame allocator's. The `try_` functions never wait, for use from the
 //! page-fault handler, which may have interrupted a holder of either lock.
 
-use x86_64::structures::paging::PageTableFlags;
-
-/// Size of a 4 KiB page.
-pub const PAGE_SIZE: u64 = 4096;
-/// Bytes covered by one level-4 entry (512 GiB).
-pub const P4_ENTRY_SIZE: u64 = 1 << 39;
-
-/// Start of the range in which the bootloader may place its mappings.
-pub const DYNAMIC_START: u64 = 0xffff_8000_0000_0000;
-/// End (exclusive) of the bootloader's dynamic range.
-pub const DYNAMIC_END: u64 = 0xffff_c000_0000_0000;
-/// Start of the kernel heap.
-pub const HEAP_START: u64 = 0xffff_c000_0000_0000;
-/// Size of the kernel heap: room for the bookkeeping of thousands of
-/// continuations, well inside the guest's 512 MiB.
-pub const HEAP_SIZE: u64 = 32 * 1024 * 1024;
-/// Start of the region reserved for continuation stacks.
-pub const CONT_STACKS_START: u64 = 0xffff_d000_0000_0000;
-/// Size of the continuation-stack region: one level-4 entry of its own.
-pub const CONT_STACKS_SIZE: u64 = P4_ENTRY_SIZE;
-
-/// Flags of an ordinary kernel data page.
-pub const DATA_FLAGS: PageTableFlags = PageTableFlags::PRESENT
-    .union(PageTableFlags::WRITABLE)
-    .union(PageTableFlags::NO_EXECUTE);
-
-/// A named range of virtual addresses, `start..end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    pub name: &'static str,
-    pub start: u64,
-    pub end: u64,
-}
-
-impl Region {
-    pub const fn new(name: &'static str, start: u64, size: u64) -> Self {
-        Self {
-            name,
-            start,
-            end: start.wrapping_add(size),
-        }
-    }
-
-    /// Whether the two ranges share at least one byte.
-    pub fn overlaps(&self, other: &Region) -> bool {
-        self.start < other.end && other.start < self.end
-    }
-
-    /// Whether `other` lies entirely inside `self`.
-    pub fn contains_region(&self, other: &Region) -> bool {
-        self.start <= other.start && other.end <= self.end
-    }
-
-    pub fn contains(&self, addr: u64) -> bool {
-        (self.start..self.end).contains(&addr)
-    }
-}
-
-/// The fixed regions of the map (the table in the module docs).
-pub const FIXED_REGIONS: [Region; 3] = [
-    Region {
-        name: "bootloader dynamic range",
-        start: DYNAMIC_START,
-        end: DYNAMIC_END,
-    },
-    Region::new("kernel heap", HEAP_START, HEAP_SIZE),
-    Region::new("continuation stacks", CONT_STACKS_START, CONT_STACKS_SIZE),
-];
-
-/// What is wrong with a set of regions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LayoutError {
-    /// `start >= end`.
-    Empty(&'static str),
-    /// A bound is not page aligned.
-    Unaligned(&'static str),
-    /// The region is not in canonical upper- or lower-half form, or straddles
-    /// the hole.
-    NonCanonical(&'static str),
-    /// Two regions share addresses.
-    Overlap(&'static str, &'static str),
-}
-
-/// Checks that every region is non-empty, page aligned, canonical, and that
-/// no two overlap.
-pub fn check_layout(regions: &[Region]) -> Result<(), LayoutError> {
-    for (i, r) in regions.iter().enumerate() {
-        if r.start >= r.end {
-            return Err(LayoutError::Empty(r.name));
-        }
-        if !r.start.is_multiple_of(PAGE_SIZE) || !r.end.is_multiple_of(PAGE_SIZE) {
-            return Err(LayoutError::Unaligned(r.name));
-        }
-        let last = r.end - 1;
-        if !is_canonical(r.start) || !is_canonical(last) || (r.start >> 63) != (last >> 63) {
-            return Err(LayoutError::NonCanonical(r.name));
-        }
-        if let Some(other) = regions[..i].iter().find(|o| o.overlaps(r)) {
-            return Err(LayoutError::Overlap(other.name, r.name));
-        }
-    }
-    Ok(())
-}
+pub use crate::memory_map::*;
 
 /// Whether bits 63..48 of `addr` are copies of bit 47, as x86_64 requires of
 /// every address it translates.
@@ -212,92 +66,6 @@ pub const fn address_of(indices: [usize; 4], offset: u64) -> u64 {
     canonical(raw)
 }
 
-/// One loadable segment of an ELF file, as the kernel maps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Segment {
-    /// Link-time virtual address (add the load offset for the real one).
-    pub vaddr: u64,
-    pub mem_size: u64,
-    pub writable: bool,
-    pub executable: bool,
-}
-
-/// Program headers of interest in an ELF64 file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ElfLayout {
-    pub segments: [Option<Segment>; 16],
-    /// The `PT_GNU_RELRO` range (`vaddr`, size): written by relocation at
-    /// load time, read-only afterwards.
-    pub relro: Option<(u64, u64)>,
-}
-
-const PT_LOAD: u32 = 1;
-const PT_GNU_RELRO: u32 = 0x6474_e552;
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
-
-/// Reads the `PT_LOAD` and `PT_GNU_RELRO` program headers of an ELF64
-/// little-endian file. Field offsets are those of the System V gABI:
-///
-/// ```text
-///  ELF header            program header (e_phentsize bytes each)
-///  0x00 magic 7f 'E' 'L' 'F'    0x00 p_type  u32    0x10 p_vaddr  u64
-///  0x04 class 2 (64-bit)        0x04 p_flags u32    0x28 p_memsz  u64
-///  0x20 e_phoff     u64
-///  0x36 e_phentsize u16
-///  0x38 e_phnum     u16
-/// ```
-pub fn parse_elf(elf: &[u8]) -> Result<ElfLayout, &'static str> {
-    let u16_at = |at: usize| {
-        elf.get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u32_at = |at: usize| {
-        elf.get(at..at + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-    };
-    let u64_at = |at: usize| {
-        elf.get(at..at + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
-    };
-    if elf.get(0..5) != Some(&[0x7f, b'E', b'L', b'F', 2]) {
-        return Err("not an ELF64 file");
-    }
-    let phoff = u64_at(0x20).ok_or("truncated ELF header")? as usize;
-    let phentsize = u16_at(0x36).ok_or("truncated ELF header")? as usize;
-    let phnum = u16_at(0x38).ok_or("truncated ELF header")? as usize;
-    if phentsize < 0x30 {
-        return Err("program header entries too small");
-    }
-    let mut layout = ElfLayout::default();
-    let mut count = 0;
-    for i in 0..phnum {
-        let at = phoff + i * phentsize;
-        let kind = u32_at(at).ok_or("truncated program header")?;
-        let flags = u32_at(at + 4).ok_or("truncated program header")?;
-        let vaddr = u64_at(at + 0x10).ok_or("truncated program header")?;
-        let mem_size = u64_at(at + 0x28).ok_or("truncated program header")?;
-        match kind {
-            PT_LOAD if mem_size > 0 => {
-                let slot = layout
-                    .segments
-                    .get_mut(count)
-                    .ok_or("too many PT_LOAD segments")?;
-                *slot = Some(Segment {
-                    vaddr,
-                    mem_size,
-                    writable: flags & PF_W != 0,
-                    executable: flags & PF_X != 0,
-                });
-                count += 1;
-            }
-            PT_GNU_RELRO => layout.relro = Some((vaddr, mem_size)),
-            _ => {}
-        }
-    }
-    Ok(layout)
-}
-
 /// The bootloader's kernel stack: usable `bottom..top`, and the unmapped
 /// guard page `guard_start..bottom` below it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,6 +105,7 @@ mod kernel_only {
     use x86_64::{PhysAddr, VirtAddr};
 
     use super::*;
+    use crate::elf::parse_elf;
     use crate::frames;
 
     /// Why [`map_page`] failed. Nothing was changed.
@@ -874,7 +643,6 @@ mod kernel_only {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::vec::Vec;
 
     #[test]
     fn table_indices_split_an_upper_half_address() {
@@ -911,114 +679,6 @@ mod tests {
         assert!(!is_canonical(0xffff_7fff_ffff_ffff));
         assert_eq!(canonical(0x0000_8000_0000_0000), 0xffff_8000_0000_0000);
         assert_eq!(canonical(0x1234), 0x1234);
-    }
-
-    #[test]
-    fn fixed_regions_are_aligned_canonical_and_disjoint() {
-        assert_eq!(check_layout(&FIXED_REGIONS), Ok(()));
-        for r in &FIXED_REGIONS {
-            assert_eq!(
-                r.start % P4_ENTRY_SIZE,
-                0,
-                "{} starts on a level-4 boundary",
-                r.name
-            );
-        }
-    }
-
-    #[test]
-    fn fixed_regions_use_their_own_level_4_entries() {
-        let entries = |r: &Region| table_indices(r.start).0[0]..=table_indices(r.end - 1).0[0];
-        let got: Vec<_> = FIXED_REGIONS.iter().map(entries).collect();
-        assert_eq!(got, [256..=383, 384..=384, 416..=416]);
-    }
-
-    #[test]
-    fn check_layout_reports_overlaps_and_bad_bounds() {
-        let a = Region::new("a", 0xffff_c000_0000_0000, 0x2000);
-        let b = Region::new("b", 0xffff_c000_0000_1000, 0x1000);
-        assert_eq!(check_layout(&[a, b]), Err(LayoutError::Overlap("a", "b")));
-        let touching = Region::new("c", 0xffff_c000_0000_2000, 0x1000);
-        assert_eq!(check_layout(&[a, touching]), Ok(()));
-        let odd = Region::new("odd", 0xffff_c000_0000_0800, 0x1000);
-        assert_eq!(check_layout(&[odd]), Err(LayoutError::Unaligned("odd")));
-        let hole = Region::new("hole", 0x0000_8000_0000_0000, 0x1000);
-        assert_eq!(
-            check_layout(&[hole]),
-            Err(LayoutError::NonCanonical("hole"))
-        );
-        let straddle = Region::new("straddle", 0x0000_7fff_ffff_f000, 0x2000);
-        assert_eq!(
-            check_layout(&[straddle]),
-            Err(LayoutError::NonCanonical("straddle"))
-        );
-        let empty = Region::new("empty", 0xffff_c000_0000_0000, 0);
-        assert_eq!(check_layout(&[empty]), Err(LayoutError::Empty("empty")));
-    }
-
-    /// An ELF64 header followed by `headers` (type, flags, vaddr, memsz).
-    fn elf_with(headers: &[(u32, u32, u64, u64)]) -> Vec<u8> {
-        let mut elf = std::vec![0u8; 0x40];
-        elf[..5].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2]);
-        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
-        elf[0x36..0x38].copy_from_slice(&0x38u16.to_le_bytes());
-        elf[0x38..0x3a].copy_from_slice(&(headers.len() as u16).to_le_bytes());
-        for &(kind, flags, vaddr, memsz) in headers {
-            let mut ph = [0u8; 0x38];
-            ph[0..4].copy_from_slice(&kind.to_le_bytes());
-            ph[4..8].copy_from_slice(&flags.to_le_bytes());
-            ph[0x10..0x18].copy_from_slice(&vaddr.to_le_bytes());
-            ph[0x28..0x30].copy_from_slice(&memsz.to_le_bytes());
-            elf.extend_from_slice(&ph);
-        }
-        elf
-    }
-
-    #[test]
-    fn parse_elf_reads_load_segments_and_relro() {
-        let elf = elf_with(&[
-            (6, 4, 0x40, 0x100),          // PT_PHDR: ignored
-            (PT_LOAD, 4, 0x0, 0x1800),    // rodata: R
-            (PT_LOAD, 5, 0x2000, 0x3000), // text: R+X
-            (PT_LOAD, 6, 0x5000, 0x2400), // data+bss: RW
-            (PT_LOAD, 6, 0x8000, 0),      // empty: ignored
-            (PT_GNU_RELRO, 4, 0x5000, 0x1000),
-        ]);
-        let layout = parse_elf(&elf).unwrap();
-        let segments: Vec<_> = layout.segments.iter().flatten().copied().collect();
-        assert_eq!(
-            segments,
-            [
-                Segment {
-                    vaddr: 0x0,
-                    mem_size: 0x1800,
-                    writable: false,
-                    executable: false
-                },
-                Segment {
-                    vaddr: 0x2000,
-                    mem_size: 0x3000,
-                    writable: false,
-                    executable: true
-                },
-                Segment {
-                    vaddr: 0x5000,
-                    mem_size: 0x2400,
-                    writable: true,
-                    executable: false
-                },
-            ]
-        );
-        assert_eq!(layout.relro, Some((0x5000, 0x1000)));
-    }
-
-    #[test]
-    fn parse_elf_rejects_bad_input() {
-        assert_eq!(parse_elf(b"\x7fELF\x01"), Err("not an ELF64 file"));
-        assert_eq!(parse_elf(b"MZ"), Err("not an ELF64 file"));
-        let mut truncated = elf_with(&[(PT_LOAD, 5, 0, 0x1000)]);
-        truncated.truncate(0x50);
-        assert_eq!(parse_elf(&truncated), Err("truncated program header"));
     }
 
     #[test]

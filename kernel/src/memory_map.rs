@@ -1,0 +1,207 @@
+//! The virtual memory map: where everything the kernel maps lives, as one
+//! table and the constants that say it.
+//!
+//! This file holds only the map, as xv6's `memlayout.h` does; the code
+//! that builds the page tables from it is in `paging.rs`, and the stack
+//! slots of the continuation-stack region are cut in `stacks.rs`. A test
+//! (`doc_figures`) checks that `docs/boot.md` quotes the same addresses.
+//!
+//! ```text
+//!  start                  end (exclusive)         size     contents                    permissions
+//!  ---------------------  ----------------------  -------  --------------------------  -----------
+//!  0x0000_0000_0000_0000  0x0000_8000_0000_0000   128 TiB  lower half: nothing mapped  -
+//!                                                          (a null dereference faults)
+//!  0x0000_8000_0000_0000  0xffff_8000_0000_0000   -        non-canonical hole          -
+//!  0xffff_8000_0000_0000  0xffff_c000_0000_0000   64 TiB   bootloader's dynamic range  see below
+//!                                                          (level-4 entries 256..383)
+//!      kernel image       where the bootloader put it      .text                       R + X
+//!                                                          .rodata                     R + NX
+//!                                                          .data/.bss (RELRO: R)       RW + NX
+//!      kernel stack       256 KiB, bootloader's choice     the stack                   RW + NX
+//!                                                          4 KiB guard page below it   unmapped
+//!      physical memory    0 .. max(4 GiB, end of RAM)      2 MiB pages                 RW + NX
+//!      window             at the bootloader's offset
+//!  0xffff_c000_0000_0000  0xffff_c000_0200_0000   32 MiB   kernel heap                 RW + NX
+//!  0xffff_c000_0200_0000  0xffff_d000_0000_0000   -        unused                      -
+//!  0xffff_d000_0000_0000  0xffff_d080_0000_0000   512 GiB  continuation stacks: slots  on demand
+//!                                                          of guard page(s) + stack    (RW + NX)
+//!  0xffff_d080_0000_0000  0xffff_ffff_ffff_ffff   -        unused                      -
+//! ```
+//!
+//! ### The continuation-stack region
+//!
+//! `stacks.rs` cuts the region into equal slots; slot `i` starts at
+//! `CONT_STACKS_START + i * (guard_size + stack_size)`:
+//!
+//! ```text
+//!  offset in slot          contents                               mapped
+//!  ----------------------  -------------------------------------  ----------------------
+//!  0 .. guard_size         guard                                  never
+//!  guard_size .. top-4K    stack, growing down                    on first touch (zeroed)
+//!  top-4K .. top           top page: `docs/spec.md` §1 header, first frames at allocation
+//!
+//!  defaults: guard_size 4 KiB, stack_size 64 KiB, 16 Ki slots = 1.06 GiB of
+//!  the 512 GiB; a freed slot keeps only its (zeroed) top page, in a pool
+//! ```
+//!
+//! The kernel image, its stack and the physical-memory window are placed by
+//! the bootloader ("dynamic" mappings). `boot::BOOTLOADER_CONFIG` confines
+//! them to the dynamic range above, so they can never land on the heap or the
+//! continuation-stack region; [`init`] re-checks that at boot, prints where
+//! everything ended up, and panics if anything overlaps.
+//!
+
+use crate::paging::is_canonical;
+use x86_64::structures::paging::PageTableFlags;
+
+/// Size of a 4 KiB page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Bytes covered by one level-4 entry (512 GiB).
+pub const P4_ENTRY_SIZE: u64 = 1 << 39;
+
+/// Start of the range in which the bootloader may place its mappings.
+pub const DYNAMIC_START: u64 = 0xffff_8000_0000_0000;
+/// End (exclusive) of the bootloader's dynamic range.
+pub const DYNAMIC_END: u64 = 0xffff_c000_0000_0000;
+/// Start of the kernel heap.
+pub const HEAP_START: u64 = 0xffff_c000_0000_0000;
+/// Size of the kernel heap: room for the bookkeeping of thousands of
+/// continuations, well inside the guest's 512 MiB.
+pub const HEAP_SIZE: u64 = 32 * 1024 * 1024;
+/// Start of the region reserved for continuation stacks.
+pub const CONT_STACKS_START: u64 = 0xffff_d000_0000_0000;
+/// Size of the continuation-stack region: one level-4 entry of its own.
+pub const CONT_STACKS_SIZE: u64 = P4_ENTRY_SIZE;
+
+/// Flags of an ordinary kernel data page.
+pub const DATA_FLAGS: PageTableFlags = PageTableFlags::PRESENT
+    .union(PageTableFlags::WRITABLE)
+    .union(PageTableFlags::NO_EXECUTE);
+
+/// A named range of virtual addresses, `start..end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub name: &'static str,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Region {
+    pub const fn new(name: &'static str, start: u64, size: u64) -> Self {
+        Self {
+            name,
+            start,
+            end: start.wrapping_add(size),
+        }
+    }
+
+    /// Whether the two ranges share at least one byte.
+    pub fn overlaps(&self, other: &Region) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    /// Whether `other` lies entirely inside `self`.
+    pub fn contains_region(&self, other: &Region) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        (self.start..self.end).contains(&addr)
+    }
+}
+
+/// The fixed regions of the map (the table in the module docs).
+pub const FIXED_REGIONS: [Region; 3] = [
+    Region {
+        name: "bootloader dynamic range",
+        start: DYNAMIC_START,
+        end: DYNAMIC_END,
+    },
+    Region::new("kernel heap", HEAP_START, HEAP_SIZE),
+    Region::new("continuation stacks", CONT_STACKS_START, CONT_STACKS_SIZE),
+];
+
+/// What is wrong with a set of regions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// `start >= end`.
+    Empty(&'static str),
+    /// A bound is not page aligned.
+    Unaligned(&'static str),
+    /// The region is not in canonical upper- or lower-half form, or straddles
+    /// the hole.
+    NonCanonical(&'static str),
+    /// Two regions share addresses.
+    Overlap(&'static str, &'static str),
+}
+
+/// Checks that every region is non-empty, page aligned, canonical, and that
+/// no two overlap.
+pub fn check_layout(regions: &[Region]) -> Result<(), LayoutError> {
+    for (i, r) in regions.iter().enumerate() {
+        if r.start >= r.end {
+            return Err(LayoutError::Empty(r.name));
+        }
+        if !r.start.is_multiple_of(PAGE_SIZE) || !r.end.is_multiple_of(PAGE_SIZE) {
+            return Err(LayoutError::Unaligned(r.name));
+        }
+        let last = r.end - 1;
+        if !is_canonical(r.start) || !is_canonical(last) || (r.start >> 63) != (last >> 63) {
+            return Err(LayoutError::NonCanonical(r.name));
+        }
+        if let Some(other) = regions[..i].iter().find(|o| o.overlaps(r)) {
+            return Err(LayoutError::Overlap(other.name, r.name));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paging::table_indices;
+    use std::vec::Vec;
+
+    #[test]
+    fn fixed_regions_are_aligned_canonical_and_disjoint() {
+        assert_eq!(check_layout(&FIXED_REGIONS), Ok(()));
+        for r in &FIXED_REGIONS {
+            assert_eq!(
+                r.start % P4_ENTRY_SIZE,
+                0,
+                "{} starts on a level-4 boundary",
+                r.name
+            );
+        }
+    }
+
+    #[test]
+    fn fixed_regions_use_their_own_level_4_entries() {
+        let entries = |r: &Region| table_indices(r.start).0[0]..=table_indices(r.end - 1).0[0];
+        let got: Vec<_> = FIXED_REGIONS.iter().map(entries).collect();
+        assert_eq!(got, [256..=383, 384..=384, 416..=416]);
+    }
+
+    #[test]
+    fn check_layout_reports_overlaps_and_bad_bounds() {
+        let a = Region::new("a", 0xffff_c000_0000_0000, 0x2000);
+        let b = Region::new("b", 0xffff_c000_0000_1000, 0x1000);
+        assert_eq!(check_layout(&[a, b]), Err(LayoutError::Overlap("a", "b")));
+        let touching = Region::new("c", 0xffff_c000_0000_2000, 0x1000);
+        assert_eq!(check_layout(&[a, touching]), Ok(()));
+        let odd = Region::new("odd", 0xffff_c000_0000_0800, 0x1000);
+        assert_eq!(check_layout(&[odd]), Err(LayoutError::Unaligned("odd")));
+        let hole = Region::new("hole", 0x0000_8000_0000_0000, 0x1000);
+        assert_eq!(
+            check_layout(&[hole]),
+            Err(LayoutError::NonCanonical("hole"))
+        );
+        let straddle = Region::new("straddle", 0x0000_7fff_ffff_f000, 0x2000);
+        assert_eq!(
+            check_layout(&[straddle]),
+            Err(LayoutError::NonCanonical("straddle"))
+        );
+        let empty = Region::new("empty", 0xffff_c000_0000_0000, 0);
+        assert_eq!(check_layout(&[empty]), Err(LayoutError::Empty("empty")));
+    }
+}

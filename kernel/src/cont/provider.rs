@@ -63,7 +63,7 @@ pub unsafe trait StackProvider {
     fn outstanding(&self) -> usize;
 }
 
-/// Host stacks from raw Linux `mmap`: one `PROT_NONE` guard page below each
+/// Host stacks from Linux `mmap` (through `rustix`): one `PROT_NONE` guard page below each
 /// stack, and a pool of freed stacks that `allocate` reuses.
 #[cfg(target_os = "linux")]
 pub struct MmapStacks {
@@ -71,62 +71,35 @@ pub struct MmapStacks {
     outstanding: usize,
 }
 
+/// The three memory-mapping calls the host provider needs, through
+/// `rustix` (the crate Wasmtime uses for the same job) rather than system
+/// calls written in assembly here.
 #[cfg(target_os = "linux")]
 mod linux {
-    use core::arch::asm;
+    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags, mmap_anonymous, mprotect, munmap};
 
-    const SYS_MMAP: usize = 9;
-    const SYS_MPROTECT: usize = 10;
-    const SYS_MUNMAP: usize = 11;
-    pub const PROT_NONE: usize = 0;
-    pub const PROT_READ_WRITE: usize = 0x1 | 0x2;
-    const MAP_PRIVATE_ANONYMOUS: usize = 0x02 | 0x20;
-
-    /// A raw Linux system call with up to six arguments; negative results
-    /// in -4095..-1 are `-errno`.
-    ///
-    /// # Safety
-    /// The call and its arguments must be valid for the process.
-    unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
-        let ret: isize;
-        // SAFETY: the caller vouches for the call; the kernel clobbers only
-        // RCX and R11 (declared) and returns in RAX.
-        unsafe {
-            asm!(
-                "syscall",
-                inlateout("rax") n as isize => ret,
-                in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
-                in("r10") a[3], in("r8") a[4], in("r9") a[5],
-                lateout("rcx") _, lateout("r11") _,
-                options(nostack),
-            );
-        }
-        ret
-    }
-
-    /// `mmap(NULL, len, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)`.
+    /// `len` bytes of fresh, inaccessible, private anonymous memory.
     pub fn map_none(len: usize) -> Option<*mut u8> {
         // SAFETY: an anonymous mapping at an address of the kernel's choice
         // touches no existing memory.
-        let r = unsafe {
-            syscall6(
-                SYS_MMAP,
-                [0, len, PROT_NONE, MAP_PRIVATE_ANONYMOUS, usize::MAX, 0],
+        unsafe {
+            mmap_anonymous(
+                core::ptr::null_mut(),
+                len,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE,
             )
-        };
-        if (-4095..0).contains(&r) {
-            None
-        } else {
-            Some(r as usize as *mut u8)
         }
+        .ok()
+        .map(|p| p.cast())
     }
-    /// `mprotect(addr, len, prot)`.
+    /// Makes `addr..addr+len` readable and writable.
     ///
     /// # Safety
     /// `addr..addr+len` must be a mapping this module made and owns.
-    pub unsafe fn protect(addr: *mut u8, len: usize, prot: usize) -> bool {
+    pub unsafe fn protect_read_write(addr: *mut u8, len: usize) -> bool {
         // SAFETY: per the contract, the range is ours.
-        unsafe { syscall6(SYS_MPROTECT, [addr as usize, len, prot, 0, 0, 0]) == 0 }
+        unsafe { mprotect(addr.cast(), len, MprotectFlags::READ | MprotectFlags::WRITE) }.is_ok()
     }
     /// `munmap(addr, len)`.
     ///
@@ -134,8 +107,8 @@ mod linux {
     /// `addr..addr+len` must be a mapping this module made and nothing uses.
     pub unsafe fn unmap(addr: *mut u8, len: usize) {
         // SAFETY: per the contract, the range is ours and dead.
-        let r = unsafe { syscall6(SYS_MUNMAP, [addr as usize, len, 0, 0, 0, 0]) };
-        debug_assert_eq!(r, 0);
+        let r = unsafe { munmap(addr.cast(), len) };
+        debug_assert!(r.is_ok());
     }
 }
 
@@ -180,7 +153,7 @@ unsafe impl StackProvider for MmapStacks {
         let base = linux::map_none(total).ok_or(StackError::OutOfMemory)?;
         // SAFETY: `base..base+total` is the mapping just made; the lowest
         // page stays PROT_NONE as the guard.
-        if !unsafe { linux::protect(base.add(PAGE_SIZE), size, linux::PROT_READ_WRITE) } {
+        if !unsafe { linux::protect_read_write(base.add(PAGE_SIZE), size) } {
             // SAFETY: still ours and unused.
             unsafe { linux::unmap(base, total) };
             return Err(StackError::OutOfMemory);

@@ -32,11 +32,17 @@ pub mod testing;
 #[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
+pub mod exceptions;
+#[cfg(target_os = "none")]
 pub mod gdt;
+#[cfg(target_os = "none")]
+mod guest_faults;
 #[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod interrupts;
+#[cfg(target_os = "none")]
+pub mod probe;
 #[cfg(target_os = "none")]
 pub mod qemu;
 #[cfg(target_os = "none")]

@@ -50,39 +50,7 @@ pub fn init(boot_info: &'static mut BootInfo) {
     interrupts::init();
     paging::record_kernel_stack(boot_info);
 
-    {
-        let mut allocator = frames::FRAMES.lock();
-        let mut regions = [frames::Region {
-            start: 0,
-            end: 0,
-            kind: frames::RegionKind::Reserved,
-        }; 256];
-        let map = &boot_info.memory_regions;
-        assert!(
-            map.len() <= regions.len(),
-            "memory map has {} regions, at most 256 supported",
-            map.len()
-        );
-        for (slot, region) in regions.iter_mut().zip(frames::regions_from_boot_map(map)) {
-            *slot = region;
-        }
-        allocator.init(&regions[..map.len()]);
-        crate::println!(
-            "frames: {} usable frames ({} MiB) in {} memory map regions",
-            allocator.usable_count(),
-            allocator.usable_count() * 4 / 1024,
-            map.len()
-        );
-        for problem in allocator.problems() {
-            crate::println!("frames: memory map problem: {problem:x?}");
-        }
-        if allocator.problem_count() > frames::MAX_PROBLEMS {
-            crate::println!(
-                "frames: ... and {} more problems",
-                allocator.problem_count() - frames::MAX_PROBLEMS
-            );
-        }
-    }
+    frames::init_from_boot_map(&boot_info.memory_regions);
 
     paging::init(boot_info);
     crate::println!(

@@ -357,8 +357,47 @@ pub fn free_count() -> usize {
     FRAMES.lock().free_count()
 }
 
-/// Converts the bootloader's memory map into [`Region`]s, calling `each` for
-/// every one (no allocation: the heap does not exist yet at this point).
+/// Builds the kernel's allocator from the bootloader's memory map and
+/// prints what it found: the usable frames, and every problem of the map
+/// (at most `MAX_PROBLEMS` of them, then a count). Runs once, at boot,
+/// before the heap exists: the regions are converted into a buffer on the
+/// stack.
+#[cfg(target_os = "none")]
+pub fn init_from_boot_map(map: &[bootloader_api::info::MemoryRegion]) {
+    let mut allocator = FRAMES.lock();
+    let mut regions = [Region {
+        start: 0,
+        end: 0,
+        kind: RegionKind::Reserved,
+    }; 256];
+    assert!(
+        map.len() <= regions.len(),
+        "memory map has {} regions, at most 256 supported",
+        map.len()
+    );
+    for (slot, region) in regions.iter_mut().zip(regions_from_boot_map(map)) {
+        *slot = region;
+    }
+    allocator.init(&regions[..map.len()]);
+    crate::println!(
+        "frames: {} usable frames ({} MiB) in {} memory map regions",
+        allocator.usable_count(),
+        allocator.usable_count() * 4 / 1024,
+        map.len()
+    );
+    for problem in allocator.problems() {
+        crate::println!("frames: memory map problem: {problem:x?}");
+    }
+    if allocator.problem_count() > MAX_PROBLEMS {
+        crate::println!(
+            "frames: ... and {} more problems",
+            allocator.problem_count() - MAX_PROBLEMS
+        );
+    }
+}
+
+/// Converts the bootloader's memory map into [`Region`]s, one for each of
+/// its entries (no allocation: the heap does not exist yet at this point).
 #[cfg(target_os = "none")]
 pub fn regions_from_boot_map(
     map: &[bootloader_api::info::MemoryRegion],

@@ -47,8 +47,8 @@
 use x86_64::PhysAddr;
 use x86_64::structures::paging::{PhysFrame, Size4KiB};
 
-/// Size of a frame, in bytes.
-pub const FRAME_SIZE: u64 = 4096;
+/// Size of a frame, in bytes: the page size (`memory_map::PAGE_SIZE`).
+pub use crate::memory_map::PAGE_SIZE as FRAME_SIZE;
 
 /// What the memory map says about a physical address range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -52,10 +52,11 @@
 //!
 
 use crate::paging::is_canonical;
-use x86_64::structures::paging::PageTableFlags;
+use x86_64::structures::paging::{PageSize, PageTableFlags, Size4KiB};
 
-/// Size of a 4 KiB page.
-pub const PAGE_SIZE: u64 = 4096;
+/// Size of a page, and of a physical frame: the `x86_64` crate's 4 KiB.
+/// The one definition of it (frames and continuation stacks use this).
+pub const PAGE_SIZE: u64 = Size4KiB::SIZE;
 /// Bytes covered by one level-4 entry (512 GiB).
 pub const P4_ENTRY_SIZE: u64 = 1 << 39;
 

@@ -14,8 +14,9 @@ use super::store::Store;
 #[cfg(target_os = "linux")]
 use alloc::vec::Vec;
 
-/// Page size on x86_64.
-pub const PAGE_SIZE: usize = 4096;
+/// The page size (`memory_map::PAGE_SIZE`) as a `usize`, for the pointer
+/// arithmetic of stacks.
+pub const PAGE_SIZE: usize = crate::memory_map::PAGE_SIZE as usize;
 
 /// Why a provider could not give a stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

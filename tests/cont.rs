@@ -2,7 +2,7 @@
 //! `suspend`, `switch`, `cont.bind`, drop and traps, on the kernel's own
 //! continuation stacks.
 //!
-//! The host tests in `kernel/src/cont/tests.rs` check the same behaviours on
+//! The host tests in `kernel/src/cont/tests/` check the same behaviours on
 //! stacks from `mmap`. These run the very same runtime where it is meant to
 //! run: every store gets its stacks from [`KernelStacks`], so each
 //! continuation lives in a slot of the continuation-stack region, mapped page

@@ -412,21 +412,40 @@ mod kernel_only {
         unsafe { core::slice::from_raw_parts((offset + phys) as *const u8, len as usize) }
     }
 
+    /// Builds the kernel's own level-4 table, one call per region of the
+    /// map, checks and prints the result, and switches CR3 to it.
     fn build_and_switch(layout: &BootLayout, boot_table: &OffsetPageTable) {
-        // Both tables reach frames through the same window at `phys_offset`.
+        let (l4_frame, mut table) = new_table(layout.phys_offset);
+        let image = map_kernel_image(&mut table, boot_table, layout);
+        let stack = map_kernel_stack(&mut table, boot_table, layout);
+        let window = map_physical_window(&mut table, layout);
+        map_heap(&mut table);
+        check_and_print([image, stack, window, FIXED_REGIONS[1], FIXED_REGIONS[2]]);
+        switch_to(l4_frame, table, window);
+    }
+
+    /// An empty level-4 table in a fresh frame, reached through the
+    /// physical-memory window at `phys_offset` (both tables share it).
+    fn new_table(phys_offset: u64) -> (PhysFrame, OffsetPageTable<'static>) {
         let l4_frame = frames::allocate_frame().expect("a frame for the level-4 table");
         // SAFETY: the frame is fresh from the allocator, so nothing else uses
         // it; the window maps it. Zeroing makes every entry "not present".
         let table = unsafe {
             let l4: &'static mut PageTable =
-                &mut *((layout.phys_offset + l4_frame.start_address().as_u64()) as *mut PageTable);
+                &mut *((phys_offset + l4_frame.start_address().as_u64()) as *mut PageTable);
             l4.zero();
-            OffsetPageTable::new(l4, VirtAddr::new(layout.phys_offset))
+            OffsetPageTable::new(l4, VirtAddr::new(phys_offset))
         };
-        let mut table = table;
-        let mut alloc = WaitingFrames;
+        (l4_frame, table)
+    }
 
-        // The kernel image, segment by segment, with the ELF's permissions.
+    /// The kernel image, segment by segment, with the ELF's permissions (the
+    /// same frames the bootloader loaded), and its RELRO range read-only.
+    fn map_kernel_image(
+        table: &mut OffsetPageTable<'static>,
+        boot_table: &OffsetPageTable,
+        layout: &BootLayout,
+    ) -> Region {
         // SAFETY: the bootloader keeps the kernel ELF file in memory it marks
         // as in use; nothing writes it.
         let elf = unsafe { phys_slice(layout.phys_offset, layout.kernel_addr, layout.kernel_len) };
@@ -450,7 +469,7 @@ mod kernel_only {
                 flags |= PageTableFlags::NO_EXECUTE;
             }
             for addr in (start..end).step_by(PAGE_SIZE as usize) {
-                map_copy_of(&mut table, boot_table, addr, flags, &mut alloc);
+                map_copy_of(table, boot_table, addr, flags, &mut WaitingFrames);
             }
         }
         if let Some((vaddr, size)) = elf.relro {
@@ -458,7 +477,7 @@ mod kernel_only {
             let end = (layout.image_offset + vaddr + size).next_multiple_of(PAGE_SIZE);
             for addr in (start..end).step_by(PAGE_SIZE as usize) {
                 let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
-                if let Some(flags) = flags_of(&table, addr) {
+                if let Some(flags) = flags_of(table, addr) {
                     // SAFETY: only removes write permission from a page of
                     // the table being built; it is not active yet.
                     unsafe {
@@ -470,14 +489,29 @@ mod kernel_only {
                 }
             }
         }
+        image
+    }
 
-        // The kernel stack, same frames; the guard page stays unmapped.
+    /// The kernel stack, same frames; the guard page below stays unmapped.
+    fn map_kernel_stack(
+        table: &mut OffsetPageTable<'static>,
+        boot_table: &OffsetPageTable,
+        layout: &BootLayout,
+    ) -> Region {
         let stack = layout.stack;
         for addr in (stack.bottom..stack.top).step_by(PAGE_SIZE as usize) {
-            map_copy_of(&mut table, boot_table, addr, DATA_FLAGS, &mut alloc);
+            map_copy_of(table, boot_table, addr, DATA_FLAGS, &mut WaitingFrames);
         }
+        Region {
+            name: "kernel stack + guard",
+            start: stack.guard_start,
+            end: stack.top,
+        }
+    }
 
-        // The physical-memory window, in 2 MiB pages.
+    /// The physical-memory window, in 2 MiB pages, where the bootloader put
+    /// its own.
+    fn map_physical_window(table: &mut OffsetPageTable<'static>, layout: &BootLayout) -> Region {
         let window = Region::new(
             "physical memory window",
             layout.phys_offset,
@@ -501,41 +535,30 @@ mod kernel_only {
                         frame,
                         flags,
                         PageTableFlags::PRESENT | PageTableFlags::WRITABLE,
-                        &mut alloc,
+                        &mut WaitingFrames,
                     )
                     .expect("physical window page maps")
                     .ignore();
             }
         }
+        window
+    }
 
-        // The heap, backed by fresh frames.
+    /// The heap, backed by fresh frames.
+    fn map_heap(table: &mut OffsetPageTable<'static>) {
         for addr in (HEAP_START..HEAP_START + HEAP_SIZE).step_by(PAGE_SIZE as usize) {
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
             let frame = frames::allocate_frame().expect("frames for the kernel heap");
-            // SAFETY: a fresh frame at a page of the heap region, which
-            // nothing else maps; the table is not active yet.
-            unsafe {
-                table
-                    .map_to_with_table_flags(
-                        page,
-                        frame,
-                        DATA_FLAGS,
-                        PageTableFlags::PRESENT | PageTableFlags::WRITABLE,
-                        &mut alloc,
-                    )
-                    .expect("heap page maps")
-                    .ignore();
-            }
+            // A fresh frame at a page of the heap region, which nothing else
+            // maps (`map_with`'s contract); the table is not active yet.
+            map_with(table, page, frame, DATA_FLAGS, &mut WaitingFrames).expect("heap page maps");
         }
+    }
 
-        // Everything placed, check nothing collides, and say where it is.
-        let stack_region = Region {
-            name: "kernel stack + guard",
-            start: stack.guard_start,
-            end: stack.top,
-        };
-        let placed = [image, stack_region, window];
-        for region in &placed {
+    /// Checks that the regions the bootloader placed (the first three) lie
+    /// in its dynamic range and that nothing collides, and prints the map.
+    fn check_and_print(all: [Region; 5]) {
+        for region in &all[..3] {
             assert!(
                 FIXED_REGIONS[0].contains_region(region),
                 "{} at {:#x}..{:#x} is outside the dynamic range {:#x}..{:#x}",
@@ -546,13 +569,6 @@ mod kernel_only {
                 DYNAMIC_END
             );
         }
-        let all = [
-            placed[0],
-            placed[1],
-            placed[2],
-            FIXED_REGIONS[1],
-            FIXED_REGIONS[2],
-        ];
         if let Err(problem) = check_layout(&all) {
             panic!("virtual memory map is inconsistent: {problem:?}");
         }
@@ -564,7 +580,10 @@ mod kernel_only {
                 region.name
             );
         }
+    }
 
+    /// Loads the new table into CR3 and makes it the active one.
+    fn switch_to(l4_frame: PhysFrame, table: OffsetPageTable<'static>, window: Region) {
         // SAFETY: NXE makes NO_EXECUTE valid (a reserved bit otherwise) and
         // WP makes read-only pages read-only for the kernel too; the
         // bootloader sets both, setting them again changes nothing else.

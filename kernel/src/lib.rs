@@ -32,6 +32,8 @@ pub mod testing;
 #[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
+mod boot_tables;
+#[cfg(target_os = "none")]
 pub mod exceptions;
 #[cfg(target_os = "none")]
 pub mod gdt;

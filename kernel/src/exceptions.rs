@@ -51,14 +51,16 @@ pub fn exception_name(vector: u8) -> &'static str {
 }
 
 /// Exception vectors, for code that inspects a [`FaultInfo`].
+/// (The numbers are the `x86_64` crate's `ExceptionVector`, as bytes.)
 pub mod vector {
-    pub const DIVIDE_ERROR: u8 = 0;
-    pub const BREAKPOINT: u8 = 3;
-    pub const INVALID_OPCODE: u8 = 6;
-    pub const DOUBLE_FAULT: u8 = 8;
-    pub const SEGMENT_NOT_PRESENT: u8 = 11;
-    pub const GENERAL_PROTECTION: u8 = 13;
-    pub const PAGE_FAULT: u8 = 14;
+    use x86_64::structures::idt::ExceptionVector as V;
+    pub const DIVIDE_ERROR: u8 = V::Division as u8;
+    pub const BREAKPOINT: u8 = V::Breakpoint as u8;
+    pub const INVALID_OPCODE: u8 = V::InvalidOpcode as u8;
+    pub const DOUBLE_FAULT: u8 = V::Double as u8;
+    pub const SEGMENT_NOT_PRESENT: u8 = V::SegmentNotPresent as u8;
+    pub const GENERAL_PROTECTION: u8 = V::GeneralProtection as u8;
+    pub const PAGE_FAULT: u8 = V::Page as u8;
 }
 
 /// What a probe reports about the fault that ended its closure.

@@ -52,7 +52,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use x86_64::registers::control::Cr2;
 use x86_64::structures::idt::{
-    Entry, InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode,
+    Entry, ExceptionVector as V, InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode,
 };
 
 pub use crate::exceptions::{FaultInfo, PageFaultBits, exception_name, vector};
@@ -160,13 +160,13 @@ macro_rules! recoverable {
     ($name:ident, $vector:expr) => {
         extern "x86-interrupt" fn $name(mut frame: InterruptStackFrame) {
             let rbp = interrupted_rbp!();
-            fault($vector, &mut frame, None, None, rbp);
+            fault($vector as u8, &mut frame, None, None, rbp);
         }
     };
     ($name:ident, $vector:expr, error_code) => {
         extern "x86-interrupt" fn $name(mut frame: InterruptStackFrame, code: u64) {
             let rbp = interrupted_rbp!();
-            fault($vector, &mut frame, Some(code), None, rbp);
+            fault($vector as u8, &mut frame, Some(code), None, rbp);
         }
     };
 }
@@ -174,35 +174,35 @@ macro_rules! recoverable {
 macro_rules! always_fatal {
     ($name:ident, $vector:expr) => {
         extern "x86-interrupt" fn $name(frame: InterruptStackFrame) {
-            fatal_exception($vector, &frame, None)
+            fatal_exception($vector as u8, &frame, None)
         }
     };
     ($name:ident, $vector:expr, error_code) => {
         extern "x86-interrupt" fn $name(frame: InterruptStackFrame, code: u64) {
-            fatal_exception($vector, &frame, Some(code))
+            fatal_exception($vector as u8, &frame, Some(code))
         }
     };
 }
 
-recoverable!(divide_error, 0);
-always_fatal!(debug, 1);
-always_fatal!(non_maskable_interrupt, 2);
-recoverable!(overflow, 4);
-recoverable!(bound_range_exceeded, 5);
-recoverable!(invalid_opcode, 6);
-recoverable!(device_not_available, 7);
-always_fatal!(invalid_tss, 10, error_code);
-recoverable!(segment_not_present, 11, error_code);
-recoverable!(stack_segment_fault, 12, error_code);
-recoverable!(general_protection, 13, error_code);
-recoverable!(x87_floating_point, 16);
-recoverable!(alignment_check, 17, error_code);
-recoverable!(simd_floating_point, 19);
-always_fatal!(virtualization, 20);
-always_fatal!(control_protection, 21, error_code);
-always_fatal!(hv_injection, 28);
-always_fatal!(vmm_communication, 29, error_code);
-always_fatal!(security, 30, error_code);
+recoverable!(divide_error, V::Division);
+always_fatal!(debug, V::Debug);
+always_fatal!(non_maskable_interrupt, V::NonMaskableInterrupt);
+recoverable!(overflow, V::Overflow);
+recoverable!(bound_range_exceeded, V::BoundRange);
+recoverable!(invalid_opcode, V::InvalidOpcode);
+recoverable!(device_not_available, V::DeviceNotAvailable);
+always_fatal!(invalid_tss, V::InvalidTss, error_code);
+recoverable!(segment_not_present, V::SegmentNotPresent, error_code);
+recoverable!(stack_segment_fault, V::Stack, error_code);
+recoverable!(general_protection, V::GeneralProtection, error_code);
+recoverable!(x87_floating_point, V::X87FloatingPoint);
+recoverable!(alignment_check, V::AlignmentCheck, error_code);
+recoverable!(simd_floating_point, V::SimdFloatingPoint);
+always_fatal!(virtualization, V::Virtualization);
+always_fatal!(control_protection, V::ControlProtection, error_code);
+always_fatal!(hv_injection, V::HypervisorInjection);
+always_fatal!(vmm_communication, V::VmmCommunication, error_code);
+always_fatal!(security, V::Security, error_code);
 
 extern "x86-interrupt" fn breakpoint(frame: InterruptStackFrame) {
     let count = BREAKPOINTS.fetch_add(1, Ordering::SeqCst) + 1;
@@ -226,7 +226,7 @@ extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, code: u64) ->
 }
 
 extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
-    fatal_exception(18, &frame, None)
+    fatal_exception(V::MachineCheck as u8, &frame, None)
 }
 
 extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageFaultErrorCode) {

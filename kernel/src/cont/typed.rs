@@ -18,6 +18,7 @@
 //! | `resume (on $t $l)*` | `k.resume(args, &[t.on()])` |
 //! | `suspend $t` | `t.suspend(store, payload)` |
 //! | `cont.bind` | `k.bind(first_value)` |
+//! | `switch $target $t` | `t.switch(store, target)` (a `Tag<(), R>`) |
 //! | `resume_throw $e` | `k.resume_throw(e, payload, &handlers)` |
 //! | (drop) | `drop(k)`: cancels a suspended continuation, then frees it |
 //!
@@ -166,6 +167,35 @@ impl<P: WasmValues, R: WasmValues> Tag<P, R> {
             params: P::TYPES,
             results: R::TYPES,
         }
+    }
+}
+
+/// Switch tags: no payload (`switch` sends none), `R` is what the switching
+/// continuation gets when it is switched back to or resumed.
+impl<R: WasmValues> Tag<(), R> {
+    /// `switch $target $t`: hands control straight to `target` under the
+    /// nearest resume with a switch handler for this tag (`on_switch`),
+    /// passing it the running continuation, and returns the values `R`
+    /// sent when this continuation is next switched to or resumed.
+    ///
+    /// The continuation passed is a value of a recursive type (a
+    /// continuation that expects a continuation ...), so it travels as a
+    /// dynamic `ContObj`; the target takes it over with [`Cont::from_raw`],
+    /// which checks its types. The runtime checks at the switch that the
+    /// target returns what the segment it replaces returns.
+    pub fn switch<T: WasmValues>(
+        self,
+        store: &Store,
+        target: Cont<'_, ContObj, T>,
+    ) -> Result<R, Trap> {
+        let raw = target.into_raw();
+        let r = store.switch::<(), R>(raw, self.untyped(), ());
+        if r.is_err() {
+            // Refused before the target was used: it is still ours to
+            // free. (A target the switch used has moved on: refused here.)
+            store.drop_owned(raw);
+        }
+        r
     }
 }
 

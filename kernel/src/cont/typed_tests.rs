@@ -222,3 +222,61 @@ fn a_typed_suspend_while_holding_a_kernel_lock_traps_naming_the_lock() {
     assert_eq!(crate::sync::held(), 0);
     assert!(!lock.is_locked());
 }
+
+/// Two tasks hand control to each other with a typed `switch`: each gets
+/// the other's continuation as a `ContObj` and takes it over with
+/// `Cont::from_raw`. The kernel's one resume sees the first task finish.
+#[test]
+fn two_tasks_ping_pong_with_a_typed_switch_and_the_first_returns() {
+    let s = store();
+    let sw = Tag::<(), ContObj>::new(&s).unwrap();
+    let log = Rc::new(core::cell::RefCell::new(Vec::new()));
+    let l = log.clone();
+    let pong = Func::wrap(&s, move |s: &Store, first: ContObj| -> Result<i32, Trap> {
+        let mut other = first;
+        for round in 0..3 {
+            l.borrow_mut().push(100 + round);
+            let k = Cont::<'_, ContObj, i32>::from_raw(s, other)?;
+            other = sw.switch(s, k)?;
+        }
+        Ok(-1)
+    })
+    .unwrap();
+    let l = log.clone();
+    let ping = Func::wrap(&s, move |s: &Store, (): ()| -> Result<i32, Trap> {
+        let mut k = Cont::new(s, pong)?;
+        for round in 0..3 {
+            l.borrow_mut().push(round);
+            let other = sw.switch(s, k)?;
+            k = Cont::from_raw(s, other)?;
+        }
+        // Done: dropping the other task's handle cancels it.
+        drop(k);
+        Ok(7)
+    })
+    .unwrap();
+    let r = Cont::new(&s, ping).unwrap().resume((), &[sw.on_switch()]);
+    assert!(matches!(r, Ok(Resumed::Returned(7))), "{r:?}");
+    assert_eq!(*log.borrow(), [0, 100, 1, 101, 2, 102]);
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+/// A typed switch refused before it starts (no handler) leaves nothing
+/// behind: the target it was given is freed.
+#[test]
+fn a_typed_switch_with_no_handler_fails_and_frees_its_target() {
+    let s = store();
+    let sw = Tag::<(), ContObj>::new(&s).unwrap();
+    let target = Func::wrap(&s, |_: &Store, _: ContObj| -> Result<i32, Trap> { Ok(0) }).unwrap();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| -> Result<i32, Trap> {
+        let k = Cont::new(s, target)?;
+        match sw.switch(s, k) {
+            Err(t) if t.kind() == TrapKind::UnhandledTag => Ok(1),
+            _ => Ok(0),
+        }
+    })
+    .unwrap();
+    let r = Cont::new(&s, f).unwrap().resume((), &[]);
+    assert!(matches!(r, Ok(Resumed::Returned(1))), "{r:?}");
+    assert_eq!(s.outstanding_stacks(), 0);
+}

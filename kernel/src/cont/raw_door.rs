@@ -112,16 +112,7 @@ impl Store {
             self.no_other_store_running()?;
             (*c).revision += 1;
             self.set_exception(tag, payload);
-            if (*c).state == State::Fresh {
-                (*c).state = State::Trapped;
-                self.release(c);
-                return self.raise(
-                    TrapKind::Exception { tag: tag.id },
-                    "exception thrown into a fresh continuation",
-                );
-            }
-            let effect = ControlEffect::new(ControlEffect::RESUME_THROW_TAG, tag.id);
-            let (effect, back) = self.run_segment(c, outer, handlers, effect);
+            let (effect, back) = self.throw_into(c, outer, tag, handlers)?;
             self.raw_outcome(effect, back, results)
         }
     }

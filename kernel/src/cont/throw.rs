@@ -6,7 +6,7 @@
 //! id, and its pending `suspend` returns `Err` of kind `Exception`. A fresh
 //! continuation never runs: the exception comes straight back.
 
-use super::contref::{ContObj, Handler, Resumed, State, Tag};
+use super::contref::{ContObj, ContRef, Handler, Resumed, State, Tag};
 use super::func::WasmValues;
 use super::store::{Store, same_types};
 use super::switch::ControlEffect;
@@ -53,9 +53,29 @@ impl Store {
             payload.store((*self.exception.get()).as_mut_ptr());
             self.exception_types.set(tag.params);
             self.exception_tag.set(tag.id);
-            // (The raw door writes the same fields: `set_exception`.)
+            let (effect, back) = self.throw_into(c, outer, tag, handlers)?;
+            self.outcome(effect, back)
+        }
+    }
+
+    /// The body of both doors' `resume_throw`, once the handle is used and
+    /// the exception recorded: a fresh continuation never runs its
+    /// function, the exception is the end of it; a suspended one is resumed
+    /// with the resume_throw effect (the tag's id in its low half).
+    ///
+    /// # Safety
+    /// `c` is a live ContRef of this store whose revision has just moved
+    /// on, `outer` its `last_ancestor`, and the switch is allowed.
+    pub(super) unsafe fn throw_into(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        tag: Tag,
+        handlers: &[Handler],
+    ) -> Result<(ControlEffect, *mut ContRef), Trap> {
+        // SAFETY: per the contract.
+        unsafe {
             if (*c).state == State::Fresh {
-                // Its function never runs: the exception is the end of it.
                 (*c).state = State::Trapped;
                 self.release(c);
                 return self.raise(
@@ -64,8 +84,7 @@ impl Store {
                 );
             }
             let effect = ControlEffect::new(ControlEffect::RESUME_THROW_TAG, tag.id);
-            let (effect, back) = self.run_segment(c, outer, handlers, effect);
-            self.outcome(effect, back)
+            Ok(self.run_segment(c, outer, handlers, effect))
         }
     }
 

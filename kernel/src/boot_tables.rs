@@ -380,18 +380,7 @@ fn map_copy_of(
         };
         return;
     }
-    // SAFETY: the frame already backs this very address in the active
-    // table; the new table maps it at the same place. Not active yet.
-    unsafe {
-        table
-            .map_to_with_table_flags(
-                page,
-                frame,
-                flags,
-                PageTableFlags::PRESENT | PageTableFlags::WRITABLE,
-                alloc,
-            )
-            .expect("kernel page maps")
-            .ignore();
-    }
+    // The frame already backs this very address in the active table; the
+    // new table (not active yet) maps it at the same place.
+    map_with(table, page, frame, flags, alloc).expect("kernel page maps");
 }

@@ -37,6 +37,7 @@ kernel::suite!(
         freeing_unmaps_all_but_the_top_page_and_returns_their_frames,
         reuse_of_a_freed_stack_shows_only_zeroes,
         reuse_takes_the_most_recently_freed_slot,
+        a_stack_leaving_its_store_shows_the_next_store_only_zeroes,
         arguments_that_cannot_fit_are_refused_before_anything_is_written,
         slot_count_and_stack_size_are_configurable,
         configuring_while_stacks_are_in_use_is_refused,
@@ -164,6 +165,46 @@ fn reuse_of_a_freed_stack_shows_only_zeroes() -> TestResult {
     }
     KernelStacks.free(again);
     check_eq!(nonzero, 0);
+    Ok(())
+}
+
+/// A store keeps the stacks of its ended continuations unzeroed for its own
+/// next `cont.new` (`STACK_CACHE`), but a stack that leaves it, when it
+/// drops, is zeroed before another store's guest can run on it.
+fn a_stack_leaving_its_store_shows_the_next_store_only_zeroes() -> TestResult {
+    let first = Store::new(KernelStacks, STACK_SIZE);
+    let scribble = first
+        .func_wrap(|_: &Store, (): ()| -> Result<i64, Trap> {
+            let secret = black_box([0xa5u8; 1024]);
+            Ok(black_box(&secret) as *const [u8; 1024] as i64)
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = first.cont_new(scribble).map_err(|t| format!("{t}"))?;
+    let top = first.stack_top(k).unwrap_or(0);
+    let at = match first.resume::<(), i64>(k, (), &[]) {
+        Ok(Resumed::Returned(at)) => at as usize,
+        other => return Err(format!("expected a return, got {other:?}")),
+    };
+    check!(top - PAGE <= at && at + 1024 <= top);
+    // SAFETY: the top page of a stack the store keeps: mapped, idle.
+    check_eq!(unsafe { read_volatile(at as *const u8) }, 0xa5);
+    check_eq!(first.cached_stacks(), 1);
+    drop(first);
+
+    let second = Store::new(KernelStacks, STACK_SIZE);
+    let f = second
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = second.cont_new(f).map_err(|t| format!("{t}"))?;
+    check_eq!(second.stack_top(k), Some(top));
+    let mut nonzero = 0usize;
+    for addr in (at..at + 1024).step_by(8) {
+        // SAFETY: the top page of the stack of a fresh continuation of ours:
+        // mapped, and nothing runs on it yet.
+        nonzero += (unsafe { read_volatile(addr as *const u64) } != 0) as usize;
+    }
+    check_eq!(nonzero, 0);
+    check_eq!(second.drop_cont(k), Ok(()));
     Ok(())
 }
 
@@ -337,7 +378,7 @@ fn suspending_10000_at_once_then_dropping_them_leaks_no_frames() -> TestResult {
     for k in all {
         store.drop_cont(k).map_err(|t| format!("{t}"))?;
     }
-    check_eq!(stacks::outstanding(), outstanding);
+    check_eq!(stacks::outstanding(), outstanding + store.cached_stacks());
 
     // Second round, warm (slots pooled, page tables built): it must give
     // back exactly what it takes.
@@ -348,7 +389,7 @@ fn suspending_10000_at_once_then_dropping_them_leaks_no_frames() -> TestResult {
     for k in all {
         store.drop_cont(k).map_err(|t| format!("{t}"))?;
     }
-    check_eq!(stacks::outstanding(), outstanding);
+    check_eq!(stacks::outstanding(), outstanding + store.cached_stacks());
     check_eq!(frames::free_count(), frames_warm);
     check_eq!(heap::used_bytes(), heap_warm);
     Ok(())

@@ -140,3 +140,12 @@ fn trap_size_and_text_room_are_what_the_docs_say() {
     line_with(GUARANTEES, &[&format!("{TEXT_BYTES}-byte text")]);
     assert!(FAULTS.contains(&format!("{TEXT_BYTES} bytes, no heap")));
 }
+
+#[test]
+fn guarantees_quote_the_size_of_a_stores_stack_cache() {
+    let line = line_with(GUARANTEES, &["| 11 |", "cache"]);
+    assert!(
+        line.contains(&format!("`STACK_CACHE` ({})", crate::cont::STACK_CACHE)),
+        "{line}"
+    );
+}

@@ -16,7 +16,9 @@
 //! * **Pooling.** A freed slot keeps its top page mapped and goes on a free
 //!   list; the next `allocate` pops it in O(1). Freeing unmaps every page
 //!   below the top one (giving their frames back) and zeroes the top page,
-//!   so a later guest never sees an earlier one's data.
+//!   so a guest of one store never sees what a guest of another left.
+//!   (Before a stack comes here, its store may keep it for its own next
+//!   continuations: `cont::STACK_CACHE`.)
 //!
 //! ```text
 //!  CONT_STACKS_START + i * slot_size                         + (i+1) * slot_size

@@ -79,7 +79,7 @@ pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
 pub use raw_door::RawResumed;
 pub use stack::ContStack;
-pub use store::Store;
+pub use store::{STACK_CACHE, Store};
 pub use switch::ControlEffect;
 pub use trap::{Backtrace, Trap, TrapKind, TrapText};
 pub use traps::trap_current;

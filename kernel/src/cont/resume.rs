@@ -14,6 +14,7 @@ use super::stack::{self};
 use super::store::{RUNNING, Store, same_types};
 use super::switch::{ControlEffect, switch};
 use super::trap::{Trap, TrapKind};
+use super::val::ValType;
 
 impl Store {
     /// `cont.new`: a fresh continuation that will run `f`.
@@ -37,6 +38,14 @@ impl Store {
             );
         }
         let c = self.take_contref();
+        // SAFETY: `c` is a free ContRef of this store: it holds a stack of
+        // `stack_size` only if `release` cached one in it.
+        if unsafe { !(*c).stack.top().is_null() } {
+            self.cached_stacks.set(self.cached_stacks.get() - 1);
+            // SAFETY: the cached stack is this store's, idle, and is
+            // initialized afresh.
+            return unsafe { Ok(self.start_in(c, f, params, results)) };
+        }
         // SAFETY: provider calls do not re-enter the store.
         let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size, self) } {
             Ok(stack) => stack,
@@ -54,11 +63,33 @@ impl Store {
             }
         };
         debug_assert!(stack.len() >= self.stack_size);
-        // SAFETY: `c` is a free ContRef (nothing points at it but stale
-        // handles, which the revision rejects); the stack is new and idle;
-        // `args` lives in `c`, which outlives the stack's use.
+        self.stacks_held.set(self.stacks_held.get() + 1);
+        // SAFETY: `c` is free and the stack new and idle.
         unsafe {
             (*c).stack = stack;
+            Ok(self.start_in(c, f, params, results))
+        }
+    }
+
+    /// Makes the free ContRef `c`, with its stack in place, a fresh
+    /// continuation of `f`, and returns its handle.
+    ///
+    /// # Safety
+    /// `c` is a free ContRef of this store (nothing points at it but stale
+    /// handles, which the revision rejects) holding an idle stack of this
+    /// store's size; `f` is a function of this store with `params` params
+    /// and `results`.
+    #[inline(always)]
+    unsafe fn start_in(
+        &self,
+        c: *mut ContRef,
+        f: Func,
+        params: &'static [ValType],
+        results: &'static [ValType],
+    ) -> ContObj {
+        // SAFETY: per the contract; `args` lives in `c`, which outlives the
+        // stack's use.
+        unsafe {
             let args = core::ptr::addr_of_mut!((*c).args);
             (*c).stack.initialize(
                 f.0,
@@ -76,7 +107,7 @@ impl Store {
             (*c).inbox = (*c).args.data;
             (*c).bound = 0;
             (*c).payload = &[];
-            Ok(self.handle(c))
+            self.handle(c)
         }
     }
 

@@ -95,8 +95,14 @@ pub struct Store {
     pub(super) id: u32,
     /// The innermost running continuation; null = the kernel's own stack.
     pub(super) current: Cell<*mut ContRef>,
-    /// Free `ContRef`s, linked through `next_free`.
+    /// Free `ContRef`s, linked through `next_free`. Up to
+    /// [`STACK_CACHE`] of them still hold the stack of the continuation
+    /// that ended in them (see `release`).
     pub(super) free: Cell<*mut ContRef>,
+    /// How many free `ContRef`s hold a stack.
+    pub(super) cached_stacks: Cell<usize>,
+    /// How many stacks this store has from its provider (cached or not).
+    pub(super) stacks_held: Cell<usize>,
     /// Every `ContRef` ever allocated (freed only when the store drops).
     pub(super) all: UnsafeCell<Vec<*mut ContRef>>,
     funcs: UnsafeCell<Vec<FuncEntry>>,
@@ -121,6 +127,19 @@ pub struct Store {
     pub(super) _not_send_sync: PhantomData<*mut ()>,
 }
 
+/// How many stacks of ended continuations a store keeps for its own next
+/// `cont.new`, unzeroed.
+///
+/// Giving a stack back to the kernel's pool costs a lock, unmapping what
+/// the guest paged in, and zeroing the top page (512 `stosq`), so that no
+/// guest of another store ever sees what this one left there. Within one
+/// store the zeroing buys nothing safe code can observe (neither safe Rust
+/// nor WebAssembly reads below its stack pointer), and a store is one trust
+/// domain, as one Wasm instance is: so a few stacks stay with the store,
+/// and `cont.new` + run + drop costs about half as much. Stacks leave the
+/// store, and are zeroed, when it drops. `docs/guarantees.md` rule 11.
+pub const STACK_CACHE: usize = 4;
+
 #[inline]
 pub(crate) fn same_types(a: &'static [ValType], b: &'static [ValType]) -> bool {
     a.len() == b.len() && (core::ptr::eq(a, b) || a == b)
@@ -134,6 +153,8 @@ impl Store {
             id: next_store_id(),
             current: Cell::new(core::ptr::null_mut()),
             free: Cell::new(core::ptr::null_mut()),
+            cached_stacks: Cell::new(0),
+            stacks_held: Cell::new(0),
             all: UnsafeCell::new(Vec::new()),
             funcs: UnsafeCell::new(Vec::new()),
             provider: UnsafeCell::new(Box::new(provider)),
@@ -164,11 +185,19 @@ impl Store {
         !self.current.get().is_null()
     }
 
-    /// Stacks the provider has handed out and not got back.
+    /// Stacks this store's live continuations hold: what it got from its
+    /// provider, less the ones it keeps for its next continuations
+    /// ([`Store::cached_stacks`]). Zero once every continuation has ended
+    /// or been dropped.
     pub fn outstanding_stacks(&self) -> usize {
-        // SAFETY: a short shared look at the provider; no `&mut` to it is
-        // live (provider calls never re-enter the store).
-        unsafe { (*self.provider.get()).outstanding() }
+        self.stacks_held.get() - self.cached_stacks.get()
+    }
+
+    /// Stacks of ended continuations this store keeps, unzeroed, for its
+    /// next `cont.new` (at most [`STACK_CACHE`]; they go back to the
+    /// provider when the store drops).
+    pub fn cached_stacks(&self) -> usize {
+        self.cached_stacks.get()
     }
 
     // ----- definitions ---------------------------------------------------
@@ -286,7 +315,10 @@ impl Store {
         c
     }
 
-    /// Gives `c`'s stack back to the provider and `c` to the free list.
+    /// Puts `c` on the free list, with its stack if the cache has room
+    /// (the next `cont.new` of this store then takes both at once, with no
+    /// provider call, lock or zeroing), else after giving the stack back
+    /// to the provider.
     ///
     /// # Safety
     /// `c` must be a ContRef of this store that nothing runs on any more.
@@ -294,8 +326,14 @@ impl Store {
         // SAFETY: per the contract `c` is ours and dead; provider calls do
         // not re-enter the store.
         unsafe {
-            let stack = core::mem::replace(&mut (*c).stack, ContStack::UNALLOCATED);
-            (*self.provider.get()).free(stack);
+            let cached = self.cached_stacks.get();
+            if cached < STACK_CACHE {
+                self.cached_stacks.set(cached + 1);
+            } else {
+                let stack = core::mem::replace(&mut (*c).stack, ContStack::UNALLOCATED);
+                (*self.provider.get()).free(stack);
+                self.stacks_held.set(self.stacks_held.get() - 1);
+            }
             (*c).parent = core::ptr::null_mut();
             (*c).handlers = core::ptr::null();
             (*c).handlers_len = 0;

@@ -23,6 +23,7 @@ mod bind;
 mod checks;
 mod drop;
 mod resume;
+mod stack_cache;
 mod switch;
 mod traps;
 

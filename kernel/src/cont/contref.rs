@@ -44,10 +44,11 @@ pub enum State {
     Running,
     /// Running, but it has resumed another continuation that is running
     /// now; it continues when that one returns or suspends past it. The
-    /// inner members of a suspended segment keep this state too (they are
-    /// still each other's parents, waiting inside their `resume` calls);
-    /// only the innermost, whose handle the suspension returned, is
-    /// `Suspended`.
+    /// inner members of a suspended segment are in this state too (they
+    /// are still each other's parents, waiting inside their `resume`
+    /// calls); only the innermost, whose handle the suspension returned,
+    /// is `Suspended`. Never written to a record: `Store::state` reports it
+    /// for a record marked `Running` that is not the store's `current`.
     Parent,
     /// Stopped by a suspend or switch; its handle can resume it.
     Suspended,

@@ -23,7 +23,13 @@ impl Store {
     pub fn state(&self, k: ContObj) -> Option<State> {
         let c = self.lookup(k)?;
         // SAFETY: `lookup` returns only ContRefs of this store's table.
-        let (revision, born, state) = unsafe { ((*c).revision, (*c).born, (*c).state) };
+        let (revision, born, mut state) = unsafe { ((*c).revision, (*c).born, (*c).state) };
+        // The record of an active continuation says `Running` whether it
+        // is the innermost or waits inside a `resume` of its own (the hot
+        // path does not write the difference): only `current` runs.
+        if state == State::Running && c != self.current.get() {
+            state = State::Parent;
+        }
         // Live: its own state. Used, and the record still holds the same
         // continuation, now ended: how it ended. Otherwise: consumed.
         let ended = matches!(state, State::Returned | State::Trapped | State::Dropped);

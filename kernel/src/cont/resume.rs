@@ -253,9 +253,8 @@ impl Store {
             (*outer).parent = prev;
             (*outer).handlers = handlers.as_ptr();
             (*outer).handlers_len = handlers.len();
-            if !prev.is_null() {
-                (*prev).state = State::Parent;
-            }
+            // `prev` keeps its `Running`: `state` reports it as `Parent`,
+            // since it is no longer `current`.
             (*c).state = State::Running;
             self.current.set(c);
             let ctx = (*outer).stack.control_context();
@@ -266,8 +265,6 @@ impl Store {
             self.current.set(prev);
             if prev.is_null() {
                 RUNNING.set(core::ptr::null());
-            } else {
-                (*prev).state = State::Running;
             }
             (effect, back)
         }

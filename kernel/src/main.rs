@@ -16,8 +16,11 @@
 //!   with no return to the kernel in between; the kernel only sees each
 //!   task finish. The stack numbers show three stacks taking turns.
 //!
-//! Stacks are reused: a finished continuation's slot goes back to the pool
-//! and the next continuation gets it, so `stack 0` appears in every scene.
+//! Stacks are reused: a finished continuation's stack stays with its store
+//! (up to `cont::STACK_CACHE` of them) and the store's next continuation
+//! gets it, so `stack 0` appears in every scene. Scene (c) uses the
+//! dynamic door (`ContObj` handles in a run queue), the other two the
+//! typed one.
 #![no_std]
 #![no_main]
 

@@ -7,7 +7,8 @@
 //! valgrind --tool=callgrind target/release/examples/round_trip_count ours 200000
 //! ```
 //!
-//! The library is `ours` (default), `corosensei`, `context` or `wasmtime`
+//! The library is `ours` (default; the dynamic door), `ours-typed` (the
+//! typed door), `corosensei`, `context` or `wasmtime`
 //! (`bench/wat/round_trip.wat`'s `run(n)`, one call; compiling the module
 //! and mapping its generator's stack are start-up, the same in both runs,
 //! and cancel out like the rest). Criterion
@@ -30,6 +31,32 @@ fn ours(n: u64) -> i64 {
     let mut sum = 0i64;
     for _ in 0..n {
         sum += i64::from(black_box(ours.step()));
+    }
+    sum
+}
+
+/// The same through the typed door (`Cont::resume`, `Suspension::take`).
+fn ours_typed(n: u64) -> i64 {
+    use kernel::cont::typed::{Cont, Func, Resumed, Tag};
+    use kernel::cont::{MmapStacks, Store, Trap};
+    let store = Store::new(MmapStacks::new(), STACK_SIZE);
+    let tag = Tag::<i32, ()>::new(&store).unwrap();
+    let body = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        loop {
+            tag.suspend(s, black_box(1i32))?;
+        }
+    })
+    .unwrap();
+    let handlers = [tag.on()];
+    let mut k = Cont::new(&store, body).unwrap();
+    let mut sum = 0i64;
+    for _ in 0..n {
+        let (v, next) = match k.resume((), black_box(&handlers)) {
+            Ok(Resumed::Suspended(s)) => s.take(tag).unwrap(),
+            _ => panic!("the looping continuation stopped suspending"),
+        };
+        sum += i64::from(black_box(v));
+        k = next;
     }
     sum
 }
@@ -105,10 +132,13 @@ fn main() {
         .unwrap_or(1_000_000);
     let sum = match lib.as_str() {
         "ours" => ours(n),
+        "ours-typed" => ours_typed(n),
         "corosensei" => corosensei(n),
         "context" => context(n),
         "wasmtime" => wasmtime(n),
-        other => panic!("unknown library {other:?}: ours, corosensei, context or wasmtime"),
+        other => {
+            panic!("unknown library {other:?}: ours, ours-typed, corosensei, context or wasmtime")
+        }
     };
     println!("{lib}: {n} round trips, sum {sum}");
 }

@@ -430,17 +430,11 @@ impl<'s, R: WasmValues> Suspension<'s, R> {
         // holds a payload of the types it recorded.
         unsafe {
             if (*c).revision != self.revision {
-                return Err(Trap::new(
-                    TrapKind::ConsumedContinuation,
-                    "suspension of a continuation that has ended",
-                ));
+                return Err(suspension_ended());
             }
             // (Nothing is bound to a continuation that has just suspended.)
             if !(same_types((*c).payload, P::TYPES) && same_types((*c).expected, T::TYPES)) {
-                return Err(Trap::new(
-                    TrapKind::SignatureMismatch,
-                    "the suspension's tag has other types",
-                ));
+                return Err(tag_mismatch());
             }
             let payload = P::load((*c).values.as_ptr());
             let cont = Cont::own(self.store, self.store.handle(c));
@@ -524,3 +518,25 @@ split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L, M);
 split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L, M, N);
 split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O);
 split_tuple!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P);
+
+/// `take` of a suspension whose continuation has ended. Out of line, and
+/// with no arguments, so that the hot path keeps none of its constants.
+#[cold]
+#[inline(never)]
+fn suspension_ended() -> Trap {
+    Trap::new(
+        TrapKind::ConsumedContinuation,
+        "suspension of a continuation that has ended",
+    )
+}
+
+/// `take` with a tag of other types than the suspension's (see
+/// `suspension_ended`).
+#[cold]
+#[inline(never)]
+fn tag_mismatch() -> Trap {
+    Trap::new(
+        TrapKind::SignatureMismatch,
+        "the suspension's tag has other types",
+    )
+}

@@ -49,6 +49,7 @@ use kernel::paging::{self, CONT_STACKS_START};
 use kernel::stacks::{self, KernelStacks};
 use kernel::testing::TestResult;
 use kernel::{check, check_eq};
+use x86_64::VirtAddr;
 
 use ValType::*;
 
@@ -184,7 +185,7 @@ fn stack_address() -> usize {
 /// independent of the runtime. `slot_size` is read on the kernel stack
 /// beforehand: `stacks::config` takes the pool's lock.
 fn slot_top(addr: usize, slot_size: usize) -> usize {
-    let start = CONT_STACKS_START as usize;
+    let start = CONT_STACKS_START.as_u64() as usize;
     start + ((addr - start) / slot_size + 1) * slot_size
 }
 
@@ -216,15 +217,18 @@ fn guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack() ->
     let k = ok(s.cont_new(f))?;
     let (here, top): (i64, i64) = returned(s.resume(k, (), &[]))?;
     let (here, top) = (here as u64, top as u64);
-    check!(stacks::in_region(here), "guest local at {here:#x}");
+    check!(
+        stacks::in_region(VirtAddr::new(here)),
+        "guest local at {here:#x}"
+    );
     check!(
         top - here < STACK as u64,
         "guest local {here:#x} is not within the stack below {top:#x}"
     );
     let kernel = paging::kernel_stack().ok_or("kernel stack not recorded")?;
-    let mine = stack_address() as u64;
+    let mine = VirtAddr::new(stack_address() as u64);
     check!(
-        kernel.bottom <= mine && mine < kernel.top,
+        kernel.contains(mine),
         "the test itself is not on the kernel stack: {mine:#x}"
     );
     check!(!stacks::in_region(mine));
@@ -756,7 +760,7 @@ fn frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack
         .get(record + 1)
         .ok_or("the walk stopped at the record")?;
     check!(
-        kernel.bottom <= parent.fp as u64 && (parent.fp as u64) < kernel.top,
+        kernel.contains(VirtAddr::new(parent.fp as u64)),
         "parent frame {:#x} is off the kernel stack {kernel:x?}",
         parent.fp
     );

@@ -16,6 +16,7 @@ use crate::cont::trap::TEXT_BYTES;
 use crate::paging::{CONT_STACKS_SIZE, CONT_STACKS_START, DYNAMIC_START, HEAP_SIZE, HEAP_START};
 use alloc::format;
 use alloc::string::String;
+use x86_64::VirtAddr;
 
 const SPEC: &str = include_str!("../../docs/spec.md");
 const BOOT: &str = include_str!("../../docs/boot.md");
@@ -24,8 +25,8 @@ const GUARANTEES: &str = include_str!("../../docs/guarantees.md");
 const FAULTS: &str = include_str!("../../docs/faults.md");
 
 /// `0xffff_c000_0000_0000`, the way the docs write addresses.
-fn grouped_hex(v: u64) -> String {
-    let h = format!("{v:016x}");
+fn grouped_hex(v: VirtAddr) -> String {
+    let h = format!("{:016x}", v.as_u64());
     format!("0x{}_{}_{}_{}", &h[0..4], &h[4..8], &h[8..12], &h[12..16])
 }
 

@@ -28,6 +28,9 @@
 //! * [`provider`]: where stacks come from;
 //! * [`trap`]: what a trap says.
 //!
+//! [`scenarios`] holds the behaviours both test harnesses check, written
+//! once: the host tests and the in-kernel `cont` suite each run them.
+//!
 //! The host tests beside them: `tests` (the dynamic door's behaviours),
 //! `typed_tests`, `cancel_tests`, `throw_tests`, `raw_door_tests`,
 //! `safe_code_tests` and `hostile_tests` (safe code only, trying to break
@@ -44,6 +47,7 @@ mod handles;
 pub mod provider;
 pub mod raw_door;
 mod resume;
+pub mod scenarios;
 pub mod stack;
 pub mod store;
 mod suspend;

@@ -20,7 +20,15 @@
 //!   through, and the typed wrapper that builds it from a closure;
 //! * [`contref`]: the continuation record, handles with revisions (the
 //!   one-shot rule), tags, handlers and what a resume reports;
-//! * [`store`]: the operations, the chain of parents, traps, cancellation;
+//! * [`store`]: the registry of functions, tags and continuations, and
+//!   the chain of parents the operations share;
+//! * `handles`: the checks every handle goes through (live, this store's,
+//!   not used up);
+//! * `resume`, `suspend`, `cancel`, `throw`: the operations, one file each
+//!   (`cont.new`, `resume` and `cont.bind`; `suspend` and `switch` with the
+//!   handler search; drop and cancellation; `resume_throw`);
+//! * `traps`: raising a trap and ending a continuation with it, and the
+//!   entry function every continuation starts in;
 //! * [`walk`]: the frame-pointer walk that crosses from a continuation into
 //!   its parent;
 //! * [`val`]: the 16-byte value slot and the value types;

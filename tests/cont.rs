@@ -3,7 +3,7 @@
 //! continuation stacks.
 //!
 //! The behaviours the host tests in `kernel/src/cont/tests/` check too are
-//! written once, in `kernel::cont::scenarios`; here `on_kernel_stacks!`
+//! written once, in `kernel::cont::scenarios`; here `cont_suite!`
 //! runs each of them where the runtime is meant to run: every store gets
 //! its stacks from [`KernelStacks`], so each continuation lives in a slot of
 //! the continuation-stack region, mapped page by page on first touch, with
@@ -42,34 +42,6 @@ use x86_64::VirtAddr;
 
 use ValType::*;
 
-kernel::suite!(
-    "cont",
-    [
-        fresh_continuation_returns_its_results,
-        guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack,
-        generator_yields_0_to_n_then_returns,
-        tag_carries_payload_out_of_suspend_and_resume_values_back_in,
-        forward_tag_past_a_resume_that_does_not_handle_it,
-        continuation_resumes_after_the_resume_that_first_ran_it_has_returned,
-        nary_three_params_five_results_and_a_tag_with_four_payload_values,
-        bind_repeatedly_then_resume_with_the_last_argument,
-        bind_values_into_a_suspended_continuation,
-        switch_round_robin_scheduler_interleaves_three_continuations,
-        consumed_continuation_traps_on_resume,
-        consumed_continuation_traps_on_bind,
-        consumed_continuation_traps_on_drop,
-        switch_to_a_consumed_continuation_traps_out_of_the_kernel_resume,
-        unhandled_tag_traps_and_frees_the_chain,
-        guest_reporting_failure_traps,
-        thousand_nested_resumes_return_through_every_level,
-        ten_thousand_continuations_created_run_and_dropped_give_every_stack_back,
-        fresh_stack_layout_matches_spec_offsets_for_capacity_0_and_2,
-        frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack,
-        trap_has_a_backtrace_and_its_origin_is_the_tos_of_the_trapping_continuation,
-        after_a_trap_the_same_store_runs_a_new_continuation,
-    ]
-);
-
 /// Usable bytes of every continuation stack in these tests.
 const STACK: usize = 64 * 1024;
 
@@ -77,36 +49,30 @@ fn store() -> Pin<Box<Store>> {
     Store::new(KernelStacks, STACK)
 }
 
-/// `on_kernel_stacks!(a, b)`: a test named after each scenario of
-/// `kernel::cont::scenarios`, running it in a fresh store of kernel stacks.
-macro_rules! on_kernel_stacks {
-    ($($name:ident),* $(,)?) => {$(
-        fn $name() -> TestResult {
-            scenarios::$name(&store())
-        }
-    )*};
+/// `cont_suite!(a, b)`: the suite of this file. Each name becomes a test
+/// that runs the scenario of that name from `kernel::cont::scenarios` in a
+/// fresh store of kernel stacks; the tests written out below follow them.
+macro_rules! cont_suite {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            fn $scenario() -> TestResult {
+                scenarios::$scenario(&store())
+            }
+        )*
+        kernel::suite!(
+            "cont",
+            [
+                $($scenario,)*
+                guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack,
+                fresh_stack_layout_matches_spec_offsets_for_capacity_0_and_2,
+                frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack,
+                trap_has_a_backtrace_and_its_origin_is_the_tos_of_the_trapping_continuation,
+            ]
+        );
+    };
 }
 
-on_kernel_stacks!(
-    fresh_continuation_returns_its_results,
-    generator_yields_0_to_n_then_returns,
-    tag_carries_payload_out_of_suspend_and_resume_values_back_in,
-    forward_tag_past_a_resume_that_does_not_handle_it,
-    continuation_resumes_after_the_resume_that_first_ran_it_has_returned,
-    nary_three_params_five_results_and_a_tag_with_four_payload_values,
-    bind_repeatedly_then_resume_with_the_last_argument,
-    bind_values_into_a_suspended_continuation,
-    switch_round_robin_scheduler_interleaves_three_continuations,
-    consumed_continuation_traps_on_resume,
-    consumed_continuation_traps_on_bind,
-    consumed_continuation_traps_on_drop,
-    switch_to_a_consumed_continuation_traps_out_of_the_kernel_resume,
-    unhandled_tag_traps_and_frees_the_chain,
-    guest_reporting_failure_traps,
-    thousand_nested_resumes_return_through_every_level,
-    ten_thousand_continuations_created_run_and_dropped_give_every_stack_back,
-    after_a_trap_the_same_store_runs_a_new_continuation,
-);
+kernel::for_each_scenario!(cont_suite);
 
 /// The address of a local variable of the caller's frame: where its stack is.
 #[inline(always)]

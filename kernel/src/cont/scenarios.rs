@@ -7,8 +7,8 @@
 //! scenario takes a fresh `&Store` made by its harness, returns a
 //! [`TestResult`], and fails through `check!`/`check_eq!` and the helpers
 //! below, never by panicking: in the kernel a panic ends the boot and skips
-//! the rest of the suite. Each harness calls it from a wrapper of the same
-//! name. Stack counts are compared with what the store's provider reported
+//! the rest of the suite. Each harness makes a test of the same name for
+//! every scenario that [`for_each_scenario!`] lists. Stack counts are compared with what the store's provider reported
 //! at the start, as the kernel's pool is shared by every store.
 //!
 //! Guest closures never use `check!` (its `Err(String)` does not fit their
@@ -34,6 +34,35 @@ use super::{
 };
 use crate::testing::TestResult;
 use crate::{check, check_eq};
+
+/// `for_each_scenario!(m)` calls the macro `m` once, with the name of every
+/// scenario of this file: the one list from which each harness makes its
+/// tests, so that neither can leave one out.
+#[macro_export]
+macro_rules! for_each_scenario {
+    ($m:ident) => {
+        $m!(
+            fresh_continuation_returns_its_results,
+            generator_yields_0_to_n_then_returns,
+            tag_carries_payload_out_of_suspend_and_resume_values_back_in,
+            forward_tag_past_a_resume_that_does_not_handle_it,
+            continuation_resumes_after_the_resume_that_first_ran_it_has_returned,
+            nary_three_params_five_results_and_a_tag_with_four_payload_values,
+            bind_repeatedly_then_resume_with_the_last_argument,
+            bind_values_into_a_suspended_continuation,
+            switch_round_robin_scheduler_interleaves_three_continuations,
+            consumed_continuation_traps_on_resume,
+            consumed_continuation_traps_on_bind,
+            consumed_continuation_traps_on_drop,
+            switch_to_a_consumed_continuation_traps_out_of_the_kernel_resume,
+            unhandled_tag_traps_and_frees_the_chain,
+            guest_reporting_failure_traps,
+            after_a_trap_the_same_store_runs_a_new_continuation,
+            thousand_nested_resumes_return_through_every_level,
+            ten_thousand_continuations_created_run_and_dropped_give_every_stack_back,
+        );
+    };
+}
 
 // ----- helpers: turn an unexpected outcome into a failure reason ----------
 

@@ -3,12 +3,6 @@
 use super::*;
 use crate::cont::scenarios::failing_guest;
 
-scenarios!(
-    consumed_continuation_traps_on_resume,
-    consumed_continuation_traps_on_bind,
-    consumed_continuation_traps_on_drop,
-);
-
 #[test]
 fn handle_from_another_store_traps_as_foreign_on_every_operation() {
     let a = store();

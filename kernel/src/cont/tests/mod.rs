@@ -1,9 +1,10 @@
 //! Behaviour tests of the whole machinery through the dynamic door, on the
 //! host: real stacks from `mmap`, real switches. Each test names the Wasm
-//! behaviour it checks; one file per operation (`resume`, `bind`,
-//! `switch`, drop, the checks every handle goes through, traps), sharing
-//! the helpers here. The behaviours the in-kernel `cont` suite checks too
-//! are written once, in `cont::scenarios`, and run here by `scenarios!`.
+//! behaviour it checks. The behaviours the in-kernel `cont` suite checks
+//! too are written once, in `cont::scenarios`, and all run here, in the
+//! module `scenarios`; the host-only ones follow, one file per operation
+//! (`resume`, `switch`, drop, the checks every handle goes through, traps),
+//! sharing the helpers here.
 //!
 //! Guest closures avoid `assert!` (a panic cannot unwind across the start
 //! trampoline); they return what they saw, and the test asserts outside.
@@ -18,10 +19,10 @@ use core::pin::Pin;
 
 pub(super) const STACK: usize = 64 * 1024;
 
-/// `scenarios!(a, b)`: a `#[test]` named after each scenario of
+/// `on_mmap_stacks!(a, b)`: a `#[test]` named after each scenario of
 /// `cont::scenarios` (shared with the in-kernel `cont` suite), running it in
 /// a fresh store of `mmap` stacks and failing with the reason it gives.
-macro_rules! scenarios {
+macro_rules! on_mmap_stacks {
     ($($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
@@ -32,7 +33,13 @@ macro_rules! scenarios {
     )*};
 }
 
-mod bind;
+/// Every scenario of `cont::scenarios`, on `mmap` stacks.
+mod scenarios {
+    use super::store;
+
+    crate::for_each_scenario!(on_mmap_stacks);
+}
+
 mod checks;
 mod drop;
 mod resume;

@@ -3,17 +3,6 @@
 use super::*;
 use crate::cont::scenarios::forwarding_pair;
 
-scenarios!(
-    fresh_continuation_returns_its_results,
-    generator_yields_0_to_n_then_returns,
-    tag_carries_payload_out_of_suspend_and_resume_values_back_in,
-    forward_tag_past_a_resume_that_does_not_handle_it,
-    continuation_resumes_after_the_resume_that_first_ran_it_has_returned,
-    nary_three_params_five_results_and_a_tag_with_four_payload_values,
-    thousand_nested_resumes_return_through_every_level,
-    ten_thousand_continuations_created_run_and_dropped_give_every_stack_back,
-);
-
 #[test]
 fn handler_index_is_the_position_in_the_resume_list() {
     let s = store();

@@ -2,11 +2,6 @@
 
 use super::*;
 
-scenarios!(
-    switch_round_robin_scheduler_interleaves_three_continuations,
-    switch_to_a_consumed_continuation_traps_out_of_the_kernel_resume,
-);
-
 #[test]
 fn switch_passes_args_before_the_continuation_and_back() {
     let s = store();

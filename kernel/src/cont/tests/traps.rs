@@ -2,12 +2,6 @@
 
 use super::*;
 
-scenarios!(
-    unhandled_tag_traps_and_frees_the_chain,
-    guest_reporting_failure_traps,
-    after_a_trap_the_same_store_runs_a_new_continuation,
-);
-
 #[test]
 fn suspend_from_kernel_code_is_an_unhandled_tag() {
     let s = store();

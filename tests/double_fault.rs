@@ -23,7 +23,8 @@ fn missing_page_fault_gate_ends_in_a_double_fault_on_its_ist() -> TestResult {
     expect_fatal(Fatal::DoubleFault);
     // SAFETY: the boot is meant to end in the double-fault handler.
     unsafe { kernel::interrupts::unhook_page_fault() };
-    let unmapped = (kernel::paging::HEAP_START + kernel::paging::HEAP_SIZE + 0x1000) as *const u64;
+    let unmapped =
+        (kernel::paging::HEAP_START + kernel::paging::HEAP_SIZE + 0x1000u64).as_ptr::<u64>();
     // SAFETY: the read faults; see the module docs for what follows.
     let value = unsafe { core::ptr::read_volatile(unmapped) };
     Err(alloc::format!(

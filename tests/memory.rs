@@ -40,7 +40,7 @@ kernel::suite!(
 );
 
 /// A page in the continuation-stack region, which nothing else maps.
-const SCRATCH: u64 = paging::CONT_STACKS_START + 0x40_0000_0000;
+const SCRATCH: VirtAddr = VirtAddr::new(paging::CONT_STACKS_START.as_u64() + 0x40_0000_0000);
 
 fn cr3_holds_the_kernels_own_table_not_the_bootloaders() -> TestResult {
     let (active, _) = Cr3::read();
@@ -91,19 +91,16 @@ fn kernel_segments_have_their_own_permissions() -> TestResult {
 fn kernel_stack_guard_page_stays_unmapped() -> TestResult {
     let stack = paging::kernel_stack().ok_or("kernel stack not recorded")?;
     let here = 0u64;
-    let rsp = &raw const here as u64;
-    check!(
-        stack.bottom < rsp && rsp < stack.top,
-        "{rsp:#x} not in {stack:x?}"
-    );
-    check_eq!(stack.top - stack.bottom, 256 * 1024);
+    let rsp = VirtAddr::from_ptr(&raw const here);
+    check!(stack.contains(rsp), "{rsp:#x} not in {stack:x?}");
+    check_eq!(stack.top() - stack.bottom(), 256 * 1024);
     // The guard is the whole page below the stack's lowest mapped byte,
-    // checked at both of its ends (not from how `guard_start` is defined).
-    check_eq!(paging::translate(VirtAddr::new(stack.bottom - 4096)), None);
-    check_eq!(paging::translate(VirtAddr::new(stack.guard_start)), None);
-    check_eq!(paging::translate(VirtAddr::new(stack.bottom - 8)), None);
+    // checked at both of its ends (not from how `guard` is defined).
+    check_eq!(paging::translate(stack.bottom() - 4096u64), None);
+    check_eq!(paging::translate(stack.bottom() - 1u64), None);
+    check_eq!(paging::translate(stack.guard.start_address()), None);
     check!(
-        paging::translate(VirtAddr::new(stack.bottom)).is_some(),
+        paging::translate(stack.bottom()).is_some(),
         "stack bottom unmapped"
     );
     Ok(())
@@ -118,16 +115,13 @@ fn lower_half_is_unmapped() -> TestResult {
 
 fn continuation_stack_region_is_empty_at_boot() -> TestResult {
     for offset in [0u64, 0x1000, 0x20_0000, paging::CONT_STACKS_SIZE - 0x1000] {
-        check_eq!(
-            paging::translate(VirtAddr::new(paging::CONT_STACKS_START + offset)),
-            None
-        );
+        check_eq!(paging::translate(paging::CONT_STACKS_START + offset), None);
     }
     Ok(())
 }
 
 fn scratch_page() -> Page {
-    Page::containing_address(VirtAddr::new(SCRATCH))
+    Page::containing_address(SCRATCH)
 }
 
 fn mapped_page_is_usable_then_faults_after_unmap() -> TestResult {
@@ -137,10 +131,10 @@ fn mapped_page_is_usable_then_faults_after_unmap() -> TestResult {
     unsafe { paging::map_page(page, frame, paging::DATA_FLAGS) }
         .map_err(|e| alloc::format!("map: {e:?}"))?;
     check_eq!(
-        paging::translate(VirtAddr::new(SCRATCH + 0x18)),
+        paging::translate(SCRATCH + 0x18u64),
         Some(frame.start_address() + 0x18)
     );
-    let ptr = (SCRATCH + 0x18) as *mut u64;
+    let ptr = (SCRATCH + 0x18u64).as_mut_ptr::<u64>();
     // SAFETY: the page was just mapped read-write, and nothing else uses it.
     unsafe { write_volatile(ptr, 0x1234_5678_9abc_def0) };
     // SAFETY: as above.
@@ -149,7 +143,7 @@ fn mapped_page_is_usable_then_faults_after_unmap() -> TestResult {
     // SAFETY: no reference into the page is alive.
     let unmapped = unsafe { paging::unmap_page(page) }.map_err(|e| alloc::format!("{e:?}"))?;
     check_eq!(unmapped, frame);
-    check_eq!(paging::translate(VirtAddr::new(SCRATCH)), None);
+    check_eq!(paging::translate(SCRATCH), None);
     // SAFETY: the read faults (the TLB entry was flushed); the probe recovers.
     let fault = probe(|| unsafe {
         read_volatile(ptr);
@@ -158,7 +152,11 @@ fn mapped_page_is_usable_then_faults_after_unmap() -> TestResult {
         fault
             .map(|_| ())
             .map_err(|f| (f.vector, f.error_code, f.cr2)),
-        Err((vector::PAGE_FAULT, Some(0), Some(SCRATCH + 0x18)))
+        Err((
+            vector::PAGE_FAULT,
+            Some(0),
+            Some((SCRATCH + 0x18u64).as_u64())
+        ))
     );
     frames::free_frame(frame).map_err(|e| alloc::format!("{e:?}"))?;
     Ok(())
@@ -210,7 +208,7 @@ fn physical_window_sees_what_a_mapping_wrote() -> TestResult {
     let through_window = paging::phys_to_virt(frame.start_address() + 0x800).as_u64() as *const u64;
     // SAFETY: the scratch page and the window both map `frame`, which this
     // test owns; volatile accesses, no references.
-    unsafe { write_volatile((SCRATCH + 0x800) as *mut u64, 0xfeed_f00d) };
+    unsafe { write_volatile((SCRATCH + 0x800u64).as_mut_ptr::<u64>(), 0xfeed_f00d) };
     // SAFETY: as above.
     let seen = unsafe { read_volatile(through_window) };
     check_eq!(seen, 0xfeed_f00d);
@@ -260,10 +258,7 @@ fn double_free_is_refused() -> TestResult {
     let before = frames::free_count();
     let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
     check_eq!(frames::free_frame(frame), Ok(()));
-    check_eq!(
-        frames::free_frame(frame),
-        Err(FreeError::DoubleFree(frame.start_address().as_u64()))
-    );
+    check_eq!(frames::free_frame(frame), Err(FreeError::DoubleFree(frame)));
     check_eq!(frames::free_count(), before);
     Ok(())
 }
@@ -273,10 +268,7 @@ fn freeing_a_frame_the_kernel_image_uses_is_refused() -> TestResult {
     let phys = paging::translate(text).ok_or("kernel text not mapped")?;
     let frame = PhysFrame::containing_address(phys);
     let before = frames::free_count();
-    check_eq!(
-        frames::free_frame(frame),
-        Err(FreeError::NotUsable(frame.start_address().as_u64()))
-    );
+    check_eq!(frames::free_frame(frame), Err(FreeError::NotUsable(frame)));
     check_eq!(frames::free_count(), before);
     Ok(())
 }

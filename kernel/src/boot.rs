@@ -20,8 +20,8 @@ use crate::{frames, gdt, heap, interrupts, paging};
 pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
     config.mappings.physical_memory = Some(Mapping::Dynamic);
-    config.mappings.dynamic_range_start = Some(paging::DYNAMIC_START);
-    config.mappings.dynamic_range_end = Some(paging::DYNAMIC_END - 1);
+    config.mappings.dynamic_range_start = Some(paging::DYNAMIC_START.as_u64());
+    config.mappings.dynamic_range_end = Some(paging::DYNAMIC_END.as_u64() - 1);
     config.kernel_stack_size = 256 * 1024;
     config
 };

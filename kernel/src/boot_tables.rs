@@ -19,11 +19,12 @@ use bootloader_api::info::MemoryRegionKind;
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr3};
 use x86_64::registers::model_specific::{Efer, EferFlags};
 use x86_64::structures::paging::mapper::{MappedFrame, Mapper, TranslateResult};
+use x86_64::structures::paging::page::PageRange;
 use x86_64::structures::paging::{
     OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysFrame, Size2MiB, Size4KiB,
     Translate,
 };
-use x86_64::{PhysAddr, VirtAddr};
+use x86_64::{PhysAddr, VirtAddr, align_up};
 
 use crate::elf::parse_elf;
 use crate::frames;
@@ -35,16 +36,25 @@ use crate::paging::{
 
 /// Where the bootloader placed things, copied out of `BootInfo`.
 struct BootLayout {
-    phys_offset: u64,
+    /// Where the physical-memory window starts.
+    phys_offset: VirtAddr,
+    /// Bytes of physical memory the window covers, from address 0.
     phys_end: u64,
-    kernel_addr: u64,
+    /// The kernel's ELF file, as the bootloader left it in memory.
+    kernel_addr: PhysAddr,
     kernel_len: u64,
+    /// Where the kernel image was loaded: added to every ELF address.
     image_offset: u64,
     stack: StackRange,
 }
 
-fn current_rsp() -> u64 {
-    crate::cont::switch::stack_pointer() as u64
+/// The pages that hold the `size` bytes from `start`: from the page of the
+/// first byte up to, not including, the page-aligned end.
+fn pages_of(start: VirtAddr, size: u64) -> PageRange {
+    Page::range(
+        Page::containing_address(start),
+        Page::containing_address((start + size).align_up(Size4KiB::SIZE)),
+    )
 }
 
 /// The bootloader's table, reached through the physical window.
@@ -52,21 +62,22 @@ fn current_rsp() -> u64 {
 /// # Safety
 /// CR3 must still hold the bootloader's table, and the caller only reads
 /// through the result.
-unsafe fn bootloader_table(phys_offset: u64) -> OffsetPageTable<'static> {
+unsafe fn bootloader_table(phys_offset: VirtAddr) -> OffsetPageTable<'static> {
     let (boot_l4, _) = Cr3::read();
     // SAFETY: the window at `phys_offset` maps the level-4 frame in CR3;
     // the caller promises not to write through it.
     unsafe {
-        let l4 = &mut *((phys_offset + boot_l4.start_address().as_u64()) as *mut PageTable);
-        OffsetPageTable::new(l4, VirtAddr::new(phys_offset))
+        let l4 = &mut *(phys_offset + boot_l4.start_address().as_u64()).as_mut_ptr::<PageTable>();
+        OffsetPageTable::new(l4, phys_offset)
     }
 }
 
-fn window_offset(boot_info: &BootInfo) -> u64 {
-    boot_info
+fn window_offset(boot_info: &BootInfo) -> VirtAddr {
+    let offset = boot_info
         .physical_memory_offset
         .into_option()
-        .expect("BOOTLOADER_CONFIG asks for the physical memory window")
+        .expect("BOOTLOADER_CONFIG asks for the physical memory window");
+    VirtAddr::new(offset)
 }
 
 /// Finds the kernel stack and its guard page and records them, so that
@@ -79,28 +90,28 @@ fn window_offset(boot_info: &BootInfo) -> u64 {
 pub fn record_kernel_stack(boot_info: &BootInfo) {
     // SAFETY: called at boot, before `init` switches CR3; read only.
     let boot = unsafe { bootloader_table(window_offset(boot_info)) };
-    let mapped = |addr: u64| boot.translate_addr(VirtAddr::new(addr)).is_some();
-    let rsp_page = current_rsp() & !(PAGE_SIZE - 1);
+    let mapped = |page: Page| boot.translate_addr(page.start_address()).is_some();
+    let rsp = VirtAddr::new(crate::cont::switch::stack_pointer() as u64);
+    let rsp_page = Page::<Size4KiB>::containing_address(rsp);
     let mut bottom = rsp_page;
-    while mapped(bottom - PAGE_SIZE) {
-        bottom -= PAGE_SIZE;
+    while mapped(bottom - 1) {
+        bottom -= 1;
     }
-    let mut top = rsp_page + PAGE_SIZE;
+    let mut top = rsp_page + 1;
     while mapped(top) {
-        top += PAGE_SIZE;
+        top += 1;
     }
-    let reported_bottom = boot_info.kernel_stack_bottom;
+    let stack = StackRange::new(Page::range(bottom, top));
+    let reported_bottom = VirtAddr::new(boot_info.kernel_stack_bottom);
     let reported_top = reported_bottom + boot_info.kernel_stack_len;
     assert!(
-        bottom == reported_bottom && top == reported_top.next_multiple_of(PAGE_SIZE),
-        "kernel stack found by translation ({bottom:#x}..{top:#x}) differs from BootInfo \
-         ({reported_bottom:#x}..{reported_top:#x})"
+        stack.bottom() == reported_bottom && stack.top() == reported_top.align_up(Size4KiB::SIZE),
+        "kernel stack found by translation ({:#x}..{:#x}) differs from BootInfo \
+         ({reported_bottom:#x}..{reported_top:#x})",
+        stack.bottom(),
+        stack.top(),
     );
-    KERNEL_STACK.call_once(|| StackRange {
-        guard_start: bottom - PAGE_SIZE,
-        bottom,
-        top,
-    });
+    KERNEL_STACK.call_once(|| stack);
 }
 
 /// Builds the kernel's own page tables from what the bootloader reports,
@@ -127,11 +138,11 @@ pub fn init(boot_info: &BootInfo) {
         .max()
         .unwrap_or(0);
     BOOTLOADER_CR3.store(Cr3::read().0.start_address().as_u64(), Ordering::Relaxed);
-    PHYS_OFFSET.store(phys_offset, Ordering::Relaxed);
+    PHYS_OFFSET.store(phys_offset.as_u64(), Ordering::Relaxed);
     let layout = BootLayout {
         phys_offset,
-        phys_end: ram_end.max(1 << 32).next_multiple_of(Size2MiB::SIZE),
-        kernel_addr: boot_info.kernel_addr,
+        phys_end: align_up(ram_end.max(1 << 32), Size2MiB::SIZE),
+        kernel_addr: PhysAddr::new(boot_info.kernel_addr),
         kernel_len: boot_info.kernel_len,
         image_offset: boot_info.kernel_image_offset,
         stack: kernel_stack().expect("record_kernel_stack ran before paging::init"),
@@ -145,9 +156,9 @@ pub fn init(boot_info: &BootInfo) {
 ///
 /// # Safety
 /// The range must be RAM that nothing writes while the slice lives.
-unsafe fn phys_slice<'a>(offset: u64, phys: u64, len: u64) -> &'a [u8] {
+unsafe fn phys_slice<'a>(window: VirtAddr, phys: PhysAddr, len: u64) -> &'a [u8] {
     // SAFETY: forwarded to the caller.
-    unsafe { core::slice::from_raw_parts((offset + phys) as *const u8, len as usize) }
+    unsafe { core::slice::from_raw_parts((window + phys.as_u64()).as_ptr(), len as usize) }
 }
 
 /// Builds the kernel's own level-4 table, one call per region of the
@@ -164,15 +175,15 @@ fn build_and_switch(layout: &BootLayout, boot_table: &OffsetPageTable) {
 
 /// An empty level-4 table in a fresh frame, reached through the
 /// physical-memory window at `phys_offset` (both tables share it).
-fn new_table(phys_offset: u64) -> (PhysFrame, OffsetPageTable<'static>) {
+fn new_table(phys_offset: VirtAddr) -> (PhysFrame, OffsetPageTable<'static>) {
     let l4_frame = frames::allocate_frame().expect("a frame for the level-4 table");
+    let l4 = (phys_offset + l4_frame.start_address().as_u64()).as_mut_ptr::<PageTable>();
     // SAFETY: the frame is fresh from the allocator, so nothing else uses
     // it; the window maps it. Zeroing makes every entry "not present".
     let table = unsafe {
-        let l4: &'static mut PageTable =
-            &mut *((phys_offset + l4_frame.start_address().as_u64()) as *mut PageTable);
+        let l4: &'static mut PageTable = &mut *l4;
         l4.zero();
-        OffsetPageTable::new(l4, VirtAddr::new(phys_offset))
+        OffsetPageTable::new(l4, phys_offset)
     };
     (l4_frame, table)
 }
@@ -188,17 +199,23 @@ fn map_kernel_image(
     // as in use; nothing writes it.
     let elf = unsafe { phys_slice(layout.phys_offset, layout.kernel_addr, layout.kernel_len) };
     let elf = parse_elf(elf).expect("the kernel's own ELF file parses");
-    let mut image = Region {
-        name: "kernel image",
-        start: u64::MAX,
-        end: 0,
-    };
+    let loaded = |vaddr: u64| VirtAddr::new(layout.image_offset + vaddr);
+    let mut image: Option<Region> = None;
     for segment in elf.segments.iter().flatten() {
-        let start = (layout.image_offset + segment.vaddr) & !(PAGE_SIZE - 1);
-        let end =
-            (layout.image_offset + segment.vaddr + segment.mem_size).next_multiple_of(PAGE_SIZE);
-        image.start = image.start.min(start);
-        image.end = image.end.max(end);
+        let pages = pages_of(loaded(segment.vaddr), segment.mem_size);
+        let (start, end) = (pages.start.start_address(), pages.end.start_address());
+        image = Some(match image {
+            None => Region {
+                name: "kernel image",
+                start,
+                end,
+            },
+            Some(image) => Region {
+                start: image.start.min(start),
+                end: image.end.max(end),
+                ..image
+            },
+        });
         let mut flags = PageTableFlags::PRESENT;
         if segment.writable {
             flags |= PageTableFlags::WRITABLE;
@@ -206,16 +223,13 @@ fn map_kernel_image(
         if !segment.executable {
             flags |= PageTableFlags::NO_EXECUTE;
         }
-        for addr in (start..end).step_by(PAGE_SIZE as usize) {
-            map_copy_of(table, boot_table, addr, flags, &mut WaitingFrames);
+        for page in pages {
+            map_copy_of(table, boot_table, page, flags, &mut WaitingFrames);
         }
     }
     if let Some((vaddr, size)) = elf.relro {
-        let start = (layout.image_offset + vaddr) & !(PAGE_SIZE - 1);
-        let end = (layout.image_offset + vaddr + size).next_multiple_of(PAGE_SIZE);
-        for addr in (start..end).step_by(PAGE_SIZE as usize) {
-            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
-            if let Some(flags) = flags_of(table, addr) {
+        for page in pages_of(loaded(vaddr), size) {
+            if let Some(flags) = flags_of(table, page) {
                 // SAFETY: only removes write permission from a page of
                 // the table being built; it is not active yet.
                 unsafe {
@@ -227,7 +241,7 @@ fn map_kernel_image(
             }
         }
     }
-    image
+    image.expect("the kernel's ELF file has a loadable segment")
 }
 
 /// The kernel stack, same frames; the guard page below stays unmapped.
@@ -237,13 +251,13 @@ fn map_kernel_stack(
     layout: &BootLayout,
 ) -> Region {
     let stack = layout.stack;
-    for addr in (stack.bottom..stack.top).step_by(PAGE_SIZE as usize) {
-        map_copy_of(table, boot_table, addr, DATA_FLAGS, &mut WaitingFrames);
+    for page in stack.pages {
+        map_copy_of(table, boot_table, page, DATA_FLAGS, &mut WaitingFrames);
     }
     Region {
         name: "kernel stack + guard",
-        start: stack.guard_start,
-        end: stack.top,
+        start: stack.guard.start_address(),
+        end: stack.top(),
     }
 }
 
@@ -254,14 +268,19 @@ fn map_physical_window(table: &mut OffsetPageTable<'static>, layout: &BootLayout
         "physical memory window",
         layout.phys_offset,
         layout.phys_end,
-    );
+    )
+    .unwrap_or_else(|problem| panic!("virtual memory map is inconsistent: {problem:?}"));
     assert!(
-        window.start.is_multiple_of(Size2MiB::SIZE),
+        window.start.is_aligned(Size2MiB::SIZE),
         "physical window is 2 MiB aligned"
     );
-    for phys in (0..layout.phys_end).step_by(Size2MiB::SIZE as usize) {
-        let page = Page::<Size2MiB>::containing_address(VirtAddr::new(window.start + phys));
-        let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(phys));
+    let frames = PhysFrame::<Size2MiB>::range(
+        PhysFrame::containing_address(PhysAddr::new(0)),
+        PhysFrame::containing_address(PhysAddr::new(layout.phys_end)),
+    );
+    for frame in frames {
+        let page =
+            Page::<Size2MiB>::containing_address(window.start + frame.start_address().as_u64());
         let flags = DATA_FLAGS | PageTableFlags::HUGE_PAGE;
         // SAFETY: the window aliases all of physical memory by design;
         // code reaches frames through it only via `unsafe` that argues
@@ -284,8 +303,7 @@ fn map_physical_window(table: &mut OffsetPageTable<'static>, layout: &BootLayout
 
 /// The heap, backed by fresh frames.
 fn map_heap(table: &mut OffsetPageTable<'static>) {
-    for addr in (HEAP_START..HEAP_START + HEAP_SIZE).step_by(PAGE_SIZE as usize) {
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
+    for page in pages_of(HEAP_START, HEAP_SIZE) {
         let frame = frames::allocate_frame().expect("frames for the kernel heap");
         // A fresh frame at a page of the heap region, which nothing else
         // maps (`map_with`'s contract); the table is not active yet.
@@ -341,31 +359,33 @@ fn switch_to(l4_frame: PhysFrame, table: OffsetPageTable<'static>, window: Regio
     *ACTIVE.lock() = Some(table);
 }
 
-fn flags_of(table: &OffsetPageTable, addr: u64) -> Option<PageTableFlags> {
-    match table.translate(VirtAddr::new(addr)) {
+fn flags_of(table: &OffsetPageTable, page: Page) -> Option<PageTableFlags> {
+    match table.translate(page.start_address()) {
         TranslateResult::Mapped { flags, .. } => Some(flags),
         _ => None,
     }
 }
 
-/// Maps `addr` in `table` to the frame the bootloader's table maps it to.
+/// Maps `page` in `table` to the frame the bootloader's table maps it to.
 /// A page shared by two segments gets the union of their permissions.
 fn map_copy_of(
     table: &mut OffsetPageTable<'static>,
     boot_table: &OffsetPageTable,
-    addr: u64,
+    page: Page,
     flags: PageTableFlags,
     alloc: &mut WaitingFrames,
 ) {
-    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
     let frame = match boot_table.translate(page.start_address()) {
         TranslateResult::Mapped {
             frame: MappedFrame::Size4KiB(frame),
             ..
         } => frame,
-        other => panic!("bootloader maps {addr:#x} as {other:?}, expected a 4 KiB page"),
+        other => panic!(
+            "bootloader maps {:#x} as {other:?}, expected a 4 KiB page",
+            page.start_address()
+        ),
     };
-    if let Some(existing) = flags_of(table, addr) {
+    if let Some(existing) = flags_of(table, page) {
         let mut merged = existing | (flags & PageTableFlags::WRITABLE);
         if !flags.contains(PageTableFlags::NO_EXECUTE) {
             merged.remove(PageTableFlags::NO_EXECUTE);

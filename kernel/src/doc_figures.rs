@@ -16,6 +16,9 @@ use crate::cont::trap::TEXT_BYTES;
 use crate::paging::{CONT_STACKS_SIZE, CONT_STACKS_START, DYNAMIC_START, HEAP_SIZE, HEAP_START};
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
+use x86_64::VirtAddr;
+use x86_64::structures::idt::ExceptionVector;
 
 const SPEC: &str = include_str!("../../docs/spec.md");
 const BOOT: &str = include_str!("../../docs/boot.md");
@@ -24,8 +27,8 @@ const GUARANTEES: &str = include_str!("../../docs/guarantees.md");
 const FAULTS: &str = include_str!("../../docs/faults.md");
 
 /// `0xffff_c000_0000_0000`, the way the docs write addresses.
-fn grouped_hex(v: u64) -> String {
-    let h = format!("{v:016x}");
+fn grouped_hex(v: VirtAddr) -> String {
+    let h = format!("{:016x}", v.as_u64());
     format!("0x{}_{}_{}_{}", &h[0..4], &h[4..8], &h[8..12], &h[12..16])
 }
 
@@ -99,7 +102,7 @@ fn spec_and_continuations_quote_the_control_effect_numbers() {
 }
 
 #[test]
-fn boot_md_memory_map_quotes_the_regions_of_paging_rs() {
+fn boot_md_memory_map_quotes_the_regions_of_memory_map_rs() {
     let heap = line_with(BOOT, &[&grouped_hex(HEAP_START), "kernel heap"]);
     assert!(
         heap.contains(&grouped_hex(HEAP_START + HEAP_SIZE)),
@@ -148,4 +151,58 @@ fn guarantees_quote_the_size_of_a_stores_stack_cache() {
         line.contains(&format!("`STACK_CACHE` ({})", crate::cont::STACK_CACHE)),
         "{line}"
     );
+}
+
+/// The vectors whose handler in `interrupts.rs` ends the boot whatever code
+/// faulted: every `always_fatal!` handler, and the double-fault and
+/// machine-check handlers, which are written out.
+fn always_fatal_vectors_in_the_code() -> Vec<String> {
+    const INTERRUPTS: &str = include_str!("interrupts.rs");
+    let mut names: Vec<String> = INTERRUPTS
+        .lines()
+        .filter_map(|l| l.strip_prefix("always_fatal!("))
+        .filter_map(|rest| rest.split("V::").nth(1))
+        .map(|v| v.trim_end_matches([')', ';']).replace(", error_code", ""))
+        .collect();
+    assert!(INTERRUPTS.contains("extern \"x86-interrupt\" fn double_fault("));
+    assert!(INTERRUPTS.contains("fatal_exception(V::MachineCheck as u8"));
+    names.extend(["Double".into(), "MachineCheck".into()]);
+    names
+}
+
+/// The vector numbers in parentheses in the paragraph of `doc` that
+/// starts with `opening`, as the `x86_64` crate names them.
+fn vectors_listed_after(doc: &str, opening: &str) -> Vec<String> {
+    let (_, rest) = doc.split_once(opening).expect("the list of vectors");
+    let paragraph = rest.split("\n\n").next().unwrap_or_default();
+    let paragraph = paragraph.split(".\n").next().unwrap_or_default();
+    paragraph
+        .split('(')
+        .skip(1)
+        .filter_map(|part| part.split_once(')'))
+        .filter_map(|(n, _)| n.parse::<u8>().ok())
+        .map(|n| match ExceptionVector::try_from(n) {
+            Ok(v) => format!("{v:?}"),
+            Err(_) => panic!("vector {n} is not an exception"),
+        })
+        .collect()
+}
+
+#[test]
+fn faults_md_and_interrupts_rs_list_exactly_the_always_fatal_vectors() {
+    const INTERRUPTS: &str = include_str!("interrupts.rs");
+    let mut code = always_fatal_vectors_in_the_code();
+    code.sort();
+    assert_eq!(code.len(), 10, "{code:?}");
+    for (doc, opening) in [
+        (FAULTS, "Ten vectors are never guest faults and stay fatal:"),
+        (
+            INTERRUPTS,
+            "//! Ten vectors are always fatal, in guest code as in the kernel's:",
+        ),
+    ] {
+        let mut listed = vectors_listed_after(doc, opening);
+        listed.sort();
+        assert_eq!(listed, code, "{opening}");
+    }
 }

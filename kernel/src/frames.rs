@@ -44,11 +44,8 @@
 //! the broken locking rule instead of deadlocking. Lock order, when both are
 //! needed: the page-table lock (`paging`) first, then this one.
 
-use x86_64::PhysAddr;
-use x86_64::structures::paging::{PhysFrame, Size4KiB};
-
-/// Size of a frame, in bytes: the page size (`memory_map::PAGE_SIZE`).
-pub use crate::memory_map::PAGE_SIZE as FRAME_SIZE;
+use x86_64::structures::paging::{PageSize, PhysFrame, Size4KiB};
+use x86_64::{PhysAddr, align_down, align_up};
 
 /// What the memory map says about a physical address range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +56,10 @@ pub enum RegionKind {
     Reserved,
 }
 
-/// One entry of a memory map: `start..end` in bytes, as reported.
+/// One entry of a memory map: `start..end` in bytes, as reported. Plain
+/// numbers, not `PhysAddr`s: the firmware's values are what is checked
+/// here (they may be unaligned, inverted, or beyond what a `PhysAddr` can
+/// hold), and a bad one must become a [`MapProblem`], not a panic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
     pub start: u64,
@@ -107,9 +107,9 @@ pub enum AllocError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FreeError {
     /// The frame is already free: a double free.
-    DoubleFree(u64),
+    DoubleFree(PhysFrame),
     /// The memory map never said this frame was usable.
-    NotUsable(u64),
+    NotUsable(PhysFrame),
 }
 
 /// A bitmap frame allocator for the first `WORDS * 64` frames of physical
@@ -162,7 +162,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
         self.free_count = 0;
         self.usable_count = 0;
         self.problem_count = 0;
-        let capacity_end = Self::CAPACITY_FRAMES * FRAME_SIZE;
+        let capacity_end = Self::CAPACITY_FRAMES * Size4KiB::SIZE;
         // Pass 1: usable regions, shrunk to whole frames.
         for (i, region) in regions.iter().enumerate() {
             if region.start >= region.end {
@@ -187,8 +187,8 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
                     });
                 }
             }
-            let start = region.start.next_multiple_of(FRAME_SIZE);
-            let end = region.end - region.end % FRAME_SIZE;
+            let start = align_up(region.start, Size4KiB::SIZE);
+            let end = align_down(region.end, Size4KiB::SIZE);
             if start != region.start || end != region.end {
                 self.report(MapProblem::Unaligned {
                     start: region.start,
@@ -204,7 +204,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
             let end = end.min(capacity_end);
             // Frame 0 is never handed out, even when the map calls it
             // usable: a physical address of 0 then always means a bug.
-            for frame in (start / FRAME_SIZE).max(1)..(end.max(start) / FRAME_SIZE) {
+            for frame in (start / Size4KiB::SIZE).max(1)..(end.max(start) / Size4KiB::SIZE) {
                 let (word, bit) = Self::position(frame);
                 if self.usable[word] & bit == 0 {
                     self.usable[word] |= bit;
@@ -220,8 +220,11 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
             if region.kind != RegionKind::Reserved || region.start >= region.end {
                 continue;
             }
-            let first = region.start / FRAME_SIZE;
-            let last = region.end.div_ceil(FRAME_SIZE).min(Self::CAPACITY_FRAMES);
+            let first = region.start / Size4KiB::SIZE;
+            let last = region
+                .end
+                .div_ceil(Size4KiB::SIZE)
+                .min(Self::CAPACITY_FRAMES);
             let mut clashed = false;
             for frame in first..last {
                 let (word, bit) = Self::position(frame);
@@ -280,33 +283,36 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
     }
 
     /// Takes a free frame: the lowest-numbered free frame at or after the
-    /// hint. Returns its physical start address.
-    pub fn allocate(&mut self) -> Result<u64, AllocError> {
+    /// hint.
+    pub fn allocate(&mut self) -> Result<PhysFrame, AllocError> {
         while self.hint < WORDS {
             let word = self.free[self.hint];
             if word != 0 {
                 let bit = word.trailing_zeros() as u64;
                 self.free[self.hint] &= !(1 << bit);
                 self.free_count -= 1;
-                return Ok((self.hint as u64 * 64 + bit) * FRAME_SIZE);
+                let number = self.hint as u64 * 64 + bit;
+                return Ok(PhysFrame::containing_address(PhysAddr::new(
+                    number * Size4KiB::SIZE,
+                )));
             }
             self.hint += 1;
         }
         Err(AllocError::OutOfMemory)
     }
 
-    /// Gives back the frame starting at `addr` (which must be frame aligned).
-    pub fn free(&mut self, addr: u64) -> Result<(), FreeError> {
-        let frame = addr / FRAME_SIZE;
-        if !addr.is_multiple_of(FRAME_SIZE) || frame >= Self::CAPACITY_FRAMES {
-            return Err(FreeError::NotUsable(addr));
+    /// Gives `frame` back.
+    pub fn free(&mut self, frame: PhysFrame) -> Result<(), FreeError> {
+        let number = frame.start_address().as_u64() / Size4KiB::SIZE;
+        if number >= Self::CAPACITY_FRAMES {
+            return Err(FreeError::NotUsable(frame));
         }
-        let (word, bit) = Self::position(frame);
+        let (word, bit) = Self::position(number);
         if self.usable[word] & bit == 0 {
-            return Err(FreeError::NotUsable(addr));
+            return Err(FreeError::NotUsable(frame));
         }
         if self.free[word] & bit != 0 {
-            return Err(FreeError::DoubleFree(addr));
+            return Err(FreeError::DoubleFree(frame));
         }
         self.free[word] |= bit;
         self.free_count += 1;
@@ -329,27 +335,23 @@ pub fn locked() -> bool {
 pub static FRAMES: crate::sync::Mutex<FrameAllocator<KERNEL_WORDS>> =
     crate::sync::Mutex::new("frame allocator", FrameAllocator::new());
 
-fn frame_at(addr: u64) -> PhysFrame<Size4KiB> {
-    PhysFrame::containing_address(PhysAddr::new(addr))
-}
-
 /// Takes a free frame, waiting for the allocator's lock.
 pub fn allocate_frame() -> Result<PhysFrame<Size4KiB>, AllocError> {
-    FRAMES.lock().allocate().map(frame_at)
+    FRAMES.lock().allocate()
 }
 
 /// Takes a free frame without waiting: [`AllocError::Busy`] if the lock is
 /// held. This is the path for the page-fault handler.
 pub fn try_allocate_frame() -> Result<PhysFrame<Size4KiB>, AllocError> {
     match FRAMES.try_lock() {
-        Some(mut frames) => frames.allocate().map(frame_at),
+        Some(mut frames) => frames.allocate(),
         None => Err(AllocError::Busy),
     }
 }
 
 /// Gives a frame back to the kernel's allocator.
 pub fn free_frame(frame: PhysFrame<Size4KiB>) -> Result<(), FreeError> {
-    FRAMES.lock().free(frame.start_address().as_u64())
+    FRAMES.lock().free(frame)
 }
 
 /// Frames free right now in the kernel's allocator.
@@ -433,9 +435,20 @@ mod tests {
         a
     }
 
+    /// The frame at physical address `addr`.
+    fn frame(addr: u64) -> PhysFrame {
+        PhysFrame::from_start_address(PhysAddr::new(addr)).expect("a frame-aligned address")
+    }
+
+    /// The start address of what `allocate` returned.
+    fn allocated<const W: usize>(a: &mut FrameAllocator<W>) -> Result<u64, AllocError> {
+        a.allocate().map(|f| f.start_address().as_u64())
+    }
+
+    /// Every frame left, by start address, in the order handed out.
     fn drain<const W: usize>(a: &mut FrameAllocator<W>) -> Vec<u64> {
         let mut out = Vec::new();
-        while let Ok(addr) = a.allocate() {
+        while let Ok(addr) = allocated(a) {
             out.push(addr);
         }
         out
@@ -458,7 +471,7 @@ mod tests {
     fn allocation_returns_each_usable_frame_once_in_address_order() {
         let mut a = allocator(&[region(0x1000, 0x3000, U), region(0x8000, 0x9000, U)]);
         assert_eq!(drain(&mut a), [0x1000, 0x2000, 0x8000]);
-        assert_eq!(a.allocate(), Err(AllocError::OutOfMemory));
+        assert_eq!(allocated(&mut a), Err(AllocError::OutOfMemory));
         assert_eq!(a.free_count(), 0);
     }
 
@@ -467,19 +480,19 @@ mod tests {
         let mut a = allocator(&[region(0x1000, 0x4000, U)]);
         let first = a.allocate().unwrap();
         let second = a.allocate().unwrap();
-        assert_eq!((first, second), (0x1000, 0x2000));
+        assert_eq!((first, second), (frame(0x1000), frame(0x2000)));
         assert_eq!(a.free_count(), 1);
         a.free(first).unwrap();
         assert_eq!(a.free_count(), 2);
-        assert_eq!(a.allocate(), Ok(0x1000));
+        assert_eq!(allocated(&mut a), Ok(0x1000));
     }
 
     #[test]
     fn double_free_is_refused_and_changes_nothing() {
         let mut a = allocator(&[region(0x1000, 0x3000, U)]);
-        let frame = a.allocate().unwrap();
-        a.free(frame).unwrap();
-        assert_eq!(a.free(frame), Err(FreeError::DoubleFree(0x1000)));
+        let taken = a.allocate().unwrap();
+        a.free(taken).unwrap();
+        assert_eq!(a.free(taken), Err(FreeError::DoubleFree(frame(0x1000))));
         assert_eq!(a.free_count(), 2);
         assert_eq!(drain(&mut a), [0x1000, 0x2000]);
     }
@@ -487,9 +500,14 @@ mod tests {
     #[test]
     fn freeing_a_frame_that_was_never_usable_is_refused() {
         let mut a = allocator(&[region(0x1000, 0x2000, U), region(0x2000, 0x3000, R)]);
-        assert_eq!(a.free(0x2000), Err(FreeError::NotUsable(0x2000)));
-        assert_eq!(a.free(0x1800), Err(FreeError::NotUsable(0x1800)));
-        assert_eq!(a.free(0x4000_0000), Err(FreeError::NotUsable(0x4000_0000)));
+        assert_eq!(
+            a.free(frame(0x2000)),
+            Err(FreeError::NotUsable(frame(0x2000)))
+        );
+        assert_eq!(
+            a.free(frame(0x4000_0000)),
+            Err(FreeError::NotUsable(frame(0x4000_0000)))
+        );
         assert_eq!(a.free_count(), 1);
     }
 
@@ -605,11 +623,11 @@ mod tests {
         ]);
         let all = drain(&mut a);
         assert_eq!(all.len(), 65);
-        a.free(5 * 0x1000).unwrap();
-        a.free(129 * 0x1000).unwrap();
-        assert_eq!(a.allocate(), Ok(5 * 0x1000));
-        assert_eq!(a.allocate(), Ok(129 * 0x1000));
-        assert_eq!(a.allocate(), Err(AllocError::OutOfMemory));
+        a.free(frame(5 * 0x1000)).unwrap();
+        a.free(frame(129 * 0x1000)).unwrap();
+        assert_eq!(allocated(&mut a), Ok(5 * 0x1000));
+        assert_eq!(allocated(&mut a), Ok(129 * 0x1000));
+        assert_eq!(allocated(&mut a), Err(AllocError::OutOfMemory));
     }
 
     #[test]
@@ -619,8 +637,8 @@ mod tests {
         assert_eq!(before, 32);
         let frames = drain(&mut a);
         assert_eq!(frames.len(), 32);
-        for f in &frames {
-            a.free(*f).unwrap();
+        for &f in &frames {
+            a.free(frame(f)).unwrap();
         }
         assert_eq!(a.free_count(), before);
         let mut again = drain(&mut a);
@@ -633,7 +651,7 @@ mod tests {
         let mut a = allocator(&[region(0, 0x3000, U)]);
         assert_eq!(a.free_count(), 2);
         assert_eq!(drain(&mut a), [0x1000, 0x2000]);
-        assert_eq!(a.free(0), Err(FreeError::NotUsable(0)));
+        assert_eq!(a.free(frame(0)), Err(FreeError::NotUsable(frame(0))));
     }
 
     #[test]
@@ -643,6 +661,6 @@ mod tests {
         a.init(&[region(0x2000, 0x3000, U)]);
         assert_eq!(a.free_count(), 1);
         assert_eq!(a.problem_count(), 0);
-        assert_eq!(a.allocate(), Ok(0x2000));
+        assert_eq!(allocated(&mut a), Ok(0x2000));
     }
 }

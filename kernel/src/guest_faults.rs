@@ -6,6 +6,7 @@
 //! a chain running, that held none of the locks the kernel needs to free a
 //! stack. `docs/faults.md` follows one fault through it step by step.
 
+use x86_64::VirtAddr;
 use x86_64::structures::idt::InterruptStackFrame;
 
 use crate::cont::{Trap, TrapKind, TrapText};
@@ -27,7 +28,7 @@ pub(crate) fn trap_guest_fault(
     cr2: Option<u64>,
     rbp: u64,
 ) {
-    let Some(store) = guest_store(frame.stack_pointer.as_u64()) else {
+    let Some(store) = guest_store(frame.stack_pointer) else {
         return;
     };
     let (kind, message) = match (vector, cr2) {
@@ -36,10 +37,14 @@ pub(crate) fn trap_guest_fault(
         (vector::GENERAL_PROTECTION, _) => {
             (TrapKind::GeneralProtection, "general-protection fault")
         }
-        (vector::PAGE_FAULT, Some(addr)) if crate::stacks::in_guard(addr) => (
-            TrapKind::StackOverflow { addr },
-            "stack overflow: the guard page below a continuation stack was touched",
-        ),
+        (vector::PAGE_FAULT, Some(addr))
+            if crate::stacks::in_guard(VirtAddr::new_truncate(addr)) =>
+        {
+            (
+                TrapKind::StackOverflow { addr },
+                "stack overflow: the guard page below a continuation stack was touched",
+            )
+        }
         (vector::PAGE_FAULT, Some(addr)) => (TrapKind::PageFault { addr }, "page fault"),
         (vector, _) => (TrapKind::CpuException { vector }, exception_name(vector)),
     };
@@ -60,7 +65,7 @@ pub(crate) fn trap_guest_fault(
 /// is in a continuation stack, its slot names a store, that store has a
 /// chain running, and the code held none of the locks that freeing the
 /// chain needs. `None`: the failure is the kernel's.
-fn guest_store(rsp: u64) -> Option<*const crate::cont::Store> {
+fn guest_store(rsp: VirtAddr) -> Option<*const crate::cont::Store> {
     let store = crate::stacks::owner_of(rsp)?;
     // The chain's code dies here. If it held a lock the kernel needs later,
     // freeing the chain or the next allocation would wait for ever: that is
@@ -96,7 +101,8 @@ fn guest_store(rsp: u64) -> Option<*const crate::cont::Store> {
 pub fn trap_guest_panic(info: &core::panic::PanicInfo) {
     use core::fmt::Write;
     let rbp = crate::cont::switch::frame_pointer();
-    let Some(store) = guest_store(crate::cont::switch::stack_pointer() as u64) else {
+    let Some(store) = guest_store(VirtAddr::new(crate::cont::switch::stack_pointer() as u64))
+    else {
         return;
     };
     let mut text = TrapText::EMPTY;

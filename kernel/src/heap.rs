@@ -63,7 +63,7 @@ pub fn init() {
         ALLOCATOR
             .0
             .lock()
-            .init(HEAP_START as *mut u8, HEAP_SIZE as usize)
+            .init(HEAP_START.as_mut_ptr(), HEAP_SIZE as usize)
     };
 }
 

@@ -50,6 +50,7 @@ use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use x86_64::VirtAddr;
 use x86_64::registers::control::Cr2;
 use x86_64::structures::idt::{
     Entry, ExceptionVector as V, InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode,
@@ -232,18 +233,21 @@ extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
 extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageFaultErrorCode) {
     let rbp = interrupted_rbp!();
     let cr2 = Cr2::read_raw();
+    // The CPU reports a page fault only for a canonical address (a
+    // non-canonical one is a #GP), so nothing is lost in the conversion.
+    let addr = VirtAddr::new_truncate(cr2);
     if let Some(stack) = crate::paging::kernel_stack()
-        && stack.guard_contains(cr2)
+        && stack.guard_contains(addr)
     {
         // SAFETY: the boot ends below; the overflowing code never resumes.
         unsafe { crate::serial::force_unlock() };
         crate::println!(
             "KERNEL STACK OVERFLOW: CR2 is in the guard page {:#x}..{:#x} below the kernel \
              stack {:#x}..{:#x}",
-            stack.guard_start,
-            stack.bottom,
-            stack.bottom,
-            stack.top
+            stack.guard.start_address(),
+            stack.bottom(),
+            stack.bottom(),
+            stack.top()
         );
         report(vector::PAGE_FAULT, &frame, Some(code.bits()), Some(cr2));
         fatal(Fatal::KernelStackOverflow)
@@ -252,7 +256,7 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
     // in the stack part of a slot in use maps a zeroed page, and the
     // faulting instruction runs again when this handler returns.
     if !code.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
-        match crate::stacks::on_page_fault(cr2) {
+        match crate::stacks::on_page_fault(addr) {
             crate::stacks::Demand::Mapped => return,
             crate::stacks::Demand::Busy => {
                 // A demand fault while the pool, frame or page-table lock

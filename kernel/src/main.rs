@@ -38,6 +38,7 @@ use kernel::paging::CONT_STACKS_START;
 use kernel::println;
 use kernel::qemu::{ExitCode, exit};
 use kernel::stacks::{self, KernelStacks};
+use x86_64::VirtAddr;
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
@@ -48,9 +49,8 @@ static SLOT_SIZE: AtomicUsize = AtomicUsize::new(0);
 /// Prints one step, prefixed with the stack it runs on and its RSP.
 macro_rules! step {
     ($($arg:tt)*) => {{
-        let rsp = kernel::cont::switch::stack_pointer() as u64;
-        if stacks::in_region(rsp) {
-            let slot = (rsp - CONT_STACKS_START) as usize / SLOT_SIZE.load(Ordering::Relaxed);
+        let rsp = VirtAddr::new(kernel::cont::switch::stack_pointer() as u64);
+        if let Some(slot) = stacks::slot_of(rsp) {
             println!("  stack {slot}  rsp {rsp:#x}  {}", format_args!($($arg)*));
         } else {
             println!("  kernel   rsp {rsp:#x}  {}", format_args!($($arg)*));

@@ -2,7 +2,7 @@
 //! table and the constants that say it.
 //!
 //! This file holds only the map, as xv6's `memlayout.h` does; the code
-//! that builds the page tables from it is in `paging.rs`, and the stack
+//! that builds the page tables from it is in `boot_tables.rs`, and the stack
 //! slots of the continuation-stack region are cut in `stacks.rs`. A test
 //! (`doc_figures`) checks that `docs/boot.md` quotes the same addresses.
 //!
@@ -51,26 +51,26 @@
 //! everything ended up, and panics if anything overlaps.
 //!
 
-use crate::paging::is_canonical;
-use x86_64::structures::paging::{PageSize, PageTableFlags, Size4KiB};
+use x86_64::VirtAddr;
+use x86_64::structures::paging::{PageSize, PageTableFlags, Size1GiB, Size4KiB};
 
-/// Size of a page, and of a physical frame: the `x86_64` crate's 4 KiB.
-/// The one definition of it (frames and continuation stacks use this).
+/// Size of a page, and of a physical frame: the `x86_64` crate's 4 KiB
+/// (`Size4KiB::SIZE`), as a plain number for code that counts bytes.
 pub const PAGE_SIZE: u64 = Size4KiB::SIZE;
-/// Bytes covered by one level-4 entry (512 GiB).
-pub const P4_ENTRY_SIZE: u64 = 1 << 39;
+/// Bytes covered by one level-4 entry (512 GiB: 512 level-3 entries of 1 GiB).
+pub const P4_ENTRY_SIZE: u64 = 512 * Size1GiB::SIZE;
 
 /// Start of the range in which the bootloader may place its mappings.
-pub const DYNAMIC_START: u64 = 0xffff_8000_0000_0000;
+pub const DYNAMIC_START: VirtAddr = VirtAddr::new(0xffff_8000_0000_0000);
 /// End (exclusive) of the bootloader's dynamic range.
-pub const DYNAMIC_END: u64 = 0xffff_c000_0000_0000;
+pub const DYNAMIC_END: VirtAddr = VirtAddr::new(0xffff_c000_0000_0000);
 /// Start of the kernel heap.
-pub const HEAP_START: u64 = 0xffff_c000_0000_0000;
+pub const HEAP_START: VirtAddr = VirtAddr::new(0xffff_c000_0000_0000);
 /// Size of the kernel heap: room for the bookkeeping of thousands of
 /// continuations, well inside the guest's 512 MiB.
 pub const HEAP_SIZE: u64 = 32 * 1024 * 1024;
 /// Start of the region reserved for continuation stacks.
-pub const CONT_STACKS_START: u64 = 0xffff_d000_0000_0000;
+pub const CONT_STACKS_START: VirtAddr = VirtAddr::new(0xffff_d000_0000_0000);
 /// Size of the continuation-stack region: one level-4 entry of its own.
 pub const CONT_STACKS_SIZE: u64 = P4_ENTRY_SIZE;
 
@@ -79,20 +79,36 @@ pub const DATA_FLAGS: PageTableFlags = PageTableFlags::PRESENT
     .union(PageTableFlags::WRITABLE)
     .union(PageTableFlags::NO_EXECUTE);
 
-/// A named range of virtual addresses, `start..end`.
+/// A named range of virtual addresses, `start..end`. Both bounds are
+/// `VirtAddr`s, so both are canonical by construction; [`check_layout`]
+/// checks the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
     pub name: &'static str,
-    pub start: u64,
-    pub end: u64,
+    pub start: VirtAddr,
+    pub end: VirtAddr,
 }
 
 impl Region {
-    pub const fn new(name: &'static str, start: u64, size: u64) -> Self {
-        Self {
-            name,
-            start,
-            end: start.wrapping_add(size),
+    /// The `size` bytes from `start`, or [`LayoutError::NonCanonical`] if
+    /// the end is not a canonical address (it runs into the non-canonical
+    /// hole, or past the top of the address space).
+    pub const fn new(name: &'static str, start: VirtAddr, size: u64) -> Result<Self, LayoutError> {
+        let Some(end) = start.as_u64().checked_add(size) else {
+            return Err(LayoutError::NonCanonical(name));
+        };
+        match VirtAddr::try_new(end) {
+            Ok(end) => Ok(Self { name, start, end }),
+            Err(_) => Err(LayoutError::NonCanonical(name)),
+        }
+    }
+
+    /// [`Self::new`] for the fixed regions, checked when the constant is
+    /// evaluated: a bad constant does not compile.
+    const fn fixed(name: &'static str, start: VirtAddr, size: u64) -> Self {
+        match Self::new(name, start, size) {
+            Ok(region) => region,
+            Err(_) => panic!("a fixed region ends at a non-canonical address"),
         }
     }
 
@@ -106,20 +122,20 @@ impl Region {
         self.start <= other.start && other.end <= self.end
     }
 
-    pub fn contains(&self, addr: u64) -> bool {
+    pub fn contains(&self, addr: VirtAddr) -> bool {
         (self.start..self.end).contains(&addr)
     }
 }
 
 /// The fixed regions of the map (the table in the module docs).
 pub const FIXED_REGIONS: [Region; 3] = [
-    Region {
-        name: "bootloader dynamic range",
-        start: DYNAMIC_START,
-        end: DYNAMIC_END,
-    },
-    Region::new("kernel heap", HEAP_START, HEAP_SIZE),
-    Region::new("continuation stacks", CONT_STACKS_START, CONT_STACKS_SIZE),
+    Region::fixed(
+        "bootloader dynamic range",
+        DYNAMIC_START,
+        DYNAMIC_END.as_u64() - DYNAMIC_START.as_u64(),
+    ),
+    Region::fixed("kernel heap", HEAP_START, HEAP_SIZE),
+    Region::fixed("continuation stacks", CONT_STACKS_START, CONT_STACKS_SIZE),
 ];
 
 /// What is wrong with a set of regions.
@@ -129,25 +145,27 @@ pub enum LayoutError {
     Empty(&'static str),
     /// A bound is not page aligned.
     Unaligned(&'static str),
-    /// The region is not in canonical upper- or lower-half form, or straddles
-    /// the hole.
+    /// The region ends at a non-canonical address, or straddles the
+    /// non-canonical hole (starts in the lower half, ends in the upper).
     NonCanonical(&'static str),
     /// Two regions share addresses.
     Overlap(&'static str, &'static str),
 }
 
-/// Checks that every region is non-empty, page aligned, canonical, and that
-/// no two overlap.
+/// Checks that every region is non-empty, page aligned, within one half of
+/// the address space, and that no two overlap.
 pub fn check_layout(regions: &[Region]) -> Result<(), LayoutError> {
     for (i, r) in regions.iter().enumerate() {
         if r.start >= r.end {
             return Err(LayoutError::Empty(r.name));
         }
-        if !r.start.is_multiple_of(PAGE_SIZE) || !r.end.is_multiple_of(PAGE_SIZE) {
+        if !r.start.is_aligned(Size4KiB::SIZE) || !r.end.is_aligned(Size4KiB::SIZE) {
             return Err(LayoutError::Unaligned(r.name));
         }
-        let last = r.end - 1;
-        if !is_canonical(r.start) || !is_canonical(last) || (r.start >> 63) != (last >> 63) {
+        // Bit 63 tells the halves apart; the last byte must be in the half
+        // the first one is in.
+        let last = r.end.as_u64() - 1;
+        if (r.start.as_u64() >> 63) != (last >> 63) {
             return Err(LayoutError::NonCanonical(r.name));
         }
         if let Some(other) = regions[..i].iter().find(|o| o.overlaps(r)) {
@@ -160,16 +178,22 @@ pub fn check_layout(regions: &[Region]) -> Result<(), LayoutError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paging::table_indices;
     use std::vec::Vec;
+
+    fn va(addr: u64) -> VirtAddr {
+        VirtAddr::new(addr)
+    }
+
+    fn region(name: &'static str, start: u64, size: u64) -> Region {
+        Region::new(name, va(start), size).expect("a canonical test region")
+    }
 
     #[test]
     fn fixed_regions_are_aligned_canonical_and_disjoint() {
         assert_eq!(check_layout(&FIXED_REGIONS), Ok(()));
         for r in &FIXED_REGIONS {
-            assert_eq!(
-                r.start % P4_ENTRY_SIZE,
-                0,
+            assert!(
+                r.start.is_aligned(P4_ENTRY_SIZE),
                 "{} starts on a level-4 boundary",
                 r.name
             );
@@ -178,31 +202,50 @@ mod tests {
 
     #[test]
     fn fixed_regions_use_their_own_level_4_entries() {
-        let entries = |r: &Region| table_indices(r.start).0[0]..=table_indices(r.end - 1).0[0];
+        let entries = |r: &Region| {
+            let first = u16::from(r.start.p4_index());
+            let last = u16::from(va(r.end.as_u64() - 1).p4_index());
+            first..=last
+        };
         let got: Vec<_> = FIXED_REGIONS.iter().map(entries).collect();
         assert_eq!(got, [256..=383, 384..=384, 416..=416]);
     }
 
     #[test]
     fn check_layout_reports_overlaps_and_bad_bounds() {
-        let a = Region::new("a", 0xffff_c000_0000_0000, 0x2000);
-        let b = Region::new("b", 0xffff_c000_0000_1000, 0x1000);
+        let a = region("a", 0xffff_c000_0000_0000, 0x2000);
+        let b = region("b", 0xffff_c000_0000_1000, 0x1000);
         assert_eq!(check_layout(&[a, b]), Err(LayoutError::Overlap("a", "b")));
-        let touching = Region::new("c", 0xffff_c000_0000_2000, 0x1000);
+        let touching = region("c", 0xffff_c000_0000_2000, 0x1000);
         assert_eq!(check_layout(&[a, touching]), Ok(()));
-        let odd = Region::new("odd", 0xffff_c000_0000_0800, 0x1000);
+        let odd = region("odd", 0xffff_c000_0000_0800, 0x1000);
         assert_eq!(check_layout(&[odd]), Err(LayoutError::Unaligned("odd")));
-        let hole = Region::new("hole", 0x0000_8000_0000_0000, 0x1000);
-        assert_eq!(
-            check_layout(&[hole]),
-            Err(LayoutError::NonCanonical("hole"))
-        );
-        let straddle = Region::new("straddle", 0x0000_7fff_ffff_f000, 0x2000);
+        let straddle = Region {
+            name: "straddle",
+            start: va(0x0000_7fff_ffff_f000),
+            end: va(0xffff_8000_0000_1000),
+        };
         assert_eq!(
             check_layout(&[straddle]),
             Err(LayoutError::NonCanonical("straddle"))
         );
-        let empty = Region::new("empty", 0xffff_c000_0000_0000, 0);
+        let empty = region("empty", 0xffff_c000_0000_0000, 0);
         assert_eq!(check_layout(&[empty]), Err(LayoutError::Empty("empty")));
+    }
+
+    #[test]
+    fn a_region_running_into_the_hole_or_past_the_top_is_refused() {
+        assert_eq!(
+            Region::new("hole", va(0x0000_7fff_ffff_f000), 0x2000),
+            Err(LayoutError::NonCanonical("hole"))
+        );
+        assert_eq!(
+            Region::new("top", va(0xffff_ffff_ffff_f000), 0x2000),
+            Err(LayoutError::NonCanonical("top"))
+        );
+        assert_eq!(
+            Region::new("last", va(0x0000_7fff_ffff_e000), 0x1000).map(|r| r.end),
+            Ok(va(0x0000_7fff_ffff_f000))
+        );
     }
 }

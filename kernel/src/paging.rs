@@ -1,7 +1,9 @@
 //! The kernel's page tables in use: `map_page`, `unmap_page` and
-//! `translate` for everything that maps memory after boot, the address
-//! arithmetic of the four levels, and where the boot put things (the kernel
-//! stack, the physical-memory window). The map they follow is
+//! `translate` for everything that maps memory after boot, and where the
+//! boot put things (the kernel stack, the physical-memory window). Pages,
+//! frames and addresses are the `x86_64` crate's `Page`, `PhysFrame` and
+//! `VirtAddr`/`PhysAddr`, whose methods do the index and alignment
+//! arithmetic of the four levels. The map they follow is
 //! `memory_map.rs` (re-exported here); the table itself is built at boot by
 //! `boot_tables.rs` (whose `init` and `record_kernel_stack` are re-exported
 //! here); the kernel image's segments come from `elf.rs`.
@@ -14,65 +16,54 @@
 
 pub use crate::memory_map::*;
 
-/// Whether bits 63..48 of `addr` are copies of bit 47, as x86_64 requires of
-/// every address it translates.
-pub const fn is_canonical(addr: u64) -> bool {
-    canonical(addr) == addr
-}
+use x86_64::VirtAddr;
+use x86_64::structures::paging::Page;
+use x86_64::structures::paging::page::PageRange;
 
-/// `addr` with bits 63..48 set to copies of bit 47.
-pub const fn canonical(addr: u64) -> u64 {
-    (((addr << 16) as i64) >> 16) as u64
-}
-
-/// The four table indices of `addr`, level 4 first, and its offset in the
-/// 4 KiB page:
+/// The bootloader's kernel stack: its pages, and the unmapped guard page
+/// right below them.
 ///
 /// ```text
-///  63      48 47    39 38    30 29    21 20    12 11         0
-/// +----------+--------+--------+--------+--------+------------+
-/// | sign ext | P4 idx | P3 idx | P2 idx | P1 idx |   offset   |
-/// +----------+--------+--------+--------+--------+------------+
+///   guard         pages.start ... pages.end (exclusive)
+///  +-------------+-------------------------------------+
+///  | unmapped    | the stack, growing down from top()  |
+///  +-------------+-------------------------------------+
+///                ^ bottom()                            ^ top()
 /// ```
-pub const fn table_indices(addr: u64) -> ([usize; 4], u64) {
-    const fn index(addr: u64, shift: u32) -> usize {
-        ((addr >> shift) & 0x1ff) as usize
-    }
-    (
-        [
-            index(addr, 39),
-            index(addr, 30),
-            index(addr, 21),
-            index(addr, 12),
-        ],
-        addr & 0xfff,
-    )
-}
-
-/// The canonical address with the given table indices and page offset (the
-/// inverse of [`table_indices`]).
-pub const fn address_of(indices: [usize; 4], offset: u64) -> u64 {
-    let raw = ((indices[0] as u64) << 39)
-        | ((indices[1] as u64) << 30)
-        | ((indices[2] as u64) << 21)
-        | ((indices[3] as u64) << 12)
-        | (offset & 0xfff);
-    canonical(raw)
-}
-
-/// The bootloader's kernel stack: usable `bottom..top`, and the unmapped
-/// guard page `guard_start..bottom` below it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StackRange {
-    pub guard_start: u64,
-    pub bottom: u64,
-    pub top: u64,
+    pub guard: Page,
+    pub pages: PageRange,
 }
 
 impl StackRange {
+    /// The stack's mapped pages `bottom..top`, with the guard the page
+    /// below `bottom`.
+    pub fn new(pages: PageRange) -> Self {
+        Self {
+            guard: pages.start - 1,
+            pages,
+        }
+    }
+
+    /// The lowest byte of the stack.
+    pub fn bottom(&self) -> VirtAddr {
+        self.pages.start.start_address()
+    }
+
+    /// One past the highest byte of the stack: where it starts growing down.
+    pub fn top(&self) -> VirtAddr {
+        self.pages.end.start_address()
+    }
+
+    /// Whether `addr` is on the stack.
+    pub fn contains(&self, addr: VirtAddr) -> bool {
+        (self.bottom()..self.top()).contains(&addr)
+    }
+
     /// Whether `addr` falls in the guard page: a kernel stack overflow.
-    pub fn guard_contains(&self, addr: u64) -> bool {
-        (self.guard_start..self.bottom).contains(&addr)
+    pub fn guard_contains(&self, addr: VirtAddr) -> bool {
+        Page::containing_address(addr) == self.guard
     }
 }
 
@@ -292,52 +283,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_indices_split_an_upper_half_address() {
-        assert_eq!(
-            table_indices(0xffff_c000_0020_3abc),
-            ([384, 0, 1, 3], 0xabc)
-        );
-        assert_eq!(
-            table_indices(0xffff_ffff_ffff_ffff),
-            ([511, 511, 511, 511], 0xfff)
-        );
-        assert_eq!(table_indices(0x0000_0080_4020_1007), ([1, 1, 1, 1], 0x007));
-    }
-
-    #[test]
-    fn address_of_inverts_table_indices_and_sign_extends() {
-        assert_eq!(address_of([384, 0, 1, 3], 0xabc), 0xffff_c000_0020_3abc);
-        assert_eq!(address_of([256, 0, 0, 0], 0), 0xffff_8000_0000_0000);
-        assert_eq!(
-            address_of([255, 511, 511, 511], 0xfff),
-            0x0000_7fff_ffff_ffff
-        );
-        for addr in [CONT_STACKS_START, HEAP_START + 0x1234, 0x1000] {
-            let (idx, off) = table_indices(addr);
-            assert_eq!(address_of(idx, off), addr);
-        }
-    }
-
-    #[test]
-    fn canonical_form_copies_bit_47_upwards() {
-        assert!(is_canonical(0x0000_7fff_ffff_ffff));
-        assert!(is_canonical(0xffff_8000_0000_0000));
-        assert!(!is_canonical(0x0000_8000_0000_0000));
-        assert!(!is_canonical(0xffff_7fff_ffff_ffff));
-        assert_eq!(canonical(0x0000_8000_0000_0000), 0xffff_8000_0000_0000);
-        assert_eq!(canonical(0x1234), 0x1234);
-    }
-
-    #[test]
     fn stack_guard_is_the_page_below_the_bottom() {
-        let s = StackRange {
-            guard_start: 0x1000,
-            bottom: 0x2000,
-            top: 0x6000,
-        };
-        assert!(s.guard_contains(0x1000));
-        assert!(s.guard_contains(0x1ff8));
-        assert!(!s.guard_contains(0x2000));
-        assert!(!s.guard_contains(0x0fff));
+        let page = |addr: u64| Page::containing_address(VirtAddr::new(addr));
+        let s = StackRange::new(Page::range(page(0x2000), page(0x6000)));
+        assert_eq!(s.guard, page(0x1000));
+        assert_eq!(
+            (s.bottom(), s.top()),
+            (VirtAddr::new(0x2000), VirtAddr::new(0x6000))
+        );
+        assert!(s.guard_contains(VirtAddr::new(0x1000)));
+        assert!(s.guard_contains(VirtAddr::new(0x1ff8)));
+        assert!(!s.guard_contains(VirtAddr::new(0x2000)));
+        assert!(!s.guard_contains(VirtAddr::new(0x0fff)));
+        assert!(s.contains(VirtAddr::new(0x5fff)));
+        assert!(!s.contains(VirtAddr::new(0x6000)));
     }
 }

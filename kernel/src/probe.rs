@@ -210,5 +210,5 @@ pub(crate) fn redirect_to_probe(frame: &mut InterruptStackFrame, info: FaultInfo
 /// Whether two stack pointers are on the same stack: the same slot of the
 /// continuation-stack region, or both outside it (the kernel's stacks).
 fn same_stack(a: u64, b: u64) -> bool {
-    crate::stacks::slot_of(a) == crate::stacks::slot_of(b)
+    crate::stacks::slot_of(VirtAddr::new(a)) == crate::stacks::slot_of(VirtAddr::new(b))
 }

@@ -44,11 +44,11 @@
 
 use crate::cont::{ContStack, StackError, StackProvider, Store};
 use crate::frames;
-use crate::paging::{self, CONT_STACKS_SIZE, CONT_STACKS_START, DATA_FLAGS, PAGE_SIZE};
+use crate::paging::{self, CONT_STACKS_SIZE, CONT_STACKS_START, DATA_FLAGS};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use x86_64::VirtAddr;
-use x86_64::structures::paging::{Page, PhysFrame};
+use x86_64::structures::paging::{Page, PageSize, PhysFrame, Size4KiB};
 
 /// How the region is cut up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl Config {
     /// 512 GiB region; only what is touched costs memory).
     pub const DEFAULT: Config = Config {
         stack_size: 64 * 1024,
-        guard_size: PAGE_SIZE as usize,
+        guard_size: Size4KiB::SIZE as usize,
         slots: 16 * 1024,
     };
 
@@ -78,7 +78,7 @@ impl Config {
     }
 
     fn is_valid(&self) -> bool {
-        let page = PAGE_SIZE as usize;
+        let page = Size4KiB::SIZE as usize;
         self.stack_size >= 2 * page
             && self.stack_size.is_multiple_of(page)
             && self.guard_size >= page
@@ -125,9 +125,13 @@ enum SlotState {
 #[derive(Clone, Copy)]
 struct Slot {
     state: SlotState,
+    /// The highest page of the slot's stack, which holds the layout
+    /// header: worked out once, when the pool is cut, so that handing out
+    /// and freeing a pooled slot need no address arithmetic.
+    top_page: Page,
     /// The lowest page of the stack part that may be mapped; everything
     /// from here up to the top page is checked when the slot is freed.
-    lowest_mapped: u64,
+    lowest_mapped: Page,
     /// The store whose continuation runs on the slot: where the fault
     /// handler sends a trap for a fault on this stack.
     owner: *const Store,
@@ -148,14 +152,19 @@ impl Pool {
     fn new(config: Config) -> Pool {
         Pool {
             config,
-            slots: alloc::vec![
-                Slot {
-                    state: SlotState::Unused,
-                    lowest_mapped: 0,
-                    owner: core::ptr::null(),
-                };
-                config.slots
-            ],
+            slots: (0..config.slots)
+                .map(|slot| {
+                    // The slot's end, less one page.
+                    let top = CONT_STACKS_START + ((slot + 1) * config.slot_size()) as u64;
+                    let top_page = Page::containing_address(top - Size4KiB::SIZE);
+                    Slot {
+                        state: SlotState::Unused,
+                        top_page,
+                        lowest_mapped: top_page,
+                        owner: core::ptr::null(),
+                    }
+                })
+                .collect(),
             free: Vec::with_capacity(config.slots),
             next_unused: 0,
             outstanding: 0,
@@ -163,20 +172,14 @@ impl Pool {
         }
     }
 
-    fn top(&self, slot: usize) -> u64 {
-        CONT_STACKS_START + ((slot + 1) * self.config.slot_size()) as u64
-    }
-
     /// Unmaps every page of `slot` below its top page, freeing the frames.
     fn unmap_below_top(&mut self, slot: usize) {
-        let top_page = self.top(slot) - PAGE_SIZE;
-        let mut page = self.slots[slot].lowest_mapped;
-        while page < top_page {
+        let top_page = self.slots[slot].top_page;
+        for page in Page::range(self.slots[slot].lowest_mapped, top_page) {
             // SAFETY: the slot is not in use, so nothing references its pages.
-            if let Ok(frame) = unsafe { paging::unmap_page(page_at(page)) } {
+            if let Ok(frame) = unsafe { paging::unmap_page(page) } {
                 frames::free_frame(frame).expect("a stack frame is ours to free");
             }
-            page += PAGE_SIZE;
         }
         self.slots[slot].lowest_mapped = top_page;
     }
@@ -184,9 +187,9 @@ impl Pool {
     /// Unmaps all of `slot`, the top page too.
     fn unmap_all(&mut self, slot: usize) {
         self.unmap_below_top(slot);
-        let top_page = self.top(slot) - PAGE_SIZE;
+        let top_page = self.slots[slot].top_page;
         // SAFETY: the slot is not in use.
-        if let Ok(frame) = unsafe { paging::unmap_page(page_at(top_page)) } {
+        if let Ok(frame) = unsafe { paging::unmap_page(top_page) } {
             frames::free_frame(frame).expect("a stack frame is ours to free");
         }
         self.slots[slot].state = SlotState::Unused;
@@ -202,9 +205,16 @@ static GUARD_SIZE: AtomicUsize = AtomicUsize::new(0);
 static SLOT_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// The slot `addr` lies in, by arithmetic alone (never takes a lock).
-pub fn slot_of(addr: u64) -> Option<usize> {
+pub fn slot_of(addr: VirtAddr) -> Option<usize> {
+    slot_at(addr.as_u64())
+}
+
+/// [`slot_of`] for an address read from a pointer, which is then not
+/// checked for being canonical (on the path that frees a stack, where
+/// every instruction counts: the pointer is a stack's top, handed out here).
+fn slot_at(addr: u64) -> Option<usize> {
     let slot_size = SLOT_SIZE.load(Ordering::Relaxed);
-    let offset = addr.checked_sub(CONT_STACKS_START)? as usize;
+    let offset = addr.checked_sub(CONT_STACKS_START.as_u64())? as usize;
     if slot_size == 0 {
         return None;
     }
@@ -213,7 +223,7 @@ pub fn slot_of(addr: u64) -> Option<usize> {
 }
 
 /// Whether `addr` is in the guard of its slot (never takes a lock).
-pub fn in_guard(addr: u64) -> bool {
+pub fn in_guard(addr: VirtAddr) -> bool {
     slot_of(addr).is_some_and(|slot| {
         let start = CONT_STACKS_START + (slot * SLOT_SIZE.load(Ordering::Relaxed)) as u64;
         addr - start < GUARD_SIZE.load(Ordering::Relaxed) as u64
@@ -232,16 +242,12 @@ unsafe impl Send for Pool {}
 
 static POOL: crate::sync::Mutex<Option<Pool>> = crate::sync::Mutex::new("stack pool", None);
 
-fn page_at(addr: u64) -> Page {
-    Page::containing_address(VirtAddr::new(addr))
-}
-
 /// A fresh frame, zeroed through the physical-memory window.
 fn zeroed_frame(frame: PhysFrame) -> PhysFrame {
     let window = paging::phys_to_virt(frame.start_address());
     // SAFETY: the frame was just allocated: nobody else uses it, and the
     // window maps all of it.
-    unsafe { core::ptr::write_bytes(window.as_mut_ptr::<u8>(), 0, PAGE_SIZE as usize) };
+    unsafe { core::ptr::write_bytes(window.as_mut_ptr::<u8>(), 0, Size4KiB::SIZE as usize) };
     frame
 }
 
@@ -251,13 +257,13 @@ fn zeroed_frame(frame: PhysFrame) -> PhysFrame {
 #[inline(always)]
 pub fn touch_stack(bytes: usize) {
     let rsp = crate::cont::switch::stack_pointer();
-    let mut offset = PAGE_SIZE as usize;
+    let mut offset = Size4KiB::SIZE as usize;
     while offset <= bytes {
         // SAFETY: the address is below RSP on the running stack: mapped,
         // mapped on demand, or a guard page whose fault is the overflow
         // report we want to happen here.
         unsafe { core::ptr::read_volatile((rsp - offset) as *const u8) };
-        offset += PAGE_SIZE as usize;
+        offset += Size4KiB::SIZE as usize;
     }
 }
 
@@ -316,14 +322,14 @@ pub fn demand_faults() -> u64 {
 }
 
 /// Whether `addr` lies in the continuation-stack region at all.
-pub fn in_region(addr: u64) -> bool {
+pub fn in_region(addr: VirtAddr) -> bool {
     (CONT_STACKS_START..CONT_STACKS_START + CONT_STACKS_SIZE).contains(&addr)
 }
 
 /// The store that owns the stack slot `addr` lies in, if the slot is in use
 /// and was given an owner: the fault handler's way from a faulting stack
 /// pointer to the chain that must trap. Never waits for the lock.
-pub fn owner_of(addr: u64) -> Option<*const Store> {
+pub fn owner_of(addr: VirtAddr) -> Option<*const Store> {
     if !in_region(addr) {
         return None;
     }
@@ -335,7 +341,7 @@ pub fn owner_of(addr: u64) -> Option<*const Store> {
 
 /// The page-fault handler's question: can a fault at `addr` be served by
 /// mapping a page? Never waits for a lock (see the module docs).
-pub fn on_page_fault(addr: u64) -> Demand {
+pub fn on_page_fault(addr: VirtAddr) -> Demand {
     if !in_region(addr) {
         return Demand::NotOurs;
     }
@@ -361,10 +367,10 @@ pub fn on_page_fault(addr: u64) -> Demand {
         Err(frames::AllocError::Busy) => return Demand::Busy,
         Err(_) => return Demand::OutOfMemory,
     };
-    let page = addr & !(PAGE_SIZE - 1);
+    let page = Page::containing_address(addr);
     // SAFETY: the page is in the stack part of a slot in use and unmapped
     // (it faulted as not present); the frame is fresh and ours.
-    match unsafe { paging::try_map_page(page_at(page), frame, DATA_FLAGS) } {
+    match unsafe { paging::try_map_page(page, frame, DATA_FLAGS) } {
         Ok(()) => {
             let s = &mut pool.slots[slot];
             s.lowest_mapped = s.lowest_mapped.min(page);
@@ -405,13 +411,11 @@ unsafe impl StackProvider for KernelStacks {
                     return Err(StackError::OutOfMemory);
                 }
                 let slot = pool.next_unused;
-                let top_page = pool.top(slot) - PAGE_SIZE;
+                let top_page = pool.slots[slot].top_page;
                 let frame = frames::allocate_frame().map_err(|_| StackError::OutOfMemory)?;
                 // SAFETY: a never-used slot's pages are unmapped and nothing
                 // points into them; the frame is fresh and ours.
-                if unsafe { paging::map_page(page_at(top_page), zeroed_frame(frame), DATA_FLAGS) }
-                    .is_err()
-                {
+                if unsafe { paging::map_page(top_page, zeroed_frame(frame), DATA_FLAGS) }.is_err() {
                     frames::free_frame(frame).expect("the frame was just allocated");
                     return Err(StackError::OutOfMemory);
                 }
@@ -423,17 +427,18 @@ unsafe impl StackProvider for KernelStacks {
         pool.slots[slot].state = SlotState::InUse;
         pool.slots[slot].owner = owner;
         pool.outstanding += 1;
-        let top = pool.top(slot);
+        // The end of the top page; a pointer, for `ContStack`.
+        let top = pool.slots[slot]
+            .top_page
+            .start_address()
+            .as_mut_ptr::<u8>()
+            .wrapping_add(Size4KiB::SIZE as usize);
         // SAFETY: `top - stack_size .. top` is the stack part of a slot now
         // in use: its top page is mapped, the rest is mapped on first touch
         // by `on_page_fault`; the guard below is never mapped; the pool owns
         // it until `free`.
         Ok(unsafe {
-            ContStack::from_raw_parts(
-                top as *mut u8,
-                pool.config.stack_size,
-                pool.config.guard_size,
-            )
+            ContStack::from_raw_parts(top, pool.config.stack_size, pool.config.guard_size)
         })
     }
 
@@ -441,16 +446,16 @@ unsafe impl StackProvider for KernelStacks {
         touch_stack(LOCKED_SECTION_STACK);
         let mut guard = POOL.lock();
         let pool = guard.as_mut().expect("stacks::init has run");
-        let slot = slot_of(stack.top() as u64 - 1).expect("a stack this pool handed out");
+        let slot = slot_at(stack.top() as u64 - 1).expect("a stack this pool handed out");
         assert!(
             pool.slots[slot].state == SlotState::InUse,
             "stack slot {slot} freed twice"
         );
         pool.unmap_below_top(slot);
-        let top_page = pool.top(slot) - PAGE_SIZE;
+        let top_page = pool.slots[slot].top_page.start_address();
         // SAFETY: the top page is mapped (it stays mapped while the slot is
         // in use or pooled) and nothing runs on the stack any more.
-        unsafe { core::ptr::write_bytes(top_page as *mut u8, 0, PAGE_SIZE as usize) };
+        unsafe { core::ptr::write_bytes(top_page.as_mut_ptr::<u8>(), 0, Size4KiB::SIZE as usize) };
         pool.slots[slot].state = SlotState::Pooled;
         pool.slots[slot].owner = core::ptr::null();
         pool.free.push(slot as u32);

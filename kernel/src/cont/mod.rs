@@ -20,13 +20,24 @@
 //!   through, and the typed wrapper that builds it from a closure;
 //! * [`contref`]: the continuation record, handles with revisions (the
 //!   one-shot rule), tags, handlers and what a resume reports;
-//! * [`store`]: the operations, the chain of parents, traps, cancellation;
+//! * [`store`]: the registry of functions, tags and continuations, and
+//!   the chain of parents the operations share;
+//! * `handles`: the checks every handle goes through (live, this store's,
+//!   not used up);
+//! * `resume`, `suspend`, `cancel`, `throw`: the operations, one file each
+//!   (`cont.new`, `resume` and `cont.bind`; `suspend` and `switch` with the
+//!   handler search; drop and cancellation; `resume_throw`);
+//! * `traps`: raising a trap and ending a continuation with it, and the
+//!   entry function every continuation starts in;
 //! * [`walk`]: the frame-pointer walk that crosses from a continuation into
 //!   its parent;
 //! * [`val`]: the 16-byte value slot and the value types;
 //! * [`typed`] and [`raw_door`]: the typed and the raw doors above;
 //! * [`provider`]: where stacks come from;
 //! * [`trap`]: what a trap says.
+//!
+//! [`scenarios`] holds the behaviours both test harnesses check, written
+//! once: the host tests and the in-kernel `cont` suite each run them.
 //!
 //! The host tests beside them: `tests` (the dynamic door's behaviours),
 //! `typed_tests`, `cancel_tests`, `throw_tests`, `raw_door_tests`,
@@ -44,6 +55,7 @@ mod handles;
 pub mod provider;
 pub mod raw_door;
 mod resume;
+pub mod scenarios;
 pub mod stack;
 pub mod store;
 mod suspend;

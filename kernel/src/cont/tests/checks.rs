@@ -1,6 +1,7 @@
 //! The checks every handle and signature goes through: foreign, outlived, consumed and null handles, wrong types, limits.
 
 use super::*;
+use crate::cont::scenarios::failing_guest;
 
 #[test]
 fn handle_from_another_store_traps_as_foreign_on_every_operation() {
@@ -39,26 +40,6 @@ fn handle_kept_after_its_store_is_dropped_is_refused_by_a_new_store() {
     );
     assert_eq!(new.state(k), None);
     assert_eq!(new.stack_top(k), None);
-}
-
-#[test]
-fn consumed_continuation_traps_on_resume_bind_and_drop() {
-    let s = store();
-    let f = s.func_wrap(|_, ()| Ok(1)).unwrap();
-    let k = s.cont_new(f).unwrap();
-    returned::<i32>(s.resume(k, (), &[]));
-    assert_eq!(
-        trapped(s.resume::<_, i32>(k, (), &[])).kind(),
-        TrapKind::ConsumedContinuation
-    );
-    assert_eq!(
-        trapped(s.bind(k, ())).kind(),
-        TrapKind::ConsumedContinuation
-    );
-    assert_eq!(
-        trapped(s.drop_cont(k)).kind(),
-        TrapKind::ConsumedContinuation
-    );
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! Drop: of a suspended segment, and of the store with continuations left.
 
 use super::*;
+use crate::cont::scenarios::forwarding_pair;
 
 #[test]
 fn dropping_a_forwarded_segment_frees_both_stacks() {
     let s = store();
     let a = s.tag_new(&[I32], &[I32]).unwrap();
     let b = s.tag_new(&[I32], &[I32]).unwrap();
-    let outer = s.cont_new(forwarding_pair(&s, a, b)).unwrap();
+    let outer = s.cont_new(forwarding_pair(&s, a, b).unwrap()).unwrap();
     let (_, cont) = suspended::<i32>(s.resume(outer, (), &[Handler::suspend(a)]));
     assert_eq!(s.outstanding_stacks(), 2);
     s.drop_cont(cont).unwrap();

@@ -1,8 +1,10 @@
 //! Behaviour tests of the whole machinery through the dynamic door, on the
 //! host: real stacks from `mmap`, real switches. Each test names the Wasm
-//! behaviour it checks; one file per operation (`resume`, `bind`,
-//! `switch`, drop, the checks every handle goes through, traps), sharing
-//! the helpers here.
+//! behaviour it checks. The behaviours the in-kernel `cont` suite checks
+//! too are written once, in `cont::scenarios`, and all run here, in the
+//! module `scenarios`; the host-only ones follow, one file per operation
+//! (`resume`, `switch`, drop, the checks every handle goes through, traps),
+//! sharing the helpers here.
 //!
 //! Guest closures avoid `assert!` (a panic cannot unwind across the start
 //! trampoline); they return what they saw, and the test asserts outside.
@@ -11,15 +13,33 @@ use super::*;
 use ValType::*;
 use alloc::boxed::Box;
 use alloc::rc::Rc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::pin::Pin;
-use std::collections::VecDeque;
 
 pub(super) const STACK: usize = 64 * 1024;
 
-mod bind;
+/// `on_mmap_stacks!(a, b)`: a `#[test]` named after each scenario of
+/// `cont::scenarios` (shared with the in-kernel `cont` suite), running it in
+/// a fresh store of `mmap` stacks and failing with the reason it gives.
+macro_rules! on_mmap_stacks {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            if let Err(reason) = crate::cont::scenarios::$name(&store()) {
+                panic!("{reason}");
+            }
+        }
+    )*};
+}
+
+/// Every scenario of `cont::scenarios`, on `mmap` stacks.
+mod scenarios {
+    use super::store;
+
+    crate::for_each_scenario!(on_mmap_stacks);
+}
+
 mod checks;
 mod drop;
 mod resume;
@@ -50,33 +70,6 @@ pub(super) fn trapped<T: core::fmt::Debug>(r: Result<T, Trap>) -> Trap {
         Err(trap) => trap,
         Ok(v) => panic!("expected a trap, got {v:?}"),
     }
-}
-
-/// Builds: kernel --resume[on a]--> outer --resume[on `inner_handles`]--> inner,
-/// where inner does `suspend a 5` and returns twice what comes back.
-/// Outer returns inner's result + 1, or (if inner suspends to outer) resumes
-/// it with 50 and returns its result + 1000.
-pub(super) fn forwarding_pair(s: &Store, a: Tag, inner_handles: Tag) -> Func {
-    let inner = s
-        .func_wrap(move |s, ()| Ok(s.suspend::<_, i32>(a, 5)? * 2))
-        .unwrap();
-    s.func_wrap(move |s, ()| {
-        let k = s.cont_new(inner)?;
-        match s.resume::<_, i32>(k, (), &[Handler::suspend(inner_handles)])? {
-            Resumed::Returned(v) => Ok(v + 1),
-            Resumed::Suspended { cont, .. } => Ok(returned::<i32>(s.resume(cont, 50, &[])) + 1000),
-        }
-    })
-    .unwrap()
-}
-
-pub(super) unsafe extern "C" fn failing_guest(
-    _: *mut VMContext,
-    _: *mut VMContext,
-    _: *mut ValRaw,
-    _: usize,
-) -> bool {
-    false
 }
 
 /// A provider that counts outstanding stacks in a cell the test keeps.

@@ -3,51 +3,6 @@
 use super::*;
 
 #[test]
-fn switch_round_robin_scheduler_interleaves_three_tasks() {
-    let s = store();
-    let yld = s.tag_new(&[], &[]).unwrap();
-    let queue: Rc<RefCell<VecDeque<ContObj>>> = Rc::new(RefCell::new(VecDeque::new()));
-    let log: Rc<RefCell<Vec<i32>>> = Rc::new(RefCell::new(Vec::new()));
-    let mut tasks = Vec::new();
-    for id in 0..3 {
-        let (queue, log) = (queue.clone(), log.clone());
-        let task = s
-            .func_wrap(move |s, prev: ContObj| {
-                if !prev.is_null() {
-                    queue.borrow_mut().push_back(prev);
-                }
-                for step in 0..3 {
-                    log.borrow_mut().push(id * 10 + step);
-                    let next = queue.borrow_mut().pop_front();
-                    if let Some(next) = next {
-                        let prev: ContObj = s.switch(next, yld, ())?;
-                        if !prev.is_null() {
-                            queue.borrow_mut().push_back(prev);
-                        }
-                    }
-                }
-                Ok(id)
-            })
-            .unwrap();
-        tasks.push(s.cont_new(task).unwrap());
-    }
-    queue.borrow_mut().extend([tasks[1], tasks[2]]);
-    let mut finished = Vec::new();
-    let mut next = Some(tasks[0]);
-    while let Some(k) = next {
-        finished.push(returned::<i32>(s.resume(
-            k,
-            ContObj::NULL,
-            &[Handler::switch(yld)],
-        )));
-        next = queue.borrow_mut().pop_front();
-    }
-    assert_eq!(*log.borrow(), vec![0, 10, 20, 1, 11, 21, 2, 12, 22]);
-    assert_eq!(finished, vec![0, 1, 2]);
-    assert_eq!(s.outstanding_stacks(), 0);
-}
-
-#[test]
 fn switch_passes_args_before_the_continuation_and_back() {
     let s = store();
     let sw = s.tag_new(&[], &[]).unwrap();
@@ -73,24 +28,6 @@ fn switch_passes_args_before_the_continuation_and_back() {
     let ka = s.cont_new(a).unwrap();
     let v: i32 = returned(s.resume(ka, (), &[Handler::switch(sw)]));
     assert_eq!(v, 21 * 1000 + 101);
-    assert_eq!(s.outstanding_stacks(), 0);
-}
-
-#[test]
-fn switch_to_consumed_continuation_traps_out_of_the_kernel_resume() {
-    let s = store();
-    let sw = s.tag_new(&[], &[]).unwrap();
-    let target_fn = s.func_wrap(|_, _k: ContObj| Ok(())).unwrap();
-    let target = s.cont_new(target_fn).unwrap();
-    let target_used = s.bind(target, ContObj::NULL).unwrap();
-    let f = s
-        .func_wrap(move |s, ()| s.switch::<_, ()>(target, sw, ()))
-        .unwrap();
-    let k = s.cont_new(f).unwrap();
-    let trap = trapped(s.resume::<_, ()>(k, (), &[Handler::switch(sw)]));
-    assert_eq!(trap.kind(), TrapKind::ConsumedContinuation);
-    assert_eq!(s.state(k), Some(State::Trapped));
-    s.drop_cont(target_used).unwrap();
     assert_eq!(s.outstanding_stacks(), 0);
 }
 

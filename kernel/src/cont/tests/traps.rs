@@ -3,20 +3,6 @@
 use super::*;
 
 #[test]
-fn unhandled_tag_traps_and_frees_the_chain() {
-    let s = store();
-    let a = s.tag_new(&[], &[]).unwrap();
-    let b = s.tag_new(&[], &[]).unwrap();
-    let f = s.func_wrap(move |s, ()| s.suspend::<_, ()>(b, ())).unwrap();
-    let k = s.cont_new(f).unwrap();
-    let trap = trapped(s.resume::<_, ()>(k, (), &[Handler::suspend(a)]));
-    assert_eq!(trap.kind(), TrapKind::UnhandledTag);
-    assert_eq!(trap.message(), "no enclosing resume handles the tag");
-    assert_eq!(s.state(k), Some(State::Trapped));
-    assert_eq!(s.outstanding_stacks(), 0);
-}
-
-#[test]
 fn suspend_from_kernel_code_is_an_unhandled_tag() {
     let s = store();
     let a = s.tag_new(&[], &[]).unwrap();
@@ -24,18 +10,6 @@ fn suspend_from_kernel_code_is_an_unhandled_tag() {
         trapped(s.suspend::<_, ()>(a, ())).kind(),
         TrapKind::UnhandledTag
     );
-}
-
-#[test]
-fn guest_reporting_failure_traps() {
-    let s = store();
-    // SAFETY: `failing_guest` follows the array-call convention for [] -> [].
-    let f = unsafe { s.func_new_raw(failing_guest, core::ptr::null_mut(), &[], &[]) }.unwrap();
-    let k = s.cont_new(f).unwrap();
-    let trap = trapped(s.resume::<_, ()>(k, (), &[]));
-    assert_eq!(trap.kind(), TrapKind::GuestFailure);
-    assert_eq!(trap.message(), "guest function reported failure");
-    assert_eq!(s.outstanding_stacks(), 0);
 }
 
 #[test]

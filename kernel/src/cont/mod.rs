@@ -26,6 +26,8 @@
 //! * [`val`]: the 16-byte value slot and the value types;
 //! * [`typed`] and [`raw_door`]: the typed and the raw doors above;
 //! * [`provider`]: where stacks come from;
+//! * `registry`: the list of live stores, where a debugger starts
+//!   (`kernel/gdb/continuations.py`);
 //! * [`trap`]: what a trap says.
 //!
 //! The host tests beside them: `tests` (the dynamic door's behaviours),
@@ -43,6 +45,7 @@ pub mod func;
 mod handles;
 pub mod provider;
 pub mod raw_door;
+mod registry;
 mod resume;
 pub mod stack;
 pub mod store;

@@ -246,7 +246,9 @@ run_gdb_test() {
         fi
     done
     q+=(-S -gdb stdio)
-    timeout -k 5 "$TIMEOUT" gdb -batch -nx \
+    # QEMU's time limit is the shorter, so that a kernel that never stops
+    # where the test waits ends the session with its count, not the kill.
+    timeout -k 5 $((TIMEOUT + 30)) gdb -batch -nx \
         -ex "target remote | exec timeout -k 5 $TIMEOUT $(printf '%q ' "${q[@]}")" \
         -ex "add-symbol-file $KERNELS/gdb-target -o $KERNEL_OFFSET" \
         -x "$ROOT/kernel/gdb/test_session.py" -ex kill </dev/null >"$log" 2>&1 || status=$?

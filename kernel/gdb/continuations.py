@@ -15,7 +15,9 @@
 #                        `cbt EXPR` walks a suspended continuation instead
 #                        (EXPR: a handle, a typed handle, or a ContRef);
 #   print HANDLE         handles (ContObj, typed Cont and Suspension),
-#                        ContRefs and stores print as one readable line.
+#                        ContRefs and stores print as one readable line;
+#   $cont(N), $cont(S,N) the ContRef of continuation #N of store 1 (or S),
+#                        for `print` and `cbt`.
 #
 # Where it starts: `kernel::cont::registry::LIVE_STORES`, the list of live
 # stores (kernel/src/cont/registry.rs). Each store lists its ContRefs in
@@ -316,7 +318,7 @@ def walk_from(pc, fp, sp=None, first_caller_frame=None, gdb_frame=None):
             next_fp, next_pc = read_u64(fp), read_u64(fp + 8)
         except gdb.MemoryError:
             break
-        if next_pc == 0:
+        if next_pc == 0 or any(f.pc == next_pc and f.fp == next_fp for f in frames):
             break
         frames.append(Frame(next_pc, next_fp, next_fp, True))
         if next_fp == 0:
@@ -503,7 +505,7 @@ chain-backtrace        from the current frame, through every continuation
                        of the running chain, into the kernel's stack;
 chain-backtrace EXPR   from where the suspended continuation EXPR stopped
                        (EXPR: a ContObj, a typed Cont or Suspension, or a
-                       ContRef), through its segment;
+                       ContRef such as $cont(N)), through its segment;
 chain-backtrace -full  with every inlined function of every frame (by
                        default a frame shows the innermost function outside
                        the runtime, and the runtime function inlined in it
@@ -541,6 +543,23 @@ class Cbt(gdb.Command):
 
     def invoke(self, arg, from_tty):
         gdb.execute("chain-backtrace " + arg, from_tty)
+
+
+class ContFunction(gdb.Function):
+    """$cont(N) is continuation #N of store 1 (its ContRef); $cont(S, N)
+    that of store S. For `print $cont(1)` and `chain-backtrace $cont(1)`."""
+
+    def __init__(self):
+        super().__init__("cont")
+
+    def invoke(self, a, b=None):
+        store_id, index = (1, int(a)) if b is None else (int(a), int(b))
+        for store in live_stores():
+            if store.id == store_id:
+                if 0 <= index < len(store.conts):
+                    return store.conts[index].value
+                raise gdb.GdbError("$cont: store %d has no #%d" % (store_id, index))
+        raise gdb.GdbError("$cont: no live store %d" % store_id)
 
 
 # ------------------------------------------------------ pretty-printers ---
@@ -638,6 +657,7 @@ def build_printers():
 
 InfoContinuations()
 Conts()
+ContFunction()
 ChainBacktrace()
 Cbt()
 gdb.printing.register_pretty_printer(None, build_printers(), replace=True)

@@ -35,9 +35,12 @@ pub(super) struct LiveLink {
 }
 
 impl LiveLink {
-    pub(super) const UNLINKED: LiveLink = LiveLink {
-        next_live: Cell::new(core::ptr::null()),
-    };
+    /// A link not in the list yet.
+    pub(super) const fn unlinked() -> LiveLink {
+        LiveLink {
+            next_live: Cell::new(core::ptr::null()),
+        }
+    }
 }
 
 /// Puts `store` at the head of the list. Called once, by `Store::new`,

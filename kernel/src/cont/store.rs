@@ -151,7 +151,7 @@ impl Store {
                 rbp: 0,
                 rip: 0,
             }),
-            live: registry::LiveLink::UNLINKED,
+            live: registry::LiveLink::unlinked(),
             _pinned: PhantomPinned,
             _not_send_sync: PhantomData,
         });

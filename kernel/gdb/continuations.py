@@ -38,13 +38,14 @@ import os
 import gdb
 import gdb.printing
 
-# The continuation-stack region (kernel/src/memory_map.rs,
-# CONT_STACKS_START): a Rust `const`, so not in the debug information. The
-# GDB test checks the slots computed from it against the kernel's own.
+# Rust `const`s are not in the debug information, so these three are
+# written out here; kernel/src/doc_figures.rs checks them against the
+# kernel's, and the GDB test the slots computed from the first.
+# The continuation-stack region (kernel/src/memory_map.rs).
 CONT_STACKS_START = 0xFFFFD00000000000
-# Offsets below TOS (kernel/src/cont/stack.rs).
+# Where the control context starts below TOS (kernel/src/cont/stack.rs).
 CONTROL_CONTEXT_OFFSET = 0x18
-# Where the store id starts in a revision (contref.rs, REVISION_STORE_SHIFT).
+# Where the store id starts in a revision (kernel/src/cont/contref.rs).
 REVISION_STORE_SHIFT = 40
 # The most frames a walk follows: far more than any chain in the kernel.
 MAX_FRAMES = 256
@@ -138,11 +139,14 @@ def slot_size():
 
 
 def slot_of(addr):
-    """The slot of the continuation-stack region holding `addr`, or None."""
+    """The slot of the continuation-stack region holding `addr`, or None
+    (the arithmetic of kernel::stacks::slot_of)."""
     size = slot_size()
     if size == 0 or addr < CONT_STACKS_START:
         return None
-    return (addr - CONT_STACKS_START) // size
+    slot = (addr - CONT_STACKS_START) // size
+    count = int(unwrap(lookup_static("kernel::stacks::SLOT_COUNT")))
+    return slot if slot < count else None
 
 
 class Cont:
@@ -336,10 +340,14 @@ def walk_current():
     rbp = int(f0.read_register("rbp"))
     rsp = int(f0.read_register("rsp"))
     first = None
-    try:
-        f1 = f0.older()
-    except gdb.error:
-        f1 = None
+    f1 = None
+    # GDB's unwinder needs the function's call-frame information: none for
+    # the trampoline (assembly), where frame pointers alone are right.
+    if f0.function() is not None:
+        try:
+            f1 = f0.older()
+        except gdb.error:
+            f1 = None
     if f1 is not None and f1.pc() != 0:
         f1_fp = int(f1.read_register("rbp"))
         first = Frame(f1.pc(), f1_fp, f1_fp, True, f1)
@@ -359,7 +367,7 @@ def stack_name(addr, stores):
                     c,
                 )
     slot = slot_of(addr)
-    if slot is not None and slot < (1 << 20):
+    if slot is not None:
         return "stack slot %d (no live continuation)" % slot, None
     return "kernel stack", None
 

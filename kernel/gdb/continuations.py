@@ -408,6 +408,22 @@ def print_frames(frames, stores, full=False):
 # ------------------------------------------------------------ commands ---
 
 
+def readable(invoke):
+    """Turns an unreadable kernel address into one clear error: before the
+    bootloader has mapped the kernel, nothing of it can be read."""
+
+    def wrapped(self, *args):
+        try:
+            return invoke(self, *args)
+        except gdb.MemoryError as e:
+            raise gdb.GdbError(
+                "%s (is the kernel mapped yet? stop at kernel::boot::init or later)" % e
+            )
+
+    return wrapped
+
+
+
 def describe(c, stores):
     """What a continuation is doing, for the last column of the listing."""
     if c.state in ("Running", "Parent"):
@@ -449,6 +465,7 @@ payload types it sent and the types its next resume must send)."""
     def __init__(self):
         super().__init__("info continuations", gdb.COMMAND_STACK)
 
+    @readable
     def invoke(self, arg, from_tty):
         stores = live_stores()
         if not stores:
@@ -525,6 +542,7 @@ number in its store, state, stack slot and TOS) or the kernel stack."""
     def __init__(self):
         super().__init__("chain-backtrace", gdb.COMMAND_STACK)
 
+    @readable
     def invoke(self, arg, from_tty):
         stores = live_stores()
         words = arg.split()
@@ -560,6 +578,7 @@ class ContFunction(gdb.Function):
     def __init__(self):
         super().__init__("cont")
 
+    @readable
     def invoke(self, a, b=None):
         store_id, index = (1, int(a)) if b is None else (int(a), int(b))
         for store in live_stores():

@@ -10,7 +10,7 @@
 #
 #   test gdb::info_continuations_lists_the_states_of_both_stores ... ok
 #   ...
-#   8 passed, 0 failed
+#   10 passed, 0 failed
 #
 # Expected values come from the scene's structure (which continuation is
 # where in the chain) and from the kernel's own records (the stack slots
@@ -202,7 +202,7 @@ def chain_backtrace_of_a_suspended_continuation_starts_where_it_stopped():
     )
 
 
-def handles_print_as_their_continuation():
+def a_handle_prints_as_its_continuation_or_as_used():
     store = ext.live_stores()[0]
     inner = store.conts[3]
     handle_type = gdb.lookup_type("kernel::cont::contref::ContObj")
@@ -225,6 +225,22 @@ def handles_print_as_their_continuation():
     )
 
 
+def a_typed_handle_prints_as_its_continuation():
+    store = ext.live_stores()[0]
+    inner = store.conts[3]
+    # A typed handle in memory: the store, the record, the revision.
+    handle_type = gdb.lookup_type("kernel::cont::typed::Cont<i32, i32>")
+    raw = bytearray(handle_type.sizeof)
+    for field, word in [("store", store.addr), ("contref", inner.addr), ("revision", inner.revision)]:
+        at = next(f.bitpos // 8 for f in handle_type.fields() if f.name == field)
+        raw[at : at + 8] = word.to_bytes(8, "little")
+    return expect_eq(
+        "typed handle",
+        str(gdb.Value(bytes(raw), handle_type)),
+        "handle of continuation #3 of store 1: Running, slot %d, rev 1:1" % inner.slot(),
+    )
+
+
 gdb.execute("set pagination off")
 gdb.execute("set confirm off")
 check("the_breakpoint_stops_in_innermost", stop_in_innermost)
@@ -237,7 +253,8 @@ for test in [
     chain_backtrace_groups_the_stacks_in_chain_order,
     chain_backtrace_names_each_level_on_its_own_stack,
     chain_backtrace_of_a_suspended_continuation_starts_where_it_stopped,
-    handles_print_as_their_continuation,
+    a_handle_prints_as_its_continuation_or_as_used,
+    a_typed_handle_prints_as_its_continuation,
 ]:
     if stopped:
         check(test.__name__, test)

@@ -5,10 +5,15 @@
 #                                  serial output on this terminal
 #   ./qemu-run.sh --uefi           the same, booted through UEFI (OVMF)
 #   ./qemu-run.sh --gdb            start QEMU halted, waiting for GDB
+#   ./qemu-run.sh gdb              (in another terminal) GDB with the demo
+#                                  kernel's symbols and the continuation
+#                                  commands (kernel/gdb/continuations.py),
+#                                  attached to that QEMU
 #   ./qemu-run.sh test             host unit tests, then every in-kernel
 #                                  suite in a boot of its own; ends with
 #                                  "N passed, N failed"
-#   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host tests)
+#   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host
+#                                  tests); the suite `gdb` is the GDB test
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
 #   ./qemu-run.sh lint             cargo fmt --check and clippy (host
 #                                  crates and the kernel target), as CI
@@ -31,6 +36,10 @@ ROOT=$(pwd)
 IMAGES="$ROOT/target/images"
 KERNELS="$ROOT/target/x86_64-target/release"
 TIMEOUT=${QEMU_TIMEOUT:-180}
+# The kernel is position independent and the bootloader loads it at the
+# start of its dynamic range (boot.rs; the boot log's "paging: ... kernel
+# image" line shows it): GDB adds this to every address of its symbols.
+KERNEL_OFFSET=0xffff800000000000
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -131,14 +140,10 @@ run_demo() {
     build kernel
     qemu_cmd "$IMAGES/kernel-$FIRMWARE.img"
     if [ "$GDB" = yes ]; then
-        # The kernel is position independent and the bootloader loads it at
-        # the start of its dynamic range (the boot log's "paging: ... kernel
-        # image" line shows it). Until the bootloader has mapped it, only
-        # hardware breakpoints can be set.
         say "QEMU is halted, waiting for GDB on localhost:1234. In another terminal:"
-        say "  gdb -ex 'target remote localhost:1234' \\"
-        say "      -ex 'add-symbol-file $KERNELS/kernel -o 0xffff800000000000' \\"
-        say "      -ex 'hbreak kernel::boot::init' -ex continue"
+        say "  ./qemu-run.sh gdb"
+        say "(or by hand: gdb -ex 'add-symbol-file $KERNELS/kernel -o $KERNEL_OFFSET' \\"
+        say "   -ex 'source $ROOT/kernel/gdb/continuations.py' -ex 'target remote localhost:1234')"
         "${QEMU[@]}" -s -S
         return
     fi
@@ -149,6 +154,31 @@ run_demo() {
     fi
     say "qemu-run.sh: demo: $(outcome "$status")"
     return 1
+}
+
+# GDB for the QEMU that `--gdb` started: the demo kernel's symbols, the
+# continuation commands, and a first stop at `kernel::boot::init`. Until the
+# bootloader has mapped the kernel only hardware breakpoints can be set, so
+# the first one is an `hbreak`; after it, `break` works too.
+run_gdb_attach() {
+    ensure_gdb
+    exec gdb -q -ex 'set pagination off' -ex 'set confirm off' \
+        -ex "add-symbol-file $KERNELS/kernel -o $KERNEL_OFFSET" \
+        -ex "source $ROOT/kernel/gdb/continuations.py" \
+        -ex 'target remote localhost:1234' \
+        -ex 'hbreak kernel::boot::init' -ex continue
+}
+
+# GDB, installed with apt-get where we can.
+ensure_gdb() {
+    command -v gdb >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "qemu-run.sh: installing gdb with apt-get"
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gdb >&2 && return 0
+    fi
+    say "qemu-run.sh: missing gdb. Install with:"
+    say "  sudo apt-get update && sudo apt-get install -y gdb"
+    exit 2
 }
 
 # ----------------------------------------------------------------- tests ---
@@ -197,19 +227,75 @@ run_suite() {
     FAILED=$((FAILED + f))
 }
 
+# The GDB test: GDB in batch mode starts a QEMU of its own at the other end
+# of a pipe (QEMU's GDB stub on the pipe, serial to a file, so no TCP port
+# is shared with anyone), and kernel/gdb/test_session.py stops the
+# gdb-target kernel three continuations deep and checks what the commands
+# of kernel/gdb/continuations.py print. It prints one line per check and a
+# count, like a suite. GDB and QEMU each run under `timeout`.
+run_gdb_test() {
+    local log="$ROOT/target/suite-gdb.log" serial="$ROOT/target/suite-gdb-serial.log" status=0
+    qemu_cmd "$IMAGES/gdb-target-$FIRMWARE.img"
+    local i q=()
+    for ((i = 0; i < ${#QEMU[@]}; i++)); do
+        if [ "${QEMU[i]}" = -serial ]; then
+            q+=(-serial "file:$serial")
+            i=$((i + 1))
+        else
+            q+=("${QEMU[i]}")
+        fi
+    done
+    q+=(-S -gdb stdio)
+    # QEMU's time limit is the shorter, so that a kernel that never stops
+    # where the test waits ends the session with its count, not the kill.
+    timeout -k 5 $((TIMEOUT + 30)) gdb -batch -nx \
+        -ex "target remote | exec timeout -k 5 $TIMEOUT $(printf '%q ' "${q[@]}")" \
+        -ex "add-symbol-file $KERNELS/gdb-target -o $KERNEL_OFFSET" \
+        -x "$ROOT/kernel/gdb/test_session.py" -ex kill </dev/null >"$log" 2>&1 || status=$?
+    grep -E '^test [^ ]+ \.\.\. ' "$log" || true
+    local p f closed=no
+    p=$(grep -cE '^test [^ ]+ \.\.\. ok$' "$log" || true)
+    f=$(grep -cE '^test [^ ]+ \.\.\. FAILED' "$log" || true)
+    grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$log" && closed=yes
+    if [ "$closed" = no ]; then
+        echo "--- last lines of the gdb session ---"
+        tail -n 15 "$log"
+        case $status in
+            124 | 137) echo "test gdb ... FAILED: timed out after ${TIMEOUT} s" ;;
+            *) echo "test gdb ... FAILED: the session ended before its count (gdb exit status $status)" ;;
+        esac
+        f=$((f + 1))
+    fi
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+}
+
 run_tests() {
-    local suites=("$@") host=yes
-    if [ ${#suites[@]} -gt 0 ]; then host=no; else mapfile -t suites < <(all_suites); fi
+    local suites=("$@") host=yes gdbtest=yes
+    if [ ${#suites[@]} -gt 0 ]; then
+        host=no
+        gdbtest=no
+        local named=() s
+        for s in "${suites[@]}"; do
+            if [ "$s" = gdb ]; then gdbtest=yes; else named+=("$s"); fi
+        done
+        suites=(${named[@]+"${named[@]}"})
+    else
+        mapfile -t suites < <(all_suites)
+    fi
     ensure_toolchain
     ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
+    [ "$gdbtest" = yes ] && ensure_gdb
     [ "$host" = yes ] && run_host_tests
     local bins=() s
-    for s in "${suites[@]}"; do bins+=("test-$s"); done
+    for s in ${suites[@]+"${suites[@]}"}; do bins+=("test-$s"); done
+    [ "$gdbtest" = yes ] && bins+=(gdb-target)
     if ! build "${bins[@]}"; then
         echo "test build ... FAILED: the kernel suites did not build"
         FAILED=$((FAILED + 1))
     else
-        for s in "${suites[@]}"; do run_suite "$s"; done
+        for s in ${suites[@]+"${suites[@]}"}; do run_suite "$s"; done
+        [ "$gdbtest" = yes ] && run_gdb_test
     fi
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" = 0 ]
@@ -290,7 +376,8 @@ for arg in "$@"; do
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        gdb) if [ "$MODE" = demo ]; then MODE=attach; else ARGS+=("$arg"); fi ;;
+        -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -298,6 +385,7 @@ done
 
 case $MODE in
     demo) run_demo ;;
+    attach) run_gdb_attach ;;
     test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
     lint) run_lint ;;
     bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;

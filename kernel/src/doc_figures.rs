@@ -25,6 +25,9 @@ const BOOT: &str = include_str!("../../docs/boot.md");
 const CONTINUATIONS: &str = include_str!("../../docs/continuations.md");
 const GUARANTEES: &str = include_str!("../../docs/guarantees.md");
 const FAULTS: &str = include_str!("../../docs/faults.md");
+const DEBUGGING: &str = include_str!("../../docs/debugging.md");
+const GDB_EXTENSION: &str = include_str!("../gdb/continuations.py");
+const QEMU_RUN: &str = include_str!("../../qemu-run.sh");
 
 /// `0xffff_c000_0000_0000`, the way the docs write addresses.
 fn grouped_hex(v: VirtAddr) -> String {
@@ -205,4 +208,35 @@ fn faults_md_and_interrupts_rs_list_exactly_the_always_fatal_vectors() {
         listed.sort();
         assert_eq!(listed, code, "{opening}");
     }
+}
+
+#[test]
+fn the_gdb_extension_quotes_the_constants_of_the_kernel() {
+    // Rust `const`s are not in the debug information, so continuations.py
+    // and qemu-run.sh write these out.
+    for quoted in [
+        format!("CONT_STACKS_START = {CONT_STACKS_START:#X}"),
+        format!("CONTROL_CONTEXT_OFFSET = {CONTROL_CONTEXT_OFFSET:#x}"),
+        format!(
+            "REVISION_STORE_SHIFT = {}",
+            crate::cont::contref::REVISION_STORE_SHIFT
+        ),
+    ] {
+        line_with(GDB_EXTENSION, &[&quoted]);
+    }
+    line_with(QEMU_RUN, &[&format!("KERNEL_OFFSET={DYNAMIC_START:#x}")]);
+}
+
+#[test]
+fn debugging_md_quotes_the_load_address_and_the_slot_geometry() {
+    // The defaults of `stacks::Config`, as above: 4 KiB guard, 64 KiB stack.
+    let slot = 4096u64 + 64 * 1024;
+    line_with(
+        DEBUGGING,
+        &[&format!("`{CONT_STACKS_START:#x} + (N + 1) * {slot:#x}`")],
+    );
+    line_with(
+        DEBUGGING,
+        &[&format!("`{DYNAMIC_START:#x}`"), "the bootloader loads it"],
+    );
 }

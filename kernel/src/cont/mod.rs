@@ -34,6 +34,8 @@
 //! * [`val`]: the 16-byte value slot and the value types;
 //! * [`typed`] and [`raw_door`]: the typed and the raw doors above;
 //! * [`provider`]: where stacks come from;
+//! * `registry`: the list of live stores, where a debugger starts
+//!   (`kernel/gdb/continuations.py`);
 //! * [`trap`]: what a trap says.
 //!
 //! [`scenarios`] holds the behaviours both test harnesses check, written
@@ -54,6 +56,7 @@ pub mod func;
 mod handles;
 pub mod provider;
 pub mod raw_door;
+mod registry;
 mod resume;
 pub mod scenarios;
 pub mod stack;

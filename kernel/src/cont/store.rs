@@ -39,6 +39,7 @@ use super::func::{
     ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValues, array_call_shim,
 };
 use super::provider::StackProvider;
+use super::registry;
 use super::stack::{ContStack, ControlContext};
 use super::trap::Trap;
 use super::val::{ValRaw, ValType};
@@ -123,6 +124,8 @@ pub struct Store {
     pub(super) deferred: UnsafeCell<Vec<ContObj>>,
     /// Where a trapping stack stores its (abandoned) context.
     pub(super) scratch: UnsafeCell<ControlContext>,
+    /// This store's link in the list of live stores, for debuggers.
+    pub(super) live: registry::LiveLink,
     pub(super) _pinned: PhantomPinned,
     pub(super) _not_send_sync: PhantomData<*mut ()>,
 }
@@ -149,7 +152,7 @@ impl Store {
     /// A store whose continuations get stacks of `stack_size` bytes from
     /// `provider`. Pinned: guest stacks record the store's address.
     pub fn new(provider: impl StackProvider + 'static, stack_size: usize) -> Pin<Box<Store>> {
-        Box::pin(Store {
+        let store = Box::pin(Store {
             id: next_store_id(),
             current: Cell::new(core::ptr::null_mut()),
             free: Cell::new(core::ptr::null_mut()),
@@ -169,9 +172,12 @@ impl Store {
                 rbp: 0,
                 rip: 0,
             }),
+            live: registry::LiveLink::unlinked(),
             _pinned: PhantomPinned,
             _not_send_sync: PhantomData,
-        })
+        });
+        registry::register(&store);
+        store
     }
 
     /// The innermost running continuation of this store (null: none).
@@ -347,6 +353,7 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        registry::unregister(self);
         self.cancel_all();
         // SAFETY: `&mut self`: nothing runs on any continuation stack (a
         // running chain borrows the store), so every ContRef is dead.

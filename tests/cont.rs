@@ -28,19 +28,14 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::pin::Pin;
 
-use kernel::cont::scenarios::{self, failing_guest, ok, returned, trapped};
-use kernel::cont::stack::{self, ArgsObject};
+use kernel::cont::scenarios::{self, ok, returned, trapped};
 use kernel::cont::switch::{frame_pointer, start_trampoline_address};
-use kernel::cont::{
-    Frame, FuncRecord, StackProvider, State, Store, Trap, TrapKind, VMContext, ValType,
-};
+use kernel::cont::{Frame, StackProvider, State, Store, Trap, TrapKind};
 use kernel::paging::{self, CONT_STACKS_START};
 use kernel::stacks::{self, KernelStacks};
 use kernel::testing::TestResult;
 use kernel::{check, check_eq};
 use x86_64::VirtAddr;
-
-use ValType::*;
 
 /// Usable bytes of every continuation stack in these tests.
 const STACK: usize = 64 * 1024;
@@ -64,7 +59,7 @@ macro_rules! cont_suite {
             [
                 $($scenario,)*
                 guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack,
-                fresh_stack_layout_matches_spec_offsets_for_capacity_0_and_2,
+                fresh_stack_layout_matches_spec_offsets_for_capacity_0_1_2_5,
                 frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack,
                 trap_has_a_backtrace_and_its_origin_is_the_tos_of_the_trapping_continuation,
             ]
@@ -123,14 +118,7 @@ fn guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack() ->
 
 // ----- the stack layout and frame-pointer walks ---------------------------
 
-/// Reads the word `offset` bytes below `tos`.
-fn word(tos: *mut u8, offset: usize) -> usize {
-    // SAFETY: every offset read is inside the stack's header, in its top
-    // page, which the pool keeps mapped while the stack is handed out.
-    unsafe { tos.sub(offset).cast::<usize>().read() }
-}
-
-fn fresh_stack_layout_matches_spec_offsets_for_capacity_0_and_2() -> TestResult {
+fn fresh_stack_layout_matches_spec_offsets_for_capacity_0_1_2_5() -> TestResult {
     let before = stacks::outstanding();
     let slot_size = stacks::config().slot_size();
     let stack = ok(KernelStacks.allocate(STACK, core::ptr::null()))?;
@@ -142,52 +130,10 @@ fn fresh_stack_layout_matches_spec_offsets_for_capacity_0_and_2() -> TestResult 
     // The page below the stack is the guard: never mapped.
     check_eq!(stack.guard(), 4096);
     check!(paging::page_flags(x86_64::VirtAddr::new(t as u64 - STACK as u64 - 1)).is_none());
-    // (params, results, capacity): capacity = max(params, results).
-    let shapes: [(&'static [ValType], &'static [ValType], usize); 2] =
-        [(&[], &[], 0), (&[I32, I32], &[I64], 2)];
-    for (params, results, cap) in shapes {
-        let s = 16 * cap;
-        let record = FuncRecord {
-            array_call: failing_guest,
-            callee_vmctx: core::ptr::null_mut(),
-            params,
-            results,
-        };
-        let vmctx = 0x5eed_0000usize as *mut VMContext; // never dereferenced
-        let mut args = ArgsObject {
-            length: 9,
-            capacity: 9,
-            data: core::ptr::null_mut(),
-        };
-        // SAFETY: the stack is ours and idle; `record` and `args` outlive
-        // every read below, and nothing ever switches to this stack.
-        unsafe { stack.initialize(&record, vmctx, &mut args, params.len(), results.len()) };
-        // Each check pairs the capacity with the value, so a failure says which.
-        check_eq!((cap, word(tos, 0x08)), (cap, start_trampoline_address()));
-        check_eq!((cap, word(tos, 0x10)), (cap, t - 0x10));
-        check_eq!((cap, word(tos, 0x18)), (cap, t - 0x40 - s));
-        check_eq!((cap, word(tos, 0x20)), (cap, cap));
-        check_eq!(
-            (cap, word(tos, 0x28 + s)),
-            (cap, &record as *const FuncRecord as usize)
-        );
-        check_eq!((cap, word(tos, 0x30 + s)), (cap, 0x5eed_0000));
-        check_eq!(
-            (cap, word(tos, 0x38 + s)),
-            (cap, &args as *const ArgsObject as usize)
-        );
-        check_eq!((cap, word(tos, 0x40 + s)), (cap, results.len()));
-        check_eq!((cap, args.length, args.capacity as usize), (cap, 0, cap));
-        let data = if cap == 0 { 0 } else { t - 0x20 - s };
-        check_eq!((cap, args.data as usize), (cap, data));
-        // The layout module's offsets name the same slots.
-        check_eq!((cap, stack::initial_rsp_offset(cap)), (cap, 0x40 + s));
-        check_eq!(
-            (cap, stack.saved_rsp(), stack.saved_rbp(), stack.saved_rip()),
-            (cap, t - 0x40 - s, t - 0x10, start_trampoline_address())
-        );
-    }
+    // The header itself: the same check as on the host's stacks.
+    let header = scenarios::fresh_header_matches_the_layout(&stack);
     KernelStacks.free(stack);
+    header?;
     check_eq!(stacks::outstanding(), before);
     Ok(())
 }

@@ -590,3 +590,74 @@ pub fn ten_thousand_continuations_created_run_and_dropped_give_every_stack_back(
     check_eq!(s.outstanding_stacks(), before);
     Ok(())
 }
+
+// ----- the layout of a fresh stack ----------------------------------------
+
+/// `ContStack::initialize` writes the header of `docs/spec.md` §1 at the top
+/// of `stack`, for args buffers of capacity 0, 1, 2 and 5 (capacity =
+/// max(params, results)): the control context, the launch words and the
+/// args object. Not a store scenario: each harness passes a stack from its
+/// own provider (an `mmap` on the host, a pool slot in the kernel), which
+/// must be idle and is left as it was found, but for its header.
+pub fn fresh_header_matches_the_layout(stack: &super::ContStack) -> TestResult {
+    use super::func::FuncRecord;
+    use super::stack::{ArgsObject, initial_rsp_offset};
+    use super::switch::start_trampoline_address;
+    let tos = stack.top();
+    let t = tos as usize;
+    let word = |offset: usize| {
+        // SAFETY: every offset read is in the header, in the top page of a
+        // stack the harness handed us.
+        unsafe { tos.sub(offset).cast::<usize>().read() }
+    };
+    check_eq!(t % 4096, 0);
+    let shapes: [(&'static [super::ValType], &'static [super::ValType], usize); 4] = [
+        (&[], &[], 0),
+        (&[I32], &[], 1),
+        (&[], &[I64, I64], 2),
+        (&[I32, I64, F32, F64, I32], &[I64, I64, I32], 5),
+    ];
+    for (params, results, cap) in shapes {
+        let s = 16 * cap;
+        let record = FuncRecord {
+            array_call: failing_guest,
+            callee_vmctx: core::ptr::null_mut(),
+            params,
+            results,
+        };
+        let vmctx = 0x5eed_0000usize as *mut VMContext; // never dereferenced
+        let mut args = ArgsObject {
+            length: 9,
+            capacity: 9,
+            data: core::ptr::null_mut(),
+        };
+        // SAFETY: the stack is idle and nothing ever switches to it;
+        // `record` and `args` outlive every read below.
+        unsafe { stack.initialize(&record, vmctx, &mut args, params.len(), results.len()) };
+        // Each check pairs the capacity with the value, so a failure says which.
+        check_eq!((cap, word(0x08)), (cap, start_trampoline_address()));
+        check_eq!((cap, word(0x10)), (cap, t - 0x10));
+        check_eq!((cap, word(0x18)), (cap, t - 0x40 - s));
+        check_eq!((cap, word(0x20)), (cap, cap));
+        check_eq!(
+            (cap, word(0x28 + s)),
+            (cap, &record as *const FuncRecord as usize)
+        );
+        check_eq!((cap, word(0x30 + s)), (cap, 0x5eed_0000));
+        check_eq!(
+            (cap, word(0x38 + s)),
+            (cap, &args as *const ArgsObject as usize)
+        );
+        check_eq!((cap, word(0x40 + s)), (cap, results.len()));
+        check_eq!((cap, args.length, args.capacity as usize), (cap, 0, cap));
+        let data = if cap == 0 { 0 } else { t - 0x20 - s };
+        check_eq!((cap, args.data as usize), (cap, data));
+        // The layout module's offsets name the same slots.
+        check_eq!((cap, initial_rsp_offset(cap)), (cap, 0x40 + s));
+        check_eq!(
+            (cap, stack.saved_rsp(), stack.saved_rbp(), stack.saved_rip()),
+            (cap, t - 0x40 - s, t - 0x10, start_trampoline_address())
+        );
+    }
+    Ok(())
+}

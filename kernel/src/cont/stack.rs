@@ -341,49 +341,13 @@ mod tests {
         assert!(!fits(65536, usize::MAX / 8));
     }
 
-    fn read(tos: *mut u8, offset: usize) -> usize {
-        // SAFETY: test helper over a mapped stack; offsets are in the header.
-        unsafe { tos.sub(offset).cast::<usize>().read() }
-    }
-
     #[test]
     fn initialize_writes_every_header_slot_for_capacity_0_1_2_5() {
         let mut stacks = MmapStacks::new();
         let stack = stacks.allocate(64 * 1024, core::ptr::null()).unwrap();
-        let tos = stack.top();
-        assert_eq!(tos as usize % 4096, 0);
-        for (params, results) in [(0, 0), (1, 0), (0, 2), (5, 3)] {
-            let cap: usize = params.max(results);
-            let s = 16 * cap;
-            let mut args = ArgsObject {
-                length: 9,
-                capacity: 9,
-                data: core::ptr::null_mut(),
-            };
-            let func = 0x1111_2222usize as *const FuncRecord;
-            let vmctx = 0x3333_4444usize as *mut super::super::func::VMContext;
-            // SAFETY: the stack is ours and idle; `args` outlives the check.
-            unsafe { stack.initialize(func, vmctx, &mut args, params, results) };
-            assert_eq!(
-                read(tos, 0x08),
-                super::super::switch::start_trampoline_address()
-            );
-            assert_eq!(read(tos, 0x10), tos as usize - 0x10);
-            assert_eq!(read(tos, 0x18), tos as usize - 0x40 - s);
-            assert_eq!(read(tos, 0x20), cap);
-            assert_eq!(read(tos, 0x28 + s), 0x1111_2222);
-            assert_eq!(read(tos, 0x30 + s), 0x3333_4444);
-            assert_eq!(read(tos, 0x38 + s), &args as *const ArgsObject as usize);
-            assert_eq!(read(tos, 0x40 + s), results);
-            assert_eq!(args.length, 0);
-            assert_eq!(args.capacity as usize, cap);
-            let data = if cap == 0 { 0 } else { tos as usize - 0x20 - s };
-            assert_eq!(args.data as usize, data);
-            assert_eq!(stack.saved_rip(), read(tos, 0x08));
-            assert_eq!(stack.saved_rbp(), tos as usize - 0x10);
-            assert_eq!(stack.saved_rsp(), tos as usize - 0x40 - s);
-        }
+        let checked = super::super::scenarios::fresh_header_matches_the_layout(&stack);
         stacks.free(stack);
+        assert_eq!(checked, Ok(()));
         assert_eq!(stacks.outstanding(), 0);
     }
 }

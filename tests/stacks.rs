@@ -17,9 +17,9 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::ptr::{read_volatile, write_volatile};
 
+use kernel::cont::scenarios::failing_guest;
 use kernel::cont::{
-    ContObj, ContStack, Handler, Resumed, StackProvider, Store, Trap, TrapKind, VMContext, ValRaw,
-    ValType,
+    ContObj, ContStack, Handler, Resumed, StackProvider, Store, Trap, TrapKind, ValType,
 };
 use kernel::interrupts::{probe, vector};
 use kernel::paging::{self, PAGE_SIZE};
@@ -224,25 +224,15 @@ fn reuse_takes_the_most_recently_freed_slot() -> TestResult {
     Ok(())
 }
 
-/// An array-call entry that must never run.
-unsafe extern "C" fn never_called(
-    _: *mut VMContext,
-    _: *mut VMContext,
-    _: *mut ValRaw,
-    _: usize,
-) -> bool {
-    false
-}
-
 /// 4,000 parameters: a 62.5 KiB args buffer, which leaves less than the
 /// one page of native stack that a 64 KiB stack must keep.
 static MANY_I64: [ValType; 4000] = [ValType::I64; 4000];
 
 fn arguments_that_cannot_fit_are_refused_before_anything_is_written() -> TestResult {
     let store = Store::new(KernelStacks, STACK_SIZE);
-    // SAFETY: `never_called` follows the array-call convention (and is
+    // SAFETY: `failing_guest` (it must never run here) follows the array-call convention (and is
     // never called: the continuation cannot be created).
-    let f = unsafe { store.func_new_raw(never_called, core::ptr::null_mut(), &MANY_I64, &[]) }
+    let f = unsafe { store.func_new_raw(failing_guest, core::ptr::null_mut(), &MANY_I64, &[]) }
         .map_err(|e| format!("{e:?}"))?;
     let free_frames = frames::free_count();
     let outstanding = stacks::outstanding();

@@ -11,7 +11,7 @@
 use super::contref::{ContObj, ContRef, Handler, MAX_VALUES, State, Tag, find_handler};
 use super::func::{WasmValue, WasmValues};
 use super::store::{Store, same_types};
-use super::switch::{ControlEffect, switch};
+use super::switch::{ControlEffect, switch, switch_through};
 use super::trap::{Trap, TrapKind};
 use super::val::{ValRaw, ValType};
 
@@ -185,15 +185,15 @@ impl Store {
             // control context (the handler's resume point).
             let t_ctx = (*t_outer).stack.control_context();
             let k_ctx = (*k).stack.control_context();
-            let target_ctx = *t_ctx;
-            *t_ctx = *k_ctx;
             (*t_outer).parent = (*k).parent;
             (*t_outer).handlers = (*k).handlers;
             (*t_outer).handlers_len = (*k).handlers_len;
             (*k).parent = core::ptr::null_mut();
             (*t).state = State::Running;
             self.current.set(t);
-            let effect = switch(ControlEffect::SWITCH, k_ctx, &target_ctx);
+            // The handler's resume point moves into `t_ctx`, ours into
+            // `k_ctx`, and control goes where `t_ctx` pointed.
+            let effect = switch_through(ControlEffect::SWITCH, k_ctx, t_ctx);
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
                 return self.interrupted(effect);
             }

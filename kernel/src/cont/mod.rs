@@ -26,7 +26,8 @@
 //! * [`val`]: the 16-byte value slot and the value types;
 //! * [`typed`] and [`raw_door`]: the typed and the raw doors above;
 //! * [`provider`]: where stacks come from;
-//! * [`trap`]: what a trap says.
+//! * [`trap`]: what a trap says; [`trace`]: its full backtrace, kept
+//!   beside it; [`report`]: the backtrace named and grouped by stack.
 //!
 //! The host tests beside them: `tests` (the dynamic door's behaviours),
 //! `typed_tests`, `cancel_tests`, `throw_tests`, `raw_door_tests`,
@@ -43,12 +44,14 @@ pub mod func;
 mod handles;
 pub mod provider;
 pub mod raw_door;
+pub mod report;
 mod resume;
 pub mod stack;
 pub mod store;
 mod suspend;
 pub mod switch;
 mod throw;
+pub mod trace;
 pub mod trap;
 mod traps;
 pub mod typed;
@@ -78,9 +81,11 @@ pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue,
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
 pub use raw_door::RawResumed;
+pub use report::TrapReport;
 pub use stack::ContStack;
 pub use store::Store;
 pub use switch::ControlEffect;
+pub use trace::{Trace, TraceFrame};
 pub use trap::{Backtrace, Trap, TrapKind, TrapText};
 pub use traps::trap_current;
 pub use val::{ValRaw, ValType};

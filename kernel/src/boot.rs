@@ -117,7 +117,6 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     }
     let rbp = crate::cont::switch::frame_pointer();
     if let Some(trace) = crate::cont::report::kernel_backtrace(None, rbp) {
-        crate::println!("  backtrace:");
         crate::print!("{}", crate::cont::report::FramesDisplay(&trace));
     }
     crate::testing::fatal(crate::testing::Fatal::Panic)

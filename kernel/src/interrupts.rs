@@ -125,7 +125,6 @@ fn report(
     if let Some(rbp) = interrupted_rbp
         && let Some(trace) = crate::cont::report::kernel_backtrace(Some(rip), rbp as usize)
     {
-        crate::println!("  backtrace:");
         crate::print!("{}", crate::cont::report::FramesDisplay(&trace));
     }
 }

@@ -108,7 +108,11 @@ pub const MAX_FRAMES: usize = 10;
 pub struct Backtrace {
     frames: [usize; MAX_FRAMES],
     len: u8,
-    first_is_ip: bool,
+    /// 1: the first frame is a faulting instruction. A `u8`, not a `bool`:
+    /// a `bool` has more invalid values than `TrapKind`'s tag, so the
+    /// compiler would keep the discriminant of every `Result<_, Trap>` in
+    /// it, and the hot paths that build an `Ok` would change.
+    first_is_ip: u8,
     /// The id of the full walk in [`super::trace`] (0: none).
     trace: u32,
 }
@@ -117,7 +121,7 @@ impl Backtrace {
     pub const EMPTY: Backtrace = Backtrace {
         frames: [0; MAX_FRAMES],
         len: 0,
-        first_is_ip: false,
+        first_is_ip: 0,
         trace: 0,
     };
 
@@ -136,10 +140,10 @@ impl Backtrace {
     /// Whether the first frame is the faulting instruction itself rather
     /// than a return address.
     pub fn first_is_ip(&self) -> bool {
-        self.first_is_ip
+        self.first_is_ip != 0
     }
     pub(crate) fn set_first_is_ip(&mut self) {
-        self.first_is_ip = true;
+        self.first_is_ip = 1;
     }
     pub(crate) fn set_trace(&mut self, id: u32) {
         self.trace = id;

@@ -12,7 +12,8 @@ use crate::cont::stack::{
     args_object_offset, caller_vmctx_offset, func_ref_offset, initial_rsp_offset,
 };
 use crate::cont::switch::ControlEffect;
-use crate::cont::trap::TEXT_BYTES;
+use crate::cont::trace::{MAX_TRACE, TRACES, Trace};
+use crate::cont::trap::{MAX_FRAMES, TEXT_BYTES};
 use crate::paging::{CONT_STACKS_SIZE, CONT_STACKS_START, DYNAMIC_START, HEAP_SIZE, HEAP_START};
 use alloc::format;
 use alloc::string::String;
@@ -22,6 +23,7 @@ const BOOT: &str = include_str!("../../docs/boot.md");
 const CONTINUATIONS: &str = include_str!("../../docs/continuations.md");
 const GUARANTEES: &str = include_str!("../../docs/guarantees.md");
 const FAULTS: &str = include_str!("../../docs/faults.md");
+const DEBUGGING: &str = include_str!("../../docs/debugging.md");
 
 /// `0xffff_c000_0000_0000`, the way the docs write addresses.
 fn grouped_hex(v: u64) -> String {
@@ -139,4 +141,28 @@ fn trap_size_and_text_room_are_what_the_docs_say() {
     assert_eq!(core::mem::size_of::<Trap>(), 256);
     line_with(GUARANTEES, &[&format!("{TEXT_BYTES}-byte text")]);
     assert!(FAULTS.contains(&format!("{TEXT_BYTES} bytes, no heap")));
+}
+
+#[test]
+fn trap_report_frame_counts_are_what_debugging_and_faults_say() {
+    let kib = core::mem::size_of::<Trace>() / 1024;
+    for quoted in [
+        format!("only the first {MAX_FRAMES} return addresses"),
+        format!("up to {MAX_TRACE} frames on every"),
+        format!("one of {TRACES} fixed buffers per CPU"),
+        format!("until {TRACES} later traps"),
+        format!("prints the first {MAX_FRAMES} frames"),
+        format!("(about {kib} KiB)"),
+    ] {
+        assert!(DEBUGGING.contains(&quoted), "debugging.md lacks {quoted:?}");
+    }
+    assert!(DEBUGGING.contains(&format!(
+        "first {MAX_FRAMES} frames (the full walk was overwritten"
+    )));
+    for quoted in [
+        format!("carries the first {MAX_FRAMES} return addresses"),
+        format!("(up to {MAX_TRACE}\nframes)"),
+    ] {
+        assert!(FAULTS.contains(&quoted), "faults.md lacks {quoted:?}");
+    }
 }

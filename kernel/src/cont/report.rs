@@ -28,7 +28,7 @@ use super::trace::{Trace, TraceFrame};
 use super::trap::Trap;
 
 /// What [`Trap::report`] returns: displays the whole report. It holds a
-/// copy of the trap's full backtrace (4 KiB), taken when it was made.
+/// copy of the trap's full backtrace (about 6 KiB), taken when it was made.
 pub struct TrapReport<'a> {
     trap: &'a Trap,
     trace: Option<Trace>,

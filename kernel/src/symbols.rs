@@ -259,7 +259,8 @@ mod tests {
         let table = SymbolTable::from_elf(elf).unwrap();
         let one = find_by_name(&table, "kernel::symbols::tests::marker_one");
         let two = find_by_name(&table, "kernel::symbols::tests::marker_two");
-        let (run_one, run_two) = (marker_one as usize as u64, marker_two as usize as u64);
+        let run_one = marker_one as fn() -> u32 as usize as u64;
+        let run_two = marker_two as fn() -> u32 as usize as u64;
         assert_eq!(run_one - one.start, run_two - two.start, "one load offset");
         let offset = run_one - one.start;
         assert_eq!(table.lookup(run_two - offset + 1), Some(two));

@@ -55,7 +55,7 @@ impl TraceFrame {
     const EMPTY: TraceFrame = TraceFrame {
         address: 0,
         stack_top: 0,
-        is_return: true,
+        is_return: false,
     };
 
     /// The function of the running kernel this frame is in, and how far
@@ -130,15 +130,16 @@ impl<'a> Iterator for Groups<'a> {
     }
 }
 
+/// All zeros at boot, so the ring lies in `.bss`, not in the kernel's file.
 struct Ring {
-    /// The id the next trace gets (ids start at 1; 0 means "none").
-    next: u32,
+    /// The id the last trace got (ids start at 1; 0 means "none").
+    last: u32,
     buffers: [Trace; TRACES],
 }
 
 cpu_local! {
     static RING: UnsafeCell<Ring> = UnsafeCell::new(Ring {
-        next: 1,
+        last: 0,
         buffers: [Trace::EMPTY; TRACES],
     });
 }
@@ -150,8 +151,8 @@ pub(crate) fn record(fill: impl FnOnce(&mut Trace)) -> u32 {
     // reference into it outlives a call of `record` or `get`; `fill` walks
     // frames and writes the buffer, and raises no trap (it cannot re-enter).
     let ring = unsafe { &mut *RING.get() };
-    let id = ring.next;
-    ring.next = ring.next.wrapping_add(1).max(1);
+    let id = ring.last.wrapping_add(1).max(1);
+    ring.last = id;
     let buffer = &mut ring.buffers[id as usize % TRACES];
     buffer.id = id;
     buffer.len = 0;

@@ -32,7 +32,8 @@ use super::contref::ContRef;
 use super::stack::{ContStack, RBP_OFFSET};
 
 /// One frame of a frame-pointer walk: the frame pointer, the return
-/// address stored just above it, and the stack the frame record lies on.
+/// address stored just above it, and the stack of the function that
+/// address returns into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
     pub fp: usize,

@@ -45,6 +45,10 @@ kernel::suite!(
         panic_three_continuations_deep_frees_every_stack_of_the_chain,
         scheduler_guest_survives_a_task_that_divides_by_zero_and_finishes_the_others,
         dropping_a_suspended_guest_gives_back_its_box_vec_and_rc_to_the_byte,
+        symbol_lookup_of_addresses_outside_the_kernel_finds_nothing_and_never_faults,
+        report_of_a_trap_kept_past_the_ring_shows_its_own_first_frames_not_another_traps,
+        guest_trap_made_on_the_kernel_stack_walks_the_kernel_stack_only,
+        trap_kept_after_its_continuation_ended_still_reports_where_it_was_made,
     ]
 );
 
@@ -524,3 +528,123 @@ fn dropping_a_suspended_guest_gives_back_its_box_vec_and_rc_to_the_byte() -> Tes
 }
 
 use kernel::cont::ValType::I32 as ValI32;
+
+// ----- trap reports: symbols, the ring of full backtraces ----------------
+
+fn symbol_lookup_of_addresses_outside_the_kernel_finds_nothing_and_never_faults() -> TestResult {
+    let heap_address = Box::new(0u64);
+    let here = black_box(0u64);
+    for address in [
+        0,
+        1,
+        usize::MAX,
+        0x8000_0000_0000,                      // non-canonical
+        &*heap_address as *const u64 as usize, // the heap
+        &here as *const u64 as usize,          // the kernel stack
+        0xffff_d000_0000_0000,                 // the continuation-stack region
+    ] {
+        check!(kernel::symbols::lookup(address).is_none(), "{address:#x}");
+        check!(
+            kernel::symbols::lookup_frame(address, true).is_none(),
+            "{address:#x}"
+        );
+    }
+    runs_normally(&store())
+}
+
+#[inline(never)]
+fn make_guest_trap(message: &'static str) -> Trap {
+    let trap = Trap::guest(message);
+    black_box(&trap);
+    trap
+}
+
+/// The demangled name of the function `address` (a return address) is in.
+fn name_of(address: usize) -> alloc::string::String {
+    use alloc::string::ToString;
+    kernel::symbols::lookup_frame(address, true).map_or("?".to_string(), |at| {
+        kernel::symbols::Name(at.symbol.name).to_string()
+    })
+}
+
+fn report_of_a_trap_kept_past_the_ring_shows_its_own_first_frames_not_another_traps() -> TestResult
+{
+    use alloc::string::ToString;
+    let kept = make_guest_trap("kept");
+    check!(kept.backtrace().trace().is_some());
+    // TRACES later traps, each from a different function, reuse every
+    // buffer of the ring, the kept trap's included.
+    for _ in 0..kernel::cont::trace::TRACES {
+        black_box(Trap::guest("later"));
+    }
+    check!(kept.backtrace().trace().is_none());
+    let report = kept.report();
+    check!(report.trace().is_none());
+    let text = report.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    check_eq!(lines[0], "trap: Guest: kept");
+    check_eq!(
+        lines[1],
+        alloc::format!(
+            "  first {} frames (the full walk was overwritten by later traps):",
+            kept.backtrace().frames().len()
+        )
+    );
+    let first = kept.backtrace().frames()[0];
+    check_eq!(name_of(first), "test_hostile::make_guest_trap");
+    check!(
+        lines[2].contains("test_hostile::make_guest_trap+0x"),
+        "{}",
+        lines[2]
+    );
+    check_eq!(lines.len(), 2 + kept.backtrace().frames().len());
+    runs_normally(&store())
+}
+
+fn guest_trap_made_on_the_kernel_stack_walks_the_kernel_stack_only() -> TestResult {
+    let trap = make_guest_trap("on the kernel stack");
+    let trace = trap.backtrace().trace().ok_or("no full backtrace")?;
+    let stacks_met: Vec<usize> = trace.groups().map(|g| g.stack_top).collect();
+    check_eq!(stacks_met, [0]);
+    check_eq!(
+        name_of(trace.frames()[0].address),
+        "test_hostile::make_guest_trap"
+    );
+    check_eq!(
+        name_of(trace.frames()[1].address),
+        "test_hostile::guest_trap_made_on_the_kernel_stack_walks_the_kernel_stack_only"
+    );
+    runs_normally(&store())
+}
+
+fn trap_kept_after_its_continuation_ended_still_reports_where_it_was_made() -> TestResult {
+    use alloc::string::ToString;
+    let s = store();
+    // The first guest makes a trap and keeps it instead of returning it;
+    // its continuation ends and its stack goes back to the pool. The
+    // second returns that trap as its own.
+    let kept: Rc<Cell<Option<Trap>>> = Rc::new(Cell::new(None));
+    let k1 = kept.clone();
+    let maker = s
+        .func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+            k1.set(Some(make_guest_trap("made earlier")));
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(maker).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    let k2 = kept.clone();
+    let trap = trap_of(&s, move |_, ()| {
+        Err(k2.take().ok_or_else(|| Trap::guest("no trap kept"))?)
+    })?;
+    check_eq!(trap.message(), "made earlier");
+    let trace = trap.backtrace().trace().ok_or("no full backtrace")?;
+    check_eq!(
+        name_of(trace.frames()[0].address),
+        "test_hostile::make_guest_trap"
+    );
+    // Its stack is free now: the report names it by number, reading nothing.
+    let text = trap.report().to_string();
+    check!(text.contains("test_hostile::make_guest_trap+0x"), "{text}");
+    runs_normally(&s)
+}

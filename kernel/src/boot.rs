@@ -9,6 +9,7 @@
 
 use bootloader_api::BootInfo;
 use bootloader_api::config::{BootloaderConfig, Mapping};
+use x86_64::PhysAddr;
 
 use crate::{frames, gdt, heap, interrupts, paging};
 
@@ -36,6 +37,8 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
 ///    reported as one;
 /// 5. frames: the allocator over the memory map, problems printed;
 /// 6. paging: the kernel's own tables, CR3 switched (`boot_info` is unmapped after this);
+///    then the symbol table of the kernel's own ELF file is found, for
+///    reports that name functions (`symbols`);
 /// 7. heap: `alloc` works;
 /// 8. stacks: the continuation-stack pool, empty (slots are mapped as
 ///    continuations are made).
@@ -52,12 +55,30 @@ pub fn init(boot_info: &'static mut BootInfo) {
 
     frames::init_from_boot_map(&boot_info.memory_regions);
 
+    // Copied out now: `boot_info` is unmapped once paging switches tables.
+    let (elf_addr, elf_len) = (boot_info.kernel_addr, boot_info.kernel_len);
+    let image_offset = boot_info.kernel_image_offset;
     paging::init(boot_info);
     crate::println!(
         "paging: CR3 switched from the bootloader's table {:#x} to the kernel's {:#x}",
         paging::bootloader_cr3().start_address().as_u64(),
         paging::kernel_cr3().start_address().as_u64()
     );
+    // The kernel's ELF file stays where the bootloader loaded it (in
+    // memory it marks as in use), reached through the physical window.
+    let elf_start = paging::phys_to_virt(PhysAddr::new(elf_addr));
+    // SAFETY: the bootloader keeps the file there for the whole boot and
+    // nothing writes it; the window maps all RAM.
+    let elf = unsafe { core::slice::from_raw_parts(elf_start.as_ptr::<u8>(), elf_len as usize) };
+    match crate::symbols::init(elf, image_offset) {
+        Ok(()) => crate::println!(
+            "symbols: the kernel's own symbol table, ELF at {:#x}, {} KiB, image offset {:#x}",
+            elf_start.as_u64(),
+            elf_len / 1024,
+            image_offset
+        ),
+        Err(why) => crate::println!("symbols: none ({why}): reports show addresses only"),
+    }
     heap::init();
     crate::println!(
         "heap: {} MiB at {:#x}; {} frames free",
@@ -93,6 +114,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
             info.message()
         ),
         None => crate::println!("kernel panic: {}", info.message()),
+    }
+    let rbp = crate::cont::switch::frame_pointer();
+    if let Some(trace) = crate::cont::report::kernel_backtrace(None, rbp) {
+        crate::print!("{}", crate::cont::report::FramesDisplay(&trace));
     }
     crate::testing::fatal(crate::testing::Fatal::Panic)
 }

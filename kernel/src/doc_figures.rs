@@ -12,7 +12,8 @@ use crate::cont::stack::{
     args_object_offset, caller_vmctx_offset, func_ref_offset, initial_rsp_offset,
 };
 use crate::cont::switch::ControlEffect;
-use crate::cont::trap::TEXT_BYTES;
+use crate::cont::trace::{MAX_TRACE, TRACES, Trace};
+use crate::cont::trap::{MAX_FRAMES, TEXT_BYTES};
 use crate::paging::{CONT_STACKS_SIZE, CONT_STACKS_START, DYNAMIC_START, HEAP_SIZE, HEAP_START};
 use alloc::format;
 use alloc::string::String;
@@ -239,4 +240,28 @@ fn debugging_md_quotes_the_load_address_and_the_slot_geometry() {
         DEBUGGING,
         &[&format!("`{DYNAMIC_START:#x}`"), "the bootloader loads it"],
     );
+}
+
+#[test]
+fn trap_report_frame_counts_are_what_debugging_and_faults_say() {
+    let kib = core::mem::size_of::<Trace>() / 1024;
+    for quoted in [
+        format!("only the first {MAX_FRAMES} return addresses"),
+        format!("up to {MAX_TRACE} frames on every"),
+        format!("one of {TRACES} fixed buffers per CPU"),
+        format!("until {TRACES} later traps"),
+        format!("prints the first {MAX_FRAMES} frames"),
+        format!("(about {kib} KiB)"),
+    ] {
+        assert!(DEBUGGING.contains(&quoted), "debugging.md lacks {quoted:?}");
+    }
+    assert!(DEBUGGING.contains(&format!(
+        "first {MAX_FRAMES} frames (the full walk was overwritten"
+    )));
+    for quoted in [
+        format!("carries the first {MAX_FRAMES} return addresses"),
+        format!("(up to {MAX_TRACE}\nframes)"),
+    ] {
+        assert!(FAULTS.contains(&quoted), "faults.md lacks {quoted:?}");
+    }
 }

@@ -91,8 +91,15 @@ fn current_rsp() -> u64 {
     crate::cont::switch::stack_pointer() as u64
 }
 
-/// Prints the standard report of an exception.
-fn report(vector: u8, frame: &InterruptStackFrame, error_code: Option<u64>, cr2: Option<u64>) {
+/// Prints the standard report of an exception; with the interrupted RBP,
+/// a backtrace named by the kernel's symbol table too.
+fn report(
+    vector: u8,
+    frame: &InterruptStackFrame,
+    error_code: Option<u64>,
+    cr2: Option<u64>,
+    interrupted_rbp: Option<u64>,
+) {
     // SAFETY: every caller ends the boot right after reporting; whatever
     // held the console never runs again.
     unsafe { crate::serial::force_unlock() };
@@ -112,6 +119,15 @@ fn report(vector: u8, frame: &InterruptStackFrame, error_code: Option<u64>, cr2:
         crate::println!("  CR2: {cr2:#x} ({bits})");
     }
     crate::println!("  handler RSP: {:#x}", current_rsp());
+    let rip = frame.instruction_pointer.as_u64() as usize;
+    if let Some(at) = crate::symbols::lookup(rip) {
+        crate::println!("  in {at}");
+    }
+    if let Some(rbp) = interrupted_rbp
+        && let Some(trace) = crate::cont::report::kernel_backtrace(Some(rip), rbp as usize)
+    {
+        crate::print!("{}", crate::cont::report::FramesDisplay(&trace));
+    }
 }
 
 /// The common path of every fault that a probe may catch, or that guest
@@ -135,7 +151,7 @@ fn fault(
         return;
     }
     trap_guest_fault(vector, frame, cr2, interrupted_rbp);
-    report(vector, frame, error_code, cr2);
+    report(vector, frame, error_code, cr2, Some(interrupted_rbp));
     fatal(fatal_kind(vector))
 }
 
@@ -153,7 +169,7 @@ macro_rules! interrupted_rbp {
 
 /// The common path of exceptions that are always fatal.
 fn fatal_exception(vector: u8, frame: &InterruptStackFrame, error_code: Option<u64>) -> ! {
-    report(vector, frame, error_code, None);
+    report(vector, frame, error_code, None, None);
     fatal(fatal_kind(vector))
 }
 
@@ -215,7 +231,7 @@ extern "x86-interrupt" fn breakpoint(frame: InterruptStackFrame) {
 
 extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, code: u64) -> ! {
     let rsp = current_rsp();
-    report(vector::DOUBLE_FAULT, &frame, Some(code), None);
+    report(vector::DOUBLE_FAULT, &frame, Some(code), None, None);
     let (bottom, top) = gdt::ist_stack_range(gdt::DOUBLE_FAULT_IST);
     if gdt::on_ist_stack(gdt::DOUBLE_FAULT_IST, rsp) {
         crate::println!("  running on the double-fault IST stack {bottom:#x}..{top:#x}");
@@ -249,7 +265,13 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
             stack.bottom(),
             stack.top()
         );
-        report(vector::PAGE_FAULT, &frame, Some(code.bits()), Some(cr2));
+        report(
+            vector::PAGE_FAULT,
+            &frame,
+            Some(code.bits()),
+            Some(cr2),
+            Some(rbp),
+        );
         fatal(Fatal::KernelStackOverflow)
     }
     // Continuation stacks are mapped on first touch: a not-present fault
@@ -263,7 +285,13 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
                 // was held: the rule "touch the stack before taking a lock"
                 // (stacks.rs) was broken. Waiting would hang; a trap would
                 // need the same locks to free the chain. Report and stop.
-                report(vector::PAGE_FAULT, &frame, Some(code.bits()), Some(cr2));
+                report(
+                    vector::PAGE_FAULT,
+                    &frame,
+                    Some(code.bits()),
+                    Some(cr2),
+                    Some(rbp),
+                );
                 crate::println!(
                     "  a continuation stack needed a page while a stack, frame or \
                      page-table lock was held: kernel bug"

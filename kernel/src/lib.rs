@@ -26,6 +26,7 @@ pub mod frames;
 pub mod memory_map;
 pub mod paging;
 pub mod serial;
+pub mod symbols;
 pub mod sync;
 pub mod testing;
 

@@ -88,9 +88,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     for scene in [generator, pipeline, scheduler] {
         match scene(&s) {
             Ok(()) => {}
-            Err(Error::Trap(trap)) => {
-                fail(format_args!("{trap}, backtrace {:?}", trap.backtrace()))
-            }
+            Err(Error::Trap(trap)) => fail(format_args!("{}", trap.report())),
             Err(Error::Define(e)) => fail(format_args!("definition refused: {e:?}")),
             Err(Error::Unexpected(what)) => fail(format_args!("{what}")),
         }

@@ -36,7 +36,8 @@
 //! * [`provider`]: where stacks come from;
 //! * `registry`: the list of live stores, where a debugger starts
 //!   (`kernel/gdb/continuations.py`);
-//! * [`trap`]: what a trap says.
+//! * [`trap`]: what a trap says; [`trace`]: its full backtrace, kept
+//!   beside it; [`report`]: the backtrace named and grouped by stack.
 //!
 //! [`scenarios`] holds the behaviours both test harnesses check, written
 //! once: the host tests and the in-kernel `cont` suite each run them.
@@ -57,6 +58,7 @@ mod handles;
 pub mod provider;
 pub mod raw_door;
 mod registry;
+pub mod report;
 mod resume;
 pub mod scenarios;
 pub mod stack;
@@ -64,6 +66,7 @@ pub mod store;
 mod suspend;
 pub mod switch;
 mod throw;
+pub mod trace;
 pub mod trap;
 mod traps;
 pub mod typed;
@@ -93,9 +96,11 @@ pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue,
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
 pub use raw_door::RawResumed;
+pub use report::TrapReport;
 pub use stack::ContStack;
 pub use store::{STACK_CACHE, Store};
 pub use switch::ControlEffect;
+pub use trace::{Trace, TraceFrame};
 pub use trap::{Backtrace, Trap, TrapKind, TrapText};
 pub use traps::trap_current;
 pub use val::{ValRaw, ValType};

@@ -16,9 +16,18 @@
 //!
 //! The backtrace is a list of return addresses from a frame-pointer walk at
 //! the trap point. It crosses from a continuation into its parent through
-//! the start trampoline's frame record (see [`super::switch`]).
+//! the start trampoline's frame record (see [`super::switch`]). The trap
+//! keeps the first [`MAX_FRAMES`]; the whole walk, every stack of the chain
+//! down to the kernel's, is kept beside it in a per-CPU ring
+//! ([`super::trace`]), and [`Trap::report`] prints it, frames named and
+//! grouped by stack (`docs/debugging.md` shows how to read one).
+//!
+//! A trap made by a guest with [`Trap::guest`] takes its backtrace where it
+//! is made, so its first frame is the guest function that made it.
 
 use core::fmt;
+
+use super::trace::Trace;
 
 /// Why a chain trapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,34 +97,63 @@ pub enum TrapKind {
     TooManyStores,
 }
 
-/// The most return addresses a backtrace keeps: few enough that a whole
-/// `Trap` stays within 256 bytes, so `Result<_, Trap>` stays cheap to pass.
+/// The most return addresses a trap carries itself: few enough that a
+/// whole `Trap` stays within 256 bytes, so `Result<_, Trap>` stays cheap to
+/// pass. The full walk is kept beside it: see [`Backtrace::trace`].
 pub const MAX_FRAMES: usize = 10;
 
-/// Return addresses, innermost first.
+/// Return addresses, innermost first: the first [`MAX_FRAMES`] of the walk,
+/// and the id of the full walk in this CPU's ring of traces.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Backtrace {
     frames: [usize; MAX_FRAMES],
-    len: usize,
+    len: u8,
+    /// 1: the first frame is a faulting instruction. A `u8`, not a `bool`:
+    /// a `bool` has more invalid values than `TrapKind`'s tag, so the
+    /// compiler would keep the discriminant of every `Result<_, Trap>` in
+    /// it, and the hot paths that build an `Ok` would change.
+    first_is_ip: u8,
+    /// The id of the full walk in [`super::trace`] (0: none).
+    trace: u32,
 }
 
 impl Backtrace {
     pub const EMPTY: Backtrace = Backtrace {
         frames: [0; MAX_FRAMES],
         len: 0,
+        first_is_ip: 0,
+        trace: 0,
     };
 
     /// Appends one return address; returns false when full.
     pub fn push(&mut self, return_address: usize) -> bool {
-        if self.len == MAX_FRAMES {
+        if self.len as usize == MAX_FRAMES {
             return false;
         }
-        self.frames[self.len] = return_address;
+        self.frames[self.len as usize] = return_address;
         self.len += 1;
         true
     }
     pub fn frames(&self) -> &[usize] {
-        &self.frames[..self.len]
+        &self.frames[..self.len as usize]
+    }
+    /// Whether the first frame is the faulting instruction itself rather
+    /// than a return address.
+    pub fn first_is_ip(&self) -> bool {
+        self.first_is_ip != 0
+    }
+    pub(crate) fn set_first_is_ip(&mut self) {
+        self.first_is_ip = 1;
+    }
+    pub(crate) fn set_trace(&mut self, id: u32) {
+        self.trace = id;
+    }
+    /// The whole walk, every frame on every stack of the chain (up to
+    /// [`super::trace::MAX_TRACE`]), if it is still in this CPU's ring: it is
+    /// until [`super::trace::TRACES`] later traps have been raised. A
+    /// copy (6 KiB).
+    pub fn trace(&self) -> Option<Trace> {
+        super::trace::get(self.trace)
     }
 }
 
@@ -198,9 +236,15 @@ impl Trap {
             text: TrapText::EMPTY,
         }
     }
-    /// What a guest closure returns to trap: kind [`TrapKind::Guest`].
-    pub const fn guest(message: &'static str) -> Trap {
-        Trap::new(TrapKind::Guest, message)
+    /// What a guest closure returns to trap: kind [`TrapKind::Guest`],
+    /// with a backtrace taken here, so that its first frame is the
+    /// function that called `guest`.
+    #[inline(never)]
+    pub fn guest(message: &'static str) -> Trap {
+        let mut trap = Trap::new(TrapKind::Guest, message);
+        // SAFETY: this function's own frame pointer, on the stack it runs on.
+        trap.backtrace = unsafe { super::traps::capture_here(super::switch::frame_pointer()) };
+        trap
     }
     pub fn kind(&self) -> TrapKind {
         self.kind
@@ -224,6 +268,13 @@ impl Trap {
     pub fn with_text(mut self, text: TrapText) -> Trap {
         self.text = text;
         self
+    }
+    /// The whole report: kind, message and text, then every frame of the
+    /// backtrace named by the kernel's symbol table and grouped by the
+    /// stack it ran on, innermost continuation first, down to the kernel's
+    /// stack (see [`super::report`]).
+    pub fn report(&self) -> super::report::TrapReport<'_> {
+        super::report::TrapReport::new(self)
     }
     pub(crate) fn set_backtrace(&mut self, backtrace: Backtrace) {
         self.backtrace = backtrace;

@@ -7,12 +7,73 @@
 //! to the continuation's own control context, the `resume` that ran it,
 //! which frees it and returns the `Err` one parent up.
 
+use super::contref::ContRef;
 use super::func::{FuncRecord, VMContext};
 use super::stack::ArgsObject;
 use super::store::{RUNNING, Store};
 use super::switch::{ControlEffect, frame_pointer, switch};
+use super::trace::{self, TraceFrame};
 use super::trap::{Backtrace, Trap, TrapKind};
 use super::walk::{self, Frame};
+
+/// Takes a backtrace: `fault_ip` first if given (the faulting instruction,
+/// on `innermost`'s stack), then the frame-pointer walk from `fp` across
+/// the chain whose innermost continuation is `innermost` (null: the
+/// kernel's stack). The first [`super::trap::MAX_FRAMES`] return addresses
+/// go into the result; the whole walk goes into this CPU's ring of traces
+/// ([`super::trace`]), whose id the result keeps. Never allocates.
+///
+/// # Safety
+/// As for [`walk::walk`]: `innermost` is null or a live ContRef whose
+/// parents are live; outside a continuation, `fp` is a live frame pointer
+/// of the stack this code runs on.
+pub(crate) unsafe fn capture(
+    innermost: *mut ContRef,
+    fp: usize,
+    fault_ip: Option<usize>,
+) -> Backtrace {
+    let mut bt = Backtrace::EMPTY;
+    let id = trace::record(|t| {
+        if let Some(ip) = fault_ip {
+            // SAFETY: `innermost` is null or live (the caller's contract).
+            let stack_top = unsafe { innermost.as_ref() }.map_or(0, |c| c.stack.top() as usize);
+            bt.push(ip);
+            bt.set_first_is_ip();
+            t.push(TraceFrame {
+                address: ip,
+                stack_top,
+                is_return: false,
+            });
+        }
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            walk::walk(innermost, fp, |f| {
+                bt.push(f.return_address);
+                t.push(TraceFrame {
+                    address: f.return_address,
+                    stack_top: f.stack_top,
+                    is_return: true,
+                })
+            })
+        };
+    });
+    bt.set_trace(id);
+    bt
+}
+
+/// [`capture`] from `fp`, in whatever chain runs on this CPU (that of the
+/// store in `RUNNING`; none: the kernel's stack).
+///
+/// # Safety
+/// `fp` is a live frame pointer of the stack the caller runs on.
+pub(crate) unsafe fn capture_here(fp: usize) -> Backtrace {
+    let store = RUNNING.get();
+    // SAFETY: a store in RUNNING has a chain running on this CPU, so it is
+    // alive, and its `current` is the innermost live ContRef of that chain.
+    let innermost = unsafe { store.as_ref() }.map_or(core::ptr::null_mut(), |s| s.current.get());
+    // SAFETY: `fp` per the contract; `innermost` as above.
+    unsafe { capture(innermost, fp, None) }
+}
 
 impl Store {
     /// Raises a trap at the caller: an `Err` with a backtrace from here and,
@@ -129,10 +190,9 @@ impl Store {
     }
 
     pub(super) fn capture_backtrace(&self, fp: usize) -> Backtrace {
-        let mut bt = Backtrace::EMPTY;
-        // SAFETY: every caller passes its own frame pointer.
-        unsafe { self.walk_frames(fp, |f| bt.push(f.return_address)) };
-        bt
+        // SAFETY: every caller passes its own frame pointer; `current` is
+        // null or the innermost live ContRef of the running chain.
+        unsafe { capture(self.current.get(), fp, None) }
     }
 
     /// Traps if a continuation of another store runs on this CPU: stores
@@ -214,13 +274,10 @@ pub unsafe fn trap_current(
         store.in_continuation(),
         "trap_current outside a continuation"
     );
-    let mut bt = Backtrace::EMPTY;
-    if let Some(rip) = fault_rip {
-        bt.push(rip);
-    }
     // SAFETY: the interrupted frame pointer of code on the running
-    // continuation's stack (the caller's contract).
-    unsafe { store.walk_frames(fault_rbp, |f| bt.push(f.return_address)) };
+    // continuation's stack (the caller's contract), whose ContRef is
+    // `current`; every read there is checked against the stack.
+    let bt = unsafe { capture(store.current.get(), fault_rbp, fault_rip) };
     trap.set_backtrace(bt);
     // SAFETY: a continuation is running (asserted).
     unsafe { store.unwind(trap) }

@@ -31,16 +31,24 @@
 use super::contref::ContRef;
 use super::stack::{ContStack, RBP_OFFSET};
 
-/// One frame of a frame-pointer walk: the frame pointer and the return
-/// address stored just above it.
+/// One frame of a frame-pointer walk: the frame pointer, the return
+/// address stored just above it, and the stack of the function that
+/// address returns into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
     pub fp: usize,
     pub return_address: usize,
+    /// The top (TOS) of the continuation stack that the function
+    /// `return_address` returns into runs on; 0 for the kernel's own stack.
+    /// That is the stack of the record itself, except for the start
+    /// trampoline's record: it lies on the continuation's stack but returns
+    /// into the parent, on the parent's stack.
+    pub stack_top: usize,
 }
 
-/// The most frames a walk visits.
-const MAX_WALK: usize = 64;
+/// The most frames a walk visits: as many as a trap's full backtrace
+/// keeps ([`super::trace::MAX_TRACE`]).
+const MAX_WALK: usize = super::trace::MAX_TRACE;
 /// On the kernel's own stack a walk follows a saved RBP only if it lies at
 /// most this far above the current frame.
 const MAX_KERNEL_FRAME: usize = 1 << 20;
@@ -85,19 +93,29 @@ pub(crate) unsafe fn walk(
         // continuation's stack (checked above), or on the kernel stack
         // reached by the bounded upward steps below.
         let (next, ret) = unsafe { (*(fp as *const usize), *(fp as *const usize).add(1)) };
+        if ret == 0 {
+            // The outermost frame: whoever started this stack left no
+            // return address.
+            return;
+        }
+        // The trampoline's record: [fp] and [fp+8] are the parent's RBP
+        // and RIP. The walk goes on on the parent's stack.
+        let at_trampoline = stack.is_some_and(|s| fp == s.top() as usize - RBP_OFFSET);
+        if at_trampoline {
+            // SAFETY: `c` is non-null (it has a stack).
+            c = unsafe { (*c).parent };
+        }
+        // SAFETY: `c` is null or a live ContRef (the caller's contract).
+        let caller_stack = unsafe { c.as_ref() }.map_or(0, |c| c.stack.top() as usize);
         if !visit(Frame {
             fp,
             return_address: ret,
+            stack_top: caller_stack,
         }) {
             return;
         }
         match stack {
-            Some(stack) if fp == stack.top() as usize - RBP_OFFSET => {
-                // The trampoline's record: [fp] and [fp+8] are the
-                // parent's RBP and RIP. Continue on the parent's stack.
-                // SAFETY: `c` is non-null here.
-                c = unsafe { (*c).parent };
-            }
+            _ if at_trampoline => {}
             Some(_) if next <= fp => return,
             None if next <= fp || next - fp > MAX_KERNEL_FRAME => return,
             _ => {}

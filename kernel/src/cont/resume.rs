@@ -258,7 +258,7 @@ impl Store {
             (*c).state = State::Running;
             self.current.set(c);
             let ctx = (*outer).stack.control_context();
-            let effect = switch(effect, ctx, ctx);
+            let effect = switch(effect, ctx);
 
             // Back: `current` is whoever returned, suspended or trapped.
             let back = self.current.get();

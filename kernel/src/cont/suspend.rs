@@ -111,7 +111,7 @@ impl Store {
             cut_segment(cur, k, params, results);
             (*k).parent = core::ptr::null_mut();
             let ctx = (*k).stack.control_context();
-            let effect = switch(ControlEffect::suspend(handler as u32), ctx, ctx);
+            let effect = switch(ControlEffect::suspend(handler as u32), ctx);
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
                 return self.interrupted(effect);
             }

@@ -130,10 +130,66 @@ pub fn start_trampoline_address() -> usize {
     cont_start_trampoline as *const () as usize
 }
 
-/// Saves the current RSP/RBP/resume address into `store`, loads `load`, and
-/// jumps there with `payload` in RDI. Returns the effect sent by whoever
-/// switches back here later. `store` and `load` may be the same context:
-/// all three words are loaded before any is stored.
+/// The switch of `resume` and `suspend`: exchanges the running code with
+/// the control context `ctx`. Loads the RSP/RBP/RIP that `ctx` holds, saves
+/// the current RSP/RBP and resume address into the same three words, and
+/// jumps to what was loaded with `payload` in RDI. Returns the effect sent
+/// by whoever switches back here later (by loading what was saved).
+///
+/// # Safety
+/// `ctx` must hold a live context (a suspension point of a switch, the
+/// start trampoline of an initialized stack, or a resume point) and stay
+/// valid until someone loads what is saved there. Whoever resumes the
+/// saved context must have done the runtime's bookkeeping first.
+#[inline(always)]
+pub unsafe fn switch(payload: ControlEffect, ctx: *mut ControlContext) -> ControlEffect {
+    let received: u64;
+    // SAFETY: the caller guarantees the context is valid (see above).
+    // Every register except RSP/RBP is declared clobbered or is an operand
+    // (RBX, which Rust reserves, is pushed and popped around the switch),
+    // and RSP/RBP are the same when control comes back to label 2 as when
+    // it left, because whoever jumps to label 2 loads the context stored here.
+    unsafe {
+        asm!(
+            // RBX cannot be named as a clobber: keep it on this stack.
+            "push rbx",
+            // Load the target first, from the same three words we then
+            // overwrite: RSP ctx+0, RBP ctx+8, RIP ctx+16.
+            "mov r8, [rdx + {rsp}]",
+            "mov r9, [rdx + {rbp}]",
+            "mov r10, [rdx + {rip}]",
+            // Our resume point is label 2 below.
+            "lea r11, [rip + 2f]",
+            // Store ours: RSP to ctx+0, RBP to ctx+8, RIP to ctx+16.
+            "mov [rdx + {rsp}], rsp",
+            "mov [rdx + {rbp}], rbp",
+            "mov [rdx + {rip}], r11",
+            // Become the target.
+            "mov rsp, r8",
+            "mov rbp, r9",
+            "jmp r10",
+            // Someone loaded our context: RSP/RBP are as stored above.
+            "2:",
+            "pop rbx",
+            inout("rdi") payload.0 => received,
+            inout("rdx") ctx => _,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            out("r15") _,
+            rsp = const stack::CTX_RSP,
+            rbp = const stack::CTX_RBP,
+            rip = const stack::CTX_RIP,
+            clobber_abi("C"),
+        );
+    }
+    ControlEffect(received)
+}
+
+/// The switch of a trap, which leaves a stack for good: saves the current
+/// RSP/RBP/resume address into `store` (a scratch context nobody loads),
+/// loads `load`, and jumps there with `payload` in RDI. Returns the effect
+/// sent by whoever switches back here later (nobody, for a trap).
 ///
 /// # Safety
 /// `load` must hold a live context: a suspension point of this switch, the
@@ -141,7 +197,7 @@ pub fn start_trampoline_address() -> usize {
 /// must stay valid until someone loads it. Whoever resumes the stored
 /// context must have done the runtime's bookkeeping first.
 #[inline(always)]
-pub unsafe fn switch(
+pub unsafe fn switch_away(
     payload: ControlEffect,
     store: *mut ControlContext,
     load: *const ControlContext,
@@ -206,7 +262,7 @@ pub unsafe fn switch(
 /// ```
 ///
 /// The same as copying `*target` aside, `*target = *handler`, then
-/// `switch(payload, handler, &copy)`, with six memory moves fewer.
+/// `switch_away(payload, handler, &copy)`, with six memory moves fewer.
 ///
 /// # Safety
 /// `handler` and `target` must be two distinct live contexts: `handler`

@@ -11,7 +11,7 @@ use super::contref::ContRef;
 use super::func::{FuncRecord, VMContext};
 use super::stack::ArgsObject;
 use super::store::{RUNNING, Store};
-use super::switch::{ControlEffect, frame_pointer, switch};
+use super::switch::{ControlEffect, frame_pointer, switch_away};
 use super::trace::{self, TraceFrame};
 use super::trap::{Backtrace, Trap, TrapKind};
 use super::walk::{self, Frame};
@@ -118,7 +118,7 @@ impl Store {
             }
             self.pending_trap.set(Some(trap));
             let ctx = (*cur).stack.control_context();
-            switch(ControlEffect::TRAP, self.scratch.get(), ctx);
+            switch_away(ControlEffect::TRAP, self.scratch.get(), ctx);
         }
         unreachable!("a trapped stack was resumed")
     }

@@ -466,3 +466,27 @@ fn boot_md_picture_and_write_your_own_quote_the_region_and_slot_0() {
         &[&format!("below the slot's {} KiB guard", guard >> 10)],
     );
 }
+
+#[test]
+fn tour_quotes_the_round_trip_figures_of_performance_md() {
+    const PERFORMANCE: &str = include_str!("../../docs/performance.md");
+    // The first figure cell of the table row that starts with `row`.
+    let figure = |row: &str| -> String {
+        let line = line_with(PERFORMANCE, &[row]);
+        line.split('|').nth(2).unwrap_or_default().trim().into()
+    };
+    let typed = figure("| the same through the typed door (`Cont::resume`");
+    let dynamic = figure("| resume + suspend round trip, dynamic door");
+    let quoted = format!("costs {typed} instructions through the typed door and {dynamic} through");
+    assert!(TOUR.contains(&quoted), "tour.md lacks {quoted:?}");
+    let host = line_with(PERFORMANCE, &["through the typed door, Wasmtime"]);
+    let host_typed = host
+        .split(" through the typed door")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .unwrap_or_default();
+    let corosensei = line_with(PERFORMANCE, &["corosensei 37"]);
+    assert!(corosensei.contains("context 60"), "{corosensei}");
+    let quoted = format!("{host_typed} through the typed door against corosensei's 37");
+    assert!(TOUR.contains(&quoted), "tour.md lacks {quoted:?}");
+}

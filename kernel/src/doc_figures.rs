@@ -265,3 +265,253 @@ fn trap_report_frame_counts_are_what_debugging_and_faults_say() {
         assert!(FAULTS.contains(&quoted), "faults.md lacks {quoted:?}");
     }
 }
+
+// ----- the tour, the glossary, the guest rules and "write your own" -----
+
+const TOUR: &str = include_str!("../../docs/tour.md");
+const GLOSSARY: &str = include_str!("../../docs/glossary.md");
+const GUEST_RULES: &str = include_str!("../../docs/guest-rules.md");
+const WRITE_YOUR_OWN: &str = include_str!("../../docs/write-your-own.md");
+
+/// The number `N` of the line `prefix N;` or `prefix N * M;` of `source`,
+/// for constants of kernel-only modules (not built for the host).
+#[track_caller]
+fn const_in(source: &str, prefix: &str) -> u64 {
+    let line = line_with(source, &[prefix]);
+    let expr = line
+        .split_once(prefix)
+        .map(|(_, rest)| rest.trim().trim_end_matches([',', ';']))
+        .unwrap_or_default();
+    expr.split('*')
+        .map(|n| n.trim().parse::<u64>().expect("a product of integers"))
+        .product()
+}
+
+/// A field of `stacks::Config::DEFAULT`, read from `stacks.rs` (a
+/// kernel-only module): `64 * 1024` for `stack_size`.
+#[track_caller]
+fn default_stack_config(field: &str) -> u64 {
+    const STACKS: &str = include_str!("stacks.rs");
+    let (_, block) = STACKS
+        .split_once("pub const DEFAULT: Config = Config {")
+        .expect("stacks::Config::DEFAULT");
+    let block = block.split_once('}').map(|(b, _)| b).unwrap_or_default();
+    const_in(block, &format!("{field}:"))
+}
+
+fn number_word(n: u64) -> &'static str {
+    [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+    ][n as usize]
+}
+
+#[test]
+fn tour_and_glossary_quote_the_ist_stacks_of_gdt_rs() {
+    const GDT: &str = include_str!("gdt.rs");
+    const INTERRUPTS: &str = include_str!("interrupts.rs");
+    let count = const_in(GDT, "pub const IST_COUNT: usize =");
+    let size = const_in(GDT, "pub const IST_STACK_SIZE: usize =");
+    // Every IST slot is named by exactly one gate.
+    assert_eq!(
+        INTERRUPTS.matches(".set_stack_index(gdt::").count() as u64,
+        count
+    );
+    let ist = line_with(GLOSSARY, &["| **IST** |"]);
+    let quoted = format!("uses {}, {} KiB each", number_word(count), size >> 10);
+    assert!(ist.contains(&quoted), "glossary.md lacks {quoted:?}");
+    let quoted = format!("(with {} interrupt stacks)", number_word(count));
+    assert!(TOUR.contains(&quoted), "tour.md lacks {quoted:?}");
+}
+
+#[test]
+fn glossary_quotes_the_control_effect_numbers() {
+    let list = format!(
+        "(return {}, resume {}, suspend {}, switch {}, trap {}, resume_throw {}, cancel {})",
+        ControlEffect::RETURN_TAG,
+        ControlEffect::RESUME_TAG,
+        ControlEffect::SUSPEND_TAG,
+        ControlEffect::SWITCH_TAG,
+        ControlEffect::TRAP_TAG,
+        ControlEffect::RESUME_THROW_TAG,
+        ControlEffect::CANCEL_TAG
+    );
+    line_with(GLOSSARY, &["| **control effect** |", &list]);
+    line_with(
+        GLOSSARY,
+        &[
+            "| **cancellation** |",
+            &format!("the cancel effect ({})", ControlEffect::CANCEL_TAG),
+        ],
+    );
+    assert!(TOUR.contains(&format!(
+        "a switch with the trap effect ({})",
+        ControlEffect::TRAP_TAG
+    )));
+}
+
+#[test]
+fn docs_quote_the_value_limits_the_stack_cache_and_the_revision_split() {
+    use crate::cont::contref::REVISION_STORE_SHIFT;
+    use crate::cont::{MAX_VALUES, STACK_CACHE, ValRaw};
+    line_with(
+        GLOSSARY,
+        &[
+            "| **mailbox** |",
+            &format!("`ContRef::values`, {MAX_VALUES} slots"),
+        ],
+    );
+    line_with(
+        GLOSSARY,
+        &[
+            "| **stack cache** |",
+            &format!("`STACK_CACHE`, {STACK_CACHE})"),
+        ],
+    );
+    line_with(
+        GLOSSARY,
+        &[
+            "| **revision** |",
+            &format!("in the low {REVISION_STORE_SHIFT} bits"),
+            &format!("in the top {}", 64 - REVISION_STORE_SHIFT),
+        ],
+    );
+    line_with(
+        GLOSSARY,
+        &[
+            "| **ValRaw**",
+            &format!("One {}-byte value slot", core::mem::size_of::<ValRaw>()),
+        ],
+    );
+    assert!(TOUR.contains(&format!(
+        "the top {} bits of its revision",
+        64 - REVISION_STORE_SHIFT
+    )));
+    let limit = format!("`MAX_VALUES` ({MAX_VALUES})");
+    assert!(TOUR.contains(&limit), "tour.md lacks {limit:?}");
+    line_with(GUEST_RULES, &[&format!("more than {limit} values")]);
+}
+
+#[test]
+fn tour_and_guest_rules_quote_the_default_stacks_and_the_heap() {
+    let stack = default_stack_config("stack_size");
+    let slots = default_stack_config("slots");
+    let limits = format!(
+        "{} KiB stacks by default ({} Ki of them)",
+        stack >> 10,
+        slots >> 10
+    );
+    assert!(TOUR.contains(&limits), "tour.md lacks {limits:?}");
+    assert!(TOUR.contains(&format!("a {} MiB heap", HEAP_SIZE >> 20)));
+    line_with(
+        GUEST_RULES,
+        &[&format!(
+            "Up to the stack's size ({} KiB by default",
+            stack >> 10
+        )],
+    );
+}
+
+#[test]
+fn tour_quotes_the_registers_of_the_first_instruction_on_a_fresh_stack() {
+    for quoted in [
+        format!("**RSP = `TOS-{:#x}-s`**", initial_rsp_offset(0)),
+        format!("**RBP = `TOS-{RBP_OFFSET:#x}`**"),
+        format!(
+            "RSP is then `TOS-{:#x}-s`, 16-byte aligned",
+            args_buffer_offset(0)
+        ),
+    ] {
+        assert!(
+            TOUR.contains(&quoted) || GLOSSARY.contains(&quoted),
+            "{quoted:?}"
+        );
+    }
+    line_with(
+        GLOSSARY,
+        &[
+            "| **start trampoline** |",
+            &format!("Keeps RBP at `TOS-{RBP_OFFSET:#x}`"),
+        ],
+    );
+    line_with(
+        GLOSSARY,
+        &[
+            "| **control context** |",
+            &format!("Three words at `TOS-{CONTROL_CONTEXT_OFFSET:#x}`"),
+        ],
+    );
+}
+
+#[test]
+fn boot_md_picture_and_write_your_own_quote_the_region_and_slot_0() {
+    const STACKS: &str = include_str!("stacks.rs");
+    let stack = default_stack_config("stack_size");
+    // `guard_size: Size4KiB::SIZE as usize`: one 4 KiB page.
+    let guard = crate::cont::PAGE_SIZE as u64;
+    line_with(STACKS, &["guard_size: Size4KiB::SIZE as usize,"]);
+    let start = CONT_STACKS_START.as_u64();
+    let entry = (start >> 39) & 0x1ff;
+    line_with(BOOT, &[&format!(" {start:#x} +")]);
+    line_with(
+        BOOT,
+        &[&format!(
+            "{:#x} +",
+            (CONT_STACKS_START + CONT_STACKS_SIZE).as_u64()
+        )],
+    );
+    line_with(
+        BOOT,
+        &[
+            &format!("| continuation stacks, {} GiB", CONT_STACKS_SIZE >> 30),
+            &format!("level-4 entry {entry}"),
+        ],
+    );
+    line_with(BOOT, &["TOS of slot 0 ="]);
+    line_with(BOOT, &[&format!("  {:#x}", start + guard + stack)]);
+    line_with(BOOT, &[&format!("| kernel heap, {} MiB", HEAP_SIZE >> 20)]);
+    line_with(BOOT, &[&format!(" {:#x} +", HEAP_START.as_u64())]);
+    line_with(
+        BOOT,
+        &[&format!(" {:#x} +", (HEAP_START + HEAP_SIZE).as_u64())],
+    );
+    let first = (DYNAMIC_START.as_u64() >> 39) & 0x1ff;
+    let last = ((HEAP_START.as_u64() >> 39) & 0x1ff) - 1;
+    line_with(BOOT, &["| bootloader's dynamic range:", "level-4 entries"]);
+    line_with(BOOT, &[&format!("|  {first}..{last}")]);
+    line_with(
+        WRITE_YOUR_OWN,
+        &[&format!(
+            "(`{:#x} .. {:#x}`",
+            start + guard,
+            start + guard + stack
+        )],
+    );
+    line_with(
+        WRITE_YOUR_OWN,
+        &[&format!("below the slot's {} KiB guard", guard >> 10)],
+    );
+}
+
+#[test]
+fn tour_quotes_the_round_trip_figures_of_performance_md() {
+    const PERFORMANCE: &str = include_str!("../../docs/performance.md");
+    // The first figure cell of the table row that starts with `row`.
+    let figure = |row: &str| -> String {
+        let line = line_with(PERFORMANCE, &[row]);
+        line.split('|').nth(2).unwrap_or_default().trim().into()
+    };
+    let typed = figure("| the same through the typed door (`Cont::resume`");
+    let dynamic = figure("| resume + suspend round trip, dynamic door");
+    let quoted = format!("costs {typed} instructions through the typed door and {dynamic} through");
+    assert!(TOUR.contains(&quoted), "tour.md lacks {quoted:?}");
+    let host = line_with(PERFORMANCE, &["through the typed door, Wasmtime"]);
+    let host_typed = host
+        .split(" through the typed door")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .unwrap_or_default();
+    let corosensei = line_with(PERFORMANCE, &["corosensei 37"]);
+    assert!(corosensei.contains("context 60"), "{corosensei}");
+    let quoted = format!("{host_typed} through the typed door against corosensei's 37");
+    assert!(TOUR.contains(&quoted), "tour.md lacks {quoted:?}");
+}

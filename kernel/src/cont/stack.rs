@@ -31,10 +31,13 @@
 //!
 //! The control context holds, while the continuation is *active* (running or
 //! an ancestor of the running one), the RSP/RBP/RIP of its **parent** (where
-//! control goes when it returns or suspends past it); while it is
-//! *suspended*, its **own** RSP/RBP/RIP at the point of suspension. A fresh
-//! continuation looks suspended at the first instruction of the start
-//! trampoline, with RSP at the launch words and RBP at the saved-RBP slot.
+//! control goes when it returns or suspends past it). When a segment is
+//! suspended, the point where it stopped is in the control context of its
+//! **outermost** stack (`last_ancestor`): the continuation's own context
+//! when the segment is one stack; the inner stacks of a longer segment keep
+//! their parents' resume points, as while active. A fresh continuation
+//! looks suspended at the first instruction of the start trampoline, with
+//! RSP at the launch words and RBP at the saved-RBP slot.
 //!
 //! Alignment: TOS is page aligned and every piece above the native stack is
 //! a multiple of 16 bytes, so the initial RSP `TOS-0x40-s` is 16-byte

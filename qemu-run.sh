@@ -23,6 +23,11 @@
 #                                  core next to corosensei, context, Wasmtime
 #   ... bench [--host] --json      the same, plus one JSON object as the
 #                                  last line
+#   ./qemu-run.sh lab N            build and boot lab N's checker against
+#                                  labs/labN/student.rs (docs/labs/)
+#   ./qemu-run.sh lab N --solution the same, against the reference solution
+#   ./qemu-run.sh labs-check       every lab: the skeleton must fail its
+#                                  checker, the solution pass it (CI)
 #
 # Environment: QEMU_TIMEOUT (seconds per boot, default 180).
 #
@@ -361,12 +366,147 @@ run_lint() {
     cargo clippy --quiet -Zbuild-std=core,compiler_builtins,alloc \
         -Zbuild-std-features=compiler-builtins-mem -Zjson-target-spec \
         --target x86_64-target.json -p kernel --release --bins -- -D warnings >&2 || status=1
+    # The labs' kernels, around the skeletons and around the solutions.
+    local features
+    for features in "" lab-solutions; do
+        cargo clippy --quiet -Zbuild-std=core,compiler_builtins,alloc \
+            -Zbuild-std-features=compiler-builtins-mem -Zjson-target-spec \
+            --target x86_64-target.json -p labs --release --bins ${features:+--features "$features"} \
+            -- -D warnings >&2 || status=1
+    done
     if [ "$status" = 0 ]; then
         echo "lint: formatting and clippy clean"
     else
         echo "lint: FAILED (see above)"
     fi
     return "$status"
+}
+
+# ------------------------------------------------------------------ labs ---
+
+# The labs (docs/labs/): lab N is the kernel `labN` of the `labs` package,
+# its checker (labs/labN/check.rs) built around the student's file
+# (labs/labN/student.rs) or, with the feature `lab-solutions`, around the
+# reference solution (labs/solutions/labN.rs). The checker ends the boot
+# with `lab N: PASS` (exit 0x10) or `lab N: FAIL: <why>` (exit 0x11).
+
+all_labs() {
+    sed -n 's/^name *= *"lab\([0-9]*\)"/\1/p' labs/Cargo.toml
+}
+
+# Builds the kernels of labs $2... against `student` or `solution` ($1),
+# and their disk images.
+build_labs() {
+    local which=$1 bins=() features=() n elfs=()
+    shift
+    for n in "$@"; do bins+=(--bin "lab$n"); done
+    [ "$which" = solution ] && features=(--features labs/lab-solutions)
+    cargo kbuild --quiet --release -p labs "${bins[@]}" ${features[@]+"${features[@]}"} >&2 || return 1
+    cargo build --quiet --release -p builder >&2 || return 1
+    for n in "$@"; do elfs+=("$KERNELS/lab$n"); done
+    "$ROOT/target/release/builder" "--$FIRMWARE" "$IMAGES" "${elfs[@]}" >&2 || return 1
+}
+
+# Boots lab $1's image, serial into target/lab$1.log (and on this terminal
+# too when $2 is `show`). Sets VERDICT to pass, fail (the checker's own
+# verdict, with its exit status) or what else happened (a timeout, a crash,
+# a verdict that does not match the exit status).
+boot_lab() {
+    local n=$1 log="$ROOT/target/lab$1.log" status=0 line
+    qemu_cmd "$IMAGES/lab$n-$FIRMWARE.img"
+    if [ "${2:-}" = show ]; then
+        timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null | tee "$log" || status=${PIPESTATUS[0]}
+    else
+        timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$log" 2>&1 || status=$?
+    fi
+    line=$(tr -d '\r' <"$log" | grep -E "^lab $n: (PASS|FAIL)" | tail -n 1 || true)
+    case "$status:$line" in
+        "33:lab $n: PASS") VERDICT=pass ;;
+        "35:lab $n: FAIL: "*) VERDICT=fail ;;
+        *) VERDICT="no verdict ($(outcome "$status"))" ;;
+    esac
+}
+
+# `./qemu-run.sh lab N [--solution]`: builds and boots lab N's checker
+# against labs/labN/student.rs (or the reference solution).
+run_lab() {
+    local n=${1:-} which=student
+    [ "$SOLUTION" = yes ] && which=solution
+    if ! all_labs | grep -qx "$n"; then
+        say "qemu-run.sh: lab takes a lab number: one of $(all_labs | tr '\n' ' ')(docs/labs/README.md)"
+        exit 2
+    fi
+    ensure_toolchain
+    ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
+    build_labs "$which" "$n" || { say "qemu-run.sh: lab $n did not build"; return 1; }
+    boot_lab "$n" show
+    case $VERDICT in
+        pass) return 0 ;;
+        fail) return 1 ;;
+        *) say "qemu-run.sh: lab $n: $VERDICT"; return 1 ;;
+    esac
+}
+
+# The text block under "## What a correct solution prints" in lab $1's page.
+lab_doc_output() {
+    local page="" f
+    for f in docs/labs/lab"$1"-*.md; do [ -f "$f" ] && page=$f; done
+    [ -n "$page" ] || { echo "(no page docs/labs/lab$1-*.md)"; return 0; }
+    awk '/^## What a correct solution prints/ { sect = 1; next }
+         sect && /^```text$/ { inblock = 1; next }
+         inblock && /^```$/ { exit }
+         inblock { print }' "$page"
+}
+
+# `./qemu-run.sh labs-check` (CI): every lab's checker must FAIL against
+# the skeleton in labs/labN/student.rs (a checker that passes the skeleton
+# cannot fail) and PASS against the reference solution, printing exactly
+# the output its page in docs/labs/ shows. Not part of `test`'s count.
+run_labs_check() {
+    ensure_toolchain
+    ensure_qemu no
+    FIRMWARE=bios
+    local labs=() n bad=0 got want
+    mapfile -t labs < <(all_labs)
+    if ! build_labs student "${labs[@]}"; then
+        echo "labs-check: the labs did not build against the skeletons"
+        return 1
+    fi
+    for n in "${labs[@]}"; do
+        boot_lab "$n"
+        if [ "$VERDICT" = fail ]; then
+            echo "lab $n skeleton ... fails its checker, as it must"
+        else
+            echo "lab $n skeleton ... WRONG: expected its checker's FAIL, got: $VERDICT"
+            bad=$((bad + 1))
+        fi
+    done
+    if ! build_labs solution "${labs[@]}"; then
+        echo "labs-check: the labs did not build against the reference solutions"
+        return 1
+    fi
+    for n in "${labs[@]}"; do
+        boot_lab "$n"
+        got=$(tr -d '\r' <"$ROOT/target/lab$n.log" | sed -n "/^lab $n: /,/^lab $n: \(PASS\|FAIL\)/p")
+        want=$(lab_doc_output "$n")
+        if [ "$VERDICT" != pass ]; then
+            tr -d '\r' <"$ROOT/target/lab$n.log" | tail -n 15
+            echo "lab $n solution ... WRONG: expected PASS, got: $VERDICT"
+            bad=$((bad + 1))
+        elif [ "$got" != "$want" ]; then
+            diff <(echo "$want") <(echo "$got") | head -n 20 || true
+            echo "lab $n solution ... WRONG: passes, but prints other lines than docs/labs/lab$n-*.md shows (< page, > serial)"
+            bad=$((bad + 1))
+        else
+            echo "lab $n solution ... passes, printing what its page shows"
+        fi
+    done
+    if [ "$bad" = 0 ]; then
+        echo "labs-check: ${#labs[@]} labs, each skeleton fails and each solution passes"
+    else
+        echo "labs-check: FAILED ($bad wrong)"
+    fi
+    [ "$bad" = 0 ]
 }
 
 # ------------------------------------------------------------------ main ---
@@ -376,18 +516,22 @@ FIRMWARE=bios
 GDB=no
 JSON=no
 HOST=no
+SOLUTION=no
 ARGS=()
 for arg in "$@"; do
     case $arg in
         test) MODE=test ;;
         lint) MODE=lint ;;
         bench) MODE=bench ;;
+        lab) MODE=lab ;;
+        labs-check) MODE=labscheck ;;
+        --solution) SOLUTION=yes ;;
         --json) JSON=yes ;;
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
         gdb) if [ "$MODE" = demo ]; then MODE=attach; else ARGS+=("$arg"); fi ;;
-        -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -399,4 +543,6 @@ case $MODE in
     test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
     lint) run_lint ;;
     bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;
+    lab) run_lab "${ARGS[@]+"${ARGS[@]}"}" ;;
+    labscheck) run_labs_check ;;
 esac

@@ -1,0 +1,166 @@
+//! Lab 3's checker: a round-robin scheduler, itself a guest, that survives
+//! tasks that trap (`docs/labs/lab3-survive.md`).
+//!
+//! The checker writes the tasks. Each follows a script: report progress a
+//! number of times (a `suspend` with the progress value), then end one way:
+//! return a value, divide by zero (Rust's checked `/` panics, which
+//! becomes a `Panic` trap), recurse until the stack's guard page (a
+//! `StackOverflow` trap), or return a guest trap. The student's `schedule`
+//! must run them all, round robin, from inside a continuation of its own,
+//! and say what each turn brought. The checker compares the lines with a
+//! model of the round robin worked out from the scripts alone, checks that
+//! they were all said on one continuation stack (the scheduler's), that
+//! `schedule` counted the tasks that returned, that every stack is back
+//! afterwards, and that the store still runs a new continuation.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::hint::black_box;
+use kernel::cont::typed::{Cont, Func, Resumed, Tag};
+use kernel::cont::{Store, Trap};
+use kernel::stacks::KernelStacks;
+use labs::say;
+
+#[cfg_attr(not(feature = "lab-solutions"), path = "student.rs")]
+#[cfg_attr(feature = "lab-solutions", path = "../solutions/lab3.rs")]
+mod student;
+
+labs::lab!(3, "a scheduler guest that survives its tasks' traps", check);
+
+/// How a task ends, once it has reported its progress.
+#[derive(Clone, Copy)]
+enum End {
+    Return(i32),
+    DivideByZero,
+    StackOverflow,
+    GuestTrap,
+}
+
+/// The tasks: how many times each reports progress, and how it ends.
+const SCRIPTS: [(i32, End); 5] = [
+    (3, End::Return(7)),
+    (1, End::DivideByZero),
+    (2, End::StackOverflow),
+    (0, End::GuestTrap),
+    (2, End::Return(9)),
+];
+
+fn check() -> Result<(), String> {
+    let s = Store::new(KernelStacks, 64 * 1024);
+    let progress = Tag::<i32, ()>::new(&s).map_err(|e| format!("tag refused: {e:?}"))?;
+    let mut tasks = Vec::new();
+    for (id, (steps, end)) in SCRIPTS.into_iter().enumerate() {
+        let f = Func::wrap(&s, move |s: &Store, ()| {
+            task(s, progress, id as i32, steps, end)
+        })
+        .map_err(|e| format!("task refused: {e:?}"))?;
+        tasks.push(f);
+    }
+    say!("schedule({} tasks)", tasks.len());
+    labs::take_log();
+    let returned = student::schedule(&s, progress, &tasks)
+        .map_err(|trap| format!("schedule returned {trap}"))?;
+    let log = labs::take_log();
+    say!("tasks that returned: {returned}");
+    let (want, want_returned) = model();
+    labs::same_lines(&log, &want)?;
+    if returned != want_returned {
+        return Err(format!(
+            "schedule counted {returned} tasks that returned, {want_returned} did"
+        ));
+    }
+    let stacks: Vec<Option<usize>> = log.iter().map(|l| l.stack).collect();
+    match stacks.first() {
+        Some(None) => {
+            return Err(String::from(
+                "the scheduler said its lines on the kernel's stack: it must run as a guest, in a continuation",
+            ));
+        }
+        Some(first) if stacks.iter().any(|s| s != first) => {
+            return Err(String::from(
+                "the lines were said on more than one stack: the scheduler alone should say them",
+            ));
+        }
+        _ => {}
+    }
+    if s.outstanding_stacks() != 0 {
+        return Err(format!(
+            "{} stacks still held after schedule returned",
+            s.outstanding_stacks()
+        ));
+    }
+    still_runs(&s)
+}
+
+/// One task: reports `id * 10 + i` for i in 0..steps, then ends as told.
+fn task(s: &Store, progress: Tag<i32, ()>, id: i32, steps: i32, end: End) -> Result<i32, Trap> {
+    for i in 0..steps {
+        progress.suspend(s, id * 10 + i)?;
+    }
+    match end {
+        End::Return(v) => Ok(v),
+        End::DivideByZero => Ok(black_box(100) / black_box(0)),
+        End::StackOverflow => Ok(recurse(black_box(1))),
+        End::GuestTrap => Err(Trap::guest("the task gave up")),
+    }
+}
+
+/// Recursion with no end (`black_box` hides that `n` never reaches 0):
+/// each call keeps a 256-byte array alive until the guard page below the
+/// stack is touched.
+fn recurse(n: i32) -> i32 {
+    if black_box(n) == 0 {
+        return 0;
+    }
+    let frame = black_box([n; 64]);
+    recurse(frame[n as usize % 64] + 1) + frame[0]
+}
+
+/// The lines a round robin over the scripts says, and how many tasks
+/// return: the queue starts in task order; a task that reports progress
+/// goes to the back, one that ends leaves it.
+fn model() -> (Vec<String>, i32) {
+    let mut lines = Vec::new();
+    let mut returned = 0;
+    let mut done = [0i32; SCRIPTS.len()];
+    let mut queue: VecDeque<usize> = (0..SCRIPTS.len()).collect();
+    while let Some(id) = queue.pop_front() {
+        let (steps, end) = SCRIPTS[id];
+        if done[id] < steps {
+            lines.push(format!("task {id}: progress {}", id as i32 * 10 + done[id]));
+            done[id] += 1;
+            queue.push_back(id);
+            continue;
+        }
+        lines.push(match end {
+            End::Return(v) => {
+                returned += 1;
+                format!("task {id}: returned {v}")
+            }
+            End::DivideByZero => format!("task {id}: trapped: Panic"),
+            End::StackOverflow => format!("task {id}: trapped: StackOverflow"),
+            End::GuestTrap => format!("task {id}: trapped: Guest"),
+        });
+    }
+    (lines, returned)
+}
+
+/// After all that, a new continuation of the same store runs to its end.
+fn still_runs(s: &Store) -> Result<(), String> {
+    let f = Func::wrap(s, |_: &Store, x: i32| Ok(x + 1)).map_err(|e| format!("{e:?}"))?;
+    let k = Cont::new(s, f).map_err(|t| format!("{t}"))?;
+    match k.resume(41, &[]) {
+        Ok(Resumed::Returned(42)) => Ok(()),
+        Ok(_) => Err(String::from(
+            "after schedule, a new continuation did not return 42",
+        )),
+        Err(t) => Err(format!("after schedule, a new continuation trapped: {t}")),
+    }
+}

@@ -1,0 +1,124 @@
+//! Lab 4's checker: a step budget for a continuation, and its cancellation
+//! when the budget runs out (`docs/labs/lab4-deadline.md`).
+//!
+//! The checker writes the job: it takes a guard (a value whose destructor
+//! says `job: guard dropped`), then does its steps, each one a `suspend`
+//! of the step tag, then returns. The student's `run_with_budget` resumes
+//! the job at most `budget` times. For each pair of step count and budget
+//! the checker compares the lines with what must happen: a job that
+//! fits its budget returns and its value comes back; one that does not is
+//! cancelled after exactly `budget` resumes, and the cancellation lets its
+//! frames return, so that its guard is dropped on its own stack, once,
+//! before `run_with_budget` returns, and its stack is back by then. A job
+//! given no resume at all never starts: nothing of it runs.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use kernel::cont::typed::{Func, Tag};
+use kernel::cont::{Store, Trap, TrapKind};
+use kernel::stacks::KernelStacks;
+use labs::say;
+
+#[cfg_attr(not(feature = "lab-solutions"), path = "student.rs")]
+#[cfg_attr(feature = "lab-solutions", path = "../solutions/lab4.rs")]
+mod student;
+
+labs::lab!(4, "a step budget, and cancelling what overruns it", check);
+
+/// (steps the job takes, budget of resumes).
+const RUNS: [(i32, u32); 4] = [(2, 5), (3, 4), (6, 3), (1, 0)];
+
+/// The job's guard: says so when it is dropped, and counts it.
+struct Guard(Rc<Cell<u32>>);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+        say!("job: guard dropped");
+    }
+}
+
+fn check() -> Result<(), String> {
+    for (steps, budget) in RUNS {
+        let heading = format!("run_with_budget(job of steps = {steps}, budget = {budget})");
+        say!("{heading}");
+        let s = Store::new(KernelStacks, 64 * 1024);
+        let step = Tag::<(), ()>::new(&s).map_err(|e| format!("tag refused: {e:?}"))?;
+        let dropped = Rc::new(Cell::new(0u32));
+        let seen: Rc<Cell<Option<TrapKind>>> = Rc::default();
+        let (d, seen_in) = (dropped.clone(), seen.clone());
+        let job = Func::wrap(&s, move |s: &Store, ()| -> Result<i32, Trap> {
+            let _guard = Guard(d.clone());
+            for i in 0..steps {
+                say!("job: step {i}");
+                if let Err(trap) = step.suspend(s, ()) {
+                    seen_in.set(Some(trap.kind()));
+                    return Err(trap);
+                }
+            }
+            Ok(100 + steps)
+        })
+        .map_err(|e| format!("job refused: {e:?}"))?;
+        labs::take_log();
+        let got = student::run_with_budget(&s, job, step, budget)
+            .map_err(|trap| format!("{heading}: run_with_budget returned {trap}"))?;
+        let log = labs::take_log();
+        let stacks_held = s.outstanding_stacks();
+        let drops = dropped.get();
+        match got {
+            Some(v) => say!("finished: {v}"),
+            None => say!("cancelled"),
+        }
+        let fits = (steps as u32) < budget;
+        let runs = budget > 0;
+        let mut want: Vec<String> = (0..steps.min(budget as i32))
+            .map(|i| format!("job: step {i}"))
+            .collect();
+        if runs {
+            want.push(String::from("job: guard dropped"));
+        }
+        labs::same_lines(&log, &want).map_err(|e| format!("{heading}: {e}"))?;
+        let want_value = fits.then_some(100 + steps);
+        if got != want_value {
+            return Err(format!(
+                "{heading}: returned {got:?}, expected {want_value:?}"
+            ));
+        }
+        if drops != u32::from(runs) {
+            return Err(format!(
+                "{heading}: the job's guard was dropped {drops} times before run_with_budget returned, expected {}",
+                u32::from(runs)
+            ));
+        }
+        if let Some(line) = log
+            .iter()
+            .find(|l| l.text.starts_with("job:") && l.stack.is_none())
+        {
+            return Err(format!(
+                "{heading}: `{}` was said on the kernel's stack: the job must run in a continuation",
+                line.text
+            ));
+        }
+        let want_seen = (runs && !fits).then_some(TrapKind::Cancelled);
+        if seen.get() != want_seen {
+            return Err(format!(
+                "{heading}: the job's pending suspend returned {:?}, expected {want_seen:?} \
+                 (a job that overruns its budget is cancelled by dropping its handle)",
+                seen.get()
+            ));
+        }
+        if stacks_held != 0 {
+            return Err(format!(
+                "{heading}: {stacks_held} stacks still held when run_with_budget returned"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Lab 3, reference solution: the scheduler is a guest function that the
+//! kernel resumes once. It makes one continuation per task (inside the
+//! guest, so the handles borrow the store the guest was given) and keeps
+//! them in a queue. A trap comes back from a task's `resume` as an `Err`:
+//! it ended that task only (a trap travels one parent at a time), so the
+//! scheduler says so and goes on with the rest instead of passing it on
+//! with `?`.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use kernel::cont::typed::{Cont, Func, Resumed, Tag};
+use kernel::cont::{Store, Trap};
+use labs::say;
+
+pub fn schedule(s: &Store, progress: Tag<i32, ()>, tasks: &[Func<(), i32>]) -> Result<i32, Trap> {
+    let tasks: Vec<Func<(), i32>> = tasks.to_vec();
+    let scheduler = Func::wrap(s, move |s: &Store, ()| {
+        let mut queue = VecDeque::new();
+        for (id, &f) in tasks.iter().enumerate() {
+            queue.push_back((id, Cont::new(s, f)?));
+        }
+        let mut returned = 0;
+        while let Some((id, k)) = queue.pop_front() {
+            match k.resume((), &[progress.on()]) {
+                Ok(Resumed::Suspended(turn)) => {
+                    let (x, k) = turn.take(progress)?;
+                    say!("task {id}: progress {x}");
+                    queue.push_back((id, k));
+                }
+                Ok(Resumed::Returned(v)) => {
+                    say!("task {id}: returned {v}");
+                    returned += 1;
+                }
+                Err(trap) => say!("task {id}: trapped: {}", labs::kind_name(trap.kind())),
+            }
+        }
+        Ok(returned)
+    })
+    .map_err(|_| Trap::guest("the scheduler function was refused"))?;
+    match Cont::new(s, scheduler)?.resume((), &[])? {
+        Resumed::Returned(n) => Ok(n),
+        Resumed::Suspended(_) => Err(Trap::guest("the scheduler suspended")),
+    }
+}

@@ -1,0 +1,150 @@
+//! The harness every lab shares: `say!`, which prints a line and remembers
+//! which stack said it, and `lab!`, the entry point of a lab's checker.
+//!
+//! A lab is a kernel of its own (`labN/check.rs`) built around one file a
+//! student edits (`labN/student.rs`), or around its reference solution
+//! (`solutions/labN.rs`, with the feature `lab-solutions`). The checker
+//! calls the student's function, then judges it by what it said and where:
+//! every `say!` line is printed on serial as it happens and kept in a log
+//! with the stack slot it was said from (`None`: the kernel's own stack),
+//! so a checker can tell "the tasks took turns on three stacks" from "a
+//! loop on the kernel stack printed the same words". It ends the boot with
+//! one verdict line, `lab N: PASS` or `lab N: FAIL: <why>` (and QEMU's exit
+//! status to match), which `./qemu-run.sh lab N` and `labs-check` read.
+//! `docs/labs/README.md` is the index of the labs.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use kernel::cont::{Trap, TrapKind};
+use kernel::println;
+use kernel::qemu::{ExitCode, exit};
+use kernel::stacks;
+use kernel::sync::Mutex;
+use x86_64::VirtAddr;
+
+/// Re-exported for `lab!`, so that a lab's files need not name it.
+pub use kernel;
+
+#[doc(hidden)]
+pub use alloc::format as __format;
+
+/// One line a lab said: its text, and the stack slot it was said from
+/// (`None`: the kernel's own stack).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub stack: Option<usize>,
+    pub text: String,
+}
+
+/// Every line said since the checker last took them.
+static LOG: Mutex<Vec<Line>> = Mutex::new("lab log", Vec::new());
+
+/// Prints `text` on serial and keeps it, with the stack it was said from,
+/// for the checker. Callable from any stack: the lock is held only for the
+/// push, and the stack the push may need is touched before it is taken
+/// (`kernel::stacks`' rule for locks on continuation stacks).
+pub fn say(text: String) {
+    let rsp = VirtAddr::new(kernel::cont::switch::stack_pointer() as u64);
+    let stack = stacks::slot_of(rsp);
+    println!("{text}");
+    stacks::touch_stack(stacks::LOCKED_SECTION_STACK);
+    LOG.lock().push(Line { stack, text });
+}
+
+/// `say!("task {name}: round {r}")`: formats, prints and keeps one line
+/// (see [`say`]).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::say($crate::__format!($($arg)*))
+    };
+}
+
+/// The lines said since the last call, oldest first; the log is emptied.
+pub fn take_log() -> Vec<Line> {
+    core::mem::take(&mut *LOG.lock())
+}
+
+/// What a lab's starting skeleton returns: the trap a student sees until
+/// the function is written.
+pub fn not_done_yet() -> Trap {
+    Trap::guest("not done yet: this is the lab's starting skeleton, write it (docs/labs/)")
+}
+
+/// A trap kind's name without its fields: `StackOverflow` for
+/// `StackOverflow { addr: .. }`, so that a printed line does not depend on
+/// addresses.
+pub fn kind_name(kind: TrapKind) -> String {
+    let full = alloc::format!("{kind:?}");
+    let name = full.split([' ', '{', '(']).next().unwrap_or("");
+    String::from(name)
+}
+
+/// Compares the texts of `got` with `want`, line by line, naming the first
+/// difference.
+pub fn same_lines(got: &[Line], want: &[String]) -> Result<(), String> {
+    for (i, w) in want.iter().enumerate() {
+        match got.get(i) {
+            Some(g) if g.text == *w => {}
+            Some(g) => {
+                return Err(alloc::format!(
+                    "line {} of this run: expected `{w}`, got `{}`",
+                    i + 1,
+                    g.text
+                ));
+            }
+            None => {
+                return Err(alloc::format!(
+                    "line {} of this run: expected `{w}`, got nothing more ({} lines said)",
+                    i + 1,
+                    got.len()
+                ));
+            }
+        }
+    }
+    if let Some(extra) = got.get(want.len()) {
+        return Err(alloc::format!(
+            "line {} of this run: expected no more lines, got `{}`",
+            want.len() + 1,
+            extra.text
+        ));
+    }
+    Ok(())
+}
+
+/// The body of a lab's kernel: prints `lab N: <title>`, runs `check`, and
+/// ends the boot with the verdict line and the exit status to match.
+pub fn run(lab: u32, title: &str, check: fn() -> Result<(), String>) -> ! {
+    println!("lab {lab}: {title}");
+    match check() {
+        Ok(()) => {
+            println!("lab {lab}: PASS");
+            exit(ExitCode::Success)
+        }
+        Err(why) => {
+            println!("lab {lab}: FAIL: {why}");
+            exit(ExitCode::Failure)
+        }
+    }
+}
+
+/// The whole entry point of a lab's checker: `lab!(1, "title", check)`
+/// boots the kernel and calls [`run`].
+#[macro_export]
+macro_rules! lab {
+    ($lab:literal, $title:literal, $check:path) => {
+        $crate::kernel::bootloader_api::entry_point!(
+            lab_main,
+            config = &$crate::kernel::BOOTLOADER_CONFIG
+        );
+
+        fn lab_main(boot_info: &'static mut $crate::kernel::bootloader_api::BootInfo) -> ! {
+            $crate::kernel::init(boot_info);
+            $crate::run($lab, $title, $check)
+        }
+    };
+}

@@ -31,6 +31,9 @@ use kernel::{check, check_eq, println, serial};
 kernel::suite!(
     "hostile",
     [
+        // First: it cuts the pool down, which needs no stack out, and
+        // stores leaked by the Rc cycles of later tests keep theirs.
+        an_exhausted_pool_traps_out_of_stacks_but_a_store_with_cached_stacks_still_runs,
         guest_resuming_another_stores_continuation_is_refused_and_both_stores_go_on,
         dropping_a_suspended_chain_leaves_the_other_stores_continuations_whole,
         guest_that_suspends_inside_a_println_argument_leaves_the_console_free,
@@ -49,6 +52,13 @@ kernel::suite!(
         report_of_a_trap_kept_past_the_ring_shows_its_own_first_frames_not_another_traps,
         guest_trap_made_on_the_kernel_stack_walks_the_kernel_stack_only,
         trap_kept_after_its_continuation_ended_still_reports_where_it_was_made,
+        a_stack_that_overflowed_into_its_guard_is_cached_and_overflows_the_same_way_when_reused,
+        a_panicked_guests_stack_is_cached_and_runs_a_twelve_argument_function_next,
+        a_guest_whose_child_ends_at_the_bottom_of_its_stack_overflows_and_loses_no_stack,
+        a_guest_of_one_store_filling_anothers_cache_keeps_every_count_exact,
+        an_overflow_report_shows_the_recursion_once_and_counts_its_repeats,
+        a_guest_whose_writer_panics_midway_through_a_report_traps_and_the_report_stays_whole,
+        a_report_of_a_dropped_stores_trap_read_in_another_stores_guest_is_unchanged,
     ]
 );
 
@@ -647,4 +657,472 @@ fn trap_kept_after_its_continuation_ended_still_reports_where_it_was_made() -> T
     let text = trap.report().to_string();
     check!(text.contains("test_hostile::make_guest_trap+0x"), "{text}");
     runs_normally(&s)
+}
+
+// ----- the stack cache, on the kernel's own stacks ---------------------------
+
+/// Recurses until the stack runs out: each level keeps 64 bytes alive
+/// across its one call, so every return address is the same and the
+/// compiler cannot turn it into a loop.
+#[allow(unconditional_recursion)]
+#[inline(never)]
+fn overflow(depth: u64) -> u64 {
+    let mut pad = [depth; 8];
+    black_box(&mut pad);
+    overflow(black_box(depth + 1)) + pad[7]
+}
+
+/// The guard page below the stack whose top is `top`.
+fn guard_below(top: usize) -> core::ops::Range<u64> {
+    let config = kernel::stacks::config();
+    let bottom = (top - config.stack_size) as u64;
+    bottom - config.guard_size as u64..bottom
+}
+
+/// The trap a fresh continuation of `f` ends with, and the top of the
+/// stack it ran on.
+fn trap_and_top<P, R, F>(s: &Store, f: F) -> Result<(Trap, usize), alloc::string::String>
+where
+    P: kernel::cont::WasmValues + Default,
+    R: kernel::cont::WasmValues + core::fmt::Debug,
+    F: Fn(&Store, P) -> Result<R, Trap> + 'static,
+{
+    let func = s.func_wrap(f).map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(func).map_err(|t| alloc::format!("{t}"))?;
+    let top = s.stack_top(k).ok_or("no stack")?;
+    match s.resume::<P, R>(k, P::default(), &[]) {
+        Err(trap) => Ok((trap, top)),
+        other => Err(alloc::format!("expected a trap, got {other:?}")),
+    }
+}
+
+/// A continuation recurses into its guard page: a `StackOverflow` trap,
+/// with every page of its stack now mapped. The store keeps the stack; the
+/// next continuation gets that very stack, overflows it the same way
+/// (the guard is still unmapped), and the one after runs normally on it.
+fn a_stack_that_overflowed_into_its_guard_is_cached_and_overflows_the_same_way_when_reused()
+-> TestResult {
+    let s = store();
+    let pool_before = kernel::stacks::outstanding();
+    for round in 0..2 {
+        let (trap, top) = trap_and_top(&s, |_: &Store, (): ()| -> Result<i64, Trap> {
+            Ok(overflow(0) as i64)
+        })?;
+        let TrapKind::StackOverflow { addr } = trap.kind() else {
+            return Err(alloc::format!(
+                "round {round}: expected an overflow, got {trap}"
+            ));
+        };
+        check!(guard_below(top).contains(&addr), "round {round}: {addr:#x}");
+        check_eq!(trap.origin(), top);
+        check_eq!((s.outstanding_stacks(), s.cached_stacks()), (0, 1));
+        check_eq!(kernel::stacks::outstanding(), pool_before + 1);
+    }
+    runs_normally(&s)?;
+    let pool_held = kernel::stacks::outstanding();
+    drop(s);
+    check_eq!(kernel::stacks::outstanding(), pool_held - 1);
+    Ok(())
+}
+
+/// Twelve `i64`s: the biggest args buffer a tuple makes.
+type Twelve = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+/// A guest panics 40 levels deep in recursion (pages below the top now
+/// mapped, its frames abandoned). Its stack is cached, and the next
+/// continuation, of a function with twelve params, starts on it with a
+/// header of its own size and gets every argument.
+fn a_panicked_guests_stack_is_cached_and_runs_a_twelve_argument_function_next() -> TestResult {
+    #[inline(never)]
+    fn dive(n: u32) -> i64 {
+        let mut pad = [n as u8; 300];
+        black_box(&mut pad);
+        if n == 0 {
+            let empty: &[i64] = black_box(&[]);
+            return empty[0];
+        }
+        dive(black_box(n - 1)) + pad[299] as i64
+    }
+    let s = store();
+    let (trap, top) = trap_and_top(&s, |_: &Store, (): ()| -> Result<i64, Trap> {
+        Ok(dive(40))
+    })?;
+    check_eq!(trap.kind(), TrapKind::Panic);
+    check_eq!(s.cached_stacks(), 1);
+    let sum = s
+        .func_wrap(|_: &Store, a: Twelve| -> Result<i64, Trap> {
+            Ok(a.0 + a.1 + a.2 + a.3 + a.4 + a.5 + a.6 + a.7 + a.8 + a.9 + a.10 + a.11)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(sum).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(s.stack_top(k), Some(top));
+    let args: Twelve = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048);
+    check_eq!(
+        s.resume::<Twelve, i64>(k, args, &[]),
+        Ok(Resumed::Returned(4095))
+    );
+    runs_normally(&s)
+}
+
+/// Puts the pool back to its default cut when dropped (after the test's
+/// stores, which are declared after it), whatever the test did.
+struct DefaultPoolAfterwards;
+
+impl Drop for DefaultPoolAfterwards {
+    fn drop(&mut self) {
+        let _ = kernel::stacks::configure(kernel::stacks::Config::DEFAULT);
+    }
+}
+
+/// `n` continuations of `f` made at once, then run to their end: the
+/// store keeps `STACK_CACHE` of their stacks.
+fn end_together(s: &Store, f: kernel::cont::Func, n: usize) -> TestResult {
+    let ks: Vec<ContObj> = (0..n)
+        .map(|_| s.cont_new(f))
+        .collect::<Result<_, _>>()
+        .map_err(|t| alloc::format!("{t}"))?;
+    for k in ks {
+        check_eq!(s.resume::<(), ()>(k, (), &[]), Ok(Resumed::Returned(())));
+    }
+    Ok(())
+}
+
+/// The pool cut to 8 slots. Store A ends 5 continuations together (it
+/// keeps 4 stacks, gives 1 back) and B holds 4 fresh ones: the pool is
+/// empty. A third store's `cont.new` traps `OutOfStacks`; A still makes
+/// continuations, on its own cached stacks, until they are used up, and
+/// then it too gets `OutOfStacks`, inside a guest as at the kernel level.
+/// Dropping B gives the pool its slots back.
+fn an_exhausted_pool_traps_out_of_stacks_but_a_store_with_cached_stacks_still_runs() -> TestResult {
+    use kernel::cont::STACK_CACHE;
+    use kernel::stacks::{Config, configure};
+    check_eq!(kernel::stacks::outstanding(), 0);
+    let _restore = DefaultPoolAfterwards;
+    check_eq!(
+        configure(Config {
+            slots: 8,
+            ..Config::DEFAULT
+        }),
+        Ok(())
+    );
+    let (a, b, c) = (store(), store(), store());
+    let nothing = a
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    end_together(&a, nothing, STACK_CACHE + 1)?;
+    check_eq!((a.cached_stacks(), kernel::stacks::outstanding()), (4, 4));
+    let fb = b
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let held_by_b: Vec<ContObj> = (0..4)
+        .map(|_| b.cont_new(fb))
+        .collect::<Result<_, _>>()
+        .map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(kernel::stacks::outstanding(), 8);
+    let fc = c
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    check_eq!(
+        c.cont_new(fc).map_err(|t| t.kind()),
+        Err(TrapKind::OutOfStacks)
+    );
+    // A guest of A (on one cached stack) makes continuations of A until
+    // the refusal: the three other cached stacks, then OutOfStacks.
+    let greedy = a
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let mut made = Vec::new();
+            loop {
+                match s.cont_new(nothing) {
+                    Ok(k) => made.push(k),
+                    Err(t) if t.kind() == TrapKind::OutOfStacks => break,
+                    Err(t) => return Err(t),
+                }
+            }
+            for &k in &made {
+                s.drop_cont(k)?;
+            }
+            Ok(made.len() as i32)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(greedy).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(3)));
+    check_eq!(
+        (
+            a.outstanding_stacks(),
+            a.cached_stacks(),
+            kernel::stacks::outstanding()
+        ),
+        (0, 4, 8)
+    );
+    for k in held_by_b {
+        check_eq!(b.drop_cont(k), Ok(()));
+    }
+    drop(b);
+    check_eq!(kernel::stacks::outstanding(), 4);
+    runs_normally(&c)?;
+    drop(a);
+    drop(c);
+    check_eq!(kernel::stacks::outstanding(), 0);
+    Ok(())
+}
+
+/// Recurses until its frame lies within `margin` bytes of `bottom`, then
+/// resumes `child` (which returns at once) there.
+#[inline(never)]
+fn resume_near_the_bottom(s: &Store, child: ContObj, bottom: usize, margin: usize) -> i32 {
+    let mut pad = [0u8; 128];
+    black_box(&mut pad);
+    let here = &pad as *const u8 as usize;
+    if here > bottom + margin {
+        return resume_near_the_bottom(s, child, bottom, margin) + pad[0] as i32;
+    }
+    match s.resume::<(), ()>(child, (), &[]) {
+        Ok(_) => 1,
+        Err(_) => 2,
+    }
+}
+
+/// The cache is full when a guest's child ends, and the guest's stack
+/// pointer is within 8 KiB of the bottom of its stack: giving the child's
+/// stack back to the pool (the kernel's `free` first touches 8 KiB below
+/// its caller) overflows the guest's stack. The guest traps with
+/// `StackOverflow`, and no stack is lost: the child's stays in its store's
+/// cache (one over `STACK_CACHE`), and all come back to the pool when the
+/// store drops. (The child's slot was lost to the pool for ever once.)
+fn a_guest_whose_child_ends_at_the_bottom_of_its_stack_overflows_and_loses_no_stack() -> TestResult
+{
+    use kernel::cont::STACK_CACHE;
+    let pool_before = kernel::stacks::outstanding();
+    let s = store();
+    let nothing = s
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let g = s
+        .func_wrap(move |s: &Store, top: i64| -> Result<i32, Trap> {
+            let child = s.cont_new(nothing)?;
+            // Fill the cache: these end after `child` took its stack.
+            let fillers: Vec<ContObj> = (0..STACK_CACHE)
+                .map(|_| s.cont_new(nothing))
+                .collect::<Result<_, _>>()?;
+            for k in fillers {
+                s.resume::<(), ()>(k, (), &[])?;
+            }
+            let bottom = top as usize - STACK;
+            Ok(resume_near_the_bottom(s, child, bottom, 6 * 1024))
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let top = s.stack_top(k).ok_or("no stack")?;
+    let r = s.resume::<i64, i32>(k, top as i64, &[]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected an overflow, got {r:?}"));
+    };
+    let TrapKind::StackOverflow { addr } = trap.kind() else {
+        return Err(alloc::format!("expected an overflow, got {trap}"));
+    };
+    check!(guard_below(top).contains(&addr), "{addr:#x}");
+    check_eq!(s.outstanding_stacks(), 0);
+    check_eq!(s.cached_stacks(), STACK_CACHE + 1);
+    check_eq!(kernel::stacks::outstanding(), pool_before + STACK_CACHE + 1);
+    runs_normally(&s)?;
+    drop(s);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    Ok(())
+}
+
+/// A guest of store A makes continuations of store B (allowed; running
+/// them is not while A's chain runs), drops some fresh and leaves the
+/// rest: B's counts, A's and the pool's are exact at every step, and B
+/// runs its continuations once A's chain is over.
+fn a_guest_of_one_store_filling_anothers_cache_keeps_every_count_exact() -> TestResult {
+    use kernel::cont::STACK_CACHE;
+    let pool_before = kernel::stacks::outstanding();
+    let (a, b) = (store(), store());
+    let fb = b
+        .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> { Ok(7) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let bc = b.clone();
+    let left: Rc<core::cell::RefCell<Vec<ContObj>>> = Rc::default();
+    let seen: Rc<core::cell::RefCell<Vec<(usize, usize, usize)>>> = Rc::default();
+    let (l, sn) = (left.clone(), seen.clone());
+    let g = a
+        .func_wrap(move |a: &Store, (): ()| -> Result<i32, Trap> {
+            let count = |s: &Store| {
+                (
+                    s.outstanding_stacks(),
+                    s.cached_stacks(),
+                    kernel::stacks::outstanding(),
+                )
+            };
+            let ks: Vec<ContObj> = (0..STACK_CACHE + 3)
+                .map(|_| bc.cont_new(fb))
+                .collect::<Result<_, _>>()?;
+            sn.borrow_mut().push(count(&bc));
+            let refused = bc.resume::<(), i32>(ks[0], (), &[]).err().map(|t| t.kind());
+            for &k in &ks[..STACK_CACHE + 1] {
+                bc.drop_cont(k)?;
+            }
+            l.borrow_mut().extend_from_slice(&ks[STACK_CACHE + 1..]);
+            sn.borrow_mut().push(count(&bc));
+            sn.borrow_mut().push(count(a));
+            Ok(i32::from(refused == Some(TrapKind::OtherStoreRunning)))
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    let p = pool_before;
+    check_eq!(
+        *seen.borrow(),
+        [(7, 0, p + 8), (2, 4, p + 7), (1, 0, p + 7)]
+    );
+    check_eq!((a.outstanding_stacks(), a.cached_stacks()), (0, 1));
+    for &k in left.borrow().iter() {
+        check_eq!(b.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(7)));
+    }
+    check_eq!((b.outstanding_stacks(), b.cached_stacks()), (0, 4));
+    check_eq!(kernel::stacks::outstanding(), p + 5);
+    drop(a);
+    drop(b);
+    check_eq!(kernel::stacks::outstanding(), p);
+    Ok(())
+}
+
+// ----- trap reports, attacked -------------------------------------------------
+
+/// The report of an overflow by recursion: the walk fills the whole trace
+/// (`MAX_TRACE` frames, all on the overflowing stack), and the report
+/// shows the faulting instruction, then the recursion's return address
+/// once (it is the other `MAX_TRACE - 1` frames), with the count of its
+/// repeats.
+fn an_overflow_report_shows_the_recursion_once_and_counts_its_repeats() -> TestResult {
+    use alloc::string::ToString;
+    use kernel::cont::trace::MAX_TRACE;
+    let s = store();
+    let (trap, top) = trap_and_top(&s, |_: &Store, (): ()| -> Result<i64, Trap> {
+        Ok(overflow(0) as i64)
+    })?;
+    let trace = trap.backtrace().trace().ok_or("no full backtrace")?;
+    check_eq!(trace.frames().len(), MAX_TRACE);
+    let tops: Vec<usize> = trace.groups().map(|g| g.stack_top).collect();
+    check_eq!(tops, [top]);
+    let text = trap.report().to_string();
+    println!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    check_eq!(lines.len(), 5);
+    check!(
+        lines[0].starts_with("trap: StackOverflow { addr: "),
+        "{}",
+        lines[0]
+    );
+    check!(
+        lines[1].starts_with("  continuation on stack ")
+            && lines[1].ends_with(&alloc::format!("(TOS {top:#x}):")),
+        "{}",
+        lines[1]
+    );
+    check!(
+        lines[2].contains("test_hostile::overflow+0x"),
+        "{}",
+        lines[2]
+    );
+    check!(
+        lines[3].contains("test_hostile::overflow+0x"),
+        "{}",
+        lines[3]
+    );
+    check_eq!(
+        lines[4],
+        alloc::format!("    ... the same frame {} more times", MAX_TRACE - 2)
+    );
+    runs_normally(&s)
+}
+
+/// A `fmt::Write` that panics on its `n`th line.
+struct PanicsOnLine {
+    left: usize,
+    out: alloc::string::String,
+}
+
+impl fmt::Write for PanicsOnLine {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.out.push_str(s);
+        if s.ends_with('\n') {
+            if self.left == 0 {
+                panic!("the writer gives up");
+            }
+            self.left -= 1;
+        }
+        Ok(())
+    }
+}
+
+/// A guest formats a trap's report into a writer that panics on its third
+/// line: the guest traps (`Panic`), and the report of that first trap,
+/// formatted afterwards in the kernel, is whole and the same as before.
+fn a_guest_whose_writer_panics_midway_through_a_report_traps_and_the_report_stays_whole()
+-> TestResult {
+    use alloc::string::ToString;
+    let s = store();
+    let (first, _) = trap_and_top(&s, |_: &Store, (): ()| -> Result<i32, Trap> {
+        Err(make_guest_trap("shown"))
+    })?;
+    let before = first.report().to_string();
+    let (second, _) = trap_and_top(&s, move |_: &Store, (): ()| -> Result<i32, Trap> {
+        let mut w = PanicsOnLine {
+            left: 2,
+            out: alloc::string::String::new(),
+        };
+        let _ = fmt::write(&mut w, format_args!("{}", first.report()));
+        Ok(w.out.len() as i32)
+    })?;
+    check_eq!(second.kind(), TrapKind::Panic);
+    check!(
+        second.text().starts_with("the writer gives up at ")
+            && second.text().contains("tests/hostile.rs:"),
+        "{}",
+        second.text()
+    );
+    check_eq!(first.report().to_string(), before);
+    check!(
+        before.starts_with("trap: Guest: shown\n  continuation on stack "),
+        "{before}"
+    );
+    runs_normally(&s)
+}
+
+/// Store B's guest traps; B is dropped (its stacks back in the pool,
+/// zeroed). A guest of store A, running on what may be the very slot B's
+/// guest ran on, formats that trap's report: the same text as when B was
+/// alive, naming B's stack by its slot and reading nothing of it.
+fn a_report_of_a_dropped_stores_trap_read_in_another_stores_guest_is_unchanged() -> TestResult {
+    use alloc::string::ToString;
+    let b = store();
+    let (trap, top) = trap_and_top(&b, |_: &Store, (): ()| -> Result<i32, Trap> {
+        Err(make_guest_trap("from b"))
+    })?;
+    let while_b_lived = trap.report().to_string();
+    drop(b);
+    let a = store();
+    let seen: Rc<core::cell::RefCell<alloc::string::String>> = Rc::default();
+    let sn = seen.clone();
+    let g = a
+        .func_wrap(move |_: &Store, (): ()| -> Result<i64, Trap> {
+            *sn.borrow_mut() = trap.report().to_string();
+            let local = 0u8;
+            Ok(black_box(&local) as *const u8 as i64)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let a_top = a.stack_top(k).ok_or("no stack")?;
+    check_eq!(a_top, top);
+    check!(matches!(
+        a.resume::<(), i64>(k, (), &[]),
+        Ok(Resumed::Returned(_))
+    ));
+    check_eq!(*seen.borrow(), while_b_lived);
+    check!(
+        while_b_lived.contains(&alloc::format!("(TOS {top:#x}):\n    ")),
+        "{while_b_lived}"
+    );
+    runs_normally(&a)
 }

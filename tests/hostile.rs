@@ -6,7 +6,12 @@
 //! test that checks it.
 //!
 //! Every test ends by running an ordinary continuation in the same store,
-//! to show that whatever went wrong before left the runtime whole.
+//! to show that whatever went wrong before left the runtime whole. The
+//! last group attacks the store's stack cache on the kernel's own stacks
+//! (guard pages, demand paging, an exhausted pool, overflows inside the
+//! pool's own calls) and trap reports (overflow reports, a panicking
+//! writer, a dropped store's trap); its host half is
+//! `kernel/src/cont/hostile_cache_tests.rs`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -57,6 +62,7 @@ kernel::suite!(
         a_guest_whose_child_ends_at_the_bottom_of_its_stack_overflows_and_loses_no_stack,
         a_guest_of_one_store_filling_anothers_cache_keeps_every_count_exact,
         cont_new_overflowing_at_the_bottom_of_a_guests_stack_fifty_times_loses_no_record,
+        a_switch_target_that_overflows_ends_alone_and_every_stack_comes_back,
         an_overflow_report_shows_the_recursion_once_and_counts_its_repeats,
         a_guest_whose_writer_panics_midway_through_a_report_traps_and_the_report_stays_whole,
         a_report_of_a_dropped_stores_trap_read_in_another_stores_guest_is_unchanged,
@@ -793,7 +799,8 @@ fn end_together(s: &Store, f: kernel::cont::Func, n: usize) -> TestResult {
 /// empty. A third store's `cont.new` traps `OutOfStacks`; A still makes
 /// continuations, on its own cached stacks, until they are used up, and
 /// then it too gets `OutOfStacks`, inside a guest as at the kernel level.
-/// Dropping B gives the pool its slots back.
+/// Dropping B gives the pool its slots back; A's cached stacks still
+/// count as in use, so the pool cannot be re-cut until A drops.
 fn an_exhausted_pool_traps_out_of_stacks_but_a_store_with_cached_stacks_still_runs() -> TestResult {
     use kernel::cont::STACK_CACHE;
     use kernel::stacks::{Config, configure};
@@ -860,6 +867,11 @@ fn an_exhausted_pool_traps_out_of_stacks_but_a_store_with_cached_stacks_still_ru
     }
     drop(b);
     check_eq!(kernel::stacks::outstanding(), 4);
+    // A's cached stacks are in use as far as the pool knows: no re-cut.
+    check_eq!(
+        configure(Config::DEFAULT),
+        Err(kernel::stacks::ConfigError::InUse { outstanding: 4 })
+    );
     runs_normally(&c)?;
     drop(a);
     drop(c);
@@ -1080,6 +1092,59 @@ fn a_guest_of_one_store_filling_anothers_cache_keeps_every_count_exact() -> Test
     drop(a);
     drop(b);
     check_eq!(kernel::stacks::outstanding(), p);
+    Ok(())
+}
+
+/// A guest switches to a fresh target, which overflows its stack: the
+/// target alone ends (the kernel's resume, the switch handler, gets its
+/// `StackOverflow`, from the target's stack), its stack is cached, and the
+/// switched-out guest stays suspended, its handle gone with the target.
+/// The store's drop cancels it (its frame unwinds) and every stack goes
+/// back to the pool.
+fn a_switch_target_that_overflows_ends_alone_and_every_stack_comes_back() -> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let s = store();
+    let sw = s.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let target = s
+        .func_wrap(|_: &Store, _prev: ContObj| -> Result<i64, Trap> { Ok(overflow(0) as i64) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let kt = s.cont_new(target).map_err(|t| alloc::format!("{t}"))?;
+    let target_top = s.stack_top(kt).ok_or("no stack")?;
+    let lives = Rc::new(Cell::new(0));
+    let l = lives.clone();
+    let switcher = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
+            struct Alive(Rc<Cell<i32>>);
+            impl Drop for Alive {
+                fn drop(&mut self) {
+                    self.0.set(self.0.get() - 1);
+                }
+            }
+            l.set(l.get() + 1);
+            let _alive = Alive(l.clone());
+            s.switch::<(), ()>(kt, sw, ())?;
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(switcher).map_err(|t| alloc::format!("{t}"))?;
+    let r = s.resume::<(), i64>(k, (), &[Handler::switch(sw)]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected an overflow, got {r:?}"));
+    };
+    check!(
+        matches!(trap.kind(), TrapKind::StackOverflow { .. }),
+        "{trap}"
+    );
+    check_eq!(trap.origin(), target_top);
+    check_eq!(
+        (s.outstanding_stacks(), s.cached_stacks(), lives.get()),
+        (1, 1, 1)
+    );
+    check_eq!(kernel::stacks::outstanding(), pool_before + 2);
+    check!(!s.in_continuation());
+    drop(s);
+    check_eq!(lives.get(), 0);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
     Ok(())
 }
 

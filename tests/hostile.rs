@@ -63,6 +63,7 @@ kernel::suite!(
         a_guest_of_one_store_filling_anothers_cache_keeps_every_count_exact,
         cont_new_overflowing_at_the_bottom_of_a_guests_stack_fifty_times_loses_no_record,
         a_switch_target_that_overflows_ends_alone_and_every_stack_comes_back,
+        a_trap_in_a_target_switched_to_from_two_levels_down_walks_its_own_stack_then_the_kernels,
         an_overflow_report_shows_the_recursion_once_and_counts_its_repeats,
         a_guest_whose_writer_panics_midway_through_a_report_traps_and_the_report_stays_whole,
         a_report_of_a_dropped_stores_trap_read_in_another_stores_guest_is_unchanged,
@@ -1144,6 +1145,59 @@ fn a_switch_target_that_overflows_ends_alone_and_every_stack_comes_back() -> Tes
     check!(!s.in_continuation());
     drop(s);
     check_eq!(lives.get(), 0);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    Ok(())
+}
+
+/// kernel > G > H, the switch handler on the kernel's resume of G. H
+/// switches to X, which takes G's place under the kernel, and X's guest
+/// makes a trap and returns it. The trap's full walk goes from X's stack
+/// straight to the kernel's (X's parent is now the kernel, not G or H,
+/// whose stacks hold a suspended segment), and the kernel's resume of G
+/// gets it. The segment H..G is cancelled by the store's drop.
+fn a_trap_in_a_target_switched_to_from_two_levels_down_walks_its_own_stack_then_the_kernels()
+-> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let s = store();
+    let sw = s.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let x = s
+        .func_wrap(|_: &Store, _seg: ContObj| -> Result<i32, Trap> {
+            Err(make_guest_trap("x fails"))
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let kx = s.cont_new(x).map_err(|t| alloc::format!("{t}"))?;
+    let x_top = s.stack_top(kx).ok_or("no stack")?;
+    let h = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            s.switch::<(), ()>(kx, sw, ())?;
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let g = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let kh = s.cont_new(h)?;
+            match s.resume::<(), i32>(kh, (), &[])? {
+                Resumed::Returned(v) => Ok(v),
+                Resumed::Suspended { .. } => Ok(-1),
+            }
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let kg = s.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let r = s.resume::<(), i32>(kg, (), &[Handler::switch(sw)]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected a trap, got {r:?}"));
+    };
+    check_eq!((trap.kind(), trap.message()), (TrapKind::Guest, "x fails"));
+    let trace = trap.backtrace().trace().ok_or("no full backtrace")?;
+    let tops: Vec<usize> = trace.groups().map(|g| g.stack_top).collect();
+    check_eq!(tops, [x_top, 0]);
+    check_eq!(
+        name_of(trace.frames()[0].address),
+        "test_hostile::make_guest_trap"
+    );
+    // G and H are suspended together, X's stack is cached.
+    check_eq!((s.outstanding_stacks(), s.cached_stacks()), (2, 1));
+    drop(s);
     check_eq!(kernel::stacks::outstanding(), pool_before);
     Ok(())
 }

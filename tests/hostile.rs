@@ -62,6 +62,7 @@ kernel::suite!(
         a_guest_whose_child_ends_at_the_bottom_of_its_stack_overflows_and_loses_no_stack,
         a_guest_of_one_store_filling_anothers_cache_keeps_every_count_exact,
         cont_new_overflowing_at_the_bottom_of_a_guests_stack_fifty_times_loses_no_record,
+        a_store_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_and_keeps_its_stacks,
         a_switch_target_that_overflows_ends_alone_and_every_stack_comes_back,
         a_trap_in_a_target_switched_to_from_two_levels_down_walks_its_own_stack_then_the_kernels,
         an_overflow_report_shows_the_recursion_once_and_counts_its_repeats,
@@ -1037,6 +1038,67 @@ fn cont_new_overflowing_at_the_bottom_of_a_guests_stack_fifty_times_loses_no_rec
     let heap = heap.borrow();
     check_eq!(heap[49], heap[1]);
     runs_normally(&s)
+}
+
+/// Recurses until its frame lies within `margin` bytes of `bottom`, then
+/// drops the store in `holder` there.
+#[inline(never)]
+fn drop_store_near_the_bottom(
+    holder: &Cell<Option<Pin<Box<Store>>>>,
+    bottom: usize,
+    margin: usize,
+) {
+    let mut pad = [0u8; 128];
+    black_box(&mut pad);
+    let here = &pad as *const u8 as usize;
+    if here > bottom + margin {
+        drop_store_near_the_bottom(holder, bottom, margin);
+        black_box(pad[0]);
+        return;
+    }
+    drop(holder.take());
+}
+
+/// A guest drops a store (B, holding two cached stacks) within 8 KiB of
+/// the bottom of its own stack: B's drop gives its first stack back to the
+/// pool, whose `free` touches 8 KiB below, and the guest traps with
+/// `StackOverflow` there. Nothing crashes: the guest's own store goes on,
+/// and B, its drop cut short, keeps its two stacks out of the pool for
+/// ever, as a store given to `mem::forget` would.
+fn a_store_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_and_keeps_its_stacks()
+-> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let b = Store::new(KernelStacks, STACK);
+    let nothing = b
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    end_together(&b, nothing, 2)?;
+    check_eq!(b.cached_stacks(), 2);
+    let holder: Rc<Cell<Option<Pin<Box<Store>>>>> = Rc::new(Cell::new(Some(b)));
+    let a = store();
+    let h = holder.clone();
+    let g = a
+        .func_wrap(move |_: &Store, top: i64| -> Result<i32, Trap> {
+            drop_store_near_the_bottom(&h, top as usize - STACK, 6 * 1024);
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let top = a.stack_top(k).ok_or("no stack")?;
+    let r = a.resume::<i64, i32>(k, top as i64, &[]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected an overflow, got {r:?}"));
+    };
+    let TrapKind::StackOverflow { addr } = trap.kind() else {
+        return Err(alloc::format!("expected an overflow, got {trap}"));
+    };
+    check!(guard_below(top).contains(&addr), "{addr:#x}");
+    check!(holder.take().is_none());
+    check_eq!(kernel::stacks::outstanding(), pool_before + 2 + 1);
+    runs_normally(&a)?;
+    drop(a);
+    check_eq!(kernel::stacks::outstanding(), pool_before + 2);
+    Ok(())
 }
 
 /// A guest of store A makes continuations of store B (allowed; running

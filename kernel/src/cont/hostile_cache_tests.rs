@@ -426,6 +426,47 @@ fn dropping_a_store_with_cached_stacks_and_suspended_chains_unwinds_every_frame(
     assert_eq!(lives.live(), 0);
 }
 
+/// A suspended typed continuation of store A is dropped inside a guest of
+/// store B: A cannot cancel it then (stores do not nest) and keeps the
+/// handle. A's next `cont.new` cancels it first (its frame unwinds), which
+/// puts its stack in A's cache, and then takes that very stack.
+#[test]
+fn a_deferred_drop_flushed_by_cont_new_hands_its_stack_to_that_very_cont_new() {
+    use crate::cont::typed::{Cont, Func as TFunc, Resumed as TResumed, Tag as TTag};
+    let (a, b) = (shared(), shared());
+    let lives = Frames::default();
+    let yld = TTag::<(), ()>::new(&a).unwrap();
+    let l = lives.clone();
+    let f = TFunc::wrap(&a, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let _mine = l.enter();
+        yld.suspend(s, ())
+    })
+    .unwrap();
+    let raw = match Cont::new(&a, f).unwrap().resume((), &[yld.on()]).unwrap() {
+        TResumed::Suspended(susp) => susp.take(yld).unwrap().1.into_raw(),
+        TResumed::Returned(()) => panic!("returned"),
+    };
+    let parked_top = a.stack_top(raw).unwrap();
+    let a2 = a.clone();
+    let g = b
+        .func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+            drop(Cont::<'_, (), ()>::from_raw(&a2, raw)?);
+            Ok(0)
+        })
+        .unwrap();
+    assert_eq!(
+        returned::<i32>(b.resume(b.cont_new(g).unwrap(), (), &[])),
+        0
+    );
+    assert_eq!((lives.live(), counts(&a)), (1, (1, 0)));
+    let k = a.cont_new(where_i_ran(&a)).unwrap();
+    assert_eq!((lives.live(), counts(&a)), (0, (1, 0)));
+    assert_eq!(a.stack_top(k), Some(parked_top));
+    let at: i64 = returned(a.resume(k, (), &[]));
+    assert!((at as usize) < parked_top && (at as usize) > parked_top - STACK);
+    drop(b);
+}
+
 // ----- State::Parent, derived ----------------------------------------------------
 
 /// Inside a chain kernel > A > B > C, C looks at the handles A and B were

@@ -6,7 +6,12 @@
 //! test that checks it.
 //!
 //! Every test ends by running an ordinary continuation in the same store,
-//! to show that whatever went wrong before left the runtime whole.
+//! to show that whatever went wrong before left the runtime whole. The
+//! last group attacks the store's stack cache on the kernel's own stacks
+//! (guard pages, demand paging, an exhausted pool, overflows inside the
+//! pool's own calls) and trap reports (overflow reports, a panicking
+//! writer, a dropped store's trap); its host half is
+//! `kernel/src/cont/hostile_cache_tests.rs`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -31,6 +36,9 @@ use kernel::{check, check_eq, println, serial};
 kernel::suite!(
     "hostile",
     [
+        // First: it cuts the pool down, which needs no stack out, and
+        // stores leaked by the Rc cycles of later tests keep theirs.
+        an_exhausted_pool_traps_out_of_stacks_but_a_store_with_cached_stacks_still_runs,
         guest_resuming_another_stores_continuation_is_refused_and_both_stores_go_on,
         dropping_a_suspended_chain_leaves_the_other_stores_continuations_whole,
         guest_that_suspends_inside_a_println_argument_leaves_the_console_free,
@@ -49,6 +57,17 @@ kernel::suite!(
         report_of_a_trap_kept_past_the_ring_shows_its_own_first_frames_not_another_traps,
         guest_trap_made_on_the_kernel_stack_walks_the_kernel_stack_only,
         trap_kept_after_its_continuation_ended_still_reports_where_it_was_made,
+        a_stack_that_overflowed_into_its_guard_is_cached_and_overflows_the_same_way_when_reused,
+        a_panicked_guests_stack_is_cached_and_runs_a_twelve_argument_function_next,
+        a_guest_whose_child_ends_at_the_bottom_of_its_stack_overflows_and_loses_no_stack,
+        a_guest_of_one_store_filling_anothers_cache_keeps_every_count_exact,
+        cont_new_overflowing_at_the_bottom_of_a_guests_stack_fifty_times_loses_no_record,
+        a_store_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_and_keeps_its_stacks,
+        a_switch_target_that_overflows_ends_alone_and_every_stack_comes_back,
+        a_trap_in_a_target_switched_to_from_two_levels_down_walks_its_own_stack_then_the_kernels,
+        an_overflow_report_shows_the_recursion_once_and_counts_its_repeats,
+        a_guest_whose_writer_panics_midway_through_a_report_traps_and_the_report_stays_whole,
+        a_report_of_a_dropped_stores_trap_read_in_another_stores_guest_is_unchanged,
     ]
 );
 
@@ -647,4 +666,740 @@ fn trap_kept_after_its_continuation_ended_still_reports_where_it_was_made() -> T
     let text = trap.report().to_string();
     check!(text.contains("test_hostile::make_guest_trap+0x"), "{text}");
     runs_normally(&s)
+}
+
+// ----- the stack cache, on the kernel's own stacks ---------------------------
+
+/// Recurses until the stack runs out: each level keeps 64 bytes alive
+/// across its one call, so every return address is the same and the
+/// compiler cannot turn it into a loop.
+#[allow(unconditional_recursion)]
+#[inline(never)]
+fn overflow(depth: u64) -> u64 {
+    let mut pad = [depth; 8];
+    black_box(&mut pad);
+    overflow(black_box(depth + 1)) + pad[7]
+}
+
+/// The guard page below the stack whose top is `top`.
+fn guard_below(top: usize) -> core::ops::Range<u64> {
+    let config = kernel::stacks::config();
+    let bottom = (top - config.stack_size) as u64;
+    bottom - config.guard_size as u64..bottom
+}
+
+/// The trap a fresh continuation of `f` ends with, and the top of the
+/// stack it ran on.
+fn trap_and_top<P, R, F>(s: &Store, f: F) -> Result<(Trap, usize), alloc::string::String>
+where
+    P: kernel::cont::WasmValues + Default,
+    R: kernel::cont::WasmValues + core::fmt::Debug,
+    F: Fn(&Store, P) -> Result<R, Trap> + 'static,
+{
+    let func = s.func_wrap(f).map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(func).map_err(|t| alloc::format!("{t}"))?;
+    let top = s.stack_top(k).ok_or("no stack")?;
+    match s.resume::<P, R>(k, P::default(), &[]) {
+        Err(trap) => Ok((trap, top)),
+        other => Err(alloc::format!("expected a trap, got {other:?}")),
+    }
+}
+
+/// A continuation recurses into its guard page: a `StackOverflow` trap,
+/// with every page of its stack now mapped. The store keeps the stack; the
+/// next continuation gets that very stack, overflows it the same way
+/// (the guard is still unmapped), and the one after runs normally on it.
+fn a_stack_that_overflowed_into_its_guard_is_cached_and_overflows_the_same_way_when_reused()
+-> TestResult {
+    let s = store();
+    let pool_before = kernel::stacks::outstanding();
+    for round in 0..2 {
+        let (trap, top) = trap_and_top(&s, |_: &Store, (): ()| -> Result<i64, Trap> {
+            Ok(overflow(0) as i64)
+        })?;
+        let TrapKind::StackOverflow { addr } = trap.kind() else {
+            return Err(alloc::format!(
+                "round {round}: expected an overflow, got {trap}"
+            ));
+        };
+        check!(guard_below(top).contains(&addr), "round {round}: {addr:#x}");
+        check_eq!(trap.origin(), top);
+        check_eq!((s.outstanding_stacks(), s.cached_stacks()), (0, 1));
+        check_eq!(kernel::stacks::outstanding(), pool_before + 1);
+    }
+    runs_normally(&s)?;
+    let pool_held = kernel::stacks::outstanding();
+    drop(s);
+    check_eq!(kernel::stacks::outstanding(), pool_held - 1);
+    Ok(())
+}
+
+/// Twelve `i64`s: the biggest args buffer a tuple makes.
+type Twelve = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+/// A guest panics 40 levels deep in recursion (pages below the top now
+/// mapped, its frames abandoned). Its stack is cached, and the next
+/// continuation, of a function with twelve params, starts on it with a
+/// header of its own size and gets every argument.
+fn a_panicked_guests_stack_is_cached_and_runs_a_twelve_argument_function_next() -> TestResult {
+    #[inline(never)]
+    fn dive(n: u32) -> i64 {
+        let mut pad = [n as u8; 300];
+        black_box(&mut pad);
+        if n == 0 {
+            let empty: &[i64] = black_box(&[]);
+            return empty[0];
+        }
+        dive(black_box(n - 1)) + pad[299] as i64
+    }
+    let s = store();
+    let (trap, top) = trap_and_top(&s, |_: &Store, (): ()| -> Result<i64, Trap> {
+        Ok(dive(40))
+    })?;
+    check_eq!(trap.kind(), TrapKind::Panic);
+    check_eq!(s.cached_stacks(), 1);
+    let sum = s
+        .func_wrap(|_: &Store, a: Twelve| -> Result<i64, Trap> {
+            Ok(a.0 + a.1 + a.2 + a.3 + a.4 + a.5 + a.6 + a.7 + a.8 + a.9 + a.10 + a.11)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(sum).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(s.stack_top(k), Some(top));
+    let args: Twelve = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048);
+    check_eq!(
+        s.resume::<Twelve, i64>(k, args, &[]),
+        Ok(Resumed::Returned(4095))
+    );
+    runs_normally(&s)
+}
+
+/// Puts the pool back to its default cut when dropped (after the test's
+/// stores, which are declared after it), whatever the test did.
+struct DefaultPoolAfterwards;
+
+impl Drop for DefaultPoolAfterwards {
+    fn drop(&mut self) {
+        let _ = kernel::stacks::configure(kernel::stacks::Config::DEFAULT);
+    }
+}
+
+/// `n` continuations of `f` made at once, then run to their end: the
+/// store keeps `STACK_CACHE` of their stacks.
+fn end_together(s: &Store, f: kernel::cont::Func, n: usize) -> TestResult {
+    let ks: Vec<ContObj> = (0..n)
+        .map(|_| s.cont_new(f))
+        .collect::<Result<_, _>>()
+        .map_err(|t| alloc::format!("{t}"))?;
+    for k in ks {
+        check_eq!(s.resume::<(), ()>(k, (), &[]), Ok(Resumed::Returned(())));
+    }
+    Ok(())
+}
+
+/// The pool cut to 8 slots. Store A ends 5 continuations together (it
+/// keeps 4 stacks, gives 1 back) and B holds 4 fresh ones: the pool is
+/// empty. A third store's `cont.new` traps `OutOfStacks`; A still makes
+/// continuations, on its own cached stacks, until they are used up, and
+/// then it too gets `OutOfStacks`, inside a guest as at the kernel level.
+/// Dropping B gives the pool its slots back; A's cached stacks still
+/// count as in use, so the pool cannot be re-cut until A drops.
+fn an_exhausted_pool_traps_out_of_stacks_but_a_store_with_cached_stacks_still_runs() -> TestResult {
+    use kernel::cont::STACK_CACHE;
+    use kernel::stacks::{Config, configure};
+    check_eq!(kernel::stacks::outstanding(), 0);
+    let _restore = DefaultPoolAfterwards;
+    check_eq!(
+        configure(Config {
+            slots: 8,
+            ..Config::DEFAULT
+        }),
+        Ok(())
+    );
+    let (a, b, c) = (store(), store(), store());
+    let nothing = a
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    end_together(&a, nothing, STACK_CACHE + 1)?;
+    check_eq!((a.cached_stacks(), kernel::stacks::outstanding()), (4, 4));
+    let fb = b
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let held_by_b: Vec<ContObj> = (0..4)
+        .map(|_| b.cont_new(fb))
+        .collect::<Result<_, _>>()
+        .map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(kernel::stacks::outstanding(), 8);
+    let fc = c
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    check_eq!(
+        c.cont_new(fc).map_err(|t| t.kind()),
+        Err(TrapKind::OutOfStacks)
+    );
+    // A guest of A (on one cached stack) makes continuations of A until
+    // the refusal: the three other cached stacks, then OutOfStacks.
+    let greedy = a
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let mut made = Vec::new();
+            loop {
+                match s.cont_new(nothing) {
+                    Ok(k) => made.push(k),
+                    Err(t) if t.kind() == TrapKind::OutOfStacks => break,
+                    Err(t) => return Err(t),
+                }
+            }
+            for &k in &made {
+                s.drop_cont(k)?;
+            }
+            Ok(made.len() as i32)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(greedy).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(3)));
+    check_eq!(
+        (
+            a.outstanding_stacks(),
+            a.cached_stacks(),
+            kernel::stacks::outstanding()
+        ),
+        (0, 4, 8)
+    );
+    for k in held_by_b {
+        check_eq!(b.drop_cont(k), Ok(()));
+    }
+    drop(b);
+    check_eq!(kernel::stacks::outstanding(), 4);
+    // A's cached stacks are in use as far as the pool knows: no re-cut.
+    check_eq!(
+        configure(Config::DEFAULT),
+        Err(kernel::stacks::ConfigError::InUse { outstanding: 4 })
+    );
+    runs_normally(&c)?;
+    drop(a);
+    drop(c);
+    check_eq!(kernel::stacks::outstanding(), 0);
+    Ok(())
+}
+
+/// Recurses until its frame lies within `margin` bytes of `bottom`, then
+/// resumes `child` (which returns at once) there.
+#[inline(never)]
+fn resume_near_the_bottom(s: &Store, child: ContObj, bottom: usize, margin: usize) -> i32 {
+    let mut pad = [0u8; 128];
+    black_box(&mut pad);
+    let here = &pad as *const u8 as usize;
+    if here > bottom + margin {
+        return resume_near_the_bottom(s, child, bottom, margin) + pad[0] as i32;
+    }
+    match s.resume::<(), ()>(child, (), &[]) {
+        Ok(_) => 1,
+        Err(_) => 2,
+    }
+}
+
+/// The cache is full when a guest's child ends, and the guest's stack
+/// pointer is within 8 KiB of the bottom of its stack: giving the child's
+/// stack back to the pool (the kernel's `free` first touches 8 KiB below
+/// its caller) overflows the guest's stack. The guest traps with
+/// `StackOverflow`, and no stack is lost: the child's stays in its store's
+/// cache (one over `STACK_CACHE`), and all come back to the pool when the
+/// store drops. (The child's slot was lost to the pool for ever once.)
+fn a_guest_whose_child_ends_at_the_bottom_of_its_stack_overflows_and_loses_no_stack() -> TestResult
+{
+    use kernel::cont::STACK_CACHE;
+    let pool_before = kernel::stacks::outstanding();
+    let s = store();
+    let nothing = s
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let g = s
+        .func_wrap(move |s: &Store, top: i64| -> Result<i32, Trap> {
+            let child = s.cont_new(nothing)?;
+            // Fill the cache: these end after `child` took its stack.
+            let fillers: Vec<ContObj> = (0..STACK_CACHE)
+                .map(|_| s.cont_new(nothing))
+                .collect::<Result<_, _>>()?;
+            for k in fillers {
+                s.resume::<(), ()>(k, (), &[])?;
+            }
+            let bottom = top as usize - STACK;
+            Ok(resume_near_the_bottom(s, child, bottom, 6 * 1024))
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let top = s.stack_top(k).ok_or("no stack")?;
+    let r = s.resume::<i64, i32>(k, top as i64, &[]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected an overflow, got {r:?}"));
+    };
+    let TrapKind::StackOverflow { addr } = trap.kind() else {
+        return Err(alloc::format!("expected an overflow, got {trap}"));
+    };
+    check!(guard_below(top).contains(&addr), "{addr:#x}");
+    check_eq!(s.outstanding_stacks(), 0);
+    check_eq!(s.cached_stacks(), STACK_CACHE + 1);
+    check_eq!(kernel::stacks::outstanding(), pool_before + STACK_CACHE + 1);
+    runs_normally(&s)?;
+    drop(s);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    Ok(())
+}
+
+/// Recurses until its frame lies within `margin` bytes of `bottom`, then
+/// makes a continuation of `f` there; the result's trap kind, if any.
+#[inline(never)]
+fn cont_new_near_the_bottom(
+    s: &Store,
+    f: kernel::cont::Func,
+    bottom: usize,
+    margin: usize,
+) -> Option<TrapKind> {
+    let mut pad = [0u8; 128];
+    black_box(&mut pad);
+    let here = &pad as *const u8 as usize;
+    if here > bottom + margin {
+        let r = cont_new_near_the_bottom(s, f, bottom, margin);
+        black_box(pad[0]);
+        return r;
+    }
+    s.cont_new(f).err().map(|t| t.kind())
+}
+
+/// With the cache empty, `cont.new` takes a record whose stack went back
+/// and asks the pool for a stack, and the pool's `allocate` first touches
+/// 8 KiB below its caller: a guest within that distance of its stack's
+/// bottom overflows there. A scheduler guest sets that up fifty times (six
+/// continuations ended together leave four cached stacks and two records
+/// without one; four fresh continuations then hold the cached stacks) and
+/// runs such a guest, catching each `StackOverflow`. The record that
+/// `cont.new` took is not lost: after the first two rounds the heap does
+/// not grow by a byte. (Each round once kept one record out of the free
+/// list until the store dropped, and the next round allocated another.)
+fn cont_new_overflowing_at_the_bottom_of_a_guests_stack_fifty_times_loses_no_record() -> TestResult
+{
+    use kernel::cont::STACK_CACHE;
+    let s = store();
+    let nothing = s
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let diver = s
+        .func_wrap(move |s: &Store, top: i64| -> Result<i32, Trap> {
+            let bottom = top as usize - STACK;
+            Ok(
+                match cont_new_near_the_bottom(s, nothing, bottom, 6 * 1024) {
+                    None => 1,
+                    Some(_) => 2,
+                },
+            )
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let heap: Rc<core::cell::RefCell<Vec<usize>>> = Rc::default();
+    let kinds: Rc<core::cell::RefCell<Vec<Option<TrapKind>>>> = Rc::default();
+    let (h, kd) = (heap.clone(), kinds.clone());
+    let scheduler = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let mut ended = Vec::with_capacity(STACK_CACHE + 2);
+            let mut holders = Vec::with_capacity(STACK_CACHE);
+            for _ in 0..50 {
+                for _ in 0..STACK_CACHE + 2 {
+                    ended.push(s.cont_new(nothing)?);
+                }
+                for k in ended.drain(..) {
+                    s.resume::<(), ()>(k, (), &[])?;
+                }
+                for _ in 0..STACK_CACHE {
+                    holders.push(s.cont_new(nothing)?);
+                }
+                let k = s.cont_new(diver)?;
+                let top = s.stack_top(k).unwrap_or(0) as i64;
+                let r = s.resume::<i64, i32>(k, top, &[]);
+                kd.borrow_mut().push(r.err().map(|t| t.kind()));
+                for k in holders.drain(..) {
+                    s.drop_cont(k)?;
+                }
+                h.borrow_mut().push(kernel::heap::used_bytes());
+            }
+            Ok(0)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    // Room for the 100 results up front, so that only records could grow.
+    heap.borrow_mut().reserve(50);
+    kinds.borrow_mut().reserve(50);
+    let k = s.cont_new(scheduler).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(0)));
+    check!(
+        kinds
+            .borrow()
+            .iter()
+            .all(|k| matches!(k, Some(TrapKind::StackOverflow { .. }))),
+        "{:?}",
+        kinds.borrow()
+    );
+    let heap = heap.borrow();
+    check_eq!(heap[49], heap[1]);
+    runs_normally(&s)
+}
+
+/// Recurses until its frame lies within `margin` bytes of `bottom`, then
+/// drops the store in `holder` there.
+#[inline(never)]
+fn drop_store_near_the_bottom(
+    holder: &Cell<Option<Pin<Box<Store>>>>,
+    bottom: usize,
+    margin: usize,
+) {
+    let mut pad = [0u8; 128];
+    black_box(&mut pad);
+    let here = &pad as *const u8 as usize;
+    if here > bottom + margin {
+        drop_store_near_the_bottom(holder, bottom, margin);
+        black_box(pad[0]);
+        return;
+    }
+    drop(holder.take());
+}
+
+/// A guest drops a store (B, holding two cached stacks) within 8 KiB of
+/// the bottom of its own stack: B's drop gives its first stack back to the
+/// pool, whose `free` touches 8 KiB below, and the guest traps with
+/// `StackOverflow` there. Nothing crashes: the guest's own store goes on,
+/// and B, its drop cut short, keeps its two stacks out of the pool for
+/// ever, as a store given to `mem::forget` would.
+fn a_store_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_and_keeps_its_stacks()
+-> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let b = Store::new(KernelStacks, STACK);
+    let nothing = b
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    end_together(&b, nothing, 2)?;
+    check_eq!(b.cached_stacks(), 2);
+    let holder: Rc<Cell<Option<Pin<Box<Store>>>>> = Rc::new(Cell::new(Some(b)));
+    let a = store();
+    let h = holder.clone();
+    let g = a
+        .func_wrap(move |_: &Store, top: i64| -> Result<i32, Trap> {
+            drop_store_near_the_bottom(&h, top as usize - STACK, 6 * 1024);
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let top = a.stack_top(k).ok_or("no stack")?;
+    let r = a.resume::<i64, i32>(k, top as i64, &[]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected an overflow, got {r:?}"));
+    };
+    let TrapKind::StackOverflow { addr } = trap.kind() else {
+        return Err(alloc::format!("expected an overflow, got {trap}"));
+    };
+    check!(guard_below(top).contains(&addr), "{addr:#x}");
+    check!(holder.take().is_none());
+    check_eq!(kernel::stacks::outstanding(), pool_before + 2 + 1);
+    runs_normally(&a)?;
+    drop(a);
+    check_eq!(kernel::stacks::outstanding(), pool_before + 2);
+    Ok(())
+}
+
+/// A guest of store A makes continuations of store B (allowed; running
+/// them is not while A's chain runs), drops some fresh and leaves the
+/// rest: B's counts, A's and the pool's are exact at every step, and B
+/// runs its continuations once A's chain is over.
+fn a_guest_of_one_store_filling_anothers_cache_keeps_every_count_exact() -> TestResult {
+    use kernel::cont::STACK_CACHE;
+    let pool_before = kernel::stacks::outstanding();
+    let (a, b) = (store(), store());
+    let fb = b
+        .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> { Ok(7) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let bc = b.clone();
+    let left: Rc<core::cell::RefCell<Vec<ContObj>>> = Rc::default();
+    let seen: Rc<core::cell::RefCell<Vec<(usize, usize, usize)>>> = Rc::default();
+    let (l, sn) = (left.clone(), seen.clone());
+    let g = a
+        .func_wrap(move |a: &Store, (): ()| -> Result<i32, Trap> {
+            let count = |s: &Store| {
+                (
+                    s.outstanding_stacks(),
+                    s.cached_stacks(),
+                    kernel::stacks::outstanding(),
+                )
+            };
+            let ks: Vec<ContObj> = (0..STACK_CACHE + 3)
+                .map(|_| bc.cont_new(fb))
+                .collect::<Result<_, _>>()?;
+            sn.borrow_mut().push(count(&bc));
+            let refused = bc.resume::<(), i32>(ks[0], (), &[]).err().map(|t| t.kind());
+            for &k in &ks[..STACK_CACHE + 1] {
+                bc.drop_cont(k)?;
+            }
+            l.borrow_mut().extend_from_slice(&ks[STACK_CACHE + 1..]);
+            sn.borrow_mut().push(count(&bc));
+            sn.borrow_mut().push(count(a));
+            Ok(i32::from(refused == Some(TrapKind::OtherStoreRunning)))
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    let p = pool_before;
+    check_eq!(
+        *seen.borrow(),
+        [(7, 0, p + 8), (2, 4, p + 7), (1, 0, p + 7)]
+    );
+    check_eq!((a.outstanding_stacks(), a.cached_stacks()), (0, 1));
+    for &k in left.borrow().iter() {
+        check_eq!(b.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(7)));
+    }
+    check_eq!((b.outstanding_stacks(), b.cached_stacks()), (0, 4));
+    check_eq!(kernel::stacks::outstanding(), p + 5);
+    drop(a);
+    drop(b);
+    check_eq!(kernel::stacks::outstanding(), p);
+    Ok(())
+}
+
+/// A guest switches to a fresh target, which overflows its stack: the
+/// target alone ends (the kernel's resume, the switch handler, gets its
+/// `StackOverflow`, from the target's stack), its stack is cached, and the
+/// switched-out guest stays suspended, its handle gone with the target.
+/// The store's drop cancels it (its frame unwinds) and every stack goes
+/// back to the pool.
+fn a_switch_target_that_overflows_ends_alone_and_every_stack_comes_back() -> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let s = store();
+    let sw = s.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let target = s
+        .func_wrap(|_: &Store, _prev: ContObj| -> Result<i64, Trap> { Ok(overflow(0) as i64) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let kt = s.cont_new(target).map_err(|t| alloc::format!("{t}"))?;
+    let target_top = s.stack_top(kt).ok_or("no stack")?;
+    let lives = Rc::new(Cell::new(0));
+    let l = lives.clone();
+    let switcher = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
+            struct Alive(Rc<Cell<i32>>);
+            impl Drop for Alive {
+                fn drop(&mut self) {
+                    self.0.set(self.0.get() - 1);
+                }
+            }
+            l.set(l.get() + 1);
+            let _alive = Alive(l.clone());
+            s.switch::<(), ()>(kt, sw, ())?;
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(switcher).map_err(|t| alloc::format!("{t}"))?;
+    let r = s.resume::<(), i64>(k, (), &[Handler::switch(sw)]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected an overflow, got {r:?}"));
+    };
+    check!(
+        matches!(trap.kind(), TrapKind::StackOverflow { .. }),
+        "{trap}"
+    );
+    check_eq!(trap.origin(), target_top);
+    check_eq!(
+        (s.outstanding_stacks(), s.cached_stacks(), lives.get()),
+        (1, 1, 1)
+    );
+    check_eq!(kernel::stacks::outstanding(), pool_before + 2);
+    check!(!s.in_continuation());
+    drop(s);
+    check_eq!(lives.get(), 0);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    Ok(())
+}
+
+/// kernel > G > H, the switch handler on the kernel's resume of G. H
+/// switches to X, which takes G's place under the kernel, and X's guest
+/// makes a trap and returns it. The trap's full walk goes from X's stack
+/// straight to the kernel's (X's parent is now the kernel, not G or H,
+/// whose stacks hold a suspended segment), and the kernel's resume of G
+/// gets it. The segment H..G is cancelled by the store's drop.
+fn a_trap_in_a_target_switched_to_from_two_levels_down_walks_its_own_stack_then_the_kernels()
+-> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let s = store();
+    let sw = s.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let x = s
+        .func_wrap(|_: &Store, _seg: ContObj| -> Result<i32, Trap> {
+            Err(make_guest_trap("x fails"))
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let kx = s.cont_new(x).map_err(|t| alloc::format!("{t}"))?;
+    let x_top = s.stack_top(kx).ok_or("no stack")?;
+    let h = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            s.switch::<(), ()>(kx, sw, ())?;
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let g = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let kh = s.cont_new(h)?;
+            match s.resume::<(), i32>(kh, (), &[])? {
+                Resumed::Returned(v) => Ok(v),
+                Resumed::Suspended { .. } => Ok(-1),
+            }
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let kg = s.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let r = s.resume::<(), i32>(kg, (), &[Handler::switch(sw)]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected a trap, got {r:?}"));
+    };
+    check_eq!((trap.kind(), trap.message()), (TrapKind::Guest, "x fails"));
+    let trace = trap.backtrace().trace().ok_or("no full backtrace")?;
+    let tops: Vec<usize> = trace.groups().map(|g| g.stack_top).collect();
+    check_eq!(tops, [x_top, 0]);
+    check_eq!(
+        name_of(trace.frames()[0].address),
+        "test_hostile::make_guest_trap"
+    );
+    // G and H are suspended together, X's stack is cached.
+    check_eq!((s.outstanding_stacks(), s.cached_stacks()), (2, 1));
+    drop(s);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    Ok(())
+}
+
+// ----- trap reports, attacked -------------------------------------------------
+
+/// The report of an overflow by recursion: the walk fills the whole trace
+/// (`MAX_TRACE` frames, all on the overflowing stack), and the report
+/// shows the faulting instruction, then the recursion's return address
+/// once (it is the other `MAX_TRACE - 1` frames), with the count of its
+/// repeats.
+fn an_overflow_report_shows_the_recursion_once_and_counts_its_repeats() -> TestResult {
+    use alloc::string::ToString;
+    use kernel::cont::trace::MAX_TRACE;
+    let s = store();
+    let (trap, top) = trap_and_top(&s, |_: &Store, (): ()| -> Result<i64, Trap> {
+        Ok(overflow(0) as i64)
+    })?;
+    let trace = trap.backtrace().trace().ok_or("no full backtrace")?;
+    check_eq!(trace.frames().len(), MAX_TRACE);
+    let tops: Vec<usize> = trace.groups().map(|g| g.stack_top).collect();
+    check_eq!(tops, [top]);
+    let text = trap.report().to_string();
+    println!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    check_eq!(lines.len(), 5);
+    check!(
+        lines[0].starts_with("trap: StackOverflow { addr: "),
+        "{}",
+        lines[0]
+    );
+    check!(
+        lines[1].starts_with("  continuation on stack ")
+            && lines[1].ends_with(&alloc::format!("(TOS {top:#x}):")),
+        "{}",
+        lines[1]
+    );
+    check!(
+        lines[2].contains("test_hostile::overflow+0x"),
+        "{}",
+        lines[2]
+    );
+    check!(
+        lines[3].contains("test_hostile::overflow+0x"),
+        "{}",
+        lines[3]
+    );
+    check_eq!(
+        lines[4],
+        alloc::format!("    ... the same frame {} more times", MAX_TRACE - 2)
+    );
+    runs_normally(&s)
+}
+
+/// A `fmt::Write` that panics on its `n`th line.
+struct PanicsOnLine {
+    left: usize,
+    out: alloc::string::String,
+}
+
+impl fmt::Write for PanicsOnLine {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.out.push_str(s);
+        if s.ends_with('\n') {
+            if self.left == 0 {
+                panic!("the writer gives up");
+            }
+            self.left -= 1;
+        }
+        Ok(())
+    }
+}
+
+/// A guest formats a trap's report into a writer that panics on its third
+/// line: the guest traps (`Panic`), and the report of that first trap,
+/// formatted afterwards in the kernel, is whole and the same as before.
+fn a_guest_whose_writer_panics_midway_through_a_report_traps_and_the_report_stays_whole()
+-> TestResult {
+    use alloc::string::ToString;
+    let s = store();
+    let (first, _) = trap_and_top(&s, |_: &Store, (): ()| -> Result<i32, Trap> {
+        Err(make_guest_trap("shown"))
+    })?;
+    let before = first.report().to_string();
+    let (second, _) = trap_and_top(&s, move |_: &Store, (): ()| -> Result<i32, Trap> {
+        let mut w = PanicsOnLine {
+            left: 2,
+            out: alloc::string::String::new(),
+        };
+        let _ = fmt::write(&mut w, format_args!("{}", first.report()));
+        Ok(w.out.len() as i32)
+    })?;
+    check_eq!(second.kind(), TrapKind::Panic);
+    check!(
+        second.text().starts_with("the writer gives up at ")
+            && second.text().contains("tests/hostile.rs:"),
+        "{}",
+        second.text()
+    );
+    check_eq!(first.report().to_string(), before);
+    check!(
+        before.starts_with("trap: Guest: shown\n  continuation on stack "),
+        "{before}"
+    );
+    runs_normally(&s)
+}
+
+/// Store B's guest traps; B is dropped (its stacks back in the pool,
+/// zeroed). A guest of store A, running on what may be the very slot B's
+/// guest ran on, formats that trap's report: the same text as when B was
+/// alive, naming B's stack by its slot and reading nothing of it.
+fn a_report_of_a_dropped_stores_trap_read_in_another_stores_guest_is_unchanged() -> TestResult {
+    use alloc::string::ToString;
+    let b = store();
+    let (trap, top) = trap_and_top(&b, |_: &Store, (): ()| -> Result<i32, Trap> {
+        Err(make_guest_trap("from b"))
+    })?;
+    let while_b_lived = trap.report().to_string();
+    drop(b);
+    let a = store();
+    let seen: Rc<core::cell::RefCell<alloc::string::String>> = Rc::default();
+    let sn = seen.clone();
+    let g = a
+        .func_wrap(move |_: &Store, (): ()| -> Result<i64, Trap> {
+            *sn.borrow_mut() = trap.report().to_string();
+            let local = 0u8;
+            Ok(black_box(&local) as *const u8 as i64)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let a_top = a.stack_top(k).ok_or("no stack")?;
+    check_eq!(a_top, top);
+    check!(matches!(
+        a.resume::<(), i64>(k, (), &[]),
+        Ok(Resumed::Returned(_))
+    ));
+    check_eq!(*seen.borrow(), while_b_lived);
+    check!(
+        while_b_lived.contains(&alloc::format!("(TOS {top:#x}):\n    ")),
+        "{while_b_lived}"
+    );
+    runs_normally(&a)
 }

@@ -44,8 +44,9 @@
 //!
 //! The host tests beside them: `tests` (the dynamic door's behaviours),
 //! `typed_tests`, `cancel_tests`, `throw_tests`, `raw_door_tests`,
-//! `safe_code_tests` and `hostile_tests` (safe code only, trying to break
-//! the runtime), and `model_tests` (random programs against a reference
+//! `safe_code_tests`, `hostile_tests` and `hostile_cache_tests` (safe code
+//! only, trying to break the runtime; the second attacks the stack cache,
+//! the derived `Parent`, `switch`, the live-store list and trap reports), and `model_tests` (random programs against a reference
 //! interpreter).
 //!
 //! `docs/continuations.md` follows one resume and one suspend instruction
@@ -75,6 +76,8 @@ pub mod walk;
 
 #[cfg(test)]
 mod cancel_tests;
+#[cfg(test)]
+mod hostile_cache_tests;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]

@@ -56,7 +56,8 @@
 //! segment of links. `suspend` and `switch` search that `Vec` from the
 //! top; a continuation that returns or traps leaves the top, and its
 //! record goes back on the free list there and then, before anything else
-//! runs. Records are recycled LIFO as the runtime does, so the model
+//! runs. Records are recycled in the runtime's order (LIFO, those that
+//! keep a cached stack first), so the model
 //! predicts revisions and `Consumed` exactly. Checks come in the runtime's
 //! order, so that an operation with two faults reports the same one.
 //!
@@ -1138,8 +1139,12 @@ struct MRec {
 struct MStore {
     /// Every record, in allocation order.
     recs: Vec<MRec>,
-    /// Free records, LIFO (last = next taken).
+    /// Free records, last = next taken: LIFO, except that the last
+    /// `cached` are the ones whose stack the store kept (`STACK_CACHE`),
+    /// and a record that ends with the cache full goes in below them.
     free: Vec<usize>,
+    /// How many of the free records keep their stack.
+    cached: usize,
     /// The running chain, outermost first.
     chain: Vec<Link>,
     stacks: usize,
@@ -1310,7 +1315,10 @@ impl<'p> Model<'p> {
     fn new_cont(&mut self, x: usize, func: usize) -> Mh {
         let st = &mut self.stores[x];
         let r = match st.free.pop() {
-            Some(r) => r,
+            Some(r) => {
+                st.cached = st.cached.saturating_sub(1);
+                r
+            }
             None => {
                 st.recs.push(MRec {
                     state: State::Returned,
@@ -1344,11 +1352,18 @@ impl<'p> Model<'p> {
     }
 
     /// Record `r` has ended in `state`: its stack goes back, and it goes on
-    /// the front of the free list (the next `New` takes it).
+    /// the front of the free list (the next `New` takes it) if the store
+    /// keeps its stack, else behind the records that keep theirs.
     fn release(&mut self, x: usize, r: usize, state: State) {
         let st = &mut self.stores[x];
         st.stacks -= 1;
-        st.free.push(r);
+        if st.cached < crate::cont::STACK_CACHE {
+            st.cached += 1;
+            st.free.push(r);
+        } else {
+            let at = st.free.len() - st.cached;
+            st.free.insert(at, r);
+        }
         let rec = &mut st.recs[r];
         rec.state = state;
         rec.act = None;

@@ -72,6 +72,21 @@ pub(super) fn unregister(store: &Store) {
     }
 }
 
+/// The ids of this thread's live stores, newest first: what a debugger
+/// walking the list finds, for the safe-code tests (`hostile_cache_tests`).
+#[cfg(test)]
+pub(super) fn live_store_ids() -> alloc::vec::Vec<u32> {
+    let mut out = alloc::vec::Vec::new();
+    let mut at = LIVE_STORES.get();
+    while !at.is_null() {
+        // SAFETY: stores on the list are alive (see `unregister`).
+        let store = unsafe { &*at };
+        out.push(store.id);
+        at = store.live.next_live.get();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

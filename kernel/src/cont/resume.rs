@@ -46,13 +46,23 @@ impl Store {
             // initialized afresh.
             return unsafe { Ok(self.start_in(c, f, params, results)) };
         }
+        // `c` holds no stack (so none is cached): it waits at the head of
+        // the free list while the provider runs. The kernel's `allocate`
+        // first touches the stack below its caller, and a guest near the
+        // bottom of its own stack overflows there, a trap that never comes
+        // back here: the record must not be lost with this frame.
+        // SAFETY: `c` is ours and unused.
+        unsafe { (*c).next_free = self.free.get() };
+        self.free.set(c);
         // SAFETY: provider calls do not re-enter the store.
         let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size, self) } {
-            Ok(stack) => stack,
+            Ok(stack) => {
+                // Nothing took `c` meanwhile: off the free list again.
+                // SAFETY: `c` is the head of the free list, a live record.
+                self.free.set(unsafe { (*c).next_free });
+                stack
+            }
             Err(err) => {
-                // SAFETY: `c` is ours and unused: back on the free list.
-                unsafe { (*c).next_free = self.free.get() };
-                self.free.set(c);
                 let why = match err {
                     StackError::OutOfMemory => "the stack provider has no stack left",
                     StackError::UnsupportedSize => {

@@ -96,9 +96,9 @@ pub struct Store {
     pub(super) id: u32,
     /// The innermost running continuation; null = the kernel's own stack.
     pub(super) current: Cell<*mut ContRef>,
-    /// Free `ContRef`s, linked through `next_free`. Up to
-    /// [`STACK_CACHE`] of them still hold the stack of the continuation
-    /// that ended in them (see `release`).
+    /// Free `ContRef`s, linked through `next_free`. The first
+    /// `cached_stacks` of them (up to [`STACK_CACHE`]) still hold the stack
+    /// of the continuation that ended in them (see `release`).
     pub(super) free: Cell<*mut ContRef>,
     /// How many free `ContRef`s hold a stack.
     pub(super) cached_stacks: Cell<usize>,
@@ -200,8 +200,9 @@ impl Store {
     }
 
     /// Stacks of ended continuations this store keeps, unzeroed, for its
-    /// next `cont.new` (at most [`STACK_CACHE`]; they go back to the
-    /// provider when the store drops).
+    /// next `cont.new` (at most [`STACK_CACHE`], but for a give-back that
+    /// never returned: see `give_back_newest`; they go back to the provider
+    /// when the store drops).
     pub fn cached_stacks(&self) -> usize {
         self.cached_stacks.get()
     }
@@ -324,28 +325,75 @@ impl Store {
     /// Puts `c` on the free list, with its stack if the cache has room
     /// (the next `cont.new` of this store then takes both at once, with no
     /// provider call, lock or zeroing), else after giving the stack back
-    /// to the provider.
+    /// to the provider (`give_back_newest`).
+    ///
+    /// The free list keeps its records with a stack first: the cached ones
+    /// are always its first `cached_stacks`, so `cont.new`, which looks at
+    /// the first record only, finds a cached stack whenever there is one.
     ///
     /// # Safety
     /// `c` must be a ContRef of this store that nothing runs on any more.
     pub(crate) unsafe fn release(&self, c: *mut ContRef) {
-        // SAFETY: per the contract `c` is ours and dead; provider calls do
-        // not re-enter the store.
+        // SAFETY: per the contract `c` is ours and dead.
         unsafe {
             let cached = self.cached_stacks.get();
-            if cached < STACK_CACHE {
-                self.cached_stacks.set(cached + 1);
-            } else {
-                let stack = core::mem::replace(&mut (*c).stack, ContStack::UNALLOCATED);
-                (*self.provider.get()).free(stack);
-                self.stacks_held.set(self.stacks_held.get() - 1);
-            }
             (*c).parent = core::ptr::null_mut();
             (*c).handlers = core::ptr::null();
             (*c).handlers_len = 0;
+            // Cached, at the head: from here on the store's books are
+            // whole, whatever happens in `give_back_newest`.
             (*c).next_free = self.free.get();
+            self.free.set(c);
+            self.cached_stacks.set(cached + 1);
+            if cached >= STACK_CACHE {
+                self.give_back_newest();
+            }
         }
-        self.free.set(c);
+    }
+
+    /// The cache had no room for the stack `release` just put at the head
+    /// of the free list: gives it back to the provider, then moves its
+    /// record behind the cached ones.
+    ///
+    /// The provider gets a copy of the stack, and the record keeps its own
+    /// until `free` has returned: the kernel's `free` first touches the
+    /// stack below its caller, and a guest whose child ends near the bottom
+    /// of the guest's own stack overflows there, a trap that leaves this
+    /// code for good. The stack then stays in the cache (one over
+    /// `STACK_CACHE`, until a `cont.new` takes it) instead of being lost
+    /// to the pool for ever.
+    ///
+    /// # Safety
+    /// The head of the free list holds a stack, counted in `cached_stacks`,
+    /// that nothing runs on any more.
+    #[cold]
+    #[inline(never)]
+    unsafe fn give_back_newest(&self) {
+        // SAFETY: per the contract; provider calls do not re-enter the
+        // store; every record on the free list is a live ContRef of this
+        // store, and the first `cached_stacks` of them hold a stack.
+        unsafe {
+            let c = self.free.get();
+            let stack = core::ptr::read(&(*c).stack);
+            (*self.provider.get()).free(stack);
+            (*c).stack = ContStack::UNALLOCATED;
+            self.stacks_held.set(self.stacks_held.get() - 1);
+            let cached = self.cached_stacks.get() - 1;
+            self.cached_stacks.set(cached);
+            // Off the head, and in again after the `cached` records that
+            // hold a stack.
+            let first = (*c).next_free;
+            if cached == 0 {
+                return;
+            }
+            self.free.set(first);
+            let mut last = first;
+            for _ in 1..cached {
+                last = (*last).next_free;
+            }
+            (*c).next_free = (*last).next_free;
+            (*last).next_free = c;
+        }
     }
 
     // ----- operations ----------------------------------------------------

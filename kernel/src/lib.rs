@@ -28,6 +28,7 @@ pub mod paging;
 pub mod serial;
 pub mod sync;
 pub mod testing;
+pub mod wasm;
 
 #[cfg(target_os = "none")]
 mod boot;

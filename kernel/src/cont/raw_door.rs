@@ -17,9 +17,11 @@
 //! handle the runtime made (or `ContObj::NULL`), which an interpreter gets
 //! for free when it only ever stores handles that came out of the runtime.
 
-use super::contref::{ContObj, Handler, State, Tag};
+use super::contref::{ContObj, Handler, MAX_VALUES, State, Tag};
+use super::func::WasmValue;
 use super::store::Store;
-use super::switch::ControlEffect;
+use super::suspend::{cut_segment, find_in_chain};
+use super::switch::{ControlEffect, switch};
 use super::trap::{Trap, TrapKind};
 use super::val::{ValRaw, ValType};
 
@@ -233,5 +235,139 @@ impl Store {
             (*c).expected = &exp[n..];
             Ok(self.handle(c))
         }
+    }
+
+    /// `switch target tag args` over slots (see [`Store::switch`]):
+    /// `args` of types `arg_types` (what `target` expects before the
+    /// continuation it is handed); `result_types` is what this
+    /// continuation expects when it is next resumed or switched to, and
+    /// those values are written to the front of `results`.
+    ///
+    /// # Safety
+    /// As for [`Store::resume_raw`], for the slots of `args`.
+    pub unsafe fn switch_raw(
+        &self,
+        target: ContObj,
+        tag: Tag,
+        args: &[ValRaw],
+        arg_types: &[ValType],
+        result_types: &'static [ValType],
+        results: &mut [ValRaw],
+    ) -> Result<(), Trap> {
+        let cur = self.running_cont();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        }
+        self.no_lock_held()?;
+        if result_types.len() > MAX_VALUES || results.len() < result_types.len() {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch has no room for the values it expects",
+            );
+        }
+        let t = self.live(target, "switch")?;
+        let n = arg_types.len();
+        // SAFETY: `live` proved `t` a ContRef of this store, un-consumed;
+        // `cur` and its parents are the live running chain. The steps are
+        // those of `Store::switch`, with slots for the typed values.
+        unsafe {
+            let exp = (*t).expected;
+            if args.len() != n
+                || exp.len() != n + 1
+                || exp[..n] != *arg_types
+                || exp[n] != ValType::ContRef
+            {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch target does not take these args and a continuation",
+                );
+            }
+            let Some((k, _)) = find_in_chain(cur, Handler::key(tag, true)) else {
+                return self.raise(
+                    TrapKind::UnhandledTag,
+                    "no enclosing resume has a switch handler for the tag",
+                );
+            };
+            let t_outer = (*t).last_ancestor;
+            if (*t_outer).results != (*k).results {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch target returns other types than the segment it replaces",
+                );
+            }
+            (*t).revision += 1;
+            let dest = (*t).inbox.add((*t).bound);
+            core::ptr::copy_nonoverlapping(args.as_ptr(), dest, n);
+            *dest.add(n) = self.handle(cur).to_raw();
+            cut_segment(cur, k, &[], result_types);
+            let t_ctx = (*t_outer).stack.control_context();
+            let k_ctx = (*k).stack.control_context();
+            let target_ctx = *t_ctx;
+            *t_ctx = *k_ctx;
+            (*t_outer).parent = (*k).parent;
+            (*t_outer).handlers = (*k).handlers;
+            (*t_outer).handlers_len = (*k).handlers_len;
+            (*k).parent = core::ptr::null_mut();
+            (*t).state = State::Running;
+            self.current.set(t);
+            let effect = switch(ControlEffect::SWITCH, k_ctx, &target_ctx);
+            if effect.discriminant() > ControlEffect::SWITCH_TAG {
+                return self.interrupted(effect);
+            }
+            core::ptr::copy_nonoverlapping(
+                (*cur).values.as_ptr(),
+                results.as_mut_ptr(),
+                result_types.len(),
+            );
+            Ok(())
+        }
+    }
+
+    /// The size of this store's continuation stacks: how deep an
+    /// interpreter may let the native frames of its guests grow there.
+    pub fn stack_size(&self) -> usize {
+        self.stack_size
+    }
+
+    /// The payload of the exception `trap` carries, copied to the front of
+    /// `out`, if `trap` is an exception of `tag` and the last this store
+    /// threw (see [`Store::exception_payload`]); `None` otherwise, or if
+    /// `out` is too short.
+    pub fn exception_payload_raw(&self, trap: &Trap, tag: Tag, out: &mut [ValRaw]) -> Option<usize> {
+        let thrown = matches!(trap.kind(), TrapKind::Exception { tag: t } if t == tag.id);
+        let types = self.exception_types.get();
+        if !thrown
+            || self.exception_tag.get() != tag.id
+            || types != tag.params
+            || out.len() < types.len()
+        {
+            return None;
+        }
+        // SAFETY: no reference into the exception slots is held across
+        // calls; `types.len()` slots were written by the throw.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (*self.exception.get()).as_ptr(),
+                out.as_mut_ptr(),
+                types.len(),
+            )
+        };
+        Some(types.len())
+    }
+
+    /// Records `payload` as the exception of `tag` a continuation's guest
+    /// is leaving with: what [`Store::exception_payload_raw`] reads at the
+    /// resume that ran it, when its `Err` says `TrapKind::Exception`.
+    /// Refused (false) when `payload` is not the tag's params' count.
+    ///
+    /// # Safety
+    /// As for [`Store::resume_raw`], for the slots of `payload`.
+    pub unsafe fn set_exception_raw(&self, tag: Tag, payload: &[ValRaw]) -> bool {
+        if payload.len() != tag.params.len() {
+            return false;
+        }
+        // SAFETY: the count matches the tag's, at most MAX_VALUES.
+        unsafe { self.set_exception(tag, payload) };
+        true
     }
 }

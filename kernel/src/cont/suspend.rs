@@ -233,7 +233,7 @@ impl Store {
 /// one's handler list that of a resume still on a stack (the one that made
 /// it active).
 #[inline(always)]
-unsafe fn find_in_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {
+pub(super) unsafe fn find_in_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {
     let mut k = cur;
     loop {
         // SAFETY: per the contract.
@@ -257,7 +257,7 @@ unsafe fn find_in_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, us
 /// # Safety
 /// `cur` is the running continuation and `k` an ancestor of it (or `cur`).
 #[inline(always)]
-unsafe fn cut_segment(
+pub(super) unsafe fn cut_segment(
     cur: *mut ContRef,
     k: *mut ContRef,
     payload: &'static [ValType],

@@ -1,0 +1,37 @@
+//! Host tests of the interpreter: WAT programs written for this kernel,
+//! run through decoding, translation and the interpreter, continuations on
+//! Linux stacks.
+
+use crate::cont::{MmapStacks, Store};
+use crate::wasm::{Error, Instance, Module, Val};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::pin::Pin;
+
+mod core_ops;
+
+/// Stacks for the tests' continuations.
+const STACK: usize = 256 * 1024;
+
+/// An instance of the module written as `wat`.
+pub(super) fn instance(wat: &str) -> Pin<alloc::boxed::Box<Instance>> {
+    let bytes = wat::parse_str(wat).expect("the test's WAT parses");
+    let module = Module::new(&bytes).expect("the test's module validates");
+    Instance::new(Arc::new(module), Store::new(MmapStacks::new(), STACK)).expect("instantiates")
+}
+
+/// Calls `name` and expects results.
+pub(super) fn call(inst: &Instance, name: &str, args: &[Val]) -> Vec<Val> {
+    match inst.invoke(name, args) {
+        Ok(r) => r,
+        Err(e) => panic!("{name} failed: {e:?}"),
+    }
+}
+
+/// Calls `name` and expects a trap; returns its reason.
+pub(super) fn trap(inst: &Instance, name: &str, args: &[Val]) -> &'static str {
+    match inst.invoke(name, args) {
+        Err(e @ Error::Trap(_)) => e.trap_reason().unwrap_or(""),
+        other => panic!("{name} did not trap: {other:?}"),
+    }
+}

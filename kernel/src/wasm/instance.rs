@@ -358,7 +358,7 @@ impl Instance {
                 .zip(&th.stack)
                 .map(|(t, v)| from_slot(*v, *t))
                 .collect()),
-            Err(Unwind::Trap(t)) => Err(Error::Trap(t)),
+            Err(Unwind::Trap(t)) => Err(Error::Trap(*t)),
             Err(Unwind::Exn(e)) => Err(Error::Exception {
                 tag: self.tag_index(e.tag).unwrap_or(u32::MAX),
                 payload: e.payload,
@@ -373,19 +373,21 @@ impl Instance {
 
     /// What a runtime trap becomes in Wasm: an exception again if it is
     /// one of this instance's tags, else a trap.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn from_runtime(&self, trap: Trap) -> Unwind {
         if let TrapKind::Exception { tag } = trap.kind()
             && let Some(&t) = self.tags.iter().find(|t| t.id() == tag)
         {
             let mut payload = [ValRaw::ZERO; crate::cont::MAX_VALUES];
             if let Some(n) = self.store.exception_payload_raw(&trap, t, &mut payload) {
-                return Unwind::Exn(Exn {
+                return Unwind::exn(Exn {
                     tag: t,
                     payload: payload[..n].to_vec(),
                 });
             }
         }
-        Unwind::Trap(trap)
+        Unwind::trap(trap)
     }
 }
 
@@ -453,7 +455,7 @@ unsafe extern "C" fn cont_entry(
             true
         }
         Err(Unwind::Trap(t)) => {
-            store.record_guest_trap(t);
+            store.record_guest_trap(*t);
             false
         }
         Err(Unwind::Exn(e)) => {

@@ -29,6 +29,7 @@ use super::num;
 use super::switching;
 use super::trap::{self, Exn, Unwind, wasm_trap};
 use crate::cont::ValRaw;
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// Value slots kept free above every frame, for the values a
@@ -74,6 +75,8 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
     run(inst, th, code, fp)
 }
 
+#[cold]
+#[inline(never)]
 /// Where an exception raised by op `at` is caught in this function: the
 /// catch clause's branch taken (payload, and the reference for
 /// `catch_ref`, at the label's place); or the exception back if no
@@ -84,7 +87,7 @@ fn catch(
     code: &Code,
     fp: usize,
     at: u32,
-    exn: Exn,
+    exn: Box<Exn>,
 ) -> Result<(usize, usize), Unwind> {
     for region in code.tries.iter().filter(|r| r.start <= at && at < r.end) {
         for c in &region.catches {
@@ -99,7 +102,7 @@ fn catch(
             }
             if c.with_ref {
                 let mut exns = inst.exns.borrow_mut();
-                exns.push(exn);
+                exns.push(*exn);
                 th.stack[at] = ValRaw::from_ref(exns.len(), inst.id);
             }
             return Ok((t.to as usize, fp + t.dst as usize + t.n as usize));
@@ -129,6 +132,7 @@ fn branch(stack: &mut [ValRaw], sp: usize, dst: usize, n: usize) -> usize {
     dst + n
 }
 
+#[inline(never)]
 fn load(inst: &Instance, acc: Access, offset: u32, addr: ValRaw) -> Result<ValRaw, Unwind> {
     let ea = addr.i32() as u32 as usize + offset as usize;
     let w = acc.width();
@@ -154,6 +158,7 @@ fn load(inst: &Instance, acc: Access, offset: u32, addr: ValRaw) -> Result<ValRa
     })
 }
 
+#[inline(never)]
 fn store(inst: &Instance, acc: Access, offset: u32, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
     let ea = addr.i32() as u32 as usize + offset as usize;
     let w = acc.width();
@@ -466,7 +471,7 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 let n = tag.params().len();
                 sp -= n;
                 let payload = th.stack[sp..sp + n].to_vec();
-                catching!(Err::<(), _>(Unwind::Exn(Exn { tag, payload })));
+                catching!(Err::<(), _>(Unwind::exn(Exn { tag, payload })));
             }
             Op::ThrowRef => {
                 let (i, _) = pop!().reference();
@@ -474,7 +479,7 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                     return Err(wasm_trap(trap::NULL_EXCEPTION));
                 }
                 let exn = inst.exns.borrow()[i - 1].clone();
-                catching!(Err::<(), _>(Unwind::Exn(exn)));
+                catching!(Err::<(), _>(Unwind::exn(exn)));
             }
             Op::ContNew(_) => {
                 let v = pop!();

@@ -38,15 +38,17 @@ fn cont_of(v: ValRaw) -> ContObj {
 }
 
 /// `cont.new`: a continuation that will run the function `f` names.
+#[inline(never)]
 pub fn cont_new(inst: &Instance, f: ValRaw) -> Result<ValRaw, Unwind> {
     let index = func_of(inst, f)?;
     let func = inst.funcs[index as usize]
         .ok_or_else(|| wasm_trap("function has more results than a continuation holds"))?;
-    let k = inst.store.cont_new(func).map_err(Unwind::Trap)?;
+    let k = inst.store.cont_new(func).map_err(Unwind::trap)?;
     Ok(k.to_raw())
 }
 
 /// `cont.bind $from $to` over `stack[..sp]`; returns the new top.
+#[inline(never)]
 pub fn cont_bind(
     inst: &Instance,
     stack: &mut [ValRaw],
@@ -61,13 +63,14 @@ pub fn cont_bind(
     let args = sp - 1 - n;
     // SAFETY: the argument slots hold values of `have[..n]` (validated).
     let bound = unsafe { inst.store.bind_raw(k, &stack[args..sp - 1], &have[..n]) }
-        .map_err(Unwind::Trap)?;
+        .map_err(Unwind::trap)?;
     stack[args] = bound.to_raw();
     Ok(args + 1)
 }
 
 /// `suspend $tag`: the payload from `stack[..sp]`, the values the next
 /// resume sends pushed in its place; returns the new top.
+#[inline(never)]
 pub fn suspend(inst: &Instance, stack: &mut [ValRaw], sp: usize, tag: u32) -> Result<usize, Unwind> {
     let tag = inst.tags[tag as usize];
     let at = sp - tag.params().len();
@@ -81,6 +84,7 @@ pub fn suspend(inst: &Instance, stack: &mut [ValRaw], sp: usize, tag: u32) -> Re
 
 /// `switch $ct $tag`: the target and its args from `stack[..sp]`, the
 /// values this continuation is later sent pushed in their place.
+#[inline(never)]
 pub fn switch(
     inst: &Instance,
     stack: &mut [ValRaw],
@@ -110,6 +114,7 @@ pub fn switch(
 type Outcome = (Option<usize>, usize);
 
 /// The outcome of a raw resume whose arguments started at `at`.
+#[inline(never)]
 fn outcome(
     inst: &Instance,
     th: &mut Thread,
@@ -137,7 +142,7 @@ fn outcome(
             let n = inst
                 .store
                 .payload_raw(cont, &mut payload)
-                .map_err(Unwind::Trap)?
+                .map_err(Unwind::trap)?
                 .len();
             th.stack[dst..dst + n].copy_from_slice(&payload[..n]);
             th.stack[dst + n] = cont.to_raw();
@@ -148,6 +153,7 @@ fn outcome(
 
 /// `resume $ct (on ...)*`, arguments and the continuation on top of the
 /// stack at `sp`.
+#[inline(never)]
 pub fn resume(
     inst: &Instance,
     th: &mut Thread,
@@ -174,6 +180,7 @@ pub fn resume(
 /// `resume_throw $ct $tag (on ...)*`: the exception's payload and the
 /// continuation on top of the stack at `sp`.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn resume_throw(
     inst: &Instance,
     th: &mut Thread,

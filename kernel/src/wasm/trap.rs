@@ -17,6 +17,7 @@
 //!   `Exn` again on the resumer's side.
 
 use crate::cont::{Tag, Trap, TrapKind, ValRaw};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// A thrown Wasm exception: its tag (the runtime's) and payload.
@@ -26,11 +27,27 @@ pub struct Exn {
     pub payload: Vec<ValRaw>,
 }
 
-/// Why an interpreted function did not return normally.
+/// Why an interpreted function did not return normally. Both are boxed,
+/// so that the `Result` every interpreted call returns is two words: the
+/// interpreter's native frames stay small, which decides how deep Wasm
+/// calls can go on a continuation's stack.
 #[derive(Debug)]
 pub enum Unwind {
-    Trap(Trap),
-    Exn(Exn),
+    Trap(Box<Trap>),
+    Exn(Box<Exn>),
+}
+
+impl Unwind {
+    /// A runtime trap, boxed.
+    #[cold]
+    pub fn trap(t: Trap) -> Unwind {
+        Unwind::Trap(Box::new(t))
+    }
+    /// An exception, boxed.
+    #[cold]
+    pub fn exn(e: Exn) -> Unwind {
+        Unwind::Exn(Box::new(e))
+    }
 }
 
 /// The interpreter's traps, in the specification's words.
@@ -49,13 +66,15 @@ pub const UNHANDLED: &str = "unhandled tag";
 pub const STACK_EXHAUSTED: &str = "call stack exhausted";
 
 /// A trap the interpreter raises, of the runtime kind that fits.
+#[cold]
+#[inline(never)]
 pub fn wasm_trap(reason: &'static str) -> Unwind {
     let kind = match reason {
         super::num::DIVIDE_BY_ZERO => TrapKind::DivideByZero,
         NULL_CONTINUATION => TrapKind::NullContinuation,
         _ => TrapKind::Guest,
     };
-    Unwind::Trap(Trap::new(kind, reason))
+    Unwind::trap(Trap::new(kind, reason))
 }
 
 /// The specification's words for `trap`.

@@ -10,14 +10,21 @@ use core::pin::Pin;
 
 mod core_ops;
 
-/// Stacks for the tests' continuations.
-const STACK: usize = 256 * 1024;
+/// Stacks for the tests' continuations. Unoptimized (debug) builds of the
+/// interpreter use several KiB of native stack per Wasm call, so the host
+/// tests give it room (a release build uses about 400 bytes).
+const STACK: usize = 1024 * 1024;
+/// Native stack the outermost call may use on the test thread (2 MiB).
+const BUDGET: usize = 1024 * 1024;
 
 /// An instance of the module written as `wat`.
 pub(super) fn instance(wat: &str) -> Pin<alloc::boxed::Box<Instance>> {
     let bytes = wat::parse_str(wat).expect("the test's WAT parses");
     let module = Module::new(&bytes).expect("the test's module validates");
-    Instance::new(Arc::new(module), Store::new(MmapStacks::new(), STACK)).expect("instantiates")
+    let inst = Instance::new(Arc::new(module), Store::new(MmapStacks::new(), STACK))
+        .expect("instantiates");
+    inst.set_stack_budget(BUDGET);
+    inst
 }
 
 /// Calls `name` and expects results.

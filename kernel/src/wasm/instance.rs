@@ -441,7 +441,11 @@ unsafe extern "C" fn cont_entry(
             &*e.instance,
             e.index,
             &*(caller_vmctx as *const Store),
-            core::slice::from_raw_parts_mut(values, len),
+            if len == 0 {
+                &mut [][..]
+            } else {
+                core::slice::from_raw_parts_mut(values, len)
+            },
         )
     };
     let sig = inst.module.funcs[index as usize].sig;

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::pin::Pin;
 
 mod core_ops;
+mod switching;
 
 /// Stacks for the tests' continuations. Unoptimized (debug) builds of the
 /// interpreter use several KiB of native stack per Wasm call, so the host

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::pin::Pin;
 
 mod core_ops;
+mod refs_exceptions;
 mod switching;
 
 /// Stacks for the tests' continuations. Unoptimized (debug) builds of the

@@ -437,3 +437,33 @@ fn a_round_robin_scheduler_runs_tasks_from_a_table_until_all_return() {
     assert_eq!(&log, b"ABCBCC");
     assert_eq!(i.store().outstanding_stacks(), 0);
 }
+
+#[test]
+fn dropping_an_instance_cancels_its_suspended_continuations_and_frees_their_stacks() {
+    use alloc::rc::Rc;
+    use core::cell::Cell;
+    let live = Rc::new(Cell::new(0));
+    let i = super::instance_counting(GENERATOR_PARKED, live.clone());
+    assert_eq!(call(&i, "park", &[]), []);
+    assert_eq!(call(&i, "park", &[]), []);
+    assert_eq!(live.get(), 2);
+    drop(i);
+    assert_eq!(live.get(), 0);
+}
+
+/// Parks a generator, suspended inside two nested calls, in a table.
+const GENERATOR_PARKED: &str = r#"(module
+  (type $f (func)) (type $c (cont $f))
+  (tag $t)
+  (table $parked 2 (ref null $c))
+  (global $n (mut i32) (i32.const 0))
+  (func $deep (suspend $t))
+  (func $body (call $deep) (unreachable))
+  (elem declare func $body)
+  (func (export "park") (local $k (ref null $c))
+    (block $h (result (ref $c))
+      (resume $c (on $t $h) (cont.new $c (ref.func $body)))
+      (return))
+    (local.set $k)
+    (table.set $parked (global.get $n) (local.get $k))
+    (global.set $n (i32.add (global.get $n) (i32.const 1)))))"#;

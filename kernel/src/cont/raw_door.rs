@@ -333,7 +333,12 @@ impl Store {
     /// `out`, if `trap` is an exception of `tag` and the last this store
     /// threw (see [`Store::exception_payload`]); `None` otherwise, or if
     /// `out` is too short.
-    pub fn exception_payload_raw(&self, trap: &Trap, tag: Tag, out: &mut [ValRaw]) -> Option<usize> {
+    pub fn exception_payload_raw(
+        &self,
+        trap: &Trap,
+        tag: Tag,
+        out: &mut [ValRaw],
+    ) -> Option<usize> {
         let thrown = matches!(trap.kind(), TrapKind::Exception { tag: t } if t == tag.id);
         let types = self.exception_types.get();
         if !thrown

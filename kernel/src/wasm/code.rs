@@ -32,8 +32,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use wasmparser::{
-    BlockType, Catch, FrameKind, FuncValidator, FunctionBody, Handle, Operator,
-    ValidatorResources, WasmModuleResources,
+    BlockType, Catch, FrameKind, FuncValidator, FunctionBody, Handle, Operator, ValidatorResources,
+    WasmModuleResources,
 };
 
 /// Where a branch goes: jump to op `to`, with the label's `n` values moved
@@ -328,15 +328,13 @@ impl Translator<'_> {
         match bt {
             BlockType::Empty => (0, 0),
             BlockType::Type(_) => (0, 1),
-            BlockType::FuncType(i) => match self
-                .v
-                .resources()
-                .sub_type_at(i)
-                .and_then(|s| match &s.composite_type.inner {
-                    wasmparser::CompositeInnerType::Func(f) => Some(f),
-                    _ => None,
-                })
+            BlockType::FuncType(i) => match self.v.resources().sub_type_at(i).and_then(|s| match &s
+                .composite_type
+                .inner
             {
+                wasmparser::CompositeInnerType::Func(f) => Some(f),
+                _ => None,
+            }) {
                 Some(f) => (f.params().len() as u32, f.results().len() as u32),
                 None => (0, 0),
             },
@@ -441,7 +439,10 @@ impl Translator<'_> {
                 return Ok(());
             }
             Operator::End => {
-                let c = self.ctrl.pop().ok_or_else(|| err("unbalanced end", offset))?;
+                let c = self
+                    .ctrl
+                    .pop()
+                    .ok_or_else(|| err("unbalanced end", offset))?;
                 let pc = self.pc();
                 let mut fixups = c.fixups;
                 if let Some(j) = c.if_jump {

@@ -24,7 +24,7 @@
 use super::interp::{self, Thread};
 use super::module::{ConstOp, Module, SegmentMode};
 use super::trap::{Exn, Unwind};
-use crate::cont::{Func, Handler, Store, Tag, Trap, TrapKind, ValRaw, ValType, VMContext};
+use crate::cont::{Func, Handler, Store, Tag, Trap, TrapKind, VMContext, ValRaw, ValType};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -349,7 +349,8 @@ impl Instance {
         }
         let mut th = Thread::new(self.stack_budget.get());
         for (a, t) in args.iter().zip(sig.params) {
-            th.stack.push(to_slot(*a, *t).ok_or(Error::ArgumentMismatch)?);
+            th.stack
+                .push(to_slot(*a, *t).ok_or(Error::ArgumentMismatch)?);
         }
         match interp::call(self, &mut th, f, 0) {
             Ok(()) => Ok(sig

@@ -397,9 +397,7 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 store(inst, acc, offset, a, v)?;
             }
             Op::MemorySize => {
-                push!(ValRaw::from_i32(
-                    (inst.memory.borrow().len() / PAGE) as i32
-                ))
+                push!(ValRaw::from_i32((inst.memory.borrow().len() / PAGE) as i32))
             }
             Op::MemoryGrow => {
                 let delta = pop!().i32() as u32;

@@ -160,10 +160,7 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, CompileErro
             Operator::I64Mul => ConstOp::I64Mul,
             Operator::End => break,
             other => {
-                return Err(unsupported(
-                    &format!("constant {other:?}"),
-                    offset as usize,
-                ));
+                return Err(unsupported(&format!("constant {other:?}"), offset as usize));
             }
         });
     }

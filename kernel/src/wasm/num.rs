@@ -298,7 +298,9 @@ pub fn unary(op: Unary, x: ValRaw) -> Result<ValRaw, &'static str> {
         I32TruncF32U => i32v(trunc(f as f64, -1.0, 4294967296.0)? as u32 as i32),
         I32TruncF64S => i32v(trunc(d, -2147483649.0, 2147483648.0)? as i32),
         I32TruncF64U => i32v(trunc(d, -1.0, 4294967296.0)? as u32 as i32),
-        I64TruncF32S => i64v(trunc(f as f64, -9223372036854777856.0, 9223372036854775808.0)? as i64),
+        I64TruncF32S => {
+            i64v(trunc(f as f64, -9223372036854777856.0, 9223372036854775808.0)? as i64)
+        }
         I64TruncF32U => i64v(trunc_u64(f as f64)? as i64),
         I64TruncF64S => i64v(trunc(d, -9223372036854777856.0, 9223372036854775808.0)? as i64),
         I64TruncF64U => i64v(trunc_u64(d)? as i64),
@@ -654,9 +656,22 @@ mod tests {
     fn sqrt_is_correctly_rounded() {
         // The host's hardware square root is correctly rounded: ours must
         // agree with it bit for bit, on normal and subnormal operands.
-        let xs = [4.0, 2.0, 0.25, 1e-310, 5e-324, 3.0e300, 123456.789, 1.0 + f64::EPSILON];
+        let xs = [
+            4.0,
+            2.0,
+            0.25,
+            1e-310,
+            5e-324,
+            3.0e300,
+            123456.789,
+            1.0 + f64::EPSILON,
+        ];
         for x in xs {
-            assert_eq!(sqrt64(x).to_bits(), std::primitive::f64::sqrt(x).to_bits(), "sqrt({x})");
+            assert_eq!(
+                sqrt64(x).to_bits(),
+                std::primitive::f64::sqrt(x).to_bits(),
+                "sqrt({x})"
+            );
         }
         assert!(sqrt64(-1.0).is_nan());
         assert_eq!(sqrt64(2.0f32 as f64) as f32, 1.4142135f32);
@@ -676,7 +691,11 @@ mod tests {
         assert_eq!(r(7, 0), Err(DIVIDE_BY_ZERO));
         assert_eq!(r(i32::MIN, -1), Err(OVERFLOW));
         assert_eq!(r(-7, 2).map(|v| v.i32()), Ok(-3));
-        let rem = binary(Binary::I32RemS, ValRaw::from_i32(i32::MIN), ValRaw::from_i32(-1));
+        let rem = binary(
+            Binary::I32RemS,
+            ValRaw::from_i32(i32::MIN),
+            ValRaw::from_i32(-1),
+        );
         assert_eq!(rem.map(|v| v.i32()), Ok(0));
     }
 

@@ -71,7 +71,12 @@ pub fn cont_bind(
 /// `suspend $tag`: the payload from `stack[..sp]`, the values the next
 /// resume sends pushed in its place; returns the new top.
 #[inline(never)]
-pub fn suspend(inst: &Instance, stack: &mut [ValRaw], sp: usize, tag: u32) -> Result<usize, Unwind> {
+pub fn suspend(
+    inst: &Instance,
+    stack: &mut [ValRaw],
+    sp: usize,
+    tag: u32,
+) -> Result<usize, Unwind> {
     let tag = inst.tags[tag as usize];
     let at = sp - tag.params().len();
     let mut back = [ValRaw::ZERO; MAX_VALUES];
@@ -101,8 +106,14 @@ pub fn switch(
     let mut back = [ValRaw::ZERO; MAX_VALUES];
     // SAFETY: the argument slots hold values of `params[..n]`.
     unsafe {
-        inst.store
-            .switch_raw(target, tag, &stack[at..sp - 1], &params[..n], ret, &mut back)
+        inst.store.switch_raw(
+            target,
+            tag,
+            &stack[at..sp - 1],
+            &params[..n],
+            ret,
+            &mut back,
+        )
     }
     .map_err(|t| inst.from_runtime(t))?;
     stack[at..at + ret.len()].copy_from_slice(&back[..ret.len()]);

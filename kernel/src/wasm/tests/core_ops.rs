@@ -30,9 +30,18 @@ fn i32_division_and_remainder_follow_the_sign_rules() {
     assert_eq!(call(&i, "div_u", &[I32(-7), I32(2)]), [I32(0x7fff_fffc)]);
     assert_eq!(call(&i, "rem_s", &[I32(-7), I32(2)]), [I32(-1)]);
     assert_eq!(call(&i, "rem_u", &[I32(-7), I32(2)]), [I32(1)]);
-    assert_eq!(trap(&i, "div_s", &[I32(1), I32(0)]), "integer divide by zero");
-    assert_eq!(trap(&i, "rem_u", &[I32(1), I32(0)]), "integer divide by zero");
-    assert_eq!(trap(&i, "div_s", &[I32(i32::MIN), I32(-1)]), "integer overflow");
+    assert_eq!(
+        trap(&i, "div_s", &[I32(1), I32(0)]),
+        "integer divide by zero"
+    );
+    assert_eq!(
+        trap(&i, "rem_u", &[I32(1), I32(0)]),
+        "integer divide by zero"
+    );
+    assert_eq!(
+        trap(&i, "div_s", &[I32(i32::MIN), I32(-1)]),
+        "integer overflow"
+    );
 }
 
 #[test]
@@ -61,9 +70,18 @@ fn i32_bit_operations_count_shift_and_rotate() {
     assert_eq!(call(&i, "shl", &[I32(1), I32(33)]), [I32(2)]);
     assert_eq!(call(&i, "shr_s", &[I32(-8), I32(1)]), [I32(-4)]);
     assert_eq!(call(&i, "shr_u", &[I32(-8), I32(1)]), [I32(0x7fff_fffc)]);
-    assert_eq!(call(&i, "rotl", &[I32(0x8000_0001u32 as i32), I32(1)]), [I32(3)]);
-    assert_eq!(call(&i, "rotr", &[I32(3), I32(1)]), [I32(0x8000_0001u32 as i32)]);
-    assert_eq!(call(&i, "and_or_xor", &[I32(0b1100), I32(0b1010)]), [I32(0b0110)]);
+    assert_eq!(
+        call(&i, "rotl", &[I32(0x8000_0001u32 as i32), I32(1)]),
+        [I32(3)]
+    );
+    assert_eq!(
+        call(&i, "rotr", &[I32(3), I32(1)]),
+        [I32(0x8000_0001u32 as i32)]
+    );
+    assert_eq!(
+        call(&i, "and_or_xor", &[I32(0b1100), I32(0b1010)]),
+        [I32(0b0110)]
+    );
     assert_eq!(call(&i, "extend8", &[I32(0xff)]), [I32(-1)]);
     assert_eq!(call(&i, "eqz", &[I32(0)]), [I32(1)]);
     assert_eq!(call(&i, "eqz", &[I32(5)]), [I32(0)]);
@@ -111,7 +129,10 @@ fn i64_operations_use_all_64_bits() {
     assert_eq!(call(&i, "extend_s", &[I32(-2)]), [I64(-2)]);
     assert_eq!(call(&i, "extend_u", &[I32(-2)]), [I64(0xffff_fffe)]);
     assert_eq!(call(&i, "wrap", &[I64(0x1_0000_0005)]), [I32(5)]);
-    assert_eq!(trap(&i, "div_u", &[I64(1), I64(0)]), "integer divide by zero");
+    assert_eq!(
+        trap(&i, "div_u", &[I64(1), I64(0)]),
+        "integer divide by zero"
+    );
 }
 
 #[test]
@@ -299,7 +320,10 @@ fn memory_loads_and_stores_are_little_endian_and_extend() {
     assert_eq!(call(&i, "load8_s", &[I32(20)]), [I32(-1)]);
     assert_eq!(call(&i, "load8_u", &[I32(20)]), [I32(255)]);
     assert_eq!(call(&i, "load16_s", &[I32(20)]), [I64(-1)]);
-    assert_eq!(call(&i, "store_load64", &[I64(0x1122_3344_5566_7788)]), [I64(0x1122_3344_5566_7788)]);
+    assert_eq!(
+        call(&i, "store_load64", &[I64(0x1122_3344_5566_7788)]),
+        [I64(0x1122_3344_5566_7788)]
+    );
     assert_eq!(call(&i, "store8", &[I32(0x1ff)]), [I32(0xff)]);
 }
 
@@ -311,9 +335,15 @@ fn memory_access_past_the_end_traps() {
         (func (export "store") (param i32) (i64.store (local.get 0) (i64.const 1))))"#,
     );
     assert_eq!(call(&i, "load", &[I32(65532)]), [I32(0)]);
-    assert_eq!(trap(&i, "load", &[I32(65533)]), "out of bounds memory access");
+    assert_eq!(
+        trap(&i, "load", &[I32(65533)]),
+        "out of bounds memory access"
+    );
     assert_eq!(trap(&i, "load", &[I32(-1)]), "out of bounds memory access");
-    assert_eq!(trap(&i, "store", &[I32(65529)]), "out of bounds memory access");
+    assert_eq!(
+        trap(&i, "store", &[I32(65529)]),
+        "out of bounds memory access"
+    );
 }
 
 #[test]
@@ -326,7 +356,10 @@ fn memory_grow_adds_pages_up_to_the_maximum() {
           (i32.store (local.get 0) (i32.const 77)) (i32.load (local.get 0))))"#,
     );
     assert_eq!(call(&i, "size", &[]), [I32(1)]);
-    assert_eq!(trap(&i, "poke", &[I32(65536)]), "out of bounds memory access");
+    assert_eq!(
+        trap(&i, "poke", &[I32(65536)]),
+        "out of bounds memory access"
+    );
     assert_eq!(call(&i, "grow", &[I32(1)]), [I32(1)]);
     assert_eq!(call(&i, "poke", &[I32(65536)]), [I32(77)]);
     assert_eq!(call(&i, "grow", &[I32(2)]), [I32(-1)]);

@@ -35,7 +35,11 @@ fn a_function_reference_of_another_instance_traps_when_called() {
     let giver = instance(GIVER);
     let taker = instance(TAKER);
     let f = one_ref(&call(&giver, "func", &[]));
-    assert_eq!(call(&giver, "func", &[]), [f], "the same reference each time");
+    assert_eq!(
+        call(&giver, "func", &[]),
+        [f],
+        "the same reference each time"
+    );
     match taker.invoke("call", &[f]) {
         Err(Error::Trap(t)) => assert_eq!(t.message(), "function reference of another instance"),
         other => panic!("expected a trap, got {other:?}"),
@@ -59,16 +63,31 @@ fn a_reference_of_one_kind_is_refused_where_another_is_expected() {
     let taker = instance(TAKER);
     let f = one_ref(&call(&giver, "func", &[]));
     let k = one_ref(&call(&giver, "cont", &[]));
-    assert!(matches!(taker.invoke("resume", &[f]), Err(Error::ArgumentMismatch)));
-    assert!(matches!(taker.invoke("call", &[k]), Err(Error::ArgumentMismatch)));
+    assert!(matches!(
+        taker.invoke("resume", &[f]),
+        Err(Error::ArgumentMismatch)
+    ));
+    assert!(matches!(
+        taker.invoke("call", &[k]),
+        Err(Error::ArgumentMismatch)
+    ));
 }
 
 #[test]
 fn wrong_argument_counts_and_types_and_unknown_exports_are_errors() {
     let taker = instance(TAKER);
-    assert!(matches!(taker.invoke("call", &[]), Err(Error::ArgumentMismatch)));
-    assert!(matches!(taker.invoke("call", &[Val::I32(1)]), Err(Error::ArgumentMismatch)));
-    assert!(matches!(taker.invoke("nope", &[]), Err(Error::NoSuchExport)));
+    assert!(matches!(
+        taker.invoke("call", &[]),
+        Err(Error::ArgumentMismatch)
+    ));
+    assert!(matches!(
+        taker.invoke("call", &[Val::I32(1)]),
+        Err(Error::ArgumentMismatch)
+    ));
+    assert!(matches!(
+        taker.invoke("nope", &[]),
+        Err(Error::NoSuchExport)
+    ));
     match taker.invoke("call", &[Val::NullRef]) {
         Err(e) => assert_eq!(e.trap_reason(), Some("null function reference")),
         other => panic!("expected a trap, got {other:?}"),
@@ -80,7 +99,10 @@ fn truncated_and_garbage_modules_are_refused() {
     let good = wat::parse_str(GIVER).expect("parses");
     // (8 bytes, the header alone, is the empty module: valid.)
     for cut in [0, 4, 7, 9, good.len() / 2, good.len() - 1] {
-        assert!(Module::new(&good[..cut]).is_err(), "a module cut at {cut} bytes");
+        assert!(
+            Module::new(&good[..cut]).is_err(),
+            "a module cut at {cut} bytes"
+        );
     }
     let mut flipped = good.clone();
     for b in flipped.iter_mut().skip(8) {

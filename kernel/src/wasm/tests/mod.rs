@@ -3,12 +3,12 @@
 //! Linux stacks.
 
 use crate::cont::{ContStack, MmapStacks, StackError, StackProvider, Store};
+use crate::wasm::{Error, Instance, Module, Val};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
-use core::cell::Cell;
-use crate::wasm::{Error, Instance, Module, Val};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::pin::Pin;
 
 mod core_ops;

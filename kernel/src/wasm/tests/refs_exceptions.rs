@@ -114,9 +114,18 @@ fn call_indirect_calls_through_the_table_and_checks_the_type() {
     let i = instance(TABLES);
     assert_eq!(call(&i, "apply", &[I32(0), I32(5), I32(3)]), [I32(8)]);
     assert_eq!(call(&i, "apply", &[I32(1), I32(5), I32(3)]), [I32(2)]);
-    assert_eq!(trap(&i, "apply", &[I32(2), I32(5), I32(3)]), "indirect call type mismatch");
-    assert_eq!(trap(&i, "apply", &[I32(3), I32(5), I32(3)]), "uninitialized element");
-    assert_eq!(trap(&i, "apply", &[I32(4), I32(5), I32(3)]), "undefined element");
+    assert_eq!(
+        trap(&i, "apply", &[I32(2), I32(5), I32(3)]),
+        "indirect call type mismatch"
+    );
+    assert_eq!(
+        trap(&i, "apply", &[I32(3), I32(5), I32(3)]),
+        "uninitialized element"
+    );
+    assert_eq!(
+        trap(&i, "apply", &[I32(4), I32(5), I32(3)]),
+        "undefined element"
+    );
 }
 
 #[test]
@@ -134,7 +143,10 @@ fn tables_grow_set_get_init_copy_and_fill() {
     assert_eq!(call(&i, "init_copy", &[]), [I32(7)]);
     assert_eq!(trap(&i, "init_copy", &[]), "out of bounds table access");
     call(&i, "fill", &[]);
-    assert_eq!(trap(&i, "apply", &[I32(0), I32(1), I32(2)]), "indirect call type mismatch");
+    assert_eq!(
+        trap(&i, "apply", &[I32(0), I32(1), I32(2)]),
+        "indirect call type mismatch"
+    );
 }
 
 #[test]
@@ -194,17 +206,26 @@ fn floats_compute_with_the_specifications_rounding_and_nan_rules() {
         (func (export "demote") (param f64) (result f32) (f32.demote_f64 (local.get 0))))"#,
     );
     assert_eq!(call(&i, "f64_ops", &[F64(3.0), F64(2.0)]), [F64(7.5)]);
-    assert_eq!(call(&i, "sqrt", &[F64(2.0)]), [F64(std::primitive::f64::sqrt(2.0))]);
+    assert_eq!(
+        call(&i, "sqrt", &[F64(2.0)]),
+        [F64(std::primitive::f64::sqrt(2.0))]
+    );
     assert_eq!(call(&i, "nearest", &[F32(2.5)]), [F32(2.0)]);
     assert_eq!(call(&i, "nearest", &[F32(-3.5)]), [F32(-4.0)]);
     assert_eq!(call(&i, "floor", &[F64(-0.5)]), [F64(-1.0)]);
     assert_eq!(call(&i, "lt", &[F64(f64::NAN), F64(1.0)]), [I32(0)]);
     assert_eq!(call(&i, "trunc_s", &[F32(-7.9)]), [I32(-7)]);
-    assert_eq!(trap(&i, "trunc_s", &[F32(f32::NAN)]), "invalid conversion to integer");
+    assert_eq!(
+        trap(&i, "trunc_s", &[F32(f32::NAN)]),
+        "invalid conversion to integer"
+    );
     assert_eq!(trap(&i, "trunc_s", &[F32(3e9)]), "integer overflow");
     assert_eq!(call(&i, "sat_u", &[F64(-5.0)]), [I64(0)]);
     assert_eq!(call(&i, "sat_u", &[F64(1e30)]), [I64(-1)]);
-    assert_eq!(call(&i, "convert", &[I64(-1)]), [F64(18446744073709551616.0)]);
+    assert_eq!(
+        call(&i, "convert", &[I64(-1)]),
+        [F64(18446744073709551616.0)]
+    );
     assert_eq!(call(&i, "bits", &[F32(1.0)]), [I32(0x3f80_0000)]);
     assert_eq!(call(&i, "demote", &[F64(0.1)]), [F32(0.1)]);
     match call(&i, "min", &[F32(f32::NAN), F32(1.0)])[..] {

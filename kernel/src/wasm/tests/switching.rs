@@ -101,7 +101,11 @@ fn resuming_a_continuation_twice_traps_as_already_consumed() {
           (resume $c (local.get $k))))"#,
     );
     assert_eq!(trap(&i, "twice", &[]), "continuation already consumed");
-    assert_eq!(i.store().outstanding_stacks(), 1, "the suspended k2 is still alive");
+    assert_eq!(
+        i.store().outstanding_stacks(),
+        1,
+        "the suspended k2 is still alive"
+    );
 }
 
 #[test]
@@ -234,7 +238,10 @@ fn cont_bind_supplies_arguments_ahead_of_the_resume() {
     );
     assert_eq!(call(&i, "bind2", &[]), [I32(123)]);
     assert_eq!(call(&i, "bind_all", &[]), [I32(789)]);
-    assert_eq!(trap(&i, "bind_consumed", &[]), "continuation already consumed");
+    assert_eq!(
+        trap(&i, "bind_consumed", &[]),
+        "continuation already consumed"
+    );
     assert_eq!(trap(&i, "bind_null", &[]), "null continuation reference");
 }
 
@@ -289,7 +296,11 @@ fn switch_hands_control_and_the_continuation_to_the_peer() {
     // Task 1 runs first, then 2, 1, 2, 1 (its third round ends it), and
     // its return ends the resume.
     assert_eq!(call(&i, "run", &[]), [I32(12121)]);
-    assert_eq!(i.store().outstanding_stacks(), 1, "task 2 is left suspended");
+    assert_eq!(
+        i.store().outstanding_stacks(),
+        1,
+        "task 2 is left suspended"
+    );
 }
 
 #[test]

@@ -122,7 +122,9 @@ pub struct Instance {
     /// Per function: the runtime function a `cont.new` runs (`None`: it
     /// has more results than a continuation's mailbox holds).
     pub(crate) funcs: Vec<Option<Func>>,
-    entries: Vec<Box<Entry>>,
+    /// Never resized once made: each entry's address is a `Func`'s
+    /// `callee_vmctx`.
+    entries: Box<[Entry]>,
     /// Exceptions caught with a reference (`exnref` i names `exns[i-1]`).
     pub(crate) exns: RefCell<Vec<Exn>>,
     stack_budget: Cell<usize>,
@@ -183,7 +185,7 @@ impl Instance {
             tags,
             handlers,
             funcs: Vec::new(),
-            entries: Vec::new(),
+            entries: Box::new([]),
             exns: RefCell::new(Vec::new()),
             stack_budget: Cell::new(DEFAULT_STACK_BUDGET),
             module,
@@ -194,12 +196,14 @@ impl Instance {
         // address.
         let this = unsafe { inst.as_mut().get_unchecked_mut() };
         let here: *const Instance = this;
-        for (i, f) in this.module.funcs.iter().enumerate() {
-            let entry = Box::new(Entry {
+        this.entries = (0..this.module.funcs.len() as u32)
+            .map(|index| Entry {
                 instance: here,
-                index: i as u32,
-            });
-            let vmctx = &*entry as *const Entry as *mut VMContext;
+                index,
+            })
+            .collect();
+        for (entry, f) in this.entries.iter().zip(&this.module.funcs) {
+            let vmctx = entry as *const Entry as *mut VMContext;
             // SAFETY: `cont_entry` follows the array call for this
             // function's signature (it reads the params and writes the
             // results the signature names) and accepts `vmctx`, an `Entry`
@@ -210,7 +214,6 @@ impl Instance {
                     .func_new_raw(cont_entry, vmctx, f.sig.params, f.sig.results)
             };
             this.funcs.push(func.ok());
-            this.entries.push(entry);
         }
         for g in 0..this.module.globals.len() {
             let v = this.eval(&this.module.globals[g].init)?;
@@ -376,7 +379,7 @@ impl Instance {
     /// one of this instance's tags, else a trap.
     #[cold]
     #[inline(never)]
-    pub(crate) fn from_runtime(&self, trap: Trap) -> Unwind {
+    pub(crate) fn unwind_of(&self, trap: Trap) -> Unwind {
         if let TrapKind::Exception { tag } = trap.kind()
             && let Some(&t) = self.tags.iter().find(|t| t.id() == tag)
         {

@@ -82,7 +82,7 @@ pub fn suspend(
     let mut back = [ValRaw::ZERO; MAX_VALUES];
     // SAFETY: the payload slots hold values of the tag's params.
     let types = unsafe { inst.store.suspend_raw(tag, &stack[at..sp], &mut back) }
-        .map_err(|t| inst.from_runtime(t))?;
+        .map_err(|t| inst.unwind_of(t))?;
     stack[at..at + types.len()].copy_from_slice(&back[..types.len()]);
     Ok(at + types.len())
 }
@@ -115,7 +115,7 @@ pub fn switch(
             &mut back,
         )
     }
-    .map_err(|t| inst.from_runtime(t))?;
+    .map_err(|t| inst.unwind_of(t))?;
     stack[at..at + ret.len()].copy_from_slice(&back[..ret.len()]);
     Ok(at + ret.len())
 }
@@ -125,6 +125,7 @@ pub fn switch(
 type Outcome = (Option<usize>, usize);
 
 /// The outcome of a raw resume whose arguments started at `at`.
+#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn outcome(
     inst: &Instance,
@@ -184,7 +185,7 @@ pub fn resume(
         inst.store
             .resume_raw(k, &th.stack[at..sp - 1], params, handlers, &mut results)
     }
-    .map_err(|t| inst.from_runtime(t))?;
+    .map_err(|t| inst.unwind_of(t))?;
     outcome(inst, th, code, fp, at, table, r, &results)
 }
 
@@ -212,6 +213,6 @@ pub fn resume_throw(
         inst.store
             .resume_throw_raw(k, tag, &th.stack[at..sp - 1], handlers, &mut results)
     }
-    .map_err(|t| inst.from_runtime(t))?;
+    .map_err(|t| inst.unwind_of(t))?;
     outcome(inst, th, code, fp, at, table, r, &results)
 }

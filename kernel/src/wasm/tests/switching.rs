@@ -7,38 +7,7 @@ use crate::wasm::Val::I32;
 
 /// A generator of squares `0, 1, 4, ...` below `n`: the consumer sums
 /// what it yields.
-const GENERATOR: &str = r#"(module
-  (type $gf (func (param i32)))
-  (type $gc (cont $gf))
-  (type $kf (func))
-  (type $kc (cont $kf))
-  (tag $yield (param i32))
-  (func $gen (param $n i32) (local $i i32)
-    (block $end (loop $l
-      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
-      (suspend $yield (i32.mul (local.get $i) (local.get $i)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $l))))
-  (elem declare func $gen)
-  (func (export "sum_squares") (param $n i32) (result i32)
-    (local $k (ref null $kc)) (local $sum i32) (local $count i32)
-    (block $done
-      (block $on_yield (result i32 (ref $kc))
-        (resume $gc (on $yield $on_yield) (local.get $n) (cont.new $gc (ref.func $gen)))
-        (br $done))
-      (local.set $k)
-      (local.set $sum (i32.add (local.get $sum)))
-      (local.set $count (i32.add (local.get $count) (i32.const 1)))
-      (loop $next
-        (block $on_yield2 (result i32 (ref $kc))
-          (resume $kc (on $yield $on_yield2) (local.get $k))
-          (br $done))
-        (local.set $k)
-        (local.set $sum (i32.add (local.get $sum)))
-        (local.set $count (i32.add (local.get $count) (i32.const 1)))
-        (br $next)))
-    ;; sum * 1000 + how many values came out
-    (i32.add (i32.mul (local.get $sum) (i32.const 1000)) (local.get $count))))"#;
+const GENERATOR: &str = include_str!("../../../wat/generator.wat");
 
 #[test]
 fn a_generator_yields_each_value_to_the_resume_that_handles_its_tag() {
@@ -265,30 +234,7 @@ fn cont_bind_of_a_suspended_continuation_fills_what_suspend_returns() {
 
 /// Two tasks take turns with `switch`: each adds its step to a shared
 /// total and switches to the other, handing its own continuation over.
-const PING_PONG: &str = r#"(module
-  (rec
-    (type $tf (func (param (ref null $tc)) (result i32)))
-    (type $tc (cont $tf)))
-  (type $sf (func (param i32 (ref null $tc)) (result i32)))
-  (type $sc (cont $sf))
-  (tag $sw (result i32))
-  (global $total (mut i32) (i32.const 0))
-  (func $task (param $step i32) (param $peer (ref null $tc)) (result i32)
-    (local $round i32)
-    (loop $l
-      (global.set $total (i32.add (i32.mul (global.get $total) (i32.const 10)) (local.get $step)))
-      (local.set $round (i32.add (local.get $round) (i32.const 1)))
-      (if (i32.lt_u (local.get $round) (i32.const 3))
-        (then
-          (local.set $peer (switch $tc $sw (local.get $peer)))
-          (br $l))))
-    (global.get $total))
-  (elem declare func $task)
-  (func (export "run") (result i32)
-    (resume $sc (on $sw switch)
-      (i32.const 1)
-      (cont.bind $sc $tc (i32.const 2) (cont.new $sc (ref.func $task)))
-      (cont.new $sc (ref.func $task)))))"#;
+const PING_PONG: &str = include_str!("../../../wat/ping_pong.wat");
 
 #[test]
 fn switch_hands_control_and_the_continuation_to_the_peer() {
@@ -393,47 +339,7 @@ fn an_exception_thrown_in_a_continuation_is_caught_by_the_resumer() {
 /// A scheduler: three tasks in a table of continuations, each yielding
 /// after every step; the scheduler resumes them in turn until all have
 /// returned, logging each task's id at each step into memory.
-const SCHEDULER: &str = r#"(module
-  (type $f (func)) (type $c (cont $f))
-  (type $tf (func (param i32))) (type $tc (cont $tf))
-  (tag $yield)
-  (memory 1)
-  (global $len (mut i32) (i32.const 0))
-  (table $ready 3 (ref null $c))
-  (func $log (param i32)
-    (i32.store8 (global.get $len) (local.get 0))
-    (global.set $len (i32.add (global.get $len) (i32.const 1))))
-  ;; task id runs id + 1 steps
-  (func $task (param $id i32) (local $i i32)
-    (loop $l
-      (call $log (i32.add (i32.const 0x41) (local.get $id)))
-      (suspend $yield)
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.le_u (local.get $i) (local.get $id)))))
-  (elem declare func $task)
-  (func (export "run") (result i32) (local $i i32) (local $live i32) (local $k (ref null $c))
-    (table.set $ready (i32.const 0) (cont.bind $tc $c (i32.const 0) (cont.new $tc (ref.func $task))))
-    (table.set $ready (i32.const 1) (cont.bind $tc $c (i32.const 1) (cont.new $tc (ref.func $task))))
-    (table.set $ready (i32.const 2) (cont.bind $tc $c (i32.const 2) (cont.new $tc (ref.func $task))))
-    (local.set $live (i32.const 3))
-    (loop $round
-      (local.set $i (i32.const 0))
-      (loop $each
-        (block $skip
-          (br_if $skip (ref.is_null (table.get $ready (local.get $i))))
-          (block $yielded (result (ref $c))
-            (resume $c (on $yield $yielded) (table.get $ready (local.get $i)))
-            ;; returned: the slot empties
-            (table.set $ready (local.get $i) (ref.null $c))
-            (local.set $live (i32.sub (local.get $live) (i32.const 1)))
-            (br $skip))
-          (local.set $k)
-          (table.set $ready (local.get $i) (local.get $k)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $each (i32.lt_u (local.get $i) (i32.const 3))))
-      (br_if $round (local.get $live)))
-    (global.get $len))
-  (func (export "log") (param i32) (result i32) (i32.load8_u (local.get 0))))"#;
+const SCHEDULER: &str = include_str!("../../../wat/scheduler.wat");
 
 #[test]
 fn a_round_robin_scheduler_runs_tasks_from_a_table_until_all_return() {

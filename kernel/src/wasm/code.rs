@@ -186,6 +186,9 @@ pub enum Op {
         tag: u32,
         table: u32,
     },
+    ResumeThrowRef {
+        table: u32,
+    },
     Switch {
         ty: u32,
         tag: u32,
@@ -631,6 +634,11 @@ impl Translator<'_> {
             } => Op::ResumeThrow {
                 ty: cont_type_index,
                 tag: tag_index,
+                table: self.resume_table(&resume_table.handlers, offset)?,
+            },
+            Operator::ResumeThrowRef {
+                ref resume_table, ..
+            } => Op::ResumeThrowRef {
                 table: self.resume_table(&resume_table.handlers, offset)?,
             },
             Operator::Switch {

@@ -505,6 +505,14 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 }
                 sp = top;
             }
+            Op::ResumeThrowRef { table } => {
+                let (to, top) =
+                    catching!(switching::resume_throw_ref(inst, th, code, fp, sp, table));
+                if let Some(to) = to {
+                    pc = to;
+                }
+                sp = top;
+            }
             Op::Switch { ty, tag } => {
                 sp = catching!(switching::switch(inst, &mut th.stack, sp, ty, tag));
             }

@@ -8,6 +8,7 @@
 //! | `cont.bind $ct1 $ct2`        | `Store::bind_raw`                        |
 //! | `resume $ct (on ...)*`       | `Store::resume_raw` with the instance's handler list for this site |
 //! | `resume_throw $ct $tag (on ...)*` | `Store::resume_throw_raw`           |
+//! | `resume_throw_ref $ct (on ...)*` | the same, with the tag and payload of the exception referenced |
 //! | `suspend $tag`               | `Store::suspend_raw`                     |
 //! | `switch $ct $tag`            | `Store::switch_raw`                      |
 //!
@@ -212,6 +213,36 @@ pub fn resume_throw(
     let r = unsafe {
         inst.store
             .resume_throw_raw(k, tag, &th.stack[at..sp - 1], handlers, &mut results)
+    }
+    .map_err(|t| inst.unwind_of(t))?;
+    outcome(inst, th, code, fp, at, table, r, &results)
+}
+
+/// `resume_throw_ref $ct (on ...)*`: an exception reference and the
+/// continuation on top of the stack at `sp`; the exception it names is
+/// raised at the suspension point, as `resume_throw` raises a new one.
+#[inline(never)]
+pub fn resume_throw_ref(
+    inst: &Instance,
+    th: &mut Thread,
+    code: &Code,
+    fp: usize,
+    sp: usize,
+    table: u32,
+) -> Result<Outcome, Unwind> {
+    let k = cont_of(th.stack[sp - 1]);
+    let (index, _) = th.stack[sp - 2].reference();
+    if index == 0 {
+        return Err(wasm_trap(trap::NULL_EXCEPTION));
+    }
+    let exn = inst.exns.borrow()[index - 1].clone();
+    let at = sp - 2;
+    let mut results = [ValRaw::ZERO; MAX_VALUES];
+    let handlers = &inst.handlers[table as usize];
+    // SAFETY: the payload slots were filled by a `throw` of this tag.
+    let r = unsafe {
+        inst.store
+            .resume_throw_raw(k, exn.tag, &exn.payload, handlers, &mut results)
     }
     .map_err(|t| inst.unwind_of(t))?;
     outcome(inst, th, code, fp, at, table, r, &results)

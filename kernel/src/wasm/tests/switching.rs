@@ -384,3 +384,33 @@ const GENERATOR_PARKED: &str = r#"(module
     (local.set $k)
     (table.set $parked (global.get $n) (local.get $k))
     (global.set $n (i32.add (global.get $n) (i32.const 1)))))"#;
+
+#[test]
+fn resume_throw_ref_raises_a_caught_exception_again_in_a_continuation() {
+    let i = instance(
+        r#"(module
+        (type $f (func (result i32))) (type $c (cont $f))
+        (tag $wait)
+        (tag $e (param i32))
+        (func $catcher (result i32)
+          (block $caught (result i32)
+            (try_table (catch $e $caught) (suspend $wait))
+            (return (i32.const -1)))
+          (i32.add (i32.const 100)))
+        (elem declare func $catcher)
+        (func (export "f") (result i32) (local $k (ref null $c)) (local $x exnref)
+          (block $h (result (ref $c))
+            (drop (resume $c (on $wait $h) (cont.new $c (ref.func $catcher))))
+            (return (i32.const -2)))
+          (local.set $k)
+          (block $r (result exnref)
+            (try_table (catch_all_ref $r) (throw $e (i32.const 5)))
+            (return (i32.const -3)))
+          (local.set $x)
+          (resume_throw_ref $c (local.get $x) (local.get $k)))
+        (func (export "null") (result i32)
+          (resume_throw_ref $c (ref.null exn) (ref.null $c))))"#,
+    );
+    assert_eq!(call(&i, "f", &[]), [I32(105)]);
+    assert_eq!(trap(&i, "null", &[]), "null exception reference");
+}

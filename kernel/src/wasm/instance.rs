@@ -4,9 +4,11 @@
 //! a continuation).
 //!
 //! References in slots are made safe by construction rather than trusted:
-//! a `funcref` is the function's index plus one with this instance's id in
-//! the second word, an `exnref` the index plus one of an exception this
-//! instance keeps, so the interpreter checks and indexes, and never
+//! a `funcref` is the function's index plus one, an `exnref` the index
+//! plus one of an exception this instance keeps, each with a second word
+//! naming the instance and the kind of reference ([`ref_word`]). The
+//! interpreter checks that word and the index before it uses one, so a
+//! reference from another instance, or of another kind, traps; it never
 //! follows a pointer it read from a slot. Continuation references are the
 //! runtime's own handles, which it checks on every use.
 //!
@@ -47,6 +49,15 @@ pub const DEFAULT_STACK_BUDGET: usize = 128 * 1024;
 pub const STACK_RESERVE: usize = 16 * 1024;
 
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+/// The kinds of reference the second word of a slot names.
+pub(crate) const FUNC_REF: u64 = 1;
+pub(crate) const EXN_REF: u64 = 2;
+
+/// The second word of a reference of `kind` made by instance `id`.
+pub(crate) fn ref_word(id: u64, kind: u64) -> u64 {
+    (id << 2) | kind
+}
 
 /// What a function's array call receives as `callee_vmctx`.
 pub(crate) struct Entry {
@@ -225,8 +236,12 @@ impl Instance {
             if t.initial > max {
                 return Err(Error::Instantiate("table larger than this kernel allows"));
             }
-            this.tables
-                .push(RefCell::new(alloc::vec![init; t.initial as usize]));
+            let mut elems = Vec::new();
+            elems
+                .try_reserve_exact(t.initial as usize)
+                .map_err(|_| Error::Instantiate("no room for the table"))?;
+            elems.resize(t.initial as usize, init);
+            this.tables.push(RefCell::new(elems));
             this.table_max.push(max);
         }
         for e in &this.module.elems {
@@ -336,7 +351,7 @@ impl Instance {
 
     /// The `funcref` of function `f`.
     pub(crate) fn funcref(&self, f: u32) -> ValRaw {
-        ValRaw::from_ref(f as usize + 1, self.id)
+        ValRaw::from_ref(f as usize + 1, ref_word(self.id, FUNC_REF))
     }
 
     /// Calls the exported function `name` with `args`.
@@ -453,7 +468,10 @@ unsafe extern "C" fn cont_entry(
         )
     };
     let sig = inst.module.funcs[index as usize].sig;
-    let budget = store.stack_size().saturating_sub(STACK_RESERVE);
+    // The args buffer is on the same stack, above this frame.
+    let budget = store
+        .stack_size()
+        .saturating_sub(STACK_RESERVE + len * core::mem::size_of::<ValRaw>());
     let mut th = Thread::new(budget);
     th.stack.extend_from_slice(&slots[..sig.params.len()]);
     match interp::call(inst, &mut th, index, 0) {

@@ -24,7 +24,7 @@
 //! fault). The stack-switching instructions are in [`super::switching`].
 
 use super::code::{Access, Code, Op};
-use super::instance::{Instance, PAGE};
+use super::instance::{EXN_REF, FUNC_REF, Instance, PAGE, ref_word};
 use super::num;
 use super::switching;
 use super::trap::{self, Exn, Unwind, wasm_trap};
@@ -69,6 +69,9 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
     let code = &inst.module.funcs[func as usize].code;
     let need = fp + code.frame_size as usize + SLACK;
     if th.stack.len() < need {
+        if th.stack.try_reserve(need - th.stack.len()).is_err() {
+            return Err(wasm_trap(trap::STACK_EXHAUSTED));
+        }
         th.stack.resize(need, ValRaw::ZERO);
     }
     th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
@@ -102,8 +105,11 @@ fn catch(
             }
             if c.with_ref {
                 let mut exns = inst.exns.borrow_mut();
+                if exns.try_reserve(1).is_err() {
+                    return Err(wasm_trap(trap::OUT_OF_MEMORY));
+                }
                 exns.push(*exn);
-                th.stack[at] = ValRaw::from_ref(exns.len(), inst.id);
+                th.stack[at] = ValRaw::from_ref(exns.len(), ref_word(inst.id, EXN_REF));
             }
             return Ok((t.to as usize, fp + t.dst as usize + t.n as usize));
         }
@@ -111,16 +117,31 @@ fn catch(
     Err(Unwind::Exn(exn))
 }
 
-/// The function index a `funcref` slot names (a null one traps).
+/// The function index a `funcref` slot names (a null one traps, and so
+/// does one of another instance or kind).
 pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<u32, Unwind> {
-    let (index, owner) = v.reference();
+    let (index, word) = v.reference();
     if index == 0 {
         return Err(wasm_trap(trap::NULL_FUNCTION));
     }
-    if owner != inst.id {
-        return Err(wasm_trap("function reference of another instance"));
+    if word != ref_word(inst.id, FUNC_REF) || index > inst.module.funcs.len() {
+        return Err(wasm_trap(trap::FOREIGN_REFERENCE));
     }
     Ok(index as u32 - 1)
+}
+
+/// The exception an `exnref` slot names (a null one traps, and so does
+/// one of another instance or kind).
+pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
+    let (index, word) = v.reference();
+    if index == 0 {
+        return Err(wasm_trap(trap::NULL_EXCEPTION));
+    }
+    let exns = inst.exns.borrow();
+    match exns.get(index - 1) {
+        Some(e) if word == ref_word(inst.id, EXN_REF) => Ok(e.clone()),
+        _ => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+    }
 }
 
 /// Moves the top `n` values down to `dst` and returns the new top.
@@ -370,11 +391,16 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 let n = pop!().i32() as u32;
                 let s = pop!().i32() as u32;
                 let d = pop!().i32() as u32;
-                let from = inst.tables[src as usize].borrow().clone();
                 let mut to = inst.tables[dst as usize].borrow_mut();
-                let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_TABLE)?;
                 let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                to[ds..de].copy_from_slice(&from[ss..se]);
+                if src == dst {
+                    let (ss, se) = range(s, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+                    to.copy_within(ss..se, ds);
+                } else {
+                    let from = inst.tables[src as usize].borrow();
+                    let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+                    to[ds..de].copy_from_slice(&from[ss..se]);
+                }
             }
             Op::TableInit { table, elem } => {
                 let n = pop!().i32() as u32;
@@ -472,11 +498,7 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 catching!(Err::<(), _>(Unwind::exn(Exn { tag, payload })));
             }
             Op::ThrowRef => {
-                let (i, _) = pop!().reference();
-                if i == 0 {
-                    return Err(wasm_trap(trap::NULL_EXCEPTION));
-                }
-                let exn = inst.exns.borrow()[i - 1].clone();
+                let exn = exn_of(inst, pop!())?;
                 catching!(Err::<(), _>(Unwind::exn(exn)));
             }
             Op::ContNew(_) => {

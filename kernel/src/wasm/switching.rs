@@ -27,7 +27,7 @@
 
 use super::code::Code;
 use super::instance::Instance;
-use super::interp::{Thread, func_of};
+use super::interp::{Thread, exn_of, func_of};
 use super::trap::{self, Unwind, wasm_trap};
 use crate::cont::{ContObj, MAX_VALUES, RawResumed, ValRaw, WasmValue};
 
@@ -231,11 +231,7 @@ pub fn resume_throw_ref(
     table: u32,
 ) -> Result<Outcome, Unwind> {
     let k = cont_of(th.stack[sp - 1]);
-    let (index, _) = th.stack[sp - 2].reference();
-    if index == 0 {
-        return Err(wasm_trap(trap::NULL_EXCEPTION));
-    }
-    let exn = inst.exns.borrow()[index - 1].clone();
+    let exn = exn_of(inst, th.stack[sp - 2])?;
     let at = sp - 2;
     let mut results = [ValRaw::ZERO; MAX_VALUES];
     let handlers = &inst.handlers[table as usize];

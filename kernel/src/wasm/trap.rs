@@ -64,6 +64,11 @@ pub const CONSUMED: &str = "continuation already consumed";
 pub const NULL_EXCEPTION: &str = "null exception reference";
 pub const UNHANDLED: &str = "unhandled tag";
 pub const STACK_EXHAUSTED: &str = "call stack exhausted";
+/// A reference made by another instance, or of another kind (only a host
+/// can hand one in).
+pub const FOREIGN_REFERENCE: &str = "reference of another instance or kind";
+/// No heap left to keep an exception reference.
+pub const OUT_OF_MEMORY: &str = "out of memory";
 
 /// A trap the interpreter raises, of the runtime kind that fits.
 #[cold]

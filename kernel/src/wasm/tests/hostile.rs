@@ -41,7 +41,7 @@ fn a_function_reference_of_another_instance_traps_when_called() {
         "the same reference each time"
     );
     match taker.invoke("call", &[f]) {
-        Err(Error::Trap(t)) => assert_eq!(t.message(), "function reference of another instance"),
+        Err(Error::Trap(t)) => assert_eq!(t.message(), "reference of another instance or kind"),
         other => panic!("expected a trap, got {other:?}"),
     }
 }
@@ -109,4 +109,16 @@ fn truncated_and_garbage_modules_are_refused() {
         *b ^= 0x5a;
     }
     assert!(Module::new(&flipped).is_err());
+}
+
+#[test]
+fn a_function_reference_passed_as_an_exception_reference_traps() {
+    let giver = instance(GIVER);
+    let thrower =
+        instance(r#"(module (func (export "rethrow") (param exnref) (throw_ref (local.get 0))))"#);
+    let f = one_ref(&call(&giver, "func", &[]));
+    match thrower.invoke("rethrow", &[f]) {
+        Err(Error::Trap(t)) => assert_eq!(t.message(), "reference of another instance or kind"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
 }

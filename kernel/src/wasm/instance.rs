@@ -139,6 +139,8 @@ pub struct Instance {
     /// Exceptions caught with a reference (`exnref` i names `exns[i-1]`).
     pub(crate) exns: RefCell<Vec<Exn>>,
     stack_budget: Cell<usize>,
+    /// Where the `spectest` prints go (`None`: the serial console).
+    print: RefCell<Option<Box<dyn Fn(&str)>>>,
     _pinned: PhantomPinned,
 }
 
@@ -199,6 +201,7 @@ impl Instance {
             entries: Box::new([]),
             exns: RefCell::new(Vec::new()),
             stack_budget: Cell::new(DEFAULT_STACK_BUDGET),
+            print: RefCell::new(None),
             module,
             _pinned: PhantomPinned,
         });
@@ -300,6 +303,20 @@ impl Instance {
     /// the caller's stack before it traps with "call stack exhausted".
     pub fn set_stack_budget(&self, bytes: usize) {
         self.stack_budget.set(bytes);
+    }
+
+    /// Sends the lines the `spectest` print functions make to `f` instead
+    /// of the serial console.
+    pub fn set_print(&self, f: impl Fn(&str) + 'static) {
+        *self.print.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// One line of a `spectest` print function.
+    pub(crate) fn print(&self, line: &str) {
+        match &*self.print.borrow() {
+            Some(f) => f(line),
+            None => crate::println!("{line}"),
+        }
     }
 
     /// A constant expression's value.

@@ -66,7 +66,13 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
     if native_sp() < th.floor {
         return Err(wasm_trap(trap::STACK_EXHAUSTED));
     }
-    let code = &inst.module.funcs[func as usize].code;
+    let def = &inst.module.funcs[func as usize];
+    if let Some(h) = def.host {
+        let n = h.params().len();
+        inst.print(&h.line(&th.stack[fp..fp + n]));
+        return Ok(());
+    }
+    let code = &def.code;
     let need = fp + code.frame_size as usize + SLACK;
     if th.stack.len() < need {
         if th.stack.try_reserve(need - th.stack.len()).is_err() {

@@ -12,6 +12,7 @@
 //!   of an instance, and the calls into it;
 //! * [`interp`]: the interpreter loop, a Rust call per Wasm call;
 //! * [`num`]: the numeric instructions;
+//! * [`host`]: the `spectest` host module, the only imports resolved;
 //! * [`switching`]: `cont.new`, `cont.bind`, `resume`, `resume_throw`,
 //!   `suspend` and `switch` as calls of the runtime's dynamic door;
 //! * [`trap`]: traps and exceptions, and the specification's words for them.
@@ -20,6 +21,7 @@
 //! the kernel's stack switch.
 
 pub mod code;
+pub mod host;
 pub mod instance;
 pub mod interp;
 pub mod module;

@@ -5,11 +5,13 @@
 //! form ([`super::code`]) as it is validated.
 //!
 //! Nothing here trusts the input: a module that does not validate, or uses
-//! something this interpreter does not implement (imports, a second
-//! memory, SIMD, GC objects), is refused with a [`CompileError`] naming
+//! something this interpreter does not implement (imports other than the
+//! `spectest` module's functions and globals, a second memory, SIMD, GC
+//! objects), is refused with a [`CompileError`] naming
 //! the offset, and never reaches the interpreter.
 
 use super::code::{self, Clause, Code, CompileError};
+use super::host::{self, HostFunc};
 use super::types::{self, Sig};
 use alloc::format;
 use alloc::string::String;
@@ -17,7 +19,7 @@ use alloc::vec::Vec;
 use wasmparser::types::{CoreTypeId, Types};
 use wasmparser::{
     DataKind, ElementItems, ElementKind, ExternalKind, Operator, Parser, Payload, TableInit,
-    ValidPayload, Validator, WasmFeatures,
+    TypeRef, ValidPayload, Validator, WasmFeatures,
 };
 
 /// What the interpreter accepts on top of WebAssembly 3.0: the
@@ -48,7 +50,8 @@ pub enum ConstOp {
 /// A constant expression, in order.
 pub type ConstExpr = Vec<ConstOp>;
 
-/// A defined function: its type and code.
+/// A function: its type, and its code or the host function it imports
+/// (whose `code` is empty but for the counts of params and results).
 #[derive(Debug)]
 pub struct FuncDef {
     /// Its type index in the module.
@@ -57,6 +60,7 @@ pub struct FuncDef {
     pub type_id: CoreTypeId,
     pub sig: Sig,
     pub code: Code,
+    pub host: Option<HostFunc>,
 }
 
 /// A table: its limits and initial element.
@@ -183,13 +187,44 @@ impl Module {
         let mut start = None;
         let mut resume_tables = Vec::new();
         let mut types = None;
+        let mut imported_funcs: Vec<(u32, HostFunc, usize)> = Vec::new();
+        let mut imported_globals: Vec<(wasmparser::ValType, crate::cont::ValType, usize)> =
+            Vec::new();
         for payload in Parser::new(0).parse_all(bytes) {
             let payload = payload?;
             let valid = validator.payload(&payload)?;
             match &payload {
                 Payload::ImportSection(r) => {
-                    if r.count() > 0 {
-                        return Err(unsupported("imports", r.range().start as usize));
+                    for imp in r.clone().into_imports_with_offsets() {
+                        let (offset, imp) = imp?;
+                        let offset = offset as usize;
+                        let what = format!("import {}.{}", imp.module, imp.name);
+                        if imp.module != "spectest" {
+                            return Err(unsupported(&what, offset));
+                        }
+                        match imp.ty {
+                            TypeRef::Func(t) | TypeRef::FuncExact(t) => {
+                                let h = HostFunc::named(imp.name)
+                                    .ok_or_else(|| unsupported(&what, offset))?;
+                                imported_funcs.push((t, h, offset));
+                            }
+                            TypeRef::Global(g) => {
+                                let (ty, v) = host::global(imp.name)
+                                    .filter(|_| !g.mutable)
+                                    .ok_or_else(|| unsupported(&what, offset))?;
+                                imported_globals.push((g.content_type, ty, offset));
+                                globals.push(GlobalDef {
+                                    mutable: false,
+                                    init: alloc::vec![match ty {
+                                        crate::cont::ValType::I64 => ConstOp::I64(v.i64()),
+                                        crate::cont::ValType::F32 => ConstOp::F32(v.v128() as u32),
+                                        crate::cont::ValType::F64 => ConstOp::F64(v.v128() as u64),
+                                        _ => ConstOp::I32(v.i32()),
+                                    }],
+                                });
+                            }
+                            _ => return Err(unsupported(&what, offset)),
+                        }
                     }
                 }
                 Payload::FunctionSection(r) => {
@@ -339,7 +374,30 @@ impl Module {
             sigs.push(types::sig_of(&types, id).unwrap_or(Sig::EMPTY));
             switch_returns.push(switch_return(&types, id));
         }
-        let mut funcs = Vec::with_capacity(codes.len());
+        for (wasm_ty, ty, offset) in imported_globals {
+            if types::slot_type(&types, wasm_ty) != ty {
+                return Err(unsupported("a spectest global of another type", offset));
+            }
+        }
+        let mut funcs = Vec::with_capacity(imported_funcs.len() + codes.len());
+        for (ty, h, offset) in imported_funcs {
+            let sig = sigs[ty as usize];
+            if sig.params != h.params() || !sig.results.is_empty() {
+                return Err(unsupported("a spectest function of another type", offset));
+            }
+            funcs.push(FuncDef {
+                ty,
+                type_id: tref.core_type_at_in_module(ty),
+                sig,
+                code: Code {
+                    nparams: sig.params.len() as u32,
+                    nlocals: sig.params.len() as u32,
+                    frame_size: sig.params.len() as u32,
+                    ..Code::default()
+                },
+                host: Some(h),
+            });
+        }
         for (i, code) in codes.into_iter().enumerate() {
             let ty = func_types[i];
             funcs.push(FuncDef {
@@ -347,6 +405,7 @@ impl Module {
                 type_id: tref.core_type_at_in_module(ty),
                 sig: sigs[ty as usize],
                 code,
+                host: None,
             });
         }
         let tags = tag_types.iter().map(|&t| sigs[t as usize]).collect();

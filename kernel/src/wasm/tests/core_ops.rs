@@ -405,8 +405,46 @@ fn invalid_modules_are_refused_with_the_validators_message() {
 }
 
 #[test]
-fn imports_are_refused_not_ignored() {
-    let bytes = wat::parse_str(r#"(module (import "env" "f" (func)))"#).unwrap();
-    let e = crate::wasm::Module::new(&bytes).unwrap_err();
-    assert_eq!(e.message, "not supported by this interpreter: imports");
+fn imports_other_than_spectest_are_refused_not_ignored() {
+    let refused = |wat: &str| {
+        let bytes = wat::parse_str(wat).unwrap();
+        crate::wasm::Module::new(&bytes).unwrap_err().message
+    };
+    assert_eq!(
+        refused(r#"(module (import "env" "f" (func)))"#),
+        "not supported by this interpreter: import env.f"
+    );
+    assert_eq!(
+        refused(r#"(module (import "spectest" "nope" (func)))"#),
+        "not supported by this interpreter: import spectest.nope"
+    );
+    assert_eq!(
+        refused(r#"(module (import "spectest" "print_i32" (func (param i64))))"#),
+        "not supported by this interpreter: a spectest function of another type"
+    );
+}
+
+#[test]
+fn spectest_prints_and_globals_are_importable() {
+    use alloc::rc::Rc;
+    use alloc::string::String;
+    use core::cell::RefCell;
+    let i = instance(
+        r#"(module
+        (import "spectest" "print_i32" (func $print_i32 (param i32)))
+        (import "spectest" "print_f64_f64" (func $print2 (param f64 f64)))
+        (import "spectest" "global_i32" (global $g i32))
+        (func (export "main") (result i32)
+          (call $print_i32 (global.get $g))
+          (call $print2 (f64.const 1.5) (f64.const -2))
+          (i32.const 7)))"#,
+    );
+    let out = Rc::new(RefCell::new(String::new()));
+    let sink = out.clone();
+    i.set_print(move |line| {
+        sink.borrow_mut().push_str(line);
+        sink.borrow_mut().push('\n');
+    });
+    assert_eq!(call(&i, "main", &[]), [I32(7)]);
+    assert_eq!(*out.borrow(), "666 : i32\n1.5 : f64 -2.0 : f64\n");
 }

@@ -10,6 +10,9 @@
 #                                  "N passed, N failed"
 #   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host tests)
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
+#   ./qemu-run.sh wasm FILE.wat    run the exported `main` of a WebAssembly
+#                                  module in the kernel, spectest prints on
+#                                  serial (examples/generator.wat, ...)
 #   ./qemu-run.sh lint             cargo fmt --check and clippy (host
 #                                  crates and the kernel target), as CI
 #   ./qemu-run.sh bench            boot the benchmark kernel under
@@ -151,6 +154,27 @@ run_demo() {
     return 1
 }
 
+# ------------------------------------------------------------------ wasm ---
+
+# Builds the wasm-main kernel around the WAT file $1 (build.rs embeds it)
+# and boots it with serial on this terminal.
+run_wasm() {
+    local file=${1:-}
+    if [ -z "$file" ] || [ ! -f "$file" ]; then
+        say "qemu-run.sh: wasm needs a WAT file, e.g. ./qemu-run.sh wasm examples/generator.wat"
+        return 2
+    fi
+    ensure_toolchain
+    ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
+    WASM_MAIN=$(realpath "$file") build wasm-main || return 1
+    qemu_cmd "$IMAGES/wasm-main-$FIRMWARE.img"
+    local status=0
+    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null || status=$?
+    [ "$status" = 33 ] && return 0
+    say "qemu-run.sh: wasm: $(outcome "$status")"
+    return 1
+}
+
 # ----------------------------------------------------------------- tests ---
 
 PASSED=0
@@ -286,11 +310,12 @@ for arg in "$@"; do
         test) MODE=test ;;
         lint) MODE=lint ;;
         bench) MODE=bench ;;
+        wasm) MODE=wasm ;;
         --json) JSON=yes ;;
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -300,5 +325,6 @@ case $MODE in
     demo) run_demo ;;
     test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
     lint) run_lint ;;
+    wasm) run_wasm "${ARGS[@]+"${ARGS[@]}"}" ;;
     bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;
 esac

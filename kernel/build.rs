@@ -1,6 +1,9 @@
 //! Turns the WAT programs in `wat/` into WebAssembly binaries in
-//! `OUT_DIR`, for the in-kernel suite (`tests/wasm.rs`), which has no WAT
-//! parser of its own: the kernel embeds the binaries.
+//! `OUT_DIR`, for the in-kernel suite (`tests/wasm.rs`) and the benchmark,
+//! which have no WAT parser of their own: the kernel embeds the binaries.
+//! Also `main.wasm` for the `wasm-main` kernel (`./qemu-run.sh wasm
+//! FILE.wat`): the file the environment variable `WASM_MAIN` names, or
+//! `examples/generator.wat`.
 
 use std::path::Path;
 
@@ -14,10 +17,18 @@ fn main() {
         .collect();
     entries.sort();
     for path in entries {
-        let text = std::fs::read_to_string(&path).expect("a readable WAT file");
-        let binary = wat::parse_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let name = path.file_stem().expect("a file name");
-        std::fs::write(Path::new(&out).join(name).with_extension("wasm"), binary)
-            .expect("OUT_DIR is writable");
+        let name = path.file_stem().expect("a file name").to_owned();
+        convert(&path, &Path::new(&out).join(name).with_extension("wasm"));
     }
+    println!("cargo::rerun-if-env-changed=WASM_MAIN");
+    let main = std::env::var("WASM_MAIN").unwrap_or_else(|_| "../examples/generator.wat".into());
+    println!("cargo::rerun-if-changed={main}");
+    convert(Path::new(&main), &Path::new(&out).join("main.wasm"));
+}
+
+/// Writes the binary of the WAT file `from` to `to`.
+fn convert(from: &Path, to: &Path) {
+    let text = std::fs::read_to_string(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    let binary = wat::parse_str(&text).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    std::fs::write(to, binary).expect("OUT_DIR is writable");
 }

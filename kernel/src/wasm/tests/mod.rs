@@ -12,6 +12,7 @@ use core::cell::Cell;
 use core::pin::Pin;
 
 mod core_ops;
+mod examples;
 mod hostile;
 mod refs_exceptions;
 mod switching;

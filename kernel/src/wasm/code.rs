@@ -680,3 +680,148 @@ impl Translator<'_> {
 fn mem_offset(m: wasmparser::MemArg, offset: usize) -> Result<u32, CompileError> {
     u32::try_from(m.offset).map_err(|_| err("memory offset beyond 4 GiB", offset))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::Module;
+
+    /// The internal form of the only function of `wat`.
+    fn code_of(wat: &str) -> Code {
+        let bytes = wat::parse_str(wat).expect("the test's WAT parses");
+        let mut module = Module::new(&bytes).expect("the test's module validates");
+        core::mem::take(&mut module.funcs[0].code)
+    }
+
+    #[test]
+    fn a_loop_branches_back_to_its_first_op_and_a_block_forward_past_its_end() {
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (block $out (loop $top
+              (br_if $out (i32.eqz (local.get 0)))
+              (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+              (br $top)))
+            (i32.const 7)))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::Unary(Unary::I32Eqz),
+                Op::BrIf(0),
+                Op::LocalGet(0),
+                Op::I32Const(1),
+                Op::Binary(Binary::I32Sub),
+                Op::LocalSet(0),
+                Op::Br(1),
+                Op::I32Const(7),
+                Op::Return,
+            ]
+        );
+        // $out: past the loop's end (op 8), no values; $top: op 0.
+        assert_eq!(
+            code.targets,
+            [
+                Target {
+                    to: 8,
+                    dst: 1,
+                    n: 0
+                },
+                Target {
+                    to: 0,
+                    dst: 1,
+                    n: 0
+                }
+            ]
+        );
+        assert_eq!((code.nparams, code.nlocals, code.nresults), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_branch_names_where_its_values_go_and_code_after_it_is_not_emitted() {
+        let code = code_of(
+            r#"(module (func (result i32) (local i64)
+            (i32.const 1)
+            (block (result i32)
+              (i32.const 2) (i32.const 3)
+              (br 0)
+              (drop) (unreachable))
+            (i32.add)))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::I32Const(1),
+                Op::I32Const(2),
+                Op::I32Const(3),
+                Op::Br(0),
+                Op::Binary(Binary::I32Add),
+                Op::Return,
+            ]
+        );
+        // One local; the block's height is 1 (the outer 1 below it): its
+        // one value goes to slot 1 + 1 = 2 of the frame.
+        assert_eq!(
+            code.targets,
+            [Target {
+                to: 4,
+                dst: 2,
+                n: 1
+            }]
+        );
+        assert_eq!(code.frame_size, 1 + 3);
+    }
+
+    #[test]
+    fn an_if_jumps_over_its_then_branch_and_the_then_branch_over_the_else() {
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2)))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::JumpIfZero(4),
+                Op::I32Const(1),
+                Op::Jump(5),
+                Op::I32Const(2),
+                Op::Return,
+            ]
+        );
+    }
+
+    #[test]
+    fn try_table_becomes_a_region_of_ops_with_its_catch_clauses() {
+        let code = code_of(
+            r#"(module (tag $e (param i32)) (func (result i32)
+            (block $h (result i32)
+              (try_table (catch $e $h) (throw $e (i32.const 5)))
+              (i32.const 0))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [Op::I32Const(5), Op::Throw(0), Op::I32Const(0), Op::Return]
+        );
+        assert_eq!(
+            code.tries,
+            [TryRegion {
+                start: 0,
+                end: 2,
+                catches: alloc::vec![CatchClause {
+                    tag: Some(0),
+                    with_ref: false,
+                    target: 0
+                }],
+            }]
+        );
+        assert_eq!(
+            code.targets,
+            [Target {
+                to: 3,
+                dst: 0,
+                n: 1
+            }]
+        );
+    }
+}

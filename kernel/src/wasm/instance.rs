@@ -48,6 +48,9 @@ pub const DEFAULT_STACK_BUDGET: usize = 128 * 1024;
 /// runtime's own calls below the deepest interpreted frame.
 pub const STACK_RESERVE: usize = 16 * 1024;
 
+/// Where the lines of the `spectest` print functions go.
+type PrintHook = Box<dyn Fn(&str)>;
+
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
 /// The kinds of reference the second word of a slot names.
@@ -140,7 +143,7 @@ pub struct Instance {
     pub(crate) exns: RefCell<Vec<Exn>>,
     stack_budget: Cell<usize>,
     /// Where the `spectest` prints go (`None`: the serial console).
-    print: RefCell<Option<Box<dyn Fn(&str)>>>,
+    print: RefCell<Option<PrintHook>>,
     _pinned: PhantomPinned,
 }
 

@@ -306,11 +306,14 @@ JSON=no
 HOST=no
 ARGS=()
 for arg in "$@"; do
+    # The first word names the mode; later words are its arguments (so
+    # `test wasm` runs the suite named wasm).
+    if [ "$MODE" = demo ] && [ ${#ARGS[@]} -eq 0 ]; then
+        case $arg in
+            test | lint | bench | wasm) MODE=$arg; continue ;;
+        esac
+    fi
     case $arg in
-        test) MODE=test ;;
-        lint) MODE=lint ;;
-        bench) MODE=bench ;;
-        wasm) MODE=wasm ;;
         --json) JSON=yes ;;
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;

@@ -24,6 +24,7 @@
 //! fault). The stack-switching instructions are in [`super::switching`].
 
 use super::code::{Access, Code, Op};
+use super::host::HostFunc;
 use super::instance::{EXN_REF, FUNC_REF, Instance, PAGE, ref_word};
 use super::num;
 use super::switching;
@@ -68,8 +69,7 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
     }
     let def = &inst.module.funcs[func as usize];
     if let Some(h) = def.host {
-        let n = h.params().len();
-        inst.print(&h.line(&th.stack[fp..fp + n]));
+        host_call(inst, h, &th.stack[fp..]);
         return Ok(());
     }
     let code = &def.code;
@@ -82,6 +82,14 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
     }
     th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
     run(inst, th, code, fp)
+}
+
+/// A call of a `spectest` function: its line, printed. Out of line, so
+/// that its formatting does not grow the frame of every interpreted call.
+#[cold]
+#[inline(never)]
+fn host_call(inst: &Instance, h: HostFunc, args: &[ValRaw]) {
+    inst.print(&h.line(&args[..h.params().len()]));
 }
 
 #[cold]
@@ -125,6 +133,7 @@ fn catch(
 
 /// The function index a `funcref` slot names (a null one traps, and so
 /// does one of another instance or kind).
+#[inline(never)]
 pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<u32, Unwind> {
     let (index, word) = v.reference();
     if index == 0 {
@@ -138,6 +147,8 @@ pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<u32, Unwind> {
 
 /// The exception an `exnref` slot names (a null one traps, and so does
 /// one of another instance or kind).
+#[cold]
+#[inline(never)]
 pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
     let (index, word) = v.reference();
     if index == 0 {
@@ -216,6 +227,138 @@ fn range(start: u32, len: u32, size: usize, why: &'static str) -> Result<(usize,
         return Err(wasm_trap(why));
     }
     Ok((s, s + l))
+}
+
+/// The table instructions and the bulk memory ones, over the stack
+/// below `sp`; returns the new top. Out of line: their temporaries would
+/// otherwise widen the native frame of every interpreted call.
+#[inline(never)]
+fn tables_and_bulk_memory(
+    inst: &Instance,
+    stack: &mut [ValRaw],
+    mut sp: usize,
+    op: Op,
+) -> Result<usize, Unwind> {
+    macro_rules! pop {
+        () => {{
+            sp -= 1;
+            stack[sp]
+        }};
+    }
+    macro_rules! push {
+        ($v:expr) => {{
+            let v = $v;
+            stack[sp] = v;
+            sp += 1;
+        }};
+    }
+    match op {
+        Op::TableGet(t) => {
+            let i = pop!().i32() as u32 as usize;
+            let v = inst.tables[t as usize].borrow().get(i).copied();
+            push!(v.ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))?);
+        }
+        Op::TableSet(t) => {
+            let v = pop!();
+            let i = pop!().i32() as u32 as usize;
+            let mut table = inst.tables[t as usize].borrow_mut();
+            *table
+                .get_mut(i)
+                .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))? = v;
+        }
+        Op::TableSize(t) => {
+            push!(ValRaw::from_i32(
+                inst.tables[t as usize].borrow().len() as i32
+            ))
+        }
+        Op::TableGrow(t) => {
+            let n = pop!().i32() as u32 as u64;
+            let init = pop!();
+            let mut table = inst.tables[t as usize].borrow_mut();
+            let old = table.len() as u64;
+            let r = if old + n > inst.table_max[t as usize]
+                || table.try_reserve_exact(n as usize).is_err()
+            {
+                -1
+            } else {
+                table.resize((old + n) as usize, init);
+                old as i32
+            };
+            push!(ValRaw::from_i32(r));
+        }
+        Op::TableFill(t) => {
+            let n = pop!().i32() as u32;
+            let v = pop!();
+            let i = pop!().i32() as u32;
+            let mut table = inst.tables[t as usize].borrow_mut();
+            let (s, e) = range(i, n, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            table[s..e].fill(v);
+        }
+        Op::TableCopy { dst, src } => {
+            let n = pop!().i32() as u32;
+            let s = pop!().i32() as u32;
+            let d = pop!().i32() as u32;
+            let mut to = inst.tables[dst as usize].borrow_mut();
+            let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            if src == dst {
+                let (ss, se) = range(s, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+                to.copy_within(ss..se, ds);
+            } else {
+                let from = inst.tables[src as usize].borrow();
+                let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+                to[ds..de].copy_from_slice(&from[ss..se]);
+            }
+        }
+        Op::TableInit { table, elem } => {
+            let n = pop!().i32() as u32;
+            let s = pop!().i32() as u32;
+            let d = pop!().i32() as u32;
+            let items = inst.elems[elem as usize].borrow();
+            let mut to = inst.tables[table as usize].borrow_mut();
+            let (ss, se) = range(s, n, items.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            to[ds..de].copy_from_slice(&items[ss..se]);
+        }
+        Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
+        Op::MemoryGrow => {
+            let delta = pop!().i32() as u32;
+            push!(ValRaw::from_i32(memory_grow(inst, delta)));
+        }
+        Op::MemoryFill => {
+            let n = pop!().i32() as u32;
+            let v = pop!().i32() as u8;
+            let d = pop!().i32() as u32;
+            let mut mem = inst.memory.borrow_mut();
+            let (s, e) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            mem[s..e].fill(v);
+        }
+        Op::MemoryCopy => {
+            let n = pop!().i32() as u32;
+            let s = pop!().i32() as u32;
+            let d = pop!().i32() as u32;
+            let mut mem = inst.memory.borrow_mut();
+            let (ss, se) = range(s, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            let (ds, _) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            mem.copy_within(ss..se, ds);
+        }
+        Op::MemoryInit(seg) => {
+            let n = pop!().i32() as u32;
+            let s = pop!().i32() as u32;
+            let d = pop!().i32() as u32;
+            let data: &[u8] = if inst.data_live[seg as usize].get() {
+                &inst.module.datas[seg as usize].bytes
+            } else {
+                &[]
+            };
+            let mut mem = inst.memory.borrow_mut();
+            let (ss, se) = range(s, n, data.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            let (ds, de) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            mem[ds..de].copy_from_slice(&data[ss..se]);
+        }
+        Op::DataDrop(seg) => inst.data_live[seg as usize].set(false),
+        _ => unreachable!("not a table or bulk memory instruction: {op:?}"),
+    }
+    Ok(sp)
 }
 
 /// Runs `code` in the frame at `fp` until it returns.
@@ -352,73 +495,19 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 let v = pop!();
                 inst.globals[g as usize].set(v);
             }
-            Op::TableGet(t) => {
-                let i = pop!().i32() as u32 as usize;
-                let v = inst.tables[t as usize].borrow().get(i).copied();
-                push!(v.ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))?);
-            }
-            Op::TableSet(t) => {
-                let v = pop!();
-                let i = pop!().i32() as u32 as usize;
-                let mut table = inst.tables[t as usize].borrow_mut();
-                *table
-                    .get_mut(i)
-                    .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))? = v;
-            }
-            Op::TableSize(t) => {
-                push!(ValRaw::from_i32(
-                    inst.tables[t as usize].borrow().len() as i32
-                ))
-            }
-            Op::TableGrow(t) => {
-                let n = pop!().i32() as u32 as u64;
-                let init = pop!();
-                let mut table = inst.tables[t as usize].borrow_mut();
-                let old = table.len() as u64;
-                let r = if old + n > inst.table_max[t as usize]
-                    || table.try_reserve_exact(n as usize).is_err()
-                {
-                    -1
-                } else {
-                    table.resize((old + n) as usize, init);
-                    old as i32
-                };
-                push!(ValRaw::from_i32(r));
-            }
-            Op::TableFill(t) => {
-                let n = pop!().i32() as u32;
-                let v = pop!();
-                let i = pop!().i32() as u32;
-                let mut table = inst.tables[t as usize].borrow_mut();
-                let (s, e) = range(i, n, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                table[s..e].fill(v);
-            }
-            Op::TableCopy { dst, src } => {
-                let n = pop!().i32() as u32;
-                let s = pop!().i32() as u32;
-                let d = pop!().i32() as u32;
-                let mut to = inst.tables[dst as usize].borrow_mut();
-                let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                if src == dst {
-                    let (ss, se) = range(s, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                    to.copy_within(ss..se, ds);
-                } else {
-                    let from = inst.tables[src as usize].borrow();
-                    let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                    to[ds..de].copy_from_slice(&from[ss..se]);
-                }
-            }
-            Op::TableInit { table, elem } => {
-                let n = pop!().i32() as u32;
-                let s = pop!().i32() as u32;
-                let d = pop!().i32() as u32;
-                let items = inst.elems[elem as usize].borrow();
-                let mut to = inst.tables[table as usize].borrow_mut();
-                let (ss, se) = range(s, n, items.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                to[ds..de].copy_from_slice(&items[ss..se]);
-            }
-            Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
+            Op::TableGet(_)
+            | Op::TableSet(_)
+            | Op::TableSize(_)
+            | Op::TableGrow(_)
+            | Op::TableFill(_)
+            | Op::TableCopy { .. }
+            | Op::TableInit { .. }
+            | Op::ElemDrop(_)
+            | Op::MemoryGrow
+            | Op::MemoryFill
+            | Op::MemoryCopy
+            | Op::MemoryInit(_)
+            | Op::DataDrop(_) => sp = tables_and_bulk_memory(inst, &mut th.stack, sp, op)?,
             Op::Load(acc, offset) => {
                 let a = pop!();
                 push!(load(inst, acc, offset, a)?);
@@ -431,42 +520,6 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             Op::MemorySize => {
                 push!(ValRaw::from_i32((inst.memory.borrow().len() / PAGE) as i32))
             }
-            Op::MemoryGrow => {
-                let delta = pop!().i32() as u32;
-                push!(ValRaw::from_i32(memory_grow(inst, delta)));
-            }
-            Op::MemoryFill => {
-                let n = pop!().i32() as u32;
-                let v = pop!().i32() as u8;
-                let d = pop!().i32() as u32;
-                let mut mem = inst.memory.borrow_mut();
-                let (s, e) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-                mem[s..e].fill(v);
-            }
-            Op::MemoryCopy => {
-                let n = pop!().i32() as u32;
-                let s = pop!().i32() as u32;
-                let d = pop!().i32() as u32;
-                let mut mem = inst.memory.borrow_mut();
-                let (ss, se) = range(s, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-                let (ds, _) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-                mem.copy_within(ss..se, ds);
-            }
-            Op::MemoryInit(seg) => {
-                let n = pop!().i32() as u32;
-                let s = pop!().i32() as u32;
-                let d = pop!().i32() as u32;
-                let data: &[u8] = if inst.data_live[seg as usize].get() {
-                    &inst.module.datas[seg as usize].bytes
-                } else {
-                    &[]
-                };
-                let mut mem = inst.memory.borrow_mut();
-                let (ss, se) = range(s, n, data.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-                let (ds, de) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-                mem[ds..de].copy_from_slice(&data[ss..se]);
-            }
-            Op::DataDrop(seg) => inst.data_live[seg as usize].set(false),
             Op::I32Const(v) => push!(ValRaw::from_i32(v)),
             Op::I64Const(v) => push!(ValRaw::from_i64(v)),
             Op::F32Const(v) => push!(ValRaw::from_v128(v as u128)),

@@ -19,7 +19,7 @@ mod switching;
 
 /// Stacks for the tests' continuations. Unoptimized (debug) builds of the
 /// interpreter use several KiB of native stack per Wasm call, so the host
-/// tests give it room (a release build uses about 400 bytes).
+/// tests give it room (a release build uses about 300 bytes).
 const STACK: usize = 1024 * 1024;
 /// Native stack the outermost call may use on the test thread (2 MiB).
 const BUDGET: usize = 1024 * 1024;

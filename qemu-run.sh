@@ -15,6 +15,9 @@
 #   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host
 #                                  tests); the suite `gdb` is the GDB test
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
+#   ./qemu-run.sh wasm FILE.wat    run the exported `main` of a WebAssembly
+#                                  module in the kernel, spectest prints on
+#                                  serial (examples/generator.wat, ...)
 #   ./qemu-run.sh lint             cargo fmt --check and clippy (host
 #                                  crates and the kernel target), as CI
 #   ./qemu-run.sh bench            boot the benchmark kernel under
@@ -194,6 +197,27 @@ ensure_gdb() {
     say "qemu-run.sh: missing gdb. Install with:"
     say "  sudo apt-get update && sudo apt-get install -y gdb"
     exit 2
+}
+
+# ------------------------------------------------------------------ wasm ---
+
+# Builds the wasm-main kernel around the WAT file $1 (build.rs embeds it)
+# and boots it with serial on this terminal.
+run_wasm() {
+    local file=${1:-}
+    if [ -z "$file" ] || [ ! -f "$file" ]; then
+        say "qemu-run.sh: wasm needs a WAT file, e.g. ./qemu-run.sh wasm examples/generator.wat"
+        return 2
+    fi
+    ensure_toolchain
+    ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
+    WASM_MAIN=$(realpath "$file") build wasm-main || return 1
+    qemu_cmd "$IMAGES/wasm-main-$FIRMWARE.img"
+    local status=0
+    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null || status=$?
+    [ "$status" = 33 ] && return 0
+    say "qemu-run.sh: wasm: $(outcome "$status")"
+    return 1
 }
 
 # ----------------------------------------------------------------- tests ---
@@ -519,19 +543,22 @@ HOST=no
 SOLUTION=no
 ARGS=()
 for arg in "$@"; do
+    # The first word names the mode; later words are its arguments (so
+    # `test wasm` runs the suite named wasm).
+    if [ "$MODE" = demo ] && [ ${#ARGS[@]} -eq 0 ]; then
+        case $arg in
+            test | lint | bench | wasm | lab) MODE=$arg; continue ;;
+            labs-check) MODE=labscheck; continue ;;
+            gdb) MODE=attach; continue ;;
+        esac
+    fi
     case $arg in
-        test) MODE=test ;;
-        lint) MODE=lint ;;
-        bench) MODE=bench ;;
-        lab) MODE=lab ;;
-        labs-check) MODE=labscheck ;;
         --solution) SOLUTION=yes ;;
         --json) JSON=yes ;;
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        gdb) if [ "$MODE" = demo ]; then MODE=attach; else ARGS+=("$arg"); fi ;;
-        -h | --help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -542,6 +569,7 @@ case $MODE in
     attach) run_gdb_attach ;;
     test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
     lint) run_lint ;;
+    wasm) run_wasm "${ARGS[@]+"${ARGS[@]}"}" ;;
     bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;
     lab) run_lab "${ARGS[@]+"${ARGS[@]}"}" ;;
     labscheck) run_labs_check ;;

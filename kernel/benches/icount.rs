@@ -25,6 +25,7 @@ use kernel::cont::{ContObj, Handler, Resumed, Store, Trap};
 use kernel::println;
 use kernel::qemu::{ExitCode, exit};
 use kernel::stacks::KernelStacks;
+use kernel::wasm::{Instance, Module, Val};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
@@ -46,6 +47,21 @@ fn median(mut samples: Vec<u64>) -> u64 {
 fn measure(overhead: u64, mut op: impl FnMut() -> u64) -> u64 {
     let samples = (0..SAMPLES).map(|_| op()).collect();
     median(samples).saturating_sub(overhead)
+}
+
+/// Round trips per sample of the interpreted generator.
+const WASM_ROUNDS: i32 = 100;
+
+/// The interpreter's generator (`kernel/wat/bench_generator.wat`).
+const WASM_GENERATOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_generator.wasm"));
+
+/// Instructions of one call of the Wasm function `rounds n`.
+fn wasm_rounds(instance: &Instance, n: i32) -> u64 {
+    let t0 = now();
+    let r = instance.invoke("rounds", &[Val::I32(n)]);
+    let t1 = now();
+    assert!(r.is_ok(), "rounds {n}: {r:?}");
+    t1 - t0
 }
 
 /// One resume of a generator and its suspend back, timed from inside a
@@ -204,6 +220,26 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         t1 - t0
     });
 
+    // The interpreter: a Wasm `resume` of a Wasm generator and its
+    // `suspend` back, both interpreted; per round trip, from calls of
+    // `WASM_ROUNDS` round trips minus calls of none.
+    let module = Module::new(WASM_GENERATOR).expect("the benchmark's module validates");
+    let instance = Instance::new(
+        alloc::sync::Arc::new(module),
+        Store::new(KernelStacks, 64 * 1024),
+    )
+    .expect("the benchmark's module instantiates");
+    instance.invoke("start", &[]).expect("start");
+    let few = SAMPLES / 20;
+    let empty = median((0..few).map(|_| wasm_rounds(&instance, 0)).collect());
+    let full = median(
+        (0..few)
+            .map(|_| wasm_rounds(&instance, WASM_ROUNDS))
+            .collect(),
+    );
+    let wasm_round_trip = full.saturating_sub(empty) / WASM_ROUNDS as u64;
+    drop(instance);
+
     println!("instructions per operation (median of {SAMPLES}, -icount shift=0):");
     println!("  resume + suspend round trip      {round_trip:>6}");
     println!("  the same, typed door (+ take)    {typed_round_trip:>6}");
@@ -211,12 +247,14 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!("  cont.new + resume to end + drop  {create_run_drop:>6}");
     println!("  cont.bind (one value)            {bind:>6}");
     println!("  trap back to the resumer         {trap:>6}");
+    println!("  Wasm resume + suspend, interpreted {wasm_round_trip:>4}");
     println!("  (measurement overhead removed    {overhead:>6})");
     println!(
         "{{\"round_trip_instructions\":{round_trip},\
          \"typed_round_trip_instructions\":{typed_round_trip},\"switch_instructions\":{switch},\
          \"create_run_drop_instructions\":{create_run_drop},\"bind_instructions\":{bind},\
-         \"trap_instructions\":{trap},\"rdtsc_overhead_instructions\":{overhead}}}"
+         \"trap_instructions\":{trap},\"wasm_round_trip_instructions\":{wasm_round_trip},\
+         \"rdtsc_overhead_instructions\":{overhead}}}"
     );
     exit(ExitCode::Success)
 }

@@ -515,3 +515,18 @@ fn tour_quotes_the_round_trip_figures_of_performance_md() {
     let quoted = format!("{host_typed} through the typed door against corosensei's 37");
     assert!(TOUR.contains(&quoted), "tour.md lacks {quoted:?}");
 }
+
+#[test]
+fn wasm_md_quotes_the_interpreters_stack_budget_reserve_and_memory_limit() {
+    use crate::wasm::instance::{DEFAULT_STACK_BUDGET, MAX_PAGES, STACK_RESERVE};
+    const WASM: &str = include_str!("../../docs/wasm.md");
+    let budget = format!(
+        "may use {} KiB of the caller's",
+        DEFAULT_STACK_BUDGET / 1024
+    );
+    line_with(WASM, &[&budget]);
+    let reserve = format!("all of its stack but the {} KiB kept", STACK_RESERVE / 1024);
+    line_with(WASM, &[&reserve]);
+    let pages = format!("`memory.grow` up to {MAX_PAGES}");
+    line_with(WASM, &[&pages]);
+}

@@ -29,6 +29,7 @@ pub mod serial;
 pub mod symbols;
 pub mod sync;
 pub mod testing;
+pub mod wasm;
 
 #[cfg(target_os = "none")]
 mod boot;

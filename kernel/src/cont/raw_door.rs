@@ -17,7 +17,7 @@
 //! handle the runtime made (or `ContObj::NULL`), which an interpreter gets
 //! for free when it only ever stores handles that came out of the runtime.
 
-use super::contref::{ContObj, Handler, State, Tag};
+use super::contref::{ContObj, Handler, MAX_VALUES, State, Tag};
 use super::store::Store;
 use super::switch::ControlEffect;
 use super::trap::{Trap, TrapKind};
@@ -233,5 +233,114 @@ impl Store {
             (*c).expected = &exp[n..];
             Ok(self.handle(c))
         }
+    }
+
+    /// `switch target tag args` over slots (see [`Store::switch`]):
+    /// `args` of types `arg_types` (what `target` expects before the
+    /// continuation it is handed); `result_types` is what this
+    /// continuation expects when it is next resumed or switched to, and
+    /// those values are written to the front of `results`.
+    ///
+    /// # Safety
+    /// As for [`Store::resume_raw`], for the slots of `args`.
+    pub unsafe fn switch_raw(
+        &self,
+        target: ContObj,
+        tag: Tag,
+        args: &[ValRaw],
+        arg_types: &[ValType],
+        result_types: &'static [ValType],
+        results: &mut [ValRaw],
+    ) -> Result<(), Trap> {
+        let cur = self.running_cont();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        }
+        self.no_lock_held()?;
+        if result_types.len() > MAX_VALUES || results.len() < result_types.len() {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch has no room for the values it expects",
+            );
+        }
+        let t = self.live(target, "switch")?;
+        if args.len() != arg_types.len() {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch target does not take these args and a continuation",
+            );
+        }
+        // SAFETY: `live` proved `t` a ContRef of this store, un-consumed;
+        // `cur` is the running continuation; the copy writes
+        // `arg_types.len()` slots, as many as `args` holds.
+        unsafe {
+            self.switch_core(
+                cur,
+                t,
+                Handler::key(tag, true),
+                arg_types,
+                result_types,
+                |dest| core::ptr::copy_nonoverlapping(args.as_ptr(), dest, args.len()),
+            )?;
+            core::ptr::copy_nonoverlapping(
+                (*cur).values.as_ptr(),
+                results.as_mut_ptr(),
+                result_types.len(),
+            );
+            Ok(())
+        }
+    }
+
+    /// The size of this store's continuation stacks: how deep an
+    /// interpreter may let the native frames of its guests grow there.
+    pub fn stack_size(&self) -> usize {
+        self.stack_size
+    }
+
+    /// The payload of the exception `trap` carries, copied to the front of
+    /// `out`, if `trap` is an exception of `tag` and the last this store
+    /// threw (see [`Store::exception_payload`]); `None` otherwise, or if
+    /// `out` is too short.
+    pub fn exception_payload_raw(
+        &self,
+        trap: &Trap,
+        tag: Tag,
+        out: &mut [ValRaw],
+    ) -> Option<usize> {
+        let thrown = matches!(trap.kind(), TrapKind::Exception { tag: t } if t == tag.id);
+        let types = self.exception_types.get();
+        if !thrown
+            || self.exception_tag.get() != tag.id
+            || types != tag.params
+            || out.len() < types.len()
+        {
+            return None;
+        }
+        // SAFETY: no reference into the exception slots is held across
+        // calls; `types.len()` slots were written by the throw.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (*self.exception.get()).as_ptr(),
+                out.as_mut_ptr(),
+                types.len(),
+            )
+        };
+        Some(types.len())
+    }
+
+    /// Records `payload` as the exception of `tag` a continuation's guest
+    /// is leaving with: what [`Store::exception_payload_raw`] reads at the
+    /// resume that ran it, when its `Err` says `TrapKind::Exception`.
+    /// Refused (false) when `payload` is not the tag's params' count.
+    ///
+    /// # Safety
+    /// As for [`Store::resume_raw`], for the slots of `payload`.
+    pub unsafe fn set_exception_raw(&self, tag: Tag, payload: &[ValRaw]) -> bool {
+        if payload.len() != tag.params.len() {
+            return false;
+        }
+        // SAFETY: the count matches the tag's, at most MAX_VALUES.
+        unsafe { self.set_exception(tag, payload) };
+        true
     }
 }

@@ -146,13 +146,55 @@ impl Store {
             );
         }
         let t = self.live(target, "switch")?;
-        let n = A::TYPES.len();
-        let key = Handler::key(tag, true);
-        // SAFETY: `live` proved `t` a ContRef of this store, un-consumed; `cur`
-        // and its parents are the live running chain (as in `suspend`).
+        // SAFETY: `live` proved `t` a ContRef of this store, un-consumed;
+        // `cur` is the running continuation; `store` writes `A::TYPES`'s
+        // slots.
+        unsafe {
+            self.switch_core(
+                cur,
+                t,
+                Handler::key(tag, true),
+                A::TYPES,
+                R::TYPES,
+                |dest| args.store(dest),
+            )?;
+            // Resumed or switched to with values checked against `R`.
+            Ok(R::load((*cur).values.as_ptr()))
+        }
+    }
+
+    /// The body of every `switch` (`Store::switch`, the raw door's
+    /// `switch_raw`), once the running continuation and the target's
+    /// handle are known good: checks that the target takes `arg_types` and
+    /// a continuation and returns what the segment it replaces returns,
+    /// finds the handler, hands the target `write`'s arguments and our
+    /// handle, cuts our segment (expecting `expected` when it is next
+    /// resumed or switched to) and switches. `key` is the switch tag's
+    /// handler key (`Handler::key(tag, true)`). Back with `Ok` when resumed
+    /// or switched to (the values are then in our mailbox), `Err` when
+    /// cancelled or thrown into.
+    ///
+    /// # Safety
+    /// `cur` is the running continuation and `t` a live (fresh or
+    /// suspended) ContRef of this store; `write` writes exactly
+    /// `arg_types.len()` slots of those types; `expected` has at most
+    /// `MAX_VALUES` types.
+    #[inline(always)]
+    pub(super) unsafe fn switch_core(
+        &self,
+        cur: *mut ContRef,
+        t: *mut ContRef,
+        key: u64,
+        arg_types: &[ValType],
+        expected: &'static [ValType],
+        write: impl FnOnce(*mut ValRaw),
+    ) -> Result<(), Trap> {
+        let n = arg_types.len();
+        // SAFETY: per the contract; `cur` and its parents are the live
+        // running chain (as in `suspend`).
         unsafe {
             let exp = (*t).expected;
-            if exp.len() != n + 1 || exp[..n] != *A::TYPES || exp[n] != ValType::ContRef {
+            if exp.len() != n + 1 || exp[..n] != *arg_types || exp[n] != ValType::ContRef {
                 return self.raise(
                     TrapKind::SignatureMismatch,
                     "switch target does not take these args and a continuation",
@@ -176,10 +218,10 @@ impl Store {
             // The target is consumed and gets args + our handle.
             (*t).revision += 1;
             let dest = (*t).inbox.add((*t).bound);
-            args.store(dest);
+            write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
             // Our segment cur..k becomes suspended.
-            cut_segment(cur, k, &[], R::TYPES);
+            cut_segment(cur, k, &[], expected);
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and
             // control context (the handler's resume point).
@@ -197,8 +239,7 @@ impl Store {
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
                 return self.interrupted(effect);
             }
-            // Resumed or switched to with values checked against `R`.
-            Ok(R::load((*cur).values.as_ptr()))
+            Ok(())
         }
     }
 

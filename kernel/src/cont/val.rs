@@ -19,6 +19,7 @@
 //! f64    | bits          | 0             |
 //! v128   | value (u128, little-endian)   |
 //! cont   | ContRef ptr   | revision      |   (see `ContObj`)
+//! ref    | pointer       | extra word    |   (null: both 0)
 //!        +-------------------------------+
 //! ```
 
@@ -33,6 +34,9 @@ pub enum ValType {
     V128,
     /// A continuation handle (`ContObj`): `(ref null cont)` in Wasm terms.
     ContRef,
+    /// Any other reference (a WebAssembly `funcref`, `externref` or
+    /// `exnref`): two words the runtime carries and never follows.
+    Ref,
 }
 
 /// One 16-byte value slot. The alignment lets the args buffer on a

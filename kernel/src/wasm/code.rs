@@ -1,0 +1,827 @@
+//! The compact internal form: each function body translated once, at load
+//! time, into a flat array of [`Op`]s whose branches name their targets
+//! directly, so the interpreter never decodes bytes or searches for an
+//! `end`.
+//!
+//! Translation runs in step with wasmparser's function validator: each
+//! operator is first translated, reading the validator's control frames
+//! (their kinds, block types and operand heights *before* the operator),
+//! then validated. That gives, for every branch, where its label's values
+//! go without a second analysis:
+//!
+//! ```text
+//!  value stack of one activation (indices relative to its frame base fp)
+//!  +----------+----------+-----------------------------+
+//!  | params   | locals   | operands ...                |
+//!  +----------+----------+-----------------------------+
+//!  0          nparams    nlocals         ^ dst = nlocals + label height
+//!  a branch copies the label's n values from the top down to dst,
+//!  drops everything above them, and jumps to `to`
+//! ```
+//!
+//! A branch is one [`Target`] (`to`, `dst`, `n`); forward targets are
+//! patched when their block's `end` is reached. Code after an
+//! unconditional branch (which the validator marks unreachable) is not
+//! emitted. `try_table` emits nothing: it becomes a [`TryRegion`], a range
+//! of op indices with its catch clauses, searched when an exception comes
+//! out of an op inside it. A `resume`'s `(on ...)` clauses become a list
+//! of [`Clause`]s that the instance turns into the runtime's handler list.
+
+use super::num::{self, Binary, Numeric, Unary};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use wasmparser::{
+    BlockType, Catch, FrameKind, FuncValidator, FunctionBody, Handle, Operator, ValidatorResources,
+    WasmModuleResources,
+};
+
+/// Where a branch goes: jump to op `to`, with the label's `n` values moved
+/// down to `dst` (relative to the frame base).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub to: u32,
+    pub dst: u32,
+    pub n: u32,
+}
+
+/// One catch clause of a `try_table`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatchClause {
+    /// The tag caught (`None`: `catch_all`).
+    pub tag: Option<u32>,
+    /// Whether the exception reference is pushed too (`catch_ref`).
+    pub with_ref: bool,
+    /// Index into the function's targets.
+    pub target: u32,
+}
+
+/// The ops `start..end` of a function, covered by a `try_table`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TryRegion {
+    pub start: u32,
+    pub end: u32,
+    pub catches: Vec<CatchClause>,
+}
+
+/// One `(on $tag $label)` (`target: Some`) or `(on $tag switch)` clause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clause {
+    pub tag: u32,
+    pub target: Option<u32>,
+}
+
+/// A memory access: width, and for loads how the value is extended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    I32,
+    I64,
+    F32,
+    F64,
+    I32S8,
+    I32U8,
+    I32S16,
+    I32U16,
+    I64S8,
+    I64U8,
+    I64S16,
+    I64U16,
+    I64S32,
+    I64U32,
+}
+
+impl Access {
+    /// Bytes read or written.
+    pub fn width(self) -> usize {
+        match self {
+            Access::I32S8 | Access::I32U8 | Access::I64S8 | Access::I64U8 => 1,
+            Access::I32S16 | Access::I32U16 | Access::I64S16 | Access::I64U16 => 2,
+            Access::I32 | Access::F32 | Access::I64S32 | Access::I64U32 => 4,
+            Access::I64 | Access::F64 => 8,
+        }
+    }
+}
+
+/// One instruction of the internal form. Indices are the module's
+/// (functions, globals, tables, types, tags, segments); `u32` targets index
+/// the function's [`Code::targets`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    Unreachable,
+    /// Jump to op `to` (the end of an `if`'s then-branch).
+    Jump(u32),
+    /// Pop an i32; jump to op `to` if it is zero (an `if`).
+    JumpIfZero(u32),
+    Br(u32),
+    BrIf(u32),
+    /// Targets `first .. first + len` are the table, then the default.
+    BrTable {
+        first: u32,
+        len: u32,
+    },
+    BrOnNull(u32),
+    BrOnNonNull(u32),
+    Return,
+    Call(u32),
+    CallIndirect {
+        ty: u32,
+        table: u32,
+    },
+    CallRef,
+    Drop,
+    Select,
+    LocalGet(u32),
+    LocalSet(u32),
+    LocalTee(u32),
+    GlobalGet(u32),
+    GlobalSet(u32),
+    TableGet(u32),
+    TableSet(u32),
+    TableSize(u32),
+    TableGrow(u32),
+    TableFill(u32),
+    TableCopy {
+        dst: u32,
+        src: u32,
+    },
+    TableInit {
+        table: u32,
+        elem: u32,
+    },
+    ElemDrop(u32),
+    Load(Access, u32),
+    Store(Access, u32),
+    MemorySize,
+    MemoryGrow,
+    MemoryFill,
+    MemoryCopy,
+    MemoryInit(u32),
+    DataDrop(u32),
+    I32Const(i32),
+    I64Const(i64),
+    F32Const(u32),
+    F64Const(u64),
+    Unary(Unary),
+    Binary(Binary),
+    RefNull,
+    RefIsNull,
+    RefFunc(u32),
+    RefAsNonNull,
+    RefEq,
+    Throw(u32),
+    ThrowRef,
+    ContNew(u32),
+    ContBind {
+        from: u32,
+        to: u32,
+    },
+    Suspend(u32),
+    /// `table` indexes the module's resume tables.
+    Resume {
+        ty: u32,
+        table: u32,
+    },
+    ResumeThrow {
+        ty: u32,
+        tag: u32,
+        table: u32,
+    },
+    ResumeThrowRef {
+        table: u32,
+    },
+    Switch {
+        ty: u32,
+        tag: u32,
+    },
+}
+
+/// A translated function body.
+#[derive(Debug, Default)]
+pub struct Code {
+    pub ops: Vec<Op>,
+    pub targets: Vec<Target>,
+    pub tries: Vec<TryRegion>,
+    pub nparams: u32,
+    /// Params and declared locals.
+    pub nlocals: u32,
+    pub nresults: u32,
+    /// Value-stack slots one activation needs: locals and the deepest
+    /// operand stack.
+    pub frame_size: u32,
+}
+
+/// A translation failure: the validator's message, or an instruction this
+/// interpreter does not implement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompileError {
+    pub message: String,
+    pub offset: usize,
+}
+
+impl From<wasmparser::BinaryReaderError> for CompileError {
+    fn from(e: wasmparser::BinaryReaderError) -> CompileError {
+        CompileError {
+            message: String::from(e.message()),
+            offset: e.offset() as usize,
+        }
+    }
+}
+
+/// Where a forward reference waits for its block's end.
+#[derive(Clone, Copy)]
+enum Fixup {
+    Target(usize),
+    Op(usize),
+}
+
+struct Ctrl {
+    /// For a loop: its first op.
+    start: u32,
+    is_loop: bool,
+    fixups: Vec<Fixup>,
+    /// An `if` without (yet) an `else`: its `JumpIfZero`.
+    if_jump: Option<usize>,
+    /// A `try_table`: its first op and clauses.
+    try_catches: Option<(u32, Vec<CatchClause>)>,
+}
+
+impl Ctrl {
+    fn new(start: u32) -> Ctrl {
+        Ctrl {
+            start,
+            is_loop: false,
+            fixups: Vec::new(),
+            if_jump: None,
+            try_catches: None,
+        }
+    }
+}
+
+struct Translator<'v> {
+    v: &'v mut FuncValidator<ValidatorResources>,
+    code: Code,
+    ctrl: Vec<Ctrl>,
+    resume_tables: &'v mut Vec<Vec<Clause>>,
+    max_height: u32,
+}
+
+/// Translates (and validates) one function body. `resume_tables` collects
+/// the module's resume clause lists.
+pub fn translate(
+    v: &mut FuncValidator<ValidatorResources>,
+    body: &FunctionBody<'_>,
+    resume_tables: &mut Vec<Vec<Clause>>,
+) -> Result<Code, CompileError> {
+    let id = v
+        .resources()
+        .type_id_of_function(v.index())
+        .ok_or_else(|| err("function without a type", 0))?;
+    let ty = v.resources().sub_type_at_id(id).unwrap_func();
+    let (nparams, nresults) = (ty.params().len() as u32, ty.results().len() as u32);
+    let mut locals = body.get_locals_reader()?;
+    for _ in 0..locals.get_count() {
+        let offset = locals.original_position();
+        let (count, ty) = locals.read()?;
+        v.define_locals(offset, count, ty)?;
+    }
+    let nlocals = v.len_locals();
+    let mut t = Translator {
+        v,
+        code: Code {
+            nparams,
+            nlocals,
+            nresults,
+            ..Code::default()
+        },
+        ctrl: alloc::vec![Ctrl::new(0)],
+        resume_tables,
+        max_height: 0,
+    };
+    let mut reader = body.get_operators_reader()?;
+    while !reader.eof() {
+        let (op, offset) = reader.read_with_offset()?;
+        t.op(&op, offset as usize)?;
+        t.v.op(offset, &op)?;
+        t.max_height = t.max_height.max(t.v.operand_stack_height());
+    }
+    reader.finish()?;
+    let mut code = t.code;
+    code.frame_size = nlocals + t.max_height;
+    Ok(code)
+}
+
+fn err(message: &str, offset: usize) -> CompileError {
+    CompileError {
+        message: String::from(message),
+        offset,
+    }
+}
+
+impl Translator<'_> {
+    fn pc(&self) -> u32 {
+        self.code.ops.len() as u32
+    }
+
+    fn emit(&mut self, op: Op) {
+        self.code.ops.push(op);
+    }
+
+    /// Params and results of a block type.
+    fn arity(&self, bt: BlockType) -> (u32, u32) {
+        match bt {
+            BlockType::Empty => (0, 0),
+            BlockType::Type(_) => (0, 1),
+            BlockType::FuncType(i) => match self.v.resources().sub_type_at(i).and_then(|s| match &s
+                .composite_type
+                .inner
+            {
+                wasmparser::CompositeInnerType::Func(f) => Some(f),
+                _ => None,
+            }) {
+                Some(f) => (f.params().len() as u32, f.results().len() as u32),
+                None => (0, 0),
+            },
+        }
+    }
+
+    /// A new target for a branch to label `depth` (before the operator's
+    /// own effect on the control stack).
+    fn target(&mut self, depth: u32, offset: usize) -> Result<u32, CompileError> {
+        let frame = self
+            .v
+            .get_control_frame(depth as usize)
+            .ok_or_else(|| err("branch depth out of range", offset))?;
+        let (p, r) = self.arity(frame.block_type);
+        let is_loop = frame.kind == FrameKind::Loop;
+        let dst = self.code.nlocals + frame.height as u32;
+        let index = self.code.targets.len();
+        let c = self
+            .ctrl
+            .len()
+            .checked_sub(1 + depth as usize)
+            .ok_or_else(|| err("branch depth out of range", offset))?;
+        let to = if is_loop {
+            self.ctrl[c].start
+        } else {
+            self.ctrl[c].fixups.push(Fixup::Target(index));
+            u32::MAX
+        };
+        self.code.targets.push(Target {
+            to,
+            dst,
+            n: if is_loop { p } else { r },
+        });
+        Ok(index as u32)
+    }
+
+    fn patch(&mut self, fixups: Vec<Fixup>, to: u32) {
+        for f in fixups {
+            match f {
+                Fixup::Target(i) => self.code.targets[i].to = to,
+                Fixup::Op(i) => match &mut self.code.ops[i] {
+                    Op::Jump(t) | Op::JumpIfZero(t) => *t = to,
+                    _ => unreachable!("only jumps are patched"),
+                },
+            }
+        }
+    }
+
+    fn op(&mut self, op: &Operator<'_>, offset: usize) -> Result<(), CompileError> {
+        let reachable = !self.v.get_control_frame(0).is_none_or(|f| f.unreachable);
+        // Structure is followed even in unreachable code, so that our
+        // control stack stays in step with the validator's.
+        match op {
+            Operator::Block { .. } => {
+                self.ctrl.push(Ctrl::new(self.pc()));
+                return Ok(());
+            }
+            Operator::Loop { .. } => {
+                let mut c = Ctrl::new(self.pc());
+                c.is_loop = true;
+                self.ctrl.push(c);
+                return Ok(());
+            }
+            Operator::If { .. } => {
+                let mut c = Ctrl::new(self.pc());
+                c.if_jump = Some(self.code.ops.len());
+                self.emit(Op::JumpIfZero(u32::MAX));
+                self.ctrl.push(c);
+                return Ok(());
+            }
+            Operator::Else => {
+                if reachable {
+                    let at = self.code.ops.len();
+                    self.emit(Op::Jump(u32::MAX));
+                    self.ctrl.last_mut().unwrap().fixups.push(Fixup::Op(at));
+                }
+                let pc = self.pc();
+                if let Some(j) = self.ctrl.last_mut().unwrap().if_jump.take() {
+                    self.patch(alloc::vec![Fixup::Op(j)], pc);
+                }
+                return Ok(());
+            }
+            Operator::TryTable { try_table } => {
+                let mut catches = Vec::new();
+                for c in &try_table.catches {
+                    let (tag, with_ref, label) = match *c {
+                        Catch::One { tag, label } => (Some(tag), false, label),
+                        Catch::OneRef { tag, label } => (Some(tag), true, label),
+                        Catch::All { label } => (None, false, label),
+                        Catch::AllRef { label } => (None, true, label),
+                    };
+                    let target = self.target(label, offset)?;
+                    catches.push(CatchClause {
+                        tag,
+                        with_ref,
+                        target,
+                    });
+                }
+                let mut c = Ctrl::new(self.pc());
+                c.try_catches = Some((self.pc(), catches));
+                self.ctrl.push(c);
+                return Ok(());
+            }
+            Operator::End => {
+                let c = self
+                    .ctrl
+                    .pop()
+                    .ok_or_else(|| err("unbalanced end", offset))?;
+                let pc = self.pc();
+                let mut fixups = c.fixups;
+                if let Some(j) = c.if_jump {
+                    fixups.push(Fixup::Op(j));
+                }
+                if !c.is_loop {
+                    self.patch(fixups, pc);
+                }
+                if let Some((start, catches)) = c.try_catches {
+                    self.code.tries.push(TryRegion {
+                        start,
+                        end: pc,
+                        catches,
+                    });
+                }
+                if self.ctrl.is_empty() {
+                    self.emit(Op::Return);
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        if !reachable {
+            return Ok(());
+        }
+        if let Some(n) = num::numeric(op) {
+            self.emit(match n {
+                Numeric::Unary(u) => Op::Unary(u),
+                Numeric::Binary(b) => Op::Binary(b),
+            });
+            return Ok(());
+        }
+        let new = match *op {
+            Operator::Unreachable => Op::Unreachable,
+            Operator::Nop => return Ok(()),
+            Operator::Br { relative_depth } => Op::Br(self.target(relative_depth, offset)?),
+            Operator::BrIf { relative_depth } => Op::BrIf(self.target(relative_depth, offset)?),
+            Operator::BrTable { ref targets } => {
+                let first = self.code.targets.len() as u32;
+                let mut len = 0;
+                for d in targets.targets() {
+                    self.target(d?, offset)?;
+                    len += 1;
+                }
+                self.target(targets.default(), offset)?;
+                Op::BrTable { first, len }
+            }
+            Operator::BrOnNull { relative_depth } => {
+                Op::BrOnNull(self.target(relative_depth, offset)?)
+            }
+            Operator::BrOnNonNull { relative_depth } => {
+                Op::BrOnNonNull(self.target(relative_depth, offset)?)
+            }
+            Operator::Return => Op::Return,
+            Operator::Call { function_index } => Op::Call(function_index),
+            Operator::CallIndirect {
+                type_index,
+                table_index,
+            } => Op::CallIndirect {
+                ty: type_index,
+                table: table_index,
+            },
+            Operator::CallRef { .. } => Op::CallRef,
+            // A tail call runs as a call and a return: the same results,
+            // with the caller's frame kept until the callee returns.
+            Operator::ReturnCall { function_index } => {
+                self.emit(Op::Call(function_index));
+                Op::Return
+            }
+            Operator::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => {
+                self.emit(Op::CallIndirect {
+                    ty: type_index,
+                    table: table_index,
+                });
+                Op::Return
+            }
+            Operator::ReturnCallRef { .. } => {
+                self.emit(Op::CallRef);
+                Op::Return
+            }
+            Operator::Drop => Op::Drop,
+            Operator::Select | Operator::TypedSelect { .. } => Op::Select,
+            Operator::LocalGet { local_index } => Op::LocalGet(local_index),
+            Operator::LocalSet { local_index } => Op::LocalSet(local_index),
+            Operator::LocalTee { local_index } => Op::LocalTee(local_index),
+            Operator::GlobalGet { global_index } => Op::GlobalGet(global_index),
+            Operator::GlobalSet { global_index } => Op::GlobalSet(global_index),
+            Operator::TableGet { table } => Op::TableGet(table),
+            Operator::TableSet { table } => Op::TableSet(table),
+            Operator::TableSize { table } => Op::TableSize(table),
+            Operator::TableGrow { table } => Op::TableGrow(table),
+            Operator::TableFill { table } => Op::TableFill(table),
+            Operator::TableCopy {
+                dst_table,
+                src_table,
+            } => Op::TableCopy {
+                dst: dst_table,
+                src: src_table,
+            },
+            Operator::TableInit { elem_index, table } => Op::TableInit {
+                table,
+                elem: elem_index,
+            },
+            Operator::ElemDrop { elem_index } => Op::ElemDrop(elem_index),
+            Operator::I32Load { memarg } => Op::Load(Access::I32, mem_offset(memarg, offset)?),
+            Operator::I64Load { memarg } => Op::Load(Access::I64, mem_offset(memarg, offset)?),
+            Operator::F32Load { memarg } => Op::Load(Access::F32, mem_offset(memarg, offset)?),
+            Operator::F64Load { memarg } => Op::Load(Access::F64, mem_offset(memarg, offset)?),
+            Operator::I32Load8S { memarg } => Op::Load(Access::I32S8, mem_offset(memarg, offset)?),
+            Operator::I32Load8U { memarg } => Op::Load(Access::I32U8, mem_offset(memarg, offset)?),
+            Operator::I32Load16S { memarg } => {
+                Op::Load(Access::I32S16, mem_offset(memarg, offset)?)
+            }
+            Operator::I32Load16U { memarg } => {
+                Op::Load(Access::I32U16, mem_offset(memarg, offset)?)
+            }
+            Operator::I64Load8S { memarg } => Op::Load(Access::I64S8, mem_offset(memarg, offset)?),
+            Operator::I64Load8U { memarg } => Op::Load(Access::I64U8, mem_offset(memarg, offset)?),
+            Operator::I64Load16S { memarg } => {
+                Op::Load(Access::I64S16, mem_offset(memarg, offset)?)
+            }
+            Operator::I64Load16U { memarg } => {
+                Op::Load(Access::I64U16, mem_offset(memarg, offset)?)
+            }
+            Operator::I64Load32S { memarg } => {
+                Op::Load(Access::I64S32, mem_offset(memarg, offset)?)
+            }
+            Operator::I64Load32U { memarg } => {
+                Op::Load(Access::I64U32, mem_offset(memarg, offset)?)
+            }
+            Operator::I32Store { memarg } => Op::Store(Access::I32, mem_offset(memarg, offset)?),
+            Operator::I64Store { memarg } => Op::Store(Access::I64, mem_offset(memarg, offset)?),
+            Operator::F32Store { memarg } => Op::Store(Access::F32, mem_offset(memarg, offset)?),
+            Operator::F64Store { memarg } => Op::Store(Access::F64, mem_offset(memarg, offset)?),
+            Operator::I32Store8 { memarg } => Op::Store(Access::I32U8, mem_offset(memarg, offset)?),
+            Operator::I32Store16 { memarg } => {
+                Op::Store(Access::I32U16, mem_offset(memarg, offset)?)
+            }
+            Operator::I64Store8 { memarg } => Op::Store(Access::I64U8, mem_offset(memarg, offset)?),
+            Operator::I64Store16 { memarg } => {
+                Op::Store(Access::I64U16, mem_offset(memarg, offset)?)
+            }
+            Operator::I64Store32 { memarg } => {
+                Op::Store(Access::I64U32, mem_offset(memarg, offset)?)
+            }
+            Operator::MemorySize { .. } => Op::MemorySize,
+            Operator::MemoryGrow { .. } => Op::MemoryGrow,
+            Operator::MemoryFill { .. } => Op::MemoryFill,
+            Operator::MemoryCopy { .. } => Op::MemoryCopy,
+            Operator::MemoryInit { data_index, .. } => Op::MemoryInit(data_index),
+            Operator::DataDrop { data_index } => Op::DataDrop(data_index),
+            Operator::I32Const { value } => Op::I32Const(value),
+            Operator::I64Const { value } => Op::I64Const(value),
+            Operator::F32Const { value } => Op::F32Const(value.bits()),
+            Operator::F64Const { value } => Op::F64Const(value.bits()),
+            Operator::RefNull { .. } => Op::RefNull,
+            Operator::RefIsNull => Op::RefIsNull,
+            Operator::RefFunc { function_index } => Op::RefFunc(function_index),
+            Operator::RefAsNonNull => Op::RefAsNonNull,
+            Operator::RefEq => Op::RefEq,
+            Operator::Throw { tag_index } => Op::Throw(tag_index),
+            Operator::ThrowRef => Op::ThrowRef,
+            Operator::ContNew { cont_type_index } => Op::ContNew(cont_type_index),
+            Operator::ContBind {
+                argument_index,
+                result_index,
+            } => Op::ContBind {
+                from: argument_index,
+                to: result_index,
+            },
+            Operator::Suspend { tag_index } => Op::Suspend(tag_index),
+            Operator::Resume {
+                cont_type_index,
+                ref resume_table,
+            } => Op::Resume {
+                ty: cont_type_index,
+                table: self.resume_table(&resume_table.handlers, offset)?,
+            },
+            Operator::ResumeThrow {
+                cont_type_index,
+                tag_index,
+                ref resume_table,
+            } => Op::ResumeThrow {
+                ty: cont_type_index,
+                tag: tag_index,
+                table: self.resume_table(&resume_table.handlers, offset)?,
+            },
+            Operator::ResumeThrowRef {
+                ref resume_table, ..
+            } => Op::ResumeThrowRef {
+                table: self.resume_table(&resume_table.handlers, offset)?,
+            },
+            Operator::Switch {
+                cont_type_index,
+                tag_index,
+            } => Op::Switch {
+                ty: cont_type_index,
+                tag: tag_index,
+            },
+            ref other => {
+                return Err(CompileError {
+                    message: format!("instruction not supported by this interpreter: {other:?}"),
+                    offset,
+                });
+            }
+        };
+        self.emit(new);
+        Ok(())
+    }
+
+    /// Records a resume's clauses; returns the table's index.
+    fn resume_table(&mut self, handlers: &[Handle], offset: usize) -> Result<u32, CompileError> {
+        let mut clauses = Vec::with_capacity(handlers.len());
+        for h in handlers {
+            clauses.push(match *h {
+                Handle::OnLabel { tag, label } => Clause {
+                    tag,
+                    target: Some(self.target(label, offset)?),
+                },
+                Handle::OnSwitch { tag } => Clause { tag, target: None },
+            });
+        }
+        self.resume_tables.push(clauses);
+        Ok(self.resume_tables.len() as u32 - 1)
+    }
+}
+
+/// A memory access's static offset (memories are 32-bit: it fits).
+fn mem_offset(m: wasmparser::MemArg, offset: usize) -> Result<u32, CompileError> {
+    u32::try_from(m.offset).map_err(|_| err("memory offset beyond 4 GiB", offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::Module;
+
+    /// The internal form of the only function of `wat`.
+    fn code_of(wat: &str) -> Code {
+        let bytes = wat::parse_str(wat).expect("the test's WAT parses");
+        let mut module = Module::new(&bytes).expect("the test's module validates");
+        core::mem::take(&mut module.funcs[0].code)
+    }
+
+    #[test]
+    fn a_loop_branches_back_to_its_first_op_and_a_block_forward_past_its_end() {
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (block $out (loop $top
+              (br_if $out (i32.eqz (local.get 0)))
+              (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+              (br $top)))
+            (i32.const 7)))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::Unary(Unary::I32Eqz),
+                Op::BrIf(0),
+                Op::LocalGet(0),
+                Op::I32Const(1),
+                Op::Binary(Binary::I32Sub),
+                Op::LocalSet(0),
+                Op::Br(1),
+                Op::I32Const(7),
+                Op::Return,
+            ]
+        );
+        // $out: past the loop's end (op 8), no values; $top: op 0.
+        assert_eq!(
+            code.targets,
+            [
+                Target {
+                    to: 8,
+                    dst: 1,
+                    n: 0
+                },
+                Target {
+                    to: 0,
+                    dst: 1,
+                    n: 0
+                }
+            ]
+        );
+        assert_eq!((code.nparams, code.nlocals, code.nresults), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_branch_names_where_its_values_go_and_code_after_it_is_not_emitted() {
+        let code = code_of(
+            r#"(module (func (result i32) (local i64)
+            (i32.const 1)
+            (block (result i32)
+              (i32.const 2) (i32.const 3)
+              (br 0)
+              (drop) (unreachable))
+            (i32.add)))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::I32Const(1),
+                Op::I32Const(2),
+                Op::I32Const(3),
+                Op::Br(0),
+                Op::Binary(Binary::I32Add),
+                Op::Return,
+            ]
+        );
+        // One local; the block's height is 1 (the outer 1 below it): its
+        // one value goes to slot 1 + 1 = 2 of the frame.
+        assert_eq!(
+            code.targets,
+            [Target {
+                to: 4,
+                dst: 2,
+                n: 1
+            }]
+        );
+        assert_eq!(code.frame_size, 1 + 3);
+    }
+
+    #[test]
+    fn an_if_jumps_over_its_then_branch_and_the_then_branch_over_the_else() {
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2)))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::JumpIfZero(4),
+                Op::I32Const(1),
+                Op::Jump(5),
+                Op::I32Const(2),
+                Op::Return,
+            ]
+        );
+    }
+
+    #[test]
+    fn try_table_becomes_a_region_of_ops_with_its_catch_clauses() {
+        let code = code_of(
+            r#"(module (tag $e (param i32)) (func (result i32)
+            (block $h (result i32)
+              (try_table (catch $e $h) (throw $e (i32.const 5)))
+              (i32.const 0))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [Op::I32Const(5), Op::Throw(0), Op::I32Const(0), Op::Return]
+        );
+        assert_eq!(
+            code.tries,
+            [TryRegion {
+                start: 0,
+                end: 2,
+                catches: alloc::vec![CatchClause {
+                    tag: Some(0),
+                    with_ref: false,
+                    target: 0
+                }],
+            }]
+        );
+        assert_eq!(
+            code.targets,
+            [Target {
+                to: 3,
+                dst: 0,
+                n: 1
+            }]
+        );
+    }
+}

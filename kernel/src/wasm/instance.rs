@@ -1,0 +1,518 @@
+//! An instance: a module's runtime state (memory, globals, tables, tags,
+//! its functions as runtime [`Func`]s) and the store its continuations
+//! live in; and the calls in (`invoke` from Rust, the array-call entry for
+//! a continuation).
+//!
+//! References in slots are made safe by construction rather than trusted:
+//! a `funcref` is the function's index plus one, an `exnref` the index
+//! plus one of an exception this instance keeps, each with a second word
+//! naming the instance and the kind of reference ([`ref_word`]). The
+//! interpreter checks that word and the index before it uses one, so a
+//! reference from another instance, or of another kind, traps; it never
+//! follows a pointer it read from a slot. Continuation references are the
+//! runtime's own handles, which it checks on every use.
+//!
+//! ```text
+//!  Instance (pinned)
+//!  +----------------+  first field: dropped first, cancelling every
+//!  | store          |  suspended continuation while the rest still lives
+//!  | module, memory |
+//!  | globals, tables|
+//!  | tags (runtime) |---- one runtime Tag per Wasm tag
+//!  | entries[i] ----|---- {instance, i}: the callee_vmctx of Func i,
+//!  +----------------+     whose array call is `cont_entry`
+//! ```
+
+use super::interp::{self, Thread};
+use super::module::{ConstOp, Module, SegmentMode};
+use super::trap::{Exn, Unwind};
+use crate::cont::{Func, Handler, Store, Tag, Trap, TrapKind, VMContext, ValRaw, ValType};
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::marker::PhantomPinned;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes of a page of linear memory.
+pub const PAGE: usize = 65536;
+/// The most pages a memory may grow to here (the kernel heap is small).
+pub const MAX_PAGES: u64 = 256;
+/// The most elements a table may grow to here.
+pub const MAX_TABLE: u64 = 1 << 20;
+/// Native stack the outermost call (on the caller's own stack) may use by
+/// default; see [`Instance::set_stack_budget`].
+pub const DEFAULT_STACK_BUDGET: usize = 128 * 1024;
+/// Native stack kept free at the bottom of a continuation's stack for the
+/// runtime's own calls below the deepest interpreted frame.
+pub const STACK_RESERVE: usize = 16 * 1024;
+
+/// Where the lines of the `spectest` print functions go.
+type PrintHook = Box<dyn Fn(&str)>;
+
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+/// The kinds of reference the second word of a slot names.
+pub(crate) const FUNC_REF: u64 = 1;
+pub(crate) const EXN_REF: u64 = 2;
+
+/// The second word of a reference of `kind` made by instance `id`.
+pub(crate) fn ref_word(id: u64, kind: u64) -> u64 {
+    (id << 2) | kind
+}
+
+/// What a function's array call receives as `callee_vmctx`.
+pub(crate) struct Entry {
+    instance: *const Instance,
+    index: u32,
+}
+
+/// A value passed to or returned from [`Instance::invoke`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Val {
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    V128(u128),
+    /// A null reference of any reference type.
+    NullRef,
+    /// A non-null reference the module returned; it can be passed back
+    /// only where a reference of the same kind is expected.
+    Ref(RefVal),
+}
+
+/// An opaque non-null reference: its slot and its kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefVal {
+    raw: ValRaw,
+    ty: ValType,
+}
+
+/// Why a call into an instance failed.
+#[derive(Debug)]
+pub enum Error {
+    /// No exported function of that name.
+    NoSuchExport,
+    /// The arguments are not the function's parameter types.
+    ArgumentMismatch,
+    /// The call trapped.
+    Trap(Trap),
+    /// An exception left the call: the tag's index in the module, and the
+    /// payload.
+    Exception { tag: u32, payload: Vec<ValRaw> },
+    /// Instantiation failed (a segment out of bounds, too much memory...).
+    Instantiate(&'static str),
+}
+
+impl Error {
+    /// The trap's reason in the specification's words, if it is a trap.
+    pub fn trap_reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Trap(t) => Some(super::trap::reason(t)),
+            _ => None,
+        }
+    }
+}
+
+/// A module instantiated in a store. See the module documentation.
+pub struct Instance {
+    pub(crate) store: Pin<Box<Store>>,
+    pub(crate) module: Arc<Module>,
+    pub(crate) id: u64,
+    pub(crate) memory: RefCell<Vec<u8>>,
+    pub(crate) memory_max: u64,
+    pub(crate) globals: Vec<Cell<ValRaw>>,
+    pub(crate) tables: Vec<RefCell<Vec<ValRaw>>>,
+    pub(crate) table_max: Vec<u64>,
+    /// Element segments (emptied by `elem.drop` and after active use).
+    pub(crate) elems: Vec<RefCell<Vec<ValRaw>>>,
+    /// Data segments still available to `memory.init`.
+    pub(crate) data_live: Vec<Cell<bool>>,
+    pub(crate) tags: Vec<Tag>,
+    /// Per resume table of the module: the runtime's handler list.
+    pub(crate) handlers: Vec<Vec<Handler>>,
+    /// Per function: the runtime function a `cont.new` runs (`None`: it
+    /// has more results than a continuation's mailbox holds).
+    pub(crate) funcs: Vec<Option<Func>>,
+    /// Never resized once made: each entry's address is a `Func`'s
+    /// `callee_vmctx`.
+    entries: Box<[Entry]>,
+    /// Exceptions caught with a reference (`exnref` i names `exns[i-1]`).
+    pub(crate) exns: RefCell<Vec<Exn>>,
+    stack_budget: Cell<usize>,
+    /// Where the `spectest` prints go (`None`: the serial console).
+    print: RefCell<Option<PrintHook>>,
+    _pinned: PhantomPinned,
+}
+
+impl Instance {
+    /// Instantiates `module` in `store`: memory, globals, tables, tags and
+    /// the runtime function of each Wasm function; then the active
+    /// segments and the start function.
+    pub fn new(module: Arc<Module>, store: Pin<Box<Store>>) -> Result<Pin<Box<Instance>>, Error> {
+        let mut tags = Vec::with_capacity(module.tags.len());
+        for sig in &module.tags {
+            tags.push(
+                store
+                    .tag_new(sig.params, sig.results)
+                    .map_err(|_| Error::Instantiate("a tag the runtime refuses"))?,
+            );
+        }
+        let handlers = module
+            .resume_tables
+            .iter()
+            .map(|clauses| {
+                clauses
+                    .iter()
+                    .map(|c| match c.target {
+                        Some(_) => Handler::suspend(tags[c.tag as usize]),
+                        None => Handler::switch(tags[c.tag as usize]),
+                    })
+                    .collect()
+            })
+            .collect();
+        let (memory, memory_max) = match module.memory {
+            Some(m) => {
+                let max = m.maximum.unwrap_or(65536).min(MAX_PAGES);
+                if m.initial > max {
+                    return Err(Error::Instantiate("memory larger than this kernel allows"));
+                }
+                let mut bytes = Vec::new();
+                bytes
+                    .try_reserve_exact(m.initial as usize * PAGE)
+                    .map_err(|_| Error::Instantiate("no room for the memory"))?;
+                bytes.resize(m.initial as usize * PAGE, 0);
+                (bytes, max)
+            }
+            None => (Vec::new(), 0),
+        };
+        let mut inst = Box::pin(Instance {
+            store,
+            id: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            memory: RefCell::new(memory),
+            memory_max,
+            globals: Vec::new(),
+            tables: Vec::new(),
+            table_max: Vec::new(),
+            elems: Vec::new(),
+            data_live: module.datas.iter().map(|_| Cell::new(true)).collect(),
+            tags,
+            handlers,
+            funcs: Vec::new(),
+            entries: Box::new([]),
+            exns: RefCell::new(Vec::new()),
+            stack_budget: Cell::new(DEFAULT_STACK_BUDGET),
+            print: RefCell::new(None),
+            module,
+            _pinned: PhantomPinned,
+        });
+        // SAFETY: the instance is not moved out of its pinned box: only
+        // fields are filled in, and `entries` point at the box's fixed
+        // address.
+        let this = unsafe { inst.as_mut().get_unchecked_mut() };
+        let here: *const Instance = this;
+        this.entries = (0..this.module.funcs.len() as u32)
+            .map(|index| Entry {
+                instance: here,
+                index,
+            })
+            .collect();
+        for (entry, f) in this.entries.iter().zip(&this.module.funcs) {
+            let vmctx = entry as *const Entry as *mut VMContext;
+            // SAFETY: `cont_entry` follows the array call for this
+            // function's signature (it reads the params and writes the
+            // results the signature names) and accepts `vmctx`, an `Entry`
+            // that lives as long as the instance, which outlives the store
+            // (the store is dropped first, see the module docs).
+            let func = unsafe {
+                this.store
+                    .func_new_raw(cont_entry, vmctx, f.sig.params, f.sig.results)
+            };
+            this.funcs.push(func.ok());
+        }
+        for g in 0..this.module.globals.len() {
+            let v = this.eval(&this.module.globals[g].init)?;
+            this.globals.push(Cell::new(v));
+        }
+        for t in &this.module.tables {
+            let init = this.eval(&t.init)?;
+            let max = t.maximum.unwrap_or(u32::MAX as u64).min(MAX_TABLE);
+            if t.initial > max {
+                return Err(Error::Instantiate("table larger than this kernel allows"));
+            }
+            let mut elems = Vec::new();
+            elems
+                .try_reserve_exact(t.initial as usize)
+                .map_err(|_| Error::Instantiate("no room for the table"))?;
+            elems.resize(t.initial as usize, init);
+            this.tables.push(RefCell::new(elems));
+            this.table_max.push(max);
+        }
+        for e in &this.module.elems {
+            let mut items = Vec::with_capacity(e.items.len());
+            for x in &e.items {
+                items.push(this.eval(x)?);
+            }
+            this.elems.push(RefCell::new(items));
+        }
+        // Active segments, in order; then they are dropped.
+        for (i, e) in this.module.elems.iter().enumerate() {
+            match &e.mode {
+                SegmentMode::Active { index, offset } => {
+                    let at = this.eval(offset)?.i32() as u32 as usize;
+                    let items = core::mem::take(&mut *this.elems[i].borrow_mut());
+                    let mut table = this.tables[*index as usize].borrow_mut();
+                    let end = at
+                        .checked_add(items.len())
+                        .filter(|&end| end <= table.len())
+                        .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_TABLE))?;
+                    table[at..end].copy_from_slice(&items);
+                }
+                SegmentMode::Declared => this.elems[i].borrow_mut().clear(),
+                SegmentMode::Passive => {}
+            }
+        }
+        for (i, d) in this.module.datas.iter().enumerate() {
+            if let SegmentMode::Active { offset, .. } = &d.mode {
+                let at = this.eval(offset)?.i32() as u32 as usize;
+                let mut mem = this.memory.borrow_mut();
+                let end = at
+                    .checked_add(d.bytes.len())
+                    .filter(|&end| end <= mem.len())
+                    .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_MEMORY))?;
+                mem[at..end].copy_from_slice(&d.bytes);
+                this.data_live[i].set(false);
+            }
+        }
+        if let Some(start) = inst.module.start {
+            inst.call_index(start, &[])?;
+        }
+        Ok(inst)
+    }
+
+    /// The store this instance's continuations live in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The module this instance was made from.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// How much native stack a call from [`Instance::invoke`] may use on
+    /// the caller's stack before it traps with "call stack exhausted".
+    pub fn set_stack_budget(&self, bytes: usize) {
+        self.stack_budget.set(bytes);
+    }
+
+    /// Sends the lines the `spectest` print functions make to `f` instead
+    /// of the serial console.
+    pub fn set_print(&self, f: impl Fn(&str) + 'static) {
+        *self.print.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// One line of a `spectest` print function.
+    pub(crate) fn print(&self, line: &str) {
+        match &*self.print.borrow() {
+            Some(f) => f(line),
+            None => crate::println!("{line}"),
+        }
+    }
+
+    /// A constant expression's value.
+    fn eval(&self, expr: &[ConstOp]) -> Result<ValRaw, Error> {
+        let mut st: Vec<ValRaw> = Vec::new();
+        let bad = Error::Instantiate("malformed constant expression");
+        for op in expr {
+            let v = match *op {
+                ConstOp::I32(v) => ValRaw::from_i32(v),
+                ConstOp::I64(v) => ValRaw::from_i64(v),
+                ConstOp::F32(v) => ValRaw::from_v128(v as u128),
+                ConstOp::F64(v) => ValRaw::from_v128(v as u128),
+                ConstOp::GlobalGet(g) => self
+                    .globals
+                    .get(g as usize)
+                    .map(Cell::get)
+                    .ok_or(Error::Instantiate("global read before it is set"))?,
+                ConstOp::RefNull => ValRaw::ZERO,
+                ConstOp::RefFunc(f) => self.funcref(f),
+                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                    let (b, a) = (st.pop(), st.pop());
+                    let (Some(a), Some(b)) = (a, b) else {
+                        return Err(bad);
+                    };
+                    let (a, b) = (a.i32(), b.i32());
+                    ValRaw::from_i32(match op {
+                        ConstOp::I32Add => a.wrapping_add(b),
+                        ConstOp::I32Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    })
+                }
+                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                    let (b, a) = (st.pop(), st.pop());
+                    let (Some(a), Some(b)) = (a, b) else {
+                        return Err(bad);
+                    };
+                    let (a, b) = (a.i64(), b.i64());
+                    ValRaw::from_i64(match op {
+                        ConstOp::I64Add => a.wrapping_add(b),
+                        ConstOp::I64Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    })
+                }
+            };
+            st.push(v);
+        }
+        st.pop().ok_or(bad)
+    }
+
+    /// The `funcref` of function `f`.
+    pub(crate) fn funcref(&self, f: u32) -> ValRaw {
+        ValRaw::from_ref(f as usize + 1, ref_word(self.id, FUNC_REF))
+    }
+
+    /// Calls the exported function `name` with `args`.
+    pub fn invoke(&self, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
+        let f = self.module.exported_func(name).ok_or(Error::NoSuchExport)?;
+        self.call_index(f, args)
+    }
+
+    fn call_index(&self, f: u32, args: &[Val]) -> Result<Vec<Val>, Error> {
+        let sig = self.module.funcs[f as usize].sig;
+        if args.len() != sig.params.len() {
+            return Err(Error::ArgumentMismatch);
+        }
+        let mut th = Thread::new(self.stack_budget.get());
+        for (a, t) in args.iter().zip(sig.params) {
+            th.stack
+                .push(to_slot(*a, *t).ok_or(Error::ArgumentMismatch)?);
+        }
+        match interp::call(self, &mut th, f, 0) {
+            Ok(()) => Ok(sig
+                .results
+                .iter()
+                .zip(&th.stack)
+                .map(|(t, v)| from_slot(*v, *t))
+                .collect()),
+            Err(Unwind::Trap(t)) => Err(Error::Trap(*t)),
+            Err(Unwind::Exn(e)) => Err(Error::Exception {
+                tag: self.tag_index(e.tag).unwrap_or(u32::MAX),
+                payload: e.payload,
+            }),
+        }
+    }
+
+    /// The module's index of the runtime tag `tag`.
+    pub(crate) fn tag_index(&self, tag: Tag) -> Option<u32> {
+        self.tags.iter().position(|t| *t == tag).map(|i| i as u32)
+    }
+
+    /// What a runtime trap becomes in Wasm: an exception again if it is
+    /// one of this instance's tags, else a trap.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn unwind_of(&self, trap: Trap) -> Unwind {
+        if let TrapKind::Exception { tag } = trap.kind()
+            && let Some(&t) = self.tags.iter().find(|t| t.id() == tag)
+        {
+            let mut payload = [ValRaw::ZERO; crate::cont::MAX_VALUES];
+            if let Some(n) = self.store.exception_payload_raw(&trap, t, &mut payload) {
+                return Unwind::exn(Exn {
+                    tag: t,
+                    payload: payload[..n].to_vec(),
+                });
+            }
+        }
+        Unwind::trap(trap)
+    }
+}
+
+/// The slot for a host value of slot type `t`, if it is one.
+fn to_slot(v: Val, t: ValType) -> Option<ValRaw> {
+    Some(match (v, t) {
+        (Val::I32(x), ValType::I32) => ValRaw::from_i32(x),
+        (Val::I64(x), ValType::I64) => ValRaw::from_i64(x),
+        (Val::F32(x), ValType::F32) => ValRaw::from_f32(x),
+        (Val::F64(x), ValType::F64) => ValRaw::from_f64(x),
+        (Val::V128(x), ValType::V128) => ValRaw::from_v128(x),
+        (Val::NullRef, ValType::Ref | ValType::ContRef) => ValRaw::ZERO,
+        (Val::Ref(r), _) if r.ty == t => r.raw,
+        _ => return None,
+    })
+}
+
+/// The host value of a slot of type `t`.
+fn from_slot(v: ValRaw, t: ValType) -> Val {
+    match t {
+        ValType::I32 => Val::I32(v.i32()),
+        ValType::I64 => Val::I64(v.i64()),
+        ValType::F32 => Val::F32(v.f32()),
+        ValType::F64 => Val::F64(v.f64()),
+        ValType::V128 => Val::V128(v.v128()),
+        ValType::Ref | ValType::ContRef if v == ValRaw::ZERO => Val::NullRef,
+        ValType::Ref | ValType::ContRef => Val::Ref(RefVal { raw: v, ty: t }),
+    }
+}
+
+/// The array call of every Wasm function that a continuation runs: a new
+/// interpreter thread (value stack) on the continuation's own stack, the
+/// params from the args buffer, the function, the results back. A trap
+/// or an uncaught exception is recorded in the store and reported with
+/// `false` (the exception's payload travels in the store).
+///
+/// # Safety
+/// `callee_vmctx` is an `Entry` of a live instance, `caller_vmctx` that
+/// instance's store, and `values` holds `len` slots, at least the
+/// function's params and results.
+unsafe extern "C" fn cont_entry(
+    callee_vmctx: *mut VMContext,
+    caller_vmctx: *mut VMContext,
+    values: *mut ValRaw,
+    len: usize,
+) -> bool {
+    // SAFETY: per the contract.
+    let (inst, index, store, slots) = unsafe {
+        let e = &*(callee_vmctx as *const Entry);
+        (
+            &*e.instance,
+            e.index,
+            &*(caller_vmctx as *const Store),
+            if len == 0 {
+                &mut [][..]
+            } else {
+                core::slice::from_raw_parts_mut(values, len)
+            },
+        )
+    };
+    let sig = inst.module.funcs[index as usize].sig;
+    // The args buffer is on the same stack, above this frame.
+    let budget = store
+        .stack_size()
+        .saturating_sub(STACK_RESERVE + len * core::mem::size_of::<ValRaw>());
+    let mut th = Thread::new(budget);
+    th.stack.extend_from_slice(&slots[..sig.params.len()]);
+    match interp::call(inst, &mut th, index, 0) {
+        Ok(()) => {
+            let n = sig.results.len();
+            slots[..n].copy_from_slice(&th.stack[..n]);
+            true
+        }
+        Err(Unwind::Trap(t)) => {
+            store.record_guest_trap(*t);
+            false
+        }
+        Err(Unwind::Exn(e)) => {
+            // SAFETY: the payload's slots hold values of the tag's params
+            // (the interpreter filled them from validated code).
+            unsafe { store.set_exception_raw(e.tag, &e.payload) };
+            store.record_guest_trap(Trap::new(
+                TrapKind::Exception { tag: e.tag.id() },
+                "uncaught exception",
+            ));
+            false
+        }
+    }
+}

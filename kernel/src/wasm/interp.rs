@@ -1,0 +1,602 @@
+//! The interpreter loop: runs one function's internal form
+//! ([`super::code::Code`]) over a value stack.
+//!
+//! A Wasm call is a Rust call of [`call`]: the callee's frame starts where
+//! the caller's arguments are (they become its first locals), and its
+//! results end up where they were. So the *native* frames of interpreted
+//! code are ordinary Rust frames on whatever stack runs the interpreter:
+//! the caller's for [`super::Instance::invoke`], a continuation's own
+//! stack for code that `cont.new` started there (each continuation gets a
+//! [`Thread`], a value stack of its own, when its function is entered).
+//!
+//! ```text
+//!  Thread::stack (one per native stack)
+//!  +--------------------+--------------------+-----------
+//!  | caller's frame     | callee's frame     |
+//!  | locals | operands  | params=args|locals | operands ...
+//!  +--------------------+--------------------+-----------
+//!                       ^ callee fp = caller sp - nparams
+//! ```
+//!
+//! Before each call the native stack left is compared with the thread's
+//! floor, so deep recursion ends as the trap "call stack exhausted" and
+//! never reaches a guard page (or, on the kernel's own stack, a double
+//! fault). The stack-switching instructions are in [`super::switching`].
+
+use super::code::{Access, Code, Op};
+use super::host::HostFunc;
+use super::instance::{EXN_REF, FUNC_REF, Instance, PAGE, ref_word};
+use super::num;
+use super::switching;
+use super::trap::{self, Exn, Unwind, wasm_trap};
+use crate::cont::ValRaw;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// Value slots kept free above every frame, for the values a
+/// stack-switching instruction stages (a mailbox's worth and a handle).
+const SLACK: usize = crate::cont::MAX_VALUES + 2;
+
+/// The interpreter's state on one native stack.
+pub struct Thread {
+    pub stack: Vec<ValRaw>,
+    /// Below this native stack address no new call is made.
+    floor: usize,
+}
+
+impl Thread {
+    /// A thread that may use `budget` bytes of native stack below here.
+    pub fn new(budget: usize) -> Thread {
+        Thread {
+            stack: Vec::new(),
+            floor: native_sp().saturating_sub(budget),
+        }
+    }
+}
+
+/// An address in the current native frame.
+#[inline(always)]
+fn native_sp() -> usize {
+    let marker = 0u8;
+    core::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// Calls function `func` of `inst` with its params at `th.stack[fp..]`;
+/// its results are left at `th.stack[fp..]`.
+pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<(), Unwind> {
+    if native_sp() < th.floor {
+        return Err(wasm_trap(trap::STACK_EXHAUSTED));
+    }
+    let def = &inst.module.funcs[func as usize];
+    if let Some(h) = def.host {
+        host_call(inst, h, &th.stack[fp..]);
+        return Ok(());
+    }
+    let code = &def.code;
+    let need = fp + code.frame_size as usize + SLACK;
+    if th.stack.len() < need {
+        if th.stack.try_reserve(need - th.stack.len()).is_err() {
+            return Err(wasm_trap(trap::STACK_EXHAUSTED));
+        }
+        th.stack.resize(need, ValRaw::ZERO);
+    }
+    th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
+    run(inst, th, code, fp)
+}
+
+/// A call of a `spectest` function: its line, printed. Out of line, so
+/// that its formatting does not grow the frame of every interpreted call.
+#[cold]
+#[inline(never)]
+fn host_call(inst: &Instance, h: HostFunc, args: &[ValRaw]) {
+    inst.print(&h.line(&args[..h.params().len()]));
+}
+
+#[cold]
+#[inline(never)]
+/// Where an exception raised by op `at` is caught in this function: the
+/// catch clause's branch taken (payload, and the reference for
+/// `catch_ref`, at the label's place); or the exception back if no
+/// `try_table` around `at` catches it.
+fn catch(
+    inst: &Instance,
+    th: &mut Thread,
+    code: &Code,
+    fp: usize,
+    at: u32,
+    exn: Box<Exn>,
+) -> Result<(usize, usize), Unwind> {
+    for region in code.tries.iter().filter(|r| r.start <= at && at < r.end) {
+        for c in &region.catches {
+            if c.tag.is_some_and(|t| inst.tags[t as usize] != exn.tag) {
+                continue;
+            }
+            let t = code.targets[c.target as usize];
+            let mut at = fp + t.dst as usize;
+            if c.tag.is_some() {
+                th.stack[at..at + exn.payload.len()].copy_from_slice(&exn.payload);
+                at += exn.payload.len();
+            }
+            if c.with_ref {
+                let mut exns = inst.exns.borrow_mut();
+                if exns.try_reserve(1).is_err() {
+                    return Err(wasm_trap(trap::OUT_OF_MEMORY));
+                }
+                exns.push(*exn);
+                th.stack[at] = ValRaw::from_ref(exns.len(), ref_word(inst.id, EXN_REF));
+            }
+            return Ok((t.to as usize, fp + t.dst as usize + t.n as usize));
+        }
+    }
+    Err(Unwind::Exn(exn))
+}
+
+/// The function index a `funcref` slot names (a null one traps, and so
+/// does one of another instance or kind).
+#[inline(never)]
+pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<u32, Unwind> {
+    let (index, word) = v.reference();
+    if index == 0 {
+        return Err(wasm_trap(trap::NULL_FUNCTION));
+    }
+    if word != ref_word(inst.id, FUNC_REF) || index > inst.module.funcs.len() {
+        return Err(wasm_trap(trap::FOREIGN_REFERENCE));
+    }
+    Ok(index as u32 - 1)
+}
+
+/// The exception an `exnref` slot names (a null one traps, and so does
+/// one of another instance or kind).
+#[cold]
+#[inline(never)]
+pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
+    let (index, word) = v.reference();
+    if index == 0 {
+        return Err(wasm_trap(trap::NULL_EXCEPTION));
+    }
+    let exns = inst.exns.borrow();
+    match exns.get(index - 1) {
+        Some(e) if word == ref_word(inst.id, EXN_REF) => Ok(e.clone()),
+        _ => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+    }
+}
+
+/// Moves the top `n` values down to `dst` and returns the new top.
+#[inline(always)]
+fn branch(stack: &mut [ValRaw], sp: usize, dst: usize, n: usize) -> usize {
+    if sp - n != dst {
+        stack.copy_within(sp - n..sp, dst);
+    }
+    dst + n
+}
+
+#[inline(never)]
+fn load(inst: &Instance, acc: Access, offset: u32, addr: ValRaw) -> Result<ValRaw, Unwind> {
+    let ea = addr.i32() as u32 as usize + offset as usize;
+    let w = acc.width();
+    let mem = inst.memory.borrow();
+    let bytes = mem
+        .get(ea..ea + w)
+        .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_MEMORY))?;
+    let mut buf = [0u8; 8];
+    buf[..w].copy_from_slice(bytes);
+    let raw = u64::from_le_bytes(buf);
+    Ok(match acc {
+        Access::I32 | Access::F32 | Access::I32U8 | Access::I32U16 => {
+            ValRaw::from_i32(raw as u32 as i32)
+        }
+        Access::I64 | Access::F64 | Access::I64U8 | Access::I64U16 | Access::I64U32 => {
+            ValRaw::from_i64(raw as i64)
+        }
+        Access::I32S8 => ValRaw::from_i32(raw as i8 as i32),
+        Access::I32S16 => ValRaw::from_i32(raw as i16 as i32),
+        Access::I64S8 => ValRaw::from_i64(raw as i8 as i64),
+        Access::I64S16 => ValRaw::from_i64(raw as i16 as i64),
+        Access::I64S32 => ValRaw::from_i64(raw as i32 as i64),
+    })
+}
+
+#[inline(never)]
+fn store(inst: &Instance, acc: Access, offset: u32, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
+    let ea = addr.i32() as u32 as usize + offset as usize;
+    let w = acc.width();
+    let mut mem = inst.memory.borrow_mut();
+    let bytes = mem
+        .get_mut(ea..ea + w)
+        .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_MEMORY))?;
+    bytes.copy_from_slice(&(v.v128() as u64).to_le_bytes()[..w]);
+    Ok(())
+}
+
+/// `memory.grow`: the old size in pages, or -1.
+fn memory_grow(inst: &Instance, delta: u32) -> i32 {
+    let mut mem = inst.memory.borrow_mut();
+    let old = (mem.len() / PAGE) as u64;
+    let new = old + delta as u64;
+    if new > inst.memory_max || mem.try_reserve_exact(delta as usize * PAGE).is_err() {
+        return -1;
+    }
+    mem.resize(new as usize * PAGE, 0);
+    old as i32
+}
+
+/// `start..start + len` within `size`, or the trap.
+fn range(start: u32, len: u32, size: usize, why: &'static str) -> Result<(usize, usize), Unwind> {
+    let (s, l) = (start as usize, len as usize);
+    if s + l > size {
+        return Err(wasm_trap(why));
+    }
+    Ok((s, s + l))
+}
+
+/// The table instructions and the bulk memory ones, over the stack
+/// below `sp`; returns the new top. Out of line: their temporaries would
+/// otherwise widen the native frame of every interpreted call.
+#[inline(never)]
+fn tables_and_bulk_memory(
+    inst: &Instance,
+    stack: &mut [ValRaw],
+    mut sp: usize,
+    op: Op,
+) -> Result<usize, Unwind> {
+    macro_rules! pop {
+        () => {{
+            sp -= 1;
+            stack[sp]
+        }};
+    }
+    macro_rules! push {
+        ($v:expr) => {{
+            let v = $v;
+            stack[sp] = v;
+            sp += 1;
+        }};
+    }
+    match op {
+        Op::TableGet(t) => {
+            let i = pop!().i32() as u32 as usize;
+            let v = inst.tables[t as usize].borrow().get(i).copied();
+            push!(v.ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))?);
+        }
+        Op::TableSet(t) => {
+            let v = pop!();
+            let i = pop!().i32() as u32 as usize;
+            let mut table = inst.tables[t as usize].borrow_mut();
+            *table
+                .get_mut(i)
+                .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))? = v;
+        }
+        Op::TableSize(t) => {
+            push!(ValRaw::from_i32(
+                inst.tables[t as usize].borrow().len() as i32
+            ))
+        }
+        Op::TableGrow(t) => {
+            let n = pop!().i32() as u32 as u64;
+            let init = pop!();
+            let mut table = inst.tables[t as usize].borrow_mut();
+            let old = table.len() as u64;
+            let r = if old + n > inst.table_max[t as usize]
+                || table.try_reserve_exact(n as usize).is_err()
+            {
+                -1
+            } else {
+                table.resize((old + n) as usize, init);
+                old as i32
+            };
+            push!(ValRaw::from_i32(r));
+        }
+        Op::TableFill(t) => {
+            let n = pop!().i32() as u32;
+            let v = pop!();
+            let i = pop!().i32() as u32;
+            let mut table = inst.tables[t as usize].borrow_mut();
+            let (s, e) = range(i, n, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            table[s..e].fill(v);
+        }
+        Op::TableCopy { dst, src } => {
+            let n = pop!().i32() as u32;
+            let s = pop!().i32() as u32;
+            let d = pop!().i32() as u32;
+            let mut to = inst.tables[dst as usize].borrow_mut();
+            let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            if src == dst {
+                let (ss, se) = range(s, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+                to.copy_within(ss..se, ds);
+            } else {
+                let from = inst.tables[src as usize].borrow();
+                let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+                to[ds..de].copy_from_slice(&from[ss..se]);
+            }
+        }
+        Op::TableInit { table, elem } => {
+            let n = pop!().i32() as u32;
+            let s = pop!().i32() as u32;
+            let d = pop!().i32() as u32;
+            let items = inst.elems[elem as usize].borrow();
+            let mut to = inst.tables[table as usize].borrow_mut();
+            let (ss, se) = range(s, n, items.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            to[ds..de].copy_from_slice(&items[ss..se]);
+        }
+        Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
+        Op::MemoryGrow => {
+            let delta = pop!().i32() as u32;
+            push!(ValRaw::from_i32(memory_grow(inst, delta)));
+        }
+        Op::MemoryFill => {
+            let n = pop!().i32() as u32;
+            let v = pop!().i32() as u8;
+            let d = pop!().i32() as u32;
+            let mut mem = inst.memory.borrow_mut();
+            let (s, e) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            mem[s..e].fill(v);
+        }
+        Op::MemoryCopy => {
+            let n = pop!().i32() as u32;
+            let s = pop!().i32() as u32;
+            let d = pop!().i32() as u32;
+            let mut mem = inst.memory.borrow_mut();
+            let (ss, se) = range(s, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            let (ds, _) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            mem.copy_within(ss..se, ds);
+        }
+        Op::MemoryInit(seg) => {
+            let n = pop!().i32() as u32;
+            let s = pop!().i32() as u32;
+            let d = pop!().i32() as u32;
+            let data: &[u8] = if inst.data_live[seg as usize].get() {
+                &inst.module.datas[seg as usize].bytes
+            } else {
+                &[]
+            };
+            let mut mem = inst.memory.borrow_mut();
+            let (ss, se) = range(s, n, data.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            let (ds, de) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+            mem[ds..de].copy_from_slice(&data[ss..se]);
+        }
+        Op::DataDrop(seg) => inst.data_live[seg as usize].set(false),
+        _ => unreachable!("not a table or bulk memory instruction: {op:?}"),
+    }
+    Ok(sp)
+}
+
+/// Runs `code` in the frame at `fp` until it returns.
+fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), Unwind> {
+    let mut pc = 0usize;
+    let mut sp = fp + code.nlocals as usize;
+    macro_rules! pop {
+        () => {{
+            sp -= 1;
+            th.stack[sp]
+        }};
+    }
+    macro_rules! push {
+        ($v:expr) => {{
+            let v = $v;
+            th.stack[sp] = v;
+            sp += 1;
+        }};
+    }
+    // An operation that may raise an exception: caught here if a
+    // `try_table` around it says so.
+    macro_rules! catching {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(Unwind::Exn(exn)) => {
+                    let (to, top) = catch(inst, th, code, fp, pc as u32 - 1, exn)?;
+                    pc = to;
+                    sp = top;
+                    continue;
+                }
+                Err(t) => return Err(t),
+            }
+        };
+    }
+    loop {
+        let op = code.ops[pc];
+        pc += 1;
+        match op {
+            Op::Unreachable => return Err(wasm_trap(trap::UNREACHABLE)),
+            Op::Jump(to) => pc = to as usize,
+            Op::JumpIfZero(to) => {
+                if pop!().i32() == 0 {
+                    pc = to as usize;
+                }
+            }
+            Op::Br(t) => {
+                let t = code.targets[t as usize];
+                sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
+                pc = t.to as usize;
+            }
+            Op::BrIf(t) => {
+                if pop!().i32() != 0 {
+                    let t = code.targets[t as usize];
+                    sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
+                    pc = t.to as usize;
+                }
+            }
+            Op::BrTable { first, len } => {
+                let i = (pop!().i32() as u32).min(len);
+                let t = code.targets[(first + i) as usize];
+                sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
+                pc = t.to as usize;
+            }
+            Op::BrOnNull(t) => {
+                if th.stack[sp - 1] == ValRaw::ZERO {
+                    sp -= 1;
+                    let t = code.targets[t as usize];
+                    sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
+                    pc = t.to as usize;
+                }
+            }
+            Op::BrOnNonNull(t) => {
+                if th.stack[sp - 1] != ValRaw::ZERO {
+                    let t = code.targets[t as usize];
+                    sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
+                    pc = t.to as usize;
+                } else {
+                    sp -= 1;
+                }
+            }
+            Op::Return => {
+                branch(&mut th.stack, sp, fp, code.nresults as usize);
+                return Ok(());
+            }
+            Op::Call(f) => {
+                let callee = &inst.module.funcs[f as usize].code;
+                let at = sp - callee.nparams as usize;
+                catching!(call(inst, th, f, at));
+                sp = at + callee.nresults as usize;
+            }
+            Op::CallIndirect { ty, table } => {
+                let i = pop!().i32() as u32 as usize;
+                let v = inst.tables[table as usize]
+                    .borrow()
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| wasm_trap(trap::UNDEFINED_ELEMENT))?;
+                if v == ValRaw::ZERO {
+                    return Err(wasm_trap(trap::UNINITIALIZED_ELEMENT));
+                }
+                let f = func_of(inst, v)?;
+                let def = &inst.module.funcs[f as usize];
+                if def.type_id != inst.module.types.as_ref().core_type_at_in_module(ty) {
+                    return Err(wasm_trap(trap::INDIRECT_TYPE_MISMATCH));
+                }
+                let at = sp - def.code.nparams as usize;
+                catching!(call(inst, th, f, at));
+                sp = at + def.code.nresults as usize;
+            }
+            Op::CallRef => {
+                let f = func_of(inst, pop!())?;
+                let callee = &inst.module.funcs[f as usize].code;
+                let at = sp - callee.nparams as usize;
+                catching!(call(inst, th, f, at));
+                sp = at + callee.nresults as usize;
+            }
+            Op::Drop => sp -= 1,
+            Op::Select => {
+                let c = pop!().i32();
+                let b = pop!();
+                if c == 0 {
+                    th.stack[sp - 1] = b;
+                }
+            }
+            Op::LocalGet(i) => push!(th.stack[fp + i as usize]),
+            Op::LocalSet(i) => {
+                let v = pop!();
+                th.stack[fp + i as usize] = v;
+            }
+            Op::LocalTee(i) => th.stack[fp + i as usize] = th.stack[sp - 1],
+            Op::GlobalGet(g) => push!(inst.globals[g as usize].get()),
+            Op::GlobalSet(g) => {
+                let v = pop!();
+                inst.globals[g as usize].set(v);
+            }
+            Op::TableGet(_)
+            | Op::TableSet(_)
+            | Op::TableSize(_)
+            | Op::TableGrow(_)
+            | Op::TableFill(_)
+            | Op::TableCopy { .. }
+            | Op::TableInit { .. }
+            | Op::ElemDrop(_)
+            | Op::MemoryGrow
+            | Op::MemoryFill
+            | Op::MemoryCopy
+            | Op::MemoryInit(_)
+            | Op::DataDrop(_) => sp = tables_and_bulk_memory(inst, &mut th.stack, sp, op)?,
+            Op::Load(acc, offset) => {
+                let a = pop!();
+                push!(load(inst, acc, offset, a)?);
+            }
+            Op::Store(acc, offset) => {
+                let v = pop!();
+                let a = pop!();
+                store(inst, acc, offset, a, v)?;
+            }
+            Op::MemorySize => {
+                push!(ValRaw::from_i32((inst.memory.borrow().len() / PAGE) as i32))
+            }
+            Op::I32Const(v) => push!(ValRaw::from_i32(v)),
+            Op::I64Const(v) => push!(ValRaw::from_i64(v)),
+            Op::F32Const(v) => push!(ValRaw::from_v128(v as u128)),
+            Op::F64Const(v) => push!(ValRaw::from_v128(v as u128)),
+            Op::Unary(u) => {
+                let x = th.stack[sp - 1];
+                th.stack[sp - 1] = num::unary(u, x).map_err(wasm_trap)?;
+            }
+            Op::Binary(b) => {
+                let y = pop!();
+                let x = th.stack[sp - 1];
+                th.stack[sp - 1] = num::binary(b, x, y).map_err(wasm_trap)?;
+            }
+            Op::RefNull => push!(ValRaw::ZERO),
+            Op::RefIsNull => {
+                let v = th.stack[sp - 1];
+                th.stack[sp - 1] = ValRaw::from_i32((v == ValRaw::ZERO) as i32);
+            }
+            Op::RefFunc(f) => push!(inst.funcref(f)),
+            Op::RefAsNonNull => {
+                if th.stack[sp - 1] == ValRaw::ZERO {
+                    return Err(wasm_trap(trap::NULL_REFERENCE));
+                }
+            }
+            Op::RefEq => {
+                let b = pop!();
+                let a = th.stack[sp - 1];
+                th.stack[sp - 1] = ValRaw::from_i32((a == b) as i32);
+            }
+            Op::Throw(tag) => {
+                let tag = inst.tags[tag as usize];
+                let n = tag.params().len();
+                sp -= n;
+                let payload = th.stack[sp..sp + n].to_vec();
+                catching!(Err::<(), _>(Unwind::exn(Exn { tag, payload })));
+            }
+            Op::ThrowRef => {
+                let exn = exn_of(inst, pop!())?;
+                catching!(Err::<(), _>(Unwind::exn(exn)));
+            }
+            Op::ContNew(_) => {
+                let v = pop!();
+                push!(switching::cont_new(inst, v)?);
+            }
+            Op::ContBind { from, to } => {
+                sp = switching::cont_bind(inst, &mut th.stack, sp, from, to)?;
+            }
+            Op::Suspend(tag) => {
+                sp = catching!(switching::suspend(inst, &mut th.stack, sp, tag));
+            }
+            Op::Resume { ty, table } => {
+                let (to, top) = catching!(switching::resume(inst, th, code, fp, sp, ty, table));
+                if let Some(to) = to {
+                    pc = to;
+                }
+                sp = top;
+            }
+            Op::ResumeThrow { ty, tag, table } => {
+                let (to, top) = catching!(switching::resume_throw(
+                    inst, th, code, fp, sp, ty, tag, table
+                ));
+                if let Some(to) = to {
+                    pc = to;
+                }
+                sp = top;
+            }
+            Op::ResumeThrowRef { table } => {
+                let (to, top) =
+                    catching!(switching::resume_throw_ref(inst, th, code, fp, sp, table));
+                if let Some(to) = to {
+                    pc = to;
+                }
+                sp = top;
+            }
+            Op::Switch { ty, tag } => {
+                sp = catching!(switching::switch(inst, &mut th.stack, sp, ty, tag));
+            }
+        }
+    }
+}

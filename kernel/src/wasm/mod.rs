@@ -1,0 +1,38 @@
+//! A WebAssembly interpreter whose stack-switching instructions run on the
+//! kernel's continuations.
+//!
+//! The pieces, in the order a module goes through them:
+//!
+//! * [`module`]: decoding and validation (wasmparser, with the
+//!   stack-switching, exceptions and function-references proposals);
+//! * [`code`]: each function translated once into a compact internal form
+//!   with its branch targets resolved;
+//! * [`types`]: how Wasm value types map onto the runtime's slot types;
+//! * [`instance`]: memory, globals, tables, tags and the runtime functions
+//!   of an instance, and the calls into it;
+//! * [`interp`]: the interpreter loop, a Rust call per Wasm call;
+//! * [`num`]: the numeric instructions;
+//! * [`host`]: the `spectest` host module, the only imports resolved;
+//! * [`switching`]: `cont.new`, `cont.bind`, `resume`, `resume_throw`,
+//!   `suspend` and `switch` as calls of the runtime's dynamic door;
+//! * [`trap`]: traps and exceptions, and the specification's words for them.
+//!
+//! `docs/wasm.md` follows one `resume` from the Wasm instruction down to
+//! the kernel's stack switch.
+
+pub mod code;
+pub mod host;
+pub mod instance;
+pub mod interp;
+pub mod module;
+pub mod num;
+pub mod switching;
+pub mod trap;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use code::CompileError;
+pub use instance::{Error, Instance, RefVal, Val};
+pub use module::Module;

@@ -1,0 +1,712 @@
+//! Numeric instructions: every integer and floating-point operator of the
+//! core instruction set, as two flat enums (one operand, two operands)
+//! and the function that computes each.
+//!
+//! Kept apart from the interpreter loop so that the loop only moves values
+//! and the arithmetic, with WebAssembly's exact rules (wrapping, traps on
+//! division by zero and on unrepresentable conversions, NaN propagation of
+//! `min`/`max`, round-half-to-even `nearest`), sits in one place. On the
+//! kernel target the float operators compute in software (the target is
+//! soft-float): Rust's `f32`/`f64` arithmetic lowers to calls into
+//! `compiler_builtins`; rounding and square root are written out here,
+//! on the bits, because `core` offers them only with `std`.
+
+use crate::cont::ValRaw;
+use wasmparser::Operator;
+
+/// A one-operand numeric instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unary {
+    I32Eqz,
+    I32Clz,
+    I32Ctz,
+    I32Popcnt,
+    I32Extend8S,
+    I32Extend16S,
+    I32WrapI64,
+    I64Eqz,
+    I64Clz,
+    I64Ctz,
+    I64Popcnt,
+    I64Extend8S,
+    I64Extend16S,
+    I64Extend32S,
+    I64ExtendI32S,
+    I64ExtendI32U,
+    F32Abs,
+    F32Neg,
+    F32Ceil,
+    F32Floor,
+    F32Trunc,
+    F32Nearest,
+    F32Sqrt,
+    F64Abs,
+    F64Neg,
+    F64Ceil,
+    F64Floor,
+    F64Trunc,
+    F64Nearest,
+    F64Sqrt,
+    I32TruncF32S,
+    I32TruncF32U,
+    I32TruncF64S,
+    I32TruncF64U,
+    I64TruncF32S,
+    I64TruncF32U,
+    I64TruncF64S,
+    I64TruncF64U,
+    I32TruncSatF32S,
+    I32TruncSatF32U,
+    I32TruncSatF64S,
+    I32TruncSatF64U,
+    I64TruncSatF32S,
+    I64TruncSatF32U,
+    I64TruncSatF64S,
+    I64TruncSatF64U,
+    F32ConvertI32S,
+    F32ConvertI32U,
+    F32ConvertI64S,
+    F32ConvertI64U,
+    F32DemoteF64,
+    F64ConvertI32S,
+    F64ConvertI32U,
+    F64ConvertI64S,
+    F64ConvertI64U,
+    F64PromoteF32,
+    /// The reinterpretations keep the bits: the slot is the same.
+    Reinterpret,
+}
+
+/// A two-operand numeric instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    I32Eq,
+    I32Ne,
+    I32LtS,
+    I32LtU,
+    I32GtS,
+    I32GtU,
+    I32LeS,
+    I32LeU,
+    I32GeS,
+    I32GeU,
+    I32Add,
+    I32Sub,
+    I32Mul,
+    I32DivS,
+    I32DivU,
+    I32RemS,
+    I32RemU,
+    I32And,
+    I32Or,
+    I32Xor,
+    I32Shl,
+    I32ShrS,
+    I32ShrU,
+    I32Rotl,
+    I32Rotr,
+    I64Eq,
+    I64Ne,
+    I64LtS,
+    I64LtU,
+    I64GtS,
+    I64GtU,
+    I64LeS,
+    I64LeU,
+    I64GeS,
+    I64GeU,
+    I64Add,
+    I64Sub,
+    I64Mul,
+    I64DivS,
+    I64DivU,
+    I64RemS,
+    I64RemU,
+    I64And,
+    I64Or,
+    I64Xor,
+    I64Shl,
+    I64ShrS,
+    I64ShrU,
+    I64Rotl,
+    I64Rotr,
+    F32Eq,
+    F32Ne,
+    F32Lt,
+    F32Gt,
+    F32Le,
+    F32Ge,
+    F32Add,
+    F32Sub,
+    F32Mul,
+    F32Div,
+    F32Min,
+    F32Max,
+    F32Copysign,
+    F64Eq,
+    F64Ne,
+    F64Lt,
+    F64Gt,
+    F64Le,
+    F64Ge,
+    F64Add,
+    F64Sub,
+    F64Mul,
+    F64Div,
+    F64Min,
+    F64Max,
+    F64Copysign,
+}
+
+/// A numeric instruction, if `op` is one.
+pub enum Numeric {
+    Unary(Unary),
+    Binary(Binary),
+}
+
+/// The numeric instruction `op` is, if it is one.
+pub fn numeric(op: &Operator<'_>) -> Option<Numeric> {
+    use Binary as B;
+    use Unary as U;
+    macro_rules! map {
+        ($($o:ident => $kind:ident :: $v:ident),* $(,)?) => {
+            match op {
+                $(Operator::$o => Some(Numeric::$kind($kind::$v)),)*
+                _ => None,
+            }
+        };
+    }
+    let _ = (U::I32Eqz, B::I32Eq);
+    map! {
+        I32Eqz => Unary::I32Eqz, I32Clz => Unary::I32Clz, I32Ctz => Unary::I32Ctz,
+        I32Popcnt => Unary::I32Popcnt, I32Extend8S => Unary::I32Extend8S,
+        I32Extend16S => Unary::I32Extend16S, I32WrapI64 => Unary::I32WrapI64,
+        I64Eqz => Unary::I64Eqz, I64Clz => Unary::I64Clz, I64Ctz => Unary::I64Ctz,
+        I64Popcnt => Unary::I64Popcnt, I64Extend8S => Unary::I64Extend8S,
+        I64Extend16S => Unary::I64Extend16S, I64Extend32S => Unary::I64Extend32S,
+        I64ExtendI32S => Unary::I64ExtendI32S, I64ExtendI32U => Unary::I64ExtendI32U,
+        F32Abs => Unary::F32Abs, F32Neg => Unary::F32Neg, F32Ceil => Unary::F32Ceil,
+        F32Floor => Unary::F32Floor, F32Trunc => Unary::F32Trunc,
+        F32Nearest => Unary::F32Nearest, F32Sqrt => Unary::F32Sqrt,
+        F64Abs => Unary::F64Abs, F64Neg => Unary::F64Neg, F64Ceil => Unary::F64Ceil,
+        F64Floor => Unary::F64Floor, F64Trunc => Unary::F64Trunc,
+        F64Nearest => Unary::F64Nearest, F64Sqrt => Unary::F64Sqrt,
+        I32TruncF32S => Unary::I32TruncF32S, I32TruncF32U => Unary::I32TruncF32U,
+        I32TruncF64S => Unary::I32TruncF64S, I32TruncF64U => Unary::I32TruncF64U,
+        I64TruncF32S => Unary::I64TruncF32S, I64TruncF32U => Unary::I64TruncF32U,
+        I64TruncF64S => Unary::I64TruncF64S, I64TruncF64U => Unary::I64TruncF64U,
+        I32TruncSatF32S => Unary::I32TruncSatF32S, I32TruncSatF32U => Unary::I32TruncSatF32U,
+        I32TruncSatF64S => Unary::I32TruncSatF64S, I32TruncSatF64U => Unary::I32TruncSatF64U,
+        I64TruncSatF32S => Unary::I64TruncSatF32S, I64TruncSatF32U => Unary::I64TruncSatF32U,
+        I64TruncSatF64S => Unary::I64TruncSatF64S, I64TruncSatF64U => Unary::I64TruncSatF64U,
+        F32ConvertI32S => Unary::F32ConvertI32S, F32ConvertI32U => Unary::F32ConvertI32U,
+        F32ConvertI64S => Unary::F32ConvertI64S, F32ConvertI64U => Unary::F32ConvertI64U,
+        F32DemoteF64 => Unary::F32DemoteF64,
+        F64ConvertI32S => Unary::F64ConvertI32S, F64ConvertI32U => Unary::F64ConvertI32U,
+        F64ConvertI64S => Unary::F64ConvertI64S, F64ConvertI64U => Unary::F64ConvertI64U,
+        F64PromoteF32 => Unary::F64PromoteF32,
+        I32ReinterpretF32 => Unary::Reinterpret, I64ReinterpretF64 => Unary::Reinterpret,
+        F32ReinterpretI32 => Unary::Reinterpret, F64ReinterpretI64 => Unary::Reinterpret,
+        I32Eq => Binary::I32Eq, I32Ne => Binary::I32Ne, I32LtS => Binary::I32LtS,
+        I32LtU => Binary::I32LtU, I32GtS => Binary::I32GtS, I32GtU => Binary::I32GtU,
+        I32LeS => Binary::I32LeS, I32LeU => Binary::I32LeU, I32GeS => Binary::I32GeS,
+        I32GeU => Binary::I32GeU, I32Add => Binary::I32Add, I32Sub => Binary::I32Sub,
+        I32Mul => Binary::I32Mul, I32DivS => Binary::I32DivS, I32DivU => Binary::I32DivU,
+        I32RemS => Binary::I32RemS, I32RemU => Binary::I32RemU, I32And => Binary::I32And,
+        I32Or => Binary::I32Or, I32Xor => Binary::I32Xor, I32Shl => Binary::I32Shl,
+        I32ShrS => Binary::I32ShrS, I32ShrU => Binary::I32ShrU, I32Rotl => Binary::I32Rotl,
+        I32Rotr => Binary::I32Rotr,
+        I64Eq => Binary::I64Eq, I64Ne => Binary::I64Ne, I64LtS => Binary::I64LtS,
+        I64LtU => Binary::I64LtU, I64GtS => Binary::I64GtS, I64GtU => Binary::I64GtU,
+        I64LeS => Binary::I64LeS, I64LeU => Binary::I64LeU, I64GeS => Binary::I64GeS,
+        I64GeU => Binary::I64GeU, I64Add => Binary::I64Add, I64Sub => Binary::I64Sub,
+        I64Mul => Binary::I64Mul, I64DivS => Binary::I64DivS, I64DivU => Binary::I64DivU,
+        I64RemS => Binary::I64RemS, I64RemU => Binary::I64RemU, I64And => Binary::I64And,
+        I64Or => Binary::I64Or, I64Xor => Binary::I64Xor, I64Shl => Binary::I64Shl,
+        I64ShrS => Binary::I64ShrS, I64ShrU => Binary::I64ShrU, I64Rotl => Binary::I64Rotl,
+        I64Rotr => Binary::I64Rotr,
+        F32Eq => Binary::F32Eq, F32Ne => Binary::F32Ne, F32Lt => Binary::F32Lt,
+        F32Gt => Binary::F32Gt, F32Le => Binary::F32Le, F32Ge => Binary::F32Ge,
+        F32Add => Binary::F32Add, F32Sub => Binary::F32Sub, F32Mul => Binary::F32Mul,
+        F32Div => Binary::F32Div, F32Min => Binary::F32Min, F32Max => Binary::F32Max,
+        F32Copysign => Binary::F32Copysign,
+        F64Eq => Binary::F64Eq, F64Ne => Binary::F64Ne, F64Lt => Binary::F64Lt,
+        F64Gt => Binary::F64Gt, F64Le => Binary::F64Le, F64Ge => Binary::F64Ge,
+        F64Add => Binary::F64Add, F64Sub => Binary::F64Sub, F64Mul => Binary::F64Mul,
+        F64Div => Binary::F64Div, F64Min => Binary::F64Min, F64Max => Binary::F64Max,
+        F64Copysign => Binary::F64Copysign,
+    }
+}
+
+/// Why a numeric instruction traps, in the words of the specification.
+pub const DIVIDE_BY_ZERO: &str = "integer divide by zero";
+pub const OVERFLOW: &str = "integer overflow";
+pub const BAD_CONVERSION: &str = "invalid conversion to integer";
+
+fn b(v: bool) -> ValRaw {
+    ValRaw::from_i32(v as i32)
+}
+fn i32v(v: i32) -> ValRaw {
+    ValRaw::from_i32(v)
+}
+fn i64v(v: i64) -> ValRaw {
+    ValRaw::from_i64(v)
+}
+fn f32v(v: f32) -> ValRaw {
+    ValRaw::from_f32(v)
+}
+fn f64v(v: f64) -> ValRaw {
+    ValRaw::from_f64(v)
+}
+
+/// `op` applied to `x`.
+pub fn unary(op: Unary, x: ValRaw) -> Result<ValRaw, &'static str> {
+    use Unary::*;
+    let (i, l, f, d) = (x.i32(), x.i64(), x.f32(), x.f64());
+    Ok(match op {
+        I32Eqz => b(i == 0),
+        I32Clz => i32v(i.leading_zeros() as i32),
+        I32Ctz => i32v(i.trailing_zeros() as i32),
+        I32Popcnt => i32v(i.count_ones() as i32),
+        I32Extend8S => i32v(i as i8 as i32),
+        I32Extend16S => i32v(i as i16 as i32),
+        I32WrapI64 => i32v(l as i32),
+        I64Eqz => b(l == 0),
+        I64Clz => i64v(l.leading_zeros() as i64),
+        I64Ctz => i64v(l.trailing_zeros() as i64),
+        I64Popcnt => i64v(l.count_ones() as i64),
+        I64Extend8S => i64v(l as i8 as i64),
+        I64Extend16S => i64v(l as i16 as i64),
+        I64Extend32S => i64v(l as i32 as i64),
+        I64ExtendI32S => i64v(i as i64),
+        I64ExtendI32U => i64v(i as u32 as i64),
+        F32Abs => ValRaw::from_i32(i & 0x7fff_ffff),
+        F32Neg => ValRaw::from_i32(i ^ i32::MIN),
+        F32Ceil => f32v(round32(f, Round::Up)),
+        F32Floor => f32v(round32(f, Round::Down)),
+        F32Trunc => f32v(round32(f, Round::Zero)),
+        F32Nearest => f32v(round32(f, Round::Even)),
+        F32Sqrt => f32v(sqrt64(f as f64) as f32),
+        F64Abs => ValRaw::from_i64(l & i64::MAX),
+        F64Neg => ValRaw::from_i64(l ^ i64::MIN),
+        F64Ceil => f64v(round64(d, Round::Up)),
+        F64Floor => f64v(round64(d, Round::Down)),
+        F64Trunc => f64v(round64(d, Round::Zero)),
+        F64Nearest => f64v(round64(d, Round::Even)),
+        F64Sqrt => f64v(sqrt64(d)),
+        I32TruncF32S => i32v(trunc(f as f64, -2147483649.0, 2147483648.0)? as i32),
+        I32TruncF32U => i32v(trunc(f as f64, -1.0, 4294967296.0)? as u32 as i32),
+        I32TruncF64S => i32v(trunc(d, -2147483649.0, 2147483648.0)? as i32),
+        I32TruncF64U => i32v(trunc(d, -1.0, 4294967296.0)? as u32 as i32),
+        I64TruncF32S => {
+            i64v(trunc(f as f64, -9223372036854777856.0, 9223372036854775808.0)? as i64)
+        }
+        I64TruncF32U => i64v(trunc_u64(f as f64)? as i64),
+        I64TruncF64S => i64v(trunc(d, -9223372036854777856.0, 9223372036854775808.0)? as i64),
+        I64TruncF64U => i64v(trunc_u64(d)? as i64),
+        // Rust's `as` from float to integer saturates and maps NaN to 0:
+        // exactly the `trunc_sat` rule.
+        I32TruncSatF32S => i32v(f as i32),
+        I32TruncSatF32U => i32v(f as u32 as i32),
+        I32TruncSatF64S => i32v(d as i32),
+        I32TruncSatF64U => i32v(d as u32 as i32),
+        I64TruncSatF32S => i64v(f as i64),
+        I64TruncSatF32U => i64v(f as u64 as i64),
+        I64TruncSatF64S => i64v(d as i64),
+        I64TruncSatF64U => i64v(d as u64 as i64),
+        F32ConvertI32S => f32v(i as f32),
+        F32ConvertI32U => f32v(i as u32 as f32),
+        F32ConvertI64S => f32v(l as f32),
+        F32ConvertI64U => f32v(l as u64 as f32),
+        F32DemoteF64 => f32v(d as f32),
+        F64ConvertI32S => f64v(i as f64),
+        F64ConvertI32U => f64v(i as u32 as f64),
+        F64ConvertI64S => f64v(l as f64),
+        F64ConvertI64U => f64v(l as u64 as f64),
+        F64PromoteF32 => f64v(f as f64),
+        Reinterpret => x,
+    })
+}
+
+/// `op` applied to `x` and `y` (`y` was on top of the stack).
+pub fn binary(op: Binary, x: ValRaw, y: ValRaw) -> Result<ValRaw, &'static str> {
+    use Binary::*;
+    let (a, c) = (x.i32(), y.i32());
+    let (l, m) = (x.i64(), y.i64());
+    let (f, g) = (x.f32(), y.f32());
+    let (d, e) = (x.f64(), y.f64());
+    Ok(match op {
+        I32Eq => b(a == c),
+        I32Ne => b(a != c),
+        I32LtS => b(a < c),
+        I32LtU => b((a as u32) < c as u32),
+        I32GtS => b(a > c),
+        I32GtU => b(a as u32 > c as u32),
+        I32LeS => b(a <= c),
+        I32LeU => b(a as u32 <= c as u32),
+        I32GeS => b(a >= c),
+        I32GeU => b(a as u32 >= c as u32),
+        I32Add => i32v(a.wrapping_add(c)),
+        I32Sub => i32v(a.wrapping_sub(c)),
+        I32Mul => i32v(a.wrapping_mul(c)),
+        I32DivS => i32v(match (a, c) {
+            (_, 0) => return Err(DIVIDE_BY_ZERO),
+            (i32::MIN, -1) => return Err(OVERFLOW),
+            _ => a / c,
+        }),
+        I32DivU => i32v((a as u32).checked_div(c as u32).ok_or(DIVIDE_BY_ZERO)? as i32),
+        I32RemS => i32v(if c == 0 {
+            return Err(DIVIDE_BY_ZERO);
+        } else {
+            a.wrapping_rem(c)
+        }),
+        I32RemU => i32v((a as u32).checked_rem(c as u32).ok_or(DIVIDE_BY_ZERO)? as i32),
+        I32And => i32v(a & c),
+        I32Or => i32v(a | c),
+        I32Xor => i32v(a ^ c),
+        I32Shl => i32v(a.wrapping_shl(c as u32)),
+        I32ShrS => i32v(a.wrapping_shr(c as u32)),
+        I32ShrU => i32v((a as u32).wrapping_shr(c as u32) as i32),
+        I32Rotl => i32v(a.rotate_left(c as u32 % 32)),
+        I32Rotr => i32v(a.rotate_right(c as u32 % 32)),
+        I64Eq => b(l == m),
+        I64Ne => b(l != m),
+        I64LtS => b(l < m),
+        I64LtU => b((l as u64) < m as u64),
+        I64GtS => b(l > m),
+        I64GtU => b(l as u64 > m as u64),
+        I64LeS => b(l <= m),
+        I64LeU => b(l as u64 <= m as u64),
+        I64GeS => b(l >= m),
+        I64GeU => b(l as u64 >= m as u64),
+        I64Add => i64v(l.wrapping_add(m)),
+        I64Sub => i64v(l.wrapping_sub(m)),
+        I64Mul => i64v(l.wrapping_mul(m)),
+        I64DivS => i64v(match (l, m) {
+            (_, 0) => return Err(DIVIDE_BY_ZERO),
+            (i64::MIN, -1) => return Err(OVERFLOW),
+            _ => l / m,
+        }),
+        I64DivU => i64v((l as u64).checked_div(m as u64).ok_or(DIVIDE_BY_ZERO)? as i64),
+        I64RemS => i64v(if m == 0 {
+            return Err(DIVIDE_BY_ZERO);
+        } else {
+            l.wrapping_rem(m)
+        }),
+        I64RemU => i64v((l as u64).checked_rem(m as u64).ok_or(DIVIDE_BY_ZERO)? as i64),
+        I64And => i64v(l & m),
+        I64Or => i64v(l | m),
+        I64Xor => i64v(l ^ m),
+        I64Shl => i64v(l.wrapping_shl(m as u32)),
+        I64ShrS => i64v(l.wrapping_shr(m as u32)),
+        I64ShrU => i64v((l as u64).wrapping_shr(m as u32) as i64),
+        I64Rotl => i64v(l.rotate_left((m as u64 % 64) as u32)),
+        I64Rotr => i64v(l.rotate_right((m as u64 % 64) as u32)),
+        F32Eq => b(f == g),
+        F32Ne => b(f != g),
+        F32Lt => b(f < g),
+        F32Gt => b(f > g),
+        F32Le => b(f <= g),
+        F32Ge => b(f >= g),
+        F32Add => f32v(f + g),
+        F32Sub => f32v(f - g),
+        F32Mul => f32v(f * g),
+        F32Div => f32v(f / g),
+        F32Min => f32v(min_max(f as f64, g as f64, true) as f32),
+        F32Max => f32v(min_max(f as f64, g as f64, false) as f32),
+        F32Copysign => ValRaw::from_i32((a & 0x7fff_ffff) | (c & i32::MIN)),
+        F64Eq => b(d == e),
+        F64Ne => b(d != e),
+        F64Lt => b(d < e),
+        F64Gt => b(d > e),
+        F64Le => b(d <= e),
+        F64Ge => b(d >= e),
+        F64Add => f64v(d + e),
+        F64Sub => f64v(d - e),
+        F64Mul => f64v(d * e),
+        F64Div => f64v(d / e),
+        F64Min => f64v(min_max(d, e, true)),
+        F64Max => f64v(min_max(d, e, false)),
+        F64Copysign => ValRaw::from_i64((l & i64::MAX) | (m & i64::MIN)),
+    })
+}
+
+/// `min` or `max` with WebAssembly's rules: a NaN operand gives NaN, and
+/// -0 is less than +0. (An f32 operand is exact as an f64, and so is the
+/// result, so one function serves both widths.)
+fn min_max(x: f64, y: f64, min: bool) -> f64 {
+    if x.is_nan() || y.is_nan() {
+        return f64::NAN;
+    }
+    if x == y {
+        // Equal: only the signs of zeros can differ.
+        let neg = if min {
+            x.is_sign_negative() || y.is_sign_negative()
+        } else {
+            x.is_sign_negative() && y.is_sign_negative()
+        };
+        return if neg { -x.abs() } else { x.abs() };
+    }
+    if (x < y) == min { x } else { y }
+}
+
+/// The integer part of `x` if it lies strictly between `lo` and `hi`
+/// (the bounds themselves are out of range); the trap otherwise.
+fn trunc(x: f64, lo: f64, hi: f64) -> Result<f64, &'static str> {
+    if x.is_nan() {
+        return Err(BAD_CONVERSION);
+    }
+    let t = round64(x, Round::Zero);
+    if t <= lo || t >= hi {
+        return Err(OVERFLOW);
+    }
+    Ok(t)
+}
+
+/// `trunc` to u64: the range is (-1, 2^64).
+fn trunc_u64(x: f64) -> Result<u64, &'static str> {
+    Ok(trunc(x, -1.0, 18446744073709551616.0)? as u64)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Up,
+    Down,
+    Zero,
+    Even,
+}
+
+/// Rounds `x` to an integer in direction `mode`, on the bits: values of
+/// 2^52 and more are integers already; smaller ones lose their fraction
+/// bits. NaN stays NaN (quieted), zeros and infinities stay.
+fn round64(x: f64, mode: Round) -> f64 {
+    let bits = x.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    if x.is_nan() {
+        return f64::from_bits(bits | 1 << 51);
+    }
+    if exp >= 52 {
+        return x;
+    }
+    let neg = bits >> 63 == 1;
+    let sign_zero = if neg { -0.0 } else { 0.0 };
+    let one = if neg { -1.0 } else { 1.0 };
+    if exp < 0 {
+        // |x| < 1.
+        if x == 0.0 {
+            return x;
+        }
+        return match mode {
+            Round::Zero => sign_zero,
+            Round::Up => {
+                if neg {
+                    -0.0
+                } else {
+                    1.0
+                }
+            }
+            Round::Down => {
+                if neg {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+            Round::Even => {
+                if exp == -1 && bits & ((1 << 52) - 1) != 0 {
+                    one // more than one half
+                } else {
+                    sign_zero // a half, or less: to the even 0
+                }
+            }
+        };
+    }
+    let frac_mask = ((1u64 << 52) - 1) >> exp;
+    if bits & frac_mask == 0 {
+        return x;
+    }
+    let truncated = f64::from_bits(bits & !frac_mask);
+    match mode {
+        Round::Zero => truncated,
+        Round::Up => {
+            if neg {
+                truncated
+            } else {
+                truncated + 1.0
+            }
+        }
+        Round::Down => {
+            if neg {
+                truncated - 1.0
+            } else {
+                truncated
+            }
+        }
+        Round::Even => {
+            let rest = (x - truncated).abs();
+            let away = rest > 0.5 || (rest == 0.5 && !is_even(truncated));
+            if away { truncated + one } else { truncated }
+        }
+    }
+}
+
+fn is_even(t: f64) -> bool {
+    // `t` is an integer below 2^52 in magnitude.
+    let half = t / 2.0;
+    round64(half, Round::Zero) == half
+}
+
+/// f32 rounding through f64: every f32 is exact as an f64, and the
+/// integers it rounds to are f32 values too.
+fn round32(x: f32, mode: Round) -> f32 {
+    if x.is_nan() {
+        return f32::from_bits(x.to_bits() | 1 << 22);
+    }
+    round64(x as f64, mode) as f32
+}
+
+/// The correctly rounded square root, digit by digit on the significand
+/// (the classic restoring method): exact for f64, and for an f32
+/// operand its f64 root rounds correctly to f32 (f64 has more than
+/// twice f32's precision plus two bits).
+fn sqrt64(x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::from_bits(x.to_bits() | 1 << 51);
+    }
+    if x == 0.0 || x == f64::INFINITY {
+        return x;
+    }
+    if x < 0.0 {
+        return f64::NAN;
+    }
+    let bits = x.to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i64;
+    let mut mant = bits & ((1 << 52) - 1);
+    if exp == 0 {
+        // Subnormal: normalize.
+        while mant & (1 << 52) == 0 {
+            mant <<= 1;
+            exp -= 1;
+        }
+        exp += 1;
+        mant &= (1 << 52) - 1;
+    }
+    mant |= 1 << 52;
+    let mut e = exp - 1023;
+    if e & 1 != 0 {
+        mant <<= 1;
+        e -= 1;
+    }
+    // mant is in [2^52, 2^54), so m = mant * 2^54 is in [2^106, 2^108)
+    // and its integer root in [2^53, 2^54): 53 significand bits and one
+    // rounding bit; a non-zero remainder means more below.
+    let m = (mant as u128) << 54;
+    let mut root: u128 = 0;
+    let mut rem: u128 = 0;
+    let mut i = 106i32; // the bits of m, two at a time from the top
+    while i >= 0 {
+        rem = (rem << 2) | ((m >> i) & 3);
+        let trial = (root << 2) | 1;
+        root <<= 1;
+        if rem >= trial {
+            rem -= trial;
+            root |= 1;
+        }
+        i -= 2;
+    }
+    let round_bit = root & 1;
+    let sticky = rem != 0;
+    let mut sig = (root >> 1) as u64;
+    let lsb = sig & 1;
+    if round_bit != 0 && (sticky || lsb == 1) {
+        sig += 1;
+    }
+    let mut out_exp = e / 2 + 1023;
+    if sig >> 53 != 0 {
+        sig >>= 1;
+        out_exp += 1;
+    }
+    f64::from_bits(((out_exp as u64) << 52) | (sig & ((1 << 52) - 1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rounds_halves_to_even() {
+        assert_eq!(round64(2.5, Round::Even), 2.0);
+        assert_eq!(round64(3.5, Round::Even), 4.0);
+        assert_eq!(round64(-0.5, Round::Even).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(round64(0.75, Round::Even), 1.0);
+        assert_eq!(round32(-1.5, Round::Even), -2.0);
+    }
+
+    #[test]
+    fn floor_ceil_trunc_round_the_named_way() {
+        assert_eq!(round64(-1.25, Round::Down), -2.0);
+        assert_eq!(round64(-1.25, Round::Up), -1.0);
+        assert_eq!(round64(-1.25, Round::Zero), -1.0);
+        assert_eq!(round64(0.25, Round::Up), 1.0);
+        assert_eq!(round64(-0.25, Round::Up).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(round64(1e300, Round::Down), 1e300);
+    }
+
+    #[test]
+    fn sqrt_is_correctly_rounded() {
+        // The host's hardware square root is correctly rounded: ours must
+        // agree with it bit for bit, on normal and subnormal operands.
+        let xs = [
+            4.0,
+            2.0,
+            0.25,
+            1e-310,
+            5e-324,
+            3.0e300,
+            123456.789,
+            1.0 + f64::EPSILON,
+        ];
+        for x in xs {
+            assert_eq!(
+                sqrt64(x).to_bits(),
+                std::primitive::f64::sqrt(x).to_bits(),
+                "sqrt({x})"
+            );
+        }
+        assert!(sqrt64(-1.0).is_nan());
+        assert_eq!(sqrt64(2.0f32 as f64) as f32, core::f32::consts::SQRT_2);
+    }
+
+    #[test]
+    fn min_of_zeros_is_negative_zero_and_nan_wins() {
+        assert_eq!(min_max(0.0, -0.0, true).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(min_max(0.0, -0.0, false).to_bits(), 0.0f64.to_bits());
+        assert!(min_max(f64::NAN, 1.0, true).is_nan());
+        assert_eq!(min_max(1.0, 2.0, false), 2.0);
+    }
+
+    #[test]
+    fn integer_division_traps_on_zero_and_overflow() {
+        let r = |a, b_| binary(Binary::I32DivS, ValRaw::from_i32(a), ValRaw::from_i32(b_));
+        assert_eq!(r(7, 0), Err(DIVIDE_BY_ZERO));
+        assert_eq!(r(i32::MIN, -1), Err(OVERFLOW));
+        assert_eq!(r(-7, 2).map(|v| v.i32()), Ok(-3));
+        let rem = binary(
+            Binary::I32RemS,
+            ValRaw::from_i32(i32::MIN),
+            ValRaw::from_i32(-1),
+        );
+        assert_eq!(rem.map(|v| v.i32()), Ok(0));
+    }
+
+    #[test]
+    fn float_to_integer_truncation_traps_outside_the_range() {
+        let t = |x: f64| unary(Unary::I32TruncF64S, ValRaw::from_f64(x)).map(|v| v.i32());
+        assert_eq!(t(-2147483648.9), Ok(i32::MIN));
+        assert_eq!(t(2147483648.0), Err(OVERFLOW));
+        assert_eq!(t(f64::NAN), Err(BAD_CONVERSION));
+        let u = |x: f64| unary(Unary::I64TruncF64U, ValRaw::from_f64(x)).map(|v| v.i64());
+        assert_eq!(u(-0.9), Ok(0));
+        assert_eq!(u(18446744073709549568.0), Ok(-2048));
+    }
+}

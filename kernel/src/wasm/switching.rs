@@ -1,0 +1,245 @@
+//! The stack-switching instructions, each one call of the runtime's
+//! dynamic door (`Store::*_raw`, `cont_new`): the interpreter only moves
+//! values between its value stack and the runtime's slots.
+//!
+//! | Wasm                         | runtime                                  |
+//! |------------------------------|------------------------------------------|
+//! | `cont.new $ct`               | `Store::cont_new` of the function's `Func` (array call: the interpreter's `cont_entry`) |
+//! | `cont.bind $ct1 $ct2`        | `Store::bind_raw`                        |
+//! | `resume $ct (on ...)*`       | `Store::resume_raw` with the instance's handler list for this site |
+//! | `resume_throw $ct $tag (on ...)*` | `Store::resume_throw_raw`           |
+//! | `resume_throw_ref $ct (on ...)*` | the same, with the tag and payload of the exception referenced |
+//! | `suspend $tag`               | `Store::suspend_raw`                     |
+//! | `switch $ct $tag`            | `Store::switch_raw`                      |
+//!
+//! A `resume` that comes back `Suspended { handler: i, cont }` takes clause
+//! `i`'s branch with the payload (`Store::payload_raw`) and `cont` as the
+//! label's values. A trap the runtime raises comes back as the runtime's
+//! `Trap` (its kind kept; see `trap::reason` for the Wasm words), an
+//! exception that left the continuation becomes a Wasm exception again.
+//!
+//! Every slot the runtime is handed with type `ContRef` holds a handle the
+//! runtime made, or null: the interpreter only ever stores handles it got
+//! from the runtime, validation guarantees that a slot typed as a
+//! continuation reference holds one, and a host cannot pass one in that it
+//! did not get out (`Val::Ref` is opaque and typed). That is the promise
+//! the raw door's `unsafe` asks for.
+
+use super::code::Code;
+use super::instance::Instance;
+use super::interp::{Thread, exn_of, func_of};
+use super::trap::{self, Unwind, wasm_trap};
+use crate::cont::{ContObj, MAX_VALUES, RawResumed, ValRaw, WasmValue};
+
+/// The continuation a slot holds.
+fn cont_of(v: ValRaw) -> ContObj {
+    // SAFETY: only called on slots validation types as continuation
+    // references, which hold runtime-made handles or null (module docs).
+    unsafe { ContObj::from_raw(v) }
+}
+
+/// `cont.new`: a continuation that will run the function `f` names.
+#[inline(never)]
+pub fn cont_new(inst: &Instance, f: ValRaw) -> Result<ValRaw, Unwind> {
+    let index = func_of(inst, f)?;
+    let func = inst.funcs[index as usize]
+        .ok_or_else(|| wasm_trap("function has more results than a continuation holds"))?;
+    let k = inst.store.cont_new(func).map_err(Unwind::trap)?;
+    Ok(k.to_raw())
+}
+
+/// `cont.bind $from $to` over `stack[..sp]`; returns the new top.
+#[inline(never)]
+pub fn cont_bind(
+    inst: &Instance,
+    stack: &mut [ValRaw],
+    sp: usize,
+    from: u32,
+    to: u32,
+) -> Result<usize, Unwind> {
+    let have = inst.module.sigs[from as usize].params;
+    let left = inst.module.sigs[to as usize].params.len();
+    let n = have.len() - left;
+    let k = cont_of(stack[sp - 1]);
+    let args = sp - 1 - n;
+    // SAFETY: the argument slots hold values of `have[..n]` (validated).
+    let bound = unsafe { inst.store.bind_raw(k, &stack[args..sp - 1], &have[..n]) }
+        .map_err(Unwind::trap)?;
+    stack[args] = bound.to_raw();
+    Ok(args + 1)
+}
+
+/// `suspend $tag`: the payload from `stack[..sp]`, the values the next
+/// resume sends pushed in its place; returns the new top.
+#[inline(never)]
+pub fn suspend(
+    inst: &Instance,
+    stack: &mut [ValRaw],
+    sp: usize,
+    tag: u32,
+) -> Result<usize, Unwind> {
+    let tag = inst.tags[tag as usize];
+    let at = sp - tag.params().len();
+    let mut back = [ValRaw::ZERO; MAX_VALUES];
+    // SAFETY: the payload slots hold values of the tag's params.
+    let types = unsafe { inst.store.suspend_raw(tag, &stack[at..sp], &mut back) }
+        .map_err(|t| inst.unwind_of(t))?;
+    stack[at..at + types.len()].copy_from_slice(&back[..types.len()]);
+    Ok(at + types.len())
+}
+
+/// `switch $ct $tag`: the target and its args from `stack[..sp]`, the
+/// values this continuation is later sent pushed in their place.
+#[inline(never)]
+pub fn switch(
+    inst: &Instance,
+    stack: &mut [ValRaw],
+    sp: usize,
+    ty: u32,
+    tag: u32,
+) -> Result<usize, Unwind> {
+    let tag = inst.tags[tag as usize];
+    let params = inst.module.sigs[ty as usize].params;
+    let n = params.len() - 1;
+    let ret = inst.module.switch_returns[ty as usize];
+    let target = cont_of(stack[sp - 1]);
+    let at = sp - 1 - n;
+    let mut back = [ValRaw::ZERO; MAX_VALUES];
+    // SAFETY: the argument slots hold values of `params[..n]`.
+    unsafe {
+        inst.store.switch_raw(
+            target,
+            tag,
+            &stack[at..sp - 1],
+            &params[..n],
+            ret,
+            &mut back,
+        )
+    }
+    .map_err(|t| inst.unwind_of(t))?;
+    stack[at..at + ret.len()].copy_from_slice(&back[..ret.len()]);
+    Ok(at + ret.len())
+}
+
+/// What a resume's outcome does to the interpreter: the results pushed
+/// (no jump), or a handler's branch taken (jump to the op, new top).
+type Outcome = (Option<usize>, usize);
+
+/// The outcome of a raw resume whose arguments started at `at`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn outcome(
+    inst: &Instance,
+    th: &mut Thread,
+    code: &Code,
+    fp: usize,
+    at: usize,
+    table: u32,
+    r: RawResumed,
+    results: &[ValRaw],
+) -> Result<Outcome, Unwind> {
+    match r {
+        RawResumed::Returned(types) => {
+            th.stack[at..at + types.len()].copy_from_slice(&results[..types.len()]);
+            Ok((None, at + types.len()))
+        }
+        RawResumed::Suspended { handler, cont } => {
+            let clause = inst.module.resume_tables[table as usize][handler];
+            let Some(target) = clause.target else {
+                // A switch clause is never reported as a suspension.
+                return Err(wasm_trap(trap::UNHANDLED));
+            };
+            let t = code.targets[target as usize];
+            let dst = fp + t.dst as usize;
+            let mut payload = [ValRaw::ZERO; MAX_VALUES];
+            let n = inst
+                .store
+                .payload_raw(cont, &mut payload)
+                .map_err(Unwind::trap)?
+                .len();
+            th.stack[dst..dst + n].copy_from_slice(&payload[..n]);
+            th.stack[dst + n] = cont.to_raw();
+            Ok((Some(t.to as usize), dst + t.n as usize))
+        }
+    }
+}
+
+/// `resume $ct (on ...)*`, arguments and the continuation on top of the
+/// stack at `sp`.
+#[inline(never)]
+pub fn resume(
+    inst: &Instance,
+    th: &mut Thread,
+    code: &Code,
+    fp: usize,
+    sp: usize,
+    ty: u32,
+    table: u32,
+) -> Result<Outcome, Unwind> {
+    let params = inst.module.sigs[ty as usize].params;
+    let k = cont_of(th.stack[sp - 1]);
+    let at = sp - 1 - params.len();
+    let mut results = [ValRaw::ZERO; MAX_VALUES];
+    let handlers = &inst.handlers[table as usize];
+    // SAFETY: the argument slots hold values of `params` (validated).
+    let r = unsafe {
+        inst.store
+            .resume_raw(k, &th.stack[at..sp - 1], params, handlers, &mut results)
+    }
+    .map_err(|t| inst.unwind_of(t))?;
+    outcome(inst, th, code, fp, at, table, r, &results)
+}
+
+/// `resume_throw $ct $tag (on ...)*`: the exception's payload and the
+/// continuation on top of the stack at `sp`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn resume_throw(
+    inst: &Instance,
+    th: &mut Thread,
+    code: &Code,
+    fp: usize,
+    sp: usize,
+    _ty: u32,
+    tag: u32,
+    table: u32,
+) -> Result<Outcome, Unwind> {
+    let tag = inst.tags[tag as usize];
+    let k = cont_of(th.stack[sp - 1]);
+    let at = sp - 1 - tag.params().len();
+    let mut results = [ValRaw::ZERO; MAX_VALUES];
+    let handlers = &inst.handlers[table as usize];
+    // SAFETY: the payload slots hold values of the tag's params.
+    let r = unsafe {
+        inst.store
+            .resume_throw_raw(k, tag, &th.stack[at..sp - 1], handlers, &mut results)
+    }
+    .map_err(|t| inst.unwind_of(t))?;
+    outcome(inst, th, code, fp, at, table, r, &results)
+}
+
+/// `resume_throw_ref $ct (on ...)*`: an exception reference and the
+/// continuation on top of the stack at `sp`; the exception it names is
+/// raised at the suspension point, as `resume_throw` raises a new one.
+#[inline(never)]
+pub fn resume_throw_ref(
+    inst: &Instance,
+    th: &mut Thread,
+    code: &Code,
+    fp: usize,
+    sp: usize,
+    table: u32,
+) -> Result<Outcome, Unwind> {
+    let k = cont_of(th.stack[sp - 1]);
+    let exn = exn_of(inst, th.stack[sp - 2])?;
+    let at = sp - 2;
+    let mut results = [ValRaw::ZERO; MAX_VALUES];
+    let handlers = &inst.handlers[table as usize];
+    // SAFETY: the payload slots were filled by a `throw` of this tag.
+    let r = unsafe {
+        inst.store
+            .resume_throw_raw(k, exn.tag, &exn.payload, handlers, &mut results)
+    }
+    .map_err(|t| inst.unwind_of(t))?;
+    outcome(inst, th, code, fp, at, table, r, &results)
+}

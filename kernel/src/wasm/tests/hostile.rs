@@ -1,0 +1,124 @@
+//! Hostile tests of the interpreter's API, written in safe Rust only:
+//! references carried from one instance to another, values of the wrong
+//! kind, malformed modules. Each must end in a clear error or trap.
+#![forbid(unsafe_code)]
+
+use super::{call, instance};
+use crate::cont::TrapKind;
+use crate::wasm::{Error, Module, Val};
+
+const GIVER: &str = r#"(module
+  (type $un (func (param i32) (result i32)))
+  (type $f (func)) (type $c (cont $f))
+  (func $id (type $un) (local.get 0))
+  (func $nothing)
+  (elem declare func $id $nothing)
+  (func (export "func") (result (ref null $un)) (ref.func $id))
+  (func (export "cont") (result (ref null $c)) (cont.new $c (ref.func $nothing))))"#;
+
+const TAKER: &str = r#"(module
+  (type $un (func (param i32) (result i32)))
+  (type $f (func)) (type $c (cont $f))
+  (func (export "call") (param (ref null $un)) (result i32)
+    (call_ref $un (i32.const 5) (local.get 0)))
+  (func (export "resume") (param (ref null $c)) (resume $c (local.get 0))))"#;
+
+fn one_ref(vals: &[Val]) -> Val {
+    match vals {
+        [v @ Val::Ref(_)] => *v,
+        other => panic!("expected one reference, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_function_reference_of_another_instance_traps_when_called() {
+    let giver = instance(GIVER);
+    let taker = instance(TAKER);
+    let f = one_ref(&call(&giver, "func", &[]));
+    assert_eq!(
+        call(&giver, "func", &[]),
+        [f],
+        "the same reference each time"
+    );
+    match taker.invoke("call", &[f]) {
+        Err(Error::Trap(t)) => assert_eq!(t.message(), "reference of another instance or kind"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_continuation_of_another_instances_store_is_refused_as_foreign() {
+    let giver = instance(GIVER);
+    let taker = instance(TAKER);
+    let k = one_ref(&call(&giver, "cont", &[]));
+    match taker.invoke("resume", &[k]) {
+        Err(Error::Trap(t)) => assert_eq!(t.kind(), TrapKind::ForeignContinuation),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_reference_of_one_kind_is_refused_where_another_is_expected() {
+    let giver = instance(GIVER);
+    let taker = instance(TAKER);
+    let f = one_ref(&call(&giver, "func", &[]));
+    let k = one_ref(&call(&giver, "cont", &[]));
+    assert!(matches!(
+        taker.invoke("resume", &[f]),
+        Err(Error::ArgumentMismatch)
+    ));
+    assert!(matches!(
+        taker.invoke("call", &[k]),
+        Err(Error::ArgumentMismatch)
+    ));
+}
+
+#[test]
+fn wrong_argument_counts_and_types_and_unknown_exports_are_errors() {
+    let taker = instance(TAKER);
+    assert!(matches!(
+        taker.invoke("call", &[]),
+        Err(Error::ArgumentMismatch)
+    ));
+    assert!(matches!(
+        taker.invoke("call", &[Val::I32(1)]),
+        Err(Error::ArgumentMismatch)
+    ));
+    assert!(matches!(
+        taker.invoke("nope", &[]),
+        Err(Error::NoSuchExport)
+    ));
+    match taker.invoke("call", &[Val::NullRef]) {
+        Err(e) => assert_eq!(e.trap_reason(), Some("null function reference")),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_and_garbage_modules_are_refused() {
+    let good = wat::parse_str(GIVER).expect("parses");
+    // (8 bytes, the header alone, is the empty module: valid.)
+    for cut in [0, 4, 7, 9, good.len() / 2, good.len() - 1] {
+        assert!(
+            Module::new(&good[..cut]).is_err(),
+            "a module cut at {cut} bytes"
+        );
+    }
+    let mut flipped = good.clone();
+    for b in flipped.iter_mut().skip(8) {
+        *b ^= 0x5a;
+    }
+    assert!(Module::new(&flipped).is_err());
+}
+
+#[test]
+fn a_function_reference_passed_as_an_exception_reference_traps() {
+    let giver = instance(GIVER);
+    let thrower =
+        instance(r#"(module (func (export "rethrow") (param exnref) (throw_ref (local.get 0))))"#);
+    let f = one_ref(&call(&giver, "func", &[]));
+    match thrower.invoke("rethrow", &[f]) {
+        Err(Error::Trap(t)) => assert_eq!(t.message(), "reference of another instance or kind"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}

@@ -1,0 +1,110 @@
+//! Wasm traps and exceptions: how the interpreter leaves a function
+//! abnormally, and the words the specification uses for each trap.
+//!
+//! An interpreted function ends in one of two abnormal ways, and both are
+//! plain `Err` values returned up the Rust frames of the interpreter (so
+//! every frame returns normally, in a continuation too):
+//!
+//! * a *trap* (`Unwind::Trap`): the runtime's own [`Trap`] value, which no
+//!   Wasm code can catch. The interpreter raises its own traps with the
+//!   specification's reason as the message ("unreachable", "integer divide
+//!   by zero", ...); traps the runtime raises (a consumed continuation, an
+//!   unhandled tag) keep the runtime's kind, and [`reason`] gives their
+//!   Wasm wording.
+//! * an *exception* (`Unwind::Exn`): a Wasm `throw`, which `try_table` can
+//!   catch. Crossing a continuation boundary it travels as the runtime's
+//!   `TrapKind::Exception` with the payload in the store, and becomes an
+//!   `Exn` again on the resumer's side.
+
+use crate::cont::{Tag, Trap, TrapKind, ValRaw};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// A thrown Wasm exception: its tag (the runtime's) and payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exn {
+    pub tag: Tag,
+    pub payload: Vec<ValRaw>,
+}
+
+/// Why an interpreted function did not return normally. Both are boxed,
+/// so that the `Result` every interpreted call returns is two words: the
+/// interpreter's native frames stay small, which decides how deep Wasm
+/// calls can go on a continuation's stack.
+#[derive(Debug)]
+pub enum Unwind {
+    Trap(Box<Trap>),
+    Exn(Box<Exn>),
+}
+
+impl Unwind {
+    /// A runtime trap, boxed.
+    #[cold]
+    pub fn trap(t: Trap) -> Unwind {
+        Unwind::Trap(Box::new(t))
+    }
+    /// An exception, boxed.
+    #[cold]
+    pub fn exn(e: Exn) -> Unwind {
+        Unwind::Exn(Box::new(e))
+    }
+}
+
+/// The interpreter's traps, in the specification's words.
+pub const UNREACHABLE: &str = "unreachable";
+pub const OUT_OF_BOUNDS_MEMORY: &str = "out of bounds memory access";
+pub const OUT_OF_BOUNDS_TABLE: &str = "out of bounds table access";
+pub const UNDEFINED_ELEMENT: &str = "undefined element";
+pub const UNINITIALIZED_ELEMENT: &str = "uninitialized element";
+pub const INDIRECT_TYPE_MISMATCH: &str = "indirect call type mismatch";
+pub const NULL_FUNCTION: &str = "null function reference";
+pub const NULL_REFERENCE: &str = "null reference";
+pub const NULL_CONTINUATION: &str = "null continuation reference";
+pub const CONSUMED: &str = "continuation already consumed";
+pub const NULL_EXCEPTION: &str = "null exception reference";
+pub const UNHANDLED: &str = "unhandled tag";
+pub const STACK_EXHAUSTED: &str = "call stack exhausted";
+/// A reference made by another instance, or of another kind (only a host
+/// can hand one in).
+pub const FOREIGN_REFERENCE: &str = "reference of another instance or kind";
+/// No heap left to keep an exception reference.
+pub const OUT_OF_MEMORY: &str = "out of memory";
+
+/// A trap the interpreter raises, of the runtime kind that fits.
+#[cold]
+#[inline(never)]
+pub fn wasm_trap(reason: &'static str) -> Unwind {
+    let kind = match reason {
+        super::num::DIVIDE_BY_ZERO => TrapKind::DivideByZero,
+        NULL_CONTINUATION => TrapKind::NullContinuation,
+        _ => TrapKind::Guest,
+    };
+    Unwind::trap(Trap::new(kind, reason))
+}
+
+/// The specification's words for `trap`.
+pub fn reason(trap: &Trap) -> &'static str {
+    match trap.kind() {
+        TrapKind::NullContinuation => NULL_CONTINUATION,
+        TrapKind::ConsumedContinuation => CONSUMED,
+        TrapKind::UnhandledTag => UNHANDLED,
+        TrapKind::StackOverflow { .. } => STACK_EXHAUSTED,
+        TrapKind::DivideByZero => super::num::DIVIDE_BY_ZERO,
+        _ => trap.message(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_trap_kinds_read_in_the_proposals_words() {
+        let t = Trap::new(TrapKind::ConsumedContinuation, "resume");
+        assert_eq!(reason(&t), "continuation already consumed");
+        let t = Trap::new(TrapKind::NullContinuation, "resume");
+        assert_eq!(reason(&t), "null continuation reference");
+        let t = Trap::new(TrapKind::Guest, "unreachable");
+        assert_eq!(reason(&t), "unreachable");
+    }
+}

@@ -1,0 +1,64 @@
+//! The kernel of `./qemu-run.sh wasm FILE.wat`: runs the exported `main`
+//! of one WebAssembly module, its `spectest` prints on serial, and reports
+//! what `main` returned, or how it trapped.
+//!
+//! The module is embedded when this kernel is built: `build.rs` converts
+//! the WAT file the environment variable `WASM_MAIN` names (the script
+//! sets it) into `main.wasm`. Its continuations run on the kernel's
+//! continuation stacks.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+use bootloader_api::{BootInfo, entry_point};
+use kernel::cont::Store;
+use kernel::println;
+use kernel::qemu::{ExitCode, exit};
+use kernel::stacks::KernelStacks;
+use kernel::wasm::{Error, Instance, Module};
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+const MAIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/main.wasm"));
+
+/// The size of each continuation stack: one slot of the stack region.
+const STACK: usize = 64 * 1024;
+
+fn main(boot_info: &'static mut BootInfo) -> ! {
+    kernel::init(boot_info);
+    println!("wasm: {} bytes of module", MAIN.len());
+    let module = match Module::new(MAIN) {
+        Ok(m) => m,
+        Err(e) => {
+            println!(
+                "wasm: the module is refused at offset {}: {}",
+                e.offset, e.message
+            );
+            exit(ExitCode::Failure)
+        }
+    };
+    let instance = match Instance::new(Arc::new(module), Store::new(KernelStacks, STACK)) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("wasm: instantiation failed: {e:?}");
+            exit(ExitCode::Failure)
+        }
+    };
+    match instance.invoke("main", &[]) {
+        Ok(results) => {
+            println!("wasm: main returned {results:?}");
+            drop(instance);
+            exit(ExitCode::Success)
+        }
+        Err(e @ Error::Trap(_)) => {
+            println!("wasm: main trapped: {}", e.trap_reason().unwrap_or("?"));
+            exit(ExitCode::Failure)
+        }
+        Err(e) => {
+            println!("wasm: main failed: {e:?}");
+            exit(ExitCode::Failure)
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! In-kernel tests of the WebAssembly interpreter: WAT programs of
+//! `kernel/wat/` (turned into binaries by `kernel/build.rs`) run on bare
+//! metal, their continuations on the kernel's own continuation stacks.
+//!
+//! The host tests in `kernel/src/wasm/tests/` run the same programs on
+//! stacks from `mmap`; here the interpreter's frames live in the slots of
+//! the continuation-stack region (64 KiB each, guard page below), and its
+//! float instructions compute in software (the kernel is soft-float).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::pin::Pin;
+
+use kernel::cont::Store;
+use kernel::stacks::{self, KernelStacks};
+use kernel::testing::TestResult;
+use kernel::wasm::{Error, Instance, Module, Val};
+use kernel::{check, check_eq};
+
+kernel::suite!(
+    "wasm",
+    [
+        a_generator_yields_its_squares_to_the_resumer,
+        a_scheduler_runs_three_tasks_from_a_table_in_turn,
+        two_tasks_take_turns_with_switch,
+        resuming_a_consumed_continuation_traps,
+        resuming_null_traps,
+        a_suspend_nobody_handles_traps,
+        a_trap_in_a_continuation_reaches_the_invoker,
+        deep_recursion_in_a_continuation_traps_as_call_stack_exhausted,
+        an_exception_leaves_a_continuation_and_is_caught_outside,
+        soft_float_arithmetic_gives_the_specifications_results,
+        every_stack_goes_back_to_the_pool_when_the_instances_drop,
+    ]
+);
+
+/// The kernel's continuation stack size (one slot of the stack region).
+const STACK: usize = 64 * 1024;
+
+const GENERATOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generator.wasm"));
+const SCHEDULER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/scheduler.wasm"));
+const PING_PONG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ping_pong.wasm"));
+const FLOATS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/floats.wasm"));
+const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
+
+/// The module `bytes` instantiated in a store of kernel stacks.
+fn instance(bytes: &[u8]) -> Result<Pin<Box<Instance>>, String> {
+    let module = Module::new(bytes).map_err(|e| format!("module refused: {e:?}"))?;
+    Instance::new(Arc::new(module), Store::new(KernelStacks, STACK))
+        .map_err(|e| format!("instantiation failed: {e:?}"))
+}
+
+/// The results of a call that must return.
+fn call(i: &Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, String> {
+    i.invoke(name, args)
+        .map_err(|e| format!("{name} failed: {e:?}"))
+}
+
+/// The reason of a call that must trap.
+fn trap(i: &Instance, name: &str) -> Result<&'static str, String> {
+    match i.invoke(name, &[]) {
+        Err(e @ Error::Trap(_)) => Ok(e.trap_reason().unwrap_or("")),
+        other => Err(format!("{name} did not trap: {other:?}")),
+    }
+}
+
+fn a_generator_yields_its_squares_to_the_resumer() -> TestResult {
+    let i = instance(GENERATOR)?;
+    // 0 + 1 + 4 + ... + 81 = 285, from 10 values
+    check_eq!(
+        call(&i, "sum_squares", &[Val::I32(10)])?,
+        [Val::I32(285_010)]
+    );
+    check_eq!(i.store().outstanding_stacks(), 0);
+    Ok(())
+}
+
+fn a_scheduler_runs_three_tasks_from_a_table_in_turn() -> TestResult {
+    let i = instance(SCHEDULER)?;
+    check_eq!(call(&i, "run", &[])?, [Val::I32(6)]);
+    let mut log = Vec::new();
+    for at in 0..6 {
+        match call(&i, "log", &[Val::I32(at)])?[..] {
+            [Val::I32(b)] => log.push(b as u8),
+            ref other => return Err(format!("log returned {other:?}")),
+        }
+    }
+    check_eq!(&log[..], b"ABCBCC");
+    Ok(())
+}
+
+fn two_tasks_take_turns_with_switch() -> TestResult {
+    let i = instance(PING_PONG)?;
+    check_eq!(call(&i, "run", &[])?, [Val::I32(12121)]);
+    Ok(())
+}
+
+fn resuming_a_consumed_continuation_traps() -> TestResult {
+    let i = instance(TRAPS)?;
+    check_eq!(trap(&i, "consumed")?, "continuation already consumed");
+    Ok(())
+}
+
+fn resuming_null_traps() -> TestResult {
+    let i = instance(TRAPS)?;
+    check_eq!(trap(&i, "null")?, "null continuation reference");
+    Ok(())
+}
+
+fn a_suspend_nobody_handles_traps() -> TestResult {
+    let i = instance(TRAPS)?;
+    check_eq!(trap(&i, "unhandled")?, "unhandled tag");
+    check_eq!(i.store().outstanding_stacks(), 0);
+    Ok(())
+}
+
+fn a_trap_in_a_continuation_reaches_the_invoker() -> TestResult {
+    let i = instance(TRAPS)?;
+    check_eq!(trap(&i, "divide")?, "integer divide by zero");
+    check_eq!(i.store().outstanding_stacks(), 0);
+    Ok(())
+}
+
+fn deep_recursion_in_a_continuation_traps_as_call_stack_exhausted() -> TestResult {
+    let i = instance(TRAPS)?;
+    check_eq!(trap(&i, "exhaust")?, "call stack exhausted");
+    check_eq!(i.store().outstanding_stacks(), 0);
+    // docs/wasm.md: a 64 KiB stack holds more than a hundred nested calls.
+    match call(&i, "depth", &[])?[..] {
+        [Val::I32(d)] => check!(d > 100, "only {d} nested calls fit"),
+        ref other => return Err(format!("depth returned {other:?}")),
+    }
+    Ok(())
+}
+
+fn an_exception_leaves_a_continuation_and_is_caught_outside() -> TestResult {
+    let i = instance(TRAPS)?;
+    check_eq!(call(&i, "exception", &[])?, [Val::I32(42)]);
+    Ok(())
+}
+
+fn soft_float_arithmetic_gives_the_specifications_results() -> TestResult {
+    let i = instance(FLOATS)?;
+    check_eq!(call(&i, "f", &[Val::F64(2.0)])?, [Val::F64(1.5)]);
+    match call(&i, "f", &[Val::F64(-1.0)])?[..] {
+        [Val::F64(x)] => check!(x.is_nan(), "sqrt of a negative is NaN, got {x}"),
+        ref other => return Err(format!("f returned {other:?}")),
+    }
+    check_eq!(call(&i, "nearest", &[Val::F32(-2.5)])?, [Val::F32(-2.0)]);
+    check_eq!(call(&i, "to_int", &[Val::F64(-7.75)])?, [Val::I32(-7)]);
+    Ok(())
+}
+
+fn every_stack_goes_back_to_the_pool_when_the_instances_drop() -> TestResult {
+    let before = stacks::outstanding();
+    {
+        let i = instance(PING_PONG)?;
+        check_eq!(call(&i, "run", &[])?, [Val::I32(12121)]);
+        // The peer task is left suspended; the stacks of the ones that
+        // ended stay with the instance's store for its next `cont.new`.
+        check_eq!(i.store().outstanding_stacks(), 1);
+        check_eq!(
+            stacks::outstanding(),
+            before + 1 + i.store().cached_stacks()
+        );
+    }
+    check_eq!(stacks::outstanding(), before);
+    Ok(())
+}

@@ -30,6 +30,7 @@ pub mod symbols;
 pub mod sync;
 pub mod testing;
 pub mod wasm;
+pub mod wast;
 
 #[cfg(target_os = "none")]
 mod boot;

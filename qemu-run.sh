@@ -18,6 +18,11 @@
 #   ./qemu-run.sh wasm FILE.wat    run the exported `main` of a WebAssembly
 #                                  module in the kernel, spectest prints on
 #                                  serial (examples/generator.wat, ...)
+#   ./qemu-run.sh wast FILE-or-DIR...  run .wast scripts (a directory: its
+#                                  *.wast) in the kernel, packed on the
+#                                  host into the bootloader's ramdisk;
+#                                  one line per command, "N passed, N
+#                                  failed"
 #   ./qemu-run.sh lint             cargo fmt --check and clippy (host
 #                                  crates and the kernel target), as CI
 #   ./qemu-run.sh bench            boot the benchmark kernel under
@@ -217,6 +222,33 @@ run_wasm() {
     timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null || status=$?
     [ "$status" = 33 ] && return 0
     say "qemu-run.sh: wasm: $(outcome "$status")"
+    return 1
+}
+
+# The wast-main kernel, booted with the scripts $@ (files, or directories
+# of *.wast) packed by `builder pack-wast` into its ramdisk; serial on this
+# terminal. The kernel is the same for every script.
+run_wast() {
+    if [ $# -eq 0 ]; then
+        say "qemu-run.sh: wast needs .wast files or directories, e.g. ./qemu-run.sh wast kernel/wast"
+        return 2
+    fi
+    local f
+    for f in "$@"; do
+        [ -e "$f" ] || { say "qemu-run.sh: wast: no such file or directory: $f"; return 2; }
+    done
+    ensure_toolchain
+    ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
+    build wast-main || return 1
+    local dir="$IMAGES/wast"
+    mkdir -p "$dir"
+    "$ROOT/target/release/builder" pack-wast "$dir/bundle" "$@" || return 1
+    "$ROOT/target/release/builder" "--$FIRMWARE" --ramdisk "$dir/bundle" "$dir" "$IMAGES/elf/wast-main" >&2 || return 1
+    qemu_cmd "$dir/wast-main-$FIRMWARE.img"
+    local status=0
+    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null || status=$?
+    [ "$status" = 33 ] && return 0
+    say "qemu-run.sh: wast: $(outcome "$status")"
     return 1
 }
 
@@ -547,7 +579,7 @@ for arg in "$@"; do
     # `test wasm` runs the suite named wasm).
     if [ "$MODE" = demo ] && [ ${#ARGS[@]} -eq 0 ]; then
         case $arg in
-            test | lint | bench | wasm | lab) MODE=$arg; continue ;;
+            test | lint | bench | wasm | wast | lab) MODE=$arg; continue ;;
             labs-check) MODE=labscheck; continue ;;
             gdb) MODE=attach; continue ;;
         esac
@@ -558,7 +590,7 @@ for arg in "$@"; do
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -570,6 +602,7 @@ case $MODE in
     test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
     lint) run_lint ;;
     wasm) run_wasm "${ARGS[@]+"${ARGS[@]}"}" ;;
+    wast) run_wast "${ARGS[@]+"${ARGS[@]}"}" ;;
     bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;
     lab) run_lab "${ARGS[@]+"${ARGS[@]}"}" ;;
     labscheck) run_labs_check ;;

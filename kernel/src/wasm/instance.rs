@@ -166,6 +166,11 @@ pub(crate) struct Directory {
 }
 
 impl Directory {
+    /// Lists `inst`, which its linker keeps until the store is gone.
+    pub(crate) fn add(&self, inst: &Instance) {
+        self.instances.borrow_mut().push((inst.id, inst));
+    }
+
     fn find(&self, id: u64) -> Option<*const Instance> {
         self.instances
             .borrow()
@@ -235,12 +240,16 @@ impl Instance {
                 imp.name
             )));
         }
-        Instance::instantiate(module, StoreSlot::Own(store), None, Vec::new())
+        let inst = Instance::instantiate(module, StoreSlot::Own(store), None, Vec::new())?;
+        inst.initialize()?;
+        Ok(inst)
     }
 
-    /// Instantiates `module` with `imports` (one per `module.imports`,
-    /// already checked against their types), registering it in
-    /// `directory` before its segments and start function run.
+    /// The first half of instantiation: `module`'s state with `imports`
+    /// (one per `module.imports`, already checked against their types),
+    /// its memory, globals, tables, tags and runtime functions; nothing
+    /// outside the new instance is touched and no Wasm code runs (see
+    /// [`Instance::initialize`]).
     pub(crate) fn instantiate(
         module: Arc<Module>,
         store: StoreSlot,
@@ -334,9 +343,6 @@ impl Instance {
         // address.
         let this = unsafe { inst.as_mut().get_unchecked_mut() };
         let here: *const Instance = this;
-        if let Some(d) = &this.directory {
-            d.instances.borrow_mut().push((this.id, here));
-        }
         this.entries = (0..this.module.funcs.len() as u32)
             .map(|index| Entry {
                 instance: here,
@@ -381,39 +387,47 @@ impl Instance {
             }
             this.elems.push(RefCell::new(items));
         }
+        Ok(inst)
+    }
+
+    /// The second half of instantiation: the active segments, written
+    /// into tables and memory (which may be another instance's), then the
+    /// start function. An instance that fails here may already be
+    /// referenced from elsewhere, so a linker keeps it.
+    pub(crate) fn initialize(&self) -> Result<(), Error> {
         // Active segments, in order; then they are dropped.
-        for (i, e) in this.module.elems.iter().enumerate() {
+        for (i, e) in self.module.elems.iter().enumerate() {
             match &e.mode {
                 SegmentMode::Active { index, offset } => {
-                    let at = this.eval(offset)?.i32() as u32 as usize;
-                    let items = core::mem::take(&mut *this.elems[i].borrow_mut());
-                    let mut table = this.tables[*index as usize].borrow_mut();
+                    let at = self.eval(offset)?.i32() as u32 as usize;
+                    let items = core::mem::take(&mut *self.elems[i].borrow_mut());
+                    let mut table = self.tables[*index as usize].borrow_mut();
                     let end = at
                         .checked_add(items.len())
                         .filter(|&end| end <= table.len())
                         .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_TABLE))?;
                     table[at..end].copy_from_slice(&items);
                 }
-                SegmentMode::Declared => this.elems[i].borrow_mut().clear(),
+                SegmentMode::Declared => self.elems[i].borrow_mut().clear(),
                 SegmentMode::Passive => {}
             }
         }
-        for (i, d) in this.module.datas.iter().enumerate() {
+        for (i, d) in self.module.datas.iter().enumerate() {
             if let SegmentMode::Active { offset, .. } = &d.mode {
-                let at = this.eval(offset)?.i32() as u32 as usize;
-                let mut mem = this.memory.borrow_mut();
+                let at = self.eval(offset)?.i32() as u32 as usize;
+                let mut mem = self.memory.borrow_mut();
                 let end = at
                     .checked_add(d.bytes.len())
                     .filter(|&end| end <= mem.len())
                     .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_MEMORY))?;
                 mem[at..end].copy_from_slice(&d.bytes);
-                this.data_live[i].set(false);
+                self.data_live[i].set(false);
             }
         }
-        if let Some(start) = inst.module.start {
-            inst.call_index(start, &[])?;
+        if let Some(start) = self.module.start {
+            self.call_index(start, &[])?;
         }
-        Ok(inst)
+        Ok(())
     }
 
     /// The store this instance's continuations live in.

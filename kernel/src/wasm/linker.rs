@@ -85,16 +85,15 @@ impl Linker {
             imports.push(e);
         }
         let slot = StoreSlot::Shared(&*self.store as *const Store);
-        let inst = Instance::instantiate(module, slot, Some(self.directory.clone()), imports);
-        // An instance whose start function trapped still stays: another
-        // instance may hold its functions (in a table it wrote).
-        match inst {
-            Ok(i) => {
-                self.instances.push(i);
-                Ok(self.instances.len() - 1)
-            }
-            Err(e) => Err(e),
-        }
+        let inst = Instance::instantiate(module, slot, Some(self.directory.clone()), imports)?;
+        self.directory.add(&inst);
+        self.instances.push(inst);
+        let index = self.instances.len() - 1;
+        // An instance whose segments or start function failed stays, as
+        // the specification's store keeps it: a table it wrote into, or
+        // a continuation its start function left, may still name it.
+        self.instances[index].initialize()?;
+        Ok(index)
     }
 
     /// The instance at `index`.

@@ -43,10 +43,8 @@ fn main() {
     for path in scripts {
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let name = format!(
-            "kernel/wast/{}",
-            path.file_name().expect("a name").to_string_lossy()
-        );
+        // Named as `builder pack-wast` names it: the file name.
+        let name = path.file_name().expect("a name").to_string_lossy();
         packed.push(pack::pack_script(&name, &text).unwrap_or_else(|e| panic!("{e}")));
     }
     let bytes = bundle::encode(&bundle::Bundle { scripts: packed });

@@ -14,8 +14,10 @@
 //!
 //! ```text
 //!  Instance (pinned)
-//!  +----------------+  first field: dropped first, cancelling every
-//!  | store          |  suspended continuation while the rest still lives
+//!  +----------------+  first field: its own store is dropped first,
+//!  | store          |  cancelling every suspended continuation while the
+//!  |                |  rest still lives (or a `Linker`'s, which it drops
+//!  |                |  before any of its instances)
 //!  | module, memory |
 //!  | globals, tables|
 //!  | tags (runtime) |---- one runtime Tag per Wasm tag
@@ -182,7 +184,7 @@ impl Directory {
 
 /// Something an instance exports.
 #[derive(Clone)]
-pub enum Extern {
+pub(crate) enum Extern {
     Func(*const Instance, u32),
     Global(Rc<Cell<ValRaw>>, ValType, bool),
     Table(Rc<RefCell<Vec<ValRaw>>>, u64),

@@ -5,10 +5,11 @@
 //! form ([`super::code`]) as it is validated.
 //!
 //! Nothing here trusts the input: a module that does not validate, or uses
-//! something this interpreter does not implement (imports other than the
-//! `spectest` module's functions and globals, a second memory, SIMD, GC
-//! objects), is refused with a [`CompileError`] naming
-//! the offset, and never reaches the interpreter.
+//! something this interpreter does not implement (a `spectest` import it
+//! does not have, a second memory, SIMD, GC objects), is refused with a
+//! [`CompileError`] naming the offset, and never reaches the interpreter.
+//! Imports from other modules are kept as [`Import`]s, with the type
+//! each must have, for a [`super::Linker`] to resolve.
 
 use super::code::{self, Clause, Code, CompileError};
 use super::host::{self, HostFunc};

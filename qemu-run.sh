@@ -13,11 +13,17 @@
 #                                  suite in a boot of its own; ends with
 #                                  "N passed, N failed"
 #   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host
-#                                  tests); the suite `gdb` is the GDB test
+#                                  tests); the suite `gdb` is the GDB test,
+#                                  `wast` the .wast runner from a ramdisk
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
 #   ./qemu-run.sh wasm FILE.wat    run the exported `main` of a WebAssembly
 #                                  module in the kernel, spectest prints on
 #                                  serial (examples/generator.wat, ...)
+#   ./qemu-run.sh wast FILE-or-DIR...  run .wast scripts (a directory: its
+#                                  *.wast) in the kernel, packed on the
+#                                  host into the bootloader's ramdisk;
+#                                  one line per command, "N passed, N
+#                                  failed"
 #   ./qemu-run.sh lint             cargo fmt --check and clippy (host
 #                                  crates and the kernel target), as CI
 #   ./qemu-run.sh bench            boot the benchmark kernel under
@@ -220,6 +226,33 @@ run_wasm() {
     return 1
 }
 
+# The wast-main kernel, booted with the scripts $@ (files, or directories
+# of *.wast) packed by `builder pack-wast` into its ramdisk; serial on this
+# terminal. The kernel is the same for every script.
+run_wast() {
+    if [ $# -eq 0 ]; then
+        say "qemu-run.sh: wast needs .wast files or directories, e.g. ./qemu-run.sh wast kernel/wast"
+        return 2
+    fi
+    local f
+    for f in "$@"; do
+        [ -e "$f" ] || { say "qemu-run.sh: wast: no such file or directory: $f"; return 2; }
+    done
+    ensure_toolchain
+    ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
+    build wast-main || return 1
+    local dir="$IMAGES/wast"
+    mkdir -p "$dir"
+    "$ROOT/target/release/builder" pack-wast "$dir/bundle" "$@" || return 1
+    "$ROOT/target/release/builder" "--$FIRMWARE" --ramdisk "$dir/bundle" "$dir" "$IMAGES/elf/wast-main" >&2 || return 1
+    qemu_cmd "$dir/wast-main-$FIRMWARE.img"
+    local status=0
+    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null || status=$?
+    [ "$status" = 33 ] && return 0
+    say "qemu-run.sh: wast: $(outcome "$status")"
+    return 1
+}
+
 # ----------------------------------------------------------------- tests ---
 
 PASSED=0
@@ -242,6 +275,36 @@ run_host_tests() {
     fi
     PASSED=$((PASSED + p))
     FAILED=$((FAILED + f))
+}
+
+# The `.wast` runner end to end, as `./qemu-run.sh wast` runs it: the
+# scripts of kernel/wast packed by `builder pack-wast`, handed to the
+# wast-main kernel as the bootloader's ramdisk. One test: the boot must end
+# in success with "N passed, 0 failed", N > 0. (The runner's commands are
+# tested one by one in the host tests and in the wasm suite.)
+run_wast_test() {
+    local log="$ROOT/target/suite-wast.log" dir="$IMAGES/wast-test" status=0 total
+    local name="test wast::our_scripts_run_from_the_ramdisk_and_every_command_passes"
+    mkdir -p "$dir"
+    if ! "$ROOT/target/release/builder" pack-wast "$dir/bundle" kernel/wast >"$log" 2>&1 ||
+        ! "$ROOT/target/release/builder" "--$FIRMWARE" --ramdisk "$dir/bundle" "$dir" \
+            "$IMAGES/elf/wast-main" >>"$log" 2>&1; then
+        tail -n 5 "$log"
+        echo "$name ... FAILED: the bundle or its disk image could not be made"
+        FAILED=$((FAILED + 1))
+        return
+    fi
+    qemu_cmd "$dir/wast-main-$FIRMWARE.img"
+    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$log" 2>&1 || status=$?
+    total=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1 || true)
+    if [ "$status" = 33 ] && [[ "$total" =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
+        echo "$name ... ok"
+        PASSED=$((PASSED + 1))
+    else
+        tr -d '\r' <"$log" | grep -v '\.\.\. ok$' | tail -n 15
+        echo "$name ... FAILED: $(outcome "$status")${total:+, $total}"
+        FAILED=$((FAILED + 1))
+    fi
 }
 
 # Boots suite $1 and counts its test lines. A boot that times out, triple
@@ -310,13 +373,18 @@ run_gdb_test() {
 }
 
 run_tests() {
-    local suites=("$@") host=yes gdbtest=yes
+    local suites=("$@") host=yes gdbtest=yes wasttest=yes
     if [ ${#suites[@]} -gt 0 ]; then
         host=no
         gdbtest=no
+        wasttest=no
         local named=() s
         for s in "${suites[@]}"; do
-            if [ "$s" = gdb ]; then gdbtest=yes; else named+=("$s"); fi
+            case $s in
+                gdb) gdbtest=yes ;;
+                wast) wasttest=yes ;;
+                *) named+=("$s") ;;
+            esac
         done
         suites=(${named[@]+"${named[@]}"})
     else
@@ -329,12 +397,14 @@ run_tests() {
     local bins=() s
     for s in ${suites[@]+"${suites[@]}"}; do bins+=("test-$s"); done
     [ "$gdbtest" = yes ] && bins+=(gdb-target)
+    [ "$wasttest" = yes ] && bins+=(wast-main)
     if ! build "${bins[@]}"; then
         echo "test build ... FAILED: the kernel suites did not build"
         FAILED=$((FAILED + 1))
     else
         for s in ${suites[@]+"${suites[@]}"}; do run_suite "$s"; done
         [ "$gdbtest" = yes ] && run_gdb_test
+        [ "$wasttest" = yes ] && run_wast_test
     fi
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" = 0 ]
@@ -547,7 +617,7 @@ for arg in "$@"; do
     # `test wasm` runs the suite named wasm).
     if [ "$MODE" = demo ] && [ ${#ARGS[@]} -eq 0 ]; then
         case $arg in
-            test | lint | bench | wasm | lab) MODE=$arg; continue ;;
+            test | lint | bench | wasm | wast | lab) MODE=$arg; continue ;;
             labs-check) MODE=labscheck; continue ;;
             gdb) MODE=attach; continue ;;
         esac
@@ -558,7 +628,7 @@ for arg in "$@"; do
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -570,6 +640,7 @@ case $MODE in
     test) run_tests "${ARGS[@]+"${ARGS[@]}"}" ;;
     lint) run_lint ;;
     wasm) run_wasm "${ARGS[@]+"${ARGS[@]}"}" ;;
+    wast) run_wast "${ARGS[@]+"${ARGS[@]}"}" ;;
     bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;
     lab) run_lab "${ARGS[@]+"${ARGS[@]}"}" ;;
     labscheck) run_labs_check ;;

@@ -38,6 +38,7 @@ kernel::suite!(
         an_exception_leaves_a_continuation_and_is_caught_outside,
         soft_float_arithmetic_gives_the_specifications_results,
         every_stack_goes_back_to_the_pool_when_the_instances_drop,
+        our_own_wast_script_passes_every_command_on_bare_metal,
     ]
 );
 
@@ -49,6 +50,8 @@ const SCHEDULER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/scheduler.was
 const PING_PONG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ping_pong.wasm"));
 const FLOATS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/floats.wasm"));
 const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
+/// `kernel/wast/*.wast`, packed by `build.rs` as `builder pack-wast` does.
+const COMMANDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));
 
 /// The module `bytes` instantiated in a store of kernel stacks.
 fn instance(bytes: &[u8]) -> Result<Pin<Box<Instance>>, String> {
@@ -172,5 +175,38 @@ fn every_stack_goes_back_to_the_pool_when_the_instances_drop() -> TestResult {
         );
     }
     check_eq!(stacks::outstanding(), before);
+    Ok(())
+}
+
+/// The `.wast` runner on bare metal: every command kind of our own script
+/// (two linked modules, a continuation across them, every assertion),
+/// each line checked to end in `ok`.
+fn our_own_wast_script_passes_every_command_on_bare_metal() -> TestResult {
+    use kernel::wast::{bundle, run};
+    let b = bundle::decode(COMMANDS).map_err(|e| format!("{e}"))?;
+    let mut failed: Vec<String> = Vec::new();
+    let mut total = run::Counts::default();
+    for script in &b.scripts {
+        let c = run::run_script(
+            script,
+            Store::new(KernelStacks, STACK),
+            kernel::wasm::instance::DEFAULT_STACK_BUDGET,
+            &mut |line: &str| {
+                if !line.ends_with("... ok") {
+                    failed.push(String::from(line));
+                }
+            },
+        );
+        total.passed += c.passed;
+        total.failed += c.failed;
+    }
+    check!(failed.is_empty(), "failed lines: {failed:?}");
+    check_eq!(
+        total,
+        run::Counts {
+            passed: 29,
+            failed: 0
+        }
+    );
     Ok(())
 }

@@ -5,10 +5,24 @@
 //! writes an MBR disk with its boot sector and stages, for UEFI a GPT disk
 //! with an EFI system partition. Both hand the kernel the same `BootInfo`.
 //!
-//! Usage: `builder [--bios] [--uefi] <out-dir> <kernel-elf>...` writes
-//! `<name>-bios.img` and/or `<name>-uefi.img` into `<out-dir>` for each
-//! kernel, where `<name>` is the ELF's file name (both images when neither
-//! flag is given). `qemu-run.sh` calls this after building the kernels.
+//! Usage: `builder [--bios] [--uefi] [--ramdisk FILE] <out-dir>
+//! <kernel-elf>...` writes `<name>-bios.img` and/or `<name>-uefi.img` into
+//! `<out-dir>` for each kernel, where `<name>` is the ELF's file name (both
+//! images when neither flag is given); with `--ramdisk`, the bootloader
+//! loads FILE into memory and hands it to the kernel (`BootInfo::
+//! ramdisk_addr`). `qemu-run.sh` calls this after building the kernels.
+//!
+//! `builder pack-wast <bundle> <file-or-dir>...` packs `.wast` scripts
+//! (each file, and every `*.wast` of each directory, sorted) into the
+//! bundle the `wast-main` kernel runs (`pack.rs`; the format is the
+//! kernel's `src/wast/bundle.rs`, included here by path so that both
+//! sides compile the same definition).
+
+extern crate alloc;
+
+#[path = "../../kernel/src/wast/bundle.rs"]
+mod bundle;
+mod pack;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,10 +38,16 @@ fn main() -> ExitCode {
         uefi: false,
     };
     let mut paths = Vec::new();
-    for arg in std::env::args_os().skip(1) {
+    let mut ramdisk = None;
+    let mut args = std::env::args_os().skip(1);
+    if std::env::args_os().nth(1).is_some_and(|a| a == "pack-wast") {
+        return pack_wast(args.skip(1).map(PathBuf::from).collect());
+    }
+    while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--bios") => firmware.bios = true,
             Some("--uefi") => firmware.uefi = true,
+            Some("--ramdisk") => ramdisk = args.next().map(PathBuf::from),
             _ => paths.push(PathBuf::from(arg)),
         }
     }
@@ -52,7 +72,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     for kernel in &kernels {
-        if let Err(err) = build_images(kernel, &out_dir, firmware) {
+        if let Err(err) = build_images(kernel, &out_dir, firmware, ramdisk.as_deref()) {
             eprintln!("builder: {}: {err}", kernel.display());
             return ExitCode::FAILURE;
         }
@@ -68,7 +88,12 @@ struct Firmware {
 }
 
 /// Writes the requested images for one kernel.
-fn build_images(kernel: &Path, out_dir: &Path, firmware: Firmware) -> Result<()> {
+fn build_images(
+    kernel: &Path,
+    out_dir: &Path,
+    firmware: Firmware,
+    ramdisk: Option<&Path>,
+) -> Result<()> {
     let name = kernel
         .file_name()
         .and_then(|n| n.to_str())
@@ -81,6 +106,9 @@ fn build_images(kernel: &Path, out_dir: &Path, firmware: Firmware) -> Result<()>
     config.frame_buffer_logging = false;
     let mut builder = DiskImageBuilder::new(kernel.to_path_buf());
     builder.set_boot_config(&config);
+    if let Some(r) = ramdisk {
+        builder.set_ramdisk(r.to_path_buf());
+    }
     if firmware.bios {
         builder.create_bios_image(&out_dir.join(format!("{name}-bios.img")))?;
     }
@@ -88,4 +116,64 @@ fn build_images(kernel: &Path, out_dir: &Path, firmware: Firmware) -> Result<()>
         builder.create_uefi_image(&out_dir.join(format!("{name}-uefi.img")))?;
     }
     Ok(())
+}
+
+/// `builder pack-wast <bundle> <file-or-dir>...`: see the crate docs.
+fn pack_wast(args: Vec<PathBuf>) -> ExitCode {
+    let Some((out, inputs)) = args.split_first().filter(|(_, i)| !i.is_empty()) else {
+        eprintln!("usage: builder pack-wast <bundle> <file-or-dir>...");
+        return ExitCode::from(2);
+    };
+    match pack_files(inputs) {
+        Ok(b) => match write_bundle(out, &b) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("builder: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("builder: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `b` to `out`, after checking that the kernel's reader reads the
+/// bytes back to the same bundle.
+fn write_bundle(out: &Path, b: &bundle::Bundle) -> Result<()> {
+    let bytes = bundle::encode(b);
+    match bundle::decode(&bytes) {
+        Ok(back) if back == *b => {}
+        Ok(_) => return Err("the bundle reads back differently (a bug of the format)".into()),
+        Err(e) => return Err(format!("the bundle does not read back: {e}").into()),
+    }
+    std::fs::write(out, bytes).map_err(|e| format!("cannot write {}: {e}", out.display()).into())
+}
+
+/// Every script named by `inputs` (directories: their `*.wast`, sorted).
+fn pack_files(inputs: &[PathBuf]) -> Result<bundle::Bundle> {
+    let mut files = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "wast"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut scripts = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or("a file without a name")?;
+        scripts.push(pack::pack_script(name, &text)?);
+    }
+    Ok(bundle::Bundle { scripts })
 }

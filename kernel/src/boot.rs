@@ -58,6 +58,9 @@ pub fn init(boot_info: &'static mut BootInfo) {
     // Copied out now: `boot_info` is unmapped once paging switches tables.
     let (elf_addr, elf_len) = (boot_info.kernel_addr, boot_info.kernel_len);
     let image_offset = boot_info.kernel_image_offset;
+    if let Some(r) = paging::ramdisk_phys(boot_info) {
+        RAMDISK.call_once(|| r);
+    }
     paging::init(boot_info);
     crate::println!(
         "paging: CR3 switched from the bootloader's table {:#x} to the kernel's {:#x}",
@@ -95,6 +98,22 @@ pub fn init(boot_info: &'static mut BootInfo) {
         stacks.guard_size / 1024,
         paging::CONT_STACKS_START
     );
+}
+
+/// The ramdisk's physical address and length, found before the switch
+/// of page tables (see [`ramdisk`]).
+static RAMDISK: spin::Once<(PhysAddr, u64)> = spin::Once::new();
+
+/// The file the disk image carries as the bootloader's ramdisk (`builder
+/// --ramdisk`), if any, read through the physical-memory window: the
+/// bootloader's own mapping of it is gone with its page tables.
+pub fn ramdisk() -> Option<&'static [u8]> {
+    let &(phys, len) = RAMDISK.get()?;
+    let start = paging::phys_to_virt(phys);
+    // SAFETY: the bootloader loaded the file into contiguous frames it
+    // marks as used, so the frame allocator never hands them out; the
+    // window maps all RAM, and nothing writes the ramdisk.
+    Some(unsafe { core::slice::from_raw_parts(start.as_ptr::<u8>(), len as usize) })
 }
 
 /// A panic in guest code (on a continuation stack of a running chain) is a

@@ -80,6 +80,19 @@ fn window_offset(boot_info: &BootInfo) -> VirtAddr {
     VirtAddr::new(offset)
 }
 
+/// Where the bootloader's ramdisk (a file the disk image carries, e.g.
+/// the `.wast` bundle) is in physical memory, and its length. The
+/// bootloader maps it at a virtual address in its own table only, which
+/// the kernel's table does not keep; it loads it into contiguous frames
+/// and marks them used in the memory map, so after the switch the
+/// physical window reaches it. Called before [`init`].
+pub fn ramdisk_phys(boot_info: &BootInfo) -> Option<(PhysAddr, u64)> {
+    let virt = VirtAddr::new(boot_info.ramdisk_addr.into_option()?);
+    // SAFETY: called at boot, before `init` switches CR3; read only.
+    let boot = unsafe { bootloader_table(window_offset(boot_info)) };
+    Some((boot.translate_addr(virt)?, boot_info.ramdisk_len))
+}
+
 /// Finds the kernel stack and its guard page and records them, so that
 /// the page-fault handler can recognise an overflow from here on. Runs
 /// right after the IDT, before anything deep is called.

@@ -530,3 +530,35 @@ fn wasm_md_quotes_the_interpreters_stack_budget_reserve_and_memory_limit() {
     let pages = format!("`memory.grow` up to {MAX_PAGES}");
     line_with(WASM, &[&pages]);
 }
+
+#[test]
+fn wasm_md_quotes_lines_our_wast_script_really_prints() {
+    use crate::wast::{bundle, run};
+    const WASM: &str = include_str!("../../docs/wasm.md");
+    const OWN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));
+    let b = bundle::decode(OWN).expect("build.rs packs a well-formed bundle");
+    let mut printed = Vec::new();
+    for script in &b.scripts {
+        let c = run::run_script(
+            script,
+            crate::cont::Store::new(crate::cont::MmapStacks::new(), 1024 * 1024),
+            1024 * 1024,
+            &mut |l: &str| printed.push(String::from(l)),
+        );
+        printed.push(format!(
+            "wast {}: {} passed, {} failed",
+            script.name, c.passed, c.failed
+        ));
+    }
+    let quoted: Vec<&str> = WASM
+        .lines()
+        .filter(|l| l.starts_with("wast commands.wast"))
+        .collect();
+    assert!(quoted.len() >= 5, "wasm.md quotes the run: {quoted:?}");
+    for q in quoted {
+        assert!(
+            printed.iter().any(|p| p == q),
+            "wasm.md quotes {q:?}, which the run does not print"
+        );
+    }
+}

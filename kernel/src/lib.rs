@@ -30,6 +30,7 @@ pub mod symbols;
 pub mod sync;
 pub mod testing;
 pub mod wasm;
+pub mod wast;
 
 #[cfg(target_os = "none")]
 mod boot;
@@ -53,7 +54,7 @@ pub mod qemu;
 pub mod stacks;
 
 #[cfg(target_os = "none")]
-pub use boot::{BOOTLOADER_CONFIG, init};
+pub use boot::{BOOTLOADER_CONFIG, init, ramdisk};
 /// Re-exported for `suite!`, so that suite files need not name it.
 #[cfg(target_os = "none")]
 pub use bootloader_api;

@@ -68,7 +68,7 @@ impl StackRange {
 }
 
 #[cfg(target_os = "none")]
-pub use crate::boot_tables::{init, record_kernel_stack};
+pub use crate::boot_tables::{init, ramdisk_phys, record_kernel_stack};
 #[cfg(target_os = "none")]
 pub use kernel_only::*;
 

@@ -1,7 +1,8 @@
 //! The `spectest` host module: the functions and globals a module may
 //! import, named as the WebAssembly test suite names them.
 //!
-//! These are the only imports the interpreter resolves so far: each
+//! These are the imports a lone instance resolves (others come from a
+//! `Linker`'s registered instances): each
 //! `print*` function formats its arguments as one line (`42 : i32`,
 //! the reference interpreter's form) and hands it to the instance's print
 //! hook, which is the serial console unless the embedder sets another

@@ -14,8 +14,10 @@
 //!
 //! ```text
 //!  Instance (pinned)
-//!  +----------------+  first field: dropped first, cancelling every
-//!  | store          |  suspended continuation while the rest still lives
+//!  +----------------+  first field: its own store is dropped first,
+//!  | store          |  cancelling every suspended continuation while the
+//!  |                |  rest still lives (or a `Linker`'s, which it drops
+//!  |                |  before any of its instances)
 //!  | module, memory |
 //!  | globals, tables|
 //!  | tags (runtime) |---- one runtime Tag per Wasm tag
@@ -28,12 +30,15 @@ use super::module::{ConstOp, Module, SegmentMode};
 use super::trap::{Exn, Unwind};
 use crate::cont::{Func, Handler, Store, Tag, Trap, TrapKind, VMContext, ValRaw, ValType};
 use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::marker::PhantomPinned;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering};
+use wasmparser::ExternalKind;
 
 /// Bytes of a page of linear memory.
 pub const PAGE: usize = 65536;
@@ -56,6 +61,8 @@ static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 /// The kinds of reference the second word of a slot names.
 pub(crate) const FUNC_REF: u64 = 1;
 pub(crate) const EXN_REF: u64 = 2;
+/// A host's external reference (`Val::Extern`): no instance made it.
+pub(crate) const EXTERN_REF: u64 = 3;
 
 /// The second word of a reference of `kind` made by instance `id`.
 pub(crate) fn ref_word(id: u64, kind: u64) -> u64 {
@@ -81,6 +88,9 @@ pub enum Val {
     /// A non-null reference the module returned; it can be passed back
     /// only where a reference of the same kind is expected.
     Ref(RefVal),
+    /// A host's non-null `externref`, a number the module can only pass
+    /// on and compare.
+    Extern(u32),
 }
 
 /// An opaque non-null reference: its slot and its kind.
@@ -88,6 +98,14 @@ pub enum Val {
 pub struct RefVal {
     raw: ValRaw,
     ty: ValType,
+}
+
+impl RefVal {
+    /// Whether it is a function reference (not a continuation, not an
+    /// exception).
+    pub fn is_func(&self) -> bool {
+        self.ty == ValType::Ref && self.raw.reference().1 & 3 == FUNC_REF
+    }
 }
 
 /// Why a call into an instance failed.
@@ -104,6 +122,9 @@ pub enum Error {
     Exception { tag: u32, payload: Vec<ValRaw> },
     /// Instantiation failed (a segment out of bounds, too much memory...).
     Instantiate(&'static str),
+    /// An import that no registered instance provides, or provides with
+    /// another type.
+    Unlinkable(String),
 }
 
 impl Error {
@@ -116,16 +137,78 @@ impl Error {
     }
 }
 
+/// Where an instance's store is: its own (dropped first, with it), or the
+/// one of the [`Linker`] that owns it, which drops that store before any
+/// of its instances.
+pub(crate) enum StoreSlot {
+    Own(Pin<Box<Store>>),
+    /// A `Linker`'s store: it outlives every instance of the linker.
+    Shared(*const Store),
+}
+
+impl core::ops::Deref for StoreSlot {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        match self {
+            StoreSlot::Own(s) => s,
+            // SAFETY: a linker's store lives until after its instances
+            // are gone (`Linker`'s field order), and only linkers make
+            // shared slots.
+            StoreSlot::Shared(s) => unsafe { &**s },
+        }
+    }
+}
+
+/// The instances of one [`Linker`], by id: how a reference made by one
+/// instance is resolved in another, without following a pointer read
+/// from a slot.
+#[derive(Default)]
+pub(crate) struct Directory {
+    instances: RefCell<Vec<(u64, *const Instance)>>,
+}
+
+impl Directory {
+    /// Lists `inst`, which its linker keeps until the store is gone.
+    pub(crate) fn add(&self, inst: &Instance) {
+        self.instances.borrow_mut().push((inst.id, inst));
+    }
+
+    fn find(&self, id: u64) -> Option<*const Instance> {
+        self.instances
+            .borrow()
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|e| e.1)
+    }
+}
+
+/// Something an instance exports.
+#[derive(Clone)]
+pub(crate) enum Extern {
+    Func(*const Instance, u32),
+    Global(Rc<Cell<ValRaw>>, ValType, bool),
+    Table(Rc<RefCell<Vec<ValRaw>>>, u64),
+    Memory(Rc<RefCell<Vec<u8>>>, u64),
+    Tag(Tag),
+}
+
 /// A module instantiated in a store. See the module documentation.
 pub struct Instance {
-    pub(crate) store: Pin<Box<Store>>,
+    pub(crate) store: StoreSlot,
     pub(crate) module: Arc<Module>,
     pub(crate) id: u64,
-    pub(crate) memory: RefCell<Vec<u8>>,
+    /// Shared with the instances that import it (or own, if imported).
+    pub(crate) memory: Rc<RefCell<Vec<u8>>>,
     pub(crate) memory_max: u64,
-    pub(crate) globals: Vec<Cell<ValRaw>>,
-    pub(crate) tables: Vec<RefCell<Vec<ValRaw>>>,
+    pub(crate) globals: Vec<Rc<Cell<ValRaw>>>,
+    pub(crate) tables: Vec<Rc<RefCell<Vec<ValRaw>>>>,
     pub(crate) table_max: Vec<u64>,
+    /// Per function index: for an import from another instance of the
+    /// same [`Linker`], that instance and its function index.
+    pub(crate) links: Vec<Option<(*const Instance, u32)>>,
+    /// The instances of this instance's [`Linker`] (none: a lone
+    /// instance), so that references made by one may be used by another.
+    pub(crate) directory: Option<Rc<Directory>>,
     /// Element segments (emptied by `elem.drop` and after active use).
     pub(crate) elems: Vec<RefCell<Vec<ValRaw>>>,
     /// Data segments still available to `memory.init`.
@@ -152,8 +235,54 @@ impl Instance {
     /// the runtime function of each Wasm function; then the active
     /// segments and the start function.
     pub fn new(module: Arc<Module>, store: Pin<Box<Store>>) -> Result<Pin<Box<Instance>>, Error> {
+        if let Some(imp) = module.imports.first() {
+            return Err(Error::Unlinkable(alloc::format!(
+                "unknown import {}.{} (a lone instance links only spectest)",
+                imp.module,
+                imp.name
+            )));
+        }
+        let inst = Instance::instantiate(module, StoreSlot::Own(store), None, Vec::new())?;
+        inst.initialize()?;
+        Ok(inst)
+    }
+
+    /// The first half of instantiation: `module`'s state with `imports`
+    /// (one per `module.imports`, already checked against their types),
+    /// its memory, globals, tables, tags and runtime functions; nothing
+    /// outside the new instance is touched and no Wasm code runs (see
+    /// [`Instance::initialize`]).
+    pub(crate) fn instantiate(
+        module: Arc<Module>,
+        store: StoreSlot,
+        directory: Option<Rc<Directory>>,
+        imports: Vec<Extern>,
+    ) -> Result<Pin<Box<Instance>>, Error> {
+        let mut links = Vec::with_capacity(module.funcs.len());
+        let mut globals = Vec::with_capacity(module.globals.len());
+        let mut tables = Vec::with_capacity(module.tables.len());
+        let mut table_max = Vec::with_capacity(module.tables.len());
         let mut tags = Vec::with_capacity(module.tags.len());
-        for sig in &module.tags {
+        let mut memory = None;
+        for e in imports {
+            match e {
+                Extern::Func(i, f) => links.push((i, f)),
+                Extern::Global(g, ..) => globals.push(g),
+                Extern::Table(t, max) => {
+                    tables.push(t);
+                    table_max.push(max);
+                }
+                Extern::Memory(m, max) => memory = Some((m, max)),
+                Extern::Tag(t) => tags.push(t),
+            }
+        }
+        let mut linked = links.into_iter();
+        let links = module
+            .funcs
+            .iter()
+            .map(|f| if f.linked { linked.next() } else { None })
+            .collect();
+        for sig in &module.tags[tags.len()..] {
             tags.push(
                 store
                     .tag_new(sig.params, sig.results)
@@ -173,8 +302,9 @@ impl Instance {
                     .collect()
             })
             .collect();
-        let (memory, memory_max) = match module.memory {
-            Some(m) => {
+        let (memory, memory_max) = match (memory, module.memory) {
+            (Some(m), _) => m,
+            (None, Some(m)) => {
                 let max = m.maximum.unwrap_or(65536).min(MAX_PAGES);
                 if m.initial > max {
                     return Err(Error::Instantiate("memory larger than this kernel allows"));
@@ -184,18 +314,20 @@ impl Instance {
                     .try_reserve_exact(m.initial as usize * PAGE)
                     .map_err(|_| Error::Instantiate("no room for the memory"))?;
                 bytes.resize(m.initial as usize * PAGE, 0);
-                (bytes, max)
+                (Rc::new(RefCell::new(bytes)), max)
             }
-            None => (Vec::new(), 0),
+            (None, None) => (Rc::new(RefCell::new(Vec::new())), 0),
         };
         let mut inst = Box::pin(Instance {
             store,
             id: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
-            memory: RefCell::new(memory),
+            memory,
             memory_max,
-            globals: Vec::new(),
-            tables: Vec::new(),
-            table_max: Vec::new(),
+            globals,
+            tables,
+            table_max,
+            links,
+            directory,
             elems: Vec::new(),
             data_live: module.datas.iter().map(|_| Cell::new(true)).collect(),
             tags,
@@ -232,11 +364,11 @@ impl Instance {
             };
             this.funcs.push(func.ok());
         }
-        for g in 0..this.module.globals.len() {
+        for g in this.globals.len()..this.module.globals.len() {
             let v = this.eval(&this.module.globals[g].init)?;
-            this.globals.push(Cell::new(v));
+            this.globals.push(Rc::new(Cell::new(v)));
         }
-        for t in &this.module.tables {
+        for t in &this.module.tables[this.tables.len()..] {
             let init = this.eval(&t.init)?;
             let max = t.maximum.unwrap_or(u32::MAX as u64).min(MAX_TABLE);
             if t.initial > max {
@@ -247,7 +379,7 @@ impl Instance {
                 .try_reserve_exact(t.initial as usize)
                 .map_err(|_| Error::Instantiate("no room for the table"))?;
             elems.resize(t.initial as usize, init);
-            this.tables.push(RefCell::new(elems));
+            this.tables.push(Rc::new(RefCell::new(elems)));
             this.table_max.push(max);
         }
         for e in &this.module.elems {
@@ -257,39 +389,47 @@ impl Instance {
             }
             this.elems.push(RefCell::new(items));
         }
+        Ok(inst)
+    }
+
+    /// The second half of instantiation: the active segments, written
+    /// into tables and memory (which may be another instance's), then the
+    /// start function. An instance that fails here may already be
+    /// referenced from elsewhere, so a linker keeps it.
+    pub(crate) fn initialize(&self) -> Result<(), Error> {
         // Active segments, in order; then they are dropped.
-        for (i, e) in this.module.elems.iter().enumerate() {
+        for (i, e) in self.module.elems.iter().enumerate() {
             match &e.mode {
                 SegmentMode::Active { index, offset } => {
-                    let at = this.eval(offset)?.i32() as u32 as usize;
-                    let items = core::mem::take(&mut *this.elems[i].borrow_mut());
-                    let mut table = this.tables[*index as usize].borrow_mut();
+                    let at = self.eval(offset)?.i32() as u32 as usize;
+                    let items = core::mem::take(&mut *self.elems[i].borrow_mut());
+                    let mut table = self.tables[*index as usize].borrow_mut();
                     let end = at
                         .checked_add(items.len())
                         .filter(|&end| end <= table.len())
                         .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_TABLE))?;
                     table[at..end].copy_from_slice(&items);
                 }
-                SegmentMode::Declared => this.elems[i].borrow_mut().clear(),
+                SegmentMode::Declared => self.elems[i].borrow_mut().clear(),
                 SegmentMode::Passive => {}
             }
         }
-        for (i, d) in this.module.datas.iter().enumerate() {
+        for (i, d) in self.module.datas.iter().enumerate() {
             if let SegmentMode::Active { offset, .. } = &d.mode {
-                let at = this.eval(offset)?.i32() as u32 as usize;
-                let mut mem = this.memory.borrow_mut();
+                let at = self.eval(offset)?.i32() as u32 as usize;
+                let mut mem = self.memory.borrow_mut();
                 let end = at
                     .checked_add(d.bytes.len())
                     .filter(|&end| end <= mem.len())
                     .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_MEMORY))?;
                 mem[at..end].copy_from_slice(&d.bytes);
-                this.data_live[i].set(false);
+                self.data_live[i].set(false);
             }
         }
-        if let Some(start) = inst.module.start {
-            inst.call_index(start, &[])?;
+        if let Some(start) = self.module.start {
+            self.call_index(start, &[])?;
         }
-        Ok(inst)
+        Ok(())
     }
 
     /// The store this instance's continuations live in.
@@ -335,7 +475,7 @@ impl Instance {
                 ConstOp::GlobalGet(g) => self
                     .globals
                     .get(g as usize)
-                    .map(Cell::get)
+                    .map(|g| g.get())
                     .ok_or(Error::Instantiate("global read before it is set"))?,
                 ConstOp::RefNull => ValRaw::ZERO,
                 ConstOp::RefFunc(f) => self.funcref(f),
@@ -369,15 +509,70 @@ impl Instance {
         st.pop().ok_or(bad)
     }
 
-    /// The `funcref` of function `f`.
+    /// The `funcref` of function `f`: for an imported one, the
+    /// reference its own instance makes (one function, one reference).
     pub(crate) fn funcref(&self, f: u32) -> ValRaw {
+        if let Some((other, g)) = self.link(f) {
+            return other.funcref(g);
+        }
         ValRaw::from_ref(f as usize + 1, ref_word(self.id, FUNC_REF))
+    }
+
+    /// The instance and function an import from another instance names.
+    #[inline]
+    pub(crate) fn link(&self, f: u32) -> Option<(&Instance, u32)> {
+        self.links.get(f as usize).copied().flatten().map(|(i, g)| {
+            // SAFETY: linked instances belong to the same `Linker`, which
+            // keeps every instance alive as long as any of them.
+            (unsafe { &*i }, g)
+        })
+    }
+
+    /// The instance of this one's linker whose id is `id` (itself too).
+    pub(crate) fn resolve(&self, id: u64) -> Option<&Instance> {
+        if id == self.id {
+            return Some(self);
+        }
+        let p = self.directory.as_ref()?.find(id)?;
+        // SAFETY: the directory lists the live instances of this one's
+        // linker, which outlive it.
+        Some(unsafe { &*p })
+    }
+
+    /// What this instance exports as `name`.
+    pub(crate) fn export(&self, name: &str) -> Option<Extern> {
+        let &(_, kind, index) = self.module.exports.iter().find(|e| e.0 == name)?;
+        let i = index as usize;
+        Some(match kind {
+            ExternalKind::Func | ExternalKind::FuncExact => match self.link(index) {
+                Some((other, g)) => Extern::Func(other, g),
+                None => Extern::Func(self, index),
+            },
+            ExternalKind::Global => {
+                let g = &self.module.globals[i];
+                Extern::Global(self.globals[i].clone(), g.ty, g.mutable)
+            }
+            ExternalKind::Table => Extern::Table(self.tables[i].clone(), self.table_max[i]),
+            ExternalKind::Memory => Extern::Memory(self.memory.clone(), self.memory_max),
+            ExternalKind::Tag => Extern::Tag(self.tags[i]),
+        })
+    }
+
+    /// The value of the global exported as `name`.
+    pub fn get_global(&self, name: &str) -> Result<Val, Error> {
+        match self.export(name) {
+            Some(Extern::Global(g, ty, _)) => Ok(from_slot(g.get(), ty)),
+            _ => Err(Error::NoSuchExport),
+        }
     }
 
     /// Calls the exported function `name` with `args`.
     pub fn invoke(&self, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
         let f = self.module.exported_func(name).ok_or(Error::NoSuchExport)?;
-        self.call_index(f, args)
+        match self.link(f) {
+            Some((other, g)) => other.call_index(g, args),
+            None => self.call_index(f, args),
+        }
     }
 
     fn call_index(&self, f: u32, args: &[Val]) -> Result<Vec<Val>, Error> {
@@ -410,13 +605,28 @@ impl Instance {
         self.tags.iter().position(|t| *t == tag).map(|i| i as u32)
     }
 
+    /// The runtime tag of id `id` among this instance's tags, or those of
+    /// the other instances of its linker.
+    fn tag_by_id(&self, id: u32) -> Option<Tag> {
+        if let Some(&t) = self.tags.iter().find(|t| t.id() == id) {
+            return Some(t);
+        }
+        let d = self.directory.as_ref()?;
+        let all = d.instances.borrow();
+        all.iter().find_map(|&(_, p)| {
+            // SAFETY: the directory lists live instances (see `resolve`).
+            let other = unsafe { &*p };
+            other.tags.iter().find(|t| t.id() == id).copied()
+        })
+    }
+
     /// What a runtime trap becomes in Wasm: an exception again if it is
     /// one of this instance's tags, else a trap.
     #[cold]
     #[inline(never)]
     pub(crate) fn unwind_of(&self, trap: Trap) -> Unwind {
         if let TrapKind::Exception { tag } = trap.kind()
-            && let Some(&t) = self.tags.iter().find(|t| t.id() == tag)
+            && let Some(t) = self.tag_by_id(tag)
         {
             let mut payload = [ValRaw::ZERO; crate::cont::MAX_VALUES];
             if let Some(n) = self.store.exception_payload_raw(&trap, t, &mut payload) {
@@ -439,6 +649,7 @@ fn to_slot(v: Val, t: ValType) -> Option<ValRaw> {
         (Val::F64(x), ValType::F64) => ValRaw::from_f64(x),
         (Val::V128(x), ValType::V128) => ValRaw::from_v128(x),
         (Val::NullRef, ValType::Ref | ValType::ContRef) => ValRaw::ZERO,
+        (Val::Extern(n), ValType::Ref) => ValRaw::from_ref(n as usize + 1, ref_word(0, EXTERN_REF)),
         (Val::Ref(r), _) if r.ty == t => r.raw,
         _ => return None,
     })
@@ -453,6 +664,9 @@ fn from_slot(v: ValRaw, t: ValType) -> Val {
         ValType::F64 => Val::F64(v.f64()),
         ValType::V128 => Val::V128(v.v128()),
         ValType::Ref | ValType::ContRef if v == ValRaw::ZERO => Val::NullRef,
+        ValType::Ref if v.reference().1 == ref_word(0, EXTERN_REF) => {
+            Val::Extern(v.reference().0.wrapping_sub(1) as u32)
+        }
         ValType::Ref | ValType::ContRef => Val::Ref(RefVal { raw: v, ty: t }),
     }
 }

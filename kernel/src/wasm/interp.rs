@@ -72,6 +72,9 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
         host_call(inst, h, &th.stack[fp..]);
         return Ok(());
     }
+    if def.linked {
+        return call_linked(inst, th, func, fp);
+    }
     let code = &def.code;
     let need = fp + code.frame_size as usize + SLACK;
     if th.stack.len() < need {
@@ -90,6 +93,16 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
 #[inline(never)]
 fn host_call(inst: &Instance, h: HostFunc, args: &[ValRaw]) {
     inst.print(&h.line(&args[..h.params().len()]));
+}
+
+/// A call of a function imported from another instance of the linker:
+/// that instance's function, on the same thread.
+#[inline(never)]
+fn call_linked(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<(), Unwind> {
+    match inst.link(func) {
+        Some((other, f)) => call(other, th, f, fp),
+        None => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+    }
 }
 
 #[cold]
@@ -131,18 +144,26 @@ fn catch(
     Err(Unwind::Exn(exn))
 }
 
-/// The function index a `funcref` slot names (a null one traps, and so
-/// does one of another instance or kind).
+/// The instance and function index a `funcref` slot names (a null one
+/// traps, and so does one of another kind, or of an instance outside this
+/// one's linker).
 #[inline(never)]
-pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<u32, Unwind> {
+pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<(&Instance, u32), Unwind> {
     let (index, word) = v.reference();
     if index == 0 {
         return Err(wasm_trap(trap::NULL_FUNCTION));
     }
-    if word != ref_word(inst.id, FUNC_REF) || index > inst.module.funcs.len() {
-        return Err(wasm_trap(trap::FOREIGN_REFERENCE));
+    let owner = if word == ref_word(inst.id, FUNC_REF) {
+        Some(inst)
+    } else if word & 3 == FUNC_REF {
+        inst.resolve(word >> 2)
+    } else {
+        None
+    };
+    match owner {
+        Some(o) if index <= o.module.funcs.len() => Ok((o, index as u32 - 1)),
+        _ => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
     }
-    Ok(index as u32 - 1)
 }
 
 /// The exception an `exnref` slot names (a null one traps, and so does
@@ -154,10 +175,14 @@ pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
     if index == 0 {
         return Err(wasm_trap(trap::NULL_EXCEPTION));
     }
-    let exns = inst.exns.borrow();
+    let owner = match inst.resolve(word >> 2) {
+        Some(o) if word & 3 == EXN_REF => o,
+        _ => return Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+    };
+    let exns = owner.exns.borrow();
     match exns.get(index - 1) {
-        Some(e) if word == ref_word(inst.id, EXN_REF) => Ok(e.clone()),
-        _ => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+        Some(e) => Ok(e.clone()),
+        None => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
     }
 }
 
@@ -460,20 +485,28 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 if v == ValRaw::ZERO {
                     return Err(wasm_trap(trap::UNINITIALIZED_ELEMENT));
                 }
-                let f = func_of(inst, v)?;
-                let def = &inst.module.funcs[f as usize];
-                if def.type_id != inst.module.types.as_ref().core_type_at_in_module(ty) {
+                let (owner, f) = func_of(inst, v)?;
+                let def = &owner.module.funcs[f as usize];
+                let same = if core::ptr::eq(owner, inst) {
+                    def.type_id == inst.module.types.as_ref().core_type_at_in_module(ty)
+                } else {
+                    // Type ids are per module: across instances the
+                    // signatures are compared.
+                    let want = inst.module.sigs[ty as usize];
+                    def.sig.params == want.params && def.sig.results == want.results
+                };
+                if !same {
                     return Err(wasm_trap(trap::INDIRECT_TYPE_MISMATCH));
                 }
                 let at = sp - def.code.nparams as usize;
-                catching!(call(inst, th, f, at));
+                catching!(call(owner, th, f, at));
                 sp = at + def.code.nresults as usize;
             }
             Op::CallRef => {
-                let f = func_of(inst, pop!())?;
-                let callee = &inst.module.funcs[f as usize].code;
+                let (owner, f) = func_of(inst, pop!())?;
+                let callee = &owner.module.funcs[f as usize].code;
                 let at = sp - callee.nparams as usize;
-                catching!(call(inst, th, f, at));
+                catching!(call(owner, th, f, at));
                 sp = at + callee.nresults as usize;
             }
             Op::Drop => sp -= 1,

@@ -11,6 +11,7 @@
 //! * [`instance`]: memory, globals, tables, tags and the runtime functions
 //!   of an instance, and the calls into it;
 //! * [`interp`]: the interpreter loop, a Rust call per Wasm call;
+//! * [`linker`]: instances that share a store and import from each other;
 //! * [`num`]: the numeric instructions;
 //! * [`host`]: the `spectest` host module, the only imports resolved;
 //! * [`switching`]: `cont.new`, `cont.bind`, `resume`, `resume_throw`,
@@ -24,6 +25,7 @@ pub mod code;
 pub mod host;
 pub mod instance;
 pub mod interp;
+pub mod linker;
 pub mod module;
 pub mod num;
 pub mod switching;
@@ -35,4 +37,5 @@ mod tests;
 
 pub use code::CompileError;
 pub use instance::{Error, Instance, RefVal, Val};
+pub use linker::Linker;
 pub use module::Module;

@@ -5,10 +5,11 @@
 //! form ([`super::code`]) as it is validated.
 //!
 //! Nothing here trusts the input: a module that does not validate, or uses
-//! something this interpreter does not implement (imports other than the
-//! `spectest` module's functions and globals, a second memory, SIMD, GC
-//! objects), is refused with a [`CompileError`] naming
-//! the offset, and never reaches the interpreter.
+//! something this interpreter does not implement (a `spectest` import it
+//! does not have, a second memory, SIMD, GC objects), is refused with a
+//! [`CompileError`] naming the offset, and never reaches the interpreter.
+//! Imports from other modules are kept as [`Import`]s, with the type
+//! each must have, for a [`super::Linker`] to resolve.
 
 use super::code::{self, Clause, Code, CompileError};
 use super::host::{self, HostFunc};
@@ -61,6 +62,8 @@ pub struct FuncDef {
     pub sig: Sig,
     pub code: Code,
     pub host: Option<HostFunc>,
+    /// Imported from another instance (resolved when instantiated).
+    pub linked: bool,
 }
 
 /// A table: its limits and initial element.
@@ -69,6 +72,8 @@ pub struct TableDef {
     pub initial: u64,
     pub maximum: Option<u64>,
     pub init: ConstExpr,
+    /// Imported from another instance.
+    pub linked: bool,
 }
 
 /// A global: mutability and initial value.
@@ -76,6 +81,10 @@ pub struct TableDef {
 pub struct GlobalDef {
     pub mutable: bool,
     pub init: ConstExpr,
+    /// Its slot type.
+    pub ty: crate::cont::ValType,
+    /// Imported from another instance (`init` is empty).
+    pub linked: bool,
 }
 
 /// Where an element or data segment goes at instantiation.
@@ -103,6 +112,38 @@ pub struct DataDef {
 pub struct MemoryDef {
     pub initial: u64,
     pub maximum: Option<u64>,
+    /// Imported from another instance.
+    pub linked: bool,
+}
+
+/// An import from another instance (a registered module of a `.wast`
+/// script): what it is, by name, and the type it must have.
+#[derive(Debug)]
+pub struct Import {
+    pub module: String,
+    pub name: String,
+    pub kind: ImportKind,
+}
+
+/// What an [`Import`] asks for.
+#[derive(Debug)]
+pub enum ImportKind {
+    /// A function of this signature.
+    Func(Sig),
+    Global {
+        ty: crate::cont::ValType,
+        mutable: bool,
+    },
+    Table {
+        initial: u64,
+        maximum: Option<u64>,
+    },
+    Memory {
+        initial: u64,
+        maximum: Option<u64>,
+    },
+    /// A tag of this signature.
+    Tag(Sig),
 }
 
 /// A decoded, validated and translated module.
@@ -125,6 +166,9 @@ pub struct Module {
     pub(crate) datas: Vec<DataDef>,
     pub(crate) start: Option<u32>,
     pub(crate) resume_tables: Vec<Vec<Clause>>,
+    /// Imports from other instances, in the order of the import section
+    /// (within each kind, they are the first indices of that kind).
+    pub(crate) imports: Vec<Import>,
 }
 
 impl core::fmt::Debug for Module {
@@ -187,7 +231,9 @@ impl Module {
         let mut start = None;
         let mut resume_tables = Vec::new();
         let mut types = None;
-        let mut imported_funcs: Vec<(u32, HostFunc, usize)> = Vec::new();
+        let mut imported_funcs: Vec<(u32, Option<HostFunc>, usize)> = Vec::new();
+        let mut pending_imports: Vec<(String, String, Pending)> = Vec::new();
+        let mut global_types: Vec<wasmparser::ValType> = Vec::new();
         let mut imported_globals: Vec<(wasmparser::ValType, crate::cont::ValType, usize)> =
             Vec::new();
         for payload in Parser::new(0).parse_all(bytes) {
@@ -200,19 +246,71 @@ impl Module {
                         let offset = offset as usize;
                         let what = format!("import {}.{}", imp.module, imp.name);
                         if imp.module != "spectest" {
-                            return Err(unsupported(&what, offset));
+                            let pending = match imp.ty {
+                                TypeRef::Func(t) | TypeRef::FuncExact(t) => {
+                                    imported_funcs.push((t, None, offset));
+                                    Pending::Func(t)
+                                }
+                                TypeRef::Global(g) => {
+                                    global_types.push(g.content_type);
+                                    globals.push(GlobalDef {
+                                        mutable: g.mutable,
+                                        init: Vec::new(),
+                                        ty: crate::cont::ValType::I32,
+                                        linked: true,
+                                    });
+                                    Pending::Global(g.content_type, g.mutable)
+                                }
+                                TypeRef::Table(t) => {
+                                    tables.push(TableDef {
+                                        initial: t.initial,
+                                        maximum: t.maximum,
+                                        init: alloc::vec![ConstOp::RefNull],
+                                        linked: true,
+                                    });
+                                    Pending::Done(ImportKind::Table {
+                                        initial: t.initial,
+                                        maximum: t.maximum,
+                                    })
+                                }
+                                TypeRef::Memory(m) => {
+                                    if memory.is_some() || m.memory64 || m.shared {
+                                        return Err(unsupported(&what, offset));
+                                    }
+                                    memory = Some(MemoryDef {
+                                        initial: m.initial,
+                                        maximum: m.maximum,
+                                        linked: true,
+                                    });
+                                    Pending::Done(ImportKind::Memory {
+                                        initial: m.initial,
+                                        maximum: m.maximum,
+                                    })
+                                }
+                                TypeRef::Tag(t) => {
+                                    tag_types.push(t.func_type_idx);
+                                    Pending::Tag(t.func_type_idx)
+                                }
+                            };
+                            pending_imports.push((
+                                String::from(imp.module),
+                                String::from(imp.name),
+                                pending,
+                            ));
+                            continue;
                         }
                         match imp.ty {
                             TypeRef::Func(t) | TypeRef::FuncExact(t) => {
                                 let h = HostFunc::named(imp.name)
                                     .ok_or_else(|| unsupported(&what, offset))?;
-                                imported_funcs.push((t, h, offset));
+                                imported_funcs.push((t, Some(h), offset));
                             }
                             TypeRef::Global(g) => {
                                 let (ty, v) = host::global(imp.name)
                                     .filter(|_| !g.mutable)
                                     .ok_or_else(|| unsupported(&what, offset))?;
                                 imported_globals.push((g.content_type, ty, offset));
+                                global_types.push(g.content_type);
                                 globals.push(GlobalDef {
                                     mutable: false,
                                     init: alloc::vec![match ty {
@@ -221,6 +319,8 @@ impl Module {
                                         crate::cont::ValType::F64 => ConstOp::F64(v.v128() as u64),
                                         _ => ConstOp::I32(v.i32()),
                                     }],
+                                    ty,
+                                    linked: false,
                                 });
                             }
                             _ => return Err(unsupported(&what, offset)),
@@ -243,6 +343,7 @@ impl Module {
                             initial: t.ty.initial,
                             maximum: t.ty.maximum,
                             init,
+                            linked: false,
                         });
                     }
                 }
@@ -261,6 +362,7 @@ impl Module {
                         memory = Some(MemoryDef {
                             initial: m.initial,
                             maximum: m.maximum,
+                            linked: false,
                         });
                     }
                 }
@@ -272,9 +374,12 @@ impl Module {
                 Payload::GlobalSection(r) => {
                     for g in r.clone() {
                         let g = g?;
+                        global_types.push(g.ty.content_type);
                         globals.push(GlobalDef {
                             mutable: g.ty.mutable,
                             init: const_expr(&g.init_expr)?,
+                            ty: crate::cont::ValType::I32,
+                            linked: false,
                         });
                     }
                 }
@@ -380,9 +485,14 @@ impl Module {
             }
         }
         let mut funcs = Vec::with_capacity(imported_funcs.len() + codes.len());
+        for (g, t) in globals.iter_mut().zip(&global_types) {
+            g.ty = types::slot_type(&types, *t);
+        }
         for (ty, h, offset) in imported_funcs {
             let sig = sigs[ty as usize];
-            if sig.params != h.params() || !sig.results.is_empty() {
+            if let Some(h) = h
+                && (sig.params != h.params() || !sig.results.is_empty())
+            {
                 return Err(unsupported("a spectest function of another type", offset));
             }
             funcs.push(FuncDef {
@@ -392,12 +502,30 @@ impl Module {
                 code: Code {
                     nparams: sig.params.len() as u32,
                     nlocals: sig.params.len() as u32,
-                    frame_size: sig.params.len() as u32,
+                    nresults: sig.results.len() as u32,
+                    frame_size: sig.params.len().max(sig.results.len()) as u32,
                     ..Code::default()
                 },
-                host: Some(h),
+                host: h,
+                linked: h.is_none(),
             });
         }
+        let imports = pending_imports
+            .into_iter()
+            .map(|(module, name, p)| Import {
+                module,
+                name,
+                kind: match p {
+                    Pending::Func(t) => ImportKind::Func(sigs[t as usize]),
+                    Pending::Tag(t) => ImportKind::Tag(sigs[t as usize]),
+                    Pending::Global(t, mutable) => ImportKind::Global {
+                        ty: types::slot_type(&types, t),
+                        mutable,
+                    },
+                    Pending::Done(k) => k,
+                },
+            })
+            .collect();
         for (i, code) in codes.into_iter().enumerate() {
             let ty = func_types[i];
             funcs.push(FuncDef {
@@ -406,6 +534,7 @@ impl Module {
                 sig: sigs[ty as usize],
                 code,
                 host: None,
+                linked: false,
             });
         }
         let tags = tag_types.iter().map(|&t| sigs[t as usize]).collect();
@@ -423,6 +552,7 @@ impl Module {
             datas,
             start,
             resume_tables,
+            imports,
         })
     }
 
@@ -430,9 +560,19 @@ impl Module {
     pub fn exported_func(&self, name: &str) -> Option<u32> {
         self.exports
             .iter()
-            .find(|(n, k, _)| n == name && *k == ExternalKind::Func)
+            .find(|(n, k, _)| {
+                n == name && matches!(k, ExternalKind::Func | ExternalKind::FuncExact)
+            })
             .map(|e| e.2)
     }
+}
+
+/// An import whose type is known once the type section is done.
+enum Pending {
+    Func(u32),
+    Tag(u32),
+    Global(wasmparser::ValType, bool),
+    Done(ImportKind),
 }
 
 /// For a continuation type whose function takes a continuation last (a

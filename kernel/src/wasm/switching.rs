@@ -41,8 +41,8 @@ fn cont_of(v: ValRaw) -> ContObj {
 /// `cont.new`: a continuation that will run the function `f` names.
 #[inline(never)]
 pub fn cont_new(inst: &Instance, f: ValRaw) -> Result<ValRaw, Unwind> {
-    let index = func_of(inst, f)?;
-    let func = inst.funcs[index as usize]
+    let (owner, index) = func_of(inst, f)?;
+    let func = owner.funcs[index as usize]
         .ok_or_else(|| wasm_trap("function has more results than a continuation holds"))?;
     let k = inst.store.cont_new(func).map_err(Unwind::trap)?;
     Ok(k.to_raw())

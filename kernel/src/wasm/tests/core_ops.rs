@@ -405,15 +405,24 @@ fn invalid_modules_are_refused_with_the_validators_message() {
 }
 
 #[test]
-fn imports_other_than_spectest_are_refused_not_ignored() {
+fn imports_other_than_spectest_are_refused_by_a_lone_instance() {
     let refused = |wat: &str| {
         let bytes = wat::parse_str(wat).unwrap();
         crate::wasm::Module::new(&bytes).unwrap_err().message
     };
-    assert_eq!(
-        refused(r#"(module (import "env" "f" (func)))"#),
-        "not supported by this interpreter: import env.f"
+    let bytes = wat::parse_str(r#"(module (import "env" "f" (func)))"#).unwrap();
+    let module = crate::wasm::Module::new(&bytes).expect("a linkable module compiles");
+    let lone = crate::wasm::Instance::new(
+        alloc::sync::Arc::new(module),
+        crate::cont::Store::new(crate::cont::MmapStacks::new(), super::STACK),
     );
+    match lone {
+        Err(crate::wasm::Error::Unlinkable(why)) => assert_eq!(
+            why,
+            "unknown import env.f (a lone instance links only spectest)"
+        ),
+        other => panic!("expected Unlinkable, got {:?}", other.map(|_| ())),
+    }
     assert_eq!(
         refused(r#"(module (import "spectest" "nope" (func)))"#),
         "not supported by this interpreter: import spectest.nope"

@@ -122,3 +122,12 @@ fn a_function_reference_passed_as_an_exception_reference_traps() {
         other => panic!("expected a trap, got {other:?}"),
     }
 }
+
+#[test]
+fn a_host_extern_reference_passed_as_a_function_reference_traps_when_called() {
+    let taker = instance(TAKER);
+    match taker.invoke("call", &[Val::Extern(9)]) {
+        Err(Error::Trap(t)) => assert_eq!(t.message(), "reference of another instance or kind"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}

@@ -14,6 +14,7 @@ use core::pin::Pin;
 mod core_ops;
 mod examples;
 mod hostile;
+mod linking;
 mod refs_exceptions;
 mod switching;
 

@@ -237,3 +237,36 @@ fn floats_compute_with_the_specifications_rounding_and_nan_rules() {
         ref other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_host_extern_reference_comes_back_unchanged_through_a_resume_throw() {
+    // The host's reference travels as an exception's payload raised at a
+    // continuation's suspension point, and is caught outside it.
+    let i = instance(
+        r#"(module
+      (type $f (func))
+      (type $k (cont $f))
+      (tag $carry (param externref))
+      (tag $wait)
+      (func $waits (suspend $wait))
+      (elem declare func $waits)
+      (func (export "carry") (param $x externref) (result externref)
+        (local $k (ref null $k))
+        (block $suspended (result (ref $k))
+          (resume $k (on $wait $suspended) (cont.new $k (ref.func $waits)))
+          (unreachable))
+        (local.set $k)
+        (block $caught (result externref)
+          (try_table (catch $carry $caught)
+            (resume_throw $k $carry (local.get $x) (local.get $k)))
+          (unreachable))))"#,
+    );
+    assert_eq!(
+        call(&i, "carry", &[crate::wasm::Val::Extern(41)]),
+        [crate::wasm::Val::Extern(41)]
+    );
+    assert_eq!(
+        call(&i, "carry", &[crate::wasm::Val::NullRef]),
+        [crate::wasm::Val::NullRef]
+    );
+}

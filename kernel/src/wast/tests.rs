@@ -1,0 +1,284 @@
+//! Host tests of the `.wast` runner: the bundle format read back as
+//! written and malformed bundles refused, and this kernel's own script
+//! (`kernel/wast/`) run through the runner with every command passing.
+
+use super::bundle::*;
+use super::run::{Counts, matches, run_script};
+use crate::cont::{MmapStacks, Store};
+use crate::wasm::Val;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// The scripts of `kernel/wast/`, packed by `build.rs`.
+const OWN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));
+
+fn s(x: &str) -> String {
+    String::from(x)
+}
+
+/// A bundle with one command of every kind and every value kind.
+fn every_kind() -> Bundle {
+    let invoke = Action::Invoke {
+        module: Some(s("$m")),
+        name: s("f"),
+        args: vec![
+            Value::I32(u32::MAX),
+            Value::I64(1 << 40),
+            Value::F32(0x7fc0_0001),
+            Value::F64(0x7ff8_0000_0000_0002),
+            Value::V128(u128::MAX - 1),
+            Value::RefNull,
+            Value::RefExtern(3),
+        ],
+    };
+    let get = Action::Get {
+        module: None,
+        name: s("g"),
+    };
+    let kinds = vec![
+        Kind::Module {
+            name: Some(s("$m")),
+            bytes: vec![0, 97, 115, 109],
+        },
+        Kind::Register {
+            name: s("m"),
+            module: None,
+        },
+        Kind::Action(get.clone()),
+        Kind::AssertReturn {
+            action: invoke.clone(),
+            results: vec![
+                Expected::Value(Value::I32(1)),
+                Expected::F32CanonicalNan,
+                Expected::F32ArithmeticNan,
+                Expected::F64CanonicalNan,
+                Expected::F64ArithmeticNan,
+                Expected::AnyNull,
+                Expected::AnyFunc,
+                Expected::AnyExtern,
+                Expected::AnyRef,
+                Expected::Either(vec![Expected::AnyNull, Expected::Value(Value::I64(2))]),
+            ],
+        },
+        Kind::AssertTrap {
+            action: get.clone(),
+            message: s("unreachable"),
+        },
+        Kind::AssertTrapModule {
+            bytes: vec![1],
+            message: s("x"),
+        },
+        Kind::AssertExhaustion {
+            action: invoke.clone(),
+            message: s("call stack exhausted"),
+        },
+        Kind::AssertInvalid {
+            bytes: vec![2, 3],
+            message: s("type mismatch"),
+        },
+        Kind::AssertMalformed {
+            bytes: vec![],
+            message: s("magic"),
+        },
+        Kind::AssertUnlinkable {
+            bytes: vec![4],
+            message: s("unknown import"),
+        },
+        Kind::AssertException {
+            action: invoke.clone(),
+        },
+        Kind::AssertSuspension {
+            action: invoke,
+            message: s("unhandled"),
+        },
+        Kind::NotRun {
+            command: s("thread"),
+            why: s("threads are not supported"),
+        },
+    ];
+    Bundle {
+        scripts: vec![
+            Script {
+                name: s("a.wast"),
+                commands: kinds
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, kind)| Command {
+                        line: i as u32 * 10 + 1,
+                        kind,
+                    })
+                    .collect(),
+            },
+            Script {
+                name: s("empty.wast"),
+                commands: Vec::new(),
+            },
+        ],
+    }
+}
+
+#[test]
+fn a_bundle_reads_back_as_it_was_written() {
+    let b = every_kind();
+    assert_eq!(decode(&encode(&b)), Ok(b));
+}
+
+#[test]
+fn every_truncation_of_a_bundle_is_refused_as_truncated() {
+    let bytes = encode(&every_kind());
+    for n in 0..bytes.len() {
+        let e = decode(&bytes[..n]).expect_err("a truncated bundle");
+        assert!(
+            e.what == "truncated" || e.what == "a count larger than the bytes left",
+            "at {n}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_bundle_without_the_magic_is_refused() {
+    let mut bytes = encode(&every_kind());
+    bytes[0] = b'X';
+    assert_eq!(
+        decode(&bytes),
+        Err(BundleError {
+            offset: 0,
+            what: "not a bundle (no WAST magic)"
+        })
+    );
+}
+
+#[test]
+fn a_bundle_of_another_version_is_refused() {
+    let mut bytes = encode(&every_kind());
+    bytes[4] = 2;
+    assert_eq!(
+        decode(&bytes),
+        Err(BundleError {
+            offset: 4,
+            what: "a bundle of another version"
+        })
+    );
+}
+
+/// The bytes of a one-script bundle whose only command is `kind`
+/// followed by `payload`, and the payload's offset.
+fn one_record(kind: u8, payload: &[u8]) -> (Vec<u8>, usize) {
+    let mut b = Vec::from(&MAGIC[..]);
+    b.extend_from_slice(&VERSION.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.push(b'x');
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.push(kind);
+    b.extend_from_slice(&7u32.to_le_bytes());
+    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    let at = b.len();
+    b.extend_from_slice(payload);
+    (b, at)
+}
+
+#[test]
+fn an_unknown_command_kind_is_refused() {
+    let (b, at) = one_record(99, &[]);
+    assert_eq!(
+        decode(&b),
+        Err(BundleError {
+            offset: at,
+            what: "an unknown command kind"
+        })
+    );
+}
+
+#[test]
+fn a_record_with_bytes_beyond_its_contents_is_refused() {
+    // register "a", no module name, then a stray byte inside the record
+    let (b, at) = one_record(2, &[1, 0, 0, 0, b'a', 0, 0xff]);
+    assert_eq!(
+        decode(&b),
+        Err(BundleError {
+            offset: at + 6,
+            what: "a record longer than its contents"
+        })
+    );
+}
+
+#[test]
+fn a_string_that_is_not_utf8_is_refused() {
+    let (b, at) = one_record(2, &[1, 0, 0, 0, 0xff, 0]);
+    assert_eq!(
+        decode(&b),
+        Err(BundleError {
+            offset: at,
+            what: "a string that is not UTF-8"
+        })
+    );
+}
+
+#[test]
+fn a_huge_count_is_refused_before_anything_is_reserved() {
+    // assert_return of `get "a"` claiming 2^32-1 results
+    let (b, at) = one_record(4, &[1, 0, 1, 0, 0, 0, b'a', 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(
+        decode(&b),
+        Err(BundleError {
+            offset: at + 11,
+            what: "a count larger than the bytes left"
+        })
+    );
+}
+
+#[test]
+fn nan_patterns_accept_exactly_their_nans() {
+    let f32s = |bits: u32| Val::F32(f32::from_bits(bits));
+    assert!(matches(f32s(0x7fc0_0000), &Expected::F32CanonicalNan));
+    assert!(matches(f32s(0xffc0_0000), &Expected::F32CanonicalNan));
+    assert!(!matches(f32s(0x7fc0_0001), &Expected::F32CanonicalNan));
+    assert!(matches(f32s(0x7fc0_0001), &Expected::F32ArithmeticNan));
+    assert!(!matches(f32s(0x7f80_0001), &Expected::F32ArithmeticNan));
+    let f64s = |bits: u64| Val::F64(f64::from_bits(bits));
+    assert!(matches(
+        f64s(0x7ff8_0000_0000_0000),
+        &Expected::F64CanonicalNan
+    ));
+    assert!(!matches(
+        f64s(0x7ff8_0000_0000_0001),
+        &Expected::F64CanonicalNan
+    ));
+    assert!(matches(
+        f64s(0xfff8_0000_0000_0001),
+        &Expected::F64ArithmeticNan
+    ));
+    assert!(!matches(
+        f64s(0x7ff0_0000_0000_0001),
+        &Expected::F64ArithmeticNan
+    ));
+    assert!(!matches(Val::I32(0), &Expected::F32CanonicalNan));
+}
+
+#[test]
+fn our_own_script_passes_every_command_on_the_host() {
+    let bundle = decode(OWN).expect("build.rs packs a well-formed bundle");
+    let mut lines = Vec::new();
+    let mut total = Counts::default();
+    for script in &bundle.scripts {
+        let c = run_script(
+            script,
+            Store::new(MmapStacks::new(), 1024 * 1024),
+            1024 * 1024,
+            &mut |l: &str| lines.push(String::from(l)),
+        );
+        total.passed += c.passed;
+        total.failed += c.failed;
+    }
+    let failed: Vec<&String> = lines.iter().filter(|l| !l.ends_with("... ok")).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(
+        total,
+        Counts {
+            passed: 29,
+            failed: 0
+        }
+    );
+}

@@ -282,3 +282,131 @@ fn our_own_script_passes_every_command_on_the_host() {
         }
     );
 }
+
+/// Runs one script of `commands` over the module `wat` on the host; its
+/// lines and counts.
+fn run_over(wat: &str, commands: Vec<Kind>) -> (Vec<String>, Counts) {
+    let mut all = vec![Command {
+        line: 1,
+        kind: Kind::Module {
+            name: None,
+            bytes: ::wat::parse_str(wat).expect("the test's own WAT"),
+        },
+    }];
+    for (i, kind) in commands.into_iter().enumerate() {
+        all.push(Command {
+            line: i as u32 + 2,
+            kind,
+        });
+    }
+    let script = Script {
+        name: s("negative.wast"),
+        commands: all,
+    };
+    let mut lines = Vec::new();
+    let counts = run_script(
+        &script,
+        Store::new(MmapStacks::new(), 1024 * 1024),
+        1024 * 1024,
+        &mut |l: &str| lines.push(String::from(l)),
+    );
+    (lines, counts)
+}
+
+const ADD_AND_BOOM: &str = r#"(module
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (func (export "boom") unreachable))"#;
+
+fn add(a: u32, b: u32) -> Action {
+    Action::Invoke {
+        module: None,
+        name: s("add"),
+        args: vec![Value::I32(a), Value::I32(b)],
+    }
+}
+
+#[test]
+fn an_assert_return_of_a_wrong_value_is_reported_failed_with_both_values() {
+    let (lines, counts) = run_over(
+        ADD_AND_BOOM,
+        vec![Kind::AssertReturn {
+            action: add(2, 2),
+            results: vec![Expected::Value(Value::I32(5))],
+        }],
+    );
+    assert_eq!(
+        counts,
+        Counts {
+            passed: 1,
+            failed: 1
+        }
+    );
+    assert_eq!(
+        lines[1],
+        "wast negative.wast:2 assert_return invoke \"add\" ... FAILED: \
+         returned [I32(4)], expected [Value(I32(5))]"
+    );
+}
+
+#[test]
+fn an_assert_trap_of_a_call_that_returns_is_reported_failed() {
+    let (lines, counts) = run_over(
+        ADD_AND_BOOM,
+        vec![Kind::AssertTrap {
+            action: add(1, 1),
+            message: s("unreachable"),
+        }],
+    );
+    assert_eq!(
+        counts,
+        Counts {
+            passed: 1,
+            failed: 1
+        }
+    );
+    assert!(
+        lines[1].ends_with("FAILED: expected a trap \"unreachable\", got a return of [I32(2)]"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn an_assert_trap_with_another_reason_is_reported_failed_and_the_next_command_still_runs() {
+    let boom = Action::Invoke {
+        module: None,
+        name: s("boom"),
+        args: vec![],
+    };
+    let (lines, counts) = run_over(
+        ADD_AND_BOOM,
+        vec![
+            Kind::AssertTrap {
+                action: boom,
+                message: s("integer divide by zero"),
+            },
+            Kind::AssertReturn {
+                action: add(2, 3),
+                results: vec![Expected::Value(Value::I32(5))],
+            },
+        ],
+    );
+    assert_eq!(
+        counts,
+        Counts {
+            passed: 2,
+            failed: 1
+        }
+    );
+    assert!(
+        lines[1]
+            .ends_with("FAILED: trapped with \"unreachable\", expected \"integer divide by zero\""),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].ends_with("assert_return invoke \"add\" ... ok"),
+        "{}",
+        lines[2]
+    );
+}

@@ -40,7 +40,7 @@ use super::func::{
 };
 use super::provider::StackProvider;
 use super::registry;
-use super::stack::{ContStack, ControlContext};
+use super::stack::ContStack;
 use super::trap::Trap;
 use super::val::{ValRaw, ValType};
 use crate::cpu_local::cpu_local;
@@ -122,8 +122,6 @@ pub struct Store {
     /// (a kernel lock held, another store's chain running): cancelled at
     /// the next `cont.new` that can, or when the store drops.
     pub(super) deferred: UnsafeCell<Vec<ContObj>>,
-    /// Where a trapping stack stores its (abandoned) context.
-    pub(super) scratch: UnsafeCell<ControlContext>,
     /// This store's link in the list of live stores, for debuggers.
     pub(super) live: registry::LiveLink,
     pub(super) _pinned: PhantomPinned,
@@ -167,11 +165,6 @@ impl Store {
             exception_types: Cell::new(&[]),
             exception_tag: Cell::new(u32::MAX),
             deferred: UnsafeCell::new(Vec::new()),
-            scratch: UnsafeCell::new(ControlContext {
-                rsp: 0,
-                rbp: 0,
-                rip: 0,
-            }),
             live: registry::LiveLink::unlinked(),
             _pinned: PhantomPinned,
             _not_send_sync: PhantomData,

@@ -186,64 +186,33 @@ pub unsafe fn switch(payload: ControlEffect, ctx: *mut ControlContext) -> Contro
     ControlEffect(received)
 }
 
-/// The switch of a trap, which leaves a stack for good: saves the current
-/// RSP/RBP/resume address into `store` (a scratch context nobody loads),
-/// loads `load`, and jumps there with `payload` in RDI. Returns the effect
-/// sent by whoever switches back here later (nobody, for a trap).
+/// The last switch of a trapped continuation, which leaves its stack for
+/// good: loads the context `ctx` and jumps there with `payload` in RDI.
+/// Nothing is saved, since nothing will ever come back here.
 ///
 /// # Safety
-/// `load` must hold a live context: a suspension point of this switch, the
-/// start trampoline of an initialized stack, or a resume point. `store`
-/// must stay valid until someone loads it. Whoever resumes the stored
-/// context must have done the runtime's bookkeeping first.
+/// `ctx` must hold a live context (a resume point waiting for this
+/// effect), and the frames on the current stack must be ones that may be
+/// abandoned: whoever resumes at `ctx` takes over.
 #[inline(always)]
-pub unsafe fn switch_away(
-    payload: ControlEffect,
-    store: *mut ControlContext,
-    load: *const ControlContext,
-) -> ControlEffect {
-    let received: u64;
-    // SAFETY: the caller guarantees both contexts are valid (see above).
-    // Every register except RSP/RBP is declared clobbered or is an operand
-    // (RBX, which Rust reserves, is pushed and popped around the switch),
-    // and RSP/RBP are the same when control comes back to label 2 as when
-    // it left, because whoever jumps to label 2 loads the context stored here.
+pub unsafe fn leave(payload: ControlEffect, ctx: *const ControlContext) -> ! {
+    // SAFETY: the caller guarantees the context is live; control never
+    // comes back, so no register needs keeping.
     unsafe {
         asm!(
-            // RBX cannot be named as a clobber: keep it on this stack.
-            "push rbx",
-            // Load the target first (store may equal load): RSP ctx+0,
-            // RBP ctx+8, RIP ctx+16.
-            "mov r8, [rdx + {rsp}]",
-            "mov r9, [rdx + {rbp}]",
+            // RIP and RBP first: RDX (ctx) stays readable, whatever RSP is.
             "mov r10, [rdx + {rip}]",
-            // Our resume point is label 2 below.
-            "lea r11, [rip + 2f]",
-            // Store ours: RSP to ctx+0, RBP to ctx+8, RIP to ctx+16.
-            "mov [rsi + {rsp}], rsp",
-            "mov [rsi + {rbp}], rbp",
-            "mov [rsi + {rip}], r11",
-            // Become the target.
-            "mov rsp, r8",
-            "mov rbp, r9",
+            "mov rbp, [rdx + {rbp}]",
+            "mov rsp, [rdx + {rsp}]",
             "jmp r10",
-            // Someone loaded our context: RSP/RBP are as stored above.
-            "2:",
-            "pop rbx",
-            inout("rdi") payload.0 => received,
-            inout("rsi") store => _,
-            inout("rdx") load => _,
-            out("r12") _,
-            out("r13") _,
-            out("r14") _,
-            out("r15") _,
+            in("rdi") payload.0,
+            in("rdx") ctx,
             rsp = const stack::CTX_RSP,
             rbp = const stack::CTX_RBP,
             rip = const stack::CTX_RIP,
-            clobber_abi("C"),
+            options(noreturn),
         );
     }
-    ControlEffect(received)
 }
 
 /// `switch`'s own switch, which hands the running segment's place under
@@ -262,7 +231,7 @@ pub unsafe fn switch_away(
 /// ```
 ///
 /// The same as copying `*target` aside, `*target = *handler`, then
-/// `switch_away(payload, handler, &copy)`, with six memory moves fewer.
+/// `switch` from `handler` to the copy, with six memory moves fewer.
 ///
 /// # Safety
 /// `handler` and `target` must be two distinct live contexts: `handler`

@@ -11,7 +11,7 @@ use super::contref::ContRef;
 use super::func::{FuncRecord, VMContext};
 use super::stack::ArgsObject;
 use super::store::{RUNNING, Store};
-use super::switch::{ControlEffect, frame_pointer, switch_away};
+use super::switch::{ControlEffect, frame_pointer, leave};
 use super::trace::{self, TraceFrame};
 use super::trap::{Backtrace, Trap, TrapKind};
 use super::walk::{self, Frame};
@@ -110,7 +110,7 @@ impl Store {
     pub(super) unsafe fn unwind(&self, mut trap: Trap) -> ! {
         // SAFETY: `current` is a live, active ContRef (the caller's
         // contract), so its control context holds its parent's resume
-        // point. Nobody ever loads `scratch`.
+        // point; the frames on this stack are abandoned.
         unsafe {
             let cur = self.current.get();
             if trap.origin() == 0 {
@@ -118,9 +118,8 @@ impl Store {
             }
             self.pending_trap.set(Some(trap));
             let ctx = (*cur).stack.control_context();
-            switch_away(ControlEffect::TRAP, self.scratch.get(), ctx);
+            leave(ControlEffect::TRAP, ctx)
         }
-        unreachable!("a trapped stack was resumed")
     }
 
     /// Called by the shim when a guest closure returns `Err(trap)`.

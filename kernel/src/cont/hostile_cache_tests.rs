@@ -60,28 +60,10 @@ fn counts(s: &Store) -> (usize, usize) {
     (s.outstanding_stacks(), s.cached_stacks())
 }
 
-/// Counts guest frames alive (see `hostile_tests`): a count left up after
-/// a cancellation or a store's drop is a frame that was abandoned.
-#[derive(Clone, Default)]
-struct Frames(Rc<Cell<i32>>);
-
-struct Frame(Rc<Cell<i32>>);
-
-impl Frames {
-    fn enter(&self) -> Frame {
-        self.0.set(self.0.get() + 1);
-        Frame(self.0.clone())
-    }
-    fn live(&self) -> i32 {
-        self.0.get()
-    }
-}
-
-impl Drop for Frame {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
-    }
-}
+// Guest frames alive are counted with `hostile_tests::Frames`: a count
+// left up after a cancellation or a store's drop is a frame that was
+// abandoned.
+use super::hostile_tests::Frames;
 
 /// A guest that returns the address of one of its locals: which stack it
 /// ran on.

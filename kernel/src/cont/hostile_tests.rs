@@ -46,16 +46,16 @@ fn kind_of<T>(r: Result<T, Trap>) -> Option<TrapKind> {
 /// store owns do not count, so a count that stays up after a store's drop
 /// is a frame that was abandoned.
 #[derive(Clone, Default)]
-struct Frames(Rc<Cell<i32>>);
+pub(super) struct Frames(Rc<Cell<i32>>);
 
-struct Frame(Rc<Cell<i32>>);
+pub(super) struct Frame(Rc<Cell<i32>>);
 
 impl Frames {
-    fn enter(&self) -> Frame {
+    pub(super) fn enter(&self) -> Frame {
         self.0.set(self.0.get() + 1);
         Frame(self.0.clone())
     }
-    fn live(&self) -> i32 {
+    pub(super) fn live(&self) -> i32 {
         self.0.get()
     }
 }

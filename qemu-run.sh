@@ -634,6 +634,14 @@ for arg in "$@"; do
     esac
 done
 
+# Words a mode does not take are a mistake (a misspelt command would
+# otherwise boot the demo).
+if [ ${#ARGS[@]} -gt 0 ] && { [ "$MODE" = demo ] || [ "$MODE" = lint ] || [ "$MODE" = bench ] ||
+    [ "$MODE" = attach ] || [ "$MODE" = labscheck ]; }; then
+    say "qemu-run.sh: unknown command or extra word: ${ARGS[*]} (see --help)"
+    exit 2
+fi
+
 case $MODE in
     demo) run_demo ;;
     attach) run_gdb_attach ;;

@@ -732,7 +732,8 @@ fn stores_made_dropped_and_forgotten_inside_a_guest_leave_the_live_list_exact() 
     returned::<()>(outer.resume(k, (), &[]));
     let seen = seen.borrow();
     let (c_id, b_id, a_id) = (seen[0][0], seen[0][1], seen[0][2]);
-    assert!(a_id > outer_id && b_id == a_id + 1 && c_id == b_id + 1);
+    // Newest first; ids grow (other test threads may take ids in between).
+    assert!(a_id > outer_id && b_id > a_id && c_id > b_id);
     let mut expected = vec![b_id, outer_id];
     expected.extend(before.iter().copied());
     assert_eq!(seen[1], expected);

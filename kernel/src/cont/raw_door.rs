@@ -17,22 +17,17 @@
 //! handle the runtime made (or `ContObj::NULL`), which an interpreter gets
 //! for free when it only ever stores handles that came out of the runtime.
 
-use super::contref::{ContObj, Handler, MAX_VALUES, State, Tag};
+use super::contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
 use super::store::Store;
 use super::switch::ControlEffect;
 use super::trap::{Trap, TrapKind};
 use super::val::{ValRaw, ValType};
 
-/// How a raw `resume` came back.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RawResumed {
-    /// The function returned: its results are in the caller's `results`
-    /// slice, of these types.
-    Returned(&'static [ValType]),
-    /// A `suspend` reached handler number `handler`; `cont` resumes the
-    /// rest, and [`Store::payload_raw`] reads what it sent.
-    Suspended { handler: usize, cont: ContObj },
-}
+/// How a raw `resume` came back: `Returned(types)` when the function
+/// returned, its results then in the caller's `results` slice, of these
+/// types; `Suspended { handler, cont }` as for any resume
+/// ([`Store::payload_raw`] reads what the suspend sent).
+pub type RawResumed = Resumed<&'static [ValType]>;
 
 impl Store {
     /// `resume k args (on ...)*` over slots: `args` of types `arg_types`
@@ -128,23 +123,14 @@ impl Store {
         back: *mut super::contref::ContRef,
         results: &mut [ValRaw],
     ) -> Result<RawResumed, Trap> {
-        // SAFETY: per the contract.
+        // SAFETY: per the contract; the copy writes at most
+        // `results.len()` slots and reads no more than `back` returned.
         unsafe {
-            match effect.discriminant() {
-                ControlEffect::SUSPEND_TAG => Ok(RawResumed::Suspended {
-                    handler: effect.handler_index() as usize,
-                    cont: self.handle(back),
-                }),
-                ControlEffect::RETURN_TAG => {
-                    let types = (*back).results;
-                    let n = types.len().min(results.len());
-                    core::ptr::copy_nonoverlapping((*back).args.data, results.as_mut_ptr(), n);
-                    (*back).state = State::Returned;
-                    self.release(back);
-                    Ok(RawResumed::Returned(types))
-                }
-                _ => Err(self.trapped(back)),
-            }
+            self.outcome_with(effect, back, |types, data| {
+                let n = types.len().min(results.len());
+                core::ptr::copy_nonoverlapping(data, results.as_mut_ptr(), n);
+                types
+            })
         }
     }
 

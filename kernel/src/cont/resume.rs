@@ -14,7 +14,7 @@ use super::stack::{self};
 use super::store::{RUNNING, Store, same_types};
 use super::switch::{ControlEffect, switch};
 use super::trap::{Trap, TrapKind};
-use super::val::ValType;
+use super::val::{ValRaw, ValType};
 
 impl Store {
     /// `cont.new`: a fresh continuation that will run `f`.
@@ -213,6 +213,27 @@ impl Store {
         effect: ControlEffect,
         back: *mut ContRef,
     ) -> Result<Resumed<R>, Trap> {
+        // SAFETY: per the contract: `back` is the outermost of the segment
+        // we resumed, or a switch target that took its place with the same
+        // result types (`switch` checks), so its results are `R`.
+        unsafe { self.outcome_with(effect, back, |_, data| R::load(data)) }
+    }
+
+    /// The body of every resume's report, whatever door: a suspension's
+    /// handle, the results `load` reads from the args buffer of a
+    /// continuation that returned (it gets their types too) before the
+    /// record is released, or the trap.
+    ///
+    /// # Safety
+    /// `back` is the live ContRef that sent `effect`; `load` reads at most
+    /// `back`'s results from the buffer it is given.
+    #[inline(always)]
+    pub(super) unsafe fn outcome_with<T>(
+        &self,
+        effect: ControlEffect,
+        back: *mut ContRef,
+        load: impl FnOnce(&'static [ValType], *const ValRaw) -> T,
+    ) -> Result<Resumed<T>, Trap> {
         // SAFETY: per the contract.
         unsafe {
             match effect.discriminant() {
@@ -221,10 +242,7 @@ impl Store {
                     cont: self.handle(back),
                 }),
                 ControlEffect::RETURN_TAG => {
-                    // `back` is the outermost of the segment we resumed, or
-                    // a switch target that took its place with the same
-                    // result types (`switch` checks): its results are `R`.
-                    let results = R::load((*back).args.data);
+                    let results = load((*back).results, (*back).args.data);
                     (*back).state = State::Returned;
                     self.release(back);
                     Ok(Resumed::Returned(results))

@@ -20,11 +20,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::arch::asm;
 use core::cell::Cell;
-use core::fmt::Debug;
 use core::hint::black_box;
-use core::panic::Location;
 use core::pin::Pin;
 
+use kernel::cont::scenarios::{ok, trapped};
 use kernel::cont::trace::{MAX_TRACE, Trace};
 use kernel::cont::trap::MAX_FRAMES;
 use kernel::cont::{Func, Store, Trap, TrapKind};
@@ -52,25 +51,6 @@ const CRATE: &str = module_path!();
 
 fn store() -> Pin<Box<Store>> {
     Store::new(KernelStacks, STACK)
-}
-
-#[track_caller]
-fn ok<T, E: Debug>(r: Result<T, E>) -> Result<T, String> {
-    let at = Location::caller();
-    r.map_err(|e| format!("{}:{}: unexpected error {e:?}", at.file(), at.line()))
-}
-
-#[track_caller]
-fn trapped<T: Debug>(r: Result<T, Trap>) -> Result<Trap, String> {
-    let at = Location::caller();
-    match r {
-        Err(trap) => Ok(trap),
-        Ok(v) => Err(format!(
-            "{}:{}: expected a trap, got {v:?}",
-            at.file(),
-            at.line()
-        )),
-    }
 }
 
 /// The TOS of the continuation stack the caller runs on (0: not on one),

@@ -72,20 +72,4 @@ pub(super) fn trapped<T: core::fmt::Debug>(r: Result<T, Trap>) -> Trap {
     }
 }
 
-/// A provider that counts outstanding stacks in a cell the test keeps.
-pub(super) struct Counting(pub(super) MmapStacks, pub(super) Rc<Cell<usize>>);
-
-// SAFETY: forwards to `MmapStacks`, which keeps the contract.
-unsafe impl StackProvider for Counting {
-    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
-        self.1.set(self.1.get() + 1);
-        self.0.allocate(size, owner)
-    }
-    fn free(&mut self, stack: ContStack) {
-        self.1.set(self.1.get() - 1);
-        self.0.free(stack)
-    }
-    fn outstanding(&self) -> usize {
-        self.1.get()
-    }
-}
+pub(super) use crate::cont::provider::Counting;

@@ -2,7 +2,7 @@
 //! run through decoding, translation and the interpreter, continuations on
 //! Linux stacks.
 
-use crate::cont::{ContStack, MmapStacks, StackError, StackProvider, Store};
+use crate::cont::{MmapStacks, Store};
 use crate::wasm::{Error, Instance, Module, Val};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
@@ -35,23 +35,7 @@ pub(super) fn instance(wat: &str) -> Pin<Box<Instance>> {
     inst
 }
 
-/// A stack provider that counts the stacks it has handed out.
-pub(super) struct Counting(MmapStacks, Rc<Cell<usize>>);
-
-// SAFETY: forwards to `MmapStacks`, which keeps the contract.
-unsafe impl StackProvider for Counting {
-    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
-        self.1.set(self.1.get() + 1);
-        self.0.allocate(size, owner)
-    }
-    fn free(&mut self, stack: ContStack) {
-        self.1.set(self.1.get() - 1);
-        self.0.free(stack)
-    }
-    fn outstanding(&self) -> usize {
-        self.1.get()
-    }
-}
+pub(super) use crate::cont::provider::Counting;
 
 /// An instance whose store counts its live stacks in `live`.
 pub(super) fn instance_counting(wat: &str, live: Rc<Cell<usize>>) -> Pin<Box<Instance>> {

@@ -1,5 +1,5 @@
-//! The two pieces of assembly that move the CPU between stacks: the start
-//! trampoline of a fresh continuation and the stack switch.
+//! The assembly that moves the CPU between stacks: the start trampoline of
+//! a fresh continuation, and the stack switch in its three forms.
 //!
 //! Everything else in the runtime is ordinary Rust. A switch only needs three
 //! registers to change stacks (RSP, RBP, RIP) and one to carry a message
@@ -15,9 +15,13 @@
 //!  ctx + 16  (TOS-0x08)   RIP
 //! ```
 //!
-//! [`switch`] stores the current RSP/RBP/resume RIP into one context and
-//! loads another: 11 instructions on the way out (push rbx, 3 loads, lea,
-//! 3 stores, 2 moves, jmp) and 1 where control comes back (pop rbx).
+//! [`switch`] (resume, suspend) exchanges the running code with one
+//! context: it loads the three words, stores the current RSP/RBP/resume
+//! RIP in their place and jumps: 11 instructions on the way out (push rbx,
+//! 3 loads, lea, 3 stores, 2 moves, jmp) and 1 where control comes back
+//! (pop rbx). [`switch_through`] (the `switch` instruction) also moves a
+//! handler's resume point into the target's context on the way; [`leave`]
+//! (a trap) only loads, since nothing ever comes back to a trapped stack.
 //!
 //! The start trampoline is where a switch into a *fresh* stack lands; it
 //! calls the runtime's entry function and, when the guest has returned,

@@ -8,7 +8,7 @@
 //! [`TestResult`], and fails through `check!`/`check_eq!` and the helpers
 //! below, never by panicking: in the kernel a panic ends the boot and skips
 //! the rest of the suite. Each harness makes a test of the same name for
-//! every scenario that [`for_each_scenario!`] lists. Stack counts are compared with what the store's provider reported
+//! every scenario that [`for_each_scenario!`](crate::for_each_scenario) lists. Stack counts are compared with what the store's provider reported
 //! at the start, as the kernel's pool is shared by every store.
 //!
 //! Guest closures never use `check!` (its `Err(String)` does not fit their

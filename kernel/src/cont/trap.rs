@@ -47,8 +47,14 @@ pub enum TrapKind {
     TooManyArguments,
     /// The values given do not match the types the continuation expects.
     SignatureMismatch,
-    /// The stack provider had no stack to give.
+    /// The stack provider had no stack to give, or the store holds as many
+    /// as its limit ([`super::StoreLimits::stacks`]) allows.
     OutOfStacks,
+    /// A guest allocation was refused: it would have taken its store past
+    /// its heap quota ([`super::StoreLimits::heap_bytes`]), or all guests
+    /// past their pool, or the heap had no room. The trap's text is the
+    /// allocation-error panic's (`memory allocation of N bytes failed`).
+    OutOfMemory,
     /// A guest function returned `false` without saying why.
     GuestFailure,
     /// A guest function returned `Err(trap)`: the kind it chose is kept,

@@ -161,6 +161,14 @@ impl Store {
     /// has `&Store`, never `Pin<&mut Store>`). A limit below what the store
     /// holds now takes nothing back: it refuses what would add to it until
     /// the store holds less.
+    ///
+    /// ```compile_fail,E0599
+    /// // A guest is given `&Store`: it cannot raise its own store's limits.
+    /// use kernel::cont::{Store, StoreLimits};
+    /// fn guest(s: &Store) {
+    ///     s.set_limits(StoreLimits { heap_bytes: usize::MAX, stacks: usize::MAX });
+    /// }
+    /// ```
     pub fn set_limits(self: Pin<&mut Self>, limits: StoreLimits) {
         self.limits.stacks.set(limits.stacks);
         #[cfg(target_os = "none")]

@@ -618,4 +618,6 @@ fn guarantees_guest_rules_and_readme_quote_the_per_store_limits() {
     assert!(README.contains(&format!("by default {quota} of the kernel\nheap")));
     assert!(README.contains(&format!("and {stacks} stacks;")));
     assert!(README.contains(&format!("keeps an {reserve} reserve")));
+    const WASM: &str = include_str!("../../docs/wasm.md");
+    line_with(WASM, &[&format!("its store's quota ({quota} by default;")]);
 }

@@ -182,3 +182,17 @@ fn a_stack_limit_of_zero_refuses_every_cont_new() {
     );
     assert_eq!(s.usage().stacks, 0);
 }
+
+#[test]
+fn the_typed_door_meets_the_same_stack_limit_and_reads_the_same_usage() {
+    use crate::cont::typed::{self, Cont};
+    let s = limited(1);
+    let f = typed::Func::<i32, i32>::wrap(&s, |_: &Store, x: i32| Ok(x + 1)).unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    assert_eq!(
+        Cont::new(&s, f).err().map(|t| t.kind()),
+        Some(TrapKind::OutOfStacks)
+    );
+    assert_eq!(s.usage().stacks, 1);
+    assert!(matches!(k.resume(1, &[]), Ok(typed::Resumed::Returned(2))));
+}

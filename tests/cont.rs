@@ -30,7 +30,7 @@ use core::pin::Pin;
 
 use kernel::cont::scenarios::{self, ok, returned, trapped};
 use kernel::cont::switch::{frame_pointer, start_trampoline_address};
-use kernel::cont::{Frame, StackProvider, State, Store, Trap, TrapKind};
+use kernel::cont::{Frame, StackProvider, State, Store, StoreLimits, Trap, TrapKind};
 use kernel::paging::{self, CONT_STACKS_START};
 use kernel::stacks::{self, KernelStacks};
 use kernel::testing::TestResult;
@@ -40,8 +40,18 @@ use x86_64::VirtAddr;
 /// Usable bytes of every continuation stack in these tests.
 const STACK: usize = 64 * 1024;
 
+/// A store of kernel stacks. Its stack limit is the pool's size, above the
+/// default ([`StoreLimits::DEFAULT`]): a scenario holds 10,000
+/// continuations at once.
 fn store() -> Pin<Box<Store>> {
-    Store::new(KernelStacks, STACK)
+    Store::with_limits(
+        KernelStacks,
+        STACK,
+        StoreLimits {
+            stacks: 16_384,
+            ..StoreLimits::DEFAULT
+        },
+    )
 }
 
 /// `cont_suite!(a, b)`: the suite of this file. Each name becomes a test

@@ -19,7 +19,8 @@ use core::ptr::{read_volatile, write_volatile};
 
 use kernel::cont::scenarios::failing_guest;
 use kernel::cont::{
-    ContObj, ContStack, Handler, Resumed, StackProvider, Store, Trap, TrapKind, ValType,
+    ContObj, ContStack, Handler, Resumed, StackProvider, Store, StoreLimits, Trap, TrapKind,
+    ValType,
 };
 use kernel::interrupts::{probe, vector};
 use kernel::paging::{self, PAGE_SIZE};
@@ -310,8 +311,14 @@ type Parking = (
     kernel::cont::Func,
 );
 
+/// Its stack limit is raised above the default: a test parks 10,000
+/// continuations in it at once.
 fn parking_store() -> Result<Parking, String> {
-    let store = Store::new(KernelStacks, STACK_SIZE);
+    let limits = StoreLimits {
+        stacks: 16_384,
+        ..StoreLimits::DEFAULT
+    };
+    let store = Store::with_limits(KernelStacks, STACK_SIZE, limits);
     let tag = store
         .tag_new(&[ValType::I64], &[])
         .map_err(|e| format!("{e:?}"))?;

@@ -562,3 +562,62 @@ fn wasm_md_quotes_lines_our_wast_script_really_prints() {
         );
     }
 }
+
+const README: &str = include_str!("../../README.md");
+
+#[test]
+fn guarantees_guest_rules_and_readme_quote_the_per_store_limits() {
+    use crate::cont::limits::{
+        DEFAULT_HEAP_QUOTA, DEFAULT_STACK_LIMIT, GUEST_HEAP_POOL, KERNEL_HEAP_RESERVE,
+    };
+    let mib = |b: usize| format!("{} MiB", b >> 20);
+    let quota = mib(DEFAULT_HEAP_QUOTA);
+    let (pool, reserve) = (mib(GUEST_HEAP_POOL), mib(KERNEL_HEAP_RESERVE));
+    let stacks = DEFAULT_STACK_LIMIT;
+    // The table of guarantees.md, one row per limit.
+    line_with(
+        GUARANTEES,
+        &["| heap quota (", &format!("| {quota} a store |")],
+    );
+    line_with(
+        GUARANTEES,
+        &[
+            "| guests' pool |",
+            &format!("| {pool}, all stores together |"),
+            &format!("reserve of {reserve} of the {} MiB heap", HEAP_SIZE >> 20),
+        ],
+    );
+    line_with(
+        GUARANTEES,
+        &["| stack limit (", &format!("| {stacks} stacks a store |")],
+    );
+    // The shares the prose names.
+    assert_eq!(HEAP_SIZE as usize / DEFAULT_HEAP_QUOTA, 8);
+    assert_eq!(GUEST_HEAP_POOL / DEFAULT_HEAP_QUOTA, 6);
+    assert!(GUARANTEES.contains("an eighth of the heap and a sixth\nof the guests' pool"));
+    assert!(GUARANTEES.contains("six stores at their quota fill\nthe pool, and the seventh"));
+    let slots = default_stack_config("slots");
+    assert_eq!(slots as usize / stacks, 16);
+    assert!(GUARANTEES.contains(&format!("a sixteenth of the pool's {slots} stacks")));
+    // What 1000 bytes are charged: the request and the header, as the
+    // allocator rounds them.
+    const HEAP: &str = include_str!("heap.rs");
+    let header = const_in(HEAP, "pub const HEADER_BYTES: usize =") as usize;
+    assert!(GUARANTEES.contains(&format!("a {header}-byte header")));
+    let inner = core::alloc::Layout::from_size_align(1000 + header, header).unwrap();
+    let charged = linked_list_allocator::hole::HoleList::align_layout(inner)
+        .unwrap()
+        .size();
+    assert!(GUARANTEES.contains(&format!("(1000 bytes are charged {charged})")));
+    // The guest's side and the README.
+    line_with(GUEST_RULES, &[&format!("heap quota ({quota} by default;")]);
+    line_with(
+        GUEST_RULES,
+        &[&format!("its store's limit ({stacks} by default)")],
+    );
+    assert!(README.contains(&format!("by default {quota} of the kernel\nheap")));
+    assert!(README.contains(&format!("and {stacks} stacks;")));
+    assert!(README.contains(&format!("keeps an {reserve} reserve")));
+    const WASM: &str = include_str!("../../docs/wasm.md");
+    line_with(WASM, &[&format!("its store's quota ({quota} by default;")]);
+}

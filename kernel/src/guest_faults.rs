@@ -94,7 +94,8 @@ fn guest_store(rsp: VirtAddr) -> Option<*const crate::cont::Store> {
 /// whose store has a chain running (see [`guest_store`]). Otherwise returns,
 /// and the panic handler reports a kernel panic and ends the boot.
 ///
-/// The trap is [`TrapKind::Panic`]; its text is the panic's message and
+/// The trap is [`TrapKind::Panic`], or [`TrapKind::OutOfMemory`] when the
+/// last allocation on this CPU was refused (`heap.rs`); its text is the panic's message and
 /// location, formatted into the trap itself (no heap: the panicking code
 /// may hold the heap's lock). The walk starts at the panic handler's
 /// caller, so the backtrace shows the panic machinery, then the guest.
@@ -117,7 +118,13 @@ pub fn trap_guest_panic(info: &core::panic::PanicInfo) {
         ),
         None => write!(text, "{}", info.message()),
     };
-    let trap = Trap::new(TrapKind::Panic, "guest panicked").with_text(text);
+    // A panic of the allocation-error handler after a refused allocation
+    // is the guest running out of memory (its store's quota, most often).
+    let (kind, message) = match crate::heap::take_refusal() {
+        Some(refusal) => (TrapKind::OutOfMemory, refusal.message()),
+        None => (TrapKind::Panic, "guest panicked"),
+    };
+    let trap = Trap::new(kind, message).with_text(text);
     // SAFETY: `store` owns the stack this code runs on and has a chain
     // running; the panicking frames are abandoned by the switch.
     unsafe { crate::cont::trap_current(store, trap, None, rbp) }

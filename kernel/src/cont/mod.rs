@@ -34,6 +34,8 @@
 //! * [`val`]: the 16-byte value slot and the value types;
 //! * [`typed`] and [`raw_door`]: the typed and the raw doors above;
 //! * [`provider`]: where stacks come from;
+//! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
+//!   holds;
 //! * `registry`: the list of live stores, where a debugger starts
 //!   (`kernel/gdb/continuations.py`);
 //! * [`trap`]: what a trap says; [`trace`]: its full backtrace, kept
@@ -44,7 +46,8 @@
 //!
 //! The host tests beside them: `tests` (the dynamic door's behaviours),
 //! `typed_tests`, `cancel_tests`, `throw_tests`, `raw_door_tests`,
-//! `safe_code_tests`, `hostile_tests` and `hostile_cache_tests` (safe code
+//! `safe_code_tests`, `limits_tests` (the stack limit and the limits API),
+//! `hostile_tests` and `hostile_cache_tests` (safe code
 //! only, trying to break the runtime; the second attacks the stack cache,
 //! the derived `Parent`, `switch`, the live-store list and trap reports), and `model_tests` (random programs against a reference
 //! interpreter).
@@ -56,6 +59,7 @@ mod cancel;
 pub mod contref;
 pub mod func;
 mod handles;
+pub mod limits;
 pub mod provider;
 pub mod raw_door;
 mod registry;
@@ -81,6 +85,8 @@ mod hostile_cache_tests;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod raw_door_tests;
@@ -95,6 +101,7 @@ mod typed_tests;
 
 pub use contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
 pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue, WasmValues};
+pub use limits::{StoreLimits, StoreUsage};
 #[cfg(target_os = "linux")]
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};

@@ -54,6 +54,12 @@ impl Store {
         // SAFETY: `c` is ours and unused.
         unsafe { (*c).next_free = self.free.get() };
         self.free.set(c);
+        if self.stacks_held.get() >= self.limits.stacks() {
+            return self.raise(
+                TrapKind::OutOfStacks,
+                "the store holds as many stacks as its limit allows (StoreLimits::stacks)",
+            );
+        }
         // SAFETY: provider calls do not re-enter the store.
         let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size, self) } {
             Ok(stack) => {

@@ -38,6 +38,7 @@ use super::contref::{ContObj, ContRef, MAX_VALUES, Tag};
 use super::func::{
     ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValues, array_call_shim,
 };
+use super::limits::{Limits, StoreLimits};
 use super::provider::StackProvider;
 use super::registry;
 use super::stack::ContStack;
@@ -124,6 +125,8 @@ pub struct Store {
     pub(super) deferred: UnsafeCell<Vec<ContObj>>,
     /// This store's link in the list of live stores, for debuggers.
     pub(super) live: registry::LiveLink,
+    /// Its heap quota and stack limit (`limits.rs`).
+    pub(super) limits: Limits,
     pub(super) _pinned: PhantomPinned,
     pub(super) _not_send_sync: PhantomData<*mut ()>,
 }
@@ -148,8 +151,18 @@ pub(crate) fn same_types(a: &'static [ValType], b: &'static [ValType]) -> bool {
 
 impl Store {
     /// A store whose continuations get stacks of `stack_size` bytes from
-    /// `provider`. Pinned: guest stacks record the store's address.
+    /// `provider`, with the default limits ([`StoreLimits::DEFAULT`]).
+    /// Pinned: guest stacks record the store's address.
     pub fn new(provider: impl StackProvider + 'static, stack_size: usize) -> Pin<Box<Store>> {
+        Store::with_limits(provider, stack_size, StoreLimits::DEFAULT)
+    }
+
+    /// [`Store::new`] with the limits given (`limits.rs`).
+    pub fn with_limits(
+        provider: impl StackProvider + 'static,
+        stack_size: usize,
+        limits: StoreLimits,
+    ) -> Pin<Box<Store>> {
         let store = Box::pin(Store {
             id: next_store_id(),
             current: Cell::new(core::ptr::null_mut()),
@@ -166,6 +179,7 @@ impl Store {
             exception_tag: Cell::new(u32::MAX),
             deferred: UnsafeCell::new(Vec::new()),
             live: registry::LiveLink::unlinked(),
+            limits: Limits::new(limits),
             _pinned: PhantomPinned,
             _not_send_sync: PhantomData,
         });

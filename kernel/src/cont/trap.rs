@@ -47,7 +47,8 @@ pub enum TrapKind {
     TooManyArguments,
     /// The values given do not match the types the continuation expects.
     SignatureMismatch,
-    /// The stack provider had no stack to give.
+    /// The stack provider had no stack to give, or the store holds as many
+    /// as its limit ([`super::StoreLimits::stacks`]) allows.
     OutOfStacks,
     /// A guest function returned `false` without saying why.
     GuestFailure,
@@ -95,6 +96,11 @@ pub enum TrapKind {
     /// `cont.new` in a store made after the boot's 2^24 - 1 store ids were
     /// taken: it can define functions and tags, but no continuations.
     TooManyStores,
+    /// A guest allocation was refused: it would have taken its store past
+    /// its heap quota ([`super::StoreLimits::heap_bytes`]), or all guests
+    /// past their pool, or the heap had no room. The trap's text is the
+    /// allocation-error panic's (`memory allocation of N bytes failed`).
+    OutOfMemory,
 }
 
 /// The most return addresses a trap carries itself: few enough that a

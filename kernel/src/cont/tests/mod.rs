@@ -47,9 +47,18 @@ mod stack_cache;
 mod switch;
 mod traps;
 
+/// A store of `mmap` stacks. Its stack limit is raised above the default
+/// ([`StoreLimits::DEFAULT`]): a scenario holds 10,000 continuations at once.
 pub(super) fn store() -> Pin<Box<Store>> {
-    Store::new(MmapStacks::new(), STACK)
+    Store::with_limits(MmapStacks::new(), STACK, SCENARIO_LIMITS)
 }
+
+/// The limits of the scenarios' stores: room for the 10,000 continuations
+/// one of them holds at once.
+pub(super) const SCENARIO_LIMITS: StoreLimits = StoreLimits {
+    stacks: 16_384,
+    ..StoreLimits::DEFAULT
+};
 
 pub(super) fn returned<R: core::fmt::Debug>(r: Result<Resumed<R>, Trap>) -> R {
     match r {

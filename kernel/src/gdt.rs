@@ -94,7 +94,7 @@ static GDT: Once<Gdt> = Once::new();
 /// Builds and loads the GDT and the TSS, reloads every segment register and
 /// the task register. Runs once, first thing at boot, before the IDT (whose
 /// gates name the code selector and IST slots set up here).
-pub fn init() {
+pub(crate) fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
         for slot in 0..IST_COUNT as u16 {

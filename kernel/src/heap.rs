@@ -54,8 +54,9 @@ unsafe impl GlobalAlloc for KernelHeap {
 static ALLOCATOR: KernelHeap = KernelHeap(Mutex::new("heap", Heap::empty()));
 
 /// Hands the mapped heap range to the allocator. Runs once, after
-/// `paging::init` has mapped the range.
-pub fn init() {
+/// `paging::init` has mapped the range. Not public: a second call would
+/// hand the allocator a range whose blocks are in use.
+pub(crate) fn init() {
     // SAFETY: `paging::init` mapped HEAP_START..HEAP_START+HEAP_SIZE to
     // frames used by nothing else, and this runs once, so the allocator
     // owns the range exclusively from here on.
@@ -74,5 +75,6 @@ pub fn locked() -> bool {
 
 /// Bytes currently allocated from the heap.
 pub fn used_bytes() -> usize {
+    touch_stack(LOCKED_SECTION_STACK);
     ALLOCATOR.0.lock().used()
 }

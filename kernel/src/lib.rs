@@ -47,6 +47,8 @@ pub mod heap;
 #[cfg(target_os = "none")]
 pub mod interrupts;
 #[cfg(target_os = "none")]
+mod machine;
+#[cfg(target_os = "none")]
 pub mod probe;
 #[cfg(target_os = "none")]
 pub mod qemu;
@@ -58,3 +60,5 @@ pub use boot::{BOOTLOADER_CONFIG, init, ramdisk};
 /// Re-exported for `suite!`, so that suite files need not name it.
 #[cfg(target_os = "none")]
 pub use bootloader_api;
+#[cfg(target_os = "none")]
+pub use machine::Machine;

@@ -1,0 +1,57 @@
+//! The capability to act on the whole machine: ending the boot, halting,
+//! taking physical frames. Only [`crate::init`] makes one, once per boot.
+//!
+//! Why a token: a guest is Rust code linked into this crate, so it can call
+//! every `pub` function there is. If "exit QEMU" were a plain `pub fn`, any
+//! guest could end the boot; if "free this frame" were, any guest could
+//! free a frame that still backs another guest's stack. So such effects are
+//! methods of [`Machine`] or take `&Machine`, and a `Machine` cannot be made
+//! from safe code outside this crate: its one field is private, it is
+//! neither `Clone` nor `Copy`, and `init` hands out exactly one (a second
+//! call panics). Code that was never given it cannot reach the power.
+//!
+//! Holding the power is not a licence to corrupt memory: whatever takes a
+//! `&Machine` is still sound for any argument. An effect that could break
+//! memory safety even in the right hands (giving back a frame that might
+//! still be mapped) stays an `unsafe fn`, with its contract written, and
+//! takes the token as well. `docs/guarantees.md` states the rule.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::qemu::ExitCode;
+
+/// The capability to end the boot and take physical memory (see the
+/// module docs). Made once, by [`crate::init`].
+#[derive(Debug)]
+pub struct Machine {
+    _private: (),
+}
+
+/// Set once the boot has handed out its `Machine`.
+static HANDED_OUT: AtomicBool = AtomicBool::new(false);
+
+impl Machine {
+    /// The one `Machine` of this boot; `None` if it was handed out already.
+    pub(crate) fn take() -> Option<Machine> {
+        (!HANDED_OUT.swap(true, Ordering::SeqCst)).then_some(Machine { _private: () })
+    }
+
+    /// Ends the boot: QEMU exits with `code` (`docs/spec.md` §5).
+    pub fn exit(&self, code: ExitCode) -> ! {
+        crate::qemu::exit(code)
+    }
+
+    /// Ends the boot with success if `success`, failure otherwise.
+    pub fn exit_with(&self, success: bool) -> ! {
+        self.exit(if success {
+            ExitCode::Success
+        } else {
+            ExitCode::Failure
+        })
+    }
+
+    /// Halts the CPU for good, interrupts off (QEMU keeps running).
+    pub fn halt(&self) -> ! {
+        crate::qemu::halt_forever()
+    }
+}

@@ -339,6 +339,41 @@ pub fn locked() -> bool {
 /// Not public: code outside the crate that held this lock across a touch
 /// of a new page of its stack would leave the demand-fault path without a
 /// frame allocator, and the boot would end.
+///
+/// ```compile_fail,E0603
+/// // A guest cannot reach the frame allocator's lock.
+/// let held = kernel::frames::FRAMES.lock();
+/// ```
+///
+/// ```compile_fail,E0603
+/// // Nor the kernel's own way of giving a frame back, which takes any frame.
+/// fn free(frame: x86_64::structures::paging::PhysFrame) {
+///     let _ = kernel::frames::free(frame);
+/// }
+/// ```
+///
+/// ```compile_fail,E0133
+/// // The public way takes the Machine and is `unsafe`: a frame that still
+/// // backs a page (a suspended guest's stack, say) must not be given back.
+/// fn free(machine: &kernel::Machine, frame: x86_64::structures::paging::PhysFrame) {
+///     let _ = kernel::frames::free_frame(machine, frame);
+/// }
+/// ```
+///
+/// ```compile_fail,E0061
+/// // Taking a frame needs the Machine.
+/// let frame = kernel::frames::allocate_frame();
+/// ```
+///
+/// ```
+/// // What the four leave: the holder of the Machine takes and gives back.
+/// fn cycle(machine: &kernel::Machine) {
+///     if let Ok(frame) = kernel::frames::allocate_frame(machine) {
+///         // SAFETY: the frame was just taken; nothing maps or uses it.
+///         let _ = unsafe { kernel::frames::free_frame(machine, frame) };
+///     }
+/// }
+/// ```
 pub(crate) static FRAMES: crate::sync::Mutex<FrameAllocator<KERNEL_WORDS>> =
     crate::sync::Mutex::new("frame allocator", FrameAllocator::new());
 
@@ -377,7 +412,6 @@ pub(crate) fn free(frame: PhysFrame<Size4KiB>) -> Result<(), FreeError> {
 /// the frame is the caller's until it gives it back with [`free_frame`].
 /// Safe: a frame nobody else uses can be written through the window or
 /// mapped by its owner, and one never given back is only memory lost.
-#[cfg(target_os = "none")]
 pub fn allocate_frame(_machine: &crate::Machine) -> Result<PhysFrame<Size4KiB>, AllocError> {
     touch_before_lock();
     allocate()
@@ -394,7 +428,6 @@ pub fn allocate_frame(_machine: &crate::Machine) -> Result<PhysFrame<Size4KiB>, 
 /// a page (of a continuation stack, say) would be handed out again and
 /// mapped twice. (A frame that is free already, or not usable RAM, is
 /// refused with an error, whatever it is.)
-#[cfg(target_os = "none")]
 pub unsafe fn free_frame(
     _machine: &crate::Machine,
     frame: PhysFrame<Size4KiB>,
@@ -413,7 +446,6 @@ pub unsafe fn free_frame(
 /// frame: either would find the lock taken and end the boot (the
 /// page-fault handler reports it; any other path panics). The guard must
 /// be dropped on the stack that took it.
-#[cfg(target_os = "none")]
 pub unsafe fn hold_lock(_machine: &crate::Machine) -> impl Sized {
     touch_before_lock();
     FRAMES.lock()

@@ -46,7 +46,6 @@ mod guest_faults;
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod interrupts;
-#[cfg(target_os = "none")]
 mod machine;
 #[cfg(target_os = "none")]
 pub mod probe;
@@ -60,5 +59,4 @@ pub use boot::{BOOTLOADER_CONFIG, init, ramdisk};
 /// Re-exported for `suite!`, so that suite files need not name it.
 #[cfg(target_os = "none")]
 pub use bootloader_api;
-#[cfg(target_os = "none")]
 pub use machine::Machine;

@@ -15,9 +15,41 @@
 //! memory safety even in the right hands (giving back a frame that might
 //! still be mapped) stays an `unsafe fn`, with its contract written, and
 //! takes the token as well. `docs/guarantees.md` states the rule.
+//!
+//! The type exists on the host too (without the methods that need the
+//! hardware), so that the host's doctests can show what does not compile.
+//!
+//! ```compile_fail,E0451
+//! // A `Machine` cannot be made outside the crate: its field is private.
+//! let forged = kernel::Machine { _private: () };
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // Nor copied from one that was handed out: it is not `Clone`.
+//! fn share(machine: &kernel::Machine) -> kernel::Machine {
+//!     kernel::Machine::clone(machine)
+//! }
+//! ```
+//!
+//! ```compile_fail,E0382
+//! // Nor `Copy`: given away once, it is gone.
+//! fn give(machine: kernel::Machine) -> (kernel::Machine, kernel::Machine) {
+//!     let first = machine;
+//!     (first, machine)
+//! }
+//! ```
+//!
+//! ```
+//! // What these three leave: a function that is handed the token can use it.
+//! fn give(machine: kernel::Machine) -> kernel::Machine {
+//!     let first = machine;
+//!     first
+//! }
+//! ```
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+#[cfg(target_os = "none")]
 use crate::qemu::ExitCode;
 
 /// The capability to end the boot and take physical memory (see the
@@ -32,15 +64,18 @@ static HANDED_OUT: AtomicBool = AtomicBool::new(false);
 
 impl Machine {
     /// The one `Machine` of this boot; `None` if it was handed out already.
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
     pub(crate) fn take() -> Option<Machine> {
         (!HANDED_OUT.swap(true, Ordering::SeqCst)).then_some(Machine { _private: () })
     }
 
+    #[cfg(target_os = "none")]
     /// Ends the boot: QEMU exits with `code` (`docs/spec.md` §5).
     pub fn exit(&self, code: ExitCode) -> ! {
         crate::qemu::exit(code)
     }
 
+    #[cfg(target_os = "none")]
     /// Ends the boot with success if `success`, failure otherwise.
     pub fn exit_with(&self, success: bool) -> ! {
         self.exit(if success {
@@ -50,6 +85,7 @@ impl Machine {
         })
     }
 
+    #[cfg(target_os = "none")]
     /// Halts the CPU for good, interrupts off (QEMU keeps running).
     pub fn halt(&self) -> ! {
         crate::qemu::halt_forever()

@@ -67,14 +67,14 @@ static IST_STACKS: [IstStack; IST_COUNT] = [
 ];
 
 /// The lowest address and one past the highest of IST stack `slot`.
-pub fn ist_stack_range(slot: u16) -> (u64, u64) {
+pub(crate) fn ist_stack_range(slot: u16) -> (u64, u64) {
     let bottom = IST_STACKS[slot as usize].0.get() as u64;
     (bottom, bottom + IST_STACK_SIZE as u64)
 }
 
 /// Whether `addr` lies inside IST stack `slot`; a handler passes its own RSP
 /// to prove it runs on the stack its gate asked for.
-pub fn on_ist_stack(slot: u16, addr: u64) -> bool {
+pub(crate) fn on_ist_stack(slot: u16, addr: u64) -> bool {
     let (bottom, top) = ist_stack_range(slot);
     (bottom..top).contains(&addr)
 }

@@ -91,3 +91,15 @@ impl Machine {
         crate::qemu::halt_forever()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Machine;
+
+    #[test]
+    fn the_machine_is_handed_out_once_and_refused_after() {
+        assert!(Machine::take().is_some());
+        assert!(Machine::take().is_none());
+        assert!(Machine::take().is_none());
+    }
+}

@@ -395,6 +395,7 @@ pub(crate) fn allocate() -> Result<PhysFrame<Size4KiB>, AllocError> {
 
 /// Takes a free frame without waiting: [`AllocError::Busy`] if the lock is
 /// held. This is the path for the page-fault handler.
+#[cfg(target_os = "none")]
 pub(crate) fn try_allocate() -> Result<PhysFrame<Size4KiB>, AllocError> {
     match FRAMES.try_lock() {
         Some(mut frames) => frames.allocate(),

@@ -43,6 +43,8 @@ kernel::suite!(
         exception_names_cover_every_vector,
         memory_map_checks_refuse_bad_layouts_with_the_region_named,
         the_elf_reader_refuses_bytes_that_are_not_an_elf_file,
+        the_wasm_reader_refuses_bytes_that_are_not_a_module,
+        configuring_the_stack_pool_twice_with_no_stack_in_use_succeeds_both_times,
         last_segment_of_odd_paths_is_exact,
     ]
 );
@@ -321,6 +323,29 @@ fn the_elf_reader_refuses_bytes_that_are_not_an_elf_file() -> TestResult {
     check!(kernel::elf::parse_elf(&[0x7f, b'E', b'L', b'F']).is_err());
     check!(kernel::elf::parse_elf(&[0u8; 4096]).is_err());
     check!(kernel::symbols::SymbolTable::from_elf(&[0u8; 64]).is_err());
+    Ok(())
+}
+
+fn the_wasm_reader_refuses_bytes_that_are_not_a_module() -> TestResult {
+    check!(kernel::wasm::Module::new(&[]).is_err());
+    check!(kernel::wasm::Module::new(b"\0asm").is_err());
+    check!(kernel::wasm::Module::new(&[0xff; 64]).is_err());
+    // The smallest module there is: magic and version, nothing else.
+    check!(kernel::wasm::Module::new(b"\0asm\x01\0\0\0").is_ok());
+    Ok(())
+}
+
+/// The one init-like function left public: with no stack handed out (every
+/// store of the tests above is gone) it may run any number of times, and
+/// the pool works after it.
+fn configuring_the_stack_pool_twice_with_no_stack_in_use_succeeds_both_times() -> TestResult {
+    check_eq!(stacks::outstanding(), 0);
+    check_eq!(stacks::configure(Config::DEFAULT), Ok(()));
+    check_eq!(stacks::configure(Config::DEFAULT), Ok(()));
+    check_eq!(stacks::config(), Config::DEFAULT);
+    check_eq!((stacks::outstanding(), stacks::pooled()), (0, 0));
+    let s = store();
+    check_eq!(in_guest(&s, |_: &Store, (): ()| Ok(8)), Ok(8));
     Ok(())
 }
 

@@ -100,7 +100,7 @@ pub enum ConfigError {
 
 /// What the page-fault handler learns about an address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Demand {
+pub(crate) enum Demand {
     /// Not in the continuation-stack region.
     NotOurs,
     /// The page was mapped: run the instruction again.

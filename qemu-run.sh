@@ -315,7 +315,7 @@ run_wast_test() {
 # (so the kernel-only modules are in it): rustdoc's JSON on the pinned
 # nightly, listed one item a line by `builder public-api`. A guest can call
 # every item on it, so each new one must be a decision (docs/guarantees.md,
-# "The public surface"). About 3 s warm, 20 s after a change to the kernel.
+# "The public surface"). About 2 s, warm or after a change to the kernel.
 PUBLIC_API="$ROOT/docs/public-api.txt"
 public_api_json() {
     cargo rustdoc --quiet -Zbuild-std=core,compiler_builtins,alloc \

@@ -24,6 +24,10 @@
 #                                  host into the bootloader's ramdisk;
 #                                  one line per command, "N passed, N
 #                                  failed"
+#   ./qemu-run.sh public-api       compare the kernel crate's public
+#                                  surface (rustdoc JSON) with the list
+#                                  in docs/public-api.txt
+#   ./qemu-run.sh public-api --update  rewrite docs/public-api.txt
 #   ./qemu-run.sh lint             cargo fmt --check and clippy (host
 #                                  crates and the kernel target), as CI
 #   ./qemu-run.sh bench            boot the benchmark kernel under
@@ -307,6 +311,84 @@ run_wast_test() {
     fi
 }
 
+# The public surface of the kernel crate, as built for the kernel target
+# (so the kernel-only modules are in it): rustdoc's JSON on the pinned
+# nightly, listed one item a line by `builder public-api`. A guest can call
+# every item on it, so each new one must be a decision (docs/guarantees.md,
+# "The public surface"). About 2 s, warm or after a change to the kernel.
+PUBLIC_API="$ROOT/docs/public-api.txt"
+public_api_json() {
+    cargo rustdoc --quiet -Zbuild-std=core,compiler_builtins,alloc \
+        -Zbuild-std-features=compiler-builtins-mem -Zjson-target-spec \
+        --target x86_64-target.json -p kernel --lib --release \
+        -- -Zunstable-options --output-format json 2>"$ROOT/target/public-api.log" || return 1
+    cargo build --quiet --release -p builder >&2 || return 1
+}
+
+# One test line: the surface matches docs/public-api.txt.
+run_public_api_test() {
+    local name="test surface::public_api_matches_the_snapshot" diff
+    if ! public_api_json; then
+        tail -n 10 "$ROOT/target/public-api.log"
+        echo "$name ... FAILED: rustdoc could not document the kernel crate"
+        FAILED=$((FAILED + 1))
+        return
+    fi
+    local list="$ROOT/target/public-api.txt" test item
+    "$ROOT/target/release/builder" public-api "$KERNELS/../doc/kernel.json" --write "$list"
+    # Items that must never be on the surface, each a test named for what a
+    # guest could do with it (issue 17): one line per pair, "test|item".
+    while IFS='|' read -r test item; do
+        if grep -qF -- "$item" "$list"; then
+            echo "test surface::$test ... FAILED: the surface has \"$(grep -F -- "$item" "$list" | head -n 1)\""
+            FAILED=$((FAILED + 1))
+        else
+            echo "test surface::$test ... ok"
+            PASSED=$((PASSED + 1))
+        fi
+    done <<'END'
+a_guest_cannot_reinitialise_the_heap| fn kernel::heap::init(
+a_guest_cannot_reload_the_gdt| fn kernel::gdt::init(
+a_guest_cannot_reload_the_idt| fn kernel::interrupts::init(
+a_guest_cannot_recut_the_stack_pool_from_scratch| fn kernel::stacks::init(
+a_guest_cannot_swap_the_symbol_table| fn kernel::symbols::init(
+a_guest_cannot_rebuild_the_page_tables| fn kernel::paging::init(
+a_guest_cannot_move_the_kernel_stack_record| fn kernel::paging::record_kernel_stack(
+a_guest_cannot_refill_the_frame_allocator| fn kernel::frames::init_from_boot_map(
+a_guest_cannot_reach_the_frame_allocators_lock| kernel::frames::FRAMES
+a_guest_cannot_serve_a_demand_fault_itself| fn kernel::stacks::on_page_fault(
+ending_qemu_needs_the_machine| fn kernel::qemu::exit(
+halting_needs_the_machine| fn kernel::qemu::halt_forever(
+the_fatal_path_is_the_kernels_own| fn kernel::testing::fatal(
+freeing_a_frame_is_never_a_safe_call|pub fn kernel::frames::free_frame(
+taking_a_frame_needs_the_machine|pub fn kernel::frames::allocate_frame()
+probing_a_fault_is_never_a_safe_call|pub fn kernel::interrupts::probe<
+END
+    if diff=$("$ROOT/target/release/builder" public-api "$KERNELS/../doc/kernel.json" --check "$PUBLIC_API"); then
+        echo "$name ... ok"
+        PASSED=$((PASSED + 1))
+    else
+        echo "$name ... FAILED: $(echo "$diff" | wc -l) lines differ from docs/public-api.txt (- listed, + new; accept with ./qemu-run.sh public-api --update): $(echo "$diff" | head -n 20 | tr '\n' ';')"
+        FAILED=$((FAILED + 1))
+    fi
+}
+
+# `./qemu-run.sh public-api [--update]`.
+run_public_api() {
+    ensure_toolchain
+    public_api_json || { tail -n 20 "$ROOT/target/public-api.log"; return 1; }
+    local json="$KERNELS/../doc/kernel.json"
+    if [ "$UPDATE" = yes ]; then
+        "$ROOT/target/release/builder" public-api "$json" --write "$PUBLIC_API" || return 1
+        echo "public-api: $(wc -l <"$PUBLIC_API") items written to docs/public-api.txt"
+    elif "$ROOT/target/release/builder" public-api "$json" --check "$PUBLIC_API"; then
+        echo "public-api: the surface matches docs/public-api.txt ($(wc -l <"$PUBLIC_API") items)"
+    else
+        echo "public-api: differs from docs/public-api.txt (- listed, + new); accept with --update"
+        return 1
+    fi
+}
+
 # Boots suite $1 and counts its test lines. A boot that times out, triple
 # faults or ends without its closing count is a failure named for the suite.
 run_suite() {
@@ -394,6 +476,7 @@ run_tests() {
     ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
     [ "$gdbtest" = yes ] && ensure_gdb
     [ "$host" = yes ] && run_host_tests
+    [ "$host" = yes ] && run_public_api_test
     local bins=() s
     for s in ${suites[@]+"${suites[@]}"}; do bins+=("test-$s"); done
     [ "$gdbtest" = yes ] && bins+=(gdb-target)
@@ -611,6 +694,7 @@ GDB=no
 JSON=no
 HOST=no
 SOLUTION=no
+UPDATE=no
 ARGS=()
 for arg in "$@"; do
     # The first word names the mode; later words are its arguments (so
@@ -619,16 +703,18 @@ for arg in "$@"; do
         case $arg in
             test | lint | bench | wasm | wast | lab) MODE=$arg; continue ;;
             labs-check) MODE=labscheck; continue ;;
+            public-api) MODE=publicapi; continue ;;
             gdb) MODE=attach; continue ;;
         esac
     fi
     case $arg in
         --solution) SOLUTION=yes ;;
+        --update) UPDATE=yes ;;
         --json) JSON=yes ;;
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -637,7 +723,7 @@ done
 # Words a mode does not take are a mistake (a misspelt command would
 # otherwise boot the demo).
 if [ ${#ARGS[@]} -gt 0 ] && { [ "$MODE" = demo ] || [ "$MODE" = lint ] || [ "$MODE" = bench ] ||
-    [ "$MODE" = attach ] || [ "$MODE" = labscheck ]; }; then
+    [ "$MODE" = attach ] || [ "$MODE" = labscheck ] || [ "$MODE" = publicapi ]; }; then
     say "qemu-run.sh: unknown command or extra word: ${ARGS[*]} (see --help)"
     exit 2
 fi
@@ -652,4 +738,5 @@ case $MODE in
     bench) if [ "$HOST" = yes ]; then run_bench_host; else run_bench_kernel; fi ;;
     lab) run_lab "${ARGS[@]+"${ARGS[@]}"}" ;;
     labscheck) run_labs_check ;;
+    publicapi) run_public_api ;;
 esac

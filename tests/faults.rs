@@ -18,6 +18,7 @@ use core::arch::global_asm;
 use core::cell::Cell;
 use core::hint::black_box;
 
+use kernel::Machine;
 use kernel::cont::{Func, Resumed, State, Store, Trap, TrapKind, WasmValues};
 use kernel::interrupts::probe;
 use kernel::stacks::{self, KernelStacks};
@@ -39,7 +40,7 @@ kernel::suite!(
         fault_after_a_guest_was_refused_a_second_stores_resume_still_traps_its_own_chain,
         guest_fault_under_a_kernel_probe_traps_the_chain_not_the_probe,
         heap_allocates_after_the_traps_above,
-        frame_allocator_works_after_the_traps_above,
+        machine frame_allocator_works_after_the_traps_above,
         a_new_store_runs_continuations_after_the_traps_above,
     ]
 );
@@ -349,7 +350,10 @@ fn guest_fault_under_a_kernel_probe_traps_the_chain_not_the_probe() -> TestResul
         .cont_new(faulting_guest(&store, fault_divide)?)
         .map_err(|t| alloc::format!("{t}"))?;
     let mut result = None;
-    let probed = probe(|| result = Some(store.resume::<_, ()>(k, (), &[])));
+    // SAFETY: the closure runs on the kernel's stack and returns there: the
+    // guest's fault is its own chain's trap; `result` is written only when
+    // `resume` has returned, so no frame that owns something is abandoned.
+    let probed = unsafe { probe(|| result = Some(store.resume::<_, ()>(k, (), &[]))) };
     check!(
         probed.is_ok(),
         "the probe took the guest's fault: {probed:?}"
@@ -407,11 +411,12 @@ fn heap_allocates_after_the_traps_above() -> TestResult {
     Ok(())
 }
 
-fn frame_allocator_works_after_the_traps_above() -> TestResult {
+fn frame_allocator_works_after_the_traps_above(machine: &Machine) -> TestResult {
     let free = frames::free_count();
-    let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
+    let frame = frames::allocate_frame(machine).map_err(|e| alloc::format!("{e:?}"))?;
     check_eq!(frames::free_count(), free - 1);
-    frames::free_frame(frame).map_err(|e| alloc::format!("{e:?}"))?;
+    // SAFETY: the frame was taken just above and nothing maps or uses it.
+    unsafe { frames::free_frame(machine, frame) }.map_err(|e| alloc::format!("{e:?}"))?;
     check_eq!(frames::free_count(), free);
     Ok(())
 }

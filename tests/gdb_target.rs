@@ -34,7 +34,7 @@ use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::typed::{self, Cont, Func, Tag};
 use kernel::cont::{Store, Trap};
 use kernel::println;
-use kernel::qemu::{ExitCode, exit};
+use kernel::qemu::ExitCode;
 use kernel::stacks::{self, KernelStacks};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
@@ -51,18 +51,18 @@ use GDB_TARGET_SLOTS as SLOTS;
 const EXPECTED: i32 = 3 * 7 + 100 + 1000;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
+    let machine = kernel::init(boot_info);
     let a = Store::new(KernelStacks, 64 * 1024);
     let b = Store::new(KernelStacks, 64 * 1024);
     match scene(&a, &b) {
         Ok(EXPECTED) => {
             println!("gdb-target: the chain returned {EXPECTED}");
-            exit(ExitCode::Success)
+            machine.exit(ExitCode::Success)
         }
         Ok(other) => println!("gdb-target: the chain returned {other}, expected {EXPECTED}"),
         Err(trap) => println!("gdb-target: {trap}"),
     }
-    exit(ExitCode::Failure)
+    machine.exit(ExitCode::Failure)
 }
 
 /// Records the slot of the stack the caller runs on as level `level`.

@@ -94,17 +94,21 @@ fn breakpoint_is_reported_and_execution_continues() -> TestResult {
 
 fn probe_runs_the_closure_and_returns_ok_without_a_fault() -> TestResult {
     let mut ran = 0;
-    let result = probe(|| ran = 7);
+    // SAFETY: the closure owns nothing and never leaves this stack.
+    let result = unsafe { probe(|| ran = 7) };
     check_eq!(result, Ok(()));
     check_eq!(ran, 7);
     Ok(())
 }
 
 fn read_of_unmapped_address_faults_with_exact_cr2_and_bits() -> TestResult {
-    // SAFETY: the read faults; the probe recovers.
-    let fault = probe(|| unsafe {
-        t_read_u64(UNMAPPED);
-    });
+    // SAFETY: the read faults; the probe recovers; the closure owns
+    // nothing and never leaves this stack.
+    let fault = unsafe {
+        probe(|| {
+            t_read_u64(UNMAPPED);
+        })
+    };
     check_eq!(
         fault,
         Err(FaultInfo {
@@ -123,7 +127,8 @@ fn write_to_kernel_text_is_a_protection_violation() -> TestResult {
     let original = unsafe { t_read_u64(text) };
     // SAFETY: the write faults (text is read-only); were it to succeed, it
     // would store the bytes that are already there.
-    let fault = probe(|| unsafe { t_write_u64(text, original) });
+    // The closure owns nothing and never leaves this stack.
+    let fault = unsafe { probe(|| t_write_u64(text, original)) };
     check_eq!(
         fault,
         Err(FaultInfo {
@@ -143,8 +148,9 @@ static mut RET_IN_DATA: [u8; 16] = [0xc3; 16];
 /// must fault as a protection violation at exactly `addr`.
 fn check_call_faults_as_no_execute(addr: u64) -> TestResult {
     // SAFETY: fetching from a no-execute page faults; were it to run, the
-    // byte is `ret` and returns to `t_call`'s caller.
-    let fault = probe(|| unsafe { t_call(addr) });
+    // byte is `ret` and returns to `t_call`'s caller. The closure owns
+    // nothing and never leaves this stack.
+    let fault = unsafe { probe(|| t_call(addr)) };
     check_eq!(
         fault,
         Err(FaultInfo {
@@ -169,10 +175,13 @@ fn heap_is_not_executable() -> TestResult {
 fn divide_error_is_reported_with_vector_0() -> TestResult {
     // SAFETY: a well-defined division first, then one by zero, which faults.
     check_eq!(unsafe { t_divide(42, 5) }, 8);
-    // SAFETY: the division by zero faults, and the probe recovers.
-    let fault = probe(|| unsafe {
-        t_divide(1, 0);
-    });
+    // SAFETY: the division by zero faults, and the probe recovers; the
+    // closure owns nothing and never leaves this stack.
+    let fault = unsafe {
+        probe(|| {
+            t_divide(1, 0);
+        })
+    };
     check_eq!(
         fault,
         Err(FaultInfo {
@@ -186,8 +195,8 @@ fn divide_error_is_reported_with_vector_0() -> TestResult {
 }
 
 fn invalid_opcode_is_reported_with_vector_6() -> TestResult {
-    // SAFETY: ud2 faults; the probe recovers.
-    let fault = probe(|| unsafe { t_invalid_opcode() });
+    // SAFETY: ud2 faults; the probe recovers; the closure owns nothing.
+    let fault = unsafe { probe(|| t_invalid_opcode()) };
     check_eq!(
         fault,
         Err(FaultInfo {
@@ -201,10 +210,13 @@ fn invalid_opcode_is_reported_with_vector_6() -> TestResult {
 }
 
 fn non_canonical_address_is_a_general_protection_fault() -> TestResult {
-    // SAFETY: a non-canonical address raises #GP before any translation.
-    let fault = probe(|| unsafe {
-        t_read_u64(0x8000_0000_0000_0000);
-    });
+    // SAFETY: a non-canonical address raises #GP before any translation;
+    // the probe recovers; the closure owns nothing.
+    let fault = unsafe {
+        probe(|| {
+            t_read_u64(0x8000_0000_0000_0000);
+        })
+    };
     check_eq!(
         fault,
         Err(FaultInfo {
@@ -219,13 +231,14 @@ fn non_canonical_address_is_a_general_protection_fault() -> TestResult {
 
 fn nested_probes_each_catch_their_own_fault() -> TestResult {
     let mut inner = Ok(());
-    // SAFETY: both calls fault; each probe recovers its own.
-    let outer = probe(|| {
-        // SAFETY: faults with #UD; the inner probe recovers.
-        inner = probe(|| unsafe { t_invalid_opcode() });
-        // SAFETY: faults with #PF; the outer probe recovers.
-        unsafe { t_read_u64(UNMAPPED) };
-    });
+    // SAFETY: both calls fault (#UD, then #PF); each probe recovers its
+    // own; neither closure owns anything or leaves this stack.
+    let outer = unsafe {
+        probe(|| {
+            inner = probe(|| t_invalid_opcode());
+            t_read_u64(UNMAPPED);
+        })
+    };
     check_eq!(inner.map_err(|f| f.vector), Err(vector::INVALID_OPCODE));
     check_eq!(
         outer.map_err(|f| (f.vector, f.cr2)),
@@ -233,7 +246,8 @@ fn nested_probes_each_catch_their_own_fault() -> TestResult {
     );
     // After both, a fault with no probe armed would be fatal again; a new
     // probe still works.
-    check_eq!(probe(|| {}), Ok(()));
+    // SAFETY: the closure does nothing.
+    check_eq!(unsafe { probe(|| {}) }, Ok(()));
     Ok(())
 }
 
@@ -242,8 +256,8 @@ fn recovered_faults_leave_the_stack_as_it_was() -> TestResult {
     let before = rsp();
     let mut faults = 0;
     for _ in 0..1000 {
-        // SAFETY: faults; the probe recovers.
-        if probe(|| unsafe { t_invalid_opcode() }).is_err() {
+        // SAFETY: faults; the probe recovers; the closure owns nothing.
+        if unsafe { probe(|| t_invalid_opcode()) }.is_err() {
             faults += 1;
         }
     }

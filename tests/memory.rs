@@ -10,6 +10,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr::{read_volatile, write_volatile};
 
+use kernel::Machine;
 use kernel::frames::{self, AllocError, FreeError};
 use kernel::interrupts::{probe, vector};
 use kernel::paging::{self, MapError, UnmapError};
@@ -27,13 +28,13 @@ kernel::suite!(
         kernel_stack_guard_page_stays_unmapped,
         lower_half_is_unmapped,
         continuation_stack_region_is_empty_at_boot,
-        mapped_page_is_usable_then_faults_after_unmap,
-        map_unmap_cycle_leaks_no_frames,
-        map_refuses_a_mapped_page_and_unmap_an_unmapped_one,
-        physical_window_sees_what_a_mapping_wrote,
-        allocating_every_free_frame_then_freeing_all_restores_the_count,
-        double_free_is_refused,
-        freeing_a_frame_the_kernel_image_uses_is_refused,
+        machine mapped_page_is_usable_then_faults_after_unmap,
+        machine map_unmap_cycle_leaks_no_frames,
+        machine map_refuses_a_mapped_page_and_unmap_an_unmapped_one,
+        machine physical_window_sees_what_a_mapping_wrote,
+        machine allocating_every_free_frame_then_freeing_all_restores_the_count,
+        machine double_free_is_refused,
+        machine freeing_a_frame_the_kernel_image_uses_is_refused,
         heap_serves_a_large_allocation,
         heap_reuses_many_small_freed_blocks,
     ]
@@ -124,8 +125,8 @@ fn scratch_page() -> Page {
     Page::containing_address(SCRATCH)
 }
 
-fn mapped_page_is_usable_then_faults_after_unmap() -> TestResult {
-    let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
+fn mapped_page_is_usable_then_faults_after_unmap(machine: &Machine) -> TestResult {
+    let frame = frames::allocate_frame(machine).map_err(|e| alloc::format!("{e:?}"))?;
     let page = scratch_page();
     // SAFETY: a fresh frame at an address nothing else uses.
     unsafe { paging::map_page(page, frame, paging::DATA_FLAGS) }
@@ -144,10 +145,13 @@ fn mapped_page_is_usable_then_faults_after_unmap() -> TestResult {
     let unmapped = unsafe { paging::unmap_page(page) }.map_err(|e| alloc::format!("{e:?}"))?;
     check_eq!(unmapped, frame);
     check_eq!(paging::translate(SCRATCH), None);
-    // SAFETY: the read faults (the TLB entry was flushed); the probe recovers.
-    let fault = probe(|| unsafe {
-        read_volatile(ptr);
-    });
+    // SAFETY: the read faults (the TLB entry was flushed); the probe
+    // recovers; the closure owns nothing and never leaves this stack.
+    let fault = unsafe {
+        probe(|| {
+            read_volatile(ptr);
+        })
+    };
     check_eq!(
         fault
             .map(|_| ())
@@ -158,23 +162,25 @@ fn mapped_page_is_usable_then_faults_after_unmap() -> TestResult {
             Some((SCRATCH + 0x18u64).as_u64())
         ))
     );
-    frames::free_frame(frame).map_err(|e| alloc::format!("{e:?}"))?;
+    // SAFETY: the frame is unmapped and nothing reaches it any more.
+    unsafe { frames::free_frame(machine, frame) }.map_err(|e| alloc::format!("{e:?}"))?;
     Ok(())
 }
 
-fn map_unmap_cycle_leaks_no_frames() -> TestResult {
+fn map_unmap_cycle_leaks_no_frames(machine: &Machine) -> TestResult {
     // The first mapping in an empty region may allocate page tables, which
     // stay; after that, a map/unmap/free cycle returns every frame.
     for round in 0..3 {
         let before = frames::free_count();
-        let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
+        let frame = frames::allocate_frame(machine).map_err(|e| alloc::format!("{e:?}"))?;
         // SAFETY: a fresh frame at an address nothing else uses.
         unsafe { paging::map_page(scratch_page(), frame, paging::DATA_FLAGS) }
             .map_err(|e| alloc::format!("{e:?}"))?;
         // SAFETY: no reference into the page exists.
         let back =
             unsafe { paging::unmap_page(scratch_page()) }.map_err(|e| alloc::format!("{e:?}"))?;
-        frames::free_frame(back).map_err(|e| alloc::format!("{e:?}"))?;
+        // SAFETY: the frame is unmapped and nothing reaches it any more.
+        unsafe { frames::free_frame(machine, back) }.map_err(|e| alloc::format!("{e:?}"))?;
         if round > 0 {
             check_eq!(frames::free_count(), before);
         }
@@ -182,8 +188,8 @@ fn map_unmap_cycle_leaks_no_frames() -> TestResult {
     Ok(())
 }
 
-fn map_refuses_a_mapped_page_and_unmap_an_unmapped_one() -> TestResult {
-    let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
+fn map_refuses_a_mapped_page_and_unmap_an_unmapped_one(machine: &Machine) -> TestResult {
+    let frame = frames::allocate_frame(machine).map_err(|e| alloc::format!("{e:?}"))?;
     // SAFETY: a fresh frame at an address nothing else uses.
     unsafe { paging::map_page(scratch_page(), frame, paging::DATA_FLAGS) }
         .map_err(|e| alloc::format!("{e:?}"))?;
@@ -196,12 +202,13 @@ fn map_refuses_a_mapped_page_and_unmap_an_unmapped_one() -> TestResult {
     // SAFETY: as above; the page is no longer mapped.
     let twice = unsafe { paging::unmap_page(scratch_page()) };
     check_eq!(twice, Err(UnmapError::NotMapped));
-    frames::free_frame(frame).map_err(|e| alloc::format!("{e:?}"))?;
+    // SAFETY: the frame is unmapped and nothing reaches it any more.
+    unsafe { frames::free_frame(machine, frame) }.map_err(|e| alloc::format!("{e:?}"))?;
     Ok(())
 }
 
-fn physical_window_sees_what_a_mapping_wrote() -> TestResult {
-    let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
+fn physical_window_sees_what_a_mapping_wrote(machine: &Machine) -> TestResult {
+    let frame = frames::allocate_frame(machine).map_err(|e| alloc::format!("{e:?}"))?;
     // SAFETY: a fresh frame at an address nothing else uses.
     unsafe { paging::map_page(scratch_page(), frame, paging::DATA_FLAGS) }
         .map_err(|e| alloc::format!("{e:?}"))?;
@@ -215,11 +222,14 @@ fn physical_window_sees_what_a_mapping_wrote() -> TestResult {
     // SAFETY: no reference into the page exists.
     let back =
         unsafe { paging::unmap_page(scratch_page()) }.map_err(|e| alloc::format!("{e:?}"))?;
-    frames::free_frame(back).map_err(|e| alloc::format!("{e:?}"))?;
+    // SAFETY: the frame is unmapped and nothing reaches it any more.
+    unsafe { frames::free_frame(machine, back) }.map_err(|e| alloc::format!("{e:?}"))?;
     Ok(())
 }
 
-fn allocating_every_free_frame_then_freeing_all_restores_the_count() -> TestResult {
+fn allocating_every_free_frame_then_freeing_all_restores_the_count(
+    machine: &Machine,
+) -> TestResult {
     let free = frames::free_count();
     check!(
         free > 100_000,
@@ -227,7 +237,7 @@ fn allocating_every_free_frame_then_freeing_all_restores_the_count() -> TestResu
     );
     let mut taken: Vec<PhysFrame> = Vec::with_capacity(free);
     loop {
-        match frames::allocate_frame() {
+        match frames::allocate_frame(machine) {
             Ok(frame) => taken.push(frame),
             Err(AllocError::OutOfMemory) => break,
             Err(other) => return Err(alloc::format!("unexpected {other:?}")),
@@ -248,27 +258,34 @@ fn allocating_every_free_frame_then_freeing_all_restores_the_count() -> TestResu
     sorted.dedup();
     check_eq!(sorted.len(), free);
     for frame in taken {
-        frames::free_frame(frame).map_err(|e| alloc::format!("{e:?}"))?;
+        // SAFETY: the frame is unmapped and nothing reaches it any more.
+        unsafe { frames::free_frame(machine, frame) }.map_err(|e| alloc::format!("{e:?}"))?;
     }
     check_eq!(frames::free_count(), free);
     Ok(())
 }
 
-fn double_free_is_refused() -> TestResult {
+fn double_free_is_refused(machine: &Machine) -> TestResult {
     let before = frames::free_count();
-    let frame = frames::allocate_frame().map_err(|e| alloc::format!("{e:?}"))?;
-    check_eq!(frames::free_frame(frame), Ok(()));
-    check_eq!(frames::free_frame(frame), Err(FreeError::DoubleFree(frame)));
+    let frame = frames::allocate_frame(machine).map_err(|e| alloc::format!("{e:?}"))?;
+    // SAFETY: the frame was just taken and nothing uses it; the second call
+    // passes a free frame, which is refused.
+    check_eq!(unsafe { frames::free_frame(machine, frame) }, Ok(()));
+    // SAFETY: as above.
+    let again = unsafe { frames::free_frame(machine, frame) };
+    check_eq!(again, Err(FreeError::DoubleFree(frame)));
     check_eq!(frames::free_count(), before);
     Ok(())
 }
 
-fn freeing_a_frame_the_kernel_image_uses_is_refused() -> TestResult {
+fn freeing_a_frame_the_kernel_image_uses_is_refused(machine: &Machine) -> TestResult {
     let text = VirtAddr::new(double_free_is_refused as *const () as u64);
     let phys = paging::translate(text).ok_or("kernel text not mapped")?;
     let frame = PhysFrame::containing_address(phys);
     let before = frames::free_count();
-    check_eq!(frames::free_frame(frame), Err(FreeError::NotUsable(frame)));
+    // SAFETY: refused: the frame is not usable RAM, so it is never freed.
+    let refused = unsafe { frames::free_frame(machine, frame) };
+    check_eq!(refused, Err(FreeError::NotUsable(frame)));
     check_eq!(frames::free_count(), before);
     Ok(())
 }

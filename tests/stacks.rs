@@ -102,10 +102,13 @@ fn a_touch_of_the_guard_page_is_never_mapped() -> TestResult {
     let guard = stack.bottom() as usize - 8;
     // Outside any continuation a guard touch is a kernel fault; the probe
     // catches it so that this test can look.
-    // SAFETY: reads an address that must fault.
-    let fault = probe(|| unsafe {
-        read_volatile(guard as *const u64);
-    });
+    // SAFETY: reads an address that must fault; the probe recovers; the
+    // closure owns nothing and never leaves this stack.
+    let fault = unsafe {
+        probe(|| {
+            read_volatile(guard as *const u64);
+        })
+    };
     KernelStacks.free(stack);
     let info = fault.err().ok_or("the guard page was readable")?;
     check_eq!(info.vector, vector::PAGE_FAULT);

@@ -17,12 +17,18 @@
 //! bundle the `wast-main` kernel runs (`pack.rs`; the format is the
 //! kernel's `src/wast/bundle.rs`, included here by path so that both
 //! sides compile the same definition).
+//!
+//! `builder public-api <kernel.json> [--check FILE | --write FILE]` lists
+//! the kernel crate's public surface from rustdoc's JSON (`public_api.rs`):
+//! on standard output, compared with FILE (exit 1 and the differing lines
+//! if they differ), or written to FILE.
 
 extern crate alloc;
 
 #[path = "../../kernel/src/wast/bundle.rs"]
 mod bundle;
 mod pack;
+mod public_api;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +48,12 @@ fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     if std::env::args_os().nth(1).is_some_and(|a| a == "pack-wast") {
         return pack_wast(args.skip(1).map(PathBuf::from).collect());
+    }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "public-api")
+    {
+        return public_api(args.skip(1).collect());
     }
     while let Some(arg) = args.next() {
         match arg.to_str() {
@@ -176,4 +188,59 @@ fn pack_files(inputs: &[PathBuf]) -> Result<bundle::Bundle> {
         scripts.push(pack::pack_script(name, &text)?);
     }
     Ok(bundle::Bundle { scripts })
+}
+
+/// `builder public-api <kernel.json> [--check FILE | --write FILE]`.
+fn public_api(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let usage = "usage: builder public-api <kernel.json> [--check FILE | --write FILE]";
+    let (json, mode) = match args.as_slice() {
+        [json] => (json, None),
+        [json, flag, file] if flag == "--check" || flag == "--write" => (
+            json,
+            Some((flag.to_string_lossy().into_owned(), PathBuf::from(file))),
+        ),
+        _ => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let lines = std::fs::read(json)
+        .map_err(|e| format!("{}: {e}", Path::new(json).display()))
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("JSON: {e}")))
+        .and_then(|doc| public_api::surface(&doc));
+    let lines = match lines {
+        Ok(lines) => lines,
+        Err(e) => {
+            eprintln!("builder public-api: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    match mode {
+        None => print!("{text}"),
+        Some((flag, file)) if flag == "--write" => {
+            if let Err(e) = std::fs::write(&file, text) {
+                eprintln!("builder public-api: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        Some((_, file)) => {
+            let old = std::fs::read_to_string(&file).unwrap_or_default();
+            let old: std::collections::BTreeSet<&str> = old.lines().collect();
+            let new: std::collections::BTreeSet<&str> = lines.iter().map(String::as_str).collect();
+            let gone: Vec<&&str> = old.difference(&new).collect();
+            let added: Vec<&&str> = new.difference(&old).collect();
+            if gone.is_empty() && added.is_empty() {
+                return ExitCode::SUCCESS;
+            }
+            for line in gone {
+                println!("- {line}");
+            }
+            for line in added {
+                println!("+ {line}");
+            }
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }

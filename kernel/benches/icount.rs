@@ -23,7 +23,7 @@ use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::typed::{self, Cont, Func, Tag};
 use kernel::cont::{ContObj, Handler, Resumed, Store, Trap};
 use kernel::println;
-use kernel::qemu::{ExitCode, exit};
+use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
 use kernel::wasm::{Instance, Module, Val};
 
@@ -100,7 +100,7 @@ fn one_typed_round_trip<'s>(
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
+    let machine = kernel::init(boot_info);
     let overhead = median(
         (0..SAMPLES)
             .map(|_| {
@@ -256,5 +256,5 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
          \"trap_instructions\":{trap},\"wasm_round_trip_instructions\":{wasm_round_trip},\
          \"rdtsc_overhead_instructions\":{overhead}}}"
     );
-    exit(ExitCode::Success)
+    machine.exit(ExitCode::Success)
 }

@@ -11,7 +11,7 @@ use bootloader_api::BootInfo;
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use x86_64::PhysAddr;
 
-use crate::{frames, gdt, heap, interrupts, paging};
+use crate::{Machine, frames, gdt, heap, interrupts, paging};
 
 /// What every kernel binary asks of the bootloader: a window onto physical
 /// memory (the frame allocator and page-table code reach frames through it),
@@ -42,7 +42,12 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
 /// 7. heap: `alloc` works;
 /// 8. stacks: the continuation-stack pool, empty (slots are mapped as
 ///    continuations are made).
-pub fn init(boot_info: &'static mut BootInfo) {
+///
+/// Returns the boot's one [`Machine`]: the capability to end the boot and
+/// take physical frames (see `machine`). A second call panics before it
+/// touches anything: the kernel's structures are built once.
+pub fn init(boot_info: &'static mut BootInfo) -> Machine {
+    let machine = Machine::take().expect("kernel::init runs once per boot");
     crate::println!(
         "kernel: booted, bootloader {}.{}.{}",
         boot_info.api_version.version_major(),
@@ -98,6 +103,7 @@ pub fn init(boot_info: &'static mut BootInfo) {
         stacks.guard_size / 1024,
         paging::CONT_STACKS_START
     );
+    machine
 }
 
 /// The ramdisk's physical address and length, found before the switch

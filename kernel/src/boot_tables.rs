@@ -189,7 +189,7 @@ fn build_and_switch(layout: &BootLayout, boot_table: &OffsetPageTable) {
 /// An empty level-4 table in a fresh frame, reached through the
 /// physical-memory window at `phys_offset` (both tables share it).
 fn new_table(phys_offset: VirtAddr) -> (PhysFrame, OffsetPageTable<'static>) {
-    let l4_frame = frames::allocate_frame().expect("a frame for the level-4 table");
+    let l4_frame = frames::allocate().expect("a frame for the level-4 table");
     let l4 = (phys_offset + l4_frame.start_address().as_u64()).as_mut_ptr::<PageTable>();
     // SAFETY: the frame is fresh from the allocator, so nothing else uses
     // it; the window maps it. Zeroing makes every entry "not present".
@@ -317,7 +317,7 @@ fn map_physical_window(table: &mut OffsetPageTable<'static>, layout: &BootLayout
 /// The heap, backed by fresh frames.
 fn map_heap(table: &mut OffsetPageTable<'static>) {
     for page in pages_of(HEAP_START, HEAP_SIZE) {
-        let frame = frames::allocate_frame().expect("frames for the kernel heap");
+        let frame = frames::allocate().expect("frames for the kernel heap");
         // A fresh frame at a page of the heap region, which nothing else
         // maps (`map_with`'s contract); the table is not active yet.
         map_with(table, page, frame, DATA_FLAGS, &mut WaitingFrames).expect("heap page maps");

@@ -35,11 +35,14 @@
 //!
 //! ## The global instance and the page-fault handler
 //!
-//! The kernel's allocator is [`FRAMES`], behind a `sync::Mutex`. Ordinary
-//! code uses [`allocate_frame`] and [`free_frame`], which wait for the lock.
-//! A page-fault handler must not wait: it may have interrupted the very code
-//! that holds the lock, which would then never release it. For it there is
-//! [`try_allocate_frame`], which takes the lock only if it is free and
+//! The kernel's allocator is `FRAMES`, behind a `sync::Mutex`, private to
+//! the crate. The kernel's own code uses `allocate` and `free`, which wait
+//! for the lock; code outside the crate takes frames with [`allocate_frame`]
+//! and gives them back with the `unsafe` [`free_frame`], both for the
+//! holder of the [`Machine`](crate::Machine) only. A page-fault handler must
+//! not wait: it may have interrupted the very code that holds the lock,
+//! which would then never release it. For it there is `try_allocate`,
+//! which takes the lock only if it is free and
 //! otherwise reports [`Busy`](AllocError::Busy), so the handler can report
 //! the broken locking rule instead of deadlocking. Lock order, when both are
 //! needed: the page-table lock (`paging`) first, then this one.
@@ -99,7 +102,8 @@ pub const MAX_PROBLEMS: usize = 32;
 pub enum AllocError {
     /// No free frame is left.
     OutOfMemory,
-    /// The allocator's lock is held (only from [`try_allocate_frame`]).
+    /// The allocator's lock is held (only from the page-fault handler's
+    /// `try_allocate`).
     Busy,
 }
 
@@ -332,30 +336,125 @@ pub fn locked() -> bool {
 }
 
 /// The kernel's frame allocator. See the module docs for the locking rules.
-pub static FRAMES: crate::sync::Mutex<FrameAllocator<KERNEL_WORDS>> =
+/// Not public: code outside the crate that held this lock across a touch
+/// of a new page of its stack would leave the demand-fault path without a
+/// frame allocator, and the boot would end.
+///
+/// ```compile_fail,E0603
+/// // A guest cannot reach the frame allocator's lock.
+/// let held = kernel::frames::FRAMES.lock();
+/// ```
+///
+/// ```compile_fail,E0603
+/// // Nor the kernel's own way of giving a frame back, which takes any frame.
+/// fn free(frame: x86_64::structures::paging::PhysFrame) {
+///     let _ = kernel::frames::free(frame);
+/// }
+/// ```
+///
+/// ```compile_fail,E0133
+/// // The public way takes the Machine and is `unsafe`: a frame that still
+/// // backs a page (a suspended guest's stack, say) must not be given back.
+/// fn free(machine: &kernel::Machine, frame: x86_64::structures::paging::PhysFrame) {
+///     let _ = kernel::frames::free_frame(machine, frame);
+/// }
+/// ```
+///
+/// ```compile_fail,E0061
+/// // Taking a frame needs the Machine.
+/// let frame = kernel::frames::allocate_frame();
+/// ```
+///
+/// ```
+/// // What the four leave: the holder of the Machine takes and gives back.
+/// fn cycle(machine: &kernel::Machine) {
+///     if let Ok(frame) = kernel::frames::allocate_frame(machine) {
+///         // SAFETY: the frame was just taken; nothing maps or uses it.
+///         let _ = unsafe { kernel::frames::free_frame(machine, frame) };
+///     }
+/// }
+/// ```
+pub(crate) static FRAMES: crate::sync::Mutex<FrameAllocator<KERNEL_WORDS>> =
     crate::sync::Mutex::new("frame allocator", FrameAllocator::new());
 
-/// Takes a free frame, waiting for the allocator's lock.
-pub fn allocate_frame() -> Result<PhysFrame<Size4KiB>, AllocError> {
+/// Touches the stack a locked section may need before a public function
+/// takes the lock, so that a demand fault on a continuation stack happens
+/// before, never while the lock is held (`stacks`' rule). The kernel's own
+/// paths (`allocate`, `free`) run inside sections that did this already.
+#[inline(always)]
+fn touch_before_lock() {
+    #[cfg(target_os = "none")]
+    crate::stacks::touch_stack(crate::stacks::LOCKED_SECTION_STACK);
+}
+
+/// Takes a free frame, waiting for the allocator's lock (the kernel's own
+/// path: page tables, the heap's backing, stack pages).
+pub(crate) fn allocate() -> Result<PhysFrame<Size4KiB>, AllocError> {
     FRAMES.lock().allocate()
 }
 
 /// Takes a free frame without waiting: [`AllocError::Busy`] if the lock is
 /// held. This is the path for the page-fault handler.
-pub fn try_allocate_frame() -> Result<PhysFrame<Size4KiB>, AllocError> {
+#[cfg(target_os = "none")]
+pub(crate) fn try_allocate() -> Result<PhysFrame<Size4KiB>, AllocError> {
     match FRAMES.try_lock() {
         Some(mut frames) => frames.allocate(),
         None => Err(AllocError::Busy),
     }
 }
 
-/// Gives a frame back to the kernel's allocator.
-pub fn free_frame(frame: PhysFrame<Size4KiB>) -> Result<(), FreeError> {
+/// Gives a frame the kernel took with [`allocate`] or [`try_allocate`]
+/// back (the kernel's own path).
+pub(crate) fn free(frame: PhysFrame<Size4KiB>) -> Result<(), FreeError> {
     FRAMES.lock().free(frame)
+}
+
+/// Takes a free frame for the holder of the [`Machine`](crate::Machine):
+/// the frame is the caller's until it gives it back with [`free_frame`].
+/// Safe: a frame nobody else uses can be written through the window or
+/// mapped by its owner, and one never given back is only memory lost.
+pub fn allocate_frame(_machine: &crate::Machine) -> Result<PhysFrame<Size4KiB>, AllocError> {
+    touch_before_lock();
+    allocate()
+}
+
+/// Gives `frame` back to the kernel's allocator. A frame that is free
+/// already ([`FreeError::DoubleFree`]) or that the map never called usable
+/// ([`FreeError::NotUsable`]) is refused, and nothing changes.
+///
+/// # Safety
+/// Nothing may use `frame` any more: no page maps it, no reference reaches
+/// it through the physical-memory window. In practice: a frame the caller
+/// took with [`allocate_frame`], unmapped again. A frame that still backs
+/// a page (of a continuation stack, say) would be handed out again and
+/// mapped twice. (A frame that is free already, or not usable RAM, is
+/// refused with an error, whatever it is.)
+pub unsafe fn free_frame(
+    _machine: &crate::Machine,
+    frame: PhysFrame<Size4KiB>,
+) -> Result<(), FreeError> {
+    touch_before_lock();
+    free(frame)
+}
+
+/// Takes the allocator's lock and keeps it until the returned guard is
+/// dropped: for the test that a demand fault finding the lock taken is
+/// reported as a kernel bug (`tests/demand_fault_while_locked.rs`).
+///
+/// # Safety
+/// While the guard lives, the caller must not touch a page of a
+/// continuation stack that is not mapped yet, nor take or give back a
+/// frame: either would find the lock taken and end the boot (the
+/// page-fault handler reports it; any other path panics). The guard must
+/// be dropped on the stack that took it.
+pub unsafe fn hold_lock(_machine: &crate::Machine) -> impl Sized {
+    touch_before_lock();
+    FRAMES.lock()
 }
 
 /// Frames free right now in the kernel's allocator.
 pub fn free_count() -> usize {
+    touch_before_lock();
     FRAMES.lock().free_count()
 }
 
@@ -365,7 +464,7 @@ pub fn free_count() -> usize {
 /// before the heap exists: the regions are converted into a buffer on the
 /// stack.
 #[cfg(target_os = "none")]
-pub fn init_from_boot_map(map: &[bootloader_api::info::MemoryRegion]) {
+pub(crate) fn init_from_boot_map(map: &[bootloader_api::info::MemoryRegion]) {
     let mut allocator = FRAMES.lock();
     let mut regions = [Region {
         start: 0,

@@ -67,14 +67,14 @@ static IST_STACKS: [IstStack; IST_COUNT] = [
 ];
 
 /// The lowest address and one past the highest of IST stack `slot`.
-pub fn ist_stack_range(slot: u16) -> (u64, u64) {
+pub(crate) fn ist_stack_range(slot: u16) -> (u64, u64) {
     let bottom = IST_STACKS[slot as usize].0.get() as u64;
     (bottom, bottom + IST_STACK_SIZE as u64)
 }
 
 /// Whether `addr` lies inside IST stack `slot`; a handler passes its own RSP
 /// to prove it runs on the stack its gate asked for.
-pub fn on_ist_stack(slot: u16, addr: u64) -> bool {
+pub(crate) fn on_ist_stack(slot: u16, addr: u64) -> bool {
     let (bottom, top) = ist_stack_range(slot);
     (bottom..top).contains(&addr)
 }
@@ -94,7 +94,7 @@ static GDT: Once<Gdt> = Once::new();
 /// Builds and loads the GDT and the TSS, reloads every segment register and
 /// the task register. Runs once, first thing at boot, before the IDT (whose
 /// gates name the code selector and IST slots set up here).
-pub fn init() {
+pub(crate) fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
         for slot in 0..IST_COUNT as u16 {

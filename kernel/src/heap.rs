@@ -339,8 +339,9 @@ impl Drop for Account {
 }
 
 /// Hands the mapped heap range to the allocator. Runs once, after
-/// `paging::init` has mapped the range.
-pub fn init() {
+/// `paging::init` has mapped the range. Not public: a second call would
+/// hand the allocator a range whose blocks are in use.
+pub(crate) fn init() {
     // SAFETY: `paging::init` mapped HEAP_START..HEAP_START+HEAP_SIZE to
     // frames used by nothing else, and this runs once, so the allocator
     // owns the range exclusively from here on.
@@ -360,12 +361,14 @@ pub fn locked() -> bool {
 
 /// Bytes currently allocated from the heap, block headers included.
 pub fn used_bytes() -> usize {
+    touch_stack(LOCKED_SECTION_STACK);
     ALLOCATOR.0.lock().heap.used()
 }
 
 /// Bytes charged to stores (live or dropped) and not yet freed: at most
 /// `cont::limits::GUEST_HEAP_POOL`.
 pub fn guest_bytes() -> usize {
+    touch_stack(LOCKED_SECTION_STACK);
     ALLOCATOR.0.lock().guest_bytes
 }
 

@@ -59,7 +59,7 @@ use x86_64::structures::idt::{
 pub use crate::exceptions::{FaultInfo, PageFaultBits, exception_name, vector};
 use crate::gdt;
 use crate::guest_faults::trap_guest_fault;
-pub use crate::guest_faults::trap_guest_panic;
+pub(crate) use crate::guest_faults::trap_guest_panic;
 pub use crate::probe::probe;
 use crate::probe::redirect_to_probe;
 use crate::testing::{Fatal, fatal};
@@ -322,7 +322,7 @@ static IDT: Idt = Idt(UnsafeCell::new(None));
 
 /// Builds and loads the IDT. Runs after `gdt::init`, whose IST slots the
 /// gates below name.
-pub fn init() {
+pub(crate) fn init() {
     let mut idt = InterruptDescriptorTable::new();
     idt.divide_error.set_handler_fn(divide_error);
     idt.debug.set_handler_fn(debug);

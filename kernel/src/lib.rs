@@ -46,6 +46,7 @@ mod guest_faults;
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod interrupts;
+mod machine;
 #[cfg(target_os = "none")]
 pub mod probe;
 #[cfg(target_os = "none")]
@@ -58,3 +59,4 @@ pub use boot::{BOOTLOADER_CONFIG, init, ramdisk};
 /// Re-exported for `suite!`, so that suite files need not name it.
 #[cfg(target_os = "none")]
 pub use bootloader_api;
+pub use machine::Machine;

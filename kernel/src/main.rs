@@ -32,11 +32,12 @@ use core::cell::RefCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use bootloader_api::{BootInfo, entry_point};
+use kernel::Machine;
 use kernel::cont::typed::{self, Cont, Func, Tag};
 use kernel::cont::{ContObj, DefineError, Handler, Resumed, Store, Trap};
 use kernel::paging::CONT_STACKS_START;
 use kernel::println;
-use kernel::qemu::{ExitCode, exit};
+use kernel::qemu::ExitCode;
 use kernel::stacks::{self, KernelStacks};
 use x86_64::VirtAddr;
 
@@ -77,7 +78,7 @@ impl From<DefineError> for Error {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
+    let machine = kernel::init(boot_info);
     SLOT_SIZE.store(stacks::config().slot_size(), Ordering::Relaxed);
     println!(
         "demo: stack N is slot N of the continuation-stack region, TOS = {:#x} + (N+1) * {:#x}",
@@ -88,24 +89,24 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     for scene in [generator, pipeline, scheduler] {
         match scene(&s) {
             Ok(()) => {}
-            Err(Error::Trap(trap)) => fail(format_args!("{}", trap.report())),
-            Err(Error::Define(e)) => fail(format_args!("definition refused: {e:?}")),
-            Err(Error::Unexpected(what)) => fail(format_args!("{what}")),
+            Err(Error::Trap(trap)) => fail(&machine, format_args!("{}", trap.report())),
+            Err(Error::Define(e)) => fail(&machine, format_args!("definition refused: {e:?}")),
+            Err(Error::Unexpected(what)) => fail(&machine, format_args!("{what}")),
         }
     }
     if s.outstanding_stacks() != 0 {
-        fail(format_args!(
-            "{} stacks were not freed",
-            s.outstanding_stacks()
-        ));
+        fail(
+            &machine,
+            format_args!("{} stacks were not freed", s.outstanding_stacks()),
+        );
     }
     println!("demo: done");
-    exit(ExitCode::Success)
+    machine.exit(ExitCode::Success)
 }
 
-fn fail(why: core::fmt::Arguments) -> ! {
+fn fail(machine: &Machine, why: core::fmt::Arguments) -> ! {
     println!("demo: failed: {why}");
-    exit(ExitCode::Failure)
+    machine.exit(ExitCode::Failure)
 }
 
 /// (a) A generator yields 0..5 to the kernel, one `suspend` each. Written

@@ -68,7 +68,7 @@ impl StackRange {
 }
 
 #[cfg(target_os = "none")]
-pub use crate::boot_tables::{init, ramdisk_phys, record_kernel_stack};
+pub(crate) use crate::boot_tables::{init, ramdisk_phys, record_kernel_stack};
 #[cfg(target_os = "none")]
 pub use kernel_only::*;
 
@@ -120,7 +120,7 @@ mod kernel_only {
     // only usable RAM.
     unsafe impl FrameAllocator<Size4KiB> for WaitingFrames {
         fn allocate_frame(&mut self) -> Option<PhysFrame> {
-            frames::allocate_frame().ok()
+            frames::allocate().ok()
         }
     }
 
@@ -130,7 +130,7 @@ mod kernel_only {
     // SAFETY: as for `WaitingFrames`.
     unsafe impl FrameAllocator<Size4KiB> for NonWaitingFrames {
         fn allocate_frame(&mut self) -> Option<PhysFrame> {
-            frames::try_allocate_frame().ok()
+            frames::try_allocate().ok()
         }
     }
 
@@ -266,11 +266,13 @@ mod kernel_only {
 
     /// The physical address `addr` maps to in the active table, if any.
     pub fn translate(addr: VirtAddr) -> Option<PhysAddr> {
+        crate::stacks::touch_stack(crate::stacks::LOCKED_SECTION_STACK);
         with_table(|table| table.translate_addr(addr))
     }
 
     /// The flags of the 4 KiB or huge page that maps `addr`, if any.
     pub fn page_flags(addr: VirtAddr) -> Option<PageTableFlags> {
+        crate::stacks::touch_stack(crate::stacks::LOCKED_SECTION_STACK);
         with_table(|table| match table.translate(addr) {
             TranslateResult::Mapped { flags, .. } => Some(flags),
             _ => None,

@@ -142,7 +142,20 @@ unsafe extern "C" {
 /// Runs `f`; if it raises a recoverable fault, returns what faulted instead
 /// of ending the boot. See the module docs for how, and for the rule that
 /// `f`'s frames are abandoned (not dropped) on a fault.
-pub fn probe<F: FnOnce()>(f: F) -> Result<(), FaultInfo> {
+///
+/// # Safety
+/// A fault jumps out of `f` without running a destructor, and the probe
+/// stays armed for as long as `f` runs. So the caller must make sure that:
+/// - nothing in `f`'s frames needs its destructor to run if `f` is left
+///   at any instruction: no lock guard (a kernel lock would stay taken), no
+///   borrow whose end another party waits for, nothing pinned;
+/// - `f` does not leave the stack it runs on before it returns: no
+///   `suspend` or `switch` out of the continuation the probe runs in, and
+///   no panic or trap that abandons it (a guest fault inside a continuation
+///   that `f` resumes is that continuation's trap, not the probe's, and is
+///   fine). Otherwise the armed probe would catch a later fault of other
+///   code and return it onto a stack that has moved on or been freed.
+pub unsafe fn probe<F: FnOnce()>(f: F) -> Result<(), FaultInfo> {
     extern "C" fn run<F: FnOnce()>(data: *mut u8) {
         // SAFETY: `data` is the `&mut Option<F>` that `probe` passes below,
         // alive for the whole call.

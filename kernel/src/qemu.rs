@@ -4,6 +4,9 @@
 //! Writing a value `v` to port `0xf4` makes QEMU exit with status
 //! `(v << 1) | 1`: `0x10` becomes 33 (success) and `0x11` becomes 35
 //! (failure), which the script maps to its own exit status (`docs/spec.md` §5).
+//!
+//! Both ways out are the kernel's own: code outside the crate ends the boot
+//! through [`crate::Machine::exit`], with the capability the boot handed it.
 
 use x86_64::instructions::port::Port;
 
@@ -17,7 +20,7 @@ pub enum ExitCode {
 
 /// Exits QEMU with `code`. The device acts asynchronously, so the CPU halts
 /// (with interrupts off) until QEMU has gone.
-pub fn exit(code: ExitCode) -> ! {
+pub(crate) fn exit(code: ExitCode) -> ! {
     // SAFETY: port 0xf4 is the isa-debug-exit device that qemu-run.sh
     // attaches; on a machine without it the write is ignored and we halt.
     unsafe { Port::<u32>::new(0xf4).write(code as u32) };
@@ -25,7 +28,7 @@ pub fn exit(code: ExitCode) -> ! {
 }
 
 /// Halts the CPU forever with interrupts disabled.
-pub fn halt_forever() -> ! {
+pub(crate) fn halt_forever() -> ! {
     loop {
         x86_64::instructions::interrupts::disable();
         x86_64::instructions::hlt();

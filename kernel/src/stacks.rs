@@ -100,7 +100,7 @@ pub enum ConfigError {
 
 /// What the page-fault handler learns about an address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Demand {
+pub(crate) enum Demand {
     /// Not in the continuation-stack region.
     NotOurs,
     /// The page was mapped: run the instruction again.
@@ -178,7 +178,7 @@ impl Pool {
         for page in Page::range(self.slots[slot].lowest_mapped, top_page) {
             // SAFETY: the slot is not in use, so nothing references its pages.
             if let Ok(frame) = unsafe { paging::unmap_page(page) } {
-                frames::free_frame(frame).expect("a stack frame is ours to free");
+                frames::free(frame).expect("a stack frame is ours to free");
             }
         }
         self.slots[slot].lowest_mapped = top_page;
@@ -190,7 +190,7 @@ impl Pool {
         let top_page = self.slots[slot].top_page;
         // SAFETY: the slot is not in use.
         if let Ok(frame) = unsafe { paging::unmap_page(top_page) } {
-            frames::free_frame(frame).expect("a stack frame is ours to free");
+            frames::free(frame).expect("a stack frame is ours to free");
         }
         self.slots[slot].state = SlotState::Unused;
     }
@@ -273,7 +273,7 @@ pub const LOCKED_SECTION_STACK: usize = 8 * 1024;
 
 /// Sets up the pool with [`Config::DEFAULT`]. Runs once at boot, after the
 /// heap.
-pub fn init() {
+pub(crate) fn init() {
     configure(Config::DEFAULT).expect("the default configuration is valid");
 }
 
@@ -283,6 +283,7 @@ pub fn configure(config: Config) -> Result<(), ConfigError> {
     if !config.is_valid() {
         return Err(ConfigError::Invalid);
     }
+    touch_stack(LOCKED_SECTION_STACK);
     let mut guard = POOL.lock();
     if let Some(pool) = guard.as_mut() {
         if pool.outstanding != 0 {
@@ -303,21 +304,25 @@ pub fn configure(config: Config) -> Result<(), ConfigError> {
 
 /// The configuration in force.
 pub fn config() -> Config {
+    touch_stack(LOCKED_SECTION_STACK);
     POOL.lock().as_ref().expect("stacks::init has run").config
 }
 
 /// Stacks handed out and not yet freed.
 pub fn outstanding() -> usize {
+    touch_stack(LOCKED_SECTION_STACK);
     POOL.lock().as_ref().map_or(0, |pool| pool.outstanding)
 }
 
 /// Freed slots waiting in the pool.
 pub fn pooled() -> usize {
+    touch_stack(LOCKED_SECTION_STACK);
     POOL.lock().as_ref().map_or(0, |pool| pool.free.len())
 }
 
 /// Pages mapped by demand faults since boot.
 pub fn demand_faults() -> u64 {
+    touch_stack(LOCKED_SECTION_STACK);
     POOL.lock().as_ref().map_or(0, |pool| pool.demand_faults)
 }
 
@@ -329,7 +334,7 @@ pub fn in_region(addr: VirtAddr) -> bool {
 /// The store that owns the stack slot `addr` lies in, if the slot is in use
 /// and was given an owner: the fault handler's way from a faulting stack
 /// pointer to the chain that must trap. Never waits for the lock.
-pub fn owner_of(addr: VirtAddr) -> Option<*const Store> {
+pub(crate) fn owner_of(addr: VirtAddr) -> Option<*const Store> {
     if !in_region(addr) {
         return None;
     }
@@ -341,7 +346,7 @@ pub fn owner_of(addr: VirtAddr) -> Option<*const Store> {
 
 /// The page-fault handler's question: can a fault at `addr` be served by
 /// mapping a page? Never waits for a lock (see the module docs).
-pub fn on_page_fault(addr: VirtAddr) -> Demand {
+pub(crate) fn on_page_fault(addr: VirtAddr) -> Demand {
     if !in_region(addr) {
         return Demand::NotOurs;
     }
@@ -362,7 +367,7 @@ pub fn on_page_fault(addr: VirtAddr) -> Demand {
     if pool.slots[slot].state != SlotState::InUse {
         return Demand::NotInUse { slot };
     }
-    let frame = match frames::try_allocate_frame() {
+    let frame = match frames::try_allocate() {
         Ok(frame) => zeroed_frame(frame),
         Err(frames::AllocError::Busy) => return Demand::Busy,
         Err(_) => return Demand::OutOfMemory,
@@ -378,7 +383,7 @@ pub fn on_page_fault(addr: VirtAddr) -> Demand {
             Demand::Mapped
         }
         Err(err) => {
-            frames::free_frame(frame).expect("the frame was just allocated");
+            frames::free(frame).expect("the frame was just allocated");
             match err {
                 paging::MapError::Busy => Demand::Busy,
                 _ => Demand::OutOfMemory,
@@ -412,11 +417,11 @@ unsafe impl StackProvider for KernelStacks {
                 }
                 let slot = pool.next_unused;
                 let top_page = pool.slots[slot].top_page;
-                let frame = frames::allocate_frame().map_err(|_| StackError::OutOfMemory)?;
+                let frame = frames::allocate().map_err(|_| StackError::OutOfMemory)?;
                 // SAFETY: a never-used slot's pages are unmapped and nothing
                 // points into them; the frame is fresh and ours.
                 if unsafe { paging::map_page(top_page, zeroed_frame(frame), DATA_FLAGS) }.is_err() {
-                    frames::free_frame(frame).expect("the frame was just allocated");
+                    frames::free(frame).expect("the frame was just allocated");
                     return Err(StackError::OutOfMemory);
                 }
                 pool.slots[slot].lowest_mapped = top_page;

@@ -153,7 +153,8 @@ static KERNEL: spin::Once<Kernel> = spin::Once::new();
 
 /// Makes [`lookup`] read the symbol table of `elf`, the running kernel's
 /// own file, loaded at `image_offset`.
-pub fn init(elf: &'static [u8], image_offset: u64) -> Result<(), &'static str> {
+#[cfg(target_os = "none")]
+pub(crate) fn init(elf: &'static [u8], image_offset: u64) -> Result<(), &'static str> {
     let table = SymbolTable::from_elf(elf)?;
     KERNEL.call_once(|| Kernel {
         table,

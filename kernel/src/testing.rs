@@ -5,7 +5,7 @@
 //! by returning `Err(reason)`; the `check!`/`check_eq!` macros build those
 //! reasons with the file, line and both values, so a failing line says what
 //! was expected. A suite binary (one per file in `tests/`) calls
-//! [`run_suite`], which prints
+//! `run_suite` with the boot's `Machine`, which prints
 //!
 //! ```text
 //! test memory::heap_reuses_freed_blocks ... ok
@@ -19,7 +19,7 @@
 //! overflow must be reported as one (through the page-fault handler, on
 //! its own stack; see `interrupts`). Such a test runs in a boot of its
 //! own, declares what it expects with [`expect_fatal`], and provokes it; the
-//! fatal handler asks [`fatal`] whether this was the expected end, and the
+//! fatal handler asks the harness whether this was the expected end, and the
 //! harness reports the test as passed or failed accordingly.
 
 use alloc::string::String;
@@ -30,7 +30,16 @@ pub type TestResult = Result<(), String>;
 /// One test: a name that states the behaviour, and the function that checks it.
 pub struct Test {
     pub name: &'static str,
-    pub run: fn() -> TestResult,
+    pub run: Run,
+}
+
+/// A test's function: most need nothing; a test of a privileged effect
+/// (taking frames, say) is lent the suite's [`Machine`](crate::Machine).
+#[derive(Clone, Copy)]
+pub enum Run {
+    Plain(fn() -> TestResult),
+    #[cfg(target_os = "none")]
+    WithMachine(fn(&crate::Machine) -> TestResult),
 }
 
 /// The whole entry point of a test-suite kernel (one file in `tests/`):
@@ -42,18 +51,46 @@ macro_rules! suite {
         $crate::bootloader_api::entry_point!(suite_main, config = &$crate::BOOTLOADER_CONFIG);
 
         fn suite_main(boot_info: &'static mut $crate::bootloader_api::BootInfo) -> ! {
-            $crate::init(boot_info);
-            $crate::testing::run_suite($name, $crate::tests![$($test),*])
+            let machine = $crate::init(boot_info);
+            $crate::testing::run_suite(machine, $name, $crate::tests![$($test),*])
+        }
+    };
+    ($name:literal, [$($tests:tt)*]) => {
+        $crate::bootloader_api::entry_point!(suite_main, config = &$crate::BOOTLOADER_CONFIG);
+
+        fn suite_main(boot_info: &'static mut $crate::bootloader_api::BootInfo) -> ! {
+            let machine = $crate::init(boot_info);
+            $crate::testing::run_suite(machine, $name, $crate::tests![$($tests)*])
         }
     };
 }
 
 /// Builds a `&[Test]` from function names: `tests![a, b]` names each test
-/// after its function.
+/// after its function. A test written `machine c` is a
+/// `fn(&Machine) -> TestResult`, lent the suite's [`Machine`](crate::Machine).
 #[macro_export]
 macro_rules! tests {
     ($($f:path),* $(,)?) => {
-        &[$($crate::testing::Test { name: $crate::testing::last_segment(stringify!($f)), run: $f }),*]
+        &[$($crate::testing::Test {
+            name: $crate::testing::last_segment(stringify!($f)),
+            run: $crate::testing::Run::Plain($f),
+        }),*]
+    };
+    (@acc [$($out:expr),*]) => { &[$($out),*] };
+    (@acc [$($out:expr),*] machine $f:path $(, $($rest:tt)*)?) => {
+        $crate::tests!(@acc [$($out,)* $crate::testing::Test {
+            name: $crate::testing::last_segment(stringify!($f)),
+            run: $crate::testing::Run::WithMachine($f),
+        }] $($($rest)*)?)
+    };
+    (@acc [$($out:expr),*] $f:path $(, $($rest:tt)*)?) => {
+        $crate::tests!(@acc [$($out,)* $crate::testing::Test {
+            name: $crate::testing::last_segment(stringify!($f)),
+            run: $crate::testing::Run::Plain($f),
+        }] $($($rest)*)?)
+    };
+    ($($rest:tt)*) => {
+        $crate::tests!(@acc [] $($rest)*)
     };
 }
 
@@ -135,6 +172,9 @@ static CURRENT: crate::sync::Mutex<Option<(&'static str, &'static str, Option<Fa
     crate::sync::Mutex::new("test harness", None);
 
 /// Declares that the running test passes by ending the boot with `kind`.
+/// Safe for anyone: it changes only how the harness names an end of the
+/// boot that something else caused (ending it takes the kernel's own fatal
+/// path or the [`Machine`](crate::Machine)).
 pub fn expect_fatal(kind: Fatal) {
     if let Some(cur) = CURRENT.lock().as_mut() {
         cur.2 = Some(kind);
@@ -143,8 +183,10 @@ pub fn expect_fatal(kind: Fatal) {
 
 /// Called by panic and fault handlers once they have printed their report.
 /// Reports the running test as passed (the expected end) or failed, prints
-/// the count, and exits QEMU. Never returns.
-pub fn fatal(kind: Fatal) -> ! {
+/// the count, and exits QEMU. Never returns. The kernel's own path: code
+/// outside the crate ends the boot with the [`Machine`](crate::Machine).
+#[cfg(target_os = "none")]
+pub(crate) fn fatal(kind: Fatal) -> ! {
     // A handler may have interrupted the holder of this lock; the boot ends
     // here, so take the value without waiting.
     let current = match CURRENT.try_lock() {
@@ -167,12 +209,18 @@ pub fn fatal(kind: Fatal) -> ! {
 }
 
 /// Runs every test of `suite`, prints one line each and the closing count,
-/// and exits QEMU: success only if all passed.
-pub fn run_suite(suite: &'static str, tests: &[Test]) -> ! {
+/// and exits QEMU: success only if all passed. Takes the boot's
+/// [`Machine`](crate::Machine): the verdict ends the boot.
+#[cfg(target_os = "none")]
+pub fn run_suite(machine: crate::Machine, suite: &'static str, tests: &[Test]) -> ! {
     let (mut passed, mut failed) = (0usize, 0usize);
     for test in tests {
         *CURRENT.lock() = Some((suite, test.name, None));
-        match (test.run)() {
+        let result = match test.run {
+            Run::Plain(run) => run(),
+            Run::WithMachine(run) => run(&machine),
+        };
+        match result {
             Ok(()) => {
                 passed += 1;
                 crate::println!("test {suite}::{} ... ok", test.name);
@@ -185,7 +233,7 @@ pub fn run_suite(suite: &'static str, tests: &[Test]) -> ! {
         *CURRENT.lock() = None;
     }
     crate::println!("{passed} passed, {failed} failed");
-    exit(failed == 0)
+    machine.exit_with(failed == 0)
 }
 
 #[cfg(target_os = "none")]
@@ -195,11 +243,6 @@ fn exit(success: bool) -> ! {
     } else {
         crate::qemu::ExitCode::Failure
     })
-}
-
-#[cfg(not(target_os = "none"))]
-fn exit(success: bool) -> ! {
-    panic!("the in-kernel harness exited (success: {success}) on the host")
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use alloc::sync::Arc;
 use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::Store;
 use kernel::println;
-use kernel::qemu::{ExitCode, exit};
+use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
 use kernel::wasm::{Error, Instance, Module};
 
@@ -27,7 +27,7 @@ const MAIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/main.wasm"));
 const STACK: usize = 64 * 1024;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
+    let machine = kernel::init(boot_info);
     println!("wasm: {} bytes of module", MAIN.len());
     let module = match Module::new(MAIN) {
         Ok(m) => m,
@@ -36,29 +36,29 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
                 "wasm: the module is refused at offset {}: {}",
                 e.offset, e.message
             );
-            exit(ExitCode::Failure)
+            machine.exit(ExitCode::Failure)
         }
     };
     let instance = match Instance::new(Arc::new(module), Store::new(KernelStacks, STACK)) {
         Ok(i) => i,
         Err(e) => {
             println!("wasm: instantiation failed: {e:?}");
-            exit(ExitCode::Failure)
+            machine.exit(ExitCode::Failure)
         }
     };
     match instance.invoke("main", &[]) {
         Ok(results) => {
             println!("wasm: main returned {results:?}");
             drop(instance);
-            exit(ExitCode::Success)
+            machine.exit(ExitCode::Success)
         }
         Err(e @ Error::Trap(_)) => {
             println!("wasm: main trapped: {}", e.trap_reason().unwrap_or("?"));
-            exit(ExitCode::Failure)
+            machine.exit(ExitCode::Failure)
         }
         Err(e) => {
             println!("wasm: main failed: {e:?}");
-            exit(ExitCode::Failure)
+            machine.exit(ExitCode::Failure)
         }
     }
 }

@@ -12,7 +12,7 @@
 use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::Store;
 use kernel::println;
-use kernel::qemu::{ExitCode, exit};
+use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
 use kernel::wasm::instance::DEFAULT_STACK_BUDGET;
 use kernel::wast::{bundle, run};
@@ -23,16 +23,16 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 const STACK: usize = 64 * 1024;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init(boot_info);
+    let machine = kernel::init(boot_info);
     let Some(bytes) = kernel::ramdisk() else {
         println!("wast: no bundle: boot this kernel with `builder --ramdisk BUNDLE`");
-        exit(ExitCode::Failure)
+        machine.exit(ExitCode::Failure)
     };
     let b = match bundle::decode(bytes) {
         Ok(b) => b,
         Err(e) => {
             println!("wast: {e}");
-            exit(ExitCode::Failure)
+            machine.exit(ExitCode::Failure)
         }
     };
     println!(
@@ -56,7 +56,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         total.failed += c.failed;
     }
     println!("{} passed, {} failed", total.passed, total.failed);
-    exit(if total.failed == 0 {
+    machine.exit(if total.failed == 0 {
         ExitCode::Success
     } else {
         ExitCode::Failure

@@ -19,9 +19,10 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use kernel::Machine;
 use kernel::cont::{Trap, TrapKind};
 use kernel::println;
-use kernel::qemu::{ExitCode, exit};
+use kernel::qemu::ExitCode;
 use kernel::stacks;
 use kernel::sync::Mutex;
 use x86_64::VirtAddr;
@@ -117,17 +118,18 @@ pub fn same_lines(got: &[Line], want: &[String]) -> Result<(), String> {
 }
 
 /// The body of a lab's kernel: prints `lab N: <title>`, runs `check`, and
-/// ends the boot with the verdict line and the exit status to match.
-pub fn run(lab: u32, title: &str, check: fn() -> Result<(), String>) -> ! {
+/// ends the boot with the verdict line and the exit status to match (with
+/// the boot's [`Machine`]: the lab's own code is never given it).
+pub fn run(machine: Machine, lab: u32, title: &str, check: fn() -> Result<(), String>) -> ! {
     println!("lab {lab}: {title}");
     match check() {
         Ok(()) => {
             println!("lab {lab}: PASS");
-            exit(ExitCode::Success)
+            machine.exit(ExitCode::Success)
         }
         Err(why) => {
             println!("lab {lab}: FAIL: {why}");
-            exit(ExitCode::Failure)
+            machine.exit(ExitCode::Failure)
         }
     }
 }
@@ -143,8 +145,8 @@ macro_rules! lab {
         );
 
         fn lab_main(boot_info: &'static mut $crate::kernel::bootloader_api::BootInfo) -> ! {
-            $crate::kernel::init(boot_info);
-            $crate::run($lab, $title, $check)
+            let machine = $crate::kernel::init(boot_info);
+            $crate::run(machine, $lab, $title, $check)
         }
     };
 }

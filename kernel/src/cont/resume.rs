@@ -17,7 +17,8 @@ use super::trap::{Trap, TrapKind};
 use super::val::{ValRaw, ValType};
 
 impl Store {
-    /// `cont.new`: a fresh continuation that will run `f`.
+    /// `cont.new`: a fresh continuation that will run `f`. Traps
+    /// (`ForeignFunc`) if `f` was made by another store, live or dropped.
     pub fn cont_new(&self, f: Func) -> Result<ContObj, Trap> {
         if self.id == 0 {
             return self.raise(
@@ -29,8 +30,16 @@ impl Store {
         if unsafe { !(*self.deferred.get()).is_empty() } {
             self.flush_deferred();
         }
-        // SAFETY: a Func is a record boxed in this store.
-        let (params, results) = unsafe { ((*f.0).params, (*f.0).results) };
+        // A function belongs to its store: the record of another store's
+        // `Func` may be freed (its store dropped) and is never read here.
+        // Ids are unique per boot but for 0, refused above.
+        if f.store != self.id {
+            return self.raise(
+                TrapKind::ForeignFunc,
+                "a function of another store, or of a store that is gone",
+            );
+        }
+        let (params, results) = (f.params(), f.results());
         if !stack::fits(self.stack_size, params.len().max(results.len())) {
             return self.raise(
                 TrapKind::TooManyArguments,
@@ -88,7 +97,7 @@ impl Store {
     /// `c` is a free ContRef of this store (nothing points at it but stale
     /// handles, which the revision rejects) holding an idle stack of this
     /// store's size; `f` is a function of this store with `params` params
-    /// and `results`.
+    /// and `results` (its `store` is this store's id, so its record lives).
     #[inline(always)]
     unsafe fn start_in(
         &self,
@@ -102,7 +111,7 @@ impl Store {
         unsafe {
             let args = core::ptr::addr_of_mut!((*c).args);
             (*c).stack.initialize(
-                f.0,
+                f.record,
                 self as *const Store as *mut VMContext,
                 args,
                 params.len(),

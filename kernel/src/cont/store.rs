@@ -122,6 +122,12 @@ pub struct Store {
     /// (a kernel lock held, another store's chain running): cancelled at
     /// the next `cont.new` that can, or when the store drops.
     pub(super) deferred: UnsafeCell<Vec<ContObj>>,
+    /// While a store dropped inside this store's chain cancels its own
+    /// suspended guests on top of it (`cancel_all`): this store's
+    /// innermost running continuation, set aside (`current` is null
+    /// meanwhile, so that those guests cannot suspend or switch through
+    /// this chain). Null otherwise.
+    pub(super) shadowed: Cell<*mut ContRef>,
     /// This store's link in the list of live stores, for debuggers.
     pub(super) live: registry::LiveLink,
     pub(super) _pinned: PhantomPinned,
@@ -165,6 +171,7 @@ impl Store {
             exception_types: Cell::new(&[]),
             exception_tag: Cell::new(u32::MAX),
             deferred: UnsafeCell::new(Vec::new()),
+            shadowed: Cell::new(core::ptr::null_mut()),
             live: registry::LiveLink::unlinked(),
             _pinned: PhantomPinned,
             _not_send_sync: PhantomData,
@@ -261,7 +268,7 @@ impl Store {
             params,
             results,
         });
-        let func = Func(&*record);
+        let func = Func::new(&record, self.id);
         // SAFETY: no reference into `funcs` is ever held across calls.
         unsafe {
             (*self.funcs.get()).push(FuncEntry {

@@ -194,9 +194,6 @@ impl Store {
         unsafe { capture(self.current.get(), fp, None) }
     }
 
-    /// Traps if a continuation of another store runs on this CPU: stores
-    /// do not nest (see `RUNNING`).
-    #[inline(always)]
     /// Whether this store has a chain on this CPU: running, or set aside
     /// while a store dropped inside it cancels its guests on top of it
     /// (`cancel::SetAside`). The fault and panic handlers ask this of the
@@ -217,6 +214,9 @@ impl Store {
         }
     }
 
+    /// Traps if a continuation of another store runs on this CPU: stores
+    /// do not nest (see `RUNNING`).
+    #[inline(always)]
     pub(crate) fn no_other_store_running(&self) -> Result<(), Trap> {
         // Another store's chain runs on this CPU: RUNNING names a store
         // that is not this one (when it is this one, we are in our chain).

@@ -86,7 +86,9 @@ cpu_local! {
     /// `resume`, cleared when it comes back. Chains do not mix stores: a
     /// resume of one store while another's chain runs traps
     /// (`TrapKind::OtherStoreRunning`), so a store never has a chain of its
-    /// own running on top of stacks another store can free.
+    /// own running on top of stacks another store can free. (A store
+    /// dropped by a guest of another cancels its own guests on top of that
+    /// chain, which it sets aside meanwhile: `cancel::SetAside`.)
     pub(super) static RUNNING: Cell<*const Store> = Cell::new(core::ptr::null());
 }
 

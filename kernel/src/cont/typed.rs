@@ -224,7 +224,8 @@ impl<R: WasmValues> Tag<(), R> {
 /// ([`TrapKind::ForeignFunc`]) and never reads its record.
 pub struct Func<'s, P, R> {
     raw: DynFunc,
-    _types: PhantomData<(&'s Store, fn(P) -> R)>,
+    _store: PhantomData<&'s Store>,
+    _types: PhantomData<fn(P) -> R>,
 }
 
 impl<P, R> Clone for Func<'_, P, R> {
@@ -243,6 +244,7 @@ impl<'s, P: WasmValues, R: WasmValues> Func<'s, P, R> {
     {
         Ok(Func {
             raw: store.func_wrap(f)?,
+            _store: PhantomData,
             _types: PhantomData,
         })
     }
@@ -254,6 +256,7 @@ impl<'s, P: WasmValues, R: WasmValues> Func<'s, P, R> {
     pub fn detach(self) -> Func<'static, P, R> {
         Func {
             raw: self.raw,
+            _store: PhantomData,
             _types: PhantomData,
         }
     }

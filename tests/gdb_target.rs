@@ -95,9 +95,12 @@ fn scene(a: &Store, b: &Store) -> Result<i32, Trap> {
     // #1..#3: kernel -> outer -> middle -> inner.
     let up = Tag::<i32, ()>::new(a).map_err(define)?;
     let down = Tag::<i32, ()>::new(a).map_err(define)?;
-    let inner = Func::wrap(a, |s: &Store, x: i32| inner_guest(s, x)).map_err(define)?;
-    let middle =
-        Func::wrap(a, move |s: &Store, x: i32| middle_guest(s, inner, down, x)).map_err(define)?;
+    let inner = Func::wrap(a, |s: &Store, x: i32| inner_guest(s, x))
+        .map_err(define)?
+        .detach();
+    let middle = Func::wrap(a, move |s: &Store, x: i32| middle_guest(s, inner, down, x))
+        .map_err(define)?
+        .detach();
     let outer =
         Func::wrap(a, move |s: &Store, x: i32| outer_guest(s, middle, up, x)).map_err(define)?;
     let result = match Cont::new(a, outer)?.resume(1, &[tick.on()])? {

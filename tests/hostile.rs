@@ -68,6 +68,11 @@ kernel::suite!(
         an_overflow_report_shows_the_recursion_once_and_counts_its_repeats,
         a_guest_whose_writer_panics_midway_through_a_report_traps_and_the_report_stays_whole,
         a_report_of_a_dropped_stores_trap_read_in_another_stores_guest_is_unchanged,
+        a_func_of_a_dropped_store_is_refused_as_foreign_never_called,
+        a_func_of_another_live_store_is_refused_as_foreign,
+        a_store_dropped_inside_another_stores_guest_cancels_its_suspended_guests_to_the_byte,
+        a_store_with_a_suspended_guest_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_only,
+        a_refused_switch_target_of_another_store_is_freed_by_its_own_store,
     ]
 );
 
@@ -1402,4 +1407,223 @@ fn a_report_of_a_dropped_stores_trap_read_in_another_stores_guest_is_unchanged()
         "{while_b_lived}"
     );
     runs_normally(&a)
+}
+
+// ----- functions belong to their store ------------------------------------
+
+/// A function of store A, kept after A is dropped, its record's memory
+/// filled with bytes of the caller's choosing: store B's `cont.new` of it
+/// traps `ForeignFunc` and reads nothing (it once called an address read
+/// from the freed record).
+fn a_func_of_a_dropped_store_is_refused_as_foreign_never_called() -> TestResult {
+    let calls = Rc::new(Cell::new(0));
+    let a = store();
+    let c = calls.clone();
+    let f = a
+        .func_wrap(move |_: &Store, x: i32| -> Result<i32, Trap> {
+            c.set(c.get() + 1);
+            Ok(x)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let typed = kernel::cont::typed::Func::<i32, i32>::wrap(&a, |_: &Store, x: i32| Ok(x))
+        .map_err(|e| alloc::format!("{e:?}"))?
+        .detach();
+    drop(a);
+    let spray: Vec<Vec<u8>> = (0..2048).map(|i| vec![0x41u8; 16 + (i % 16) * 8]).collect();
+    let b = store();
+    check_eq!(
+        b.cont_new(f).err().map(|t| t.kind()),
+        Some(TrapKind::ForeignFunc)
+    );
+    check_eq!(
+        kernel::cont::typed::Cont::new(&b, typed)
+            .err()
+            .map(|t| t.kind()),
+        Some(TrapKind::ForeignFunc)
+    );
+    check_eq!(calls.get(), 0);
+    check_eq!(b.outstanding_stacks(), 0);
+    drop(spray);
+    runs_normally(&b)
+}
+
+/// A function of a live store A, used by store B (at the kernel level and
+/// inside B's guest): `ForeignFunc`, the closure never runs; in A it runs.
+fn a_func_of_another_live_store_is_refused_as_foreign() -> TestResult {
+    use kernel::cont::typed::{Cont, Func, Resumed as TResumed};
+    let (a, b) = (store(), store());
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let fa = Func::<i32, i32>::wrap(&a, move |_: &Store, x: i32| {
+        c.set(c.get() + 1);
+        Ok(x + 1)
+    })
+    .map_err(|e| alloc::format!("{e:?}"))?;
+    check_eq!(
+        Cont::new(&b, fa).err().map(|t| t.kind()),
+        Some(TrapKind::ForeignFunc)
+    );
+    let detached = fa.detach();
+    let g = b
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            Ok(match s.cont_new(detached.untyped()) {
+                Err(t) if t.kind() == TrapKind::ForeignFunc => 1,
+                _ => 0,
+            })
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = b.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(b.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check_eq!(calls.get(), 0);
+    let ka = Cont::new(&a, fa).map_err(|t| alloc::format!("{t}"))?;
+    check!(matches!(ka.resume(41, &[]), Ok(TResumed::Returned(42))));
+    check_eq!(calls.get(), 1);
+    runs_normally(&a)?;
+    runs_normally(&b)
+}
+
+// ----- a store dropped inside another store's chain ------------------------
+
+/// Store B, with a guest suspended holding an 8 KiB `Vec` and an `Rc`
+/// count, made and parked at the kernel level.
+fn store_with_a_parked_guest(shared: &Rc<i64>) -> Result<Pin<Box<Store>>, alloc::string::String> {
+    let b = Store::new(KernelStacks, STACK);
+    let t = b.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let sh = shared.clone();
+    let f = b
+        .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
+            let list: Vec<i64> = (0..1024).collect();
+            let counted = sh.clone();
+            s.suspend::<(), ()>(t, ())?;
+            Ok(list[1023] + *counted)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = b.cont_new(f).map_err(|t| alloc::format!("{t}"))?;
+    match b.resume::<(), i64>(k, (), &[Handler::suspend(t)]) {
+        Ok(Resumed::Suspended { .. }) => Ok(b),
+        other => Err(alloc::format!("expected a suspension, got {other:?}")),
+    }
+}
+
+/// A guest of store A drops store B, whose guest is suspended holding an
+/// 8 KiB `Vec` and an `Rc` count: B's guest is cancelled there, on top of
+/// A's chain, and the heap, the pool and the count are back to the byte.
+/// (The cancellation was once refused, another store's chain running, and
+/// 9,120 bytes stayed taken for ever.)
+fn a_store_dropped_inside_another_stores_guest_cancels_its_suspended_guests_to_the_byte()
+-> TestResult {
+    let shared = Rc::new(7i64);
+    // Once at the kernel level, so that whatever the kernel keeps after a
+    // first store's drop is kept before the count starts.
+    drop(store_with_a_parked_guest(&shared)?);
+    check_eq!(Rc::strong_count(&shared), 1);
+    let a = store();
+    let slot: Rc<core::cell::RefCell<Option<Pin<Box<Store>>>>> = Rc::default();
+    let sl = slot.clone();
+    let g = a
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            drop(sl.borrow_mut().take());
+            Ok(i32::from(s.in_continuation()))
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let heap_before = kernel::heap::used_bytes();
+    let pool_before = kernel::stacks::outstanding();
+    *slot.borrow_mut() = Some(store_with_a_parked_guest(&shared)?);
+    // Ours, the closure's (B's) and the suspended frame's.
+    check_eq!(Rc::strong_count(&shared), 3);
+    check!(kernel::heap::used_bytes() >= heap_before + 8 * 1024);
+    check_eq!(kernel::stacks::outstanding(), pool_before + 1);
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check!(slot.borrow().is_none());
+    check_eq!(Rc::strong_count(&shared), 1);
+    check_eq!(kernel::heap::used_bytes(), heap_before);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    runs_normally(&a)
+}
+
+/// A guest of store A drops store B (four cached stacks and a suspended
+/// guest) within 6 KiB of the bottom of its own stack. B's guest is
+/// cancelled and returns (its frame's `Rc` count is given back); giving its stack
+/// back to the pool, past B's full cache, touches 8 KiB below and the A
+/// guest overflows there, while A's chain is set aside for B's
+/// cancellations. The overflow takes A's chain back and traps A's guest as
+/// usual; B, its drop cut short, keeps its five stacks for ever.
+fn a_store_with_a_suspended_guest_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_only()
+-> TestResult {
+    use kernel::cont::STACK_CACHE;
+    let pool_before = kernel::stacks::outstanding();
+    let shared = Rc::new(7i64);
+    let b = store_with_a_parked_guest(&shared)?;
+    let nothing = b
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    end_together(&b, nothing, STACK_CACHE)?;
+    check_eq!(
+        (b.cached_stacks(), b.outstanding_stacks()),
+        (STACK_CACHE, 1)
+    );
+    let holder: Rc<Cell<Option<Pin<Box<Store>>>>> = Rc::new(Cell::new(Some(b)));
+    let a = store();
+    let h = holder.clone();
+    let g = a
+        .func_wrap(move |_: &Store, top: i64| -> Result<i32, Trap> {
+            drop_store_near_the_bottom(&h, top as usize - STACK, 6 * 1024);
+            Ok(1)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    let top = a.stack_top(k).ok_or("no stack")?;
+    let r = a.resume::<i64, i32>(k, top as i64, &[]);
+    let Err(trap) = r else {
+        return Err(alloc::format!("expected an overflow, got {r:?}"));
+    };
+    let TrapKind::StackOverflow { addr } = trap.kind() else {
+        return Err(alloc::format!("expected an overflow, got {trap}"));
+    };
+    check!(guard_below(top).contains(&addr), "{addr:#x}");
+    check!(holder.take().is_none());
+    // The frame's count came back; the closure's stays with B.
+    check_eq!(Rc::strong_count(&shared), 2);
+    check_eq!(
+        kernel::stacks::outstanding(),
+        pool_before + STACK_CACHE + 1 + 1
+    );
+    runs_normally(&a)?;
+    drop(a);
+    check_eq!(kernel::stacks::outstanding(), pool_before + STACK_CACHE + 1);
+    Ok(())
+}
+
+// ----- a refused switch target --------------------------------------------
+
+/// A guest of store A switches, with a typed tag, to a fresh continuation
+/// of store B: refused (`ForeignContinuation`), and the target is freed by
+/// B, its own store: B holds no stack out (it once kept one that no handle
+/// reached until B dropped).
+fn a_refused_switch_target_of_another_store_is_freed_by_its_own_store() -> TestResult {
+    use kernel::cont::typed::{Cont, Func, Tag as TTag};
+    let (a, b) = (store(), store());
+    let sw = TTag::<(), i32>::new(&a).map_err(|e| alloc::format!("{e:?}"))?;
+    let fb = Func::<ContObj, i32>::wrap(&b, |_: &Store, _: ContObj| Ok(0))
+        .map_err(|e| alloc::format!("{e:?}"))?
+        .detach();
+    let (b_in_a, kind) = (b.clone(), Rc::new(Cell::new(None)));
+    let seen = kind.clone();
+    let g = a
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let target = Cont::new(&b_in_a, fb)?;
+            seen.set(sw.switch(s, target).err().map(|t| t.kind()));
+            Ok(b_in_a.outstanding_stacks() as i32)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(
+        a.resume::<(), i32>(k, (), &[sw.on_switch()]),
+        Ok(Resumed::Returned(0))
+    );
+    check_eq!(kind.get(), Some(TrapKind::ForeignContinuation));
+    check_eq!((b.outstanding_stacks(), b.cached_stacks()), (0, 1));
+    runs_normally(&a)?;
+    runs_normally(&b)
 }

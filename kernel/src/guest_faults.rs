@@ -86,7 +86,7 @@ fn guest_store(rsp: VirtAddr) -> Option<*const crate::cont::Store> {
         unsafe { crate::serial::force_unlock() };
     }
     // SAFETY: a store outlives every stack it owns.
-    unsafe { (*store).in_continuation() }.then_some(store)
+    unsafe { (*store).has_chain() }.then_some(store)
 }
 
 /// Turns a panic in guest code into a trap of its chain and never returns,

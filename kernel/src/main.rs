@@ -147,7 +147,11 @@ fn pipeline(s: &Store) -> Result<(), Error> {
         }
         step!("producer: no more");
         Ok(())
-    })?;
+    })?
+    // The consumer's closure captures it: `detach` frees it of the borrow
+    // of `s` (a guest closure is `'static`); `Cont::new` still checks at
+    // run time that it is a function of the store it runs in.
+    .detach();
     let consumer = Func::wrap(s, move |s: &Store, ()| {
         step!("consumer: start the producer");
         let mut total = 0;

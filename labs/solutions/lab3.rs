@@ -13,7 +13,7 @@ use kernel::cont::{Store, Trap};
 use labs::say;
 
 pub fn schedule(s: &Store, progress: Tag<i32, ()>, tasks: &[Func<(), i32>]) -> Result<i32, Trap> {
-    let tasks: Vec<Func<(), i32>> = tasks.to_vec();
+    let tasks: Vec<Func<'static, (), i32>> = tasks.iter().map(|f| f.detach()).collect();
     let scheduler = Func::wrap(s, move |s: &Store, ()| {
         let mut queue = VecDeque::new();
         for (id, &f) in tasks.iter().enumerate() {

@@ -9,7 +9,7 @@
 //! `cont.new`, or to its own drop.
 
 use super::contref::{ContObj, ContRef, State};
-use super::store::Store;
+use super::store::{RUNNING, Store};
 use super::switch::ControlEffect;
 use super::trap::{Trap, TrapKind};
 
@@ -105,21 +105,26 @@ impl Store {
 
     /// The store's drop, first: cancels what is still suspended, so that
     /// its frames return and their destructors run, as a drop of each
-    /// handle would.
+    /// handle would; nothing a suspended guest holds is left behind.
+    ///
+    /// A guest of another store may be what drops this one (it owned it,
+    /// through an `Rc` or a box): that store's chain runs on this CPU, and
+    /// the cancellations run nested on top of it, with that chain set
+    /// aside for their duration ([`SetAside`], which says why that is
+    /// sound). Only a kernel lock held refuses them (no switch with a lock
+    /// held, rule 6): then what is still suspended is abandoned, its
+    /// frames never unwound.
     pub(super) fn cancel_all(&self) {
-        // Cancel what is still suspended, so that its frames return and
-        // their destructors run, as a drop of each handle would. By index:
-        // a cancelled guest may make new continuations (and leave them
-        // suspended, to be cancelled in turn). Where cancelling is refused
-        // (another store's chain runs, a lock is held) the frames are
-        // abandoned, as before.
+        if crate::sync::held() != 0 {
+            return;
+        }
+        // SAFETY: `&mut` in the store's drop: this store has no chain of
+        // its own running (a running chain borrows it).
+        let _aside = unsafe { SetAside::new() };
         // Pass after pass, until one finds nothing suspended: a cancelled
-        // guest may leave a new suspended continuation in a record an
-        // earlier pass has already looked at.
-        // A cancellation that would be refused (a kernel lock held, another
-        // store's chain running) ends the attempt: what is left is
-        // abandoned below.
-        let can_cancel = || crate::sync::held() == 0 && self.no_other_store_running().is_ok();
+        // guest may make new continuations (and leave them suspended), in
+        // a record an earlier pass has already looked at. By index: `all`
+        // may grow meanwhile.
         'passes: loop {
             let mut cancelled = false;
             let mut i = 0;
@@ -130,7 +135,9 @@ impl Store {
                 unsafe {
                     let c = (&(*self.all.get()))[i];
                     if (*c).state == State::Suspended {
-                        if !can_cancel() {
+                        // A guest that trapped holding a lock had it
+                        // forgotten; this is only a guard.
+                        if crate::sync::held() != 0 {
                             break 'passes;
                         }
                         // It runs, whatever it then does (it may even be
@@ -145,6 +152,71 @@ impl Store {
             if !cancelled {
                 break;
             }
+        }
+    }
+}
+
+/// The chain of another store, set aside while a store dropped inside it
+/// cancels its own suspended guests on top of it: the store named in
+/// `RUNNING` (whose guest dropped the dying store) gets a null `current`,
+/// its innermost continuation kept in `shadowed`, and `RUNNING` is null,
+/// so that the dying store's cancellations run as they would from the
+/// kernel's stack (each one links its segment under nothing, sets
+/// `RUNNING` to the dying store and clears it). Dropping this puts the
+/// chain back: `current` and `RUNNING` as they were.
+///
+/// Why it is sound: the dying store has no chain of its own (its drop
+/// has `&mut`), and the cancelled guests run on its stacks, above the
+/// outer store's chain, which cannot end under them (its code is stopped
+/// in this drop until they are done). What those guests can do:
+///
+/// * resume, or drop-and-cancel, a continuation of the outer store:
+///   refused, `OtherStoreRunning` (`RUNNING` is the dying store), or for a
+///   dropped owned handle deferred, as any drop inside another store's
+///   chain;
+/// * suspend or switch through the outer store: refused, `UnhandledTag`,
+///   since its `current` is null: it cannot cut a segment of a chain it
+///   does not run in (which is what this set-aside is for);
+/// * suspend, switch, resume, drop, trap or panic in the dying store:
+///   exactly as in a drop from the kernel's stack, the trap or the
+///   suspend that finds no handler ending at this drop's resume, because
+///   the cancelled segment's parent is null, never the outer chain;
+/// * drop a third store: the same again, one level up (the dying store's
+///   chain is then the one set aside);
+/// * drop the outer store: impossible, its running chain borrows it.
+///
+/// A fault or panic of the outer store's own code while it is set aside
+/// (its guest's stack overflows in this drop) takes the chain back first
+/// (`Store::take_back_set_aside`) and traps that guest as usual; the
+/// dying store's drop is abandoned with that guest's frames.
+struct SetAside {
+    outer: *const Store,
+}
+
+impl SetAside {
+    /// Sets aside the chain that runs on this CPU, if any.
+    ///
+    /// # Safety
+    /// The caller is the drop of a store with no chain of its own running.
+    unsafe fn new() -> SetAside {
+        let outer = RUNNING.get();
+        // SAFETY: a store in RUNNING has a chain running on this CPU, so
+        // it is alive; it stays alive until this is dropped (its chain is
+        // stopped in the code that made this, and borrows it).
+        if let Some(o) = unsafe { outer.as_ref() } {
+            o.shadowed.set(o.current.replace(core::ptr::null_mut()));
+            RUNNING.set(core::ptr::null());
+        }
+        SetAside { outer }
+    }
+}
+
+impl Drop for SetAside {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        if let Some(o) = unsafe { self.outer.as_ref() } {
+            o.current.set(o.shadowed.replace(core::ptr::null_mut()));
+            RUNNING.set(self.outer);
         }
     }
 }

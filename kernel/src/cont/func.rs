@@ -56,22 +56,42 @@ pub struct FuncRecord {
     pub results: &'static [ValType],
 }
 
-/// A handle to a guest function of one [`Store`] (Copy; valid while the
-/// store lives).
+/// A handle to a guest function of one [`Store`]: `Copy`, and good only
+/// in the store that made it.
+///
+/// It names its record and the id of its store, and carries the
+/// function's types itself. `cont.new` compares the id with its own store's
+/// before it looks at the record: a `Func` of another store, or of a store
+/// that is gone (ids are never reused in a boot), traps
+/// ([`super::TrapKind::ForeignFunc`]) and its record is never read, so a
+/// freed record can never be called. [`Func::params`] and
+/// [`Func::results`] read the handle, not the record, for the same reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Func(pub(crate) *const FuncRecord);
+pub struct Func {
+    pub(crate) record: *const FuncRecord,
+    /// The id of the store that made it (see `Store::id`).
+    pub(crate) store: u32,
+    params: &'static [ValType],
+    results: &'static [ValType],
+}
 
 impl Func {
+    /// The handle of `record`, a record boxed in the store with id `store`.
+    pub(crate) fn new(record: &FuncRecord, store: u32) -> Func {
+        Func {
+            record,
+            store,
+            params: record.params,
+            results: record.results,
+        }
+    }
     /// The function's parameter types.
     pub fn params(self) -> &'static [ValType] {
-        // SAFETY: a Func is only made by its Store, which keeps the record
-        // boxed and alive until the store drops.
-        unsafe { (*self.0).params }
+        self.params
     }
     /// The function's result types.
     pub fn results(self) -> &'static [ValType] {
-        // SAFETY: as in `params`.
-        unsafe { (*self.0).results }
+        self.results
     }
 }
 

@@ -484,7 +484,8 @@ fn a_guest_that_traps_holding_a_typed_suspended_segment_cancels_it_on_the_way_ou
         let _mine = l.enter();
         yld.suspend(s, ())
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let l = lives.clone();
     let middle = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
@@ -494,7 +495,8 @@ fn a_guest_that_traps_holding_a_typed_suspended_segment_cancels_it_on_the_way_ou
             TResumed::Suspended(_) => Err(Trap::guest("no handler here")),
         }
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let l = lives.clone();
     let outer = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<i32, Trap> {
         let _mine = l.enter();
@@ -1154,7 +1156,8 @@ fn dropping_the_store_gives_back_every_rc_held_by_suspended_frames_of_every_shap
         let _mine = l.enter();
         t.suspend(s, ())
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let l = lives.clone();
     let mid = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
@@ -1163,7 +1166,8 @@ fn dropping_the_store_gives_back_every_rc_held_by_suspended_frames_of_every_shap
             TResumed::Suspended(_) => Ok(()),
         }
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let l = lives.clone();
     let top = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
@@ -1274,16 +1278,20 @@ fn dropping_the_store_cancels_a_continuation_that_an_earlier_cancellation_suspen
 }
 
 #[test]
-fn dropping_a_store_inside_a_guest_of_another_store_frees_its_stacks_and_leaves_the_guest_running()
-{
+fn a_store_dropped_inside_another_stores_guest_cancels_its_suspended_guests() {
     let a = store();
     let b_slot: Rc<RefCell<Option<Pin<Box<Store>>>>> = Rc::new(RefCell::new(Some(store())));
     let lives = Frames::default();
+    let cancelled = Rc::new(Cell::new(None));
     {
         let b = b_slot.borrow();
         let b = b.as_ref().unwrap();
         let t = b.tag_new(&[], &[]).unwrap();
-        let _k = parked_holding(b, t, Some(&lives), |_, r| r.map(|()| 0));
+        let seen = cancelled.clone();
+        let _k = parked_holding(b, t, Some(&lives), move |_, r| {
+            seen.set(kind_of(r));
+            Ok(0)
+        });
         assert_eq!(b.outstanding_stacks(), 1);
     }
     assert_eq!(lives.live(), 1);
@@ -1299,10 +1307,72 @@ fn dropping_a_store_inside_a_guest_of_another_store_frees_its_stacks_and_leaves_
         Ok(Resumed::Returned(1))
     );
     assert!(b_slot.borrow().is_none());
-    // Documented (`impl Drop for Store`): the cancellation is refused while
-    // another store's chain runs, so B's suspended frame is abandoned, not
-    // unwound: its Rc is never given back. Nothing else is lost.
-    assert_eq!(lives.live(), 1);
+    // B's guest was cancelled, on top of A's chain, and returned through
+    // its frame: its Rc is given back.
+    assert_eq!(cancelled.get(), Some(TrapKind::Cancelled));
+    assert_eq!(lives.live(), 0);
+    assert_eq!(a.outstanding_stacks(), 0);
+    kernel_side_clean(&a);
+}
+
+/// What a guest of store B, cancelled by B's drop inside a guest of store
+/// A, sees of A: no chain to suspend or switch through (A's is set
+/// aside), and no resume of A's continuations (A's chain runs on this
+/// CPU). Afterwards A's guest has its chain back: it suspends to the
+/// kernel's handler and is resumed to its end.
+#[test]
+fn a_guest_cancelled_by_a_store_drop_inside_another_stores_chain_cannot_reach_that_chain() {
+    let a = shared();
+    let ta = a.tag_new(&[], &[]).unwrap();
+    let b_slot: Rc<RefCell<Option<Pin<Box<Store>>>>> = Rc::new(RefCell::new(Some(store())));
+    let parked_in_a = parked(&a, ta, |_, r| r.map(|()| 0));
+    let seen: Rc<RefCell<Vec<Option<TrapKind>>>> = Rc::default();
+    {
+        let b = b_slot.borrow();
+        let b = b.as_ref().unwrap();
+        let tb = b.tag_new(&[], &[]).unwrap();
+        let (a_in_b, log) = (a.clone(), seen.clone());
+        let _k = parked_holding(b, tb, None, move |_, r| {
+            let mut log = log.borrow_mut();
+            log.push(kind_of(r));
+            log.push(kind_of(a_in_b.suspend::<(), ()>(ta, ())));
+            log.push(kind_of(a_in_b.switch::<(), ()>(ContObj::NULL, ta, ())));
+            log.push(kind_of(a_in_b.resume::<(), i32>(
+                parked_in_a,
+                (),
+                &[Handler::suspend(ta)],
+            )));
+            log.push(Some(if a_in_b.in_continuation() {
+                TrapKind::Guest
+            } else {
+                TrapKind::UnhandledTag
+            }));
+            Ok(0)
+        });
+    }
+    let slot = b_slot.clone();
+    let g = a
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            drop(slot.borrow_mut().take());
+            s.suspend::<(), ()>(ta, ())?;
+            Ok(i32::from(s.in_continuation()))
+        })
+        .unwrap();
+    let k = suspended(a.resume::<(), i32>(a.cont_new(g).unwrap(), (), &[Handler::suspend(ta)]));
+    assert_eq!(
+        *seen.borrow(),
+        [
+            Some(TrapKind::Cancelled),
+            Some(TrapKind::UnhandledTag),
+            Some(TrapKind::UnhandledTag),
+            Some(TrapKind::OtherStoreRunning),
+            Some(TrapKind::UnhandledTag),
+        ]
+    );
+    assert_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    // The refused resume left A's parked continuation as it was.
+    assert_eq!(a.state(parked_in_a), Some(State::Suspended));
+    assert_eq!(a.drop_cont(parked_in_a), Ok(()));
     assert_eq!(a.outstanding_stacks(), 0);
     kernel_side_clean(&a);
 }
@@ -1349,13 +1419,15 @@ fn dropping_the_store_while_a_guest_holding_a_typed_handle_is_suspended_under_an
         let _mine = l.enter();
         yld.suspend(s, ())
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let l = lives.clone();
     let inner = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         out.suspend(s, ())
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let l = lives.clone();
     let guest = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
@@ -1392,16 +1464,19 @@ fn a_typed_handle_outlived_by_its_cancelled_continuation_cannot_forge_a_handle_i
         fs.set(Some((k.is_null(), k.revision())));
         Ok(())
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let task = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         yv.suspend(s, ())?;
         Ok(())
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let inner = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         out.suspend(s, ())
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let oc = outcome.clone();
     let guest = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         // Record 1: typed, expects a v128.
@@ -1851,7 +1926,8 @@ fn ten_thousand_create_suspend_cancel_cycles_of_every_kind_leave_no_stack_and_no
         let _mine = l.enter();
         t.suspend(s, ())
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let l = lives.clone();
     let pair = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
@@ -1891,4 +1967,132 @@ fn ten_thousand_create_suspend_cancel_cycles_of_every_kind_leave_no_stack_and_no
     }
     assert_eq!((s.outstanding_stacks(), lives.live()), (0, 0));
     kernel_side_clean(&s);
+}
+
+// ----- functions belong to their store --------------------------------------
+
+/// Fills freed heap memory with 0x41 bytes, as an attacker would before
+/// using a dangling record: blocks of every size a record or a closure
+/// might have had.
+fn spray_the_heap() -> Vec<Vec<u8>> {
+    (0..4096)
+        .map(|i| alloc::vec![0x41u8; 16 + (i % 16) * 8])
+        .collect()
+}
+
+#[test]
+fn a_func_of_a_dropped_store_is_refused_as_foreign_never_called() {
+    let calls = Rc::new(Cell::new(0));
+    let a = store();
+    let c = calls.clone();
+    let f = a
+        .func_wrap(move |_: &Store, x: i32| -> Result<i32, Trap> {
+            c.set(c.get() + 1);
+            Ok(x)
+        })
+        .unwrap();
+    let typed = TFunc::<i32, i32>::wrap(&a, |_: &Store, x: i32| Ok(x))
+        .unwrap()
+        .detach();
+    drop(a);
+    let spray = spray_the_heap();
+    let b = store();
+    assert_eq!(kind_of(b.cont_new(f)), Some(TrapKind::ForeignFunc));
+    assert_eq!(kind_of(Cont::new(&b, typed)), Some(TrapKind::ForeignFunc));
+    // Nothing ran, nothing was taken.
+    assert_eq!(calls.get(), 0);
+    assert_eq!(b.outstanding_stacks(), 0);
+    assert_eq!(b.cached_stacks(), 0);
+    drop(spray);
+    kernel_side_clean(&b);
+}
+
+#[test]
+fn a_funcs_types_are_read_from_its_handle_even_after_its_store_is_gone() {
+    let a = store();
+    let f = a
+        .func_wrap(|_: &Store, (x, y): (i32, i64)| -> Result<f64, Trap> { Ok(x as f64 + y as f64) })
+        .unwrap();
+    drop(a);
+    let spray = spray_the_heap();
+    assert_eq!(f.params(), &[ValType::I32, ValType::I64]);
+    assert_eq!(f.results(), &[ValType::F64]);
+    drop(spray);
+}
+
+#[test]
+fn a_func_of_another_live_store_is_refused_as_foreign() {
+    let (a, b) = (store(), store());
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let fa = TFunc::<i32, i32>::wrap(&a, move |_: &Store, x: i32| {
+        c.set(c.get() + 1);
+        Ok(x + 1)
+    })
+    .unwrap();
+    assert_eq!(kind_of(Cont::new(&b, fa)), Some(TrapKind::ForeignFunc));
+    assert_eq!(
+        kind_of(b.cont_new(fa.untyped())),
+        Some(TrapKind::ForeignFunc)
+    );
+    // Inside a guest of B too.
+    let fa_detached = fa.detach();
+    let g = b
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            Ok(match Cont::new(s, fa_detached) {
+                Err(t) if t.kind() == TrapKind::ForeignFunc => 1,
+                _ => 0,
+            })
+        })
+        .unwrap();
+    assert_eq!(
+        b.resume::<(), i32>(b.cont_new(g).unwrap(), (), &[]),
+        Ok(Resumed::Returned(1))
+    );
+    assert_eq!(calls.get(), 0);
+    assert_eq!(b.outstanding_stacks(), 0);
+    // In its own store it runs.
+    match Cont::new(&a, fa).unwrap().resume(41, &[]) {
+        Ok(TResumed::Returned(v)) => assert_eq!(v, 42),
+        _ => panic!("expected 42"),
+    }
+    assert_eq!(calls.get(), 1);
+    kernel_side_clean(&a);
+    kernel_side_clean(&b);
+}
+
+// ----- a refused switch target ----------------------------------------------
+
+#[test]
+fn a_refused_switch_target_of_another_store_is_freed_by_its_own_store() {
+    let (a, b) = (store(), store());
+    let sw = TTag::<(), i32>::new(&a).unwrap();
+    let fb = TFunc::<ContObj, i32>::wrap(&b, |_: &Store, _: ContObj| Ok(0)).unwrap();
+    let target = Cont::new(&b, fb).unwrap();
+    assert_eq!(b.outstanding_stacks(), 1);
+    assert_eq!(kind_of(sw.switch(&a, target)), Some(TrapKind::UnhandledTag));
+    // B freed its fresh continuation: its stack is in B's cache, none out.
+    assert_eq!((b.outstanding_stacks(), b.cached_stacks()), (0, 1));
+    assert_eq!((a.outstanding_stacks(), a.cached_stacks()), (0, 0));
+    // Inside a guest of A, where the switch is refused as foreign.
+    let bs = shared();
+    let fb = TFunc::<ContObj, i32>::wrap(&bs, |_: &Store, _: ContObj| Ok(0))
+        .unwrap()
+        .detach();
+    let (b_in_a, kind) = (bs.clone(), Rc::new(Cell::new(None)));
+    let seen = kind.clone();
+    let g = a
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let target = Cont::new(&b_in_a, fb)?;
+            seen.set(kind_of(sw.switch(s, target)));
+            Ok(b_in_a.outstanding_stacks() as i32)
+        })
+        .unwrap();
+    assert_eq!(
+        a.resume::<(), i32>(a.cont_new(g).unwrap(), (), &[sw.on_switch()]),
+        Ok(Resumed::Returned(0))
+    );
+    assert_eq!(kind.get(), Some(TrapKind::ForeignContinuation));
+    assert_eq!(bs.outstanding_stacks(), 0);
+    kernel_side_clean(&a);
 }

@@ -8,7 +8,7 @@
 //! effects.
 
 use super::contref::{ContObj, ContRef, Handler, Resumed, State};
-use super::func::{Func, VMContext, WasmValues};
+use super::func::{Func, FuncRecord, VMContext, WasmValues};
 use super::provider::StackError;
 use super::stack::{self};
 use super::store::{RUNNING, Store, same_types};
@@ -17,20 +17,43 @@ use super::trap::{Trap, TrapKind};
 use super::val::{ValRaw, ValType};
 
 impl Store {
-    /// `cont.new`: a fresh continuation that will run `f`.
+    /// `cont.new`: a fresh continuation that will run `f`. Traps
+    /// (`ForeignFunc`) if `f` was made by another store, live or dropped.
+    ///
+    /// Inlined down to its two words that matter, the record and the store
+    /// id, so that the handle's other words (its types, for
+    /// [`Func::params`]) are never copied to make the call.
+    #[inline(always)]
     pub fn cont_new(&self, f: Func) -> Result<ContObj, Trap> {
+        self.cont_new_of(f.record, f.store)
+    }
+
+    /// `cont_new` of the function whose record is `record`, made by the
+    /// store with id `store`.
+    fn cont_new_of(&self, record: *const FuncRecord, store: u32) -> Result<ContObj, Trap> {
         if self.id == 0 {
             return self.raise(
                 TrapKind::TooManyStores,
                 "this store was made after every store id was taken",
             );
         }
+        // A function belongs to its store: the record of another store's
+        // `Func` may be freed (its store dropped), and is read only once
+        // its store is known to be this one. Ids are unique per boot but
+        // for 0, refused above.
+        if store != self.id {
+            return self.raise(
+                TrapKind::ForeignFunc,
+                "a function of another store, or of a store that is gone",
+            );
+        }
         // SAFETY: a short look at the list's length.
         if unsafe { !(*self.deferred.get()).is_empty() } {
             self.flush_deferred();
         }
-        // SAFETY: a Func is a record boxed in this store.
-        let (params, results) = unsafe { ((*f.0).params, (*f.0).results) };
+        // SAFETY: the record is boxed in this store (its id is ours), which
+        // keeps it until it drops.
+        let (params, results) = unsafe { ((*record).params, (*record).results) };
         if !stack::fits(self.stack_size, params.len().max(results.len())) {
             return self.raise(
                 TrapKind::TooManyArguments,
@@ -44,7 +67,7 @@ impl Store {
             self.cached_stacks.set(self.cached_stacks.get() - 1);
             // SAFETY: the cached stack is this store's, idle, and is
             // initialized afresh.
-            return unsafe { Ok(self.start_in(c, f, params, results)) };
+            return unsafe { Ok(self.start_in(c, record, params, results)) };
         }
         // `c` holds no stack (so none is cached): it waits at the head of
         // the free list while the provider runs. The kernel's `allocate`
@@ -83,7 +106,7 @@ impl Store {
         // SAFETY: `c` is free and the stack new and idle.
         unsafe {
             (*c).stack = stack;
-            Ok(self.start_in(c, f, params, results))
+            Ok(self.start_in(c, record, params, results))
         }
     }
 
@@ -93,13 +116,13 @@ impl Store {
     /// # Safety
     /// `c` is a free ContRef of this store (nothing points at it but stale
     /// handles, which the revision rejects) holding an idle stack of this
-    /// store's size; `f` is a function of this store with `params` params
-    /// and `results`.
+    /// store's size; `record` is the record of a function of this store
+    /// with `params` params and `results`.
     #[inline(always)]
     unsafe fn start_in(
         &self,
         c: *mut ContRef,
-        f: Func,
+        record: *const FuncRecord,
         params: &'static [ValType],
         results: &'static [ValType],
     ) -> ContObj {
@@ -108,7 +131,7 @@ impl Store {
         unsafe {
             let args = core::ptr::addr_of_mut!((*c).args);
             (*c).stack.initialize(
-                f.0,
+                record,
                 self as *const Store as *mut VMContext,
                 args,
                 params.len(),

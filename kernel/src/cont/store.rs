@@ -87,7 +87,9 @@ cpu_local! {
     /// `resume`, cleared when it comes back. Chains do not mix stores: a
     /// resume of one store while another's chain runs traps
     /// (`TrapKind::OtherStoreRunning`), so a store never has a chain of its
-    /// own running on top of stacks another store can free.
+    /// own running on top of stacks another store can free. (A store
+    /// dropped by a guest of another cancels its own guests on top of that
+    /// chain, which it sets aside meanwhile: `cancel::SetAside`.)
     pub(super) static RUNNING: Cell<*const Store> = Cell::new(core::ptr::null());
 }
 
@@ -123,6 +125,12 @@ pub struct Store {
     /// (a kernel lock held, another store's chain running): cancelled at
     /// the next `cont.new` that can, or when the store drops.
     pub(super) deferred: UnsafeCell<Vec<ContObj>>,
+    /// While a store dropped inside this store's chain cancels its own
+    /// suspended guests on top of it (`cancel_all`): this store's
+    /// innermost running continuation, set aside (`current` is null
+    /// meanwhile, so that those guests cannot suspend or switch through
+    /// this chain). Null otherwise.
+    pub(super) shadowed: Cell<*mut ContRef>,
     /// This store's link in the list of live stores, for debuggers.
     pub(super) live: registry::LiveLink,
     /// Its heap quota and stack limit (`limits.rs`).
@@ -178,6 +186,7 @@ impl Store {
             exception_types: Cell::new(&[]),
             exception_tag: Cell::new(u32::MAX),
             deferred: UnsafeCell::new(Vec::new()),
+            shadowed: Cell::new(core::ptr::null_mut()),
             live: registry::LiveLink::unlinked(),
             limits: Limits::new(limits),
             _pinned: PhantomPinned,
@@ -275,7 +284,7 @@ impl Store {
             params,
             results,
         });
-        let func = Func(&*record);
+        let func = Func::new(&record, self.id);
         // SAFETY: no reference into `funcs` is ever held across calls.
         unsafe {
             (*self.funcs.get()).push(FuncEntry {

@@ -40,6 +40,10 @@ pub enum TrapKind {
     /// A handle made by another store: a continuation belongs to the store
     /// that created it.
     ForeignContinuation,
+    /// `cont.new` of a function made by another store, or by a store that
+    /// has been dropped: a function belongs to the store that made it, and
+    /// its record is never read by another.
+    ForeignFunc,
     /// No enclosing `resume` installed a handler for the tag (or a
     /// suspend/switch was attempted outside any continuation).
     UnhandledTag,

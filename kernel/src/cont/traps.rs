@@ -194,6 +194,26 @@ impl Store {
         unsafe { capture(self.current.get(), fp, None) }
     }
 
+    /// Whether this store has a chain on this CPU: running, or set aside
+    /// while a store dropped inside it cancels its guests on top of it
+    /// (`cancel::SetAside`). The fault and panic handlers ask this of the
+    /// store that owns the faulting stack.
+    pub(crate) fn has_chain(&self) -> bool {
+        !self.current.get().is_null() || !self.shadowed.get().is_null()
+    }
+
+    /// Takes back this store's chain if it is set aside: `current` and
+    /// `RUNNING` are this store's again. For a fault or panic in this
+    /// store's own code (on its stack) while it is set aside: the only
+    /// code that runs then on its stacks is the dropping one.
+    pub(crate) fn take_back_set_aside(&self) {
+        let c = self.shadowed.replace(core::ptr::null_mut());
+        if !c.is_null() {
+            self.current.set(c);
+            RUNNING.set(self);
+        }
+    }
+
     /// Traps if a continuation of another store runs on this CPU: stores
     /// do not nest (see `RUNNING`).
     #[inline(always)]
@@ -269,10 +289,11 @@ pub unsafe fn trap_current(
 ) -> ! {
     // SAFETY: per the contract, `store` is alive and inside a chain.
     let store = unsafe { &*store };
-    assert!(
-        store.in_continuation(),
-        "trap_current outside a continuation"
-    );
+    assert!(store.has_chain(), "trap_current outside a continuation");
+    // Its code faulted while its chain was set aside for the drop of a
+    // store inside it (`cancel::SetAside`): the chain is taken back, and
+    // that drop is abandoned with the faulting frames.
+    store.take_back_set_aside();
     // SAFETY: the interrupted frame pointer of code on the running
     // continuation's stack (the caller's contract), whose ContRef is
     // `current`; every read there is checked against the stack.

@@ -13,7 +13,7 @@
 //! | WebAssembly | typed door |
 //! |---|---|
 //! | `(tag $t (param P) (result R))` | `Tag::<P, R>::new(&store)` |
-//! | `(func $f (param P) (result R))` | `Func::<P, R>::wrap(&store, closure)` |
+//! | `(func $f (param P) (result R))` | `Func::<P, R>::wrap(&store, closure)`: a `Func<'_, P, R>` |
 //! | `cont.new $f` | `Cont::new(&store, f)`: a `Cont<'_, P, R>` |
 //! | `resume (on $t $l)*` | `k.resume(args, &[t.on()])` |
 //! | `suspend $t` | `t.suspend(store, payload)` |
@@ -90,6 +90,16 @@
 //! let k = Cont::new(&store, f).unwrap();
 //! drop(store); // a handle cannot outlive its store
 //! let _ = k.resume(1, &[]);
+//! ```
+//!
+//! ```compile_fail,E0505
+//! # use kernel::cont::typed::{Cont, Func};
+//! # use kernel::cont::{MmapStacks, Store};
+//! let store = Store::new(MmapStacks::new(), 64 * 1024);
+//! let f = Func::wrap(&store, |_: &Store, x: i32| Ok(x)).unwrap();
+//! drop(store); // a function cannot outlive its store
+//! let other = Store::new(MmapStacks::new(), 64 * 1024);
+//! let _ = Cont::new(&other, f);
 //! ```
 //!
 //! What the types remove from the hot path: the handle's null, store and
@@ -188,42 +198,67 @@ impl<R: WasmValues> Tag<(), R> {
         store: &Store,
         target: Cont<'_, ContObj, T>,
     ) -> Result<R, Trap> {
+        let owner = target.store;
         let raw = target.into_raw();
         let r = store.switch::<(), R>(raw, self.untyped(), ());
         if r.is_err() {
             // Refused before the target was used: it is still ours to
-            // free. (A target the switch used has moved on: refused here.)
-            store.drop_owned(raw);
+            // free, through the store it belongs to, which need not be the
+            // switching one (then the switch was refused as foreign).
+            // (A target the switch used has moved on: refused here.)
+            owner.drop_owned(raw);
         }
         r
     }
 }
 
-/// A guest function from `P` to `R`. `Copy`; good for the store that made
-/// it.
-pub struct Func<P, R> {
+/// A guest function from `P` to `R` of the store it borrows (`'s`):
+/// `Copy`, and it cannot outlive that store (a compile error, see the
+/// module's examples).
+///
+/// A guest closure must be `'static`, so a function it captures (to make
+/// continuations of it from inside a guest) is [`Func::detach`]ed first:
+/// a `Func<'static, P, R>`, which the compiler no longer ties to its
+/// store. Both are checked at run time all the same: `cont.new` with a
+/// function of another store, live or dropped, traps
+/// ([`TrapKind::ForeignFunc`]) and never reads its record.
+pub struct Func<'s, P, R> {
     raw: DynFunc,
+    _store: PhantomData<&'s Store>,
     _types: PhantomData<fn(P) -> R>,
 }
 
-impl<P, R> Clone for Func<P, R> {
+impl<P, R> Clone for Func<'_, P, R> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<P, R> Copy for Func<P, R> {}
+impl<P, R> Copy for Func<'_, P, R> {}
 
-impl<P: WasmValues, R: WasmValues> Func<P, R> {
+impl<'s, P: WasmValues, R: WasmValues> Func<'s, P, R> {
     /// `(func $f (param P) (result R))`, written as a Rust closure that
     /// gets the store and its parameters.
-    pub fn wrap<F>(store: &Store, f: F) -> Result<Func<P, R>, DefineError>
+    pub fn wrap<F>(store: &'s Store, f: F) -> Result<Func<'s, P, R>, DefineError>
     where
         F: Fn(&Store, P) -> Result<R, Trap> + 'static,
     {
         Ok(Func {
             raw: store.func_wrap(f)?,
+            _store: PhantomData,
             _types: PhantomData,
         })
+    }
+
+    /// The same function, no longer tied to its store by the compiler: for
+    /// a guest closure (which must be `'static`) to capture. Still good
+    /// only in its own store: elsewhere, or once that store is gone,
+    /// `Cont::new` traps (`ForeignFunc`).
+    pub fn detach(self) -> Func<'static, P, R> {
+        Func {
+            raw: self.raw,
+            _store: PhantomData,
+            _types: PhantomData,
+        }
     }
 
     /// The same function for the dynamic door.
@@ -267,8 +302,9 @@ pub struct Suspension<'s, R: WasmValues> {
 }
 
 impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
-    /// `cont.new $f`: a fresh continuation that will run `f`.
-    pub fn new(store: &'s Store, f: Func<A, R>) -> Result<Cont<'s, A, R>, Trap> {
+    /// `cont.new $f`: a fresh continuation that will run `f`. Traps
+    /// (`ForeignFunc`) if `f` is a function of another store.
+    pub fn new(store: &'s Store, f: Func<'_, A, R>) -> Result<Cont<'s, A, R>, Trap> {
         Ok(Cont::own(store, store.cont_new(f.raw)?))
     }
 

@@ -241,7 +241,8 @@ fn two_tasks_ping_pong_with_a_typed_switch_and_the_first_returns() {
         }
         Ok(-1)
     })
-    .unwrap();
+    .unwrap()
+    .detach();
     let l = log.clone();
     let ping = Func::wrap(&s, move |s: &Store, (): ()| -> Result<i32, Trap> {
         let mut k = Cont::new(s, pong)?;
@@ -267,7 +268,9 @@ fn two_tasks_ping_pong_with_a_typed_switch_and_the_first_returns() {
 fn a_typed_switch_with_no_handler_fails_and_frees_its_target() {
     let s = store();
     let sw = Tag::<(), ContObj>::new(&s).unwrap();
-    let target = Func::wrap(&s, |_: &Store, _: ContObj| -> Result<i32, Trap> { Ok(0) }).unwrap();
+    let target = Func::wrap(&s, |_: &Store, _: ContObj| -> Result<i32, Trap> { Ok(0) })
+        .unwrap()
+        .detach();
     let f = Func::wrap(&s, move |s: &Store, (): ()| -> Result<i32, Trap> {
         let k = Cont::new(s, target)?;
         match sw.switch(s, k) {

@@ -133,13 +133,17 @@ impl<'a> SymbolTable<'a> {
     fn function_entries(&self) -> impl Iterator<Item = (u64, u64, usize)> + 'a {
         // An entry: st_name u32 @0, st_info u8 @4 (type in the low four
         // bits), st_other @5, st_shndx @6, st_value u64 @8, st_size @16.
-        self.entries.chunks_exact(SYMBOL_SIZE).filter_map(|e| {
-            let size = u64_at(e, 16);
-            if e[4] & 0xf != STT_FUNC || size == 0 {
-                return None;
-            }
-            Some((u64_at(e, 8), size, u32_at(e, 0) as usize))
-        })
+        self.entries
+            .as_chunks::<SYMBOL_SIZE>()
+            .0
+            .iter()
+            .filter_map(|e| {
+                let size = u64_at(e, 16);
+                if e[4] & 0xf != STT_FUNC || size == 0 {
+                    return None;
+                }
+                Some((u64_at(e, 8), size, u32_at(e, 0) as usize))
+            })
     }
 
     /// The function symbol whose range holds the ELF address `addr` (the

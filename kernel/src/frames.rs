@@ -48,7 +48,7 @@
 //! needed: the page-table lock (`paging`) first, then this one.
 
 use x86_64::structures::paging::{PageSize, PhysFrame, Size4KiB};
-use x86_64::{PhysAddr, align_down, align_up};
+use x86_64::{PhysAddr, align_down};
 
 /// What the memory map says about a physical address range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +157,14 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
     /// usable, minus any frame that a reserved region touches. Every frame
     /// starts free. Problems with the map are recorded (see [`Self::problems`]).
     pub fn init(&mut self, regions: &[Region]) {
+        self.init_from(regions.iter().copied());
+    }
+
+    /// [`Self::init`] from regions read one by one (the map is walked a
+    /// few times, so the iterator is cloned): no buffer, so a map of any
+    /// length is read whole. Any region is accepted: empty, inverted,
+    /// unaligned, overlapping, reaching to the top of the address space.
+    pub fn init_from(&mut self, regions: impl Iterator<Item = Region> + Clone) {
         // Reset in place: a fresh `Self::new()` would be a temporary as large
         // as the bitmaps (256 KiB for the kernel's), too big for the stack.
         self.usable.fill(0);
@@ -168,7 +176,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
         self.problem_count = 0;
         let capacity_end = Self::CAPACITY_FRAMES * Size4KiB::SIZE;
         // Pass 1: usable regions, shrunk to whole frames.
-        for (i, region) in regions.iter().enumerate() {
+        for (i, region) in regions.clone().enumerate() {
             if region.start >= region.end {
                 self.report(MapProblem::Empty {
                     start: region.start,
@@ -179,7 +187,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
             if region.kind != RegionKind::Usable {
                 continue;
             }
-            for earlier in &regions[..i] {
+            for earlier in regions.clone().take(i) {
                 if earlier.kind == RegionKind::Usable
                     && earlier.start < earlier.end
                     && earlier.start < region.end
@@ -191,7 +199,12 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
                     });
                 }
             }
-            let start = align_up(region.start, Size4KiB::SIZE);
+            // A start in the last, partial frame of the address space has
+            // no whole frame above it: `u64::MAX` makes the range empty.
+            let start = region
+                .start
+                .checked_next_multiple_of(Size4KiB::SIZE)
+                .unwrap_or(u64::MAX);
             let end = align_down(region.end, Size4KiB::SIZE);
             if start != region.start || end != region.end {
                 self.report(MapProblem::Unaligned {
@@ -199,7 +212,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
                     end: region.end,
                 });
             }
-            if end > capacity_end {
+            if end > capacity_end && start < end {
                 self.report(MapProblem::BeyondCapacity {
                     start: start.max(capacity_end),
                     end,
@@ -220,7 +233,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
         }
         // Pass 2: every frame a reserved region touches, even partly, is
         // taken away again, whatever order the map listed the regions in.
-        for region in regions {
+        for region in regions.clone() {
             if region.kind != RegionKind::Reserved || region.start >= region.end {
                 continue;
             }
@@ -241,7 +254,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
                 }
             }
             if clashed {
-                for usable in regions.iter().filter(|r| r.kind == RegionKind::Usable) {
+                for usable in regions.clone().filter(|r| r.kind == RegionKind::Usable) {
                     if usable.start < region.end && region.start < usable.end {
                         self.report(MapProblem::UsableOverlapsReserved {
                             usable: (usable.start, usable.end),
@@ -461,25 +474,12 @@ pub fn free_count() -> usize {
 /// Builds the kernel's allocator from the bootloader's memory map and
 /// prints what it found: the usable frames, and every problem of the map
 /// (at most `MAX_PROBLEMS` of them, then a count). Runs once, at boot,
-/// before the heap exists: the regions are converted into a buffer on the
-/// stack.
+/// before the heap exists: the map is read in place, entry by entry, so a
+/// map of any length and any content is read whole, without a panic.
 #[cfg(target_os = "none")]
 pub(crate) fn init_from_boot_map(map: &[bootloader_api::info::MemoryRegion]) {
     let mut allocator = FRAMES.lock();
-    let mut regions = [Region {
-        start: 0,
-        end: 0,
-        kind: RegionKind::Reserved,
-    }; 256];
-    assert!(
-        map.len() <= regions.len(),
-        "memory map has {} regions, at most 256 supported",
-        map.len()
-    );
-    for (slot, region) in regions.iter_mut().zip(regions_from_boot_map(map)) {
-        *slot = region;
-    }
-    allocator.init(&regions[..map.len()]);
+    allocator.init_from(regions_from_boot_map(map));
     crate::println!(
         "frames: {} usable frames ({} MiB) in {} memory map regions",
         allocator.usable_count(),
@@ -499,10 +499,10 @@ pub(crate) fn init_from_boot_map(map: &[bootloader_api::info::MemoryRegion]) {
 
 /// Converts the bootloader's memory map into [`Region`]s, one for each of
 /// its entries (no allocation: the heap does not exist yet at this point).
-#[cfg(target_os = "none")]
+/// Every kind but `Usable` is reserved.
 pub fn regions_from_boot_map(
     map: &[bootloader_api::info::MemoryRegion],
-) -> impl Iterator<Item = Region> + '_ {
+) -> impl Iterator<Item = Region> + Clone + '_ {
     use bootloader_api::info::MemoryRegionKind;
     map.iter().map(|r| Region {
         start: r.start,
@@ -761,5 +761,52 @@ mod tests {
         assert_eq!(a.free_count(), 1);
         assert_eq!(a.problem_count(), 0);
         assert_eq!(allocated(&mut a), Ok(0x2000));
+    }
+
+    #[test]
+    fn a_usable_region_in_the_last_frame_of_the_address_space_is_reported_not_a_panic() {
+        // Its start rounds up past u64::MAX: no whole frame lies in it.
+        let a = allocator(&[
+            region(u64::MAX - 0x10, u64::MAX, U),
+            region(0x1000, 0x2000, U),
+        ]);
+        assert_eq!(
+            a.problems().collect::<Vec<_>>(),
+            [MapProblem::Unaligned {
+                start: u64::MAX - 0x10,
+                end: u64::MAX
+            }]
+        );
+        assert_eq!(a.free_count(), 1);
+    }
+
+    #[test]
+    fn a_reserved_region_reaching_the_top_of_the_address_space_takes_only_its_frames() {
+        let mut a = allocator(&[region(0x1000, 0x4000, U), region(0x3000, u64::MAX, R)]);
+        assert_eq!(drain(&mut a), [0x1000, 0x2000]);
+    }
+
+    #[test]
+    fn a_boot_map_of_300_regions_is_read_whole() {
+        // Once copied into a buffer of 256 regions, and a longer map
+        // ended the boot with an assertion.
+        use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
+        let map: Vec<MemoryRegion> = (1..=300)
+            .map(|i| MemoryRegion {
+                start: 0x20_0000 + i * 0x1000,
+                end: 0x20_0000 + i * 0x1000 + 0x800,
+                kind: MemoryRegionKind::Bootloader,
+            })
+            .chain([MemoryRegion {
+                start: 0xf0000,
+                end: 0xf1000,
+                kind: MemoryRegionKind::Usable,
+            }])
+            .collect();
+        let mut a = std::boxed::Box::new(FrameAllocator::<4>::new());
+        a.init_from(regions_from_boot_map(&map));
+        assert_eq!(a.problem_count(), 0);
+        // The 301st entry, the only usable one, is read.
+        assert_eq!(drain(&mut a), [0xf0000]);
     }
 }

@@ -23,6 +23,8 @@ mod cpu_local;
 mod doc_figures;
 pub mod elf;
 pub mod frames;
+#[cfg(test)]
+mod fuzz;
 pub mod memory_map;
 pub mod paging;
 pub mod serial;

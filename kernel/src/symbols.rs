@@ -5,7 +5,9 @@
 //! memory (`BootInfo::kernel_addr`, `kernel_len`), symbol table included,
 //! so a trap report or a panic can name every frame itself, on the serial
 //! line, with no `addr2line` run by hand and no table made at build time.
-//! The table is read in place with `xmas-elf` (the parser `elf.rs` uses);
+//! The table is read in place with the bounds-checked reader of `elf.rs`
+//! (the file is outside bytes: a malformed one is an `Err`, never a panic,
+//! and a table read from a corrupt file still looks up without a panic);
 //! a lookup scans it (under a thousand function symbols) without
 //! allocating, so a fault handler may call it.
 //!
@@ -28,9 +30,7 @@
 
 use core::fmt;
 
-use xmas_elf::ElfFile;
-use xmas_elf::sections::SectionData;
-use xmas_elf::symbol_table::{Entry, Entry64, Type};
+use crate::elf::{Elf64, SHT_STRTAB, SHT_SYMTAB, u32_at, u64_at};
 
 /// A function symbol: where it starts (ELF address), its size, its
 /// (mangled) name.
@@ -54,59 +54,116 @@ pub fn containing<'a>(
     symbols: impl IntoIterator<Item = Symbol<'a>>,
     addr: u64,
 ) -> Option<Symbol<'a>> {
-    symbols
+    containing_by(symbols, addr, |s| *s)
+}
+
+/// [`containing`] over items that each carry a symbol (`symbol_of`).
+fn containing_by<'a, T>(
+    items: impl IntoIterator<Item = T>,
+    addr: u64,
+    symbol_of: impl Fn(&T) -> Symbol<'a>,
+) -> Option<T> {
+    items
         .into_iter()
-        .filter(|s| s.contains(addr))
-        .fold(None, |best: Option<Symbol<'a>>, s| match best {
-            Some(b) if b.start >= s.start => Some(b),
-            _ => Some(s),
+        .filter(|t| symbol_of(t).contains(addr))
+        .fold(None, |best: Option<T>, t| match best {
+            Some(b) if symbol_of(&b).start >= symbol_of(&t).start => Some(b),
+            _ => Some(t),
         })
 }
+
+/// Bytes of one ELF64 symbol table entry.
+pub const SYMBOL_SIZE: usize = 24;
+/// The symbol type (low four bits of `st_info`) of a function.
+const STT_FUNC: u8 = 2;
 
 /// The function symbols of one ELF file, read in place.
 #[derive(Clone, Copy)]
 pub struct SymbolTable<'a> {
-    entries: &'a [Entry64],
+    /// Whole entries of [`SYMBOL_SIZE`] bytes.
+    entries: &'a [u8],
     strtab: &'a [u8],
 }
 
 impl<'a> SymbolTable<'a> {
-    /// The `.symtab` and `.strtab` of an ELF64 file.
+    /// The symbol table of an ELF64 file (its section of type
+    /// `SHT_SYMTAB`) and the string table it names (`sh_link`).
     pub fn from_elf(elf: &'a [u8]) -> Result<SymbolTable<'a>, &'static str> {
-        let file = ElfFile::new(elf)?;
-        let section = |name| {
-            let header = file.find_section_by_name(name).ok_or("no such section")?;
-            let end = header.offset().checked_add(header.size());
-            if end.is_none_or(|end| end > elf.len() as u64) {
-                return Err("section lies outside the file");
-            }
-            Ok(header)
-        };
-        let symtab = section(".symtab")?;
-        let strtab = section(".strtab")?.raw_data(&file);
-        match symtab.get_data(&file)? {
-            SectionData::SymbolTable64(entries) => Ok(SymbolTable { entries, strtab }),
-            _ => Err(".symtab is not a 64-bit symbol table"),
+        let file = Elf64::new(elf)?;
+        let symtab = file
+            .section_headers()
+            .find(|s| s.kind == SHT_SYMTAB)
+            .ok_or("no symbol table")?;
+        if symtab.entry_size != SYMBOL_SIZE as u64 {
+            return Err("the symbol table is not one of 64-bit entries");
         }
+        let entries = file.section_data(&symtab)?;
+        if entries.len() % SYMBOL_SIZE != 0 {
+            return Err("the symbol table is not a whole number of entries");
+        }
+        let strings = file
+            .section(symtab.link)
+            .filter(|s| s.kind == SHT_STRTAB)
+            .ok_or("the symbol table names no string table")?;
+        let strtab = file.section_data(&strings)?;
+        Ok(SymbolTable { entries, strtab })
+    }
+
+    /// How many entries the table has (functions or not).
+    pub fn len(&self) -> usize {
+        self.entries.len() / SYMBOL_SIZE
+    }
+
+    /// Whether the table has no entries at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Every function symbol with a size.
     pub fn functions(&self) -> impl Iterator<Item = Symbol<'a>> + '_ {
-        self.entries.iter().filter_map(|e| {
-            if e.get_type() != Ok(Type::Func) || e.size() == 0 {
-                return None;
-            }
-            Some(Symbol {
-                start: e.value(),
-                size: e.size(),
-                name: self.name_at(e.name() as usize),
-            })
+        self.function_entries().map(|(start, size, name)| Symbol {
+            start,
+            size,
+            name: self.name_at(name),
         })
     }
 
-    /// The function symbol whose range holds the ELF address `addr`.
+    /// Every function symbol with a size, as (start, size, name offset):
+    /// names are looked up only for the symbol a lookup settles on.
+    fn function_entries(&self) -> impl Iterator<Item = (u64, u64, usize)> + 'a {
+        // An entry: st_name u32 @0, st_info u8 @4 (type in the low four
+        // bits), st_other @5, st_shndx @6, st_value u64 @8, st_size @16.
+        self.entries
+            .as_chunks::<SYMBOL_SIZE>()
+            .0
+            .iter()
+            .filter_map(|e| {
+                let size = u64_at(e, 16);
+                if e[4] & 0xf != STT_FUNC || size == 0 {
+                    return None;
+                }
+                Some((u64_at(e, 8), size, u32_at(e, 0) as usize))
+            })
+    }
+
+    /// The function symbol whose range holds the ELF address `addr` (the
+    /// choice [`containing`] makes, without reading every name).
     pub fn lookup(&self, addr: u64) -> Option<Symbol<'a>> {
-        containing(self.functions(), addr)
+        let probe = |(start, size, name)| {
+            (
+                Symbol {
+                    start,
+                    size,
+                    name: "",
+                },
+                name,
+            )
+        };
+        let (found, name) = containing_by(self.function_entries().map(probe), addr, |s| s.0)?;
+        Some(Symbol {
+            name: self.name_at(name),
+            ..found
+        })
     }
 
     /// The NUL-terminated string at `offset` in the string table ("" if
@@ -114,7 +171,7 @@ impl<'a> SymbolTable<'a> {
     fn name_at(&self, offset: usize) -> &'a str {
         let rest = self.strtab.get(offset..).unwrap_or(&[]);
         let len = rest.iter().position(|&b| b == 0).unwrap_or(0);
-        core::str::from_utf8(&rest[..len]).unwrap_or("")
+        core::str::from_utf8(rest.get(..len).unwrap_or(&[])).unwrap_or("")
     }
 }
 
@@ -195,6 +252,7 @@ pub fn lookup_frame(addr: usize, is_return: bool) -> Option<Located> {
 mod tests {
     use super::*;
     use std::string::ToString;
+    use std::vec::Vec;
 
     fn sym(start: u64, size: u64, name: &'static str) -> Symbol<'static> {
         Symbol { start, size, name }
@@ -295,5 +353,146 @@ mod tests {
             offset: 0x2a,
         };
         assert_eq!(at.to_string(), "test_cont::level_c+0x2a");
+    }
+
+    /// An ELF64 file with a symbol table of `symbols` (start, size, name)
+    /// and its string table, the section headers at the end.
+    fn elf_with_symbols(symbols: &[(u64, u64, &str)]) -> Vec<u8> {
+        let mut elf = std::vec![0u8; crate::elf::HEADER_SIZE];
+        elf[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1]);
+        let mut strtab = std::vec![0u8];
+        let mut symtab = std::vec![0u8; SYMBOL_SIZE];
+        for &(start, size, name) in symbols {
+            symtab.extend_from_slice(&(strtab.len() as u32).to_le_bytes());
+            symtab.extend_from_slice(&[0x12, 0, 1, 0]);
+            symtab.extend_from_slice(&start.to_le_bytes());
+            symtab.extend_from_slice(&size.to_le_bytes());
+            strtab.extend_from_slice(name.as_bytes());
+            strtab.push(0);
+        }
+        let (symtab_at, strtab_at) = (elf.len(), elf.len() + symtab.len());
+        elf.extend_from_slice(&symtab);
+        elf.extend_from_slice(&strtab);
+        let shoff = elf.len();
+        for (kind, offset, size, link, entsize) in [
+            (0u32, 0usize, 0usize, 0u32, 0u64),
+            (2, symtab_at, symtab.len(), 2, SYMBOL_SIZE as u64),
+            (3, strtab_at, strtab.len(), 0, 0),
+        ] {
+            let mut sh = [0u8; 0x40];
+            sh[4..8].copy_from_slice(&kind.to_le_bytes());
+            sh[0x18..0x20].copy_from_slice(&(offset as u64).to_le_bytes());
+            sh[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
+            sh[0x28..0x2c].copy_from_slice(&link.to_le_bytes());
+            sh[0x38..0x40].copy_from_slice(&entsize.to_le_bytes());
+            elf.extend_from_slice(&sh);
+        }
+        elf[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+        elf[0x3a..0x3c].copy_from_slice(&0x40u16.to_le_bytes());
+        elf[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+        elf
+    }
+
+    /// Where the section header table starts in `elf`.
+    fn shoff(elf: &[u8]) -> usize {
+        crate::elf::u64_at(elf, 0x28) as usize
+    }
+
+    #[test]
+    fn a_small_symbol_table_reads_back_its_functions() {
+        let elf = elf_with_symbols(&[(0x1000, 0x40, "a"), (0x1040, 0x20, "b")]);
+        let table = SymbolTable::from_elf(&elf).unwrap();
+        assert_eq!(table.lookup(0x1044), Some(sym(0x1040, 0x20, "b")));
+        assert_eq!(table.len(), 3);
+    }
+
+    #[test]
+    fn symbol_table_with_section_header_entry_size_0_is_an_error() {
+        let mut elf = elf_with_symbols(&[(0x1000, 0x40, "a")]);
+        elf[0x3a..0x3c].copy_from_slice(&0u16.to_le_bytes());
+        assert_eq!(
+            SymbolTable::from_elf(&elf).err(),
+            Some("bad section header table (entry size, count or offset)")
+        );
+    }
+
+    #[test]
+    fn symbol_table_with_section_header_entry_size_1_is_an_error() {
+        let mut elf = elf_with_symbols(&[(0x1000, 0x40, "a")]);
+        elf[0x3a..0x3c].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(
+            SymbolTable::from_elf(&elf).err(),
+            Some("bad section header table (entry size, count or offset)")
+        );
+    }
+
+    #[test]
+    fn symbol_table_whose_entry_size_is_not_elf64s_is_an_error() {
+        let mut elf = elf_with_symbols(&[(0x1000, 0x40, "a")]);
+        let at = shoff(&elf) + 0x40 + 0x38;
+        elf[at..at + 8].copy_from_slice(&1u64.to_le_bytes());
+        assert_eq!(
+            SymbolTable::from_elf(&elf).err(),
+            Some("the symbol table is not one of 64-bit entries")
+        );
+    }
+
+    #[test]
+    fn symbol_table_reaching_past_the_end_of_the_file_is_an_error() {
+        let mut elf = elf_with_symbols(&[(0x1000, 0x40, "a")]);
+        let at = shoff(&elf) + 0x40 + 0x20;
+        elf[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(
+            SymbolTable::from_elf(&elf).err(),
+            Some("section lies outside the file")
+        );
+    }
+
+    #[test]
+    fn symbol_table_whose_string_table_link_is_out_of_range_is_an_error() {
+        let mut elf = elf_with_symbols(&[(0x1000, 0x40, "a")]);
+        let at = shoff(&elf) + 0x40 + 0x28;
+        elf[at..at + 4].copy_from_slice(&7u32.to_le_bytes());
+        assert_eq!(
+            SymbolTable::from_elf(&elf).err(),
+            Some("the symbol table names no string table")
+        );
+    }
+
+    #[test]
+    fn symbol_table_of_a_file_at_an_odd_address_reads_the_same_symbols() {
+        // xmas-elf once asserted alignment and panicked here.
+        let elf = elf_with_symbols(&[(0x1000, 0x40, "a")]);
+        let mut shifted = std::vec![0u8];
+        shifted.extend_from_slice(&elf);
+        let table = SymbolTable::from_elf(&shifted[1..]).unwrap();
+        assert_eq!(table.lookup(0x1001), Some(sym(0x1000, 0x40, "a")));
+    }
+
+    #[test]
+    fn lookup_in_a_table_with_corrupt_names_and_ranges_finds_only_holding_symbols() {
+        // A name offset past the string table, a name that is not UTF-8,
+        // a range that reaches the top of the address space.
+        let mut elf = elf_with_symbols(&[
+            (0x1000, 0x40, "\u{fffd}"),
+            (u64::MAX - 0xf, 0x10, "top"),
+            (0x2000, u64::MAX, "huge"),
+        ]);
+        let symtab_at = crate::elf::HEADER_SIZE;
+        let name = symtab_at + SYMBOL_SIZE; // first symbol's st_name
+        elf[name..name + 4].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        let strtab_at = symtab_at + 4 * SYMBOL_SIZE;
+        elf[strtab_at + 1 + 3 + 1 + 4 + 1] = 0xff; // inside "huge"
+        let table = SymbolTable::from_elf(&elf).unwrap();
+        assert_eq!(table.lookup(0x1010), Some(sym(0x1000, 0x40, "")));
+        assert_eq!(
+            table.lookup(u64::MAX),
+            Some(sym(u64::MAX - 0xf, 0x10, "top"))
+        );
+        assert_eq!(
+            table.lookup(0x3000).map(|s| (s.start, s.name)),
+            Some((0x2000, ""))
+        );
+        assert_eq!(table.lookup(0x1fff), None);
     }
 }

@@ -1,5 +1,6 @@
-;; One export per trap the stack-switching instructions raise, and two
-;; that come out of a continuation: a trap and an exception.
+;; One export per trap the stack-switching instructions raise, two that
+;; come out of a continuation (a trap and an exception), and a recursion
+;; without end on the invoker's own stack.
 (module
   (type $f (func)) (type $c (cont $f))
   (type $rf (func (result i32))) (type $rc (cont $rf))
@@ -13,6 +14,7 @@
     (global.set $depth (i32.add (global.get $depth) (i32.const 1)))
     (i32.add (i32.const 1) (call $recurse (local.get 0))))
   (func (export "depth") (result i32) (global.get $depth))
+  (func (export "recurse_here") (result i32) (call $recurse (i32.const 0)))
   (func $deep (result i32) (call $recurse (i32.const 0)))
   (elem declare func $suspends $divides $throws $deep)
   (func (export "consumed") (local $k (ref null $c))

@@ -284,6 +284,22 @@ pub const CTX_RIP: usize = core::mem::offset_of!(ControlContext, rip);
 pub const TRAMPOLINE_RSP_BELOW_RBP: usize = CONTROL_CONTEXT_OFFSET - RBP_OFFSET;
 pub const TRAMPOLINE_RIP_ABOVE_RBP: usize = RBP_OFFSET - RIP_OFFSET;
 
+/// The usable bounds (`bottom`, `top`) of the stack of the continuation
+/// running on this CPU, if `addr` lies on it: how an interpreter learns
+/// how much stack is really left below it (`wasm::interp`). `None` when
+/// no chain runs, or `addr` is on another stack.
+pub(crate) fn running_stack_containing(addr: usize) -> Option<(usize, usize)> {
+    let store = super::store::RUNNING.get();
+    // SAFETY: a store in RUNNING has a chain running on this CPU, so it is
+    // alive, and its `current` is null or the innermost live ContRef.
+    let current = unsafe { store.as_ref() }?.current.get();
+    // SAFETY: as above.
+    let stack = &unsafe { current.as_ref() }?.stack;
+    stack
+        .contains(addr)
+        .then(|| (stack.bottom() as usize, stack.top() as usize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -444,6 +444,9 @@ impl Instance {
 
     /// How much native stack a call from [`Instance::invoke`] may use on
     /// the caller's stack before it traps with "call stack exhausted".
+    /// Never more than that stack really has, whatever `bytes` says: the
+    /// floor is at least the stack's bottom plus [`STACK_RESERVE`] (see
+    /// `interp::stack_floor`), so any budget, `usize::MAX` too, is safe.
     pub fn set_stack_budget(&self, bytes: usize) {
         self.stack_budget.set(bytes);
     }

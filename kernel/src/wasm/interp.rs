@@ -21,11 +21,13 @@
 //! Before each call the native stack left is compared with the thread's
 //! floor, so deep recursion ends as the trap "call stack exhausted" and
 //! never reaches a guard page (or, on the kernel's own stack, a double
-//! fault). The stack-switching instructions are in [`super::switching`].
+//! fault). The floor is the budget's, but never below what the stack it
+//! runs on really has ([`stack_floor`]): a budget larger than the stack
+//! cannot overflow it. The stack-switching instructions are in [`super::switching`].
 
 use super::code::{Access, Code, Op};
 use super::host::HostFunc;
-use super::instance::{EXN_REF, FUNC_REF, Instance, PAGE, ref_word};
+use super::instance::{EXN_REF, FUNC_REF, Instance, PAGE, STACK_RESERVE, ref_word};
 use super::num;
 use super::switching;
 use super::trap::{self, Exn, Unwind, wasm_trap};
@@ -45,12 +47,53 @@ pub struct Thread {
 }
 
 impl Thread {
-    /// A thread that may use `budget` bytes of native stack below here.
+    /// A thread that may use `budget` bytes of native stack below here,
+    /// and never more than the stack it runs on has: the floor is at
+    /// least [`stack_floor`], whatever the budget says.
     pub fn new(budget: usize) -> Thread {
+        let sp = native_sp();
         Thread {
             stack: Vec::new(),
-            floor: native_sp().saturating_sub(budget),
+            floor: sp.saturating_sub(budget).max(stack_floor(sp)),
         }
+    }
+}
+
+/// Native stack the interpreter may use on a host thread that is not in a
+/// continuation, whatever the budget: half of the 2 MiB a Rust thread
+/// gets by default (the main thread has 8 MiB).
+pub const HOST_THREAD_STACK: usize = 1024 * 1024;
+
+/// The lowest address interpreted frames may reach on the native stack
+/// `sp` is on, keeping [`STACK_RESERVE`] free below for the runtime's own
+/// calls (a trap's backtrace, a print, the heap):
+///
+/// * a continuation's stack (the running chain's, on the host or in the
+///   kernel): its bottom plus the reserve;
+/// * in the kernel, the kernel's own stack (`paging::kernel_stack`): its
+///   bottom plus the reserve; any other stack (an interrupt stack) is not
+///   one the interpreter runs on, so its floor is above every address and
+///   the first call traps;
+/// * on the host, a thread's own stack, whose bounds this `no_std` crate
+///   cannot read: [`HOST_THREAD_STACK`] below `sp`. A host program that
+///   runs Wasm on a thread with less stack sets a smaller budget; if it
+///   does not, std's guard page ends the process, never memory.
+pub fn stack_floor(sp: usize) -> usize {
+    if let Some((bottom, _)) = crate::cont::stack::running_stack_containing(sp) {
+        return bottom.saturating_add(STACK_RESERVE);
+    }
+    #[cfg(target_os = "none")]
+    {
+        let on_kernel_stack = crate::paging::kernel_stack()
+            .filter(|k| x86_64::VirtAddr::try_new(sp as u64).is_ok_and(|a| k.contains(a)));
+        match on_kernel_stack {
+            Some(k) => (k.bottom().as_u64() as usize).saturating_add(STACK_RESERVE),
+            None => usize::MAX,
+        }
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        sp.saturating_sub(HOST_THREAD_STACK)
     }
 }
 

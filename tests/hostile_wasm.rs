@@ -1,0 +1,123 @@
+//! Hostile uses of the WebAssembly interpreter's API in the kernel, in
+//! safe Rust only: settings that once let a Wasm call take the boot down.
+//! Each must end in a trap the caller gets back, and the kernel goes on.
+//!
+//! The interpreter's frames are ordinary Rust frames on whatever stack
+//! calls it: the kernel's own 256 KiB stack for `Instance::invoke` from
+//! kernel code, a 64 KiB continuation stack for a guest. A stack budget
+//! (`Instance::set_stack_budget`) larger than that stack once let a deep
+//! recursion run off its bottom ("KERNEL STACK OVERFLOW", the end of the
+//! boot); the floor is now the stack's real bottom plus a reserve,
+//! whatever the budget (`kernel/src/wasm/interp.rs`, `stack_floor`).
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::pin::Pin;
+
+use kernel::cont::{Resumed, Store, Trap};
+use kernel::stacks::KernelStacks;
+use kernel::testing::TestResult;
+use kernel::wasm::{Error, Instance, Module, Val};
+use kernel::{check, check_eq};
+
+kernel::suite!(
+    "hostile_wasm",
+    [
+        a_wasm_stack_budget_larger_than_the_kernel_stack_is_a_clean_trap_not_an_overflow,
+        a_wasm_stack_budget_of_usize_max_on_the_kernel_stack_is_a_clean_trap,
+        a_wasm_stack_budget_larger_than_a_guests_continuation_stack_is_a_clean_trap,
+        a_recursion_that_trapped_at_the_kernel_stacks_floor_leaves_the_instance_usable,
+    ]
+);
+
+/// The kernel's continuation stack size (one slot of the stack region).
+const STACK: usize = 64 * 1024;
+
+const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
+
+fn instance(bytes: &[u8]) -> Result<Pin<Box<Instance>>, String> {
+    let module = Module::new(bytes).map_err(|e| format!("{e:?}"))?;
+    Instance::new(Arc::new(module), Store::new(KernelStacks, STACK)).map_err(|e| format!("{e:?}"))
+}
+
+/// The trap reason `invoke` of `name` ends with.
+fn trap_reason(inst: &Instance, name: &str) -> Result<&'static str, String> {
+    match inst.invoke(name, &[]) {
+        Err(e @ Error::Trap(_)) => Ok(e.trap_reason().unwrap_or("")),
+        other => Err(format!("{name} did not trap: {other:?}")),
+    }
+}
+
+/// How many nested calls the last recursion made.
+fn depth(inst: &Instance) -> Result<i32, String> {
+    match inst.invoke("depth", &[]).map_err(|e| format!("{e:?}"))?[..] {
+        [Val::I32(d)] => Ok(d),
+        ref other => Err(format!("depth returned {other:?}")),
+    }
+}
+
+/// The report's case: a 1 MiB budget, four times the kernel's stack, and
+/// a recursion on the kernel's own stack.
+fn a_wasm_stack_budget_larger_than_the_kernel_stack_is_a_clean_trap_not_an_overflow() -> TestResult
+{
+    let i = instance(TRAPS)?;
+    i.set_stack_budget(1024 * 1024);
+    check_eq!(trap_reason(&i, "recurse_here")?, "call stack exhausted");
+    check!(depth(&i)? > 100, "only {} nested calls", depth(&i)?);
+    Ok(())
+}
+
+fn a_wasm_stack_budget_of_usize_max_on_the_kernel_stack_is_a_clean_trap() -> TestResult {
+    let i = instance(TRAPS)?;
+    i.set_stack_budget(usize::MAX);
+    check_eq!(trap_reason(&i, "recurse_here")?, "call stack exhausted");
+    Ok(())
+}
+
+/// A guest (Rust code on a 64 KiB continuation stack) invokes the
+/// recursion with a 1 MiB budget: the trap comes back to the guest as an
+/// `Err`, and the guest returns normally.
+fn a_wasm_stack_budget_larger_than_a_guests_continuation_stack_is_a_clean_trap() -> TestResult {
+    let i = Rc::new(instance(TRAPS)?);
+    i.set_stack_budget(1024 * 1024);
+    let s = Store::new(KernelStacks, STACK);
+    let inner = i.clone();
+    let f = s
+        .func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+            let reason = match inner.invoke("recurse_here", &[]) {
+                Err(e) => e.trap_reason() == Some("call stack exhausted"),
+                Ok(_) => false,
+            };
+            Ok(i32::from(reason))
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+    check_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check_eq!(s.outstanding_stacks(), 0);
+    // A 64 KiB stack, less the 16 KiB reserve, still nests many calls.
+    check!(depth(&i)? > 50, "only {} nested calls", depth(&i)?);
+    Ok(())
+}
+
+fn a_recursion_that_trapped_at_the_kernel_stacks_floor_leaves_the_instance_usable() -> TestResult {
+    let i = instance(TRAPS)?;
+    i.set_stack_budget(1024 * 1024);
+    check_eq!(trap_reason(&i, "recurse_here")?, "call stack exhausted");
+    check_eq!(trap_reason(&i, "divide")?, "integer divide by zero");
+    check_eq!(
+        i.invoke("exception", &[]).map_err(|e| format!("{e:?}"))?,
+        [Val::I32(42)]
+    );
+    let v: Vec<Val> = i.invoke("depth", &[]).map_err(|e| format!("{e:?}"))?;
+    check!(matches!(v[..], [Val::I32(d)] if d > 100));
+    Ok(())
+}

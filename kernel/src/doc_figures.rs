@@ -620,11 +620,11 @@ fn guarantees_guest_rules_and_readme_quote_the_per_store_limits() {
     assert!(README.contains(&format!("keeps an {reserve} reserve")));
     const WASM: &str = include_str!("../../docs/wasm.md");
     line_with(WASM, &[&format!("its store's quota ({quota} by default;")]);
+}
 
 #[test]
 fn wasm_md_quotes_the_host_threads_stack_cap_and_guarantees_the_fuzzers_default_cases() {
     const WASM: &str = include_str!("../../docs/wasm.md");
-    const GUARANTEES: &str = include_str!("../../docs/guarantees.md");
     let cap = format!(
         "the budget is capped at {} MiB,",
         crate::wasm::interp::HOST_THREAD_STACK / (1024 * 1024)
@@ -633,7 +633,6 @@ fn wasm_md_quotes_the_host_threads_stack_cap_and_guarantees_the_fuzzers_default_
     let n = crate::fuzz::DEFAULT_CASES;
     let cases = format!("runs {},{:03} cases per reader", n / 1000, n % 1000);
     line_with(GUARANTEES, &[&cases]);
-    const README: &str = include_str!("../../README.md");
     let default = format!("(the default run has {},{:03};", n / 1000, n % 1000);
     line_with(README, &[&default, "FUZZ_CASES"]);
 }

@@ -77,7 +77,7 @@ fn containing_by<'a, T>(
 }
 
 /// Bytes of one ELF64 symbol table entry.
-pub const SYMBOL_SIZE: usize = size_of::<Sym64<LE>>();
+pub(crate) const SYMBOL_SIZE: usize = size_of::<Sym64<LE>>();
 
 /// The function symbols of one ELF file, read in place.
 #[derive(Clone, Copy)]

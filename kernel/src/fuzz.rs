@@ -27,13 +27,16 @@
 #![forbid(unsafe_code)]
 
 use crate::cont::{MmapStacks, Store};
-use crate::elf::{self, Elf64, parse_elf};
+use crate::elf::parse_elf;
 use crate::frames::{FrameAllocator, Region, RegionKind, regions_from_boot_map};
 use crate::symbols::{Name, SYMBOL_SIZE, SymbolTable};
 use crate::wasm::{Instance, Module};
 use crate::wast::bundle;
 use alloc::sync::Arc;
 use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
+use object::LittleEndian as LE;
+use object::elf::{FileHeader64, ProgramHeader64, SHT_STRTAB, SHT_SYMTAB, SectionHeader64};
+use object::read::elf::{FileHeader, SectionHeader};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -264,6 +267,20 @@ impl Report {
 
 // ----- ELF: parse_elf and the symbol table --------------------------------
 
+/// Bytes of the ELF64 file header, of a program header, of a section
+/// header.
+const HEADER_SIZE: usize = size_of::<FileHeader64<LE>>();
+const PROGRAM_HEADER_SIZE: usize = size_of::<ProgramHeader64<LE>>();
+const SECTION_HEADER_SIZE: usize = size_of::<SectionHeader64<LE>>();
+
+/// The header of the (unmutated) ELF `file`, with where its program
+/// headers are and how many.
+fn elf_header(file: &[u8]) -> (&FileHeader64<LE>, usize, usize) {
+    let header = FileHeader64::<LE>::parse(file).expect("the fuzzers' ELF parses");
+    let (phoff, phnum) = (header.e_phoff(LE), header.e_phnum(LE));
+    (header, phoff as usize, usize::from(phnum))
+}
+
 /// The header fields and tables of an ELF file: the fields a mutant
 /// edits, the regions where most edits land.
 fn elf_targets(file: &[u8]) -> (Vec<Field>, Vec<(usize, usize)>) {
@@ -279,24 +296,20 @@ fn elf_targets(file: &[u8]) -> (Vec<Field>, Vec<(usize, usize)>) {
         f(0x3c, 2), // e_shnum
         f(0x3e, 2), // e_shstrndx
     ];
-    let mut hot = std::vec![(0, elf::HEADER_SIZE)];
-    let elf = Elf64::new(file).expect("the fuzzers' ELF parses");
-    let (phoff, phnum) = (
-        elf::u64_at(file, 0x20) as usize,
-        elf::u16_at(file, 0x38) as usize,
-    );
-    hot.push((phoff, phnum * elf::PROGRAM_HEADER_SIZE));
+    let mut hot = std::vec![(0, HEADER_SIZE)];
+    let (header, phoff, phnum) = elf_header(file);
+    hot.push((phoff, phnum * PROGRAM_HEADER_SIZE));
     for i in 0..phnum {
-        let at = phoff + i * elf::PROGRAM_HEADER_SIZE;
+        let at = phoff + i * PROGRAM_HEADER_SIZE;
         // p_type, p_flags, p_vaddr, p_memsz
         fields.extend([f(at, 4), f(at + 4, 4), f(at + 0x10, 8), f(at + 0x28, 8)]);
     }
-    let shoff = elf::u64_at(file, 0x28) as usize;
-    let shnum = elf::u16_at(file, 0x3c) as usize;
-    hot.push((shoff, shnum * elf::SECTION_HEADER_SIZE));
-    for (i, s) in elf.section_headers().enumerate() {
-        let at = shoff + i * elf::SECTION_HEADER_SIZE;
-        if s.kind == elf::SHT_SYMTAB || s.kind == elf::SHT_STRTAB {
+    let shoff = header.e_shoff(LE) as usize;
+    let sections = header.section_headers(LE, file).expect("it has sections");
+    hot.push((shoff, sections.len() * SECTION_HEADER_SIZE));
+    for (i, s) in sections.iter().enumerate() {
+        let at = shoff + i * SECTION_HEADER_SIZE;
+        if [SHT_SYMTAB, SHT_STRTAB].contains(&s.sh_type(LE)) {
             // sh_type, sh_offset, sh_size, sh_link, sh_entsize
             fields.extend([
                 f(at + 4, 4),
@@ -306,7 +319,8 @@ fn elf_targets(file: &[u8]) -> (Vec<Field>, Vec<(usize, usize)>) {
                 f(at + 0x38, 8),
             ]);
             // The first symbols and names.
-            hot.push((s.offset as usize, (s.size as usize).min(4096)));
+            let (offset, size) = (s.sh_offset(LE), s.sh_size(LE));
+            hot.push((offset as usize, (size as usize).min(4096)));
         }
     }
     (fields, hot)
@@ -323,9 +337,8 @@ fn elf_targets(file: &[u8]) -> (Vec<Field>, Vec<(usize, usize)>) {
 fn own_elf() -> Vec<u8> {
     let real = std::fs::read("/proc/self/exe").expect("the test binary reads its own ELF");
     let table = SymbolTable::from_elf(&real).expect("the test binary has a symbol table");
-    let phnum = elf::u16_at(&real, 0x38) as usize;
-    let phoff = elf::u64_at(&real, 0x20) as usize;
-    let programs = &real[phoff..phoff + phnum * elf::PROGRAM_HEADER_SIZE];
+    let (_, phoff, phnum) = elf_header(&real);
+    let programs = &real[phoff..phoff + phnum * PROGRAM_HEADER_SIZE];
     // .strtab: "" then each name; .symtab: the null symbol then each.
     let mut strtab = std::vec![0u8];
     let mut symtab = std::vec![0u8; SYMBOL_SIZE];
@@ -339,7 +352,7 @@ fn own_elf() -> Vec<u8> {
         symtab.extend_from_slice(&s.size.to_le_bytes());
     }
     let shstrtab = b"\0.symtab\0.strtab\0.shstrtab\0";
-    let mut out = real[..elf::HEADER_SIZE].to_vec();
+    let mut out = real[..HEADER_SIZE].to_vec();
     out.extend_from_slice(programs);
     let symtab_at = out.len();
     out.extend_from_slice(&symtab);
@@ -354,12 +367,12 @@ fn own_elf() -> Vec<u8> {
     // (name, type, offset, size, link, entsize) of each section.
     let sections = [
         (0, 0, 0, 0, 0, 0),
-        (1, elf::SHT_SYMTAB, symtab_at, symtab.len(), 2, SYMBOL_SIZE),
-        (9, elf::SHT_STRTAB, strtab_at, strtab.len(), 0, 0),
-        (17, elf::SHT_STRTAB, shstrtab_at, shstrtab.len(), 0, 0),
+        (1, SHT_SYMTAB.0, symtab_at, symtab.len(), 2, SYMBOL_SIZE),
+        (9, SHT_STRTAB.0, strtab_at, strtab.len(), 0, 0),
+        (17, SHT_STRTAB.0, shstrtab_at, shstrtab.len(), 0, 0),
     ];
     for (name, kind, offset, size, link, entsize) in sections {
-        let mut sh = [0u8; elf::SECTION_HEADER_SIZE];
+        let mut sh = [0u8; SECTION_HEADER_SIZE];
         sh[0..4].copy_from_slice(&(name as u32).to_le_bytes());
         sh[4..8].copy_from_slice(&kind.to_le_bytes());
         sh[0x18..0x20].copy_from_slice(&(offset as u64).to_le_bytes());
@@ -368,9 +381,9 @@ fn own_elf() -> Vec<u8> {
         sh[0x38..0x40].copy_from_slice(&(entsize as u64).to_le_bytes());
         out.extend_from_slice(&sh);
     }
-    out[0x20..0x28].copy_from_slice(&(elf::HEADER_SIZE as u64).to_le_bytes());
+    out[0x20..0x28].copy_from_slice(&(HEADER_SIZE as u64).to_le_bytes());
     out[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
-    out[0x3a..0x3c].copy_from_slice(&(elf::SECTION_HEADER_SIZE as u16).to_le_bytes());
+    out[0x3a..0x3c].copy_from_slice(&(SECTION_HEADER_SIZE as u16).to_le_bytes());
     out[0x3c..0x3e].copy_from_slice(&4u16.to_le_bytes());
     out[0x3e..0x40].copy_from_slice(&3u16.to_le_bytes());
     out

@@ -5,9 +5,10 @@
 //! memory (`BootInfo::kernel_addr`, `kernel_len`), symbol table included,
 //! so a trap report or a panic can name every frame itself, on the serial
 //! line, with no `addr2line` run by hand and no table made at build time.
-//! The table is read in place with the bounds-checked reader of `elf.rs`
-//! (the file is outside bytes: a malformed one is an `Err`, never a panic,
-//! and a table read from a corrupt file still looks up without a panic);
+//! The table is read in place with the `object` crate, as `elf.rs` reads
+//! the segments (the file is outside bytes: a malformed one is an `Err`,
+//! never a panic, and a table read from a corrupt file still looks up
+//! without a panic);
 //! a lookup scans it (under a thousand function symbols) without
 //! allocating, so a fault handler may call it.
 //!
@@ -30,7 +31,10 @@
 
 use core::fmt;
 
-use crate::elf::{Elf64, SHT_STRTAB, SHT_SYMTAB, u32_at, u64_at};
+use object::LittleEndian as LE;
+use object::elf::{FileHeader64, SHT_SYMTAB, STT_FUNC, Sym64};
+use object::read::StringTable;
+use object::read::elf::{FileHeader, SectionHeader, SectionTable, Sym};
 
 /// A function symbol: where it starts (ELF address), its size, its
 /// (mangled) name.
@@ -73,105 +77,96 @@ fn containing_by<'a, T>(
 }
 
 /// Bytes of one ELF64 symbol table entry.
-pub const SYMBOL_SIZE: usize = 24;
-/// The symbol type (low four bits of `st_info`) of a function.
-const STT_FUNC: u8 = 2;
+pub(crate) const SYMBOL_SIZE: usize = size_of::<Sym64<LE>>();
 
 /// The function symbols of one ELF file, read in place.
 #[derive(Clone, Copy)]
 pub struct SymbolTable<'a> {
-    /// Whole entries of [`SYMBOL_SIZE`] bytes.
-    entries: &'a [u8],
-    strtab: &'a [u8],
+    symbols: &'a [Sym64<LE>],
+    strings: StringTable<'a>,
 }
 
 impl<'a> SymbolTable<'a> {
     /// The symbol table of an ELF64 file (its section of type
     /// `SHT_SYMTAB`) and the string table it names (`sh_link`).
     pub fn from_elf(elf: &'a [u8]) -> Result<SymbolTable<'a>, &'static str> {
-        let file = Elf64::new(elf)?;
-        let symtab = file
-            .section_headers()
-            .find(|s| s.kind == SHT_SYMTAB)
+        let headers = crate::elf::header(elf)?
+            .section_headers(LE, elf)
+            .map_err(|_| "bad section header table (entry size, count or offset)")?;
+        // No section names are needed: the table is found by its type.
+        let sections = SectionTable::<FileHeader64<LE>>::new(headers, StringTable::default());
+        let symtab = sections
+            .iter()
+            .find(|s| s.sh_type(LE) == SHT_SYMTAB)
             .ok_or("no symbol table")?;
-        if symtab.entry_size != SYMBOL_SIZE as u64 {
+        if symtab.sh_entsize(LE) != SYMBOL_SIZE as u64 {
             return Err("the symbol table is not one of 64-bit entries");
         }
-        let entries = file.section_data(&symtab)?;
-        if entries.len() % SYMBOL_SIZE != 0 {
-            return Err("the symbol table is not a whole number of entries");
-        }
-        let strings = file
-            .section(symtab.link)
-            .filter(|s| s.kind == SHT_STRTAB)
+        let symbols = symtab
+            .data_as_array(LE, elf)
+            .map_err(|_| "the symbol table is not whole entries inside the file")?;
+        // Section `sh_link`, if it is a string table inside the file.
+        let strings = sections
+            .section(symtab.link(LE))
+            .and_then(|s| s.strings(LE, elf))
+            .ok()
+            .flatten()
             .ok_or("the symbol table names no string table")?;
-        let strtab = file.section_data(&strings)?;
-        Ok(SymbolTable { entries, strtab })
+        Ok(SymbolTable { symbols, strings })
     }
 
     /// How many entries the table has (functions or not).
     pub fn len(&self) -> usize {
-        self.entries.len() / SYMBOL_SIZE
+        self.symbols.len()
     }
 
     /// Whether the table has no entries at all.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.symbols.is_empty()
     }
 
     /// Every function symbol with a size.
     pub fn functions(&self) -> impl Iterator<Item = Symbol<'a>> + '_ {
-        self.function_entries().map(|(start, size, name)| Symbol {
-            start,
-            size,
-            name: self.name_at(name),
-        })
+        self.function_entries().map(|e| self.symbol(e))
     }
 
-    /// Every function symbol with a size, as (start, size, name offset):
-    /// names are looked up only for the symbol a lookup settles on.
-    fn function_entries(&self) -> impl Iterator<Item = (u64, u64, usize)> + 'a {
-        // An entry: st_name u32 @0, st_info u8 @4 (type in the low four
-        // bits), st_other @5, st_shndx @6, st_value u64 @8, st_size @16.
-        self.entries
-            .as_chunks::<SYMBOL_SIZE>()
-            .0
+    /// Every function symbol with a size, as its raw entry: names are
+    /// looked up only for the symbol a lookup settles on.
+    fn function_entries(&self) -> impl Iterator<Item = &'a Sym64<LE>> + 'a {
+        self.symbols
             .iter()
-            .filter_map(|e| {
-                let size = u64_at(e, 16);
-                if e[4] & 0xf != STT_FUNC || size == 0 {
-                    return None;
-                }
-                Some((u64_at(e, 8), size, u32_at(e, 0) as usize))
-            })
+            .filter(|e| e.st_type() == STT_FUNC && e.st_size(LE) != 0)
+    }
+
+    /// `entry` as a [`Symbol`], its name read from the string table.
+    fn symbol(&self, entry: &Sym64<LE>) -> Symbol<'a> {
+        Symbol {
+            name: self.name(entry),
+            ..Self::unnamed(entry)
+        }
+    }
+
+    /// `entry` as a [`Symbol`] with no name.
+    fn unnamed(entry: &Sym64<LE>) -> Symbol<'a> {
+        Symbol {
+            start: entry.st_value(LE),
+            size: entry.st_size(LE),
+            name: "",
+        }
     }
 
     /// The function symbol whose range holds the ELF address `addr` (the
     /// choice [`containing`] makes, without reading every name).
     pub fn lookup(&self, addr: u64) -> Option<Symbol<'a>> {
-        let probe = |(start, size, name)| {
-            (
-                Symbol {
-                    start,
-                    size,
-                    name: "",
-                },
-                name,
-            )
-        };
-        let (found, name) = containing_by(self.function_entries().map(probe), addr, |s| s.0)?;
-        Some(Symbol {
-            name: self.name_at(name),
-            ..found
-        })
+        let found = containing_by(self.function_entries(), addr, |e| Self::unnamed(e))?;
+        Some(self.symbol(found))
     }
 
-    /// The NUL-terminated string at `offset` in the string table ("" if
-    /// it is not one).
-    fn name_at(&self, offset: usize) -> &'a str {
-        let rest = self.strtab.get(offset..).unwrap_or(&[]);
-        let len = rest.iter().position(|&b| b == 0).unwrap_or(0);
-        core::str::from_utf8(rest.get(..len).unwrap_or(&[])).unwrap_or("")
+    /// The name of `entry`: its NUL-terminated string in the string
+    /// table ("" if it is not one, or not UTF-8).
+    fn name(&self, entry: &Sym64<LE>) -> &'a str {
+        let bytes = entry.name(LE, self.strings).unwrap_or(&[]);
+        core::str::from_utf8(bytes).unwrap_or("")
     }
 }
 
@@ -355,10 +350,13 @@ mod tests {
         assert_eq!(at.to_string(), "test_cont::level_c+0x2a");
     }
 
+    /// Bytes of the ELF64 file header.
+    const HEADER_SIZE: usize = 0x40;
+
     /// An ELF64 file with a symbol table of `symbols` (start, size, name)
     /// and its string table, the section headers at the end.
     fn elf_with_symbols(symbols: &[(u64, u64, &str)]) -> Vec<u8> {
-        let mut elf = std::vec![0u8; crate::elf::HEADER_SIZE];
+        let mut elf = std::vec![0u8; HEADER_SIZE];
         elf[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1]);
         let mut strtab = std::vec![0u8];
         let mut symtab = std::vec![0u8; SYMBOL_SIZE];
@@ -395,7 +393,7 @@ mod tests {
 
     /// Where the section header table starts in `elf`.
     fn shoff(elf: &[u8]) -> usize {
-        crate::elf::u64_at(elf, 0x28) as usize
+        u64::from_le_bytes(elf[0x28..0x30].try_into().unwrap()) as usize
     }
 
     #[test]
@@ -444,7 +442,7 @@ mod tests {
         elf[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(
             SymbolTable::from_elf(&elf).err(),
-            Some("section lies outside the file")
+            Some("the symbol table is not whole entries inside the file")
         );
     }
 
@@ -478,7 +476,7 @@ mod tests {
             (u64::MAX - 0xf, 0x10, "top"),
             (0x2000, u64::MAX, "huge"),
         ]);
-        let symtab_at = crate::elf::HEADER_SIZE;
+        let symtab_at = HEADER_SIZE;
         let name = symtab_at + SYMBOL_SIZE; // first symbol's st_name
         elf[name..name + 4].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
         let strtab_at = symtab_at + 4 * SYMBOL_SIZE;

@@ -5,6 +5,9 @@
 //! Each test names the page and the figure. The checks read the docs'
 //! tables as text, so a figure is found by the words around it; when a
 //! page is reworded, the test says which figure it could no longer find.
+//! The last two groups check every page at once, read from disk: each
+//! test name a doc quotes names a real test, and each kernel instruction
+//! count is a figure of `docs/performance.md`'s bench table.
 
 use crate::cont::Trap;
 use crate::cont::stack::{
@@ -635,4 +638,554 @@ fn wasm_md_quotes_the_host_threads_stack_cap_and_guarantees_the_fuzzers_default_
     line_with(GUARANTEES, &[&cases]);
     let default = format!("(the default run has {},{:03};", n / 1000, n % 1000);
     line_with(README, &[&default, "FUZZ_CASES"]);
+}
+
+// ----- every test name the docs quote is a real test -----
+//
+// These read the docs and the sources from disk when the test runs (from
+// the workspace root, one level above `CARGO_MANIFEST_DIR`), so a new page
+// of `docs/` or a new suite of `tests/` is covered without a line here.
+
+/// A test as its runner names it, one segment a piece:
+/// `["cont", "hostile_tests", "name"]` for a host test,
+/// `["hostile", "name"]` for a test of an in-kernel suite, `["gdb", "name"]`.
+type TestPath = Vec<String>;
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the kernel crate sits in the workspace")
+        .into()
+}
+
+#[track_caller]
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The files under `dir` (recursively) whose names end with `ext`, sorted.
+fn files_under(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("a readable directory entry").path();
+        if path.is_dir() {
+            found.extend(files_under(&path, ext));
+        } else if path.to_str().is_some_and(|p| p.ends_with(ext)) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The name `fn` declares on `line` (`pub(crate) unsafe fn name(`), if any.
+fn fn_name(line: &str) -> Option<&str> {
+    let (before, after) = line.trim().split_once("fn ")?;
+    let modifiers = [
+        "pub",
+        "pub(crate)",
+        "pub(super)",
+        "const",
+        "unsafe",
+        "async",
+    ];
+    let only_modifiers = before
+        .split_whitespace()
+        .all(|w| modifiers.contains(&w) || w.starts_with("extern"));
+    let name = after.split(['(', '<']).next()?;
+    (only_modifiers && is_ident(name)).then_some(name)
+}
+
+/// The names `crate::for_each_scenario!` lists: each harness (the host's
+/// `cont::tests::scenarios` and the in-kernel `cont` suite) makes one test
+/// of each.
+fn scenario_names(root: &std::path::Path) -> Vec<String> {
+    let source = read(&root.join("kernel/src/cont/scenarios.rs"));
+    let (_, list) = source
+        .split_once("macro_rules! for_each_scenario {")
+        .and_then(|(_, rest)| rest.split_once("$m!("))
+        .expect("scenarios.rs defines for_each_scenario!");
+    let list = list.split_once(')').map(|(l, _)| l).unwrap_or_default();
+    let names: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| is_ident(n))
+        .map(String::from)
+        .collect();
+    assert!(names.len() > 10, "for_each_scenario! lists {names:?}");
+    names
+}
+
+/// Every `#[test]` of the kernel crate's host build, with its module path:
+/// the module of its file, then the inline `mod name {` blocks around it
+/// (found by their indentation, as rustfmt leaves it). A module that calls
+/// `for_each_scenario!` holds a test of each scenario.
+fn host_tests(root: &std::path::Path, scenarios: &[String]) -> Vec<TestPath> {
+    let src = root.join("kernel/src");
+    let mut tests = Vec::new();
+    for file in files_under(&src, ".rs") {
+        let relative = file.strip_prefix(&src).expect("a file under kernel/src");
+        let mut module: Vec<String> = relative
+            .with_extension("")
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        if matches!(module.last().map(String::as_str), Some("mod" | "lib")) {
+            module.pop();
+        }
+        // (indentation of the `mod` line, its name), innermost last.
+        let mut inline: Vec<(usize, String)> = Vec::new();
+        let mut attributed = false;
+        for line in read(&file).lines() {
+            let indent = line.len() - line.trim_start().len();
+            let text = line.trim();
+            if inline
+                .last()
+                .is_some_and(|(at, _)| *at == indent && text == "}")
+            {
+                inline.pop();
+                continue;
+            }
+            let here = |inline: &[(usize, String)]| {
+                let mut path = module.clone();
+                path.extend(inline.iter().map(|(_, m)| m.clone()));
+                path
+            };
+            if let Some(name) = text
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub ")
+                .strip_prefix("mod ")
+                .and_then(|rest| rest.strip_suffix(" {"))
+            {
+                inline.push((indent, name.into()));
+            } else if text.contains("for_each_scenario!(") && !text.starts_with("//") {
+                for s in scenarios {
+                    let mut path = here(&inline);
+                    path.push(s.clone());
+                    tests.push(path);
+                }
+            }
+            if text == "#[test]" {
+                attributed = true;
+            } else if attributed && let Some(name) = fn_name(text) {
+                let mut path = here(&inline);
+                path.push(name.into());
+                tests.push(path);
+                attributed = false;
+            } else if text.ends_with('{') || text.ends_with(';') {
+                // Not a function: the attribute was on something else.
+                // (Attributes, even over several lines, end otherwise.)
+                attributed = false;
+            }
+        }
+    }
+    tests
+}
+
+/// Every test of the in-kernel suites: the names each `tests/*.rs` lists
+/// in its `suite!("name", [...])` (the last segment of each path, as
+/// `testing::last_segment` names it), as `[suite, name]`. A list built by
+/// a macro from `for_each_scenario!` (the `cont` suite) holds the
+/// scenarios too.
+fn kernel_suite_tests(root: &std::path::Path, scenarios: &[String]) -> Vec<TestPath> {
+    let mut tests = Vec::new();
+    for file in files_under(&root.join("tests"), ".rs") {
+        let source = read(&file);
+        let Some((_, call)) = source.split_once("suite!(") else {
+            continue; // a GDB target, not a suite
+        };
+        let suite = call
+            .split('"')
+            .nth(1)
+            .expect("suite! names its suite first");
+        let list = call.split_once('[').map(|(_, l)| l).unwrap_or_default();
+        let list = list.split_once(']').map(|(l, _)| l).unwrap_or_default();
+        let mut names: Vec<String> = list
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or_default())
+            .flat_map(|l| l.split([',', ' ']))
+            .map(|t| t.rsplit("::").next().unwrap_or_default())
+            .filter(|t| is_ident(t) && *t != "machine")
+            .map(String::from)
+            .collect();
+        if list.contains('$') {
+            names.extend(scenarios.iter().cloned());
+        }
+        for name in names {
+            tests.push(alloc::vec![suite.into(), name]);
+        }
+    }
+    tests
+}
+
+/// The tests the runner prints besides the suites': the GDB test's (the
+/// names `test_session.py` checks), and the lines `test suite::name` that
+/// `qemu-run.sh` and `builder` write out whole (the `.wast` run, the public
+/// surface) or build from a list of `name|item` lines (the surface checks).
+fn runner_tests(root: &std::path::Path) -> Vec<TestPath> {
+    let mut tests = Vec::new();
+    let gdb = read(&root.join("kernel/gdb/test_session.py"));
+    let listed = gdb
+        .split_once("for test in [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("test_session.py lists its tests");
+    let checked = gdb
+        .split("check(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"'))
+        .map(|(name, _)| name);
+    for name in listed
+        .split([',', '\n', ' '])
+        .filter(|n| is_ident(n))
+        .chain(checked)
+    {
+        tests.push(alloc::vec!["gdb".into(), name.into()]);
+    }
+    let mut runners = alloc::vec![root.join("qemu-run.sh")];
+    runners.extend(files_under(&root.join("builder/src"), ".rs"));
+    for file in runners {
+        let source = read(&file);
+        for rest in source.split("test ").skip(1) {
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            if let Some((suite, name)) = word.split_once("::")
+                && is_ident(suite)
+                && is_ident(name)
+            {
+                tests.push(alloc::vec![suite.into(), name.into()]);
+            }
+        }
+        let surface = source.contains("test surface::$test");
+        for line in source.lines().filter(|_| surface) {
+            if let Some((name, _)) = line.split_once('|')
+                && is_ident(name)
+            {
+                tests.push(alloc::vec!["surface".into(), name.into()]);
+            }
+        }
+    }
+    tests
+}
+
+/// A test name as a doc quotes it: `tests/cont.rs::name` is written
+/// `["cont", "name"]`; `…` before the name says the real name ends with
+/// what is written, `…` after it that it starts with it.
+#[derive(Debug)]
+struct Quote {
+    path: Vec<String>,
+    abbreviated_before: bool,
+    abbreviated_after: bool,
+}
+
+fn words(name: &str) -> usize {
+    name.trim_matches('_').split('_').count()
+}
+
+/// What counts as a quoted test name, in backticks (or after `test ` at
+/// the start of a line of quoted runner output):
+/// - an abbreviation, `…name`, `name…` or `…name…`;
+/// - a test by its file, `tests/suite.rs::name`;
+/// - a path through a test module, `x_tests::name`, `x::tests::name`,
+///   `scenarios::name`, or one that names a module of tests only;
+/// - `suite::name` where `suite` is a suite the runner prints and the name
+///   has five words or more (`stacks::touch_stack` is a function);
+/// - a bare name of five words or more that no `fn` of the sources
+///   declares (test names state a behaviour; shorter bare names are left
+///   alone).
+///
+/// The two last rules skip functions: `quoted_test` is given the suites
+/// and a test for the names of non-test `fn`s.
+fn quoted_test(token: &str, suites: &[&str], is_other_fn: &dyn Fn(&str) -> bool) -> Option<Quote> {
+    let abbreviated_before = token.starts_with('…');
+    let abbreviated_after = token.ends_with('…');
+    let core = token.trim_start_matches('…').trim_end_matches('…');
+    let (by_file, core) = match core.strip_prefix("tests/") {
+        Some(rest) => {
+            let (stem, name) = rest.split_once(".rs::")?;
+            (true, format!("{stem}::{name}"))
+        }
+        None => (false, core.into()),
+    };
+    let path: Vec<String> = core.split("::").map(String::from).collect();
+    let lowercase = |s: &String| is_ident(s) && !s.bytes().any(|b| b.is_ascii_uppercase());
+    if !path.iter().all(lowercase) {
+        return None;
+    }
+    let name = path.last()?;
+    let through_tests = path[..path.len() - 1]
+        .iter()
+        .any(|m| m == "tests" || m.ends_with("_tests") || m == "scenarios");
+    let quote = Quote {
+        path: path.clone(),
+        abbreviated_before,
+        abbreviated_after,
+    };
+    let counts = abbreviated_before
+        || abbreviated_after
+        || by_file
+        || through_tests
+        || (path.len() == 1 && name.ends_with("_tests"))
+        || (path.len() == 2 && suites.contains(&path[0].as_str()) && words(name) >= 5)
+        || (path.len() == 1 && words(name) >= 5 && !is_other_fn(name));
+    counts.then_some(quote)
+}
+
+/// Whether `quote` names one of `tests` (or, unabbreviated, a module that
+/// holds some of them): its segments are a run of some test's path, and
+/// an abbreviated last segment matches that test's name as it says.
+fn names_a_test(quote: &Quote, tests: &[TestPath]) -> bool {
+    let q = &quote.path;
+    if !quote.abbreviated_before && !quote.abbreviated_after {
+        return tests
+            .iter()
+            .any(|t| t.windows(q.len()).any(|w| w == q.as_slice()));
+    }
+    let (modules, written) = q.split_at(q.len() - 1);
+    let written = written[0].as_str();
+    tests.iter().any(|t| {
+        let name = t.last().map(String::as_str).unwrap_or_default();
+        let fits = match (quote.abbreviated_before, quote.abbreviated_after) {
+            (true, true) => name.contains(written),
+            (true, false) => name.ends_with(written),
+            _ => name.starts_with(written),
+        };
+        let above = &t[..t.len() - 1];
+        fits && above.len() >= modules.len() && above.ends_with(modules)
+    })
+}
+
+/// The backticked spans of `line`, and a quoted runner line's test name
+/// (`test cont::tests::scenarios::name ... ok`).
+fn spans(line: &str) -> Vec<&str> {
+    let mut found: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
+    if let Some(rest) = line.strip_prefix("test ")
+        && let Some((name, _)) = rest.split_once(" ... ")
+    {
+        found.push(name);
+    }
+    found
+}
+
+#[test]
+fn every_test_name_the_docs_and_the_readme_quote_is_a_real_test() {
+    let root = workspace_root();
+    let scenarios = scenario_names(&root);
+    let mut tests = host_tests(&root, &scenarios);
+    tests.extend(kernel_suite_tests(&root, &scenarios));
+    tests.extend(runner_tests(&root));
+    let mut suites: Vec<String> = tests
+        .iter()
+        .filter(|t| t.len() == 2)
+        .map(|t| t[0].clone())
+        .collect();
+    suites.sort();
+    suites.dedup();
+    let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
+    // The names every `fn` of the sources declares outside a test list.
+    let mut fns = Vec::new();
+    for dir in ["kernel/src", "tests", "builder/src", "labs"] {
+        for file in files_under(&root.join(dir), ".rs") {
+            fns.extend(read(&file).lines().filter_map(fn_name).map(String::from));
+        }
+    }
+    let is_test = |n: &str| tests.iter().any(|t| t.last().is_some_and(|l| l == n));
+    let is_other_fn = |n: &str| !is_test(n) && fns.iter().any(|f| f == n);
+
+    let mut docs = files_under(&root.join("docs"), ".md");
+    docs.push(root.join("README.md"));
+    let (mut quoted, mut wrong) = (0, Vec::new());
+    for doc in docs {
+        let shown = format!("{}", doc.strip_prefix(&root).unwrap_or(&doc).display());
+        let text = read(&doc);
+        // A page that teaches writing a test (`write-your-own.md`) shows
+        // the run of the test it writes out in its own code: a test too.
+        let own: Vec<&str> = text
+            .split("```")
+            .skip(1)
+            .step_by(2)
+            .flat_map(str::lines)
+            .filter_map(fn_name)
+            .collect();
+        for (n, line) in text.lines().enumerate() {
+            for token in spans(line) {
+                let Some(quote) = quoted_test(token, &suites, &is_other_fn) else {
+                    continue;
+                };
+                quoted += 1;
+                let its_own = !quote.abbreviated_before
+                    && !quote.abbreviated_after
+                    && quote.path.last().is_some_and(|n| own.contains(&n.as_str()));
+                if !its_own && !names_a_test(&quote, &tests) {
+                    wrong.push(format!("{shown}:{}: `{token}`", n + 1));
+                }
+            }
+        }
+    }
+    assert!(quoted > 50, "the docs quote {quoted} test names");
+    assert!(
+        wrong.is_empty(),
+        "{} quoted test names name no test (host tests, the suites of tests/, the GDB test, \
+         the runner's own lines):\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+// ----- every kernel instruction count is the bench's -----
+
+const PERFORMANCE: &str = include_str!("../../docs/performance.md");
+
+/// `doc` with every run of white space (line breaks and the indentation
+/// of list items included) made one space, so a quote may wrap anywhere.
+fn flat(doc: &str) -> String {
+    doc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The figures of the table "In the kernel" of `docs/performance.md`,
+/// which is what `./qemu-run.sh bench` printed last (the bench boots a
+/// kernel under QEMU, so no host test can run it): the one source every
+/// other quote of a kernel instruction count is checked against.
+struct KernelBench {
+    dynamic: u32,
+    typed: u32,
+    switch: u32,
+    create: u32,
+    bind: u32,
+    trap: u32,
+    wasm: u32,
+}
+
+impl KernelBench {
+    #[track_caller]
+    fn from_performance_md() -> Self {
+        let figure = |row: &str| -> u32 {
+            let line = line_with(PERFORMANCE, &[row]);
+            let cell = line.split('|').nth(2).unwrap_or_default().trim();
+            cell.parse()
+                .unwrap_or_else(|_| panic!("performance.md: {row:?} has no figure: {line}"))
+        };
+        Self {
+            dynamic: figure("| resume + suspend round trip, dynamic door (`Store::resume`) |"),
+            typed: figure("| the same through the typed door (`Cont::resume`"),
+            switch: figure("| switch (half of a ping-pong exchange) |"),
+            create: figure("| `cont.new` + resume to the end + drop |"),
+            bind: figure("| `cont.bind` of one value |"),
+            trap: figure("| a trap, from `resume` to the `Err` in the kernel |"),
+            wasm: figure("| a Wasm `resume` + `suspend` of a generator run by the interpreter"),
+        }
+    }
+
+    fn all(&self) -> [u32; 7] {
+        [
+            self.dynamic,
+            self.typed,
+            self.switch,
+            self.create,
+            self.bind,
+            self.trap,
+            self.wasm,
+        ]
+    }
+}
+
+#[test]
+fn performance_md_quotes_its_own_bench_table_in_its_sections_and_changelog() {
+    let b = KernelBench::from_performance_md();
+    let page = flat(PERFORMANCE);
+    assert!(
+        page.contains("The table is what `./qemu-run.sh bench` printed last"),
+        "performance.md says where its table comes from"
+    );
+    for quoted in [
+        format!("### Create + run + drop: {}", b.create),
+        format!("### A trap: {}", b.trap),
+        format!(
+            "the current build measures {} with the same instructions",
+            b.typed
+        ),
+        format!("The switch ({}) does the round trip's work once", b.switch),
+    ] {
+        assert!(page.contains(&quoted), "performance.md lacks {quoted:?}");
+    }
+    // The changelog's last row is the build the table was measured on.
+    let (_, changelog) = PERFORMANCE
+        .split_once("## Changelog")
+        .expect("performance.md has a changelog");
+    let last = changelog
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .last()
+        .unwrap_or_default();
+    let row = format!(
+        "| {} (typed {}) | {} | {} | {} | {} |",
+        b.dynamic, b.typed, b.switch, b.create, b.bind, b.trap
+    );
+    assert!(
+        last.ends_with(&row),
+        "the changelog's last row ends {row:?}: {last}"
+    );
+}
+
+#[test]
+fn every_kernel_instruction_count_the_docs_quote_is_a_figure_of_the_bench_table() {
+    let b = KernelBench::from_performance_md();
+    let root = workspace_root();
+    let mut docs = files_under(&root.join("docs"), ".md");
+    docs.push(root.join("README.md"));
+    docs.retain(|d| !d.ends_with("docs/performance.md"));
+    let mut wrong = Vec::new();
+    for doc in &docs {
+        let shown = format!("{}", doc.strip_prefix(&root).unwrap_or(doc).display());
+        // `N instructions` with N of 20 or more, across a line break too:
+        // the smallest figure of the bench is above that, and smaller
+        // counts are of single steps (`four pop`s), not of the bench.
+        let text = read(doc);
+        let words: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .flat_map(|(n, l)| l.split_whitespace().map(move |w| (n + 1, w)))
+            .collect();
+        for pair in words.windows(2) {
+            let ((line, number), (_, next)) = (pair[0], pair[1]);
+            let number = number.trim_start_matches(['(', '*']);
+            if next.starts_with("instructions")
+                && let Ok(n) = number.parse::<u32>()
+                && n >= 20
+                && !b.all().contains(&n)
+            {
+                wrong.push(format!("{shown}:{line}: {n} instructions"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "instruction counts that are no figure of performance.md's table \
+         (update the doc, or the table with what `./qemu-run.sh bench` prints):\n{}",
+        wrong.join("\n")
+    );
+    // The quotes that pair two figures (the tour's has its own test).
+    let continuations = flat(CONTINUATIONS);
+    let quoted = format!(
+        "round trip {} instructions against the dynamic door's {}",
+        b.typed, b.dynamic
+    );
+    assert!(
+        continuations.contains(&quoted),
+        "continuations.md lacks {quoted:?}"
+    );
+    let wasm = flat(include_str!("../../docs/wasm.md"));
+    let quoted = format!(
+        "it was {} instructions, next to {} for the runtime's own resume + suspend round trip",
+        b.wasm, b.dynamic
+    );
+    assert!(wasm.contains(&quoted), "wasm.md lacks {quoted:?}");
 }

@@ -46,9 +46,15 @@ impl Store {
         }
     }
 
-    /// Drops a fresh or suspended continuation (its whole segment): its
-    /// stacks go back to the provider. Frames on those stacks are abandoned
-    /// without running destructors, as a Wasm engine would.
+    /// Drops a fresh or suspended continuation (its whole segment). A
+    /// fresh one never ran: its stack just goes back (to the store's cache
+    /// or the pool). A suspended one is cancelled (`cancel`, below): it is
+    /// resumed once with the cancel effect, so its frames return and their
+    /// destructors run if its guest passes the `Err(Cancelled)` on, and its
+    /// stacks go back as each guest returns. The cancellation is refused,
+    /// the continuation left as it was, while a kernel lock is held
+    /// (`LockHeld`) or another store's chain runs (`OtherStoreRunning`); a
+    /// trap of the cancelled guest other than the cancellation is returned.
     pub fn drop_cont(&self, k: ContObj) -> Result<(), Trap> {
         let c = self.live(k, "drop")?;
         // SAFETY: as in `bind`: `c` is fresh or suspended.

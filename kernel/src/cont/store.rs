@@ -149,7 +149,8 @@ pub struct Store {
 /// nor WebAssembly reads below its stack pointer), and a store is one trust
 /// domain, as one Wasm instance is: so a few stacks stay with the store,
 /// and `cont.new` + run + drop costs about half as much. Stacks leave the
-/// store, and are zeroed, when it drops. `docs/guarantees.md` rule 11.
+/// store, and are zeroed, when it drops. `docs/guarantees.md` rules 16 (what
+/// leaves the store is zeroed) and 11 (every stack goes back).
 pub const STACK_CACHE: usize = 4;
 
 #[inline]

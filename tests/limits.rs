@@ -41,6 +41,13 @@ kernel::suite!(
         a_cont_new_past_the_stack_limit_traps_out_of_stacks_naming_the_limit,
         one_store_at_its_quota_does_not_starve_another,
         many_stores_at_their_quota_never_take_the_kernel_below_its_reserve,
+        a_panic_right_after_a_refused_try_reserve_is_a_panic_trap_not_out_of_memory,
+        a_refused_try_reserve_in_one_store_does_not_make_another_stores_panic_out_of_memory,
+        an_allocation_too_large_to_describe_traps_out_of_memory,
+        a_guest_refused_the_store_it_makes_leaves_no_uncharged_block_behind,
+        a_page_aligned_block_is_charged_exactly_what_it_takes_from_the_heap,
+        a_quota_lowered_below_usage_refuses_more_until_the_store_holds_less,
+        a_block_allocated_by_a_guest_cancelled_inside_another_stores_guest_is_charged_to_its_own_store,
         // Last: its leak stays charged for the rest of the boot.
         a_guest_that_leaks_without_bound_traps_out_of_memory_and_the_kernel_allocates_after,
     ]
@@ -306,4 +313,249 @@ fn a_guest_that_leaks_without_bound_traps_out_of_memory_and_the_kernel_allocates
     check_eq!(allocate_and_sum(&other, 800_000)?, 3 * 800_000);
     runs_normally(&other)?;
     runs_normally(&s)
+}
+
+/// The trap a guest of `s` running `f` ends with.
+fn trap_of<F>(s: &Store, f: F) -> Result<Trap, alloc::string::String>
+where
+    F: Fn(&Store, ()) -> Result<(), Trap> + 'static,
+{
+    let f = s.func_wrap(f).map_err(|e| format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+    match s.resume::<(), ()>(k, (), &[]) {
+        Err(trap) => Ok(trap),
+        other => Err(format!("expected a trap, got {other:?}")),
+    }
+}
+
+/// A guest whose `try_reserve` past its quota was refused (an `Err` it
+/// handles) and which then panics of its own accord, with no allocation
+/// between: the trap is the panic's, not an out-of-memory one. (The
+/// refusal's per-CPU word was still set, and coloured the panic.)
+fn a_panic_right_after_a_refused_try_reserve_is_a_panic_trap_not_out_of_memory() -> TestResult {
+    let s = store();
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<(), Trap> {
+        let mut v: Vec<u8> = Vec::new();
+        if v.try_reserve(2 * DEFAULT_HEAP_QUOTA).is_err() {
+            panic!("the guest's own panic");
+        }
+        Ok(())
+    })?;
+    check_eq!(trap.kind(), TrapKind::Panic);
+    check!(
+        trap.text().starts_with("the guest's own panic"),
+        "{}",
+        trap.text()
+    );
+    runs_normally(&s)
+}
+
+/// A guest of store X handles a refused `try_reserve` and returns; then a
+/// guest of store Y panics before allocating anything: Y's trap is a
+/// panic. (The refusal word is per CPU, and once carried X's refusal into
+/// Y's trap.)
+fn a_refused_try_reserve_in_one_store_does_not_make_another_stores_panic_out_of_memory()
+-> TestResult {
+    let x = store();
+    let f = x
+        .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> {
+            let mut v: Vec<u8> = Vec::new();
+            Ok(i32::from(v.try_reserve(2 * DEFAULT_HEAP_QUOTA).is_err()))
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let y = store();
+    let g = y
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { panic!("Y's own panic") })
+        .map_err(|e| format!("{e:?}"))?;
+    let (kx, ky) = (
+        x.cont_new(f).map_err(|t| format!("{t}"))?,
+        y.cont_new(g).map_err(|t| format!("{t}"))?,
+    );
+    check_eq!(x.resume::<(), i32>(kx, (), &[]), Ok(Resumed::Returned(1)));
+    let trap = match y.resume::<(), ()>(ky, (), &[]) {
+        Err(trap) => trap,
+        other => return Err(format!("expected a trap, got {other:?}")),
+    };
+    check_eq!(trap.kind(), TrapKind::Panic);
+    check!(trap.text().starts_with("Y's own panic"), "{}", trap.text());
+    Ok(())
+}
+
+/// A guest asks for a block so large that the block and its header
+/// cannot be described (`isize::MAX - 8` bytes): refused, and the trap is
+/// `OutOfMemory` naming the heap, as for any block the heap has no room
+/// for. (It was a plain `Panic`, the allocator having recorded no
+/// refusal.)
+fn an_allocation_too_large_to_describe_traps_out_of_memory() -> TestResult {
+    let s = store();
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<(), Trap> {
+        let v: Vec<u8> = Vec::with_capacity(black_box(isize::MAX as usize - 8));
+        black_box(&v);
+        Ok(())
+    })?;
+    check_eq!(trap.kind(), TrapKind::OutOfMemory);
+    check_eq!(
+        trap.message(),
+        "the kernel heap has no block that large left"
+    );
+    check_eq!(s.usage().heap_bytes, 0);
+    runs_normally(&s)
+}
+
+/// A guest of a store with a heap quota of 0 makes a store of its own,
+/// fifty times, each refused (`OutOfMemory`): the kernel heap is back to
+/// the byte each time. (The new store's heap account, which is charged to
+/// nobody, was opened before the store's own block was refused, and 32
+/// bytes of the kernel's reserve stayed taken per try, for ever.)
+fn a_guest_refused_the_store_it_makes_leaves_no_uncharged_block_behind() -> TestResult {
+    let s = Store::with_limits(
+        KernelStacks,
+        STACK,
+        StoreLimits {
+            heap_bytes: 0,
+            ..StoreLimits::DEFAULT
+        },
+    );
+    let f = s
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> {
+            let mine = Store::new(KernelStacks, STACK);
+            black_box(&mine);
+            Ok(())
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let attempt = || -> Result<Trap, alloc::string::String> {
+        let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+        match s.resume::<(), ()>(k, (), &[]) {
+            Err(trap) => Ok(trap),
+            other => Err(format!("expected a trap, got {other:?}")),
+        }
+    };
+    // Once first: the continuation's record and stack are the store's
+    // from then on.
+    check_eq!(attempt()?.kind(), TrapKind::OutOfMemory);
+    let used_before = heap::used_bytes();
+    for _ in 0..50 {
+        check_eq!(attempt()?.kind(), TrapKind::OutOfMemory);
+    }
+    check_eq!(heap::used_bytes(), used_before);
+    check_eq!(s.usage().heap_bytes, 0);
+    Ok(())
+}
+
+/// A 4096-byte page aligned to 4096, allocated by a guest: its store is
+/// charged 8,192 bytes (the header takes a whole alignment unit below
+/// it), exactly what the heap's use grows by; freeing it gives both back.
+fn a_page_aligned_block_is_charged_exactly_what_it_takes_from_the_heap() -> TestResult {
+    #[repr(align(4096))]
+    struct Page([u8; 4096]);
+    let s = store();
+    let kept: Rc<RefCell<Option<Box<Page>>>> = Rc::default();
+    let into = kept.clone();
+    let f = s
+        .func_wrap(move |_: &Store, (): ()| -> Result<i64, Trap> {
+            let page = Box::new(Page([5; 4096]));
+            let at = &*page as *const Page as usize;
+            *into.borrow_mut() = Some(page);
+            Ok((at % 4096) as i64)
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+    let used_before = heap::used_bytes();
+    check_eq!(s.resume::<(), i64>(k, (), &[]), Ok(Resumed::Returned(0)));
+    check_eq!(s.usage().heap_bytes, 8192);
+    check_eq!(heap::used_bytes(), used_before + 8192);
+    check_eq!(
+        kept.borrow()
+            .as_ref()
+            .map(|p| p.0.iter().map(|&b| b as usize).sum::<usize>()),
+        Some(5 * 4096)
+    );
+    drop(kept.borrow_mut().take());
+    check_eq!(s.usage().heap_bytes, 0);
+    check_eq!(heap::used_bytes(), used_before);
+    Ok(())
+}
+
+/// The owner lowers a store's quota below what its guests hold: nothing is
+/// taken back, the next guest allocation is refused (`OutOfMemory`, the
+/// store's quota), and once the kernel frees the blocks a guest allocating
+/// under the new quota runs.
+fn a_quota_lowered_below_usage_refuses_more_until_the_store_holds_less() -> TestResult {
+    let mut s = store();
+    let kept = sink();
+    let into = kept.clone();
+    let f = s
+        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+            let block = vec![1u8; CHUNK];
+            into.borrow_mut().push(block);
+            Ok(())
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+    check_eq!(s.resume::<(), ()>(k, (), &[]), Ok(Resumed::Returned(())));
+    check_eq!(s.usage().heap_bytes, heap::charge_of(CHUNK));
+    s.as_mut().set_limits(StoreLimits {
+        heap_bytes: 1000,
+        ..StoreLimits::DEFAULT
+    });
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<(), Trap> {
+        black_box(vec![2u8; 100]);
+        Ok(())
+    })?;
+    check_eq!(trap.kind(), TrapKind::OutOfMemory);
+    check_eq!(
+        trap.message(),
+        "a guest allocation would pass its store's heap quota"
+    );
+    check_eq!(s.usage().heap_bytes, heap::charge_of(CHUNK));
+    kept.borrow_mut().clear();
+    check_eq!(s.usage().heap_bytes, 0);
+    check_eq!(allocate_and_sum(&s, 100)?, 300);
+    Ok(())
+}
+
+/// A guest of store A drops store B, whose suspended guest, cancelled
+/// there (A's chain set aside), allocates a 1000-byte block and hands it
+/// out: the block is charged to B, never to A, and freeing it after B is
+/// gone takes it off the guests' total to the byte.
+fn a_block_allocated_by_a_guest_cancelled_inside_another_stores_guest_is_charged_to_its_own_store()
+-> TestResult {
+    let kept = sink();
+    let b = store();
+    let t = b.tag_new(&[], &[]).map_err(|e| format!("{e:?}"))?;
+    let into = kept.clone();
+    let f = b
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let r = s.suspend::<(), ()>(t, ());
+            // Cancelled: allocates on its way out.
+            let block = vec![9u8; 1000];
+            into.borrow_mut().push(block);
+            r
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = b.cont_new(f).map_err(|t| format!("{t}"))?;
+    match b.resume::<(), ()>(k, (), &[kernel::cont::Handler::suspend(t)]) {
+        Ok(Resumed::Suspended { .. }) => {}
+        other => return Err(format!("expected a suspension, got {other:?}")),
+    }
+    let a = store();
+    let slot: Rc<RefCell<Option<Pin<Box<Store>>>>> = Rc::new(RefCell::new(Some(b)));
+    let sl = slot.clone();
+    let g = a
+        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+            let dying = sl.borrow_mut().take();
+            drop(dying);
+            Ok(())
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = a.cont_new(g).map_err(|t| format!("{t}"))?;
+    let guest_before = heap::guest_bytes();
+    check_eq!(a.resume::<(), ()>(k, (), &[]), Ok(Resumed::Returned(())));
+    check!(slot.borrow().is_none());
+    check_eq!(kept.borrow().len(), 1);
+    check_eq!(a.usage().heap_bytes, 0);
+    check_eq!(heap::guest_bytes(), guest_before + heap::charge_of(1000));
+    kept.borrow_mut().clear();
+    check_eq!(heap::guest_bytes(), guest_before);
+    runs_normally(&a)
 }

@@ -52,9 +52,13 @@
 //! (`cont::limits`). It records why in a per-CPU word; `alloc`'s
 //! allocation-error handler then panics, on the guest's stack, and the
 //! panic handler turns that panic into a trap of kind `OutOfMemory`
-//! (`guest_faults.rs`) instead of `Panic`. Every successful allocation
-//! clears the word, so a failed `try_reserve` long before does not colour
-//! an unrelated panic.
+//! (`guest_faults.rs`) instead of `Panic`. A request too large to
+//! describe with its header is refused the same way (`HeapFull`). The
+//! word alone does not make a panic an out-of-memory one: a refused
+//! `try_reserve` whose `Err` the guest handled leaves it set, so the panic
+//! handler also asks that the panic be the allocation-error handler's
+//! (its text `memory allocation of N bytes failed`). Every successful
+//! allocation clears the word, and the panic handler takes it.
 //!
 //! When the heap runs out on the kernel's own stack, the handler's panic
 //! is the kernel's: the panic handler (`boot`) reports it and ends the
@@ -153,6 +157,8 @@ impl HeapState {
     /// when the account, the guests' pool or the heap has no room.
     fn allocate(&mut self, layout: Layout, account: *mut AccountRecord) -> *mut u8 {
         let Some((inner, offset)) = inner_layout(layout) else {
+            // Too large for any heap: refused as a block with no room.
+            LAST_REFUSAL.set(Some(Refusal::HeapFull));
             return core::ptr::null_mut();
         };
         let charged = heap_bytes_of(inner);

@@ -36,6 +36,8 @@ kernel::suite!(
         a_wasm_stack_budget_of_usize_max_on_the_kernel_stack_is_a_clean_trap,
         a_wasm_stack_budget_larger_than_a_guests_continuation_stack_is_a_clean_trap,
         a_recursion_that_trapped_at_the_kernel_stacks_floor_leaves_the_instance_usable,
+        a_recursion_making_continuations_and_exceptions_at_the_kernel_stacks_floor_is_a_clean_trap,
+        a_recursion_making_continuations_and_exceptions_at_a_guests_floor_is_a_clean_trap,
     ]
 );
 
@@ -43,6 +45,7 @@ kernel::suite!(
 const STACK: usize = 64 * 1024;
 
 const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
+const HEAVY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/heavy_floor.wasm"));
 
 fn instance(bytes: &[u8]) -> Result<Pin<Box<Instance>>, String> {
     let module = Module::new(bytes).map_err(|e| format!("{e:?}"))?;
@@ -119,5 +122,56 @@ fn a_recursion_that_trapped_at_the_kernel_stacks_floor_leaves_the_instance_usabl
     );
     let v: Vec<Val> = i.invoke("depth", &[]).map_err(|e| format!("{e:?}"))?;
     check!(matches!(v[..], [Val::I32(d)] if d > 100));
+    Ok(())
+}
+
+/// Every level of a recursion on the kernel's own stack, the deepest one
+/// at the floor included, makes, runs and frees a continuation and throws
+/// and catches an exception: the runtime's calls below the deepest
+/// interpreted frame fit the reserve, and the recursion ends in the clean
+/// trap, with the budget at its largest.
+fn a_recursion_making_continuations_and_exceptions_at_the_kernel_stacks_floor_is_a_clean_trap()
+-> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let i = instance(HEAVY)?;
+    i.set_stack_budget(usize::MAX);
+    check_eq!(trap_reason(&i, "heavy_recursion")?, "call stack exhausted");
+    check!(depth(&i)? > 100, "only {} nested calls", depth(&i)?);
+    check_eq!(i.store().outstanding_stacks(), 0);
+    drop(i);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    Ok(())
+}
+
+/// The same recursion from a guest of the instance's own store, on its
+/// 64 KiB continuation stack (its continuations nest in the guest's
+/// chain): the guest gets the clean trap back as an `Err` (never a stack
+/// overflow of its own) and returns normally.
+fn a_recursion_making_continuations_and_exceptions_at_a_guests_floor_is_a_clean_trap() -> TestResult
+{
+    let i = Rc::new(instance(HEAVY)?);
+    i.set_stack_budget(usize::MAX);
+    let weak = Rc::downgrade(&i);
+    let f = i
+        .store()
+        .func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+            let Some(inner) = weak.upgrade() else {
+                return Ok(-1);
+            };
+            Ok(match inner.invoke("heavy_recursion", &[]) {
+                Err(e) if e.trap_reason() == Some("call stack exhausted") => 1,
+                Err(e) => {
+                    kernel::println!("  heavy_recursion in a guest: {e:?}");
+                    2
+                }
+                Ok(_) => 3,
+            })
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let s = i.store();
+    let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+    check_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check_eq!(s.outstanding_stacks(), 0);
+    check!(depth(&i)? > 20, "only {} nested calls", depth(&i)?);
     Ok(())
 }

@@ -45,6 +45,7 @@ kernel::suite!(
         a_refused_try_reserve_in_one_store_does_not_make_another_stores_panic_out_of_memory,
         an_allocation_too_large_to_describe_traps_out_of_memory,
         a_guest_refused_the_store_it_makes_leaves_no_uncharged_block_behind,
+        every_heap_byte_taken_by_the_stores_a_guest_makes_is_charged_to_the_guests_store,
         a_page_aligned_block_is_charged_exactly_what_it_takes_from_the_heap,
         a_quota_lowered_below_usage_refuses_more_until_the_store_holds_less,
         a_block_allocated_by_a_guest_cancelled_inside_another_stores_guest_is_charged_to_its_own_store,
@@ -558,4 +559,41 @@ fn a_block_allocated_by_a_guest_cancelled_inside_another_stores_guest_is_charged
     kept.borrow_mut().clear();
     check_eq!(heap::guest_bytes(), guest_before);
     runs_normally(&a)
+}
+
+/// A guest of a store with a 64 KiB quota makes stores of its own and
+/// forgets them until an allocation is refused: what the heap gave up for
+/// them, their heap accounts included, is exactly what its store is
+/// charged. (Each store's account was charged to nobody: 32 bytes of the
+/// kernel's reserve per store, beyond any quota.)
+fn every_heap_byte_taken_by_the_stores_a_guest_makes_is_charged_to_the_guests_store() -> TestResult
+{
+    let s = Store::with_limits(
+        KernelStacks,
+        STACK,
+        StoreLimits {
+            heap_bytes: 64 * 1024,
+            ..StoreLimits::DEFAULT
+        },
+    );
+    let made: Rc<core::cell::Cell<usize>> = Rc::default();
+    let count = made.clone();
+    let f = s
+        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+            loop {
+                core::mem::forget(Store::new(KernelStacks, STACK));
+                count.set(count.get() + 1);
+            }
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+    let used_before = heap::used_bytes();
+    let trap = match s.resume::<(), ()>(k, (), &[]) {
+        Err(trap) => trap,
+        other => return Err(format!("expected a trap, got {other:?}")),
+    };
+    check_eq!(trap.kind(), TrapKind::OutOfMemory);
+    check!(made.get() > 10, "only {} stores", made.get());
+    check_eq!(heap::used_bytes() - used_before, s.usage().heap_bytes);
+    Ok(())
 }

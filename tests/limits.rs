@@ -46,6 +46,8 @@ kernel::suite!(
         an_allocation_too_large_to_describe_traps_out_of_memory,
         a_guest_refused_the_store_it_makes_leaves_no_uncharged_block_behind,
         every_heap_byte_taken_by_the_stores_a_guest_makes_is_charged_to_the_guests_store,
+        a_panic_whose_message_cannot_be_formatted_for_want_of_heap_traps_out_of_memory,
+        a_guest_out_of_heap_inside_a_println_argument_leaves_the_console_free,
         a_page_aligned_block_is_charged_exactly_what_it_takes_from_the_heap,
         a_quota_lowered_below_usage_refuses_more_until_the_store_holds_less,
         a_block_allocated_by_a_guest_cancelled_inside_another_stores_guest_is_charged_to_its_own_store,
@@ -596,4 +598,63 @@ fn every_heap_byte_taken_by_the_stores_a_guest_makes_is_charged_to_the_guests_st
     check!(made.get() > 10, "only {} stores", made.get());
     check_eq!(heap::used_bytes() - used_before, s.usage().heap_bytes);
     Ok(())
+}
+
+/// A panic message whose `Display` allocates (here a `format!`).
+struct Allocating;
+
+impl core::fmt::Display for Allocating {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let text = format!("{}", black_box(12345));
+        f.write_str(&text)
+    }
+}
+
+/// A store with a heap quota of 0: every allocation of its guests fails.
+fn store_without_heap() -> Pin<Box<Store>> {
+    Store::with_limits(
+        KernelStacks,
+        STACK,
+        StoreLimits {
+            heap_bytes: 0,
+            ..StoreLimits::DEFAULT
+        },
+    )
+}
+
+/// A guest with no heap left panics with a message whose formatting
+/// allocates: the allocation fails inside the panic handler, whose own
+/// panic (the allocation-error handler's) becomes the guest's trap,
+/// `OutOfMemory`; the store and the kernel go on.
+fn a_panic_whose_message_cannot_be_formatted_for_want_of_heap_traps_out_of_memory() -> TestResult {
+    let s = store_without_heap();
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<(), Trap> {
+        panic!("refused: {}", Allocating)
+    })?;
+    check_eq!(trap.kind(), TrapKind::OutOfMemory);
+    check!(
+        trap.text()
+            .starts_with("memory allocation of 8 bytes failed"),
+        "{}",
+        trap.text()
+    );
+    check_eq!(s.usage().heap_bytes, 0);
+    check_eq!(kernel::sync::held(), 0);
+    runs_normally(&s)
+}
+
+/// A guest with no heap left prints a value whose formatting allocates,
+/// with the console's lock held: it traps `OutOfMemory`, the console's lock
+/// is given back, and the kernel prints after it.
+fn a_guest_out_of_heap_inside_a_println_argument_leaves_the_console_free() -> TestResult {
+    let s = store_without_heap();
+    let trap = trap_of(&s, |_: &Store, (): ()| -> Result<(), Trap> {
+        kernel::println!("  a guest prints {}", Allocating);
+        Ok(())
+    })?;
+    check_eq!(trap.kind(), TrapKind::OutOfMemory);
+    check!(!kernel::serial::locked());
+    kernel::println!("  the kernel prints after it");
+    check_eq!(kernel::sync::held(), 0);
+    runs_normally(&s)
 }

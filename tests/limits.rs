@@ -46,6 +46,7 @@ kernel::suite!(
         an_allocation_too_large_to_describe_traps_out_of_memory,
         a_guest_refused_the_store_it_makes_leaves_no_uncharged_block_behind,
         every_heap_byte_taken_by_the_stores_a_guest_makes_is_charged_to_the_guests_store,
+        a_line_of_stores_each_made_by_a_guest_of_the_last_gives_back_every_byte_dropped_first_to_last,
         a_panic_whose_message_cannot_be_formatted_for_want_of_heap_traps_out_of_memory,
         a_guest_out_of_heap_inside_a_println_argument_leaves_the_console_free,
         a_page_aligned_block_is_charged_exactly_what_it_takes_from_the_heap,
@@ -657,4 +658,41 @@ fn a_guest_out_of_heap_inside_a_println_argument_leaves_the_console_free() -> Te
     kernel::println!("  the kernel prints after it");
     check_eq!(kernel::sync::held(), 0);
     runs_normally(&s)
+}
+
+/// A guest of store 0 makes store 1, a guest of store 1 makes store 2, and
+/// so on to store 100; the kernel keeps them all and drops them first to
+/// last. Each store's account outlives it while the next store (charged to
+/// it) lives, and the last drop frees the whole line of accounts at once:
+/// the heap and the guests' total come back to the byte.
+fn a_line_of_stores_each_made_by_a_guest_of_the_last_gives_back_every_byte_dropped_first_to_last()
+-> TestResult {
+    let used_before = heap::used_bytes();
+    let guest_before = heap::guest_bytes();
+    let mut line: Vec<Pin<Box<Store>>> = Vec::with_capacity(101);
+    line.push(store());
+    let made: Rc<RefCell<Option<Pin<Box<Store>>>>> = Rc::default();
+    for _ in 0..100 {
+        let into = made.clone();
+        let last = line.last().ok_or("the line is empty")?;
+        let f = last
+            .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+                let next = store();
+                *into.borrow_mut() = Some(next);
+                Ok(())
+            })
+            .map_err(|e| format!("{e:?}"))?;
+        let k = last.cont_new(f).map_err(|t| format!("{t}"))?;
+        check_eq!(last.resume::<(), ()>(k, (), &[]), Ok(Resumed::Returned(())));
+        let next = made.borrow_mut().take().ok_or("no store was made")?;
+        line.push(next);
+    }
+    check!(heap::guest_bytes() > guest_before);
+    for s in line.drain(..) {
+        drop(s);
+    }
+    drop((line, made));
+    check_eq!(heap::guest_bytes(), guest_before);
+    check_eq!(heap::used_bytes(), used_before);
+    Ok(())
 }

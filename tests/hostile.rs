@@ -77,6 +77,8 @@ kernel::suite!(
         a_guest_cancelled_inside_another_stores_guest_cannot_resume_suspend_or_switch_through_it,
         a_guest_cancelled_inside_another_stores_guest_that_panics_traps_alone,
         a_store_dropped_by_a_guest_its_own_store_is_cancelling_cancels_its_guests_too,
+        a_guest_cancelled_inside_another_stores_guest_that_overflows_its_stack_traps_alone,
+        an_outer_stores_handle_dropped_by_a_guest_cancelled_inside_it_is_deferred_then_cancelled,
     ]
 );
 
@@ -1802,5 +1804,77 @@ fn a_store_dropped_by_a_guest_its_own_store_is_cancelling_cancels_its_guests_too
     check_eq!(kernel::heap::used_bytes(), heap_before);
     check_eq!(kernel::stacks::outstanding(), pool_before);
     check_eq!(sync::held(), 0);
+    Ok(())
+}
+
+/// A guest of store A drops store B, whose parked guest, cancelled there,
+/// recurses off the bottom of its own stack: a stack-overflow trap of that
+/// guest alone (its stack back in the pool), and A's guest returns.
+fn a_guest_cancelled_inside_another_stores_guest_that_overflows_its_stack_traps_alone() -> TestResult
+{
+    let a = store();
+    let slot_b: Slot = Rc::default();
+    let k = a
+        .cont_new(dropper(&a, &slot_b)?)
+        .map_err(|t| alloc::format!("{t}"))?;
+    let pool_before = kernel::stacks::outstanding();
+    let shared = Rc::new(0i64);
+    *slot_b.borrow_mut() = Some(parked(&shared, || {
+        black_box(overflow(black_box(1)));
+    })?);
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    check_eq!(Rc::strong_count(&shared), 2);
+    check_eq!(sync::held(), 0);
+    runs_normally(&a)
+}
+
+/// A typed handle of store A (a store leaked to `'static`, so a `'static`
+/// closure can hold the handle) with a parked guest is kept by store B's
+/// parked guest. A guest of A drops B; B's guest, cancelled there, drops
+/// the handle of A: A's chain runs (set aside), so its cancellation is
+/// deferred, the guest stays parked, and A's next `cont.new` from the
+/// kernel cancels it, giving back its count.
+fn an_outer_stores_handle_dropped_by_a_guest_cancelled_inside_it_is_deferred_then_cancelled()
+-> TestResult {
+    use kernel::cont::typed::{Cont, Func, Tag};
+    let a: &'static Pin<Box<Store>> = Box::leak(Box::new(Store::new(KernelStacks, STACK)));
+    let shared = Rc::new(5i64);
+    let t: Tag<(), ()> = Tag::new(a).map_err(|e| alloc::format!("{e:?}"))?;
+    let sh = shared.clone();
+    let parks = Func::wrap(a, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let counted = sh.clone();
+        t.suspend(s, ())?;
+        black_box(&counted);
+        Ok(())
+    })
+    .map_err(|e| alloc::format!("{e:?}"))?;
+    let held: Rc<core::cell::RefCell<Option<Cont<'static, (), ()>>>> = Rc::default();
+    match Cont::new(a, parks)
+        .map_err(|t| alloc::format!("{t}"))?
+        .resume((), &[t.on()])
+    {
+        Ok(kernel::cont::typed::Resumed::Suspended(sus)) => {
+            let (_, k) = sus.take(t).map_err(|t| alloc::format!("{t}"))?;
+            *held.borrow_mut() = Some(k);
+        }
+        _ => return Err("expected a suspension".into()),
+    }
+    check_eq!(Rc::strong_count(&shared), 3);
+    let slot_b: Slot = Rc::default();
+    let hd = held.clone();
+    let other = Rc::new(0i64);
+    *slot_b.borrow_mut() = Some(parked(&other, move || drop(hd.borrow_mut().take()))?);
+    let k = a
+        .cont_new(dropper(a, &slot_b)?)
+        .map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check!(held.borrow().is_none());
+    // Deferred: A's guest is still parked, holding its count.
+    check_eq!(Rc::strong_count(&shared), 3);
+    check_eq!(a.outstanding_stacks(), 1);
+    runs_normally(a)?;
+    check_eq!(Rc::strong_count(&shared), 2);
+    check_eq!(a.outstanding_stacks(), 0);
     Ok(())
 }

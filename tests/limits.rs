@@ -47,6 +47,7 @@ kernel::suite!(
         a_guest_refused_the_store_it_makes_leaves_no_uncharged_block_behind,
         every_heap_byte_taken_by_the_stores_a_guest_makes_is_charged_to_the_guests_store,
         a_line_of_stores_each_made_by_a_guest_of_the_last_gives_back_every_byte_dropped_first_to_last,
+        a_store_a_guest_makes_with_no_heap_limit_is_held_by_the_guests_pool,
         a_panic_whose_message_cannot_be_formatted_for_want_of_heap_traps_out_of_memory,
         a_guest_out_of_heap_inside_a_println_argument_leaves_the_console_free,
         a_page_aligned_block_is_charged_exactly_what_it_takes_from_the_heap,
@@ -694,5 +695,49 @@ fn a_line_of_stores_each_made_by_a_guest_of_the_last_gives_back_every_byte_dropp
     drop((line, made));
     check_eq!(heap::guest_bytes(), guest_before);
     check_eq!(heap::used_bytes(), used_before);
+    Ok(())
+}
+
+/// A guest makes a store of its own with a heap quota of `usize::MAX` and
+/// hands it out; a guest of that store, run by the kernel, allocates until
+/// refused: the guests' pool refuses it, the kernel's reserve stays free,
+/// and the kernel allocates a megabyte after it.
+fn a_store_a_guest_makes_with_no_heap_limit_is_held_by_the_guests_pool() -> TestResult {
+    let maker = store();
+    let made: Rc<RefCell<Option<Pin<Box<Store>>>>> = Rc::default();
+    let into = made.clone();
+    let f = maker
+        .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+            let unlimited = StoreLimits {
+                heap_bytes: usize::MAX,
+                ..StoreLimits::DEFAULT
+            };
+            *into.borrow_mut() = Some(Store::with_limits(KernelStacks, STACK, unlimited));
+            Ok(())
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = maker.cont_new(f).map_err(|t| format!("{t}"))?;
+    check_eq!(
+        maker.resume::<(), ()>(k, (), &[]),
+        Ok(Resumed::Returned(()))
+    );
+    let greedy = made.borrow_mut().take().ok_or("no store was made")?;
+    check_eq!(greedy.limits().heap_bytes, usize::MAX);
+    let guest_before = heap::guest_bytes();
+    let kept = sink();
+    let trap = fill(&greedy, &kept)?;
+    check_eq!(trap.kind(), TrapKind::OutOfMemory);
+    check_eq!(
+        trap.message(),
+        "a guest allocation would take the guests past their pool (the kernel's reserve stays)"
+    );
+    check!(heap::guest_bytes() <= GUEST_HEAP_POOL);
+    check!(heap::guest_bytes() > GUEST_HEAP_POOL - CHUNK - 1024);
+    check!(heap::used_bytes() < heap::guest_bytes() + KERNEL_HEAP_RESERVE);
+    let mine = black_box(vec![5u8; 1 << 20]);
+    check_eq!(mine[(1 << 20) - 1], 5);
+    drop(mine);
+    kept.borrow_mut().clear();
+    check_eq!(heap::guest_bytes(), guest_before);
     Ok(())
 }

@@ -95,8 +95,8 @@ fn guest_store(rsp: VirtAddr) -> Option<*const crate::cont::Store> {
 /// and the panic handler reports a kernel panic and ends the boot.
 ///
 /// The trap is [`TrapKind::Panic`], or [`TrapKind::OutOfMemory`] when the
-/// last allocation on this CPU was refused (`heap.rs`); its text is the panic's message and
-/// location, formatted into the trap itself (no heap: the panicking code
+/// panic is the allocation-error handler's after the allocator refused a
+/// block (`heap.rs`); its text is the panic's message and location, formatted into the trap itself (no heap: the panicking code
 /// may hold the heap's lock). The walk starts at the panic handler's
 /// caller, so the backtrace shows the panic machinery, then the guest.
 pub fn trap_guest_panic(info: &core::panic::PanicInfo) {

@@ -73,6 +73,12 @@ kernel::suite!(
         a_store_dropped_inside_another_stores_guest_cancels_its_suspended_guests_to_the_byte,
         a_store_with_a_suspended_guest_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_only,
         a_refused_switch_target_of_another_store_is_freed_by_its_own_store,
+        a_store_dropped_by_a_guest_cancelled_inside_a_third_stores_guest_cancels_every_level,
+        a_guest_cancelled_inside_another_stores_guest_cannot_resume_suspend_or_switch_through_it,
+        a_guest_cancelled_inside_another_stores_guest_that_panics_traps_alone,
+        a_store_dropped_by_a_guest_its_own_store_is_cancelling_cancels_its_guests_too,
+        a_guest_cancelled_inside_another_stores_guest_that_overflows_its_stack_traps_alone,
+        an_outer_stores_handle_dropped_by_a_guest_cancelled_inside_it_is_deferred_then_cancelled,
     ]
 );
 
@@ -1626,4 +1632,251 @@ fn a_refused_switch_target_of_another_store_is_freed_by_its_own_store() -> TestR
     check_eq!((b.outstanding_stacks(), b.cached_stacks()), (0, 1));
     runs_normally(&a)?;
     runs_normally(&b)
+}
+
+// ----- re-entrant set-asides ------------------------------------------------
+
+/// A store whose one guest is parked in a `suspend` holding a 1024-entry
+/// `Vec` and a count of `shared`, and which, when its suspend fails (it is
+/// cancelled), runs `on_cancel` before it passes the failure on.
+fn parked<F>(shared: &Rc<i64>, on_cancel: F) -> Result<Pin<Box<Store>>, alloc::string::String>
+where
+    F: Fn() + 'static,
+{
+    let b = Store::new(KernelStacks, STACK);
+    let t = b.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let sh = shared.clone();
+    let f = b
+        .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
+            let list: Vec<i64> = (0..1024).collect();
+            let counted = sh.clone();
+            if let Err(trap) = s.suspend::<(), ()>(t, ()) {
+                on_cancel();
+                return Err(trap);
+            }
+            Ok(list[1023] + *counted)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = b.cont_new(f).map_err(|t| alloc::format!("{t}"))?;
+    match b.resume::<(), i64>(k, (), &[Handler::suspend(t)]) {
+        Ok(Resumed::Suspended { .. }) => Ok(b),
+        other => Err(alloc::format!("expected a suspension, got {other:?}")),
+    }
+}
+
+type Slot = Rc<core::cell::RefCell<Option<Pin<Box<Store>>>>>;
+
+/// A function of `a` whose guest drops the store in `slot` and returns 1.
+fn dropper(a: &Store, slot: &Slot) -> Result<kernel::cont::Func, alloc::string::String> {
+    let sl = slot.clone();
+    a.func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+        let dying = sl.borrow_mut().take();
+        drop(dying);
+        Ok(1)
+    })
+    .map_err(|e| alloc::format!("{e:?}"))
+}
+
+/// A guest of store A drops store B; B's parked guest, cancelled there
+/// (A's chain set aside), drops store C on its way out; C's parked guest
+/// is cancelled one level further up (B's chain set aside in turn). Every
+/// `Vec`, count and stack of both is given back, to the byte, and A goes
+/// on.
+fn a_store_dropped_by_a_guest_cancelled_inside_a_third_stores_guest_cancels_every_level()
+-> TestResult {
+    let shared = Rc::new(7i64);
+    // Once at the kernel level first, as in the test above.
+    drop(parked(&shared, || {})?);
+    let a = store();
+    let slot_b: Slot = Rc::default();
+    let k = a
+        .cont_new(dropper(&a, &slot_b)?)
+        .map_err(|t| alloc::format!("{t}"))?;
+    let heap_before = kernel::heap::used_bytes();
+    let pool_before = kernel::stacks::outstanding();
+    let slot_c: Slot = Rc::default();
+    *slot_c.borrow_mut() = Some(parked(&shared, || {})?);
+    let sc = slot_c.clone();
+    *slot_b.borrow_mut() = Some(parked(&shared, move || drop(sc.borrow_mut().take()))?);
+    drop(slot_c);
+    // Ours, and the closure's and the parked frame's of B and of C.
+    check_eq!(Rc::strong_count(&shared), 5);
+    check_eq!(kernel::stacks::outstanding(), pool_before + 2);
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check!(slot_b.borrow().is_none());
+    check_eq!(Rc::strong_count(&shared), 1);
+    check_eq!(kernel::heap::used_bytes(), heap_before);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    check_eq!(sync::held(), 0);
+    runs_normally(&a)
+}
+
+/// A guest of store A drops store B; B's parked guest, cancelled there,
+/// tries A's chain: a resume of a fresh continuation of A is refused
+/// (`OtherStoreRunning`), a suspend to a tag A's kernel-level resume
+/// handles and a switch under it find no handler (`UnhandledTag`), since A's
+/// chain is set aside (A says it runs no continuation). A's guest returns, and the fresh continuation then
+/// runs normally from the kernel.
+fn a_guest_cancelled_inside_another_stores_guest_cannot_resume_suspend_or_switch_through_it()
+-> TestResult {
+    let a = store();
+    let ta = a.tag_new(&[], &[]).map_err(|e| alloc::format!("{e:?}"))?;
+    let double = a
+        .func_wrap(|_: &Store, x: i32| -> Result<i32, Trap> { Ok(x * 2) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let fresh = a.cont_new(double).map_err(|t| alloc::format!("{t}"))?;
+    let slot_b: Slot = Rc::default();
+    let k = a
+        .cont_new(dropper(&a, &slot_b)?)
+        .map_err(|t| alloc::format!("{t}"))?;
+    let seen: Rc<core::cell::RefCell<Vec<Option<TrapKind>>>> = Rc::default();
+    // Whether A says it runs a continuation, asked from there.
+    let inside: Rc<Cell<Option<bool>>> = Rc::default();
+    let (a2, seen2, inside2) = (a.clone(), seen.clone(), inside.clone());
+    let shared = Rc::new(0i64);
+    *slot_b.borrow_mut() = Some(parked(&shared, move || {
+        let mut seen = seen2.borrow_mut();
+        seen.push(a2.resume::<i32, i32>(fresh, 1, &[]).err().map(|t| t.kind()));
+        seen.push(a2.suspend::<(), ()>(ta, ()).err().map(|t| t.kind()));
+        seen.push(a2.switch::<(), ()>(fresh, ta, ()).err().map(|t| t.kind()));
+        inside2.set(Some(a2.in_continuation()));
+    })?);
+    check_eq!(
+        a.resume::<(), i32>(k, (), &[Handler::suspend(ta), Handler::switch(ta)]),
+        Ok(Resumed::Returned(1))
+    );
+    check_eq!(
+        *seen.borrow(),
+        vec![
+            Some(TrapKind::OtherStoreRunning),
+            Some(TrapKind::UnhandledTag),
+            Some(TrapKind::UnhandledTag),
+        ]
+    );
+    check_eq!(inside.get(), Some(false));
+    check_eq!(Rc::strong_count(&shared), 1);
+    check_eq!(
+        a.resume::<i32, i32>(fresh, 21, &[]),
+        Ok(Resumed::Returned(42))
+    );
+    runs_normally(&a)
+}
+
+/// A guest of store A drops store B, whose parked guest panics when it is
+/// cancelled: that guest traps (its frames abandoned, its stack back in
+/// the pool), and A's guest goes on to return.
+fn a_guest_cancelled_inside_another_stores_guest_that_panics_traps_alone() -> TestResult {
+    let a = store();
+    let slot_b: Slot = Rc::default();
+    let k = a
+        .cont_new(dropper(&a, &slot_b)?)
+        .map_err(|t| alloc::format!("{t}"))?;
+    let pool_before = kernel::stacks::outstanding();
+    let shared = Rc::new(0i64);
+    *slot_b.borrow_mut() = Some(parked(&shared, || panic!("cancelled, and panicking"))?);
+    check_eq!(kernel::stacks::outstanding(), pool_before + 1);
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    // The panicking frame's count is abandoned with it; the closure's is
+    // given back with B.
+    check_eq!(Rc::strong_count(&shared), 2);
+    check_eq!(sync::held(), 0);
+    runs_normally(&a)
+}
+
+/// The kernel drops store A, whose parked guest owns store B (with a parked
+/// guest of its own) and drops it on its way out of the cancellation: B's
+/// guest is cancelled on top of A's cancelled one, and everything of both
+/// is given back to the byte.
+fn a_store_dropped_by_a_guest_its_own_store_is_cancelling_cancels_its_guests_too() -> TestResult {
+    let shared = Rc::new(3i64);
+    drop(parked(&shared, || {})?);
+    let heap_before = kernel::heap::used_bytes();
+    let pool_before = kernel::stacks::outstanding();
+    let slot_b: Slot = Rc::default();
+    *slot_b.borrow_mut() = Some(parked(&shared, || {})?);
+    let sb = slot_b.clone();
+    let a = parked(&shared, move || drop(sb.borrow_mut().take()))?;
+    check_eq!(Rc::strong_count(&shared), 5);
+    check_eq!(kernel::stacks::outstanding(), pool_before + 2);
+    drop(a);
+    check!(slot_b.borrow().is_none());
+    drop(slot_b);
+    check_eq!(Rc::strong_count(&shared), 1);
+    check_eq!(kernel::heap::used_bytes(), heap_before);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    check_eq!(sync::held(), 0);
+    Ok(())
+}
+
+/// A guest of store A drops store B, whose parked guest, cancelled there,
+/// recurses off the bottom of its own stack: a stack-overflow trap of that
+/// guest alone (its stack back in the pool), and A's guest returns.
+fn a_guest_cancelled_inside_another_stores_guest_that_overflows_its_stack_traps_alone() -> TestResult
+{
+    let a = store();
+    let slot_b: Slot = Rc::default();
+    let k = a
+        .cont_new(dropper(&a, &slot_b)?)
+        .map_err(|t| alloc::format!("{t}"))?;
+    let pool_before = kernel::stacks::outstanding();
+    let shared = Rc::new(0i64);
+    *slot_b.borrow_mut() = Some(parked(&shared, || {
+        black_box(overflow(black_box(1)));
+    })?);
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    check_eq!(Rc::strong_count(&shared), 2);
+    check_eq!(sync::held(), 0);
+    runs_normally(&a)
+}
+
+/// A typed handle of store A (a store leaked to `'static`, so a `'static`
+/// closure can hold the handle) with a parked guest is kept by store B's
+/// parked guest. A guest of A drops B; B's guest, cancelled there, drops
+/// the handle of A: A's chain runs (set aside), so its cancellation is
+/// deferred, the guest stays parked, and A's next `cont.new` from the
+/// kernel cancels it, giving back its count.
+fn an_outer_stores_handle_dropped_by_a_guest_cancelled_inside_it_is_deferred_then_cancelled()
+-> TestResult {
+    use kernel::cont::typed::{Cont, Func, Tag};
+    let a: &'static Pin<Box<Store>> = Box::leak(Box::new(Store::new(KernelStacks, STACK)));
+    let shared = Rc::new(5i64);
+    let t: Tag<(), ()> = Tag::new(a).map_err(|e| alloc::format!("{e:?}"))?;
+    let sh = shared.clone();
+    let parks = Func::wrap(a, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let counted = sh.clone();
+        t.suspend(s, ())?;
+        black_box(&counted);
+        Ok(())
+    })
+    .map_err(|e| alloc::format!("{e:?}"))?;
+    let held: Rc<core::cell::RefCell<Option<Cont<'static, (), ()>>>> = Rc::default();
+    match Cont::new(a, parks)
+        .map_err(|t| alloc::format!("{t}"))?
+        .resume((), &[t.on()])
+    {
+        Ok(kernel::cont::typed::Resumed::Suspended(sus)) => {
+            let (_, k) = sus.take(t).map_err(|t| alloc::format!("{t}"))?;
+            *held.borrow_mut() = Some(k);
+        }
+        _ => return Err("expected a suspension".into()),
+    }
+    check_eq!(Rc::strong_count(&shared), 3);
+    let slot_b: Slot = Rc::default();
+    let hd = held.clone();
+    let other = Rc::new(0i64);
+    *slot_b.borrow_mut() = Some(parked(&other, move || drop(hd.borrow_mut().take()))?);
+    let k = a
+        .cont_new(dropper(a, &slot_b)?)
+        .map_err(|t| alloc::format!("{t}"))?;
+    check_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check!(held.borrow().is_none());
+    // Deferred: A's guest is still parked, holding its count.
+    check_eq!(Rc::strong_count(&shared), 3);
+    check_eq!(a.outstanding_stacks(), 1);
+    runs_normally(a)?;
+    check_eq!(Rc::strong_count(&shared), 2);
+    check_eq!(a.outstanding_stacks(), 0);
+    Ok(())
 }

@@ -36,6 +36,10 @@ kernel::suite!(
         a_wasm_stack_budget_of_usize_max_on_the_kernel_stack_is_a_clean_trap,
         a_wasm_stack_budget_larger_than_a_guests_continuation_stack_is_a_clean_trap,
         a_recursion_that_trapped_at_the_kernel_stacks_floor_leaves_the_instance_usable,
+        a_recursion_making_continuations_and_exceptions_at_the_kernel_stacks_floor_is_a_clean_trap,
+        a_recursion_making_continuations_and_exceptions_at_a_guests_floor_is_a_clean_trap,
+        a_guest_loading_a_module_out_of_heap_never_leaves_the_signature_lock_taken,
+        a_guest_loading_modules_of_new_signatures_until_out_of_heap_leaves_the_kernel_loading,
     ]
 );
 
@@ -43,6 +47,8 @@ kernel::suite!(
 const STACK: usize = 64 * 1024;
 
 const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
+const ODD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/odd_signature.wasm"));
+const HEAVY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/heavy_floor.wasm"));
 
 fn instance(bytes: &[u8]) -> Result<Pin<Box<Instance>>, String> {
     let module = Module::new(bytes).map_err(|e| format!("{e:?}"))?;
@@ -119,5 +125,156 @@ fn a_recursion_that_trapped_at_the_kernel_stacks_floor_leaves_the_instance_usabl
     );
     let v: Vec<Val> = i.invoke("depth", &[]).map_err(|e| format!("{e:?}"))?;
     check!(matches!(v[..], [Val::I32(d)] if d > 100));
+    Ok(())
+}
+
+/// Every level of a recursion on the kernel's own stack, the deepest one
+/// at the floor included, makes, runs and frees a continuation and throws
+/// and catches an exception: the runtime's calls below the deepest
+/// interpreted frame fit the reserve, and the recursion ends in the clean
+/// trap, with the budget at its largest.
+fn a_recursion_making_continuations_and_exceptions_at_the_kernel_stacks_floor_is_a_clean_trap()
+-> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let i = instance(HEAVY)?;
+    i.set_stack_budget(usize::MAX);
+    check_eq!(trap_reason(&i, "heavy_recursion")?, "call stack exhausted");
+    check!(depth(&i)? > 100, "only {} nested calls", depth(&i)?);
+    check_eq!(i.store().outstanding_stacks(), 0);
+    drop(i);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    Ok(())
+}
+
+/// The same recursion from a guest of the instance's own store, on its
+/// 64 KiB continuation stack (its continuations nest in the guest's
+/// chain): the guest gets the clean trap back as an `Err` (never a stack
+/// overflow of its own) and returns normally.
+fn a_recursion_making_continuations_and_exceptions_at_a_guests_floor_is_a_clean_trap() -> TestResult
+{
+    let i = Rc::new(instance(HEAVY)?);
+    i.set_stack_budget(usize::MAX);
+    let weak = Rc::downgrade(&i);
+    let f = i
+        .store()
+        .func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+            let Some(inner) = weak.upgrade() else {
+                return Ok(-1);
+            };
+            Ok(match inner.invoke("heavy_recursion", &[]) {
+                Err(e) if e.trap_reason() == Some("call stack exhausted") => 1,
+                Err(e) => {
+                    kernel::println!("  heavy_recursion in a guest: {e:?}");
+                    2
+                }
+                Ok(_) => 3,
+            })
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let s = i.store();
+    let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+    check_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    check_eq!(s.outstanding_stacks(), 0);
+    check!(depth(&i)? > 20, "only {} nested calls", depth(&i)?);
+    Ok(())
+}
+
+/// Guests of stores whose heap quota grows 8 bytes at a time load a module
+/// with a signature no module had before, until one loads it: every
+/// refusal on the way, wherever in the loading it strikes (the list of
+/// signatures the kernel keeps included), is the guest's `OutOfMemory`
+/// trap, and after each the kernel loads a module itself. (The kernel's
+/// list of signatures once grew under its lock: a guest refused there
+/// left the lock taken, and the kernel's next load ended the boot.)
+fn a_guest_loading_a_module_out_of_heap_never_leaves_the_signature_lock_taken() -> TestResult {
+    let mut refused = 0;
+    let mut loaded_at = None;
+    for step in 0..16 * 1024 {
+        let s = Store::with_limits(
+            KernelStacks,
+            STACK,
+            kernel::cont::StoreLimits {
+                heap_bytes: step * 8,
+                ..kernel::cont::StoreLimits::DEFAULT
+            },
+        );
+        let f = s
+            .func_wrap(|_: &Store, (): ()| -> Result<i32, Trap> {
+                Ok(i32::from(Module::new(ODD).is_ok()))
+            })
+            .map_err(|e| format!("{e:?}"))?;
+        let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+        match s.resume::<(), i32>(k, (), &[]) {
+            Ok(Resumed::Returned(1)) => {
+                loaded_at = Some(step * 8);
+                break;
+            }
+            Err(trap) if trap.kind() == kernel::cont::TrapKind::OutOfMemory => refused += 1,
+            other => return Err(format!("quota {}: {other:?}", step * 8)),
+        }
+        // The kernel loads a module (and interns its signatures) after it.
+        Module::new(TRAPS).map_err(|e| format!("{e:?}"))?;
+    }
+    check!(loaded_at.is_some(), "never loaded");
+    check!(refused > 0);
+    Ok(())
+}
+
+/// A module whose one function has signature number `n`: ten parameters,
+/// each of the four number types by a base-4 digit of `n`, so that every
+/// `n` below 4^10 is a signature of its own.
+fn module_of_signature(n: u32) -> Vec<u8> {
+    let mut m = Vec::from(*b"\0asm\x01\0\0\0");
+    // Type section: one function type, ten params, no results.
+    m.extend_from_slice(&[0x01, 14, 0x01, 0x60, 10]);
+    m.extend((0..10).map(|digit| [0x7f, 0x7e, 0x7d, 0x7c][(n >> (2 * digit)) as usize & 3]));
+    m.push(0x00);
+    // Function section: one function of type 0; code section: its body is
+    // `unreachable`.
+    m.extend_from_slice(&[0x03, 0x02, 0x01, 0x00]);
+    m.extend_from_slice(&[0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b]);
+    m
+}
+
+/// A guest with a 256 KiB quota loads modules of signatures never seen
+/// before, one after another: the kernel keeps each signature for good,
+/// and its list of them grows, charged to the guest, until an allocation
+/// is refused. Wherever that strikes, the guest traps `OutOfMemory` and the
+/// kernel loads modules after it, of a known and of a new signature. (The
+/// list grew under its lock: a guest refused there left it taken, and the
+/// kernel's next load ended the boot.)
+fn a_guest_loading_modules_of_new_signatures_until_out_of_heap_leaves_the_kernel_loading()
+-> TestResult {
+    check!(Module::new(&module_of_signature(0)).is_ok());
+    let s = Store::with_limits(
+        KernelStacks,
+        STACK,
+        kernel::cont::StoreLimits {
+            heap_bytes: 256 * 1024,
+            ..kernel::cont::StoreLimits::DEFAULT
+        },
+    );
+    let loaded: Rc<core::cell::Cell<u32>> = Rc::default();
+    let count = loaded.clone();
+    let f = s
+        .func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+            loop {
+                let n = count.get() + 1;
+                if Module::new(&module_of_signature(n)).is_err() {
+                    return Ok(-1);
+                }
+                count.set(n);
+            }
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = s.cont_new(f).map_err(|t| format!("{t}"))?;
+    let trap = match s.resume::<(), i32>(k, (), &[]) {
+        Err(trap) => trap,
+        other => return Err(format!("expected a trap, got {other:?}")),
+    };
+    check_eq!(trap.kind(), kernel::cont::TrapKind::OutOfMemory);
+    check!(loaded.get() > 100, "only {} modules", loaded.get());
+    check!(Module::new(TRAPS).is_ok());
+    check!(Module::new(&module_of_signature(loaded.get() + 2)).is_ok());
     Ok(())
 }

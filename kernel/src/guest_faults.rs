@@ -95,8 +95,8 @@ fn guest_store(rsp: VirtAddr) -> Option<*const crate::cont::Store> {
 /// and the panic handler reports a kernel panic and ends the boot.
 ///
 /// The trap is [`TrapKind::Panic`], or [`TrapKind::OutOfMemory`] when the
-/// last allocation on this CPU was refused (`heap.rs`); its text is the panic's message and
-/// location, formatted into the trap itself (no heap: the panicking code
+/// panic is the allocation-error handler's after the allocator refused a
+/// block (`heap.rs`); its text is the panic's message and location, formatted into the trap itself (no heap: the panicking code
 /// may hold the heap's lock). The walk starts at the panic handler's
 /// caller, so the backtrace shows the panic machinery, then the guest.
 pub fn trap_guest_panic(info: &core::panic::PanicInfo) {
@@ -120,15 +120,25 @@ pub fn trap_guest_panic(info: &core::panic::PanicInfo) {
     };
     // A panic of the allocation-error handler after a refused allocation
     // is the guest running out of memory (its store's quota, most often).
-    let (kind, message) = match crate::heap::take_refusal() {
-        Some(refusal) => (TrapKind::OutOfMemory, refusal.message()),
-        None => (TrapKind::Panic, "guest panicked"),
+    // Both must hold: the refusal word outlives a refused `try_reserve`
+    // whose `Err` was handled, and an unrelated panic after it (in this
+    // guest or another store's) is a panic. The word is taken either way.
+    let refusal = crate::heap::take_refusal();
+    let (kind, message) = match refusal {
+        Some(refusal) if text.as_str().starts_with(ALLOC_ERROR_PANIC) => {
+            (TrapKind::OutOfMemory, refusal.message())
+        }
+        _ => (TrapKind::Panic, "guest panicked"),
     };
     let trap = Trap::new(kind, message).with_text(text);
     // SAFETY: `store` owns the stack this code runs on and has a chain
     // running; the panicking frames are abandoned by the switch.
     unsafe { crate::cont::trap_current(store, trap, None, rbp) }
 }
+
+/// How the panic of `alloc`'s allocation-error handler begins
+/// (`memory allocation of N bytes failed`).
+const ALLOC_ERROR_PANIC: &str = "memory allocation of ";
 
 /// A kernel lock that the interrupted code holds and that cannot be taken
 /// over (its data may be half-updated), if any.

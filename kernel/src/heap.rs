@@ -41,8 +41,9 @@
 //! `used_bytes()`.
 //!
 //! An account (`AccountRecord`: quota, bytes charged, live blocks, whether
-//! its store still exists) is a small record of its own in the heap, never
-//! charged to anyone, made with the store. When the store drops, the
+//! its store still exists) is a small block of the heap made with the
+//! store, charged like any other: to the store whose guest made the store,
+//! or to nobody when the kernel did. When the store drops, the
 //! record stays while blocks charged to it live (a guest can leak, or hand
 //! a block to the kernel), and the free of the last one frees it.
 //!
@@ -52,9 +53,13 @@
 //! (`cont::limits`). It records why in a per-CPU word; `alloc`'s
 //! allocation-error handler then panics, on the guest's stack, and the
 //! panic handler turns that panic into a trap of kind `OutOfMemory`
-//! (`guest_faults.rs`) instead of `Panic`. Every successful allocation
-//! clears the word, so a failed `try_reserve` long before does not colour
-//! an unrelated panic.
+//! (`guest_faults.rs`) instead of `Panic`. A request too large to
+//! describe with its header is refused the same way (`HeapFull`). The
+//! word alone does not make a panic an out-of-memory one: a refused
+//! `try_reserve` whose `Err` the guest handled leaves it set, so the panic
+//! handler also asks that the panic be the allocation-error handler's
+//! (its text `memory allocation of N bytes failed`). Every successful
+//! allocation clears the word, and the panic handler takes it.
 //!
 //! When the heap runs out on the kernel's own stack, the handler's panic
 //! is the kernel's: the panic handler (`boot`) reports it and ends the
@@ -153,6 +158,8 @@ impl HeapState {
     /// when the account, the guests' pool or the heap has no room.
     fn allocate(&mut self, layout: Layout, account: *mut AccountRecord) -> *mut u8 {
         let Some((inner, offset)) = inner_layout(layout) else {
+            // Too large for any heap: refused as a block with no room.
+            LAST_REFUSAL.set(Some(Refusal::HeapFull));
             return core::ptr::null_mut();
         };
         let charged = heap_bytes_of(inner);
@@ -194,41 +201,40 @@ impl HeapState {
         }
     }
 
-    /// Frees a block `allocate` made for `layout`, crediting its account.
+    /// Frees a block `allocate` made for `layout`, crediting its account;
+    /// and, when that was the last block of the account of a store that is
+    /// gone, the account's record too, which is itself a block charged to
+    /// the account of the store whose guest made that store, and so on up:
+    /// a loop, not a recursion, however long the line of stores.
     ///
     /// # Safety
     /// `user` came from `allocate` with this `layout` and is freed once.
     unsafe fn deallocate(&mut self, user: NonNull<u8>, layout: Layout) {
-        let (inner, offset) = inner_layout(layout).expect("the layout was allocated");
-        // SAFETY: per the contract, the header `allocate` wrote is below
-        // `user` and the block starts `offset` before it.
-        unsafe {
-            let header = user.as_ptr().sub(HEADER_BYTES).cast::<BlockHeader>().read();
-            if let Some(record) = header.account.as_mut() {
-                record.charged -= header.charged;
-                record.blocks -= 1;
-                self.guest_bytes -= header.charged;
-                if record.blocks == 0 && !record.store_alive {
-                    self.free_record(header.account);
+        let mut next = Some((user, layout));
+        while let Some((user, layout)) = next.take() {
+            let (inner, offset) = inner_layout(layout).expect("the layout was allocated");
+            // SAFETY: per the contract, the header `allocate` wrote is
+            // below `user` and the block starts `offset` before it; an
+            // account record freed next was made by `allocate` with the
+            // record's layout (`Account::open`), and no block or store
+            // names it any more (its last block is this one, its store is
+            // gone).
+            unsafe {
+                let header = user.as_ptr().sub(HEADER_BYTES).cast::<BlockHeader>().read();
+                if let Some(record) = header.account.as_mut() {
+                    record.charged -= header.charged;
+                    record.blocks -= 1;
+                    self.guest_bytes -= header.charged;
+                    if record.blocks == 0 && !record.store_alive {
+                        next = Some((
+                            NonNull::new_unchecked(header.account.cast()),
+                            Layout::new::<AccountRecord>(),
+                        ));
+                    }
                 }
+                let block = NonNull::new_unchecked(user.as_ptr().sub(offset));
+                self.heap.deallocate(block, inner);
             }
-            let block = NonNull::new_unchecked(user.as_ptr().sub(offset));
-            self.heap.deallocate(block, inner);
-        }
-    }
-
-    /// Frees an account record (`Account::open` made it).
-    ///
-    /// # Safety
-    /// `record` is an account record no block and no store names any more.
-    unsafe fn free_record(&mut self, record: *mut AccountRecord) {
-        // SAFETY: per the contract; it was allocated with this layout,
-        // straight from the allocator (no header).
-        unsafe {
-            self.heap.deallocate(
-                NonNull::new_unchecked(record.cast()),
-                Layout::new::<AccountRecord>(),
-            )
         }
     }
 }
@@ -270,14 +276,18 @@ static ALLOCATOR: KernelHeap = KernelHeap(Mutex::new(
 pub(crate) struct Account(NonNull<AccountRecord>);
 
 impl Account {
-    /// A fresh account with `quota` bytes, charged to nobody. The heap
-    /// full: the allocation-error handler (a panic).
+    /// A fresh account with `quota` bytes. Its record is a block like any
+    /// other, charged to the store whose guest runs (the one making this
+    /// store), or to nobody on the kernel's behalf: so the stores a guest
+    /// makes take nothing from the heap that its own store is not charged
+    /// for. Refused (the store's quota, the guests' pool, the heap full):
+    /// the allocation-error handler (a panic).
     pub(crate) fn open(quota: usize) -> Account {
         let layout = Layout::new::<AccountRecord>();
         touch_stack(LOCKED_SECTION_STACK);
-        let block = ALLOCATOR.0.lock().heap.allocate_first_fit(layout);
-        let Ok(block) = block else {
-            LAST_REFUSAL.set(Some(Refusal::HeapFull));
+        let account = crate::cont::limits::running_account();
+        let block = ALLOCATOR.0.lock().allocate(layout, account);
+        let Some(block) = NonNull::new(block) else {
             alloc::alloc::handle_alloc_error(layout)
         };
         let record = block.cast::<AccountRecord>();
@@ -332,7 +342,7 @@ impl Drop for Account {
         unsafe {
             (*record).store_alive = false;
             if (*record).blocks == 0 {
-                state.free_record(record);
+                state.deallocate(self.0.cast(), Layout::new::<AccountRecord>());
             }
         }
     }

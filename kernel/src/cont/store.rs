@@ -172,27 +172,35 @@ impl Store {
         stack_size: usize,
         limits: StoreLimits,
     ) -> Pin<Box<Store>> {
-        let store = Box::pin(Store {
-            id: next_store_id(),
-            current: Cell::new(core::ptr::null_mut()),
-            free: Cell::new(core::ptr::null_mut()),
-            cached_stacks: Cell::new(0),
-            stacks_held: Cell::new(0),
-            all: UnsafeCell::new(Vec::new()),
-            funcs: UnsafeCell::new(Vec::new()),
-            provider: UnsafeCell::new(Box::new(provider)),
-            stack_size,
-            pending_trap: Cell::new(None),
-            exception: UnsafeCell::new([ValRaw::ZERO; MAX_VALUES]),
-            exception_types: Cell::new(&[]),
-            exception_tag: Cell::new(u32::MAX),
-            deferred: UnsafeCell::new(Vec::new()),
-            shadowed: Cell::new(core::ptr::null_mut()),
-            live: registry::LiveLink::unlinked(),
-            limits: Limits::new(limits),
-            _pinned: PhantomPinned,
-            _not_send_sync: PhantomData,
-        });
+        // The store's block first, its heap account after: the account
+        // is charged to nobody, and a guest whose store's quota refuses
+        // the block must not leave one behind (a refusal abandons the
+        // guest's frames, and whatever they made).
+        let block = Box::<Store>::new_uninit();
+        let store = Box::into_pin(Box::write(
+            block,
+            Store {
+                id: next_store_id(),
+                current: Cell::new(core::ptr::null_mut()),
+                free: Cell::new(core::ptr::null_mut()),
+                cached_stacks: Cell::new(0),
+                stacks_held: Cell::new(0),
+                all: UnsafeCell::new(Vec::new()),
+                funcs: UnsafeCell::new(Vec::new()),
+                provider: UnsafeCell::new(Box::new(provider)),
+                stack_size,
+                pending_trap: Cell::new(None),
+                exception: UnsafeCell::new([ValRaw::ZERO; MAX_VALUES]),
+                exception_types: Cell::new(&[]),
+                exception_tag: Cell::new(u32::MAX),
+                deferred: UnsafeCell::new(Vec::new()),
+                shadowed: Cell::new(core::ptr::null_mut()),
+                live: registry::LiveLink::unlinked(),
+                limits: Limits::new(limits),
+                _pinned: PhantomPinned,
+                _not_send_sync: PhantomData,
+            },
+        ));
         registry::register(&store);
         store
     }

@@ -26,17 +26,51 @@ use wasmparser::{AbstractHeapType, CompositeInnerType, HeapType, UnpackedIndex};
 static INTERNED: Mutex<Vec<&'static [ValType]>> = Mutex::new("wasm signatures", Vec::new());
 
 /// The one `'static` copy of `list`.
+///
+/// Nothing is allocated while the list's lock is held: a module may be
+/// loaded by a guest, whose allocation is refused past its store's quota,
+/// and that refusal's panic abandons the guest's frames, a lock guard among
+/// them included; the lock would stay taken, and the next load anywhere
+/// would end the boot. So the copy is made, and the list grown, with the
+/// lock free; under it, only what cannot allocate.
 pub fn intern(list: &[ValType]) -> &'static [ValType] {
     if list.is_empty() {
         return &[];
     }
-    let mut all = INTERNED.lock();
-    if let Some(found) = all.iter().find(|l| ***l == *list) {
+    if let Some(found) = find(&INTERNED.lock(), list) {
         return found;
     }
-    let leaked: &'static [ValType] = Box::leak(list.to_vec().into_boxed_slice());
-    all.push(leaked);
-    leaked
+    let fresh: Box<[ValType]> = Box::from(list);
+    loop {
+        let mut all = INTERNED.lock();
+        if let Some(found) = find(&all, list) {
+            return found;
+        }
+        if all.len() < all.capacity() {
+            let leaked: &'static [ValType] = Box::leak(fresh);
+            // Room for it: no allocation.
+            all.push(leaked);
+            return leaked;
+        }
+        let room = all.capacity().max(4) * 2;
+        drop(all);
+        let mut bigger: Vec<&'static [ValType]> = Vec::with_capacity(room);
+        let mut all = INTERNED.lock();
+        if all.capacity() < room {
+            // Copied into room it has: the list holds at most its
+            // capacity, less than `room`.
+            bigger.extend_from_slice(&all);
+            core::mem::swap(&mut *all, &mut bigger);
+        }
+        drop(all);
+        // The old buffer (or the unused new one) goes with the lock free.
+        drop(bigger);
+    }
+}
+
+/// The interned copy of `list` in `all`, if there is one.
+fn find(all: &[&'static [ValType]], list: &[ValType]) -> Option<&'static [ValType]> {
+    all.iter().find(|l| ***l == *list).copied()
 }
 
 /// Whether the type `id` is a continuation type.

@@ -353,6 +353,8 @@ impl Store {
     ///
     /// The caller (`cancel_all`) holds no kernel lock and has set aside
     /// any other store's chain running on this CPU.
+    #[cold]
+    #[inline(never)]
     pub(super) fn drop_closures(&self) {
         // SAFETY: no reference into `funcs` or `dying` is held across
         // calls; nothing runs on this store's stacks (its drop has `&mut`).

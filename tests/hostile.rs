@@ -79,6 +79,7 @@ kernel::suite!(
         a_store_dropped_by_a_guest_its_own_store_is_cancelling_cancels_its_guests_too,
         a_guest_cancelled_inside_another_stores_guest_that_overflows_its_stack_traps_alone,
         an_outer_stores_handle_dropped_by_a_guest_cancelled_inside_it_is_deferred_then_cancelled,
+        a_guest_function_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_store,
     ]
 );
 
@@ -1879,4 +1880,74 @@ fn an_outer_stores_handle_dropped_by_a_guest_cancelled_inside_it_is_deferred_the
     check_eq!(Rc::strong_count(&shared), 2);
     check_eq!(a.outstanding_stacks(), 0);
     Ok(())
+}
+
+// ----- closures a store holds, dropped with it ------------------------------
+
+/// A value whose drop panics: on a continuation stack that is a trap, on
+/// the kernel's own stack it would end the boot. Zero-sized, so that the
+/// closure holding it takes no heap and the counts below are exact.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a guest's value panics in its drop");
+    }
+}
+
+/// Store S, whose guest defined three functions in S itself: one holding
+/// an `Rc` count, one holding a value whose drop panics, one holding the
+/// count again. The guest returns; S keeps the closures until it drops.
+fn store_holding_a_panicking_closure(
+    shared: &Rc<i64>,
+) -> Result<Pin<Box<Store>>, alloc::string::String> {
+    let s = Store::new(KernelStacks, STACK);
+    let sh = shared.clone();
+    let definer = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
+            let before = sh.clone();
+            let bomb = PanicsOnDrop;
+            let after = sh.clone();
+            let defined = [
+                s.func_wrap(move |_: &Store, (): ()| -> Result<i64, Trap> { Ok(*before) }),
+                s.func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+                    black_box(&bomb);
+                    Ok(())
+                }),
+                s.func_wrap(move |_: &Store, (): ()| -> Result<i64, Trap> { Ok(*after) }),
+            ];
+            Ok(defined.iter().filter(|d| d.is_ok()).count() as i32)
+        })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(definer).map_err(|t| alloc::format!("{t}"))?;
+    match s.resume::<(), i32>(k, (), &[]) {
+        Ok(Resumed::Returned(3)) => Ok(s),
+        other => Err(alloc::format!("expected three definitions, got {other:?}")),
+    }
+}
+
+/// A guest defines, in the store that runs it, a function whose closure
+/// holds a value that panics when dropped, between two that hold an `Rc`
+/// count. The kernel drops the store on its own stack: the closures are
+/// dropped on one of the store's stacks, the panic is a trap reported
+/// there, the other two closures are still dropped (the count is back to
+/// one), and the heap and the pool are back to the byte. (The panic once
+/// ran on the kernel's stack and ended the boot.)
+fn a_guest_function_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_store()
+-> TestResult {
+    let shared = Rc::new(11i64);
+    // Once before counting, so that whatever the kernel keeps after a
+    // first panic (its trap records) is kept before the count starts.
+    drop(store_holding_a_panicking_closure(&shared)?);
+    check_eq!(Rc::strong_count(&shared), 1);
+    let heap_before = kernel::heap::used_bytes();
+    let pool_before = kernel::stacks::outstanding();
+    let s = store_holding_a_panicking_closure(&shared)?;
+    // Ours, the defining guest's closure's, and the two defined closures'.
+    check_eq!(Rc::strong_count(&shared), 4);
+    drop(s);
+    check_eq!(Rc::strong_count(&shared), 1);
+    check_eq!(kernel::heap::used_bytes(), heap_before);
+    check_eq!(kernel::stacks::outstanding(), pool_before);
+    runs_normally(&store())
 }

@@ -40,6 +40,7 @@ kernel::suite!(
         a_recursion_making_continuations_and_exceptions_at_a_guests_floor_is_a_clean_trap,
         a_guest_loading_a_module_out_of_heap_never_leaves_the_signature_lock_taken,
         a_guest_loading_modules_of_new_signatures_until_out_of_heap_leaves_the_kernel_loading,
+        a_print_hook_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_instance,
     ]
 );
 
@@ -276,5 +277,37 @@ fn a_guest_loading_modules_of_new_signatures_until_out_of_heap_leaves_the_kernel
     check!(loaded.get() > 100, "only {} modules", loaded.get());
     check!(Module::new(TRAPS).is_ok());
     check!(Module::new(&module_of_signature(loaded.get() + 2)).is_ok());
+    Ok(())
+}
+
+/// A value whose drop panics: on a continuation stack that is a trap, on
+/// the kernel's own stack it would end the boot.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a print hook's value panics in its drop");
+    }
+}
+
+/// An instance's print hook (which any code given the instance may set)
+/// is a closure holding a value that panics when dropped, and an `Rc`
+/// count. The kernel drops the
+/// instance on its own stack: the hook is dropped on one of the instance
+/// store's stacks, the panic is a trap reported there, the count is given
+/// back. (The hook once dropped with the instance, on the kernel's stack,
+/// and ended the boot.)
+fn a_print_hook_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_instance()
+-> TestResult {
+    let inst = instance(TRAPS)?;
+    let counted = Rc::new(5i32);
+    let c = counted.clone();
+    let bomb = PanicsOnDrop;
+    inst.set_print(move |_| {
+        let _ = (&c, &bomb);
+    });
+    check_eq!(Rc::strong_count(&counted), 2);
+    drop(inst);
+    check_eq!(Rc::strong_count(&counted), 1);
     Ok(())
 }

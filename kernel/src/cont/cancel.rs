@@ -120,6 +120,11 @@ impl Store {
     /// sound). Only a kernel lock held refuses them (no switch with a lock
     /// held, rule 6): then what is still suspended is abandoned, its
     /// frames never unwound.
+    ///
+    /// Then, in the same way, the closures the store's functions hold are
+    /// dropped on one of its own stacks (`Store::drop_closures`), so that
+    /// a guest's `Drop` that panics is a trap, not the end of the boot.
+    /// With a kernel lock held they drop on the current stack instead.
     pub(super) fn cancel_all(&self) {
         if crate::sync::held() != 0 {
             return;
@@ -159,6 +164,9 @@ impl Store {
                 break;
             }
         }
+        // Still set aside: the closures the store's functions hold are
+        // dropped on one of its stacks, as its guests were cancelled.
+        self.drop_closures();
     }
 }
 

@@ -2095,3 +2095,38 @@ fn a_refused_switch_target_of_another_store_is_freed_by_its_own_store() {
     assert_eq!(bs.outstanding_stacks(), 0);
     kernel_side_clean(&a);
 }
+
+// ----- closures a store holds, dropped with it ------------------------------
+
+/// The closures a store's functions hold are dropped, when the store
+/// drops, on one of its own stacks (a drop there is guest code, and a
+/// panic in it must be a trap, not a kernel panic: the in-kernel test
+/// `a_guest_function_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_store`
+/// shows that; here a guest panic would abort the test binary). One of
+/// them owns a second store with a suspended guest: that store drops inside
+/// the first one's dropping continuation, sets it aside, and cancels its
+/// guest there (its frame unwound); the closures defined before and after
+/// it are dropped too.
+#[test]
+fn a_closure_dropped_with_its_store_may_drop_another_store_whose_guest_is_then_cancelled() {
+    let lives = Frames::default();
+    let counted = Rc::new(3i32);
+    let inner = store();
+    let t = inner.tag_new(&[], &[]).unwrap();
+    parked_holding(&inner, t, Some(&lives), |_, r| r.map(|()| 0));
+    assert_eq!(lives.live(), 1);
+    let s = store();
+    let (before, after) = (counted.clone(), counted.clone());
+    s.func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> { Ok(*before) })
+        .unwrap();
+    s.func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
+        Ok(i32::from(inner.in_continuation()))
+    })
+    .unwrap();
+    s.func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> { Ok(*after) })
+        .unwrap();
+    assert_eq!(Rc::strong_count(&counted), 3);
+    drop(s);
+    assert_eq!(lives.live(), 0);
+    assert_eq!(Rc::strong_count(&counted), 1);
+}

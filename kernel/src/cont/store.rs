@@ -110,6 +110,10 @@ pub struct Store {
     /// Every `ContRef` ever allocated (freed only when the store drops).
     pub(super) all: UnsafeCell<Vec<*mut ContRef>>,
     funcs: UnsafeCell<Vec<FuncEntry>>,
+    /// While the store drops: the function entries whose closures are
+    /// still to be dropped, on one of the store's own stacks
+    /// (`drop_closures`). Empty otherwise.
+    dying: UnsafeCell<Vec<FuncEntry>>,
     pub(super) provider: UnsafeCell<Box<dyn StackProvider>>,
     pub(super) stack_size: usize,
     /// A trap on its way from the trapping continuation to the resume that
@@ -187,6 +191,7 @@ impl Store {
                 stacks_held: Cell::new(0),
                 all: UnsafeCell::new(Vec::new()),
                 funcs: UnsafeCell::new(Vec::new()),
+                dying: UnsafeCell::new(Vec::new()),
                 provider: UnsafeCell::new(Box::new(provider)),
                 stack_size,
                 pending_trap: Cell::new(None),
@@ -328,6 +333,71 @@ impl Store {
             params,
             results,
         })
+    }
+
+    /// The store's drop, after its cancellations: drops the closures its
+    /// functions hold on one of its own stacks, not on the stack of
+    /// whoever drops the store. A closure is a guest's value (a guest may
+    /// define functions in the store that runs it), and its drop is guest
+    /// code: a panic there is a trap on a continuation stack, but on the
+    /// kernel's own stack it would end the boot.
+    ///
+    /// The entries move to `dying`, and a continuation of this store pops
+    /// and drops them one by one, each taken out before its drop runs. A
+    /// drop that traps (a panic, an overflow, a refused allocation) loses
+    /// only that one closure (its box is not freed): the trap is reported
+    /// in one line on the console and a new continuation drops the rest.
+    /// Where no continuation can run (no stack for it, a store made after
+    /// the ids ran out), what is left drops on the current stack with the
+    /// store's fields, as before.
+    ///
+    /// The caller (`cancel_all`) holds no kernel lock and has set aside
+    /// any other store's chain running on this CPU.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn drop_closures(&self) {
+        // SAFETY: no reference into `funcs` or `dying` is held across
+        // calls; nothing runs on this store's stacks (its drop has `&mut`).
+        unsafe {
+            if !(*self.funcs.get()).iter().any(|e| e._owner.is_some()) {
+                return;
+            }
+            *self.dying.get() = core::mem::take(&mut *self.funcs.get());
+        }
+        // Zero-sized, so that its own box takes no heap; its entry goes
+        // into the now empty `funcs`, not into `dying`, so it never drops
+        // itself while it runs.
+        let dropper = self.func_wrap(|s: &Store, (): ()| -> Result<(), Trap> {
+            loop {
+                // SAFETY: the borrow ends with the `pop`, before the drop,
+                // which may run any guest code (none of which reaches this
+                // store: it is being dropped).
+                let next = unsafe { (*s.dying.get()).pop() };
+                match next {
+                    Some(entry) => drop(entry),
+                    None => return Ok(()),
+                }
+            }
+        });
+        let Ok(dropper) = dropper else { return };
+        loop {
+            // SAFETY: as above.
+            let left = unsafe { (*self.dying.get()).len() };
+            if left == 0 {
+                return;
+            }
+            let Ok(k) = self.cont_new(dropper) else {
+                return;
+            };
+            if let Err(trap) = self.resume::<(), ()>(k, (), &[]) {
+                crate::println!("a closure of a dropped store trapped in its drop: {trap}");
+            }
+            // SAFETY: as above.
+            if unsafe { (*self.dying.get()).len() } == left {
+                // Refused before it ran: nothing more can be done here.
+                return;
+            }
+        }
     }
 
     // ----- traps ---------------------------------------------------------

@@ -230,6 +230,27 @@ pub struct Instance {
     _pinned: PhantomPinned,
 }
 
+/// The print hook is a caller's closure, and its drop is that caller's
+/// code: it is handed to the store, as a function's closure, so that it is
+/// dropped with the store's other closures on one of the store's own
+/// stacks (`Store::drop_closures`), where a panic is a trap, not on the
+/// stack of whoever drops the instance. The instance's own store drops
+/// right after this (its first field); a linker's store keeps the hook
+/// until it drops.
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(hook) = self.print.get_mut().take() {
+            // Refused only for more than `MAX_VALUES` results: none here.
+            let _ = self
+                .store
+                .func_wrap(move |_: &Store, (): ()| -> Result<(), Trap> {
+                    let _ = &hook;
+                    Ok(())
+                });
+        }
+    }
+}
+
 impl Instance {
     /// Instantiates `module` in `store`: memory, globals, tables, tags and
     /// the runtime function of each Wasm function; then the active

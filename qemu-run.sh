@@ -18,7 +18,9 @@
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
 #   ./qemu-run.sh wasm FILE.wat    run the exported `main` of a WebAssembly
 #                                  module in the kernel, spectest prints on
-#                                  serial (examples/generator.wat, ...)
+#                                  serial (examples/generator.wat, ...); the
+#                                  module goes in the ramdisk, so the kernel
+#                                  is not rebuilt for it
 #   ./qemu-run.sh wast FILE-or-DIR...  run .wast scripts (a directory: its
 #                                  *.wast) in the kernel, packed on the
 #                                  host into the bootloader's ramdisk;
@@ -211,8 +213,9 @@ ensure_gdb() {
 
 # ------------------------------------------------------------------ wasm ---
 
-# Builds the wasm-main kernel around the WAT file $1 (build.rs embeds it)
-# and boots it with serial on this terminal.
+# Boots the wasm-main kernel with the module $1 (a .wat file, or a binary
+# .wasm) as its ramdisk; serial on this terminal. The kernel is the same
+# for every module, so only the disk image is made anew.
 run_wasm() {
     local file=${1:-}
     if [ -z "$file" ] || [ ! -f "$file" ]; then
@@ -221,8 +224,12 @@ run_wasm() {
     fi
     ensure_toolchain
     ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
-    WASM_MAIN=$(realpath "$file") build wasm-main || return 1
-    qemu_cmd "$IMAGES/wasm-main-$FIRMWARE.img"
+    build wasm-main || return 1
+    local dir="$IMAGES/wasm"
+    mkdir -p "$dir"
+    "$ROOT/target/release/builder" wat "$file" "$dir/main.wasm" || return 1
+    "$ROOT/target/release/builder" "--$FIRMWARE" --ramdisk "$dir/main.wasm" "$dir" "$IMAGES/elf/wasm-main" >&2 || return 1
+    qemu_cmd "$dir/wasm-main-$FIRMWARE.img"
     local status=0
     timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null || status=$?
     [ "$status" = 33 ] && return 0
@@ -539,7 +546,7 @@ run_lint() {
     cargo fmt --all --check >&2 || { say "lint: cargo fmt --all would change files"; status=1; }
     cargo clippy --quiet -p kernel --lib --tests -- -D warnings >&2 || status=1
     cargo clippy --quiet -p bench --lib -- -D warnings >&2 || status=1
-    cargo clippy --quiet -p builder -- -D warnings >&2 || status=1
+    cargo clippy --quiet -p builder -p bundle --all-targets --all-features -- -D warnings >&2 || status=1
     cargo clippy --quiet -Zbuild-std=core,compiler_builtins,alloc \
         -Zbuild-std-features=compiler-builtins-mem -Zjson-target-spec \
         --target x86_64-target.json -p kernel --release --bins -- -D warnings >&2 || status=1

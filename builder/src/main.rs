@@ -1,4 +1,5 @@
-//! Host tool: turns kernel ELF files into bootable BIOS and UEFI disk images.
+//! Host tool: turns kernel ELF files into bootable BIOS and UEFI disk
+//! images, and packs what the kernels read from their ramdisk.
 //!
 //! The kernel itself is a plain ELF; something has to put it on a disk with a
 //! boot loader in front. The `bootloader` crate (0.11) does that: for BIOS it
@@ -14,20 +15,18 @@
 //!
 //! `builder pack-wast <bundle> <file-or-dir>...` packs `.wast` scripts
 //! (each file, and every `*.wast` of each directory, sorted) into the
-//! bundle the `wast-main` kernel runs (`pack.rs`; the format is the
-//! kernel's `src/wast/bundle.rs`, included here by path so that both
-//! sides compile the same definition).
+//! bundle the `wast-main` kernel runs (the workspace's `bundle` crate
+//! holds the format and the packer, so the kernel reads what this writes).
+//!
+//! `builder wat <in.wat> <out.wasm>` turns a module in the text format into
+//! a binary, for the `wasm-main` kernel's ramdisk; a syntax error is one
+//! message naming the file, line and column.
 //!
 //! `builder public-api <kernel.json> [--check FILE | --write FILE]` lists
 //! the kernel crate's public surface from rustdoc's JSON (`public_api.rs`):
 //! on standard output, compared with FILE (exit 1 and the differing lines
 //! if they differ), or written to FILE.
 
-extern crate alloc;
-
-#[path = "../../kernel/src/wast/bundle.rs"]
-mod bundle;
-mod pack;
 mod public_api;
 
 use std::path::{Path, PathBuf};
@@ -49,11 +48,14 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "pack-wast") {
         return pack_wast(args.skip(1).map(PathBuf::from).collect());
     }
-    if std::env::args_os()
+    match std::env::args_os()
         .nth(1)
-        .is_some_and(|a| a == "public-api")
+        .as_deref()
+        .and_then(|a| a.to_str())
     {
-        return public_api(args.skip(1).collect());
+        Some("public-api") => return public_api(args.skip(1).collect()),
+        Some("wat") => return wat(args.skip(1).map(PathBuf::from).collect()),
+        _ => {}
     }
     while let Some(arg) = args.next() {
         match arg.to_str() {
@@ -185,7 +187,7 @@ fn pack_files(inputs: &[PathBuf]) -> Result<bundle::Bundle> {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or("a file without a name")?;
-        scripts.push(pack::pack_script(name, &text)?);
+        scripts.push(bundle::pack::pack_script(name, &text)?);
     }
     Ok(bundle::Bundle { scripts })
 }
@@ -241,6 +243,27 @@ fn public_api(args: Vec<std::ffi::OsString>) -> ExitCode {
             }
             return ExitCode::FAILURE;
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `builder wat <in.wat> <out.wasm>`.
+fn wat(args: Vec<PathBuf>) -> ExitCode {
+    let [from, to] = args.as_slice() else {
+        eprintln!("usage: builder wat <in.wat> <out.wasm>");
+        return ExitCode::from(2);
+    };
+    // `parse_file` names the file in its errors, with line and column.
+    let binary = match wat::parse_file(from) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("builder wat: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::write(to, binary) {
+        eprintln!("builder wat: {}: {e}", to.display());
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

@@ -9,7 +9,7 @@
 //! the unit tests. `docs/wasm.md` ("Running .wast scripts") shows the
 //! whole path.
 
-pub mod bundle;
+pub use ::bundle;
 pub mod run;
 
 #[cfg(test)]

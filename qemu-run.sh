@@ -10,8 +10,10 @@
 #                                  commands (kernel/gdb/continuations.py),
 #                                  attached to that QEMU
 #   ./qemu-run.sh test             host unit tests, then every in-kernel
-#                                  suite in a boot of its own; ends with
-#                                  "N passed, N failed"
+#                                  suite in a boot of its own, as many at
+#                                  once as there are cores (`builder
+#                                  run-suites`); ends with "N passed, N
+#                                  failed"
 #   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host
 #                                  tests); the suite `gdb` is the GDB test,
 #                                  `wast` the .wast runner from a ramdisk
@@ -43,6 +45,10 @@
 #   ./qemu-run.sh lab N --solution the same, against the reference solution
 #   ./qemu-run.sh labs-check       every lab: the skeleton must fail its
 #                                  checker, the solution pass it (CI)
+#
+# This script is the front door: it installs what is missing, builds with
+# cargo and calls the host tool `builder` (builder/), which makes the disk
+# images, packs ramdisks and boots the in-kernel suites in parallel.
 #
 # Environment: QEMU_TIMEOUT (seconds per boot, default 180).
 #
@@ -127,9 +133,11 @@ build() {
     "$ROOT/target/release/builder" "--$FIRMWARE" "$IMAGES" "${elfs[@]}" >&2 || return 1
 }
 
-# The in-kernel suites: every `[[bin]]` named `test-<suite>` (tests/<suite>.rs).
+# The in-kernel suites: every `[[bin]]` named `test-<suite>` (tests/<suite>.rs),
+# as `builder suites` reads them from `cargo metadata`.
 all_suites() {
-    sed -n 's/^name *= *"test-\(.*\)"/\1/p' kernel/Cargo.toml
+    cargo build --quiet --release -p builder >&2 || return 1
+    "$ROOT/target/release/builder" suites
 }
 
 # ------------------------------------------------------------------ boot ---
@@ -269,11 +277,13 @@ run_wast() {
 PASSED=0
 FAILED=0
 
-# Host-side unit tests of the pure logic (cargo test on the host target).
+# Host-side unit tests of the pure logic (cargo test on the host target):
+# the kernel crate's, and the runner's own (builder/src/run.rs: how a
+# suite's boot is read).
 run_host_tests() {
     local log="$ROOT/target/host-tests.log" status=0
     mkdir -p "$ROOT/target"
-    cargo test -p kernel >"$log" 2>&1 || status=$?
+    cargo test -p kernel -p builder >"$log" 2>&1 || status=$?
     grep -E '^test .* \.\.\. ' "$log" || true
     local p f
     p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
@@ -396,26 +406,24 @@ run_public_api() {
     fi
 }
 
-# Boots suite $1 and counts its test lines. A boot that times out, triple
-# faults or ends without its closing count is a failure named for the suite.
-run_suite() {
-    local suite=$1 log="$ROOT/target/suite-$1.log" status=0
-    qemu_cmd "$IMAGES/test-$suite-$FIRMWARE.img"
-    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$log" 2>&1 || status=$?
-    tr -d '\r' <"$log" | grep -E '^test [^ ]+ \.\.\. ' || true
-    local p f
-    p=$(tr -d '\r' <"$log" | grep -cE '^test [^ ]+ \.\.\. ok$' || true)
-    f=$(tr -d '\r' <"$log" | grep -cE '^test [^ ]+ \.\.\. FAILED' || true)
-    local closed=no
-    tr -d '\r' <"$log" | grep -qE '^[0-9]+ passed, [0-9]+ failed$' && closed=yes
-    if [ "$status" != 33 ] && [ "$f" = 0 ] || [ "$closed" = no ]; then
-        echo "--- last lines of the $suite boot ---"
-        tr -d '\r' <"$log" | tail -n 15
-        echo "test $suite ... FAILED: $(outcome "$status")"
-        f=$((f + 1))
+# Boots the in-kernel suites $@ with `builder run-suites` (builder/src/
+# run.rs): in parallel, up to one QEMU per core, each killed after
+# $TIMEOUT seconds; their lines in the order given, and a boot that times
+# out, triple faults or ends without its count is a failure named for the
+# suite. The runner hands back its counts through a file.
+run_suites() {
+    [ $# -gt 0 ] || return 0
+    local counts="$ROOT/target/suite-counts" p f
+    rm -f "$counts"
+    "$ROOT/target/release/builder" run-suites "--$FIRMWARE" --timeout "$TIMEOUT" \
+        --counts "$counts" "$@" || true
+    if read -r p f <"$counts" 2>/dev/null; then
+        PASSED=$((PASSED + p))
+        FAILED=$((FAILED + f))
+    else
+        echo "test suites ... FAILED: builder run-suites ended without its counts"
+        FAILED=$((FAILED + 1))
     fi
-    PASSED=$((PASSED + p))
-    FAILED=$((FAILED + f))
 }
 
 # The GDB test: GDB in batch mode starts a QEMU of its own at the other end
@@ -477,7 +485,9 @@ run_tests() {
         done
         suites=(${named[@]+"${named[@]}"})
     else
-        mapfile -t suites < <(all_suites)
+        local listed
+        listed=$(all_suites) || { echo "test build ... FAILED: builder did not build"; echo "0 passed, 1 failed"; return 1; }
+        mapfile -t suites <<<"$listed"
     fi
     ensure_toolchain
     ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
@@ -492,7 +502,7 @@ run_tests() {
         echo "test build ... FAILED: the kernel suites did not build"
         FAILED=$((FAILED + 1))
     else
-        for s in ${suites[@]+"${suites[@]}"}; do run_suite "$s"; done
+        run_suites ${suites[@]+"${suites[@]}"}
         [ "$gdbtest" = yes ] && run_gdb_test
         [ "$wasttest" = yes ] && run_wast_test
     fi
@@ -721,7 +731,7 @@ for arg in "$@"; do
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac

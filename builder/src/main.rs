@@ -1,5 +1,6 @@
 //! Host tool: turns kernel ELF files into bootable BIOS and UEFI disk
-//! images, and packs what the kernels read from their ramdisk.
+//! images, packs what the kernels read from their ramdisk, and runs the
+//! in-kernel test suites.
 //!
 //! The kernel itself is a plain ELF; something has to put it on a disk with a
 //! boot loader in front. The `bootloader` crate (0.11) does that: for BIOS it
@@ -22,12 +23,21 @@
 //! a binary, for the `wasm-main` kernel's ramdisk; a syntax error is one
 //! message naming the file, line and column.
 //!
+//! `builder suites` lists the in-kernel suites, one a line; `builder
+//! run-suites [--uefi] [--timeout S] [--jobs N] [--counts FILE] [SUITE...]`
+//! boots them (all, or those named) from `target/images/`, N at once (by
+//! default one per core), and prints
+//! their lines in order (`run.rs`), then `N passed, N failed`, or, with
+//! `--counts`, writes `N N` to FILE for a caller that adds its own tests
+//! (`./qemu-run.sh test`).
+//!
 //! `builder public-api <kernel.json> [--check FILE | --write FILE]` lists
 //! the kernel crate's public surface from rustdoc's JSON (`public_api.rs`):
 //! on standard output, compared with FILE (exit 1 and the differing lines
 //! if they differ), or written to FILE.
 
 mod public_api;
+mod run;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +65,8 @@ fn main() -> ExitCode {
     {
         Some("public-api") => return public_api(args.skip(1).collect()),
         Some("wat") => return wat(args.skip(1).map(PathBuf::from).collect()),
+        Some("suites") => return list_suites(),
+        Some("run-suites") => return run_suites(args.skip(1).collect()),
         _ => {}
     }
     while let Some(arg) = args.next() {
@@ -266,4 +278,99 @@ fn wat(args: Vec<PathBuf>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// `builder suites`.
+fn list_suites() -> ExitCode {
+    match run::workspace() {
+        Ok(ws) => {
+            for s in ws.suites {
+                println!("{s}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("builder suites: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `builder run-suites [--uefi] [--timeout S] [--counts FILE] [SUITE...]`.
+fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let usage =
+        "usage: builder run-suites [--uefi] [--timeout S] [--jobs N] [--counts FILE] [SUITE...]";
+    let mut uefi = false;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut timeout = 180;
+    let mut counts = None;
+    let mut named = Vec::new();
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--uefi" => uefi = true,
+            "--bios" => uefi = false,
+            "--timeout" => match args.next().and_then(|t| t.parse().ok()) {
+                Some(t) => timeout = t,
+                None => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--jobs" => match args.next().and_then(|t| t.parse().ok()) {
+                Some(n) => jobs = n,
+                None => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--counts" => match args.next() {
+                Some(f) => counts = Some(PathBuf::from(f)),
+                None => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            },
+            a if a.starts_with('-') => {
+                eprintln!("{usage}");
+                return ExitCode::from(2);
+            }
+            _ => named.push(arg),
+        }
+    }
+    let ws = match run::workspace() {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("builder run-suites: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(s) = named.iter().find(|s| !ws.suites.contains(s)) {
+        eprintln!(
+            "builder run-suites: no suite named {s} (the suites: {})",
+            ws.suites.join(" ")
+        );
+        return ExitCode::from(2);
+    }
+    let suites = if named.is_empty() { ws.suites } else { named };
+    let opts = run::Options {
+        uefi,
+        timeout: std::time::Duration::from_secs(timeout),
+        images: ws.target.join("images"),
+    };
+    let (passed, failed) = run::run(&suites, &opts, &ws.target, jobs);
+    match counts {
+        Some(file) => {
+            if let Err(e) = std::fs::write(&file, format!("{passed} {failed}\n")) {
+                eprintln!("builder run-suites: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        None => println!("{passed} passed, {failed} failed"),
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

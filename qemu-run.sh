@@ -142,7 +142,9 @@ all_suites() {
 
 # ------------------------------------------------------------------ boot ---
 
-# The QEMU command line for image $1. Serial goes to standard output.
+# The QEMU command line for image $1. Serial goes to standard output. The
+# suites' runner (builder/src/run.rs, `qemu`) boots the same machine: a
+# change here belongs there too.
 qemu_cmd() {
     local image=$1
     QEMU=(qemu-system-x86_64 -accel tcg -m 512M -smp 1
@@ -471,6 +473,7 @@ run_gdb_test() {
 
 run_tests() {
     local suites=("$@") host=yes gdbtest=yes wasttest=yes
+    ensure_toolchain
     if [ ${#suites[@]} -gt 0 ]; then
         host=no
         gdbtest=no
@@ -489,7 +492,6 @@ run_tests() {
         listed=$(all_suites) || { echo "test build ... FAILED: builder did not build"; echo "0 passed, 1 failed"; return 1; }
         mapfile -t suites <<<"$listed"
     fi
-    ensure_toolchain
     ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
     [ "$gdbtest" = yes ] && ensure_gdb
     [ "$host" = yes ] && run_host_tests

@@ -2,7 +2,7 @@
 //! binary format of length-prefixed records, and its bounds-checked
 //! reader.
 //!
-//! The kernel has no text parser, so the host (`builder`'s `wast-pack`)
+//! The kernel has no text parser, so the host (`builder pack-wast`)
 //! parses each script with the `wast` crate, encodes its modules to
 //! binary, and writes the commands here; the kernel receives the file as
 //! the bootloader's ramdisk and reads it back with [`decode`]. The reader

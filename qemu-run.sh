@@ -10,15 +10,19 @@
 #                                  commands (kernel/gdb/continuations.py),
 #                                  attached to that QEMU
 #   ./qemu-run.sh test             host unit tests, then every in-kernel
-#                                  suite in a boot of its own; ends with
-#                                  "N passed, N failed"
+#                                  suite in a boot of its own, as many at
+#                                  once as there are cores (`builder
+#                                  run-suites`); ends with "N passed, N
+#                                  failed"
 #   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host
 #                                  tests); the suite `gdb` is the GDB test,
 #                                  `wast` the .wast runner from a ramdisk
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
 #   ./qemu-run.sh wasm FILE.wat    run the exported `main` of a WebAssembly
 #                                  module in the kernel, spectest prints on
-#                                  serial (examples/generator.wat, ...)
+#                                  serial (examples/generator.wat, ...); the
+#                                  module goes in the ramdisk, so the kernel
+#                                  is not rebuilt for it
 #   ./qemu-run.sh wast FILE-or-DIR...  run .wast scripts (a directory: its
 #                                  *.wast) in the kernel, packed on the
 #                                  host into the bootloader's ramdisk;
@@ -41,6 +45,10 @@
 #   ./qemu-run.sh lab N --solution the same, against the reference solution
 #   ./qemu-run.sh labs-check       every lab: the skeleton must fail its
 #                                  checker, the solution pass it (CI)
+#
+# This script is the front door: it installs what is missing, builds with
+# cargo and calls the host tool `builder` (builder/), which makes the disk
+# images, packs ramdisks and boots the in-kernel suites in parallel.
 #
 # Environment: QEMU_TIMEOUT (seconds per boot, default 180).
 #
@@ -125,14 +133,18 @@ build() {
     "$ROOT/target/release/builder" "--$FIRMWARE" "$IMAGES" "${elfs[@]}" >&2 || return 1
 }
 
-# The in-kernel suites: every `[[bin]]` named `test-<suite>` (tests/<suite>.rs).
+# The in-kernel suites: every `[[bin]]` named `test-<suite>` (tests/<suite>.rs),
+# as `builder suites` reads them from `cargo metadata`.
 all_suites() {
-    sed -n 's/^name *= *"test-\(.*\)"/\1/p' kernel/Cargo.toml
+    cargo build --quiet --release -p builder >&2 || return 1
+    "$ROOT/target/release/builder" suites
 }
 
 # ------------------------------------------------------------------ boot ---
 
-# The QEMU command line for image $1. Serial goes to standard output.
+# The QEMU command line for image $1. Serial goes to standard output. The
+# suites' runner (builder/src/run.rs, `qemu`) boots the same machine: a
+# change here belongs there too.
 qemu_cmd() {
     local image=$1
     QEMU=(qemu-system-x86_64 -accel tcg -m 512M -smp 1
@@ -211,8 +223,9 @@ ensure_gdb() {
 
 # ------------------------------------------------------------------ wasm ---
 
-# Builds the wasm-main kernel around the WAT file $1 (build.rs embeds it)
-# and boots it with serial on this terminal.
+# Boots the wasm-main kernel with the module $1 (a .wat file, or a binary
+# .wasm) as its ramdisk; serial on this terminal. The kernel is the same
+# for every module, so only the disk image is made anew.
 run_wasm() {
     local file=${1:-}
     if [ -z "$file" ] || [ ! -f "$file" ]; then
@@ -221,8 +234,12 @@ run_wasm() {
     fi
     ensure_toolchain
     ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
-    WASM_MAIN=$(realpath "$file") build wasm-main || return 1
-    qemu_cmd "$IMAGES/wasm-main-$FIRMWARE.img"
+    build wasm-main || return 1
+    local dir="$IMAGES/wasm"
+    mkdir -p "$dir"
+    "$ROOT/target/release/builder" wat "$file" "$dir/main.wasm" || return 1
+    "$ROOT/target/release/builder" "--$FIRMWARE" --ramdisk "$dir/main.wasm" "$dir" "$IMAGES/elf/wasm-main" >&2 || return 1
+    qemu_cmd "$dir/wasm-main-$FIRMWARE.img"
     local status=0
     timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null || status=$?
     [ "$status" = 33 ] && return 0
@@ -262,11 +279,13 @@ run_wast() {
 PASSED=0
 FAILED=0
 
-# Host-side unit tests of the pure logic (cargo test on the host target).
+# Host-side unit tests of the pure logic (cargo test on the host target):
+# the kernel crate's, and the runner's own (builder/src/run.rs: how a
+# suite's boot is read).
 run_host_tests() {
     local log="$ROOT/target/host-tests.log" status=0
     mkdir -p "$ROOT/target"
-    cargo test -p kernel >"$log" 2>&1 || status=$?
+    cargo test -p kernel -p builder >"$log" 2>&1 || status=$?
     grep -E '^test .* \.\.\. ' "$log" || true
     local p f
     p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
@@ -389,26 +408,24 @@ run_public_api() {
     fi
 }
 
-# Boots suite $1 and counts its test lines. A boot that times out, triple
-# faults or ends without its closing count is a failure named for the suite.
-run_suite() {
-    local suite=$1 log="$ROOT/target/suite-$1.log" status=0
-    qemu_cmd "$IMAGES/test-$suite-$FIRMWARE.img"
-    timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$log" 2>&1 || status=$?
-    tr -d '\r' <"$log" | grep -E '^test [^ ]+ \.\.\. ' || true
-    local p f
-    p=$(tr -d '\r' <"$log" | grep -cE '^test [^ ]+ \.\.\. ok$' || true)
-    f=$(tr -d '\r' <"$log" | grep -cE '^test [^ ]+ \.\.\. FAILED' || true)
-    local closed=no
-    tr -d '\r' <"$log" | grep -qE '^[0-9]+ passed, [0-9]+ failed$' && closed=yes
-    if [ "$status" != 33 ] && [ "$f" = 0 ] || [ "$closed" = no ]; then
-        echo "--- last lines of the $suite boot ---"
-        tr -d '\r' <"$log" | tail -n 15
-        echo "test $suite ... FAILED: $(outcome "$status")"
-        f=$((f + 1))
+# Boots the in-kernel suites $@ with `builder run-suites` (builder/src/
+# run.rs): in parallel, up to one QEMU per core, each killed after
+# $TIMEOUT seconds; their lines in the order given, and a boot that times
+# out, triple faults or ends without its count is a failure named for the
+# suite. The runner hands back its counts through a file.
+run_suites() {
+    [ $# -gt 0 ] || return 0
+    local counts="$ROOT/target/suite-counts" p f
+    rm -f "$counts"
+    "$ROOT/target/release/builder" run-suites "--$FIRMWARE" --timeout "$TIMEOUT" \
+        --counts "$counts" "$@" || true
+    if read -r p f <"$counts" 2>/dev/null; then
+        PASSED=$((PASSED + p))
+        FAILED=$((FAILED + f))
+    else
+        echo "test suites ... FAILED: builder run-suites ended without its counts"
+        FAILED=$((FAILED + 1))
     fi
-    PASSED=$((PASSED + p))
-    FAILED=$((FAILED + f))
 }
 
 # The GDB test: GDB in batch mode starts a QEMU of its own at the other end
@@ -456,6 +473,7 @@ run_gdb_test() {
 
 run_tests() {
     local suites=("$@") host=yes gdbtest=yes wasttest=yes
+    ensure_toolchain
     if [ ${#suites[@]} -gt 0 ]; then
         host=no
         gdbtest=no
@@ -470,9 +488,10 @@ run_tests() {
         done
         suites=(${named[@]+"${named[@]}"})
     else
-        mapfile -t suites < <(all_suites)
+        local listed
+        listed=$(all_suites) || { echo "test build ... FAILED: builder did not build"; echo "0 passed, 1 failed"; return 1; }
+        mapfile -t suites <<<"$listed"
     fi
-    ensure_toolchain
     ensure_qemu "$([ "$FIRMWARE" = uefi ] && echo yes || echo no)"
     [ "$gdbtest" = yes ] && ensure_gdb
     [ "$host" = yes ] && run_host_tests
@@ -485,7 +504,7 @@ run_tests() {
         echo "test build ... FAILED: the kernel suites did not build"
         FAILED=$((FAILED + 1))
     else
-        for s in ${suites[@]+"${suites[@]}"}; do run_suite "$s"; done
+        run_suites ${suites[@]+"${suites[@]}"}
         [ "$gdbtest" = yes ] && run_gdb_test
         [ "$wasttest" = yes ] && run_wast_test
     fi
@@ -539,7 +558,7 @@ run_lint() {
     cargo fmt --all --check >&2 || { say "lint: cargo fmt --all would change files"; status=1; }
     cargo clippy --quiet -p kernel --lib --tests -- -D warnings >&2 || status=1
     cargo clippy --quiet -p bench --lib -- -D warnings >&2 || status=1
-    cargo clippy --quiet -p builder -- -D warnings >&2 || status=1
+    cargo clippy --quiet -p builder -p bundle --all-targets --all-features -- -D warnings >&2 || status=1
     cargo clippy --quiet -Zbuild-std=core,compiler_builtins,alloc \
         -Zbuild-std-features=compiler-builtins-mem -Zjson-target-spec \
         --target x86_64-target.json -p kernel --release --bins -- -D warnings >&2 || status=1
@@ -714,7 +733,7 @@ for arg in "$@"; do
         --host) HOST=yes ;;
         --uefi) FIRMWARE=uefi ;;
         --gdb) GDB=yes ;;
-        -h | --help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) say "qemu-run.sh: unknown option $arg (see --help)"; exit 2 ;;
         *) ARGS+=("$arg") ;;
     esac

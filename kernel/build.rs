@@ -1,20 +1,13 @@
 //! Turns the WAT programs in `wat/` into WebAssembly binaries in
 //! `OUT_DIR`, for the in-kernel suite (`tests/wasm.rs`) and the benchmark,
 //! which have no WAT parser of their own: the kernel embeds the binaries.
-//! Also `main.wasm` for the `wasm-main` kernel (`./qemu-run.sh wasm
-//! FILE.wat`): the file the environment variable `WASM_MAIN` names, or
-//! `examples/generator.wat`.
 //! And `commands.bundle`: the `.wast` scripts of `wast/` packed as the
-//! `.wast` runner's bundle, with the same packer `builder pack-wast` uses.
+//! `.wast` runner's bundle, with the packer `builder pack-wast` uses (the
+//! `bundle` crate), for the host tests and the fuzzers.
+//! (The `wasm-main` kernel embeds nothing: it reads its module from the
+//! ramdisk, so running a module does not rebuild this crate.)
 
-extern crate alloc;
-
-#[path = "src/wast/bundle.rs"]
-#[allow(dead_code)]
-mod bundle;
-#[path = "../builder/src/pack.rs"]
-mod pack;
-
+use bundle::pack;
 use std::path::Path;
 
 fn main() {
@@ -31,8 +24,6 @@ fn main() {
         convert(&path, &Path::new(&out).join(name).with_extension("wasm"));
     }
     println!("cargo::rerun-if-changed=wast");
-    println!("cargo::rerun-if-changed=../builder/src/pack.rs");
-    println!("cargo::rerun-if-changed=src/wast/bundle.rs");
     let mut scripts: Vec<_> = std::fs::read_dir("wast")
         .expect("kernel/wast exists")
         .map(|e| e.expect("a readable entry").path())
@@ -49,10 +40,6 @@ fn main() {
     }
     let bytes = bundle::encode(&bundle::Bundle { scripts: packed });
     std::fs::write(Path::new(&out).join("commands.bundle"), bytes).expect("OUT_DIR is writable");
-    println!("cargo::rerun-if-env-changed=WASM_MAIN");
-    let main = std::env::var("WASM_MAIN").unwrap_or_else(|_| "../examples/generator.wat".into());
-    println!("cargo::rerun-if-changed={main}");
-    convert(Path::new(&main), &Path::new(&out).join("main.wasm"));
 }
 
 /// Writes the binary of the WAT file `from` to `to`.

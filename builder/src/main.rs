@@ -1,4 +1,6 @@
-//! Host tool: turns kernel ELF files into bootable BIOS and UEFI disk images.
+//! Host tool: turns kernel ELF files into bootable BIOS and UEFI disk
+//! images, packs what the kernels read from their ramdisk, and runs the
+//! in-kernel test suites.
 //!
 //! The kernel itself is a plain ELF; something has to put it on a disk with a
 //! boot loader in front. The `bootloader` crate (0.11) does that: for BIOS it
@@ -14,21 +16,28 @@
 //!
 //! `builder pack-wast <bundle> <file-or-dir>...` packs `.wast` scripts
 //! (each file, and every `*.wast` of each directory, sorted) into the
-//! bundle the `wast-main` kernel runs (`pack.rs`; the format is the
-//! kernel's `src/wast/bundle.rs`, included here by path so that both
-//! sides compile the same definition).
+//! bundle the `wast-main` kernel runs (the workspace's `bundle` crate
+//! holds the format and the packer, so the kernel reads what this writes).
+//!
+//! `builder wat <in.wat> <out.wasm>` turns a module in the text format into
+//! a binary, for the `wasm-main` kernel's ramdisk; a syntax error is one
+//! message naming the file, line and column.
+//!
+//! `builder suites` lists the in-kernel suites, one a line; `builder
+//! run-suites [--uefi] [--timeout S] [--jobs N] [--counts FILE] [SUITE...]`
+//! boots them (all, or those named) from `target/images/`, N at once (by
+//! default one per core), and prints
+//! their lines in order (`run.rs`), then `N passed, N failed`, or, with
+//! `--counts`, writes `N N` to FILE for a caller that adds its own tests
+//! (`./qemu-run.sh test`).
 //!
 //! `builder public-api <kernel.json> [--check FILE | --write FILE]` lists
 //! the kernel crate's public surface from rustdoc's JSON (`public_api.rs`):
 //! on standard output, compared with FILE (exit 1 and the differing lines
 //! if they differ), or written to FILE.
 
-extern crate alloc;
-
-#[path = "../../kernel/src/wast/bundle.rs"]
-mod bundle;
-mod pack;
 mod public_api;
+mod run;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,11 +58,16 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "pack-wast") {
         return pack_wast(args.skip(1).map(PathBuf::from).collect());
     }
-    if std::env::args_os()
+    match std::env::args_os()
         .nth(1)
-        .is_some_and(|a| a == "public-api")
+        .as_deref()
+        .and_then(|a| a.to_str())
     {
-        return public_api(args.skip(1).collect());
+        Some("public-api") => return public_api(args.skip(1).collect()),
+        Some("wat") => return wat(args.skip(1).map(PathBuf::from).collect()),
+        Some("suites") => return list_suites(),
+        Some("run-suites") => return run_suites(args.skip(1).collect()),
+        _ => {}
     }
     while let Some(arg) = args.next() {
         match arg.to_str() {
@@ -185,7 +199,7 @@ fn pack_files(inputs: &[PathBuf]) -> Result<bundle::Bundle> {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or("a file without a name")?;
-        scripts.push(pack::pack_script(name, &text)?);
+        scripts.push(bundle::pack::pack_script(name, &text)?);
     }
     Ok(bundle::Bundle { scripts })
 }
@@ -243,4 +257,120 @@ fn public_api(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `builder wat <in.wat> <out.wasm>`.
+fn wat(args: Vec<PathBuf>) -> ExitCode {
+    let [from, to] = args.as_slice() else {
+        eprintln!("usage: builder wat <in.wat> <out.wasm>");
+        return ExitCode::from(2);
+    };
+    // `parse_file` names the file in its errors, with line and column.
+    let binary = match wat::parse_file(from) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("builder wat: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::write(to, binary) {
+        eprintln!("builder wat: {}: {e}", to.display());
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// `builder suites`.
+fn list_suites() -> ExitCode {
+    match run::workspace() {
+        Ok(ws) => {
+            for s in ws.suites {
+                println!("{s}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("builder suites: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `builder run-suites [--uefi] [--timeout S] [--counts FILE] [SUITE...]`.
+fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let usage =
+        "usage: builder run-suites [--uefi] [--timeout S] [--jobs N] [--counts FILE] [SUITE...]";
+    let mut uefi = false;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut timeout = 180;
+    let mut counts = None;
+    let mut named = Vec::new();
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--uefi" => uefi = true,
+            "--bios" => uefi = false,
+            "--timeout" => match args.next().and_then(|t| t.parse().ok()) {
+                Some(t) => timeout = t,
+                None => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--jobs" => match args.next().and_then(|t| t.parse().ok()) {
+                Some(n) => jobs = n,
+                None => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--counts" => match args.next() {
+                Some(f) => counts = Some(PathBuf::from(f)),
+                None => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            },
+            a if a.starts_with('-') => {
+                eprintln!("{usage}");
+                return ExitCode::from(2);
+            }
+            _ => named.push(arg),
+        }
+    }
+    let ws = match run::workspace() {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("builder run-suites: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(s) = named.iter().find(|s| !ws.suites.contains(s)) {
+        eprintln!(
+            "builder run-suites: no suite named {s} (the suites: {})",
+            ws.suites.join(" ")
+        );
+        return ExitCode::from(2);
+    }
+    let suites = if named.is_empty() { ws.suites } else { named };
+    let opts = run::Options {
+        uefi,
+        timeout: std::time::Duration::from_secs(timeout),
+        images: ws.target.join("images"),
+    };
+    let (passed, failed) = run::run(&suites, &opts, &ws.target, jobs);
+    match counts {
+        Some(file) => {
+            if let Err(e) = std::fs::write(&file, format!("{passed} {failed}\n")) {
+                eprintln!("builder run-suites: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        None => println!("{passed} passed, {failed} failed"),
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

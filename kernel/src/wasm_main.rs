@@ -2,10 +2,11 @@
 //! of one WebAssembly module, its `spectest` prints on serial, and reports
 //! what `main` returned, or how it trapped.
 //!
-//! The module is embedded when this kernel is built: `build.rs` converts
-//! the WAT file the environment variable `WASM_MAIN` names (the script
-//! sets it) into `main.wasm`. Its continuations run on the kernel's
-//! continuation stacks.
+//! The module arrives as the bootloader's ramdisk, as `wast-main`'s
+//! scripts do: the host turns the `.wat` file into a binary (`builder
+//! wat`) and puts it on the disk image (`builder --ramdisk`), so this
+//! kernel is built once for every module. Its continuations run on the
+//! kernel's continuation stacks.
 #![no_std]
 #![no_main]
 
@@ -21,15 +22,17 @@ use kernel::wasm::{Error, Instance, Module};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
-const MAIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/main.wasm"));
-
 /// The size of each continuation stack: one slot of the stack region.
 const STACK: usize = 64 * 1024;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     let machine = kernel::init(boot_info);
-    println!("wasm: {} bytes of module", MAIN.len());
-    let module = match Module::new(MAIN) {
+    let Some(bytes) = kernel::ramdisk() else {
+        println!("wasm: no module: boot this kernel with `builder --ramdisk MODULE.wasm`");
+        machine.exit(ExitCode::Failure)
+    };
+    println!("wasm: {} bytes of module", bytes.len());
+    let module = match Module::new(bytes) {
         Ok(m) => m,
         Err(e) => {
             println!(

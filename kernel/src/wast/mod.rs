@@ -3,13 +3,13 @@
 //! ([`crate::wasm`]) with one line printed per command.
 //!
 //! The kernel cannot parse the text format, so the split is: the host
-//! parses and encodes (`builder`'s `wast-pack`, with the `wast` crate),
+//! parses and encodes (`builder pack-wast`, with the `bundle` crate's packer),
 //! the kernel decodes ([`bundle::decode`], which refuses malformed input)
 //! and runs ([`run::run_script`]). The same runner runs on the host in
 //! the unit tests. `docs/wasm.md` ("Running .wast scripts") shows the
 //! whole path.
 
-pub mod bundle;
+pub use ::bundle;
 pub mod run;
 
 #[cfg(test)]

@@ -2,15 +2,17 @@
 //! binary format of length-prefixed records, and its bounds-checked
 //! reader.
 //!
-//! The kernel has no text parser, so the host (`builder`'s `wast-pack`)
+//! The kernel has no text parser, so the host (`builder pack-wast`)
 //! parses each script with the `wast` crate, encodes its modules to
 //! binary, and writes the commands here; the kernel receives the file as
 //! the bootloader's ramdisk and reads it back with [`decode`]. The reader
 //! trusts nothing: every length is checked against what is left, every
 //! tag against the kinds it knows, and a record must be consumed exactly,
 //! so a truncated or corrupt bundle is refused with a [`BundleError`]
-//! naming the offset, never a panic. This file builds in the kernel and,
-//! included by path, in the host tools (it needs only `alloc`).
+//! naming the offset, never a panic. A crate of its own, so that the
+//! kernel (which reads bundles), `builder` and the kernel's build script
+//! (which write them) compile one definition: it needs only `alloc`, and
+//! the packer ([`pack`], feature `pack`) is the only part that needs `std`.
 //!
 //! ```text
 //!  bundle  = "WAST" version:u32 nscripts:u32 script*
@@ -40,6 +42,13 @@
 //!  str = bytes = len:u32 byte[len] (str: UTF-8); opt-str = 0 | 1 str
 //!  integers little-endian
 //! ```
+
+#![cfg_attr(not(feature = "pack"), no_std)]
+
+extern crate alloc;
+
+#[cfg(feature = "pack")]
+pub mod pack;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -1,14 +1,14 @@
 //! Packs `.wast` scripts into the kernel's bundle format: each script
 //! parsed with the `wast` crate, its modules encoded to binary, its
 //! commands written as the bundle's records (the format is described in
-//! the kernel's `src/wast/bundle.rs`, which this file's crate includes).
+//! this crate's root). Host only: the `wast` crate needs `std`.
 //!
 //! What the bundle cannot carry (a text module the parser refuses in an
 //! `assert_malformed`, a SIMD pattern, threads) becomes a "not run" record
 //! with the reason, so the kernel reports it as a failure of that command
 //! instead of the whole script being lost.
 
-use super::bundle::{Action, Command, Expected, Kind, Script, Value};
+use crate::{Action, Command, Expected, Kind, Script, Value};
 use wast::core::{NanPattern, WastArgCore, WastRetCore};
 use wast::parser::{self, ParseBuffer};
 use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};

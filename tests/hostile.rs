@@ -80,6 +80,7 @@ kernel::suite!(
         a_guest_cancelled_inside_another_stores_guest_that_overflows_its_stack_traps_alone,
         an_outer_stores_handle_dropped_by_a_guest_cancelled_inside_it_is_deferred_then_cancelled,
         a_guest_function_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_store,
+        a_store_whose_closures_have_no_drop_glue_touches_no_stack_page_when_it_drops,
     ]
 );
 
@@ -1950,4 +1951,32 @@ fn a_guest_function_whose_captured_value_panics_on_drop_is_a_trap_when_the_kerne
     check_eq!(kernel::heap::used_bytes(), heap_before);
     check_eq!(kernel::stacks::outstanding(), pool_before);
     runs_normally(&store())
+}
+
+/// Closures that capture only plain values run no code when they drop, so
+/// the store gives their boxes back on the dropping stack and makes no
+/// continuation for them: its drop maps no stack page (lab 5 counts the
+/// pages a run maps, the store's drop included).
+fn a_store_whose_closures_have_no_drop_glue_touches_no_stack_page_when_it_drops() -> TestResult {
+    fn double(n: i32) -> i32 {
+        n * 2
+    }
+    let s = Store::new(KernelStacks, 64 * 1024);
+    let f: fn(i32) -> i32 = double;
+    let func = s
+        .func_wrap(move |_: &Store, n: i32| -> Result<i32, Trap> { Ok(f(n)) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    let k = s.cont_new(func).map_err(|t| alloc::format!("{t}"))?;
+    match s.resume::<i32, i32>(k, 21, &[]) {
+        Ok(Resumed::Returned(42)) => {}
+        other => return Err(alloc::format!("expected Returned(42), got {other:?}")),
+    }
+    // The ended continuation's stack stays with the store until it drops.
+    check_eq!(s.cached_stacks(), 1);
+    let faults = kernel::stacks::demand_faults();
+    let pool_before = kernel::stacks::outstanding();
+    drop(s);
+    check_eq!(kernel::stacks::demand_faults(), faults);
+    check_eq!(kernel::stacks::outstanding(), pool_before - 1);
+    Ok(())
 }

@@ -56,6 +56,12 @@ use core::pin::Pin;
 struct FuncEntry {
     _record: Box<FuncRecord>,
     _owner: Option<Box<dyn Any>>,
+    /// Whether dropping the closure runs code of its own (its type has
+    /// drop glue: a captured `Vec`, an `Rc`, a value with a `Drop`), as
+    /// `core::mem::needs_drop` tells when it is wrapped. Only such drops
+    /// need a stack of the store (`drop_closures`); the others only give
+    /// their box back.
+    guest_drop: bool,
 }
 
 /// Store ids are handed out once each, from 1, so that a handle can never
@@ -258,6 +264,7 @@ impl Store {
                 P::TYPES,
                 R::TYPES,
                 Some(owner),
+                core::mem::needs_drop::<F>(),
             )
         }
     }
@@ -275,7 +282,7 @@ impl Store {
         results: &'static [ValType],
     ) -> Result<Func, DefineError> {
         // SAFETY: forwarded contract.
-        unsafe { self.define(array_call, callee_vmctx, params, results, None) }
+        unsafe { self.define(array_call, callee_vmctx, params, results, None, false) }
     }
 
     unsafe fn define(
@@ -285,6 +292,7 @@ impl Store {
         params: &'static [ValType],
         results: &'static [ValType],
         owner: Option<Box<dyn Any>>,
+        guest_drop: bool,
     ) -> Result<Func, DefineError> {
         if results.len() > MAX_VALUES {
             return Err(DefineError::TooManyValues {
@@ -304,6 +312,7 @@ impl Store {
             (*self.funcs.get()).push(FuncEntry {
                 _record: record,
                 _owner: owner,
+                guest_drop,
             })
         };
         Ok(func)
@@ -342,7 +351,12 @@ impl Store {
     /// code: a panic there is a trap on a continuation stack, but on the
     /// kernel's own stack it would end the boot.
     ///
-    /// The entries move to `dying`, and a continuation of this store pops
+    /// Closures without drop glue (a closure that captures only plain
+    /// values, `fn` pointers, tags or functions) run no code when they
+    /// drop: their boxes are given back here, on the current stack, and
+    /// no continuation is made for them (so a store of such closures
+    /// touches no new stack page when it drops). The others' entries
+    /// move to `dying`, and a continuation of this store pops
     /// and drops them one by one, each taken out before its drop runs. A
     /// drop that traps (a panic, an overflow, a refused allocation) loses
     /// only that one closure (its box is not freed): the trap is reported
@@ -359,7 +373,9 @@ impl Store {
         // SAFETY: no reference into `funcs` or `dying` is held across
         // calls; nothing runs on this store's stacks (its drop has `&mut`).
         unsafe {
-            if !(*self.funcs.get()).iter().any(|e| e._owner.is_some()) {
+            // Freeing a box runs no guest code: these go here and now.
+            (*self.funcs.get()).retain(|e| e.guest_drop);
+            if (*self.funcs.get()).is_empty() {
                 return;
             }
             *self.dying.get() = core::mem::take(&mut *self.funcs.get());

@@ -1072,21 +1072,13 @@ fn drop_store_near_the_bottom(
     drop(holder.take());
 }
 
-/// A guest drops a store (B, holding two cached stacks) within 8 KiB of
-/// the bottom of its own stack: B's drop gives its first stack back to the
-/// pool, whose `free` touches 8 KiB below, and the guest traps with
-/// `StackOverflow` there. Nothing crashes: the guest's own store goes on,
-/// and B, its drop cut short, keeps its two stacks out of the pool for
-/// ever, as a store given to `mem::forget` would.
-fn a_store_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_and_keeps_its_stacks()
--> TestResult {
-    let pool_before = kernel::stacks::outstanding();
-    let b = Store::new(KernelStacks, STACK);
-    let nothing = b
-        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
-        .map_err(|e| alloc::format!("{e:?}"))?;
-    end_together(&b, nothing, 2)?;
-    check_eq!(b.cached_stacks(), 2);
+/// A guest of a fresh store A drops `b` within 6 KiB of the bottom of its
+/// own stack and overflows there: checks that A's resume gets the
+/// `StackOverflow` in the guard page below the guest's stack and that `b`
+/// is gone from its holder, and returns A for the caller's further checks.
+fn overflow_dropping_near_the_bottom(
+    b: Pin<Box<Store>>,
+) -> Result<Rc<Pin<Box<Store>>>, alloc::string::String> {
     let holder: Rc<Cell<Option<Pin<Box<Store>>>>> = Rc::new(Cell::new(Some(b)));
     let a = store();
     let h = holder.clone();
@@ -1107,6 +1099,25 @@ fn a_store_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_and_keeps_its
     };
     check!(guard_below(top).contains(&addr), "{addr:#x}");
     check!(holder.take().is_none());
+    Ok(a)
+}
+
+/// A guest drops a store (B, holding two cached stacks) within 8 KiB of
+/// the bottom of its own stack: B's drop gives its first stack back to the
+/// pool, whose `free` touches 8 KiB below, and the guest traps with
+/// `StackOverflow` there. Nothing crashes: the guest's own store goes on,
+/// and B, its drop cut short, keeps its two stacks out of the pool for
+/// ever, as a store given to `mem::forget` would.
+fn a_store_dropped_at_the_bottom_of_a_guests_stack_traps_the_guest_and_keeps_its_stacks()
+-> TestResult {
+    let pool_before = kernel::stacks::outstanding();
+    let b = Store::new(KernelStacks, STACK);
+    let nothing = b
+        .func_wrap(|_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    end_together(&b, nothing, 2)?;
+    check_eq!(b.cached_stacks(), 2);
+    let a = overflow_dropping_near_the_bottom(b)?;
     check_eq!(kernel::stacks::outstanding(), pool_before + 2 + 1);
     runs_normally(&a)?;
     drop(a);
@@ -1571,26 +1582,7 @@ fn a_store_with_a_suspended_guest_dropped_at_the_bottom_of_a_guests_stack_traps_
         (b.cached_stacks(), b.outstanding_stacks()),
         (STACK_CACHE, 1)
     );
-    let holder: Rc<Cell<Option<Pin<Box<Store>>>>> = Rc::new(Cell::new(Some(b)));
-    let a = store();
-    let h = holder.clone();
-    let g = a
-        .func_wrap(move |_: &Store, top: i64| -> Result<i32, Trap> {
-            drop_store_near_the_bottom(&h, top as usize - STACK, 6 * 1024);
-            Ok(1)
-        })
-        .map_err(|e| alloc::format!("{e:?}"))?;
-    let k = a.cont_new(g).map_err(|t| alloc::format!("{t}"))?;
-    let top = a.stack_top(k).ok_or("no stack")?;
-    let r = a.resume::<i64, i32>(k, top as i64, &[]);
-    let Err(trap) = r else {
-        return Err(alloc::format!("expected an overflow, got {r:?}"));
-    };
-    let TrapKind::StackOverflow { addr } = trap.kind() else {
-        return Err(alloc::format!("expected an overflow, got {trap}"));
-    };
-    check!(guard_below(top).contains(&addr), "{addr:#x}");
-    check!(holder.take().is_none());
+    let a = overflow_dropping_near_the_bottom(b)?;
     // The frame's count came back; the closure's stays with B.
     check_eq!(Rc::strong_count(&shared), 2);
     check_eq!(

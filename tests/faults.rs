@@ -19,7 +19,8 @@ use core::cell::Cell;
 use core::hint::black_box;
 
 use kernel::Machine;
-use kernel::cont::{Func, Resumed, State, Store, Trap, TrapKind, WasmValues};
+use kernel::cont::dynamic::{Func, Resumed};
+use kernel::cont::{State, Store, Trap, TrapKind, WasmValues};
 use kernel::interrupts::probe;
 use kernel::stacks::{self, KernelStacks};
 use kernel::testing::TestResult;

@@ -31,8 +31,8 @@ extern crate alloc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::cont::typed::{self, Cont, Func, Tag};
-use kernel::cont::{Store, Trap};
+use kernel::cont::typed;
+use kernel::cont::{Cont, Func, Store, Tag, Trap};
 use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::{self, KernelStacks};

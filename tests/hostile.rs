@@ -27,7 +27,8 @@ use core::hint::black_box;
 use core::pin::Pin;
 
 use alloc::boxed::Box;
-use kernel::cont::{ContObj, Handler, Resumed, Store, Tag, Trap, TrapKind};
+use kernel::cont::dynamic::{ContObj, Handler, Resumed, Tag};
+use kernel::cont::{Store, Trap, TrapKind};
 use kernel::stacks::KernelStacks;
 use kernel::sync::{self, Mutex};
 use kernel::testing::TestResult;
@@ -798,7 +799,7 @@ impl Drop for DefaultPoolAfterwards {
 
 /// `n` continuations of `f` made at once, then run to their end: the
 /// store keeps `STACK_CACHE` of their stacks.
-fn end_together(s: &Store, f: kernel::cont::Func, n: usize) -> TestResult {
+fn end_together(s: &Store, f: kernel::cont::dynamic::Func, n: usize) -> TestResult {
     let ks: Vec<ContObj> = (0..n)
         .map(|_| s.cont_new(f))
         .collect::<Result<_, _>>()
@@ -963,7 +964,7 @@ fn a_guest_whose_child_ends_at_the_bottom_of_its_stack_overflows_and_loses_no_st
 #[inline(never)]
 fn cont_new_near_the_bottom(
     s: &Store,
-    f: kernel::cont::Func,
+    f: kernel::cont::dynamic::Func,
     bottom: usize,
     margin: usize,
 ) -> Option<TrapKind> {
@@ -1469,7 +1470,7 @@ fn a_func_of_a_dropped_store_is_refused_as_foreign_never_called() -> TestResult 
 /// A function of a live store A, used by store B (at the kernel level and
 /// inside B's guest): `ForeignFunc`, the closure never runs; in A it runs.
 fn a_func_of_another_live_store_is_refused_as_foreign() -> TestResult {
-    use kernel::cont::typed::{Cont, Func, Resumed as TResumed};
+    use kernel::cont::typed::{self, Cont, Func};
     let (a, b) = (store(), store());
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();
@@ -1495,7 +1496,10 @@ fn a_func_of_another_live_store_is_refused_as_foreign() -> TestResult {
     check_eq!(b.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
     check_eq!(calls.get(), 0);
     let ka = Cont::new(&a, fa).map_err(|t| alloc::format!("{t}"))?;
-    check!(matches!(ka.resume(41, &[]), Ok(TResumed::Returned(42))));
+    check!(matches!(
+        ka.resume(41, &[]),
+        Ok(typed::Resumed::Returned(42))
+    ));
     check_eq!(calls.get(), 1);
     runs_normally(&a)?;
     runs_normally(&b)
@@ -1602,9 +1606,9 @@ fn a_store_with_a_suspended_guest_dropped_at_the_bottom_of_a_guests_stack_traps_
 /// B, its own store: B holds no stack out (it once kept one that no handle
 /// reached until B dropped).
 fn a_refused_switch_target_of_another_store_is_freed_by_its_own_store() -> TestResult {
-    use kernel::cont::typed::{Cont, Func, Tag as TTag};
+    use kernel::cont::typed::{self, Cont, Func};
     let (a, b) = (store(), store());
-    let sw = TTag::<(), i32>::new(&a).map_err(|e| alloc::format!("{e:?}"))?;
+    let sw = typed::Tag::<(), i32>::new(&a).map_err(|e| alloc::format!("{e:?}"))?;
     let fb = Func::<ContObj, i32>::wrap(&b, |_: &Store, _: ContObj| Ok(0))
         .map_err(|e| alloc::format!("{e:?}"))?
         .detach();
@@ -1661,7 +1665,7 @@ where
 type Slot = Rc<core::cell::RefCell<Option<Pin<Box<Store>>>>>;
 
 /// A function of `a` whose guest drops the store in `slot` and returns 1.
-fn dropper(a: &Store, slot: &Slot) -> Result<kernel::cont::Func, alloc::string::String> {
+fn dropper(a: &Store, slot: &Slot) -> Result<kernel::cont::dynamic::Func, alloc::string::String> {
     let sl = slot.clone();
     a.func_wrap(move |_: &Store, (): ()| -> Result<i32, Trap> {
         let dying = sl.borrow_mut().take();

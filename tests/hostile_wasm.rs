@@ -23,7 +23,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::pin::Pin;
 
-use kernel::cont::{Resumed, Store, Trap};
+use kernel::cont::dynamic::Resumed;
+use kernel::cont::{Store, Trap};
 use kernel::stacks::KernelStacks;
 use kernel::testing::TestResult;
 use kernel::wasm::{Error, Instance, Module, Val};

@@ -26,8 +26,9 @@ use core::cell::RefCell;
 use core::hint::black_box;
 use core::pin::Pin;
 
+use kernel::cont::dynamic::Resumed;
 use kernel::cont::limits::{DEFAULT_HEAP_QUOTA, GUEST_HEAP_POOL, KERNEL_HEAP_RESERVE};
-use kernel::cont::{Resumed, Store, StoreLimits, StoreUsage, Trap, TrapKind};
+use kernel::cont::{Store, StoreLimits, StoreUsage, Trap, TrapKind};
 use kernel::heap;
 use kernel::stacks::KernelStacks;
 use kernel::testing::TestResult;
@@ -539,7 +540,7 @@ fn a_block_allocated_by_a_guest_cancelled_inside_another_stores_guest_is_charged
         })
         .map_err(|e| format!("{e:?}"))?;
     let k = b.cont_new(f).map_err(|t| format!("{t}"))?;
-    match b.resume::<(), ()>(k, (), &[kernel::cont::Handler::suspend(t)]) {
+    match b.resume::<(), ()>(k, (), &[kernel::cont::dynamic::Handler::suspend(t)]) {
         Ok(Resumed::Suspended { .. }) => {}
         other => return Err(format!("expected a suspension, got {other:?}")),
     }

@@ -17,11 +17,9 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::ptr::{read_volatile, write_volatile};
 
+use kernel::cont::dynamic::{ContObj, Handler, Resumed};
 use kernel::cont::scenarios::failing_guest;
-use kernel::cont::{
-    ContObj, ContStack, Handler, Resumed, StackProvider, Store, StoreLimits, Trap, TrapKind,
-    ValType,
-};
+use kernel::cont::{ContStack, StackProvider, Store, StoreLimits, Trap, TrapKind, ValType};
 use kernel::interrupts::{probe, vector};
 use kernel::paging::{self, PAGE_SIZE};
 use kernel::stacks::{self, Config, ConfigError, KernelStacks};
@@ -310,8 +308,8 @@ fn configuring_while_stacks_are_in_use_is_refused() -> TestResult {
 /// A store with a tag and a function that suspends once with its argument.
 type Parking = (
     core::pin::Pin<alloc::boxed::Box<Store>>,
-    kernel::cont::Tag,
-    kernel::cont::Func,
+    kernel::cont::dynamic::Tag,
+    kernel::cont::dynamic::Func,
 );
 
 /// Its stack limit is raised above the default: a test parks 10,000
@@ -338,8 +336,8 @@ fn parking_store() -> Result<Parking, String> {
 /// returns their handles: `n` suspended continuations at once.
 fn suspend_many(
     store: &Store,
-    tag: kernel::cont::Tag,
-    parked: kernel::cont::Func,
+    tag: kernel::cont::dynamic::Tag,
+    parked: kernel::cont::dynamic::Func,
     n: usize,
 ) -> Result<Vec<ContObj>, String> {
     let mut all = Vec::with_capacity(n);

@@ -20,7 +20,8 @@ use core::hint::black_box;
 use core::pin::Pin;
 
 use alloc::boxed::Box;
-use kernel::cont::{Resumed, Store, Trap, TrapKind};
+use kernel::cont::dynamic::Resumed;
+use kernel::cont::{Store, Trap, TrapKind};
 use kernel::memory_map::{LayoutError, Region};
 use kernel::stacks::{self, Config, ConfigError, KernelStacks};
 use kernel::sync::{self, Mutex};

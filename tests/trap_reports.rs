@@ -23,10 +23,11 @@ use core::cell::Cell;
 use core::hint::black_box;
 use core::pin::Pin;
 
+use kernel::cont::dynamic::Func;
 use kernel::cont::scenarios::{ok, trapped};
 use kernel::cont::trace::{MAX_TRACE, Trace};
 use kernel::cont::trap::MAX_FRAMES;
-use kernel::cont::{Func, Store, Trap, TrapKind};
+use kernel::cont::{Store, Trap, TrapKind};
 use kernel::paging::CONT_STACKS_START;
 use kernel::stacks::{self, KernelStacks};
 use kernel::symbols::{self, Name};

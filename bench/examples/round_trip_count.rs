@@ -37,8 +37,7 @@ fn ours(n: u64) -> i64 {
 
 /// The same through the typed door (`Cont::resume`, `Suspension::take`).
 fn ours_typed(n: u64) -> i64 {
-    use kernel::cont::typed::{Cont, Func, Resumed, Tag};
-    use kernel::cont::{MmapStacks, Store, Trap};
+    use kernel::cont::{Cont, Func, MmapStacks, Resumed, Store, Tag, Trap};
     let store = Store::new(MmapStacks::new(), STACK_SIZE);
     let tag = Tag::<i32, ()>::new(&store).unwrap();
     let body = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {

@@ -8,7 +8,8 @@
 //! payload, and keeps the new handle. corosensei's and context's versions
 //! live beside their benchmarks; they are a few lines each.
 
-use kernel::cont::{ContObj, Handler, MmapStacks, Resumed, Store, Trap, ValType};
+use kernel::cont::dynamic::{ContObj, Handler, Resumed};
+use kernel::cont::{MmapStacks, Store, Trap, ValType};
 use std::hint::black_box;
 use std::pin::Pin;
 

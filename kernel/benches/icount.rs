@@ -20,8 +20,9 @@ use core::arch::x86_64::_rdtsc;
 use core::hint::black_box;
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::cont::typed::{self, Cont, Func, Tag};
-use kernel::cont::{ContObj, Handler, Resumed, Store, Trap};
+use kernel::cont::dynamic::{ContObj, Handler, Resumed};
+use kernel::cont::typed;
+use kernel::cont::{Cont, Func, Store, Tag, Trap};
 use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;

@@ -18,9 +18,9 @@
 //!
 //! Stacks are reused: a finished continuation's stack stays with its store
 //! (up to `cont::STACK_CACHE` of them) and the store's next continuation
-//! gets it, so `stack 0` appears in every scene. Scene (c) uses the
-//! dynamic door (`ContObj` handles in a run queue), the other two the
-//! typed one.
+//! gets it, so `stack 0` appears in every scene. Every scene uses the
+//! typed door; scene (c) keeps its run queue as `ContObj` handles, the form
+//! in which `switch` hands a task the continuation it left.
 #![no_std]
 #![no_main]
 
@@ -33,8 +33,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::Machine;
-use kernel::cont::typed::{self, Cont, Func, Tag};
-use kernel::cont::{ContObj, DefineError, Handler, Resumed, Store, Trap};
+use kernel::cont::dynamic::ContObj;
+use kernel::cont::{Cont, DefineError, Func, Resumed, Store, Tag, Trap};
 use kernel::paging::CONT_STACKS_START;
 use kernel::println;
 use kernel::qemu::ExitCode;
@@ -126,7 +126,7 @@ fn generator(s: &Store) -> Result<(), Error> {
     let k = Cont::new(s, generator)?; // cont.new
     step!("resume the generator with n = 5");
     let mut r = k.resume(5, &[yld.on()])?; // resume (on $yield)
-    while let typed::Resumed::Suspended(suspension) = r {
+    while let Resumed::Suspended(suspension) = r {
         let (i, k) = suspension.take(yld)?;
         step!("got {i}, resume");
         r = k.resume((), &[yld.on()])?;
@@ -156,7 +156,7 @@ fn pipeline(s: &Store) -> Result<(), Error> {
         step!("consumer: start the producer");
         let mut total = 0;
         let mut r = Cont::new(s, producer)?.resume((), &[item.on()])?;
-        while let typed::Resumed::Suspended(suspension) = r {
+        while let Resumed::Suspended(suspension) = r {
             let (x, k) = suspension.take(item)?;
             total += x;
             step!("consumer: got {x}, total {total}");
@@ -167,8 +167,8 @@ fn pipeline(s: &Store) -> Result<(), Error> {
     })?;
     step!("resume the consumer");
     match Cont::new(s, consumer)?.resume((), &[])? {
-        typed::Resumed::Returned(v) => step!("the consumer returned {}", v),
-        typed::Resumed::Suspended(_) => return Err(Error::Unexpected("consumer suspended")),
+        Resumed::Returned(v) => step!("the consumer returned {}", v),
+        Resumed::Suspended(_) => return Err(Error::Unexpected("consumer suspended")),
     }
     Ok(())
 }
@@ -178,13 +178,19 @@ fn pipeline(s: &Store) -> Result<(), Error> {
 /// of the run queue and switches to the one at the front.
 fn scheduler(s: &Store) -> Result<(), Error> {
     println!("(c) three tasks take turns with switch");
-    let yld = s.tag_new(&[], &[])?;
+    // A switch tag sends nothing and gives the switching task, when it next
+    // runs, the continuation that switched back to it.
+    let yld = Tag::<(), ContObj>::new(s)?;
+    // The queue holds dynamic handles: a task's closure outlives any borrow
+    // of the store, and a switched-from continuation arrives as a `ContObj`
+    // (its type is recursive); `Cont::from_raw` takes one over, checking its
+    // types.
     let queue: Rc<RefCell<VecDeque<ContObj>>> = Rc::new(RefCell::new(VecDeque::new()));
     let mut tasks = VecDeque::new();
     const NAMES: [&str; 3] = ["A", "B", "C"];
     for (id, name) in NAMES.into_iter().enumerate() {
         let queue = queue.clone();
-        let task = s.func_wrap(move |s, prev: ContObj| {
+        let task = Func::wrap(s, move |s: &Store, prev: ContObj| -> Result<i32, Trap> {
             let requeue = |k: ContObj| {
                 if !k.is_null() {
                     queue.borrow_mut().push_back(k);
@@ -195,12 +201,13 @@ fn scheduler(s: &Store) -> Result<(), Error> {
                 let next = queue.borrow_mut().pop_front();
                 let Some(next) = next else { break };
                 step!("task {name}: round {round}, switch");
-                requeue(s.switch(next, yld, ())?);
+                let next = Cont::<ContObj, i32>::from_raw(s, next)?;
+                requeue(yld.switch(s, next)?);
             }
             step!("task {name}: done");
             Ok(id as i32)
         })?;
-        tasks.push_back(s.cont_new(task)?);
+        tasks.push_back(Cont::new(s, task)?.into_raw());
     }
     // A runs first; B and C wait in the queue, each started by a switch.
     let first = tasks.pop_front().ok_or(Error::Unexpected("no tasks"))?;
@@ -208,9 +215,10 @@ fn scheduler(s: &Store) -> Result<(), Error> {
     let mut next = Some(first);
     while let Some(k) = next {
         step!("resume a task");
-        match s.resume::<_, i32>(k, ContObj::NULL, &[Handler::switch(yld)])? {
+        let task = Cont::<ContObj, i32>::from_raw(s, k)?;
+        match task.resume(ContObj::NULL, &[yld.on_switch()])? {
             Resumed::Returned(v) => step!("task {} returned", NAMES[v as usize]),
-            Resumed::Suspended { .. } => return Err(Error::Unexpected("task suspended")),
+            Resumed::Suspended(_) => return Err(Error::Unexpected("task suspended")),
         }
         next = queue.borrow_mut().pop_front();
     }

@@ -21,8 +21,7 @@ use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
-use kernel::cont::Store;
-use kernel::cont::typed::{Cont, Func, Tag};
+use kernel::cont::{Cont, Func, Store, Tag};
 use kernel::stacks::KernelStacks;
 use labs::say;
 

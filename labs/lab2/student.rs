@@ -5,8 +5,7 @@
 //!
 //! Run the checker with `./qemu-run.sh lab 2`.
 
-use kernel::cont::typed::{Cont, Tag};
-use kernel::cont::{Store, Trap};
+use kernel::cont::{Cont, Store, Tag, Trap};
 
 /// Prints (with `labs::say!`) `"prime <p>"` for every prime `numbers`
 /// yields, in order, and returns how many there were. `numbers` is a

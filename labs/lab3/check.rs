@@ -23,8 +23,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::hint::black_box;
-use kernel::cont::typed::{Cont, Func, Resumed, Tag};
-use kernel::cont::{Store, Trap};
+use kernel::cont::{Cont, Func, Resumed, Store, Tag, Trap};
 use kernel::stacks::KernelStacks;
 use labs::say;
 

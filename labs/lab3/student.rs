@@ -5,8 +5,7 @@
 //!
 //! Run the checker with `./qemu-run.sh lab 3`.
 
-use kernel::cont::typed::{Func, Tag};
-use kernel::cont::{Store, Trap};
+use kernel::cont::{Func, Store, Tag, Trap};
 
 /// Runs every function of `tasks` as a continuation of its own, round
 /// robin, from inside one scheduler continuation, and returns how many

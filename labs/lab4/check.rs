@@ -22,8 +22,7 @@ use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::Cell;
-use kernel::cont::typed::{Func, Tag};
-use kernel::cont::{Store, Trap, TrapKind};
+use kernel::cont::{Func, Store, Tag, Trap, TrapKind};
 use kernel::stacks::KernelStacks;
 use labs::say;
 

@@ -5,8 +5,7 @@
 //!
 //! Run the checker with `./qemu-run.sh lab 4`.
 
-use kernel::cont::typed::{Func, Tag};
-use kernel::cont::{Store, Trap};
+use kernel::cont::{Func, Store, Tag, Trap};
 
 /// Runs `job` in a continuation, resuming it (with a handler for `step`)
 /// at most `budget` times in all. The job suspends with `step` after each

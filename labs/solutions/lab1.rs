@@ -11,45 +11,47 @@
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use core::cell::{Cell, RefCell};
-use kernel::cont::{ContObj, Handler, Resumed, Store, Trap};
+use kernel::cont::dynamic::ContObj;
+use kernel::cont::{Cont, Func, Resumed, Store, Tag, Trap};
 use labs::say;
 
 pub fn run_tasks(s: &Store, names: &[&'static str], rounds: u32) -> Result<u32, Trap> {
-    let yld = s
-        .tag_new(&[], &[])
-        .map_err(|_| Trap::guest("the switch tag was refused"))?;
+    // `switch` sends nothing and hands the task the continuation that
+    // switched back to it: a `ContObj`, taken over with `Cont::from_raw`.
+    let yld = Tag::<(), ContObj>::new(s).map_err(|_| Trap::guest("the switch tag was refused"))?;
     let queue: Rc<RefCell<VecDeque<ContObj>>> = Rc::default();
     let switches = Rc::new(Cell::new(0u32));
     let mut tasks = VecDeque::new();
     for &name in names {
         let (queue, switches) = (queue.clone(), switches.clone());
-        let task = s
-            .func_wrap(move |s: &Store, prev: ContObj| -> Result<(), Trap> {
-                let requeue = |k: ContObj| {
-                    if !k.is_null() {
-                        queue.borrow_mut().push_back(k);
-                    }
-                };
-                requeue(prev);
-                for round in 0..rounds {
-                    let next = queue.borrow_mut().pop_front();
-                    let Some(next) = next else { break };
-                    say!("{name}: round {round}");
-                    switches.set(switches.get() + 1);
-                    requeue(s.switch(next, yld, ())?);
+        let task = Func::wrap(s, move |s: &Store, prev: ContObj| -> Result<(), Trap> {
+            let requeue = |k: ContObj| {
+                if !k.is_null() {
+                    queue.borrow_mut().push_back(k);
                 }
-                say!("{name}: done");
-                Ok(())
-            })
-            .map_err(|_| Trap::guest("the task function was refused"))?;
-        tasks.push_back(s.cont_new(task)?);
+            };
+            requeue(prev);
+            for round in 0..rounds {
+                let next = queue.borrow_mut().pop_front();
+                let Some(next) = next else { break };
+                say!("{name}: round {round}");
+                switches.set(switches.get() + 1);
+                let next = Cont::<ContObj, ()>::from_raw(s, next)?;
+                requeue(yld.switch(s, next)?);
+            }
+            say!("{name}: done");
+            Ok(())
+        })
+        .map_err(|_| Trap::guest("the task function was refused"))?;
+        tasks.push_back(Cont::new(s, task)?.into_raw());
     }
     let mut next = tasks.pop_front();
     queue.borrow_mut().extend(tasks);
     while let Some(k) = next {
-        match s.resume::<ContObj, ()>(k, ContObj::NULL, &[Handler::switch(yld)])? {
+        let task = Cont::<ContObj, ()>::from_raw(s, k)?;
+        match task.resume(ContObj::NULL, &[yld.on_switch()])? {
             Resumed::Returned(()) => {}
-            Resumed::Suspended { .. } => return Err(Trap::guest("a task suspended")),
+            Resumed::Suspended(_) => return Err(Trap::guest("a task suspended")),
         }
         next = queue.borrow_mut().pop_front();
     }

@@ -5,8 +5,8 @@
 //! `ContObj` argument (a continuation is a value) and turns it back into a
 //! typed handle with `Cont::from_raw`.
 
-use kernel::cont::typed::{Cont, Func, Resumed, Tag};
-use kernel::cont::{ContObj, Store, Trap};
+use kernel::cont::dynamic::ContObj;
+use kernel::cont::{Cont, Func, Resumed, Store, Tag, Trap};
 use labs::say;
 
 pub fn sieve<'s>(s: &'s Store, numbers: Cont<'s, (), ()>, num: Tag<i32, ()>) -> Result<u32, Trap> {

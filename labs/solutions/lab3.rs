@@ -8,8 +8,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use kernel::cont::typed::{Cont, Func, Resumed, Tag};
-use kernel::cont::{Store, Trap};
+use kernel::cont::{Cont, Func, Resumed, Store, Tag, Trap};
 use labs::say;
 
 pub fn schedule(s: &Store, progress: Tag<i32, ()>, tasks: &[Func<(), i32>]) -> Result<i32, Trap> {

@@ -5,8 +5,7 @@
 //! their destructors run), then gives its stack back, all within the drop.
 //! A job never resumed is still fresh: dropping it frees it unrun.
 
-use kernel::cont::typed::{Cont, Func, Resumed, Tag};
-use kernel::cont::{Store, Trap};
+use kernel::cont::{Cont, Func, Resumed, Store, Tag, Trap};
 
 pub fn run_with_budget(
     s: &Store,

@@ -8,7 +8,8 @@
 //! that names the address in the guard page; its slot is the stack's.
 
 use crate::Report;
-use kernel::cont::{Resumed, Store, Trap, TrapKind};
+use kernel::cont::dynamic::Resumed;
+use kernel::cont::{Store, Trap, TrapKind};
 use kernel::stacks::{self, KernelStacks};
 use x86_64::VirtAddr;
 

@@ -5,7 +5,8 @@
 //! destructors, and only then does the stack go back to the pool.
 #![forbid(unsafe_code)]
 
-use crate::cont::{Handler, MmapStacks, Resumed, State, Store, Trap, TrapKind, ValType};
+use crate::cont::dynamic::{Handler, Resumed};
+use crate::cont::{MmapStacks, State, Store, Trap, TrapKind, ValType};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec;

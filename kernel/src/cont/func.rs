@@ -200,7 +200,8 @@ impl WasmValue for ContObj {
 ///
 /// ```
 /// // The sealed traits still serve every signature the runtime offers.
-/// use kernel::cont::{ContObj, ValType, WasmValues};
+/// use kernel::cont::dynamic::ContObj;
+/// use kernel::cont::{ValType, WasmValues};
 /// assert_eq!(<(i32, ContObj)>::TYPES, &[ValType::I32, ValType::ContRef]);
 /// ```
 pub trait WasmValues: Sized + sealed::Sealed {

@@ -12,9 +12,9 @@
 //! `extern "C"` shim on the host): they report through `Cell`s.
 #![forbid(unsafe_code)]
 
-use crate::cont::{
-    ContObj, Handler, MmapStacks, Resumed, STACK_CACHE, State, Store, Tag, Trap, TrapKind, ValType,
-};
+use crate::cont::Cont;
+use crate::cont::dynamic::{ContObj, Func, Handler, Resumed, Tag};
+use crate::cont::{MmapStacks, STACK_CACHE, State, Store, Trap, TrapKind, ValType, typed};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
@@ -67,7 +67,7 @@ use super::hostile_tests::Frames;
 
 /// A guest that returns the address of one of its locals: which stack it
 /// ran on.
-fn where_i_ran(s: &Store) -> crate::cont::Func {
+fn where_i_ran(s: &Store) -> Func {
     s.func_wrap(|_, ()| {
         let local = 0u8;
         Ok(black_box(&local) as *const u8 as i64)
@@ -76,7 +76,7 @@ fn where_i_ran(s: &Store) -> crate::cont::Func {
 }
 
 /// A guest that suspends at `t` once, then returns.
-fn parks_once(s: &Store, t: Tag) -> crate::cont::Func {
+fn parks_once(s: &Store, t: Tag) -> Func {
     s.func_wrap(move |s: &Store, ()| s.suspend::<(), ()>(t, ()))
         .unwrap()
 }
@@ -289,7 +289,7 @@ fn cancelling_a_three_level_segment_caches_its_stacks_and_hands_them_out_outermo
             s.suspend::<(), ()>(t, ())
         })
         .unwrap();
-    let level = |inner: crate::cont::Func, tops: Rc<RefCell<Vec<usize>>>, l: Frames| {
+    let level = |inner: Func, tops: Rc<RefCell<Vec<usize>>>, l: Frames| {
         s.func_wrap(move |s: &Store, ()| {
             let _f = l.enter();
             let k = s.cont_new(inner)?;
@@ -414,19 +414,18 @@ fn dropping_a_store_with_cached_stacks_and_suspended_chains_unwinds_every_frame(
 /// puts its stack in A's cache, and then takes that very stack.
 #[test]
 fn a_deferred_drop_flushed_by_cont_new_hands_its_stack_to_that_very_cont_new() {
-    use crate::cont::typed::{Cont, Func as TFunc, Resumed as TResumed, Tag as TTag};
     let (a, b) = (shared(), shared());
     let lives = Frames::default();
-    let yld = TTag::<(), ()>::new(&a).unwrap();
+    let yld = typed::Tag::<(), ()>::new(&a).unwrap();
     let l = lives.clone();
-    let f = TFunc::wrap(&a, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let f = typed::Func::wrap(&a, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         yld.suspend(s, ())
     })
     .unwrap();
     let raw = match Cont::new(&a, f).unwrap().resume((), &[yld.on()]).unwrap() {
-        TResumed::Suspended(susp) => susp.take(yld).unwrap().1.into_raw(),
-        TResumed::Returned(()) => panic!("returned"),
+        typed::Resumed::Suspended(susp) => susp.take(yld).unwrap().1.into_raw(),
+        typed::Resumed::Returned(()) => panic!("returned"),
     };
     let parked_top = a.stack_top(raw).unwrap();
     let a2 = a.clone();
@@ -470,7 +469,7 @@ fn handles_to_the_levels_of_a_running_chain_read_consumed_and_returned_after_it_
             Ok(3i32)
         })
         .unwrap();
-    let level = |inner: crate::cont::Func, h: Rc<RefCell<Vec<ContObj>>>| {
+    let level = |inner: Func, h: Rc<RefCell<Vec<ContObj>>>| {
         s.func_wrap(move |s: &Store, ()| {
             let k = s.cont_new(inner)?;
             h.borrow_mut().push(k);

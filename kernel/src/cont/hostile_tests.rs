@@ -14,9 +14,10 @@
 //! through `Cell`s, and the tests assert on the kernel side.
 #![forbid(unsafe_code)]
 
-use crate::cont::typed::{Cont, Func as TFunc, Resumed as TResumed, Suspension, Tag as TTag};
+use crate::cont::dynamic::{self, ContObj, Handler};
 use crate::cont::{
-    ContObj, Handler, MmapStacks, Resumed, State, Store, Trap, TrapKind, ValType, WasmValues,
+    Cont, Func, MmapStacks, Resumed, State, Store, Suspension, Tag, Trap, TrapKind, ValType,
+    WasmValues,
 };
 use crate::sync::{Mutex, MutexGuard, held};
 use alloc::boxed::Box;
@@ -72,19 +73,19 @@ fn leaked_lock(name: &'static str) -> &'static Mutex<()> {
 
 /// The handle a dynamic resume returned, which must be a suspension.
 #[track_caller]
-fn suspended<R: core::fmt::Debug>(r: Result<Resumed<R>, Trap>) -> ContObj {
+fn suspended<R: core::fmt::Debug>(r: Result<dynamic::Resumed<R>, Trap>) -> ContObj {
     match r {
-        Ok(Resumed::Suspended { cont, .. }) => cont,
+        Ok(dynamic::Resumed::Suspended { cont, .. }) => cont,
         other => panic!("expected a suspension, got {other:?}"),
     }
 }
 
 /// The suspension a typed resume returned.
 #[track_caller]
-fn typed_suspension<'s, R: WasmValues>(r: Result<TResumed<'s, R>, Trap>) -> Suspension<'s, R> {
+fn typed_suspension<'s, R: WasmValues>(r: Result<Resumed<'s, R>, Trap>) -> Suspension<'s, R> {
     match r {
-        Ok(TResumed::Suspended(s)) => s,
-        Ok(TResumed::Returned(_)) => panic!("expected a suspension, the function returned"),
+        Ok(Resumed::Suspended(s)) => s,
+        Ok(Resumed::Returned(_)) => panic!("expected a suspension, the function returned"),
         Err(t) => panic!("expected a suspension, got {t}"),
     }
 }
@@ -101,7 +102,7 @@ fn kernel_side_clean(s: &Store) {
 #[test]
 fn from_raw_refuses_null_foreign_and_consumed_handles_with_their_exact_kinds() {
     let (a, b) = (store(), store());
-    let f = TFunc::wrap(&a, |_: &Store, x: i32| -> Result<i32, Trap> { Ok(x) }).unwrap();
+    let f = Func::wrap(&a, |_: &Store, x: i32| -> Result<i32, Trap> { Ok(x) }).unwrap();
     let raw = Cont::new(&a, f).unwrap().into_raw();
     assert_eq!(
         kind_of(Cont::<'_, i32, i32>::from_raw(&a, ContObj::NULL)),
@@ -118,7 +119,7 @@ fn from_raw_refuses_null_foreign_and_consumed_handles_with_their_exact_kinds() {
         kind_of(Cont::<'_, i32, i32>::from_raw(&a, raw)),
         Some(TrapKind::ConsumedContinuation)
     );
-    assert!(matches!(k.resume(5, &[]), Ok(TResumed::Returned(5))));
+    assert!(matches!(k.resume(5, &[]), Ok(Resumed::Returned(5))));
     assert_eq!(
         kind_of(Cont::<'_, i32, i32>::from_raw(&a, raw)),
         Some(TrapKind::ConsumedContinuation)
@@ -131,7 +132,7 @@ fn from_raw_refuses_null_foreign_and_consumed_handles_with_their_exact_kinds() {
 #[test]
 fn from_raw_with_the_wrong_result_type_is_refused_and_the_raw_handle_stays_live() {
     let s = store();
-    let f = TFunc::wrap(&s, |_: &Store, x: i32| -> Result<i32, Trap> { Ok(x + 1) }).unwrap();
+    let f = Func::wrap(&s, |_: &Store, x: i32| -> Result<i32, Trap> { Ok(x + 1) }).unwrap();
     let raw = Cont::new(&s, f).unwrap().into_raw();
     assert_eq!(
         kind_of(Cont::<'_, i32, i64>::from_raw(&s, raw)),
@@ -144,7 +145,7 @@ fn from_raw_with_the_wrong_result_type_is_refused_and_the_raw_handle_stays_live(
     assert_eq!(s.state(raw), Some(State::Fresh));
     assert_eq!(
         s.resume::<i32, i32>(raw, 1, &[]).unwrap(),
-        Resumed::Returned(2)
+        dynamic::Resumed::Returned(2)
     );
     assert_eq!(s.outstanding_stacks(), 0);
 }
@@ -174,7 +175,7 @@ fn inside_a_guest_its_own_old_handle_is_consumed_for_from_raw_and_every_dynamic_
     mine.set(k);
     assert_eq!(
         s.resume::<(), i32>(k, (), &[]).unwrap(),
-        Resumed::Returned(1)
+        dynamic::Resumed::Returned(1)
     );
     assert_eq!(*seen.borrow(), [Some(TrapKind::ConsumedContinuation); 5]);
     assert_eq!(s.outstanding_stacks(), 0);
@@ -184,8 +185,8 @@ fn inside_a_guest_its_own_old_handle_is_consumed_for_from_raw_and_every_dynamic_
 #[test]
 fn a_continuation_goes_typed_to_dynamic_to_typed_across_a_suspension_and_finishes() {
     let s = store();
-    let ask = TTag::<i32, i64>::new(&s).unwrap();
-    let f = TFunc::wrap(&s, move |s: &Store, x: i32| -> Result<i64, Trap> {
+    let ask = Tag::<i32, i64>::new(&s).unwrap();
+    let f = Func::wrap(&s, move |s: &Store, x: i32| -> Result<i64, Trap> {
         let y = ask.suspend(s, x * 2)?;
         Ok(y + 1)
     })
@@ -205,7 +206,7 @@ fn a_continuation_goes_typed_to_dynamic_to_typed_across_a_suspension_and_finishe
         kind_of(s.resume::<i64, i64>(cont, 0, &[])),
         Some(TrapKind::ConsumedContinuation)
     );
-    assert!(matches!(k.resume(99, &[]), Ok(TResumed::Returned(100))));
+    assert!(matches!(k.resume(99, &[]), Ok(Resumed::Returned(100))));
     assert_eq!(s.outstanding_stacks(), 0);
 }
 
@@ -213,10 +214,10 @@ fn a_continuation_goes_typed_to_dynamic_to_typed_across_a_suspension_and_finishe
 fn take_with_the_right_payload_but_other_result_types_is_refused_and_cancels_the_guest() {
     let s = store();
     let lives = Frames::default();
-    let yld = TTag::<i32, ()>::new(&s).unwrap();
-    let wrong = TTag::<i32, i64>::new(&s).unwrap();
+    let yld = Tag::<i32, ()>::new(&s).unwrap();
+    let wrong = Tag::<i32, i64>::new(&s).unwrap();
     let l = lives.clone();
-    let f = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let f = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         yld.suspend(s, 5)?;
         Ok(())
@@ -245,18 +246,18 @@ fn a_handler_list_naming_a_tag_twice_reports_the_first_entry_of_the_right_kind()
     let k = s.cont_new(f).unwrap();
     let both = [Handler::suspend(t), Handler::suspend(t)];
     let r = s.resume::<(), i32>(k, (), &both).unwrap();
-    let Resumed::Suspended { handler: 0, cont } = r else {
+    let dynamic::Resumed::Suspended { handler: 0, cont } = r else {
         panic!("expected handler 0, got {r:?}")
     };
     // A switch entry for the same tag does not catch a suspend.
     let mixed = [Handler::switch(t), Handler::suspend(t), Handler::suspend(t)];
     let r = s.resume::<(), i32>(cont, (), &mixed).unwrap();
-    let Resumed::Suspended { handler: 1, cont } = r else {
+    let dynamic::Resumed::Suspended { handler: 1, cont } = r else {
         panic!("expected handler 1, got {r:?}")
     };
     assert_eq!(
         s.resume::<(), i32>(cont, (), &[]).unwrap(),
-        Resumed::Returned(3)
+        dynamic::Resumed::Returned(3)
     );
     assert_eq!(s.outstanding_stacks(), 0);
 }
@@ -267,7 +268,7 @@ fn a_handler_list_naming_a_tag_twice_reports_the_first_entry_of_the_right_kind()
 fn inside_a_guest_of_store_a_every_operation_that_would_run_store_b_is_refused() {
     let (a, b) = (shared(), shared());
     let tb = b.tag_new(&[], &[]).unwrap();
-    let typed_tb = TTag::<(), ()>::new(&b).unwrap();
+    let typed_tb = Tag::<(), ()>::new(&b).unwrap();
     let exn_b = b.tag_new(&[ValType::I32], &[]).unwrap();
     let fb = b
         .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
@@ -296,7 +297,7 @@ fn inside_a_guest_of_store_a_every_operation_that_would_run_store_b_is_refused()
         })
         .unwrap();
     let r = a.resume::<(), i32>(a.cont_new(g).unwrap(), (), &[]);
-    assert_eq!(r, Ok(Resumed::Returned(0)));
+    assert_eq!(r, Ok(dynamic::Resumed::Returned(0)));
     let other = Some(TrapKind::OtherStoreRunning);
     assert_eq!(
         *seen.borrow(),
@@ -320,9 +321,15 @@ fn inside_a_guest_of_store_a_every_operation_that_would_run_store_b_is_refused()
         )
     );
     // Store B is whole: both of its continuations finish from the kernel.
-    assert_eq!(b.resume::<(), i32>(kb_s, (), &[]), Ok(Resumed::Returned(8)));
+    assert_eq!(
+        b.resume::<(), i32>(kb_s, (), &[]),
+        Ok(dynamic::Resumed::Returned(8))
+    );
     let kb_f = suspended(b.resume::<(), i32>(kb_f, (), &[Handler::suspend(tb)]));
-    assert_eq!(b.resume::<(), i32>(kb_f, (), &[]), Ok(Resumed::Returned(8)));
+    assert_eq!(
+        b.resume::<(), i32>(kb_f, (), &[]),
+        Ok(dynamic::Resumed::Returned(8))
+    );
     assert_eq!((a.outstanding_stacks(), b.outstanding_stacks()), (0, 0));
     kernel_side_clean(&a);
     kernel_side_clean(&b);
@@ -372,7 +379,7 @@ fn handles_that_outlived_their_store_are_foreign_to_every_later_store_on_every_o
         })
         .unwrap();
     let r = later.resume::<(), ()>(later.cont_new(g).unwrap(), (), &[Handler::switch(sw)]);
-    assert_eq!(r, Ok(Resumed::Returned(())));
+    assert_eq!(r, Ok(dynamic::Resumed::Returned(())));
     assert_eq!(seen.get(), foreign);
     assert_eq!(later.outstanding_stacks(), 1);
 }
@@ -401,7 +408,7 @@ fn switch_to_another_stores_or_a_consumed_continuation_is_refused_and_the_guest_
         })
         .unwrap();
     let r = a.resume::<(), i32>(a.cont_new(g).unwrap(), (), &[Handler::switch(sw)]);
-    assert_eq!(r, Ok(Resumed::Returned(7)));
+    assert_eq!(r, Ok(dynamic::Resumed::Returned(7)));
     assert_eq!(
         seen.get(),
         (
@@ -412,7 +419,7 @@ fn switch_to_another_stores_or_a_consumed_continuation_is_refused_and_the_guest_
     assert_eq!(b.state(kb), Some(State::Fresh));
     assert_eq!(
         b.resume::<ContObj, i32>(kb, ContObj::NULL, &[]),
-        Ok(Resumed::Returned(0))
+        Ok(dynamic::Resumed::Returned(0))
     );
     assert_eq!(a.drop_cont(used2), Ok(()));
     assert_eq!((a.outstanding_stacks(), b.outstanding_stacks()), (0, 0));
@@ -423,8 +430,13 @@ fn switch_to_another_stores_or_a_consumed_continuation_is_refused_and_the_guest_
 /// A chain `depth` deep in which the innermost traps; the guest `catch_at`
 /// levels above it turns the trap into 100, the others pass it on with `?`
 /// or add one to what they got.
-fn deep_chain(s: &Store, lives: &Frames, depth: i32, catch_at: i32) -> Result<Resumed<i32>, Trap> {
-    let me: Rc<Cell<Option<crate::cont::Func>>> = Rc::new(Cell::new(None));
+fn deep_chain(
+    s: &Store,
+    lives: &Frames,
+    depth: i32,
+    catch_at: i32,
+) -> Result<dynamic::Resumed<i32>, Trap> {
+    let me: Rc<Cell<Option<dynamic::Func>>> = Rc::new(Cell::new(None));
     let (m, l) = (me.clone(), lives.clone());
     let f = s
         .func_wrap(move |s: &Store, d: i32| -> Result<i32, Trap> {
@@ -435,8 +447,8 @@ fn deep_chain(s: &Store, lives: &Frames, depth: i32, catch_at: i32) -> Result<Re
             let f = m.get().ok_or(Trap::guest("no function"))?;
             let k = s.cont_new(f)?;
             match s.resume::<i32, i32>(k, d - 1, &[]) {
-                Ok(Resumed::Returned(v)) => Ok(v + 1),
-                Ok(Resumed::Suspended { .. }) => Ok(-1000),
+                Ok(dynamic::Resumed::Returned(v)) => Ok(v + 1),
+                Ok(dynamic::Resumed::Suspended { .. }) => Ok(-1000),
                 Err(t) if d == catch_at && t.kind() == TrapKind::Guest => Ok(100),
                 Err(t) => Err(t),
             }
@@ -467,7 +479,10 @@ fn a_trap_handled_in_the_middle_of_a_twenty_deep_chain_ends_only_the_frames_belo
     let lives = Frames::default();
     // Levels 1..=9 pass the trap on, level 10 turns it into 100, levels
     // 11..=20 add one each.
-    assert_eq!(deep_chain(&s, &lives, 20, 10), Ok(Resumed::Returned(110)));
+    assert_eq!(
+        deep_chain(&s, &lives, 20, 10),
+        Ok(dynamic::Resumed::Returned(110))
+    );
     assert_eq!(lives.live(), 0);
     assert_eq!(s.outstanding_stacks(), 0);
     kernel_side_clean(&s);
@@ -477,31 +492,31 @@ fn a_trap_handled_in_the_middle_of_a_twenty_deep_chain_ends_only_the_frames_belo
 fn a_guest_that_traps_holding_a_typed_suspended_segment_cancels_it_on_the_way_out() {
     let s = store();
     let lives = Frames::default();
-    let yld = TTag::<(), ()>::new(&s).unwrap();
+    let yld = Tag::<(), ()>::new(&s).unwrap();
     let l = lives.clone();
-    let innermost = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let innermost = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         yld.suspend(s, ())
     })
     .unwrap()
     .detach();
     let l = lives.clone();
-    let middle = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let middle = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         // No handler: the innermost suspend passes by, two stacks suspend.
         match Cont::new(s, innermost)?.resume((), &[])? {
-            TResumed::Returned(()) => Ok(()),
-            TResumed::Suspended(_) => Err(Trap::guest("no handler here")),
+            Resumed::Returned(()) => Ok(()),
+            Resumed::Suspended(_) => Err(Trap::guest("no handler here")),
         }
     })
     .unwrap()
     .detach();
     let l = lives.clone();
-    let outer = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<i32, Trap> {
+    let outer = Func::wrap(&s, move |s: &Store, (): ()| -> Result<i32, Trap> {
         let _mine = l.enter();
         let susp = match Cont::new(s, middle)?.resume((), &[yld.on()])? {
-            TResumed::Suspended(susp) => susp,
-            TResumed::Returned(()) => return Ok(-1),
+            Resumed::Suspended(susp) => susp,
+            Resumed::Returned(()) => return Ok(-1),
         };
         let ((), _segment) = susp.take(yld)?;
         if s.outstanding_stacks() != 3 {
@@ -513,8 +528,8 @@ fn a_guest_that_traps_holding_a_typed_suspended_segment_cancels_it_on_the_way_ou
     let r = Cont::new(&s, outer).unwrap().resume((), &[]);
     let trap = match r {
         Err(t) => t,
-        Ok(TResumed::Returned(v)) => panic!("expected a trap, returned {v}"),
-        Ok(TResumed::Suspended(_)) => panic!("expected a trap, suspended"),
+        Ok(Resumed::Returned(v)) => panic!("expected a trap, returned {v}"),
+        Ok(Resumed::Suspended(_)) => panic!("expected a trap, suspended"),
     };
     assert_eq!(trap.message(), "outer gives up holding a suspended segment");
     assert_eq!((lives.live(), s.outstanding_stacks()), (0, 0));
@@ -565,7 +580,7 @@ fn a_suspended_segment_whose_dynamic_handle_died_with_a_trapped_guest_is_cancell
 
 /// A continuation of `s` suspended to the kernel at `t`, whose guest runs
 /// `on_cancel` on whatever its suspend returned.
-fn parked<F>(s: &Store, t: crate::cont::Tag, on_cancel: F) -> ContObj
+fn parked<F>(s: &Store, t: dynamic::Tag, on_cancel: F) -> ContObj
 where
     F: Fn(&Store, Result<(), Trap>) -> Result<i32, Trap> + 'static,
 {
@@ -574,12 +589,7 @@ where
 
 /// As [`parked`], the guest holding one frame of `lives` from before its
 /// suspend until it returns.
-fn parked_holding<F>(
-    s: &Store,
-    t: crate::cont::Tag,
-    lives: Option<&Frames>,
-    on_cancel: F,
-) -> ContObj
+fn parked_holding<F>(s: &Store, t: dynamic::Tag, lives: Option<&Frames>, on_cancel: F) -> ContObj
 where
     F: Fn(&Store, Result<(), Trap>) -> Result<i32, Trap> + 'static,
 {
@@ -612,7 +622,10 @@ fn a_cancelled_guest_that_resumes_another_suspended_continuation_runs_it_to_its_
     assert_eq!(s.drop_cont(k), Ok(()));
     assert_eq!(
         got.take(),
-        Some((Some(TrapKind::Cancelled), Ok(Resumed::Returned(21))))
+        Some((
+            Some(TrapKind::Cancelled),
+            Ok(dynamic::Resumed::Returned(21))
+        ))
     );
     assert_eq!(s.outstanding_stacks(), 0);
     kernel_side_clean(&s);
@@ -633,7 +646,7 @@ fn a_cancelled_guest_may_start_a_continuation_and_leave_it_suspended_for_the_ker
     let l = left.clone();
     let k = parked(&s, t, move |s, _cancelled| {
         let n = s.cont_new(doubler)?;
-        if let Resumed::Suspended { cont, .. } =
+        if let dynamic::Resumed::Suspended { cont, .. } =
             s.resume::<i32, i32>(n, 4, &[Handler::suspend(u)])?
         {
             l.set(cont);
@@ -646,7 +659,10 @@ fn a_cancelled_guest_may_start_a_continuation_and_leave_it_suspended_for_the_ker
         (s.state(n), s.payload::<i32>(n), s.outstanding_stacks()),
         (Some(State::Suspended), Ok(4), 1)
     );
-    assert_eq!(s.resume::<i32, i32>(n, 5, &[]), Ok(Resumed::Returned(10)));
+    assert_eq!(
+        s.resume::<i32, i32>(n, 5, &[]),
+        Ok(dynamic::Resumed::Returned(10))
+    );
     assert_eq!(s.outstanding_stacks(), 0);
     kernel_side_clean(&s);
 }
@@ -658,7 +674,7 @@ fn a_cancelled_guest_may_start_a_continuation_and_leave_it_suspended_for_the_ker
 fn dropper_suspended_by_its_victim(
     s: &Store,
     log: &Rc<RefCell<Vec<&'static str>>>,
-    t: crate::cont::Tag,
+    t: dynamic::Tag,
 ) -> ContObj {
     let u = s.tag_new(&[], &[]).unwrap();
     let lg = log.clone();
@@ -678,7 +694,7 @@ fn dropper_suspended_by_its_victim(
     let g = s
         .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
             let k = s.cont_new(inner)?;
-            let Resumed::Suspended { cont, .. } =
+            let dynamic::Resumed::Suspended { cont, .. } =
                 s.resume::<(), ()>(k, (), &[Handler::suspend(u)])?
             else {
                 return Ok(-1);
@@ -709,7 +725,10 @@ fn a_cancelled_guest_that_suspends_past_its_dropper_suspends_the_dropper_and_the
         (Some(State::Suspended), 2)
     );
     // The segment's outermost is G: the resume ends with G's i32.
-    assert_eq!(s.resume::<(), i32>(h, (), &[]), Ok(Resumed::Returned(1)));
+    assert_eq!(
+        s.resume::<(), i32>(h, (), &[]),
+        Ok(dynamic::Resumed::Returned(1))
+    );
     assert_eq!(
         *log.borrow(),
         [
@@ -758,15 +777,15 @@ fn a_cancelled_inner_guest_may_still_suspend_to_a_handler_inside_its_own_segment
         .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
             let k = s.cont_new(inner)?;
             let h = [Handler::suspend(v)];
-            let Resumed::Suspended { cont, .. } = s.resume::<(), i32>(k, (), &h)? else {
+            let dynamic::Resumed::Suspended { cont, .. } = s.resume::<(), i32>(k, (), &h)? else {
                 return Ok(-2);
             };
             match s.resume::<i32, i32>(cont, 41, &h)? {
-                Resumed::Returned(x) => {
+                dynamic::Resumed::Returned(x) => {
                     sn.set(x);
                     Ok(x)
                 }
-                Resumed::Suspended { .. } => Ok(-3),
+                dynamic::Resumed::Suspended { .. } => Ok(-3),
             }
         })
         .unwrap();
@@ -799,7 +818,7 @@ fn a_cancelled_guest_that_throws_into_another_continuation_gets_its_answer() {
         Ok(0)
     });
     assert_eq!(s.drop_cont(k), Ok(()));
-    assert_eq!(got.take(), Some(Ok(Resumed::Returned(77))));
+    assert_eq!(got.take(), Some(Ok(dynamic::Resumed::Returned(77))));
     assert_eq!(s.outstanding_stacks(), 0);
     kernel_side_clean(&s);
 }
@@ -855,7 +874,7 @@ fn a_cancelled_guest_that_tries_to_switch_away_is_refused_and_its_target_stays_f
     assert_eq!(s.state(target), Some(State::Fresh));
     assert_eq!(
         s.resume::<ContObj, i32>(target, ContObj::NULL, &[]),
-        Ok(Resumed::Returned(9))
+        Ok(dynamic::Resumed::Returned(9))
     );
     assert_eq!(s.outstanding_stacks(), 0);
     kernel_side_clean(&s);
@@ -872,7 +891,7 @@ fn victim_switches_over_its_dropper(
     log: &Rc<RefCell<Vec<&'static str>>>,
     lives: &Frames,
     parked_victim: &Rc<Cell<ContObj>>,
-) -> Result<Resumed<i32>, Trap> {
+) -> Result<dynamic::Resumed<i32>, Trap> {
     let u = s.tag_new(&[], &[]).unwrap();
     let sw = s.tag_new(&[], &[]).unwrap();
     let pv = parked_victim.clone();
@@ -904,7 +923,7 @@ fn victim_switches_over_its_dropper(
         .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
             let _mine = l.enter();
             let k = s.cont_new(victim)?;
-            let Resumed::Suspended { cont, .. } =
+            let dynamic::Resumed::Suspended { cont, .. } =
                 s.resume::<(), ()>(k, (), &[Handler::suspend(u)])?
             else {
                 return Ok(-1);
@@ -928,7 +947,7 @@ fn a_cancelled_guest_that_switches_over_its_dropper_can_be_switched_back_to_and_
     let lives = Frames::default();
     let parked_victim = Rc::new(Cell::new(ContObj::NULL));
     let r = victim_switches_over_its_dropper(&s, &log, &lives, &parked_victim);
-    assert_eq!(r, Ok(Resumed::Returned(50)));
+    assert_eq!(r, Ok(dynamic::Resumed::Returned(50)));
     let k = parked_victim.get();
     // Suspended: the victim and G, whose drop is pending under it.
     assert_eq!(
@@ -937,7 +956,10 @@ fn a_cancelled_guest_that_switches_over_its_dropper_can_be_switched_back_to_and_
     );
     assert!(log.borrow().is_empty());
     // The segment ends with G's function: the resume gets G's i32.
-    assert_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    assert_eq!(
+        s.resume::<(), i32>(k, (), &[]),
+        Ok(dynamic::Resumed::Returned(1))
+    );
     assert_eq!(
         *log.borrow(),
         ["victim switched back to", "G's drop returned Ok"]
@@ -953,7 +975,7 @@ fn a_cancelled_guest_that_switches_over_its_dropper_is_cancelled_again_by_the_st
     let lives = Frames::default();
     let parked_victim = Rc::new(Cell::new(ContObj::NULL));
     let r = victim_switches_over_its_dropper(&s, &log, &lives, &parked_victim);
-    assert_eq!(r, Ok(Resumed::Returned(50)));
+    assert_eq!(r, Ok(dynamic::Resumed::Returned(50)));
     assert_eq!((s.outstanding_stacks(), lives.live()), (2, 2));
     drop(s);
     assert_eq!(
@@ -1001,7 +1023,7 @@ fn bind_into_a_suspended_continuation_then_drop_cancels_it_and_the_bound_value_i
     // Typed: bind a fresh one, then drop it: it never runs.
     let ran = Rc::new(Cell::new(false));
     let r = ran.clone();
-    let g = TFunc::wrap(
+    let g = Func::wrap(
         &s,
         move |_: &Store, (a, b): (i32, i64)| -> Result<i64, Trap> {
             r.set(true);
@@ -1040,7 +1062,7 @@ fn resume_throw_into_a_continuation_suspended_by_switch_is_the_switchs_err() {
         })
         .unwrap();
     let r = s.resume::<(), i32>(s.cont_new(a).unwrap(), (), &[Handler::switch(sw)]);
-    assert_eq!(r, Ok(Resumed::Returned(0)));
+    assert_eq!(r, Ok(dynamic::Resumed::Returned(0)));
     let ka = parked_a.get();
     assert_eq!(
         (s.state(ka), s.outstanding_stacks()),
@@ -1053,7 +1075,7 @@ fn resume_throw_into_a_continuation_suspended_by_switch_is_the_switchs_err() {
     );
     assert_eq!(
         s.resume_throw::<i32, i32>(ka, exn, 4, &[]),
-        Ok(Resumed::Returned(40))
+        Ok(dynamic::Resumed::Returned(40))
     );
     assert_eq!(s.outstanding_stacks(), 0);
     kernel_side_clean(&s);
@@ -1078,14 +1100,14 @@ fn a_switch_handle_taken_over_by_the_typed_door_resumes_with_its_types() {
         })
         .unwrap();
     let r = s.resume::<(), i32>(s.cont_new(a).unwrap(), (), &[Handler::switch(sw)]);
-    assert_eq!(r, Ok(Resumed::Returned(0)));
+    assert_eq!(r, Ok(dynamic::Resumed::Returned(0)));
     let raw = parked_a.get();
     assert_eq!(
         kind_of(Cont::<'_, i32, i32>::from_raw(&s, raw)),
         Some(TrapKind::SignatureMismatch)
     );
     let k = Cont::<'_, i64, i32>::from_raw(&s, raw).unwrap();
-    assert!(matches!(k.resume(5, &[]), Ok(TResumed::Returned(15))));
+    assert!(matches!(k.resume(5, &[]), Ok(Resumed::Returned(15))));
     assert_eq!(s.outstanding_stacks(), 0);
 }
 
@@ -1149,34 +1171,34 @@ fn exception_payload_of_an_older_exception_never_reports_a_later_throws_payload(
 fn dropping_the_store_gives_back_every_rc_held_by_suspended_frames_of_every_shape() {
     let s = store();
     let lives = Frames::default();
-    let t = TTag::<(), ()>::new(&s).unwrap();
+    let t = Tag::<(), ()>::new(&s).unwrap();
     let l = lives.clone();
-    let leaf = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let leaf = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         t.suspend(s, ())
     })
     .unwrap()
     .detach();
     let l = lives.clone();
-    let mid = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let mid = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         match Cont::new(s, leaf)?.resume((), &[])? {
-            TResumed::Returned(()) => Ok(()),
-            TResumed::Suspended(_) => Ok(()),
+            Resumed::Returned(()) => Ok(()),
+            Resumed::Suspended(_) => Ok(()),
         }
     })
     .unwrap()
     .detach();
     let l = lives.clone();
-    let top = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let top = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         // A suspended continuation of its own, kept in this frame as a
         // dynamic handle (a typed one here crashes: see
         // `dropping_the_store_while_a_guest_holding_a_typed_handle_...`).
         let kept = typed_kept(s, leaf, t)?.into_raw();
         match Cont::new(s, mid)?.resume((), &[])? {
-            TResumed::Returned(()) => Ok(()),
-            TResumed::Suspended(_) => Ok(()),
+            Resumed::Returned(()) => Ok(()),
+            Resumed::Suspended(_) => Ok(()),
         }?;
         s.drop_cont(kept)
     })
@@ -1219,22 +1241,18 @@ fn dropping_the_store_gives_back_every_rc_held_by_suspended_frames_of_every_shap
     assert_eq!(lives.live(), 0);
 }
 
-fn suspended_ok(r: Resumed<()>) -> ContObj {
+fn suspended_ok(r: dynamic::Resumed<()>) -> ContObj {
     match r {
-        Resumed::Suspended { cont, .. } => cont,
-        Resumed::Returned(()) => ContObj::NULL,
+        dynamic::Resumed::Suspended { cont, .. } => cont,
+        dynamic::Resumed::Returned(()) => ContObj::NULL,
     }
 }
 
 /// A typed continuation of `f` suspended at `t`.
-fn typed_kept<'s>(
-    s: &'s Store,
-    f: TFunc<(), ()>,
-    t: TTag<(), ()>,
-) -> Result<Cont<'s, (), ()>, Trap> {
+fn typed_kept<'s>(s: &'s Store, f: Func<(), ()>, t: Tag<(), ()>) -> Result<Cont<'s, (), ()>, Trap> {
     match Cont::new(s, f)?.resume((), &[t.on()])? {
-        TResumed::Suspended(susp) => Ok(susp.take(t)?.1),
-        TResumed::Returned(()) => Err(Trap::guest("returned")),
+        Resumed::Suspended(susp) => Ok(susp.take(t)?.1),
+        Resumed::Returned(()) => Err(Trap::guest("returned")),
     }
 }
 
@@ -1248,7 +1266,7 @@ fn dropping_the_store_cancels_a_continuation_that_an_earlier_cancellation_suspen
     // Record 0, so cancelled first: it resumes `later` (record 1), which
     // suspends again, and keeps the new handle.
     let _first = parked(&s, t, move |s, _cancelled| {
-        if let Resumed::Suspended { cont, .. } =
+        if let dynamic::Resumed::Suspended { cont, .. } =
             s.resume::<(), i32>(kp.get(), (), &[Handler::suspend(t)])?
         {
             kp.set(cont);
@@ -1303,7 +1321,7 @@ fn a_store_dropped_inside_another_stores_guest_cancels_its_suspended_guests() {
         .unwrap();
     assert_eq!(
         a.resume::<(), i32>(a.cont_new(g).unwrap(), (), &[]),
-        Ok(Resumed::Returned(1))
+        Ok(dynamic::Resumed::Returned(1))
     );
     assert!(b_slot.borrow().is_none());
     // B's guest was cancelled, on top of A's chain, and returned through
@@ -1368,7 +1386,10 @@ fn a_guest_cancelled_by_a_store_drop_inside_another_stores_chain_cannot_reach_th
             Some(TrapKind::UnhandledTag),
         ]
     );
-    assert_eq!(a.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    assert_eq!(
+        a.resume::<(), i32>(k, (), &[]),
+        Ok(dynamic::Resumed::Returned(1))
+    );
     // The refused resume left A's parked continuation as it was.
     assert_eq!(a.state(parked_in_a), Some(State::Suspended));
     assert_eq!(a.drop_cont(parked_in_a), Ok(()));
@@ -1411,30 +1432,30 @@ fn dropping_the_store_while_a_guest_holding_a_typed_handle_is_suspended_under_an
  {
     let lives = Frames::default();
     let s = store();
-    let yld = TTag::<(), ()>::new(&s).unwrap();
-    let out = TTag::<(), ()>::new(&s).unwrap();
+    let yld = Tag::<(), ()>::new(&s).unwrap();
+    let out = Tag::<(), ()>::new(&s).unwrap();
     let l = lives.clone();
-    let task = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let task = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         yld.suspend(s, ())
     })
     .unwrap()
     .detach();
     let l = lives.clone();
-    let inner = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let inner = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         out.suspend(s, ())
     })
     .unwrap()
     .detach();
     let l = lives.clone();
-    let guest = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let guest = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         let _task = typed_kept(s, task, yld)?; // record 1, typed, in this frame
         // Record 2: suspends to the kernel through this guest (no handler
         // here), so the segment record 2 .. record 0 is suspended.
         match Cont::new(s, inner)?.resume((), &[])? {
-            TResumed::Returned(()) | TResumed::Suspended(_) => Ok(()),
+            Resumed::Returned(()) | Resumed::Suspended(_) => Ok(()),
         }
     })
     .unwrap();
@@ -1453,35 +1474,35 @@ fn dropping_the_store_while_a_guest_holding_a_typed_handle_is_suspended_under_an
 fn a_typed_handle_outlived_by_its_cancelled_continuation_cannot_forge_a_handle_in_a_recycled_record()
  {
     let s = store();
-    let out = TTag::<(), ()>::new(&s).unwrap();
-    let yv = TTag::<(), u128>::new(&s).unwrap();
+    let out = Tag::<(), ()>::new(&s).unwrap();
+    let yv = Tag::<(), u128>::new(&s).unwrap();
     let forged_seen: Rc<Cell<Option<(bool, u64)>>> = Rc::new(Cell::new(None));
     type Outcome = Option<(State, Option<TrapKind>)>;
     let outcome: Rc<Cell<Outcome>> = Rc::new(Cell::new(None));
     let fs = forged_seen.clone();
-    let probe = TFunc::wrap(&s, move |_: &Store, k: ContObj| -> Result<(), Trap> {
+    let probe = Func::wrap(&s, move |_: &Store, k: ContObj| -> Result<(), Trap> {
         fs.set(Some((k.is_null(), k.revision())));
         Ok(())
     })
     .unwrap()
     .detach();
-    let task = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let task = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         yv.suspend(s, ())?;
         Ok(())
     })
     .unwrap()
     .detach();
-    let inner = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let inner = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         out.suspend(s, ())
     })
     .unwrap()
     .detach();
     let oc = outcome.clone();
-    let guest = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let guest = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         // Record 1: typed, expects a v128.
         let k: Cont<'_, u128, ()> = match Cont::new(s, task)?.resume((), &[yv.on()])? {
-            TResumed::Suspended(susp) => susp.take(yv)?.1,
-            TResumed::Returned(()) => return Ok(()),
+            Resumed::Suspended(susp) => susp.take(yv)?.1,
+            Resumed::Returned(()) => return Ok(()),
         };
         // Record 2 suspends to the kernel through this guest.
         let r = Cont::new(s, inner)?.resume((), &[]).map(|_| ());
@@ -1590,11 +1611,11 @@ fn a_guest_that_forgets_a_lock_cannot_resume_switch_or_drop_and_what_it_refused_
     );
     assert_eq!(
         s.resume::<ContObj, i32>(target, ContObj::NULL, &[]),
-        Ok(Resumed::Returned(3))
+        Ok(dynamic::Resumed::Returned(3))
     );
     assert_eq!(
         s.resume::<(), i32>(victim, (), &[]),
-        Ok(Resumed::Returned(4))
+        Ok(dynamic::Resumed::Returned(4))
     );
     assert_eq!(s.outstanding_stacks(), 0);
 }
@@ -1626,7 +1647,10 @@ fn an_inner_continuation_that_returns_holding_a_lock_traps_to_its_resumer_which_
         seen.get(),
         Some((TrapKind::LockHeld, "forgotten by the inner guest", 0))
     );
-    assert_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(5)));
+    assert_eq!(
+        s.resume::<(), i32>(k, (), &[]),
+        Ok(dynamic::Resumed::Returned(5))
+    );
     assert_eq!(s.outstanding_stacks(), 0);
     kernel_side_clean(&s);
 }
@@ -1742,7 +1766,7 @@ fn a_guard_kept_past_its_guests_trap_cannot_uncount_a_lock_the_kernel_holds() {
 #[test]
 fn a_typed_resume_refused_for_a_held_lock_does_not_strand_the_continuation() {
     let s = store();
-    let f = TFunc::wrap(&s, |_: &Store, (): ()| -> Result<i32, Trap> { Ok(1) }).unwrap();
+    let f = Func::wrap(&s, |_: &Store, (): ()| -> Result<i32, Trap> { Ok(1) }).unwrap();
     let k = Cont::new(&s, f).unwrap();
     let lock = Mutex::new("held across a typed resume", ());
     let guard = lock.lock();
@@ -1759,9 +1783,9 @@ fn a_typed_resume_refused_for_a_held_lock_does_not_strand_the_continuation() {
 fn dropping_a_suspended_typed_cont_while_holding_a_lock_cancels_it_at_the_next_cont_new() {
     let s = store();
     let lives = Frames::default();
-    let yld = TTag::<(), ()>::new(&s).unwrap();
+    let yld = Tag::<(), ()>::new(&s).unwrap();
     let l = lives.clone();
-    let f = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let f = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         yld.suspend(s, ())
     })
@@ -1785,9 +1809,9 @@ fn typed_cont_of_a_dropped_in_a_guest_of_b(
     b: &Rc<Pin<Box<Store>>>,
     lives: &Frames,
 ) -> (ContObj, Option<TrapKind>) {
-    let yld = TTag::<(), ()>::new(a).unwrap();
+    let yld = Tag::<(), ()>::new(a).unwrap();
     let l = lives.clone();
-    let f = TFunc::wrap(a, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let f = Func::wrap(a, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         yld.suspend(s, ())
     })
@@ -1905,7 +1929,7 @@ fn walk_here_inside_a_continuation_climbs_into_the_kernel_frames() {
         .unwrap();
     assert_eq!(
         s.resume::<(), ()>(s.cont_new(f).unwrap(), (), &[]),
-        Ok(Resumed::Returned(()))
+        Ok(dynamic::Resumed::Returned(()))
     );
     // The guest's frames, the shim and entry, the trampoline's record, and
     // at least one frame of this test on the host stack.
@@ -1918,20 +1942,20 @@ fn walk_here_inside_a_continuation_climbs_into_the_kernel_frames() {
 fn ten_thousand_create_suspend_cancel_cycles_of_every_kind_leave_no_stack_and_no_rc() {
     let s = store();
     let lives = Frames::default();
-    let t = TTag::<(), ()>::new(&s).unwrap();
-    let exn = TTag::<i32, ()>::new(&s).unwrap();
+    let t = Tag::<(), ()>::new(&s).unwrap();
+    let exn = Tag::<i32, ()>::new(&s).unwrap();
     let l = lives.clone();
-    let leaf = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let leaf = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         t.suspend(s, ())
     })
     .unwrap()
     .detach();
     let l = lives.clone();
-    let pair = TFunc::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
+    let pair = Func::wrap(&s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let _mine = l.enter();
         match Cont::new(s, leaf)?.resume((), &[])? {
-            TResumed::Returned(()) | TResumed::Suspended(_) => Ok(()),
+            Resumed::Returned(()) | Resumed::Suspended(_) => Ok(()),
         }
     })
     .unwrap();
@@ -1957,7 +1981,10 @@ fn ten_thousand_create_suspend_cancel_cycles_of_every_kind_leave_no_stack_and_no
             _ => {
                 let k = s.cont_new(leaf.untyped()).unwrap();
                 let k = suspended(s.resume::<(), ()>(k, (), &[Handler::suspend(t.untyped())]));
-                assert_eq!(s.resume::<(), ()>(k, (), &[]), Ok(Resumed::Returned(())));
+                assert_eq!(
+                    s.resume::<(), ()>(k, (), &[]),
+                    Ok(dynamic::Resumed::Returned(()))
+                );
             }
         }
         if i % 1000 == 999 {
@@ -1990,7 +2017,7 @@ fn a_func_of_a_dropped_store_is_refused_as_foreign_never_called() {
             Ok(x)
         })
         .unwrap();
-    let typed = TFunc::<i32, i32>::wrap(&a, |_: &Store, x: i32| Ok(x))
+    let typed = Func::<i32, i32>::wrap(&a, |_: &Store, x: i32| Ok(x))
         .unwrap()
         .detach();
     drop(a);
@@ -2024,7 +2051,7 @@ fn a_func_of_another_live_store_is_refused_as_foreign() {
     let (a, b) = (store(), store());
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();
-    let fa = TFunc::<i32, i32>::wrap(&a, move |_: &Store, x: i32| {
+    let fa = Func::<i32, i32>::wrap(&a, move |_: &Store, x: i32| {
         c.set(c.get() + 1);
         Ok(x + 1)
     })
@@ -2046,13 +2073,13 @@ fn a_func_of_another_live_store_is_refused_as_foreign() {
         .unwrap();
     assert_eq!(
         b.resume::<(), i32>(b.cont_new(g).unwrap(), (), &[]),
-        Ok(Resumed::Returned(1))
+        Ok(dynamic::Resumed::Returned(1))
     );
     assert_eq!(calls.get(), 0);
     assert_eq!(b.outstanding_stacks(), 0);
     // In its own store it runs.
     match Cont::new(&a, fa).unwrap().resume(41, &[]) {
-        Ok(TResumed::Returned(v)) => assert_eq!(v, 42),
+        Ok(Resumed::Returned(v)) => assert_eq!(v, 42),
         _ => panic!("expected 42"),
     }
     assert_eq!(calls.get(), 1);
@@ -2065,8 +2092,8 @@ fn a_func_of_another_live_store_is_refused_as_foreign() {
 #[test]
 fn a_refused_switch_target_of_another_store_is_freed_by_its_own_store() {
     let (a, b) = (store(), store());
-    let sw = TTag::<(), i32>::new(&a).unwrap();
-    let fb = TFunc::<ContObj, i32>::wrap(&b, |_: &Store, _: ContObj| Ok(0)).unwrap();
+    let sw = Tag::<(), i32>::new(&a).unwrap();
+    let fb = Func::<ContObj, i32>::wrap(&b, |_: &Store, _: ContObj| Ok(0)).unwrap();
     let target = Cont::new(&b, fb).unwrap();
     assert_eq!(b.outstanding_stacks(), 1);
     assert_eq!(kind_of(sw.switch(&a, target)), Some(TrapKind::UnhandledTag));
@@ -2075,7 +2102,7 @@ fn a_refused_switch_target_of_another_store_is_freed_by_its_own_store() {
     assert_eq!((a.outstanding_stacks(), a.cached_stacks()), (0, 0));
     // Inside a guest of A, where the switch is refused as foreign.
     let bs = shared();
-    let fb = TFunc::<ContObj, i32>::wrap(&bs, |_: &Store, _: ContObj| Ok(0))
+    let fb = Func::<ContObj, i32>::wrap(&bs, |_: &Store, _: ContObj| Ok(0))
         .unwrap()
         .detach();
     let (b_in_a, kind) = (bs.clone(), Rc::new(Cell::new(None)));
@@ -2089,7 +2116,7 @@ fn a_refused_switch_target_of_another_store_is_freed_by_its_own_store() {
         .unwrap();
     assert_eq!(
         a.resume::<(), i32>(a.cont_new(g).unwrap(), (), &[sw.on_switch()]),
-        Ok(Resumed::Returned(0))
+        Ok(dynamic::Resumed::Returned(0))
     );
     assert_eq!(kind.get(), Some(TrapKind::ForeignContinuation));
     assert_eq!(bs.outstanding_stacks(), 0);

@@ -61,7 +61,7 @@ pub mod func;
 mod handles;
 pub mod limits;
 pub mod provider;
-pub mod raw_door;
+mod raw_door;
 mod registry;
 pub mod report;
 mod resume;
@@ -99,13 +99,12 @@ mod throw_tests;
 #[cfg(test)]
 mod typed_tests;
 
-pub use contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
-pub use func::{ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValue, WasmValues};
+pub use contref::{MAX_VALUES, State};
+pub use func::{ArrayCallFn, DefineError, FuncRecord, VMContext, WasmValue, WasmValues};
 pub use limits::{StoreLimits, StoreUsage};
 #[cfg(target_os = "linux")]
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
-pub use raw_door::RawResumed;
 pub use report::TrapReport;
 pub use stack::ContStack;
 pub use store::{STACK_CACHE, Store};
@@ -115,3 +114,25 @@ pub use trap::{Backtrace, Trap, TrapKind, TrapText};
 pub use traps::trap_current;
 pub use val::{ValRaw, ValType};
 pub use walk::Frame;
+
+// The typed door takes the plain names: it is the one a student writes.
+pub use typed::{Cont, Func, Resumed, Suspension, Tag};
+
+/// The dynamic door: `Copy` handles whose types are checked at run time by
+/// the store's own methods (`Store::cont_new`, `Store::resume`,
+/// `Store::suspend`, ...). A guest that learns its types only while it runs
+/// (a scheduler over mixed tasks, the interpreter's host functions) uses
+/// these.
+pub mod dynamic {
+    pub use super::contref::{ContObj, Handler, Resumed, Tag};
+    pub use super::func::Func;
+}
+
+/// The raw door: the store's `*_raw` methods over slices of [`ValRaw`]
+/// and [`ValType`] lists, for an interpreter (see `Store::resume_raw`).
+pub mod raw {
+    pub use super::contref::{ContObj, Handler, Tag};
+    /// How a raw `resume` came back: the function's result types, or the
+    /// handler and the suspended continuation.
+    pub use super::raw_door::RawResumed as Resumed;
+}

@@ -75,9 +75,8 @@
 //! exercised.
 #![forbid(unsafe_code)]
 
-use crate::cont::{
-    ContObj, Func, Handler, MmapStacks, Resumed, State, Store, Tag, Trap, TrapKind, ValType,
-};
+use crate::cont::dynamic::{ContObj, Func, Handler, Resumed, Tag};
+use crate::cont::{MmapStacks, State, Store, Trap, TrapKind, ValType};
 use crate::sync::Mutex;
 use alloc::boxed::Box;
 use alloc::format;

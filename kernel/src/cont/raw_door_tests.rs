@@ -1,7 +1,9 @@
 //! The raw door: the operations over `ValRaw` slots and `ValType` lists
 //! that an interpreter uses, with their run-time type checks.
 
-use crate::cont::{ContObj, MmapStacks, RawResumed, Store, Trap, TrapKind, ValRaw, ValType};
+use crate::cont::dynamic::ContObj;
+use crate::cont::raw;
+use crate::cont::{MmapStacks, Store, Trap, TrapKind, ValRaw, ValType};
 use ValType::*;
 use alloc::boxed::Box;
 use core::pin::Pin;
@@ -29,10 +31,10 @@ fn a_raw_generator_suspends_slots_and_gets_slots_back() {
         .unwrap();
     let k = s.cont_new(f).unwrap();
     let mut results = [ValRaw::ZERO; 1];
-    let handlers = [crate::cont::Handler::suspend(tag)];
+    let handlers = [crate::cont::dynamic::Handler::suspend(tag)];
     // SAFETY: no slot holds a continuation.
     let r = unsafe { s.resume_raw(k, &[ValRaw::from_i32(4)], &[I32], &handlers, &mut results) };
-    let Ok(RawResumed::Suspended { handler: 0, cont }) = r else {
+    let Ok(raw::Resumed::Suspended { handler: 0, cont }) = r else {
         panic!("expected a suspension, got {r:?}")
     };
     let mut payload = [ValRaw::ZERO; 2];
@@ -40,7 +42,7 @@ fn a_raw_generator_suspends_slots_and_gets_slots_back() {
     assert_eq!((payload[0].i32(), payload[1].i64()), (4, 4000));
     // SAFETY: as above.
     let r = unsafe { s.resume_raw(cont, &[ValRaw::from_i32(10)], &[I32], &[], &mut results) };
-    assert_eq!(r, Ok(RawResumed::Returned(&[I32][..])));
+    assert_eq!(r, Ok(raw::Resumed::Returned(&[I32][..])));
     assert_eq!(results[0].i32(), 14);
     assert_eq!(s.outstanding_stacks(), 0);
 }
@@ -65,7 +67,7 @@ fn raw_arguments_of_other_types_or_count_are_refused_before_anything_runs() {
     let ok = unsafe { s.resume_raw(k, &[ValRaw::from_i32(9)], &[I32], &[], &mut results) };
     assert_eq!(
         (ok, results[0].i32()),
-        (Ok(RawResumed::Returned(&[I32][..])), 9)
+        (Ok(raw::Resumed::Returned(&[I32][..])), 9)
     );
 }
 
@@ -88,7 +90,7 @@ fn raw_bind_takes_a_prefix_of_the_expected_types() {
         let r = s.resume_raw(k, &[ValRaw::from_i64(40)], &[I64], &[], &mut out);
         assert_eq!(
             (r, out[0].i64()),
-            (Ok(RawResumed::Returned(&[I64][..])), 42)
+            (Ok(raw::Resumed::Returned(&[I64][..])), 42)
         );
     }
 }

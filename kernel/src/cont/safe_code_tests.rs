@@ -6,7 +6,8 @@
 //! (panics, locks, the console); `docs/guarantees.md` lists them all.
 #![forbid(unsafe_code)]
 
-use crate::cont::{ContObj, Handler, MmapStacks, Resumed, State, Store, Trap, TrapKind};
+use crate::cont::dynamic::{ContObj, Handler, Resumed};
+use crate::cont::{MmapStacks, State, Store, Trap, TrapKind};
 use crate::sync::Mutex;
 use alloc::boxed::Box;
 use alloc::rc::Rc;

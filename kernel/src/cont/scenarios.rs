@@ -28,10 +28,8 @@ use core::fmt::Debug;
 use core::panic::Location;
 
 use super::ValType::*;
-use super::{
-    ContObj, Func, Handler, Resumed, State, Store, Tag, Trap, TrapKind, VMContext, ValRaw,
-    WasmValues,
-};
+use super::dynamic::{ContObj, Func, Handler, Resumed, Tag};
+use super::{State, Store, Trap, TrapKind, VMContext, ValRaw, WasmValues};
 use crate::testing::TestResult;
 use crate::{check, check_eq};
 

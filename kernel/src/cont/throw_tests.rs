@@ -5,9 +5,8 @@
 //! payload readable through `Store::exception_payload`.
 #![forbid(unsafe_code)]
 
-use crate::cont::{
-    ContObj, Handler, MmapStacks, Resumed, State, Store, Tag, Trap, TrapKind, ValType,
-};
+use crate::cont::dynamic::{ContObj, Handler, Resumed, Tag};
+use crate::cont::{MmapStacks, State, Store, Trap, TrapKind, ValType};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use core::cell::Cell;

@@ -108,11 +108,12 @@
 //! search, the lock and store checks, and the revision bump that makes any
 //! `ContObj` copy of the same continuation stale.
 
-use super::contref::{ContRef, Handler, Resumed as DynResumed, State};
-use super::func::{DefineError, Func as DynFunc, WasmValue, WasmValues};
+use super::contref::{ContRef, Handler, State};
+use super::dynamic;
+use super::dynamic::ContObj;
+use super::func::{DefineError, WasmValue, WasmValues};
 use super::store::{Store, same_types};
 use super::trap::{Trap, TrapKind};
-use super::{ContObj, Tag as DynTag};
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 
@@ -171,8 +172,8 @@ impl<P: WasmValues, R: WasmValues> Tag<P, R> {
     }
 
     /// The same tag for the dynamic door (`Store::resume`, `Handler`).
-    pub fn untyped(self) -> DynTag {
-        DynTag {
+    pub fn untyped(self) -> dynamic::Tag {
+        dynamic::Tag {
             id: self.id,
             params: P::TYPES,
             results: R::TYPES,
@@ -223,7 +224,7 @@ impl<R: WasmValues> Tag<(), R> {
 /// function of another store, live or dropped, traps
 /// ([`TrapKind::ForeignFunc`]) and never reads its record.
 pub struct Func<'s, P, R> {
-    raw: DynFunc,
+    raw: dynamic::Func,
     _store: PhantomData<&'s Store>,
     _types: PhantomData<fn(P) -> R>,
 }
@@ -262,7 +263,7 @@ impl<'s, P: WasmValues, R: WasmValues> Func<'s, P, R> {
     }
 
     /// The same function for the dynamic door.
-    pub fn untyped(self) -> DynFunc {
+    pub fn untyped(self) -> dynamic::Func {
         self.raw
     }
 }
@@ -331,8 +332,8 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
         // a ContRef of its store, its types are `A` and `R` by construction,
         // and the lock and store checks have just passed.
         match unsafe { store.resume_live::<A, R>(contref, args, handlers) } {
-            Ok(DynResumed::Returned(v)) => Ok(Resumed::Returned(v)),
-            Ok(DynResumed::Suspended { handler, cont }) => {
+            Ok(dynamic::Resumed::Returned(v)) => Ok(Resumed::Returned(v)),
+            Ok(dynamic::Resumed::Suspended { handler, cont }) => {
                 Ok(Resumed::Suspended(Suspension::new(store, cont, handler)))
             }
             Err(trap) => Err(trap),
@@ -353,8 +354,8 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
         store.no_other_store_running()?;
         let _ = ManuallyDrop::new(self);
         match store.resume_throw::<E, R>(raw, tag.untyped(), payload, handlers) {
-            Ok(DynResumed::Returned(v)) => Ok(Resumed::Returned(v)),
-            Ok(DynResumed::Suspended { handler, cont }) => {
+            Ok(dynamic::Resumed::Returned(v)) => Ok(Resumed::Returned(v)),
+            Ok(dynamic::Resumed::Suspended { handler, cont }) => {
                 Ok(Resumed::Suspended(Suspension::new(store, cont, handler)))
             }
             Err(trap) => Err(trap),

@@ -2,8 +2,8 @@
 //! once, handles used once, dropped handles that free their stacks.
 #![forbid(unsafe_code)]
 
-use crate::cont::typed::{Cont, Func, Resumed, Tag};
-use crate::cont::{ContObj, MmapStacks, State, Store, Trap, TrapKind};
+use crate::cont::dynamic::ContObj;
+use crate::cont::{Cont, Func, MmapStacks, Resumed, State, Store, Tag, Trap, TrapKind};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec::Vec;

@@ -28,7 +28,8 @@
 use super::interp::{self, Thread};
 use super::module::{ConstOp, Module, SegmentMode};
 use super::trap::{Exn, Unwind};
-use crate::cont::{Func, Handler, Store, Tag, Trap, TrapKind, VMContext, ValRaw, ValType};
+use crate::cont::dynamic::{Func, Handler, Tag};
+use crate::cont::{Store, Trap, TrapKind, VMContext, ValRaw, ValType};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::string::String;

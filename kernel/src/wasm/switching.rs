@@ -29,7 +29,9 @@ use super::code::Code;
 use super::instance::Instance;
 use super::interp::{Thread, exn_of, func_of};
 use super::trap::{self, Unwind, wasm_trap};
-use crate::cont::{ContObj, MAX_VALUES, RawResumed, ValRaw, WasmValue};
+use crate::cont::dynamic::ContObj;
+use crate::cont::raw;
+use crate::cont::{MAX_VALUES, ValRaw, WasmValue};
 
 /// The continuation a slot holds.
 fn cont_of(v: ValRaw) -> ContObj {
@@ -135,15 +137,15 @@ fn outcome(
     fp: usize,
     at: usize,
     table: u32,
-    r: RawResumed,
+    r: raw::Resumed,
     results: &[ValRaw],
 ) -> Result<Outcome, Unwind> {
     match r {
-        RawResumed::Returned(types) => {
+        raw::Resumed::Returned(types) => {
             th.stack[at..at + types.len()].copy_from_slice(&results[..types.len()]);
             Ok((None, at + types.len()))
         }
-        RawResumed::Suspended { handler, cont } => {
+        raw::Resumed::Suspended { handler, cont } => {
             let clause = inst.module.resume_tables[table as usize][handler];
             let Some(target) = clause.target else {
                 // A switch clause is never reported as a suspension.

@@ -16,7 +16,8 @@
 //!   `TrapKind::Exception` with the payload in the store, and becomes an
 //!   `Exn` again on the resumer's side.
 
-use crate::cont::{Tag, Trap, TrapKind, ValRaw};
+use crate::cont::dynamic::Tag;
+use crate::cont::{Trap, TrapKind, ValRaw};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 

@@ -10,6 +10,7 @@
 //! trampoline); they return what they saw, and the test asserts outside.
 
 use super::*;
+use crate::cont::dynamic::{ContObj, Func, Handler, Resumed};
 use ValType::*;
 use alloc::boxed::Box;
 use alloc::rc::Rc;

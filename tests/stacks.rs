@@ -17,7 +17,8 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::ptr::{read_volatile, write_volatile};
 
-use kernel::cont::scenarios::failing_guest;
+mod scenarios;
+
 use kernel::cont::{
     ContObj, ContStack, Handler, Resumed, StackProvider, Store, StoreLimits, Trap, TrapKind,
     ValType,
@@ -27,6 +28,7 @@ use kernel::paging::{self, PAGE_SIZE};
 use kernel::stacks::{self, Config, ConfigError, KernelStacks};
 use kernel::testing::TestResult;
 use kernel::{check, check_eq, frames, heap, println};
+use scenarios::failing_guest;
 use x86_64::VirtAddr;
 
 kernel::suite!(

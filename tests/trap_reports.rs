@@ -23,7 +23,8 @@ use core::cell::Cell;
 use core::hint::black_box;
 use core::pin::Pin;
 
-use kernel::cont::scenarios::{ok, trapped};
+mod scenarios;
+
 use kernel::cont::trace::{MAX_TRACE, Trace};
 use kernel::cont::trap::MAX_FRAMES;
 use kernel::cont::{Func, Store, Trap, TrapKind};
@@ -32,6 +33,7 @@ use kernel::stacks::{self, KernelStacks};
 use kernel::symbols::{self, Name};
 use kernel::testing::TestResult;
 use kernel::{check, check_eq};
+use scenarios::{ok, trapped};
 use x86_64::VirtAddr;
 
 kernel::suite!(

@@ -4,13 +4,13 @@
 //! checks it.
 #![forbid(unsafe_code)]
 
-use crate::cont::limits::{DEFAULT_HEAP_QUOTA, DEFAULT_STACK_LIMIT, GUEST_HEAP_POOL};
-use crate::cont::{
-    ContObj, Func, MmapStacks, Resumed, STACK_CACHE, Store, StoreLimits, StoreUsage, Trap, TrapKind,
-};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::pin::Pin;
+use kernel::cont::limits::{DEFAULT_HEAP_QUOTA, DEFAULT_STACK_LIMIT, GUEST_HEAP_POOL};
+use kernel::cont::{
+    ContObj, Func, MmapStacks, Resumed, STACK_CACHE, Store, StoreLimits, StoreUsage, Trap, TrapKind,
+};
 
 const STACK: usize = 64 * 1024;
 
@@ -185,7 +185,7 @@ fn a_stack_limit_of_zero_refuses_every_cont_new() {
 
 #[test]
 fn the_typed_door_meets_the_same_stack_limit_and_reads_the_same_usage() {
-    use crate::cont::typed::{self, Cont};
+    use kernel::cont::typed::{self, Cont};
     let s = limited(1);
     let f = typed::Func::<i32, i32>::wrap(&s, |_: &Store, x: i32| Ok(x + 1)).unwrap();
     let k = Cont::new(&s, f).unwrap();

@@ -5,13 +5,13 @@
 //! payload readable through `Store::exception_payload`.
 #![forbid(unsafe_code)]
 
-use crate::cont::{
-    ContObj, Handler, MmapStacks, Resumed, State, Store, Tag, Trap, TrapKind, ValType,
-};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use core::cell::Cell;
 use core::pin::Pin;
+use kernel::cont::{
+    ContObj, Handler, MmapStacks, Resumed, State, Store, Tag, Trap, TrapKind, ValType,
+};
 
 fn store() -> Pin<Box<Store>> {
     Store::new(MmapStacks::new(), 64 * 1024)

@@ -280,12 +280,13 @@ PASSED=0
 FAILED=0
 
 # Host-side unit tests of the pure logic (cargo test on the host target):
-# the kernel crate's, and the runner's own (builder/src/run.rs: how a
-# suite's boot is read).
+# the kernel crate's, the continuation core's test crates (kernel/tests/,
+# the package kernel-tests), and the runner's own (builder/src/run.rs: how
+# a suite's boot is read).
 run_host_tests() {
     local log="$ROOT/target/host-tests.log" status=0
     mkdir -p "$ROOT/target"
-    cargo test -p kernel -p builder >"$log" 2>&1 || status=$?
+    cargo test -p kernel -p kernel-tests -p builder >"$log" 2>&1 || status=$?
     grep -E '^test .* \.\.\. ' "$log" || true
     local p f
     p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
@@ -557,6 +558,7 @@ run_lint() {
     local status=0
     cargo fmt --all --check >&2 || { say "lint: cargo fmt --all would change files"; status=1; }
     cargo clippy --quiet -p kernel --lib --tests -- -D warnings >&2 || status=1
+    cargo clippy --quiet -p kernel-tests --tests -- -D warnings >&2 || status=1
     cargo clippy --quiet -p bench --lib -- -D warnings >&2 || status=1
     cargo clippy --quiet -p builder -p bundle --all-targets --all-features -- -D warnings >&2 || status=1
     cargo clippy --quiet -Zbuild-std=core,compiler_builtins,alloc \

@@ -2,8 +2,8 @@
 //! `suspend`, `switch`, `cont.bind`, drop and traps, on the kernel's own
 //! continuation stacks.
 //!
-//! The behaviours the host tests in `kernel/src/cont/tests/` check too are
-//! written once, in `kernel::cont::scenarios`; here `cont_suite!`
+//! The behaviours the host tests in `kernel/tests/cont/` check too are
+//! written once, in `scenarios.rs` beside this file; here `cont_suite!`
 //! runs each of them where the runtime is meant to run: every store gets
 //! its stacks from [`KernelStacks`], so each continuation lives in a slot of
 //! the continuation-stack region, mapped page by page on first touch, with
@@ -28,13 +28,15 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::pin::Pin;
 
-use kernel::cont::scenarios::{self, ok, returned, trapped};
+mod scenarios;
+
 use kernel::cont::switch::{frame_pointer, start_trampoline_address};
 use kernel::cont::{Frame, StackProvider, State, Store, StoreLimits, Trap, TrapKind};
 use kernel::paging::{self, CONT_STACKS_START};
 use kernel::stacks::{self, KernelStacks};
 use kernel::testing::TestResult;
 use kernel::{check, check_eq};
+use scenarios::{ok, returned, trapped};
 use x86_64::VirtAddr;
 
 /// Usable bytes of every continuation stack in these tests.
@@ -55,7 +57,7 @@ fn store() -> Pin<Box<Store>> {
 }
 
 /// `cont_suite!(a, b)`: the suite of this file. Each name becomes a test
-/// that runs the scenario of that name from `kernel::cont::scenarios` in a
+/// that runs the scenario of that name from `scenarios.rs` in a
 /// fresh store of kernel stacks; the tests written out below follow them.
 macro_rules! cont_suite {
     ($($scenario:ident),* $(,)?) => {
@@ -77,7 +79,7 @@ macro_rules! cont_suite {
     };
 }
 
-kernel::for_each_scenario!(cont_suite);
+crate::for_each_scenario!(cont_suite);
 
 /// The address of a local variable of the caller's frame: where its stack is.
 #[inline(always)]

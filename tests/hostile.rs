@@ -1,6 +1,6 @@
 //! Hostile tests, in safe Rust only: each is a way that guest code once took
 //! the kernel down (a crash, a hang), and now gets a trap while the boot
-//! goes on. The host module `kernel/src/cont/safe_code_tests.rs` checks the
+//! goes on. The host module `kernel/tests/cont_hostile/safe_code.rs` checks the
 //! rules that need no CPU; these need the kernel's own stacks, console,
 //! locks and panic handler. `docs/guarantees.md` lists every rule and the
 //! test that checks it.
@@ -11,7 +11,7 @@
 //! (guard pages, demand paging, an exhausted pool, overflows inside the
 //! pool's own calls) and trap reports (overflow reports, a panicking
 //! writer, a dropped store's trap); its host half is
-//! `kernel/src/cont/hostile_cache_tests.rs`.
+//! `kernel/tests/cont_hostile/cache/`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]

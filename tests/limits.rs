@@ -4,7 +4,7 @@
 //! the byte, whoever frees the block and whenever; all guests together
 //! never take the kernel's reserve; `cont.new` past the stack limit traps.
 //! The host half (the stack limit and the API, no heap accounting there)
-//! is `kernel/src/cont/limits_tests.rs`; `docs/guarantees.md`, "Per-store
+//! is `kernel/tests/cont/limits.rs`; `docs/guarantees.md`, "Per-store
 //! limits", states the rules.
 //!
 //! Guests that fill their quota push their blocks into a `Vec` the kernel

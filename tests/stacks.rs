@@ -17,14 +17,16 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 use core::ptr::{read_volatile, write_volatile};
 
+mod scenarios;
+
 use kernel::cont::dynamic::{ContObj, Handler, Resumed};
-use kernel::cont::scenarios::failing_guest;
 use kernel::cont::{ContStack, StackProvider, Store, StoreLimits, Trap, TrapKind, ValType};
 use kernel::interrupts::{probe, vector};
 use kernel::paging::{self, PAGE_SIZE};
 use kernel::stacks::{self, Config, ConfigError, KernelStacks};
 use kernel::testing::TestResult;
 use kernel::{check, check_eq, frames, heap, println};
+use scenarios::failing_guest;
 use x86_64::VirtAddr;
 
 kernel::suite!(

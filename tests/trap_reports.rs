@@ -23,8 +23,9 @@ use core::cell::Cell;
 use core::hint::black_box;
 use core::pin::Pin;
 
+mod scenarios;
+
 use kernel::cont::dynamic::Func;
-use kernel::cont::scenarios::{ok, trapped};
 use kernel::cont::trace::{MAX_TRACE, Trace};
 use kernel::cont::trap::MAX_FRAMES;
 use kernel::cont::{Store, Trap, TrapKind};
@@ -33,6 +34,7 @@ use kernel::stacks::{self, KernelStacks};
 use kernel::symbols::{self, Name};
 use kernel::testing::TestResult;
 use kernel::{check, check_eq};
+use scenarios::{ok, trapped};
 use x86_64::VirtAddr;
 
 kernel::suite!(

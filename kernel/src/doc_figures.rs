@@ -647,7 +647,8 @@ fn wasm_md_quotes_the_host_threads_stack_cap_and_guarantees_the_fuzzers_default_
 // of `docs/` or a new suite of `tests/` is covered without a line here.
 
 /// A test as its runner names it, one segment a piece:
-/// `["cont", "hostile_tests", "name"]` for a host test,
+/// `["cont", "typed", "name"]` for a test of the library's host build or
+/// of a host test crate (`kernel/tests/cont/typed.rs`),
 /// `["hostile", "name"]` for a test of an in-kernel suite, `["gdb", "name"]`.
 type TestPath = Vec<String>;
 
@@ -701,11 +702,11 @@ fn fn_name(line: &str) -> Option<&str> {
     (only_modifiers && is_ident(name)).then_some(name)
 }
 
-/// The names `crate::for_each_scenario!` lists: each harness (the host's
-/// `cont::tests::scenarios` and the in-kernel `cont` suite) makes one test
-/// of each.
+/// The names `for_each_scenario!` (`tests/scenarios.rs`) lists: each
+/// harness (the host crate's `cont::scenarios` and the in-kernel `cont`
+/// suite) makes one test of each.
 fn scenario_names(root: &std::path::Path) -> Vec<String> {
-    let source = read(&root.join("kernel/src/cont/scenarios.rs"));
+    let source = read(&root.join("tests/scenarios.rs"));
     let (_, list) = source
         .split_once("macro_rules! for_each_scenario {")
         .and_then(|(_, rest)| rest.split_once("$m!("))
@@ -721,21 +722,34 @@ fn scenario_names(root: &std::path::Path) -> Vec<String> {
     names
 }
 
-/// Every `#[test]` of the kernel crate's host build, with its module path:
-/// the module of its file, then the inline `mod name {` blocks around it
-/// (found by their indentation, as rustfmt leaves it). A module that calls
+/// Every `#[test]` run on the host: of the kernel crate's host build
+/// (`kernel/src`) and of the host test crates (`kernel/tests`, one folder
+/// a crate, named first in the path), with its module path: the module of
+/// its file, then the inline `mod name {` blocks around it (found by their
+/// indentation, as rustfmt leaves it). A module that calls
 /// `for_each_scenario!` holds a test of each scenario.
 fn host_tests(root: &std::path::Path, scenarios: &[String]) -> Vec<TestPath> {
-    let src = root.join("kernel/src");
     let mut tests = Vec::new();
-    for file in files_under(&src, ".rs") {
-        let relative = file.strip_prefix(&src).expect("a file under kernel/src");
+    for dir in ["kernel/src", "kernel/tests"] {
+        tests.extend(host_tests_under(&root.join(dir), scenarios));
+    }
+    tests
+}
+
+/// The `#[test]`s of the `.rs` files under `src`, as [`host_tests`] says.
+fn host_tests_under(src: &std::path::Path, scenarios: &[String]) -> Vec<TestPath> {
+    let mut tests = Vec::new();
+    for file in files_under(src, ".rs") {
+        let relative = file.strip_prefix(src).expect("a file under its folder");
         let mut module: Vec<String> = relative
             .with_extension("")
             .iter()
             .map(|s| s.to_string_lossy().into_owned())
             .collect();
-        if matches!(module.last().map(String::as_str), Some("mod" | "lib")) {
+        if matches!(
+            module.last().map(String::as_str),
+            Some("mod" | "lib" | "main")
+        ) {
             module.pop();
         }
         // (indentation of the `mod` line, its name), innermost last.
@@ -895,8 +909,10 @@ fn words(name: &str) -> usize {
 /// - a test by its file, `tests/suite.rs::name`;
 /// - a path through a test module, `x_tests::name`, `x::tests::name`,
 ///   `scenarios::name`, or one that names a module of tests only;
-/// - `suite::name` where `suite` is a suite the runner prints and the name
-///   has five words or more (`stacks::touch_stack` is a function);
+/// - `suite::name` where `suite` is a suite the runner prints or a host
+///   test crate (`cont_hostile`, a folder of `kernel/tests`), maybe with
+///   modules between (`cont_hostile::safe_code::name`), and the name has
+///   five words or more (`stacks::touch_stack` is a function);
 /// - a bare name of five words or more that no `fn` of the sources
 ///   declares (test names state a behaviour; shorter bare names are left
 ///   alone).
@@ -933,7 +949,7 @@ fn quoted_test(token: &str, suites: &[&str], is_other_fn: &dyn Fn(&str) -> bool)
         || by_file
         || through_tests
         || (path.len() == 1 && name.ends_with("_tests"))
-        || (path.len() == 2 && suites.contains(&path[0].as_str()) && words(name) >= 5)
+        || (path.len() >= 2 && suites.contains(&path[0].as_str()) && words(name) >= 5)
         || (path.len() == 1 && words(name) >= 5 && !is_other_fn(name));
     counts.then_some(quote)
 }
@@ -963,7 +979,7 @@ fn names_a_test(quote: &Quote, tests: &[TestPath]) -> bool {
 }
 
 /// The backticked spans of `line`, and a quoted runner line's test name
-/// (`test cont::tests::scenarios::name ... ok`).
+/// (`test scenarios::name ... ok`).
 fn spans(line: &str) -> Vec<&str> {
     let mut found: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
     if let Some(rest) = line.strip_prefix("test ")
@@ -986,12 +1002,20 @@ fn every_test_name_the_docs_and_the_readme_quote_is_a_real_test() {
         .filter(|t| t.len() == 2)
         .map(|t| t[0].clone())
         .collect();
+    // The host test crates, each a folder of `kernel/tests`.
+    let crates = std::fs::read_dir(root.join("kernel/tests")).expect("kernel/tests");
+    suites.extend(
+        crates
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned()),
+    );
     suites.sort();
     suites.dedup();
     let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
     // The names every `fn` of the sources declares outside a test list.
     let mut fns = Vec::new();
-    for dir in ["kernel/src", "tests", "builder/src", "labs"] {
+    for dir in ["kernel/src", "kernel/tests", "tests", "builder/src", "labs"] {
         for file in files_under(&root.join(dir), ".rs") {
             fns.extend(read(&file).lines().filter_map(fn_name).map(String::from));
         }

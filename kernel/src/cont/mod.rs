@@ -37,20 +37,21 @@
 //! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
 //!   holds;
 //! * `registry`: the list of live stores, where a debugger starts
-//!   (`kernel/gdb/continuations.py`);
+//!   (`kernel/gdb/continuations.py`; [`live_store_ids`] reads it);
 //! * [`trap`]: what a trap says; [`trace`]: its full backtrace, kept
 //!   beside it; [`report`]: the backtrace named and grouped by stack.
 //!
-//! [`scenarios`] holds the behaviours both test harnesses check, written
-//! once: the host tests and the in-kernel `cont` suite each run them.
-//!
-//! The host tests beside them: `tests` (the dynamic door's behaviours),
-//! `typed_tests`, `cancel_tests`, `throw_tests`, `raw_door_tests`,
-//! `safe_code_tests`, `limits_tests` (the stack limit and the limits API),
-//! `hostile_tests` and `hostile_cache_tests` (safe code
-//! only, trying to break the runtime; the second attacks the stack cache,
-//! the derived `Parent`, `switch`, the live-store list and trap reports), and `model_tests` (random programs against a reference
-//! interpreter).
+//! The tests live beside this code, not in it. The host tests are the
+//! package `kernel-tests` (`kernel/tests/`), crates that use only the
+//! public API, as a guest would: `cont/` (the dynamic door's operations,
+//! the typed and raw doors, cancellation, `resume_throw`, limits, the stack
+//! header), `cont_hostile/` (safe code only, `#![forbid(unsafe_code)]` at
+//! its root: hostile tests, and what safe code can rely on) and
+//! `cont_model/` (random programs against a reference interpreter). The
+//! behaviours the host and the in-kernel `cont` suite both check are
+//! written once, in the top-level `tests/scenarios.rs`. The inline
+//! `#[cfg(test)] mod tests` of a few files check private layout and
+//! helpers that no public item shows.
 //!
 //! `docs/continuations.md` follows one resume and one suspend instruction
 //! by instruction.
@@ -65,7 +66,6 @@ mod raw_door;
 mod registry;
 pub mod report;
 mod resume;
-pub mod scenarios;
 pub mod stack;
 pub mod store;
 mod suspend;
@@ -78,33 +78,13 @@ pub mod typed;
 pub mod val;
 pub mod walk;
 
-#[cfg(test)]
-mod cancel_tests;
-#[cfg(test)]
-mod hostile_cache_tests;
-#[cfg(test)]
-mod hostile_tests;
-#[cfg(test)]
-mod limits_tests;
-#[cfg(test)]
-mod model_tests;
-#[cfg(test)]
-mod raw_door_tests;
-#[cfg(test)]
-mod safe_code_tests;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod throw_tests;
-#[cfg(test)]
-mod typed_tests;
-
 pub use contref::{MAX_VALUES, State};
 pub use func::{ArrayCallFn, DefineError, FuncRecord, VMContext, WasmValue, WasmValues};
 pub use limits::{StoreLimits, StoreUsage};
 #[cfg(target_os = "linux")]
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
+pub use registry::live_store_ids;
 pub use report::TrapReport;
 pub use stack::ContStack;
 pub use store::{STACK_CACHE, Store};

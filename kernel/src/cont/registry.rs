@@ -72,10 +72,14 @@ pub(super) fn unregister(store: &Store) {
     }
 }
 
-/// The ids of this thread's live stores, newest first: what a debugger
-/// walking the list finds, for the safe-code tests (`hostile_cache_tests`).
-#[cfg(test)]
-pub(super) fn live_store_ids() -> alloc::vec::Vec<u32> {
+/// The ids of the live stores of this CPU (on the host: this thread),
+/// newest first: what a debugger walking the list finds. Safe to call from
+/// anywhere, a guest included: every store on the list is alive (it unlinks
+/// itself when it drops; a forgotten store is never freed), and the list
+/// is read, never changed. The host's hostile tests
+/// (`kernel/tests/cont_hostile/cache_live.rs`) check it after every way a
+/// store can end.
+pub fn live_store_ids() -> alloc::vec::Vec<u32> {
     let mut out = alloc::vec::Vec::new();
     let mut at = LIVE_STORES.get();
     while !at.is_null() {

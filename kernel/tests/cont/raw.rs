@@ -1,12 +1,12 @@
 //! The raw door: the operations over `ValRaw` slots and `ValType` lists
 //! that an interpreter uses, with their run-time type checks.
 
-use crate::cont::dynamic::ContObj;
-use crate::cont::raw;
-use crate::cont::{MmapStacks, Store, Trap, TrapKind, ValRaw, ValType};
 use ValType::*;
 use alloc::boxed::Box;
 use core::pin::Pin;
+use kernel::cont::dynamic::ContObj;
+use kernel::cont::raw;
+use kernel::cont::{MmapStacks, Store, Trap, TrapKind, ValRaw, ValType};
 
 fn store() -> Pin<Box<Store>> {
     Store::new(MmapStacks::new(), 64 * 1024)
@@ -31,7 +31,7 @@ fn a_raw_generator_suspends_slots_and_gets_slots_back() {
         .unwrap();
     let k = s.cont_new(f).unwrap();
     let mut results = [ValRaw::ZERO; 1];
-    let handlers = [crate::cont::dynamic::Handler::suspend(tag)];
+    let handlers = [kernel::cont::dynamic::Handler::suspend(tag)];
     // SAFETY: no slot holds a continuation.
     let r = unsafe { s.resume_raw(k, &[ValRaw::from_i32(4)], &[I32], &handlers, &mut results) };
     let Ok(raw::Resumed::Suspended { handler: 0, cont }) = r else {
@@ -62,7 +62,7 @@ fn raw_arguments_of_other_types_or_count_are_refused_before_anything_runs() {
     for r in [bad_type, bad_count, no_room] {
         assert_eq!(r.map_err(|t| t.kind()), Err(TrapKind::SignatureMismatch));
     }
-    assert_eq!(s.state(k), Some(crate::cont::State::Fresh));
+    assert_eq!(s.state(k), Some(kernel::cont::State::Fresh));
     // SAFETY: no slot holds a continuation.
     let ok = unsafe { s.resume_raw(k, &[ValRaw::from_i32(9)], &[I32], &[], &mut results) };
     assert_eq!(

@@ -1,9 +1,18 @@
 //! The behaviours of the dynamic door that both test harnesses check, each
 //! written once, as a function of the store it runs in.
 //!
-//! The same scenario must hold on the host's stacks (from `mmap`, in
-//! `cont::tests`) and on the kernel's own (slots of the continuation-stack
-//! region, mapped on demand, in the `cont` suite of `tests/cont.rs`). So a
+//! The same scenario must hold on the host's stacks (from `mmap`, in the
+//! host test crate `kernel/tests/cont/`) and on the kernel's own (slots of
+//! the continuation-stack region, mapped on demand, in the `cont` suite of
+//! `tests/cont.rs`).
+//!
+//! Test code, not the kernel's: this file is no module of the kernel
+//! library but a module of each test crate that runs it, declared
+//! `mod scenarios;` by the in-kernel suites beside it (`cont`, `stacks`,
+//! `trap_reports`) and reached by one `#[path]` from the host crate. It is
+//! not a suite itself: the runner boots only the `test-*` binaries of
+//! `kernel/Cargo.toml`. It reaches the runtime through the public API only
+//! (`kernel::cont::...`), as any guest would. So a
 //! scenario takes a fresh `&Store` made by its harness, returns a
 //! [`TestResult`], and fails through `check!`/`check_eq!` and the helpers
 //! below, never by panicking: in the kernel a panic ends the boot and skips
@@ -17,6 +26,10 @@
 //! checks it afterwards. Floats are only moved as bits: the kernel is built
 //! soft-float.
 
+// Each crate that includes this file runs only some of it (`stacks` needs
+// `failing_guest` alone), so what one of them leaves unused is not dead.
+#![allow(dead_code)]
+
 use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::rc::Rc;
@@ -27,11 +40,11 @@ use core::cell::{Cell, RefCell};
 use core::fmt::Debug;
 use core::panic::Location;
 
-use super::ValType::*;
-use super::dynamic::{ContObj, Func, Handler, Resumed, Tag};
-use super::{State, Store, Trap, TrapKind, VMContext, ValRaw, WasmValues};
-use crate::testing::TestResult;
-use crate::{check, check_eq};
+use kernel::cont::ValType::*;
+use kernel::cont::dynamic::{ContObj, Func, Handler, Resumed, Tag};
+use kernel::cont::{State, Store, Trap, TrapKind, VMContext, ValRaw, WasmValues};
+use kernel::testing::TestResult;
+use kernel::{check, check_eq};
 
 /// `for_each_scenario!(m)` calls the macro `m` once, with the name of every
 /// scenario of this file: the one list from which each harness makes its
@@ -597,10 +610,10 @@ pub fn ten_thousand_continuations_created_run_and_dropped_give_every_stack_back(
 /// args object. Not a store scenario: each harness passes a stack from its
 /// own provider (an `mmap` on the host, a pool slot in the kernel), which
 /// must be idle and is left as it was found, but for its header.
-pub fn fresh_header_matches_the_layout(stack: &super::ContStack) -> TestResult {
-    use super::func::FuncRecord;
-    use super::stack::{ArgsObject, initial_rsp_offset};
-    use super::switch::start_trampoline_address;
+pub fn fresh_header_matches_the_layout(stack: &kernel::cont::ContStack) -> TestResult {
+    use kernel::cont::FuncRecord;
+    use kernel::cont::stack::{ArgsObject, initial_rsp_offset};
+    use kernel::cont::switch::start_trampoline_address;
     let tos = stack.top();
     let t = tos as usize;
     let word = |offset: usize| {
@@ -609,7 +622,11 @@ pub fn fresh_header_matches_the_layout(stack: &super::ContStack) -> TestResult {
         unsafe { tos.sub(offset).cast::<usize>().read() }
     };
     check_eq!(t % 4096, 0);
-    let shapes: [(&'static [super::ValType], &'static [super::ValType], usize); 4] = [
+    let shapes: [(
+        &'static [kernel::cont::ValType],
+        &'static [kernel::cont::ValType],
+        usize,
+    ); 4] = [
         (&[], &[], 0),
         (&[I32], &[], 1),
         (&[], &[I64, I64], 2),

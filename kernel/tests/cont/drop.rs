@@ -1,7 +1,7 @@
 //! Drop: of a suspended segment, and of the store with continuations left.
 
 use super::*;
-use crate::cont::scenarios::forwarding_pair;
+use crate::scenarios_shared::forwarding_pair;
 
 #[test]
 fn dropping_a_forwarded_segment_frees_both_stacks() {

@@ -105,7 +105,7 @@ fn frame_pointer_walk_from_a_continuation_reaches_the_parent_stack() {
         .func_wrap(move |s, ()| {
             // SAFETY: this closure's own frame pointer.
             unsafe {
-                s.walk_frames(crate::cont::switch::frame_pointer(), |f| {
+                s.walk_frames(kernel::cont::switch::frame_pointer(), |f| {
                     frames2.borrow_mut().push(f);
                     true
                 })

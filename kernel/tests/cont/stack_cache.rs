@@ -3,7 +3,7 @@
 //! and all of them when the store drops, go back to the provider.
 
 use super::*;
-use crate::cont::STACK_CACHE;
+use kernel::cont::STACK_CACHE;
 
 /// A guest that returns the address of one of its own locals: where on
 /// which stack it ran.

@@ -5,12 +5,12 @@
 //! payload readable through `Store::exception_payload`.
 #![forbid(unsafe_code)]
 
-use crate::cont::dynamic::{ContObj, Handler, Resumed, Tag};
-use crate::cont::{MmapStacks, State, Store, Trap, TrapKind, ValType};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use core::cell::Cell;
 use core::pin::Pin;
+use kernel::cont::dynamic::{ContObj, Handler, Resumed, Tag};
+use kernel::cont::{MmapStacks, State, Store, Trap, TrapKind, ValType};
 
 fn store() -> Pin<Box<Store>> {
     Store::new(MmapStacks::new(), 64 * 1024)

@@ -1,7 +1,7 @@
 //! `resume` of fresh and suspended continuations: values in and out, handler lists, nesting, n-ary signatures.
 
 use super::*;
-use crate::cont::scenarios::forwarding_pair;
+use crate::scenarios_shared::forwarding_pair;
 
 #[test]
 fn handler_index_is_the_position_in_the_resume_list() {

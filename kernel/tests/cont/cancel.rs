@@ -5,14 +5,14 @@
 //! destructors, and only then does the stack go back to the pool.
 #![forbid(unsafe_code)]
 
-use crate::cont::dynamic::{Handler, Resumed};
-use crate::cont::{MmapStacks, State, Store, Trap, TrapKind, ValType};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::pin::Pin;
+use kernel::cont::dynamic::{Handler, Resumed};
+use kernel::cont::{MmapStacks, State, Store, Trap, TrapKind, ValType};
 
 fn store() -> Pin<Box<Store>> {
     Store::new(MmapStacks::new(), 64 * 1024)

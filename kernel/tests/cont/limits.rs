@@ -4,13 +4,13 @@
 //! checks it.
 #![forbid(unsafe_code)]
 
-use crate::cont::dynamic::{ContObj, Func, Resumed};
-use crate::cont::limits::{DEFAULT_HEAP_QUOTA, DEFAULT_STACK_LIMIT, GUEST_HEAP_POOL};
-use crate::cont::typed;
-use crate::cont::{Cont, MmapStacks, STACK_CACHE, Store, StoreLimits, StoreUsage, Trap, TrapKind};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::pin::Pin;
+use kernel::cont::dynamic::{ContObj, Func, Resumed};
+use kernel::cont::limits::{DEFAULT_HEAP_QUOTA, DEFAULT_STACK_LIMIT, GUEST_HEAP_POOL};
+use kernel::cont::typed;
+use kernel::cont::{Cont, MmapStacks, STACK_CACHE, Store, StoreLimits, StoreUsage, Trap, TrapKind};
 
 const STACK: usize = 64 * 1024;
 

@@ -2,13 +2,13 @@
 //! once, handles used once, dropped handles that free their stacks.
 #![forbid(unsafe_code)]
 
-use crate::cont::dynamic::ContObj;
-use crate::cont::{Cont, Func, MmapStacks, Resumed, State, Store, Tag, Trap, TrapKind};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::pin::Pin;
+use kernel::cont::dynamic::ContObj;
+use kernel::cont::{Cont, Func, MmapStacks, Resumed, State, Store, Tag, Trap, TrapKind};
 
 fn store() -> Pin<Box<Store>> {
     Store::new(MmapStacks::new(), 64 * 1024)
@@ -203,7 +203,7 @@ fn a_trap_of_a_typed_continuation_reaches_its_resumer_and_frees_its_stack() {
 fn a_typed_suspend_while_holding_a_kernel_lock_traps_naming_the_lock() {
     let s = store();
     let yld = Tag::<(), ()>::new(&s).unwrap();
-    let lock = Rc::new(crate::sync::Mutex::new("typed guest lock", ()));
+    let lock = Rc::new(kernel::sync::Mutex::new("typed guest lock", ()));
     let l = lock.clone();
     let f = Func::wrap(&s, move |s: &Store, (): ()| {
         let _held = l.lock();
@@ -219,7 +219,7 @@ fn a_typed_suspend_while_holding_a_kernel_lock_traps_naming_the_lock() {
         (trap.kind(), trap.message()),
         (TrapKind::LockHeld, "typed guest lock")
     );
-    assert_eq!(crate::sync::held(), 0);
+    assert_eq!(kernel::sync::held(), 0);
     assert!(!lock.is_locked());
 }
 

@@ -6,12 +6,12 @@
 //! (panics, locks, the console); `docs/guarantees.md` lists them all.
 #![forbid(unsafe_code)]
 
-use crate::cont::dynamic::{ContObj, Handler, Resumed};
-use crate::cont::{MmapStacks, State, Store, Trap, TrapKind};
-use crate::sync::Mutex;
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 use core::pin::Pin;
+use kernel::cont::dynamic::{ContObj, Handler, Resumed};
+use kernel::cont::{MmapStacks, State, Store, Trap, TrapKind};
+use kernel::sync::Mutex;
 
 const STACK: usize = 64 * 1024;
 
@@ -180,7 +180,7 @@ fn suspend_while_holding_a_kernel_lock_traps_naming_the_lock() {
         (trap.kind(), trap.message()),
         (TrapKind::LockHeld, "guest table")
     );
-    assert_eq!(crate::sync::held(), 0);
+    assert_eq!(kernel::sync::held(), 0);
     assert_eq!(s.outstanding_stacks(), 0);
 }
 
@@ -203,7 +203,7 @@ fn a_continuation_that_returns_holding_a_lock_traps() {
         (trap.kind(), trap.message()),
         (TrapKind::LockHeld, "forgotten")
     );
-    assert_eq!(crate::sync::held(), 0);
+    assert_eq!(kernel::sync::held(), 0);
 }
 
 /// D3: kernel code that holds a lock cannot resume a continuation either.

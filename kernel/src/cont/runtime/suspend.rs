@@ -11,9 +11,9 @@
 use super::contref::{ContObj, ContRef, Handler, MAX_VALUES, State, Tag, find_handler};
 use super::func::{WasmValue, WasmValues};
 use super::store::{Store, same_types};
-use super::switch::{ControlEffect, switch, switch_through};
-use super::trap::{Trap, TrapKind};
-use super::val::{ValRaw, ValType};
+use crate::cont::machine::switch::{ControlEffect, switch, switch_through};
+use crate::cont::values::trap::{Trap, TrapKind};
+use crate::cont::values::val::{ValRaw, ValType};
 
 impl Store {
     /// `suspend tag payload`: hands control to the nearest enclosing resume
@@ -90,7 +90,7 @@ impl Store {
     /// `cur` is the running continuation; `write` writes `params.len()`
     /// slots of types `params` (at most `MAX_VALUES`).
     #[inline(always)]
-    pub(super) unsafe fn suspend_core(
+    pub(crate) unsafe fn suspend_core(
         &self,
         cur: *mut ContRef,
         tag_id: u32,
@@ -180,7 +180,7 @@ impl Store {
     /// `arg_types.len()` slots of those types; `expected` has at most
     /// `MAX_VALUES` types.
     #[inline(always)]
-    pub(super) unsafe fn switch_core(
+    pub(crate) unsafe fn switch_core(
         &self,
         cur: *mut ContRef,
         t: *mut ContRef,
@@ -248,7 +248,7 @@ impl Store {
     /// (`resume_throw`, the tag's id in the effect's low half).
     #[cold]
     #[inline(never)]
-    pub(super) fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {
+    pub(crate) fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {
         if effect.discriminant() == ControlEffect::RESUME_THROW_TAG {
             let tag = effect.handler_index();
             self.raise(

@@ -24,8 +24,9 @@
 //! (a trap) only loads, since nothing ever comes back to a trapped stack.
 //!
 //! The start trampoline is where a switch into a *fresh* stack lands; it
-//! calls the runtime's entry function and, when the guest has returned,
-//! switches back to the parent with the *return* effect, reading the
+//! calls the entry into the guest ([`super::entry`]) and, when that has
+//! returned, switches back to the parent with the effect the entry chose
+//! (*return*, or *trap* with its reason), reading the
 //! parent's registers from the same control context. The trampoline never
 //! moves RBP off `TOS-0x10`, so `[RBP]` is the parent's RBP and `[RBP+8]`
 //! the parent's RIP: a frame record, which lets a frame-pointer walk step
@@ -35,7 +36,9 @@ use super::stack::{self, ControlContext};
 use core::arch::{asm, global_asm};
 
 /// The message a switch carries in RDI: a discriminant in the high 32 bits
-/// and a handler index in the low 32 bits.
+/// and a handler index in the low 32 bits (for a suspend; for a
+/// resume_throw the tag's id; for a trap its reason, see
+/// [`ControlEffect::GUEST_FAILED`]).
 ///
 /// ```text
 ///  63            32 31             0
@@ -66,8 +69,17 @@ impl ControlEffect {
     /// A `switch` hands control to its target.
     pub const SWITCH: ControlEffect = ControlEffect::new(Self::SWITCH_TAG, 0);
     /// The continuation trapped; the `resume` (or `switch`) that ran it
-    /// receives this, one parent up.
+    /// receives this, one parent up. Sent by the runtime, which has
+    /// recorded the trap before it leaves the stack.
     pub const TRAP: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 0);
+    /// The continuation's function reported failure (its array call
+    /// returned `false`); sent by the start trampoline. The runtime may
+    /// have recorded the trap the guest returned; if not, the trap is a
+    /// guest failure.
+    pub const GUEST_FAILED: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 1);
+    /// The continuation's function returned holding a kernel lock; sent by
+    /// the start trampoline.
+    pub const RETURNED_HOLDING_LOCK: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 2);
     /// The continuation is cancelled: resumed by a drop, its pending
     /// `suspend`/`switch` returns `Err` so its frames return normally.
     pub const CANCEL: ControlEffect = ControlEffect::new(Self::CANCEL_TAG, 0);
@@ -110,8 +122,9 @@ global_asm!(
     // lands in the old func_ref slot. RBP = TOS-0x10 makes our caller's
     // frame record the control context's RBP/RIP pair.
     "    call {entry}",
-    // RBP is callee-saved, so still TOS-0x10. Effect = return (0).
-    "    xor edi, edi",
+    // RBP is callee-saved, so still TOS-0x10. The effect is the entry's
+    // result: return, or trap with its reason.
+    "    mov rdi, rax",
     // Load the parent: RSP from [TOS-0x18], RIP from [TOS-0x08],
     // RBP from [TOS-0x10] (last, since it is our base register).
     "    mov rsp, [rbp - {rsp_below}]",
@@ -119,7 +132,7 @@ global_asm!(
     "    mov rbp, [rbp]",
     "    jmp rax",
     ".size cont_start_trampoline, . - cont_start_trampoline",
-    entry = sym super::traps::cont_entry,
+    entry = sym super::entry::enter_guest,
     rsp_below = const stack::TRAMPOLINE_RSP_BELOW_RBP,
     rip_above = const stack::TRAMPOLINE_RIP_ABOVE_RBP,
 );

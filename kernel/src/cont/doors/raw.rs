@@ -17,11 +17,11 @@
 //! handle the runtime made (or `ContObj::NULL`), which an interpreter gets
 //! for free when it only ever stores handles that came out of the runtime.
 
-use super::contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
-use super::store::Store;
-use super::switch::ControlEffect;
-use super::trap::{Trap, TrapKind};
-use super::val::{ValRaw, ValType};
+use crate::cont::machine::switch::ControlEffect;
+use crate::cont::runtime::contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
+use crate::cont::runtime::store::Store;
+use crate::cont::values::trap::{Trap, TrapKind};
+use crate::cont::values::val::{ValRaw, ValType};
 
 /// How a raw `resume` came back: `Returned(types)` when the function
 /// returned, its results then in the caller's `results` slice, of these
@@ -45,29 +45,33 @@ impl Store {
         handlers: &[Handler],
         results: &mut [ValRaw],
     ) -> Result<RawResumed, Trap> {
-        let c = self.live(k, "resume")?;
-        // SAFETY: `live` proved `c` a live ContRef of this store, fresh or
-        // suspended, with a live outermost `last_ancestor`.
+        // SAFETY: `live` returns only live records of this store; the
+        // arguments are copied once their count and types are checked to
+        // be what the record expects, for which its inbox has room.
         unsafe {
-            let outer = (*c).last_ancestor;
-            if (*c).expected != arg_types || args.len() != arg_types.len() {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "resume arguments do not match the continuation",
-                );
-            }
-            let wanted = (*outer).results;
-            if results.len() < wanted.len() {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "resume has no room for the function's results",
-                );
-            }
-            self.no_lock_held()?;
-            self.no_other_store_running()?;
-            (*c).revision += 1;
-            let inbox = (*c).inbox.add((*c).bound);
-            core::ptr::copy_nonoverlapping(args.as_ptr(), inbox, args.len());
+            let (c, outer) = self.admit(
+                || self.live(k, "resume"),
+                |c, outer| {
+                    if (*c).expected != arg_types || args.len() != arg_types.len() {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume arguments do not match the continuation",
+                        );
+                    }
+                    let wanted = (*outer).results;
+                    if results.len() < wanted.len() {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume has no room for the function's results",
+                        );
+                    }
+                    Ok(())
+                },
+                |c| {
+                    let inbox = (*c).inbox.add((*c).bound);
+                    core::ptr::copy_nonoverlapping(args.as_ptr(), inbox, args.len());
+                },
+            )?;
             let (effect, back) = self.run_segment(c, outer, handlers, ControlEffect::RESUME);
             self.raw_outcome(effect, back, results)
         }
@@ -86,27 +90,29 @@ impl Store {
         handlers: &[Handler],
         results: &mut [ValRaw],
     ) -> Result<RawResumed, Trap> {
-        let c = self.live(k, "resume_throw")?;
-        if payload.len() != tag.params.len() {
-            return self.raise(
-                TrapKind::SignatureMismatch,
-                "resume_throw payload does not match the tag",
-            );
-        }
-        // SAFETY: as in `resume_raw`.
+        // SAFETY: as in `resume_raw`; the payload is copied once its
+        // count is checked to be the tag's.
         unsafe {
-            let outer = (*c).last_ancestor;
-            let wanted = (*outer).results;
-            if results.len() < wanted.len() {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "resume_throw has no room for the function's results",
-                );
-            }
-            self.no_lock_held()?;
-            self.no_other_store_running()?;
-            (*c).revision += 1;
-            self.set_exception(tag, payload);
+            let (c, outer) = self.admit(
+                || self.live(k, "resume_throw"),
+                |_, outer| {
+                    if payload.len() != tag.params.len() {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume_throw payload does not match the tag",
+                        );
+                    }
+                    let wanted = (*outer).results;
+                    if results.len() < wanted.len() {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume_throw has no room for the function's results",
+                        );
+                    }
+                    Ok(())
+                },
+                |_| self.set_exception(tag, payload),
+            )?;
             let (effect, back) = self.throw_into(c, outer, tag, handlers)?;
             self.raw_outcome(effect, back, results)
         }
@@ -120,7 +126,7 @@ impl Store {
     unsafe fn raw_outcome(
         &self,
         effect: ControlEffect,
-        back: *mut super::contref::ContRef,
+        back: *mut crate::cont::runtime::contref::ContRef,
         results: &mut [ValRaw],
     ) -> Result<RawResumed, Trap> {
         // SAFETY: per the contract; the copy writes at most

@@ -26,8 +26,8 @@
 //!   K3.last_ancestor = K2, K2.parent = null, current = K1.
 //! ```
 
-use super::stack::{ArgsObject, ContStack};
-use super::val::{ValRaw, ValType};
+use crate::cont::machine::stack::{ArgsObject, ContStack};
+use crate::cont::values::val::{ValRaw, ValType};
 
 /// The most values a mailbox holds: a tag's payload or results, a
 /// function's results. Larger tags and functions are refused at creation.

@@ -246,16 +246,6 @@ impl Trap {
             text: TrapText::EMPTY,
         }
     }
-    /// What a guest closure returns to trap: kind [`TrapKind::Guest`],
-    /// with a backtrace taken here, so that its first frame is the
-    /// function that called `guest`.
-    #[inline(never)]
-    pub fn guest(message: &'static str) -> Trap {
-        let mut trap = Trap::new(TrapKind::Guest, message);
-        // SAFETY: this function's own frame pointer, on the stack it runs on.
-        trap.backtrace = unsafe { super::traps::capture_here(super::switch::frame_pointer()) };
-        trap
-    }
     pub fn kind(&self) -> TrapKind {
         self.kind
     }
@@ -278,13 +268,6 @@ impl Trap {
     pub fn with_text(mut self, text: TrapText) -> Trap {
         self.text = text;
         self
-    }
-    /// The whole report: kind, message and text, then every frame of the
-    /// backtrace named by the kernel's symbol table and grouped by the
-    /// stack it ran on, innermost continuation first, down to the kernel's
-    /// stack (see [`super::report`]).
-    pub fn report(&self) -> super::report::TrapReport<'_> {
-        super::report::TrapReport::new(self)
     }
     pub(crate) fn set_backtrace(&mut self, backtrace: Backtrace) {
         self.backtrace = backtrace;

@@ -21,7 +21,12 @@ pub mod cont;
 mod cpu_local;
 #[cfg(test)]
 mod doc_figures;
+// The floors of `cont/` (a test of the sources): it lives beside the other
+// host suites, and runs with the library's unit tests.
 pub mod elf;
+#[cfg(test)]
+#[path = "../tests/floors.rs"]
+mod floors;
 pub mod frames;
 #[cfg(test)]
 mod fuzz;

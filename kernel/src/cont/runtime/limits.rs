@@ -13,7 +13,7 @@
 //!   block is freed, by whoever frees it (`heap.rs` keeps the account in a
 //!   header of each block). Past the quota the allocator returns null, the
 //!   allocation-error handler panics on the guest's stack, and that panic
-//!   becomes a trap of kind [`TrapKind::OutOfMemory`](super::TrapKind)
+//!   becomes a trap of kind [`TrapKind::OutOfMemory`](crate::cont::TrapKind)
 //!   instead of `Panic`. All guests together are also held under
 //!   [`GUEST_HEAP_POOL`], so that [`KERNEL_HEAP_RESERVE`] bytes always stay
 //!   for the kernel, however many stores there are. On the host the heap is

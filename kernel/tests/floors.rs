@@ -16,7 +16,8 @@
 //! floor names `crate::stacks` or the kernel's trap report, which import
 //! the core (the circle `stacks.rs` <-> `cont` is gone and stays gone).
 //!
-//! Code after a `#[cfg(test)]` line that opens a `mod tests` is a file's
+//! Code after a `#[cfg(test)]` line (or a `cfg` naming `test`) that opens
+//! a `mod tests {` is a file's
 //! own unit tests, which may use anything, and is not read; neither are
 //! comments.
 
@@ -145,7 +146,8 @@ fn code(text: &str) -> String {
     let mut in_tests = false;
     for (i, line) in lines.iter().enumerate() {
         let next = lines.get(i + 1).map_or("", |l| l.trim());
-        if line.trim() == "#[cfg(test)]" && next.starts_with("mod tests {") {
+        let test_cfg = line.trim().starts_with("#[cfg(") && line.contains("test");
+        if test_cfg && next.starts_with("mod tests {") {
             in_tests = true;
         }
         if !in_tests {

@@ -7,39 +7,39 @@
 //! same [`Store`]: the typed door ([`typed`]: `Tag<P, R>`, `Func<P, R>`,
 //! owned `Cont` handles; what a student writes), the dynamic door (the
 //! store's own methods over `Copy` [`ContObj`] handles, every type checked
-//! at run time), and the raw door ([`raw_door`]: slices of [`ValRaw`], for
+//! at run time), and the raw door ([`raw`]: slices of [`ValRaw`], for
 //! an interpreter).
 //!
-//! The pieces, from the metal up:
+//! The core is built in floors, each a folder that imports only from the
+//! floors below it (`kernel/tests/floors.rs` checks every `use`), so that a
+//! reader can take one floor at a time, from the bottom:
 //!
-//! * [`stack`]: the words at the top of every continuation stack (control
-//!   context, args buffer, launch words), as one table;
-//! * [`switch`]: the assembly: the start trampoline and the three-register
-//!   stack switch carrying a [`ControlEffect`];
-//! * [`func`]: the array-call convention every guest function is reached
-//!   through, and the typed wrapper that builds it from a closure;
-//! * [`contref`]: the continuation record, handles with revisions (the
-//!   one-shot rule), tags, handlers and what a resume reports;
-//! * [`store`]: the registry of functions, tags and continuations, and
-//!   the chain of parents the operations share;
-//! * `handles`: the checks every handle goes through (live, this store's,
-//!   not used up);
-//! * `resume`, `suspend`, `cancel`, `throw`: the operations, one file each
-//!   (`cont.new`, `resume` and `cont.bind`; `suspend` and `switch` with the
-//!   handler search; drop and cancellation; `resume_throw`);
-//! * `traps`: raising a trap and ending a continuation with it, and the
-//!   entry function every continuation starts in;
-//! * [`walk`]: the frame-pointer walk that crosses from a continuation into
-//!   its parent;
-//! * [`val`]: the 16-byte value slot and the value types;
-//! * [`typed`] and [`raw_door`]: the typed and the raw doors above;
-//! * [`provider`]: where stacks come from;
-//! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
-//!   holds;
-//! * `registry`: the list of live stores, where a debugger starts
-//!   (`kernel/gdb/continuations.py`);
-//! * [`trap`]: what a trap says; [`trace`]: its full backtrace, kept
-//!   beside it; [`report`]: the backtrace named and grouped by stack.
+//! ```text
+//!  +---------------------------------------------------------------+
+//!  | doors/     typed.rs (Tag<P,R>, Func<P,R>, Cont)   raw.rs (slots)|
+//!  |            convert types; every entry passes runtime::admission |
+//!  +---------------------------------------------------------------+
+//!  | runtime/   store.rs contref.rs func.rs handles.rs registry.rs   |
+//!  |            limits.rs  admission.rs (the one way in)              |
+//!  |            resume.rs suspend.rs cancel.rs throw.rs               |
+//!  |            raise.rs (traps)  backtrace.rs (walks across a chain) |
+//!  +---------------------------------------------------------------+
+//!  | machine/   stack.rs (the layout table)  call.rs (array call)    |
+//!  |            switch.rs (trampoline, switch)  entry.rs (into a guest)|
+//!  |            walk.rs (frame records)  provider.rs (where stacks    |
+//!  |            come from); knows contexts and opaque pointers, not   |
+//!  |            the store; a guest's end is an effect word, not a call|
+//!  +---------------------------------------------------------------+
+//!  | values/    val.rs (slots, types)  trap.rs (what a trap says)     |
+//!  |            trace.rs (a trap's full backtrace)                    |
+//!  +---------------------------------------------------------------+
+//! ```
+//!
+//! Each floor's `mod.rs` lists its files. The kernel's own pieces that name
+//! stack slots and symbols (the trap report, `crate::trap_report`; the
+//! kernel's stack pool, `crate::stacks`) live outside `cont/` and import
+//! it, never the other way round: the core builds and runs its tests on the
+//! host without them.
 //!
 //! [`scenarios`] holds the behaviours both test harnesses check, written
 //! once: the host tests and the in-kernel `cont` suite each run them.

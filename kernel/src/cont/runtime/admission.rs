@@ -103,3 +103,63 @@ impl Store {
         running.is_null() || core::ptr::eq(running, self)
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![forbid(unsafe_code)]
+    use crate::cont::{MmapStacks, Resumed, State, Store, TrapKind};
+    use crate::sync::Mutex;
+
+    const STACK: usize = 64 * 1024;
+
+    /// Step 2 before step 3: a `resume_throw` whose payload is not the
+    /// tag's, made while a kernel lock is held, is a signature mismatch.
+    /// Before the one admission point it checked the lock first and
+    /// trapped `LockHeld`.
+    #[test]
+    fn resume_throw_of_a_wrong_payload_with_a_lock_held_is_a_signature_mismatch() {
+        let s = Store::new(MmapStacks::new(), STACK);
+        let e = s.tag_new(&[crate::cont::ValType::I32], &[]).unwrap();
+        let f = s.func_wrap(|_: &Store, (): ()| Ok(1_i32)).unwrap();
+        let k = s.cont_new(f).unwrap();
+        let lock = Mutex::new("held by the caller", ());
+        let guard = lock.lock();
+        let trap = s.resume_throw::<i64, i32>(k, e, 7, &[]).unwrap_err();
+        drop(guard);
+        assert_eq!(
+            (trap.kind(), trap.message()),
+            (
+                TrapKind::SignatureMismatch,
+                "resume_throw payload does not match the tag"
+            )
+        );
+        // Refused before anything was written: the handle still works.
+        assert_eq!(s.state(k), Some(State::Fresh));
+        assert_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(1)));
+    }
+
+    /// Step 1 before step 3, for every door alike: a used handle resumed
+    /// while a kernel lock is held is refused as used, and the lock is
+    /// left to its holder.
+    #[test]
+    fn a_used_handle_resumed_with_a_lock_held_is_refused_as_consumed() {
+        let s = Store::new(MmapStacks::new(), STACK);
+        let f = s.func_wrap(|_: &Store, (): ()| Ok(2_i32)).unwrap();
+        let k = s.cont_new(f).unwrap();
+        assert_eq!(s.resume::<(), i32>(k, (), &[]), Ok(Resumed::Returned(2)));
+        let lock = Mutex::new("held by the caller", ());
+        let guard = lock.lock();
+        let resumed = s.resume::<(), i32>(k, (), &[]).unwrap_err();
+        let e = s.tag_new(&[], &[]).unwrap();
+        let thrown = s.resume_throw::<(), i32>(k, e, (), &[]).unwrap_err();
+        drop(guard);
+        assert_eq!(
+            (resumed.kind(), thrown.kind()),
+            (
+                TrapKind::ConsumedContinuation,
+                TrapKind::ConsumedContinuation
+            )
+        );
+        assert_eq!(crate::sync::held(), 0);
+    }
+}

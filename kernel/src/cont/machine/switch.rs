@@ -37,15 +37,15 @@ use core::arch::{asm, global_asm};
 
 /// The message a switch carries in RDI: a discriminant in the high 32 bits
 /// and a handler index in the low 32 bits (for a suspend; for a
-/// resume_throw the tag's id; for a trap its reason, see
-/// [`ControlEffect::GUEST_FAILED`]).
+/// resume_throw the tag's id).
 ///
 /// ```text
 ///  63            32 31             0
 ///  +---------------+---------------+
 ///  | discriminant  | handler index |   return 0, resume 1, suspend 2,
 ///  +---------------+---------------+   switch 3, trap 4, resume_throw 5,
-///                                      cancel 6
+///                                      cancel 6, guest failed 7,
+///                                      returned holding a lock 8
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(transparent)]
@@ -61,6 +61,14 @@ impl ControlEffect {
     /// Not one of Wasmtime's: a drop resumes a suspended continuation with
     /// this effect, and its pending `suspend` or `switch` fails.
     pub const CANCEL_TAG: u32 = 6;
+    /// Not Wasmtime's either: sent by the start trampoline when the
+    /// continuation's function reported failure (its array call returned
+    /// `false`). The runtime may have recorded the trap the guest
+    /// returned; if not, the trap is a guest failure.
+    pub const GUEST_FAILED_TAG: u32 = 7;
+    /// Sent by the start trampoline when the continuation's function
+    /// returned holding a kernel lock.
+    pub const RETURNED_HOLDING_LOCK_TAG: u32 = 8;
 
     /// The continuation's function returned (sent by the trampoline).
     pub const RETURN: ControlEffect = ControlEffect::new(Self::RETURN_TAG, 0);
@@ -72,14 +80,13 @@ impl ControlEffect {
     /// receives this, one parent up. Sent by the runtime, which has
     /// recorded the trap before it leaves the stack.
     pub const TRAP: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 0);
-    /// The continuation's function reported failure (its array call
-    /// returned `false`); sent by the start trampoline. The runtime may
-    /// have recorded the trap the guest returned; if not, the trap is a
-    /// guest failure.
-    pub const GUEST_FAILED: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 1);
-    /// The continuation's function returned holding a kernel lock; sent by
-    /// the start trampoline.
-    pub const RETURNED_HOLDING_LOCK: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 2);
+    /// The continuation's function reported failure (sent by the start
+    /// trampoline).
+    pub const GUEST_FAILED: ControlEffect = ControlEffect::new(Self::GUEST_FAILED_TAG, 0);
+    /// The continuation's function returned holding a kernel lock (sent by
+    /// the start trampoline).
+    pub const RETURNED_HOLDING_LOCK: ControlEffect =
+        ControlEffect::new(Self::RETURNED_HOLDING_LOCK_TAG, 0);
     /// The continuation is cancelled: resumed by a drop, its pending
     /// `suspend`/`switch` returns `Err` so its frames return normally.
     pub const CANCEL: ControlEffect = ControlEffect::new(Self::CANCEL_TAG, 0);
@@ -348,6 +355,8 @@ mod tests {
         assert_eq!(ControlEffect::suspend(7).0, 0x2_0000_0007);
         assert_eq!(ControlEffect::SWITCH.0, 0x3_0000_0000);
         assert_eq!(ControlEffect::TRAP.0, 0x4_0000_0000);
+        assert_eq!(ControlEffect::GUEST_FAILED.0, 0x7_0000_0000);
+        assert_eq!(ControlEffect::RETURNED_HOLDING_LOCK.0, 0x8_0000_0000);
         assert_eq!(
             ControlEffect::suspend(7).discriminant(),
             ControlEffect::SUSPEND_TAG

@@ -97,10 +97,14 @@ impl Store {
                     self.release(back);
                     Ok(())
                 }
-                ControlEffect::TRAP_TAG => match self.trapped(effect, back) {
-                    trap if trap.kind() == TrapKind::Cancelled => Ok(()),
-                    trap => Err(trap),
-                },
+                ControlEffect::TRAP_TAG
+                | ControlEffect::GUEST_FAILED_TAG
+                | ControlEffect::RETURNED_HOLDING_LOCK_TAG => {
+                    match self.trapped(effect.discriminant(), back) {
+                        trap if trap.kind() == TrapKind::Cancelled => Ok(()),
+                        trap => Err(trap),
+                    }
+                }
                 // No handler of this (empty) list can have caught a
                 // suspend; a switch needs a switch handler too.
                 _ => unreachable!("a cancelled continuation suspended to its drop"),

@@ -92,8 +92,10 @@ impl Store {
         }
     }
 
-    /// The trap a continuation `back` ended with when the start trampoline
-    /// sent `effect` (see [`ControlEffect::GUEST_FAILED`]): the trap its
+    /// The trap a continuation `back` ended with, from the kind of the trap
+    /// effect it sent (`kind`): the trap the runtime recorded, or for the
+    /// start trampoline's kinds ([`ControlEffect::GUEST_FAILED_TAG`],
+    /// [`ControlEffect::RETURNED_HOLDING_LOCK_TAG`]) the trap its
     /// guest returned if the shim recorded one, else a guest failure, or a
     /// lock held at return. Made by the resume it came back to, so its
     /// backtrace starts there; its origin is `back`'s stack. Called before
@@ -103,14 +105,14 @@ impl Store {
     /// `back` is the live ContRef that sent `effect`.
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe fn machine_trap(&self, effect: ControlEffect, back: *mut ContRef) -> Trap {
+    pub(crate) unsafe fn machine_trap(&self, kind: u32, back: *mut ContRef) -> Trap {
         let mut trap = match self.pending_trap.take() {
             Some(trap) => trap,
-            None if effect == ControlEffect::RETURNED_HOLDING_LOCK => {
+            None if kind == ControlEffect::RETURNED_HOLDING_LOCK_TAG => {
                 let lock = crate::sync::innermost_held().unwrap_or("kernel");
                 Trap::new(TrapKind::LockHeld, lock)
             }
-            None if effect == ControlEffect::GUEST_FAILED => {
+            None if kind == ControlEffect::GUEST_FAILED_TAG => {
                 Trap::new(TrapKind::GuestFailure, "guest function reported failure")
             }
             None => Trap::new(TrapKind::GuestFailure, "trap"),

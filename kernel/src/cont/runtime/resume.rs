@@ -260,7 +260,7 @@ impl Store {
                     self.release(back);
                     Ok(Resumed::Returned(results))
                 }
-                _ => Err(self.trapped(effect, back)),
+                kind => Err(self.trapped(kind, back)),
             }
         }
     }
@@ -311,7 +311,7 @@ impl Store {
         }
     }
 
-    /// The trap effect came back from `back`: it trapped, and only it (it
+    /// A trap effect (its kind `kind`) came back from `back`: it trapped, and only it (it
     /// switched to its own control context, the resume that ran it, or its
     /// start trampoline did). Frees it and returns its trap (see
     /// `machine_trap`). Locks it took died with its frames; the
@@ -320,9 +320,9 @@ impl Store {
     /// # Safety
     /// `back` is the live ContRef that sent the trap effect.
     #[cold]
-    pub(crate) unsafe fn trapped(&self, effect: ControlEffect, back: *mut ContRef) -> Trap {
+    pub(crate) unsafe fn trapped(&self, kind: u32, back: *mut ContRef) -> Trap {
         // SAFETY: forwarded contract.
-        let trap = unsafe { self.machine_trap(effect, back) };
+        let trap = unsafe { self.machine_trap(kind, back) };
         crate::sync::forget_held();
         // SAFETY: per the contract; nothing runs on `back` any more.
         unsafe {

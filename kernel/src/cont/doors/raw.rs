@@ -244,18 +244,15 @@ impl Store {
         result_types: &'static [ValType],
         results: &mut [ValRaw],
     ) -> Result<(), Trap> {
-        let cur = self.running_cont();
-        if cur.is_null() {
-            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
-        }
-        self.no_lock_held()?;
-        if result_types.len() > MAX_VALUES || results.len() < result_types.len() {
-            return self.raise(
-                TrapKind::SignatureMismatch,
-                "switch has no room for the values it expects",
-            );
-        }
-        let t = self.live(target, "switch")?;
+        let (cur, t) = self.switch_entry(target, || {
+            if result_types.len() > MAX_VALUES || results.len() < result_types.len() {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch has no room for the values it expects",
+                );
+            }
+            Ok(())
+        })?;
         if args.len() != arg_types.len() {
             return self.raise(
                 TrapKind::SignatureMismatch,

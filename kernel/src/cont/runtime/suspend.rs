@@ -134,18 +134,15 @@ impl Store {
         tag: Tag,
         args: A,
     ) -> Result<R, Trap> {
-        let cur = self.current.get();
-        if cur.is_null() {
-            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
-        }
-        self.no_lock_held()?;
-        if R::TYPES.len() > MAX_VALUES {
-            return self.raise(
-                TrapKind::SignatureMismatch,
-                "switch expects more values than a mailbox holds",
-            );
-        }
-        let t = self.live(target, "switch")?;
+        let (cur, t) = self.switch_entry(target, || {
+            if R::TYPES.len() > MAX_VALUES {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch expects more values than a mailbox holds",
+                );
+            }
+            Ok(())
+        })?;
         // SAFETY: `live` proved `t` a ContRef of this store, un-consumed;
         // `cur` is the running continuation; `store` writes `A::TYPES`'s
         // slots.
@@ -161,6 +158,29 @@ impl Store {
             // Resumed or switched to with values checked against `R`.
             Ok(R::load((*cur).values.as_ptr()))
         }
+    }
+
+    /// The checks every `switch` makes before its target is looked at, in
+    /// one order for both doors: a continuation must be running
+    /// (`UnhandledTag`), no kernel lock held (`LockHeld`), then the door's
+    /// own check of what it expects back (`room`), then the target's handle
+    /// (`Store::live`). Returns the running continuation and the target's
+    /// record. (No other store's chain can run: a continuation of this
+    /// store does.)
+    #[inline(always)]
+    pub(crate) fn switch_entry(
+        &self,
+        target: ContObj,
+        room: impl FnOnce() -> Result<(), Trap>,
+    ) -> Result<(*mut ContRef, *mut ContRef), Trap> {
+        let cur = self.current.get();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        }
+        self.no_lock_held()?;
+        room()?;
+        let t = self.live(target, "switch")?;
+        Ok((cur, t))
     }
 
     /// The body of every `switch` (`Store::switch`, the raw door's

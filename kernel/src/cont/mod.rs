@@ -55,18 +55,17 @@
 //! `docs/continuations.md` follows one resume and one suspend instruction
 //! by instruction.
 
-pub mod doors;
-pub mod machine;
-pub mod runtime;
-pub mod values;
+pub(crate) mod doors;
+pub(crate) mod machine;
+pub(crate) mod runtime;
+pub(crate) mod values;
 
-// The modules' old paths, kept for the code outside `cont/` that names them
-// (`kernel::cont::stack::ContStack`, `kernel::cont::switch::frame_pointer`,
-// ...) and for the host tests beside this file. A file inside `cont/`
-// names its floor instead (`kernel/tests/floors.rs` checks).
-/// The trap report's old path: it lives on the kernel's side now
-/// ([`crate::trap_report`]), since it names stack slots and symbols.
-pub use crate::trap_report as report;
+// The public paths of the floors' modules: a floor is the crate's own
+// grouping (`pub(crate)`), and code outside the crate names each module at
+// the level of `cont` (`kernel::cont::stack::ContStack`,
+// `kernel::cont::switch::frame_pointer`, `kernel::cont::typed::Cont`), as
+// do the host tests beside this file. A file inside `cont/` names its floor
+// instead (`kernel/tests/floors.rs` checks).
 pub use doors::{raw, typed};
 pub use machine::{call, provider, stack, switch, walk};
 #[cfg(test)]

@@ -66,6 +66,10 @@ pub(crate) mod values;
 // `kernel::cont::switch::frame_pointer`, `kernel::cont::typed::Cont`), as
 // do the host tests beside this file. A file inside `cont/` names its floor
 // instead (`kernel/tests/floors.rs` checks).
+/// The trap report's path before the floors, still named by the kernel's
+/// fault and panic reports: it lives on the kernel's side now
+/// ([`crate::trap_report`]), since it names stack slots and symbols.
+pub use crate::trap_report as report;
 pub use doors::{raw, typed};
 pub use machine::{call, provider, stack, switch, walk};
 #[cfg(test)]

@@ -42,20 +42,12 @@ pub(crate) unsafe extern "C" fn enter_guest(
             (*args).data,
             (*args).capacity as usize,
         ) {
-            return failed(ControlEffect::GUEST_FAILED);
+            return ControlEffect::GUEST_FAILED.0;
         }
         if crate::sync::held() != 0 {
-            return failed(ControlEffect::RETURNED_HOLDING_LOCK);
+            return ControlEffect::RETURNED_HOLDING_LOCK.0;
         }
         (*args).length = return_value_count as u32;
     }
     ControlEffect::RETURN.0
-}
-
-/// The effect of a guest that ended badly, out of line: the way back of a
-/// guest that returned keeps its registers for itself.
-#[cold]
-#[inline(never)]
-fn failed(effect: ControlEffect) -> u64 {
-    effect.0
 }

@@ -29,10 +29,11 @@
 //! definitions (functions, tags), the records of continuations and their
 //! free list. The operations are each in a module of their own, as
 //! `impl Store` blocks: `handles` (the checks every handle goes through),
+//! `admission` (the one way into a continuation, its checks in one order),
 //! `resume` (`cont.new`, `resume`, `cont.bind`), `suspend` (`suspend`,
 //! `switch`, the handler search), `cancel` (drop), `throw`
-//! (`resume_throw`), `traps` (raising, unwinding one parent up, the entry
-//! every continuation starts in).
+//! (`resume_throw`), `raise` (raising, unwinding one parent up, the trap a
+//! guest's bad end becomes), `backtrace` (walks across the chain).
 
 use super::contref::{ContObj, ContRef, MAX_VALUES, Tag};
 use super::func::{

@@ -150,7 +150,7 @@ fn fresh_stack_layout_matches_spec_offsets_for_capacity_0_1_2_5() -> TestResult 
     Ok(())
 }
 
-/// The return address in `cont_entry`'s frame: the instruction after the
+/// The return address in `enter_guest`'s frame: the instruction after the
 /// start trampoline's `call`, which comes after four one-byte `pop`s and is
 /// five bytes long.
 fn after_trampoline_call() -> usize {
@@ -197,7 +197,7 @@ fn frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack
             f.fp
         );
     }
-    // ... the last of them is `cont_entry`, called by the trampoline right
+    // ... the last of them is `enter_guest`, called by the trampoline right
     // below the launch words: RBP = TOS-0x30-s, s = 0x20 ...
     check_eq!(frames[record - 1].fp, tos - 0x30 - 0x20);
     check_eq!(frames[record - 1].return_address, after_trampoline_call());

@@ -19,10 +19,10 @@
 #   $cont(N), $cont(S,N) the ContRef of continuation #N of store 1 (or S),
 #                        for `print` and `cbt`.
 #
-# Where it starts: `kernel::cont::registry::LIVE_STORES`, the list of live
-# stores (kernel/src/cont/registry.rs). Each store lists its ContRefs in
+# Where it starts: `kernel::cont::runtime::registry::LIVE_STORES`, the list of live
+# stores (kernel/src/cont/runtime/registry.rs). Each store lists its ContRefs in
 # `all`; a ContRef's `stack.top` is its TOS, and the layout below TOS is
-# docs/spec.md section 1 (kernel/src/cont/stack.rs): the control context at
+# docs/spec.md section 1 (kernel/src/cont/machine/stack.rs): the control context at
 # TOS-0x18 (RSP, RBP, RIP). While a continuation is active its start
 # trampoline keeps RBP at TOS-0x10, so that frame record's [RBP] and
 # [RBP+8] are its parent's RBP and RIP: a frame-pointer walk goes from a
@@ -43,9 +43,9 @@ import gdb.printing
 # kernel's, and the GDB test the slots computed from the first.
 # The continuation-stack region (kernel/src/memory_map.rs).
 CONT_STACKS_START = 0xFFFFD00000000000
-# Where the control context starts below TOS (kernel/src/cont/stack.rs).
+# Where the control context starts below TOS (kernel/src/cont/machine/stack.rs).
 CONTROL_CONTEXT_OFFSET = 0x18
-# Where the store id starts in a revision (kernel/src/cont/contref.rs).
+# Where the store id starts in a revision (kernel/src/cont/runtime/contref.rs).
 REVISION_STORE_SHIFT = 40
 # The most frames a walk follows: far more than any chain in the kernel.
 MAX_FRAMES = 256
@@ -104,7 +104,7 @@ def vec_words(vec):
 
 
 def enum_name(value):
-    """`Running` for `kernel::cont::contref::State::Running`."""
+    """`Running` for `kernel::cont::runtime::contref::State::Running`."""
     return str(value).split("::")[-1]
 
 
@@ -127,11 +127,11 @@ def revision_text(revision):
 
 
 def contref_type():
-    return gdb.lookup_type("kernel::cont::contref::ContRef")
+    return gdb.lookup_type("kernel::cont::runtime::contref::ContRef")
 
 
 def store_type():
-    return gdb.lookup_type("kernel::cont::store::Store")
+    return gdb.lookup_type("kernel::cont::runtime::store::Store")
 
 
 def slot_size():
@@ -223,7 +223,7 @@ class StoreView:
 def live_stores():
     """Every live store, oldest first (the registry lists newest first)."""
     out = []
-    at = int(unwrap(lookup_static("kernel::cont::registry::LIVE_STORES")))
+    at = int(unwrap(lookup_static("kernel::cont::runtime::registry::LIVE_STORES")))
     while at != 0 and len(out) < 4096:
         store = StoreView(at)
         out.append(store)
@@ -678,11 +678,11 @@ class StorePrinter:
 
 def build_printers():
     pp = gdb.printing.RegexpCollectionPrettyPrinter("contkernel")
-    pp.add_printer("ContObj", r"^kernel::cont::contref::ContObj$", HandlePrinter)
-    pp.add_printer("Cont", r"^kernel::cont::typed::Cont<.*>$", HandlePrinter)
-    pp.add_printer("Suspension", r"^kernel::cont::typed::Suspension<.*>$", HandlePrinter)
-    pp.add_printer("ContRef", r"^kernel::cont::contref::ContRef$", ContRefPrinter)
-    pp.add_printer("Store", r"^kernel::cont::store::Store$", StorePrinter)
+    pp.add_printer("ContObj", r"^kernel::cont::runtime::contref::ContObj$", HandlePrinter)
+    pp.add_printer("Cont", r"^kernel::cont::doors::typed::Cont<.*>$", HandlePrinter)
+    pp.add_printer("Suspension", r"^kernel::cont::doors::typed::Suspension<.*>$", HandlePrinter)
+    pp.add_printer("ContRef", r"^kernel::cont::runtime::contref::ContRef$", ContRefPrinter)
+    pp.add_printer("Store", r"^kernel::cont::runtime::store::Store$", StorePrinter)
     return pp
 
 

@@ -195,7 +195,7 @@ def chain_backtrace_names_each_level_on_its_own_stack():
 
 def chain_backtrace_of_a_suspended_continuation_starts_where_it_stopped():
     ticker = ext.live_stores()[0].conts[0]
-    groups = chain("chain-backtrace *(%#x as *mut kernel::cont::contref::ContRef)" % ticker.addr)
+    groups = chain("chain-backtrace *(%#x as *mut kernel::cont::runtime::contref::ContRef)" % ticker.addr)
     names = [f for _, funcs in groups for f in funcs if f.startswith("gdb_target::")]
     return expect_eq("stacks", [g for g, _ in groups], ["1/#0"]) or expect_eq(
         "first guest function", names[:1], ["gdb_target::ticker"]
@@ -205,7 +205,7 @@ def chain_backtrace_of_a_suspended_continuation_starts_where_it_stopped():
 def a_handle_prints_as_its_continuation_or_as_used():
     store = ext.live_stores()[0]
     inner = store.conts[3]
-    handle_type = gdb.lookup_type("kernel::cont::contref::ContObj")
+    handle_type = gdb.lookup_type("kernel::cont::runtime::contref::ContObj")
 
     def handle(revision):
         raw = inner.addr.to_bytes(8, "little") + revision.to_bytes(8, "little")
@@ -229,7 +229,7 @@ def a_typed_handle_prints_as_its_continuation():
     store = ext.live_stores()[0]
     inner = store.conts[3]
     # A typed handle in memory: the store, the record, the revision.
-    handle_type = gdb.lookup_type("kernel::cont::typed::Cont<i32, i32>")
+    handle_type = gdb.lookup_type("kernel::cont::doors::typed::Cont<i32, i32>")
     raw = bytearray(handle_type.sizeof)
     for field, word in [("store", store.addr), ("contref", inner.addr), ("revision", inner.revision)]:
         at = next(f.bitpos // 8 for f in handle_type.fields() if f.name == field)

@@ -31,6 +31,7 @@ pub mod serial;
 pub mod symbols;
 pub mod sync;
 pub mod testing;
+pub mod trap_report;
 pub mod wasm;
 pub mod wast;
 

@@ -402,7 +402,7 @@ pub struct KernelStacks;
 // multiples), with the slot's unmapped guard below; its size is the pool's,
 // and a larger request is refused; it never calls a store.
 unsafe impl StackProvider for KernelStacks {
-    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
+    fn allocate(&mut self, size: usize, owner: *const ()) -> Result<ContStack, StackError> {
         touch_stack(LOCKED_SECTION_STACK);
         let mut guard = POOL.lock();
         let pool = guard.as_mut().expect("stacks::init has run");
@@ -430,7 +430,7 @@ unsafe impl StackProvider for KernelStacks {
             }
         };
         pool.slots[slot].state = SlotState::InUse;
-        pool.slots[slot].owner = owner;
+        pool.slots[slot].owner = owner.cast();
         pool.outstanding += 1;
         // The end of the top page; a pointer, for `ContStack`.
         let top = pool.slots[slot]

@@ -4,42 +4,44 @@
 //!
 //! A continuation is a computation with a stack of its own that can be
 //! stopped and continued. Code uses it through one of three doors to the
-//! same [`Store`]: the typed door ([`typed`]: `Tag<P, R>`, `Func<P, R>`,
-//! owned `Cont` handles; what a student writes), the dynamic door (the
-//! store's own methods over `Copy` [`ContObj`] handles, every type checked
-//! at run time), and the raw door ([`raw_door`]: slices of [`ValRaw`], for
-//! an interpreter).
+//! same [`Store`]: the typed door ([`typed`], whose types take the plain
+//! names [`Tag<P, R>`](Tag), [`Func<P, R>`](Func), owned [`Cont`] handles
+//! and [`Resumed`]; what a student writes), the dynamic door ([`dynamic`]:
+//! the store's own methods over `Copy` [`dynamic::ContObj`] handles, every
+//! type checked at run time), and the raw door ([`raw`]: slices of
+//! [`ValRaw`], for an interpreter).
 //!
-//! The pieces, from the metal up:
+//! The core is built in floors, each a folder that imports only from the
+//! floors below it (`kernel/tests/floors.rs` checks every `use`), so that a
+//! reader can take one floor at a time, from the bottom:
 //!
-//! * [`stack`]: the words at the top of every continuation stack (control
-//!   context, args buffer, launch words), as one table;
-//! * [`switch`]: the assembly: the start trampoline and the three-register
-//!   stack switch carrying a [`ControlEffect`];
-//! * [`func`]: the array-call convention every guest function is reached
-//!   through, and the typed wrapper that builds it from a closure;
-//! * [`contref`]: the continuation record, handles with revisions (the
-//!   one-shot rule), tags, handlers and what a resume reports;
-//! * [`store`]: the registry of functions, tags and continuations, and
-//!   the chain of parents the operations share;
-//! * `handles`: the checks every handle goes through (live, this store's,
-//!   not used up);
-//! * `resume`, `suspend`, `cancel`, `throw`: the operations, one file each
-//!   (`cont.new`, `resume` and `cont.bind`; `suspend` and `switch` with the
-//!   handler search; drop and cancellation; `resume_throw`);
-//! * `traps`: raising a trap and ending a continuation with it, and the
-//!   entry function every continuation starts in;
-//! * [`walk`]: the frame-pointer walk that crosses from a continuation into
-//!   its parent;
-//! * [`val`]: the 16-byte value slot and the value types;
-//! * [`typed`] and [`raw_door`]: the typed and the raw doors above;
-//! * [`provider`]: where stacks come from;
-//! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
-//!   holds;
-//! * `registry`: the list of live stores, where a debugger starts
-//!   (`kernel/gdb/continuations.py`; [`live_store_ids`] reads it);
-//! * [`trap`]: what a trap says; [`trace`]: its full backtrace, kept
-//!   beside it; [`report`]: the backtrace named and grouped by stack.
+//! ```text
+//!  +---------------------------------------------------------------+
+//!  | doors/     typed.rs (Tag<P,R>, Func<P,R>, Cont)   raw.rs (slots)|
+//!  |            dynamic.rs (names of the store's Copy handles)       |
+//!  |            convert types; every entry passes runtime::admission |
+//!  +---------------------------------------------------------------+
+//!  | runtime/   store.rs contref.rs func.rs handles.rs registry.rs   |
+//!  |            limits.rs  admission.rs (the one way in)              |
+//!  |            resume.rs suspend.rs cancel.rs throw.rs               |
+//!  |            raise.rs (traps)  backtrace.rs (walks across a chain) |
+//!  +---------------------------------------------------------------+
+//!  | machine/   stack.rs (the layout table)  call.rs (array call)    |
+//!  |            switch.rs (trampoline, switch)  entry.rs (into a guest)|
+//!  |            walk.rs (frame records)  provider.rs (where stacks    |
+//!  |            come from); knows contexts and opaque pointers, not   |
+//!  |            the store; a guest's end is an effect word, not a call|
+//!  +---------------------------------------------------------------+
+//!  | values/    val.rs (slots, types)  trap.rs (what a trap says)     |
+//!  |            trace.rs (a trap's full backtrace)                    |
+//!  +---------------------------------------------------------------+
+//! ```
+//!
+//! Each floor's `mod.rs` lists its files. The kernel's own pieces that name
+//! stack slots and symbols (the trap report, `crate::trap_report`; the
+//! kernel's stack pool, `crate::stacks`) live outside `cont/` and import
+//! it, never the other way round: the core builds and runs its tests on the
+//! host without them.
 //!
 //! The tests live beside this code, not in it. The host tests are the
 //! package `kernel-tests` (`kernel/tests/`), crates that use only the
@@ -47,7 +49,8 @@
 //! the typed and raw doors, cancellation, `resume_throw`, limits, the stack
 //! header), `cont_hostile/` (safe code only, `#![forbid(unsafe_code)]` at
 //! its root: hostile tests, and what safe code can rely on) and
-//! `cont_model/` (random programs against a reference interpreter). The
+//! `cont_model/` (random programs against a reference interpreter) and
+//! `floors.rs` (no file of a floor imports from a floor above it). The
 //! behaviours the host and the in-kernel `cont` suite both check are
 //! written once, in the top-level `tests/scenarios.rs`. The inline
 //! `#[cfg(test)] mod tests` of a few files check private layout and
@@ -56,63 +59,43 @@
 //! `docs/continuations.md` follows one resume and one suspend instruction
 //! by instruction.
 
-mod cancel;
-pub mod contref;
-pub mod func;
-mod handles;
-pub mod limits;
-pub mod provider;
-mod raw_door;
-mod registry;
-pub mod report;
-mod resume;
-pub mod stack;
-pub mod store;
-mod suspend;
-pub mod switch;
-mod throw;
-pub mod trace;
-pub mod trap;
-mod traps;
-pub mod typed;
-pub mod val;
-pub mod walk;
+pub(crate) mod doors;
+pub(crate) mod machine;
+pub(crate) mod runtime;
+pub(crate) mod values;
 
+// The public paths of the floors' modules: a floor is the crate's own
+// grouping (`pub(crate)`), and code outside the crate names each module at
+// the level of `cont` (`kernel::cont::stack::ContStack`,
+// `kernel::cont::switch::frame_pointer`, `kernel::cont::typed::Cont`), as
+// do the host tests beside this file. A file inside `cont/` names its floor
+// instead (`kernel/tests/floors.rs` checks).
+/// The trap report's path before the floors, still named by the kernel's
+/// fault and panic reports: it lives on the kernel's side now
+/// ([`crate::trap_report`]), since it names stack slots and symbols.
+pub use crate::trap_report as report;
+pub use doors::{dynamic, raw, typed};
+pub use machine::{call, provider, stack, switch, walk};
+pub use runtime::{contref, func, limits, store};
+pub use values::{trace, trap, val};
+
+pub use crate::trap_report::TrapReport;
+pub use call::{ArrayCallFn, FuncRecord, VMContext};
 pub use contref::{MAX_VALUES, State};
-pub use func::{ArrayCallFn, DefineError, FuncRecord, VMContext, WasmValue, WasmValues};
+pub use func::{DefineError, WasmValue, WasmValues};
 pub use limits::{StoreLimits, StoreUsage};
 #[cfg(target_os = "linux")]
 pub use provider::MmapStacks;
 pub use provider::{PAGE_SIZE, StackError, StackProvider};
-pub use registry::live_store_ids;
-pub use report::TrapReport;
+pub use runtime::raise::trap_current;
+pub use runtime::registry::live_store_ids;
 pub use stack::ContStack;
 pub use store::{STACK_CACHE, Store};
 pub use switch::ControlEffect;
 pub use trace::{Trace, TraceFrame};
 pub use trap::{Backtrace, Trap, TrapKind, TrapText};
-pub use traps::trap_current;
 pub use val::{ValRaw, ValType};
 pub use walk::Frame;
 
 // The typed door takes the plain names: it is the one a student writes.
 pub use typed::{Cont, Func, Resumed, Suspension, Tag};
-
-/// The dynamic door: `Copy` handles whose types are checked at run time by
-/// the store's own methods (`Store::cont_new`, `Store::resume`,
-/// `Store::suspend`, ...). A guest that learns its types only while it runs
-/// (a scheduler over mixed tasks, the interpreter's host functions) uses
-/// these.
-pub mod dynamic {
-    pub use super::contref::{ContObj, Handler, Resumed, Tag};
-    pub use super::func::Func;
-}
-
-/// The raw door: the store's `*_raw` methods over slices of [`ValRaw`]
-/// and [`ValType`] lists, for an interpreter (see `Store::resume_raw`).
-pub mod raw {
-    pub use super::contref::{ContObj, Handler, Tag};
-    /// How a raw `resume` came back: the function's result types, or the
-    /// handler and the suspended continuation.
-    pub use super::raw_door::RawResumed as Resumed;
-}

@@ -79,7 +79,7 @@ pub const HOST_THREAD_STACK: usize = 1024 * 1024;
 ///   runs Wasm on a thread with less stack sets a smaller budget; if it
 ///   does not, std's guard page ends the process, never memory.
 pub fn stack_floor(sp: usize) -> usize {
-    if let Some((bottom, _)) = crate::cont::stack::running_stack_containing(sp) {
+    if let Some((bottom, _)) = crate::cont::runtime::backtrace::running_stack_containing(sp) {
         return bottom.saturating_add(STACK_RESERVE);
     }
     #[cfg(target_os = "none")]

@@ -111,7 +111,7 @@ pub(crate) struct Counting(pub(crate) MmapStacks, pub(crate) Rc<Cell<usize>>);
 // SAFETY: forwards every call to `MmapStacks`, which keeps the contract;
 // the count is bookkeeping beside it.
 unsafe impl StackProvider for Counting {
-    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
+    fn allocate(&mut self, size: usize, owner: *const ()) -> Result<ContStack, StackError> {
         self.1.set(self.1.get() + 1);
         self.0.allocate(size, owner)
     }

@@ -1,4 +1,5 @@
-//! A trap report a person can read: the trap's kind and message, then every
+//! A trap report a person can read (the kernel's side of a trap: it names
+//! stack slots and symbols, so it lives outside the continuation core): the trap's kind and message, then every
 //! frame of its backtrace named by the kernel's own symbol table
 //! ([`crate::symbols`]) and grouped by the stack it ran on, in chain order
 //! (the continuation that trapped first, then the one that resumed it, and
@@ -8,8 +9,8 @@
 //!   trap: Guest: boom
 //!     continuation on stack 2 (TOS 0xffffd00000030000):
 //!       0xffff800000024d1a  test_cont::level_c+0x2a
-//!       0xffff800000031b05  kernel::cont::func::array_call_shim::<..>+0x95
-//!       0xffff800000028e5c  kernel::cont::traps::cont_entry+0x3c
+//!       0xffff800000031b05  kernel::cont::runtime::func::array_call_shim::<..>+0x95
+//!       0xffff800000028e5c  kernel::cont::machine::entry::enter_guest+0x3c
 //!       0xffff80000002a1d4  cont_start_trampoline+0x14
 //!     continuation on stack 1 (TOS 0xffffd00000020000):
 //!       ...
@@ -24,8 +25,18 @@
 
 use core::fmt;
 
-use super::trace::{Trace, TraceFrame};
-use super::trap::Trap;
+use crate::cont::values::trace::{Trace, TraceFrame};
+use crate::cont::values::trap::Trap;
+
+impl Trap {
+    /// The whole report: kind, message and text, then every frame of the
+    /// backtrace named by the kernel's symbol table and grouped by the
+    /// stack it ran on, innermost continuation first, down to the kernel's
+    /// stack (see [`crate::trap_report`]).
+    pub fn report(&self) -> TrapReport<'_> {
+        TrapReport::new(self)
+    }
+}
 
 /// What [`Trap::report`] returns: displays the whole report. It holds a
 /// copy of the trap's full backtrace (about 6 KiB), taken when it was made.
@@ -35,7 +46,7 @@ pub struct TrapReport<'a> {
 }
 
 impl<'a> TrapReport<'a> {
-    pub(super) fn new(trap: &'a Trap) -> TrapReport<'a> {
+    fn new(trap: &'a Trap) -> TrapReport<'a> {
         TrapReport {
             trap,
             trace: trap.backtrace().trace(),
@@ -43,7 +54,7 @@ impl<'a> TrapReport<'a> {
     }
 
     /// The full backtrace, if it was still in this CPU's ring of traces
-    /// when the report was made (see [`super::trace`]).
+    /// when the report was made (see [`crate::cont::trace`]).
     pub fn trace(&self) -> Option<&Trace> {
         self.trace.as_ref()
     }
@@ -140,25 +151,18 @@ pub fn kernel_backtrace(ip: Option<usize>, rbp: usize) -> Option<Trace> {
     let at = x86_64::VirtAddr::try_new(rbp as u64).ok();
     let on_kernel_stack =
         at.is_some_and(|a| crate::paging::kernel_stack().is_some_and(|s| s.contains(a)));
-    let store = super::store::RUNNING.get();
     // Off the kernel stack, only a running chain's stacks are walked (with
     // bounds): the walk knows no bounds of any other.
-    let on_cont_stack = !store.is_null()
+    let on_cont_stack = crate::cont::runtime::backtrace::chain_running()
         && at.is_some_and(|a| crate::stacks::slot_of(a).is_some() && !crate::stacks::in_guard(a));
     let rbp = if on_kernel_stack || on_cont_stack {
         rbp
     } else {
         0
     };
-    // SAFETY: a store in RUNNING has a chain running on this CPU, so it
-    // is alive and its `current` is live; if the walk is on the kernel
-    // stack, `rbp` lies on it (checked above), and on a continuation
-    // stack every read is bounds-checked.
-    let bt = unsafe {
-        let innermost = store
-            .as_ref()
-            .map_or(core::ptr::null_mut(), |s| s.current.get());
-        super::traps::capture(innermost, rbp, ip)
-    };
+    // SAFETY: if the walk is on the kernel stack, `rbp` lies on it
+    // (checked above), and on a continuation stack of the running chain
+    // every read is bounds-checked.
+    let bt = unsafe { crate::cont::runtime::backtrace::capture_running(rbp, ip) };
     bt.trace()
 }

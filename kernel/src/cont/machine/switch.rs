@@ -24,8 +24,9 @@
 //! (a trap) only loads, since nothing ever comes back to a trapped stack.
 //!
 //! The start trampoline is where a switch into a *fresh* stack lands; it
-//! calls the runtime's entry function and, when the guest has returned,
-//! switches back to the parent with the *return* effect, reading the
+//! calls the entry into the guest ([`super::entry`]) and, when that has
+//! returned, switches back to the parent with the effect the entry chose
+//! (*return*, or *trap* with its reason), reading the
 //! parent's registers from the same control context. The trampoline never
 //! moves RBP off `TOS-0x10`, so `[RBP]` is the parent's RBP and `[RBP+8]`
 //! the parent's RIP: a frame record, which lets a frame-pointer walk step
@@ -35,14 +36,16 @@ use super::stack::{self, ControlContext};
 use core::arch::{asm, global_asm};
 
 /// The message a switch carries in RDI: a discriminant in the high 32 bits
-/// and a handler index in the low 32 bits.
+/// and a handler index in the low 32 bits (for a suspend; for a
+/// resume_throw the tag's id).
 ///
 /// ```text
 ///  63            32 31             0
 ///  +---------------+---------------+
 ///  | discriminant  | handler index |   return 0, resume 1, suspend 2,
 ///  +---------------+---------------+   switch 3, trap 4, resume_throw 5,
-///                                      cancel 6
+///                                      cancel 6, guest failed 7,
+///                                      returned holding a lock 8
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(transparent)]
@@ -58,6 +61,14 @@ impl ControlEffect {
     /// Not one of Wasmtime's: a drop resumes a suspended continuation with
     /// this effect, and its pending `suspend` or `switch` fails.
     pub const CANCEL_TAG: u32 = 6;
+    /// Not Wasmtime's either: sent by the start trampoline when the
+    /// continuation's function reported failure (its array call returned
+    /// `false`). The runtime may have recorded the trap the guest
+    /// returned; if not, the trap is a guest failure.
+    pub const GUEST_FAILED_TAG: u32 = 7;
+    /// Sent by the start trampoline when the continuation's function
+    /// returned holding a kernel lock.
+    pub const RETURNED_HOLDING_LOCK_TAG: u32 = 8;
 
     /// The continuation's function returned (sent by the trampoline).
     pub const RETURN: ControlEffect = ControlEffect::new(Self::RETURN_TAG, 0);
@@ -66,8 +77,16 @@ impl ControlEffect {
     /// A `switch` hands control to its target.
     pub const SWITCH: ControlEffect = ControlEffect::new(Self::SWITCH_TAG, 0);
     /// The continuation trapped; the `resume` (or `switch`) that ran it
-    /// receives this, one parent up.
+    /// receives this, one parent up. Sent by the runtime, which has
+    /// recorded the trap before it leaves the stack.
     pub const TRAP: ControlEffect = ControlEffect::new(Self::TRAP_TAG, 0);
+    /// The continuation's function reported failure (sent by the start
+    /// trampoline).
+    pub const GUEST_FAILED: ControlEffect = ControlEffect::new(Self::GUEST_FAILED_TAG, 0);
+    /// The continuation's function returned holding a kernel lock (sent by
+    /// the start trampoline).
+    pub const RETURNED_HOLDING_LOCK: ControlEffect =
+        ControlEffect::new(Self::RETURNED_HOLDING_LOCK_TAG, 0);
     /// The continuation is cancelled: resumed by a drop, its pending
     /// `suspend`/`switch` returns `Err` so its frames return normally.
     pub const CANCEL: ControlEffect = ControlEffect::new(Self::CANCEL_TAG, 0);
@@ -110,8 +129,9 @@ global_asm!(
     // lands in the old func_ref slot. RBP = TOS-0x10 makes our caller's
     // frame record the control context's RBP/RIP pair.
     "    call {entry}",
-    // RBP is callee-saved, so still TOS-0x10. Effect = return (0).
-    "    xor edi, edi",
+    // RBP is callee-saved, so still TOS-0x10. The effect is the entry's
+    // result: return, or trap with its reason.
+    "    mov rdi, rax",
     // Load the parent: RSP from [TOS-0x18], RIP from [TOS-0x08],
     // RBP from [TOS-0x10] (last, since it is our base register).
     "    mov rsp, [rbp - {rsp_below}]",
@@ -119,7 +139,7 @@ global_asm!(
     "    mov rbp, [rbp]",
     "    jmp rax",
     ".size cont_start_trampoline, . - cont_start_trampoline",
-    entry = sym super::traps::cont_entry,
+    entry = sym super::entry::enter_guest,
     rsp_below = const stack::TRAMPOLINE_RSP_BELOW_RBP,
     rip_above = const stack::TRAMPOLINE_RIP_ABOVE_RBP,
 );
@@ -335,6 +355,8 @@ mod tests {
         assert_eq!(ControlEffect::suspend(7).0, 0x2_0000_0007);
         assert_eq!(ControlEffect::SWITCH.0, 0x3_0000_0000);
         assert_eq!(ControlEffect::TRAP.0, 0x4_0000_0000);
+        assert_eq!(ControlEffect::GUEST_FAILED.0, 0x7_0000_0000);
+        assert_eq!(ControlEffect::RETURNED_HOLDING_LOCK.0, 0x8_0000_0000);
         assert_eq!(
             ControlEffect::suspend(7).discriminant(),
             ControlEffect::SUSPEND_TAG

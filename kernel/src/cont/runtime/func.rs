@@ -14,7 +14,7 @@
 //! for every function means the stack layout, the trampoline and the runtime
 //! never depend on a signature.
 //!
-//! Guest code here is ordinary Rust: [`super::Store::func_wrap`] takes a
+//! Guest code here is ordinary Rust: [`Store::func_wrap`] takes a
 //! closure `Fn(&Store, P) -> Result<R, Trap>` and builds the shim for it.
 //! The shim is one monomorphised `extern "C" fn` per closure type that loads
 //! `P` from the slots, calls the closure with the `&Store` it finds in
@@ -25,36 +25,9 @@
 
 use super::contref::ContObj;
 use super::store::Store;
-use super::trap::Trap;
-use super::val::{ValRaw, ValType};
-
-/// The opaque context pointer a guest function receives. For functions
-/// built by [`super::Store::func_wrap`], `callee_vmctx` is the closure and
-/// `caller_vmctx` the [`Store`].
-#[repr(C)]
-pub struct VMContext {
-    _opaque: [u8; 0],
-}
-
-/// The array-call convention: parameters in, results out, through `values`;
-/// `false` means the callee trapped.
-pub type ArrayCallFn = unsafe extern "C" fn(
-    callee_vmctx: *mut VMContext,
-    caller_vmctx: *mut VMContext,
-    values: *mut ValRaw,
-    len: usize,
-) -> bool;
-
-/// A guest function: what a continuation's `func_ref` launch word points at.
-/// Owned by the [`Store`] in a `Box`, so its address never changes.
-#[derive(Debug)]
-#[repr(C)]
-pub struct FuncRecord {
-    pub array_call: ArrayCallFn,
-    pub callee_vmctx: *mut VMContext,
-    pub params: &'static [ValType],
-    pub results: &'static [ValType],
-}
+pub use crate::cont::machine::call::{ArrayCallFn, FuncRecord, VMContext};
+use crate::cont::values::trap::Trap;
+use crate::cont::values::val::{ValRaw, ValType};
 
 /// A handle to a guest function of one [`Store`]: `Copy`, and good only
 /// in the store that made it.
@@ -63,7 +36,7 @@ pub struct FuncRecord {
 /// function's types itself. `cont.new` compares the id with its own store's
 /// before it looks at the record: a `Func` of another store, or of a store
 /// that is gone (ids are never reused in a boot), traps
-/// ([`super::TrapKind::ForeignFunc`]) and its record is never read, so a
+/// ([`crate::cont::TrapKind::ForeignFunc`]) and its record is never read, so a
 /// freed record can never be called. [`Func::params`] and
 /// [`Func::results`] read the handle, not the record, for the same reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +72,7 @@ impl Func {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DefineError {
     /// More results (functions) or payload/result values (tags) than a
-    /// continuation's mailbox holds ([`super::MAX_VALUES`]).
+    /// continuation's mailbox holds ([`crate::cont::MAX_VALUES`]).
     TooManyValues { count: usize, max: usize },
     /// Every tag id (2^32 - 1 per boot, shared by all stores) is taken.
     TooManyTags,
@@ -289,7 +262,7 @@ tuple_values!(
     P: 15
 );
 
-/// The shim [`super::Store::func_wrap`] builds for closure type `F`: the
+/// The shim [`Store::func_wrap`] builds for closure type `F`: the
 /// array-call convention on the outside, `F(&Store, P) -> Result<R, Trap>`
 /// on the inside.
 ///

@@ -108,12 +108,10 @@
 //! search, the lock and store checks, and the revision bump that makes any
 //! `ContObj` copy of the same continuation stale.
 
-use super::contref::{ContRef, Handler, State};
-use super::dynamic;
-use super::dynamic::ContObj;
-use super::func::{DefineError, WasmValue, WasmValues};
-use super::store::{Store, same_types};
-use super::trap::{Trap, TrapKind};
+use crate::cont::runtime::contref::{self, ContObj, ContRef, Handler, State};
+use crate::cont::runtime::func::{self, DefineError, WasmValue, WasmValues};
+use crate::cont::runtime::store::{Store, same_types};
+use crate::cont::values::trap::{Trap, TrapKind};
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 
@@ -172,8 +170,8 @@ impl<P: WasmValues, R: WasmValues> Tag<P, R> {
     }
 
     /// The same tag for the dynamic door (`Store::resume`, `Handler`).
-    pub fn untyped(self) -> dynamic::Tag {
-        dynamic::Tag {
+    pub fn untyped(self) -> contref::Tag {
+        contref::Tag {
             id: self.id,
             params: P::TYPES,
             results: R::TYPES,
@@ -224,7 +222,7 @@ impl<R: WasmValues> Tag<(), R> {
 /// function of another store, live or dropped, traps
 /// ([`TrapKind::ForeignFunc`]) and never reads its record.
 pub struct Func<'s, P, R> {
-    raw: dynamic::Func,
+    raw: func::Func,
     _store: PhantomData<&'s Store>,
     _types: PhantomData<fn(P) -> R>,
 }
@@ -263,7 +261,7 @@ impl<'s, P: WasmValues, R: WasmValues> Func<'s, P, R> {
     }
 
     /// The same function for the dynamic door.
-    pub fn untyped(self) -> dynamic::Func {
+    pub fn untyped(self) -> func::Func {
         self.raw
     }
 }
@@ -313,31 +311,34 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
     /// function returns or it suspends to one of `handlers`.
     #[inline(always)]
     pub fn resume(self, args: A, handlers: &[Handler]) -> Result<Resumed<'s, R>, Trap> {
-        let (store, contref) = (self.store, self.contref);
+        let (store, contref, revision) = (self.store, self.contref, self.revision);
         // Refusals come first, while this handle still owns the
         // continuation: on `Err` it is dropped, which frees it (or leaves
-        // it to the store to cancel as soon as it can: see `Drop`).
+        // it to the store to cancel as soon as it can: see `Drop`). The
+        // types are `A` and `R` by construction: no type check.
         // SAFETY: the record is one of the store's, which keeps it while
-        // the store lives (and the handle borrows the store).
-        if unsafe { (*contref).revision } != self.revision {
-            return Err(Trap::new(
-                TrapKind::ConsumedContinuation,
-                "typed handle of a continuation that has ended",
-            ));
-        }
-        store.no_lock_held()?;
-        store.no_other_store_running()?;
+        // the store lives (and the handle borrows the store); a record at
+        // the handle's revision is live; its inbox has room for `A`.
+        let admitted = unsafe {
+            store.admit(
+                || match (*contref).revision == revision {
+                    true => Ok(contref),
+                    false => Err(Trap::new(
+                        TrapKind::ConsumedContinuation,
+                        "typed handle of a continuation that has ended",
+                    )),
+                },
+                |_, _| Ok(()),
+                |c| args.store((*c).inbox.add((*c).bound)),
+            )
+        };
+        let (c, outer) = admitted?;
         let _ = ManuallyDrop::new(self);
-        // SAFETY: the handle is live (its revision is the record's), names
-        // a ContRef of its store, its types are `A` and `R` by construction,
-        // and the lock and store checks have just passed.
-        match unsafe { store.resume_live::<A, R>(contref, args, handlers) } {
-            Ok(dynamic::Resumed::Returned(v)) => Ok(Resumed::Returned(v)),
-            Ok(dynamic::Resumed::Suspended { handler, cont }) => {
-                Ok(Resumed::Suspended(Suspension::new(store, cont, handler)))
-            }
-            Err(trap) => Err(trap),
-        }
+        // SAFETY: admitted, with its arguments in place; its segment
+        // returns `R` by construction.
+        Self::typed(store, unsafe {
+            store.resume_checked::<R>(c, outer, handlers)
+        })
     }
 
     /// `resume_throw $e`: resumes the continuation by raising an exception
@@ -350,12 +351,37 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
         handlers: &[Handler],
     ) -> Result<Resumed<'s, R>, Trap> {
         let (store, raw) = (self.store, self.raw());
-        store.no_lock_held()?;
-        store.no_other_store_running()?;
+        let tag = tag.untyped();
+        // SAFETY: `live` returns only live records of this store; the
+        // exception slots hold the tag's payload, `E` by construction.
+        let admitted = unsafe {
+            store.admit(
+                || store.live(raw, "resume_throw"),
+                |_, _| Ok(()),
+                |_| store.set_exception_of(tag, payload),
+            )
+        };
+        let (c, outer) = admitted?;
         let _ = ManuallyDrop::new(self);
-        match store.resume_throw::<E, R>(raw, tag.untyped(), payload, handlers) {
-            Ok(dynamic::Resumed::Returned(v)) => Ok(Resumed::Returned(v)),
-            Ok(dynamic::Resumed::Suspended { handler, cont }) => {
+        // SAFETY: admitted, with the exception recorded; its segment
+        // returns `R` by construction.
+        let outcome = unsafe {
+            store
+                .throw_into(c, outer, tag, handlers)
+                .and_then(|(effect, back)| store.outcome::<R>(effect, back))
+        };
+        Self::typed(store, outcome)
+    }
+
+    /// The typed report of a resume of this continuation.
+    #[inline(always)]
+    fn typed(
+        store: &'s Store,
+        outcome: Result<contref::Resumed<R>, Trap>,
+    ) -> Result<Resumed<'s, R>, Trap> {
+        match outcome {
+            Ok(contref::Resumed::Returned(v)) => Ok(Resumed::Returned(v)),
+            Ok(contref::Resumed::Suspended { handler, cont }) => {
                 Ok(Resumed::Suspended(Suspension::new(store, cont, handler)))
             }
             Err(trap) => Err(trap),

@@ -3,7 +3,7 @@
 //!
 //! A `ContRef` is the runtime's record of one stack: its state, where its
 //! control context is, who its parent is, and a mailbox for values. The
-//! [`super::Store`] allocates each `ContRef` once and recycles it through a
+//! [`crate::cont::Store`] allocates each `ContRef` once and recycles it through a
 //! free list; it is never deallocated while the store lives. So a handle
 //! can be a plain pointer plus a *revision*: every use of a continuation
 //! (resume, bind, switch-to, drop) bumps the revision, and a handle whose
@@ -26,8 +26,8 @@
 //!   K3.last_ancestor = K2, K2.parent = null, current = K1.
 //! ```
 
-use super::stack::{ArgsObject, ContStack};
-use super::val::{ValRaw, ValType};
+use crate::cont::machine::stack::{ArgsObject, ContStack};
+use crate::cont::values::val::{ValRaw, ValType};
 
 /// The most values a mailbox holds: a tag's payload or results, a
 /// function's results. Larger tags and functions are refused at creation.
@@ -58,7 +58,7 @@ pub enum State {
     Trapped,
     /// Dropped while fresh or suspended; the `ContRef` is free for reuse.
     Dropped,
-    /// Never the state of a record: what [`super::Store::state`] reports
+    /// Never the state of a record: what [`crate::cont::Store::state`] reports
     /// for a used handle whose continuation has gone on under a newer
     /// handle, or whose record now holds another continuation.
     Consumed,
@@ -182,7 +182,7 @@ impl ContObj {
 
 /// A tag: the name a suspend uses and a handler matches, with the types of
 /// its payload (`params`) and of the values the resume sends back
-/// (`results`). Made by [`super::Store::tag_new`].
+/// (`results`). Made by [`crate::cont::Store::tag_new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tag {
     pub(crate) id: u32,
@@ -291,7 +291,7 @@ pub enum Resumed<R> {
     Returned(R),
     /// A `suspend` reached handler number `handler` of this resume's list;
     /// `cont` resumes the rest of the computation, and
-    /// [`super::Store::payload`] reads what the suspend sent while `cont`
+    /// [`crate::cont::Store::payload`] reads what the suspend sent while `cont`
     /// is unused.
     Suspended { handler: usize, cont: ContObj },
 }

@@ -9,9 +9,9 @@
 use super::contref::{ContObj, ContRef, Handler, Resumed, State, Tag};
 use super::func::WasmValues;
 use super::store::{Store, same_types};
-use super::switch::ControlEffect;
-use super::trap::{Trap, TrapKind};
-use super::val::ValRaw;
+use crate::cont::machine::switch::ControlEffect;
+use crate::cont::values::trap::{Trap, TrapKind};
+use crate::cont::values::val::ValRaw;
 
 impl Store {
     /// `resume_throw k tag payload (on ...)*`: resumes `k` by raising an
@@ -30,32 +30,42 @@ impl Store {
         payload: P,
         handlers: &[Handler],
     ) -> Result<Resumed<R>, Trap> {
-        let c = self.live(k, "resume_throw")?;
-        self.no_lock_held()?;
-        self.no_other_store_running()?;
-        if !same_types(tag.params, P::TYPES) {
-            return self.raise(
-                TrapKind::SignatureMismatch,
-                "resume_throw payload does not match the tag",
-            );
-        }
-        // SAFETY: `live` proved `c` a live ContRef of this store, so fresh
-        // or suspended, with a live outermost `last_ancestor`.
+        // SAFETY: `live` returns only live records of this store; the
+        // payload is stored once the tag's types are checked to be `P`.
         unsafe {
-            let outer = (*c).last_ancestor;
-            if !same_types((*outer).results, R::TYPES) {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "resume_throw result types do not match the continuation's function",
-                );
-            }
-            (*c).revision += 1;
-            payload.store((*self.exception.get()).as_mut_ptr());
-            self.exception_types.set(tag.params);
-            self.exception_tag.set(tag.id);
+            let (c, outer) = self.admit(
+                || self.live(k, "resume_throw"),
+                |_, outer| {
+                    if !same_types(tag.params, P::TYPES) {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume_throw payload does not match the tag",
+                        );
+                    }
+                    if !same_types((*outer).results, R::TYPES) {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume_throw result types do not match the continuation's function",
+                        );
+                    }
+                    Ok(())
+                },
+                |_| self.set_exception_of(tag, payload),
+            )?;
             let (effect, back) = self.throw_into(c, outer, tag, handlers)?;
             self.outcome(effect, back)
         }
+    }
+
+    /// Records the payload of an exception being thrown, of `tag` whose
+    /// payload types are `P`.
+    #[inline(always)]
+    pub(crate) fn set_exception_of<P: WasmValues>(&self, tag: Tag, payload: P) {
+        // SAFETY: the exception slots hold `MAX_VALUES` values, and a tag's
+        // payload is at most that many (checked when the tag was made).
+        unsafe { payload.store((*self.exception.get()).as_mut_ptr()) };
+        self.exception_types.set(tag.params);
+        self.exception_tag.set(tag.id);
     }
 
     /// The body of both doors' `resume_throw`, once the handle is used and
@@ -66,7 +76,7 @@ impl Store {
     /// # Safety
     /// `c` is a live ContRef of this store whose revision has just moved
     /// on, `outer` its `last_ancestor`, and the switch is allowed.
-    pub(super) unsafe fn throw_into(
+    pub(crate) unsafe fn throw_into(
         &self,
         c: *mut ContRef,
         outer: *mut ContRef,

@@ -13,7 +13,7 @@
 //!   block is freed, by whoever frees it (`heap.rs` keeps the account in a
 //!   header of each block). Past the quota the allocator returns null, the
 //!   allocation-error handler panics on the guest's stack, and that panic
-//!   becomes a trap of kind [`TrapKind::OutOfMemory`](super::TrapKind)
+//!   becomes a trap of kind [`TrapKind::OutOfMemory`](crate::cont::TrapKind)
 //!   instead of `Panic`. All guests together are also held under
 //!   [`GUEST_HEAP_POOL`], so that [`KERNEL_HEAP_RESERVE`] bytes always stay
 //!   for the kernel, however many stores there are. On the host the heap is
@@ -101,7 +101,7 @@ pub struct StoreUsage {
 /// A store's limits as it keeps them: the stack limit in the store, the
 /// heap quota in the heap's account of the store (kernel) or beside the
 /// stack limit (host, where nothing is charged).
-pub(super) struct Limits {
+pub(crate) struct Limits {
     stacks: Cell<usize>,
     #[cfg(target_os = "none")]
     account: crate::heap::Account,
@@ -110,7 +110,7 @@ pub(super) struct Limits {
 }
 
 impl Limits {
-    pub(super) fn new(limits: StoreLimits) -> Limits {
+    pub(crate) fn new(limits: StoreLimits) -> Limits {
         Limits {
             stacks: Cell::new(limits.stacks),
             #[cfg(target_os = "none")]
@@ -121,7 +121,7 @@ impl Limits {
     }
 
     #[inline]
-    pub(super) fn stacks(&self) -> usize {
+    pub(crate) fn stacks(&self) -> usize {
         self.stacks.get()
     }
 

@@ -29,21 +29,22 @@
 //! definitions (functions, tags), the records of continuations and their
 //! free list. The operations are each in a module of their own, as
 //! `impl Store` blocks: `handles` (the checks every handle goes through),
+//! `admission` (the one way into a continuation, its checks in one order),
 //! `resume` (`cont.new`, `resume`, `cont.bind`), `suspend` (`suspend`,
 //! `switch`, the handler search), `cancel` (drop), `throw`
-//! (`resume_throw`), `traps` (raising, unwinding one parent up, the entry
-//! every continuation starts in).
+//! (`resume_throw`), `raise` (raising, unwinding one parent up, the trap a
+//! guest's bad end becomes), `backtrace` (walks across the chain).
 
 use super::contref::{ContObj, ContRef, MAX_VALUES, Tag};
 use super::func::{
     ArrayCallFn, DefineError, Func, FuncRecord, VMContext, WasmValues, array_call_shim,
 };
 use super::limits::{Limits, StoreLimits};
-use super::provider::StackProvider;
 use super::registry;
-use super::stack::ContStack;
-use super::trap::Trap;
-use super::val::{ValRaw, ValType};
+use crate::cont::machine::provider::StackProvider;
+use crate::cont::machine::stack::ContStack;
+use crate::cont::values::trap::Trap;
+use crate::cont::values::val::{ValRaw, ValType};
 use crate::cpu_local::cpu_local;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -96,57 +97,57 @@ cpu_local! {
     /// own running on top of stacks another store can free. (A store
     /// dropped by a guest of another cancels its own guests on top of that
     /// chain, which it sets aside meanwhile: `cancel::SetAside`.)
-    pub(super) static RUNNING: Cell<*const Store> = Cell::new(core::ptr::null());
+    pub(crate) static RUNNING: Cell<*const Store> = Cell::new(core::ptr::null());
 }
 
 /// The runtime. See the module documentation.
 pub struct Store {
     /// This store's id, in every handle it makes (see `ContObj`).
-    pub(super) id: u32,
+    pub(crate) id: u32,
     /// The innermost running continuation; null = the kernel's own stack.
-    pub(super) current: Cell<*mut ContRef>,
+    pub(crate) current: Cell<*mut ContRef>,
     /// Free `ContRef`s, linked through `next_free`. The first
     /// `cached_stacks` of them (up to [`STACK_CACHE`]) still hold the stack
     /// of the continuation that ended in them (see `release`).
-    pub(super) free: Cell<*mut ContRef>,
+    pub(crate) free: Cell<*mut ContRef>,
     /// How many free `ContRef`s hold a stack.
-    pub(super) cached_stacks: Cell<usize>,
+    pub(crate) cached_stacks: Cell<usize>,
     /// How many stacks this store has from its provider (cached or not).
-    pub(super) stacks_held: Cell<usize>,
+    pub(crate) stacks_held: Cell<usize>,
     /// Every `ContRef` ever allocated (freed only when the store drops).
-    pub(super) all: UnsafeCell<Vec<*mut ContRef>>,
+    pub(crate) all: UnsafeCell<Vec<*mut ContRef>>,
     funcs: UnsafeCell<Vec<FuncEntry>>,
     /// While the store drops: the function entries whose closures are
     /// still to be dropped, on one of the store's own stacks
     /// (`drop_closures`). Empty otherwise.
     dying: UnsafeCell<Vec<FuncEntry>>,
-    pub(super) provider: UnsafeCell<Box<dyn StackProvider>>,
-    pub(super) stack_size: usize,
+    pub(crate) provider: UnsafeCell<Box<dyn StackProvider>>,
+    pub(crate) stack_size: usize,
     /// A trap on its way from the trapping continuation to the resume that
     /// ran it.
-    pub(super) pending_trap: Cell<Option<Trap>>,
+    pub(crate) pending_trap: Cell<Option<Trap>>,
     /// The payload of the exception `resume_throw` raised last, and the
     /// types it was thrown with (the tag's params).
-    pub(super) exception: UnsafeCell<[ValRaw; MAX_VALUES]>,
-    pub(super) exception_types: Cell<&'static [ValType]>,
+    pub(crate) exception: UnsafeCell<[ValRaw; MAX_VALUES]>,
+    pub(crate) exception_types: Cell<&'static [ValType]>,
     /// The id of the tag it was thrown with.
-    pub(super) exception_tag: Cell<u32>,
+    pub(crate) exception_tag: Cell<u32>,
     /// Handles whose owner dropped them when a cancellation was refused
     /// (a kernel lock held, another store's chain running): cancelled at
     /// the next `cont.new` that can, or when the store drops.
-    pub(super) deferred: UnsafeCell<Vec<ContObj>>,
+    pub(crate) deferred: UnsafeCell<Vec<ContObj>>,
     /// While a store dropped inside this store's chain cancels its own
     /// suspended guests on top of it (`cancel_all`): this store's
     /// innermost running continuation, set aside (`current` is null
     /// meanwhile, so that those guests cannot suspend or switch through
     /// this chain). Null otherwise.
-    pub(super) shadowed: Cell<*mut ContRef>,
+    pub(crate) shadowed: Cell<*mut ContRef>,
     /// This store's link in the list of live stores, for debuggers.
-    pub(super) live: registry::LiveLink,
+    pub(crate) live: registry::LiveLink,
     /// Its heap quota and stack limit (`limits.rs`).
-    pub(super) limits: Limits,
-    pub(super) _pinned: PhantomPinned,
-    pub(super) _not_send_sync: PhantomData<*mut ()>,
+    pub(crate) limits: Limits,
+    pub(crate) _pinned: PhantomPinned,
+    pub(crate) _not_send_sync: PhantomData<*mut ()>,
 }
 
 /// How many stacks of ended continuations a store keeps for its own next
@@ -369,7 +370,7 @@ impl Store {
     /// any other store's chain running on this CPU.
     #[cold]
     #[inline(never)]
-    pub(super) fn drop_closures(&self) {
+    pub(crate) fn drop_closures(&self) {
         // SAFETY: no reference into `funcs` or `dying` is held across
         // calls; nothing runs on this store's stacks (its drop has `&mut`).
         unsafe {
@@ -420,7 +421,7 @@ impl Store {
 
     // ----- ContRef pool --------------------------------------------------
 
-    pub(super) fn take_contref(&self) -> *mut ContRef {
+    pub(crate) fn take_contref(&self) -> *mut ContRef {
         let c = self.free.get();
         if !c.is_null() {
             // SAFETY: free-list entries are live ContRefs owned by the store.

@@ -11,9 +11,9 @@
 use super::contref::{ContObj, ContRef, Handler, MAX_VALUES, State, Tag, find_handler};
 use super::func::{WasmValue, WasmValues};
 use super::store::{Store, same_types};
-use super::switch::{ControlEffect, switch, switch_through};
-use super::trap::{Trap, TrapKind};
-use super::val::{ValRaw, ValType};
+use crate::cont::machine::switch::{ControlEffect, switch, switch_through};
+use crate::cont::values::trap::{Trap, TrapKind};
+use crate::cont::values::val::{ValRaw, ValType};
 
 impl Store {
     /// `suspend tag payload`: hands control to the nearest enclosing resume
@@ -90,7 +90,7 @@ impl Store {
     /// `cur` is the running continuation; `write` writes `params.len()`
     /// slots of types `params` (at most `MAX_VALUES`).
     #[inline(always)]
-    pub(super) unsafe fn suspend_core(
+    pub(crate) unsafe fn suspend_core(
         &self,
         cur: *mut ContRef,
         tag_id: u32,
@@ -134,18 +134,15 @@ impl Store {
         tag: Tag,
         args: A,
     ) -> Result<R, Trap> {
-        let cur = self.current.get();
-        if cur.is_null() {
-            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
-        }
-        self.no_lock_held()?;
-        if R::TYPES.len() > MAX_VALUES {
-            return self.raise(
-                TrapKind::SignatureMismatch,
-                "switch expects more values than a mailbox holds",
-            );
-        }
-        let t = self.live(target, "switch")?;
+        let (cur, t) = self.switch_entry(target, || {
+            if R::TYPES.len() > MAX_VALUES {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch expects more values than a mailbox holds",
+                );
+            }
+            Ok(())
+        })?;
         // SAFETY: `live` proved `t` a ContRef of this store, un-consumed;
         // `cur` is the running continuation; `store` writes `A::TYPES`'s
         // slots.
@@ -161,6 +158,29 @@ impl Store {
             // Resumed or switched to with values checked against `R`.
             Ok(R::load((*cur).values.as_ptr()))
         }
+    }
+
+    /// The checks every `switch` makes before its target is looked at, in
+    /// one order for both doors: a continuation must be running
+    /// (`UnhandledTag`), no kernel lock held (`LockHeld`), then the door's
+    /// own check of what it expects back (`room`), then the target's handle
+    /// (`Store::live`). Returns the running continuation and the target's
+    /// record. (No other store's chain can run: a continuation of this
+    /// store does.)
+    #[inline(always)]
+    pub(crate) fn switch_entry(
+        &self,
+        target: ContObj,
+        room: impl FnOnce() -> Result<(), Trap>,
+    ) -> Result<(*mut ContRef, *mut ContRef), Trap> {
+        let cur = self.current.get();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        }
+        self.no_lock_held()?;
+        room()?;
+        let t = self.live(target, "switch")?;
+        Ok((cur, t))
     }
 
     /// The body of every `switch` (`Store::switch`, the raw door's
@@ -180,7 +200,7 @@ impl Store {
     /// `arg_types.len()` slots of those types; `expected` has at most
     /// `MAX_VALUES` types.
     #[inline(always)]
-    pub(super) unsafe fn switch_core(
+    pub(crate) unsafe fn switch_core(
         &self,
         cur: *mut ContRef,
         t: *mut ContRef,
@@ -248,7 +268,7 @@ impl Store {
     /// (`resume_throw`, the tag's id in the effect's low half).
     #[cold]
     #[inline(never)]
-    pub(super) fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {
+    pub(crate) fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {
         if effect.discriminant() == ControlEffect::RESUME_THROW_TAG {
             let tag = effect.handler_index();
             self.raise(

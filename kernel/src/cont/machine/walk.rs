@@ -28,7 +28,6 @@
 //! must lie inside that stack; on the kernel's stack saved RBPs must go up,
 //! by less than 1 MiB a step.
 
-use super::contref::ContRef;
 use super::stack::{ContStack, RBP_OFFSET};
 
 /// One frame of a frame-pointer walk: the frame pointer, the return
@@ -47,8 +46,8 @@ pub struct Frame {
 }
 
 /// The most frames a walk visits: as many as a trap's full backtrace
-/// keeps ([`super::trace::MAX_TRACE`]).
-const MAX_WALK: usize = super::trace::MAX_TRACE;
+/// keeps ([`crate::cont::values::trace::MAX_TRACE`]).
+const MAX_WALK: usize = crate::cont::values::trace::MAX_TRACE;
 /// On the kernel's own stack a walk follows a saved RBP only if it lies at
 /// most this far above the current frame.
 const MAX_KERNEL_FRAME: usize = 1 << 20;
@@ -61,28 +60,31 @@ const MAX_KERNEL_FRAME: usize = 1 << 20;
 const WALK_KERNEL_STACK: bool = cfg!(any(target_os = "none", debug_assertions));
 
 /// Walks frame records from `start_fp`, innermost first, calling `visit`
-/// until it returns false. `innermost` is the continuation running on the
-/// stack `start_fp` is on (null: the kernel's stack). On a continuation
-/// stack it follows frames inside that stack and, at the start trampoline's
-/// frame record (`TOS-0x10`), steps into the parent; on the kernel's stack
-/// it follows frames while they go upward by less than 1 MiB (where frame
-/// pointers are guaranteed, see `WALK_KERNEL_STACK`).
+/// until it returns false. `chain` gives the continuation stacks the walk
+/// crosses, innermost first: the first is the stack `start_fp` is on, and
+/// each next one the stack of the parent its start trampoline returns into;
+/// when it ends, the walk is on the kernel's stack (an empty `chain`: it
+/// starts there). On a continuation stack it follows frames inside that
+/// stack and, at the start trampoline's frame record (`TOS-0x10`), steps
+/// into the next stack; on the kernel's stack it follows frames while they
+/// go upward by less than 1 MiB (where frame pointers are guaranteed, see
+/// `WALK_KERNEL_STACK`).
 ///
 /// # Safety
-/// `innermost` must be null or a live ContRef whose parents are live.
-pub(crate) unsafe fn walk(
-    innermost: *mut ContRef,
+/// Every stack `chain` gives is live, and on the kernel's stack `start_fp`
+/// (or the frame pointer the walk reaches there) is a live frame pointer.
+pub(crate) unsafe fn walk<'a>(
+    mut chain: impl Iterator<Item = &'a ContStack>,
     start_fp: usize,
     mut visit: impl FnMut(Frame) -> bool,
 ) {
     let mut fp = start_fp;
-    let mut c = innermost;
+    let mut current: Option<&ContStack> = chain.next();
     for _ in 0..MAX_WALK {
         if fp == 0 || fp % 8 != 0 {
             return;
         }
-        // SAFETY: `c` is null or a live ContRef (the caller's contract).
-        let stack: Option<&ContStack> = unsafe { c.as_ref().map(|c| &c.stack) };
+        let stack = current;
         match stack {
             // The whole record, [fp] and [fp+8], must lie in the stack.
             Some(stack) if !stack.contains(fp) || fp + 16 > stack.top() as usize => return,
@@ -102,11 +104,9 @@ pub(crate) unsafe fn walk(
         // and RIP. The walk goes on on the parent's stack.
         let at_trampoline = stack.is_some_and(|s| fp == s.top() as usize - RBP_OFFSET);
         if at_trampoline {
-            // SAFETY: `c` is non-null (it has a stack).
-            c = unsafe { (*c).parent };
+            current = chain.next();
         }
-        // SAFETY: `c` is null or a live ContRef (the caller's contract).
-        let caller_stack = unsafe { c.as_ref() }.map_or(0, |c| c.stack.top() as usize);
+        let caller_stack = current.map_or(0, |s| s.top() as usize);
         if !visit(Frame {
             fp,
             return_address: ret,

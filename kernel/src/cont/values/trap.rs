@@ -16,7 +16,7 @@
 //!
 //! The backtrace is a list of return addresses from a frame-pointer walk at
 //! the trap point. It crosses from a continuation into its parent through
-//! the start trampoline's frame record (see [`super::switch`]). The trap
+//! the start trampoline's frame record (see [`crate::cont::machine::switch`]). The trap
 //! keeps the first [`MAX_FRAMES`]; the whole walk, every stack of the chain
 //! down to the kernel's, is kept beside it in a per-CPU ring
 //! ([`super::trace`]), and [`Trap::report`] prints it, frames named and
@@ -52,7 +52,7 @@ pub enum TrapKind {
     /// The values given do not match the types the continuation expects.
     SignatureMismatch,
     /// The stack provider had no stack to give, or the store holds as many
-    /// as its limit ([`super::StoreLimits::stacks`]) allows.
+    /// as its limit ([`crate::cont::StoreLimits::stacks`]) allows.
     OutOfStacks,
     /// A guest function returned `false` without saying why.
     GuestFailure,
@@ -87,11 +87,11 @@ pub enum TrapKind {
     /// destructors run) before the stack goes back to the pool.
     Cancelled,
     /// Not a trap but a WebAssembly *exception*: raised by
-    /// [`super::Store::resume_throw`] at a continuation's suspension point
+    /// [`crate::cont::Store::resume_throw`] at a continuation's suspension point
     /// (the `Err` of its pending `suspend` or `switch`), or at once for a
     /// fresh continuation. A guest may handle it or pass it on; one that
     /// leaves its function reaches the resumer as this `Err`. Its payload is
-    /// read with [`super::Store::exception_payload`].
+    /// read with [`crate::cont::Store::exception_payload`].
     Exception { tag: u32 },
     /// A `resume` of this store's continuation while a continuation of
     /// another store runs on this CPU: stores do not nest (a chain holds
@@ -101,7 +101,7 @@ pub enum TrapKind {
     /// taken: it can define functions and tags, but no continuations.
     TooManyStores,
     /// A guest allocation was refused: it would have taken its store past
-    /// its heap quota ([`super::StoreLimits::heap_bytes`]), or all guests
+    /// its heap quota ([`crate::cont::StoreLimits::heap_bytes`]), or all guests
     /// past their pool, or the heap had no room. The trap's text is the
     /// allocation-error panic's (`memory allocation of N bytes failed`).
     OutOfMemory,
@@ -246,16 +246,6 @@ impl Trap {
             text: TrapText::EMPTY,
         }
     }
-    /// What a guest closure returns to trap: kind [`TrapKind::Guest`],
-    /// with a backtrace taken here, so that its first frame is the
-    /// function that called `guest`.
-    #[inline(never)]
-    pub fn guest(message: &'static str) -> Trap {
-        let mut trap = Trap::new(TrapKind::Guest, message);
-        // SAFETY: this function's own frame pointer, on the stack it runs on.
-        trap.backtrace = unsafe { super::traps::capture_here(super::switch::frame_pointer()) };
-        trap
-    }
     pub fn kind(&self) -> TrapKind {
         self.kind
     }
@@ -278,13 +268,6 @@ impl Trap {
     pub fn with_text(mut self, text: TrapText) -> Trap {
         self.text = text;
         self
-    }
-    /// The whole report: kind, message and text, then every frame of the
-    /// backtrace named by the kernel's symbol table and grouped by the
-    /// stack it ran on, innermost continuation first, down to the kernel's
-    /// stack (see [`super::report`]).
-    pub fn report(&self) -> super::report::TrapReport<'_> {
-        super::report::TrapReport::new(self)
     }
     pub(crate) fn set_backtrace(&mut self, backtrace: Backtrace) {
         self.backtrace = backtrace;

@@ -17,17 +17,17 @@
 //! handle the runtime made (or `ContObj::NULL`), which an interpreter gets
 //! for free when it only ever stores handles that came out of the runtime.
 
-use super::contref::{ContObj, Handler, MAX_VALUES, Resumed, State, Tag};
-use super::store::Store;
-use super::switch::ControlEffect;
-use super::trap::{Trap, TrapKind};
-use super::val::{ValRaw, ValType};
+use crate::cont::machine::switch::ControlEffect;
+use crate::cont::runtime::contref::{self, ContObj, Handler, MAX_VALUES, State, Tag};
+use crate::cont::runtime::store::Store;
+use crate::cont::values::trap::{Trap, TrapKind};
+use crate::cont::values::val::{ValRaw, ValType};
 
 /// How a raw `resume` came back: `Returned(types)` when the function
 /// returned, its results then in the caller's `results` slice, of these
 /// types; `Suspended { handler, cont }` as for any resume
 /// ([`Store::payload_raw`] reads what the suspend sent).
-pub type RawResumed = Resumed<&'static [ValType]>;
+pub type Resumed = contref::Resumed<&'static [ValType]>;
 
 impl Store {
     /// `resume k args (on ...)*` over slots: `args` of types `arg_types`
@@ -44,30 +44,34 @@ impl Store {
         arg_types: &[ValType],
         handlers: &[Handler],
         results: &mut [ValRaw],
-    ) -> Result<RawResumed, Trap> {
-        let c = self.live(k, "resume")?;
-        // SAFETY: `live` proved `c` a live ContRef of this store, fresh or
-        // suspended, with a live outermost `last_ancestor`.
+    ) -> Result<Resumed, Trap> {
+        // SAFETY: `live` returns only live records of this store; the
+        // arguments are copied once their count and types are checked to
+        // be what the record expects, for which its inbox has room.
         unsafe {
-            let outer = (*c).last_ancestor;
-            if (*c).expected != arg_types || args.len() != arg_types.len() {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "resume arguments do not match the continuation",
-                );
-            }
-            let wanted = (*outer).results;
-            if results.len() < wanted.len() {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "resume has no room for the function's results",
-                );
-            }
-            self.no_lock_held()?;
-            self.no_other_store_running()?;
-            (*c).revision += 1;
-            let inbox = (*c).inbox.add((*c).bound);
-            core::ptr::copy_nonoverlapping(args.as_ptr(), inbox, args.len());
+            let (c, outer) = self.admit(
+                || self.live(k, "resume"),
+                |c, outer| {
+                    if (*c).expected != arg_types || args.len() != arg_types.len() {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume arguments do not match the continuation",
+                        );
+                    }
+                    let wanted = (*outer).results;
+                    if results.len() < wanted.len() {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume has no room for the function's results",
+                        );
+                    }
+                    Ok(())
+                },
+                |c| {
+                    let inbox = (*c).inbox.add((*c).bound);
+                    core::ptr::copy_nonoverlapping(args.as_ptr(), inbox, args.len());
+                },
+            )?;
             let (effect, back) = self.run_segment(c, outer, handlers, ControlEffect::RESUME);
             self.raw_outcome(effect, back, results)
         }
@@ -85,28 +89,30 @@ impl Store {
         payload: &[ValRaw],
         handlers: &[Handler],
         results: &mut [ValRaw],
-    ) -> Result<RawResumed, Trap> {
-        let c = self.live(k, "resume_throw")?;
-        if payload.len() != tag.params.len() {
-            return self.raise(
-                TrapKind::SignatureMismatch,
-                "resume_throw payload does not match the tag",
-            );
-        }
-        // SAFETY: as in `resume_raw`.
+    ) -> Result<Resumed, Trap> {
+        // SAFETY: as in `resume_raw`; the payload is copied once its
+        // count is checked to be the tag's.
         unsafe {
-            let outer = (*c).last_ancestor;
-            let wanted = (*outer).results;
-            if results.len() < wanted.len() {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "resume_throw has no room for the function's results",
-                );
-            }
-            self.no_lock_held()?;
-            self.no_other_store_running()?;
-            (*c).revision += 1;
-            self.set_exception(tag, payload);
+            let (c, outer) = self.admit(
+                || self.live(k, "resume_throw"),
+                |_, outer| {
+                    if payload.len() != tag.params.len() {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume_throw payload does not match the tag",
+                        );
+                    }
+                    let wanted = (*outer).results;
+                    if results.len() < wanted.len() {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume_throw has no room for the function's results",
+                        );
+                    }
+                    Ok(())
+                },
+                |_| self.set_exception(tag, payload),
+            )?;
             let (effect, back) = self.throw_into(c, outer, tag, handlers)?;
             self.raw_outcome(effect, back, results)
         }
@@ -120,9 +126,9 @@ impl Store {
     unsafe fn raw_outcome(
         &self,
         effect: ControlEffect,
-        back: *mut super::contref::ContRef,
+        back: *mut crate::cont::runtime::contref::ContRef,
         results: &mut [ValRaw],
-    ) -> Result<RawResumed, Trap> {
+    ) -> Result<Resumed, Trap> {
         // SAFETY: per the contract; the copy writes at most
         // `results.len()` slots and reads no more than `back` returned.
         unsafe {
@@ -238,18 +244,15 @@ impl Store {
         result_types: &'static [ValType],
         results: &mut [ValRaw],
     ) -> Result<(), Trap> {
-        let cur = self.running_cont();
-        if cur.is_null() {
-            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
-        }
-        self.no_lock_held()?;
-        if result_types.len() > MAX_VALUES || results.len() < result_types.len() {
-            return self.raise(
-                TrapKind::SignatureMismatch,
-                "switch has no room for the values it expects",
-            );
-        }
-        let t = self.live(target, "switch")?;
+        let (cur, t) = self.switch_entry(target, || {
+            if result_types.len() > MAX_VALUES || results.len() < result_types.len() {
+                return self.raise(
+                    TrapKind::SignatureMismatch,
+                    "switch has no room for the values it expects",
+                );
+            }
+            Ok(())
+        })?;
         if args.len() != arg_types.len() {
             return self.raise(
                 TrapKind::SignatureMismatch,

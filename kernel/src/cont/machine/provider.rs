@@ -10,7 +10,6 @@
 //! lies below.
 
 use super::stack::ContStack;
-use super::store::Store;
 #[cfg(target_os = "linux")]
 use alloc::vec::Vec;
 
@@ -35,15 +34,15 @@ pub enum StackError {
 /// out has at least the `size` usable bytes asked for, readable and
 /// writable, below a page-aligned top, with unmapped guard page(s) below,
 /// owned by nobody else until it comes back through `free`; and none of its
-/// methods calls back into the store that asked.
+/// methods calls back into the code that asked.
 ///
 /// ```compile_fail,E0200
 /// // Safe code cannot promise that: a provider written without `unsafe`
 /// // does not compile.
-/// use kernel::cont::{ContStack, StackError, StackProvider, Store};
+/// use kernel::cont::{ContStack, StackError, StackProvider};
 /// struct Mine;
 /// impl StackProvider for Mine {
-///     fn allocate(&mut self, _: usize, _: *const Store) -> Result<ContStack, StackError> {
+///     fn allocate(&mut self, _: usize, _: *const ()) -> Result<ContStack, StackError> {
 ///         Err(StackError::OutOfMemory)
 ///     }
 ///     fn free(&mut self, _: ContStack) {}
@@ -53,11 +52,12 @@ pub enum StackError {
 pub unsafe trait StackProvider {
     /// A stack of at least `size` usable bytes: TOS page aligned, the usable
     /// bytes readable and writable, guard page(s) below never mapped.
-    /// `owner` is the store whose continuation will run on it (null when
-    /// none will): a provider that can find a stack from an address, as the
-    /// kernel's fault handler does, keeps it so that a fault on the stack
-    /// can become a trap of that store's chain.
-    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError>;
+    /// `owner` is an opaque word naming whoever will run code on it (the
+    /// runtime passes its store; null: nobody): a provider that can find a
+    /// stack from an address, as the kernel's fault handler does, keeps it
+    /// and gives it back, never looking inside, so that a fault on the
+    /// stack can become a trap of its owner's chain.
+    fn allocate(&mut self, size: usize, owner: *const ()) -> Result<ContStack, StackError>;
     /// Takes back a stack this provider allocated. Its contents are dead.
     fn free(&mut self, stack: ContStack);
     /// How many stacks are allocated and not yet freed (for leak checks).
@@ -139,7 +139,7 @@ impl Default for MmapStacks {
 // top, one PROT_NONE page below; it never calls a store.
 #[cfg(target_os = "linux")]
 unsafe impl StackProvider for MmapStacks {
-    fn allocate(&mut self, size: usize, _owner: *const Store) -> Result<ContStack, StackError> {
+    fn allocate(&mut self, size: usize, _owner: *const ()) -> Result<ContStack, StackError> {
         let size = size
             .max(PAGE_SIZE)
             .checked_next_multiple_of(PAGE_SIZE)
@@ -199,7 +199,7 @@ pub(crate) struct Counting(
 // SAFETY: forwards to `MmapStacks`, which keeps the contract.
 #[cfg(all(test, target_os = "linux"))]
 unsafe impl StackProvider for Counting {
-    fn allocate(&mut self, size: usize, owner: *const Store) -> Result<ContStack, StackError> {
+    fn allocate(&mut self, size: usize, owner: *const ()) -> Result<ContStack, StackError> {
         self.1.set(self.1.get() + 1);
         self.0.allocate(size, owner)
     }

@@ -26,17 +26,17 @@ use core::cell::Cell;
 cpu_local! {
     /// The newest live store of this CPU (null: none); the others follow
     /// through each store's `next_live`.
-    pub(super) static LIVE_STORES: Cell<*const Store> = Cell::new(core::ptr::null());
+    pub(crate) static LIVE_STORES: Cell<*const Store> = Cell::new(core::ptr::null());
 }
 
 /// A store's link in the list: the next older live store (null: none).
-pub(super) struct LiveLink {
+pub(crate) struct LiveLink {
     next_live: Cell<*const Store>,
 }
 
 impl LiveLink {
     /// A link not in the list yet.
-    pub(super) const fn unlinked() -> LiveLink {
+    pub(crate) const fn unlinked() -> LiveLink {
         LiveLink {
             next_live: Cell::new(core::ptr::null()),
         }
@@ -45,13 +45,13 @@ impl LiveLink {
 
 /// Puts `store` at the head of the list. Called once, by `Store::new`,
 /// when the store has reached the address it keeps (it is pinned).
-pub(super) fn register(store: &Store) {
+pub(crate) fn register(store: &Store) {
     store.live.next_live.set(LIVE_STORES.get());
     LIVE_STORES.set(store);
 }
 
 /// Takes `store` out of the list. Called once, by `Store`'s drop.
-pub(super) fn unregister(store: &Store) {
+pub(crate) fn unregister(store: &Store) {
     let me: *const Store = store;
     let next = store.live.next_live.get();
     if LIVE_STORES.get() == me {
@@ -77,7 +77,7 @@ pub(super) fn unregister(store: &Store) {
 /// anywhere, a guest included: every store on the list is alive (it unlinks
 /// itself when it drops; a forgotten store is never freed), and the list
 /// is read, never changed. The host's hostile tests
-/// (`kernel/tests/cont_hostile/cache_live.rs`) check it after every way a
+/// (`kernel/tests/cont_hostile/cache/live_stores.rs`) check it after every way a
 /// store can end.
 pub fn live_store_ids() -> alloc::vec::Vec<u32> {
     let mut out = alloc::vec::Vec::new();

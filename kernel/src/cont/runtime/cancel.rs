@@ -10,8 +10,8 @@
 
 use super::contref::{ContObj, ContRef, State};
 use super::store::{RUNNING, Store};
-use super::switch::ControlEffect;
-use super::trap::{Trap, TrapKind};
+use crate::cont::machine::switch::ControlEffect;
+use crate::cont::values::trap::{Trap, TrapKind};
 
 impl Store {
     /// What dropping an owned handle does (the typed door's `Drop`): frees
@@ -34,8 +34,8 @@ impl Store {
     /// Cancels what owners dropped while cancelling was refused, if it can
     /// be done now.
     #[cold]
-    pub(super) fn flush_deferred(&self) {
-        if crate::sync::held() != 0 || self.no_other_store_running().is_err() {
+    pub(crate) fn flush_deferred(&self) {
+        if !self.may_enter() {
             return;
         }
         // SAFETY: taken out before any guest code runs, so a cancelled
@@ -83,14 +83,13 @@ impl Store {
     ///
     /// # Safety
     /// `c` is a live, suspended ContRef of this store.
-    pub(super) unsafe fn cancel(&self, c: *mut ContRef) -> Result<(), Trap> {
-        self.no_lock_held()?;
-        self.no_other_store_running()?;
-        // SAFETY: per the contract: `last_ancestor` is the segment's
-        // outermost, whose context holds its suspension point.
+    pub(crate) unsafe fn cancel(&self, c: *mut ContRef) -> Result<(), Trap> {
+        // SAFETY: per the contract `c` is live (the drop checked its
+        // handle, since a fresh one is freed without entering); its
+        // `last_ancestor` is the segment's outermost, whose context holds
+        // its suspension point. A cancellation places nothing.
         unsafe {
-            (*c).revision += 1;
-            let outer = (*c).last_ancestor;
+            let (c, outer) = self.admit(|| Ok(c), |_, _| Ok(()), |_| {})?;
             let (effect, back) = self.run_segment(c, outer, &[], ControlEffect::CANCEL);
             match effect.discriminant() {
                 ControlEffect::RETURN_TAG => {
@@ -98,10 +97,14 @@ impl Store {
                     self.release(back);
                     Ok(())
                 }
-                ControlEffect::TRAP_TAG => match self.trapped(back) {
-                    trap if trap.kind() == TrapKind::Cancelled => Ok(()),
-                    trap => Err(trap),
-                },
+                ControlEffect::TRAP_TAG
+                | ControlEffect::GUEST_FAILED_TAG
+                | ControlEffect::RETURNED_HOLDING_LOCK_TAG => {
+                    match self.trapped(effect.discriminant(), back) {
+                        trap if trap.kind() == TrapKind::Cancelled => Ok(()),
+                        trap => Err(trap),
+                    }
+                }
                 // No handler of this (empty) list can have caught a
                 // suspend; a switch needs a switch handler too.
                 _ => unreachable!("a cancelled continuation suspended to its drop"),
@@ -125,7 +128,7 @@ impl Store {
     /// dropped on one of its own stacks (`Store::drop_closures`), so that
     /// a guest's `Drop` that panics is a trap, not the end of the boot.
     /// With a kernel lock held they drop on the current stack instead.
-    pub(super) fn cancel_all(&self) {
+    pub(crate) fn cancel_all(&self) {
         if crate::sync::held() != 0 {
             return;
         }

@@ -9,12 +9,12 @@
 
 use super::contref::{ContObj, ContRef, Handler, Resumed, State};
 use super::func::{Func, FuncRecord, VMContext, WasmValues};
-use super::provider::StackError;
-use super::stack::{self};
 use super::store::{RUNNING, Store, same_types};
-use super::switch::{ControlEffect, switch};
-use super::trap::{Trap, TrapKind};
-use super::val::{ValRaw, ValType};
+use crate::cont::machine::provider::StackError;
+use crate::cont::machine::stack::{self};
+use crate::cont::machine::switch::{ControlEffect, switch};
+use crate::cont::values::trap::{Trap, TrapKind};
+use crate::cont::values::val::{ValRaw, ValType};
 
 impl Store {
     /// `cont.new`: a fresh continuation that will run `f`. Traps
@@ -84,7 +84,9 @@ impl Store {
             );
         }
         // SAFETY: provider calls do not re-enter the store.
-        let stack = match unsafe { (*self.provider.get()).allocate(self.stack_size, self) } {
+        let stack = match unsafe {
+            (*self.provider.get()).allocate(self.stack_size, core::ptr::from_ref(self).cast())
+        } {
             Ok(stack) => {
                 // Nothing took `c` meanwhile: off the free list again.
                 // SAFETY: `c` is the head of the free list, a live record.
@@ -168,45 +170,27 @@ impl Store {
         args: A,
         handlers: &[Handler],
     ) -> Result<Resumed<R>, Trap> {
-        let c = self.check(k, A::TYPES, "resume")?;
-        // SAFETY: `check` proved `c` live and fresh-or-suspended, so its
-        // `last_ancestor` is the live outermost ContRef of its segment.
+        // SAFETY: `live` returns only live records of this store; the
+        // arguments are stored once the types are checked to be `A`, and
+        // the inbox has room for `bound + A` values (args buffer capacity
+        // or mailbox).
         unsafe {
-            if !same_types((*(*c).last_ancestor).results, R::TYPES) {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "resume result types do not match the continuation's function",
-                );
-            }
-            self.no_lock_held()?;
-            self.no_other_store_running()?;
-            self.resume_live(c, args, handlers)
-        }
-    }
-
-    /// The body of `resume` once the handle is known live, the types right
-    /// (by the checks above, or by the typed door's types) and the switch
-    /// allowed (no kernel lock held, no other store's chain running): the
-    /// one-shot revision bump, the arguments, the switch.
-    ///
-    /// # Safety
-    /// `c` is a live (fresh or suspended) ContRef of this store that
-    /// expects `A` next, `R` is the result types of its segment's
-    /// outermost function, and `no_lock_held` and `no_other_store_running`
-    /// have just passed.
-    #[inline(always)]
-    pub(crate) unsafe fn resume_live<A: WasmValues, R: WasmValues>(
-        &self,
-        c: *mut ContRef,
-        args: A,
-        handlers: &[Handler],
-    ) -> Result<Resumed<R>, Trap> {
-        // SAFETY: per the contract; its inbox has room for `bound + A`
-        // values (args buffer capacity or mailbox).
-        unsafe {
-            let outer = (*c).last_ancestor;
-            (*c).revision += 1;
-            args.store((*c).inbox.add((*c).bound));
+            let (c, outer) = self.admit(
+                || self.live(k, "resume"),
+                |c, outer| {
+                    if !same_types((*c).expected, A::TYPES) {
+                        return self.raise(TrapKind::SignatureMismatch, "resume");
+                    }
+                    if !same_types((*outer).results, R::TYPES) {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume result types do not match the continuation's function",
+                        );
+                    }
+                    Ok(())
+                },
+                |c| args.store((*c).inbox.add((*c).bound)),
+            )?;
             self.resume_checked(c, outer, handlers)
         }
     }
@@ -217,7 +201,7 @@ impl Store {
     /// `c` must be a fresh or suspended ContRef with its arguments in place,
     /// `outer` its `last_ancestor`, and `R` that ContRef's `results`.
     #[inline(always)]
-    pub(super) unsafe fn resume_checked<R: WasmValues>(
+    pub(crate) unsafe fn resume_checked<R: WasmValues>(
         &self,
         c: *mut ContRef,
         outer: *mut ContRef,
@@ -237,7 +221,7 @@ impl Store {
     /// `back` is the live ContRef that sent `effect` to a resume of a
     /// segment whose outermost function returns `R`.
     #[inline(always)]
-    pub(super) unsafe fn outcome<R: WasmValues>(
+    pub(crate) unsafe fn outcome<R: WasmValues>(
         &self,
         effect: ControlEffect,
         back: *mut ContRef,
@@ -257,7 +241,7 @@ impl Store {
     /// `back` is the live ContRef that sent `effect`; `load` reads at most
     /// `back`'s results from the buffer it is given.
     #[inline(always)]
-    pub(super) unsafe fn outcome_with<T>(
+    pub(crate) unsafe fn outcome_with<T>(
         &self,
         effect: ControlEffect,
         back: *mut ContRef,
@@ -276,7 +260,7 @@ impl Store {
                     self.release(back);
                     Ok(Resumed::Returned(results))
                 }
-                _ => Err(self.trapped(back)),
+                kind => Err(self.trapped(kind, back)),
             }
         }
     }
@@ -327,20 +311,19 @@ impl Store {
         }
     }
 
-    /// The trap effect came back from `back`: it trapped, and only it (it
-    /// switched to its own control context, the resume that ran it). Frees
-    /// it and returns its trap. Locks it took died with its frames; the
+    /// A trap effect (its kind `kind`) came back from `back`: it trapped, and only it (it
+    /// switched to its own control context, the resume that ran it, or its
+    /// start trampoline did). Frees it and returns its trap (see
+    /// `machine_trap`). Locks it took died with its frames; the
     /// resume began with none held (`no_lock_held`).
     ///
     /// # Safety
     /// `back` is the live ContRef that sent the trap effect.
     #[cold]
-    pub(crate) unsafe fn trapped(&self, back: *mut ContRef) -> Trap {
+    pub(crate) unsafe fn trapped(&self, kind: u32, back: *mut ContRef) -> Trap {
+        // SAFETY: forwarded contract.
+        let trap = unsafe { self.machine_trap(kind, back) };
         crate::sync::forget_held();
-        let trap = self
-            .pending_trap
-            .take()
-            .unwrap_or(Trap::new(TrapKind::GuestFailure, "trap"));
         // SAFETY: per the contract; nothing runs on `back` any more.
         unsafe {
             // A continuation that passed its cancellation on was dropped.

@@ -8,9 +8,8 @@
 //! pointer followed for anything else.
 
 use super::contref::{ContObj, ContRef, State};
-use super::store::{Store, same_types};
-use super::trap::{Trap, TrapKind};
-use super::val::ValType;
+use super::store::Store;
+use crate::cont::values::trap::{Trap, TrapKind};
 
 impl Store {
     /// The state of the continuation a handle names; `None` for
@@ -49,7 +48,7 @@ impl Store {
     /// its revision; see `ContObj`), whatever its revision otherwise.
     /// Nothing of the handle is followed before that check.
     #[inline(always)]
-    pub(super) fn lookup(&self, k: ContObj) -> Option<*mut ContRef> {
+    pub(crate) fn lookup(&self, k: ContObj) -> Option<*mut ContRef> {
         (!k.is_null() && k.store_id() == self.id).then_some(k.contref)
     }
 
@@ -80,22 +79,6 @@ impl Store {
         // of its ContRefs, which it frees only when it drops.
         if unsafe { (*c).revision } != k.revision {
             return self.raise(TrapKind::ConsumedContinuation, what);
-        }
-        Ok(c)
-    }
-
-    /// Checks that `k` is live and expects exactly `types` next.
-    #[inline(always)]
-    pub(super) fn check(
-        &self,
-        k: ContObj,
-        types: &'static [ValType],
-        what: &'static str,
-    ) -> Result<*mut ContRef, Trap> {
-        let c = self.live(k, what)?;
-        // SAFETY: `live` proved `c` a ContRef of this store.
-        if !same_types(unsafe { (*c).expected }, types) {
-            return self.raise(TrapKind::SignatureMismatch, what);
         }
         Ok(c)
     }

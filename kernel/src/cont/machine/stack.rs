@@ -44,8 +44,8 @@
 //! aligned; after the trampoline pops the four launch words RSP is
 //! `TOS-0x20-s`, still 16-byte aligned, as the System V ABI wants at a `call`.
 
-use super::func::FuncRecord;
-use super::val::ValRaw;
+use super::call::{FuncRecord, VMContext};
+use crate::cont::values::val::ValRaw;
 
 /// Size of one value slot in the args buffer.
 pub const SLOT: usize = core::mem::size_of::<ValRaw>();
@@ -218,7 +218,7 @@ impl ContStack {
     pub unsafe fn initialize(
         &self,
         func_ref: *const FuncRecord,
-        caller_vmctx: *mut super::func::VMContext,
+        caller_vmctx: *mut VMContext,
         args: *mut ArgsObject,
         param_count: usize,
         result_count: usize,
@@ -283,22 +283,6 @@ pub const CTX_RIP: usize = core::mem::offset_of!(ControlContext, rip);
 /// the saved RIP this far above it.
 pub const TRAMPOLINE_RSP_BELOW_RBP: usize = CONTROL_CONTEXT_OFFSET - RBP_OFFSET;
 pub const TRAMPOLINE_RIP_ABOVE_RBP: usize = RBP_OFFSET - RIP_OFFSET;
-
-/// The usable bounds (`bottom`, `top`) of the stack of the continuation
-/// running on this CPU, if `addr` lies on it: how an interpreter learns
-/// how much stack is really left below it (`wasm::interp`). `None` when
-/// no chain runs, or `addr` is on another stack.
-pub(crate) fn running_stack_containing(addr: usize) -> Option<(usize, usize)> {
-    let store = super::store::RUNNING.get();
-    // SAFETY: a store in RUNNING has a chain running on this CPU, so it is
-    // alive, and its `current` is null or the innermost live ContRef.
-    let current = unsafe { store.as_ref() }?.current.get();
-    // SAFETY: as above.
-    let stack = &unsafe { current.as_ref() }?.stack;
-    stack
-        .contains(addr)
-        .then(|| (stack.bottom() as usize, stack.top() as usize))
-}
 
 #[cfg(test)]
 mod tests {

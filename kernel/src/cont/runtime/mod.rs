@@ -1,0 +1,38 @@
+//! The runtime floor: the store and the operations on its continuations,
+//! built on the machine below ([`super::machine`]) and the plain values
+//! ([`super::values`]).
+//!
+//! * [`contref`]: the continuation record, handles with revisions (the
+//!   one-shot rule), tags, handlers and what a resume reports;
+//! * [`func`]: guest functions and the typed shim that builds an array call
+//!   from a closure;
+//! * [`store`]: the registry of functions, tags and continuations, and the
+//!   chain of parents the operations share (its methods are the dynamic
+//!   door);
+//! * `handles`: the checks every handle goes through (live, this store's,
+//!   not used up);
+//! * [`admission`]: the one point every way into a continuation passes,
+//!   its checks in one order;
+//! * `resume`, `suspend`, `cancel`, `throw`: the operations, one file each
+//!   (`cont.new`, `resume` and `cont.bind`; `suspend` and `switch` with the
+//!   handler search; drop and cancellation; `resume_throw`);
+//! * [`raise`]: raising a trap, and ending a continuation with one;
+//! * [`backtrace`]: the machine's walk run across a chain, kept in a trap;
+//! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
+//!   holds;
+//! * `registry`: the list of live stores, where a debugger starts
+//!   (`kernel/gdb/continuations.py`).
+
+pub mod admission;
+pub mod backtrace;
+mod cancel;
+pub mod contref;
+pub mod func;
+mod handles;
+pub mod limits;
+pub mod raise;
+pub(crate) mod registry;
+mod resume;
+pub mod store;
+mod suspend;
+mod throw;

@@ -561,7 +561,7 @@ run_lint() {
     cargo clippy --quiet -p builder -p bundle --all-targets --all-features -- -D warnings >&2 || status=1
     cargo clippy --quiet -Zbuild-std=core,compiler_builtins,alloc \
         -Zbuild-std-features=compiler-builtins-mem -Zjson-target-spec \
-        --target x86_64-target.json -p kernel --release --bins -- -D warnings >&2 || status=1
+        --target x86_64-target.json -p kernel --features bare-metal --release --bins -- -D warnings >&2 || status=1
     # The labs' kernels, around the skeletons and around the solutions.
     local features
     for features in "" lab-solutions; do

@@ -19,12 +19,8 @@ extern crate alloc;
 
 pub mod cont;
 mod cpu_local;
-#[cfg(test)]
-mod doc_figures;
 pub mod elf;
 pub mod frames;
-#[cfg(test)]
-mod fuzz;
 pub mod memory_map;
 pub mod paging;
 pub mod serial;

@@ -32,9 +32,6 @@ pub mod switching;
 pub mod trap;
 pub mod types;
 
-#[cfg(test)]
-mod tests;
-
 pub use code::CompileError;
 pub use instance::{Error, Instance, RefVal, Val};
 pub use linker::Linker;

@@ -2,13 +2,13 @@
 //! written and malformed bundles refused, and this kernel's own script
 //! (`kernel/wast/`) run through the runner with every command passing.
 
-use super::bundle::*;
-use super::run::{Counts, matches, run_script};
-use crate::cont::{MmapStacks, Store};
-use crate::wasm::Val;
-use alloc::string::String;
-use alloc::vec;
-use alloc::vec::Vec;
+use kernel::cont::{MmapStacks, Store};
+use kernel::wasm::Val;
+use kernel::wast::bundle::*;
+use kernel::wast::run::{Counts, matches, run_script};
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
 
 /// The scripts of `kernel/wast/`, packed by `build.rs`.
 const OWN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));

@@ -21,27 +21,30 @@
 //! seed (`FUZZ_SEED` picks another), and reports how many cases it ran and
 //! how many panicked; a panic fails the test, naming the case so that it
 //! can be replayed. The long run is
-//! `FUZZ_CASES=100000 cargo test -p kernel --release --lib fuzz -- --nocapture`.
+//! `FUZZ_CASES=100000 cargo test -p kernel --release --test fuzz -- --nocapture`.
 //! Each defect a fuzzer found has a regression test of its own, named for
 //! the behaviour, next to the parser it concerns.
 #![forbid(unsafe_code)]
 
-use crate::cont::{MmapStacks, Store};
-use crate::elf::parse_elf;
-use crate::frames::{FrameAllocator, Region, RegionKind, regions_from_boot_map};
-use crate::symbols::{Name, SYMBOL_SIZE, SymbolTable};
-use crate::wasm::{Instance, Module};
-use crate::wast::bundle;
-use alloc::sync::Arc;
 use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
+use kernel::cont::{MmapStacks, Store};
+use kernel::elf::parse_elf;
+use kernel::frames::{FrameAllocator, Region, RegionKind, regions_from_boot_map};
+use kernel::symbols::{Name, SymbolTable};
+use kernel::wasm::{Instance, Module};
+use kernel::wast::bundle;
 use object::LittleEndian as LE;
 use object::elf::{FileHeader64, ProgramHeader64, SHT_STRTAB, SHT_SYMTAB, SectionHeader64};
 use object::read::elf::{FileHeader, SectionHeader};
 use std::string::{String, ToString};
+use std::sync::Arc;
 use std::vec::Vec;
 
 /// Cases per fuzzer in an ordinary test run.
-pub const DEFAULT_CASES: u64 = 3000;
+const DEFAULT_CASES: u64 = 3000;
+
+/// The size of one ELF64 symbol-table entry.
+const SYMBOL_SIZE: usize = size_of::<object::elf::Sym64<LE>>();
 
 /// How many cases each fuzzer runs: `FUZZ_CASES`, or [`DEFAULT_CASES`].
 fn cases() -> u64 {
@@ -613,7 +616,7 @@ fn check_module(bytes: &[u8]) -> usize {
     let Ok(module) = Module::new(bytes) else {
         return 0;
     };
-    if module.start.is_some() {
+    if module.start().is_some() {
         return 1;
     }
     let store = Store::new(MmapStacks::new(), 64 * 1024);

@@ -144,5 +144,5 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     if let Some(trace) = crate::cont::report::kernel_backtrace(None, rbp) {
         crate::print!("{}", crate::cont::report::FramesDisplay(&trace));
     }
-    crate::testing::fatal(crate::testing::Fatal::Panic)
+    crate::fatal::fatal(crate::fatal::Fatal::Panic)
 }

@@ -20,6 +20,7 @@ extern crate alloc;
 pub mod cont;
 mod cpu_local;
 pub mod elf;
+pub mod fatal;
 pub mod frames;
 pub mod memory_map;
 pub mod paging;

@@ -64,14 +64,14 @@ fn seed() -> u64 {
 
 /// A small deterministic generator (xorshift64*): the same seed, the
 /// same cases, on every machine.
-pub struct Rng(u64);
+struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    fn new(seed: u64) -> Rng {
         Rng(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -79,17 +79,17 @@ impl Rng {
     }
 
     /// A number in `0..n` (0 if `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next() % n }
     }
 
     /// An index into something of `len` items.
-    pub fn index(&mut self, len: usize) -> usize {
+    fn index(&mut self, len: usize) -> usize {
         self.below(len as u64) as usize
     }
 
     /// True one time in `n`.
-    pub fn one_in(&mut self, n: u64) -> bool {
+    fn one_in(&mut self, n: u64) -> bool {
         self.below(n) == 0
     }
 }
@@ -124,9 +124,9 @@ fn interesting(rng: &mut Rng, width: usize, len: usize) -> u64 {
 
 /// A header field: where, and how many bytes (little-endian).
 #[derive(Clone, Copy, Debug)]
-pub struct Field {
-    pub at: usize,
-    pub width: usize,
+struct Field {
+    at: usize,
+    width: usize,
 }
 
 /// Edits made to a buffer, undone in reverse: a mutant of a large input

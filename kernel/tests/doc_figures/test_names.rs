@@ -91,7 +91,7 @@ fn tests_of_file(
     // (indentation of the `mod` line, its name), innermost last.
     let mut inline: Vec<(usize, String)> = Vec::new();
     let mut attributed = false;
-    for line in read(&file).lines() {
+    for line in read(file).lines() {
         let indent = line.len() - line.trim_start().len();
         let text = line.trim();
         if inline

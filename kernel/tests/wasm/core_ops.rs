@@ -457,3 +457,12 @@ fn spectest_prints_and_globals_are_importable() {
     assert_eq!(call(&i, "main", &[]), [I32(7)]);
     assert_eq!(*out.borrow(), "666 : i32\n1.5 : f64 -2.0 : f64\n");
 }
+
+#[test]
+fn module_start_names_the_start_function_by_its_index_and_is_none_without_one() {
+    let module = |wat: &str| kernel::wasm::Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let with_start = module(r#"(module (func) (func $init) (start $init))"#);
+    assert_eq!(with_start.start(), Some(1));
+    let without = module(r#"(module (func))"#);
+    assert_eq!(without.start(), None);
+}

@@ -379,7 +379,9 @@ a_guest_cannot_reach_the_frame_allocators_lock| kernel::frames::FRAMES
 a_guest_cannot_serve_a_demand_fault_itself| fn kernel::stacks::on_page_fault(
 ending_qemu_needs_the_machine| fn kernel::qemu::exit(
 halting_needs_the_machine| fn kernel::qemu::halt_forever(
-the_fatal_path_is_the_kernels_own| fn kernel::testing::fatal(
+the_fatal_path_is_the_kernels_own| fn kernel::fatal::fatal(
+installing_a_fatal_hook_needs_the_machine|pub fn kernel::fatal::set_fatal_hook(hook
+a_guest_cannot_install_a_fault_catcher| fn kernel::fatal::set_fault_catcher(
 freeing_a_frame_is_never_a_safe_call|pub fn kernel::frames::free_frame(
 taking_a_frame_needs_the_machine|pub fn kernel::frames::allocate_frame()
 probing_a_fault_is_never_a_safe_call|pub fn kernel::interrupts::probe<

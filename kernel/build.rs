@@ -24,21 +24,8 @@ fn main() {
         convert(&path, &Path::new(&out).join(name).with_extension("wasm"));
     }
     println!("cargo::rerun-if-changed=wast");
-    let mut scripts: Vec<_> = std::fs::read_dir("wast")
-        .expect("kernel/wast exists")
-        .map(|e| e.expect("a readable entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wast"))
-        .collect();
-    scripts.sort();
-    let mut packed = Vec::new();
-    for path in scripts {
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        // Named as `builder pack-wast` names it: the file name.
-        let name = path.file_name().expect("a name").to_string_lossy();
-        packed.push(pack::pack_script(&name, &text).unwrap_or_else(|e| panic!("{e}")));
-    }
-    let bytes = bundle::encode(&bundle::Bundle { scripts: packed });
+    let packed = pack::pack_dir(Path::new("wast")).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = bundle::encode(&packed);
     std::fs::write(Path::new(&out).join("commands.bundle"), bytes).expect("OUT_DIR is writable");
 }
 

@@ -2,7 +2,7 @@
 //! `kernel/wat/` (turned into binaries by `kernel/build.rs`) run on bare
 //! metal, their continuations on the kernel's own continuation stacks.
 //!
-//! The host tests in `kernel/src/wasm/tests/` run the same programs on
+//! The host tests in `kernel/tests/wasm/` run the same programs on
 //! stacks from `mmap`; here the interpreter's frames live in the slots of
 //! the continuation-stack region (64 KiB each, guard page below), and its
 //! float instructions compute in software (the kernel is soft-float).

@@ -32,6 +32,30 @@ pub fn pack_script(name: &str, text: &str) -> Result<Script, String> {
     })
 }
 
+/// Every `.wast` script of the folder `dir`, in the order of their file
+/// names, each named by its file name (as `builder pack-wast` names the
+/// files it is given): the kernel's build script packs `kernel/wast/` so,
+/// and the host tests that run those scripts do the same.
+pub fn pack_dir(dir: &std::path::Path) -> Result<crate::Bundle, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+        if path.extension().is_some_and(|x| x == "wast") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let mut scripts = Vec::new();
+    for path in paths {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        scripts.push(pack_script(&name, &text)?);
+    }
+    Ok(crate::Bundle { scripts })
+}
+
 fn with_file(mut e: wast::Error, name: &str, text: &str) -> String {
     e.set_path(std::path::Path::new(name));
     e.set_text(text);

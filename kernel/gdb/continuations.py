@@ -39,7 +39,7 @@ import gdb
 import gdb.printing
 
 # Rust `const`s are not in the debug information, so these three are
-# written out here; kernel/src/doc_figures.rs checks them against the
+# written out here; kernel/tests/doc_figures/ checks them against the
 # kernel's, and the GDB test the slots computed from the first.
 # The continuation-stack region (kernel/src/memory_map.rs).
 CONT_STACKS_START = 0xFFFFD00000000000

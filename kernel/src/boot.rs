@@ -141,8 +141,8 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         None => crate::println!("kernel panic: {}", info.message()),
     }
     let rbp = crate::cont::switch::frame_pointer();
-    if let Some(trace) = crate::cont::report::kernel_backtrace(None, rbp) {
-        crate::print!("{}", crate::cont::report::FramesDisplay(&trace));
+    if let Some(trace) = crate::trap_report::kernel_backtrace(None, rbp) {
+        crate::print!("{}", crate::trap_report::FramesDisplay(&trace));
     }
-    crate::testing::fatal(crate::testing::Fatal::Panic)
+    crate::fatal::fatal(crate::fatal::Fatal::Panic)
 }

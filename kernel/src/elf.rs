@@ -12,7 +12,7 @@
 //! against the file before it hands out a slice, it is built not to
 //! panic on malformed input, and it is fuzzed upstream (a well-kept
 //! reader rather than a hand-written one, which this file held before).
-//! `kernel/src/fuzz.rs` feeds `parse_elf` mutants of a real ELF file too.
+//! `kernel/tests/fuzz.rs` feeds `parse_elf` mutants of a real ELF file too.
 //!
 //! ```text
 //!   ELF64 header (64 bytes)     e_phoff --> program headers, e_phnum x 56 bytes

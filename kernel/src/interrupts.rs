@@ -9,14 +9,17 @@
 //!
 //! 1. a page fault in a continuation stack may be *demand paging*: the page
 //!    is mapped and the instruction runs again (`stacks::on_page_fault`);
-//! 2. a probe armed on the faulting stack catches the fault (below);
+//! 2. the fault catcher, if one is installed, may take the fault: a probe
+//!    armed on the faulting stack catches it (`probe` installs the catcher
+//!    when it arms; the fault path names no probe);
 //! 3. a fault on a continuation stack whose store has a chain running is a
 //!    *guest fault*: it becomes a trap of that chain, and `Err(trap)` comes
 //!    out of the kernel's `resume` (`trap_guest_fault`, `docs/faults.md`);
 //! 4. anything else is a bug in the kernel: the handler prints the vector
 //!    and its name, the error code, RIP and RSP (for a page fault also CR2
-//!    and the decoded error bits), then calls [`crate::testing::fatal`],
-//!    which reports the running test and exits QEMU.
+//!    and the decoded error bits), then calls `fatal::fatal`, which ends
+//!    the boot through the installed fatal hook (the test harness reports
+//!    the running test) or exits QEMU with failure.
 //!
 //! Ten vectors are always fatal, in guest code as in the kernel's: debug
 //! (1), NMI (2), double fault (8), invalid TSS (10), machine check (18),
@@ -57,12 +60,11 @@ use x86_64::structures::idt::{
 };
 
 pub use crate::exceptions::{FaultInfo, PageFaultBits, exception_name, vector};
+use crate::fatal::{Fatal, catch_fault, fatal};
 use crate::gdt;
 use crate::guest_faults::trap_guest_fault;
 pub(crate) use crate::guest_faults::trap_guest_panic;
 pub use crate::probe::probe;
-use crate::probe::redirect_to_probe;
-use crate::testing::{Fatal, fatal};
 
 // ---------------------------------------------------------------------------
 // Handlers
@@ -75,7 +77,7 @@ pub fn breakpoint_count() -> u64 {
     BREAKPOINTS.load(Ordering::SeqCst)
 }
 
-/// The fatal kind the test harness is told about for `vector`.
+/// The fatal kind a fatal hook is told about for `vector`.
 fn fatal_kind(vector: u8) -> Fatal {
     match vector {
         vector::DIVIDE_ERROR => Fatal::DivideError,
@@ -124,9 +126,9 @@ fn report(
         crate::println!("  in {at}");
     }
     if let Some(rbp) = interrupted_rbp
-        && let Some(trace) = crate::cont::report::kernel_backtrace(Some(rip), rbp as usize)
+        && let Some(trace) = crate::trap_report::kernel_backtrace(Some(rip), rbp as usize)
     {
-        crate::print!("{}", crate::cont::report::FramesDisplay(&trace));
+        crate::print!("{}", crate::trap_report::FramesDisplay(&trace));
     }
 }
 
@@ -147,7 +149,7 @@ fn fault(
         rip: frame.instruction_pointer.as_u64(),
         cr2,
     };
-    if redirect_to_probe(frame, info) {
+    if catch_fault(frame, info) {
         return;
     }
     trap_guest_fault(vector, frame, cr2, interrupted_rbp);

@@ -7,7 +7,8 @@
 //! The library is `no_std` everywhere. Modules that hold pure logic (the frame
 //! allocator's bookkeeping, page-table index arithmetic, the continuation
 //! core) also build for the host, where `cargo test -p kernel --lib` runs
-//! their unit tests with `std`.
+//! their small unit tests with `std`; the larger host suites are
+//! integration tests in `kernel/tests/`, written against the public API.
 #![no_std]
 #![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]
 #![cfg_attr(not(target_os = "none"), feature(thread_local))]
@@ -19,12 +20,9 @@ extern crate alloc;
 
 pub mod cont;
 mod cpu_local;
-#[cfg(test)]
-mod doc_figures;
 pub mod elf;
+pub mod fatal;
 pub mod frames;
-#[cfg(test)]
-mod fuzz;
 pub mod memory_map;
 pub mod paging;
 pub mod serial;

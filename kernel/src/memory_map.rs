@@ -4,7 +4,7 @@
 //! This file holds only the map, as xv6's `memlayout.h` does; the code
 //! that builds the page tables from it is in `boot_tables.rs`, and the stack
 //! slots of the continuation-stack region are cut in `stacks.rs`. A test
-//! (`doc_figures`) checks that `docs/boot.md` quotes the same addresses.
+//! (`kernel/tests/doc_figures/`) checks that `docs/boot.md` quotes the same addresses.
 //!
 //! ```text
 //!  start                  end (exclusive)         size     contents                    permissions

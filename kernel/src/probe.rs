@@ -165,6 +165,8 @@ pub unsafe fn probe<F: FnOnce()>(f: F) -> Result<(), FaultInfo> {
         }
     }
     let mut slot = Some(f);
+    // The fault path offers faults to the installed catcher: ours.
+    crate::fatal::set_fault_catcher(redirect_to_probe);
     // SAFETY: single CPU, interrupts off: no handler reads the buffer until
     // PROBE_ARMED is set below, and the outer probe (if any) is not running.
     let outer = unsafe { *PROBE.buffer.get() };
@@ -185,9 +187,10 @@ pub unsafe fn probe<F: FnOnce()>(f: F) -> Result<(), FaultInfo> {
     Err(info.expect("a probe recovered without a recorded fault"))
 }
 
-/// If a probe is armed, records `info` and rewrites `frame` so that `iretq`
-/// resumes in the probe's recovery routine. Returns whether it did.
-pub(crate) fn redirect_to_probe(frame: &mut InterruptStackFrame, info: FaultInfo) -> bool {
+/// The fault catcher `probe` installs: if a probe is armed, records `info`
+/// and rewrites `frame` so that `iretq` resumes in the probe's recovery
+/// routine. Returns whether it did.
+fn redirect_to_probe(frame: &mut InterruptStackFrame, info: FaultInfo) -> bool {
     if !PROBE_ARMED.load(Ordering::SeqCst) {
         return false;
     }

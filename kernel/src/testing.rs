@@ -19,8 +19,8 @@
 //! overflow must be reported as one (through the page-fault handler, on
 //! its own stack; see `interrupts`). Such a test runs in a boot of its
 //! own, declares what it expects with [`expect_fatal`], and provokes it; the
-//! fatal handler asks the harness whether this was the expected end, and the
-//! harness reports the test as passed or failed accordingly.
+//! kernel's fatal path (`fatal.rs`) calls the hook `run_suite` installed,
+//! which reports the test as passed or failed accordingly.
 
 use alloc::string::String;
 
@@ -148,23 +148,8 @@ pub const fn last_segment(path: &'static str) -> &'static str {
     }
 }
 
-/// Kinds of fatal events a boot-ending test can expect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fatal {
-    DoubleFault,
-    PageFault,
-    GeneralProtection,
-    InvalidOpcode,
-    DivideError,
-    /// A page fault in the guard page below the kernel stack: the kernel
-    /// stack overflowed (reported by the page-fault handler, see `interrupts`).
-    KernelStackOverflow,
-    /// A continuation stack needed a page on demand while the stack pool,
-    /// frame allocator or page tables were locked (see `stacks`).
-    DemandFaultWhileLocked,
-    Panic,
-    Other,
-}
+/// Kinds of fatal events a boot-ending test can expect (the kernel's).
+pub use crate::fatal::Fatal;
 
 /// The test that is running, and the fatal event it expects (if any), for
 /// the benefit of panic and fault handlers.
@@ -181,12 +166,11 @@ pub fn expect_fatal(kind: Fatal) {
     }
 }
 
-/// Called by panic and fault handlers once they have printed their report.
-/// Reports the running test as passed (the expected end) or failed, prints
-/// the count, and exits QEMU. Never returns. The kernel's own path: code
-/// outside the crate ends the boot with the [`Machine`](crate::Machine).
+/// The harness's end of a fatal event ([`crate::fatal::FatalHook`], which
+/// `run_suite` installs): reports the running test as passed (the expected
+/// end) or failed, prints the count, and exits QEMU. Never returns.
 #[cfg(target_os = "none")]
-pub(crate) fn fatal(kind: Fatal) -> ! {
+fn harness_fatal(kind: Fatal) -> ! {
     // A handler may have interrupted the holder of this lock; the boot ends
     // here, so take the value without waiting.
     let current = match CURRENT.try_lock() {
@@ -213,6 +197,7 @@ pub(crate) fn fatal(kind: Fatal) -> ! {
 /// [`Machine`](crate::Machine): the verdict ends the boot.
 #[cfg(target_os = "none")]
 pub fn run_suite(machine: crate::Machine, suite: &'static str, tests: &[Test]) -> ! {
+    crate::fatal::set_fatal_hook(&machine, harness_fatal);
     let (mut passed, mut failed) = (0usize, 0usize);
     for test in tests {
         *CURRENT.lock() = Some((suite, test.name, None));

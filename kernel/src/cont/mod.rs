@@ -70,16 +70,11 @@ pub(crate) mod values;
 // `kernel::cont::switch::frame_pointer`, `kernel::cont::typed::Cont`), as
 // do the host tests beside this file. A file inside `cont/` names its floor
 // instead (`kernel/tests/floors.rs` checks).
-/// The trap report's path before the floors, still named by the kernel's
-/// fault and panic reports: it lives on the kernel's side now
-/// ([`crate::trap_report`]), since it names stack slots and symbols.
-pub use crate::trap_report as report;
 pub use doors::{dynamic, raw, typed};
 pub use machine::{call, provider, stack, switch, walk};
 pub use runtime::{contref, func, limits, store};
 pub use values::{trace, trap, val};
 
-pub use crate::trap_report::TrapReport;
 pub use call::{ArrayCallFn, FuncRecord, VMContext};
 pub use contref::{MAX_VALUES, State};
 pub use func::{DefineError, WasmValue, WasmValues};

@@ -22,12 +22,15 @@
 //!  | globals, tables|
 //!  | tags (runtime) |---- one runtime Tag per Wasm tag
 //!  | entries[i] ----|---- {instance, i}: the callee_vmctx of Func i,
-//!  +----------------+     whose array call is `cont_entry`
+//!  +----------------+     whose array call is `interpreter_array_call`
 //! ```
 
 use super::interp::{self, Thread};
 use super::module::{ConstOp, Module, SegmentMode};
 use super::trap::{Exn, Unwind};
+use super::val::{FUNC_REF, ref_word};
+pub use super::val::{RefVal, Val};
+use super::val::{from_slot, to_slot};
 use crate::cont::dynamic::{Func, Handler, Tag};
 use crate::cont::{Store, Trap, TrapKind, VMContext, ValRaw, ValType};
 use alloc::boxed::Box;
@@ -59,54 +62,10 @@ type PrintHook = Box<dyn Fn(&str)>;
 
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
-/// The kinds of reference the second word of a slot names.
-pub(crate) const FUNC_REF: u64 = 1;
-pub(crate) const EXN_REF: u64 = 2;
-/// A host's external reference (`Val::Extern`): no instance made it.
-pub(crate) const EXTERN_REF: u64 = 3;
-
-/// The second word of a reference of `kind` made by instance `id`.
-pub(crate) fn ref_word(id: u64, kind: u64) -> u64 {
-    (id << 2) | kind
-}
-
 /// What a function's array call receives as `callee_vmctx`.
 pub(crate) struct Entry {
     instance: *const Instance,
     index: u32,
-}
-
-/// A value passed to or returned from [`Instance::invoke`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Val {
-    I32(i32),
-    I64(i64),
-    F32(f32),
-    F64(f64),
-    V128(u128),
-    /// A null reference of any reference type.
-    NullRef,
-    /// A non-null reference the module returned; it can be passed back
-    /// only where a reference of the same kind is expected.
-    Ref(RefVal),
-    /// A host's non-null `externref`, a number the module can only pass
-    /// on and compare.
-    Extern(u32),
-}
-
-/// An opaque non-null reference: its slot and its kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RefVal {
-    raw: ValRaw,
-    ty: ValType,
-}
-
-impl RefVal {
-    /// Whether it is a function reference (not a continuation, not an
-    /// exception).
-    pub fn is_func(&self) -> bool {
-        self.ty == ValType::Ref && self.raw.reference().1 & 3 == FUNC_REF
-    }
 }
 
 /// Why a call into an instance failed.
@@ -375,14 +334,14 @@ impl Instance {
             .collect();
         for (entry, f) in this.entries.iter().zip(&this.module.funcs) {
             let vmctx = entry as *const Entry as *mut VMContext;
-            // SAFETY: `cont_entry` follows the array call for this
+            // SAFETY: `interpreter_array_call` follows the array call for this
             // function's signature (it reads the params and writes the
             // results the signature names) and accepts `vmctx`, an `Entry`
             // that lives as long as the instance, which outlives the store
             // (the store is dropped first, see the module docs).
             let func = unsafe {
                 this.store
-                    .func_new_raw(cont_entry, vmctx, f.sig.params, f.sig.results)
+                    .func_new_raw(interpreter_array_call, vmctx, f.sig.params, f.sig.results)
             };
             this.funcs.push(func.ok());
         }
@@ -665,37 +624,6 @@ impl Instance {
     }
 }
 
-/// The slot for a host value of slot type `t`, if it is one.
-fn to_slot(v: Val, t: ValType) -> Option<ValRaw> {
-    Some(match (v, t) {
-        (Val::I32(x), ValType::I32) => ValRaw::from_i32(x),
-        (Val::I64(x), ValType::I64) => ValRaw::from_i64(x),
-        (Val::F32(x), ValType::F32) => ValRaw::from_f32(x),
-        (Val::F64(x), ValType::F64) => ValRaw::from_f64(x),
-        (Val::V128(x), ValType::V128) => ValRaw::from_v128(x),
-        (Val::NullRef, ValType::Ref | ValType::ContRef) => ValRaw::ZERO,
-        (Val::Extern(n), ValType::Ref) => ValRaw::from_ref(n as usize + 1, ref_word(0, EXTERN_REF)),
-        (Val::Ref(r), _) if r.ty == t => r.raw,
-        _ => return None,
-    })
-}
-
-/// The host value of a slot of type `t`.
-fn from_slot(v: ValRaw, t: ValType) -> Val {
-    match t {
-        ValType::I32 => Val::I32(v.i32()),
-        ValType::I64 => Val::I64(v.i64()),
-        ValType::F32 => Val::F32(v.f32()),
-        ValType::F64 => Val::F64(v.f64()),
-        ValType::V128 => Val::V128(v.v128()),
-        ValType::Ref | ValType::ContRef if v == ValRaw::ZERO => Val::NullRef,
-        ValType::Ref if v.reference().1 == ref_word(0, EXTERN_REF) => {
-            Val::Extern(v.reference().0.wrapping_sub(1) as u32)
-        }
-        ValType::Ref | ValType::ContRef => Val::Ref(RefVal { raw: v, ty: t }),
-    }
-}
-
 /// The array call of every Wasm function that a continuation runs: a new
 /// interpreter thread (value stack) on the continuation's own stack, the
 /// params from the args buffer, the function, the results back. A trap
@@ -706,7 +634,7 @@ fn from_slot(v: ValRaw, t: ValType) -> Val {
 /// `callee_vmctx` is an `Entry` of a live instance, `caller_vmctx` that
 /// instance's store, and `values` holds `len` slots, at least the
 /// function's params and results.
-unsafe extern "C" fn cont_entry(
+unsafe extern "C" fn interpreter_array_call(
     callee_vmctx: *mut VMContext,
     caller_vmctx: *mut VMContext,
     values: *mut ValRaw,

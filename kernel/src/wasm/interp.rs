@@ -27,10 +27,11 @@
 
 use super::code::{Access, Code, Op};
 use super::host::HostFunc;
-use super::instance::{EXN_REF, FUNC_REF, Instance, PAGE, STACK_RESERVE, ref_word};
+use super::instance::{Instance, PAGE, STACK_RESERVE};
 use super::num;
 use super::switching;
 use super::trap::{self, Exn, Unwind, wasm_trap};
+use super::val::{EXN_REF, FUNC_REF, ref_word};
 use crate::cont::ValRaw;
 use alloc::boxed::Box;
 use alloc::vec::Vec;

@@ -16,7 +16,8 @@
 //! * [`host`]: the `spectest` host module, the only imports resolved;
 //! * [`switching`]: `cont.new`, `cont.bind`, `resume`, `resume_throw`,
 //!   `suspend` and `switch` as calls of the runtime's dynamic door;
-//! * [`trap`]: traps and exceptions, and the specification's words for them.
+//! * [`trap`]: traps and exceptions, and the specification's words for them;
+//! * [`val`]: values as the host passes them and as slots hold them.
 //!
 //! `docs/wasm.md` follows one `resume` from the Wasm instruction down to
 //! the kernel's stack switch.
@@ -31,9 +32,7 @@ pub mod num;
 pub mod switching;
 pub mod trap;
 pub mod types;
-
-#[cfg(test)]
-mod tests;
+pub mod val;
 
 pub use code::CompileError;
 pub use instance::{Error, Instance, RefVal, Val};

@@ -556,6 +556,12 @@ impl Module {
         })
     }
 
+    /// The index of the module's start function, if it has one: each
+    /// instantiation runs it before `Instance::new` returns.
+    pub fn start(&self) -> Option<u32> {
+        self.start
+    }
+
     /// The index of the function exported as `name`.
     pub fn exported_func(&self, name: &str) -> Option<u32> {
         self.exports

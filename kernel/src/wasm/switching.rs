@@ -4,7 +4,7 @@
 //!
 //! | Wasm                         | runtime                                  |
 //! |------------------------------|------------------------------------------|
-//! | `cont.new $ct`               | `Store::cont_new` of the function's `Func` (array call: the interpreter's `cont_entry`) |
+//! | `cont.new $ct`               | `Store::cont_new` of the function's `Func` (array call: the interpreter's `interpreter_array_call`) |
 //! | `cont.bind $ct1 $ct2`        | `Store::bind_raw`                        |
 //! | `resume $ct (on ...)*`       | `Store::resume_raw` with the instance's handler list for this site |
 //! | `resume_throw $ct $tag (on ...)*` | `Store::resume_throw_raw`           |

@@ -11,6 +11,3 @@
 
 pub use ::bundle;
 pub mod run;
-
-#[cfg(test)]
-mod tests;

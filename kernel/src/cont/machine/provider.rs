@@ -187,31 +187,6 @@ impl Drop for MmapStacks {
     }
 }
 
-/// For host tests: `MmapStacks` that counts its outstanding stacks in a
-/// cell the test keeps, so the count can be read after the store (which
-/// owns the provider) has dropped.
-#[cfg(all(test, target_os = "linux"))]
-pub(crate) struct Counting(
-    pub(crate) MmapStacks,
-    pub(crate) alloc::rc::Rc<core::cell::Cell<usize>>,
-);
-
-// SAFETY: forwards to `MmapStacks`, which keeps the contract.
-#[cfg(all(test, target_os = "linux"))]
-unsafe impl StackProvider for Counting {
-    fn allocate(&mut self, size: usize, owner: *const ()) -> Result<ContStack, StackError> {
-        self.1.set(self.1.get() + 1);
-        self.0.allocate(size, owner)
-    }
-    fn free(&mut self, stack: ContStack) {
-        self.1.set(self.1.get() - 1);
-        self.0.free(stack)
-    }
-    fn outstanding(&self) -> usize {
-        self.1.get()
-    }
-}
-
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ fn a_store_with_an_absurd_stack_size_gets_a_trap_from_cont_new_not_a_panic() {
 
 /// Once every store id of the process is taken, a new store still works
 /// for definitions, and its `cont.new` traps: never a panic. Run alone, in
-/// release (`cargo test -p kernel --release --lib making_and_dropping --
+/// release (`cargo test -p kernel-tests --release --test cont_hostile making_and_dropping --
 /// --ignored`): it takes the process's 2^24 store ids, so every store made
 /// after it in the same process can make no continuation.
 #[test]

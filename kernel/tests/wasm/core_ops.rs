@@ -1,7 +1,7 @@
 //! Core instructions: integers, control flow, locals, globals, memory.
 
 use super::{call, instance, trap};
-use crate::wasm::Val::{I32, I64};
+use kernel::wasm::Val::{I32, I64};
 
 #[test]
 fn i32_arithmetic_wraps_around() {
@@ -398,9 +398,9 @@ fn deep_recursion_traps_as_call_stack_exhausted() {
 #[test]
 fn invalid_modules_are_refused_with_the_validators_message() {
     let bytes = wat::parse_str(r#"(module (func (result i32) (i64.const 1)))"#).unwrap();
-    let e = crate::wasm::Module::new(&bytes).unwrap_err();
+    let e = kernel::wasm::Module::new(&bytes).unwrap_err();
     assert!(e.message.contains("type mismatch"), "{}", e.message);
-    let e = crate::wasm::Module::new(b"\0asm\x01\0\0\0\x01").unwrap_err();
+    let e = kernel::wasm::Module::new(b"\0asm\x01\0\0\0\x01").unwrap_err();
     assert!(!e.message.is_empty());
 }
 
@@ -408,16 +408,16 @@ fn invalid_modules_are_refused_with_the_validators_message() {
 fn imports_other_than_spectest_are_refused_by_a_lone_instance() {
     let refused = |wat: &str| {
         let bytes = wat::parse_str(wat).unwrap();
-        crate::wasm::Module::new(&bytes).unwrap_err().message
+        kernel::wasm::Module::new(&bytes).unwrap_err().message
     };
     let bytes = wat::parse_str(r#"(module (import "env" "f" (func)))"#).unwrap();
-    let module = crate::wasm::Module::new(&bytes).expect("a linkable module compiles");
-    let lone = crate::wasm::Instance::new(
-        alloc::sync::Arc::new(module),
-        crate::cont::Store::new(crate::cont::MmapStacks::new(), super::STACK),
+    let module = kernel::wasm::Module::new(&bytes).expect("a linkable module compiles");
+    let lone = kernel::wasm::Instance::new(
+        std::sync::Arc::new(module),
+        kernel::cont::Store::new(kernel::cont::MmapStacks::new(), super::STACK),
     );
     match lone {
-        Err(crate::wasm::Error::Unlinkable(why)) => assert_eq!(
+        Err(kernel::wasm::Error::Unlinkable(why)) => assert_eq!(
             why,
             "unknown import env.f (a lone instance links only spectest)"
         ),
@@ -435,9 +435,9 @@ fn imports_other_than_spectest_are_refused_by_a_lone_instance() {
 
 #[test]
 fn spectest_prints_and_globals_are_importable() {
-    use alloc::rc::Rc;
-    use alloc::string::String;
     use core::cell::RefCell;
+    use std::rc::Rc;
+    use std::string::String;
     let i = instance(
         r#"(module
         (import "spectest" "print_i32" (func $print_i32 (param i32)))
@@ -456,4 +456,13 @@ fn spectest_prints_and_globals_are_importable() {
     });
     assert_eq!(call(&i, "main", &[]), [I32(7)]);
     assert_eq!(*out.borrow(), "666 : i32\n1.5 : f64 -2.0 : f64\n");
+}
+
+#[test]
+fn module_start_names_the_start_function_by_its_index_and_is_none_without_one() {
+    let module = |wat: &str| kernel::wasm::Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let with_start = module(r#"(module (func) (func $init) (start $init))"#);
+    assert_eq!(with_start.start(), Some(1));
+    let without = module(r#"(module (func))"#);
+    assert_eq!(without.start(), None);
 }

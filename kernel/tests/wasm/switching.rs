@@ -3,11 +3,11 @@
 //! trap they raise.
 
 use super::{call, instance, trap};
-use crate::wasm::Val::I32;
+use kernel::wasm::Val::I32;
 
 /// A generator of squares `0, 1, 4, ...` below `n`: the consumer sums
 /// what it yields.
-const GENERATOR: &str = include_str!("../../../wat/generator.wat");
+const GENERATOR: &str = include_str!("../../wat/generator.wat");
 
 #[test]
 fn a_generator_yields_each_value_to_the_resume_that_handles_its_tag() {
@@ -234,7 +234,7 @@ fn cont_bind_of_a_suspended_continuation_fills_what_suspend_returns() {
 
 /// Two tasks take turns with `switch`: each adds its step to a shared
 /// total and switches to the other, handing its own continuation over.
-const PING_PONG: &str = include_str!("../../../wat/ping_pong.wat");
+const PING_PONG: &str = include_str!("../../wat/ping_pong.wat");
 
 #[test]
 fn switch_hands_control_and_the_continuation_to_the_peer() {
@@ -332,20 +332,20 @@ fn an_exception_thrown_in_a_continuation_is_caught_by_the_resumer() {
           (local.set $y) (local.set $x)
           (i64.add (i64.extend_i32_u (local.get $x)) (local.get $y))))"#,
     );
-    assert_eq!(call(&i, "f", &[]), [crate::wasm::Val::I64(9)]);
+    assert_eq!(call(&i, "f", &[]), [kernel::wasm::Val::I64(9)]);
     assert_eq!(i.store().outstanding_stacks(), 0);
 }
 
 /// A scheduler: three tasks in a table of continuations, each yielding
 /// after every step; the scheduler resumes them in turn until all have
 /// returned, logging each task's id at each step into memory.
-const SCHEDULER: &str = include_str!("../../../wat/scheduler.wat");
+const SCHEDULER: &str = include_str!("../../wat/scheduler.wat");
 
 #[test]
 fn a_round_robin_scheduler_runs_tasks_from_a_table_until_all_return() {
     let i = instance(SCHEDULER);
     assert_eq!(call(&i, "run", &[]), [I32(6)]);
-    let log: alloc::vec::Vec<u8> = (0..6)
+    let log: std::vec::Vec<u8> = (0..6)
         .map(|at| match call(&i, "log", &[I32(at)])[..] {
             [I32(b)] => b as u8,
             ref other => panic!("log returned {other:?}"),
@@ -357,8 +357,8 @@ fn a_round_robin_scheduler_runs_tasks_from_a_table_until_all_return() {
 
 #[test]
 fn dropping_an_instance_cancels_its_suspended_continuations_and_frees_their_stacks() {
-    use alloc::rc::Rc;
     use core::cell::Cell;
+    use std::rc::Rc;
     let live = Rc::new(Cell::new(0));
     let i = super::instance_counting(GENERATOR_PARKED, live.clone());
     assert_eq!(call(&i, "park", &[]), []);

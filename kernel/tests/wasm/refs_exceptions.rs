@@ -2,8 +2,8 @@
 //! `call_indirect`, typed function references, and floating point.
 
 use super::{call, instance, trap};
-use crate::wasm::Error;
-use crate::wasm::Val::{F32, F64, I32, I64};
+use kernel::wasm::Error;
+use kernel::wasm::Val::{F32, F64, I32, I64};
 
 const EXCEPTIONS: &str = r#"(module
   (tag $e (param i32))
@@ -262,11 +262,11 @@ fn a_host_extern_reference_comes_back_unchanged_through_a_resume_throw() {
           (unreachable))))"#,
     );
     assert_eq!(
-        call(&i, "carry", &[crate::wasm::Val::Extern(41)]),
-        [crate::wasm::Val::Extern(41)]
+        call(&i, "carry", &[kernel::wasm::Val::Extern(41)]),
+        [kernel::wasm::Val::Extern(41)]
     );
     assert_eq!(
-        call(&i, "carry", &[crate::wasm::Val::NullRef]),
-        [crate::wasm::Val::NullRef]
+        call(&i, "carry", &[kernel::wasm::Val::NullRef]),
+        [kernel::wasm::Val::NullRef]
     );
 }

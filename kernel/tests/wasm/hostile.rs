@@ -4,8 +4,8 @@
 #![forbid(unsafe_code)]
 
 use super::{call, instance};
-use crate::cont::TrapKind;
-use crate::wasm::{Error, Module, Val};
+use kernel::cont::TrapKind;
+use kernel::wasm::{Error, Module, Val};
 
 const GIVER: &str = r#"(module
   (type $un (func (param i32) (result i32)))

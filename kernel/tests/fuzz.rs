@@ -17,31 +17,34 @@
 //! * a splice: a run of the input copied over another place of it.
 //!
 //! Each fuzzer runs `FUZZ_CASES` cases (default [`DEFAULT_CASES`], a
-//! few seconds in all, part of every `cargo test -p kernel`), from a fixed
+//! few seconds in all, part of every `cargo test -p kernel-tests`), from a fixed
 //! seed (`FUZZ_SEED` picks another), and reports how many cases it ran and
 //! how many panicked; a panic fails the test, naming the case so that it
 //! can be replayed. The long run is
-//! `FUZZ_CASES=100000 cargo test -p kernel --release --lib fuzz -- --nocapture`.
+//! `FUZZ_CASES=100000 cargo test -p kernel-tests --release --test fuzz -- --nocapture`.
 //! Each defect a fuzzer found has a regression test of its own, named for
 //! the behaviour, next to the parser it concerns.
 #![forbid(unsafe_code)]
 
-use crate::cont::{MmapStacks, Store};
-use crate::elf::parse_elf;
-use crate::frames::{FrameAllocator, Region, RegionKind, regions_from_boot_map};
-use crate::symbols::{Name, SYMBOL_SIZE, SymbolTable};
-use crate::wasm::{Instance, Module};
-use crate::wast::bundle;
-use alloc::sync::Arc;
 use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
+use kernel::cont::{MmapStacks, Store};
+use kernel::elf::parse_elf;
+use kernel::frames::{FrameAllocator, Region, RegionKind, regions_from_boot_map};
+use kernel::symbols::{Name, SymbolTable};
+use kernel::wasm::{Instance, Module};
+use kernel::wast::bundle;
 use object::LittleEndian as LE;
 use object::elf::{FileHeader64, ProgramHeader64, SHT_STRTAB, SHT_SYMTAB, SectionHeader64};
 use object::read::elf::{FileHeader, SectionHeader};
 use std::string::{String, ToString};
+use std::sync::Arc;
 use std::vec::Vec;
 
 /// Cases per fuzzer in an ordinary test run.
-pub const DEFAULT_CASES: u64 = 3000;
+const DEFAULT_CASES: u64 = 3000;
+
+/// The size of one ELF64 symbol-table entry.
+const SYMBOL_SIZE: usize = size_of::<object::elf::Sym64<LE>>();
 
 /// How many cases each fuzzer runs: `FUZZ_CASES`, or [`DEFAULT_CASES`].
 fn cases() -> u64 {
@@ -61,14 +64,14 @@ fn seed() -> u64 {
 
 /// A small deterministic generator (xorshift64*): the same seed, the
 /// same cases, on every machine.
-pub struct Rng(u64);
+struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    fn new(seed: u64) -> Rng {
         Rng(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -76,17 +79,17 @@ impl Rng {
     }
 
     /// A number in `0..n` (0 if `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next() % n }
     }
 
     /// An index into something of `len` items.
-    pub fn index(&mut self, len: usize) -> usize {
+    fn index(&mut self, len: usize) -> usize {
         self.below(len as u64) as usize
     }
 
     /// True one time in `n`.
-    pub fn one_in(&mut self, n: u64) -> bool {
+    fn one_in(&mut self, n: u64) -> bool {
         self.below(n) == 0
     }
 }
@@ -121,9 +124,9 @@ fn interesting(rng: &mut Rng, width: usize, len: usize) -> u64 {
 
 /// A header field: where, and how many bytes (little-endian).
 #[derive(Clone, Copy, Debug)]
-pub struct Field {
-    pub at: usize,
-    pub width: usize,
+struct Field {
+    at: usize,
+    width: usize,
 }
 
 /// Edits made to a buffer, undone in reverse: a mutant of a large input
@@ -580,21 +583,25 @@ fn fuzz_memory_map_reader_never_panics_and_hands_out_only_usable_frames() {
 
 // ----- WebAssembly modules --------------------------------------------------
 
-/// Our own WAT programs, compiled by `build.rs`, and every module of our
-/// `.wast` bundle: the modules a mutant starts from.
+/// Our own WAT programs (`kernel/wat/`, compiled here as `build.rs`
+/// compiles them for the kernel), and every module of our `.wast` bundle:
+/// the modules a mutant starts from.
 fn wasm_seeds() -> Vec<Vec<u8>> {
-    let mut seeds: Vec<Vec<u8>> = [
-        &include_bytes!(concat!(env!("OUT_DIR"), "/generator.wasm"))[..],
-        include_bytes!(concat!(env!("OUT_DIR"), "/scheduler.wasm")),
-        include_bytes!(concat!(env!("OUT_DIR"), "/ping_pong.wasm")),
-        include_bytes!(concat!(env!("OUT_DIR"), "/floats.wasm")),
-        include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm")),
-        include_bytes!(concat!(env!("OUT_DIR"), "/bench_generator.wasm")),
-    ]
-    .iter()
-    .map(|b| b.to_vec())
-    .collect();
-    let bundle = bundle::decode(BUNDLE).expect("build.rs packs a well-formed bundle");
+    let wat_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wat");
+    let programs = [
+        "generator",
+        "scheduler",
+        "ping_pong",
+        "floats",
+        "traps",
+        "bench_generator",
+    ];
+    let mut seeds: Vec<Vec<u8>> = programs
+        .iter()
+        .map(|p| wat::parse_file(wat_dir.join(p).with_extension("wat")).expect("our WAT compiles"))
+        .collect();
+    let bytes = own_bundle();
+    let bundle = bundle::decode(&bytes).expect("the packer makes a well-formed bundle");
     for script in bundle.scripts {
         for c in script.commands {
             if let bundle::Kind::Module { bytes, .. } = c.kind {
@@ -613,7 +620,7 @@ fn check_module(bytes: &[u8]) -> usize {
     let Ok(module) = Module::new(bytes) else {
         return 0;
     };
-    if module.start.is_some() {
+    if module.start().is_some() {
         return 1;
     }
     let store = Store::new(MmapStacks::new(), 64 * 1024);
@@ -656,12 +663,16 @@ fn fuzz_wasm_modules_decode_validate_and_instantiate_without_a_panic() {
 
 // ----- The .wast bundle -----------------------------------------------------
 
-/// Our own `.wast` scripts as `build.rs` packs them.
-const BUNDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));
+/// Our own `.wast` scripts (`kernel/wast/`), packed as `build.rs` packs
+/// them for the kernel, and encoded.
+fn own_bundle() -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wast");
+    ::bundle::encode(&::bundle::pack::pack_dir(&dir).unwrap_or_else(|e| panic!("{e}")))
+}
 
 #[test]
 fn fuzz_wast_bundle_reader_never_panics() {
-    let mut buf = BUNDLE.to_vec();
+    let mut buf = own_bundle();
     let fields = [
         Field { at: 4, width: 4 },  // version
         Field { at: 8, width: 4 },  // script count

@@ -4,11 +4,11 @@
 #![forbid(unsafe_code)]
 
 use super::{Counting, STACK};
-use crate::cont::{MmapStacks, Store};
-use crate::wasm::{Error, Linker, Module, Val};
-use alloc::rc::Rc;
-use alloc::sync::Arc;
 use core::cell::Cell;
+use kernel::cont::{MmapStacks, Store};
+use kernel::wasm::{Error, Linker, Module, Val};
+use std::rc::Rc;
+use std::sync::Arc;
 
 fn module(wat: &str) -> Arc<Module> {
     let bytes = wat::parse_str(wat).expect("the test's WAT parses");

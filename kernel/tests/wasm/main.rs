@@ -2,14 +2,14 @@
 //! run through decoding, translation and the interpreter, continuations on
 //! Linux stacks.
 
-use crate::cont::{MmapStacks, Store};
-use crate::wasm::{Error, Instance, Module, Val};
-use alloc::boxed::Box;
-use alloc::rc::Rc;
-use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::cell::Cell;
 use core::pin::Pin;
+use kernel::cont::{ContStack, MmapStacks, StackError, StackProvider, Store};
+use kernel::wasm::{Error, Instance, Module, Val};
+use std::boxed::Box;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::vec::Vec;
 
 mod core_ops;
 mod examples;
@@ -27,7 +27,7 @@ const STACK: usize = 1024 * 1024;
 const BUDGET: usize = 1024 * 1024;
 
 /// An instance of the module written as `wat`.
-pub(super) fn instance(wat: &str) -> Pin<Box<Instance>> {
+fn instance(wat: &str) -> Pin<Box<Instance>> {
     let bytes = wat::parse_str(wat).expect("the test's WAT parses");
     let module = Module::new(&bytes).expect("the test's module validates");
     let inst = Instance::new(Arc::new(module), Store::new(MmapStacks::new(), STACK))
@@ -36,10 +36,29 @@ pub(super) fn instance(wat: &str) -> Pin<Box<Instance>> {
     inst
 }
 
-pub(super) use crate::cont::provider::Counting;
+/// A provider that counts the stacks it has handed out and not taken back,
+/// in a cell the test keeps, so the count can be read after the store
+/// (which owns the provider) has dropped.
+pub struct Counting(pub MmapStacks, pub Rc<Cell<usize>>);
+
+// SAFETY: every call forwards to `MmapStacks`, which keeps the contract;
+// the count is bookkeeping beside it.
+unsafe impl StackProvider for Counting {
+    fn allocate(&mut self, size: usize, owner: *const ()) -> Result<ContStack, StackError> {
+        self.1.set(self.1.get() + 1);
+        self.0.allocate(size, owner)
+    }
+    fn free(&mut self, stack: ContStack) {
+        self.1.set(self.1.get() - 1);
+        self.0.free(stack)
+    }
+    fn outstanding(&self) -> usize {
+        self.1.get()
+    }
+}
 
 /// An instance whose store counts its live stacks in `live`.
-pub(super) fn instance_counting(wat: &str, live: Rc<Cell<usize>>) -> Pin<Box<Instance>> {
+fn instance_counting(wat: &str, live: Rc<Cell<usize>>) -> Pin<Box<Instance>> {
     let bytes = wat::parse_str(wat).expect("the test's WAT parses");
     let module = Module::new(&bytes).expect("the test's module validates");
     let store = Store::new(Counting(MmapStacks::new(), live), STACK);
@@ -47,7 +66,7 @@ pub(super) fn instance_counting(wat: &str, live: Rc<Cell<usize>>) -> Pin<Box<Ins
 }
 
 /// Calls `name` and expects results.
-pub(super) fn call(inst: &Instance, name: &str, args: &[Val]) -> Vec<Val> {
+fn call(inst: &Instance, name: &str, args: &[Val]) -> Vec<Val> {
     match inst.invoke(name, args) {
         Ok(r) => r,
         Err(e) => panic!("{name} failed: {e:?}"),
@@ -55,7 +74,7 @@ pub(super) fn call(inst: &Instance, name: &str, args: &[Val]) -> Vec<Val> {
 }
 
 /// Calls `name` and expects a trap; returns its reason.
-pub(super) fn trap(inst: &Instance, name: &str, args: &[Val]) -> &'static str {
+fn trap(inst: &Instance, name: &str, args: &[Val]) -> &'static str {
     match inst.invoke(name, args) {
         Err(e @ Error::Trap(_)) => e.trap_reason().unwrap_or(""),
         other => panic!("{name} did not trap: {other:?}"),

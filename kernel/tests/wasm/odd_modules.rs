@@ -1,16 +1,16 @@
 //! Valid modules at the edges: counts, sizes and depths far beyond what
 //! our programs use. Each must decode, instantiate and run, or be refused
 //! with an error naming why; none may panic or overflow. (Malformed bytes
-//! are the fuzzer's, `kernel/src/fuzz.rs`.)
+//! are the fuzzer's, `kernel/tests/fuzz.rs`.)
 #![forbid(unsafe_code)]
 
 use super::{BUDGET, STACK, call, instance};
-use crate::cont::{MmapStacks, Store};
-use crate::wasm::{Error, Instance, Module, Val};
-use alloc::string::String;
-use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt::Write;
+use kernel::cont::{MmapStacks, Store};
+use kernel::wasm::{Error, Instance, Module, Val};
+use std::string::String;
+use std::sync::Arc;
+use std::vec::Vec;
 
 /// What instantiating the module written as `wat` gives.
 fn instantiate(wat: &str) -> Result<(), Error> {
@@ -23,7 +23,7 @@ fn instantiate(wat: &str) -> Result<(), Error> {
 fn a_function_with_fifty_thousand_locals_runs() {
     // One param, one i32 local, 49,998 i64 locals: wasmparser's limit
     // is 50,000 locals in all.
-    let i = instance(&alloc::format!(
+    let i = instance(&std::format!(
         r#"(module (func (export "f") (param i32) (result i32)
              (local i32) (local {many})
              (local.set 1 (i32.const 7))
@@ -58,7 +58,7 @@ fn a_br_table_of_a_hundred_thousand_targets_takes_the_one_indexed() {
     for k in 0..100_000 {
         let _ = write!(labels, "{} ", if k == 77_777 { 1 } else { 0 });
     }
-    let i = instance(&alloc::format!(
+    let i = instance(&std::format!(
         r#"(module (func (export "f") (param i32) (result i32)
              (block (block (br_table {labels} 0 (local.get 0))) (return (i32.const 10)))
              (i32.const 20)))"#
@@ -72,7 +72,7 @@ fn a_br_table_of_a_hundred_thousand_targets_takes_the_one_indexed() {
 fn a_function_of_a_thousand_params_and_a_thousand_results_is_called() {
     let n = 1000;
     let params = "i32 ".repeat(n);
-    let i = instance(&alloc::format!(
+    let i = instance(&std::format!(
         r#"(module
              (func $f (param {params}) (result {params})
                {gets})
@@ -80,7 +80,7 @@ fn a_function_of_a_thousand_params_and_a_thousand_results_is_called() {
                {gets} (call $f) (local.set $top) {drops}
                (i32.add) (local.get $top) (i32.add)))"#,
         gets = (0..n)
-            .map(|k| alloc::format!("(local.get {k})"))
+            .map(|k| std::format!("(local.get {k})"))
             .collect::<Vec<_>>()
             .join(" "),
         drops = "(drop) ".repeat(n - 3),
@@ -112,7 +112,7 @@ fn ten_thousand_functions_globals_and_types_instantiate() {
 #[test]
 fn a_memory_larger_than_the_kernel_allows_is_an_instantiation_error() {
     for pages in [257u64, 65_536] {
-        let result = instantiate(&alloc::format!("(module (memory {pages}))"));
+        let result = instantiate(&std::format!("(module (memory {pages}))"));
         assert!(
             matches!(
                 result,

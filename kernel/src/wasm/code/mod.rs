@@ -1,0 +1,358 @@
+//! The compact internal form: each function body translated once, at load
+//! time, into a flat array of [`Op`]s whose branches name their targets
+//! directly, so the interpreter never decodes bytes or searches for an
+//! `end`.
+//!
+//! [`translate`] makes it, in step with wasmparser's validator.
+//!
+//! A branch is one [`Target`] (`to`, `dst`, `n`); forward targets are
+//! patched when their block's `end` is reached. Code after an
+//! unconditional branch (which the validator marks unreachable) is not
+//! emitted. `try_table` emits nothing: it becomes a [`TryRegion`], a range
+//! of op indices with its catch clauses, searched when an exception comes
+//! out of an op inside it. A `resume`'s `(on ...)` clauses become a list
+//! of [`Clause`]s that the instance turns into the runtime's handler list.
+
+mod translate;
+
+pub use translate::translate;
+
+use super::num::{Binary, Unary};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Where a branch goes: jump to op `to`, with the label's `n` values moved
+/// down to `dst` (relative to the frame base).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub to: u32,
+    pub dst: u32,
+    pub n: u32,
+}
+
+/// One catch clause of a `try_table`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatchClause {
+    /// The tag caught (`None`: `catch_all`).
+    pub tag: Option<u32>,
+    /// Whether the exception reference is pushed too (`catch_ref`).
+    pub with_ref: bool,
+    /// Index into the function's targets.
+    pub target: u32,
+}
+
+/// The ops `start..end` of a function, covered by a `try_table`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TryRegion {
+    pub start: u32,
+    pub end: u32,
+    pub catches: Vec<CatchClause>,
+}
+
+/// One `(on $tag $label)` (`target: Some`) or `(on $tag switch)` clause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clause {
+    pub tag: u32,
+    pub target: Option<u32>,
+}
+
+/// A memory access: width, and for loads how the value is extended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    I32,
+    I64,
+    F32,
+    F64,
+    I32S8,
+    I32U8,
+    I32S16,
+    I32U16,
+    I64S8,
+    I64U8,
+    I64S16,
+    I64U16,
+    I64S32,
+    I64U32,
+}
+
+impl Access {
+    /// Bytes read or written.
+    pub fn width(self) -> usize {
+        match self {
+            Access::I32S8 | Access::I32U8 | Access::I64S8 | Access::I64U8 => 1,
+            Access::I32S16 | Access::I32U16 | Access::I64S16 | Access::I64U16 => 2,
+            Access::I32 | Access::F32 | Access::I64S32 | Access::I64U32 => 4,
+            Access::I64 | Access::F64 => 8,
+        }
+    }
+}
+
+/// One instruction of the internal form. Indices are the module's
+/// (functions, globals, tables, types, tags, segments); `u32` targets index
+/// the function's [`Code::targets`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    Unreachable,
+    /// Jump to op `to` (the end of an `if`'s then-branch).
+    Jump(u32),
+    /// Pop an i32; jump to op `to` if it is zero (an `if`).
+    JumpIfZero(u32),
+    Br(u32),
+    BrIf(u32),
+    /// Targets `first .. first + len` are the table, then the default.
+    BrTable {
+        first: u32,
+        len: u32,
+    },
+    BrOnNull(u32),
+    BrOnNonNull(u32),
+    Return,
+    Call(u32),
+    CallIndirect {
+        ty: u32,
+        table: u32,
+    },
+    CallRef,
+    Drop,
+    Select,
+    LocalGet(u32),
+    LocalSet(u32),
+    LocalTee(u32),
+    GlobalGet(u32),
+    GlobalSet(u32),
+    TableGet(u32),
+    TableSet(u32),
+    TableSize(u32),
+    TableGrow(u32),
+    TableFill(u32),
+    TableCopy {
+        dst: u32,
+        src: u32,
+    },
+    TableInit {
+        table: u32,
+        elem: u32,
+    },
+    ElemDrop(u32),
+    Load(Access, u32),
+    Store(Access, u32),
+    MemorySize,
+    MemoryGrow,
+    MemoryFill,
+    MemoryCopy,
+    MemoryInit(u32),
+    DataDrop(u32),
+    I32Const(i32),
+    I64Const(i64),
+    F32Const(u32),
+    F64Const(u64),
+    Unary(Unary),
+    Binary(Binary),
+    RefNull,
+    RefIsNull,
+    RefFunc(u32),
+    RefAsNonNull,
+    RefEq,
+    Throw(u32),
+    ThrowRef,
+    ContNew(u32),
+    ContBind {
+        from: u32,
+        to: u32,
+    },
+    Suspend(u32),
+    /// `table` indexes the module's resume tables.
+    Resume {
+        ty: u32,
+        table: u32,
+    },
+    ResumeThrow {
+        ty: u32,
+        tag: u32,
+        table: u32,
+    },
+    ResumeThrowRef {
+        table: u32,
+    },
+    Switch {
+        ty: u32,
+        tag: u32,
+    },
+}
+
+/// A translated function body.
+#[derive(Debug, Default)]
+pub struct Code {
+    pub ops: Vec<Op>,
+    pub targets: Vec<Target>,
+    pub tries: Vec<TryRegion>,
+    pub nparams: u32,
+    /// Params and declared locals.
+    pub nlocals: u32,
+    pub nresults: u32,
+    /// Value-stack slots one activation needs: locals and the deepest
+    /// operand stack.
+    pub frame_size: u32,
+}
+
+/// A translation failure: the validator's message, or an instruction this
+/// interpreter does not implement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompileError {
+    pub message: String,
+    pub offset: usize,
+}
+
+impl From<wasmparser::BinaryReaderError> for CompileError {
+    fn from(e: wasmparser::BinaryReaderError) -> CompileError {
+        CompileError {
+            message: String::from(e.message()),
+            offset: e.offset() as usize,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::Module;
+
+    /// The internal form of the only function of `wat`.
+    fn code_of(wat: &str) -> Code {
+        let bytes = wat::parse_str(wat).expect("the test's WAT parses");
+        let mut module = Module::new(&bytes).expect("the test's module validates");
+        core::mem::take(&mut module.funcs[0].code)
+    }
+
+    #[test]
+    fn a_loop_branches_back_to_its_first_op_and_a_block_forward_past_its_end() {
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (block $out (loop $top
+              (br_if $out (i32.eqz (local.get 0)))
+              (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+              (br $top)))
+            (i32.const 7)))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::Unary(Unary::I32Eqz),
+                Op::BrIf(0),
+                Op::LocalGet(0),
+                Op::I32Const(1),
+                Op::Binary(Binary::I32Sub),
+                Op::LocalSet(0),
+                Op::Br(1),
+                Op::I32Const(7),
+                Op::Return,
+            ]
+        );
+        // $out: past the loop's end (op 8), no values; $top: op 0.
+        assert_eq!(
+            code.targets,
+            [
+                Target {
+                    to: 8,
+                    dst: 1,
+                    n: 0
+                },
+                Target {
+                    to: 0,
+                    dst: 1,
+                    n: 0
+                }
+            ]
+        );
+        assert_eq!((code.nparams, code.nlocals, code.nresults), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_branch_names_where_its_values_go_and_code_after_it_is_not_emitted() {
+        let code = code_of(
+            r#"(module (func (result i32) (local i64)
+            (i32.const 1)
+            (block (result i32)
+              (i32.const 2) (i32.const 3)
+              (br 0)
+              (drop) (unreachable))
+            (i32.add)))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::I32Const(1),
+                Op::I32Const(2),
+                Op::I32Const(3),
+                Op::Br(0),
+                Op::Binary(Binary::I32Add),
+                Op::Return,
+            ]
+        );
+        // One local; the block's height is 1 (the outer 1 below it): its
+        // one value goes to slot 1 + 1 = 2 of the frame.
+        assert_eq!(
+            code.targets,
+            [Target {
+                to: 4,
+                dst: 2,
+                n: 1
+            }]
+        );
+        assert_eq!(code.frame_size, 1 + 3);
+    }
+
+    #[test]
+    fn an_if_jumps_over_its_then_branch_and_the_then_branch_over_the_else() {
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2)))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::JumpIfZero(4),
+                Op::I32Const(1),
+                Op::Jump(5),
+                Op::I32Const(2),
+                Op::Return,
+            ]
+        );
+    }
+
+    #[test]
+    fn try_table_becomes_a_region_of_ops_with_its_catch_clauses() {
+        let code = code_of(
+            r#"(module (tag $e (param i32)) (func (result i32)
+            (block $h (result i32)
+              (try_table (catch $e $h) (throw $e (i32.const 5)))
+              (i32.const 0))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [Op::I32Const(5), Op::Throw(0), Op::I32Const(0), Op::Return]
+        );
+        assert_eq!(
+            code.tries,
+            [TryRegion {
+                start: 0,
+                end: 2,
+                catches: alloc::vec![CatchClause {
+                    tag: Some(0),
+                    with_ref: false,
+                    target: 0
+                }],
+            }]
+        );
+        assert_eq!(
+            code.targets,
+            [Target {
+                to: 3,
+                dst: 0,
+                n: 1
+            }]
+        );
+    }
+}

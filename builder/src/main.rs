@@ -36,8 +36,18 @@
 //! on standard output, compared with FILE (exit 1 and the differing lines
 //! if they differ), or written to FILE.
 
+mod bench;
+mod cli;
+mod demo;
+mod gdb_test;
+mod kbuild;
+mod labs;
+mod lint;
 mod public_api;
+mod qemu;
 mod run;
+mod surface;
+mod testing;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,10 +55,12 @@ use std::process::ExitCode;
 use bootloader::{BootConfig, DiskImageBuilder};
 use bootloader_boot_config::LevelFilter;
 
+use crate::qemu::Firmware;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> ExitCode {
-    let mut firmware = Firmware {
+    let mut firmware = Images {
         bios: false,
         uefi: false,
     };
@@ -67,6 +79,13 @@ fn main() -> ExitCode {
         Some("wat") => return wat(args.skip(1).map(PathBuf::from).collect()),
         Some("suites") => return list_suites(),
         Some("run-suites") => return run_suites(args.skip(1).collect()),
+        Some("qemu-run") => {
+            return cli::main(
+                args.skip(1)
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            );
+        }
         _ => {}
     }
     while let Some(arg) = args.next() {
@@ -78,7 +97,7 @@ fn main() -> ExitCode {
         }
     }
     if !firmware.bios && !firmware.uefi {
-        firmware = Firmware {
+        firmware = Images {
             bios: true,
             uefi: true,
         };
@@ -108,7 +127,7 @@ fn main() -> ExitCode {
 
 /// Which disk images to write.
 #[derive(Clone, Copy)]
-struct Firmware {
+struct Images {
     bios: bool,
     uefi: bool,
 }
@@ -117,7 +136,7 @@ struct Firmware {
 fn build_images(
     kernel: &Path,
     out_dir: &Path,
-    firmware: Firmware,
+    firmware: Images,
     ramdisk: Option<&Path>,
 ) -> Result<()> {
     let name = kernel
@@ -218,11 +237,7 @@ fn public_api(args: Vec<std::ffi::OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let lines = std::fs::read(json)
-        .map_err(|e| format!("{}: {e}", Path::new(json).display()))
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("JSON: {e}")))
-        .and_then(|doc| public_api::surface(&doc));
-    let lines = match lines {
+    let lines = match surface::surface_of(Path::new(json)) {
         Ok(lines) => lines,
         Err(e) => {
             eprintln!("builder public-api: {e}");
@@ -240,18 +255,12 @@ fn public_api(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
         Some((_, file)) => {
             let old = std::fs::read_to_string(&file).unwrap_or_default();
-            let old: std::collections::BTreeSet<&str> = old.lines().collect();
-            let new: std::collections::BTreeSet<&str> = lines.iter().map(String::as_str).collect();
-            let gone: Vec<&&str> = old.difference(&new).collect();
-            let added: Vec<&&str> = new.difference(&old).collect();
-            if gone.is_empty() && added.is_empty() {
+            let differs = surface::diff(&old, &lines);
+            if differs.is_empty() {
                 return ExitCode::SUCCESS;
             }
-            for line in gone {
-                println!("- {line}");
-            }
-            for line in added {
-                println!("+ {line}");
+            for line in differs {
+                println!("{line}");
             }
             return ExitCode::FAILURE;
         }
@@ -353,12 +362,18 @@ fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
         return ExitCode::from(2);
     }
     let suites = if named.is_empty() { ws.suites } else { named };
-    let opts = run::Options {
-        uefi,
-        timeout: std::time::Duration::from_secs(timeout),
-        images: ws.target.join("images"),
+    let firmware = if uefi { Firmware::Uefi } else { Firmware::Bios };
+    let env = match kbuild::Env::new(ws.target, firmware) {
+        Ok(env) => kbuild::Env {
+            timeout: std::time::Duration::from_secs(timeout),
+            ..env
+        },
+        Err(e) => {
+            eprintln!("builder run-suites: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let (passed, failed) = run::run(&suites, &opts, &ws.target, jobs);
+    let (passed, failed) = run::run(&suites, &env, jobs);
     match counts {
         Some(file) => {
             if let Err(e) = std::fs::write(&file, format!("{passed} {failed}\n")) {

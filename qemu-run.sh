@@ -64,6 +64,13 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 
+# The kernel is position independent and the bootloader loads it at the
+# start of its dynamic range (boot.rs; the boot log's "paging: ... kernel
+# image" line shows it): GDB adds this to every address of its symbols
+# (builder's GDB modes read it from here; kernel/src/doc_figures.rs checks
+# it against the kernel's constant).
+export KERNEL_OFFSET=0xffff800000000000
+
 say() { printf '%s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- set-up ---

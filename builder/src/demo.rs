@@ -15,11 +15,6 @@ use crate::cli::say;
 use crate::kbuild::{self, Env};
 use crate::qemu::{Output, Qemu};
 
-/// The kernel is position independent and the bootloader loads it at the
-/// start of its dynamic range (boot.rs; the boot log's "paging: ... kernel
-/// image" line shows it): GDB adds this to every address of its symbols.
-pub const KERNEL_OFFSET: &str = "0xffff800000000000";
-
 /// Boots `qemu` with serial on this terminal; success is the kernel's
 /// success, anything else a message naming what happened.
 fn boot_on_terminal(env: &Env, mode: &str, qemu: Qemu) -> ExitCode {
@@ -47,13 +42,21 @@ pub fn demo(env: &Env, gdb: bool) -> ExitCode {
     if !gdb {
         return boot_on_terminal(env, "demo", qemu);
     }
+    let offset = match env.kernel_offset() {
+        Ok(o) => o,
+        Err(e) => {
+            say!("demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let kernel = env.kernels.join("kernel");
     let py = env.root.join("kernel/gdb/continuations.py");
     eprintln!("QEMU is halted, waiting for GDB on localhost:1234. In another terminal:");
     eprintln!("  ./qemu-run.sh gdb");
     eprintln!(
-        "(or by hand: gdb -ex 'add-symbol-file {} -o {KERNEL_OFFSET}' \\",
-        kernel.display()
+        "(or by hand: gdb -ex 'add-symbol-file {} -o {}' \\",
+        kernel.display(),
+        offset
     );
     eprintln!(
         "   -ex 'source {}' -ex 'target remote localhost:1234')",
@@ -75,13 +78,21 @@ pub fn demo(env: &Env, gdb: bool) -> ExitCode {
 /// hardware breakpoints can be set, so the first one is an `hbreak`; after
 /// it, `break` works too.
 pub fn attach(env: &Env) -> ExitCode {
+    let offset = match env.kernel_offset() {
+        Ok(o) => o,
+        Err(e) => {
+            say!("gdb: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let e = Command::new("gdb")
         .arg("-q")
         .args(["-ex", "set pagination off", "-ex", "set confirm off"])
         .arg("-ex")
         .arg(format!(
-            "add-symbol-file {} -o {KERNEL_OFFSET}",
-            env.kernels.join("kernel").display()
+            "add-symbol-file {} -o {}",
+            env.kernels.join("kernel").display(),
+            offset
         ))
         .arg("-ex")
         .arg(format!(

@@ -14,7 +14,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::demo::KERNEL_OFFSET;
 use crate::kbuild::Env;
 use crate::qemu::{Ending, Output, Serial, run_command};
 use crate::testing::Counts;
@@ -33,6 +32,14 @@ pub fn run(env: &Env, c: &mut Counts) {
         c.failed += 1;
         return;
     }
+    let offset = match env.kernel_offset() {
+        Ok(o) => o,
+        Err(e) => {
+            println!("test gdb ... FAILED: {e}");
+            c.failed += 1;
+            return;
+        }
+    };
     let secs = env.timeout.as_secs();
     let mut gdb = Command::new("gdb");
     gdb.args(["-batch", "-nx", "-ex"])
@@ -42,8 +49,9 @@ pub fn run(env: &Env, c: &mut Counts) {
         ))
         .arg("-ex")
         .arg(format!(
-            "add-symbol-file {} -o {KERNEL_OFFSET}",
-            env.kernels.join("gdb-target").display()
+            "add-symbol-file {} -o {}",
+            env.kernels.join("gdb-target").display(),
+            offset
         ))
         .arg("-x")
         .arg(env.root.join("kernel/gdb/test_session.py"))

@@ -29,6 +29,11 @@ pub struct Env {
     pub timeout: Duration,
     /// The firmware of this run's boots (`--uefi`, or BIOS).
     pub firmware: Firmware,
+    /// Where the bootloader loads the kernel, which GDB adds to every
+    /// address of its symbols: `KERNEL_OFFSET`, set by `qemu-run.sh`
+    /// (only the GDB modes need it, and [`Env::kernel_offset`] says when
+    /// it is missing).
+    pub kernel_offset: Option<String>,
 }
 
 impl Env {
@@ -47,7 +52,15 @@ impl Env {
             target,
             timeout: Duration::from_secs(timeout),
             firmware,
+            kernel_offset: std::env::var("KERNEL_OFFSET").ok(),
         })
+    }
+
+    /// Where the bootloader loads the kernel (`KERNEL_OFFSET`).
+    pub fn kernel_offset(&self) -> Result<&str> {
+        self.kernel_offset
+            .as_deref()
+            .ok_or_else(|| "KERNEL_OFFSET is not set (qemu-run.sh sets it)".into())
     }
 
     /// The disk image of kernel `bin` (in `dir`, or `target/images/`).

@@ -24,15 +24,16 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Prints `line` (`test NAME ... ok` or `... FAILED: why`) and counts it.
-    pub fn line(&mut self, name: &str, verdict: Result<(), String>) {
+    /// Prints the line of the test `label` (`test SUITE::NAME`): `LABEL
+    /// ... ok` or `LABEL ... FAILED: why`, and counts it.
+    pub fn line(&mut self, label: &str, verdict: Result<(), String>) {
         match verdict {
             Ok(()) => {
-                println!("test {name} ... ok");
+                println!("{label} ... ok");
                 self.passed += 1;
             }
             Err(why) => {
-                println!("test {name} ... FAILED: {why}");
+                println!("{label} ... FAILED: {why}");
                 self.failed += 1;
             }
         }
@@ -160,7 +161,7 @@ fn read_cargo_test(text: &str) -> (usize, usize) {
 /// end in success with "N passed, 0 failed", N > 0. (The runner's commands
 /// are tested one by one in the host tests and in the wasm suite.)
 fn wast_test(env: &Env, c: &mut Counts) {
-    let name = "wast::our_scripts_run_from_the_ramdisk_and_every_command_passes";
+    let name = "test wast::our_scripts_run_from_the_ramdisk_and_every_command_passes";
     let log = env.target.join("suite-wast.log");
     let dir = env.images.join("wast-test");
     let image = match crate::demo::wast_image(env, &dir, &[PathBuf::from("kernel/wast")]) {

@@ -1,6 +1,15 @@
-//! Host tool: turns kernel ELF files into bootable BIOS and UEFI disk
-//! images, packs what the kernels read from their ramdisk, and runs the
-//! in-kernel test suites.
+//! The project's runner, a host tool: every mode of `./qemu-run.sh`; and
+//! the steps they are made of, each a subcommand of its own: turning
+//! kernel ELF files into bootable BIOS and UEFI disk images, packing what
+//! the kernels read from their ramdisk, running the in-kernel test suites.
+//!
+//! `builder qemu-run ARGS...` is `./qemu-run.sh ARGS...` once the script
+//! has installed what is missing (`cli.rs` reads the arguments; a module
+//! per mode: `demo.rs` for the demo, `gdb`, `wasm` and `wast`;
+//! `testing.rs` for `test`, with `run.rs` for the suites, `gdb_test.rs`
+//! and `surface.rs`; `surface.rs` for `public-api`; `bench.rs`; `labs.rs`
+//! for `lab` and `labs-check`; `lint.rs`). Every mode builds through
+//! `kbuild.rs` and boots through `qemu.rs`, the one QEMU command line.
 //!
 //! The kernel itself is a plain ELF; something has to put it on a disk with a
 //! boot loader in front. The `bootloader` crate (0.11) does that: for BIOS it
@@ -12,7 +21,7 @@
 //! `<out-dir>` for each kernel, where `<name>` is the ELF's file name (both
 //! images when neither flag is given); with `--ramdisk`, the bootloader
 //! loads FILE into memory and hands it to the kernel (`BootInfo::
-//! ramdisk_addr`). `qemu-run.sh` calls this after building the kernels.
+//! ramdisk_addr`). The modes do the same in-process (`kbuild.rs`).
 //!
 //! `builder pack-wast <bundle> <file-or-dir>...` packs `.wast` scripts
 //! (each file, and every `*.wast` of each directory, sorted) into the
@@ -24,12 +33,11 @@
 //! message naming the file, line and column.
 //!
 //! `builder suites` lists the in-kernel suites, one a line; `builder
-//! run-suites [--uefi] [--timeout S] [--jobs N] [--counts FILE] [SUITE...]`
-//! boots them (all, or those named) from `target/images/`, N at once (by
-//! default one per core), and prints
-//! their lines in order (`run.rs`), then `N passed, N failed`, or, with
-//! `--counts`, writes `N N` to FILE for a caller that adds its own tests
-//! (`./qemu-run.sh test`).
+//! run-suites [--uefi] [--timeout S] [--jobs N] [SUITE...]` boots them
+//! (all, or those named) from `target/images/`, N at once (by default one
+//! per core), and prints their lines in order (`run.rs`), then `N passed,
+//! N failed`. (`./qemu-run.sh test` builds the images first and calls
+//! `run.rs` in-process.)
 //!
 //! `builder public-api <kernel.json> [--check FILE | --write FILE]` lists
 //! the kernel crate's public surface from rustdoc's JSON (`public_api.rs`):
@@ -305,14 +313,12 @@ fn list_suites() -> ExitCode {
     }
 }
 
-/// `builder run-suites [--uefi] [--timeout S] [--counts FILE] [SUITE...]`.
+/// `builder run-suites [--uefi] [--timeout S] [--jobs N] [SUITE...]`.
 fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
-    let usage =
-        "usage: builder run-suites [--uefi] [--timeout S] [--jobs N] [--counts FILE] [SUITE...]";
+    let usage = "usage: builder run-suites [--uefi] [--timeout S] [--jobs N] [SUITE...]";
     let mut uefi = false;
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut timeout = 180;
-    let mut counts = None;
     let mut named = Vec::new();
     let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
@@ -328,13 +334,6 @@ fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
             },
             "--jobs" => match args.next().and_then(|t| t.parse().ok()) {
                 Some(n) => jobs = n,
-                None => {
-                    eprintln!("{usage}");
-                    return ExitCode::from(2);
-                }
-            },
-            "--counts" => match args.next() {
-                Some(f) => counts = Some(PathBuf::from(f)),
                 None => {
                     eprintln!("{usage}");
                     return ExitCode::from(2);
@@ -374,15 +373,7 @@ fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     };
     let (passed, failed) = run::run(&suites, &env, jobs);
-    match counts {
-        Some(file) => {
-            if let Err(e) = std::fs::write(&file, format!("{passed} {failed}\n")) {
-                eprintln!("builder run-suites: {}: {e}", file.display());
-                return ExitCode::FAILURE;
-            }
-        }
-        None => println!("{passed} passed, {failed} failed"),
-    }
+    println!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -12,8 +12,9 @@
 //!
 //! What a suite is: a `[[bin]]` of the `kernel` package named `test-NAME`
 //! (its source is `tests/NAME.rs`); its image is
-//! `target/images/test-NAME-{bios,uefi}.img`, which `qemu-run.sh` builds
-//! before it calls the runner. A suite's kernel prints one line per test,
+//! `target/images/test-NAME-{bios,uefi}.img`, which the `test` mode
+//! (`testing.rs`) builds before it calls the runner. Each boot is a
+//! [`Qemu`](crate::qemu::Qemu), the same machine as every other mode's. A suite's kernel prints one line per test,
 //! `test NAME ... ok` or `test NAME ... FAILED: why`, then its count, `N
 //! passed, N failed`, and ends QEMU through the `isa-debug-exit` device.
 //! A boot that times out, triple faults, fails without a failed test, or

@@ -57,9 +57,9 @@
 #
 # Environment: QEMU_TIMEOUT (seconds per boot, default 180).
 #
-# Exit status: 0 success; 1 a build, boot or test failure; 2 a missing
-# prerequisite that this script could not install (it says which command to
-# run).
+# Exit status: 0 success; 1 a build, boot or test failure; 2 a mistyped
+# command, or a missing prerequisite that this script could not install
+# (it says which command to run).
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -154,5 +154,5 @@ case $mode in
     *) ensure_qemu "$uefi" ;;
 esac
 
-cargo build --quiet --release -p builder >&2
+cargo build --quiet --release -p builder >&2 || exit 1
 exec target/release/builder qemu-run "$@"

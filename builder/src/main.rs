@@ -1,6 +1,15 @@
-//! Host tool: turns kernel ELF files into bootable BIOS and UEFI disk
-//! images, packs what the kernels read from their ramdisk, and runs the
-//! in-kernel test suites.
+//! The project's runner, a host tool: every mode of `./qemu-run.sh`; and
+//! the steps they are made of, each a subcommand of its own: turning
+//! kernel ELF files into bootable BIOS and UEFI disk images, packing what
+//! the kernels read from their ramdisk, running the in-kernel test suites.
+//!
+//! `builder qemu-run ARGS...` is `./qemu-run.sh ARGS...` once the script
+//! has installed what is missing (`cli.rs` reads the arguments; a module
+//! per mode: `demo.rs` for the demo, `gdb`, `wasm` and `wast`;
+//! `testing.rs` for `test`, with `run.rs` for the suites, `gdb_test.rs`
+//! and `surface.rs`; `surface.rs` for `public-api`; `bench.rs`; `labs.rs`
+//! for `lab` and `labs-check`; `lint.rs`). Every mode builds through
+//! `kbuild.rs` and boots through `qemu.rs`, the one QEMU command line.
 //!
 //! The kernel itself is a plain ELF; something has to put it on a disk with a
 //! boot loader in front. The `bootloader` crate (0.11) does that: for BIOS it
@@ -12,7 +21,7 @@
 //! `<out-dir>` for each kernel, where `<name>` is the ELF's file name (both
 //! images when neither flag is given); with `--ramdisk`, the bootloader
 //! loads FILE into memory and hands it to the kernel (`BootInfo::
-//! ramdisk_addr`). `qemu-run.sh` calls this after building the kernels.
+//! ramdisk_addr`). The modes do the same in-process (`kbuild.rs`).
 //!
 //! `builder pack-wast <bundle> <file-or-dir>...` packs `.wast` scripts
 //! (each file, and every `*.wast` of each directory, sorted) into the
@@ -24,20 +33,29 @@
 //! message naming the file, line and column.
 //!
 //! `builder suites` lists the in-kernel suites, one a line; `builder
-//! run-suites [--uefi] [--timeout S] [--jobs N] [--counts FILE] [SUITE...]`
-//! boots them (all, or those named) from `target/images/`, N at once (by
-//! default one per core), and prints
-//! their lines in order (`run.rs`), then `N passed, N failed`, or, with
-//! `--counts`, writes `N N` to FILE for a caller that adds its own tests
-//! (`./qemu-run.sh test`).
+//! run-suites [--uefi] [--timeout S] [--jobs N] [SUITE...]` boots them
+//! (all, or those named) from `target/images/`, N at once (by default one
+//! per core), and prints their lines in order (`run.rs`), then `N passed,
+//! N failed`. (`./qemu-run.sh test` builds the images first and calls
+//! `run.rs` in-process.)
 //!
 //! `builder public-api <kernel.json> [--check FILE | --write FILE]` lists
 //! the kernel crate's public surface from rustdoc's JSON (`public_api.rs`):
 //! on standard output, compared with FILE (exit 1 and the differing lines
 //! if they differ), or written to FILE.
 
+mod bench;
+mod cli;
+mod demo;
+mod gdb_test;
+mod kbuild;
+mod labs;
+mod lint;
 mod public_api;
+mod qemu;
 mod run;
+mod surface;
+mod testing;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,10 +63,12 @@ use std::process::ExitCode;
 use bootloader::{BootConfig, DiskImageBuilder};
 use bootloader_boot_config::LevelFilter;
 
+use crate::qemu::Firmware;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> ExitCode {
-    let mut firmware = Firmware {
+    let mut firmware = Images {
         bios: false,
         uefi: false,
     };
@@ -67,6 +87,13 @@ fn main() -> ExitCode {
         Some("wat") => return wat(args.skip(1).map(PathBuf::from).collect()),
         Some("suites") => return list_suites(),
         Some("run-suites") => return run_suites(args.skip(1).collect()),
+        Some("qemu-run") => {
+            return cli::main(
+                args.skip(1)
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            );
+        }
         _ => {}
     }
     while let Some(arg) = args.next() {
@@ -78,7 +105,7 @@ fn main() -> ExitCode {
         }
     }
     if !firmware.bios && !firmware.uefi {
-        firmware = Firmware {
+        firmware = Images {
             bios: true,
             uefi: true,
         };
@@ -108,7 +135,7 @@ fn main() -> ExitCode {
 
 /// Which disk images to write.
 #[derive(Clone, Copy)]
-struct Firmware {
+struct Images {
     bios: bool,
     uefi: bool,
 }
@@ -117,7 +144,7 @@ struct Firmware {
 fn build_images(
     kernel: &Path,
     out_dir: &Path,
-    firmware: Firmware,
+    firmware: Images,
     ramdisk: Option<&Path>,
 ) -> Result<()> {
     let name = kernel
@@ -218,11 +245,7 @@ fn public_api(args: Vec<std::ffi::OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let lines = std::fs::read(json)
-        .map_err(|e| format!("{}: {e}", Path::new(json).display()))
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("JSON: {e}")))
-        .and_then(|doc| public_api::surface(&doc));
-    let lines = match lines {
+    let lines = match surface::surface_of(Path::new(json)) {
         Ok(lines) => lines,
         Err(e) => {
             eprintln!("builder public-api: {e}");
@@ -240,18 +263,12 @@ fn public_api(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
         Some((_, file)) => {
             let old = std::fs::read_to_string(&file).unwrap_or_default();
-            let old: std::collections::BTreeSet<&str> = old.lines().collect();
-            let new: std::collections::BTreeSet<&str> = lines.iter().map(String::as_str).collect();
-            let gone: Vec<&&str> = old.difference(&new).collect();
-            let added: Vec<&&str> = new.difference(&old).collect();
-            if gone.is_empty() && added.is_empty() {
+            let differs = surface::diff(&old, &lines);
+            if differs.is_empty() {
                 return ExitCode::SUCCESS;
             }
-            for line in gone {
-                println!("- {line}");
-            }
-            for line in added {
-                println!("+ {line}");
+            for line in differs {
+                println!("{line}");
             }
             return ExitCode::FAILURE;
         }
@@ -296,14 +313,12 @@ fn list_suites() -> ExitCode {
     }
 }
 
-/// `builder run-suites [--uefi] [--timeout S] [--counts FILE] [SUITE...]`.
+/// `builder run-suites [--uefi] [--timeout S] [--jobs N] [SUITE...]`.
 fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
-    let usage =
-        "usage: builder run-suites [--uefi] [--timeout S] [--jobs N] [--counts FILE] [SUITE...]";
+    let usage = "usage: builder run-suites [--uefi] [--timeout S] [--jobs N] [SUITE...]";
     let mut uefi = false;
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut timeout = 180;
-    let mut counts = None;
     let mut named = Vec::new();
     let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
@@ -319,13 +334,6 @@ fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
             },
             "--jobs" => match args.next().and_then(|t| t.parse().ok()) {
                 Some(n) => jobs = n,
-                None => {
-                    eprintln!("{usage}");
-                    return ExitCode::from(2);
-                }
-            },
-            "--counts" => match args.next() {
-                Some(f) => counts = Some(PathBuf::from(f)),
                 None => {
                     eprintln!("{usage}");
                     return ExitCode::from(2);
@@ -353,21 +361,19 @@ fn run_suites(args: Vec<std::ffi::OsString>) -> ExitCode {
         return ExitCode::from(2);
     }
     let suites = if named.is_empty() { ws.suites } else { named };
-    let opts = run::Options {
-        uefi,
-        timeout: std::time::Duration::from_secs(timeout),
-        images: ws.target.join("images"),
-    };
-    let (passed, failed) = run::run(&suites, &opts, &ws.target, jobs);
-    match counts {
-        Some(file) => {
-            if let Err(e) = std::fs::write(&file, format!("{passed} {failed}\n")) {
-                eprintln!("builder run-suites: {}: {e}", file.display());
-                return ExitCode::FAILURE;
-            }
+    let firmware = if uefi { Firmware::Uefi } else { Firmware::Bios };
+    let env = match kbuild::Env::new(ws.target, firmware) {
+        Ok(env) => kbuild::Env {
+            timeout: std::time::Duration::from_secs(timeout),
+            ..env
+        },
+        Err(e) => {
+            eprintln!("builder run-suites: {e}");
+            return ExitCode::from(2);
         }
-        None => println!("{passed} passed, {failed} failed"),
-    }
+    };
+    let (passed, failed) = run::run(&suites, &env, jobs);
+    println!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -12,8 +12,9 @@
 //!
 //! What a suite is: a `[[bin]]` of the `kernel` package named `test-NAME`
 //! (its source is `tests/NAME.rs`); its image is
-//! `target/images/test-NAME-{bios,uefi}.img`, which `qemu-run.sh` builds
-//! before it calls the runner. A suite's kernel prints one line per test,
+//! `target/images/test-NAME-{bios,uefi}.img`, which the `test` mode
+//! (`testing.rs`) builds before it calls the runner. Each boot is a
+//! [`Qemu`](crate::qemu::Qemu), the same machine as every other mode's. A suite's kernel prints one line per test,
 //! `test NAME ... ok` or `test NAME ... FAILED: why`, then its count, `N
 //! passed, N failed`, and ends QEMU through the `isa-debug-exit` device.
 //! A boot that times out, triple faults, fails without a failed test, or
@@ -21,22 +22,17 @@
 //! the last lines of its serial output.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::Result;
-
-/// QEMU's exit status when the kernel wrote 0x10 (success) to the
-/// `isa-debug-exit` port: QEMU exits with `(value << 1) | 1`.
-const QEMU_SUCCESS: i32 = 0x21;
-/// The same for 0x11, the kernel's failure.
-const QEMU_FAILURE: i32 = 0x23;
+use crate::kbuild::Env;
+use crate::qemu::{Ending, Output};
 
 /// Where the workspace's files are, as cargo reports them.
 pub struct Workspace {
@@ -89,14 +85,6 @@ pub fn suites(metadata: &Value) -> Result<Vec<String>> {
         .collect())
 }
 
-/// How to boot: the firmware, the time each boot may take, where the
-/// images are.
-pub struct Options {
-    pub uefi: bool,
-    pub timeout: Duration,
-    pub images: PathBuf,
-}
-
 /// What one suite's boot produced.
 #[derive(Debug, PartialEq)]
 pub struct Outcome {
@@ -104,35 +92,6 @@ pub struct Outcome {
     pub lines: Vec<String>,
     pub passed: usize,
     pub failed: usize,
-}
-
-/// How a boot ended.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Ending {
-    /// QEMU exited with this status (or was ended by a signal: `None`).
-    Exited(Option<i32>),
-    /// The runner killed QEMU when the time ran out.
-    TimedOut,
-}
-
-impl Ending {
-    fn success(self) -> bool {
-        self == Ending::Exited(Some(QEMU_SUCCESS))
-    }
-
-    /// What the ending means, for a failure line.
-    fn describe(self, timeout: Duration) -> String {
-        match self {
-            Ending::Exited(Some(QEMU_SUCCESS)) => "success".into(),
-            Ending::Exited(Some(QEMU_FAILURE)) => "failure reported by the kernel".into(),
-            Ending::Exited(Some(0)) => {
-                "triple fault (the CPU reset; QEMU stopped under -no-reboot)".into()
-            }
-            Ending::Exited(Some(s)) => format!("QEMU exited with status {s}"),
-            Ending::Exited(None) => "QEMU was ended by a signal".into(),
-            Ending::TimedOut => format!("timed out after {} s", timeout.as_secs()),
-        }
-    }
 }
 
 /// Reads one suite's serial output: its test lines, counted, and one more
@@ -173,7 +132,7 @@ pub fn judge(suite: &str, serial: &str, ending: Ending, timeout: Duration) -> Ou
 }
 
 /// For a line `test NAME ... VERDICT` (NAME without spaces), the verdict.
-fn test_verdict(line: &str) -> Option<&str> {
+pub(crate) fn test_verdict(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("test ")?;
     let (name, rest) = rest.split_once(' ')?;
     if name.is_empty() {
@@ -183,109 +142,42 @@ fn test_verdict(line: &str) -> Option<&str> {
 }
 
 /// Whether `line` is a closing count, `N passed, N failed`.
-fn is_count(line: &str) -> bool {
+pub(crate) fn is_count(line: &str) -> bool {
     let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     line.strip_suffix(" failed")
         .and_then(|l| l.split_once(" passed, "))
         .is_some_and(|(p, f)| number(p) && number(f))
 }
 
-/// The QEMU command for `image`: the same machine `qemu-run.sh` boots
-/// (one CPU under TCG, no display, serial on standard output, the exit
-/// device, no reboot after a triple fault), with UEFI's firmware and a
-/// private copy of its variables (`vars`) when `uefi`.
-pub fn qemu(image: &Path, uefi: Option<&Path>) -> Command {
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg", "-m", "512M", "-smp", "1"])
-        .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
-        .arg("-no-reboot")
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .arg("-drive")
-        .arg(format!("format=raw,file={}", image.display()));
-    if let Some(vars) = uefi {
-        cmd.args([
-            "-drive",
-            "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
-        ])
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,file={}", vars.display()));
-    }
-    cmd
-}
-
 /// Boots one suite, its serial output (and QEMU's own messages) into
 /// `target/suite-NAME.log`, and judges it.
-fn boot(suite: &str, opts: &Options, target: &Path) -> Outcome {
-    let firmware = if opts.uefi { "uefi" } else { "bios" };
-    let image = opts.images.join(format!("test-{suite}-{firmware}.img"));
-    let log = target.join(format!("suite-{suite}.log"));
-    let failure = |why: String| Outcome {
-        lines: vec![format!("test {suite} ... FAILED: {why}")],
-        passed: 0,
-        failed: 1,
-    };
-    // UEFI writes its variables: each QEMU gets its own copy.
-    let vars = opts.images.join(format!("OVMF_VARS_4M-{suite}.fd"));
-    if opts.uefi
-        && let Err(e) = std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
-    {
-        return failure(format!("cannot copy the UEFI variables: {e}"));
-    }
-    let ending = match run_logged(
-        qemu(&image, opts.uefi.then_some(vars.as_path())),
-        &log,
-        opts.timeout,
-    ) {
+fn boot(suite: &str, env: &Env) -> Outcome {
+    let image = env.image(&format!("test-{suite}"), None);
+    let log = env.target.join(format!("suite-{suite}.log"));
+    let ending = match env.qemu(image, suite).run(Output::Log(&log), env.timeout) {
         Ok(e) => e,
-        Err(e) => return failure(format!("cannot start QEMU: {e}")),
+        Err(e) => {
+            return Outcome {
+                lines: vec![format!("test {suite} ... FAILED: cannot boot: {e}")],
+                passed: 0,
+                failed: 1,
+            };
+        }
     };
     let serial = std::fs::read(&log).unwrap_or_default();
     judge(
         suite,
         &String::from_utf8_lossy(&serial),
         ending,
-        opts.timeout,
+        env.timeout,
     )
-}
-
-/// Runs `cmd` with standard output and error into `log`, killing it when
-/// `timeout` has passed.
-fn run_logged(mut cmd: Command, log: &Path, timeout: Duration) -> Result<Ending> {
-    let file = File::create(log)?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .spawn()?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(ended(status));
-        }
-        if Instant::now() >= deadline {
-            // Already ended between the two calls, or now killed: either
-            // way, reap it.
-            let _ = child.kill();
-            let status = child.wait()?;
-            return Ok(if status.success() {
-                ended(status)
-            } else {
-                Ending::TimedOut
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn ended(status: ExitStatus) -> Ending {
-    Ending::Exited(status.code())
 }
 
 /// Boots `suites` with up to `jobs` QEMUs at once and prints each suite's
 /// lines once it and every suite before it have finished, so the output
 /// is in the order of `suites` however the boots interleave. Returns the
 /// total counts.
-pub fn run(suites: &[String], opts: &Options, target: &Path, jobs: usize) -> (usize, usize) {
+pub fn run(suites: &[String], env: &Env, jobs: usize) -> (usize, usize) {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
     let (mut passed, mut failed) = (0, 0);
@@ -297,7 +189,7 @@ pub fn run(suites: &[String], opts: &Options, target: &Path, jobs: usize) -> (us
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(suite) = suites.get(i) else { break };
-                    if tx.send((i, boot(suite, opts, target))).is_err() {
+                    if tx.send((i, boot(suite, env))).is_err() {
                         break;
                     }
                 }
@@ -325,6 +217,7 @@ pub fn run(suites: &[String], opts: &Options, target: &Path, jobs: usize) -> (us
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qemu::{QEMU_FAILURE, QEMU_SUCCESS};
 
     const T: Duration = Duration::from_secs(180);
 

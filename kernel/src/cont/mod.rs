@@ -72,7 +72,8 @@ pub(crate) mod values;
 // instead (`kernel/tests/floors.rs` checks).
 pub use doors::{dynamic, raw, typed};
 pub use machine::{call, provider, stack, switch, walk};
-pub use runtime::{contref, func, limits, store};
+pub use runtime::limits;
+pub(crate) use runtime::{contref, func, store};
 pub use values::{trace, trap, val};
 
 pub use call::{ArrayCallFn, FuncRecord, VMContext};

@@ -112,6 +112,21 @@ fn unaligned_usable_region_shrinks_to_whole_frames() {
     assert_eq!(drain(&mut a), [0x2000, 0x3000, 0x4000]);
 }
 
+/// The boot log's line for the PC's usual map (conventional memory ends at
+/// 0x9fc00) says what was done, not that something failed.
+#[test]
+fn an_unaligned_region_is_logged_as_what_the_allocator_did() {
+    let note = MapProblem::Unaligned {
+        start: 0,
+        end: 0x9fc00,
+    };
+    assert_eq!(
+        std::format!("{note}"),
+        "usable region 0x0..0x9fc00 does not start and end on 4 KiB frames: \
+         only its whole frames are used"
+    );
+}
+
 #[test]
 fn unaligned_region_smaller_than_a_frame_gives_nothing() {
     let a = allocator(&[region(0x1010, 0x1ff0, U)]);

@@ -74,6 +74,42 @@ pub enum MapProblem {
     BeyondCapacity { start: u64, end: u64 },
 }
 
+/// One line of plain English for the boot log: what the map said and what
+/// the allocator did about it. An unaligned usable region is the common
+/// case on a PC (conventional memory ends at 0x9fc00, where the BIOS data
+/// area begins) and is not an error: its partial frame is simply not used.
+impl core::fmt::Display for MapProblem {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            MapProblem::Empty { start, end } => {
+                write!(f, "region {start:#x}..{end:#x} is empty: ignored")
+            }
+            MapProblem::Unaligned { start, end } => write!(
+                f,
+                "usable region {start:#x}..{end:#x} does not start and end on \
+                 4 KiB frames: only its whole frames are used"
+            ),
+            MapProblem::OverlappingUsable { first, second } => write!(
+                f,
+                "usable regions {:#x}..{:#x} and {:#x}..{:#x} overlap: their \
+                 frames are counted once",
+                first.0, first.1, second.0, second.1
+            ),
+            MapProblem::UsableOverlapsReserved { usable, reserved } => write!(
+                f,
+                "usable region {:#x}..{:#x} overlaps reserved {:#x}..{:#x}: \
+                 the shared frames are not used",
+                usable.0, usable.1, reserved.0, reserved.1
+            ),
+            MapProblem::BeyondCapacity { start, end } => write!(
+                f,
+                "usable memory {start:#x}..{end:#x} lies beyond what the \
+                 bitmaps describe: not used"
+            ),
+        }
+    }
+}
+
 /// How many problems are kept; further ones are only counted.
 pub const MAX_PROBLEMS: usize = 32;
 

@@ -182,11 +182,11 @@ pub(crate) fn init_from_boot_map(map: &[bootloader_api::info::MemoryRegion]) {
         map.len()
     );
     for problem in allocator.problems() {
-        crate::println!("frames: memory map problem: {problem:x?}");
+        crate::println!("frames: memory map: {problem}");
     }
     if allocator.problem_count() > MAX_PROBLEMS {
         crate::println!(
-            "frames: ... and {} more problems",
+            "frames: memory map: ... and {} more such notes",
             allocator.problem_count() - MAX_PROBLEMS
         );
     }

@@ -364,6 +364,8 @@ pub(crate) fn init() {
             .set_handler_fn(machine_check)
             .set_stack_index(gdt::MACHINE_CHECK_IST);
     }
+    // Vectors 32 and up: the timer's tick and the strays it watches for.
+    crate::timer::install_gates(&mut idt);
     // SAFETY: single CPU, interrupts off, the table is not loaded yet; once
     // stored it is never moved (the static lives forever), so the CPU can
     // keep its address.

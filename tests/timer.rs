@@ -22,7 +22,7 @@ use core::time::Duration;
 
 use kernel::Machine;
 use kernel::apic::legacy_pic_masks;
-use kernel::cont::{Cont, Func, Resumed, Store, Trap};
+use kernel::cont::{Cont, Func, Resumed, Store, Trap, TrapKind};
 use kernel::stacks::KernelStacks;
 use kernel::sync::{self, Mutex};
 use kernel::testing::TestResult;
@@ -44,6 +44,7 @@ kernel::suite!(
         machine nested_locks_keep_interrupts_off_until_the_outer_release_restores_them,
         machine a_lock_taken_with_interrupts_off_leaves_them_off,
         machine a_guest_trapping_inside_a_lock_leaves_interrupts_off_until_the_next_release,
+        machine a_guest_overflowing_its_stack_with_the_timer_on_leaves_interrupts_on,
         machine a_guest_spinning_twenty_periods_returns_its_exact_result,
         machine ticks_keep_arriving_while_fresh_guests_fault_their_stacks_in,
         machine a_stopped_timer_raises_no_more_ticks_and_interrupts_are_off,
@@ -292,6 +293,37 @@ fn a_guest_trapping_inside_a_lock_leaves_interrupts_off_until_the_next_release(
             (off_after_trap, ticks_while_off, interrupts_on()),
             (true, 0, true)
         );
+        next_tick(&timer)?;
+        Ok(())
+    })
+}
+
+/// Recurses until the guard page: a page fault, taken through an
+/// interrupt gate, that becomes a trap.
+fn bottomless(depth: u64) -> u64 {
+    let frame = black_box([depth; 32]);
+    if frame[0] == u64::MAX {
+        return 0;
+    }
+    bottomless(frame[0] + 1) + frame[31]
+}
+
+fn a_guest_overflowing_its_stack_with_the_timer_on_leaves_interrupts_on(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, 64 * 1024);
+    let guest = Func::wrap(&store, |_: &Store, (): ()| -> Result<i64, Trap> {
+        Ok(bottomless(black_box(0)) as i64)
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, guest).map_err(|e| format!("{e:?}"))?;
+        let outcome = k.resume((), &[]);
+        let on = interrupts_on();
+        check!(
+            matches!(&outcome, Err(t) if matches!(t.kind(), TrapKind::StackOverflow { .. })),
+            "a stack-overflow trap: {outcome:?}"
+        );
+        check!(on, "the fault's gate cleared IF; the trap restored it");
         next_tick(&timer)?;
         Ok(())
     })

@@ -1088,6 +1088,7 @@ struct KernelBench {
     bind: u32,
     trap: u32,
     wasm: u32,
+    tick: u32,
 }
 
 impl KernelBench {
@@ -1107,10 +1108,11 @@ impl KernelBench {
             bind: figure("| `cont.bind` of one value |"),
             trap: figure("| a trap, from `resume` to the `Err` in the kernel |"),
             wasm: figure("| a Wasm `resume` + `suspend` of a generator run by the interpreter"),
+            tick: figure("| a timer tick, taken and counted"),
         }
     }
 
-    fn all(&self) -> [u32; 7] {
+    fn all(&self) -> [u32; 8] {
         [
             self.dynamic,
             self.typed,
@@ -1119,6 +1121,7 @@ impl KernelBench {
             self.bind,
             self.trap,
             self.wasm,
+            self.tick,
         ]
     }
 }

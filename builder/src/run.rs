@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::Result;
 use crate::kbuild::Env;
-use crate::qemu::{Ending, Output};
+use crate::qemu::{Ending, Output, Qemu};
 
 /// Where the workspace's files are, as cargo reports them.
 pub struct Workspace {
@@ -149,12 +149,31 @@ pub(crate) fn is_count(line: &str) -> bool {
         .is_some_and(|(p, f)| number(p) && number(f))
 }
 
+/// Suites booted under `-icount shift=0`, as the benchmark is: QEMU's
+/// clock then advances one nanosecond per guest instruction, so the timer
+/// suite's periods, calibration and deferred ticks are exact counts, not
+/// at the mercy of how busy the host is (under plain TCG the virtual
+/// clock is the host's, and a host that deschedules QEMU for a few
+/// milliseconds moves every figure).
+pub const ICOUNT_SUITES: &[&str] = &["timer"];
+
+/// `qemu` as `suite` boots: under `-icount shift=0` for the suites of
+/// [`ICOUNT_SUITES`], as it is for the others.
+pub fn for_suite(suite: &str, qemu: Qemu) -> Qemu {
+    if ICOUNT_SUITES.contains(&suite) {
+        qemu.icount()
+    } else {
+        qemu
+    }
+}
+
 /// Boots one suite, its serial output (and QEMU's own messages) into
 /// `target/suite-NAME.log`, and judges it.
 fn boot(suite: &str, env: &Env) -> Outcome {
     let image = env.image(&format!("test-{suite}"), None);
     let log = env.target.join(format!("suite-{suite}.log"));
-    let ending = match env.qemu(image, suite).run(Output::Log(&log), env.timeout) {
+    let qemu = for_suite(suite, env.qemu(image, suite));
+    let ending = match qemu.run(Output::Log(&log), env.timeout) {
         Ok(e) => e,
         Err(e) => {
             return Outcome {
@@ -237,6 +256,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(suites(&doc).unwrap(), ["memory", "cont"]);
+    }
+
+    #[test]
+    fn only_the_timer_suite_boots_under_icount() {
+        let args = |suite: &str| for_suite(suite, Qemu::new("x.img")).args();
+        let timer = args("timer");
+        assert!(timer.windows(2).any(|w| w == ["-icount", "shift=0"]));
+        assert!(!args("cont").iter().any(|a| a == "-icount"));
     }
 
     #[test]

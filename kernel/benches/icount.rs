@@ -18,6 +18,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::arch::x86_64::_rdtsc;
 use core::hint::black_box;
+use core::time::Duration;
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::cont::dynamic::{ContObj, Handler, Resumed};
@@ -26,6 +27,7 @@ use kernel::cont::{Cont, Func, Store, Tag, Trap};
 use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
+use kernel::timer::Timer;
 use kernel::wasm::{Instance, Module, Val};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
@@ -49,6 +51,9 @@ fn measure(overhead: u64, mut op: impl FnMut() -> u64) -> u64 {
     let samples = (0..SAMPLES).map(|_| op()).collect();
     median(samples).saturating_sub(overhead)
 }
+
+/// Ticks measured for the tick's figure.
+const TICK_SAMPLES: usize = 201;
 
 /// Round trips per sample of the interpreted generator.
 const WASM_ROUNDS: i32 = 100;
@@ -241,6 +246,31 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     let wasm_round_trip = full.saturating_sub(empty) / WASM_ROUNDS as u64;
     drop(instance);
 
+    // A tick taken and counted: with the timer on, a loop that reads the
+    // TSC sees a gap whenever a tick ran between two reads; the gap minus
+    // the loop's own step is the tick (delivery, handler, EOI, iretq).
+    // Measured last: the timer's calibration (18 ms of PIT time) and its
+    // ticks touch nothing measured above.
+    let timer = Timer::new(&machine);
+    let mut gaps = Vec::with_capacity(TICK_SAMPLES);
+    let mut step = u64::MAX;
+    timer
+        .start(Duration::from_micros(50))
+        .expect("the benchmark's timer starts");
+    let mut last = now();
+    while gaps.len() < TICK_SAMPLES {
+        let t = now();
+        let gap = t - last;
+        last = t;
+        step = step.min(gap);
+        // A loop step is a handful of instructions, a tick dozens.
+        if gap > 20 {
+            gaps.push(gap);
+        }
+    }
+    timer.stop().expect("the benchmark's timer stops");
+    let tick = median(gaps).saturating_sub(step);
+
     println!("instructions per operation (median of {SAMPLES}, -icount shift=0):");
     println!("  resume + suspend round trip      {round_trip:>6}");
     println!("  the same, typed door (+ take)    {typed_round_trip:>6}");
@@ -249,13 +279,14 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!("  cont.bind (one value)            {bind:>6}");
     println!("  trap back to the resumer         {trap:>6}");
     println!("  Wasm resume + suspend, interpreted {wasm_round_trip:>4}");
+    println!("  timer tick, taken and counted    {tick:>6}");
     println!("  (measurement overhead removed    {overhead:>6})");
     println!(
         "{{\"round_trip_instructions\":{round_trip},\
          \"typed_round_trip_instructions\":{typed_round_trip},\"switch_instructions\":{switch},\
          \"create_run_drop_instructions\":{create_run_drop},\"bind_instructions\":{bind},\
          \"trap_instructions\":{trap},\"wasm_round_trip_instructions\":{wasm_round_trip},\
-         \"rdtsc_overhead_instructions\":{overhead}}}"
+         \"tick_instructions\":{tick},\"rdtsc_overhead_instructions\":{overhead}}}"
     );
     machine.exit(ExitCode::Success)
 }

@@ -28,7 +28,8 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
 };
 
 /// Brings the kernel up. Every binary calls this first, with the `BootInfo`
-/// it was given; interrupts stay disabled throughout (nothing needs a timer).
+/// it was given; interrupts stay disabled throughout (the clock is started
+/// later, if at all, with `timer::Timer`).
 ///
 /// 1. serial: the first print initialises COM1, so every later step can report;
 /// 2. GDT + TSS: kernel segments and the IST stacks the IDT gates name;

@@ -1,9 +1,16 @@
 //! Per-CPU variables: state that belongs to the CPU running the code, not to
 //! any one store or stack.
 //!
-//! The kernel runs on one CPU with interrupts disabled, so "per CPU" is
-//! "global" there, and a plain `static` holding a `Cell` is enough: no code
-//! can interrupt a read-modify-write. On the host, where the continuation
+//! The kernel runs on one CPU, so "per CPU" is "global" there, and a plain
+//! `static` is enough. Interrupts used to be always off; now the timer's
+//! tick (`timer.rs`) can land between any two instructions once it is
+//! started, so each word says which of two cases it is in (see the list
+//! at `sync.rs`'s words): either the tick never touches it, and a `Cell`
+//! stays right (a tick between a read and a write changes nothing), or
+//! the tick reads or writes it, and it is an atomic whose every
+//! read-modify-write either runs with interrupts off or is one
+//! instruction. Atomics on one CPU cost a plain `mov` for loads and
+//! stores. On the host, where the continuation
 //! core also runs (unit tests, benchmarks), test threads run at the same
 //! time, so each thread gets its own copy (`#[thread_local]`): a host
 //! thread plays the part of a CPU.
@@ -16,10 +23,23 @@
 //!   of a first: see `docs/guarantees.md`);
 //! * how many kernel locks are held on this CPU ([`crate::sync`]), so that
 //!   no continuation suspends, switches or ends while it holds one.
+//!
+//! Each word, re-justified for a CPU whose interrupts may be on:
+//!
+//! | word | where | the tick | why it stays sound |
+//! |------|-------|----------|--------------------|
+//! | running store, chain registry, trace ring | `cont/` | never touches it | a `Cell`; a tick between two accesses changes nothing (preemption proper will have to revisit these: a suspend from the handler *is* a change) |
+//! | last heap refusal | `heap.rs` | never touches it | a `Cell`, as above |
+//! | locks held | `sync.rs` | reads | a `Cell` written with single stores, read by the tick with one volatile load (an atomic would cost the hot path) |
+//! | lock names, release epoch | `sync.rs` | never touches them | `Cell`s |
+//! | `push_off` depth, epoch and found flag | `sync.rs` | never touches them | changed only with interrupts off |
+//! | `no_preempt` sections | `sync.rs` | reads | an atomic, as for locks held |
+//! | preempt pending, deferred counts | `sync.rs` | writes | atomics; ordinary code clears the word with one `xchg` |
+//! | ticks, ticks on continuation stacks | `timer.rs` | writes | atomics that only the tick writes |
 
-/// Declares per-CPU `static`s of `Cell` type: `cpu_local! { pub static X:
-/// Cell<u32> = Cell::new(0); }`. On the kernel target a `static` (one CPU,
-/// interrupts off); on the host a `#[thread_local]` one per thread.
+/// Declares per-CPU `static`s of `Cell` or atomic type: `cpu_local! { pub
+/// static X: Cell<u32> = Cell::new(0); }`. On the kernel target a `static`
+/// (one CPU); on the host a `#[thread_local]` one per thread.
 macro_rules! cpu_local {
     ($($(#[$attr:meta])* $vis:vis static $name:ident: $ty:ty = $init:expr;)*) => {$(
         $(#[$attr])*
@@ -38,8 +58,10 @@ pub(crate) use cpu_local;
 /// shared `static` on the host.
 pub(crate) struct OneCpu<T>(pub(crate) T);
 
-// SAFETY: on the kernel target there is one CPU and interrupts are
-// disabled, so no two pieces of code ever access the value at once; on the
+// SAFETY: on the kernel target there is one CPU, so the only code that can
+// run between two accesses of a value is an interrupt handler on the same
+// CPU: the timer's tick, which touches only atomic words (a `Cell` word is
+// never touched by it; each declaration says which case it is); on the
 // host every `OneCpu` is a `#[thread_local]`, never shared between threads.
 unsafe impl<T> Sync for OneCpu<T> {}
 

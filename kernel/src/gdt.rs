@@ -20,7 +20,8 @@
 //!     1     0x08     kernel code (64-bit)      1  PAGE_FAULT_IST    32 KiB stack
 //!     2     0x10     kernel data               2  NMI_IST           32 KiB stack
 //!     3-4   0x18     TSS (16-byte system       3  MACHINE_CHECK_IST 32 KiB stack
-//!                    descriptor, 2 slots)      4-6 unused (0)
+//!                    descriptor, 2 slots)      4  TIMER_IST         32 KiB stack
+//!                                              5-6 unused (0)
 //! ```
 //!
 //! Each IST stack is a static, 16-byte aligned array in `.bss`; the TSS slot
@@ -44,9 +45,12 @@ pub const PAGE_FAULT_IST: u16 = 1;
 pub const NMI_IST: u16 = 2;
 /// IST slot of the machine-check handler.
 pub const MACHINE_CHECK_IST: u16 = 3;
+/// IST slot of the timer's tick (see `timer` for why a tick must not push
+/// its frame on a continuation stack).
+pub const TIMER_IST: u16 = 4;
 
 /// How many IST stacks this kernel sets up (slots `0..IST_COUNT`).
-pub const IST_COUNT: usize = 4;
+pub const IST_COUNT: usize = 5;
 /// Size of each IST stack.
 pub const IST_STACK_SIZE: usize = 32 * 1024;
 
@@ -60,6 +64,7 @@ struct IstStack(UnsafeCell<[u8; IST_STACK_SIZE]>);
 unsafe impl Sync for IstStack {}
 
 static IST_STACKS: [IstStack; IST_COUNT] = [
+    IstStack(UnsafeCell::new([0; IST_STACK_SIZE])),
     IstStack(UnsafeCell::new([0; IST_STACK_SIZE])),
     IstStack(UnsafeCell::new([0; IST_STACK_SIZE])),
     IstStack(UnsafeCell::new([0; IST_STACK_SIZE])),

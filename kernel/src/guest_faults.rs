@@ -48,6 +48,16 @@ pub(crate) fn trap_guest_fault(
         (vector::PAGE_FAULT, Some(addr)) => (TrapKind::PageFault { addr }, "page fault"),
         (vector, _) => (TrapKind::CpuException { vector }, exception_name(vector)),
     };
+    // The gate cleared IF, and no `iretq` will restore it: if the guest
+    // ran with interrupts on (the timer is running), the resumer did too,
+    // so they come back on now. A tick in the rest of this path only counts
+    // (`timer.rs`), on its own stack.
+    if frame
+        .cpu_flags
+        .contains(x86_64::registers::rflags::RFlags::INTERRUPT_FLAG)
+    {
+        x86_64::instructions::interrupts::enable();
+    }
     // SAFETY: `store` owns the stack the fault happened on and has a chain
     // running, and this handler's frame is abandoned by the switch.
     unsafe {

@@ -1,7 +1,9 @@
 //! The interrupt descriptor table: a handler for every CPU exception, and
 //! the fault reports they print over serial. The exception names are in
 //! `exceptions.rs`, the probes in `probe.rs`, the rule that turns a guest's
-//! fault into a trap in `guest_faults.rs`.
+//! fault into a trap in `guest_faults.rs`. The gates of vectors 32 and up
+//! (the timer's tick, the masked 8259s, the APIC's spurious vector) are
+//! `timer.rs`'s: `init` lets it fill them.
 //!
 //! Every exception vector 0–31 that the architecture defines gets a handler.
 //! Breakpoint (`int3`) is reported, counted and execution continues. For
@@ -366,6 +368,8 @@ pub(crate) fn init() {
             .set_handler_fn(machine_check)
             .set_stack_index(gdt::MACHINE_CHECK_IST);
     }
+    // Vectors 32 and up: the timer's tick and the strays it watches for.
+    crate::timer::install_gates(&mut idt);
     // SAFETY: single CPU, interrupts off, the table is not loaded yet; once
     // stored it is never moved (the static lives forever), so the CPU can
     // keep its address.

@@ -34,6 +34,8 @@ pub mod wasm;
 pub mod wast;
 
 #[cfg(target_os = "none")]
+pub mod apic;
+#[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
 mod boot_tables;
@@ -54,6 +56,8 @@ pub mod probe;
 pub mod qemu;
 #[cfg(target_os = "none")]
 pub mod stacks;
+#[cfg(target_os = "none")]
+pub mod timer;
 
 #[cfg(target_os = "none")]
 pub use boot::{BOOTLOADER_CONFIG, init, ramdisk};

@@ -12,10 +12,11 @@
 //!   continuation first checks [`held`], one load and one compare, and
 //!   traps with [`crate::cont::TrapKind::LockHeld`], naming the lock, if it
 //!   is not zero.
-//! * **Waiting is always a deadlock here.** The kernel runs on one CPU with
-//!   interrupts disabled: if a lock is taken when [`Mutex::lock`] finds it,
-//!   its holder is code that cannot run until this code stops (an abandoned
-//!   frame of a trapped continuation, or a caller further up this stack).
+//! * **Waiting is always a deadlock here.** The kernel runs on one CPU, and
+//!   the one interrupt that can be enabled (the timer's tick) never takes a
+//!   lock: if a lock is taken when [`Mutex::lock`] finds it, its holder is
+//!   code that cannot run until this code stops (an abandoned frame of a
+//!   trapped continuation, or a caller further up this stack).
 //!   So `lock` never spins on the kernel target: it panics, naming the lock.
 //!   A panic on a continuation stack becomes a trap of that continuation;
 //!   on the kernel's own stack it is a report and the end of the boot. In
@@ -24,15 +25,74 @@
 //! On the host (unit tests of the continuation core, where test threads run
 //! at once) a busy lock may be held by another thread, so `lock` spins
 //! there, as `spin::Mutex` does; the count is per thread.
+//!
+//! ## The lock rule from the interrupt side (xv6's `push_off`/`pop_off`)
+//!
+//! Once the timer is on (`timer.rs`), interrupts are enabled, so a lock
+//! could be interrupted by a tick while it is held. Taking a lock therefore
+//! first disables interrupts and counts ([`push_off`]); the release that
+//! brings the count back to zero restores the interrupt flag the first
+//! `push_off` found ([`pop_off`]), as xv6's `acquire`/`release` do. Nested
+//! locks nest the count, so an inner release never turns interrupts on
+//! inside an outer lock.
+//!
+//! A tick is never *lost* in a lock: the local APIC keeps it pending while
+//! interrupts are off, and it is delivered at the `sti` of the last
+//! release. The release turns interrupts back on *before* it takes the
+//! lock off the count (the spin lock itself is already free), so that tick
+//! lands while the lock still counts: the handler sees a lock held, does
+//! not act on it, and records it in the per-CPU *preempt pending* word.
+//! The same happens to a tick inside a [`no_preempt`] section (interrupts
+//! stay on there). The first point where the count of locks and sections
+//! comes back to zero sees the word and calls the preemption point (today
+//! it counts; preemption proper will suspend the running guest there):
+//!
+//! ```text
+//!  lock()      push_off: IF found = 1, cli, depth 1; held 1
+//!    ...       a tick now waits in the APIC (IF = 0)
+//!  drop(guard) spin lock free; pop_off: depth 0, sti; nop
+//!              <- the tick lands here: held is still 1, so it is deferred
+//!              held 0, no section open: the pending word is seen
+//! ```
 
 use crate::cpu_local::cpu_local;
 use core::cell::Cell;
+use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// How many held locks keep their names for reports; deeper nesting is
 /// still counted.
 const NAMED: usize = 8;
 
+// Why each word below may be a plain per-CPU word (`cpu_local.rs`) now
+// that interrupts can be on. The one interrupt handler that can run in
+// the middle of kernel code is the timer's tick (every other gate is an
+// exception caused by the code itself, or fatal). The tick *reads*
+// `HELD` and `NO_PREEMPT` and *writes* only `PREEMPT_PENDING`,
+// `DEFERRED` and the timer's own counters. So:
+//
+// * `HELD` is written by ordinary code only, with single stores of an
+//   aligned word, and the tick reads it with one volatile load
+//   ([`held_now`]), so it sees the old or the new count, never a mix. It
+//   stays a `Cell` (not an atomic) because the hot path reads it on every
+//   switch, and LLVM merges repeated `Cell` loads where it keeps atomic
+//   ones (an atomic cost the round trip 2 instructions). The one place
+//   where a tick can land between a change of the count and the code
+//   that depends on it, the release's `sti; nop`, is an `asm!` block
+//   without `nomem`: a compiler barrier, so the count is in memory there.
+// * `NAMES` and `EPOCH` are neither read nor written by the tick: a tick
+//   between two of their accesses changes nothing (the "one CPU,
+//   interrupts off" of old is now "one CPU, and the one handler that can
+//   interrupt does not touch them").
+// * `OFF_DEPTH`, `OFF_EPOCH` and `OFF_FOUND_ENABLED` change only with
+//   interrupts off (inside `push_off`/`pop_off`, or in
+//   `Timer::start`/`stop` inside their own `push_off`), so nothing can
+//   interleave.
+// * `NO_PREEMPT` is written by ordinary code, read by the tick: an atomic.
+// * `PREEMPT_PENDING` and `DEFERRED` are written by the tick and by
+//   ordinary code (which clears the word): atomics, and ordinary code
+//   only swaps the word (`swap` is one `xchg`, which a tick cannot split).
 cpu_local! {
     /// Locks held on this CPU (taken and not yet released).
     static HELD: Cell<usize> = Cell::new(0);
@@ -42,6 +102,23 @@ cpu_local! {
     /// counts, so releasing it later cannot take a count that belongs to
     /// a lock taken since.
     static EPOCH: Cell<u64> = Cell::new(0);
+    /// How deep `push_off` is nested (xv6's `noff`).
+    static OFF_DEPTH: Cell<usize> = Cell::new(0);
+    /// The `EPOCH` the open nest began in: a nest from an older epoch was
+    /// abandoned by a trap (`forget_held`).
+    static OFF_EPOCH: Cell<u64> = Cell::new(0);
+    /// Whether interrupts were on when the outermost `push_off` ran
+    /// (xv6's `intena`): what the last `pop_off` restores.
+    static OFF_FOUND_ENABLED: Cell<bool> = Cell::new(false);
+    /// `no_preempt` sections open on this CPU.
+    static NO_PREEMPT: AtomicUsize = AtomicUsize::new(0);
+    /// A tick landed while a lock was held or a section was open, and no
+    /// point with the count back at zero has seen it yet.
+    static PREEMPT_PENDING: AtomicBool = AtomicBool::new(false);
+    /// Ticks that landed while a lock was held or a section was open.
+    static DEFERRED: AtomicU64 = AtomicU64::new(0);
+    /// Times a point with the count back at zero found the word set.
+    static DEFERRED_SEEN: AtomicU64 = AtomicU64::new(0);
 }
 
 /// How many kernel locks this CPU holds now.
@@ -52,7 +129,7 @@ pub fn held() -> usize {
 
 /// The name of the lock taken most recently among those held, if any.
 pub fn innermost_held() -> Option<&'static str> {
-    match HELD.get() {
+    match held() {
         0 => None,
         n => Some(NAMES[n.min(NAMED) - 1].get()),
     }
@@ -60,15 +137,202 @@ pub fn innermost_held() -> Option<&'static str> {
 
 /// Forgets every lock this CPU holds: for the runtime, after a trap has
 /// abandoned the frames that held them (the locks themselves stay taken,
-/// and a later `lock` of one reports it instead of waiting).
+/// and a later `lock` of one reports it instead of waiting). Their
+/// `push_off`s are forgotten too, lazily: the next [`push_off`] sees that
+/// the open nest is from an older epoch and starts a new one that will
+/// restore the flag the abandoned one found. Until then interrupts stay
+/// off (a tick waits in the APIC; none is lost), which keeps this cold
+/// path as cheap as it was. A pending tick stays pending: the trap path
+/// is the runtime's, not a point to act on it; the next release or
+/// section end sees it.
 pub(crate) fn forget_held() {
     HELD.set(0);
     EPOCH.set(EPOCH.get().wrapping_add(1));
 }
 
+/// Disables interrupts and counts (xv6's `push_off`): the first of a
+/// nest records whether they were on. Every lock does this before it is
+/// taken; see the module docs.
+#[inline]
+pub(crate) fn push_off() {
+    let mut was_on = interrupts::disable();
+    let epoch = EPOCH.get();
+    let mut depth = OFF_DEPTH.get();
+    if depth > 0 && OFF_EPOCH.get() != epoch {
+        // A trap abandoned the open nest (`forget_held`): its frames will
+        // never release it. Interrupts have been off since, so what it
+        // found is still the flag to restore.
+        depth = 0;
+        was_on = OFF_FOUND_ENABLED.get();
+    }
+    if depth == 0 {
+        OFF_FOUND_ENABLED.set(was_on);
+        OFF_EPOCH.set(epoch);
+    }
+    OFF_DEPTH.set(depth + 1);
+}
+
+/// Undoes one [`push_off`] (xv6's `pop_off`): the last of a nest turns
+/// interrupts back on if the first found them on, and lets a tick that
+/// waited in the APIC land before it returns. Runs with interrupts off.
+#[inline]
+pub(crate) fn pop_off() {
+    let depth = OFF_DEPTH.get();
+    debug_assert!(depth > 0, "pop_off without push_off");
+    if depth == 0 {
+        return;
+    }
+    OFF_DEPTH.set(depth - 1);
+    if depth == 1 && OFF_FOUND_ENABLED.get() {
+        interrupts::enable_and_let_pending_in();
+    }
+}
+
+/// Inside a [`push_off`]: makes the last [`pop_off`] of the nest turn
+/// interrupts on (`true`) or leave them off (`false`), whatever the first
+/// `push_off` found. For `Timer::start` and `stop`, which change the flag
+/// the kernel runs with.
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+pub(crate) fn restore_interrupts_as(enabled: bool) {
+    debug_assert!(
+        OFF_DEPTH.get() > 0,
+        "restore_interrupts_as outside push_off"
+    );
+    OFF_FOUND_ENABLED.set(enabled);
+}
+
+/// Whether the caller's own [`push_off`] is the only one open: no lock is
+/// held around it.
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+pub(crate) fn only_own_push_off() -> bool {
+    OFF_DEPTH.get() == 1
+}
+
+/// The interrupt flag on the kernel target; nothing on the host, where a
+/// test thread plays a CPU and no tick ever arrives.
+mod interrupts {
+    /// Disables interrupts; returns whether they were on.
+    #[inline(always)]
+    pub(super) fn disable() -> bool {
+        #[cfg(target_os = "none")]
+        {
+            let was_on = x86_64::instructions::interrupts::are_enabled();
+            x86_64::instructions::interrupts::disable();
+            was_on
+        }
+        #[cfg(not(target_os = "none"))]
+        false
+    }
+
+    /// `sti; nop`: interrupts on, and one instruction later a tick that
+    /// was waiting is delivered (`sti` holds interrupts off for exactly
+    /// the next instruction), so it lands before the caller's next step.
+    #[inline(always)]
+    pub(super) fn enable_and_let_pending_in() {
+        #[cfg(target_os = "none")]
+        // SAFETY: turning interrupts on is what the caller restores; the
+        // only enabled source is the timer, whose handler runs on its own
+        // stack and returns to the next instruction. Not `nomem`: the
+        // compiler must not move memory accesses across the window.
+        unsafe {
+            core::arch::asm!("sti", "nop", options(nostack, preserves_flags))
+        };
+    }
+}
+
+/// Whether a tick now must wait: a lock is held or a [`no_preempt`]
+/// section is open. Called by the tick handler (`timer.rs`) with
+/// interrupts off; a `true` is recorded in the preempt-pending word and
+/// counted, for the first point where the count is back at zero.
+#[inline]
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // host tests call it
+pub(crate) fn tick_must_wait() -> bool {
+    if held_now() == 0 && NO_PREEMPT.load(Relaxed) == 0 {
+        return false;
+    }
+    PREEMPT_PENDING.store(true, Relaxed);
+    DEFERRED.store(DEFERRED.load(Relaxed) + 1, Relaxed);
+    true
+}
+
+/// [`held`] as the tick must read it: one volatile load, which the
+/// compiler can neither drop nor answer from a register.
+#[inline(always)]
+fn held_now() -> usize {
+    // SAFETY: `HELD` is a live static; the load is of an aligned word,
+    // which x86_64 reads in one access, on the one CPU that writes it.
+    unsafe { core::ptr::read_volatile(HELD.as_ptr()) }
+}
+
+/// A point where the count of held locks and open sections may have come
+/// back to zero: if it has and a tick waited, the tick is seen here.
+#[inline]
+fn preemption_point() {
+    if HELD.get() == 0
+        && NO_PREEMPT.load(Relaxed) == 0
+        && PREEMPT_PENDING.load(Relaxed)
+        && PREEMPT_PENDING.swap(false, Relaxed)
+    {
+        deferred_tick_seen();
+    }
+}
+
+/// The hook a deferred tick reaches once nothing holds it back. Today it
+/// counts; preemption proper (issue 20) will suspend the running guest
+/// here, at a point where it holds no lock and the runtime is not inside
+/// one of its operations.
+#[cold]
+fn deferred_tick_seen() {
+    DEFERRED_SEEN.store(DEFERRED_SEEN.load(Relaxed) + 1, Relaxed);
+}
+
+/// Ticks that landed on this CPU while a kernel lock was held or a
+/// `no_preempt` section was open, since boot.
+pub fn deferred_ticks() -> u64 {
+    DEFERRED.load(Relaxed)
+}
+
+/// How many times a release or a section end found a deferred tick
+/// waiting and passed it to the preemption point. At most
+/// [`deferred_ticks`]: several ticks deferred in one section are seen
+/// once, at its end.
+pub fn deferred_ticks_seen() -> u64 {
+    DEFERRED_SEEN.load(Relaxed)
+}
+
+/// Whether a deferred tick is waiting for the count to reach zero.
+pub fn preempt_pending() -> bool {
+    PREEMPT_PENDING.load(Relaxed)
+}
+
+/// An open section in which a tick is recorded, not acted on, as inside
+/// a lock, but interrupts stay on (for the runtime's operations, which
+/// preemption must not split). Made by [`no_preempt`]; ends when dropped,
+/// and the end that brings the count to zero sees a waiting tick. Not
+/// `Send`: it belongs to the CPU that opened it.
+pub(crate) struct NoPreempt {
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+/// Opens a [`NoPreempt`] section.
+#[allow(dead_code)] // for the runtime's critical sections (issue 20)
+pub(crate) fn no_preempt() -> NoPreempt {
+    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) + 1, Relaxed);
+    NoPreempt {
+        _not_send: core::marker::PhantomData,
+    }
+}
+
+impl Drop for NoPreempt {
+    fn drop(&mut self) {
+        NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) - 1, Relaxed);
+        preemption_point();
+    }
+}
+
 /// Counts a lock taken; returns the epoch its guard must release it in.
 fn note_taken(name: &'static str) -> u64 {
-    let n = HELD.get();
+    let n = held();
     if n < NAMED {
         NAMES[n].set(name);
     }
@@ -77,7 +341,7 @@ fn note_taken(name: &'static str) -> u64 {
 }
 
 fn note_released(name: &'static str, epoch: u64) {
-    let n = HELD.get();
+    let n = held();
     if n == 0 || epoch != EPOCH.get() {
         // Counted out already (`forget_held` after a trap abandoned or
         // outlived the frames that took it): nothing to undo.
@@ -111,7 +375,9 @@ pub struct MutexGuard<'a, T> {
     name: &'static str,
     /// The epoch it was counted in (see `EPOCH`).
     epoch: u64,
-    inner: spin::MutexGuard<'a, T>,
+    /// Dropped by hand in `drop`: the spin lock is freed before the count
+    /// and the interrupt flag are given back.
+    inner: ManuallyDrop<spin::MutexGuard<'a, T>>,
 }
 
 impl<T> Mutex<T> {
@@ -128,9 +394,11 @@ impl<T> Mutex<T> {
         self.name
     }
 
-    /// Takes the lock. On the kernel target a lock that is already taken
-    /// can never be released while this code waits (one CPU, interrupts
-    /// off), so this panics, naming the lock, instead of spinning for ever.
+    /// Takes the lock, with interrupts off until the last lock of this CPU
+    /// is released (see the module docs). On the kernel target a lock that
+    /// is already taken can never be released while this code waits (one
+    /// CPU, and the tick takes no lock), so this panics, naming the lock,
+    /// instead of spinning for ever.
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         match self.try_lock() {
@@ -142,25 +410,31 @@ impl<T> Mutex<T> {
             ),
             #[cfg(not(target_os = "none"))]
             None => {
+                push_off();
                 let inner = self.inner.lock();
                 let epoch = note_taken(self.name);
                 MutexGuard {
                     name: self.name,
                     epoch,
-                    inner,
+                    inner: ManuallyDrop::new(inner),
                 }
             }
         }
     }
 
-    /// Takes the lock if it is free.
+    /// Takes the lock if it is free (interrupts off while it is held, as
+    /// for [`Mutex::lock`]).
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let inner = self.inner.try_lock()?;
+        push_off();
+        let Some(inner) = self.inner.try_lock() else {
+            pop_off();
+            return None;
+        };
         let epoch = note_taken(self.name);
         Some(MutexGuard {
             name: self.name,
             epoch,
-            inner,
+            inner: ManuallyDrop::new(inner),
         })
     }
 
@@ -178,7 +452,9 @@ impl<T> Mutex<T> {
     pub unsafe fn force_unlock(&self) {
         if self.inner.is_locked() {
             // The holder's epoch is not known here: a lock forced open is
-            // one whose holder is gone, counted in the epoch in force.
+            // one whose holder is gone, counted in the epoch in force. Its
+            // `push_off` stays counted (interrupts stay off): the boot is
+            // ending, or `forget_held` forgets it with the holder's frames.
             note_released(self.name, EPOCH.get());
             // SAFETY: forwarded contract: the holder never runs again.
             unsafe { self.inner.force_unlock() };
@@ -201,7 +477,19 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
+        // SAFETY: the inner guard is dropped here once and never touched
+        // again (this is the guard's own drop).
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
+        if self.epoch != EPOCH.get() {
+            // Counted out (and its `push_off` forgotten) by `forget_held`.
+            return;
+        }
+        // The lock is free; interrupts come back (if this was the last
+        // `push_off`) while it still counts, so a tick that waited in the
+        // APIC is deferred, then seen once the count is down.
+        pop_off();
         note_released(self.name, self.epoch);
+        preemption_point();
     }
 }
 
@@ -233,6 +521,95 @@ mod tests {
         assert_eq!((held(), innermost_held()), (1, Some("beta")));
         drop(gb);
         assert_eq!(held(), 0);
+    }
+
+    /// Clears what an earlier test on this thread may have left pending.
+    fn fresh() -> (u64, u64) {
+        PREEMPT_PENDING.store(false, Relaxed);
+        (deferred_ticks(), deferred_ticks_seen())
+    }
+
+    #[test]
+    fn tick_with_no_lock_held_and_no_section_open_is_not_deferred() {
+        let (deferred, seen) = fresh();
+        assert!(!tick_must_wait());
+        assert!(!preempt_pending());
+        assert_eq!((deferred_ticks(), deferred_ticks_seen()), (deferred, seen));
+    }
+
+    #[test]
+    fn ticks_under_nested_locks_are_deferred_and_seen_once_at_the_last_release() {
+        let (deferred, seen) = fresh();
+        let a = Mutex::new("alpha", ());
+        let b = Mutex::new("beta", ());
+        let ga = a.lock();
+        let gb = b.lock();
+        assert!(tick_must_wait());
+        assert!(tick_must_wait());
+        assert!(tick_must_wait());
+        drop(gb);
+        // One lock still held: the inner release is not a point to act.
+        assert_eq!(deferred_ticks_seen(), seen);
+        assert!(preempt_pending());
+        drop(ga);
+        assert_eq!(deferred_ticks(), deferred + 3);
+        assert_eq!(deferred_ticks_seen(), seen + 1);
+        assert!(!preempt_pending());
+    }
+
+    #[test]
+    fn a_lock_released_inside_a_no_preempt_section_leaves_the_tick_to_the_section_end() {
+        let (deferred, seen) = fresh();
+        let a = Mutex::new("alpha", ());
+        let section = no_preempt();
+        assert!(tick_must_wait());
+        let ga = a.lock();
+        assert!(tick_must_wait());
+        drop(ga);
+        assert_eq!(deferred_ticks_seen(), seen);
+        drop(section);
+        assert_eq!(deferred_ticks(), deferred + 2);
+        assert_eq!(deferred_ticks_seen(), seen + 1);
+        assert!(!tick_must_wait());
+    }
+
+    #[test]
+    fn a_release_with_no_tick_waiting_reaches_no_preemption_point() {
+        let (_, seen) = fresh();
+        let a = Mutex::new("alpha", ());
+        drop(a.lock());
+        drop(no_preempt());
+        assert_eq!(deferred_ticks_seen(), seen);
+    }
+
+    #[test]
+    fn forget_held_leaves_a_deferred_tick_for_the_next_release() {
+        let (_, seen) = fresh();
+        let a = Mutex::new("alpha", ());
+        let b = Mutex::new("beta", ());
+        let ga = a.lock();
+        assert!(tick_must_wait());
+        core::mem::forget(ga);
+        forget_held();
+        assert_eq!((held(), deferred_ticks_seen()), (0, seen));
+        assert!(preempt_pending());
+        drop(b.lock());
+        assert_eq!(deferred_ticks_seen(), seen + 1);
+    }
+
+    #[test]
+    fn a_nest_abandoned_by_forget_held_is_replaced_by_the_next_lock() {
+        let a = Mutex::new("alpha", ());
+        let b = Mutex::new("beta", ());
+        core::mem::forget(a.lock());
+        core::mem::forget(b.lock());
+        assert_eq!(OFF_DEPTH.get(), 2);
+        forget_held();
+        let c = Mutex::new("gamma", ());
+        let gc = c.lock();
+        assert_eq!(OFF_DEPTH.get(), 1);
+        drop(gc);
+        assert_eq!(OFF_DEPTH.get(), 0);
     }
 
     #[test]

@@ -23,6 +23,7 @@ struct KernelBench {
     bind: u32,
     trap: u32,
     wasm: u32,
+    tick: u32,
 }
 
 impl KernelBench {
@@ -42,10 +43,11 @@ impl KernelBench {
             bind: figure("| `cont.bind` of one value |"),
             trap: figure("| a trap, from `resume` to the `Err` in the kernel |"),
             wasm: figure("| a Wasm `resume` + `suspend` of a generator run by the interpreter"),
+            tick: figure("| a timer tick, taken and counted"),
         }
     }
 
-    fn all(&self) -> [u32; 7] {
+    fn all(&self) -> [u32; 8] {
         [
             self.dynamic,
             self.typed,
@@ -54,6 +56,7 @@ impl KernelBench {
             self.bind,
             self.trap,
             self.wasm,
+            self.tick,
         ]
     }
 }

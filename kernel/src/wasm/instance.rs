@@ -187,6 +187,7 @@ pub struct Instance {
     stack_budget: Cell<usize>,
     /// Where the `spectest` prints go (`None`: the serial console).
     print: RefCell<Option<PrintHook>>,
+    pub(crate) wasi: super::wasi::Wasi,
     _pinned: PhantomPinned,
 }
 
@@ -218,7 +219,7 @@ impl Instance {
     pub fn new(module: Arc<Module>, store: Pin<Box<Store>>) -> Result<Pin<Box<Instance>>, Error> {
         if let Some(imp) = module.imports.first() {
             return Err(Error::Unlinkable(alloc::format!(
-                "unknown import {}.{} (a lone instance links only spectest)",
+                "unknown import {}.{} (a lone instance links only spectest and wasi_snapshot_preview1)",
                 imp.module,
                 imp.name
             )));
@@ -318,6 +319,7 @@ impl Instance {
             exns: RefCell::new(Vec::new()),
             stack_budget: Cell::new(DEFAULT_STACK_BUDGET),
             print: RefCell::new(None),
+            wasi: Default::default(),
             module,
             _pinned: PhantomPinned,
         });

@@ -1,0 +1,190 @@
+//! `./qemu-run.sh run FILE [ARGS...]`: a WASI program (a binary `.wasm`
+//! from a stock toolchain, or a `.wat`) run by the `run-main` kernel, its
+//! output on this terminal and its exit code as this command's status.
+//!
+//! Why a mode of its own: a program has a command line and an exit code,
+//! which `wasm` (a `main` whose result is printed) does not. The module
+//! and its arguments are packed into a program image
+//! (`bundle::program`) that the bootloader hands over as the ramdisk, so
+//! the kernel is never rebuilt for a program. Serial carries the boot log
+//! too; the kernel frames the program's output with marker lines
+//! (`kernel/src/run_main.rs`) and only that output is printed here.
+//!
+//! Exit status: the program's exit code (modulo 256, as on Unix); 134
+//! when it trapped (what Wasmtime's CLI gives); 1 when the module is
+//! malformed or invalid, or the boot failed; 2 for a usage error.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::say;
+use crate::kbuild::{self, Env};
+use crate::qemu::Output;
+
+/// The status of a program that trapped.
+pub const TRAP_STATUS: u8 = 134;
+
+/// How a run ended, read from the serial log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Exit(u32),
+    Trap(String),
+    Refused(String),
+}
+
+/// The program's output and how it ended, from `serial` (the whole log;
+/// `\r\n` already made `\n`). `None`: no end marker (the kernel died).
+pub fn read_serial(serial: &str) -> (String, Option<Ended>) {
+    const MARK: &str = "\u{1}run: ";
+    if let Some(at) = serial.find(&format!("{MARK}refused ")) {
+        let why = serial[at + MARK.len() + 8..].lines().next().unwrap_or("");
+        return (String::new(), Some(Ended::Refused(why.into())));
+    }
+    let start = format!("{MARK}start\n");
+    let Some(begin) = serial.find(&start).map(|i| i + start.len()) else {
+        return (String::new(), None);
+    };
+    let rest = &serial[begin..];
+    let Some(end) = rest.rfind(&format!("\n{MARK}")) else {
+        return (rest.into(), None);
+    };
+    let line = rest[end + 1 + MARK.len()..].lines().next().unwrap_or("");
+    let ended = if let Some(code) = line.strip_prefix("exit ") {
+        code.parse().ok().map(Ended::Exit)
+    } else {
+        line.strip_prefix("trap ").map(|r| Ended::Trap(r.into()))
+    };
+    (rest[..end].into(), ended)
+}
+
+/// The module's binary: FILE as it is if it starts with `\0asm`, else
+/// FILE parsed as the text format (errors name the line and column).
+fn module_bytes(file: &Path) -> crate::Result<Vec<u8>> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes);
+    }
+    wat::parse_bytes(&bytes)
+        .map(|b| b.into_owned())
+        .map_err(|mut e| {
+            e.set_path(file);
+            format!("{} is not a WebAssembly module: {e}", file.display()).into()
+        })
+}
+
+/// Builds `run-main` and the disk image for `file` run with `args`;
+/// returns the image.
+pub fn image(
+    env: &Env,
+    dir: &Path,
+    file: &Path,
+    args: &[String],
+) -> crate::Result<std::path::PathBuf> {
+    let module = module_bytes(file)?;
+    kbuild::build(env, &["run-main"])?;
+    std::fs::create_dir_all(dir)?;
+    let name = file
+        .file_name()
+        .map_or("program".into(), |n| n.to_string_lossy());
+    let mut argv: Vec<&[u8]> = vec![name.as_bytes()];
+    argv.extend(args.iter().map(|a| a.as_bytes()));
+    let image = dir.join("program");
+    std::fs::write(&image, bundle::program::encode(&argv, &[], &module))?;
+    kbuild::images(env, dir, &[env.images.join("elf/run-main")], Some(&image))?;
+    Ok(env.image("run-main", Some(dir)))
+}
+
+/// Boots `image`; the program's output and how it ended, or why the boot
+/// failed.
+pub fn boot(env: &Env, image: std::path::PathBuf, log: &Path) -> Result<(String, Ended), String> {
+    let ending = env
+        .qemu(image, "run")
+        .run(Output::Log(log), env.timeout)
+        .map_err(|e| format!("cannot boot: {e}"))?;
+    let serial =
+        String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).replace("\r\n", "\n");
+    match read_serial(&serial) {
+        (out, Some(ended)) if ending.success() || matches!(ended, Ended::Refused(_)) => {
+            Ok((out, ended))
+        }
+        (out, _) => {
+            print!("{out}");
+            Err(format!(
+                "{} (serial in {})",
+                ending.describe(env.timeout),
+                log.display()
+            ))
+        }
+    }
+}
+
+/// The mode.
+pub fn run(env: &Env, words: &[String]) -> ExitCode {
+    let Some((file, args)) = words.split_first().filter(|(f, _)| Path::new(f).is_file()) else {
+        say!(
+            "run needs a .wasm or .wat file, e.g. ./qemu-run.sh run target/examples/tally.wasm a b"
+        );
+        return ExitCode::from(2);
+    };
+    let dir = env.images.join("run");
+    let image = match image(env, &dir, Path::new(file), args) {
+        Ok(i) => i,
+        Err(e) => {
+            say!("run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match boot(env, image, &env.target.join("run-serial.log")) {
+        Ok((out, ended)) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            let _ = std::io::stdout().flush();
+            match ended {
+                Ended::Exit(code) => ExitCode::from(code as u8),
+                Ended::Trap(why) => {
+                    say!("run: the program trapped: {why}");
+                    ExitCode::from(TRAP_STATUS)
+                }
+                Ended::Refused(why) => {
+                    say!("run: {why}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            say!("run: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_programs_output_is_exactly_what_lies_between_the_markers() {
+        let log = "boot: ok\n\u{1}run: start\nhello\nno newline\n\u{1}run: exit 3\n";
+        assert_eq!(
+            read_serial(log),
+            ("hello\nno newline".into(), Some(Ended::Exit(3)))
+        );
+        let log = "\u{1}run: start\nline\n\n\u{1}run: trap unreachable\n";
+        assert_eq!(
+            read_serial(log),
+            ("line\n".into(), Some(Ended::Trap("unreachable".into())))
+        );
+    }
+
+    #[test]
+    fn a_refusal_or_a_missing_end_marker_is_read_as_such() {
+        let log = "boot\n\u{1}run: refused the module is invalid at offset 8: bad\n";
+        assert_eq!(
+            read_serial(log).1,
+            Some(Ended::Refused(
+                "the module is invalid at offset 8: bad".into()
+            ))
+        );
+        assert_eq!(read_serial("\u{1}run: start\npartial").1, None);
+    }
+}

@@ -158,6 +158,73 @@ pub fn run(env: &Env, words: &[String]) -> ExitCode {
     }
 }
 
+/// The programs `./qemu-run.sh test` runs (suite name `wasi`): the file
+/// (in `target/examples`, made by `examples/wasi/build.sh`, or a `.wat`
+/// of `examples/wasi`), its arguments, and the exit status Wasmtime gave
+/// it (`examples/wasi/reference.py`); the output Wasmtime printed is in
+/// `examples/wasi/expected/NAME.out`.
+const EXAMPLES: &[(&str, &[&str], u8)] = &[
+    ("tally.wasm", &["a", "b c"], 2),
+    ("sort.wasm", &["fail"], 3),
+    ("hello.wat", &[], 7),
+];
+
+/// The WASI examples end to end: built from source by
+/// `examples/wasi/build.sh` (which installs what it lacks), each run by
+/// the kernel, its output and exit status compared with Wasmtime's. One
+/// test line per program.
+pub fn test(env: &Env, c: &mut crate::testing::Counts) {
+    let built = env.target.join("examples");
+    let script = env.root.join("examples/wasi/build.sh");
+    let log = env.target.join("examples-build.log");
+    let made = std::fs::File::create(&log).and_then(|f| {
+        std::process::Command::new(&script)
+            .arg(&built)
+            .stdout(f.try_clone()?)
+            .stderr(f)
+            .status()
+    });
+    for &(name, args, status) in EXAMPLES {
+        let stem = name.split('.').next().unwrap_or(name);
+        let label = format!("test wasi::{stem}_prints_and_exits_as_under_wasmtime");
+        let file = match name.ends_with(".wat") {
+            true => env.root.join("examples/wasi").join(name),
+            false => built.join(name),
+        };
+        if !made.as_ref().is_ok_and(|s| s.success()) && !name.ends_with(".wat") {
+            c.line(
+                &label,
+                Err(format!(
+                    "examples/wasi/build.sh failed (see {})",
+                    log.display()
+                )),
+            );
+            continue;
+        }
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let dir = env.images.join(format!("run-{stem}"));
+        let serial = env.target.join(format!("suite-wasi-{stem}.log"));
+        let ran = image(env, &dir, &file, &args).map_err(|e| e.to_string());
+        let verdict = ran
+            .and_then(|img| boot(env, img, &serial))
+            .and_then(|(out, ended)| {
+                let expected_file = env.root.join(format!("examples/wasi/expected/{stem}.out"));
+                let expected = std::fs::read_to_string(&expected_file).unwrap_or_default();
+                if ended != Ended::Exit(status as u32) {
+                    return Err(format!("ended {ended:?}, Wasmtime's status is {status}"));
+                }
+                if out != expected {
+                    return Err(format!(
+                        "output differs from {}:\n{out}",
+                        expected_file.display()
+                    ));
+                }
+                Ok(())
+            });
+        c.line(&label, verdict);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

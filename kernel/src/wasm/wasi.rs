@@ -138,7 +138,7 @@ impl WasiFunc {
 /// An instance's WASI state: the command line and environment it was
 /// given, which of its standard descriptors are closed, the random
 /// generator, and the code `proc_exit` left.
-pub struct Wasi {
+pub(crate) struct Wasi {
     args: RefCell<Vec<Vec<u8>>>,
     env: RefCell<Vec<Vec<u8>>>,
     /// Bit `fd` set: descriptor `fd` (0-2) was closed.

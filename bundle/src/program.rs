@@ -52,12 +52,11 @@ pub fn encode(args: &[&[u8]], env: &[&[u8]], module: &[u8]) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> Result<Program<'_>, BundleError> {
     let mut at = 0;
     let mut take = |n: usize, what: &'static str| -> Result<&[u8], BundleError> {
-        let end = at + n;
         if n > bytes.len() - at {
             return Err(BundleError { offset: at, what });
         }
-        let s = &bytes[at..end];
-        at = end;
+        let s = &bytes[at..at + n];
+        at += n;
         Ok(s)
     };
     if take(4, "no program magic")? != MAGIC {

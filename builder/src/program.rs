@@ -72,6 +72,64 @@ fn module_bytes(file: &Path) -> crate::Result<Vec<u8>> {
         })
 }
 
+/// Where in the text `text` (of `file`, encoded as `module`) the
+/// function whose body holds byte `offset` of the binary begins, as
+/// `FILE:LINE:COLUMN` of its `func` keyword; `None` when the offset is outside every body.
+pub fn text_location(file: &Path, text: &str, module: &[u8], offset: usize) -> Option<String> {
+    let bodies = wasmparser::Parser::new(0)
+        .parse_all(module)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::CodeSectionEntry(body)) => Some(body.range()),
+            _ => None,
+        });
+    let index = bodies
+        .enumerate()
+        .find(|(_, r)| r.contains(&(offset as u64)))?
+        .0;
+    let buf = wast::parser::ParseBuffer::new(text).ok()?;
+    let wast::Wat::Module(m) = wast::parser::parse::<wast::Wat>(&buf).ok()? else {
+        return None;
+    };
+    let wast::core::ModuleKind::Text(fields) = &m.kind else {
+        return None;
+    };
+    // Code bodies are the defined functions, in the order of the text.
+    let span = fields
+        .iter()
+        .filter_map(|f| match f {
+            wast::core::ModuleField::Func(f)
+                if matches!(f.kind, wast::core::FuncKind::Inline { .. }) =>
+            {
+                Some(f.span)
+            }
+            _ => None,
+        })
+        .nth(index)?;
+    let (line, col) = span.linecol_in(text);
+    Some(format!("{}:{}:{}", file.display(), line + 1, col + 1))
+}
+
+/// For a refusal of a text module, `why` with the place of the refused
+/// function in the text; otherwise `why` as it is.
+fn with_text_location(file: &Path, why: String) -> String {
+    let offset = why
+        .strip_prefix("the module is invalid at offset ")
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let text = std::fs::read(file)
+        .ok()
+        .filter(|b| !b.starts_with(b"\0asm"));
+    let place = offset.zip(text).and_then(|(offset, text)| {
+        let text = String::from_utf8(text).ok()?;
+        let module = wat::parse_str(&text).ok()?;
+        text_location(file, &text, &module, offset)
+    });
+    match place {
+        Some(place) => format!("{why}\n  in the function that begins at {place}"),
+        None => why,
+    }
+}
+
 /// Builds `run-main` and the disk image for `file` run with `args`;
 /// returns the image.
 pub fn image(
@@ -146,7 +204,7 @@ pub fn run(env: &Env, words: &[String]) -> ExitCode {
                     ExitCode::from(TRAP_STATUS)
                 }
                 Ended::Refused(why) => {
-                    say!("run: {why}");
+                    say!("run: {}", with_text_location(Path::new(file), why));
                     ExitCode::FAILURE
                 }
             }
@@ -241,6 +299,17 @@ mod tests {
             read_serial(log),
             ("line\n".into(), Some(Ended::Trap("unreachable".into())))
         );
+    }
+
+    #[test]
+    fn an_invalid_text_module_is_placed_at_the_line_and_column_of_its_function() {
+        let text = "(module\n  (func (export \"ok\"))\n  (func (result i32)\n    i64.const 1))";
+        let module = wat::parse_str(text).unwrap();
+        // No names, so no name section: the last byte ends the second body.
+        let offset = module.len() - 1;
+        let place = text_location(Path::new("m.wat"), text, &module, offset);
+        assert_eq!(place.as_deref(), Some("m.wat:3:4"));
+        assert_eq!(text_location(Path::new("m.wat"), text, &module, 0), None);
     }
 
     #[test]

@@ -25,6 +25,11 @@
 #                                  serial (examples/generator.wat, ...); the
 #                                  module goes in the ramdisk, so the kernel
 #                                  is not rebuilt for it
+#   ./qemu-run.sh run FILE [ARGS...]  run a WASI program (.wasm from a
+#                                  stock toolchain, or .wat) in the kernel:
+#                                  its output here, its exit code as this
+#                                  script's status (134: it trapped);
+#                                  examples/wasi/build.sh builds examples
 #   ./qemu-run.sh wast FILE-or-DIR...  run .wast scripts (a directory: its
 #                                  *.wast) in the kernel, packed on the
 #                                  host into the bootloader's ramdisk;

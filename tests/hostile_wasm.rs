@@ -42,6 +42,7 @@ kernel::suite!(
         a_guest_loading_a_module_out_of_heap_never_leaves_the_signature_lock_taken,
         a_guest_loading_modules_of_new_signatures_until_out_of_heap_leaves_the_kernel_loading,
         a_print_hook_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_instance,
+        a_wasi_write_past_the_end_of_memory_is_efault_and_the_kernel_goes_on,
     ]
 );
 
@@ -310,5 +311,21 @@ fn a_print_hook_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_dr
     check_eq!(Rc::strong_count(&counted), 2);
     drop(inst);
     check_eq!(Rc::strong_count(&counted), 1);
+    Ok(())
+}
+
+fn a_wasi_write_past_the_end_of_memory_is_efault_and_the_kernel_goes_on() -> TestResult {
+    let bytes = include_bytes!(concat!(env!("OUT_DIR"), "/wasi_echo.wasm"));
+    let module = Module::new(bytes).map_err(|e| format!("module refused: {e:?}"))?;
+    let i = Instance::new(Arc::new(module), Store::new(KernelStacks, STACK))
+        .map_err(|e| format!("instantiation failed: {e:?}"))?;
+    i.capture_wasi_output();
+    // An iovec of 100 bytes at 65,530 in a 65,536-byte memory.
+    let efault = Val::I32(kernel::wasm::wasi::errno::FAULT);
+    check_eq!(
+        i.invoke("hostile", &[]).map_err(|e| format!("{e:?}"))?,
+        [efault]
+    );
+    check_eq!(i.take_wasi_output(), b"");
     Ok(())
 }

@@ -39,6 +39,7 @@ kernel::suite!(
         soft_float_arithmetic_gives_the_specifications_results,
         every_stack_goes_back_to_the_pool_when_the_instances_drop,
         our_own_wast_script_passes_every_command_on_bare_metal,
+        a_wasi_program_prints_its_arguments_and_exits_from_a_continuation,
     ]
 );
 
@@ -50,6 +51,7 @@ const SCHEDULER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/scheduler.was
 const PING_PONG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ping_pong.wasm"));
 const FLOATS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/floats.wasm"));
 const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
+const WASI_ECHO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasi_echo.wasm"));
 /// `kernel/wast/*.wast`, packed by `build.rs` as `builder pack-wast` does.
 const COMMANDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));
 
@@ -208,5 +210,19 @@ fn our_own_wast_script_passes_every_command_on_bare_metal() -> TestResult {
             failed: 0
         }
     );
+    Ok(())
+}
+
+fn a_wasi_program_prints_its_arguments_and_exits_from_a_continuation() -> TestResult {
+    let i = instance(WASI_ECHO)?;
+    let args = ["echo", "one", "two"].map(|a| Vec::from(a.as_bytes()));
+    i.set_wasi_args(Vec::from(args), Vec::new());
+    i.capture_wasi_output();
+    // proc_exit(3) from the continuation `_start` resumed, itself on a
+    // continuation of `wasi::start`: two kernel stacks deep.
+    check_eq!(kernel::wasm::wasi::start(&i), Ok(3));
+    check_eq!(i.take_wasi_output(), b"one\ntwo\n");
+    check_eq!(i.wasi_exit_code(), Some(3));
+    check_eq!(i.store().outstanding_stacks(), 0);
     Ok(())
 }

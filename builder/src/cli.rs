@@ -43,6 +43,7 @@ pub enum Mode {
     Lint,
     Wasm,
     Wast,
+    Run,
     Bench,
     Lab,
     LabsCheck,
@@ -66,6 +67,11 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        // After `run FILE`, every word is the program's, flags too.
+        if a.mode == Mode::Run && !a.words.is_empty() {
+            a.words.push(arg.clone());
+            continue;
+        }
         if a.mode == Mode::Demo && a.words.is_empty() {
             let mode = match arg.as_str() {
                 "test" => Some(Mode::Test),
@@ -73,6 +79,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
                 "bench" => Some(Mode::Bench),
                 "wasm" => Some(Mode::Wasm),
                 "wast" => Some(Mode::Wast),
+                "run" => Some(Mode::Run),
                 "lab" => Some(Mode::Lab),
                 "labs-check" => Some(Mode::LabsCheck),
                 "public-api" => Some(Mode::PublicApi),
@@ -103,7 +110,10 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     }
     // Words a mode does not take are a mistake (a misspelt command would
     // otherwise boot the demo).
-    let takes_words = matches!(a.mode, Mode::Test | Mode::Wasm | Mode::Wast | Mode::Lab);
+    let takes_words = matches!(
+        a.mode,
+        Mode::Test | Mode::Wasm | Mode::Wast | Mode::Run | Mode::Lab
+    );
     if !takes_words && !a.words.is_empty() {
         return Err(format!(
             "unknown command or extra word: {} (see --help)",
@@ -142,6 +152,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Mode::Attach => crate::demo::attach(&env),
         Mode::Wasm => crate::demo::wasm(&env, &a.words),
         Mode::Wast => crate::demo::wast(&env, &a.words),
+        Mode::Run => crate::program::run(&env, &a.words),
         Mode::Test => crate::testing::test(&env, ws.suites, &a.words, a.jobs),
         Mode::Lint => crate::lint::lint(),
         Mode::Bench if a.host => crate::bench::host(a.json),
@@ -171,6 +182,13 @@ mod tests {
         let a = parse(&words("test wasm cont")).unwrap();
         assert_eq!(a.mode, Mode::Test);
         assert_eq!(a.words, ["wasm", "cont"]);
+    }
+
+    #[test]
+    fn after_run_file_every_word_is_the_programs_flags_too() {
+        let a = parse(&words("run p.wasm --uefi -x test")).unwrap();
+        assert_eq!((a.mode, a.firmware), (Mode::Run, Firmware::Bios));
+        assert_eq!(a.words, ["p.wasm", "--uefi", "-x", "test"]);
     }
 
     #[test]

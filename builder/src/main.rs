@@ -51,6 +51,7 @@ mod gdb_test;
 mod kbuild;
 mod labs;
 mod lint;
+mod program;
 mod public_api;
 mod qemu;
 mod run;

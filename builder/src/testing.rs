@@ -4,9 +4,11 @@
 //! Why one mode: CI and the README run one command and read one count.
 //! Without suites named: the host tests (`cargo test -p kernel -p
 //! kernel-tests -p builder`), the public surface (`surface.rs`), every in-kernel suite
-//! (`run.rs`, in parallel), the GDB test (`gdb_test.rs`) and the `.wast`
-//! runner end to end (below). With suites named, only those; the names
-//! `gdb` and `wast` stand for the last two. The exit status is 0 exactly
+//! (`run.rs`, in parallel), the GDB test (`gdb_test.rs`), the `.wast`
+//! runner end to end (below) and the WASI examples (`program.rs`: built
+//! from source, run by `./qemu-run.sh run`, compared with Wasmtime). With
+//! suites named, only those; the names `gdb`, `wast` and `wasi` stand for
+//! the last three. The exit status is 0 exactly
 //! when nothing failed.
 
 use std::path::PathBuf;
@@ -45,17 +47,18 @@ pub fn test(env: &Env, all: Vec<String>, named: &[String], jobs: Option<usize>) 
     let everything = named.is_empty();
     let gdb = everything || named.iter().any(|s| s == "gdb");
     let wast = everything || named.iter().any(|s| s == "wast");
+    let wasi = everything || named.iter().any(|s| s == "wasi");
     let suites: Vec<String> = if everything {
         all
     } else {
         let suites: Vec<String> = named
             .iter()
-            .filter(|s| *s != "gdb" && *s != "wast")
+            .filter(|s| !["gdb", "wast", "wasi"].contains(&s.as_str()))
             .cloned()
             .collect();
         if let Some(s) = suites.iter().find(|s| !all.contains(s)) {
             say!(
-                "test: no suite named {s} (the suites: {}, and gdb and wast)",
+                "test: no suite named {s} (the suites: {}, and gdb, wast and wasi)",
                 all.join(" ")
             );
             return ExitCode::from(2);
@@ -74,6 +77,9 @@ pub fn test(env: &Env, all: Vec<String>, named: &[String], jobs: Option<usize>) 
     if wast {
         bins.push("wast-main".into());
     }
+    if wasi {
+        bins.push("run-main".into());
+    }
     let bins: Vec<&str> = bins.iter().map(String::as_str).collect();
     if kbuild::build(env, &bins).is_err() {
         println!("test build ... FAILED: the kernel suites did not build");
@@ -89,6 +95,9 @@ pub fn test(env: &Env, all: Vec<String>, named: &[String], jobs: Option<usize>) 
         }
         if wast {
             wast_test(env, &mut c);
+        }
+        if wasi {
+            crate::program::test(env, &mut c);
         }
     }
     println!("{} passed, {} failed", c.passed, c.failed);

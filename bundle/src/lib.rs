@@ -49,6 +49,7 @@ extern crate alloc;
 
 #[cfg(feature = "pack")]
 pub mod pack;
+pub mod program;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -694,3 +694,31 @@ fn fuzz_wast_bundle_reader_never_panics() {
     }
     report.finish();
 }
+
+// ----- The program image ----------------------------------------------------
+
+#[test]
+fn fuzz_program_image_reader_never_panics() {
+    let module = wat::parse_str(include_str!("../wat/wasi_echo.wat")).expect("parses");
+    let mut buf = ::bundle::program::encode(&[b"echo", b"one two"], &[b"A=1"], &module);
+    let fields = [
+        Field { at: 4, width: 4 },  // version
+        Field { at: 8, width: 4 },  // argument count
+        Field { at: 12, width: 4 }, // first argument's length
+    ];
+    let mut rng = Rng::new(seed());
+    let mut report = Report::new("program image (bundle::program::decode)");
+    let mut undo = Undo(Vec::new());
+    let len = buf.len();
+    for case in 0..cases() {
+        let keep = mutate(&mut rng, &mut buf, &[(0, len)], &fields, &mut undo);
+        report.case(
+            || std::format!("case {case}"),
+            || {
+                let _ = ::bundle::program::decode(&buf[..keep]);
+            },
+        );
+        undo.undo(&mut buf);
+    }
+    report.finish();
+}

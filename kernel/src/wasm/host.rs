@@ -1,8 +1,9 @@
 //! The `spectest` host module: the functions and globals a module may
 //! import, named as the WebAssembly test suite names them.
 //!
-//! These are the imports a lone instance resolves (others come from a
-//! `Linker`'s registered instances): each
+//! These are the imports a lone instance resolves, with the WASI
+//! functions of [`super::wasi`] (others come from a `Linker`'s registered
+//! instances): each
 //! `print*` function formats its arguments as one line (`42 : i32`,
 //! the reference interpreter's form) and hands it to the instance's print
 //! hook, which is the serial console unless the embedder sets another
@@ -24,6 +25,8 @@ pub enum HostFunc {
     PrintF64,
     PrintI32F32,
     PrintF64F64,
+    /// A function of `wasi_snapshot_preview1` (see [`super::wasi`]).
+    Wasi(super::wasi::WasiFunc),
 }
 
 use ValType::{F32, F64, I32, I64};
@@ -53,6 +56,15 @@ impl HostFunc {
             HostFunc::PrintF64 => &[F64],
             HostFunc::PrintI32F32 => &[I32, F32],
             HostFunc::PrintF64F64 => &[F64, F64],
+            HostFunc::Wasi(w) => w.params().unwrap_or(&[]),
+        }
+    }
+
+    /// Whether an import of type `params -> results` links to it.
+    pub fn accepts(self, params: &[ValType], results: &[ValType]) -> bool {
+        match self {
+            HostFunc::Wasi(w) => w.accepts(params, results),
+            _ => params == self.params() && results.is_empty(),
         }
     }
 

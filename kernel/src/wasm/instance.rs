@@ -46,8 +46,19 @@ use wasmparser::ExternalKind;
 
 /// Bytes of a page of linear memory.
 pub const PAGE: usize = 65536;
-/// The most pages a memory may grow to here (the kernel heap is small).
-pub const MAX_PAGES: u64 = 256;
+/// The most pages a memory may have: the 32-bit index space (4 GiB).
+pub const MAX_PAGES: u64 = 65536;
+/// The pages a memory may have whatever its store's heap quota says.
+pub const MIN_PAGE_LIMIT: u64 = 256;
+
+/// The most pages a memory of `store` may grow to (its module's maximum
+/// may say less): the store's heap quota in pages, at least
+/// [`MIN_PAGE_LIMIT`]. Memories live on the heap, so a grow can still
+/// fail earlier, when the heap refuses the bytes: it returns -1.
+pub fn page_limit(store: &Store) -> u64 {
+    let quota = (store.limits().heap_bytes / PAGE) as u64;
+    quota.clamp(MIN_PAGE_LIMIT, MAX_PAGES)
+}
 /// The most elements a table may grow to here.
 pub const MAX_TABLE: u64 = 1 << 20;
 /// Native stack the outermost call (on the caller's own stack) may use by
@@ -187,6 +198,7 @@ pub struct Instance {
     stack_budget: Cell<usize>,
     /// Where the `spectest` prints go (`None`: the serial console).
     print: RefCell<Option<PrintHook>>,
+    pub(crate) wasi: super::wasi::Wasi,
     _pinned: PhantomPinned,
 }
 
@@ -218,7 +230,7 @@ impl Instance {
     pub fn new(module: Arc<Module>, store: Pin<Box<Store>>) -> Result<Pin<Box<Instance>>, Error> {
         if let Some(imp) = module.imports.first() {
             return Err(Error::Unlinkable(alloc::format!(
-                "unknown import {}.{} (a lone instance links only spectest)",
+                "unknown import {}.{} (a lone instance links only spectest and wasi_snapshot_preview1)",
                 imp.module,
                 imp.name
             )));
@@ -286,7 +298,7 @@ impl Instance {
         let (memory, memory_max) = match (memory, module.memory) {
             (Some(m), _) => m,
             (None, Some(m)) => {
-                let max = m.maximum.unwrap_or(65536).min(MAX_PAGES);
+                let max = m.maximum.unwrap_or(MAX_PAGES).min(page_limit(&store));
                 if m.initial > max {
                     return Err(Error::Instantiate("memory larger than this kernel allows"));
                 }
@@ -318,6 +330,7 @@ impl Instance {
             exns: RefCell::new(Vec::new()),
             stack_budget: Cell::new(DEFAULT_STACK_BUDGET),
             print: RefCell::new(None),
+            wasi: Default::default(),
             module,
             _pinned: PhantomPinned,
         });

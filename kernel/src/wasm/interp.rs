@@ -32,6 +32,7 @@ use super::num;
 use super::switching;
 use super::trap::{self, Exn, Unwind, wasm_trap};
 use super::val::{EXN_REF, FUNC_REF, ref_word};
+use super::wasi;
 use crate::cont::ValRaw;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -113,8 +114,7 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
     }
     let def = &inst.module.funcs[func as usize];
     if let Some(h) = def.host {
-        host_call(inst, h, &th.stack[fp..]);
-        return Ok(());
+        return host_call(inst, h, th, fp);
     }
     if def.linked {
         return call_linked(inst, th, func, fp);
@@ -131,12 +131,24 @@ pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<()
     run(inst, th, code, fp)
 }
 
-/// A call of a `spectest` function: its line, printed. Out of line, so
-/// that its formatting does not grow the frame of every interpreted call.
+/// A call of a host function: a `spectest` one prints its line, a WASI
+/// one leaves its errno (if it returns) where its params were. Out of
+/// line, so that its work does not grow the frame of every interpreted
+/// call.
 #[cold]
 #[inline(never)]
-fn host_call(inst: &Instance, h: HostFunc, args: &[ValRaw]) {
-    inst.print(&h.line(&args[..h.params().len()]));
+fn host_call(inst: &Instance, h: HostFunc, th: &mut Thread, fp: usize) -> Result<(), Unwind> {
+    let HostFunc::Wasi(w) = h else {
+        inst.print(&h.line(&th.stack[fp..fp + h.params().len()]));
+        return Ok(());
+    };
+    let errno = wasi::call(inst, w, &th.stack[fp..])?;
+    if th.stack.len() <= fp {
+        // Only an `invoke` of an exported import of no params gets here.
+        th.stack.resize(fp + 1, ValRaw::ZERO);
+    }
+    th.stack[fp] = ValRaw::from_i32(errno);
+    Ok(())
 }
 
 /// A call of a function imported from another instance of the linker:

@@ -13,7 +13,8 @@
 //! * [`interp`]: the interpreter loop, a Rust call per Wasm call;
 //! * [`linker`]: instances that share a store and import from each other;
 //! * [`num`]: the numeric instructions;
-//! * [`host`]: the `spectest` host module, the only imports resolved;
+//! * [`host`]: the `spectest` host module, and [`wasi`]: WASI preview 1,
+//!   the imports a lone instance resolves;
 //! * [`switching`]: `cont.new`, `cont.bind`, `resume`, `resume_throw`,
 //!   `suspend` and `switch` as calls of the runtime's dynamic door;
 //! * [`trap`]: traps and exceptions, and the specification's words for them;
@@ -33,6 +34,7 @@ pub mod switching;
 pub mod trap;
 pub mod types;
 pub mod val;
+pub mod wasi;
 
 pub use code::CompileError;
 pub use instance::{Error, Instance, RefVal, Val};

@@ -14,6 +14,7 @@
 use super::code::{self, Clause, Code, CompileError};
 use super::host::{self, HostFunc};
 use super::types::{self, Sig};
+use super::wasi::{self, WasiFunc};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -231,7 +232,7 @@ impl Module {
         let mut start = None;
         let mut resume_tables = Vec::new();
         let mut types = None;
-        let mut imported_funcs: Vec<(u32, Option<HostFunc>, usize)> = Vec::new();
+        let mut imported_funcs: Vec<(u32, Option<HostFunc>, usize, String)> = Vec::new();
         let mut pending_imports: Vec<(String, String, Pending)> = Vec::new();
         let mut global_types: Vec<wasmparser::ValType> = Vec::new();
         let mut imported_globals: Vec<(wasmparser::ValType, crate::cont::ValType, usize)> =
@@ -245,10 +246,17 @@ impl Module {
                         let (offset, imp) = imp?;
                         let offset = offset as usize;
                         let what = format!("import {}.{}", imp.module, imp.name);
+                        if let (wasi::MODULE, TypeRef::Func(t) | TypeRef::FuncExact(t)) =
+                            (imp.module, imp.ty)
+                        {
+                            let h = HostFunc::Wasi(WasiFunc::named(imp.name));
+                            imported_funcs.push((t, Some(h), offset, what));
+                            continue;
+                        }
                         if imp.module != "spectest" {
                             let pending = match imp.ty {
                                 TypeRef::Func(t) | TypeRef::FuncExact(t) => {
-                                    imported_funcs.push((t, None, offset));
+                                    imported_funcs.push((t, None, offset, what));
                                     Pending::Func(t)
                                 }
                                 TypeRef::Global(g) => {
@@ -303,7 +311,7 @@ impl Module {
                             TypeRef::Func(t) | TypeRef::FuncExact(t) => {
                                 let h = HostFunc::named(imp.name)
                                     .ok_or_else(|| unsupported(&what, offset))?;
-                                imported_funcs.push((t, Some(h), offset));
+                                imported_funcs.push((t, Some(h), offset, what));
                             }
                             TypeRef::Global(g) => {
                                 let (ty, v) = host::global(imp.name)
@@ -488,12 +496,13 @@ impl Module {
         for (g, t) in globals.iter_mut().zip(&global_types) {
             g.ty = types::slot_type(&types, *t);
         }
-        for (ty, h, offset) in imported_funcs {
+        for (ty, h, offset, what) in imported_funcs {
             let sig = sigs[ty as usize];
             if let Some(h) = h
-                && (sig.params != h.params() || !sig.results.is_empty())
+                && !h.accepts(sig.params, sig.results)
             {
-                return Err(unsupported("a spectest function of another type", offset));
+                let why = format!("{what}: a host function of another type");
+                return Err(unsupported(&why, offset));
             }
             funcs.push(FuncDef {
                 ty,

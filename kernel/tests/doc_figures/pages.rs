@@ -217,7 +217,8 @@ fn tour_quotes_the_round_trip_figures_of_performance_md() {
 
 #[test]
 fn wasm_md_quotes_the_interpreters_stack_budget_reserve_and_memory_limit() {
-    use kernel::wasm::instance::{DEFAULT_STACK_BUDGET, MAX_PAGES, STACK_RESERVE};
+    use kernel::cont::limits::GUEST_HEAP_POOL;
+    use kernel::wasm::instance::{DEFAULT_STACK_BUDGET, MIN_PAGE_LIMIT, PAGE, STACK_RESERVE};
     const WASM: &str = include_str!("../../../docs/wasm.md");
     let budget = format!(
         "may use {} KiB of the caller's",
@@ -226,8 +227,10 @@ fn wasm_md_quotes_the_interpreters_stack_budget_reserve_and_memory_limit() {
     line_with(WASM, &[&budget]);
     let reserve = format!("all of its stack but the {} KiB kept", STACK_RESERVE / 1024);
     line_with(WASM, &[&reserve]);
-    let pages = format!("`memory.grow` up to {MAX_PAGES}");
+    let pages = format!("to at least {MIN_PAGE_LIMIT}");
     line_with(WASM, &[&pages]);
+    let run_main = format!("reach {}", GUEST_HEAP_POOL / PAGE);
+    line_with(WASM, &[&run_main]);
 }
 
 #[test]

@@ -18,6 +18,8 @@ mod linking;
 mod odd_modules;
 mod refs_exceptions;
 mod switching;
+mod wasi;
+mod wasi_hostile;
 
 /// Stacks for the tests' continuations. Unoptimized (debug) builds of the
 /// interpreter use several KiB of native stack per Wasm call, so the host

@@ -6,7 +6,7 @@
 
 use super::{BUDGET, STACK, call, instance};
 use core::fmt::Write;
-use kernel::cont::{MmapStacks, Store};
+use kernel::cont::{MmapStacks, Store, StoreLimits};
 use kernel::wasm::{Error, Instance, Module, Val};
 use std::string::String;
 use std::sync::Arc;
@@ -122,6 +122,44 @@ fn a_memory_larger_than_the_kernel_allows_is_an_instantiation_error() {
         );
     }
     assert!(instantiate("(module (memory 256))").is_ok());
+}
+
+/// `memory.grow` by `delta` pages of a one-page memory (no maximum) in a
+/// store whose heap quota is `quota` bytes.
+fn grow_with_quota(quota: usize, delta: i32) -> Vec<Val> {
+    let wat = r#"(module (memory 1)
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let limits = StoreLimits {
+        heap_bytes: quota,
+        ..StoreLimits::DEFAULT
+    };
+    let store = Store::with_limits(MmapStacks::new(), STACK, limits);
+    let i = Instance::new(Arc::new(module), store).expect("instantiates");
+    call(&i, "grow", &[Val::I32(delta)])
+}
+
+#[test]
+fn memory_grow_goes_past_256_pages_up_to_the_stores_heap_quota() {
+    // 40 MiB of quota: 640 pages; the memory has 1.
+    assert_eq!(grow_with_quota(40 << 20, 500), [Val::I32(1)]);
+    assert_eq!(grow_with_quota(40 << 20, 639), [Val::I32(1)]);
+    assert_eq!(grow_with_quota(40 << 20, 640), [Val::I32(-1)]);
+}
+
+#[test]
+fn memory_grow_under_a_small_quota_still_reaches_256_pages() {
+    assert_eq!(grow_with_quota(1 << 20, 255), [Val::I32(1)]);
+    assert_eq!(grow_with_quota(1 << 20, 256), [Val::I32(-1)]);
+}
+
+#[test]
+fn memory_grow_stops_at_the_modules_maximum() {
+    let wat = r#"(module (memory 1 3)
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+    let i = instance(wat);
+    assert_eq!(call(&i, "grow", &[Val::I32(3)]), [Val::I32(-1)]);
+    assert_eq!(call(&i, "grow", &[Val::I32(2)]), [Val::I32(1)]);
 }
 
 #[test]

@@ -1,0 +1,87 @@
+//! The kernel of `./qemu-run.sh run FILE [ARGS...]`: runs one WASI
+//! program (a binary from a stock toolchain, or a `.wat`), its stdout and
+//! stderr on serial, and reports its exit code for the host to return.
+//!
+//! The program arrives as the bootloader's ramdisk, a program image
+//! (`bundle::program`: the module's binary with its command line), so
+//! this kernel is built once for every program and argument. Its
+//! `_start` (or `main`) runs on a continuation of a store whose heap
+//! quota is the whole guest pool, so `memory.grow` goes as far as the
+//! kernel heap allows (`wasi::start`).
+//!
+//! What serial shows, after the boot log (the runner prints only the part
+//! between the two markers; each marker line begins with the byte 0x01):
+//!
+//! ```text
+//!  \x01run: start
+//!  ...whatever the program wrote to fds 1 and 2, byte for byte...
+//!  \n\x01run: exit N          the exit code (proc_exit's, or main's)
+//!  \n\x01run: trap REASON     it trapped (the host's status is 134)
+//!  \x01run: refused WHY       the image, module or instantiation failed
+//! ```
+//!
+//! The newline before an end marker is always the kernel's, so the runner
+//! takes the program's output to be exactly what precedes it.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use bootloader_api::{BootInfo, entry_point};
+use kernel::cont::{Store, StoreLimits, limits::GUEST_HEAP_POOL};
+use kernel::println;
+use kernel::qemu::ExitCode;
+use kernel::stacks::KernelStacks;
+use kernel::wasm::wasi::{self, RunError};
+use kernel::wasm::{Instance, Module};
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+/// The size of each continuation stack: one slot of the stack region.
+const STACK: usize = 64 * 1024;
+
+fn main(boot_info: &'static mut BootInfo) -> ! {
+    let machine = kernel::init(boot_info);
+    let refuse = |why: &dyn core::fmt::Display| -> ! {
+        println!("\u{1}run: refused {why}");
+        machine.exit(ExitCode::Failure)
+    };
+    let Some(image) = kernel::ramdisk() else {
+        refuse(&"no program: boot this kernel with a program image as its ramdisk")
+    };
+    let program = match bundle::program::decode(image) {
+        Ok(p) => p,
+        Err(e) => refuse(&e),
+    };
+    let module = match Module::new(program.module) {
+        Ok(m) => m,
+        Err(e) => refuse(&format_args!(
+            "the module is invalid at offset {}: {}",
+            e.offset, e.message
+        )),
+    };
+    let limits = StoreLimits {
+        heap_bytes: GUEST_HEAP_POOL,
+        ..StoreLimits::DEFAULT
+    };
+    let store = Store::with_limits(KernelStacks, STACK, limits);
+    let instance = match Instance::new(Arc::new(module), store) {
+        Ok(i) => i,
+        Err(e) => refuse(&format_args!("instantiation failed: {e:?}")),
+    };
+    let owned = |list: &[&[u8]]| list.iter().map(|s| s.to_vec()).collect::<Vec<_>>();
+    instance.set_wasi_args(owned(&program.args), owned(&program.env));
+    println!("\u{1}run: start");
+    let ended = wasi::start(&instance);
+    drop(instance);
+    match ended {
+        Ok(code) => println!("\n\u{1}run: exit {code}"),
+        Err(RunError::Trap(why)) => println!("\n\u{1}run: trap {why}"),
+        Err(RunError::NoEntry) => {
+            refuse(&"the module exports no `_start` or `main` of type [] -> [] or [] -> [i32]")
+        }
+    }
+    machine.exit(ExitCode::Success)
+}

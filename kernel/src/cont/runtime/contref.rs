@@ -26,7 +26,7 @@
 //!   K3.last_ancestor = K2, K2.parent = null, current = K1.
 //! ```
 
-use crate::cont::machine::stack::{ArgsObject, ContStack};
+use crate::cont::machine::stack::{ArgsObject, ContStack, ControlContext};
 use crate::cont::values::val::{ValRaw, ValType};
 
 /// The most values a mailbox holds: a tag's payload or results, a
@@ -82,6 +82,12 @@ pub struct ContRef {
     /// valid only while that resume is on a stack (i.e. while active).
     pub(crate) handlers: *const Handler,
     pub(crate) handlers_len: usize,
+    /// The control context of `stack` (`TOS-0x18`, see
+    /// [`ContStack::control_context`]), kept here so that a switch loads
+    /// it with one instruction instead of computing it from TOS. Written
+    /// with the stack's header by `cont.new`; the stack of a continuation
+    /// does not change while it lives.
+    pub(crate) ctx: *mut ControlContext,
     pub(crate) stack: ContStack,
     /// The args object of `docs/spec.md` §1, pointing into this stack's args buffer.
     pub(crate) args: ArgsObject,
@@ -115,6 +121,7 @@ impl ContRef {
             last_ancestor: core::ptr::null_mut(),
             handlers: core::ptr::null(),
             handlers_len: 0,
+            ctx: core::ptr::null_mut(),
             stack: ContStack::UNALLOCATED,
             args: ArgsObject::EMPTY,
             results: &[],
@@ -214,7 +221,7 @@ impl Tag {
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct Handler {
-    key: u64,
+    pub(crate) key: u64,
 }
 
 impl Handler {

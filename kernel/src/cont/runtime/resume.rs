@@ -139,6 +139,7 @@ impl Store {
                 params.len(),
                 results.len(),
             );
+            (*c).ctx = (*c).stack.control_context();
             (*c).state = State::Fresh;
             (*c).born = (*c).revision;
             (*c).parent = core::ptr::null_mut();
@@ -298,7 +299,7 @@ impl Store {
             // since it is no longer `current`.
             (*c).state = State::Running;
             self.current.set(c);
-            let ctx = (*outer).stack.control_context();
+            let ctx = (*outer).ctx;
             let effect = switch(effect, ctx);
 
             // Back: `current` is whoever returned, suspended or trapped.

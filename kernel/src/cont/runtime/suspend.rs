@@ -110,7 +110,7 @@ impl Store {
             write((*cur).values.as_mut_ptr());
             cut_segment(cur, k, params, results);
             (*k).parent = core::ptr::null_mut();
-            let ctx = (*k).stack.control_context();
+            let ctx = (*k).ctx;
             let effect = switch(ControlEffect::suspend(handler as u32), ctx);
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
                 return self.interrupted(effect);
@@ -245,8 +245,8 @@ impl Store {
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and
             // control context (the handler's resume point).
-            let t_ctx = (*t_outer).stack.control_context();
-            let k_ctx = (*k).stack.control_context();
+            let t_ctx = (*t_outer).ctx;
+            let k_ctx = (*k).ctx;
             (*t_outer).parent = (*k).parent;
             (*t_outer).handlers = (*k).handlers;
             (*t_outer).handlers_len = (*k).handlers_len;

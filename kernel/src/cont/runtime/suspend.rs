@@ -99,23 +99,62 @@ impl Store {
         write: impl FnOnce(*mut ValRaw),
     ) -> Result<(), Trap> {
         self.no_lock_held()?;
-        // SAFETY: `cur` is the running continuation (the caller's contract).
+        let key = Handler::key_of(tag_id, false);
+        // SAFETY: `cur` is the running continuation (the caller's contract),
+        // so its handler list is that of the resume that runs it, still on
+        // a stack.
         unsafe {
-            let Some((k, handler)) = find_in_chain(cur, Handler::key_of(tag_id, false)) else {
+            // The mailbox is the running continuation's own: nothing reads
+            // it until a resume sends values into it, so the payload goes
+            // in before the handler is known (a suspend that finds none
+            // traps, and the mailbox is written again by the next one).
+            write((*cur).values.as_mut_ptr());
+            let effect = if first_handler_is((*cur).handlers, (*cur).handlers_len, key) {
+                // The common case, a suspend to the resume just above whose
+                // first handler names the tag: the segment is `cur` alone
+                // and the handler index 0, so the compiler knows both, and
+                // this path carries its own switch.
+                cut_segment(cur, cur, params, results);
+                (*cur).parent = core::ptr::null_mut();
+                switch(ControlEffect::suspend(0), (*cur).ctx)
+            } else {
+                self.suspend_far(cur, key, params, results)?
+            };
+            if effect.discriminant() > ControlEffect::SWITCH_TAG {
+                return self.interrupted(effect);
+            }
+            Ok(())
+        }
+    }
+
+    /// The rest of a `suspend`, out of line: the handler is further than
+    /// the first entry of the resume just above (another entry of it, or
+    /// a resume further out). Searches, cuts the segment, switches, and
+    /// returns the effect that resumed it; traps when no resume handles
+    /// the tag.
+    ///
+    /// # Safety
+    /// As for `suspend_core`, with the payload already in `cur`'s mailbox.
+    #[cold]
+    #[inline(never)]
+    unsafe fn suspend_far(
+        &self,
+        cur: *mut ContRef,
+        key: u64,
+        params: &'static [ValType],
+        results: &'static [ValType],
+    ) -> Result<ControlEffect, Trap> {
+        // SAFETY: per the contract.
+        unsafe {
+            let Some((k, handler)) = search_chain(cur, key) else {
                 return self.raise(
                     TrapKind::UnhandledTag,
                     "no enclosing resume handles the tag",
                 );
             };
-            write((*cur).values.as_mut_ptr());
             cut_segment(cur, k, params, results);
             (*k).parent = core::ptr::null_mut();
-            let ctx = (*k).ctx;
-            let effect = switch(ControlEffect::suspend(handler as u32), ctx);
-            if effect.discriminant() > ControlEffect::SWITCH_TAG {
-                return self.interrupted(effect);
-            }
-            Ok(())
+            Ok(switch(ControlEffect::suspend(handler as u32), (*k).ctx))
         }
     }
 
@@ -284,10 +323,23 @@ impl Store {
     }
 }
 
+/// Whether the first entry of the handler list `list` (`len` entries) is
+/// `key`: the handler search's first step, inline on the hot path.
+///
+/// # Safety
+/// `list` holds `len` readable entries.
+#[inline(always)]
+unsafe fn first_handler_is(list: *const Handler, len: usize, key: u64) -> bool {
+    // SAFETY: the first entry is read only when there is one.
+    len != 0 && unsafe { (*list).key } == key
+}
+
 /// The handler search: from the running continuation `cur` out through its
 /// parents, the first whose resume's handler list holds `key` (see
 /// [`Handler::key`]); that continuation (the outermost of the segment to
-/// suspend) and the entry's index.
+/// suspend) and the entry's index. The first entry of `cur`'s own list is
+/// looked at inline; the rest of the search is out of line
+/// ([`search_chain`]).
 ///
 /// # Safety
 /// `cur` and its parents are live ContRefs of the running chain, each
@@ -295,6 +347,22 @@ impl Store {
 /// it active).
 #[inline(always)]
 unsafe fn find_in_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {
+    // SAFETY: per the contract.
+    unsafe {
+        if first_handler_is((*cur).handlers, (*cur).handlers_len, key) {
+            return Some((cur, 0));
+        }
+        search_chain(cur, key)
+    }
+}
+
+/// The whole handler search of [`find_in_chain`], out of line.
+///
+/// # Safety
+/// As for [`find_in_chain`].
+#[cold]
+#[inline(never)]
+unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {
     let mut k = cur;
     loop {
         // SAFETY: per the contract.

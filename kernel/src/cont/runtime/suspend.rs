@@ -304,7 +304,7 @@ impl Store {
 
     /// What a pending `suspend` or `switch` returns when its continuation
     /// is not resumed with values but cancelled (a drop) or thrown into
-    /// (`resume_throw`, the tag's id in the effect's low half).
+    /// (`resume_throw`, the tag's id in the effect's high half).
     #[cold]
     #[inline(never)]
     pub(crate) fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {

@@ -121,7 +121,9 @@ impl Store {
                 self.suspend_far(cur, key, params, results)?
             };
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
-                return self.interrupted(effect);
+                let mut failed = Ok(());
+                interrupted(effect, self, &mut failed);
+                return failed;
             }
             Ok(())
         }
@@ -296,29 +298,11 @@ impl Store {
             // `k_ctx`, and control goes where `t_ctx` pointed.
             let effect = switch_through(ControlEffect::SWITCH, k_ctx, t_ctx);
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
-                return self.interrupted(effect);
+                let mut failed = Ok(());
+                interrupted(effect, self, &mut failed);
+                return failed;
             }
             Ok(())
-        }
-    }
-
-    /// What a pending `suspend` or `switch` returns when its continuation
-    /// is not resumed with values but cancelled (a drop) or thrown into
-    /// (`resume_throw`, the tag's id in the effect's high half).
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {
-        if effect.discriminant() == ControlEffect::RESUME_THROW_TAG {
-            let tag = effect.handler_index();
-            self.raise(
-                TrapKind::Exception { tag },
-                "exception thrown at the suspension point",
-            )
-        } else {
-            self.raise(
-                TrapKind::Cancelled,
-                "the suspended continuation was dropped",
-            )
         }
     }
 }
@@ -332,6 +316,31 @@ impl Store {
 unsafe fn first_handler_is(list: *const Handler, len: usize, key: u64) -> bool {
     // SAFETY: the first entry is read only when there is one.
     len != 0 && unsafe { (*list).key } == key
+}
+
+/// What a pending `suspend` or `switch` returns when its continuation is
+/// not resumed with values but cancelled (a drop) or thrown into
+/// (`resume_throw`, the tag's id in the effect's high half): `Err` of the
+/// trap, written to `out`. The effect is the first argument and the result
+/// is not returned (a `Result<_, Trap>` is returned through a hidden
+/// pointer, which would take RDI): so the effect stays in RDI, where the
+/// switch left it, and the hot path does not copy it aside before its
+/// test.
+#[cold]
+#[inline(never)]
+pub(crate) fn interrupted(effect: ControlEffect, store: &Store, out: &mut Result<(), Trap>) {
+    *out = if effect.discriminant() == ControlEffect::RESUME_THROW_TAG {
+        let tag = effect.handler_index();
+        store.raise::<()>(
+            TrapKind::Exception { tag },
+            "exception thrown at the suspension point",
+        )
+    } else {
+        store.raise::<()>(
+            TrapKind::Cancelled,
+            "the suspended continuation was dropped",
+        )
+    };
 }
 
 /// The handler search: from the running continuation `cur` out through its

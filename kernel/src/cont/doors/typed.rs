@@ -329,7 +329,7 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
                     )),
                 },
                 |_, _| Ok(()),
-                |c| args.store((*c).inbox.add((*c).bound)),
+                |c| args.store((*c).inbox),
             )
         };
         let (c, outer) = admitted?;

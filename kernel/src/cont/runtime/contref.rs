@@ -96,10 +96,12 @@ pub struct ContRef {
     pub(crate) results: &'static [ValType],
     /// Types the next resume/bind must supply (after those already bound).
     pub(crate) expected: &'static [ValType],
-    /// Where the next argument goes: the args buffer while fresh, the
-    /// mailbox while suspended; `bound` values are already there.
+    /// Where the next argument goes: into the args buffer while fresh, the
+    /// mailbox while suspended, after the values `bind` has already put
+    /// there (it moves this on past them). One word, where a base and a
+    /// count would take two writes at every suspend and an add at every
+    /// resume.
     pub(crate) inbox: *mut ValRaw,
-    pub(crate) bound: usize,
     /// The types of the payload in the mailbox after a suspend.
     pub(crate) payload: &'static [ValType],
     /// The mailbox: a suspend's payload on the way out, then the values a
@@ -127,7 +129,6 @@ impl ContRef {
             results: &[],
             expected: &[],
             inbox: core::ptr::null_mut(),
-            bound: 0,
             payload: &[],
             values: [ValRaw::ZERO; MAX_VALUES],
             next_free: core::ptr::null_mut(),

@@ -147,7 +147,6 @@ impl Store {
             (*c).results = results;
             (*c).expected = params;
             (*c).inbox = (*c).args.data;
-            (*c).bound = 0;
             (*c).payload = &[];
             self.handle(c)
         }
@@ -173,8 +172,8 @@ impl Store {
     ) -> Result<Resumed<R>, Trap> {
         // SAFETY: `live` returns only live records of this store; the
         // arguments are stored once the types are checked to be `A`, and
-        // the inbox has room for `bound + A` values (args buffer capacity
-        // or mailbox).
+        // the inbox has room for `A` values after the bound ones (args
+        // buffer capacity or mailbox).
         unsafe {
             let (c, outer) = self.admit(
                 || self.live(k, "resume"),
@@ -190,7 +189,7 @@ impl Store {
                     }
                     Ok(())
                 },
-                |c| args.store((*c).inbox.add((*c).bound)),
+                |c| args.store((*c).inbox),
             )?;
             self.resume_checked(c, outer, handlers)
         }
@@ -347,9 +346,10 @@ impl Store {
         let c = self.live(k, "payload")?;
         // SAFETY: `live` proved `c` a ContRef of this store, un-consumed; a
         // suspended one has `payload.len()` values in its mailbox
-        // while nothing has been bound over them (`bound == 0`).
+        // while nothing has been bound over them (the inbox is still at the
+        // mailbox's start).
         unsafe {
-            if (*c).state != State::Suspended || (*c).bound != 0 {
+            if (*c).state != State::Suspended || (*c).inbox != (*c).values.as_mut_ptr() {
                 return self.raise(
                     TrapKind::SignatureMismatch,
                     "payload of a continuation that holds none",
@@ -381,8 +381,8 @@ impl Store {
                 );
             }
             (*c).revision += 1;
-            args.store((*c).inbox.add((*c).bound));
-            (*c).bound += n;
+            args.store((*c).inbox);
+            (*c).inbox = (*c).inbox.add(n);
             (*c).expected = &exp[n..];
             Ok(self.handle(c))
         }

@@ -278,7 +278,7 @@ impl Store {
             }
             // The target is consumed and gets args + our handle.
             (*t).revision += 1;
-            let dest = (*t).inbox.add((*t).bound);
+            let dest = (*t).inbox;
             write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
             // Our segment cur..k becomes suspended.
@@ -408,6 +408,5 @@ unsafe fn cut_segment(
         (*cur).payload = payload;
         (*cur).expected = expected;
         (*cur).inbox = (*cur).values.as_mut_ptr();
-        (*cur).bound = 0;
     }
 }

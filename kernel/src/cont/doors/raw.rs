@@ -262,6 +262,7 @@ impl Store {
         // `cur` is the running continuation; the copy writes
         // `arg_types.len()` slots, as many as `args` holds.
         unsafe {
+            self.switch_target_takes(t, arg_types)?;
             self.switch_core(
                 cur,
                 t,

@@ -367,6 +367,7 @@ impl Store {
 
     /// `cont.bind k args`: consumes `k` and returns a handle to the same
     /// continuation expecting `args`' count fewer arguments.
+    #[inline]
     pub fn bind<A: WasmValues>(&self, k: ContObj, args: A) -> Result<ContObj, Trap> {
         let c = self.live(k, "bind")?;
         let n = A::TYPES.len();

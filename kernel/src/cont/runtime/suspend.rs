@@ -188,6 +188,7 @@ impl Store {
         // `cur` is the running continuation; `store` writes `A::TYPES`'s
         // slots.
         unsafe {
+            self.switch_target_takes(t, A::TYPES)?;
             self.switch_core(
                 cur,
                 t,
@@ -224,10 +225,77 @@ impl Store {
         Ok((cur, t))
     }
 
+    /// Traps unless the switch target `t` expects `arg_types` and then a
+    /// continuation: the check of the target's own types that the dynamic
+    /// doors make after its handle (`switch_entry`) and before
+    /// `switch_core`. A typed target's types are the compiler's to check.
+    ///
+    /// # Safety
+    /// `t` is a live ContRef of this store.
+    #[inline(always)]
+    pub(crate) unsafe fn switch_target_takes(
+        &self,
+        t: *mut ContRef,
+        arg_types: &[ValType],
+    ) -> Result<(), Trap> {
+        let n = arg_types.len();
+        // SAFETY: per the contract.
+        let exp = unsafe { (*t).expected };
+        if exp.len() != n + 1 || exp[..n] != *arg_types || exp[n] != ValType::ContRef {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch target does not take these args and a continuation",
+            );
+        }
+        Ok(())
+    }
+
+    /// The `switch` of the typed door (`Tag::switch`): `t` at `revision`
+    /// is the record of a typed handle of this store that takes no
+    /// arguments but a continuation, so neither the handle's store nor the
+    /// target's types are checked here (the compiler did); the checks that
+    /// stay are the dynamic door's others, in its order: a continuation
+    /// runs, no lock is held, the handle is not used up, then (in
+    /// `switch_core`) the handler and the target's result types against
+    /// the replaced segment's.
+    ///
+    /// # Safety
+    /// `t` is a ContRef of this store, and a continuation at `revision` of
+    /// it expects exactly one continuation.
+    #[inline(always)]
+    pub(crate) unsafe fn switch_typed<R: WasmValues>(
+        &self,
+        t: *mut ContRef,
+        revision: u64,
+        tag_id: u32,
+    ) -> Result<R, Trap> {
+        let cur = self.current.get();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        }
+        self.no_lock_held()?;
+        if R::TYPES.len() > MAX_VALUES {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch expects more values than a mailbox holds",
+            );
+        }
+        // SAFETY: per the contract `t` is this store's, so readable; at its
+        // revision it is live, takes a continuation, and gets our handle.
+        unsafe {
+            if (*t).revision != revision {
+                return self.raise(TrapKind::ConsumedContinuation, "switch");
+            }
+            self.switch_core(cur, t, Handler::key_of(tag_id, true), &[], R::TYPES, |_| {})?;
+            Ok(R::load((*cur).values.as_ptr()))
+        }
+    }
+
     /// The body of every `switch` (`Store::switch`, the raw door's
-    /// `switch_raw`), once the running continuation and the target's
-    /// handle are known good: checks that the target takes `arg_types` and
-    /// a continuation and returns what the segment it replaces returns,
+    /// `switch_raw`, the typed door's `switch_typed`), once the running
+    /// continuation, the target's handle and its types are known good
+    /// (`switch_target_takes`): checks that the target returns what the
+    /// segment it replaces returns,
     /// finds the handler, hands the target `write`'s arguments and our
     /// handle, cuts our segment (expecting `expected` when it is next
     /// resumed or switched to) and switches. `key` is the switch tag's
@@ -254,13 +322,6 @@ impl Store {
         // SAFETY: per the contract; `cur` and its parents are the live
         // running chain (as in `suspend`).
         unsafe {
-            let exp = (*t).expected;
-            if exp.len() != n + 1 || exp[..n] != *arg_types || exp[n] != ValType::ContRef {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "switch target does not take these args and a continuation",
-                );
-            }
             let Some((k, _)) = find_in_chain(cur, key) else {
                 return self.raise(
                     TrapKind::UnhandledTag,

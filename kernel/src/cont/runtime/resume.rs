@@ -283,9 +283,11 @@ impl Store {
         effect: ControlEffect,
     ) -> (ControlEffect, *mut ContRef) {
         let prev = self.current.get();
-        if prev.is_null() {
-            RUNNING.set(self);
-        }
+        // Set whether or not `prev` is null: inside this store's chain
+        // (`prev` a continuation of it) RUNNING names this store already,
+        // and a store written is one test and branch fewer than a store
+        // tested (admission refused any other store's chain).
+        RUNNING.set(self);
         // SAFETY: `c`, its segment and `prev` are live ContRefs; `outer`'s
         // control context holds the segment's suspension point (or the
         // start trampoline), and `handlers` outlives the switch because

@@ -249,11 +249,15 @@ impl Store {
     ) -> Result<Resumed<T>, Trap> {
         // SAFETY: per the contract.
         unsafe {
-            match effect.discriminant() {
-                ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
+            // A suspension is the common way back (a generator, a
+            // scheduler's task): tested first, the rest laid out after it.
+            if core::hint::likely(effect.discriminant() == ControlEffect::SUSPEND_TAG) {
+                return Ok(Resumed::Suspended {
                     handler: effect.handler_index() as usize,
                     cont: self.handle(back),
-                }),
+                });
+            }
+            match effect.discriminant() {
                 ControlEffect::RETURN_TAG => {
                     let results = load((*back).results, (*back).args.data);
                     (*back).state = State::Returned;

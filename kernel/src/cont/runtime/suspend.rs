@@ -318,16 +318,44 @@ impl Store {
         expected: &'static [ValType],
         write: impl FnOnce(*mut ValRaw),
     ) -> Result<(), Trap> {
-        let n = arg_types.len();
         // SAFETY: per the contract; `cur` and its parents are the live
         // running chain (as in `suspend`).
         unsafe {
-            let Some((k, _)) = find_in_chain(cur, key) else {
+            // As in `suspend_core`: the handler in the first entry of the
+            // resume just above is the common case, and its path has a copy
+            // of the rest with the segment (`cur` alone) known.
+            if first_handler_is((*cur).handlers, (*cur).handlers_len, key) {
+                return self.switch_to(cur, t, cur, arg_types.len(), expected, write);
+            }
+            let Some((k, _)) = search_chain(cur, key) else {
                 return self.raise(
                     TrapKind::UnhandledTag,
                     "no enclosing resume has a switch handler for the tag",
                 );
             };
+            self.switch_to(cur, t, k, arg_types.len(), expected, write)
+        }
+    }
+
+    /// The rest of `switch_core` once the handler's resume is found in
+    /// `k`'s list: the target's result types, the cut, the switch.
+    ///
+    /// # Safety
+    /// As for `switch_core`, with `k` the running chain's record whose
+    /// handler list holds the switch tag's entry, `n` the count of
+    /// arguments `write` writes.
+    #[inline(always)]
+    unsafe fn switch_to(
+        &self,
+        cur: *mut ContRef,
+        t: *mut ContRef,
+        k: *mut ContRef,
+        n: usize,
+        expected: &'static [ValType],
+        write: impl FnOnce(*mut ValRaw),
+    ) -> Result<(), Trap> {
+        // SAFETY: per the contract.
+        unsafe {
             // The handler's resume gets the results of whatever returns to
             // it, so the target must return what `k` returns.
             let t_outer = (*t).last_ancestor;
@@ -407,29 +435,14 @@ pub(crate) fn interrupted(effect: ControlEffect, store: &Store, out: &mut Result
 /// The handler search: from the running continuation `cur` out through its
 /// parents, the first whose resume's handler list holds `key` (see
 /// [`Handler::key`]); that continuation (the outermost of the segment to
-/// suspend) and the entry's index. The first entry of `cur`'s own list is
-/// looked at inline; the rest of the search is out of line
-/// ([`search_chain`]).
+/// suspend) and the entry's index. Out of line: `suspend_core` and
+/// `switch_core` look at the first entry of `cur`'s own list inline
+/// ([`first_handler_is`]) and come here only when it is not the one.
 ///
 /// # Safety
 /// `cur` and its parents are live ContRefs of the running chain, each
 /// one's handler list that of a resume still on a stack (the one that made
 /// it active).
-#[inline(always)]
-unsafe fn find_in_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {
-    // SAFETY: per the contract.
-    unsafe {
-        if first_handler_is((*cur).handlers, (*cur).handlers_len, key) {
-            return Some((cur, 0));
-        }
-        search_chain(cur, key)
-    }
-}
-
-/// The whole handler search of [`find_in_chain`], out of line.
-///
-/// # Safety
-/// As for [`find_in_chain`].
 #[cold]
 #[inline(never)]
 unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {

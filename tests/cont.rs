@@ -30,6 +30,7 @@ use core::pin::Pin;
 
 mod scenarios;
 
+use kernel::cont::dynamic::Handler;
 use kernel::cont::switch::{frame_pointer, start_trampoline_address};
 use kernel::cont::{Frame, StackProvider, State, Store, StoreLimits, Trap, TrapKind};
 use kernel::paging::{self, CONT_STACKS_START};
@@ -73,6 +74,8 @@ macro_rules! cont_suite {
                 guest_runs_on_a_continuation_stack_below_its_tos_not_on_the_kernel_stack,
                 fresh_stack_layout_matches_spec_offsets_for_capacity_0_1_2_5,
                 frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack,
+                a_suspended_continuations_control_context_holds_its_own_rsp_rbp_and_pc,
+                a_continuation_suspended_out_of_line_holds_that_frames_rsp_rbp_and_pc,
                 trap_has_a_backtrace_and_its_origin_is_the_tos_of_the_trapping_continuation,
             ]
         );
@@ -216,6 +219,120 @@ fn frame_pointer_walk_from_a_continuation_reaches_its_parent_on_the_kernel_stack
         "parent frame {:#x} is far from this test's frame {here:#x}",
         parent.fp
     );
+    Ok(())
+}
+
+// ----- the control context of a suspended continuation -------------------
+
+/// The bytes at the end of a switch (`cont/machine/switch.rs`): `jmp r10`,
+/// then the `pop rbx` where a suspension goes on.
+const JMP_R10: [u8; 3] = [0x41, 0xff, 0xe2];
+const POP_RBX: u8 = 0x5b;
+
+/// What [`suspend_to_handler`] saw: the three words at `TOS-0x18..TOS` of
+/// the suspended stack (RSP, RBP, RIP), and the guest's own RSP and RBP
+/// read just before its `suspend`.
+struct SuspendedAt {
+    context: [usize; 3],
+    guest_rsp: usize,
+    guest_rbp: usize,
+    tos: usize,
+    /// The word at the saved RBP: the frame record's link to its caller.
+    callers: usize,
+}
+
+/// Runs a guest that suspends to the handler at position `index` of its
+/// resume's list (of two), and reads its stack's control context while it
+/// is suspended. The continuation is dropped (cancelled) afterwards.
+fn suspend_to_handler(index: usize) -> Result<SuspendedAt, alloc::string::String> {
+    let slot_size = stacks::config().slot_size();
+    let s = store();
+    let tag = ok(s.tag_new(&[], &[]))?;
+    let other = ok(s.tag_new(&[], &[]))?;
+    let seen = Rc::new(Cell::new((0usize, 0usize, 0usize)));
+    let seen2 = seen.clone();
+    let f = ok(s.func_wrap(move |s, ()| {
+        let (rsp, rbp): (usize, usize);
+        // SAFETY: reads two registers, touches nothing.
+        unsafe {
+            core::arch::asm!(
+                "mov {0}, rsp",
+                "mov {1}, rbp",
+                out(reg) rsp,
+                out(reg) rbp,
+                options(nomem, nostack, preserves_flags),
+            );
+        }
+        seen2.set((rsp, rbp, slot_top(rsp, slot_size)));
+        s.suspend::<(), ()>(tag, ())
+    }))?;
+    let k = ok(s.cont_new(f))?;
+    let handlers = match index {
+        0 => [Handler::suspend(tag), Handler::suspend(other)],
+        _ => [Handler::suspend(other), Handler::suspend(tag)],
+    };
+    let (handler, k) = scenarios::suspended::<()>(s.resume(k, (), &handlers))?;
+    check_eq!(handler, index);
+    let (guest_rsp, guest_rbp, tos) = seen.get();
+    // SAFETY: the three words below TOS are the control context of a stack
+    // the store holds for the suspended continuation; nothing runs on it.
+    let context: [usize; 3] =
+        unsafe { core::array::from_fn(|i| *((tos - 0x18 + 8 * i) as *const usize)) };
+    // SAFETY: the saved RBP is a frame record on the same suspended stack.
+    let callers = unsafe { *(context[1] as *const usize) };
+    ok(s.drop_cont(k))?;
+    Ok(SuspendedAt {
+        context,
+        guest_rsp,
+        guest_rbp,
+        tos,
+        callers,
+    })
+}
+
+/// The switch's bytes around `rip`: the three before it and the one at it.
+fn code_around(rip: usize) -> ([u8; 3], u8) {
+    // SAFETY: `rip` is a resume point in the kernel's code, mapped
+    // readable; the three bytes before it are the switch's `jmp r10`.
+    unsafe {
+        let p = rip as *const u8;
+        ([*p.sub(3), *p.sub(2), *p.sub(1)], *p)
+    }
+}
+
+/// Case 2 of the control context (`docs/spec.md` §1): while a
+/// continuation is suspended, the three words at `TOS-0x18..TOS` of its
+/// stack are its own suspension point: the RSP it had at its switch (its
+/// frame's, less the switch's `push rbx`), its frame's RBP, and the PC
+/// where it goes on, just after the switch's `jmp r10`. The suspend
+/// reaches the first handler of the resume just above: the path whose
+/// switch is inline in the guest's frame.
+fn a_suspended_continuations_control_context_holds_its_own_rsp_rbp_and_pc() -> TestResult {
+    let at = suspend_to_handler(0)?;
+    let [rsp, rbp, rip] = at.context;
+    check_eq!((rsp, rbp), (at.guest_rsp - 8, at.guest_rbp));
+    check!(
+        rbp < at.tos - 0x10 && at.tos - rsp < STACK,
+        "{rsp:#x} {rbp:#x} are not the guest's frame below {:#x}",
+        at.tos
+    );
+    check_eq!(code_around(rip), (JMP_R10, POP_RBX));
+    Ok(())
+}
+
+/// The same for a suspend to a later handler, whose switch is out of line
+/// (`suspend_far`, called from the guest's frame): the context holds that
+/// frame's RSP, RBP and PC, and that frame's record links to the guest's.
+fn a_continuation_suspended_out_of_line_holds_that_frames_rsp_rbp_and_pc() -> TestResult {
+    let at = suspend_to_handler(1)?;
+    let [rsp, rbp, rip] = at.context;
+    check!(
+        rsp < rbp && rbp < at.guest_rsp && at.tos - rsp < STACK,
+        "{rsp:#x} {rbp:#x} are not a frame below the guest's {:#x}",
+        at.guest_rsp
+    );
+    check_eq!(at.callers, at.guest_rbp);
+    check_eq!(code_around(rip), (JMP_R10, POP_RBX));
     Ok(())
 }
 

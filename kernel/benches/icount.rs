@@ -105,6 +105,51 @@ fn one_typed_round_trip<'s>(
     }
 }
 
+/// The switch exchange of `main` through the typed door: each side
+/// switches to a typed handle (`Tag::switch`), whose types the compiler has
+/// checked, and takes the handle it is sent back over with
+/// `Cont::from_raw` (a continuation's type is recursive, so it travels as a
+/// `ContObj`). Instructions per switch, with one `from_raw`. A function of
+/// its own, so that `main`'s other figures keep their code layout.
+#[inline(never)]
+fn typed_switch(store: &Store, overhead: u64) -> u64 {
+    let typed_switch_tag = Tag::<(), ContObj>::new(store).unwrap();
+    static TYPED_SAMPLES_AB: spin::Mutex<Vec<u64>> = spin::Mutex::new(Vec::new());
+    let typed_pong = Func::wrap(
+        store,
+        move |s: &Store, mut other: ContObj| -> Result<(), Trap> {
+            loop {
+                let target = Cont::<ContObj, ()>::from_raw(s, other)?;
+                other = typed_switch_tag.switch(s, target)?;
+            }
+        },
+    )
+    .unwrap()
+    .detach();
+    let typed_ping = Func::wrap(store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let mut other = Cont::new(s, typed_pong)?;
+        let mut samples = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let t0 = now();
+            let back = typed_switch_tag.switch(s, other)?;
+            other = Cont::from_raw(s, back)?;
+            samples.push(now() - t0);
+        }
+        drop(other);
+        *TYPED_SAMPLES_AB.lock() = samples;
+        Ok(())
+    })
+    .unwrap();
+    match Cont::new(store, typed_ping)
+        .unwrap()
+        .resume((), &[typed_switch_tag.on_switch()])
+    {
+        Ok(typed::Resumed::Returned(())) => {}
+        _ => panic!("typed switch: the exchange did not return"),
+    }
+    median(core::mem::take(&mut *TYPED_SAMPLES_AB.lock())).saturating_sub(overhead) / 2
+}
+
 fn main(boot_info: &'static mut BootInfo) -> ! {
     let machine = kernel::init(boot_info);
     let overhead = median(
@@ -186,6 +231,8 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         other => panic!("switch: {other:?}"),
     }
     let switch = median(core::mem::take(&mut *SAMPLES_AB.lock())).saturating_sub(overhead) / 2;
+
+    let typed_switch = typed_switch(&store, overhead);
 
     // cont.new + resume to completion + drop, on a pooled stack.
     let add = store
@@ -275,6 +322,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!("  resume + suspend round trip      {round_trip:>6}");
     println!("  the same, typed door (+ take)    {typed_round_trip:>6}");
     println!("  switch                           {switch:>6}");
+    println!("  the same, typed door (+ from_raw) {typed_switch:>5}");
     println!("  cont.new + resume to end + drop  {create_run_drop:>6}");
     println!("  cont.bind (one value)            {bind:>6}");
     println!("  trap back to the resumer         {trap:>6}");
@@ -284,6 +332,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!(
         "{{\"round_trip_instructions\":{round_trip},\
          \"typed_round_trip_instructions\":{typed_round_trip},\"switch_instructions\":{switch},\
+         \"typed_switch_instructions\":{typed_switch},\
          \"create_run_drop_instructions\":{create_run_drop},\"bind_instructions\":{bind},\
          \"trap_instructions\":{trap},\"wasm_round_trip_instructions\":{wasm_round_trip},\
          \"tick_instructions\":{tick},\"rdtsc_overhead_instructions\":{overhead}}}"

@@ -518,15 +518,18 @@ impl<'p> Model<'p> {
         r: &ResumeOp,
         lock_name: &'static str,
     ) -> Ex {
+        // The admission order (`cont/runtime/admission.rs`), as for a
+        // resume: the types (the tag's payload, the results), then the
+        // lock, then another store's chain.
+        let t = self.prog.tag(tag);
+        if t == self.prog.tags || r.wrong_result {
+            return Ex::Raise(Tk::kind(TrapKind::SignatureMismatch));
+        }
         if r.lock {
             return Ex::Raise(Tk::lock(lock_name));
         }
         if !self.in_chain(x) && self.running.is_some() {
             return Ex::Raise(Tk::kind(TrapKind::OtherStoreRunning));
-        }
-        let t = self.prog.tag(tag);
-        if t == self.prog.tags || r.wrong_result {
-            return Ex::Raise(Tk::kind(TrapKind::SignatureMismatch));
         }
         if self.stores[x].recs[c].state == State::Fresh {
             // Its function never runs: the exception ends it at once.

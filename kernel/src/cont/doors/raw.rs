@@ -68,8 +68,7 @@ impl Store {
                     Ok(())
                 },
                 |c| {
-                    let inbox = (*c).inbox.add((*c).bound);
-                    core::ptr::copy_nonoverlapping(args.as_ptr(), inbox, args.len());
+                    core::ptr::copy_nonoverlapping(args.as_ptr(), (*c).inbox, args.len());
                 },
             )?;
             let (effect, back) = self.run_segment(c, outer, handlers, ControlEffect::RESUME);
@@ -181,7 +180,7 @@ impl Store {
         let c = self.live(k, "payload")?;
         // SAFETY: `live` proved `c` a live ContRef of this store.
         unsafe {
-            if (*c).state != State::Suspended || (*c).bound != 0 {
+            if (*c).state != State::Suspended || (*c).inbox != (*c).values.as_mut_ptr() {
                 return self.raise(
                     TrapKind::SignatureMismatch,
                     "payload of a continuation that holds none",
@@ -220,8 +219,8 @@ impl Store {
                 );
             }
             (*c).revision += 1;
-            core::ptr::copy_nonoverlapping(args.as_ptr(), (*c).inbox.add((*c).bound), n);
-            (*c).bound += n;
+            core::ptr::copy_nonoverlapping(args.as_ptr(), (*c).inbox, n);
+            (*c).inbox = (*c).inbox.add(n);
             (*c).expected = &exp[n..];
             Ok(self.handle(c))
         }
@@ -263,6 +262,7 @@ impl Store {
         // `cur` is the running continuation; the copy writes
         // `arg_types.len()` slots, as many as `args` holds.
         unsafe {
+            self.switch_target_takes(t, arg_types)?;
             self.switch_core(
                 cur,
                 t,

@@ -191,7 +191,10 @@ impl<R: WasmValues> Tag<(), R> {
     /// continuation that expects a continuation ...), so it travels as a
     /// dynamic `ContObj`; the target takes it over with [`Cont::from_raw`],
     /// which checks its types. The runtime checks at the switch that the
-    /// target returns what the segment it replaces returns.
+    /// target returns what the segment it replaces returns; what the target
+    /// takes is this handle's type, so that is not checked again.
+    /// Always inlined, for the reason given at `Store::resume`.
+    #[inline(always)]
     pub fn switch<T: WasmValues>(
         self,
         store: &Store,
@@ -199,7 +202,15 @@ impl<R: WasmValues> Tag<(), R> {
     ) -> Result<R, Trap> {
         let owner = target.store;
         let raw = target.into_raw();
-        let r = store.switch::<(), R>(raw, self.untyped(), ());
+        let r = if core::ptr::eq(owner, store) {
+            // SAFETY: a typed handle's record is its store's, here the
+            // switching one's, and a `Cont<ContObj, _>` at its revision
+            // expects exactly one continuation.
+            unsafe { store.switch_typed::<R>(raw.contref, raw.revision, self.id) }
+        } else {
+            // Another store's continuation: the dynamic door refuses it.
+            store.switch::<(), R>(raw, self.untyped(), ())
+        };
         if r.is_err() {
             // Refused before the target was used: it is still ours to
             // free, through the store it belongs to, which need not be the
@@ -329,7 +340,7 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
                     )),
                 },
                 |_, _| Ok(()),
-                |c| args.store((*c).inbox.add((*c).bound)),
+                |c| args.store((*c).inbox),
             )
         };
         let (c, outer) = admitted?;
@@ -420,11 +431,14 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
     /// time that `k` is a live handle of `store` that expects `A` and ends
     /// with `R`. `k` is consumed: its revision moves on, so the `ContObj`
     /// (and any copy of it) is stale from here.
+    #[inline]
     pub fn from_raw(store: &'s Store, k: ContObj) -> Result<Cont<'s, A, R>, Trap> {
         let c = store.live(k, "typed handle")?;
         // SAFETY: `live` proved `c` a live ContRef of this store.
         unsafe {
-            if (*c).expected != A::TYPES || (*(*c).last_ancestor).results != R::TYPES {
+            if !(same_types((*c).expected, A::TYPES)
+                && same_types((*(*c).last_ancestor).results, R::TYPES))
+            {
                 return Err(Trap::new(
                     TrapKind::SignatureMismatch,
                     "the continuation does not have these types",

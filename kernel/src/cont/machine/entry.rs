@@ -4,7 +4,7 @@
 //! It runs the guest function through the array call ([`super::call`]) over
 //! the args buffer and tells the trampoline which effect to send back to the
 //! parent: *return* when the guest returned, or *trap*, with the reason in
-//! the effect's low half, when it reported failure or returned holding a
+//! the effect's kind, when it reported failure or returned holding a
 //! kernel lock. The machine knows nothing of the store that made the
 //! continuation: it signals the trap through the effect word it writes
 //! anyway, and the `resume` that receives it (one floor up) makes the trap.

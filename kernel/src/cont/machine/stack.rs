@@ -103,7 +103,8 @@ pub const fn fits(len: usize, args_capacity: usize) -> bool {
 /// `length` follows `docs/spec.md` §1 exactly: 0 from `initialize` until the
 /// function returns, then the number of results written over the
 /// arguments. (Arguments placed before the first resume, by `resume` or
-/// `cont.bind`, are counted by the `ContRef`'s `bound`, not here.)
+/// `cont.bind`, are passed by the `ContRef`'s inbox pointer, not counted
+/// here.)
 #[derive(Debug)]
 #[repr(C)]
 pub struct ArgsObject {

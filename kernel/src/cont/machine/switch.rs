@@ -35,18 +35,22 @@
 use super::stack::{self, ControlContext};
 use core::arch::{asm, global_asm};
 
-/// The message a switch carries in RDI: a discriminant in the high 32 bits
-/// and a handler index in the low 32 bits (for a suspend; for a
+/// The message a switch carries in RDI: a discriminant in the low 32 bits
+/// and a handler index in the high 32 bits (for a suspend; for a
 /// resume_throw the tag's id).
 ///
 /// ```text
 ///  63            32 31             0
 ///  +---------------+---------------+
-///  | discriminant  | handler index |   return 0, resume 1, suspend 2,
+///  | handler index | discriminant  |   return 0, resume 1, suspend 2,
 ///  +---------------+---------------+   switch 3, trap 4, resume_throw 5,
 ///                                      cancel 6, guest failed 7,
 ///                                      returned holding a lock 8
 /// ```
+///
+/// The discriminant is low so that the code that receives an effect tests
+/// it straight in EDI (`test edi, edi`, `cmp edi, 3`), with no shift or
+/// 64-bit constant first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct ControlEffect(pub u64);
@@ -93,7 +97,7 @@ impl ControlEffect {
 
     #[inline]
     pub const fn new(discriminant: u32, handler: u32) -> ControlEffect {
-        ControlEffect(((discriminant as u64) << 32) | handler as u64)
+        ControlEffect(((handler as u64) << 32) | discriminant as u64)
     }
     /// A `suspend` caught by handler number `handler` of the resume.
     #[inline]
@@ -102,11 +106,11 @@ impl ControlEffect {
     }
     #[inline]
     pub const fn discriminant(self) -> u32 {
-        (self.0 >> 32) as u32
+        self.0 as u32
     }
     #[inline]
     pub const fn handler_index(self) -> u32 {
-        self.0 as u32
+        (self.0 >> 32) as u32
     }
 }
 
@@ -349,14 +353,14 @@ mod tests {
     }
 
     #[test]
-    fn control_effect_packs_discriminant_high_and_handler_low() {
+    fn control_effect_packs_discriminant_low_and_handler_high() {
         assert_eq!(ControlEffect::RETURN.0, 0);
-        assert_eq!(ControlEffect::RESUME.0, 0x1_0000_0000);
-        assert_eq!(ControlEffect::suspend(7).0, 0x2_0000_0007);
-        assert_eq!(ControlEffect::SWITCH.0, 0x3_0000_0000);
-        assert_eq!(ControlEffect::TRAP.0, 0x4_0000_0000);
-        assert_eq!(ControlEffect::GUEST_FAILED.0, 0x7_0000_0000);
-        assert_eq!(ControlEffect::RETURNED_HOLDING_LOCK.0, 0x8_0000_0000);
+        assert_eq!(ControlEffect::RESUME.0, 1);
+        assert_eq!(ControlEffect::suspend(7).0, 0x7_0000_0002);
+        assert_eq!(ControlEffect::SWITCH.0, 3);
+        assert_eq!(ControlEffect::TRAP.0, 4);
+        assert_eq!(ControlEffect::GUEST_FAILED.0, 7);
+        assert_eq!(ControlEffect::RETURNED_HOLDING_LOCK.0, 8);
         assert_eq!(
             ControlEffect::suspend(7).discriminant(),
             ControlEffect::SUSPEND_TAG

@@ -26,7 +26,7 @@
 //!   K3.last_ancestor = K2, K2.parent = null, current = K1.
 //! ```
 
-use crate::cont::machine::stack::{ArgsObject, ContStack};
+use crate::cont::machine::stack::{ArgsObject, ContStack, ControlContext};
 use crate::cont::values::val::{ValRaw, ValType};
 
 /// The most values a mailbox holds: a tag's payload or results, a
@@ -82,6 +82,12 @@ pub struct ContRef {
     /// valid only while that resume is on a stack (i.e. while active).
     pub(crate) handlers: *const Handler,
     pub(crate) handlers_len: usize,
+    /// The control context of `stack` (`TOS-0x18`, see
+    /// [`ContStack::control_context`]), kept here so that a switch loads
+    /// it with one instruction instead of computing it from TOS. Written
+    /// with the stack's header by `cont.new`; the stack of a continuation
+    /// does not change while it lives.
+    pub(crate) ctx: *mut ControlContext,
     pub(crate) stack: ContStack,
     /// The args object of `docs/spec.md` §1, pointing into this stack's args buffer.
     pub(crate) args: ArgsObject,
@@ -90,10 +96,12 @@ pub struct ContRef {
     pub(crate) results: &'static [ValType],
     /// Types the next resume/bind must supply (after those already bound).
     pub(crate) expected: &'static [ValType],
-    /// Where the next argument goes: the args buffer while fresh, the
-    /// mailbox while suspended; `bound` values are already there.
+    /// Where the next argument goes: into the args buffer while fresh, the
+    /// mailbox while suspended, after the values `bind` has already put
+    /// there (it moves this on past them). One word, where a base and a
+    /// count would take two writes at every suspend and an add at every
+    /// resume.
     pub(crate) inbox: *mut ValRaw,
-    pub(crate) bound: usize,
     /// The types of the payload in the mailbox after a suspend.
     pub(crate) payload: &'static [ValType],
     /// The mailbox: a suspend's payload on the way out, then the values a
@@ -115,12 +123,12 @@ impl ContRef {
             last_ancestor: core::ptr::null_mut(),
             handlers: core::ptr::null(),
             handlers_len: 0,
+            ctx: core::ptr::null_mut(),
             stack: ContStack::UNALLOCATED,
             args: ArgsObject::EMPTY,
             results: &[],
             expected: &[],
             inbox: core::ptr::null_mut(),
-            bound: 0,
             payload: &[],
             values: [ValRaw::ZERO; MAX_VALUES],
             next_free: core::ptr::null_mut(),
@@ -214,7 +222,7 @@ impl Tag {
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct Handler {
-    key: u64,
+    pub(crate) key: u64,
 }
 
 impl Handler {

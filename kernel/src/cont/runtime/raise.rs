@@ -59,7 +59,7 @@ impl Store {
                 trap.set_origin((*cur).stack.top() as usize);
             }
             self.pending_trap.set(Some(trap));
-            let ctx = (*cur).stack.control_context();
+            let ctx = (*cur).ctx;
             leave(ControlEffect::TRAP, ctx)
         }
     }

@@ -139,6 +139,7 @@ impl Store {
                 params.len(),
                 results.len(),
             );
+            (*c).ctx = (*c).stack.control_context();
             (*c).state = State::Fresh;
             (*c).born = (*c).revision;
             (*c).parent = core::ptr::null_mut();
@@ -146,7 +147,6 @@ impl Store {
             (*c).results = results;
             (*c).expected = params;
             (*c).inbox = (*c).args.data;
-            (*c).bound = 0;
             (*c).payload = &[];
             self.handle(c)
         }
@@ -172,8 +172,8 @@ impl Store {
     ) -> Result<Resumed<R>, Trap> {
         // SAFETY: `live` returns only live records of this store; the
         // arguments are stored once the types are checked to be `A`, and
-        // the inbox has room for `bound + A` values (args buffer capacity
-        // or mailbox).
+        // the inbox has room for `A` values after the bound ones (args
+        // buffer capacity or mailbox).
         unsafe {
             let (c, outer) = self.admit(
                 || self.live(k, "resume"),
@@ -189,7 +189,7 @@ impl Store {
                     }
                     Ok(())
                 },
-                |c| args.store((*c).inbox.add((*c).bound)),
+                |c| args.store((*c).inbox),
             )?;
             self.resume_checked(c, outer, handlers)
         }
@@ -249,11 +249,15 @@ impl Store {
     ) -> Result<Resumed<T>, Trap> {
         // SAFETY: per the contract.
         unsafe {
-            match effect.discriminant() {
-                ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
+            // A suspension is the common way back (a generator, a
+            // scheduler's task): tested first, the rest laid out after it.
+            if core::hint::likely(effect.discriminant() == ControlEffect::SUSPEND_TAG) {
+                return Ok(Resumed::Suspended {
                     handler: effect.handler_index() as usize,
                     cont: self.handle(back),
-                }),
+                });
+            }
+            match effect.discriminant() {
                 ControlEffect::RETURN_TAG => {
                     let results = load((*back).results, (*back).args.data);
                     (*back).state = State::Returned;
@@ -283,9 +287,11 @@ impl Store {
         effect: ControlEffect,
     ) -> (ControlEffect, *mut ContRef) {
         let prev = self.current.get();
-        if prev.is_null() {
-            RUNNING.set(self);
-        }
+        // Set whether or not `prev` is null: inside this store's chain
+        // (`prev` a continuation of it) RUNNING names this store already,
+        // and a store written is one test and branch fewer than a store
+        // tested (admission refused any other store's chain).
+        RUNNING.set(self);
         // SAFETY: `c`, its segment and `prev` are live ContRefs; `outer`'s
         // control context holds the segment's suspension point (or the
         // start trampoline), and `handlers` outlives the switch because
@@ -298,7 +304,7 @@ impl Store {
             // since it is no longer `current`.
             (*c).state = State::Running;
             self.current.set(c);
-            let ctx = (*outer).stack.control_context();
+            let ctx = (*outer).ctx;
             let effect = switch(effect, ctx);
 
             // Back: `current` is whoever returned, suspended or trapped.
@@ -346,9 +352,10 @@ impl Store {
         let c = self.live(k, "payload")?;
         // SAFETY: `live` proved `c` a ContRef of this store, un-consumed; a
         // suspended one has `payload.len()` values in its mailbox
-        // while nothing has been bound over them (`bound == 0`).
+        // while nothing has been bound over them (the inbox is still at the
+        // mailbox's start).
         unsafe {
-            if (*c).state != State::Suspended || (*c).bound != 0 {
+            if (*c).state != State::Suspended || (*c).inbox != (*c).values.as_mut_ptr() {
                 return self.raise(
                     TrapKind::SignatureMismatch,
                     "payload of a continuation that holds none",
@@ -381,8 +388,8 @@ impl Store {
                 );
             }
             (*c).revision += 1;
-            args.store((*c).inbox.add((*c).bound));
-            (*c).bound += n;
+            args.store((*c).inbox);
+            (*c).inbox = (*c).inbox.add(n);
             (*c).expected = &exp[n..];
             Ok(self.handle(c))
         }

@@ -99,23 +99,64 @@ impl Store {
         write: impl FnOnce(*mut ValRaw),
     ) -> Result<(), Trap> {
         self.no_lock_held()?;
-        // SAFETY: `cur` is the running continuation (the caller's contract).
+        let key = Handler::key_of(tag_id, false);
+        // SAFETY: `cur` is the running continuation (the caller's contract),
+        // so its handler list is that of the resume that runs it, still on
+        // a stack.
         unsafe {
-            let Some((k, handler)) = find_in_chain(cur, Handler::key_of(tag_id, false)) else {
+            // The mailbox is the running continuation's own: nothing reads
+            // it until a resume sends values into it, so the payload goes
+            // in before the handler is known (a suspend that finds none
+            // traps, and the mailbox is written again by the next one).
+            write((*cur).values.as_mut_ptr());
+            let effect = if first_handler_is((*cur).handlers, (*cur).handlers_len, key) {
+                // The common case, a suspend to the resume just above whose
+                // first handler names the tag: the segment is `cur` alone
+                // and the handler index 0, so the compiler knows both, and
+                // this path carries its own switch.
+                cut_segment(cur, cur, params, results);
+                (*cur).parent = core::ptr::null_mut();
+                switch(ControlEffect::suspend(0), (*cur).ctx)
+            } else {
+                self.suspend_far(cur, key, params, results)?
+            };
+            if effect.discriminant() > ControlEffect::SWITCH_TAG {
+                let mut failed = Ok(());
+                interrupted(effect, self, &mut failed);
+                return failed;
+            }
+            Ok(())
+        }
+    }
+
+    /// The rest of a `suspend`, out of line: the handler is further than
+    /// the first entry of the resume just above (another entry of it, or
+    /// a resume further out). Searches, cuts the segment, switches, and
+    /// returns the effect that resumed it; traps when no resume handles
+    /// the tag.
+    ///
+    /// # Safety
+    /// As for `suspend_core`, with the payload already in `cur`'s mailbox.
+    #[cold]
+    #[inline(never)]
+    unsafe fn suspend_far(
+        &self,
+        cur: *mut ContRef,
+        key: u64,
+        params: &'static [ValType],
+        results: &'static [ValType],
+    ) -> Result<ControlEffect, Trap> {
+        // SAFETY: per the contract.
+        unsafe {
+            let Some((k, handler)) = search_chain(cur, key) else {
                 return self.raise(
                     TrapKind::UnhandledTag,
                     "no enclosing resume handles the tag",
                 );
             };
-            write((*cur).values.as_mut_ptr());
             cut_segment(cur, k, params, results);
             (*k).parent = core::ptr::null_mut();
-            let ctx = (*k).stack.control_context();
-            let effect = switch(ControlEffect::suspend(handler as u32), ctx);
-            if effect.discriminant() > ControlEffect::SWITCH_TAG {
-                return self.interrupted(effect);
-            }
-            Ok(())
+            Ok(switch(ControlEffect::suspend(handler as u32), (*k).ctx))
         }
     }
 
@@ -147,6 +188,7 @@ impl Store {
         // `cur` is the running continuation; `store` writes `A::TYPES`'s
         // slots.
         unsafe {
+            self.switch_target_takes(t, A::TYPES)?;
             self.switch_core(
                 cur,
                 t,
@@ -183,10 +225,77 @@ impl Store {
         Ok((cur, t))
     }
 
+    /// Traps unless the switch target `t` expects `arg_types` and then a
+    /// continuation: the check of the target's own types that the dynamic
+    /// doors make after its handle (`switch_entry`) and before
+    /// `switch_core`. A typed target's types are the compiler's to check.
+    ///
+    /// # Safety
+    /// `t` is a live ContRef of this store.
+    #[inline(always)]
+    pub(crate) unsafe fn switch_target_takes(
+        &self,
+        t: *mut ContRef,
+        arg_types: &[ValType],
+    ) -> Result<(), Trap> {
+        let n = arg_types.len();
+        // SAFETY: per the contract.
+        let exp = unsafe { (*t).expected };
+        if exp.len() != n + 1 || exp[..n] != *arg_types || exp[n] != ValType::ContRef {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch target does not take these args and a continuation",
+            );
+        }
+        Ok(())
+    }
+
+    /// The `switch` of the typed door (`Tag::switch`): `t` at `revision`
+    /// is the record of a typed handle of this store that takes no
+    /// arguments but a continuation, so neither the handle's store nor the
+    /// target's types are checked here (the compiler did); the checks that
+    /// stay are the dynamic door's others, in its order: a continuation
+    /// runs, no lock is held, the handle is not used up, then (in
+    /// `switch_core`) the handler and the target's result types against
+    /// the replaced segment's.
+    ///
+    /// # Safety
+    /// `t` is a ContRef of this store, and a continuation at `revision` of
+    /// it expects exactly one continuation.
+    #[inline(always)]
+    pub(crate) unsafe fn switch_typed<R: WasmValues>(
+        &self,
+        t: *mut ContRef,
+        revision: u64,
+        tag_id: u32,
+    ) -> Result<R, Trap> {
+        let cur = self.current.get();
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        }
+        self.no_lock_held()?;
+        if R::TYPES.len() > MAX_VALUES {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "switch expects more values than a mailbox holds",
+            );
+        }
+        // SAFETY: per the contract `t` is this store's, so readable; at its
+        // revision it is live, takes a continuation, and gets our handle.
+        unsafe {
+            if (*t).revision != revision {
+                return self.raise(TrapKind::ConsumedContinuation, "switch");
+            }
+            self.switch_core(cur, t, Handler::key_of(tag_id, true), &[], R::TYPES, |_| {})?;
+            Ok(R::load((*cur).values.as_ptr()))
+        }
+    }
+
     /// The body of every `switch` (`Store::switch`, the raw door's
-    /// `switch_raw`), once the running continuation and the target's
-    /// handle are known good: checks that the target takes `arg_types` and
-    /// a continuation and returns what the segment it replaces returns,
+    /// `switch_raw`, the typed door's `switch_typed`), once the running
+    /// continuation, the target's handle and its types are known good
+    /// (`switch_target_takes`): checks that the target returns what the
+    /// segment it replaces returns,
     /// finds the handler, hands the target `write`'s arguments and our
     /// handle, cuts our segment (expecting `expected` when it is next
     /// resumed or switched to) and switches. `key` is the switch tag's
@@ -209,23 +318,44 @@ impl Store {
         expected: &'static [ValType],
         write: impl FnOnce(*mut ValRaw),
     ) -> Result<(), Trap> {
-        let n = arg_types.len();
         // SAFETY: per the contract; `cur` and its parents are the live
         // running chain (as in `suspend`).
         unsafe {
-            let exp = (*t).expected;
-            if exp.len() != n + 1 || exp[..n] != *arg_types || exp[n] != ValType::ContRef {
-                return self.raise(
-                    TrapKind::SignatureMismatch,
-                    "switch target does not take these args and a continuation",
-                );
+            // As in `suspend_core`: the handler in the first entry of the
+            // resume just above is the common case, and its path has a copy
+            // of the rest with the segment (`cur` alone) known.
+            if first_handler_is((*cur).handlers, (*cur).handlers_len, key) {
+                return self.switch_to(cur, t, cur, arg_types.len(), expected, write);
             }
-            let Some((k, _)) = find_in_chain(cur, key) else {
+            let Some((k, _)) = search_chain(cur, key) else {
                 return self.raise(
                     TrapKind::UnhandledTag,
                     "no enclosing resume has a switch handler for the tag",
                 );
             };
+            self.switch_to(cur, t, k, arg_types.len(), expected, write)
+        }
+    }
+
+    /// The rest of `switch_core` once the handler's resume is found in
+    /// `k`'s list: the target's result types, the cut, the switch.
+    ///
+    /// # Safety
+    /// As for `switch_core`, with `k` the running chain's record whose
+    /// handler list holds the switch tag's entry, `n` the count of
+    /// arguments `write` writes.
+    #[inline(always)]
+    unsafe fn switch_to(
+        &self,
+        cur: *mut ContRef,
+        t: *mut ContRef,
+        k: *mut ContRef,
+        n: usize,
+        expected: &'static [ValType],
+        write: impl FnOnce(*mut ValRaw),
+    ) -> Result<(), Trap> {
+        // SAFETY: per the contract.
+        unsafe {
             // The handler's resume gets the results of whatever returns to
             // it, so the target must return what `k` returns.
             let t_outer = (*t).last_ancestor;
@@ -237,7 +367,7 @@ impl Store {
             }
             // The target is consumed and gets args + our handle.
             (*t).revision += 1;
-            let dest = (*t).inbox.add((*t).bound);
+            let dest = (*t).inbox;
             write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
             // Our segment cur..k becomes suspended.
@@ -245,8 +375,8 @@ impl Store {
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and
             // control context (the handler's resume point).
-            let t_ctx = (*t_outer).stack.control_context();
-            let k_ctx = (*k).stack.control_context();
+            let t_ctx = (*t_outer).ctx;
+            let k_ctx = (*k).ctx;
             (*t_outer).parent = (*k).parent;
             (*t_outer).handlers = (*k).handlers;
             (*t_outer).handlers_len = (*k).handlers_len;
@@ -257,44 +387,65 @@ impl Store {
             // `k_ctx`, and control goes where `t_ctx` pointed.
             let effect = switch_through(ControlEffect::SWITCH, k_ctx, t_ctx);
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
-                return self.interrupted(effect);
+                let mut failed = Ok(());
+                interrupted(effect, self, &mut failed);
+                return failed;
             }
             Ok(())
         }
     }
+}
 
-    /// What a pending `suspend` or `switch` returns when its continuation
-    /// is not resumed with values but cancelled (a drop) or thrown into
-    /// (`resume_throw`, the tag's id in the effect's low half).
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn interrupted<T>(&self, effect: ControlEffect) -> Result<T, Trap> {
-        if effect.discriminant() == ControlEffect::RESUME_THROW_TAG {
-            let tag = effect.handler_index();
-            self.raise(
-                TrapKind::Exception { tag },
-                "exception thrown at the suspension point",
-            )
-        } else {
-            self.raise(
-                TrapKind::Cancelled,
-                "the suspended continuation was dropped",
-            )
-        }
-    }
+/// Whether the first entry of the handler list `list` (`len` entries) is
+/// `key`: the handler search's first step, inline on the hot path.
+///
+/// # Safety
+/// `list` holds `len` readable entries.
+#[inline(always)]
+unsafe fn first_handler_is(list: *const Handler, len: usize, key: u64) -> bool {
+    // SAFETY: the first entry is read only when there is one.
+    len != 0 && unsafe { (*list).key } == key
+}
+
+/// What a pending `suspend` or `switch` returns when its continuation is
+/// not resumed with values but cancelled (a drop) or thrown into
+/// (`resume_throw`, the tag's id in the effect's high half): `Err` of the
+/// trap, written to `out`. The effect is the first argument and the result
+/// is not returned (a `Result<_, Trap>` is returned through a hidden
+/// pointer, which would take RDI): so the effect stays in RDI, where the
+/// switch left it, and the hot path does not copy it aside before its
+/// test.
+#[cold]
+#[inline(never)]
+pub(crate) fn interrupted(effect: ControlEffect, store: &Store, out: &mut Result<(), Trap>) {
+    *out = if effect.discriminant() == ControlEffect::RESUME_THROW_TAG {
+        let tag = effect.handler_index();
+        store.raise::<()>(
+            TrapKind::Exception { tag },
+            "exception thrown at the suspension point",
+        )
+    } else {
+        store.raise::<()>(
+            TrapKind::Cancelled,
+            "the suspended continuation was dropped",
+        )
+    };
 }
 
 /// The handler search: from the running continuation `cur` out through its
 /// parents, the first whose resume's handler list holds `key` (see
 /// [`Handler::key`]); that continuation (the outermost of the segment to
-/// suspend) and the entry's index.
+/// suspend) and the entry's index. Out of line: `suspend_core` and
+/// `switch_core` look at the first entry of `cur`'s own list inline
+/// ([`first_handler_is`]) and come here only when it is not the one.
 ///
 /// # Safety
 /// `cur` and its parents are live ContRefs of the running chain, each
 /// one's handler list that of a resume still on a stack (the one that made
 /// it active).
-#[inline(always)]
-unsafe fn find_in_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {
+#[cold]
+#[inline(never)]
+unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usize)> {
     let mut k = cur;
     loop {
         // SAFETY: per the contract.
@@ -331,6 +482,5 @@ unsafe fn cut_segment(
         (*cur).payload = payload;
         (*cur).expected = expected;
         (*cur).inbox = (*cur).values.as_mut_ptr();
-        (*cur).bound = 0;
     }
 }

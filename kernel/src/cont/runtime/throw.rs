@@ -71,7 +71,7 @@ impl Store {
     /// The body of both doors' `resume_throw`, once the handle is used and
     /// the exception recorded: a fresh continuation never runs its
     /// function, the exception is the end of it; a suspended one is resumed
-    /// with the resume_throw effect (the tag's id in its low half).
+    /// with the resume_throw effect (the tag's id in its high half).
     ///
     /// # Safety
     /// `c` is a live ContRef of this store whose revision has just moved

@@ -3,7 +3,7 @@
 //!
 //! Why one mode: CI and the README run one command and read one count.
 //! Without suites named: the host tests (`cargo test -p kernel -p
-//! kernel-tests -p builder`), the public surface (`surface.rs`), every in-kernel suite
+//! kernel-tests -p builder -p bundle`), the public surface (`surface.rs`), every in-kernel suite
 //! (`run.rs`, in parallel), the GDB test (`gdb_test.rs`), the `.wast`
 //! runner end to end (below) and the WASI examples (`program.rs`: built
 //! from source, run by `./qemu-run.sh run`, compared with Wasmtime). With
@@ -110,7 +110,8 @@ pub fn test(env: &Env, all: Vec<String>, named: &[String], jobs: Option<usize>) 
 
 /// Host-side unit tests of the pure logic (cargo test on the host
 /// target): the kernel crate's, its host suites (the package
-/// `kernel-tests`, `kernel/tests/`), and the runner's own. Their output goes to
+/// `kernel-tests`, `kernel/tests/`), the runner's own and the bundle
+/// formats'. Their output goes to
 /// `target/host-tests.log`; their `test ... ` lines are printed and their
 /// counts added.
 fn host_tests(env: &Env, c: &mut Counts) {
@@ -126,6 +127,8 @@ fn host_tests(env: &Env, c: &mut Counts) {
                 "kernel-tests",
                 "-p",
                 "builder",
+                "-p",
+                "bundle",
             ])
             .stdout(file.try_clone()?)
             .stderr(file)

@@ -370,8 +370,9 @@ impl Store {
             let dest = (*t).inbox;
             write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
-            // Our segment cur..k becomes suspended.
-            cut_segment(cur, k, &[], expected);
+            // Our segment cur..k becomes suspended; a switch sends no
+            // payload (`cut_empty`).
+            cut_empty(cur, k, expected);
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and
             // control context (the handler's resume point).
@@ -458,6 +459,28 @@ unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usi
         if k.is_null() {
             return None;
         }
+    }
+}
+
+/// `cut_segment` with no payload, as every `switch` cuts: the payload's
+/// type list becomes the empty sub-slice of the one recorded before
+/// (`payload[..0]`), so only its length is written (the pointer of an
+/// empty slice is any well-aligned one, and it keeps its own), one store
+/// fewer than writing `&[]` whole. A handle of the switched-out
+/// continuation reads no payload, then: its mailbox holds none.
+///
+/// # Safety
+/// As for `cut_segment`.
+#[inline(always)]
+unsafe fn cut_empty(cur: *mut ContRef, k: *mut ContRef, expected: &'static [ValType]) {
+    // SAFETY: per the contract, `cur` is a live ContRef.
+    unsafe {
+        (*cur).state = State::Suspended;
+        (*cur).last_ancestor = k;
+        let before: &'static [ValType] = (*cur).payload;
+        (*cur).payload = &before[..0];
+        (*cur).expected = expected;
+        (*cur).inbox = (*cur).values.as_mut_ptr();
     }
 }
 

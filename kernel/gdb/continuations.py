@@ -449,8 +449,12 @@ def describe(c, stores):
 
 
 def parent_text(c, stores):
+    # `parent` means something only while the continuation is active: a
+    # suspend leaves the outermost's word as it was (no cut on the hot path).
+    if c.state not in ("Running", "Parent"):
+        return "-"
     if c.parent == 0:
-        return "kernel" if c.state in ("Running", "Parent") else "-"
+        return "kernel"
     p = find_cont(c.parent, stores)
     return p.name if p is not None else "%#x" % c.parent
 

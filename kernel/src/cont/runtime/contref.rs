@@ -23,7 +23,8 @@
 //!   kernel --resume--> K1 --resume--> K2 --resume--> K3 (current)
 //!   parent:    null     ^     K1       ^     K2
 //!   K3 suspends to K1's resume: segment K3..K2, handle -> K3,
-//!   K3.last_ancestor = K2, K2.parent = null, current = K1.
+//!   K3.last_ancestor = K2, current = K1 (K2.parent still says K1, and
+//!   means nothing until a resume of the segment writes it again).
 //! ```
 
 use crate::cont::machine::stack::{ArgsObject, ContStack, ControlContext};
@@ -74,7 +75,9 @@ pub struct ContRef {
     /// continuation: a handle with an older revision named an earlier one.
     pub(crate) born: u64,
     /// The continuation that resumed this one (null: the kernel's stack).
-    /// Meaningful while active, and inside a suspended segment.
+    /// Meaningful while active, and inside a suspended segment; the
+    /// outermost of a suspended segment keeps a stale one (a suspend does
+    /// not cut it: the next resume writes it, and nothing reads it before).
     pub(crate) parent: *mut ContRef,
     /// While suspended: the outermost `ContRef` of the segment. Fresh: self.
     pub(crate) last_ancestor: *mut ContRef,

@@ -115,7 +115,6 @@ impl Store {
                 // and the handler index 0, so the compiler knows both, and
                 // this path carries its own switch.
                 cut_segment(cur, cur, params, results);
-                (*cur).parent = core::ptr::null_mut();
                 switch(ControlEffect::suspend(0), (*cur).ctx)
             } else {
                 self.suspend_far(cur, key, params, results)?
@@ -155,7 +154,6 @@ impl Store {
                 );
             };
             cut_segment(cur, k, params, results);
-            (*k).parent = core::ptr::null_mut();
             Ok(switch(ControlEffect::suspend(handler as u32), (*k).ctx))
         }
     }
@@ -381,7 +379,6 @@ impl Store {
             (*t_outer).parent = (*k).parent;
             (*t_outer).handlers = (*k).handlers;
             (*t_outer).handlers_len = (*k).handlers_len;
-            (*k).parent = core::ptr::null_mut();
             (*t).state = State::Running;
             self.current.set(t);
             // The handler's resume point moves into `t_ctx`, ours into
@@ -486,8 +483,9 @@ unsafe fn cut_empty(cur: *mut ContRef, k: *mut ContRef, expected: &'static [ValT
 
 /// Marks `cur ..= k` as one suspended segment, its handle naming `cur`:
 /// what `cur` sent (`payload` types, in its mailbox) and what its next
-/// resume must send (`expected`, into the mailbox). The caller cuts `k`
-/// off its parent.
+/// resume must send (`expected`, into the mailbox). `k`'s `parent` is
+/// left as it was: it means nothing while `k` is suspended, and the next
+/// resume of the segment writes it.
 ///
 /// # Safety
 /// `cur` is the running continuation and `k` an ancestor of it (or `cur`).

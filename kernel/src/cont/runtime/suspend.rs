@@ -369,8 +369,8 @@ impl Store {
             write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
             // Our segment cur..k becomes suspended; a switch sends no
-            // payload (`cut_empty`).
-            cut_empty(cur, k, expected);
+            // payload.
+            cut_segment(cur, k, &[], expected);
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and
             // control context (the handler's resume point).
@@ -459,28 +459,6 @@ unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usi
     }
 }
 
-/// `cut_segment` with no payload, as every `switch` cuts: the payload's
-/// type list becomes the empty sub-slice of the one recorded before
-/// (`payload[..0]`), so only its length is written (the pointer of an
-/// empty slice is any well-aligned one, and it keeps its own), one store
-/// fewer than writing `&[]` whole. A handle of the switched-out
-/// continuation reads no payload, then: its mailbox holds none.
-///
-/// # Safety
-/// As for `cut_segment`.
-#[inline(always)]
-unsafe fn cut_empty(cur: *mut ContRef, k: *mut ContRef, expected: &'static [ValType]) {
-    // SAFETY: per the contract, `cur` is a live ContRef.
-    unsafe {
-        (*cur).state = State::Suspended;
-        (*cur).last_ancestor = k;
-        let before: &'static [ValType] = (*cur).payload;
-        (*cur).payload = &before[..0];
-        (*cur).expected = expected;
-        (*cur).inbox = (*cur).values.as_mut_ptr();
-    }
-}
-
 /// Marks `cur ..= k` as one suspended segment, its handle naming `cur`:
 /// what `cur` sent (`payload` types, in its mailbox) and what its next
 /// resume must send (`expected`, into the mailbox). `k`'s `parent` is
@@ -500,8 +478,31 @@ unsafe fn cut_segment(
     unsafe {
         (*cur).state = State::Suspended;
         (*cur).last_ancestor = k;
-        (*cur).payload = payload;
-        (*cur).expected = expected;
+        set_types(&raw mut (*cur).payload, payload);
+        set_types(&raw mut (*cur).expected, expected);
         (*cur).inbox = (*cur).values.as_mut_ptr();
+    }
+}
+
+/// Records the type list `types` in `field`. An empty list becomes the
+/// empty sub-slice of the one recorded before (`field[..0]`), so only its
+/// length is written: the pointer of an empty slice may be any
+/// well-aligned one, and it keeps its own. `cut_segment` is inlined where
+/// the types are constants (every switch's payload, the generic doors'
+/// type lists), and there the test folds away: one store instead of two
+/// for each empty list.
+///
+/// # Safety
+/// `field` is a type-list field of a live ContRef.
+#[inline(always)]
+unsafe fn set_types(field: *mut &'static [ValType], types: &'static [ValType]) {
+    // SAFETY: per the contract.
+    unsafe {
+        if types.is_empty() {
+            let before: &'static [ValType] = *field;
+            *field = &before[..0];
+        } else {
+            *field = types;
+        }
     }
 }

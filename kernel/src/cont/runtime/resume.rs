@@ -147,7 +147,8 @@ impl Store {
             (*c).results = results;
             (*c).expected = params;
             (*c).inbox = (*c).args.data;
-            (*c).payload = &[];
+            // No payload yet: the length alone (`set_types`).
+            super::suspend::set_types(&raw mut (*c).payload, &[]);
             self.handle(c)
         }
     }

@@ -495,7 +495,7 @@ unsafe fn cut_segment(
 /// # Safety
 /// `field` is a type-list field of a live ContRef.
 #[inline(always)]
-unsafe fn set_types(field: *mut &'static [ValType], types: &'static [ValType]) {
+pub(crate) unsafe fn set_types(field: *mut &'static [ValType], types: &'static [ValType]) {
     // SAFETY: per the contract.
     unsafe {
         if types.is_empty() {

@@ -41,15 +41,22 @@ pub enum State {
     /// Made by `cont.new`, never run: its stack is suspended at the start
     /// trampoline.
     Fresh,
-    /// The innermost running continuation (the store's `current`).
+    /// The innermost running continuation (the store's `current`). What a
+    /// handle cannot report (no live handle names a running continuation)
+    /// and a resume or switch does not write: the record of a running
+    /// continuation keeps `Fresh` or `Suspended` until it suspends or ends.
+    /// The handler search writes it to the members it passes (they become
+    /// the inner members of the segment a suspend cuts), and GDB reports
+    /// it for the store's `current`.
     Running,
     /// Running, but it has resumed another continuation that is running
     /// now; it continues when that one returns or suspends past it. The
     /// inner members of a suspended segment are in this state too (they
     /// are still each other's parents, waiting inside their `resume`
     /// calls); only the innermost, whose handle the suspension returned,
-    /// is `Suspended`. Never written to a record: `Store::state` reports it
-    /// for a record marked `Running` that is not the store's `current`.
+    /// is `Suspended`. Never written to a record: `Store::state` and GDB
+    /// report it for a record marked `Running` that is not the store's
+    /// `current` (GDB also for a member of the chain from `current`).
     Parent,
     /// Stopped by a suspend or switch; its handle can resume it.
     Suspended,

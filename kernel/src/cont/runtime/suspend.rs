@@ -379,7 +379,6 @@ impl Store {
             (*t_outer).parent = (*k).parent;
             (*t_outer).handlers = (*k).handlers;
             (*t_outer).handlers_len = (*k).handlers_len;
-            (*t).state = State::Running;
             self.current.set(t);
             // The handler's resume point moves into `t_ctx`, ours into
             // `k_ctx`, and control goes where `t_ctx` pointed.
@@ -452,9 +451,17 @@ unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usi
                 return Some((k, i));
             }
             k = (*k).parent;
-        }
-        if k.is_null() {
-            return None;
+            if k.is_null() {
+                return None;
+            }
+            // A member of the chain above `cur`: of the segment to suspend
+            // if the search ends here or further out. A resume writes no
+            // state, so it may still say `Fresh` or `Suspended` from before
+            // it ran, and the store's drop finds the segments it cancels by
+            // their `Suspended` innermost: mark it (`Store::state` and GDB
+            // report it as `Parent`). Only a search past `cur`'s own resume
+            // comes here; the hot path's segment is `cur` alone.
+            (*k).state = State::Running;
         }
     }
 }

@@ -158,9 +158,14 @@ class Cont:
         self.addr = addr
         self.value = gdb.Value(addr).cast(contref_type().pointer()).dereference()
         self.state = enum_name(self.value["state"])
-        # The hot path never writes `Parent`: a record marked Running that
-        # is not its store's `current` is a parent (as `Store::state` says).
-        if self.state == "Running" and addr != store.current:
+        # The hot path writes neither `Running` nor `Parent`: the running
+        # chain is the walk from the store's `current` through `parent`
+        # (`store.active`); a record marked Running off that chain is an
+        # inner member of a suspended segment, a parent (as `Store::state`
+        # says).
+        if addr == store.current:
+            self.state = "Running"
+        elif addr in store.active or self.state == "Running":
             self.state = "Parent"
         self.revision = int(self.value["revision"])
         self.top = int(self.value["stack"]["top"])
@@ -208,6 +213,11 @@ class StoreView:
         self.value = gdb.Value(addr).cast(store_type().pointer()).dereference()
         self.id = int(self.value["id"])
         self.current = int(unwrap(self.value["current"]))
+        self.active = set()
+        c = self.current
+        while c != 0 and c not in self.active:
+            self.active.add(c)
+            c = int(gdb.Value(c).cast(contref_type().pointer()).dereference()["parent"])
         self.conts = [Cont(self, i, a) for i, a in enumerate(vec_words(self.value["all"]))]
 
     def live(self):
@@ -449,8 +459,12 @@ def describe(c, stores):
 
 
 def parent_text(c, stores):
+    # `parent` means something only while the continuation is active: a
+    # suspend leaves the outermost's word as it was (no cut on the hot path).
+    if c.state not in ("Running", "Parent"):
+        return "-"
     if c.parent == 0:
-        return "kernel" if c.state in ("Running", "Parent") else "-"
+        return "kernel"
     p = find_cont(c.parent, stores)
     return p.name if p is not None else "%#x" % c.parent
 

@@ -218,3 +218,50 @@ fn dropping_the_store_cancels_what_is_still_suspended() {
     drop(s);
     assert_eq!(drops.get(), 3);
 }
+
+/// K2 suspends once to the kernel, is resumed, and resumes K3, which
+/// suspends past K2's own resume to the kernel's: the segment K3..K2.
+/// A resume writes no state, so K2's record said `Suspended` from its
+/// first suspend until the search marked it on its way out; the store's
+/// drop cancels the segment once, through K3, and each guest's frame
+/// drops its witness once.
+#[test]
+fn a_store_drop_cancels_a_segment_whose_outer_member_had_suspended_before_as_one_segment() {
+    let s = store();
+    let t = s.tag_new(&[], &[]).unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let d3 = drops.clone();
+    let k3_fn = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let _w = Witness(d3.clone());
+            s.suspend::<_, ()>(t, ())?;
+            Ok(())
+        })
+        .unwrap();
+    let d2 = drops.clone();
+    let k2_fn = s
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let _w = Witness(d2.clone());
+            s.suspend::<_, ()>(t, ())?;
+            let k3 = s.cont_new(k3_fn)?;
+            s.resume::<_, ()>(k3, (), &[])?;
+            Ok(())
+        })
+        .unwrap();
+    let k2 = s.cont_new(k2_fn).unwrap();
+    let Ok(Resumed::Suspended { cont: k2, .. }) = s.resume::<_, ()>(k2, (), &[Handler::suspend(t)])
+    else {
+        panic!("K2's first suspend");
+    };
+    let Ok(Resumed::Suspended { cont: k3, .. }) = s.resume::<_, ()>(k2, (), &[Handler::suspend(t)])
+    else {
+        panic!("K3's suspend past K2");
+    };
+    assert_eq!(
+        (s.state(k2), s.state(k3)),
+        (Some(State::Consumed), Some(State::Suspended))
+    );
+    assert_eq!(drops.get(), 0);
+    drop(s);
+    assert_eq!(drops.get(), 2);
+}

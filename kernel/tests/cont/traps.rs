@@ -137,3 +137,33 @@ fn frame_pointer_walk_from_a_continuation_reaches_the_parent_stack() {
         "{parent:#x} vs {here:#x}"
     );
 }
+
+#[test]
+fn a_segment_suspended_under_a_guest_and_resumed_by_the_kernel_finds_no_handler_of_that_guest() {
+    // The suspend leaves the segment's `parent` as it was (naming the
+    // guest that resumed it); the kernel's resume writes it again, so the
+    // second suspend's search stops at the kernel's stack.
+    let s = store();
+    let t = s.tag_new(&[], &[]).unwrap();
+    let inner = s
+        .func_wrap(move |s, ()| -> Result<(), Trap> {
+            loop {
+                s.suspend::<_, ()>(t, ())?;
+            }
+        })
+        .unwrap();
+    let outer = s
+        .func_wrap(move |s, ()| -> Result<ContObj, Trap> {
+            let k = s.cont_new(inner)?;
+            let (handler, k) = suspended::<()>(s.resume(k, (), &[Handler::suspend(t)]));
+            assert_eq!(handler, 0);
+            Ok(k)
+        })
+        .unwrap();
+    let a = s.cont_new(outer).unwrap();
+    let k: ContObj = returned(s.resume(a, (), &[]));
+    let trap = trapped(s.resume::<_, ()>(k, (), &[]));
+    assert_eq!(trap.kind(), TrapKind::UnhandledTag);
+    assert_eq!(s.state(k), Some(State::Trapped));
+    assert_eq!(s.outstanding_stacks(), 0);
+}

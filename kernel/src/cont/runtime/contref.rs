@@ -23,7 +23,8 @@
 //!   kernel --resume--> K1 --resume--> K2 --resume--> K3 (current)
 //!   parent:    null     ^     K1       ^     K2
 //!   K3 suspends to K1's resume: segment K3..K2, handle -> K3,
-//!   K3.last_ancestor = K2, K2.parent = null, current = K1.
+//!   K3.last_ancestor = K2, current = K1 (K2.parent still says K1, and
+//!   means nothing until a resume of the segment writes it again).
 //! ```
 
 use crate::cont::machine::stack::{ArgsObject, ContStack, ControlContext};
@@ -40,15 +41,22 @@ pub enum State {
     /// Made by `cont.new`, never run: its stack is suspended at the start
     /// trampoline.
     Fresh,
-    /// The innermost running continuation (the store's `current`).
+    /// The innermost running continuation (the store's `current`). What a
+    /// handle cannot report (no live handle names a running continuation)
+    /// and a resume or switch does not write: the record of a running
+    /// continuation keeps `Fresh` or `Suspended` until it suspends or ends.
+    /// The handler search writes it to the members it passes (they become
+    /// the inner members of the segment a suspend cuts), and GDB reports
+    /// it for the store's `current`.
     Running,
     /// Running, but it has resumed another continuation that is running
     /// now; it continues when that one returns or suspends past it. The
     /// inner members of a suspended segment are in this state too (they
     /// are still each other's parents, waiting inside their `resume`
     /// calls); only the innermost, whose handle the suspension returned,
-    /// is `Suspended`. Never written to a record: `Store::state` reports it
-    /// for a record marked `Running` that is not the store's `current`.
+    /// is `Suspended`. Never written to a record: `Store::state` and GDB
+    /// report it for a record marked `Running` that is not the store's
+    /// `current` (GDB also for a member of the chain from `current`).
     Parent,
     /// Stopped by a suspend or switch; its handle can resume it.
     Suspended,
@@ -74,7 +82,9 @@ pub struct ContRef {
     /// continuation: a handle with an older revision named an earlier one.
     pub(crate) born: u64,
     /// The continuation that resumed this one (null: the kernel's stack).
-    /// Meaningful while active, and inside a suspended segment.
+    /// Meaningful while active, and inside a suspended segment; the
+    /// outermost of a suspended segment keeps a stale one (a suspend does
+    /// not cut it: the next resume writes it, and nothing reads it before).
     pub(crate) parent: *mut ContRef,
     /// While suspended: the outermost `ContRef` of the segment. Fresh: self.
     pub(crate) last_ancestor: *mut ContRef,

@@ -23,9 +23,9 @@ impl Store {
         let c = self.lookup(k)?;
         // SAFETY: `lookup` returns only ContRefs of this store's table.
         let (revision, born, mut state) = unsafe { ((*c).revision, (*c).born, (*c).state) };
-        // The record of an active continuation says `Running` whether it
-        // is the innermost or waits inside a `resume` of its own (the hot
-        // path does not write the difference): only `current` runs.
+        // An inner member of a suspended segment says `Running` (the
+        // handler search marked it): a parent. (A record that runs keeps
+        // the state it had, but no live handle names it.)
         if state == State::Running && c != self.current.get() {
             state = State::Parent;
         }

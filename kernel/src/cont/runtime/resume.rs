@@ -147,7 +147,8 @@ impl Store {
             (*c).results = results;
             (*c).expected = params;
             (*c).inbox = (*c).args.data;
-            (*c).payload = &[];
+            // No payload yet: the length alone (`set_types`).
+            super::suspend::set_types(&raw mut (*c).payload, &[]);
             self.handle(c)
         }
     }
@@ -300,9 +301,11 @@ impl Store {
             (*outer).parent = prev;
             (*outer).handlers = handlers.as_ptr();
             (*outer).handlers_len = handlers.len();
-            // `prev` keeps its `Running`: `state` reports it as `Parent`,
-            // since it is no longer `current`.
-            (*c).state = State::Running;
+            // No state is written: the record keeps `Fresh` or
+            // `Suspended` while it runs (no live handle names it, and the
+            // chain from `current` says who is active); a suspend writes
+            // `Suspended` again, and the search for a handler further out
+            // marks the inner members of its segment (`search_chain`).
             self.current.set(c);
             let ctx = (*outer).ctx;
             let effect = switch(effect, ctx);

@@ -19,7 +19,8 @@
 //!   `current` to the continuation and switches through `outer`'s control
 //!   context;
 //! * the *suspender* finds the handler, puts its payload in its mailbox,
-//!   cuts the segment off (`last_ancestor`, `K_outer.parent = null`) and
+//!   cuts the segment off (`last_ancestor`; `K_outer.parent` is left for
+//!   the next resume to write) and
 //!   switches through `K_outer`'s control context, leaving `current` alone;
 //! * back in `resume`, `current` still names whoever came back (the one
 //!   that returned, suspended or trapped) and is reset to the resumer's own

@@ -115,7 +115,6 @@ impl Store {
                 // and the handler index 0, so the compiler knows both, and
                 // this path carries its own switch.
                 cut_segment(cur, cur, params, results);
-                (*cur).parent = core::ptr::null_mut();
                 switch(ControlEffect::suspend(0), (*cur).ctx)
             } else {
                 self.suspend_far(cur, key, params, results)?
@@ -155,7 +154,6 @@ impl Store {
                 );
             };
             cut_segment(cur, k, params, results);
-            (*k).parent = core::ptr::null_mut();
             Ok(switch(ControlEffect::suspend(handler as u32), (*k).ctx))
         }
     }
@@ -370,7 +368,8 @@ impl Store {
             let dest = (*t).inbox;
             write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
-            // Our segment cur..k becomes suspended.
+            // Our segment cur..k becomes suspended; a switch sends no
+            // payload.
             cut_segment(cur, k, &[], expected);
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and
@@ -380,8 +379,6 @@ impl Store {
             (*t_outer).parent = (*k).parent;
             (*t_outer).handlers = (*k).handlers;
             (*t_outer).handlers_len = (*k).handlers_len;
-            (*k).parent = core::ptr::null_mut();
-            (*t).state = State::Running;
             self.current.set(t);
             // The handler's resume point moves into `t_ctx`, ours into
             // `k_ctx`, and control goes where `t_ctx` pointed.
@@ -454,17 +451,26 @@ unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usi
                 return Some((k, i));
             }
             k = (*k).parent;
-        }
-        if k.is_null() {
-            return None;
+            if k.is_null() {
+                return None;
+            }
+            // A member of the chain above `cur`: of the segment to suspend
+            // if the search ends here or further out. A resume writes no
+            // state, so it may still say `Fresh` or `Suspended` from before
+            // it ran, and the store's drop finds the segments it cancels by
+            // their `Suspended` innermost: mark it (`Store::state` and GDB
+            // report it as `Parent`). Only a search past `cur`'s own resume
+            // comes here; the hot path's segment is `cur` alone.
+            (*k).state = State::Running;
         }
     }
 }
 
 /// Marks `cur ..= k` as one suspended segment, its handle naming `cur`:
 /// what `cur` sent (`payload` types, in its mailbox) and what its next
-/// resume must send (`expected`, into the mailbox). The caller cuts `k`
-/// off its parent.
+/// resume must send (`expected`, into the mailbox). `k`'s `parent` is
+/// left as it was: it means nothing while `k` is suspended, and the next
+/// resume of the segment writes it.
 ///
 /// # Safety
 /// `cur` is the running continuation and `k` an ancestor of it (or `cur`).
@@ -479,8 +485,31 @@ unsafe fn cut_segment(
     unsafe {
         (*cur).state = State::Suspended;
         (*cur).last_ancestor = k;
-        (*cur).payload = payload;
-        (*cur).expected = expected;
+        set_types(&raw mut (*cur).payload, payload);
+        set_types(&raw mut (*cur).expected, expected);
         (*cur).inbox = (*cur).values.as_mut_ptr();
+    }
+}
+
+/// Records the type list `types` in `field`. An empty list becomes the
+/// empty sub-slice of the one recorded before (`field[..0]`), so only its
+/// length is written: the pointer of an empty slice may be any
+/// well-aligned one, and it keeps its own. `cut_segment` is inlined where
+/// the types are constants (every switch's payload, the generic doors'
+/// type lists), and there the test folds away: one store instead of two
+/// for each empty list.
+///
+/// # Safety
+/// `field` is a type-list field of a live ContRef.
+#[inline(always)]
+pub(crate) unsafe fn set_types(field: *mut &'static [ValType], types: &'static [ValType]) {
+    // SAFETY: per the contract.
+    unsafe {
+        if types.is_empty() {
+            let before: &'static [ValType] = *field;
+            *field = &before[..0];
+        } else {
+            *field = types;
+        }
     }
 }

@@ -323,4 +323,24 @@ mod tests {
         );
         assert_eq!(read_serial("\u{1}run: start\npartial").1, None);
     }
+
+    #[test]
+    fn a_wat_syntax_error_names_the_file_line_and_column_and_shows_the_line() {
+        let dir = std::env::temp_dir().join(format!("wat-syntax-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("broken.wat");
+        std::fs::write(
+            &file,
+            "(module\n  (func (result i32)\n    i32.const 1 i32.plus))\n",
+        )
+        .unwrap();
+        let why = module_bytes(&file).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            why.starts_with(&format!("{} is not a WebAssembly module: ", file.display())),
+            "{why}"
+        );
+        assert!(why.contains("broken.wat:3:17"), "{why}");
+        assert!(why.contains("    i32.const 1 i32.plus))"), "{why}");
+    }
 }

@@ -68,10 +68,8 @@ pub const DEFAULT_STACK_BUDGET: usize = 128 * 1024;
 /// runtime's own calls below the deepest interpreted frame.
 pub const STACK_RESERVE: usize = 16 * 1024;
 
-/// Where the lines of the `spectest` print functions go. Shared, so that
-/// a line is printed by a clone taken out of the cell: the hook runs with
-/// no borrow of it held, and may replace itself (`set_print`), or be
-/// abandoned by a trap, without leaving the cell borrowed.
+/// Where the `spectest` prints go. An `Rc`: a line runs a clone, outside
+/// the cell's borrow, so the hook may call `set_print` or be abandoned.
 type PrintHook = Rc<dyn Fn(&str)>;
 
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);

@@ -68,8 +68,9 @@ pub const DEFAULT_STACK_BUDGET: usize = 128 * 1024;
 /// runtime's own calls below the deepest interpreted frame.
 pub const STACK_RESERVE: usize = 16 * 1024;
 
-/// Where the lines of the `spectest` print functions go.
-type PrintHook = Box<dyn Fn(&str)>;
+/// Where the `spectest` prints go. An `Rc`: a line runs a clone, outside
+/// the cell's borrow, so the hook may call `set_print` or be abandoned.
+type PrintHook = Rc<dyn Fn(&str)>;
 
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
@@ -448,12 +449,13 @@ impl Instance {
     /// Sends the lines the `spectest` print functions make to `f` instead
     /// of the serial console.
     pub fn set_print(&self, f: impl Fn(&str) + 'static) {
-        *self.print.borrow_mut() = Some(Box::new(f));
+        *self.print.borrow_mut() = Some(Rc::new(f));
     }
 
     /// One line of a `spectest` print function.
     pub(crate) fn print(&self, line: &str) {
-        match &*self.print.borrow() {
+        let hook = self.print.borrow().clone();
+        match hook {
             Some(f) => f(line),
             None => crate::println!("{line}"),
         }

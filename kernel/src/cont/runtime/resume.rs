@@ -12,7 +12,7 @@ use super::func::{Func, FuncRecord, VMContext, WasmValues};
 use super::store::{RUNNING, Store, same_types};
 use crate::cont::machine::provider::StackError;
 use crate::cont::machine::stack::{self};
-use crate::cont::machine::switch::{ControlEffect, switch};
+use crate::cont::machine::switch::{ControlEffect, switch_then};
 use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::{ValRaw, ValType};
 
@@ -287,6 +287,27 @@ impl Store {
         handlers: &[Handler],
         effect: ControlEffect,
     ) -> (ControlEffect, *mut ContRef) {
+        // SAFETY: forwarded contract.
+        unsafe { self.run_segment_then(c, outer, handlers, effect, |effect, back| (effect, back)) }
+    }
+
+    /// `run_segment`, going on with `then` of the effect that came back
+    /// and who sent it. `then` is compiled once for each landing of the
+    /// switch (`switch_then`): for the common way back, a suspend to
+    /// handler 0, with the effect a constant, so a resume that tests for
+    /// it first tests nothing there.
+    ///
+    /// # Safety
+    /// As for `resume_checked`.
+    #[inline(always)]
+    pub(crate) unsafe fn run_segment_then<T>(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+        then: impl FnOnce(ControlEffect, *mut ContRef) -> T,
+    ) -> T {
         let prev = self.current.get();
         // Set whether or not `prev` is null: inside this store's chain
         // (`prev` a continuation of it) RUNNING names this store already,
@@ -308,15 +329,17 @@ impl Store {
             // marks the inner members of its segment (`search_chain`).
             self.current.set(c);
             let ctx = (*outer).ctx;
-            let effect = switch(effect, ctx);
-
-            // Back: `current` is whoever returned, suspended or trapped.
-            let back = self.current.get();
-            self.current.set(prev);
-            if prev.is_null() {
-                RUNNING.set(core::ptr::null());
-            }
-            (effect, back)
+            // A resume's switch site lands plain when it is suspended to
+            // handler 0, the common way back.
+            switch_then(effect, ctx, ControlEffect::suspend(0), |effect| {
+                // Back: `current` is whoever returned, suspended or trapped.
+                let back = self.current.get();
+                self.current.set(prev);
+                if prev.is_null() {
+                    RUNNING.set(core::ptr::null());
+                }
+                then(effect, back)
+            })
         }
     }
 

@@ -250,14 +250,12 @@ impl Store {
     ) -> Result<Resumed<T>, Trap> {
         // SAFETY: per the contract.
         unsafe {
-            // A suspension is the common way back (a generator, a
-            // scheduler's task): tested first, the rest laid out after it.
-            if core::hint::likely(effect.discriminant() == ControlEffect::SUSPEND_TAG) {
-                return Ok(Resumed::Suspended {
-                    handler: effect.handler_index() as usize,
-                    cont: self.handle(back),
-                });
-            }
+            // A suspension to handler 0 is the common way back (a
+            // generator, a scheduler's task): it comes to the switch's
+            // plain landing, where `effect` is a constant and this match
+            // folds to its arm. What comes to the effect landing is
+            // tested in this order: a return, then a suspension to another
+            // handler, then a trap.
             match effect.discriminant() {
                 ControlEffect::RETURN_TAG => {
                     let results = load((*back).results, (*back).args.data);
@@ -265,6 +263,10 @@ impl Store {
                     self.release(back);
                     Ok(Resumed::Returned(results))
                 }
+                ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
+                    handler: effect.handler_index() as usize,
+                    cont: self.handle(back),
+                }),
                 kind => Err(self.trapped(kind, back)),
             }
         }

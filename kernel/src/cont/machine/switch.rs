@@ -23,6 +23,14 @@
 //! handler's resume point into the target's context on the way; [`leave`]
 //! (a trap) only loads, since nothing ever comes back to a trapped stack.
 //!
+//! Every switch site has two landings (see [`EFFECT_LANDING_BEFORE`]): the
+//! resume point the context holds, which stands for the one effect that
+//! site expects most and reads no register, and an effect landing just
+//! before it, which receives any other effect in RDI. `asm goto` (the
+//! `label` operand) lets the compiler place the code after the switch
+//! once for each, so on the common way back no effect is built, sent or
+//! tested.
+//!
 //! The start trampoline is where a switch into a *fresh* stack lands; it
 //! calls the entry into the guest ([`super::entry`]) and, when that has
 //! returned, switches back to the parent with the effect the entry chose
@@ -478,6 +486,30 @@ mod tests {
             ),
             (8, 8)
         );
+    }
+
+    #[test]
+    fn only_a_resume_a_switch_and_a_suspend_to_handler_0_land_plain() {
+        let plain = [
+            ControlEffect::RESUME,
+            ControlEffect::SWITCH,
+            ControlEffect::suspend(0),
+        ];
+        for effect in plain {
+            assert!(effect.lands_plain(), "{effect:?}");
+        }
+        let with_effect = [
+            ControlEffect::RETURN,
+            ControlEffect::suspend(1),
+            ControlEffect::TRAP,
+            ControlEffect::new(ControlEffect::RESUME_THROW_TAG, 0),
+            ControlEffect::CANCEL,
+            ControlEffect::GUEST_FAILED,
+            ControlEffect::RETURNED_HOLDING_LOCK,
+        ];
+        for effect in with_effect {
+            assert!(!effect.lands_plain(), "{effect:?}");
+        }
     }
 
     #[test]

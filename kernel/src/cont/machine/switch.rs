@@ -228,34 +228,74 @@ macro_rules! landings {
     };
 }
 
-/// The body of [`switch`]'s assembly, one copy per way of sending: loads
-/// the target's three words from the context in RDX, stores ours there,
-/// `$send` (nothing, or the step back to the effect landing), jumps; then
-/// the two landings (see [`EFFECT_LANDING_BEFORE`]). `$rdi` is the RDI
-/// operand: the effect sent and received, or (a plain send, which passes
-/// nothing) received only; `$effect` is the block run at the effect
-/// landing.
-macro_rules! exchange {
-    ([$($rdi:tt)*], $ctx:expr, [$($send:literal),*], $effect:block) => {
-        asm!(
+/// The two landings as an unoptimised build has them: no `asm goto` (its
+/// label blocks cost such a build stack space in every function with an
+/// inlined suspend, and guests recurse through those), so the plain
+/// landing writes [`PLAIN_LANDED`] into RDI, which no effect is, and the
+/// effect landing jumps past it. The same bytes at the same distances: the
+/// plain landing is the context's RIP and follows a `jmp r10`.
+#[cfg(debug_assertions)]
+macro_rules! landings_marked {
+    () => {
+        concat!(
+            "3:\n",
+            "pop rbx\n",
+            "lea r10, [rip + 4f]\n",
+            "jmp r10\n",
+            "2:\n",
+            "pop rbx\n",
+            "mov rdi, -1\n",
+            "4:\n",
+            ".ifne 2b - 3b - {before}\n",
+            ".error \"the effect landing is not EFFECT_LANDING_BEFORE bytes before the plain one\"\n",
+            ".endif",
+        )
+    };
+}
+
+/// What the plain landing of an unoptimised build leaves in RDI
+/// (`landings_marked`): no effect's value (a kind is at most 8).
+#[cfg(debug_assertions)]
+const PLAIN_LANDED: u64 = u64::MAX;
+
+/// The first part of [`switch`]'s assembly, up to its jump: loads the
+/// target's three words from the context in RDX, stores ours there,
+/// `$send` (nothing, or the step back to the effect landing), jumps.
+macro_rules! exchange_out {
+    ([$($send:literal),*]) => {
+        concat!(
             // RBX cannot be named as a clobber: keep it on this stack.
-            "push rbx",
+            "push rbx\n",
             // Load the target first, from the same three words we then
             // overwrite: RSP ctx+0, RBP ctx+8, RIP ctx+16.
-            "mov r8, [rdx + {rsp}]",
-            "mov r9, [rdx + {rbp}]",
-            "mov r10, [rdx + {rip}]",
+            "mov r8, [rdx + {rsp}]\n",
+            "mov r9, [rdx + {rbp}]\n",
+            "mov r10, [rdx + {rip}]\n",
             // Our resume point is the plain landing, label 2 below.
-            "lea r11, [rip + 2f]",
+            "lea r11, [rip + 2f]\n",
             // Store ours: RSP to ctx+0, RBP to ctx+8, RIP to ctx+16.
-            "mov [rdx + {rsp}], rsp",
-            "mov [rdx + {rbp}], rbp",
-            "mov [rdx + {rip}], r11",
+            "mov [rdx + {rsp}], rsp\n",
+            "mov [rdx + {rbp}], rbp\n",
+            "mov [rdx + {rip}], r11\n",
             // Become the target (at its effect landing, if `$send` says so).
-            $($send,)*
-            "mov rsp, r8",
-            "mov rbp, r9",
-            "jmp r10",
+            $($send, "\n",)*
+            "mov rsp, r8\n",
+            "mov rbp, r9\n",
+            "jmp r10\n",
+        )
+    };
+}
+
+/// [`switch`]'s assembly, one copy per way of sending: `exchange_out`, then
+/// the two landings (see [`EFFECT_LANDING_BEFORE`]). `$rdi` is the RDI
+/// operand, naming `$received`: the effect sent and received, or (a plain
+/// send, which passes nothing) received only; `$effect` is the block run
+/// at the effect landing.
+#[cfg(not(debug_assertions))]
+macro_rules! exchange {
+    ($received:ident, [$($rdi:tt)*], $ctx:expr, [$($send:literal),*], $effect:block) => {
+        asm!(
+            exchange_out!([$($send),*]),
             landings!(),
             $($rdi)*,
             inout("rdx") $ctx => _,
@@ -270,6 +310,31 @@ macro_rules! exchange {
             effect = label $effect,
             clobber_abi("C"),
         )
+    };
+}
+
+/// `exchange` of an unoptimised build: the landings of `landings_marked`,
+/// and `$effect` run after the asm unless the plain landing's mark is in
+/// RDI.
+#[cfg(debug_assertions)]
+macro_rules! exchange {
+    ($received:ident, [$($rdi:tt)*], $ctx:expr, [$($send:literal),*], $effect:block) => {
+        asm!(
+            exchange_out!([$($send),*]),
+            landings_marked!(),
+            $($rdi)*,
+            inout("rdx") $ctx => _,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            out("r15") _,
+            rsp = const stack::CTX_RSP,
+            rbp = const stack::CTX_RBP,
+            rip = const stack::CTX_RIP,
+            before = const EFFECT_LANDING_BEFORE,
+            clobber_abi("C"),
+        );
+        if $received != PLAIN_LANDED $effect
     };
 }
 
@@ -305,28 +370,36 @@ pub unsafe fn switch_then<T>(
     // and RSP/RBP are the same when control comes back to either landing
     // as when it left, because whoever jumps there loads the context
     // stored here.
-    unsafe {
-        if payload.lands_plain() {
-            exchange!([out("rdi") received], ctx, [], {
-                return then(ControlEffect(received));
-            });
-        } else {
-            exchange!(
-                [inout("rdi") payload.0 => received],
-                ctx,
-                ["sub r10, {before}"],
-                {
-                    return then(ControlEffect(received));
-                }
-            );
+    // Both ways of sending share one effect landing's `then` (one copy,
+    // not one per asm block: an unoptimised build keeps every copy's
+    // locals in the frame, and guests recurse through inlined suspends).
+    let effect = 'effect: {
+        // SAFETY: see above.
+        unsafe {
+            if payload.lands_plain() {
+                exchange!(received, [out("rdi") received], ctx, [], {
+                    break 'effect ControlEffect(received);
+                });
+            } else {
+                exchange!(
+                    received,
+                    [inout("rdi") payload.0 => received],
+                    ctx,
+                    ["sub r10, {before}"],
+                    {
+                        break 'effect ControlEffect(received);
+                    }
+                );
+            }
         }
-    }
-    then(plain)
+        return then(plain);
+    };
+    then(effect)
 }
 
 /// [`switch_then`] that returns the effect: for a caller whose first
 /// step after the switch is a test of it, which the compiler folds on the
-/// plain landing's path.
+/// plain landing's path (`suspend`, `switch`).
 ///
 /// # Safety
 /// As for [`switch_then`].
@@ -336,8 +409,46 @@ pub unsafe fn switch(
     ctx: *mut ControlContext,
     plain: ControlEffect,
 ) -> ControlEffect {
-    // SAFETY: forwarded contract.
-    unsafe { switch_then(payload, ctx, plain, |effect| effect) }
+    if payload.lands_plain() {
+        // SAFETY: forwarded contract; `payload` is what the plain landing
+        // of `ctx` stands for.
+        return unsafe { switch_plain(ctx, plain) };
+    }
+    let received: u64;
+    // SAFETY: as in `switch_then`, whose body this is with `then` the
+    // identity, spelled out: no closure, so that an unoptimised build
+    // keeps a smaller frame in every function with an inlined suspend.
+    unsafe {
+        exchange!(
+            received,
+            [inout("rdi") payload.0 => received],
+            ctx,
+            ["sub r10, {before}"],
+            {
+                return ControlEffect(received);
+            }
+        );
+    }
+    plain
+}
+
+/// [`switch`] of an effect that lands plain (which it therefore does not
+/// name): the suspend to handler 0 of the resume just above, whose path
+/// then holds one copy of the switch's assembly, not two.
+///
+/// # Safety
+/// As for [`switch_then`], with the effect sent the one `ctx`'s plain
+/// landing stands for.
+#[inline(always)]
+pub unsafe fn switch_plain(ctx: *mut ControlContext, plain: ControlEffect) -> ControlEffect {
+    let received: u64;
+    // SAFETY: per the contract (see `switch_then`).
+    unsafe {
+        exchange!(received, [out("rdi") received], ctx, [], {
+            return ControlEffect(received);
+        });
+    }
+    plain
 }
 
 /// The last switch of a trapped continuation, which leaves its stack for

@@ -294,10 +294,13 @@ impl Store {
     }
 
     /// `run_segment`, going on with `then` of the effect that came back
-    /// and who sent it. `then` is compiled once for each landing of the
-    /// switch (`switch_then`): for the common way back, a suspend to
-    /// handler 0, with the effect a constant, so a resume that tests for
-    /// it first tests nothing there.
+    /// and who sent it. `then`, with the bookkeeping after the switch, is
+    /// compiled once for each landing (`switch_then`), so the two paths
+    /// meet only at what `then` returns: `run_segment`'s pair, which the
+    /// resume's report (`outcome`) tests at once, and on the plain
+    /// landing's path (a suspend to handler 0, the effect a constant) the
+    /// compiler folds that test. With the bookkeeping after the paths
+    /// met, it kept the effect in memory and tested it.
     ///
     /// # Safety
     /// As for `resume_checked`.

@@ -389,7 +389,9 @@ impl Instance {
     /// The second half of instantiation: the active segments, written
     /// into tables and memory (which may be another instance's), then the
     /// start function. An instance that fails here may already be
-    /// referenced from elsewhere, so a linker keeps it.
+    /// referenced from elsewhere, so a linker keeps it. A segment that
+    /// does not fit traps, as the specification's `table.init` and
+    /// `memory.init` would (the segments before it stay written).
     pub(crate) fn initialize(&self) -> Result<(), Error> {
         // Active segments, in order; then they are dropped.
         for (i, e) in self.module.elems.iter().enumerate() {
@@ -401,7 +403,7 @@ impl Instance {
                     let end = at
                         .checked_add(items.len())
                         .filter(|&end| end <= table.len())
-                        .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_TABLE))?;
+                        .ok_or_else(|| segment_trap(super::trap::OUT_OF_BOUNDS_TABLE))?;
                     table[at..end].copy_from_slice(&items);
                 }
                 SegmentMode::Declared => self.elems[i].borrow_mut().clear(),
@@ -415,7 +417,7 @@ impl Instance {
                 let end = at
                     .checked_add(d.bytes.len())
                     .filter(|&end| end <= mem.len())
-                    .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_MEMORY))?;
+                    .ok_or_else(|| segment_trap(super::trap::OUT_OF_BOUNDS_MEMORY))?;
                 mem[at..end].copy_from_slice(&d.bytes);
                 self.data_live[i].set(false);
             }
@@ -555,6 +557,32 @@ impl Instance {
         })
     }
 
+    /// The exact type of `e`, what this instance exports as `name`, for
+    /// a linker's import check.
+    pub(crate) fn export_type(&self, name: &str, e: &Extern) -> super::linker::ExportType {
+        use super::linker::ExportType;
+        let index = self
+            .module
+            .exports
+            .iter()
+            .find(|x| x.0 == name)
+            .map_or(0, |x| x.2 as usize);
+        let types = self.module.types.as_ref();
+        match e {
+            Extern::Func(inst, f) => ExportType::Func(*inst, *f),
+            Extern::Global(..) => ExportType::Global(super::exact::of_val(
+                types,
+                self.module.globals[index].wasm_ty,
+            )),
+            Extern::Table(..) => ExportType::Table(super::exact::of_val(
+                types,
+                wasmparser::ValType::Ref(self.module.tables[index].elem),
+            )),
+            Extern::Tag(_) => ExportType::Tag(self, self.module.tag_types[index]),
+            Extern::Memory(..) => ExportType::Other,
+        }
+    }
+
     /// The value of the global exported as `name`.
     pub fn get_global(&self, name: &str) -> Result<Val, Error> {
         match self.export(name) {
@@ -635,6 +663,12 @@ impl Instance {
         }
         Unwind::trap(trap)
     }
+}
+
+/// The trap of an active segment out of bounds at instantiation.
+#[cold]
+fn segment_trap(reason: &'static str) -> Error {
+    Error::Trap(Trap::new(TrapKind::Guest, reason))
 }
 
 /// The array call of every Wasm function that a continuation runs: a new

@@ -106,29 +106,49 @@ fn native_sp() -> usize {
     core::hint::black_box(&marker) as *const u8 as usize
 }
 
+/// A tail call's callee: the function that replaces the running one in
+/// its frame (the arguments are already at the frame's start).
+type Tail<'a> = Option<(&'a Instance, u32)>;
+
 /// Calls function `func` of `inst` with its params at `th.stack[fp..]`;
 /// its results are left at `th.stack[fp..]`.
-pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<(), Unwind> {
-    if native_sp() < th.floor {
-        return Err(wasm_trap(trap::STACK_EXHAUSTED));
-    }
-    let def = &inst.module.funcs[func as usize];
-    if let Some(h) = def.host {
-        return host_call(inst, h, th, fp);
-    }
-    if def.linked {
-        return call_linked(inst, th, func, fp);
-    }
-    let code = &def.code;
-    let need = fp + code.frame_size as usize + SLACK;
-    if th.stack.len() < need {
-        if th.stack.try_reserve(need - th.stack.len()).is_err() {
+///
+/// A tail call (`return_call` and its kin) does not nest: [`run`] hands
+/// back the callee and this loop runs it in the same frame, on the same
+/// native stack, so a chain of tail calls of any length runs in constant
+/// stack, as the specification requires.
+pub fn call<'a>(
+    mut inst: &'a Instance,
+    th: &mut Thread,
+    mut func: u32,
+    fp: usize,
+) -> Result<(), Unwind> {
+    loop {
+        if native_sp() < th.floor {
             return Err(wasm_trap(trap::STACK_EXHAUSTED));
         }
-        th.stack.resize(need, ValRaw::ZERO);
+        let def = &inst.module.funcs[func as usize];
+        if let Some(h) = def.host {
+            return host_call(inst, h, th, fp);
+        }
+        if def.linked {
+            (inst, func) = linked(inst, func)?;
+            continue;
+        }
+        let code = &def.code;
+        let need = fp + code.frame_size as usize + SLACK;
+        if th.stack.len() < need {
+            if th.stack.try_reserve(need - th.stack.len()).is_err() {
+                return Err(wasm_trap(trap::STACK_EXHAUSTED));
+            }
+            th.stack.resize(need, ValRaw::ZERO);
+        }
+        th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
+        match run(inst, th, code, fp)? {
+            None => return Ok(()),
+            Some(next) => (inst, func) = next,
+        }
     }
-    th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
-    run(inst, th, code, fp)
 }
 
 /// A call of a host function: a `spectest` one prints its line, a WASI
@@ -151,14 +171,51 @@ fn host_call(inst: &Instance, h: HostFunc, th: &mut Thread, fp: usize) -> Result
     Ok(())
 }
 
-/// A call of a function imported from another instance of the linker:
-/// that instance's function, on the same thread.
+/// The function a function imported from another instance of the
+/// linker is: that instance's, called on the same thread.
 #[inline(never)]
-fn call_linked(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<(), Unwind> {
-    match inst.link(func) {
-        Some((other, f)) => call(other, th, f, fp),
-        None => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+fn linked(inst: &Instance, func: u32) -> Result<(&Instance, u32), Unwind> {
+    inst.link(func)
+        .ok_or_else(|| wasm_trap(trap::FOREIGN_REFERENCE))
+}
+
+/// The function a `call_indirect` (or `return_call_indirect`) of type
+/// `ty` through `table` calls: the table's element at the index on top of
+/// the stack, checked (in bounds, not null, of the type).
+#[inline(never)]
+fn indirect(inst: &Instance, table: u32, ty: u32, i: ValRaw) -> Result<(&Instance, u32), Unwind> {
+    let i = i.i32() as u32 as usize;
+    let v = inst.tables[table as usize]
+        .borrow()
+        .get(i)
+        .copied()
+        .ok_or_else(|| wasm_trap(trap::UNDEFINED_ELEMENT))?;
+    if v == ValRaw::ZERO {
+        return Err(wasm_trap(trap::UNINITIALIZED_ELEMENT));
     }
+    let (owner, f) = func_of(inst, v)?;
+    let def = &owner.module.funcs[f as usize];
+    let same = if core::ptr::eq(owner, inst) {
+        def.type_id == inst.module.types.as_ref().core_type_at_in_module(ty)
+    } else {
+        // Type ids are per module: across instances the
+        // signatures are compared.
+        let want = inst.module.sigs[ty as usize];
+        def.sig.params == want.params && def.sig.results == want.results
+    };
+    if !same {
+        return Err(wasm_trap(trap::INDIRECT_TYPE_MISMATCH));
+    }
+    Ok((owner, f))
+}
+
+/// A tail call of `f` of `owner` from the frame at `fp`: its arguments,
+/// the top of the stack below `sp`, moved down to the frame's start.
+#[inline(always)]
+fn tail<'a>(owner: &'a Instance, f: u32, th: &mut Thread, fp: usize, sp: usize) -> Tail<'a> {
+    let n = owner.module.funcs[f as usize].code.nparams as usize;
+    th.stack.copy_within(sp - n..sp, fp);
+    Some((owner, f))
 }
 
 #[cold]
@@ -442,8 +499,14 @@ fn tables_and_bulk_memory(
     Ok(sp)
 }
 
-/// Runs `code` in the frame at `fp` until it returns.
-fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), Unwind> {
+/// Runs `code` in the frame at `fp` until it returns (`None`) or makes a
+/// tail call (the callee, for [`call`] to run in this frame).
+fn run<'a>(
+    inst: &'a Instance,
+    th: &mut Thread,
+    code: &Code,
+    fp: usize,
+) -> Result<Tail<'a>, Unwind> {
     let mut pc = 0usize;
     let mut sp = fp + code.nlocals as usize;
     macro_rules! pop {
@@ -523,7 +586,7 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             }
             Op::Return => {
                 branch(&mut th.stack, sp, fp, code.nresults as usize);
-                return Ok(());
+                return Ok(None);
             }
             Op::Call(f) => {
                 let callee = &inst.module.funcs[f as usize].code;
@@ -532,28 +595,8 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 sp = at + callee.nresults as usize;
             }
             Op::CallIndirect { ty, table } => {
-                let i = pop!().i32() as u32 as usize;
-                let v = inst.tables[table as usize]
-                    .borrow()
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| wasm_trap(trap::UNDEFINED_ELEMENT))?;
-                if v == ValRaw::ZERO {
-                    return Err(wasm_trap(trap::UNINITIALIZED_ELEMENT));
-                }
-                let (owner, f) = func_of(inst, v)?;
+                let (owner, f) = indirect(inst, table, ty, pop!())?;
                 let def = &owner.module.funcs[f as usize];
-                let same = if core::ptr::eq(owner, inst) {
-                    def.type_id == inst.module.types.as_ref().core_type_at_in_module(ty)
-                } else {
-                    // Type ids are per module: across instances the
-                    // signatures are compared.
-                    let want = inst.module.sigs[ty as usize];
-                    def.sig.params == want.params && def.sig.results == want.results
-                };
-                if !same {
-                    return Err(wasm_trap(trap::INDIRECT_TYPE_MISMATCH));
-                }
                 let at = sp - def.code.nparams as usize;
                 catching!(call(owner, th, f, at));
                 sp = at + def.code.nresults as usize;
@@ -564,6 +607,15 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 let at = sp - callee.nparams as usize;
                 catching!(call(owner, th, f, at));
                 sp = at + callee.nresults as usize;
+            }
+            Op::ReturnCall(f) => return Ok(tail(inst, f, th, fp, sp)),
+            Op::ReturnCallIndirect { ty, table } => {
+                let (owner, f) = indirect(inst, table, ty, pop!())?;
+                return Ok(tail(owner, f, th, fp, sp));
+            }
+            Op::ReturnCallRef => {
+                let (owner, f) = func_of(inst, pop!())?;
+                return Ok(tail(owner, f, th, fp, sp));
             }
             Op::Drop => sp -= 1,
             Op::Select => {

@@ -11,7 +11,8 @@
 //! * [`instance`]: memory, globals, tables, tags and the runtime functions
 //!   of an instance, and the calls into it;
 //! * [`interp`]: the interpreter loop, a Rust call per Wasm call;
-//! * [`linker`]: instances that share a store and import from each other;
+//! * [`linker`]: instances that share a store and import from each other,
+//!   each import checked against its export's exact type ([`exact`]);
 //! * [`num`]: the numeric instructions;
 //! * [`host`]: the `spectest` host module, and [`wasi`]: WASI preview 1,
 //!   the imports a lone instance resolves;
@@ -24,6 +25,7 @@
 //! the kernel's stack switch.
 
 pub mod code;
+pub mod exact;
 pub mod host;
 pub mod instance;
 pub mod interp;

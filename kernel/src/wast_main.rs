@@ -14,7 +14,7 @@
 extern crate alloc;
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::cont::Store;
+use kernel::cont::{Store, StoreLimits, limits::GUEST_HEAP_POOL};
 use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
@@ -47,6 +47,12 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         scripts.remaining(),
         bytes.len()
     );
+    // The scripts' memories may grow as far as a program's under `run`
+    // (the whole guest pool: `memory.grow` tests ask for 307 pages).
+    let limits = StoreLimits {
+        heap_bytes: GUEST_HEAP_POOL,
+        ..StoreLimits::DEFAULT
+    };
     let mut total = run::Counts::default();
     let mut per_file = alloc::vec::Vec::with_capacity(scripts.remaining());
     for script in scripts {
@@ -59,7 +65,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         };
         let c = run::run_script(
             &script,
-            Store::new(KernelStacks, STACK),
+            Store::with_limits(KernelStacks, STACK, limits),
             DEFAULT_STACK_BUDGET,
             &mut |line: &str| println!("{line}"),
         );

@@ -256,6 +256,7 @@ const EXAMPLES: &[(&str, &[&str], u8)] = &[
     ("sort.wasm", &["fail"], 3),
     ("hello.wat", &[], 7),
     ("fibers.wasm", &[], 0),
+    ("deep.wat", &[], 0),
 ];
 
 /// The libraries an example links to (`--link NAME=FILE`, the file in

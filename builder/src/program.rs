@@ -184,9 +184,12 @@ pub fn boot(env: &Env, image: std::path::PathBuf, log: &Path) -> Result<(String,
 }
 
 /// The mode.
+/// A library to link: the name it is registered under, and its file.
+pub type Library = (String, std::path::PathBuf);
+
 /// The `--link NAME=FILE` options at the front of `words`, and the
 /// words after them; `None` if one is not of that form or names no file.
-pub fn link_options(words: &[String]) -> Option<(Vec<(String, std::path::PathBuf)>, &[String])> {
+pub fn link_options(words: &[String]) -> Option<(Vec<Library>, &[String])> {
     let mut libs = Vec::new();
     let mut rest = words;
     while let [flag, spec, tail @ ..] = rest

@@ -117,12 +117,7 @@ type Tail<'a> = Option<(&'a Instance, u32)>;
 /// back the callee and this loop runs it in the same frame, on the same
 /// native stack, so a chain of tail calls of any length runs in constant
 /// stack, as the specification requires.
-pub fn call<'a>(
-    mut inst: &'a Instance,
-    th: &mut Thread,
-    mut func: u32,
-    fp: usize,
-) -> Result<(), Unwind> {
+pub fn call(mut inst: &Instance, th: &mut Thread, mut func: u32, fp: usize) -> Result<(), Unwind> {
     loop {
         if native_sp() < th.floor {
             return Err(wasm_trap(trap::STACK_EXHAUSTED));

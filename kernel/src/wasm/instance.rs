@@ -26,6 +26,7 @@
 //! ```
 
 use super::interp::{self, Thread};
+pub(crate) use super::linker::Directory;
 use super::module::{ConstOp, Module, SegmentMode};
 use super::trap::{Exn, Unwind};
 use super::val::{FUNC_REF, ref_word};
@@ -127,29 +128,6 @@ impl core::ops::Deref for StoreSlot {
             // shared slots.
             StoreSlot::Shared(s) => unsafe { &**s },
         }
-    }
-}
-
-/// The instances of one [`Linker`], by id: how a reference made by one
-/// instance is resolved in another, without following a pointer read
-/// from a slot.
-#[derive(Default)]
-pub(crate) struct Directory {
-    instances: RefCell<Vec<(u64, *const Instance)>>,
-}
-
-impl Directory {
-    /// Lists `inst`, which its linker keeps until the store is gone.
-    pub(crate) fn add(&self, inst: &Instance) {
-        self.instances.borrow_mut().push((inst.id, inst));
-    }
-
-    fn find(&self, id: u64) -> Option<*const Instance> {
-        self.instances
-            .borrow()
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|e| e.1)
     }
 }
 
@@ -555,32 +533,6 @@ impl Instance {
             ExternalKind::Memory => Extern::Memory(self.memory.clone(), self.memory_max),
             ExternalKind::Tag => Extern::Tag(self.tags[i]),
         })
-    }
-
-    /// The exact type of `e`, what this instance exports as `name`, for
-    /// a linker's import check.
-    pub(crate) fn export_type(&self, name: &str, e: &Extern) -> super::linker::ExportType {
-        use super::linker::ExportType;
-        let index = self
-            .module
-            .exports
-            .iter()
-            .find(|x| x.0 == name)
-            .map_or(0, |x| x.2 as usize);
-        let types = self.module.types.as_ref();
-        match e {
-            Extern::Func(inst, f) => ExportType::Func(*inst, *f),
-            Extern::Global(..) => ExportType::Global(super::exact::of_val(
-                types,
-                self.module.globals[index].wasm_ty,
-            )),
-            Extern::Table(..) => ExportType::Table(super::exact::of_val(
-                types,
-                wasmparser::ValType::Ref(self.module.tables[index].elem),
-            )),
-            Extern::Tag(_) => ExportType::Tag(self, self.module.tag_types[index]),
-            Extern::Memory(..) => ExportType::Other,
-        }
     }
 
     /// The value of the global exported as `name`.

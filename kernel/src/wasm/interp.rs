@@ -25,6 +25,7 @@
 //! runs on really has ([`stack_floor`]): a budget larger than the stack
 //! cannot overflow it. The stack-switching instructions are in [`super::switching`].
 
+use super::callee::{Tail, indirect, linked, tail};
 use super::code::{Access, Code, Op};
 use super::host::HostFunc;
 use super::instance::{Instance, PAGE, STACK_RESERVE};
@@ -106,10 +107,6 @@ fn native_sp() -> usize {
     core::hint::black_box(&marker) as *const u8 as usize
 }
 
-/// A tail call's callee: the function that replaces the running one in
-/// its frame (the arguments are already at the frame's start).
-type Tail<'a> = Option<(&'a Instance, u32)>;
-
 /// Calls function `func` of `inst` with its params at `th.stack[fp..]`;
 /// its results are left at `th.stack[fp..]`.
 ///
@@ -164,53 +161,6 @@ fn host_call(inst: &Instance, h: HostFunc, th: &mut Thread, fp: usize) -> Result
     }
     th.stack[fp] = ValRaw::from_i32(errno);
     Ok(())
-}
-
-/// The function a function imported from another instance of the
-/// linker is: that instance's, called on the same thread.
-#[inline(never)]
-fn linked(inst: &Instance, func: u32) -> Result<(&Instance, u32), Unwind> {
-    inst.link(func)
-        .ok_or_else(|| wasm_trap(trap::FOREIGN_REFERENCE))
-}
-
-/// The function a `call_indirect` (or `return_call_indirect`) of type
-/// `ty` through `table` calls: the table's element at the index on top of
-/// the stack, checked (in bounds, not null, of the type).
-#[inline(never)]
-fn indirect(inst: &Instance, table: u32, ty: u32, i: ValRaw) -> Result<(&Instance, u32), Unwind> {
-    let i = i.i32() as u32 as usize;
-    let v = inst.tables[table as usize]
-        .borrow()
-        .get(i)
-        .copied()
-        .ok_or_else(|| wasm_trap(trap::UNDEFINED_ELEMENT))?;
-    if v == ValRaw::ZERO {
-        return Err(wasm_trap(trap::UNINITIALIZED_ELEMENT));
-    }
-    let (owner, f) = func_of(inst, v)?;
-    let def = &owner.module.funcs[f as usize];
-    let same = if core::ptr::eq(owner, inst) {
-        def.type_id == inst.module.types.as_ref().core_type_at_in_module(ty)
-    } else {
-        // Type ids are per module: across instances the
-        // signatures are compared.
-        let want = inst.module.sigs[ty as usize];
-        def.sig.params == want.params && def.sig.results == want.results
-    };
-    if !same {
-        return Err(wasm_trap(trap::INDIRECT_TYPE_MISMATCH));
-    }
-    Ok((owner, f))
-}
-
-/// A tail call of `f` of `owner` from the frame at `fp`: its arguments,
-/// the top of the stack below `sp`, moved down to the frame's start.
-#[inline(always)]
-fn tail<'a>(owner: &'a Instance, f: u32, th: &mut Thread, fp: usize, sp: usize) -> Tail<'a> {
-    let n = owner.module.funcs[f as usize].code.nparams as usize;
-    th.stack.copy_within(sp - n..sp, fp);
-    Some((owner, f))
 }
 
 #[cold]

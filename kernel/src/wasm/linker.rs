@@ -37,7 +37,7 @@
 //! that name).
 
 use super::exact;
-use super::instance::{Directory, Error, Extern, Instance, PAGE, StoreSlot};
+use super::instance::{Error, Extern, Instance, PAGE, StoreSlot};
 use super::module::{ImportKind, Module};
 use crate::cont::{Store, ValRaw};
 use alloc::boxed::Box;
@@ -100,7 +100,7 @@ impl Linker {
             let e = match inst {
                 Some(inst) => {
                     let e = inst.export(&imp.name).ok_or_else(unknown)?;
-                    let ty = inst.export_type(&imp.name, &e);
+                    let ty = export_type(inst, &imp.name, &e);
                     (e, ty)
                 }
                 None if imp.module == "spectest" => self.spectest(&imp.name).ok_or_else(unknown)?,
@@ -158,6 +158,54 @@ impl Linker {
         }
         self.registered.push((String::from(name), index));
         Ok(())
+    }
+}
+
+/// The instances of one [`Linker`], by id: how a reference made by one
+/// instance is resolved in another, without following a pointer read
+/// from a slot.
+#[derive(Default)]
+pub(crate) struct Directory {
+    pub(crate) instances: RefCell<Vec<(u64, *const Instance)>>,
+}
+
+impl Directory {
+    /// Lists `inst`, which its linker keeps until the store is gone.
+    pub(crate) fn add(&self, inst: &Instance) {
+        self.instances.borrow_mut().push((inst.id, inst));
+    }
+
+    pub(crate) fn find(&self, id: u64) -> Option<*const Instance> {
+        self.instances
+            .borrow()
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|e| e.1)
+    }
+}
+
+/// The exact type of `e`, what `inst` exports as `name`, for an import
+/// check.
+fn export_type(inst: &Instance, name: &str, e: &Extern) -> ExportType {
+    let index = inst
+        .module
+        .exports
+        .iter()
+        .find(|x| x.0 == name)
+        .map_or(0, |x| x.2 as usize);
+    let types = inst.module.types.as_ref();
+    match e {
+        Extern::Func(inst, f) => ExportType::Func(*inst, *f),
+        Extern::Global(..) => ExportType::Global(super::exact::of_val(
+            types,
+            inst.module.globals[index].wasm_ty,
+        )),
+        Extern::Table(..) => ExportType::Table(super::exact::of_val(
+            types,
+            wasmparser::ValType::Ref(inst.module.tables[index].elem),
+        )),
+        Extern::Tag(_) => ExportType::Tag(inst, inst.module.tag_types[index]),
+        Extern::Memory(..) => ExportType::Other,
     }
 }
 

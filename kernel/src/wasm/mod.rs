@@ -10,7 +10,8 @@
 //! * [`types`]: how Wasm value types map onto the runtime's slot types;
 //! * [`instance`]: memory, globals, tables, tags and the runtime functions
 //!   of an instance, and the calls into it;
-//! * [`interp`]: the interpreter loop, a Rust call per Wasm call;
+//! * [`interp`]: the interpreter loop, a Rust call per Wasm call (and
+//!   none per tail call), its callees found by [`callee`];
 //! * [`linker`]: instances that share a store and import from each other,
 //!   each import checked against its export's exact type ([`exact`]);
 //! * [`num`]: the numeric instructions;
@@ -24,6 +25,7 @@
 //! `docs/wasm.md` follows one `resume` from the Wasm instruction down to
 //! the kernel's stack switch.
 
+pub mod callee;
 pub mod code;
 pub mod exact;
 pub mod host;

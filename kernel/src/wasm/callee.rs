@@ -12,9 +12,8 @@ use super::interp::{Thread, func_of};
 use super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValRaw;
 
-/// A tail call's callee: the function that replaces the running one in
-/// its frame (the arguments are already at the frame's start).
-pub(crate) type Tail<'a> = Option<(&'a Instance, u32)>;
+/// [`Thread::tail`] when no tail call is pending.
+pub(crate) const NO_TAIL: u32 = u32::MAX;
 
 /// The function a function imported from another instance of the
 /// linker is: that instance's, called on the same thread.
@@ -60,16 +59,13 @@ pub(crate) fn indirect(
 }
 
 /// A tail call of `f` of `owner` from the frame at `fp`: its arguments,
-/// the top of the stack below `sp`, moved down to the frame's start.
+/// the top of the stack below `sp`, moved down to the frame's start, and
+/// the callee left in the thread for [`super::interp::call`] to run (the
+/// instance by its id, resolved as a reference's is: no pointer kept).
 #[inline(always)]
-pub(crate) fn tail<'a>(
-    owner: &'a Instance,
-    f: u32,
-    th: &mut Thread,
-    fp: usize,
-    sp: usize,
-) -> Tail<'a> {
+pub(crate) fn tail(owner: &Instance, f: u32, th: &mut Thread, fp: usize, sp: usize) {
     let n = owner.module.funcs[f as usize].code.nparams as usize;
     th.stack.copy_within(sp - n..sp, fp);
-    Some((owner, f))
+    th.tail = f;
+    th.tail_instance = owner.id;
 }

@@ -25,7 +25,7 @@
 //! runs on really has ([`stack_floor`]): a budget larger than the stack
 //! cannot overflow it. The stack-switching instructions are in [`super::switching`].
 
-use super::callee::{Tail, indirect, linked, tail};
+use super::callee::{NO_TAIL, indirect, linked, tail};
 use super::code::{Access, Code, Op};
 use super::host::HostFunc;
 use super::instance::{Instance, PAGE, STACK_RESERVE};
@@ -47,6 +47,10 @@ pub struct Thread {
     pub stack: Vec<ValRaw>,
     /// Below this native stack address no new call is made.
     floor: usize,
+    /// A tail call's callee, left by [`run`] for [`call`]: its function
+    /// index ([`NO_TAIL`]: none) and its instance's id.
+    pub(crate) tail: u32,
+    pub(crate) tail_instance: u64,
 }
 
 impl Thread {
@@ -58,6 +62,8 @@ impl Thread {
         Thread {
             stack: Vec::new(),
             floor: sp.saturating_sub(budget).max(stack_floor(sp)),
+            tail: NO_TAIL,
+            tail_instance: 0,
         }
     }
 }
@@ -110,8 +116,8 @@ fn native_sp() -> usize {
 /// Calls function `func` of `inst` with its params at `th.stack[fp..]`;
 /// its results are left at `th.stack[fp..]`.
 ///
-/// A tail call (`return_call` and its kin) does not nest: [`run`] hands
-/// back the callee and this loop runs it in the same frame, on the same
+/// A tail call (`return_call` and its kin) does not nest: [`run`] leaves
+/// the callee in the thread and this loop runs it in the same frame, on the same
 /// native stack, so a chain of tail calls of any length runs in constant
 /// stack, as the specification requires.
 pub fn call(mut inst: &Instance, th: &mut Thread, mut func: u32, fp: usize) -> Result<(), Unwind> {
@@ -136,9 +142,15 @@ pub fn call(mut inst: &Instance, th: &mut Thread, mut func: u32, fp: usize) -> R
             th.stack.resize(need, ValRaw::ZERO);
         }
         th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
-        match run(inst, th, code, fp)? {
-            None => return Ok(()),
-            Some(next) => (inst, func) = next,
+        run(inst, th, code, fp)?;
+        if th.tail == NO_TAIL {
+            return Ok(());
+        }
+        func = core::mem::replace(&mut th.tail, NO_TAIL);
+        if th.tail_instance != inst.id {
+            inst = inst
+                .resolve(th.tail_instance)
+                .ok_or_else(|| wasm_trap(trap::FOREIGN_REFERENCE))?;
         }
     }
 }
@@ -444,14 +456,9 @@ fn tables_and_bulk_memory(
     Ok(sp)
 }
 
-/// Runs `code` in the frame at `fp` until it returns (`None`) or makes a
-/// tail call (the callee, for [`call`] to run in this frame).
-fn run<'a>(
-    inst: &'a Instance,
-    th: &mut Thread,
-    code: &Code,
-    fp: usize,
-) -> Result<Tail<'a>, Unwind> {
+/// Runs `code` in the frame at `fp` until it returns or makes a tail call
+/// (the callee left in `th.tail`, for [`call`] to run in this frame).
+fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), Unwind> {
     let mut pc = 0usize;
     let mut sp = fp + code.nlocals as usize;
     macro_rules! pop {
@@ -531,7 +538,7 @@ fn run<'a>(
             }
             Op::Return => {
                 branch(&mut th.stack, sp, fp, code.nresults as usize);
-                return Ok(None);
+                return Ok(());
             }
             Op::Call(f) => {
                 let callee = &inst.module.funcs[f as usize].code;

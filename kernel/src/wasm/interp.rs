@@ -560,14 +560,19 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 catching!(call(owner, th, f, at));
                 sp = at + callee.nresults as usize;
             }
-            Op::ReturnCall(f) => return Ok(tail(inst, f, th, fp, sp)),
+            Op::ReturnCall(f) => {
+                tail(inst, f, th, fp, sp);
+                return Ok(());
+            }
             Op::ReturnCallIndirect { ty, table } => {
                 let (owner, f) = indirect(inst, table, ty, pop!())?;
-                return Ok(tail(owner, f, th, fp, sp));
+                tail(owner, f, th, fp, sp);
+                return Ok(());
             }
             Op::ReturnCallRef => {
                 let (owner, f) = func_of(inst, pop!())?;
-                return Ok(tail(owner, f, th, fp, sp));
+                tail(owner, f, th, fp, sp);
+                return Ok(());
             }
             Op::Drop => sp -= 1,
             Op::Select => {

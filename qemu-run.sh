@@ -30,6 +30,9 @@
 #                                  its output here, its exit code as this
 #                                  script's status (134: it trapped);
 #                                  examples/wasi/build.sh builds examples
+#   ./qemu-run.sh run --link NAME=LIB FILE ...  the same, LIB (.wasm or
+#                                  .wat) instantiated first and registered
+#                                  as NAME for FILE's imports (repeatable)
 #   ./qemu-run.sh wast FILE-or-DIR...  run .wast scripts (a directory: its
 #                                  *.wast) in the kernel, packed on the
 #                                  host into the bootloader's ramdisk;

@@ -67,8 +67,17 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        // `run --link NAME=FILE ...`: the libraries, before the program.
+        let only_links = a.words.chunks(2).all(|w| w[0] == "--link" && w.len() == 2);
+        if a.mode == Mode::Run && arg == "--link" && only_links {
+            let spec = it
+                .next()
+                .ok_or("--link takes NAME=FILE (a library to link)")?;
+            a.words.extend([arg.clone(), spec.clone()]);
+            continue;
+        }
         // After `run FILE`, every word is the program's, flags too.
-        if a.mode == Mode::Run && !a.words.is_empty() {
+        if a.mode == Mode::Run && !only_links {
             a.words.push(arg.clone());
             continue;
         }

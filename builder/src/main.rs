@@ -227,7 +227,9 @@ fn pack_files(inputs: &[PathBuf]) -> Result<bundle::Bundle> {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or("a file without a name")?;
-        scripts.push(bundle::pack::pack_script(name, &text)?);
+        // A script that does not parse fails alone (one "not run"
+        // record); the others still run.
+        scripts.push(bundle::pack::pack_file(name, &text));
     }
     Ok(bundle::Bundle { scripts })
 }

@@ -709,7 +709,12 @@ fn fuzz_image_reader(
 #[test]
 fn fuzz_program_image_reader_never_panics() {
     let module = wat::parse_str(include_str!("../wat/wasi_echo.wat")).expect("parses");
-    let image = ::bundle::program::encode(&[b"echo", b"one two"], &[b"A=1"], &module);
+    let image = ::bundle::program::encode(
+        &[b"echo", b"one two"],
+        &[b"A=1"],
+        &[(b"env", &module)],
+        &module,
+    );
     let fields = [
         Field { at: 4, width: 4 },  // version
         Field { at: 8, width: 4 },  // argument count

@@ -47,6 +47,7 @@ pub enum Mode {
     Bench,
     Lab,
     LabsCheck,
+    Grade,
     PublicApi,
 }
 
@@ -91,6 +92,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
                 "run" => Some(Mode::Run),
                 "lab" => Some(Mode::Lab),
                 "labs-check" => Some(Mode::LabsCheck),
+                "grade" => Some(Mode::Grade),
                 "public-api" => Some(Mode::PublicApi),
                 "gdb" => Some(Mode::Attach),
                 _ => None,
@@ -168,6 +170,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Mode::Bench => crate::bench::kernel(&env, a.json),
         Mode::Lab => crate::labs::lab(&env, &a.words, a.solution),
         Mode::LabsCheck => crate::labs::check(&env),
+        Mode::Grade => crate::labs::grade(&env),
         Mode::PublicApi => crate::surface::mode(&env, a.update),
     }
 }

@@ -8,7 +8,7 @@
 //! per mode: `demo.rs` for the demo, `gdb`, `wasm` and `wast`;
 //! `testing.rs` for `test`, with `run.rs` for the suites, `gdb_test.rs`
 //! and `surface.rs`; `surface.rs` for `public-api`; `bench.rs`; `labs.rs`
-//! for `lab` and `labs-check`; `lint.rs`). Every mode builds through
+//! for `lab`, `grade` and `labs-check`; `lint.rs`). Every mode builds through
 //! `kbuild.rs` and boots through `qemu.rs`, the one QEMU command line.
 //!
 //! The kernel itself is a plain ELF; something has to put it on a disk with a

@@ -464,7 +464,82 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     Some(a? / b?)
 }
 
-fn report(dir: &Path, since: SystemTime, json: bool) {
+/// The compute workloads in wasmi: the same WAT, wasmi's default
+/// configuration.
+mod interp {
+    use bench::compute::{Args, Workload};
+    use wasmi::{Engine, Linker, Module, Store};
+
+    pub struct Wasmi {
+        store: Store<()>,
+        func: wasmi::Func,
+    }
+
+    impl Wasmi {
+        pub fn new(w: &Workload) -> Wasmi {
+            let engine = Engine::default();
+            let module = Module::new(&engine, w.wat).expect("wasmi compiles the workload");
+            let mut store = Store::new(&engine, ());
+            let instance = Linker::<()>::new(&engine)
+                .instantiate_and_start(&mut store, &module)
+                .expect("wasmi instantiates the workload");
+            let func = instance
+                .get_func(&store, w.export)
+                .expect("the workload's export");
+            Wasmi { store, func }
+        }
+
+        pub fn run(&mut self, args: Args) -> i64 {
+            use wasmi::Val;
+            let args: &[Val] = match args {
+                Args::I32(n) => &[Val::I32(n)],
+                Args::I64(n) => &[Val::I64(n)],
+                Args::I32Times(n, t) => &[Val::I32(n), Val::I32(t)],
+            };
+            let mut out = [Val::I32(0)];
+            self.func
+                .call(&mut self.store, args, &mut out)
+                .expect("the workload runs in wasmi");
+            match out[0] {
+                Val::I32(r) => r as i64,
+                Val::I64(r) => r,
+                ref other => panic!("the workload returned {other:?}"),
+            }
+        }
+    }
+}
+
+/// Median ns of one call of each compute workload, ours and wasmi's:
+/// `runs` paired calls (the sieve, at about a second a call, gets fewer),
+/// after one warm-up call each. Every call's result is checked.
+fn compute() -> Vec<(&'static str, f64, f64)> {
+    use bench::compute::{Ours, WORKLOADS};
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut rows = Vec::new();
+    for w in &WORKLOADS {
+        let ours = Ours::new(w);
+        let mut wasmi = interp::Wasmi::new(w);
+        assert_eq!(ours.run(w.args), w.expect, "{}: ours", w.name);
+        assert_eq!(wasmi.run(w.args), w.expect, "{}: wasmi", w.name);
+        let runs = if w.name == "sieve" { 5 } else { 11 };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            assert_eq!(ours.run(black_box(w.args)), w.expect);
+            a.push(t0.elapsed().as_nanos() as f64);
+            let t0 = Instant::now();
+            assert_eq!(wasmi.run(black_box(w.args)), w.expect);
+            b.push(t0.elapsed().as_nanos() as f64);
+        }
+        rows.push((w.name, median(a), median(b)));
+    }
+    rows
+}
+
+fn report(dir: &Path, since: SystemTime, json: bool, compute: &[(&str, f64, f64)]) {
     // results[group][lib]
     let results: Vec<Vec<Option<f64>>> = GROUPS
         .iter()
@@ -475,6 +550,21 @@ fn report(dir: &Path, since: SystemTime, json: bool) {
         // nothing; there is no table to print.
         println!("no estimates written by this run (test mode or filtered out)");
         return;
+    }
+    println!();
+    println!("Wasm interpreters, ms per call, median of paired runs:");
+    println!(
+        "{:<32}{:>10}{:>10}{:>14}",
+        "", "ours", "wasmi", "ours/wasmi"
+    );
+    for (name, ours, wasmi) in compute {
+        println!(
+            "{:<32}{:>10.1}{:>10.1}{:>13.2}x",
+            name,
+            ours / 1e6,
+            wasmi / 1e6,
+            ours / wasmi
+        );
     }
     println!();
     println!("ns per operation, median of criterion's samples, 64 KiB stacks:");
@@ -519,6 +609,14 @@ fn report(dir: &Path, since: SystemTime, json: bool) {
             fields.push(format!(
                 "\"{group}_ratio_vs_wasmtime\":{}",
                 json_num(ratio(row[0], row[3]))
+            ));
+        }
+        for (name, ours, wasmi) in compute {
+            fields.push(format!("\"wasm_{name}_ns\":{}", json_num(Some(*ours))));
+            fields.push(format!("\"wasmi_{name}_ns\":{}", json_num(Some(*wasmi))));
+            fields.push(format!(
+                "\"wasm_{name}_ratio_vs_wasmi\":{}",
+                json_num(Some(ours / wasmi))
             ));
         }
         println!("{{{}}}", fields.join(","));
@@ -571,5 +669,9 @@ fn main() {
         g.finish();
     }
     c.final_summary();
-    report(&dir, since, json);
+    // Not in test mode (`cargo test --benches`), where each benchmark runs
+    // once and a second of sieve would only slow the test down.
+    let measuring = !std::env::args().any(|a| a == "--test");
+    let compute = if measuring { compute() } else { Vec::new() };
+    report(&dir, since, json, &compute);
 }

@@ -71,3 +71,104 @@ impl Drop for RoundTrip {
         self.store.drop_cont(self.k).unwrap();
     }
 }
+
+/// The compute workloads the interpreter is measured on against wasmi
+/// (`benches/host.rs`) and counted by the instruction-counting harness
+/// (`src/bin/wasm_compute.rs`): WAT programs of `bench/wat/`, one exported
+/// call each, with the argument that sets its size and the result it must
+/// give.
+pub mod compute {
+    use kernel::cont::{MmapStacks, Store};
+    use kernel::wasm::{Instance, Module, Val};
+    use std::pin::Pin;
+    use std::sync::Arc;
+
+    /// The full-size argument of a workload, and how the call is made.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Args {
+        /// `export(n: i32) -> i32`.
+        I32(i32),
+        /// `export(n: i64) -> i64`.
+        I64(i64),
+        /// `export(n: i32, times: i32) -> i32`.
+        I32Times(i32, i32),
+    }
+
+    /// One workload.
+    pub struct Workload {
+        /// The JSON key's middle part: `wasm_<name>_ns`.
+        pub name: &'static str,
+        pub wat: &'static str,
+        pub export: &'static str,
+        pub args: Args,
+        /// What the full-size call returns.
+        pub expect: i64,
+    }
+
+    /// fib(27) on i32 and on i64, the sum of 0..10^7 (wrapping i32), and
+    /// the sieve of 10^6 run 10 times (78,498 primes).
+    pub const WORKLOADS: [Workload; 4] = [
+        Workload {
+            name: "fib_i32",
+            wat: include_str!("../wat/fib_i32.wat"),
+            export: "fib",
+            args: Args::I32(27),
+            expect: 196_418,
+        },
+        Workload {
+            name: "fib_i64",
+            wat: include_str!("../wat/fib_i64.wat"),
+            export: "fib",
+            args: Args::I64(27),
+            expect: 196_418,
+        },
+        Workload {
+            name: "sum",
+            wat: include_str!("../wat/sum.wat"),
+            export: "sum",
+            args: Args::I32(10_000_000),
+            // 10^7 (10^7 - 1) / 2 modulo 2^32, as an i32.
+            expect: -2_014_260_032,
+        },
+        Workload {
+            name: "sieve",
+            wat: include_str!("../wat/sieve.wat"),
+            export: "run",
+            args: Args::I32Times(1_000_000, 10),
+            expect: 78_498,
+        },
+    ];
+
+    /// A workload instantiated in this crate's interpreter.
+    pub struct Ours {
+        inst: Pin<Box<Instance>>,
+        export: &'static str,
+    }
+
+    impl Ours {
+        pub fn new(w: &Workload) -> Ours {
+            let bytes = wat::parse_str(w.wat).expect("the workload's WAT parses");
+            let module = Module::new(&bytes).expect("the workload validates");
+            let store = Store::new(MmapStacks::new(), crate::STACK_SIZE);
+            let inst = Instance::new(Arc::new(module), store).expect("the workload instantiates");
+            Ours {
+                inst,
+                export: w.export,
+            }
+        }
+
+        /// Calls the export with `args`; returns its result.
+        pub fn run(&self, args: Args) -> i64 {
+            let args: &[Val] = match args {
+                Args::I32(n) => &[Val::I32(n)],
+                Args::I64(n) => &[Val::I64(n)],
+                Args::I32Times(n, t) => &[Val::I32(n), Val::I32(t)],
+            };
+            match self.inst.invoke(self.export, args).as_deref() {
+                Ok([Val::I32(r)]) => *r as i64,
+                Ok([Val::I64(r)]) => *r,
+                other => panic!("the workload returned {other:?}"),
+            }
+        }
+    }
+}

@@ -61,6 +61,25 @@ const WASM_ROUNDS: i32 = 100;
 /// The interpreter's generator (`kernel/wat/bench_generator.wat`).
 const WASM_GENERATOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_generator.wasm"));
 
+/// The interpreter's compute loop (`kernel/wat/bench_sum.wat`).
+const WASM_SUM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_sum.wasm"));
+
+/// Iterations of the sum loop per sample.
+const SUM_ITERATIONS: i32 = 1000;
+
+/// Instructions of one call of the Wasm function `sum n`.
+fn wasm_sum(instance: &Instance, n: i32) -> u64 {
+    let t0 = now();
+    let r = instance.invoke("sum", &[Val::I32(n)]);
+    let t1 = now();
+    let want = (0..n).fold(0i32, |a, i| a.wrapping_add(i));
+    assert!(
+        matches!(r.as_deref(), Ok([Val::I32(v)]) if *v == want),
+        "sum {n}: {r:?}"
+    );
+    t1 - t0
+}
+
 /// Instructions of one call of the Wasm function `rounds n`.
 fn wasm_rounds(instance: &Instance, n: i32) -> u64 {
     let t0 = now();
@@ -293,6 +312,24 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     let wasm_round_trip = full.saturating_sub(empty) / WASM_ROUNDS as u64;
     drop(instance);
 
+    // The interpreter computing: one iteration of a loop of local i32
+    // arithmetic, a compare and two branches; from calls of
+    // `SUM_ITERATIONS` iterations minus calls of none.
+    let module = Module::new(WASM_SUM).expect("the sum module validates");
+    let instance = Instance::new(
+        alloc::sync::Arc::new(module),
+        Store::new(KernelStacks, 64 * 1024),
+    )
+    .expect("the sum module instantiates");
+    let empty = median((0..few).map(|_| wasm_sum(&instance, 0)).collect());
+    let full = median(
+        (0..few)
+            .map(|_| wasm_sum(&instance, SUM_ITERATIONS))
+            .collect(),
+    );
+    let wasm_sum_iteration = full.saturating_sub(empty) / SUM_ITERATIONS as u64;
+    drop(instance);
+
     // A tick taken and counted: with the timer on, a loop that reads the
     // TSC sees a gap whenever a tick ran between two reads; the gap minus
     // the loop's own step is the tick (delivery, handler, EOI, iretq).
@@ -327,6 +364,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!("  cont.bind (one value)            {bind:>6}");
     println!("  trap back to the resumer         {trap:>6}");
     println!("  Wasm resume + suspend, interpreted {wasm_round_trip:>4}");
+    println!("  Wasm sum loop, one iteration     {wasm_sum_iteration:>6}");
     println!("  timer tick, taken and counted    {tick:>6}");
     println!("  (measurement overhead removed    {overhead:>6})");
     println!(
@@ -335,6 +373,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
          \"typed_switch_instructions\":{typed_switch},\
          \"create_run_drop_instructions\":{create_run_drop},\"bind_instructions\":{bind},\
          \"trap_instructions\":{trap},\"wasm_round_trip_instructions\":{wasm_round_trip},\
+         \"wasm_sum_iteration_instructions\":{wasm_sum_iteration},\
          \"tick_instructions\":{tick},\"rdtsc_overhead_instructions\":{overhead}}}"
     );
     machine.exit(ExitCode::Success)

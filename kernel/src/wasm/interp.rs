@@ -25,8 +25,10 @@
 //! runs on really has ([`stack_floor`]): a budget larger than the stack
 //! cannot overflow it. The stack-switching instructions are in [`super::switching`].
 
+mod memory;
+
 use super::callee::{NO_TAIL, indirect, linked, tail};
-use super::code::{Access, Code, Op};
+use super::code::{Code, Op};
 use super::host::HostFunc;
 use super::instance::{Instance, PAGE, STACK_RESERVE};
 use super::num;
@@ -37,6 +39,7 @@ use super::wasi;
 use crate::cont::ValRaw;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use memory::{load, store, tables_and_bulk_memory};
 
 /// Value slots kept free above every frame, for the values a
 /// stack-switching instruction stages (a mailbox's worth and a handle).
@@ -256,222 +259,74 @@ pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
     }
 }
 
-/// Moves the top `n` values down to `dst` and returns the new top.
-#[inline(always)]
-fn branch(stack: &mut [ValRaw], sp: usize, dst: usize, n: usize) -> usize {
-    if sp - n != dst {
-        stack.copy_within(sp - n..sp, dst);
-    }
-    dst + n
-}
-
-#[inline(never)]
-fn load(inst: &Instance, acc: Access, offset: u32, addr: ValRaw) -> Result<ValRaw, Unwind> {
-    let ea = addr.i32() as u32 as usize + offset as usize;
-    let w = acc.width();
-    let mem = inst.memory.borrow();
-    let bytes = mem
-        .get(ea..ea + w)
-        .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_MEMORY))?;
-    let mut buf = [0u8; 8];
-    buf[..w].copy_from_slice(bytes);
-    let raw = u64::from_le_bytes(buf);
-    Ok(match acc {
-        Access::I32 | Access::F32 | Access::I32U8 | Access::I32U16 => {
-            ValRaw::from_i32(raw as u32 as i32)
-        }
-        Access::I64 | Access::F64 | Access::I64U8 | Access::I64U16 | Access::I64U32 => {
-            ValRaw::from_i64(raw as i64)
-        }
-        Access::I32S8 => ValRaw::from_i32(raw as i8 as i32),
-        Access::I32S16 => ValRaw::from_i32(raw as i16 as i32),
-        Access::I64S8 => ValRaw::from_i64(raw as i8 as i64),
-        Access::I64S16 => ValRaw::from_i64(raw as i16 as i64),
-        Access::I64S32 => ValRaw::from_i64(raw as i32 as i64),
-    })
-}
-
-#[inline(never)]
-fn store(inst: &Instance, acc: Access, offset: u32, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
-    let ea = addr.i32() as u32 as usize + offset as usize;
-    let w = acc.width();
-    let mut mem = inst.memory.borrow_mut();
-    let bytes = mem
-        .get_mut(ea..ea + w)
-        .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_MEMORY))?;
-    bytes.copy_from_slice(&(v.v128() as u64).to_le_bytes()[..w]);
-    Ok(())
-}
-
-/// `memory.grow`: the old size in pages, or -1.
-fn memory_grow(inst: &Instance, delta: u32) -> i32 {
-    let mut mem = inst.memory.borrow_mut();
-    let old = (mem.len() / PAGE) as u64;
-    let new = old + delta as u64;
-    if new > inst.memory_max || mem.try_reserve_exact(delta as usize * PAGE).is_err() {
-        return -1;
-    }
-    mem.resize(new as usize * PAGE, 0);
-    old as i32
-}
-
-/// `start..start + len` within `size`, or the trap.
-fn range(start: u32, len: u32, size: usize, why: &'static str) -> Result<(usize, usize), Unwind> {
-    let (s, l) = (start as usize, len as usize);
-    if s + l > size {
-        return Err(wasm_trap(why));
-    }
-    Ok((s, s + l))
-}
-
-/// The table instructions and the bulk memory ones, over the stack
-/// below `sp`; returns the new top. Out of line: their temporaries would
-/// otherwise widen the native frame of every interpreted call.
-#[inline(never)]
-fn tables_and_bulk_memory(
-    inst: &Instance,
-    stack: &mut [ValRaw],
-    mut sp: usize,
-    op: Op,
-) -> Result<usize, Unwind> {
-    macro_rules! pop {
-        () => {{
-            sp -= 1;
-            stack[sp]
-        }};
-    }
-    macro_rules! push {
-        ($v:expr) => {{
-            let v = $v;
-            stack[sp] = v;
-            sp += 1;
-        }};
-    }
-    match op {
-        Op::TableGet(t) => {
-            let i = pop!().i32() as u32 as usize;
-            let v = inst.tables[t as usize].borrow().get(i).copied();
-            push!(v.ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))?);
-        }
-        Op::TableSet(t) => {
-            let v = pop!();
-            let i = pop!().i32() as u32 as usize;
-            let mut table = inst.tables[t as usize].borrow_mut();
-            *table
-                .get_mut(i)
-                .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))? = v;
-        }
-        Op::TableSize(t) => {
-            push!(ValRaw::from_i32(
-                inst.tables[t as usize].borrow().len() as i32
-            ))
-        }
-        Op::TableGrow(t) => {
-            let n = pop!().i32() as u32 as u64;
-            let init = pop!();
-            let mut table = inst.tables[t as usize].borrow_mut();
-            let old = table.len() as u64;
-            let r = if old + n > inst.table_max[t as usize]
-                || table.try_reserve_exact(n as usize).is_err()
-            {
-                -1
-            } else {
-                table.resize((old + n) as usize, init);
-                old as i32
-            };
-            push!(ValRaw::from_i32(r));
-        }
-        Op::TableFill(t) => {
-            let n = pop!().i32() as u32;
-            let v = pop!();
-            let i = pop!().i32() as u32;
-            let mut table = inst.tables[t as usize].borrow_mut();
-            let (s, e) = range(i, n, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-            table[s..e].fill(v);
-        }
-        Op::TableCopy { dst, src } => {
-            let n = pop!().i32() as u32;
-            let s = pop!().i32() as u32;
-            let d = pop!().i32() as u32;
-            let mut to = inst.tables[dst as usize].borrow_mut();
-            let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-            if src == dst {
-                let (ss, se) = range(s, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                to.copy_within(ss..se, ds);
-            } else {
-                let from = inst.tables[src as usize].borrow();
-                let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-                to[ds..de].copy_from_slice(&from[ss..se]);
-            }
-        }
-        Op::TableInit { table, elem } => {
-            let n = pop!().i32() as u32;
-            let s = pop!().i32() as u32;
-            let d = pop!().i32() as u32;
-            let items = inst.elems[elem as usize].borrow();
-            let mut to = inst.tables[table as usize].borrow_mut();
-            let (ss, se) = range(s, n, items.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-            let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
-            to[ds..de].copy_from_slice(&items[ss..se]);
-        }
-        Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
-        Op::MemoryGrow => {
-            let delta = pop!().i32() as u32;
-            push!(ValRaw::from_i32(memory_grow(inst, delta)));
-        }
-        Op::MemoryFill => {
-            let n = pop!().i32() as u32;
-            let v = pop!().i32() as u8;
-            let d = pop!().i32() as u32;
-            let mut mem = inst.memory.borrow_mut();
-            let (s, e) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-            mem[s..e].fill(v);
-        }
-        Op::MemoryCopy => {
-            let n = pop!().i32() as u32;
-            let s = pop!().i32() as u32;
-            let d = pop!().i32() as u32;
-            let mut mem = inst.memory.borrow_mut();
-            let (ss, se) = range(s, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-            let (ds, _) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-            mem.copy_within(ss..se, ds);
-        }
-        Op::MemoryInit(seg) => {
-            let n = pop!().i32() as u32;
-            let s = pop!().i32() as u32;
-            let d = pop!().i32() as u32;
-            let data: &[u8] = if inst.data_live[seg as usize].get() {
-                &inst.module.datas[seg as usize].bytes
-            } else {
-                &[]
-            };
-            let mut mem = inst.memory.borrow_mut();
-            let (ss, se) = range(s, n, data.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-            let (ds, de) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-            mem[ds..de].copy_from_slice(&data[ss..se]);
-        }
-        Op::DataDrop(seg) => inst.data_live[seg as usize].set(false),
-        _ => unreachable!("not a table or bulk memory instruction: {op:?}"),
-    }
-    Ok(sp)
-}
-
 /// Runs `code` in the frame at `fp` until it returns or makes a tail call
 /// (the callee left in `th.tail`, for [`call`] to run in this frame).
+///
+/// The hot path reads and writes slots through a raw pointer to the
+/// thread's stack, without a bounds check per access: [`call`] made the
+/// stack at least `fp + frame_size + SLACK` slots long, and the validator
+/// proved every local index below `nlocals` and every operand height
+/// below `frame_size - nlocals`, so every slot the loop touches is inside.
+/// Anything that may grow the stack (a call, a stack-switching
+/// instruction, a caught exception) is followed by `reload!`.
 fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), Unwind> {
     let mut pc = 0usize;
     let mut sp = fp + code.nlocals as usize;
+    let mut stk: *mut ValRaw = th.stack.as_mut_ptr();
+    let limit = fp + code.frame_size as usize + SLACK;
+    debug_assert!(th.stack.len() >= limit);
+    // The slot at index `i` of the thread's stack, as a place.
+    macro_rules! at {
+        ($i:expr) => {
+            *{
+                let i: usize = $i;
+                debug_assert!(i < limit);
+                // SAFETY: every index the loop forms is below `limit`, and
+                // `limit <= th.stack.len()` (see above); `stk` is reloaded
+                // after anything that may move the stack's buffer.
+                unsafe { &mut *stk.add(i) }
+            }
+        };
+    }
+    macro_rules! reload {
+        () => {
+            stk = th.stack.as_mut_ptr()
+        };
+    }
     macro_rules! pop {
         () => {{
             sp -= 1;
-            th.stack[sp]
+            at!(sp)
         }};
     }
     macro_rules! push {
         ($v:expr) => {{
             let v = $v;
-            th.stack[sp] = v;
+            at!(sp) = v;
             sp += 1;
+        }};
+    }
+    macro_rules! local {
+        ($i:expr) => {
+            at!(fp + $i as usize)
+        };
+    }
+    // Jumps to target `t`, moving its values down first.
+    macro_rules! take {
+        ($t:expr) => {{
+            let i = $t as usize;
+            debug_assert!(i < code.targets.len());
+            // SAFETY: translate gives every branch op the index of a
+            // target it pushed to `code.targets`.
+            let t = *unsafe { code.targets.get_unchecked(i) };
+            let (dst, n) = (fp + t.dst as usize, t.n as usize);
+            if sp - n != dst {
+                for k in 0..n {
+                    at!(dst + k) = at!(sp - n + k);
+                }
+            }
+            sp = dst + n;
+            pc = t.to as usize;
         }};
     }
     // An operation that may raise an exception: caught here if a
@@ -479,9 +334,13 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
     macro_rules! catching {
         ($e:expr) => {
             match $e {
-                Ok(v) => v,
+                Ok(v) => {
+                    reload!();
+                    v
+                }
                 Err(Unwind::Exn(exn)) => {
                     let (to, top) = catch(inst, th, code, fp, pc as u32 - 1, exn)?;
+                    reload!();
                     pc = to;
                     sp = top;
                     continue;
@@ -490,10 +349,51 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             }
         };
     }
+    let ops = &code.ops[..];
     loop {
-        let op = code.ops[pc];
+        debug_assert!(pc < ops.len());
+        // SAFETY: every function's ops end with a `Return`, and every jump
+        // and branch target is an op index of the function (translate
+        // patches each one to an index it emitted or is about to).
+        let op = *unsafe { ops.get_unchecked(pc) };
         pc += 1;
         match op {
+            Op::Int(o) => {
+                let y = pop!();
+                at!(sp - 1) = o.eval(at!(sp - 1), y);
+            }
+            Op::IntLL { op, a, b } => push!(op.eval(local!(a), local!(b))),
+            Op::IntLI { op, a, c } => push!(op.eval(local!(a), ValRaw::from_i64(c as i64))),
+            Op::IntSI { op, c } => at!(sp - 1) = op.eval(at!(sp - 1), ValRaw::from_i64(c as i64)),
+            Op::IntLLSet { op, a, b, d } => local!(d) = op.eval(local!(a), local!(b)),
+            Op::IntLISet { op, a, c, d } => {
+                local!(d) = op.eval(local!(a), ValRaw::from_i64(c as i64))
+            }
+            Op::IntSet { op, d } => {
+                let y = pop!();
+                let x = pop!();
+                local!(d) = op.eval(x, y);
+            }
+            Op::BrIfLL { op, a, b, t } => {
+                if op.eval_u64(local!(a).i64() as u64, local!(b).i64() as u64) != 0 {
+                    take!(t);
+                }
+            }
+            Op::BrIfLI { op, a, c, t } => {
+                if op.eval_u64(local!(a).i64() as u64, c as i64 as u64) != 0 {
+                    take!(t);
+                }
+            }
+            Op::JumpUnlessLL { op, a, b, to } => {
+                if op.eval_u64(local!(a).i64() as u64, local!(b).i64() as u64) == 0 {
+                    pc = to as usize;
+                }
+            }
+            Op::JumpUnlessLI { op, a, c, to } => {
+                if op.eval_u64(local!(a).i64() as u64, c as i64 as u64) == 0 {
+                    pc = to as usize;
+                }
+            }
             Op::Unreachable => return Err(wasm_trap(trap::UNREACHABLE)),
             Op::Jump(to) => pc = to as usize,
             Op::JumpIfZero(to) => {
@@ -501,43 +401,36 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                     pc = to as usize;
                 }
             }
-            Op::Br(t) => {
-                let t = code.targets[t as usize];
-                sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
-                pc = t.to as usize;
-            }
+            Op::Br(t) => take!(t),
             Op::BrIf(t) => {
                 if pop!().i32() != 0 {
-                    let t = code.targets[t as usize];
-                    sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
-                    pc = t.to as usize;
+                    take!(t);
                 }
             }
             Op::BrTable { first, len } => {
                 let i = (pop!().i32() as u32).min(len);
-                let t = code.targets[(first + i) as usize];
-                sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
-                pc = t.to as usize;
+                take!(first + i);
             }
             Op::BrOnNull(t) => {
-                if th.stack[sp - 1] == ValRaw::ZERO {
+                if at!(sp - 1) == ValRaw::ZERO {
                     sp -= 1;
-                    let t = code.targets[t as usize];
-                    sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
-                    pc = t.to as usize;
+                    take!(t);
                 }
             }
             Op::BrOnNonNull(t) => {
-                if th.stack[sp - 1] != ValRaw::ZERO {
-                    let t = code.targets[t as usize];
-                    sp = branch(&mut th.stack, sp, fp + t.dst as usize, t.n as usize);
-                    pc = t.to as usize;
+                if at!(sp - 1) != ValRaw::ZERO {
+                    take!(t);
                 } else {
                     sp -= 1;
                 }
             }
             Op::Return => {
-                branch(&mut th.stack, sp, fp, code.nresults as usize);
+                let n = code.nresults as usize;
+                if sp - n != fp {
+                    for k in 0..n {
+                        at!(fp + k) = at!(sp - n + k);
+                    }
+                }
                 return Ok(());
             }
             Op::Call(f) => {
@@ -579,15 +472,15 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 let c = pop!().i32();
                 let b = pop!();
                 if c == 0 {
-                    th.stack[sp - 1] = b;
+                    at!(sp - 1) = b;
                 }
             }
-            Op::LocalGet(i) => push!(th.stack[fp + i as usize]),
+            Op::LocalGet(i) => push!(local!(i)),
             Op::LocalSet(i) => {
                 let v = pop!();
-                th.stack[fp + i as usize] = v;
+                local!(i) = v;
             }
-            Op::LocalTee(i) => th.stack[fp + i as usize] = th.stack[sp - 1],
+            Op::LocalTee(i) => local!(i) = at!(sp - 1),
             Op::GlobalGet(g) => push!(inst.globals[g as usize].get()),
             Op::GlobalSet(g) => {
                 let v = pop!();
@@ -605,7 +498,10 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             | Op::MemoryFill
             | Op::MemoryCopy
             | Op::MemoryInit(_)
-            | Op::DataDrop(_) => sp = tables_and_bulk_memory(inst, &mut th.stack, sp, op)?,
+            | Op::DataDrop(_) => {
+                sp = tables_and_bulk_memory(inst, &mut th.stack, sp, op)?;
+                reload!();
+            }
             Op::Load(acc, offset) => {
                 let a = pop!();
                 push!(load(inst, acc, offset, a)?);
@@ -623,29 +519,29 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             Op::F32Const(v) => push!(ValRaw::from_v128(v as u128)),
             Op::F64Const(v) => push!(ValRaw::from_v128(v as u128)),
             Op::Unary(u) => {
-                let x = th.stack[sp - 1];
-                th.stack[sp - 1] = num::unary(u, x).map_err(wasm_trap)?;
+                let x = at!(sp - 1);
+                at!(sp - 1) = num::unary(u, x).map_err(wasm_trap)?;
             }
             Op::Binary(b) => {
                 let y = pop!();
-                let x = th.stack[sp - 1];
-                th.stack[sp - 1] = num::binary(b, x, y).map_err(wasm_trap)?;
+                let x = at!(sp - 1);
+                at!(sp - 1) = num::binary(b, x, y).map_err(wasm_trap)?;
             }
             Op::RefNull => push!(ValRaw::ZERO),
             Op::RefIsNull => {
-                let v = th.stack[sp - 1];
-                th.stack[sp - 1] = ValRaw::from_i32((v == ValRaw::ZERO) as i32);
+                let v = at!(sp - 1);
+                at!(sp - 1) = ValRaw::from_i32((v == ValRaw::ZERO) as i32);
             }
             Op::RefFunc(f) => push!(inst.funcref(f)),
             Op::RefAsNonNull => {
-                if th.stack[sp - 1] == ValRaw::ZERO {
+                if at!(sp - 1) == ValRaw::ZERO {
                     return Err(wasm_trap(trap::NULL_REFERENCE));
                 }
             }
             Op::RefEq => {
                 let b = pop!();
-                let a = th.stack[sp - 1];
-                th.stack[sp - 1] = ValRaw::from_i32((a == b) as i32);
+                let a = at!(sp - 1);
+                at!(sp - 1) = ValRaw::from_i32((a == b) as i32);
             }
             Op::Throw(tag) => {
                 let tag = inst.tags[tag as usize];
@@ -664,6 +560,7 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             }
             Op::ContBind { from, to } => {
                 sp = switching::cont_bind(inst, &mut th.stack, sp, from, to)?;
+                reload!();
             }
             Op::Suspend(tag) => {
                 sp = catching!(switching::suspend(inst, &mut th.stack, sp, tag));

@@ -17,7 +17,7 @@ mod translate;
 
 pub use translate::translate;
 
-use super::num::{Binary, Unary};
+use super::num::{Binary, IntOp, Unary};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -156,6 +156,76 @@ pub enum Op {
     F64Const(u64),
     Unary(Unary),
     Binary(Binary),
+    /// A non-trapping integer operator on the top two values, computed in
+    /// the loop itself (no call).
+    Int(IntOp),
+    /// Fused `local.get a; local.get b; op`: pushes `local a op local b`.
+    IntLL {
+        op: IntOp,
+        a: u32,
+        b: u32,
+    },
+    /// Fused `local.get a; const c; op` (an i64 constant only if it fits
+    /// in an i32; it is sign-extended back): pushes `local a op c`.
+    IntLI {
+        op: IntOp,
+        a: u32,
+        c: i32,
+    },
+    /// Fused `const c; op`: the top value becomes `top op c`.
+    IntSI {
+        op: IntOp,
+        c: i32,
+    },
+    /// [`Op::IntLL`] with its result stored in local `d` (a fused
+    /// `local.set d`), never pushed.
+    IntLLSet {
+        op: IntOp,
+        a: u32,
+        b: u32,
+        d: u32,
+    },
+    /// [`Op::IntLI`] with its result stored in local `d`.
+    IntLISet {
+        op: IntOp,
+        a: u32,
+        c: i32,
+        d: u32,
+    },
+    /// [`Op::Int`] with its result stored in local `d`.
+    IntSet {
+        op: IntOp,
+        d: u32,
+    },
+    /// Fused [`Op::IntLL`] and `br_if t`: branches if the result is not zero.
+    BrIfLL {
+        op: IntOp,
+        a: u32,
+        b: u32,
+        t: u32,
+    },
+    /// Fused [`Op::IntLI`] and `br_if t`.
+    BrIfLI {
+        op: IntOp,
+        a: u32,
+        c: i32,
+        t: u32,
+    },
+    /// Fused [`Op::IntLL`] and an `if`: jumps to op `to` if the result is
+    /// zero.
+    JumpUnlessLL {
+        op: IntOp,
+        a: u32,
+        b: u32,
+        to: u32,
+    },
+    /// Fused [`Op::IntLI`] and an `if`.
+    JumpUnlessLI {
+        op: IntOp,
+        a: u32,
+        c: i32,
+        to: u32,
+    },
     RefNull,
     RefIsNull,
     RefFunc(u32),
@@ -248,21 +318,23 @@ mod tests {
                 Op::LocalGet(0),
                 Op::Unary(Unary::I32Eqz),
                 Op::BrIf(0),
-                Op::LocalGet(0),
-                Op::I32Const(1),
-                Op::Binary(Binary::I32Sub),
-                Op::LocalSet(0),
+                Op::IntLISet {
+                    op: IntOp::I32Sub,
+                    a: 0,
+                    c: 1,
+                    d: 0
+                },
                 Op::Br(1),
                 Op::I32Const(7),
                 Op::Return,
             ]
         );
-        // $out: past the loop's end (op 8), no values; $top: op 0.
+        // $out: past the loop's end (op 5), no values; $top: op 0.
         assert_eq!(
             code.targets,
             [
                 Target {
-                    to: 8,
+                    to: 5,
                     dst: 1,
                     n: 0
                 },
@@ -294,7 +366,7 @@ mod tests {
                 Op::I32Const(2),
                 Op::I32Const(3),
                 Op::Br(0),
-                Op::Binary(Binary::I32Add),
+                Op::Int(IntOp::I32Add),
                 Op::Return,
             ]
         );
@@ -309,6 +381,90 @@ mod tests {
             }]
         );
         assert_eq!(code.frame_size, 1 + 3);
+    }
+
+    #[test]
+    fn a_compare_of_two_locals_and_its_br_if_become_one_op() {
+        let code = code_of(
+            r#"(module (func (param i64 i64)
+            (block $out (loop $top
+              (br_if $out (i64.ge_u (local.get 0) (local.get 1)))
+              (br $top)))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::BrIfLL {
+                    op: IntOp::I64GeU,
+                    a: 0,
+                    b: 1,
+                    t: 0
+                },
+                Op::Br(1),
+                Op::Return,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_compare_with_a_constant_and_its_if_become_one_jump() {
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (if (result i32) (i32.lt_s (local.get 0) (i32.const 2))
+              (then (i32.const 1)) (else (i32.const 2)))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::JumpUnlessLI {
+                    op: IntOp::I32LtS,
+                    a: 0,
+                    c: 2,
+                    to: 3
+                },
+                Op::I32Const(1),
+                Op::Jump(4),
+                Op::I32Const(2),
+                Op::Return,
+            ]
+        );
+    }
+
+    #[test]
+    fn ops_on_either_side_of_a_loop_start_are_not_fused() {
+        // The loop's first op is a branch target: the `local.get` before
+        // the loop and the `i32.add` inside stay apart.
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (local.get 0) (local.get 0)
+            (loop (param i32 i32) (result i32) (i32.add))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::LocalGet(0),
+                Op::Int(IntOp::I32Add),
+                Op::Return,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_constant_too_wide_for_an_i32_is_not_fused() {
+        let code = code_of(
+            r#"(module (func (param i64) (result i64)
+            (i64.add (local.get 0) (i64.const 0x100000000))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::I64Const(0x1_0000_0000),
+                Op::Int(IntOp::I64Add),
+                Op::Return,
+            ]
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! ```
 
 use super::{Access, CatchClause, Clause, Code, CompileError, Op, Target, TryRegion};
-use crate::wasm::num::{self, Numeric};
+use crate::wasm::num::{self, IntOp, Numeric};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -62,6 +62,9 @@ struct Translator<'v> {
     ctrl: Vec<Ctrl>,
     resume_tables: &'v mut Vec<Vec<Clause>>,
     max_height: u32,
+    /// The index of the op after the last control instruction: a branch
+    /// may land there, so no op at or after it is fused with one before.
+    label: u32,
 }
 
 /// Translates (and validates) one function body. `resume_tables` collects
@@ -95,6 +98,7 @@ pub fn translate(
         ctrl: alloc::vec![Ctrl::new(0)],
         resume_tables,
         max_height: 0,
+        label: 0,
     };
     let mut reader = body.get_operators_reader()?;
     while !reader.eof() {
@@ -121,8 +125,50 @@ impl Translator<'_> {
         self.code.ops.len() as u32
     }
 
+    /// Appends `op`, fused with the one or two ops before it where a
+    /// pattern of [`Op`]'s fused forms matches and no label lies between
+    /// them (see [`Translator::label`]).
     fn emit(&mut self, op: Op) {
-        self.code.ops.push(op);
+        let n = self.code.ops.len();
+        let free = n.saturating_sub(self.label as usize);
+        let last = (free >= 1).then(|| self.code.ops[n - 1]);
+        let last2 = (free >= 2).then(|| self.code.ops[n - 2]);
+        let fused = match (last2, last, op) {
+            (Some(Op::LocalGet(a)), Some(Op::LocalGet(b)), Op::Int(op)) => {
+                Some((2, Op::IntLL { op, a, b }))
+            }
+            (Some(Op::LocalGet(a)), Some(k), Op::Int(op)) if imm(k).is_some() => {
+                let c = imm(k).unwrap_or(0);
+                Some((2, Op::IntLI { op, a, c }))
+            }
+            (_, Some(k), Op::Int(op)) if imm(k).is_some() => {
+                let c = imm(k).unwrap_or(0);
+                Some((1, Op::IntSI { op, c }))
+            }
+            (_, Some(Op::IntLL { op, a, b }), Op::LocalSet(d)) => {
+                Some((1, Op::IntLLSet { op, a, b, d }))
+            }
+            (_, Some(Op::IntLI { op, a, c }), Op::LocalSet(d)) => {
+                Some((1, Op::IntLISet { op, a, c, d }))
+            }
+            (_, Some(Op::Int(op)), Op::LocalSet(d)) => Some((1, Op::IntSet { op, d })),
+            (_, Some(Op::IntLL { op, a, b }), Op::BrIf(t)) => Some((1, Op::BrIfLL { op, a, b, t })),
+            (_, Some(Op::IntLI { op, a, c }), Op::BrIf(t)) => Some((1, Op::BrIfLI { op, a, c, t })),
+            (_, Some(Op::IntLL { op, a, b }), Op::JumpIfZero(to)) => {
+                Some((1, Op::JumpUnlessLL { op, a, b, to }))
+            }
+            (_, Some(Op::IntLI { op, a, c }), Op::JumpIfZero(to)) => {
+                Some((1, Op::JumpUnlessLI { op, a, c, to }))
+            }
+            _ => None,
+        };
+        match fused {
+            Some((k, op)) => {
+                self.code.ops.truncate(n - k);
+                self.code.ops.push(op);
+            }
+            None => self.code.ops.push(op),
+        }
     }
 
     /// Params and results of a block type.
@@ -178,7 +224,10 @@ impl Translator<'_> {
             match f {
                 Fixup::Target(i) => self.code.targets[i].to = to,
                 Fixup::Op(i) => match &mut self.code.ops[i] {
-                    Op::Jump(t) | Op::JumpIfZero(t) => *t = to,
+                    Op::Jump(t)
+                    | Op::JumpIfZero(t)
+                    | Op::JumpUnlessLL { to: t, .. }
+                    | Op::JumpUnlessLI { to: t, .. } => *t = to,
                     _ => unreachable!("only jumps are patched"),
                 },
             }
@@ -186,26 +235,38 @@ impl Translator<'_> {
     }
 
     fn op(&mut self, op: &Operator<'_>, offset: usize) -> Result<(), CompileError> {
+        let control = self.control(op, offset)?;
+        if control {
+            // A branch may land on the next op: nothing before it fuses
+            // with it.
+            self.label = self.pc();
+            return Ok(());
+        }
+        self.plain(op, offset)
+    }
+
+    /// Translates a structured control instruction; false if `op` is not
+    /// one.
+    fn control(&mut self, op: &Operator<'_>, offset: usize) -> Result<bool, CompileError> {
         let reachable = !self.v.get_control_frame(0).is_none_or(|f| f.unreachable);
         // Structure is followed even in unreachable code, so that our
         // control stack stays in step with the validator's.
         match op {
             Operator::Block { .. } => {
                 self.ctrl.push(Ctrl::new(self.pc()));
-                return Ok(());
             }
             Operator::Loop { .. } => {
                 let mut c = Ctrl::new(self.pc());
                 c.is_loop = true;
                 self.ctrl.push(c);
-                return Ok(());
             }
             Operator::If { .. } => {
                 let mut c = Ctrl::new(self.pc());
-                c.if_jump = Some(self.code.ops.len());
+                // Possibly fused with the compare before it: the jump is
+                // the last op either way.
                 self.emit(Op::JumpIfZero(u32::MAX));
+                c.if_jump = Some(self.code.ops.len() - 1);
                 self.ctrl.push(c);
-                return Ok(());
             }
             Operator::Else => {
                 if reachable {
@@ -217,7 +278,6 @@ impl Translator<'_> {
                 if let Some(j) = self.ctrl.last_mut().unwrap().if_jump.take() {
                     self.patch(alloc::vec![Fixup::Op(j)], pc);
                 }
-                return Ok(());
             }
             Operator::TryTable { try_table } => {
                 let mut catches = Vec::new();
@@ -238,7 +298,6 @@ impl Translator<'_> {
                 let mut c = Ctrl::new(self.pc());
                 c.try_catches = Some((self.pc(), catches));
                 self.ctrl.push(c);
-                return Ok(());
             }
             Operator::End => {
                 let c = self
@@ -261,19 +320,24 @@ impl Translator<'_> {
                     });
                 }
                 if self.ctrl.is_empty() {
+                    self.label = self.pc();
                     self.emit(Op::Return);
                 }
-                return Ok(());
             }
-            _ => {}
+            _ => return Ok(false),
         }
-        if !reachable {
+        Ok(true)
+    }
+
+    /// Translates any other instruction.
+    fn plain(&mut self, op: &Operator<'_>, offset: usize) -> Result<(), CompileError> {
+        if self.v.get_control_frame(0).is_none_or(|f| f.unreachable) {
             return Ok(());
         }
         if let Some(n) = num::numeric(op) {
             self.emit(match n {
                 Numeric::Unary(u) => Op::Unary(u),
-                Numeric::Binary(b) => Op::Binary(b),
+                Numeric::Binary(b) => IntOp::of(b).map_or(Op::Binary(b), Op::Int),
             });
             return Ok(());
         }
@@ -461,6 +525,16 @@ impl Translator<'_> {
         }
         self.resume_tables.push(clauses);
         Ok(self.resume_tables.len() as u32 - 1)
+    }
+}
+
+/// The constant `k` pushes, if it is an integer constant that fits in an
+/// i32 (an i64 one is sign-extended back when used).
+fn imm(k: Op) -> Option<i32> {
+    match k {
+        Op::I32Const(c) => Some(c),
+        Op::I64Const(c) => i32::try_from(c).ok(),
+        _ => None,
     }
 }
 

@@ -12,6 +12,9 @@
 //! on the bits, because `core` offers them only with `std`.
 
 mod float;
+mod int;
+
+pub use int::IntOp;
 
 use crate::cont::ValRaw;
 use float::{Round, min_max, round32, round64, sqrt64, trunc, trunc_u64};

@@ -1,0 +1,44 @@
+//! Runs one compute workload of `bench::compute` in this crate's
+//! interpreter, for timing and instruction counting while the interpreter
+//! is worked on:
+//!
+//! ```text
+//! cargo build --release -p bench --bin wasm_compute
+//! target/release/wasm_compute sum               # full size, prints ms
+//! valgrind --tool=callgrind target/release/wasm_compute sum 1000000
+//! valgrind --tool=callgrind target/release/wasm_compute sum 2000000
+//! ```
+//!
+//! A binary rather than an example because a binary does not build the
+//! crate's dev-dependencies (Wasmtime, wasmi), whose first release build
+//! takes many minutes. The optional second argument replaces the size
+//! argument (`n`; the sieve's run count stays 10 unless a third is given);
+//! two counts whose sizes differ give the cost of the difference exactly.
+
+use bench::compute::{Args, Ours, WORKLOADS};
+use std::time::Instant;
+
+fn main() {
+    let mut argv = std::env::args().skip(1);
+    let name = argv.next().unwrap_or_else(|| "sum".into());
+    let n: Option<i64> = argv.next().map(|s| s.parse().expect("a number"));
+    let t: Option<i32> = argv.next().map(|s| s.parse().expect("a number"));
+    let w = WORKLOADS
+        .iter()
+        .find(|w| w.name == name)
+        .unwrap_or_else(|| panic!("no workload {name}: fib_i32, fib_i64, sum or sieve"));
+    let args = match (w.args, n) {
+        (a, None) => a,
+        (Args::I32(_), Some(n)) => Args::I32(n as i32),
+        (Args::I64(_), Some(n)) => Args::I64(n),
+        (Args::I32Times(_, times), Some(n)) => Args::I32Times(n as i32, t.unwrap_or(times)),
+    };
+    let ours = Ours::new(w);
+    let t0 = Instant::now();
+    let r = ours.run(args);
+    let elapsed = t0.elapsed();
+    if n.is_none() {
+        assert_eq!(r, w.expect, "{name} gave the wrong result");
+    }
+    println!("{name}: {r} in {:.3} ms", elapsed.as_secs_f64() * 1e3);
+}

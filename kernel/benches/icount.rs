@@ -318,6 +318,9 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     timer.stop().expect("the benchmark's timer stops");
     let tick = median(gaps).saturating_sub(step);
 
+    let deferred_tick = deferred_tick(&timer);
+    let preempt_round_trip = preempt_round_trip(&timer);
+
     println!("instructions per operation (median of {SAMPLES}, -icount shift=0):");
     println!("  resume + suspend round trip      {round_trip:>6}");
     println!("  the same, typed door (+ take)    {typed_round_trip:>6}");
@@ -328,6 +331,8 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!("  trap back to the resumer         {trap:>6}");
     println!("  Wasm resume + suspend, interpreted {wasm_round_trip:>4}");
     println!("  timer tick, taken and counted    {tick:>6}");
+    println!("  timer tick deferred to a release {deferred_tick:>6}");
+    println!("  preemption: tick to the resumer and back {preempt_round_trip:>3}");
     println!("  (measurement overhead removed    {overhead:>6})");
     println!(
         "{{\"round_trip_instructions\":{round_trip},\
@@ -335,7 +340,100 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
          \"typed_switch_instructions\":{typed_switch},\
          \"create_run_drop_instructions\":{create_run_drop},\"bind_instructions\":{bind},\
          \"trap_instructions\":{trap},\"wasm_round_trip_instructions\":{wasm_round_trip},\
-         \"tick_instructions\":{tick},\"rdtsc_overhead_instructions\":{overhead}}}"
+         \"tick_instructions\":{tick},\"deferred_tick_instructions\":{deferred_tick},\
+         \"preempt_round_trip_instructions\":{preempt_round_trip},\
+         \"rdtsc_overhead_instructions\":{overhead}}}"
     );
     machine.exit(ExitCode::Success)
+}
+
+/// A lock held for a few hundred instructions at a time, the timer on: a
+/// tick that falls due inside waits, lands at the release and is
+/// deferred, and the release sees it. A loop step with such a tick minus
+/// one without is what a deferred tick costs, from the release's `sti`
+/// to the loop's next step (delivery, the handler that defers it, EOI,
+/// `iretq`, and the release's call of the preemption point).
+fn deferred_tick(timer: &Timer) -> u64 {
+    static HELD: kernel::sync::Mutex<u64> = kernel::sync::Mutex::new("bench", 0);
+    let deferred = kernel::sync::deferred_ticks();
+    let mut gaps = Vec::with_capacity(TICK_SAMPLES);
+    let mut step = u64::MAX;
+    timer
+        .start(Duration::from_micros(50))
+        .expect("the benchmark's timer starts");
+    let mut last = now();
+    while gaps.len() < TICK_SAMPLES {
+        {
+            let mut guard = HELD.lock();
+            for _ in 0..50 {
+                *guard = black_box(*guard + 1);
+            }
+        }
+        let t = now();
+        let gap = t - last;
+        last = t;
+        step = step.min(gap);
+        if gap > step + 20 {
+            gaps.push(gap);
+        }
+    }
+    timer.stop().expect("the benchmark's timer stops");
+    assert!(kernel::sync::deferred_ticks() - deferred >= TICK_SAMPLES as u64 / 2);
+    median(gaps).saturating_sub(step)
+}
+
+/// The instructions a guest loses to one preemption: from its last
+/// instruction before the tick to its first after it is resumed, minus
+/// what the kernel did in between (it read the clock at both ends). The
+/// guest reads the TSC in a loop and records every gap longer than a
+/// loop step; each gap holds one tick, the preemption to the kernel's
+/// `resume_for`, the kernel's own instructions, and the resume back.
+fn preempt_round_trip(timer: &Timer) -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static GAP: AtomicU64 = AtomicU64::new(0);
+    static STEP: AtomicU64 = AtomicU64::new(u64::MAX);
+    let store = Store::new(KernelStacks, 64 * 1024);
+    let guest = Func::wrap(&store, |_: &Store, (): ()| -> Result<(), Trap> {
+        let mut prev = now();
+        loop {
+            let t = now();
+            let gap = t - prev;
+            prev = t;
+            if gap > 1000 {
+                GAP.store(gap, Relaxed);
+            } else if gap < STEP.load(Relaxed) {
+                STEP.store(gap, Relaxed);
+            }
+        }
+    })
+    .unwrap();
+    let mut samples = Vec::with_capacity(TICK_SAMPLES);
+    timer
+        .start(Duration::from_micros(50))
+        .expect("the benchmark's timer starts");
+    let mut k = Cont::new(&store, guest).unwrap();
+    let mut back_before: Option<u64> = None;
+    while samples.len() < TICK_SAMPLES {
+        GAP.store(0, Relaxed);
+        let t_resume = now();
+        // The kernel's part of the gap this slice records: from the last
+        // preemption's return to this resume.
+        let kernel_part = back_before.map(|b| t_resume - b);
+        let next = match k.resume_for(1, (), &[]) {
+            Ok(typed::Timed::Preempted(next)) => next,
+            _ => panic!("the benchmark's guest was not preempted"),
+        };
+        let t_back = now();
+        let gap = GAP.load(Relaxed);
+        if let Some(kernel_part) = kernel_part
+            && gap != 0
+        {
+            samples.push(gap - kernel_part);
+        }
+        back_before = Some(t_back);
+        k = next;
+    }
+    timer.stop().expect("the benchmark's timer stops");
+    drop(k);
+    median(samples).saturating_sub(STEP.load(Relaxed))
 }

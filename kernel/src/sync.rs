@@ -147,6 +147,9 @@ pub fn innermost_held() -> Option<&'static str> {
 /// section end sees it.
 pub(crate) fn forget_held() {
     HELD.set(0);
+    // The `no_preempt` sections of the abandoned frames end with them;
+    // their guards, from an older epoch, will not count them out again.
+    NO_PREEMPT.store(0, Relaxed);
     EPOCH.set(EPOCH.get().wrapping_add(1));
 }
 
@@ -284,6 +287,9 @@ fn preemption_point() {
 #[cold]
 fn deferred_tick_seen() {
     DEFERRED_SEEN.store(DEFERRED_SEEN.load(Relaxed) + 1, Relaxed);
+    // A budget spent meanwhile preempts its guest here (`cont::preempt`).
+    #[cfg(target_os = "none")]
+    crate::cont::runtime::preempt::deferred_tick_seen();
 }
 
 /// Ticks that landed on this CPU while a kernel lock was held or a
@@ -306,25 +312,35 @@ pub fn preempt_pending() -> bool {
 }
 
 /// An open section in which a tick is recorded, not acted on, as inside
-/// a lock, but interrupts stay on (for the runtime's operations, which
-/// preemption must not split). Made by [`no_preempt`]; ends when dropped,
-/// and the end that brings the count to zero sees a waiting tick. Not
-/// `Send`: it belongs to the CPU that opened it.
+/// a lock, but interrupts stay on: the runtime's operations that change a
+/// store's books (`cont.new`, a record's release, a definition, a trap's
+/// bookkeeping), which a preemption must not split (`cont::preempt`).
+/// Made by [`no_preempt`]; ends when dropped, and the end that brings the
+/// count to zero sees a waiting tick. A trap that abandons the frames of
+/// open sections (a guest's panic inside one) ends them all
+/// (`forget_held`), and their guards, from an older epoch, count nothing
+/// out. Not `Send`: it belongs to the CPU that opened it.
 pub(crate) struct NoPreempt {
+    epoch: u64,
     _not_send: core::marker::PhantomData<*const ()>,
 }
 
 /// Opens a [`NoPreempt`] section.
-#[allow(dead_code)] // for the runtime's critical sections (issue 20)
+#[inline]
 pub(crate) fn no_preempt() -> NoPreempt {
     NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) + 1, Relaxed);
     NoPreempt {
+        epoch: EPOCH.get(),
         _not_send: core::marker::PhantomData,
     }
 }
 
 impl Drop for NoPreempt {
+    #[inline]
     fn drop(&mut self) {
+        if self.epoch != EPOCH.get() {
+            return;
+        }
         NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) - 1, Relaxed);
         preemption_point();
     }

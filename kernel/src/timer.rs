@@ -105,9 +105,12 @@ use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
 
 use crate::Machine;
 use crate::apic;
+use crate::cont::preempt;
 use crate::cpu_local::cpu_local;
 use crate::gdt;
 use crate::paging::{CONT_STACKS_SIZE, CONT_STACKS_START};
+use x86_64::VirtAddr;
+use x86_64::registers::rflags::RFlags;
 
 /// The vector of a tick.
 pub const TIMER_VECTOR: u8 = 0x30;
@@ -367,15 +370,43 @@ pub fn tick_in_service() -> bool {
 }
 
 /// A tick: see the module docs. Runs on `gdt::TIMER_IST`, IF off.
-extern "x86-interrupt" fn tick(frame: InterruptStackFrame) {
+extern "x86-interrupt" fn tick(mut frame: InterruptStackFrame) {
     TICKS.store(TICKS.load(Relaxed) + 1, Relaxed);
     let rsp = frame.stack_pointer.as_u64();
     if (CONT_STACKS_START.as_u64()..CONT_STACKS_START.as_u64() + CONT_STACKS_SIZE).contains(&rsp) {
         TICKS_ON_CONT_STACKS.store(TICKS_ON_CONT_STACKS.load(Relaxed) + 1, Relaxed);
     }
     EPOCH.fetch_add(1, Relaxed);
-    crate::sync::tick_must_wait();
+    let deferred = crate::sync::tick_must_wait();
+    if preempt::tick_lands(rsp as usize, deferred) {
+        preempt_at_iretq(&mut frame);
+    }
     apic::eoi();
+}
+
+/// Makes the tick's `iretq` enter the preemption stub on the interrupted
+/// stack (`cont::preempt`): the frame's five words are handed over as
+/// they are and written back rewritten.
+#[cold]
+fn preempt_at_iretq(frame: &mut InterruptStackFrame) {
+    let mut words = [
+        frame.instruction_pointer.as_u64(),
+        frame.code_segment.0 as u64,
+        frame.cpu_flags.bits(),
+        frame.stack_pointer.as_u64(),
+        frame.stack_segment.0 as u64,
+    ];
+    preempt::redirect(&mut words);
+    // SAFETY: the new frame returns to the stub, in kernel code on the
+    // interrupted (mapped, kernel) stack, with the interrupted CS and SS:
+    // `redirect` saved the original for the stub to return to.
+    unsafe {
+        frame.as_mut().update(|f| {
+            f.instruction_pointer = VirtAddr::new(words[0]);
+            f.cpu_flags = RFlags::from_bits_retain(words[2]);
+            f.stack_pointer = VirtAddr::new(words[3]);
+        });
+    }
 }
 
 /// An interrupt from a masked 8259 (only a spurious IRQ 7 or 15 can come)

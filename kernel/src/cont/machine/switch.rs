@@ -45,7 +45,8 @@ use core::arch::{asm, global_asm};
 ///  | handler index | discriminant  |   return 0, resume 1, suspend 2,
 ///  +---------------+---------------+   switch 3, trap 4, resume_throw 5,
 ///                                      cancel 6, guest failed 7,
-///                                      returned holding a lock 8
+///                                      returned holding a lock 8,
+///                                      preempted 9
 /// ```
 ///
 /// The discriminant is low so that the code that receives an effect tests
@@ -73,6 +74,9 @@ impl ControlEffect {
     /// Sent by the start trampoline when the continuation's function
     /// returned holding a kernel lock.
     pub const RETURNED_HOLDING_LOCK_TAG: u32 = 8;
+    /// Sent by a preempting tick's suspension (`runtime::preempt`) to the
+    /// `resume_for` whose budget it found spent.
+    pub const PREEMPT_TAG: u32 = 9;
 
     /// The continuation's function returned (sent by the trampoline).
     pub const RETURN: ControlEffect = ControlEffect::new(Self::RETURN_TAG, 0);

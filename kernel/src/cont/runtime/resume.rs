@@ -60,6 +60,9 @@ impl Store {
                 "the function's args buffer does not fit on a stack",
             );
         }
+        // From here on the free list, the cache and the counts change: no
+        // preemption until they are whole again (`preempt`).
+        let _section = crate::sync::no_preempt();
         let c = self.take_contref();
         // SAFETY: `c` is a free ContRef of this store: it holds a stack of
         // `stack_size` only if `release` cached one in it.
@@ -330,6 +333,10 @@ impl Store {
     /// `back` is the live ContRef that sent the trap effect.
     #[cold]
     pub(crate) unsafe fn trapped(&self, kind: u32, back: *mut ContRef) -> Trap {
+        // The pending trap is taken and the record freed in one piece
+        // (`preempt`); `forget_held` ends the section early, and `release`
+        // opens one of its own.
+        let _section = crate::sync::no_preempt();
         // SAFETY: forwarded contract.
         let trap = unsafe { self.machine_trap(kind, back) };
         crate::sync::forget_held();

@@ -302,6 +302,8 @@ impl Store {
                 max: MAX_VALUES,
             });
         }
+        // The list of functions grows in one piece (`preempt`).
+        let _section = crate::sync::no_preempt();
         let record = Box::new(FuncRecord {
             array_call,
             callee_vmctx,
@@ -447,6 +449,9 @@ impl Store {
     /// # Safety
     /// `c` must be a ContRef of this store that nothing runs on any more.
     pub(crate) unsafe fn release(&self, c: *mut ContRef) {
+        // The free list and the counts change together: no preemption in
+        // between (`preempt`).
+        let _section = crate::sync::no_preempt();
         // SAFETY: per the contract `c` is ours and dead.
         unsafe {
             let cached = self.cached_stacks.get();

@@ -318,7 +318,17 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     timer.stop().expect("the benchmark's timer stops");
     let tick = median(gaps).saturating_sub(step);
 
+    println!("DEBUG deferred");
     let deferred_tick = deferred_tick(&timer);
+    println!("DEBUG preempt {deferred_tick} held {}", kernel::sync::held());
+    {
+        let d = kernel::sync::deferred_ticks();
+        timer.start(Duration::from_micros(50)).unwrap();
+        let end = now() + 500_000;
+        while now() < end {}
+        timer.stop().unwrap();
+        println!("DEBUG deferred in a plain spin: {}", kernel::sync::deferred_ticks() - d);
+    }
     let preempt_round_trip = preempt_round_trip(&timer);
 
     println!("instructions per operation (median of {SAMPLES}, -icount shift=0):");

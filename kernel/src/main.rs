@@ -247,38 +247,41 @@ fn preemptive(s: &Store, machine: &Machine) -> Result<(), Error> {
     let stop = Rc::new(Cell::new(false));
     let mut tasks = VecDeque::new();
     for name in NAMES {
-        let stop = stop.clone();
+        let (stop, count) = (stop.clone(), Rc::new(Cell::new(0i64)));
+        let shown = count.clone();
         let task = Func::wrap(s, move |_: &Store, (): ()| -> Result<i64, Trap> {
             step!("task {name}: counting, never yielding");
-            let mut count = 0i64;
             while !core::hint::black_box(&stop).get() {
-                count += 1;
+                core::hint::black_box(&count).set(count.get() + 1);
             }
-            step!("task {name}: told to stop at {count}");
-            Ok(count)
+            step!("task {name}: told to stop at {}", count.get());
+            Ok(count.get())
         })?
         .detach();
-        tasks.push_back((name, task));
+        tasks.push_back((name, task, shown));
     }
     let scheduler = Func::wrap(s, move |s: &Store, (): ()| -> Result<(), Trap> {
         let mut queue = VecDeque::new();
-        for (name, task) in &tasks {
-            queue.push_back((*name, Cont::new(s, *task)?));
+        for (name, task, count) in &tasks {
+            queue.push_back((*name, Cont::new(s, *task)?, count));
         }
         for _ in 0..3 * NAMES.len() {
-            let Some((name, k)) = queue.pop_front() else {
+            let Some((name, k, count)) = queue.pop_front() else {
                 break;
             };
             match k.resume_for(1, (), &[])? {
                 Timed::Preempted(k) => {
-                    step!("scheduler: the tick preempted task {name}");
-                    queue.push_back((name, k));
+                    step!(
+                        "scheduler: the tick preempted task {name} at {}",
+                        count.get()
+                    );
+                    queue.push_back((name, k, count));
                 }
                 Timed::InTime(_) => step!("scheduler: task {name} ended in its slice"),
             }
         }
         stop.set(true);
-        while let Some((name, k)) = queue.pop_front() {
+        while let Some((name, k, _)) = queue.pop_front() {
             if let Resumed::Returned(count) = k.resume((), &[])? {
                 step!("scheduler: task {name} returned {count}");
             }

@@ -51,6 +51,7 @@ kernel::suite!(
         machine resume_for_with_the_timer_stopped_is_a_plain_resume,
         machine resume_throw_into_a_preempted_continuation_is_refused_and_it_still_resumes,
         machine a_used_handle_given_to_resume_for_is_refused,
+        machine a_preempted_looping_guest_dropped_with_the_timer_stopped_is_abandoned_at_once,
         machine a_guest_with_a_budget_resuming_a_looping_child_is_preempted_only_after_the_child,
     ]
 );
@@ -646,4 +647,29 @@ fn a_guest_with_a_budget_resuming_a_looping_child_is_preempted_only_after_the_ch
         drop(k);
         Ok(())
     })
+}
+
+/// Before the fix, the drop ran the guest on for a budget of ticks that
+/// never came: the boot hung.
+fn a_preempted_looping_guest_dropped_with_the_timer_stopped_is_abandoned_at_once(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    drop(Cont::new(&store, guest).map_err(|t| format!("{t}"))?);
+    let stacks = store.outstanding_stacks();
+    let mut k = None;
+    ticking(&timer, PERIOD, || {
+        let cont = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        k = Some(preempted(cont.resume_for(1, (), &[]))?);
+        Ok(())
+    })?;
+    let (abandoned, at_drop) = (preempt::abandoned_in_drop(), counter.get());
+    drop(k);
+    check_eq!(counter.get(), at_drop);
+    check_eq!(preempt::abandoned_in_drop() - abandoned, 1);
+    check_eq!(store.outstanding_stacks(), stacks);
+    Ok(())
 }

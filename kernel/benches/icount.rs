@@ -318,17 +318,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     timer.stop().expect("the benchmark's timer stops");
     let tick = median(gaps).saturating_sub(step);
 
-    println!("DEBUG deferred");
     let deferred_tick = deferred_tick(&timer);
-    println!("DEBUG preempt {deferred_tick} held {}", kernel::sync::held());
-    {
-        let d = kernel::sync::deferred_ticks();
-        timer.start(Duration::from_micros(50)).unwrap();
-        let end = now() + 500_000;
-        while now() < end {}
-        timer.stop().unwrap();
-        println!("DEBUG deferred in a plain spin: {}", kernel::sync::deferred_ticks() - d);
-    }
     let preempt_round_trip = preempt_round_trip(&timer);
 
     println!("instructions per operation (median of {SAMPLES}, -icount shift=0):");
@@ -399,32 +389,38 @@ fn deferred_tick(timer: &Timer) -> u64 {
 /// loop step; each gap holds one tick, the preemption to the kernel's
 /// `resume_for`, the kernel's own instructions, and the resume back.
 fn preempt_round_trip(timer: &Timer) -> u64 {
-    use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    static GAP: AtomicU64 = AtomicU64::new(0);
-    static STEP: AtomicU64 = AtomicU64::new(u64::MAX);
+    use alloc::rc::Rc;
+    use core::cell::Cell;
     let store = Store::new(KernelStacks, 64 * 1024);
-    let guest = Func::wrap(&store, |_: &Store, (): ()| -> Result<(), Trap> {
+    let (gap, step) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(u64::MAX)));
+    let (guest_gap, guest_step) = (gap.clone(), step.clone());
+    let guest = Func::wrap(&store, move |_: &Store, (): ()| -> Result<(), Trap> {
         let mut prev = now();
         loop {
             let t = now();
-            let gap = t - prev;
+            let g = t - prev;
             prev = t;
-            if gap > 1000 {
-                GAP.store(gap, Relaxed);
-            } else if gap < STEP.load(Relaxed) {
-                STEP.store(gap, Relaxed);
+            // A loop step is about ten instructions; a tick alone is
+            // over fifty.
+            if g > 100 {
+                black_box(&guest_gap).set(g);
+            } else if g < guest_step.get() {
+                black_box(&guest_step).set(g);
             }
         }
     })
     .unwrap();
     let mut samples = Vec::with_capacity(TICK_SAMPLES);
     timer
-        .start(Duration::from_micros(50))
+        .start(Duration::from_micros(100))
         .expect("the benchmark's timer starts");
     let mut k = Cont::new(&store, guest).unwrap();
     let mut back_before: Option<u64> = None;
-    while samples.len() < TICK_SAMPLES {
-        GAP.store(0, Relaxed);
+    for _ in 0..4 * TICK_SAMPLES {
+        if samples.len() == TICK_SAMPLES {
+            break;
+        }
+        gap.set(0);
         let t_resume = now();
         // The kernel's part of the gap this slice records: from the last
         // preemption's return to this resume.
@@ -434,16 +430,19 @@ fn preempt_round_trip(timer: &Timer) -> u64 {
             _ => panic!("the benchmark's guest was not preempted"),
         };
         let t_back = now();
-        let gap = GAP.load(Relaxed);
         if let Some(kernel_part) = kernel_part
-            && gap != 0
+            && gap.get() > kernel_part
         {
-            samples.push(gap - kernel_part);
+            samples.push(gap.get() - kernel_part);
         }
         back_before = Some(t_back);
         k = next;
     }
-    timer.stop().expect("the benchmark's timer stops");
+    // Dropped while the timer runs: its drop runs it on for two ticks.
     drop(k);
-    median(samples).saturating_sub(STEP.load(Relaxed))
+    timer.stop().expect("the benchmark's timer stops");
+    if samples.is_empty() {
+        return 0;
+    }
+    median(samples).saturating_sub(step.get())
 }

@@ -105,7 +105,7 @@ use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
 
 use crate::Machine;
 use crate::apic;
-use crate::cont::preempt;
+use crate::cont::runtime::preempt;
 use crate::cpu_local::cpu_local;
 use crate::gdt;
 use crate::paging::{CONT_STACKS_SIZE, CONT_STACKS_START};
@@ -231,6 +231,7 @@ impl Timer {
                 initial,
             );
             crate::sync::restore_interrupts_as(true);
+            preempt::set_ticking(true);
             Ok(())
         };
         crate::sync::pop_off();
@@ -257,6 +258,7 @@ impl Timer {
                 unsafe { core::arch::asm!("sti", "nop", "cli", options(nostack)) };
             }
             crate::sync::restore_interrupts_as(false);
+            preempt::set_ticking(false);
             Ok(())
         };
         crate::sync::pop_off();

@@ -55,7 +55,8 @@
 //! [`CANCEL_BUDGET`] ticks, so that its next `suspend` fails and it
 //! returns through its frames; a guest preempted again in that budget has
 //! its frames abandoned (its stack goes back, what its frames owned does
-//! not, as for a fault).
+//! not, as for a fault), and so has one dropped while the timer is
+//! stopped (no tick could end its run).
 
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -96,9 +97,11 @@ cpu_local! {
     static IN_PROGRESS: Cell<bool> = Cell::new(false);
     /// Preemptions that began while one was in progress.
     static NESTED: AtomicU64 = AtomicU64::new(0);
-    /// Preempted continuations whose drop found them preempted again: their
-    /// frames were abandoned.
+    /// Preempted continuations whose drop abandoned their frames.
     static ABANDONED: AtomicU64 = AtomicU64::new(0);
+    /// Whether the timer ticks (`Timer::start` to `Timer::stop`): without
+    /// ticks, a drop cannot bound how long a preempted guest runs on.
+    static TICKING: Cell<bool> = Cell::new(false);
 }
 
 /// The interrupt frame of the tick being turned into a preemption: RIP,
@@ -134,6 +137,11 @@ pub fn preemptions_at_deferral_end() -> u64 {
 /// never any (see the module docs).
 pub fn nested_preemptions() -> u64 {
     NESTED.load(Relaxed)
+}
+
+/// Says whether the timer ticks (called by `Timer::start` and `stop`).
+pub(crate) fn set_ticking(on: bool) {
+    TICKING.set(on);
 }
 
 /// Preempted continuations whose drop had to abandon their frames.
@@ -268,11 +276,19 @@ impl Store {
     ) -> Option<(ControlEffect, *mut ContRef)> {
         // SAFETY: per the contract.
         unsafe {
-            let (effect, back) =
-                self.run_budgeted(c, outer, &[], ControlEffect::CANCEL, CANCEL_BUDGET);
-            if effect.discriminant() != ControlEffect::PREEMPT_TAG {
-                return Some((effect, back));
-            }
+            // With the timer stopped no tick would end the budget: a guest
+            // that never suspends would hold the drop for ever. Its frames
+            // are abandoned at once.
+            let back = if TICKING.get() {
+                let (effect, back) =
+                    self.run_budgeted(c, outer, &[], ControlEffect::CANCEL, CANCEL_BUDGET);
+                if effect.discriminant() != ControlEffect::PREEMPT_TAG {
+                    return Some((effect, back));
+                }
+                back
+            } else {
+                c
+            };
             // Preempted again: nothing runs on the segment's stacks any
             // more. Free each record, innermost first (each one's parent
             // is the next, up to `outer`).

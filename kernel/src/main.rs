@@ -93,8 +93,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     );
     let s = Store::new(KernelStacks, 64 * 1024);
     let preemptive = |s: &Store| preemptive(s, &machine);
-    let scenes: [&dyn Fn(&Store) -> Result<(), Error>; 4] =
-        [&generator, &pipeline, &scheduler, &preemptive];
+    let scenes: [&Scene<'_>; 4] = [&generator, &pipeline, &scheduler, &preemptive];
     for scene in scenes {
         match scene(&s) {
             Ok(()) => {}
@@ -112,6 +111,9 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!("demo: done");
     machine.exit(ExitCode::Success)
 }
+
+/// A scene of the demo, run on the demo's store.
+type Scene<'a> = dyn Fn(&Store) -> Result<(), Error> + 'a;
 
 fn fail(machine: &Machine, why: core::fmt::Arguments) -> ! {
     println!("demo: failed: {why}");

@@ -140,6 +140,7 @@ pub fn nested_preemptions() -> u64 {
 }
 
 /// Says whether the timer ticks (called by `Timer::start` and `stop`).
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
 pub(crate) fn set_ticking(on: bool) {
     TICKING.set(on);
 }
@@ -249,11 +250,9 @@ impl Store {
             ARMED_OUTER.set(outer);
             BUDGET.set(ticks.max(1));
             let back = self.run_segment(c, outer, handlers, effect);
-            (
-                ARMED.set(saved.0),
-                ARMED_OUTER.set(saved.1),
-                BUDGET.set(saved.2),
-            );
+            ARMED.set(saved.0);
+            ARMED_OUTER.set(saved.1);
+            BUDGET.set(saved.2);
             if was_on {
                 interrupts::enable();
             }
@@ -366,7 +365,8 @@ fn may_preempt_at(rsp: usize) -> bool {
 /// stack pointer was `rsp`. `deferred`: the tick must wait (a lock, a
 /// section); it still counts. On `true` the caller redirects its frame
 /// with [`redirect`].
-pub fn tick_lands(rsp: usize, deferred: bool) -> bool {
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
+pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
     if ARMED.get().is_null() {
         return false;
     }
@@ -380,7 +380,8 @@ pub fn tick_lands(rsp: usize, deferred: bool) -> bool {
 /// Rewrites the tick's interrupt frame `[rip, cs, rflags, rsp, ss]` so
 /// that its `iretq` enters [`preempt_stub`] on the interrupted stack with
 /// interrupts off; the original goes to [`SAVED_FRAME`].
-pub fn redirect(frame: &mut [u64; 5]) {
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
+pub(crate) fn redirect(frame: &mut [u64; 5]) {
     for (slot, word) in SAVED_FRAME.iter().zip(frame.iter()) {
         slot.store(*word, Relaxed);
     }
@@ -534,6 +535,7 @@ core::arch::global_asm!(
 unsafe extern "C" {
     /// The stub above; never called, only entered by a redirected `iretq`.
     #[link_name = "cont_preempt_stub"]
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
     fn preempt_stub();
 }
 

@@ -28,7 +28,7 @@
 //!
 //! | word | where | the tick | why it stays sound |
 //! |------|-------|----------|--------------------|
-//! | running store, chain registry, trace ring | `cont/` | never touches it | a `Cell`; a tick between two accesses changes nothing (preemption proper will have to revisit these: a suspend from the handler *is* a change) |
+//! | running store, chain registry, trace ring | `cont/` | never touches it (the running store and `current` it reads, to decide a preemption) | a `Cell`; a tick between two accesses changes nothing; a preemption suspends only where the running continuation is `Running`, `current`, on its own stack, with no lock or `no_preempt` section open, so never between two accesses of one runtime operation (`cont/runtime/preempt.rs`) |
 //! | last heap refusal | `heap.rs` | never touches it | a `Cell`, as above |
 //! | locks held | `sync.rs` | reads | a `Cell` written with single stores, read by the tick with one volatile load (an atomic would cost the hot path) |
 //! | lock names, release epoch | `sync.rs` | never touches them | `Cell`s |

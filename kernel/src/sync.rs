@@ -44,8 +44,9 @@
 //! not act on it, and records it in the per-CPU *preempt pending* word.
 //! The same happens to a tick inside a [`no_preempt`] section (interrupts
 //! stay on there). The first point where the count of locks and sections
-//! comes back to zero sees the word and calls the preemption point (today
-//! it counts; preemption proper will suspend the running guest there):
+//! comes back to zero sees the word and calls the preemption point (it
+//! counts, and preempts the running guest there if a `resume_for` budget
+//! is spent: `cont/runtime/preempt.rs`):
 //!
 //! ```text
 //!  lock()      push_off: IF found = 1, cli, depth 1; held 1
@@ -280,8 +281,8 @@ fn preemption_point() {
     }
 }
 
-/// The hook a deferred tick reaches once nothing holds it back. Today it
-/// counts; preemption proper (issue 20) will suspend the running guest
+/// The hook a deferred tick reaches once nothing holds it back: it
+/// counts, and a guest whose `resume_for` budget is spent is preempted
 /// here, at a point where it holds no lock and the runtime is not inside
 /// one of its operations.
 #[cold]

@@ -1,8 +1,8 @@
 //! The clock: the local APIC's timer, calibrated against the old PIT,
 //! raising a *tick* at a fixed period once [`Timer::start`] is called.
-//! The first step of preemption (issue 20): today a tick counts, moves the
-//! epoch on, and is deferred while a kernel lock is held; nothing is
-//! preempted yet.
+//! A tick counts, moves the epoch on, is deferred while a kernel lock is
+//! held, and preempts a guest whose `resume_for` budget it finds spent
+//! (`cont/runtime/preempt.rs`).
 //!
 //! ## The hardware
 //!
@@ -56,6 +56,9 @@
 //! Wasmtime's epoch interruption does), asks `sync` whether a lock is held
 //! or a `no_preempt` section is open (then the tick is *deferred*: recorded
 //! in the preempt-pending word, and seen where the count is back at zero),
+//! counts the tick against a `resume_for` budget and, if the budget is
+//! spent and the guest may be preempted here, rewrites its own frame so
+//! that `iretq` enters the preemption stub (`cont/runtime/preempt.rs`),
 //! writes EOI and returns with `iretq`.
 //!
 //! ## Where the frame goes, and why a tick is safe anywhere

@@ -30,6 +30,9 @@
 #                                  its output here, its exit code as this
 #                                  script's status (134: it trapped);
 #                                  examples/wasi/build.sh builds examples
+#   ./qemu-run.sh run --link NAME=LIB FILE ...  the same, LIB (.wasm or
+#                                  .wat) instantiated first and registered
+#                                  as NAME for FILE's imports (repeatable)
 #   ./qemu-run.sh wast FILE-or-DIR...  run .wast scripts (a directory: its
 #                                  *.wast) in the kernel, packed on the
 #                                  host into the bootloader's ramdisk;
@@ -50,7 +53,10 @@
 #   ./qemu-run.sh lab N            build and boot lab N's checker against
 #                                  labs/labN/student.rs (docs/labs/)
 #   ./qemu-run.sh lab N --solution the same, against the reference solution
-#   ./qemu-run.sh labs-check       every lab: the skeleton must fail its
+#   ./qemu-run.sh grade            every lab's checker against your files:
+#                                  a score per lab and a total
+#   ./qemu-run.sh labs-check       every lab: the skeleton and each wrong
+#                                  solution (labs/wrong/) must fail its
 #                                  checker, the solution pass it (CI)
 #
 # This script is the front door, and a thin one: it installs what is
@@ -147,7 +153,7 @@ ensure_toolchain
 case $mode in
     lint | public-api) ;;
     bench) [ "$host" = yes ] || ensure_qemu no ;;
-    labs-check) ensure_qemu no ;;
+    labs-check | grade) ensure_qemu no ;;
     gdb) ensure_gdb ;;
     test)
         ensure_qemu "$uefi"

@@ -82,6 +82,7 @@ kernel::suite!(
         an_outer_stores_handle_dropped_by_a_guest_cancelled_inside_it_is_deferred_then_cancelled,
         a_guest_function_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_store,
         a_store_whose_closures_have_no_drop_glue_touches_no_stack_page_when_it_drops,
+        a_stack_name_of_any_address_is_text_never_a_panic,
     ]
 );
 
@@ -1974,5 +1975,24 @@ fn a_store_whose_closures_have_no_drop_glue_touches_no_stack_page_when_it_drops(
     drop(s);
     check_eq!(kernel::stacks::demand_faults(), faults);
     check_eq!(kernel::stacks::outstanding(), pool_before - 1);
+    Ok(())
+}
+
+/// `StackName` (a trap report's heading of a group of frames) is public
+/// and takes any `usize`: one whose address is not canonical is "a
+/// continuation" of that top, like any address on no stack of the pool.
+/// (It once made a `VirtAddr` of it, which panics on such an address:
+/// on the kernel's stack, the end of the boot.)
+fn a_stack_name_of_any_address_is_text_never_a_panic() -> TestResult {
+    use kernel::trap_report::StackName;
+    check_eq!(
+        alloc::format!("{}", StackName(0x8000_0000_0001)),
+        "continuation (TOS 0x800000000001)"
+    );
+    check_eq!(
+        alloc::format!("{}", StackName(usize::MAX)),
+        "continuation (TOS 0xffffffffffffffff)"
+    );
+    check_eq!(alloc::format!("{}", StackName(0)), "kernel stack");
     Ok(())
 }

@@ -27,6 +27,7 @@ use kernel::cont::dynamic::Resumed;
 use kernel::cont::{Store, Trap};
 use kernel::stacks::KernelStacks;
 use kernel::testing::TestResult;
+use kernel::wasm::wasi::{self, errno};
 use kernel::wasm::{Error, Instance, Module, Val};
 use kernel::{check, check_eq};
 
@@ -43,6 +44,7 @@ kernel::suite!(
         a_guest_loading_modules_of_new_signatures_until_out_of_heap_leaves_the_kernel_loading,
         a_print_hook_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_instance,
         a_wasi_write_past_the_end_of_memory_is_efault_and_the_kernel_goes_on,
+        a_wasi_program_whose_captured_output_outgrows_its_quota_gets_enomem_and_the_instance_stays_usable,
     ]
 );
 
@@ -327,5 +329,31 @@ fn a_wasi_write_past_the_end_of_memory_is_efault_and_the_kernel_goes_on() -> Tes
         [efault]
     );
     check_eq!(i.take_wasi_output(), b"");
+    Ok(())
+}
+
+/// A program writes its 64 KiB memory to stdout until a write fails, its
+/// output captured: the capture buffer grows on the program's store's
+/// heap quota (4 MiB). The write that would take the buffer past the quota
+/// is `ENOMEM` and the program exits with it; what was kept is whole
+/// writes, and the instance's memory and capture buffer are usable after.
+/// (The buffer once grew infallibly: the refusal was an out-of-memory
+/// trap that abandoned the call's borrows of both, and the kernel's next
+/// `take_wasi_output` panicked "already borrowed" and ended the boot.)
+fn a_wasi_program_whose_captured_output_outgrows_its_quota_gets_enomem_and_the_instance_stays_usable()
+-> TestResult {
+    let bytes = include_bytes!(concat!(env!("OUT_DIR"), "/wasi_flood.wasm"));
+    let i = instance(bytes)?;
+    i.capture_wasi_output();
+    check_eq!(wasi::start(&i), Ok(errno::NOMEM as u32));
+    let kept = i.take_wasi_output().len();
+    // The buffer doubles: 2 MiB (32 writes) fits with the memory under the
+    // 4 MiB quota, 4 MiB does not.
+    check_eq!(kept, 32 * 65536);
+    check_eq!(i.take_wasi_output(), b"");
+    check_eq!(
+        i.invoke("iovec_len", &[]).map_err(|e| format!("{e:?}"))?,
+        [Val::I32(65536)]
+    );
     Ok(())
 }

@@ -33,6 +33,8 @@ use x86_64::instructions::interrupts::are_enabled as interrupts_on;
 kernel::suite!(
     "timer",
     [
+        // First: it needs the calibration not yet made.
+        machine a_guest_whose_stack_overflows_inside_the_first_timer_new_leaves_the_next_one_working,
         machine calibration_finds_qemus_apic_clock_of_1_ghz_over_16_within_one_percent,
         machine a_second_timer_shares_the_first_calibration,
         machine ticks_arrive_at_the_programmed_period_within_ten_percent_of_the_tsc,
@@ -52,6 +54,7 @@ kernel::suite!(
         machine stop_before_start_is_refused_and_changes_nothing,
         machine start_twice_is_refused_and_keeps_the_first_period,
         machine periods_the_counter_cannot_hold_are_refused,
+        tsc_increments_of_a_period_longer_than_64_bits_can_count_saturate,
         machine a_guest_handed_a_timer_can_start_it_and_the_kernel_can_stop_it,
         machine a_guest_starting_the_timer_inside_a_lock_gets_ticks_only_after_the_release,
     ]
@@ -101,6 +104,82 @@ fn ticking(timer: &Timer, period: Duration, body: impl FnOnce() -> TestResult) -
     result?;
     check_eq!(stopped, Ok(()));
     Ok(())
+}
+
+/// About 256 bytes of stack a level, `big` levels, then [`small_frames`].
+#[inline(never)]
+fn big_frames(big: usize, small: usize, f: &dyn Fn() -> u64) -> u64 {
+    let pad = black_box([0u8; 224]);
+    if big == 0 {
+        return small_frames(small, f);
+    }
+    big_frames(big - 1, small, f) + u64::from(pad[big % 224])
+}
+
+/// About 32 bytes of stack a level, `small` levels, then `f`.
+#[inline(never)]
+fn small_frames(small: usize, f: &dyn Fn() -> u64) -> u64 {
+    let pad = black_box([0u8; 8]);
+    if small == 0 {
+        return f();
+    }
+    small_frames(small - 1, f) + u64::from(pad[small % 8])
+}
+
+/// A guest given the `Machine` makes the boot's first `Timer` with its
+/// stack nearly full, at depths 32 bytes apart, from one where the stack
+/// has room for the recursion alone up to the first where `Timer::new`
+/// fits too: each attempt before that one overflows (somewhere in the
+/// measuring, or before it), a trap, and the one that fits calibrates as
+/// the kernel's own would. (The measuring once ran inside the `Once`
+/// that keeps its result: an overflow there left it "running", and the
+/// next `Timer::new` spun on it for ever.)
+fn a_guest_whose_stack_overflows_inside_the_first_timer_new_leaves_the_next_one_working(
+    m: &'static Machine,
+) -> TestResult {
+    let store = Store::new(KernelStacks, 64 * 1024);
+    let attempt = |big: usize, small: usize, make: bool| -> Result<i64, Trap> {
+        let guest = Func::wrap(&store, move |_: &Store, (): ()| -> Result<i64, Trap> {
+            let hz = big_frames(big, small, &|| match make {
+                true => Timer::new(m).calibration().apic_timer_hz,
+                false => 1,
+            });
+            Ok(hz as i64)
+        })
+        .map_err(|_| Trap::guest("Func::wrap refused"))?;
+        match Cont::new(&store, guest)?.resume((), &[])? {
+            Resumed::Returned(hz) => Ok(hz),
+            Resumed::Suspended(_) => Err(Trap::guest("suspended")),
+        }
+    };
+    let overflowed = |r: &Result<i64, Trap>| matches!(r, Err(t) if matches!(t.kind(), TrapKind::StackOverflow { .. }));
+    // The most big levels the stack holds with nothing below them.
+    let deepest = (1..256)
+        .find(|&big| overflowed(&attempt(big, 0, false)))
+        .ok_or("a 64 KiB stack held 256 levels of 256 bytes")?
+        - 1;
+    let mut overflows = 0;
+    for big in (0..=deepest).rev() {
+        for small in (0..8).rev() {
+            let got = attempt(big, small, true);
+            if overflowed(&got) {
+                overflows += 1;
+                continue;
+            }
+            let hz = got.map_err(|t| format!("{t:?}"))?;
+            check!(
+                overflows > 0,
+                "the first attempt fitted: nothing was abandoned"
+            );
+            check_eq!(hz as u64, Timer::new(m).calibration().apic_timer_hz);
+            check!(
+                (61_875_000..=63_125_000).contains(&hz),
+                "APIC timer at {hz} Hz"
+            );
+            return Ok(());
+        }
+    }
+    Err("no depth left room for Timer::new".into())
 }
 
 fn calibration_finds_qemus_apic_clock_of_1_ghz_over_16_within_one_percent(
@@ -473,6 +552,27 @@ fn start_twice_is_refused_and_keeps_the_first_period(m: &Machine) -> TestResult 
     check_eq!(timer.stop(), Ok(()));
     check_eq!(timer.stop(), Err(TimerError::NotRunning));
     check!(!interrupts_on());
+    Ok(())
+}
+
+/// `Calibration::tsc_per` of any `Duration`: a period whose increments do
+/// not fit 64 bits is `u64::MAX`, never a wrapped (small) count: a
+/// deadline made of it was in the past.
+fn tsc_increments_of_a_period_longer_than_64_bits_can_count_saturate() -> TestResult {
+    let ghz = timer::Calibration {
+        apic_timer_hz: 62_500_000,
+        tsc_hz: 1_000_000_000,
+    };
+    check_eq!(ghz.tsc_per(Duration::MAX), u64::MAX);
+    check_eq!(
+        ghz.tsc_per(Duration::from_secs(u64::MAX / 1_000_000_000)),
+        18_446_744_073_000_000_000
+    );
+    check_eq!(
+        ghz.tsc_per(Duration::from_secs(u64::MAX / 1_000_000_000 + 1)),
+        u64::MAX
+    );
+    check_eq!(ghz.tsc_per(Duration::from_micros(200)), 200_000);
     Ok(())
 }
 

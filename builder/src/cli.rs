@@ -47,6 +47,7 @@ pub enum Mode {
     Bench,
     Lab,
     LabsCheck,
+    Grade,
     PublicApi,
 }
 
@@ -67,8 +68,17 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        // `run --link NAME=FILE ...`: the libraries, before the program.
+        let only_links = a.words.chunks(2).all(|w| w[0] == "--link" && w.len() == 2);
+        if a.mode == Mode::Run && arg == "--link" && only_links {
+            let spec = it
+                .next()
+                .ok_or("--link takes NAME=FILE (a library to link)")?;
+            a.words.extend([arg.clone(), spec.clone()]);
+            continue;
+        }
         // After `run FILE`, every word is the program's, flags too.
-        if a.mode == Mode::Run && !a.words.is_empty() {
+        if a.mode == Mode::Run && !only_links {
             a.words.push(arg.clone());
             continue;
         }
@@ -82,6 +92,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
                 "run" => Some(Mode::Run),
                 "lab" => Some(Mode::Lab),
                 "labs-check" => Some(Mode::LabsCheck),
+                "grade" => Some(Mode::Grade),
                 "public-api" => Some(Mode::PublicApi),
                 "gdb" => Some(Mode::Attach),
                 _ => None,
@@ -159,6 +170,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Mode::Bench => crate::bench::kernel(&env, a.json),
         Mode::Lab => crate::labs::lab(&env, &a.words, a.solution),
         Mode::LabsCheck => crate::labs::check(&env),
+        Mode::Grade => crate::labs::grade(&env),
         Mode::PublicApi => crate::surface::mode(&env, a.update),
     }
 }

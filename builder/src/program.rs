@@ -130,13 +130,15 @@ fn with_text_location(file: &Path, why: String) -> String {
     }
 }
 
-/// Builds `run-main` and the disk image for `file` run with `args`;
-/// returns the image.
+/// Builds `run-main` and the disk image for `file` run with `args`,
+/// linked to `libs` (each registered under its name first); returns the
+/// image.
 pub fn image(
     env: &Env,
     dir: &Path,
     file: &Path,
     args: &[String],
+    libs: &[(String, std::path::PathBuf)],
 ) -> crate::Result<std::path::PathBuf> {
     let module = module_bytes(file)?;
     kbuild::build(env, &["run-main"])?;
@@ -146,8 +148,13 @@ pub fn image(
         .map_or("program".into(), |n| n.to_string_lossy());
     let mut argv: Vec<&[u8]> = vec![name.as_bytes()];
     argv.extend(args.iter().map(|a| a.as_bytes()));
+    let mut lib_bytes = Vec::new();
+    for (name, file) in libs {
+        lib_bytes.push((name.as_bytes(), module_bytes(file)?));
+    }
+    let libs: Vec<(&[u8], &[u8])> = lib_bytes.iter().map(|(n, b)| (*n, &b[..])).collect();
     let image = dir.join("program");
-    std::fs::write(&image, bundle::program::encode(&argv, &[], &module))?;
+    std::fs::write(&image, bundle::program::encode(&argv, &[], &libs, &module))?;
     kbuild::images(env, dir, &[env.images.join("elf/run-main")], Some(&image))?;
     Ok(env.image("run-main", Some(dir)))
 }
@@ -177,15 +184,41 @@ pub fn boot(env: &Env, image: std::path::PathBuf, log: &Path) -> Result<(String,
 }
 
 /// The mode.
+/// A library to link: the name it is registered under, and its file.
+pub type Library = (String, std::path::PathBuf);
+
+/// The `--link NAME=FILE` options at the front of `words`, and the
+/// words after them; `None` if one is not of that form or names no file.
+pub fn link_options(words: &[String]) -> Option<(Vec<Library>, &[String])> {
+    let mut libs = Vec::new();
+    let mut rest = words;
+    while let [flag, spec, tail @ ..] = rest
+        && flag == "--link"
+    {
+        let (name, file) = spec.split_once('=')?;
+        if name.is_empty() || !Path::new(file).is_file() {
+            return None;
+        }
+        libs.push((name.to_string(), Path::new(file).to_path_buf()));
+        rest = tail;
+    }
+    Some((libs, rest))
+}
+
 pub fn run(env: &Env, words: &[String]) -> ExitCode {
-    let Some((file, args)) = words.split_first().filter(|(f, _)| Path::new(f).is_file()) else {
+    let parsed = link_options(words).and_then(|(libs, rest)| {
+        let (file, args) = rest.split_first().filter(|(f, _)| Path::new(f).is_file())?;
+        Some((libs, file, args))
+    });
+    let Some((libs, file, args)) = parsed else {
         say!(
-            "run needs a .wasm or .wat file, e.g. ./qemu-run.sh run target/examples/tally.wasm a b"
+            "run needs a .wasm or .wat file, e.g. ./qemu-run.sh run target/examples/tally.wasm a b \
+             (libraries before it: --link NAME=FILE)"
         );
         return ExitCode::from(2);
     };
     let dir = env.images.join("run");
-    let image = match image(env, &dir, Path::new(file), args) {
+    let image = match image(env, &dir, Path::new(file), args, &libs) {
         Ok(i) => i,
         Err(e) => {
             say!("run: {e}");
@@ -225,7 +258,18 @@ const EXAMPLES: &[(&str, &[&str], u8)] = &[
     ("tally.wasm", &["a", "b c"], 2),
     ("sort.wasm", &["fail"], 3),
     ("hello.wat", &[], 7),
+    ("fibers.wasm", &[], 0),
+    ("deep.wat", &[], 0),
 ];
+
+/// The libraries an example links to (`--link NAME=FILE`, the file in
+/// `examples/wasi/`).
+fn example_libs(name: &str) -> &'static [(&'static str, &'static str)] {
+    match name {
+        "fibers.wasm" => &[("env", "fiber.wat")],
+        _ => &[],
+    }
+}
 
 /// The WASI examples end to end: built from source by
 /// `examples/wasi/build.sh` (which installs what it lacks), each run by
@@ -244,7 +288,13 @@ pub fn test(env: &Env, c: &mut crate::testing::Counts) {
     });
     for &(name, args, status) in EXAMPLES {
         let stem = name.split('.').next().unwrap_or(name);
-        let label = format!("test wasi::{stem}_prints_and_exits_as_under_wasmtime");
+        // Wasmtime runs the examples without stack switching; the fiber
+        // example's expected output is the sequence its source defines.
+        let how = match example_libs(name) {
+            [] => "prints_and_exits_as_under_wasmtime",
+            _ => "prints_its_expected_output",
+        };
+        let label = format!("test wasi::{stem}_{how}");
         let file = match name.ends_with(".wat") {
             true => env.root.join("examples/wasi").join(name),
             false => built.join(name),
@@ -262,14 +312,18 @@ pub fn test(env: &Env, c: &mut crate::testing::Counts) {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let dir = env.images.join(format!("run-{stem}"));
         let serial = env.target.join(format!("suite-wasi-{stem}.log"));
-        let ran = image(env, &dir, &file, &args).map_err(|e| e.to_string());
+        let libs: Vec<(String, std::path::PathBuf)> = example_libs(name)
+            .iter()
+            .map(|(n, f)| (n.to_string(), env.root.join("examples/wasi").join(f)))
+            .collect();
+        let ran = image(env, &dir, &file, &args, &libs).map_err(|e| e.to_string());
         let verdict = ran
             .and_then(|img| boot(env, img, &serial))
             .and_then(|(out, ended)| {
                 let expected_file = env.root.join(format!("examples/wasi/expected/{stem}.out"));
                 let expected = std::fs::read_to_string(&expected_file).unwrap_or_default();
                 if ended != Ended::Exit(status as u32) {
-                    return Err(format!("ended {ended:?}, Wasmtime's status is {status}"));
+                    return Err(format!("ended {ended:?}, the expected status is {status}"));
                 }
                 if out != expected {
                     return Err(format!(
@@ -286,6 +340,23 @@ pub fn test(env: &Env, c: &mut crate::testing::Counts) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_options_before_the_program_name_libraries_and_leave_the_rest() {
+        let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/wasi/fiber.wat");
+        let words: Vec<String> = ["--link", &format!("env={lib}"), "p.wasm", "--link", "x"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        let (libs, rest) = link_options(&words).expect("well-formed");
+        assert_eq!(libs, [("env".to_string(), Path::new(lib).to_path_buf())]);
+        assert_eq!(rest, &words[2..]);
+        let no_file: Vec<String> = ["--link", "env=/no/such.wat", "p.wasm"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(link_options(&no_file), None);
+    }
 
     #[test]
     fn the_programs_output_is_exactly_what_lies_between_the_markers() {
@@ -322,5 +393,25 @@ mod tests {
             ))
         );
         assert_eq!(read_serial("\u{1}run: start\npartial").1, None);
+    }
+
+    #[test]
+    fn a_wat_syntax_error_names_the_file_line_and_column_and_shows_the_line() {
+        let dir = std::env::temp_dir().join(format!("wat-syntax-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("broken.wat");
+        std::fs::write(
+            &file,
+            "(module\n  (func (result i32)\n    i32.const 1 i32.plus))\n",
+        )
+        .unwrap();
+        let why = module_bytes(&file).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            why.starts_with(&format!("{} is not a WebAssembly module: ", file.display())),
+            "{why}"
+        );
+        assert!(why.contains("broken.wat:3:17"), "{why}");
+        assert!(why.contains("    i32.const 1 i32.plus))"), "{why}");
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the WASI examples with stock toolchains, into OUT (default
 # target/examples): tally.wasm (Rust std, wasm32-wasip1, the repository's
-# pinned nightly) and sort.wasm (C, zig's clang and wasi-libc).
+# pinned nightly), sort.wasm (C, zig's clang and wasi-libc) and
+# fibers.wasm (C whose fibers come from fiber.wat, linked by the kernel).
 #
 #   examples/wasi/build.sh [OUT]
 #
@@ -43,4 +44,10 @@ fresh "$out/tally.wasm" "$here/tally.rs" || rustc +"$channel" --edition 2021 --t
 # (a grow copies the memory), until memories move to page tables.
 fresh "$out/sort.wasm" "$here/sort.c" || python3 -m ziglang cc -target wasm32-wasi -O2 -s -Wl,-z,stack-size=1048576 \
     "$here/sort.c" -o "$out/sort.wasm"
-echo "build.sh: $out/tally.wasm $out/sort.wasm" >&2
+# C with fibers: fiber_new/fiber_resume/fiber_yield are imports of "env",
+# and --import-table imports the function table from there too, so that
+# fiber.wat (instantiated first, as "env") can call the C fiber bodies
+# through their function pointers.
+fresh "$out/fibers.wasm" "$here/fibers.c" || python3 -m ziglang cc -target wasm32-wasi -O2 -s -Wl,-z,stack-size=1048576 \
+    -Wl,--import-table "$here/fibers.c" -o "$out/fibers.wasm"
+echo "build.sh: $out/tally.wasm $out/sort.wasm $out/fibers.wasm" >&2

@@ -12,11 +12,11 @@
 #![no_std]
 #![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]
 #![cfg_attr(not(target_os = "none"), feature(thread_local))]
-// `core::hint::likely`: the hot path tells the compiler which way a
-// resume usually comes back (suspended), so that the test for it comes
-// first and the other ends' set-up is not hoisted into it
-// (`cont/runtime/resume.rs`, `outcome_with`).
-#![feature(likely_unlikely)]
+// `asm goto` with outputs: every switch site has two landings, one that
+// carries no effect (the common one: a resume that comes back suspended
+// to handler 0, a suspend that is resumed) and one a few bytes before it
+// that receives the effect in RDI (`cont/machine/switch.rs`).
+#![feature(asm_goto_with_outputs)]
 
 #[cfg(test)]
 extern crate std;

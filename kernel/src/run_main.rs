@@ -1,6 +1,10 @@
-//! The kernel of `./qemu-run.sh run FILE [ARGS...]`: runs one WASI
-//! program (a binary from a stock toolchain, or a `.wat`), its stdout and
-//! stderr on serial, and reports its exit code for the host to return.
+//! The kernel of `./qemu-run.sh run [--link NAME=LIB]... FILE [ARGS...]`:
+//! runs one WASI program (a binary from a stock toolchain, or a `.wat`),
+//! its stdout and stderr on serial, and reports its exit code for the
+//! host to return. The libraries are instantiated first, in a linker
+//! (one store for all), each registered under its name, and the
+//! program's imports link to them (`examples/wasi/fiber.wat`, whose
+//! fibers a C program uses).
 //!
 //! The program arrives as the bootloader's ramdisk, a program image
 //! (`bundle::program`: the module's binary with its command line), so
@@ -35,15 +39,30 @@ use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
 use kernel::wasm::wasi::{self, RunError};
-use kernel::wasm::{Instance, Module};
+use kernel::wasm::{Linker, Module};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
-/// The size of each continuation stack: one slot of the stack region.
-const STACK: usize = 64 * 1024;
+/// The size of each continuation stack of the program's store: 4 MiB,
+/// where the other kernels' stores have 64 KiB. Real programs recurse:
+/// an interpreted Wasm call takes about 320 bytes of native stack here,
+/// so `examples/wasi/deep.wat`'s 10,000 nested calls need some 3.2 MB.
+/// The stack region is cut into slots of this size at boot; they are
+/// mapped page by page as they are touched, so the 16,384 slots reserve
+/// 64 GiB of the region's virtual space and cost frames only where a
+/// program really goes deep.
+const STACK: usize = 4 * 1024 * 1024;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     let machine = kernel::init(boot_info);
+    let slots = kernel::stacks::Config {
+        stack_size: STACK,
+        ..kernel::stacks::Config::DEFAULT
+    };
+    if let Err(e) = kernel::stacks::configure(slots) {
+        println!("run: cannot cut the stack region into {STACK}-byte stacks: {e:?}");
+        machine.exit(ExitCode::Failure)
+    }
     let refuse = |why: &dyn core::fmt::Display| -> ! {
         println!("\u{1}run: refused {why}");
         machine.exit(ExitCode::Failure)
@@ -55,10 +74,10 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         Ok(p) => p,
         Err(e) => refuse(&e),
     };
-    let module = match Module::new(program.module) {
-        Ok(m) => m,
+    let compile = |what: &dyn core::fmt::Display, bytes: &[u8]| match Module::new(bytes) {
+        Ok(m) => Arc::new(m),
         Err(e) => refuse(&format_args!(
-            "the module is invalid at offset {}: {}",
+            "{what} is invalid at offset {}: {}",
             e.offset, e.message
         )),
     };
@@ -66,16 +85,33 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         heap_bytes: GUEST_HEAP_POOL,
         ..StoreLimits::DEFAULT
     };
-    let store = Store::with_limits(KernelStacks, STACK, limits);
-    let instance = match Instance::new(Arc::new(module), store) {
-        Ok(i) => i,
+    let mut linker = Linker::new(Store::with_limits(KernelStacks, STACK, limits));
+    for (name, bytes) in &program.libs {
+        let name = core::str::from_utf8(name).unwrap_or("?");
+        let what = format_args!("the library {name}");
+        let lib = compile(&what, bytes);
+        let made = linker
+            .instantiate(lib)
+            .and_then(|i| linker.register(name, i));
+        if let Err(e) = made {
+            refuse(&format_args!(
+                "instantiation of the library {name} failed: {e:?}"
+            ))
+        }
+    }
+    let module = compile(&"the module", program.module);
+    let instance = match linker.instantiate(module) {
+        Ok(i) => match linker.instance(i) {
+            Some(inst) => inst,
+            None => refuse(&"the linker lost the instance it made"),
+        },
         Err(e) => refuse(&format_args!("instantiation failed: {e:?}")),
     };
     let owned = |list: &[&[u8]]| list.iter().map(|s| s.to_vec()).collect::<Vec<_>>();
     instance.set_wasi_args(owned(&program.args), owned(&program.env));
     println!("\u{1}run: start");
-    let ended = wasi::start(&instance);
-    drop(instance);
+    let ended = wasi::start(instance);
+    drop(linker);
     match ended {
         Ok(code) => println!("\n\u{1}run: exit {code}"),
         Err(RunError::Trap(why)) => println!("\n\u{1}run: trap {why}"),

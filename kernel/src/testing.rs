@@ -34,12 +34,13 @@ pub struct Test {
 }
 
 /// A test's function: most need nothing; a test of a privileged effect
-/// (taking frames, say) is lent the suite's [`Machine`](crate::Machine).
+/// (taking frames, say) is lent the suite's [`Machine`](crate::Machine),
+/// for the whole boot (a guest's closure may capture it).
 #[derive(Clone, Copy)]
 pub enum Run {
     Plain(fn() -> TestResult),
     #[cfg(target_os = "none")]
-    WithMachine(fn(&crate::Machine) -> TestResult),
+    WithMachine(fn(&'static crate::Machine) -> TestResult),
 }
 
 /// The whole entry point of a test-suite kernel (one file in `tests/`):
@@ -197,13 +198,16 @@ fn harness_fatal(kind: Fatal) -> ! {
 /// [`Machine`](crate::Machine): the verdict ends the boot.
 #[cfg(target_os = "none")]
 pub fn run_suite(machine: crate::Machine, suite: &'static str, tests: &[Test]) -> ! {
-    crate::fatal::set_fatal_hook(&machine, harness_fatal);
+    // Lent to the tests for the rest of the boot, so that one may move it
+    // into a guest's (`'static`) closure as a kernel's `main` can.
+    let machine: &'static crate::Machine = alloc::boxed::Box::leak(alloc::boxed::Box::new(machine));
+    crate::fatal::set_fatal_hook(machine, harness_fatal);
     let (mut passed, mut failed) = (0usize, 0usize);
     for test in tests {
         *CURRENT.lock() = Some((suite, test.name, None));
         let result = match test.run {
             Run::Plain(run) => run(),
-            Run::WithMachine(run) => run(&machine),
+            Run::WithMachine(run) => run(machine),
         };
         match result {
             Ok(()) => {

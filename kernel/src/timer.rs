@@ -139,9 +139,12 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// TSC increments in `period`.
+    /// TSC increments in `period`; `u64::MAX` for a period longer than
+    /// the counter can count (it once wrapped: `Duration::MAX` gave a
+    /// deadline in the past).
     pub fn tsc_per(&self, period: Duration) -> u64 {
-        (period.as_nanos() * self.tsc_hz as u128 / 1_000_000_000) as u64
+        let increments = period.as_nanos() * self.tsc_hz as u128 / 1_000_000_000;
+        u64::try_from(increments).unwrap_or(u64::MAX)
     }
 }
 
@@ -189,20 +192,35 @@ impl Timer {
     /// The clock's capability. The first call sets up the local APIC, masks
     /// the 8259s and calibrates (2 ms of PIT time, with interrupts off);
     /// later calls return at once.
+    ///
+    /// The measuring is done outside the `Once` that keeps its result: a
+    /// guest given the `Machine` may call this with its stack nearly full,
+    /// and an overflow there abandons the call's frames (a trap, no
+    /// unwinding). Inside `call_once` that left the `Once` "running" for
+    /// ever, and the next `Timer::new` spun on it. Abandoned outside, the
+    /// measurement is simply made again by the next call (`apic::init`
+    /// and `calibrate` may be repeated: no timer runs before the first
+    /// `Timer` exists).
     pub fn new(_machine: &Machine) -> Timer {
-        CALIBRATION.call_once(|| {
+        if CALIBRATION.get().is_none() {
             crate::sync::push_off();
             apic::init();
-            let calibration = calibrate();
+            let measured = calibrate();
             crate::sync::pop_off();
-            crate::println!(
-                "timer: local APIC timer at {} Hz (bus clock / 16), TSC at {} Hz, \
-                 measured against the PIT; tick vector {TIMER_VECTOR:#x}",
-                calibration.apic_timer_hz,
-                calibration.tsc_hz
-            );
-            calibration
-        });
+            let mut first = false;
+            CALIBRATION.call_once(|| {
+                first = true;
+                measured
+            });
+            if first {
+                crate::println!(
+                    "timer: local APIC timer at {} Hz (bus clock / 16), TSC at {} Hz, \
+                     measured against the PIT; tick vector {TIMER_VECTOR:#x}",
+                    measured.apic_timer_hz,
+                    measured.tsc_hz
+                );
+            }
+        }
         Timer { _private: () }
     }
 

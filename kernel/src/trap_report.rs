@@ -119,7 +119,12 @@ impl fmt::Display for StackName {
             return write!(f, "kernel stack");
         }
         #[cfg(target_os = "none")]
-        if let Some(slot) = crate::stacks::slot_of(x86_64::VirtAddr::new(top as u64 - 1)) {
+        // Any `usize` may be given: an address that is not canonical is on
+        // no stack (`VirtAddr::new` would panic on it).
+        if let Some(slot) = x86_64::VirtAddr::try_new(top as u64 - 1)
+            .ok()
+            .and_then(crate::stacks::slot_of)
+        {
             return write!(f, "continuation on stack {slot} (TOS {top:#x})");
         }
         write!(f, "continuation (TOS {top:#x})")
@@ -145,8 +150,15 @@ impl fmt::Display for FrameLine<'_> {
 /// `rbp`, across the running chain if there is one. The walk starts only
 /// if `rbp` lies on the kernel's stack or in a continuation stack: a
 /// report must not fault again on a wild frame pointer.
+///
+/// The crate's own (its fault and panic handlers): past the first frame
+/// the walk on the kernel stack trusts each saved RBP it reads (upward, by
+/// less than 1 MiB), so a made-up `rbp` on that stack, pointing at a
+/// record of the caller's making, led it off the stack into a page fault
+/// that ended the boot. Safe code walks its own frames with
+/// `Store::walk_here`.
 #[cfg(target_os = "none")]
-pub fn kernel_backtrace(ip: Option<usize>, rbp: usize) -> Option<Trace> {
+pub(crate) fn kernel_backtrace(ip: Option<usize>, rbp: usize) -> Option<Trace> {
     // A frame pointer that is not even a canonical address is on no stack.
     let at = x86_64::VirtAddr::try_new(rbp as u64).ok();
     let on_kernel_stack =

@@ -3,14 +3,18 @@
 //! as its ramdisk, so that no script needs a kernel build of its own.
 //!
 //! It prints one line per command (`wast <file>:<line> <command> ...
-//! ok` or `... FAILED: <why>`), a count per script, and the closing `N
-//! passed, N failed`; it exits with success only if every command
+//! ok` or `... FAILED: <why>`), a count per script, then one result
+//! line per script together (`wast result <file>: N of M passed`, so a
+//! run of many files reads at a glance) and the closing `N passed, N
+//! failed`; it exits with success only if every command
 //! passed. A missing or malformed bundle is reported and fails the boot.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 use bootloader_api::{BootInfo, entry_point};
-use kernel::cont::Store;
+use kernel::cont::{Store, StoreLimits, limits::GUEST_HEAP_POOL};
 use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
@@ -28,8 +32,11 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         println!("wast: no bundle: boot this kernel with `builder --ramdisk BUNDLE`");
         machine.exit(ExitCode::Failure)
     };
-    let b = match bundle::decode(bytes) {
-        Ok(b) => b,
+    // One script at a time: read, run, dropped before the next is read,
+    // so that a bundle of thousands of commands never fills the heap (a
+    // heap of many live blocks also makes every allocation slower).
+    let scripts = match bundle::Scripts::new(bytes) {
+        Ok(s) => s,
         Err(e) => {
             println!("wast: {e}");
             machine.exit(ExitCode::Failure)
@@ -37,14 +44,28 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     };
     println!(
         "wast: {} scripts in a bundle of {} bytes",
-        b.scripts.len(),
+        scripts.remaining(),
         bytes.len()
     );
+    // The scripts' memories may grow as far as a program's under `run`
+    // (the whole guest pool: `memory.grow` tests ask for 307 pages).
+    let limits = StoreLimits {
+        heap_bytes: GUEST_HEAP_POOL,
+        ..StoreLimits::DEFAULT
+    };
     let mut total = run::Counts::default();
-    for script in &b.scripts {
+    let mut per_file = alloc::vec::Vec::with_capacity(scripts.remaining());
+    for script in scripts {
+        let script = match script {
+            Ok(s) => s,
+            Err(e) => {
+                println!("wast: {e}");
+                machine.exit(ExitCode::Failure)
+            }
+        };
         let c = run::run_script(
-            script,
-            Store::new(KernelStacks, STACK),
+            &script,
+            Store::with_limits(KernelStacks, STACK, limits),
             DEFAULT_STACK_BUDGET,
             &mut |line: &str| println!("{line}"),
         );
@@ -54,6 +75,14 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         );
         total.passed += c.passed;
         total.failed += c.failed;
+        per_file.push((script.name, c));
+    }
+    for (name, c) in &per_file {
+        println!(
+            "wast result {name}: {} of {} passed",
+            c.passed,
+            c.passed + c.failed
+        );
     }
     println!("{} passed, {} failed", total.passed, total.failed);
     machine.exit(if total.failed == 0 {

@@ -672,25 +672,34 @@ fn own_bundle() -> Vec<u8> {
 
 #[test]
 fn fuzz_wast_bundle_reader_never_panics() {
-    let mut buf = own_bundle();
+    let buf = own_bundle();
     let fields = [
         Field { at: 4, width: 4 },  // version
         Field { at: 8, width: 4 },  // script count
         Field { at: 12, width: 4 }, // first name's length
     ];
+    fuzz_image_reader("wast bundle (bundle::decode)", buf, &fields, |b| {
+        let _ = bundle::decode(b);
+    });
+}
+
+/// The fuzzing loop of a reader of a whole image (a bundle, a program):
+/// [`cases`] mutants of `image`, any byte or one of `fields`, each cut
+/// where `mutate` says and handed to `read`, which must not panic.
+fn fuzz_image_reader(
+    name: &'static str,
+    mut image: Vec<u8>,
+    fields: &[Field],
+    read: impl Fn(&[u8]),
+) {
     let mut rng = Rng::new(seed());
-    let mut report = Report::new("wast bundle (bundle::decode)");
+    let mut report = Report::new(name);
     let mut undo = Undo(Vec::new());
-    let len = buf.len();
+    let len = image.len();
     for case in 0..cases() {
-        let keep = mutate(&mut rng, &mut buf, &[(0, len)], &fields, &mut undo);
-        report.case(
-            || std::format!("case {case}"),
-            || {
-                let _ = bundle::decode(&buf[..keep]);
-            },
-        );
-        undo.undo(&mut buf);
+        let keep = mutate(&mut rng, &mut image, &[(0, len)], fields, &mut undo);
+        report.case(|| std::format!("case {case}"), || read(&image[..keep]));
+        undo.undo(&mut image);
     }
     report.finish();
 }
@@ -700,25 +709,23 @@ fn fuzz_wast_bundle_reader_never_panics() {
 #[test]
 fn fuzz_program_image_reader_never_panics() {
     let module = wat::parse_str(include_str!("../wat/wasi_echo.wat")).expect("parses");
-    let mut buf = ::bundle::program::encode(&[b"echo", b"one two"], &[b"A=1"], &module);
+    let image = ::bundle::program::encode(
+        &[b"echo", b"one two"],
+        &[b"A=1"],
+        &[(b"env", &module)],
+        &module,
+    );
     let fields = [
         Field { at: 4, width: 4 },  // version
         Field { at: 8, width: 4 },  // argument count
         Field { at: 12, width: 4 }, // first argument's length
     ];
-    let mut rng = Rng::new(seed());
-    let mut report = Report::new("program image (bundle::program::decode)");
-    let mut undo = Undo(Vec::new());
-    let len = buf.len();
-    for case in 0..cases() {
-        let keep = mutate(&mut rng, &mut buf, &[(0, len)], &fields, &mut undo);
-        report.case(
-            || std::format!("case {case}"),
-            || {
-                let _ = ::bundle::program::decode(&buf[..keep]);
-            },
-        );
-        undo.undo(&mut buf);
-    }
-    report.finish();
+    fuzz_image_reader(
+        "program image (bundle::program::decode)",
+        image,
+        &fields,
+        |b| {
+            let _ = ::bundle::program::decode(b);
+        },
+    );
 }

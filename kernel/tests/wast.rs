@@ -101,6 +101,9 @@ fn every_kind() -> Bundle {
             command: s("thread"),
             why: s("threads are not supported"),
         },
+        Kind::MalformedText {
+            why: s("unexpected token"),
+        },
     ];
     Bundle {
         scripts: vec![
@@ -414,4 +417,119 @@ fn an_assert_trap_with_another_reason_is_reported_failed_and_the_next_command_st
         "{}",
         lines[2]
     );
+}
+
+#[test]
+fn a_command_after_a_module_that_failed_does_not_run_against_the_module_before() {
+    let (lines, counts) = run_over(
+        ADD_AND_BOOM,
+        vec![
+            // Well-formed, but its start function traps.
+            Kind::Module {
+                name: None,
+                bytes: ::wat::parse_str(
+                    r#"(module (func $s unreachable) (start $s)
+                         (func (export "add") (param i32 i32) (result i32) (i32.const 0)))"#,
+                )
+                .expect("the test's WAT"),
+            },
+            Kind::AssertReturn {
+                action: add(2, 3),
+                results: vec![Expected::Value(Value::I32(5))],
+            },
+        ],
+    );
+    assert_eq!(
+        counts,
+        Counts {
+            passed: 1,
+            failed: 2
+        }
+    );
+    assert!(
+        lines[2].ends_with("assert_return invoke \"add\" ... FAILED: no such export"),
+        "{}",
+        lines[2]
+    );
+}
+
+#[test]
+fn a_named_module_that_failed_names_nothing_afterwards() {
+    let named = |name: &str, wat: &str| Kind::Module {
+        name: Some(s(name)),
+        bytes: ::wat::parse_str(wat).expect("the test's WAT"),
+    };
+    let get = Action::Invoke {
+        module: Some(s("$m")),
+        name: s("f"),
+        args: vec![],
+    };
+    let (lines, _) = run_over(
+        "(module)",
+        vec![
+            named(
+                "$m",
+                r#"(module (func (export "f") (result i32) (i32.const 1)))"#,
+            ),
+            named("$m", r#"(module (import "nowhere" "x" (func)))"#),
+            Kind::AssertReturn {
+                action: get,
+                results: vec![Expected::Value(Value::I32(1))],
+            },
+        ],
+    );
+    assert!(lines[3].ends_with("FAILED: no such export"), "{}", lines[3]);
+}
+
+#[test]
+fn malformed_text_the_hosts_parser_refuses_is_a_passed_assert_malformed() {
+    let script = ::bundle::pack::pack_script(
+        "m.wast",
+        r#"(assert_malformed (module quote "(func (i32.const nope))") "unknown operator")"#,
+    )
+    .expect("the script parses");
+    assert!(
+        matches!(&script.commands[0].kind, Kind::MalformedText { .. }),
+        "{:?}",
+        script.commands[0].kind
+    );
+    let mut lines = Vec::new();
+    let counts = run_script(
+        &script,
+        Store::new(MmapStacks::new(), 1024 * 1024),
+        1024 * 1024,
+        &mut |l: &str| lines.push(String::from(l)),
+    );
+    assert_eq!(
+        counts,
+        Counts {
+            passed: 1,
+            failed: 0
+        }
+    );
+    assert_eq!(lines, vec![s("wast m.wast:1 assert_malformed ... ok")]);
+}
+
+#[test]
+fn a_script_that_does_not_parse_packs_as_one_failed_record() {
+    let script = ::bundle::pack::pack_file("broken.wast", "(module (func)");
+    assert_eq!(script.name, "broken.wast");
+    assert_eq!(script.commands.len(), 1);
+    match &script.commands[0].kind {
+        Kind::NotRun { command, why } => {
+            assert_eq!(command, "script");
+            assert!(why.starts_with("the host cannot parse it: "), "{why}");
+        }
+        other => panic!("expected a not-run record, got {other:?}"),
+    }
+}
+
+#[test]
+fn confusable_unicode_in_a_name_is_packed_as_the_suite_writes_it() {
+    // U+202E (right-to-left override) in an export name, as names.wast has.
+    let text = "(module (func (export \"a\u{202e}b\") (result i32) (i32.const 7)))\n\
+                (assert_return (invoke \"a\u{202e}b\") (i32.const 7))";
+    let script = ::bundle::pack::pack_script("names.wast", text).expect("packed");
+    assert_eq!(script.commands.len(), 2);
+    assert!(matches!(script.commands[0].kind, Kind::Module { .. }));
 }

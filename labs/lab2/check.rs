@@ -25,8 +25,12 @@ use kernel::cont::{Cont, Func, Store, Tag};
 use kernel::stacks::KernelStacks;
 use labs::say;
 
-#[cfg_attr(not(feature = "lab-solutions"), path = "student.rs")]
+#[cfg_attr(
+    not(any(feature = "lab-solutions", feature = "lab-variant")),
+    path = "student.rs"
+)]
 #[cfg_attr(feature = "lab-solutions", path = "../solutions/lab2.rs")]
+#[cfg_attr(feature = "lab-variant", path = "../.variant/lab2.rs")]
 mod student;
 
 labs::lab!(2, "a prime sieve made of generators", check);

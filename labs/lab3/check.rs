@@ -5,12 +5,16 @@
 //! number of times (a `suspend` with the progress value), then end one way:
 //! return a value, divide by zero (Rust's checked `/` panics, which
 //! becomes a `Panic` trap), recurse until the stack's guard page (a
-//! `StackOverflow` trap), or return a guest trap. The student's `schedule`
-//! must run them all, round robin, from inside a continuation of its own,
-//! and say what each turn brought. The checker compares the lines with a
-//! model of the round robin worked out from the scripts alone, checks that
-//! they were all said on one continuation stack (the scheduler's), that
-//! `schedule` counted the tasks that returned, that every stack is back
+//! `StackOverflow` trap), or return a guest trap. The student's
+//! `scheduler` gives the scheduler's function; the checker makes its
+//! continuation and resumes it once, with no handler. Before that, the
+//! store must hold no stack at all: every task's continuation is made by
+//! the scheduler, inside it (one made outside and passed in shows here).
+//! The scheduler must run the tasks round robin and say what each turn
+//! brought. The checker compares the lines with a model of the round robin
+//! worked out from the scripts alone, checks that they were all said on
+//! one continuation stack one deep (the scheduler's), that the scheduler
+//! returned the count of tasks that returned, that every stack is back
 //! afterwards, and that the store still runs a new continuation.
 #![no_std]
 #![no_main]
@@ -27,8 +31,12 @@ use kernel::cont::{Cont, Func, Resumed, Store, Tag, Trap};
 use kernel::stacks::KernelStacks;
 use labs::say;
 
-#[cfg_attr(not(feature = "lab-solutions"), path = "student.rs")]
+#[cfg_attr(
+    not(any(feature = "lab-solutions", feature = "lab-variant")),
+    path = "student.rs"
+)]
 #[cfg_attr(feature = "lab-solutions", path = "../solutions/lab3.rs")]
+#[cfg_attr(feature = "lab-variant", path = "../.variant/lab3.rs")]
 mod student;
 
 labs::lab!(3, "a scheduler guest that survives its tasks' traps", check);
@@ -64,15 +72,36 @@ fn check() -> Result<(), String> {
     }
     say!("schedule({} tasks)", tasks.len());
     labs::take_log();
-    let returned = student::schedule(&s, progress, &tasks)
-        .map_err(|trap| format!("schedule returned {trap}"))?;
+    let scheduler = student::scheduler(&s, progress, &tasks)
+        .map_err(|trap| format!("scheduler returned {trap}"))?;
+    let early = s.outstanding_stacks();
+    if early != 0 {
+        return Err(format!(
+            "{early} continuations existed before the scheduler ran: the scheduler must make \
+             the tasks' continuations itself, inside its own continuation"
+        ));
+    }
+    let k = Cont::new(&s, scheduler).map_err(|t| format!("the scheduler's continuation: {t}"))?;
+    let returned = match k.resume((), &[]) {
+        Ok(Resumed::Returned(n)) => n,
+        Ok(Resumed::Suspended(_)) => {
+            return Err(String::from("the scheduler suspended to the kernel"));
+        }
+        Err(trap) => {
+            return Err(format!(
+                "the scheduler trapped ({trap}) after saying {} lines: a task's trap must end \
+                 that task only, not be passed on",
+                labs::take_log().len()
+            ));
+        }
+    };
     let log = labs::take_log();
     say!("tasks that returned: {returned}");
     let (want, want_returned) = model();
     labs::same_lines(&log, &want)?;
     if returned != want_returned {
         return Err(format!(
-            "schedule counted {returned} tasks that returned, {want_returned} did"
+            "the scheduler counted {returned} tasks that returned, {want_returned} did"
         ));
     }
     let stacks: Vec<Option<usize>> = log.iter().map(|l| l.stack).collect();
@@ -89,9 +118,15 @@ fn check() -> Result<(), String> {
         }
         _ => {}
     }
+    if let Some(line) = log.iter().find(|l| l.depth != 1) {
+        return Err(format!(
+            "`{}` was said {} continuations deep: the scheduler runs directly under the kernel",
+            line.text, line.depth
+        ));
+    }
     if s.outstanding_stacks() != 0 {
         return Err(format!(
-            "{} stacks still held after schedule returned",
+            "{} stacks still held after the scheduler returned",
             s.outstanding_stacks()
         ));
     }

@@ -7,9 +7,11 @@
 
 use kernel::cont::{Func, Store, Tag, Trap};
 
-/// Runs every function of `tasks` as a continuation of its own, round
-/// robin, from inside one scheduler continuation, and returns how many
-/// tasks returned.
+/// Gives the scheduler's function: the checker makes its continuation and
+/// resumes it once, with no handler. Run there, it makes one continuation
+/// per function of `tasks`, runs them round robin, and returns how many
+/// tasks returned. Nothing may be made before it runs: the checker
+/// refuses a store that already holds a continuation.
 ///
 /// A task reports progress with a `suspend` of `progress` (payload: the
 /// progress value); the scheduler then says `"task <i>: progress <x>"`
@@ -18,7 +20,11 @@ use kernel::cont::{Func, Store, Tag, Trap};
 /// <kind>"` (`labs::kind_name` gives the kind's name); either way it
 /// leaves the queue, and the others go on. `<i>` is the task's index in
 /// `tasks`.
-pub fn schedule(s: &Store, progress: Tag<i32, ()>, tasks: &[Func<(), i32>]) -> Result<i32, Trap> {
+pub fn scheduler<'s>(
+    s: &'s Store,
+    progress: Tag<i32, ()>,
+    tasks: &[Func<(), i32>],
+) -> Result<Func<'s, (), i32>, Trap> {
     let _ = (s, progress, tasks);
     Err(labs::not_done_yet())
 }

@@ -10,7 +10,10 @@
 //! cancelled after exactly `budget` resumes, and the cancellation lets its
 //! frames return, so that its guard is dropped on its own stack, once,
 //! before `run_with_budget` returns, and its stack is back by then. A job
-//! given no resume at all never starts: nothing of it runs.
+//! given no resume at all never starts: nothing of it runs. A job that
+//! traps within its budget is not cancelled but failed: its trap must come
+//! back as `run_with_budget`'s `Err`, the job's own (kind and message),
+//! not as `None`, which would report a failure as a timeout.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -26,14 +29,28 @@ use kernel::cont::{Func, Store, Tag, Trap, TrapKind};
 use kernel::stacks::KernelStacks;
 use labs::say;
 
-#[cfg_attr(not(feature = "lab-solutions"), path = "student.rs")]
+#[cfg_attr(
+    not(any(feature = "lab-solutions", feature = "lab-variant")),
+    path = "student.rs"
+)]
 #[cfg_attr(feature = "lab-solutions", path = "../solutions/lab4.rs")]
+#[cfg_attr(feature = "lab-variant", path = "../.variant/lab4.rs")]
 mod student;
 
 labs::lab!(4, "a step budget, and cancelling what overruns it", check);
 
-/// (steps the job takes, budget of resumes).
-const RUNS: [(i32, u32); 4] = [(2, 5), (3, 4), (6, 3), (1, 0)];
+/// (steps the job takes, budget of resumes, the step at which it traps
+/// instead of suspending, if any).
+const RUNS: [(i32, u32, Option<i32>); 5] = [
+    (2, 5, None),
+    (3, 4, None),
+    (6, 3, None),
+    (1, 0, None),
+    (4, 6, Some(2)),
+];
+
+/// The message of the trap the failing job returns.
+const FAILED: &str = "the job failed";
 
 /// The job's guard: says so when it is dropped, and counts it.
 struct Guard(Rc<Cell<u32>>);
@@ -45,8 +62,13 @@ impl Drop for Guard {
 }
 
 fn check() -> Result<(), String> {
-    for (steps, budget) in RUNS {
-        let heading = format!("run_with_budget(job of steps = {steps}, budget = {budget})");
+    for (steps, budget, fails_at) in RUNS {
+        let heading = match fails_at {
+            None => format!("run_with_budget(job of steps = {steps}, budget = {budget})"),
+            Some(f) => format!(
+                "run_with_budget(job of steps = {steps}, budget = {budget}, trapping at step {f})"
+            ),
+        };
         say!("{heading}");
         let s = Store::new(KernelStacks, 64 * 1024);
         let step = Tag::<(), ()>::new(&s).map_err(|e| format!("tag refused: {e:?}"))?;
@@ -57,6 +79,9 @@ fn check() -> Result<(), String> {
             let _guard = Guard(d.clone());
             for i in 0..steps {
                 say!("job: step {i}");
+                if fails_at == Some(i) {
+                    return Err(Trap::guest(FAILED));
+                }
                 if let Err(trap) = step.suspend(s, ()) {
                     seen_in.set(Some(trap.kind()));
                     return Err(trap);
@@ -66,25 +91,53 @@ fn check() -> Result<(), String> {
         })
         .map_err(|e| format!("job refused: {e:?}"))?;
         labs::take_log();
-        let got = student::run_with_budget(&s, job, step, budget)
-            .map_err(|trap| format!("{heading}: run_with_budget returned {trap}"))?;
+        let outcome = student::run_with_budget(&s, job, step, budget);
         let log = labs::take_log();
         let stacks_held = s.outstanding_stacks();
         let drops = dropped.get();
-        match got {
-            Some(v) => say!("finished: {v}"),
-            None => say!("cancelled"),
+        let got = match (outcome, fails_at) {
+            (Ok(got), None) => got,
+            (Err(trap), None) => {
+                return Err(format!("{heading}: run_with_budget returned {trap}"));
+            }
+            (Err(trap), Some(_)) if trap.kind() == TrapKind::Guest && trap.message() == FAILED => {
+                say!(
+                    "trapped: {}: {}",
+                    labs::kind_name(trap.kind()),
+                    trap.message()
+                );
+                None
+            }
+            (Err(trap), Some(_)) => {
+                return Err(format!(
+                    "{heading}: run_with_budget returned {trap}, expected the job's own trap \
+                     (Guest: {FAILED})"
+                ));
+            }
+            (Ok(got), Some(_)) => {
+                return Err(format!(
+                    "{heading}: returned Ok({got:?}), but the job trapped: a job's trap is not a \
+                     timeout, run_with_budget must pass it on as its Err"
+                ));
+            }
+        };
+        match (got, fails_at) {
+            (_, Some(_)) => {}
+            (Some(v), None) => say!("finished: {v}"),
+            (None, None) => say!("cancelled"),
         }
-        let fits = (steps as u32) < budget;
+        let fits = (steps as u32) < budget || fails_at.is_some();
         let runs = budget > 0;
-        let mut want: Vec<String> = (0..steps.min(budget as i32))
-            .map(|i| format!("job: step {i}"))
-            .collect();
+        let said = match fails_at {
+            Some(f) => f + 1,
+            None => steps.min(budget as i32),
+        };
+        let mut want: Vec<String> = (0..said).map(|i| format!("job: step {i}")).collect();
         if runs {
             want.push(String::from("job: guard dropped"));
         }
         labs::same_lines(&log, &want).map_err(|e| format!("{heading}: {e}"))?;
-        let want_value = fits.then_some(100 + steps);
+        let want_value = (fits && fails_at.is_none()).then_some(100 + steps);
         if got != want_value {
             return Err(format!(
                 "{heading}: returned {got:?}, expected {want_value:?}"
@@ -106,6 +159,7 @@ fn check() -> Result<(), String> {
             ));
         }
         let want_seen = (runs && !fits).then_some(TrapKind::Cancelled);
+        // (A job that traps within its budget is never cancelled.)
         if seen.get() != want_seen {
             return Err(format!(
                 "{heading}: the job's pending suspend returned {:?}, expected {want_seen:?} \

@@ -27,8 +27,12 @@ use kernel::stacks::{self, KernelStacks};
 use labs::say;
 use x86_64::VirtAddr;
 
-#[cfg_attr(not(feature = "lab-solutions"), path = "student.rs")]
+#[cfg_attr(
+    not(any(feature = "lab-solutions", feature = "lab-variant")),
+    path = "student.rs"
+)]
 #[cfg_attr(feature = "lab-solutions", path = "../solutions/lab5.rs")]
+#[cfg_attr(feature = "lab-variant", path = "../.variant/lab5.rs")]
 mod student;
 
 labs::lab!(

@@ -11,7 +11,11 @@ use alloc::vec::Vec;
 use kernel::cont::{Cont, Func, Resumed, Store, Tag, Trap};
 use labs::say;
 
-pub fn schedule(s: &Store, progress: Tag<i32, ()>, tasks: &[Func<(), i32>]) -> Result<i32, Trap> {
+pub fn scheduler<'s>(
+    s: &'s Store,
+    progress: Tag<i32, ()>,
+    tasks: &[Func<(), i32>],
+) -> Result<Func<'s, (), i32>, Trap> {
     let tasks: Vec<Func<'static, (), i32>> = tasks.iter().map(|f| f.detach()).collect();
     let scheduler = Func::wrap(s, move |s: &Store, ()| {
         let mut queue = VecDeque::new();
@@ -34,10 +38,6 @@ pub fn schedule(s: &Store, progress: Tag<i32, ()>, tasks: &[Func<(), i32>]) -> R
             }
         }
         Ok(returned)
-    })
-    .map_err(|_| Trap::guest("the scheduler function was refused"))?;
-    match Cont::new(s, scheduler)?.resume((), &[])? {
-        Resumed::Returned(n) => Ok(n),
-        Resumed::Suspended(_) => Err(Trap::guest("the scheduler suspended")),
-    }
+    })?;
+    Ok(scheduler)
 }

@@ -13,7 +13,9 @@
 //! status to match), which `./qemu-run.sh lab N` and `labs-check` read.
 //! `docs/labs/README.md` is the index of the labs.
 #![no_std]
-#![forbid(unsafe_code)]
+// One module reads memory (`snapshot`, for lab 6); everything else, and
+// every lab kernel (each `#![forbid(unsafe_code)]`), is safe Rust.
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -27,17 +29,22 @@ use kernel::stacks;
 use kernel::sync::Mutex;
 use x86_64::VirtAddr;
 
+pub mod snapshot;
+
 /// Re-exported for `lab!`, so that a lab's files need not name it.
 pub use kernel;
 
 #[doc(hidden)]
 pub use alloc::format as __format;
 
-/// One line a lab said: its text, and the stack slot it was said from
-/// (`None`: the kernel's own stack).
+/// One line a lab said: its text, the stack slot it was said from
+/// (`None`: the kernel's own stack), and how deep in a chain of
+/// continuations (0: on the kernel's stack; 1: in a continuation the
+/// kernel resumed or switched to; 2: in one that continuation resumed...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {
     pub stack: Option<usize>,
+    pub depth: usize,
     pub text: String,
 }
 
@@ -51,9 +58,24 @@ static LOG: Mutex<Vec<Line>> = Mutex::new("lab log", Vec::new());
 pub fn say(text: String) {
     let rsp = VirtAddr::new(kernel::cont::switch::stack_pointer() as u64);
     let stack = stacks::slot_of(rsp);
+    let depth = chain_depth();
     println!("{text}");
     stacks::touch_stack(stacks::LOCKED_SECTION_STACK);
-    LOG.lock().push(Line { stack, text });
+    LOG.lock().push(Line { stack, depth, text });
+}
+
+/// How many continuations deep the caller runs: the continuation stacks a
+/// backtrace taken here crosses on its way out to the kernel's stack (the
+/// kernel's own walk, the one a trap's report shows). A checker reads it
+/// to tell a task the kernel switched to (depth 1) from one another task
+/// resumed inside itself (depth 2).
+#[inline(never)]
+pub fn chain_depth() -> usize {
+    let probe = Trap::guest("labs: a backtrace to count the stacks of the chain");
+    let Some(trace) = probe.backtrace().trace() else {
+        return 0;
+    };
+    trace.groups().filter(|g| g.stack_top != 0).count()
 }
 
 /// `say!("task {name}: round {r}")`: formats, prints and keeps one line

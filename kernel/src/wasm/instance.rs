@@ -26,6 +26,7 @@
 //! ```
 
 use super::interp::{self, Thread};
+pub(crate) use super::linker::Directory;
 use super::module::{ConstOp, Module, SegmentMode};
 use super::trap::{Exn, Unwind};
 use super::val::{FUNC_REF, ref_word};
@@ -68,8 +69,9 @@ pub const DEFAULT_STACK_BUDGET: usize = 128 * 1024;
 /// runtime's own calls below the deepest interpreted frame.
 pub const STACK_RESERVE: usize = 16 * 1024;
 
-/// Where the lines of the `spectest` print functions go.
-type PrintHook = Box<dyn Fn(&str)>;
+/// Where the `spectest` prints go. An `Rc`: a line runs a clone, outside
+/// the cell's borrow, so the hook may call `set_print` or be abandoned.
+type PrintHook = Rc<dyn Fn(&str)>;
 
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
@@ -127,29 +129,6 @@ impl core::ops::Deref for StoreSlot {
             // shared slots.
             StoreSlot::Shared(s) => unsafe { &**s },
         }
-    }
-}
-
-/// The instances of one [`Linker`], by id: how a reference made by one
-/// instance is resolved in another, without following a pointer read
-/// from a slot.
-#[derive(Default)]
-pub(crate) struct Directory {
-    instances: RefCell<Vec<(u64, *const Instance)>>,
-}
-
-impl Directory {
-    /// Lists `inst`, which its linker keeps until the store is gone.
-    pub(crate) fn add(&self, inst: &Instance) {
-        self.instances.borrow_mut().push((inst.id, inst));
-    }
-
-    fn find(&self, id: u64) -> Option<*const Instance> {
-        self.instances
-            .borrow()
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|e| e.1)
     }
 }
 
@@ -389,7 +368,9 @@ impl Instance {
     /// The second half of instantiation: the active segments, written
     /// into tables and memory (which may be another instance's), then the
     /// start function. An instance that fails here may already be
-    /// referenced from elsewhere, so a linker keeps it.
+    /// referenced from elsewhere, so a linker keeps it. A segment that
+    /// does not fit traps, as the specification's `table.init` and
+    /// `memory.init` would (the segments before it stay written).
     pub(crate) fn initialize(&self) -> Result<(), Error> {
         // Active segments, in order; then they are dropped.
         for (i, e) in self.module.elems.iter().enumerate() {
@@ -401,7 +382,7 @@ impl Instance {
                     let end = at
                         .checked_add(items.len())
                         .filter(|&end| end <= table.len())
-                        .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_TABLE))?;
+                        .ok_or_else(|| segment_trap(super::trap::OUT_OF_BOUNDS_TABLE))?;
                     table[at..end].copy_from_slice(&items);
                 }
                 SegmentMode::Declared => self.elems[i].borrow_mut().clear(),
@@ -415,7 +396,7 @@ impl Instance {
                 let end = at
                     .checked_add(d.bytes.len())
                     .filter(|&end| end <= mem.len())
-                    .ok_or(Error::Instantiate(super::trap::OUT_OF_BOUNDS_MEMORY))?;
+                    .ok_or_else(|| segment_trap(super::trap::OUT_OF_BOUNDS_MEMORY))?;
                 mem[at..end].copy_from_slice(&d.bytes);
                 self.data_live[i].set(false);
             }
@@ -448,12 +429,13 @@ impl Instance {
     /// Sends the lines the `spectest` print functions make to `f` instead
     /// of the serial console.
     pub fn set_print(&self, f: impl Fn(&str) + 'static) {
-        *self.print.borrow_mut() = Some(Box::new(f));
+        *self.print.borrow_mut() = Some(Rc::new(f));
     }
 
     /// One line of a `spectest` print function.
     pub(crate) fn print(&self, line: &str) {
-        match &*self.print.borrow() {
+        let hook = self.print.borrow().clone();
+        match hook {
             Some(f) => f(line),
             None => crate::println!("{line}"),
         }
@@ -635,6 +617,12 @@ impl Instance {
         }
         Unwind::trap(trap)
     }
+}
+
+/// The trap of an active segment out of bounds at instantiation.
+#[cold]
+fn segment_trap(reason: &'static str) -> Error {
+    Error::Trap(Trap::new(TrapKind::Guest, reason))
 }
 
 /// The array call of every Wasm function that a continuation runs: a new

@@ -25,6 +25,7 @@
 //! runs on really has ([`stack_floor`]): a budget larger than the stack
 //! cannot overflow it. The stack-switching instructions are in [`super::switching`].
 
+use super::callee::{NO_TAIL, indirect, linked, tail};
 use super::code::{Access, Code, Op};
 use super::host::HostFunc;
 use super::instance::{Instance, PAGE, STACK_RESERVE};
@@ -46,6 +47,10 @@ pub struct Thread {
     pub stack: Vec<ValRaw>,
     /// Below this native stack address no new call is made.
     floor: usize,
+    /// A tail call's callee, left by [`run`] for [`call`]: its function
+    /// index ([`NO_TAIL`]: none) and its instance's id.
+    pub(crate) tail: u32,
+    pub(crate) tail_instance: u64,
 }
 
 impl Thread {
@@ -57,6 +62,8 @@ impl Thread {
         Thread {
             stack: Vec::new(),
             floor: sp.saturating_sub(budget).max(stack_floor(sp)),
+            tail: NO_TAIL,
+            tail_instance: 0,
         }
     }
 }
@@ -108,27 +115,44 @@ fn native_sp() -> usize {
 
 /// Calls function `func` of `inst` with its params at `th.stack[fp..]`;
 /// its results are left at `th.stack[fp..]`.
-pub fn call(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<(), Unwind> {
-    if native_sp() < th.floor {
-        return Err(wasm_trap(trap::STACK_EXHAUSTED));
-    }
-    let def = &inst.module.funcs[func as usize];
-    if let Some(h) = def.host {
-        return host_call(inst, h, th, fp);
-    }
-    if def.linked {
-        return call_linked(inst, th, func, fp);
-    }
-    let code = &def.code;
-    let need = fp + code.frame_size as usize + SLACK;
-    if th.stack.len() < need {
-        if th.stack.try_reserve(need - th.stack.len()).is_err() {
+///
+/// A tail call (`return_call` and its kin) does not nest: [`run`] leaves
+/// the callee in the thread and this loop runs it in the same frame, on the same
+/// native stack, so a chain of tail calls of any length runs in constant
+/// stack, as the specification requires.
+pub fn call(mut inst: &Instance, th: &mut Thread, mut func: u32, fp: usize) -> Result<(), Unwind> {
+    loop {
+        if native_sp() < th.floor {
             return Err(wasm_trap(trap::STACK_EXHAUSTED));
         }
-        th.stack.resize(need, ValRaw::ZERO);
+        let def = &inst.module.funcs[func as usize];
+        if let Some(h) = def.host {
+            return host_call(inst, h, th, fp);
+        }
+        if def.linked {
+            (inst, func) = linked(inst, func)?;
+            continue;
+        }
+        let code = &def.code;
+        let need = fp + code.frame_size as usize + SLACK;
+        if th.stack.len() < need {
+            if th.stack.try_reserve(need - th.stack.len()).is_err() {
+                return Err(wasm_trap(trap::STACK_EXHAUSTED));
+            }
+            th.stack.resize(need, ValRaw::ZERO);
+        }
+        th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
+        run(inst, th, code, fp)?;
+        if th.tail == NO_TAIL {
+            return Ok(());
+        }
+        func = core::mem::replace(&mut th.tail, NO_TAIL);
+        if th.tail_instance != inst.id {
+            inst = inst
+                .resolve(th.tail_instance)
+                .ok_or_else(|| wasm_trap(trap::FOREIGN_REFERENCE))?;
+        }
     }
-    th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
-    run(inst, th, code, fp)
 }
 
 /// A call of a host function: a `spectest` one prints its line, a WASI
@@ -149,16 +173,6 @@ fn host_call(inst: &Instance, h: HostFunc, th: &mut Thread, fp: usize) -> Result
     }
     th.stack[fp] = ValRaw::from_i32(errno);
     Ok(())
-}
-
-/// A call of a function imported from another instance of the linker:
-/// that instance's function, on the same thread.
-#[inline(never)]
-fn call_linked(inst: &Instance, th: &mut Thread, func: u32, fp: usize) -> Result<(), Unwind> {
-    match inst.link(func) {
-        Some((other, f)) => call(other, th, f, fp),
-        None => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
-    }
 }
 
 #[cold]
@@ -442,7 +456,8 @@ fn tables_and_bulk_memory(
     Ok(sp)
 }
 
-/// Runs `code` in the frame at `fp` until it returns.
+/// Runs `code` in the frame at `fp` until it returns or makes a tail call
+/// (the callee left in `th.tail`, for [`call`] to run in this frame).
 fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), Unwind> {
     let mut pc = 0usize;
     let mut sp = fp + code.nlocals as usize;
@@ -532,28 +547,8 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 sp = at + callee.nresults as usize;
             }
             Op::CallIndirect { ty, table } => {
-                let i = pop!().i32() as u32 as usize;
-                let v = inst.tables[table as usize]
-                    .borrow()
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| wasm_trap(trap::UNDEFINED_ELEMENT))?;
-                if v == ValRaw::ZERO {
-                    return Err(wasm_trap(trap::UNINITIALIZED_ELEMENT));
-                }
-                let (owner, f) = func_of(inst, v)?;
+                let (owner, f) = indirect(inst, table, ty, pop!())?;
                 let def = &owner.module.funcs[f as usize];
-                let same = if core::ptr::eq(owner, inst) {
-                    def.type_id == inst.module.types.as_ref().core_type_at_in_module(ty)
-                } else {
-                    // Type ids are per module: across instances the
-                    // signatures are compared.
-                    let want = inst.module.sigs[ty as usize];
-                    def.sig.params == want.params && def.sig.results == want.results
-                };
-                if !same {
-                    return Err(wasm_trap(trap::INDIRECT_TYPE_MISMATCH));
-                }
                 let at = sp - def.code.nparams as usize;
                 catching!(call(owner, th, f, at));
                 sp = at + def.code.nresults as usize;
@@ -564,6 +559,20 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 let at = sp - callee.nparams as usize;
                 catching!(call(owner, th, f, at));
                 sp = at + callee.nresults as usize;
+            }
+            Op::ReturnCall(f) => {
+                tail(inst, f, th, fp, sp);
+                return Ok(());
+            }
+            Op::ReturnCallIndirect { ty, table } => {
+                let (owner, f) = indirect(inst, table, ty, pop!())?;
+                tail(owner, f, th, fp, sp);
+                return Ok(());
+            }
+            Op::ReturnCallRef => {
+                let (owner, f) = func_of(inst, pop!())?;
+                tail(owner, f, th, fp, sp);
+                return Ok(());
             }
             Op::Drop => sp -= 1,
             Op::Select => {

@@ -22,19 +22,31 @@
 //! ```
 //!
 //! An import is checked against the export it names when a module is
-//! instantiated: its kind, and for a function or tag its signature, for a
-//! global its type and mutability, for a table or memory its limits. A
-//! mismatch is [`Error::Unlinkable`], and nothing of the module runs.
+//! instantiated: its kind, and its exact type ([`super::exact`]): a
+//! function's type may be a subtype of the import's, so may an immutable
+//! global's; a mutable global's, a table's element type and a tag's
+//! must be the same; a table's or memory's limits must fit. A mismatch
+//! is [`Error::Unlinkable`], and nothing of the module runs.
+//!
+//! The `spectest` module's functions and number globals are the host's
+//! ([`super::host`]); its table (10 elements, at most 20, of `funcref`)
+//! and its memory (1 page, at most 2) are made by the linker the first
+//! time a module imports them, one of each for all its instances, as the
+//! test suite's scripts expect. Any other `spectest` import, or one of
+//! another type, is unlinkable (unless a module was registered under
+//! that name).
 
-use super::instance::{Directory, Error, Extern, Instance, StoreSlot};
+use super::exact;
+use super::instance::{Error, Extern, Instance, PAGE, StoreSlot};
 use super::module::{ImportKind, Module};
-use crate::cont::Store;
+use crate::cont::{Store, ValRaw};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::pin::Pin;
 
 /// Instances sharing one store, and the names they are registered under.
@@ -45,7 +57,14 @@ pub struct Linker {
     instances: Vec<Pin<Box<Instance>>>,
     directory: Rc<Directory>,
     registered: Vec<(String, usize)>,
+    /// The `spectest` table and memory, once a module imported them.
+    spectest_table: Option<Rc<RefCell<Vec<ValRaw>>>>,
+    spectest_memory: Option<Rc<RefCell<Vec<u8>>>>,
 }
+
+/// The `spectest` table's size and maximum, and its memory's, in pages.
+const SPECTEST_TABLE: (usize, u64) = (10, 20);
+const SPECTEST_MEMORY: (usize, u64) = (1, 2);
 
 impl Linker {
     /// An empty linker whose instances live in `store`.
@@ -55,6 +74,8 @@ impl Linker {
             instances: Vec::new(),
             directory: Rc::new(Directory::default()),
             registered: Vec::new(),
+            spectest_table: None,
+            spectest_memory: None,
         }
     }
 
@@ -69,20 +90,26 @@ impl Linker {
         let mut imports = Vec::with_capacity(module.imports.len());
         for imp in &module.imports {
             let what = || format!("{}.{}", imp.module, imp.name);
+            let unknown = || Error::Unlinkable(format!("unknown import {}", what()));
             let inst = self
                 .registered
                 .iter()
                 .rev()
                 .find(|(n, _)| *n == imp.module)
-                .map(|&(_, i)| &self.instances[i])
-                .ok_or_else(|| Error::Unlinkable(format!("unknown import {}", what())))?;
-            let e = inst
-                .export(&imp.name)
-                .ok_or_else(|| Error::Unlinkable(format!("unknown import {}", what())))?;
-            check(&imp.kind, &e).map_err(|why| {
+                .map(|&(_, i)| &self.instances[i]);
+            let e = match inst {
+                Some(inst) => {
+                    let e = inst.export(&imp.name).ok_or_else(unknown)?;
+                    let ty = export_type(inst, &imp.name, &e);
+                    (e, ty)
+                }
+                None if imp.module == "spectest" => self.spectest(&imp.name).ok_or_else(unknown)?,
+                None => return Err(unknown()),
+            };
+            check(&imp.kind, &module, &e.0, &e.1).map_err(|why| {
                 Error::Unlinkable(format!("incompatible import type {}: {why}", what()))
             })?;
-            imports.push(e);
+            imports.push(e.0);
         }
         let slot = StoreSlot::Shared(&*self.store as *const Store);
         let inst = Instance::instantiate(module, slot, Some(self.directory.clone()), imports)?;
@@ -94,6 +121,29 @@ impl Linker {
         // a continuation its start function left, may still name it.
         self.instances[index].initialize()?;
         Ok(index)
+    }
+
+    /// The `spectest` table or memory named `name`, made the first time.
+    fn spectest(&mut self, name: &str) -> Option<(Extern, ExportType)> {
+        match name {
+            "table" => {
+                let t = self.spectest_table.get_or_insert_with(|| {
+                    Rc::new(RefCell::new(alloc::vec![ValRaw::ZERO; SPECTEST_TABLE.0]))
+                });
+                let e = Extern::Table(t.clone(), SPECTEST_TABLE.1);
+                Some((e, ExportType::Table(exact::funcref())))
+            }
+            "memory" => {
+                let m = self.spectest_memory.get_or_insert_with(|| {
+                    Rc::new(RefCell::new(alloc::vec![0; SPECTEST_MEMORY.0 * PAGE]))
+                });
+                Some((
+                    Extern::Memory(m.clone(), SPECTEST_MEMORY.1),
+                    ExportType::Other,
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// The instance at `index`.
@@ -111,36 +161,133 @@ impl Linker {
     }
 }
 
-/// Whether export `e` fits import kind `k`; if not, why.
-fn check(k: &ImportKind, e: &Extern) -> Result<(), &'static str> {
-    match (k, e) {
-        (ImportKind::Func(sig), Extern::Func(inst, f)) => {
+/// The instances of one [`Linker`], by id: how a reference made by one
+/// instance is resolved in another, without following a pointer read
+/// from a slot.
+#[derive(Default)]
+pub(crate) struct Directory {
+    pub(crate) instances: RefCell<Vec<(u64, *const Instance)>>,
+}
+
+impl Directory {
+    /// Lists `inst`, which its linker keeps until the store is gone.
+    pub(crate) fn add(&self, inst: &Instance) {
+        self.instances.borrow_mut().push((inst.id, inst));
+    }
+
+    pub(crate) fn find(&self, id: u64) -> Option<*const Instance> {
+        self.instances
+            .borrow()
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|e| e.1)
+    }
+}
+
+/// The exact type of `e`, what `inst` exports as `name`, for an import
+/// check.
+fn export_type(inst: &Instance, name: &str, e: &Extern) -> ExportType {
+    let index = inst
+        .module
+        .exports
+        .iter()
+        .find(|x| x.0 == name)
+        .map_or(0, |x| x.2 as usize);
+    let types = inst.module.types.as_ref();
+    match e {
+        Extern::Func(inst, f) => ExportType::Func(*inst, *f),
+        Extern::Global(..) => ExportType::Global(super::exact::of_val(
+            types,
+            inst.module.globals[index].wasm_ty,
+        )),
+        Extern::Table(..) => ExportType::Table(super::exact::of_val(
+            types,
+            wasmparser::ValType::Ref(inst.module.tables[index].elem),
+        )),
+        Extern::Tag(_) => ExportType::Tag(inst, inst.module.tag_types[index]),
+        Extern::Memory(..) => ExportType::Other,
+    }
+}
+
+/// The exact type of an export, where its [`Extern`] does not say it.
+pub(crate) enum ExportType {
+    /// A function: its type, in its instance's module.
+    Func(*const Instance, u32),
+    Global(exact::Exact),
+    Table(exact::Exact),
+    /// A tag: its type id, in the module of `Instance`.
+    Tag(*const Instance, u32),
+    /// A memory (its limits are in the [`Extern`]).
+    Other,
+}
+
+/// Whether export `e` of type `ty` fits import kind `k` of module
+/// `importer`; if not, why.
+fn check(
+    k: &ImportKind,
+    importer: &Module,
+    e: &Extern,
+    ty: &ExportType,
+) -> Result<(), &'static str> {
+    let types = importer.types.as_ref();
+    match (k, e, ty) {
+        (ImportKind::Func(_, want), Extern::Func(..), ExportType::Func(inst, f)) => {
             // SAFETY: `inst` is a live instance of this linker.
-            let have = unsafe { &**inst }.module.funcs[*f as usize].sig;
-            if have.params == sig.params && have.results == sig.results {
+            let owner = &unsafe { &**inst }.module;
+            let have = owner.funcs[*f as usize].type_id;
+            let want = types.core_type_at_in_module(*want);
+            if exact::func_matches(owner.types.as_ref(), have, types, want) {
                 Ok(())
             } else {
                 Err("a function of another type")
             }
         }
-        (ImportKind::Tag(sig), Extern::Tag(t)) => {
-            if t.params() == sig.params && t.results() == sig.results {
+        (ImportKind::Tag(_, want), Extern::Tag(_), ExportType::Tag(inst, t)) => {
+            // SAFETY: `inst` is a live instance of this linker.
+            let owner = &unsafe { &**inst }.module;
+            let have = owner.types.as_ref().core_type_at_in_module(*t);
+            let want = types.core_type_at_in_module(*want);
+            if exact::same_type(owner.types.as_ref(), have, types, want) {
                 Ok(())
             } else {
                 Err("a tag of another type")
             }
         }
-        (ImportKind::Global { ty, mutable }, Extern::Global(_, t, m)) => {
-            if ty == t && mutable == m {
+        (
+            ImportKind::Global {
+                wasm_ty, mutable, ..
+            },
+            Extern::Global(_, _, m),
+            ExportType::Global(have),
+        ) => {
+            let want = exact::of_val(types, *wasm_ty);
+            let fits = if *mutable {
+                exact::same(have, &want)
+            } else {
+                exact::is_subtype(have, &want)
+            };
+            if fits && mutable == m {
                 Ok(())
             } else {
                 Err("a global of another type or mutability")
             }
         }
-        (ImportKind::Table { initial, maximum }, Extern::Table(t, max)) => {
+        (
+            ImportKind::Table {
+                initial,
+                maximum,
+                elem,
+            },
+            Extern::Table(t, max),
+            ExportType::Table(have),
+        ) => {
+            let want = exact::of_val(types, wasmparser::ValType::Ref(*elem));
+            if !exact::same(have, &want) {
+                return Err("a table of another element type");
+            }
             limits(*initial, *maximum, t.borrow().len() as u64, *max)
         }
-        (ImportKind::Memory { initial, maximum }, Extern::Memory(m, max)) => limits(
+        (ImportKind::Memory { initial, maximum }, Extern::Memory(m, max), _) => limits(
             *initial,
             *maximum,
             (m.borrow().len() / super::instance::PAGE) as u64,

@@ -10,8 +10,10 @@
 //! * [`types`]: how Wasm value types map onto the runtime's slot types;
 //! * [`instance`]: memory, globals, tables, tags and the runtime functions
 //!   of an instance, and the calls into it;
-//! * [`interp`]: the interpreter loop, a Rust call per Wasm call;
-//! * [`linker`]: instances that share a store and import from each other;
+//! * [`interp`]: the interpreter loop, a Rust call per Wasm call (and
+//!   none per tail call), its callees found by [`callee`];
+//! * [`linker`]: instances that share a store and import from each other,
+//!   each import checked against its export's exact type ([`exact`]);
 //! * [`num`]: the numeric instructions;
 //! * [`host`]: the `spectest` host module, and [`wasi`]: WASI preview 1,
 //!   the imports a lone instance resolves;
@@ -23,7 +25,9 @@
 //! `docs/wasm.md` follows one `resume` from the Wasm instruction down to
 //! the kernel's stack switch.
 
+pub mod callee;
 pub mod code;
+pub mod exact;
 pub mod host;
 pub mod instance;
 pub mod interp;

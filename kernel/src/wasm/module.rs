@@ -20,8 +20,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use wasmparser::types::{CoreTypeId, Types};
 use wasmparser::{
-    DataKind, ElementItems, ElementKind, ExternalKind, Operator, Parser, Payload, TableInit,
-    TypeRef, ValidPayload, Validator, WasmFeatures,
+    CompositeInnerType, DataKind, ElementItems, ElementKind, ExternalKind, Operator, Parser,
+    Payload, TableInit, TypeRef, ValidPayload, Validator, WasmFeatures,
 };
 
 /// What the interpreter accepts on top of WebAssembly 3.0: the
@@ -72,6 +72,8 @@ pub struct FuncDef {
 pub struct TableDef {
     pub initial: u64,
     pub maximum: Option<u64>,
+    /// Its element type, as the module declares it.
+    pub elem: wasmparser::RefType,
     pub init: ConstExpr,
     /// Imported from another instance.
     pub linked: bool,
@@ -84,6 +86,9 @@ pub struct GlobalDef {
     pub init: ConstExpr,
     /// Its slot type.
     pub ty: crate::cont::ValType,
+    /// Its type as the module declares it (what an import is checked
+    /// against).
+    pub wasm_ty: wasmparser::ValType,
     /// Imported from another instance (`init` is empty).
     pub linked: bool,
 }
@@ -129,22 +134,25 @@ pub struct Import {
 /// What an [`Import`] asks for.
 #[derive(Debug)]
 pub enum ImportKind {
-    /// A function of this signature.
-    Func(Sig),
+    /// A function of this signature, and its type index in the module.
+    Func(Sig, u32),
     Global {
         ty: crate::cont::ValType,
+        /// The type as declared (reference types exactly).
+        wasm_ty: wasmparser::ValType,
         mutable: bool,
     },
     Table {
         initial: u64,
         maximum: Option<u64>,
+        elem: wasmparser::RefType,
     },
     Memory {
         initial: u64,
         maximum: Option<u64>,
     },
-    /// A tag of this signature.
-    Tag(Sig),
+    /// A tag of this signature, and its type index in the module.
+    Tag(Sig, u32),
 }
 
 /// A decoded, validated and translated module.
@@ -162,6 +170,8 @@ pub struct Module {
     pub(crate) globals: Vec<GlobalDef>,
     /// Per tag: its signature.
     pub(crate) tags: Vec<Sig>,
+    /// Per tag: its type index.
+    pub(crate) tag_types: Vec<u32>,
     pub(crate) exports: Vec<(String, ExternalKind, u32)>,
     pub(crate) elems: Vec<ElemDef>,
     pub(crate) datas: Vec<DataDef>,
@@ -235,8 +245,6 @@ impl Module {
         let mut imported_funcs: Vec<(u32, Option<HostFunc>, usize, String)> = Vec::new();
         let mut pending_imports: Vec<(String, String, Pending)> = Vec::new();
         let mut global_types: Vec<wasmparser::ValType> = Vec::new();
-        let mut imported_globals: Vec<(wasmparser::ValType, crate::cont::ValType, usize)> =
-            Vec::new();
         for payload in Parser::new(0).parse_all(bytes) {
             let payload = payload?;
             let valid = validator.payload(&payload)?;
@@ -253,7 +261,26 @@ impl Module {
                             imported_funcs.push((t, Some(h), offset, what));
                             continue;
                         }
-                        if imp.module != "spectest" {
+                        let host_func = match imp.ty {
+                            TypeRef::Func(t) | TypeRef::FuncExact(t)
+                                if imp.module == "spectest" =>
+                            {
+                                HostFunc::named(imp.name)
+                                    .filter(|h| spectest_accepts(&validator, *h, t))
+                            }
+                            _ => None,
+                        };
+                        let host_global = match imp.ty {
+                            TypeRef::Global(g) if imp.module == "spectest" && !g.mutable => {
+                                host::global(imp.name)
+                                    .filter(|(ty, _)| spectest_global_fits(g.content_type, *ty))
+                            }
+                            _ => None,
+                        };
+                        // Any other import, a `spectest` one of another
+                        // type or name, its table and its memory
+                        // included, is resolved by a linker.
+                        if host_func.is_none() && host_global.is_none() {
                             let pending = match imp.ty {
                                 TypeRef::Func(t) | TypeRef::FuncExact(t) => {
                                     imported_funcs.push((t, None, offset, what));
@@ -265,6 +292,7 @@ impl Module {
                                         mutable: g.mutable,
                                         init: Vec::new(),
                                         ty: crate::cont::ValType::I32,
+                                        wasm_ty: g.content_type,
                                         linked: true,
                                     });
                                     Pending::Global(g.content_type, g.mutable)
@@ -273,12 +301,14 @@ impl Module {
                                     tables.push(TableDef {
                                         initial: t.initial,
                                         maximum: t.maximum,
+                                        elem: t.element_type,
                                         init: alloc::vec![ConstOp::RefNull],
                                         linked: true,
                                     });
                                     Pending::Done(ImportKind::Table {
                                         initial: t.initial,
                                         maximum: t.maximum,
+                                        elem: t.element_type,
                                     })
                                 }
                                 TypeRef::Memory(m) => {
@@ -307,17 +337,11 @@ impl Module {
                             ));
                             continue;
                         }
-                        match imp.ty {
-                            TypeRef::Func(t) | TypeRef::FuncExact(t) => {
-                                let h = HostFunc::named(imp.name)
-                                    .ok_or_else(|| unsupported(&what, offset))?;
+                        match (imp.ty, host_func, host_global) {
+                            (TypeRef::Func(t) | TypeRef::FuncExact(t), Some(h), _) => {
                                 imported_funcs.push((t, Some(h), offset, what));
                             }
-                            TypeRef::Global(g) => {
-                                let (ty, v) = host::global(imp.name)
-                                    .filter(|_| !g.mutable)
-                                    .ok_or_else(|| unsupported(&what, offset))?;
-                                imported_globals.push((g.content_type, ty, offset));
+                            (TypeRef::Global(g), _, Some((ty, v))) => {
                                 global_types.push(g.content_type);
                                 globals.push(GlobalDef {
                                     mutable: false,
@@ -328,6 +352,7 @@ impl Module {
                                         _ => ConstOp::I32(v.i32()),
                                     }],
                                     ty,
+                                    wasm_ty: g.content_type,
                                     linked: false,
                                 });
                             }
@@ -350,6 +375,7 @@ impl Module {
                         tables.push(TableDef {
                             initial: t.ty.initial,
                             maximum: t.ty.maximum,
+                            elem: t.ty.element_type,
                             init,
                             linked: false,
                         });
@@ -387,6 +413,7 @@ impl Module {
                             mutable: g.ty.mutable,
                             init: const_expr(&g.init_expr)?,
                             ty: crate::cont::ValType::I32,
+                            wasm_ty: g.ty.content_type,
                             linked: false,
                         });
                     }
@@ -487,11 +514,6 @@ impl Module {
             sigs.push(types::sig_of(&types, id).unwrap_or(Sig::EMPTY));
             switch_returns.push(switch_return(&types, id));
         }
-        for (wasm_ty, ty, offset) in imported_globals {
-            if types::slot_type(&types, wasm_ty) != ty {
-                return Err(unsupported("a spectest global of another type", offset));
-            }
-        }
         let mut funcs = Vec::with_capacity(imported_funcs.len() + codes.len());
         for (g, t) in globals.iter_mut().zip(&global_types) {
             g.ty = types::slot_type(&types, *t);
@@ -525,10 +547,11 @@ impl Module {
                 module,
                 name,
                 kind: match p {
-                    Pending::Func(t) => ImportKind::Func(sigs[t as usize]),
-                    Pending::Tag(t) => ImportKind::Tag(sigs[t as usize]),
+                    Pending::Func(t) => ImportKind::Func(sigs[t as usize], t),
+                    Pending::Tag(t) => ImportKind::Tag(sigs[t as usize], t),
                     Pending::Global(t, mutable) => ImportKind::Global {
                         ty: types::slot_type(&types, t),
+                        wasm_ty: t,
                         mutable,
                     },
                     Pending::Done(k) => k,
@@ -556,6 +579,7 @@ impl Module {
             memory,
             globals,
             tags,
+            tag_types,
             exports,
             elems,
             datas,
@@ -580,6 +604,49 @@ impl Module {
             })
             .map(|e| e.2)
     }
+}
+
+/// Whether the `spectest` function `h` has the function type of index
+/// `t` (the type section is read: the validator knows it).
+fn spectest_accepts(validator: &Validator, h: HostFunc, t: u32) -> bool {
+    let Some(tref) = validator.types(0) else {
+        return false;
+    };
+    if t >= tref.core_type_count_in_module() {
+        return false;
+    }
+    let id = tref.core_type_at_in_module(t);
+    let CompositeInnerType::Func(f) = &tref[id].composite_type.inner else {
+        return false;
+    };
+    let plain = |l: &[wasmparser::ValType]| -> Option<Vec<crate::cont::ValType>> {
+        l.iter()
+            .map(|v| match v {
+                wasmparser::ValType::I32 => Some(crate::cont::ValType::I32),
+                wasmparser::ValType::I64 => Some(crate::cont::ValType::I64),
+                wasmparser::ValType::F32 => Some(crate::cont::ValType::F32),
+                wasmparser::ValType::F64 => Some(crate::cont::ValType::F64),
+                _ => None,
+            })
+            .collect()
+    };
+    match (plain(f.params()), plain(f.results())) {
+        (Some(p), Some(r)) => h.accepts(&p, &r),
+        _ => false,
+    }
+}
+
+/// Whether a `spectest` global of slot type `have` fits an import of
+/// `want` (only number types: the spectest globals are numbers).
+fn spectest_global_fits(want: wasmparser::ValType, have: crate::cont::ValType) -> bool {
+    use crate::cont::ValType as V;
+    matches!(
+        (want, have),
+        (wasmparser::ValType::I32, V::I32)
+            | (wasmparser::ValType::I64, V::I64)
+            | (wasmparser::ValType::F32, V::F32)
+            | (wasmparser::ValType::F64, V::F64)
+    )
 }
 
 /// An import whose type is known once the type section is done.

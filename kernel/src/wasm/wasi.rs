@@ -23,6 +23,11 @@
 //!   any other number is `EBADF` (8). Writes to 1 and 2 go to the serial
 //!   console (or to a buffer, [`Instance::capture_wasi_output`]); stdin is
 //!   empty (reads return 0 bytes). A seek on them is `ESPIPE` (70).
+//!   A write the capture buffer has no room for (the store's heap quota
+//!   refuses it) is `ENOMEM` (48) and keeps nothing of it: the buffer
+//!   grows only by fallible reservations, because an allocation failure
+//!   that trapped here would abandon this call's borrows of the memory
+//!   and the buffer, and every later use of the instance would panic.
 //! * Clocks: every clock id 0-3 reads the time-stamp counter, one tick
 //!   counted as one nanosecond (a nominal 1 GHz; the realtime clock is the
 //!   time since boot, not the date). Under QEMU's `-icount shift=0` (the
@@ -54,6 +59,7 @@ pub mod errno {
     pub const BADF: i32 = 8;
     pub const FAULT: i32 = 21;
     pub const INVAL: i32 = 28;
+    pub const NOMEM: i32 = 48;
     pub const NOSYS: i32 = 52;
     pub const SPIPE: i32 = 70;
 }
@@ -207,8 +213,12 @@ pub enum RunError {
 
 /// Runs the program: its exported `_start` (or else `main`), on a
 /// continuation of the instance's store. Its exit code: `proc_exit`'s,
-/// else what `main` returned (for `[] -> [i32]`), else 0.
+/// else what `main` returned (for `[] -> [i32]`), else 0. Each run starts
+/// with no exit code: one an earlier run left is forgotten, so a run that
+/// traps is a trap, and [`Instance::wasi_exit_code`] answers for the last
+/// run only.
 pub fn start(inst: &Instance) -> Result<u32, RunError> {
+    inst.wasi.exit.set(None);
     let m = &inst.module;
     let f = ["_start", "main"]
         .iter()
@@ -333,8 +343,19 @@ impl Wasi {
         }
     }
 
+    /// Room in the capture buffer (if output is captured) for `bytes`
+    /// more; `ENOMEM` if the heap refuses it. Fallible on purpose: see the
+    /// module docs.
+    fn reserve_output(&self, bytes: usize) -> Errno {
+        match &mut *self.captured.borrow_mut() {
+            Some(kept) => kept.try_reserve(bytes).map_err(|_| errno::NOMEM),
+            None => Ok(()),
+        }
+    }
+
     /// Sends `bytes` (written to stdout or stderr) to the serial console,
-    /// or to the capture buffer.
+    /// or to the capture buffer, which [`Wasi::reserve_output`] made room
+    /// in.
     fn output(&self, bytes: &[u8]) {
         if let Some(kept) = &mut *self.captured.borrow_mut() {
             kept.extend_from_slice(bytes);
@@ -382,6 +403,7 @@ fn fd_write(w: &Wasi, mem: &mut Mem, fd: u32, iovs: u32, n: u32, written: u32) -
     let (bufs, total) = mem.iovecs(iovs, n)?;
     let total = u32::try_from(total).map_err(|_| errno::INVAL)?;
     mem.range(written, 4)?;
+    w.reserve_output(total as usize)?;
     for r in bufs {
         w.output(&mem.0[r]);
     }

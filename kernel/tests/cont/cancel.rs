@@ -11,11 +11,27 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::pin::Pin;
-use kernel::cont::dynamic::{Handler, Resumed};
+use kernel::cont::dynamic::{ContObj, Handler, Resumed, Tag};
 use kernel::cont::{MmapStacks, State, Store, Trap, TrapKind, ValType};
 
 fn store() -> Pin<Box<Store>> {
     Store::new(MmapStacks::new(), 64 * 1024)
+}
+
+/// A continuation of `guest` (a function of `s` made for it), resumed
+/// under a handler of `tag` and suspended there: the handle each drop
+/// below cancels.
+fn suspended_at(
+    s: &Store,
+    tag: Tag,
+    guest: impl Fn(&Store, ()) -> Result<(), Trap> + 'static,
+) -> ContObj {
+    let k = s.cont_new(s.func_wrap(guest).unwrap()).unwrap();
+    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
+    else {
+        panic!("expected a suspension")
+    };
+    cont
 }
 
 /// Counts its drops into a shared cell.
@@ -34,23 +50,16 @@ fn dropping_a_suspended_guest_runs_the_destructors_of_its_box_vec_and_rc() {
     let drops = Rc::new(Cell::new(0));
     let shared = Rc::new(5);
     let (d, sh) = (drops.clone(), shared.clone());
-    let f = s
-        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
-            let boxed = Box::new(Witness(d.clone()));
-            let list: Vec<Witness> = vec![Witness(d.clone()), Witness(d.clone())];
-            let counted = sh.clone();
-            s.suspend::<(), ()>(tag, ())?;
-            // Never reached: the cancellation returned `Err` above.
-            d.set(100 + *counted as u32 + list.len() as u32);
-            drop(boxed);
-            Ok(())
-        })
-        .unwrap();
-    let k = s.cont_new(f).unwrap();
-    let r = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)]).unwrap();
-    let Resumed::Suspended { cont, .. } = r else {
-        panic!("expected a suspension")
-    };
+    let cont = suspended_at(&s, tag, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let boxed = Box::new(Witness(d.clone()));
+        let list: Vec<Witness> = vec![Witness(d.clone()), Witness(d.clone())];
+        let counted = sh.clone();
+        s.suspend::<(), ()>(tag, ())?;
+        // Never reached: the cancellation returned `Err` above.
+        d.set(100 + *counted as u32 + list.len() as u32);
+        drop(boxed);
+        Ok(())
+    });
     assert_eq!((drops.get(), Rc::strong_count(&shared)), (0, 3));
     assert_eq!(s.drop_cont(cont), Ok(()));
     assert_eq!((drops.get(), Rc::strong_count(&shared)), (3, 2));
@@ -66,18 +75,11 @@ fn the_cancellation_is_an_err_of_kind_cancelled_at_the_pending_suspend() {
     let tag = s.tag_new(&[], &[]).unwrap();
     let seen = Rc::new(Cell::new(None));
     let seen_in = seen.clone();
-    let f = s
-        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
-            let r = s.suspend::<(), ()>(tag, ());
-            seen_in.set(r.err().map(|t| t.kind()));
-            Ok(())
-        })
-        .unwrap();
-    let k = s.cont_new(f).unwrap();
-    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
-    else {
-        panic!("expected a suspension")
-    };
+    let cont = suspended_at(&s, tag, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let r = s.suspend::<(), ()>(tag, ());
+        seen_in.set(r.err().map(|t| t.kind()));
+        Ok(())
+    });
     // The guest swallows the cancellation and returns normally: the drop
     // is complete all the same.
     assert_eq!(s.drop_cont(cont), Ok(()));
@@ -91,20 +93,13 @@ fn a_cancelled_guest_that_suspends_again_finds_no_handler_and_is_freed() {
     let tag = s.tag_new(&[], &[]).unwrap();
     let second = Rc::new(Cell::new(None));
     let second_in = second.clone();
-    let f = s
-        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
-            let _ = s.suspend::<(), ()>(tag, ());
-            // Ignores the cancellation and tries to suspend once more: the
-            // drop's resume has no handlers, so this fails too.
-            second_in.set(s.suspend::<(), ()>(tag, ()).err().map(|t| t.kind()));
-            Ok(())
-        })
-        .unwrap();
-    let k = s.cont_new(f).unwrap();
-    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
-    else {
-        panic!("expected a suspension")
-    };
+    let cont = suspended_at(&s, tag, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let _ = s.suspend::<(), ()>(tag, ());
+        // Ignores the cancellation and tries to suspend once more: the
+        // drop's resume has no handlers, so this fails too.
+        second_in.set(s.suspend::<(), ()>(tag, ()).err().map(|t| t.kind()));
+        Ok(())
+    });
     assert_eq!(s.drop_cont(cont), Ok(()));
     assert_eq!(second.get(), Some(TrapKind::UnhandledTag));
     assert_eq!(s.outstanding_stacks(), 0);
@@ -114,19 +109,12 @@ fn a_cancelled_guest_that_suspends_again_finds_no_handler_and_is_freed() {
 fn a_trap_other_than_the_cancellation_comes_out_of_the_drop() {
     let s = store();
     let tag = s.tag_new(&[], &[]).unwrap();
-    let f = s
-        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
-            if s.suspend::<(), ()>(tag, ()).is_err() {
-                return Err(Trap::guest("failed while being cancelled"));
-            }
-            Ok(())
-        })
-        .unwrap();
-    let k = s.cont_new(f).unwrap();
-    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
-    else {
-        panic!("expected a suspension")
-    };
+    let cont = suspended_at(&s, tag, move |s: &Store, (): ()| -> Result<(), Trap> {
+        if s.suspend::<(), ()>(tag, ()).is_err() {
+            return Err(Trap::guest("failed while being cancelled"));
+        }
+        Ok(())
+    });
     let trap = s.drop_cont(cont).unwrap_err();
     assert_eq!(
         (trap.kind(), trap.message()),
@@ -154,24 +142,17 @@ fn dropping_a_two_stack_segment_unwinds_both_guests_innermost_first() {
         })
         .unwrap();
     let o = order.clone();
-    let outer = s
-        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
-            let k = s.cont_new(inner)?;
-            // No handler here: the suspend passes this resume by, and the
-            // two stacks are suspended together.
-            let r = s.resume::<(), ()>(k, (), &[]);
-            o.borrow_mut().push(match &r {
-                Err(t) if t.kind() == TrapKind::Cancelled => "outer saw the cancellation",
-                _ => "outer saw something else",
-            });
-            r.map(|_| ())
-        })
-        .unwrap();
-    let k = s.cont_new(outer).unwrap();
-    let Ok(Resumed::Suspended { cont, .. }) = s.resume::<(), ()>(k, (), &[Handler::suspend(tag)])
-    else {
-        panic!("expected a suspension")
-    };
+    let cont = suspended_at(&s, tag, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let k = s.cont_new(inner)?;
+        // No handler here: the suspend passes this resume by, and the
+        // two stacks are suspended together.
+        let r = s.resume::<(), ()>(k, (), &[]);
+        o.borrow_mut().push(match &r {
+            Err(t) if t.kind() == TrapKind::Cancelled => "outer saw the cancellation",
+            _ => "outer saw something else",
+        });
+        r.map(|_| ())
+    });
     assert_eq!(s.outstanding_stacks(), 2);
     assert_eq!(s.drop_cont(cont), Ok(()));
     assert_eq!(*order.borrow(), ["inner", "outer saw the cancellation"]);

@@ -283,3 +283,53 @@ fn a_typed_switch_with_no_handler_fails_and_frees_its_target() {
     assert!(matches!(r, Ok(Resumed::Returned(1))), "{r:?}");
     assert_eq!(s.outstanding_stacks(), 0);
 }
+
+/// A guest defines a tag of its own with `?`: a definition that succeeds
+/// goes on as if the `?` were not there.
+#[test]
+fn a_guest_defines_a_tag_with_the_question_mark() {
+    let s = store();
+    let f = Func::wrap(&s, |s: &Store, (): ()| -> Result<i32, Trap> {
+        let own = Tag::<i32, ()>::new(s)?;
+        let inner = Func::wrap(s, move |s: &Store, (): ()| -> Result<(), Trap> {
+            own.suspend(s, 41)
+        })?
+        .detach();
+        match Cont::new(s, inner)?.resume((), &[own.on()])? {
+            Resumed::Suspended(susp) => Ok(susp.take(own)?.0 + 1),
+            _ => Ok(0),
+        }
+    })
+    .unwrap();
+    let r = Cont::new(&s, f).unwrap().resume((), &[]);
+    assert!(matches!(r, Ok(Resumed::Returned(42))), "{r:?}");
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+/// A refused definition passed on with `?` reaches the resumer as a
+/// `Guest` trap that says what was refused.
+#[test]
+fn a_refused_definition_passed_on_with_the_question_mark_is_a_guest_trap_naming_it() {
+    use kernel::cont::ValType;
+    static SEVENTEEN: [ValType; 17] = [ValType::I32; 17];
+    let s = store();
+    let f = Func::wrap(&s, |s: &Store, (): ()| -> Result<i32, Trap> {
+        s.tag_new(&SEVENTEEN, &[])?;
+        Ok(1)
+    })
+    .unwrap();
+    let t = match Cont::new(&s, f).unwrap().resume((), &[]) {
+        Err(t) => t,
+        other => panic!("expected a trap, got {other:?}"),
+    };
+    assert_eq!(t.kind(), TrapKind::Guest);
+    assert_eq!(
+        t.message(),
+        "a function or tag was refused: too many values"
+    );
+    assert_eq!(
+        t.text(),
+        "17 values, more than a continuation's mailbox holds (16)"
+    );
+    assert_eq!(s.outstanding_stacks(), 0);
+}

@@ -216,3 +216,36 @@ fn trap_report_frame_counts_are_what_debugging_and_faults_say() {
         assert!(FAULTS.contains(&quoted), "faults.md lacks {quoted:?}");
     }
 }
+
+#[test]
+fn docs_quote_how_far_before_the_plain_landing_the_effect_landing_is() {
+    let n = EFFECT_LANDING_BEFORE;
+    let performance = include_str!("../../../docs/performance.md");
+    for (doc, text, quote) in [
+        (
+            "spec.md",
+            SPEC,
+            format!("*effect landing*, {n} bytes before it"),
+        ),
+        ("tour.md", TOUR, format!("and {n} bytes before it one")),
+        (
+            "glossary.md",
+            GLOSSARY,
+            format!("`EFFECT_LANDING_BEFORE` ({n}) bytes"),
+        ),
+        (
+            "continuations.md",
+            CONTINUATIONS,
+            format!("(`EFFECT_LANDING_BEFORE`, {n} bytes before"),
+        ),
+        ("continuations.md", CONTINUATIONS, format!("`sub rax, {n}`")),
+        (
+            "performance.md",
+            performance,
+            format!("and {n} bytes before it an effect landing"),
+        ),
+    ] {
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&quote), "{doc} lacks {quote:?}");
+    }
+}

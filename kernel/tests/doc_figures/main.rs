@@ -25,7 +25,7 @@ use kernel::cont::stack::{
     ARGS_CAPACITY_OFFSET, CONTROL_CONTEXT_OFFSET, RBP_OFFSET, RIP_OFFSET, args_buffer_offset,
     args_object_offset, caller_vmctx_offset, func_ref_offset, initial_rsp_offset,
 };
-use kernel::cont::switch::ControlEffect;
+use kernel::cont::switch::{ControlEffect, EFFECT_LANDING_BEFORE};
 use kernel::cont::trace::{MAX_TRACE, TRACES, Trace};
 use kernel::cont::trap::{MAX_FRAMES, TEXT_BYTES};
 use kernel::paging::{CONT_STACKS_SIZE, CONT_STACKS_START, DYNAMIC_START, HEAP_SIZE, HEAP_START};

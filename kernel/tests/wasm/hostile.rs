@@ -131,3 +131,34 @@ fn a_host_extern_reference_passed_as_a_function_reference_traps_when_called() {
         other => panic!("expected a trap, got {other:?}"),
     }
 }
+
+/// A print hook that replaces its own instance's hook while it runs (it
+/// reaches the instance through a `Weak`): the new hook takes the next
+/// line. (The hook once ran inside a borrow of the hook's cell, and
+/// `set_print` panicked "already borrowed": on the kernel's stack, the
+/// end of the boot; and a hook abandoned by an out-of-memory trap left
+/// that borrow behind for good.)
+#[test]
+fn a_print_hook_that_sets_its_own_instances_hook_hands_the_next_line_to_the_new_one() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let wat = r#"(module
+  (import "spectest" "print_i32" (func $p (param i32)))
+  (func (export "say") (param i32) (call $p (local.get 0))))"#;
+    let inst = Rc::new(instance(wat));
+    let lines = Rc::new(RefCell::new(Vec::new()));
+    let (weak, l) = (Rc::downgrade(&inst), lines.clone());
+    inst.set_print(move |line| {
+        l.borrow_mut().push(format!("first hook: {line}"));
+        if let Some(i) = weak.upgrade() {
+            let l = l.clone();
+            i.set_print(move |line| l.borrow_mut().push(format!("second hook: {line}")));
+        }
+    });
+    inst.invoke("say", &[Val::I32(1)]).unwrap();
+    inst.invoke("say", &[Val::I32(2)]).unwrap();
+    assert_eq!(
+        *lines.borrow(),
+        ["first hook: 1 : i32", "second hook: 2 : i32"]
+    );
+}

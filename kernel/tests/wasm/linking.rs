@@ -202,3 +202,104 @@ fn a_module_whose_start_traps_stays_callable_through_the_table_it_wrote() {
     let owner = l.instance(o).expect("there");
     assert_eq!(owner.invoke("call0", &[]).ok(), Some([Val::I32(7)].into()));
 }
+
+/// Whether `importer` links against `exporter` registered as "m".
+fn links(exporter: &str, importer: &str) -> Result<(), String> {
+    let mut l = linker();
+    let e = l
+        .instantiate(module(exporter))
+        .expect("the exporter instantiates");
+    l.register("m", e).expect("registered");
+    match l.instantiate(module(importer)) {
+        Ok(_) => Ok(()),
+        Err(Error::Unlinkable(why)) => Err(why),
+        Err(other) => panic!("expected a link or Unlinkable, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_global_import_of_a_reference_type_links_only_to_a_subtype() {
+    let exporter = r#"(module (type $t (func)) (func $f (type $t)) (elem declare func $f)
+        (global (export "ext") externref (ref.null extern))
+        (global (export "fun") (ref $t) (ref.func $f))
+        (global (export "var") (mut funcref) (ref.null func)))"#;
+    let import = |name: &str, ty: &str| {
+        format!(r#"(module (type $t (func)) (global (import "m" "{name}") {ty}))"#)
+    };
+    assert_eq!(links(exporter, &import("fun", "(ref null func)")), Ok(()));
+    assert_eq!(links(exporter, &import("fun", "(ref $t)")), Ok(()));
+    let refused = "incompatible import type m.ext: a global of another type or mutability";
+    assert_eq!(
+        links(exporter, &import("ext", "funcref")),
+        Err(refused.into())
+    );
+    assert!(links(exporter, &import("ext", "(ref null $t)")).is_err());
+    // A mutable global's type must be the same, not a subtype.
+    assert!(links(exporter, &import("var", "(mut (ref null $t))")).is_err());
+    assert!(links(exporter, &import("var", "(mut (ref null func))")).is_ok());
+}
+
+#[test]
+fn a_function_import_links_to_the_same_type_of_another_module_and_not_to_another() {
+    let exporter = r#"(module (type $t (func (param (ref null func)) (result i32)))
+        (func (export "f") (type $t) (i32.const 1)))"#;
+    let same = r#"(module (type $u (func (param funcref) (result i32)))
+        (import "m" "f" (func (type $u))))"#;
+    let other = r#"(module (type $u (func (param externref) (result i32)))
+        (import "m" "f" (func (type $u))))"#;
+    assert_eq!(links(exporter, same), Ok(()));
+    assert_eq!(
+        links(exporter, other),
+        Err("incompatible import type m.f: a function of another type".into())
+    );
+}
+
+#[test]
+fn a_table_import_needs_the_same_element_type() {
+    let exporter = r#"(module (table (export "t") 1 externref))"#;
+    assert_eq!(
+        links(exporter, r#"(module (table (import "m" "t") 1 externref))"#),
+        Ok(())
+    );
+    assert_eq!(
+        links(exporter, r#"(module (table (import "m" "t") 1 funcref))"#),
+        Err("incompatible import type m.t: a table of another element type".into())
+    );
+}
+
+#[test]
+fn the_spectest_table_and_memory_are_shared_by_the_modules_of_a_linker() {
+    let mut l = linker();
+    let writer = module(
+        r#"(module (import "spectest" "memory" (memory 1 2))
+            (import "spectest" "table" (table 10 20 funcref))
+            (func (export "put") (i32.store (i32.const 8) (i32.const 42))))"#,
+    );
+    let reader = module(
+        r#"(module (import "spectest" "memory" (memory 1))
+            (import "spectest" "table" (table 1 funcref))
+            (func (export "get") (result i32 i32) (i32.load (i32.const 8)) (table.size)))"#,
+    );
+    let w = l.instantiate(writer).expect("the spectest imports link");
+    let r = l.instantiate(reader).expect("the spectest imports link");
+    l.instance(w).unwrap().invoke("put", &[]).expect("put");
+    let got = l.instance(r).unwrap().invoke("get", &[]).expect("get");
+    assert_eq!(got, vec![Val::I32(42), Val::I32(10)]);
+}
+
+#[test]
+fn an_unknown_spectest_import_is_unlinkable() {
+    let mut l = linker();
+    for wat in [
+        r#"(module (import "spectest" "unknown" (func)))"#,
+        r#"(module (import "spectest" "print_i32" (global i32)))"#,
+        r#"(module (import "spectest" "global_i32" (global (mut i32))))"#,
+        r#"(module (import "spectest" "memory" (memory 3)))"#,
+        r#"(module (import "spectest" "table" (table 10 externref)))"#,
+    ] {
+        match l.instantiate(module(wat)) {
+            Err(Error::Unlinkable(_)) => {}
+            other => panic!("{wat}: expected Unlinkable, got {:?}", other.map(|_| ())),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 
 use super::instance;
 use kernel::wasm::Val::{self, I32};
-use kernel::wasm::wasi::errno;
+use kernel::wasm::wasi::{self, RunError, errno};
 
 /// A module with one page of memory (64 KiB), exporting `write` (fd_write)
 /// and `raw` (any WASI call by name, given at build time).
@@ -127,4 +127,23 @@ fn a_wasi_call_from_a_module_without_memory_is_efault() {
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $f (param i32 i32) (result i32)))
   (func (export "f") (result i32) (call $f (i32.const 0) (i32.const 4))))"#;
     assert_eq!(instance(wat).invoke("f", &[]).unwrap(), [I32(errno::FAULT)]);
+}
+
+/// A program that ends its first run with `proc_exit(3)` and traps
+/// (`unreachable`) on every later one. The second run's trap was once
+/// reported as `Ok(3)`: `start` read the code the first run had left.
+#[test]
+fn a_second_start_that_traps_is_its_trap_not_the_first_runs_exit_code() {
+    let wat = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (global $runs (mut i32) (i32.const 0))
+  (func (export "_start")
+    (global.set $runs (i32.add (global.get $runs) (i32.const 1)))
+    (if (i32.eq (global.get $runs) (i32.const 1)) (then (call $exit (i32.const 3))))
+    unreachable))"#;
+    let i = instance(wat);
+    assert_eq!(wasi::start(&i), Ok(3));
+    assert_eq!(i.wasi_exit_code(), Some(3));
+    assert_eq!(wasi::start(&i), Err(RunError::Trap("unreachable")));
+    assert_eq!(i.wasi_exit_code(), None);
 }

@@ -113,6 +113,7 @@ use crate::cont::runtime::contref::{self, ContObj, ContRef, Handler, State};
 use crate::cont::runtime::func::{self, DefineError, WasmValue, WasmValues};
 use crate::cont::runtime::store::{Store, same_types};
 use crate::cont::values::trap::{Trap, TrapKind};
+use crate::cont::values::val::ValType;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 
@@ -558,7 +559,12 @@ impl<'s, R: WasmValues> Suspension<'s, R> {
                 return Err(suspension_ended());
             }
             // (Nothing is bound to a continuation that has just suspended.)
-            if !(same_types((*c).payload, P::TYPES) && same_types((*c).expected, T::TYPES)) {
+            // Both lengths first, in one test (`lengths_differ`): for a tag
+            // without values that is the whole check.
+            let (payload, expected) = ((*c).payload, (*c).expected);
+            if lengths_differ(payload, P::TYPES, expected, T::TYPES)
+                || !(same_types(payload, P::TYPES) && same_types(expected, T::TYPES))
+            {
                 return Err(tag_mismatch());
             }
             let payload = P::load((*c).values.as_ptr());
@@ -567,6 +573,14 @@ impl<'s, R: WasmValues> Suspension<'s, R> {
             Ok((payload, cont))
         }
     }
+}
+
+/// Whether `a` and `b` differ in length from `a_want` and `b_want`, with
+/// one branch: the lengths' differences or-ed, which for wanted lists
+/// known to the compiler (the typed door's) is a load, an `or` and a test.
+#[inline(always)]
+fn lengths_differ(a: &[ValType], a_want: &[ValType], b: &[ValType], b_want: &[ValType]) -> bool {
+    ((a.len() ^ a_want.len()) | (b.len() ^ b_want.len())) != 0
 }
 
 impl<R: WasmValues> core::fmt::Debug for Suspension<'_, R> {

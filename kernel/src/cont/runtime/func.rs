@@ -78,6 +78,36 @@ pub enum DefineError {
     TooManyTags,
 }
 
+impl core::fmt::Display for DefineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DefineError::TooManyValues { count, max } => write!(
+                f,
+                "{count} values, more than a continuation's mailbox holds ({max})"
+            ),
+            DefineError::TooManyTags => f.write_str("every tag id of this boot is taken"),
+        }
+    }
+}
+
+/// A guest that defines a function or a tag can pass a refusal on with `?`:
+/// it becomes a [`TrapKind::Guest`](crate::cont::TrapKind::Guest) trap whose
+/// message says which refusal and whose [`Trap::text`] carries the counts.
+impl From<DefineError> for Trap {
+    fn from(e: DefineError) -> Trap {
+        use crate::cont::values::trap::{TrapKind, TrapText};
+        use core::fmt::Write;
+        let message = match e {
+            DefineError::TooManyValues { .. } => "a function or tag was refused: too many values",
+            DefineError::TooManyTags => "a tag was refused: no tag id left",
+        };
+        let mut text = TrapText::EMPTY;
+        // Writing into a `TrapText` cannot fail: it keeps what fits.
+        let _ = write!(text, "{e}");
+        Trap::new(TrapKind::Guest, message).with_text(text)
+    }
+}
+
 /// The seal on [`WasmValue`] and [`WasmValues`]: a public trait in a private
 /// module, so code outside this crate can name the value traits but never
 /// implement them. Were they open, a type of its own declaring

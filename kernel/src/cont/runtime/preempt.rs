@@ -440,9 +440,15 @@ unsafe extern "C" fn preempt_entry() {
         (*c).expected = &PREEMPTED_EXPECTS[..0];
         (*c).inbox = (*c).values.as_mut_ptr();
         IN_PROGRESS.set(false);
+        // The preempt effect is not one a plain landing stands for: it
+        // goes to the effect landing of the `resume_for`'s switch site.
+        // Back here, a resume (plain or budgeted) comes to this site's
+        // plain landing, a drop's cancellation to its effect landing;
+        // either way the guest runs on from the interrupted instruction.
         let _ = switch(
-            ControlEffect::new(ControlEffect::PREEMPT_TAG, 0),
+            ControlEffect::PREEMPT,
             (*outer).ctx,
+            ControlEffect::RESUME,
         );
     }
     // Resumed by a plain `resume` (interrupts on) or a `resume_for` (off).

@@ -12,7 +12,7 @@ use super::func::{Func, FuncRecord, VMContext, WasmValues};
 use super::store::{RUNNING, Store, same_types};
 use crate::cont::machine::provider::StackError;
 use crate::cont::machine::stack::{self};
-use crate::cont::machine::switch::{ControlEffect, switch};
+use crate::cont::machine::switch::{ControlEffect, switch_then};
 use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::{ValRaw, ValType};
 
@@ -253,14 +253,12 @@ impl Store {
     ) -> Result<Resumed<T>, Trap> {
         // SAFETY: per the contract.
         unsafe {
-            // A suspension is the common way back (a generator, a
-            // scheduler's task): tested first, the rest laid out after it.
-            if core::hint::likely(effect.discriminant() == ControlEffect::SUSPEND_TAG) {
-                return Ok(Resumed::Suspended {
-                    handler: effect.handler_index() as usize,
-                    cont: self.handle(back),
-                });
-            }
+            // A suspension to handler 0 is the common way back (a
+            // generator, a scheduler's task): it comes to the switch's
+            // plain landing, where `effect` is a constant and this match
+            // folds to its arm. What comes to the effect landing is
+            // tested in this order: a return, then a suspension to another
+            // handler, then a trap.
             match effect.discriminant() {
                 ControlEffect::RETURN_TAG => {
                     let results = load((*back).results, (*back).args.data);
@@ -268,6 +266,10 @@ impl Store {
                     self.release(back);
                     Ok(Resumed::Returned(results))
                 }
+                ControlEffect::SUSPEND_TAG => Ok(Resumed::Suspended {
+                    handler: effect.handler_index() as usize,
+                    cont: self.handle(back),
+                }),
                 kind => Err(self.trapped(kind, back)),
             }
         }
@@ -290,6 +292,30 @@ impl Store {
         handlers: &[Handler],
         effect: ControlEffect,
     ) -> (ControlEffect, *mut ContRef) {
+        // SAFETY: forwarded contract.
+        unsafe { self.run_segment_then(c, outer, handlers, effect, |effect, back| (effect, back)) }
+    }
+
+    /// `run_segment`, going on with `then` of the effect that came back
+    /// and who sent it. `then`, with the bookkeeping after the switch, is
+    /// compiled once for each landing (`switch_then`), so the two paths
+    /// meet only at what `then` returns: `run_segment`'s pair, which the
+    /// resume's report (`outcome`) tests at once, and on the plain
+    /// landing's path (a suspend to handler 0, the effect a constant) the
+    /// compiler folds that test. With the bookkeeping after the paths
+    /// met, it kept the effect in memory and tested it.
+    ///
+    /// # Safety
+    /// As for `resume_checked`.
+    #[inline(always)]
+    pub(crate) unsafe fn run_segment_then<T>(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+        then: impl FnOnce(ControlEffect, *mut ContRef) -> T,
+    ) -> T {
         let prev = self.current.get();
         // Set whether or not `prev` is null: inside this store's chain
         // (`prev` a continuation of it) RUNNING names this store already,
@@ -311,15 +337,17 @@ impl Store {
             // marks the inner members of its segment (`search_chain`).
             self.current.set(c);
             let ctx = (*outer).ctx;
-            let effect = switch(effect, ctx);
-
-            // Back: `current` is whoever returned, suspended or trapped.
-            let back = self.current.get();
-            self.current.set(prev);
-            if prev.is_null() {
-                RUNNING.set(core::ptr::null());
-            }
-            (effect, back)
+            // A resume's switch site lands plain when it is suspended to
+            // handler 0, the common way back.
+            switch_then(effect, ctx, ControlEffect::suspend(0), |effect| {
+                // Back: `current` is whoever returned, suspended or trapped.
+                let back = self.current.get();
+                self.current.set(prev);
+                if prev.is_null() {
+                    RUNNING.set(core::ptr::null());
+                }
+                then(effect, back)
+            })
         }
     }
 

@@ -11,7 +11,7 @@
 use super::contref::{ContObj, ContRef, Handler, MAX_VALUES, State, Tag, find_handler};
 use super::func::{WasmValue, WasmValues};
 use super::store::{Store, same_types};
-use crate::cont::machine::switch::{ControlEffect, switch, switch_through};
+use crate::cont::machine::switch::{ControlEffect, switch, switch_plain, switch_through};
 use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::{ValRaw, ValType};
 
@@ -118,7 +118,8 @@ impl Store {
                 // and the handler index 0, so the compiler knows both, and
                 // this path carries its own switch.
                 cut_segment(cur, cur, params, results);
-                switch(ControlEffect::suspend(0), (*cur).ctx)
+                // (A suspend to handler 0 lands plain: no effect is named.)
+                switch_plain((*cur).ctx, ControlEffect::RESUME)
             } else {
                 self.suspend_far(cur, key, params, results)?
             };
@@ -158,7 +159,11 @@ impl Store {
                 );
             };
             cut_segment(cur, k, params, results);
-            Ok(switch(ControlEffect::suspend(handler as u32), (*k).ctx))
+            Ok(switch(
+                ControlEffect::suspend(handler as u32),
+                (*k).ctx,
+                ControlEffect::RESUME,
+            ))
         }
     }
 
@@ -390,7 +395,7 @@ impl Store {
             self.current.set(t);
             // The handler's resume point moves into `t_ctx`, ours into
             // `k_ctx`, and control goes where `t_ctx` pointed.
-            let effect = switch_through(ControlEffect::SWITCH, k_ctx, t_ctx);
+            let effect = switch_through(k_ctx, t_ctx, ControlEffect::RESUME);
             if effect.discriminant() > ControlEffect::SWITCH_TAG {
                 let mut failed = Ok(());
                 interrupted(effect, self, &mut failed);

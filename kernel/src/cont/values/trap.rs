@@ -260,7 +260,9 @@ impl Trap {
         self.origin
     }
     /// Text made when the trap was raised: for [`TrapKind::Panic`], the
-    /// panic's message and location; empty for other kinds.
+    /// panic's message and location; for a refused definition passed on
+    /// with `?` (a [`TrapKind::Guest`] trap), what was refused; empty
+    /// otherwise.
     pub fn text(&self) -> &str {
         self.text.as_str()
     }

@@ -113,6 +113,14 @@ pub enum Op {
         table: u32,
     },
     CallRef,
+    /// The tail calls: the callee replaces the running function, its
+    /// arguments moved down to the frame's start (constant stack).
+    ReturnCall(u32),
+    ReturnCallIndirect {
+        ty: u32,
+        table: u32,
+    },
+    ReturnCallRef,
     Drop,
     Select,
     LocalGet(u32),

@@ -308,26 +308,15 @@ impl Translator<'_> {
                 table: table_index,
             },
             Operator::CallRef { .. } => Op::CallRef,
-            // A tail call runs as a call and a return: the same results,
-            // with the caller's frame kept until the callee returns.
-            Operator::ReturnCall { function_index } => {
-                self.emit(Op::Call(function_index));
-                Op::Return
-            }
+            Operator::ReturnCall { function_index } => Op::ReturnCall(function_index),
             Operator::ReturnCallIndirect {
                 type_index,
                 table_index,
-            } => {
-                self.emit(Op::CallIndirect {
-                    ty: type_index,
-                    table: table_index,
-                });
-                Op::Return
-            }
-            Operator::ReturnCallRef { .. } => {
-                self.emit(Op::CallRef);
-                Op::Return
-            }
+            } => Op::ReturnCallIndirect {
+                ty: type_index,
+                table: table_index,
+            },
+            Operator::ReturnCallRef { .. } => Op::ReturnCallRef,
             Operator::Drop => Op::Drop,
             Operator::Select | Operator::TypedSelect { .. } => Op::Select,
             Operator::LocalGet { local_index } => Op::LocalGet(local_index),

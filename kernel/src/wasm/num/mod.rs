@@ -321,14 +321,40 @@ pub fn unary(op: Unary, x: ValRaw) -> Result<ValRaw, &'static str> {
         F32ConvertI32U => f32v(i as u32 as f32),
         F32ConvertI64S => f32v(l as f32),
         F32ConvertI64U => f32v(l as u64 as f32),
-        F32DemoteF64 => f32v(d as f32),
+        F32DemoteF64 => f32v(demote(d)),
         F64ConvertI32S => f64v(i as f64),
         F64ConvertI32U => f64v(i as u32 as f64),
         F64ConvertI64S => f64v(l as f64),
         F64ConvertI64U => f64v(l as u64 as f64),
-        F64PromoteF32 => f64v(f as f64),
+        F64PromoteF32 => f64v(promote(f)),
         Reinterpret => x,
     })
+}
+
+/// `f64.promote_f32`: `f as f64`, but a NaN comes out quiet, its payload
+/// kept (the specification allows only an arithmetic NaN here). The
+/// hardware conversion quiets a signalling NaN; the kernel's soft-float
+/// widening copies it as it is, so the quiet bit is set on the bits.
+pub fn promote(f: f32) -> f64 {
+    if f.is_nan() {
+        let b = f.to_bits() as u64;
+        let sign = (b >> 31) << 63;
+        let payload = (b & 0x007f_ffff) << 29;
+        return f64::from_bits(sign | 0x7ff8_0000_0000_0000 | payload);
+    }
+    f as f64
+}
+
+/// `f32.demote_f64`: `d as f32`, a NaN quiet, the top of its payload
+/// kept (as [`promote`], whatever the conversion underneath does).
+pub fn demote(d: f64) -> f32 {
+    if d.is_nan() {
+        let b = d.to_bits();
+        let sign = ((b >> 63) as u32) << 31;
+        let payload = ((b >> 29) & 0x007f_ffff) as u32;
+        return f32::from_bits(sign | 0x7fc0_0000 | payload);
+    }
+    d as f32
 }
 
 /// `op` applied to `x` and `y` (`y` was on top of the stack).
@@ -437,6 +463,24 @@ pub fn binary(op: Binary, x: ValRaw, y: ValRaw) -> Result<ValRaw, &'static str> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn promote_of_a_signalling_nan_is_a_quiet_nan_with_its_payload() {
+        let snan = f32::from_bits(0xff80_0001);
+        assert_eq!(promote(snan).to_bits(), 0xfff8_0000_2000_0000);
+        assert_eq!(
+            promote(f32::from_bits(0x7fa0_0000)).to_bits(),
+            0x7ffc_0000_0000_0000
+        );
+        assert_eq!(promote(1.5).to_bits(), 1.5f64.to_bits());
+    }
+
+    #[test]
+    fn demote_of_a_signalling_nan_is_a_quiet_nan_with_its_payload() {
+        let snan = f64::from_bits(0x7ff0_0000_2000_0000);
+        assert_eq!(demote(snan).to_bits(), 0x7fc0_0001);
+        assert_eq!(demote(-2.5).to_bits(), (-2.5f32).to_bits());
+    }
 
     #[test]
     fn nearest_rounds_halves_to_even() {

@@ -68,6 +68,27 @@ fn a_cancelled_guest_may_start_a_continuation_and_leave_it_suspended_for_the_ker
     kernel_side_clean(&s);
 }
 
+/// What a dropper guest does: starts `victim`, which suspends to it at
+/// `u`, drops it, and logs how the drop came back (`said[0]` for `Ok`,
+/// `said[1]` for `Err`). 1, or -1 if `victim` did not suspend.
+fn start_then_drop(
+    s: &Store,
+    victim: dynamic::Func,
+    u: dynamic::Tag,
+    log: &RefCell<Vec<&'static str>>,
+    said: [&'static str; 2],
+) -> Result<i32, Trap> {
+    let k = s.cont_new(victim)?;
+    let dynamic::Resumed::Suspended { cont, .. } =
+        s.resume::<(), ()>(k, (), &[Handler::suspend(u)])?
+    else {
+        return Ok(-1);
+    };
+    let r = s.drop_cont(cont);
+    log.borrow_mut().push(said[usize::from(r.is_err())]);
+    Ok(1)
+}
+
 /// G resumes `inner` under a handler for `u`; `inner` suspends at `u`; G
 /// drops it; `inner` ignores the cancellation and suspends at `t`, which
 /// passes G's drop (no handlers) and G's own resume, and reaches the
@@ -94,19 +115,7 @@ fn dropper_suspended_by_its_victim(
     let lg = log.clone();
     let g = s
         .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
-            let k = s.cont_new(inner)?;
-            let dynamic::Resumed::Suspended { cont, .. } =
-                s.resume::<(), ()>(k, (), &[Handler::suspend(u)])?
-            else {
-                return Ok(-1);
-            };
-            let r = s.drop_cont(cont);
-            lg.borrow_mut().push(if r.is_ok() {
-                "drop returned Ok"
-            } else {
-                "drop returned Err"
-            });
-            Ok(1)
+            start_then_drop(s, inner, u, &lg, ["drop returned Ok", "drop returned Err"])
         })
         .unwrap();
     let r = s.resume::<(), i32>(s.cont_new(g).unwrap(), (), &[Handler::suspend(t)]);
@@ -323,19 +332,13 @@ fn victim_switches_over_its_dropper(
     let g = s
         .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {
             let _mine = l.enter();
-            let k = s.cont_new(victim)?;
-            let dynamic::Resumed::Suspended { cont, .. } =
-                s.resume::<(), ()>(k, (), &[Handler::suspend(u)])?
-            else {
-                return Ok(-1);
-            };
-            let r = s.drop_cont(cont);
-            lg.borrow_mut().push(if r.is_ok() {
-                "G's drop returned Ok"
-            } else {
-                "G's drop returned Err"
-            });
-            Ok(1)
+            start_then_drop(
+                s,
+                victim,
+                u,
+                &lg,
+                ["G's drop returned Ok", "G's drop returned Err"],
+            )
         })
         .unwrap();
     s.resume::<(), i32>(s.cont_new(g).unwrap(), (), &[Handler::switch(sw)])

@@ -35,7 +35,7 @@ fn dropping_the_store_gives_back_every_rc_held_by_suspended_frames_of_every_shap
         // `dropping_the_store_while_a_guest_holding_a_typed_handle_...`).
         let kept = typed_kept(s, leaf, t)?.into_raw();
         match Cont::new(s, mid)?.resume((), &[])? {
-            Resumed::Returned(()) => Ok(()),
+            Resumed::Returned(()) => Ok::<(), Trap>(()),
             Resumed::Suspended(_) => Ok(()),
         }?;
         s.drop_cont(kept)

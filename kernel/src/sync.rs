@@ -145,12 +145,19 @@ pub fn innermost_held() -> Option<&'static str> {
 /// off (a tick waits in the APIC; none is lost), which keeps this cold
 /// path as cheap as it was. A pending tick stays pending: the trap path
 /// is the runtime's, not a point to act on it; the next release or
-/// section end sees it.
-pub(crate) fn forget_held() {
+/// section end sees it. `in_section`: whether the caller runs in a
+/// counted `no_preempt` section of its own (a budget is armed).
+pub(crate) fn forget_held(in_section: bool) {
     HELD.set(0);
-    // The `no_preempt` sections of the abandoned frames end with them;
-    // their guards, from an older epoch, will not count them out again.
-    NO_PREEMPT.store(0, Relaxed);
+    // With a budget armed, the sections of the abandoned frames end with
+    // them (their guards never drop); the one that stays is the caller's,
+    // the trap's bookkeeping (`Store::trapped`): no section spans a
+    // resume, so none is open further out. With none armed, the abandoned
+    // frames counted no section either (the armed word does not change
+    // while a resume's child runs), and the count is left as it is.
+    if in_section {
+        NO_PREEMPT.store(1, Relaxed);
+    }
     EPOCH.set(EPOCH.get().wrapping_add(1));
 }
 
@@ -244,7 +251,7 @@ mod interrupts {
     }
 }
 
-/// Whether a tick now must wait: a lock is held or a [`no_preempt`]
+/// Whether a tick now must wait: a lock is held or a [`NoPreempt`]
 /// section is open. Called by the tick handler (`timer.rs`) with
 /// interrupts off; a `true` is recorded in the preempt-pending word and
 /// counted, for the first point where the count is back at zero.
@@ -318,32 +325,80 @@ pub fn preempt_pending() -> bool {
 /// bookkeeping), which a preemption must not split (`cont::preempt`).
 /// Made by [`no_preempt`]; ends when dropped, and the end that brings the
 /// count to zero sees a waiting tick. A trap that abandons the frames of
-/// open sections (a guest's panic inside one) ends them all
-/// (`forget_held`), and their guards, from an older epoch, count nothing
-/// out. Not `Send`: it belongs to the CPU that opened it.
+/// open sections (a guest's panic inside one) ends them (`forget_held`).
+/// Not `Send`: it belongs to the CPU that opened it.
+///
+/// Only a tick that finds a `resume_for` budget armed can preempt, so
+/// with none armed on this CPU there is nothing to guard against: the
+/// section is then not counted at all, and its open and its end are each
+/// a compare of the armed word with zero and a branch. The guard holds
+/// nothing (no register kept across the section): its end tests the
+/// armed word again, which cannot have changed meanwhile, since a budget
+/// is armed and set aside only around a `resume_for`'s switch and
+/// disarmed by a preemption, and no guest runs and no preemption lands
+/// inside a runtime operation.
 pub(crate) struct NoPreempt {
-    epoch: u64,
     _not_send: core::marker::PhantomData<*const ()>,
 }
 
-/// Opens a [`NoPreempt`] section.
-#[inline]
+/// Opens a [`NoPreempt`] section (counted only if a budget is armed).
+#[inline(always)]
 pub(crate) fn no_preempt() -> NoPreempt {
-    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) + 1, Relaxed);
+    if crate::cont::runtime::preempt::budget_armed() {
+        open_section();
+    }
     NoPreempt {
-        epoch: EPOCH.get(),
         _not_send: core::marker::PhantomData,
     }
 }
 
-impl Drop for NoPreempt {
-    #[inline]
+/// A section counted whether or not a budget is armed: for the two
+/// operations on the create-run-drop path (`cont.new`, a record's
+/// release), which test the armed word once and run their body in one of
+/// two copies, in a `Counted` section or in none, so that the unarmed
+/// copy has no end to test either. Ends when dropped.
+pub(crate) struct Counted {
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+/// Opens a [`Counted`] section: the caller has found a budget armed.
+#[inline(always)]
+pub(crate) fn counted_section() -> Counted {
+    open_section();
+    Counted {
+        _not_send: core::marker::PhantomData,
+    }
+}
+
+impl Drop for Counted {
+    #[inline(always)]
     fn drop(&mut self) {
-        if self.epoch != EPOCH.get() {
-            return;
+        close_section();
+    }
+}
+
+/// Counts a section open: inline, so that the open calls nothing and a
+/// short operation's section needs no registers saved around a call.
+#[inline(always)]
+fn open_section() {
+    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) + 1, Relaxed);
+}
+
+/// Counts a section closed; the close that brings the count to zero is a
+/// preemption point.
+#[cold]
+#[inline(never)]
+fn close_section() {
+    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) - 1, Relaxed);
+    preemption_point();
+}
+
+impl Drop for NoPreempt {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if crate::cont::runtime::preempt::budget_armed() {
+            close_section();
         }
-        NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) - 1, Relaxed);
-        preemption_point();
     }
 }
 
@@ -578,13 +633,13 @@ mod tests {
     fn a_lock_released_inside_a_no_preempt_section_leaves_the_tick_to_the_section_end() {
         let (deferred, seen) = fresh();
         let a = Mutex::new("alpha", ());
-        let section = no_preempt();
+        open_section();
         assert!(tick_must_wait());
         let ga = a.lock();
         assert!(tick_must_wait());
         drop(ga);
         assert_eq!(deferred_ticks_seen(), seen);
-        drop(section);
+        close_section();
         assert_eq!(deferred_ticks(), deferred + 2);
         assert_eq!(deferred_ticks_seen(), seen + 1);
         assert!(!tick_must_wait());
@@ -595,8 +650,20 @@ mod tests {
         let (_, seen) = fresh();
         let a = Mutex::new("alpha", ());
         drop(a.lock());
-        drop(no_preempt());
+        open_section();
+        close_section();
         assert_eq!(deferred_ticks_seen(), seen);
+    }
+
+    #[test]
+    fn a_section_opened_with_no_budget_armed_defers_no_tick() {
+        let (deferred, seen) = fresh();
+        assert!(!crate::cont::runtime::preempt::budget_armed());
+        let section = no_preempt();
+        assert!(!tick_must_wait());
+        drop(section);
+        assert_eq!((deferred_ticks(), deferred_ticks_seen()), (deferred, seen));
+        assert!(!preempt_pending());
     }
 
     #[test]
@@ -607,7 +674,7 @@ mod tests {
         let ga = a.lock();
         assert!(tick_must_wait());
         core::mem::forget(ga);
-        forget_held();
+        forget_held(false);
         assert_eq!((held(), deferred_ticks_seen()), (0, seen));
         assert!(preempt_pending());
         drop(b.lock());
@@ -621,7 +688,7 @@ mod tests {
         core::mem::forget(a.lock());
         core::mem::forget(b.lock());
         assert_eq!(OFF_DEPTH.get(), 2);
-        forget_held();
+        forget_held(false);
         let c = Mutex::new("gamma", ());
         let gc = c.lock();
         assert_eq!(OFF_DEPTH.get(), 1);

@@ -63,7 +63,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::contref::{ContObj, ContRef, Handler, Resumed, State};
 use super::func::WasmValues;
-use super::store::{RUNNING, Store, same_types};
+use super::store::{ARMED, RUNNING, Store, same_types};
 use crate::cont::machine::switch::{ControlEffect, switch};
 use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::ValType;
@@ -79,10 +79,6 @@ pub const CANCEL_BUDGET: u32 = 2;
 static PREEMPTED_EXPECTS: [ValType; 1] = [ValType::I32];
 
 cpu_local! {
-    /// The continuation the innermost `resume_for` runs; null when no
-    /// budget is armed. Written by `resume_for` (and restored when it
-    /// returns) and by `preempt_entry`; read by the tick.
-    static ARMED: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
     /// The outermost record of its segment: whose control context holds
     /// the point of that `resume_for`.
     static ARMED_OUTER: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
@@ -119,6 +115,13 @@ pub enum Timed<R> {
     /// A tick found the budget spent: this handle resumes it, with no
     /// values, at the instruction it was interrupted at.
     Preempted(ContObj),
+}
+
+/// Whether a `resume_for` budget is armed on this CPU: only then can a
+/// tick preempt, so only then does a `sync::no_preempt` section count.
+#[inline(always)]
+pub(crate) fn budget_armed() -> bool {
+    !ARMED.get().is_null()
 }
 
 /// Preemptions since boot on this CPU.
@@ -445,11 +448,7 @@ unsafe extern "C" fn preempt_entry() {
         // Back here, a resume (plain or budgeted) comes to this site's
         // plain landing, a drop's cancellation to its effect landing;
         // either way the guest runs on from the interrupted instruction.
-        let _ = switch(
-            ControlEffect::PREEMPT,
-            (*outer).ctx,
-            ControlEffect::RESUME,
-        );
+        let _ = switch(ControlEffect::PREEMPT, (*outer).ctx, ControlEffect::RESUME);
     }
     // Resumed by a plain `resume` (interrupts on) or a `resume_for` (off).
     interrupts::disable();

@@ -34,6 +34,7 @@
 //! | lock names, release epoch | `sync.rs` | never touches them | `Cell`s |
 //! | `push_off` depth, epoch and found flag | `sync.rs` | never touches them | changed only with interrupts off |
 //! | `no_preempt` sections | `sync.rs` | reads | an atomic, as for locks held |
+//! | the armed budget (`ARMED`) | `cont/runtime/store.rs` | reads | a `Cell` written by ordinary code only, with single stores, and only around a `resume_for`'s switch or by a preemption, never inside a runtime operation: a `no_preempt` section that tests it at its open finds the same value at its end |
 //! | preempt pending, deferred counts | `sync.rs` | writes | atomics; ordinary code clears the word with one `xchg` |
 //! | ticks, ticks on continuation stacks | `timer.rs` | writes | atomics that only the tick writes |
 

@@ -149,12 +149,9 @@ pub fn innermost_held() -> Option<&'static str> {
 /// counted `no_preempt` section of its own (a budget is armed).
 pub(crate) fn forget_held(in_section: bool) {
     HELD.set(0);
-    // With a budget armed, the sections of the abandoned frames end with
-    // them (their guards never drop); the one that stays is the caller's,
-    // the trap's bookkeeping (`Store::trapped`): no section spans a
-    // resume, so none is open further out. With none armed, the abandoned
-    // frames counted no section either (the armed word does not change
-    // while a resume's child runs), and the count is left as it is.
+    // Armed: the abandoned frames' sections end (their guards never
+    // drop); the caller's (`Store::trapped`) stays, and no section spans
+    // a resume. Unarmed: the abandoned frames counted none either.
     if in_section {
         NO_PREEMPT.store(1, Relaxed);
     }
@@ -329,14 +326,11 @@ pub fn preempt_pending() -> bool {
 /// Not `Send`: it belongs to the CPU that opened it.
 ///
 /// Only a tick that finds a `resume_for` budget armed can preempt, so
-/// with none armed on this CPU there is nothing to guard against: the
-/// section is then not counted at all, and its open and its end are each
-/// a compare of the armed word with zero and a branch. The guard holds
-/// nothing (no register kept across the section): its end tests the
-/// armed word again, which cannot have changed meanwhile, since a budget
-/// is armed and set aside only around a `resume_for`'s switch and
-/// disarmed by a preemption, and no guest runs and no preemption lands
-/// inside a runtime operation.
+/// with none armed the section is not counted: its open and its end each
+/// compare the armed word with zero. The guard holds nothing; its end
+/// tests the word again, which a runtime operation cannot change (a
+/// budget is armed only around a `resume_for`'s switch, disarmed by a
+/// preemption, and neither happens inside one).
 pub(crate) struct NoPreempt {
     _not_send: core::marker::PhantomData<*const ()>,
 }
@@ -352,11 +346,9 @@ pub(crate) fn no_preempt() -> NoPreempt {
     }
 }
 
-/// A section counted whether or not a budget is armed: for the two
-/// operations on the create-run-drop path (`cont.new`, a record's
-/// release), which test the armed word once and run their body in one of
-/// two copies, in a `Counted` section or in none, so that the unarmed
-/// copy has no end to test either. Ends when dropped.
+/// A section always counted, ended when dropped: for `cont.new`, the
+/// release and a trap's bookkeeping, which test the armed word once and
+/// run one of two copies of their body, in this or in no section.
 pub(crate) struct Counted {
     _not_send: core::marker::PhantomData<*const ()>,
 }
@@ -377,15 +369,13 @@ impl Drop for Counted {
     }
 }
 
-/// Counts a section open: inline, so that the open calls nothing and a
-/// short operation's section needs no registers saved around a call.
+/// Counts a section open (inline: a short section saves no registers).
 #[inline(always)]
 fn open_section() {
     NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) + 1, Relaxed);
 }
 
-/// Counts a section closed; the close that brings the count to zero is a
-/// preemption point.
+/// Counts a section closed: a preemption point.
 #[cold]
 #[inline(never)]
 fn close_section() {

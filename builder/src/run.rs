@@ -155,7 +155,7 @@ pub(crate) fn is_count(line: &str) -> bool {
 /// at the mercy of how busy the host is (under plain TCG the virtual
 /// clock is the host's, and a host that deschedules QEMU for a few
 /// milliseconds moves every figure).
-pub const ICOUNT_SUITES: &[&str] = &["timer"];
+pub const ICOUNT_SUITES: &[&str] = &["timer", "preempt"];
 
 /// `qemu` as `suite` boots: under `-icount shift=0` for the suites of
 /// [`ICOUNT_SUITES`], as it is for the others.

@@ -355,6 +355,9 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     timer.stop().expect("the benchmark's timer stops");
     let tick = median(gaps).saturating_sub(step);
 
+    let deferred_tick = deferred_tick(&timer);
+    let preempt_round_trip = preempt_round_trip(&timer);
+
     println!("instructions per operation (median of {SAMPLES}, -icount shift=0):");
     println!("  resume + suspend round trip      {round_trip:>6}");
     println!("  the same, typed door (+ take)    {typed_round_trip:>6}");
@@ -366,6 +369,8 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!("  Wasm resume + suspend, interpreted {wasm_round_trip:>4}");
     println!("  Wasm sum loop, one iteration     {wasm_sum_iteration:>6}");
     println!("  timer tick, taken and counted    {tick:>6}");
+    println!("  timer tick deferred to a release {deferred_tick:>6}");
+    println!("  preemption: tick to the resumer and back {preempt_round_trip:>3}");
     println!("  (measurement overhead removed    {overhead:>6})");
     println!(
         "{{\"round_trip_instructions\":{round_trip},\
@@ -374,7 +379,109 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
          \"create_run_drop_instructions\":{create_run_drop},\"bind_instructions\":{bind},\
          \"trap_instructions\":{trap},\"wasm_round_trip_instructions\":{wasm_round_trip},\
          \"wasm_sum_iteration_instructions\":{wasm_sum_iteration},\
-         \"tick_instructions\":{tick},\"rdtsc_overhead_instructions\":{overhead}}}"
+         \"tick_instructions\":{tick},\"deferred_tick_instructions\":{deferred_tick},\
+         \"preempt_round_trip_instructions\":{preempt_round_trip},\
+         \"rdtsc_overhead_instructions\":{overhead}}}"
     );
     machine.exit(ExitCode::Success)
+}
+
+/// A lock held for a few hundred instructions at a time, the timer on: a
+/// tick that falls due inside waits, lands at the release and is
+/// deferred, and the release sees it. A loop step with such a tick minus
+/// one without is what a deferred tick costs, from the release's `sti`
+/// to the loop's next step (delivery, the handler that defers it, EOI,
+/// `iretq`, and the release's call of the preemption point).
+fn deferred_tick(timer: &Timer) -> u64 {
+    static HELD: kernel::sync::Mutex<u64> = kernel::sync::Mutex::new("bench", 0);
+    let deferred = kernel::sync::deferred_ticks();
+    let mut gaps = Vec::with_capacity(TICK_SAMPLES);
+    let mut step = u64::MAX;
+    timer
+        .start(Duration::from_micros(50))
+        .expect("the benchmark's timer starts");
+    let mut last = now();
+    while gaps.len() < TICK_SAMPLES {
+        {
+            let mut guard = HELD.lock();
+            for _ in 0..50 {
+                *guard = black_box(*guard + 1);
+            }
+        }
+        let t = now();
+        let gap = t - last;
+        last = t;
+        step = step.min(gap);
+        if gap > step + 20 {
+            gaps.push(gap);
+        }
+    }
+    timer.stop().expect("the benchmark's timer stops");
+    assert!(kernel::sync::deferred_ticks() - deferred >= TICK_SAMPLES as u64 / 2);
+    median(gaps).saturating_sub(step)
+}
+
+/// The instructions a guest loses to one preemption: from its last
+/// instruction before the tick to its first after it is resumed, minus
+/// what the kernel did in between (it read the clock at both ends). The
+/// guest reads the TSC in a loop and records every gap longer than a
+/// loop step; each gap holds one tick, the preemption to the kernel's
+/// `resume_for`, the kernel's own instructions, and the resume back.
+fn preempt_round_trip(timer: &Timer) -> u64 {
+    use alloc::rc::Rc;
+    use core::cell::Cell;
+    let store = Store::new(KernelStacks, 64 * 1024);
+    let (gap, step) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(u64::MAX)));
+    let (guest_gap, guest_step) = (gap.clone(), step.clone());
+    let guest = Func::wrap(&store, move |_: &Store, (): ()| -> Result<(), Trap> {
+        let mut prev = now();
+        loop {
+            let t = now();
+            let g = t - prev;
+            prev = t;
+            // A loop step is about ten instructions; a tick alone is
+            // over fifty.
+            if g > 100 {
+                black_box(&guest_gap).set(g);
+            } else if g < guest_step.get() {
+                black_box(&guest_step).set(g);
+            }
+        }
+    })
+    .unwrap();
+    let mut samples = Vec::with_capacity(TICK_SAMPLES);
+    timer
+        .start(Duration::from_micros(100))
+        .expect("the benchmark's timer starts");
+    let mut k = Cont::new(&store, guest).unwrap();
+    let mut back_before: Option<u64> = None;
+    for _ in 0..4 * TICK_SAMPLES {
+        if samples.len() == TICK_SAMPLES {
+            break;
+        }
+        gap.set(0);
+        let t_resume = now();
+        // The kernel's part of the gap this slice records: from the last
+        // preemption's return to this resume.
+        let kernel_part = back_before.map(|b| t_resume - b);
+        let next = match k.resume_for(1, (), &[]) {
+            Ok(typed::Timed::Preempted(next)) => next,
+            _ => panic!("the benchmark's guest was not preempted"),
+        };
+        let t_back = now();
+        if let Some(kernel_part) = kernel_part
+            && gap.get() > kernel_part
+        {
+            samples.push(gap.get() - kernel_part);
+        }
+        back_before = Some(t_back);
+        k = next;
+    }
+    // Dropped while the timer runs: its drop runs it on for two ticks.
+    drop(k);
+    timer.stop().expect("the benchmark's timer stops");
+    if samples.is_empty() {
+        return 0;
+    }
+    median(samples).saturating_sub(step.get())
 }

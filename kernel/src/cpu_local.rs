@@ -28,12 +28,13 @@
 //!
 //! | word | where | the tick | why it stays sound |
 //! |------|-------|----------|--------------------|
-//! | running store, chain registry, trace ring | `cont/` | never touches it | a `Cell`; a tick between two accesses changes nothing (preemption proper will have to revisit these: a suspend from the handler *is* a change) |
+//! | running store, chain registry, trace ring | `cont/` | never touches it (the running store and `current` it reads, to decide a preemption) | a `Cell`; a tick between two accesses changes nothing; a preemption suspends only where the running continuation is `Running`, `current`, on its own stack, with no lock or `no_preempt` section open, so never between two accesses of one runtime operation (`cont/runtime/preempt.rs`) |
 //! | last heap refusal | `heap.rs` | never touches it | a `Cell`, as above |
 //! | locks held | `sync.rs` | reads | a `Cell` written with single stores, read by the tick with one volatile load (an atomic would cost the hot path) |
 //! | lock names, release epoch | `sync.rs` | never touches them | `Cell`s |
 //! | `push_off` depth, epoch and found flag | `sync.rs` | never touches them | changed only with interrupts off |
 //! | `no_preempt` sections | `sync.rs` | reads | an atomic, as for locks held |
+//! | the armed budget (`ARMED`) | `cont/runtime/store.rs` | reads | a `Cell` written by ordinary code only, with single stores, and only around a `resume_for`'s switch or by a preemption, never inside a runtime operation: a `no_preempt` section that tests it at its open finds the same value at its end |
 //! | preempt pending, deferred counts | `sync.rs` | writes | atomics; ordinary code clears the word with one `xchg` |
 //! | ticks, ticks on continuation stacks | `timer.rs` | writes | atomics that only the tick writes |
 

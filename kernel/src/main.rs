@@ -15,6 +15,11 @@
 //! * (c) a scheduler: three tasks hand control to each other with `switch`,
 //!   with no return to the kernel in between; the kernel only sees each
 //!   task finish. The stack numbers show three stacks taking turns.
+//! * (d) preemption: three tasks that never yield (they count in a loop)
+//!   share the CPU under a round-robin scheduler written as a guest, which
+//!   gives each a slice of one timer tick with `resume_for`; each line
+//!   the scheduler prints names the task the tick preempted and how far
+//!   its count got, and the counts go on where they stopped.
 //!
 //! Stacks are reused: a finished continuation's stack stays with its store
 //! (up to `cont::STACK_CACHE` of them) and the store's next continuation
@@ -28,13 +33,14 @@ extern crate alloc;
 
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::sync::atomic::{AtomicUsize, Ordering};
+use core::time::Duration;
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::Machine;
 use kernel::cont::dynamic::ContObj;
-use kernel::cont::{Cont, DefineError, Func, Resumed, Store, Tag, Trap};
+use kernel::cont::{Cont, DefineError, Func, Resumed, Store, Tag, Timed, Trap};
 use kernel::paging::CONT_STACKS_START;
 use kernel::println;
 use kernel::qemu::ExitCode;
@@ -86,7 +92,9 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         SLOT_SIZE.load(Ordering::Relaxed)
     );
     let s = Store::new(KernelStacks, 64 * 1024);
-    for scene in [generator, pipeline, scheduler] {
+    let preemptive = |s: &Store| preemptive(s, &machine);
+    let scenes: [&Scene<'_>; 4] = [&generator, &pipeline, &scheduler, &preemptive];
+    for scene in scenes {
         match scene(&s) {
             Ok(()) => {}
             Err(Error::Trap(trap)) => fail(&machine, format_args!("{}", trap.report())),
@@ -103,6 +111,9 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     println!("demo: done");
     machine.exit(ExitCode::Success)
 }
+
+/// A scene of the demo, run on the demo's store.
+type Scene<'a> = dyn Fn(&Store) -> Result<(), Error> + 'a;
 
 fn fail(machine: &Machine, why: core::fmt::Arguments) -> ! {
     println!("demo: failed: {why}");
@@ -221,6 +232,75 @@ fn scheduler(s: &Store) -> Result<(), Error> {
             Resumed::Suspended(_) => return Err(Error::Unexpected("task suspended")),
         }
         next = queue.borrow_mut().pop_front();
+    }
+    Ok(())
+}
+
+/// (d) Three tasks that never yield, interleaved by the timer. The
+/// scheduler is a guest: it runs each task for one tick with
+/// `resume_for`, puts the preempted task at the back of its queue, and
+/// after three rounds lets each one finish. The tasks only count; the
+/// `preempted` lines come from the scheduler's stack, each task's first
+/// and last lines from its own.
+fn preemptive(s: &Store, machine: &Machine) -> Result<(), Error> {
+    println!("(d) three tasks that never yield, preempted by the timer");
+    let timer = kernel::timer::Timer::new(machine);
+    const NAMES: [&str; 3] = ["A", "B", "C"];
+    let stop = Rc::new(Cell::new(false));
+    let mut tasks = VecDeque::new();
+    for name in NAMES {
+        let (stop, count) = (stop.clone(), Rc::new(Cell::new(0i64)));
+        let shown = count.clone();
+        let task = Func::wrap(s, move |_: &Store, (): ()| -> Result<i64, Trap> {
+            step!("task {name}: counting, never yielding");
+            while !core::hint::black_box(&stop).get() {
+                core::hint::black_box(&count).set(count.get() + 1);
+            }
+            step!("task {name}: told to stop at {}", count.get());
+            Ok(count.get())
+        })?
+        .detach();
+        tasks.push_back((name, task, shown));
+    }
+    let scheduler = Func::wrap(s, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let mut queue = VecDeque::new();
+        for (name, task, count) in &tasks {
+            queue.push_back((*name, Cont::new(s, *task)?, count));
+        }
+        for _ in 0..3 * NAMES.len() {
+            let Some((name, k, count)) = queue.pop_front() else {
+                break;
+            };
+            match k.resume_for(1, (), &[])? {
+                Timed::Preempted(k) => {
+                    step!(
+                        "scheduler: the tick preempted task {name} at {}",
+                        count.get()
+                    );
+                    queue.push_back((name, k, count));
+                }
+                Timed::InTime(_) => step!("scheduler: task {name} ended in its slice"),
+            }
+        }
+        stop.set(true);
+        while let Some((name, k, _)) = queue.pop_front() {
+            if let Resumed::Returned(count) = k.resume((), &[])? {
+                step!("scheduler: task {name} returned {count}");
+            }
+        }
+        Ok(())
+    })?;
+    timer
+        .start(Duration::from_millis(1))
+        .map_err(|_| Error::Unexpected("the timer did not start"))?;
+    step!("resume the scheduler, the timer ticking every 1 ms");
+    let run = Cont::new(s, scheduler)?.resume((), &[]);
+    timer
+        .stop()
+        .map_err(|_| Error::Unexpected("the timer did not stop"))?;
+    match run? {
+        Resumed::Returned(()) => step!("the scheduler returned"),
+        Resumed::Suspended(_) => return Err(Error::Unexpected("the scheduler suspended")),
     }
     Ok(())
 }

@@ -44,8 +44,9 @@
 //! not act on it, and records it in the per-CPU *preempt pending* word.
 //! The same happens to a tick inside a [`no_preempt`] section (interrupts
 //! stay on there). The first point where the count of locks and sections
-//! comes back to zero sees the word and calls the preemption point (today
-//! it counts; preemption proper will suspend the running guest there):
+//! comes back to zero sees the word and calls the preemption point (it
+//! counts, and preempts the running guest there if a `resume_for` budget
+//! is spent: `cont/runtime/preempt.rs`):
 //!
 //! ```text
 //!  lock()      push_off: IF found = 1, cli, depth 1; held 1
@@ -144,9 +145,16 @@ pub fn innermost_held() -> Option<&'static str> {
 /// off (a tick waits in the APIC; none is lost), which keeps this cold
 /// path as cheap as it was. A pending tick stays pending: the trap path
 /// is the runtime's, not a point to act on it; the next release or
-/// section end sees it.
-pub(crate) fn forget_held() {
+/// section end sees it. `in_section`: whether the caller runs in a
+/// counted `no_preempt` section of its own (a budget is armed).
+pub(crate) fn forget_held(in_section: bool) {
     HELD.set(0);
+    // Armed: the abandoned frames' sections end (their guards never
+    // drop); the caller's (`Store::trapped`) stays, and no section spans
+    // a resume. Unarmed: the abandoned frames counted none either.
+    if in_section {
+        NO_PREEMPT.store(1, Relaxed);
+    }
     EPOCH.set(EPOCH.get().wrapping_add(1));
 }
 
@@ -240,7 +248,7 @@ mod interrupts {
     }
 }
 
-/// Whether a tick now must wait: a lock is held or a [`no_preempt`]
+/// Whether a tick now must wait: a lock is held or a [`NoPreempt`]
 /// section is open. Called by the tick handler (`timer.rs`) with
 /// interrupts off; a `true` is recorded in the preempt-pending word and
 /// counted, for the first point where the count is back at zero.
@@ -277,13 +285,16 @@ fn preemption_point() {
     }
 }
 
-/// The hook a deferred tick reaches once nothing holds it back. Today it
-/// counts; preemption proper (issue 20) will suspend the running guest
+/// The hook a deferred tick reaches once nothing holds it back: it
+/// counts, and a guest whose `resume_for` budget is spent is preempted
 /// here, at a point where it holds no lock and the runtime is not inside
 /// one of its operations.
 #[cold]
 fn deferred_tick_seen() {
     DEFERRED_SEEN.store(DEFERRED_SEEN.load(Relaxed) + 1, Relaxed);
+    // A budget spent meanwhile preempts its guest here (`cont::preempt`).
+    #[cfg(target_os = "none")]
+    crate::cont::runtime::preempt::deferred_tick_seen();
 }
 
 /// Ticks that landed on this CPU while a kernel lock was held or a
@@ -306,27 +317,78 @@ pub fn preempt_pending() -> bool {
 }
 
 /// An open section in which a tick is recorded, not acted on, as inside
-/// a lock, but interrupts stay on (for the runtime's operations, which
-/// preemption must not split). Made by [`no_preempt`]; ends when dropped,
-/// and the end that brings the count to zero sees a waiting tick. Not
-/// `Send`: it belongs to the CPU that opened it.
+/// a lock, but interrupts stay on: the runtime's operations that change a
+/// store's books (`cont.new`, a record's release, a definition, a trap's
+/// bookkeeping), which a preemption must not split (`cont::preempt`).
+/// Made by [`no_preempt`]; ends when dropped, and the end that brings the
+/// count to zero sees a waiting tick. A trap that abandons the frames of
+/// open sections (a guest's panic inside one) ends them (`forget_held`).
+/// Not `Send`: it belongs to the CPU that opened it.
+///
+/// Only a tick that finds a `resume_for` budget armed can preempt, so
+/// with none armed the section is not counted: its open and its end each
+/// compare the armed word with zero. The guard holds nothing; its end
+/// tests the word again, which a runtime operation cannot change (a
+/// budget is armed only around a `resume_for`'s switch, disarmed by a
+/// preemption, and neither happens inside one).
 pub(crate) struct NoPreempt {
     _not_send: core::marker::PhantomData<*const ()>,
 }
 
-/// Opens a [`NoPreempt`] section.
-#[allow(dead_code)] // for the runtime's critical sections (issue 20)
+/// Opens a [`NoPreempt`] section (counted only if a budget is armed).
+#[inline(always)]
 pub(crate) fn no_preempt() -> NoPreempt {
-    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) + 1, Relaxed);
+    if crate::cont::runtime::preempt::budget_armed() {
+        open_section();
+    }
     NoPreempt {
         _not_send: core::marker::PhantomData,
     }
 }
 
-impl Drop for NoPreempt {
+/// A section always counted, ended when dropped: for `cont.new`, the
+/// release and a trap's bookkeeping, which test the armed word once and
+/// run one of two copies of their body, in this or in no section.
+pub(crate) struct Counted {
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+/// Opens a [`Counted`] section: the caller has found a budget armed.
+#[inline(always)]
+pub(crate) fn counted_section() -> Counted {
+    open_section();
+    Counted {
+        _not_send: core::marker::PhantomData,
+    }
+}
+
+impl Drop for Counted {
+    #[inline(always)]
     fn drop(&mut self) {
-        NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) - 1, Relaxed);
-        preemption_point();
+        close_section();
+    }
+}
+
+/// Counts a section open (inline: a short section saves no registers).
+#[inline(always)]
+fn open_section() {
+    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) + 1, Relaxed);
+}
+
+/// Counts a section closed: a preemption point.
+#[cold]
+#[inline(never)]
+fn close_section() {
+    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) - 1, Relaxed);
+    preemption_point();
+}
+
+impl Drop for NoPreempt {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if crate::cont::runtime::preempt::budget_armed() {
+            close_section();
+        }
     }
 }
 
@@ -561,13 +623,13 @@ mod tests {
     fn a_lock_released_inside_a_no_preempt_section_leaves_the_tick_to_the_section_end() {
         let (deferred, seen) = fresh();
         let a = Mutex::new("alpha", ());
-        let section = no_preempt();
+        open_section();
         assert!(tick_must_wait());
         let ga = a.lock();
         assert!(tick_must_wait());
         drop(ga);
         assert_eq!(deferred_ticks_seen(), seen);
-        drop(section);
+        close_section();
         assert_eq!(deferred_ticks(), deferred + 2);
         assert_eq!(deferred_ticks_seen(), seen + 1);
         assert!(!tick_must_wait());
@@ -578,8 +640,20 @@ mod tests {
         let (_, seen) = fresh();
         let a = Mutex::new("alpha", ());
         drop(a.lock());
-        drop(no_preempt());
+        open_section();
+        close_section();
         assert_eq!(deferred_ticks_seen(), seen);
+    }
+
+    #[test]
+    fn a_section_opened_with_no_budget_armed_defers_no_tick() {
+        let (deferred, seen) = fresh();
+        assert!(!crate::cont::runtime::preempt::budget_armed());
+        let section = no_preempt();
+        assert!(!tick_must_wait());
+        drop(section);
+        assert_eq!((deferred_ticks(), deferred_ticks_seen()), (deferred, seen));
+        assert!(!preempt_pending());
     }
 
     #[test]
@@ -590,7 +664,7 @@ mod tests {
         let ga = a.lock();
         assert!(tick_must_wait());
         core::mem::forget(ga);
-        forget_held();
+        forget_held(false);
         assert_eq!((held(), deferred_ticks_seen()), (0, seen));
         assert!(preempt_pending());
         drop(b.lock());
@@ -604,7 +678,7 @@ mod tests {
         core::mem::forget(a.lock());
         core::mem::forget(b.lock());
         assert_eq!(OFF_DEPTH.get(), 2);
-        forget_held();
+        forget_held(false);
         let c = Mutex::new("gamma", ());
         let gc = c.lock();
         assert_eq!(OFF_DEPTH.get(), 1);

@@ -1,8 +1,8 @@
 //! The clock: the local APIC's timer, calibrated against the old PIT,
 //! raising a *tick* at a fixed period once [`Timer::start`] is called.
-//! The first step of preemption (issue 20): today a tick counts, moves the
-//! epoch on, and is deferred while a kernel lock is held; nothing is
-//! preempted yet.
+//! A tick counts, moves the epoch on, is deferred while a kernel lock is
+//! held, and preempts a guest whose `resume_for` budget it finds spent
+//! (`cont/runtime/preempt.rs`).
 //!
 //! ## The hardware
 //!
@@ -56,6 +56,9 @@
 //! Wasmtime's epoch interruption does), asks `sync` whether a lock is held
 //! or a `no_preempt` section is open (then the tick is *deferred*: recorded
 //! in the preempt-pending word, and seen where the count is back at zero),
+//! counts the tick against a `resume_for` budget and, if the budget is
+//! spent and the guest may be preempted here, rewrites its own frame so
+//! that `iretq` enters the preemption stub (`cont/runtime/preempt.rs`),
 //! writes EOI and returns with `iretq`.
 //!
 //! ## Where the frame goes, and why a tick is safe anywhere
@@ -105,9 +108,12 @@ use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
 
 use crate::Machine;
 use crate::apic;
+use crate::cont::runtime::preempt;
 use crate::cpu_local::cpu_local;
 use crate::gdt;
 use crate::paging::{CONT_STACKS_SIZE, CONT_STACKS_START};
+use x86_64::VirtAddr;
+use x86_64::registers::rflags::RFlags;
 
 /// The vector of a tick.
 pub const TIMER_VECTOR: u8 = 0x30;
@@ -246,6 +252,7 @@ impl Timer {
                 initial,
             );
             crate::sync::restore_interrupts_as(true);
+            preempt::set_ticking(true);
             Ok(())
         };
         crate::sync::pop_off();
@@ -272,6 +279,7 @@ impl Timer {
                 unsafe { core::arch::asm!("sti", "nop", "cli", options(nostack)) };
             }
             crate::sync::restore_interrupts_as(false);
+            preempt::set_ticking(false);
             Ok(())
         };
         crate::sync::pop_off();
@@ -385,15 +393,43 @@ pub fn tick_in_service() -> bool {
 }
 
 /// A tick: see the module docs. Runs on `gdt::TIMER_IST`, IF off.
-extern "x86-interrupt" fn tick(frame: InterruptStackFrame) {
+extern "x86-interrupt" fn tick(mut frame: InterruptStackFrame) {
     TICKS.store(TICKS.load(Relaxed) + 1, Relaxed);
     let rsp = frame.stack_pointer.as_u64();
     if (CONT_STACKS_START.as_u64()..CONT_STACKS_START.as_u64() + CONT_STACKS_SIZE).contains(&rsp) {
         TICKS_ON_CONT_STACKS.store(TICKS_ON_CONT_STACKS.load(Relaxed) + 1, Relaxed);
     }
     EPOCH.fetch_add(1, Relaxed);
-    crate::sync::tick_must_wait();
+    let deferred = crate::sync::tick_must_wait();
+    if preempt::tick_lands(rsp as usize, deferred) {
+        preempt_at_iretq(&mut frame);
+    }
     apic::eoi();
+}
+
+/// Makes the tick's `iretq` enter the preemption stub on the interrupted
+/// stack (`cont::preempt`): the frame's five words are handed over as
+/// they are and written back rewritten.
+#[cold]
+fn preempt_at_iretq(frame: &mut InterruptStackFrame) {
+    let mut words = [
+        frame.instruction_pointer.as_u64(),
+        frame.code_segment.0 as u64,
+        frame.cpu_flags.bits(),
+        frame.stack_pointer.as_u64(),
+        frame.stack_segment.0 as u64,
+    ];
+    preempt::redirect(&mut words);
+    // SAFETY: the new frame returns to the stub, in kernel code on the
+    // interrupted (mapped, kernel) stack, with the interrupted CS and SS:
+    // `redirect` saved the original for the stub to return to.
+    unsafe {
+        frame.as_mut().update(|f| {
+            f.instruction_pointer = VirtAddr::new(words[0]);
+            f.cpu_flags = RFlags::from_bits_retain(words[2]);
+            f.stack_pointer = VirtAddr::new(words[3]);
+        });
+    }
 }
 
 /// An interrupt from a masked 8259 (only a spurious IRQ 7 or 15 can come)

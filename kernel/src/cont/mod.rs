@@ -25,6 +25,7 @@
 //!  |            limits.rs  admission.rs (the one way in)              |
 //!  |            resume.rs suspend.rs cancel.rs throw.rs               |
 //!  |            raise.rs (traps)  backtrace.rs (walks across a chain) |
+//!  |            preempt.rs (resume_for, the tick's suspend, its stub)  |
 //!  +---------------------------------------------------------------+
 //!  | machine/   stack.rs (the layout table)  call.rs (array call)    |
 //!  |            switch.rs (trampoline, switch)  entry.rs (into a guest)|
@@ -73,6 +74,7 @@ pub(crate) mod values;
 pub use doors::{dynamic, raw, typed};
 pub use machine::{call, provider, stack, switch, walk};
 pub use runtime::limits;
+pub use runtime::preempt;
 pub(crate) use runtime::{contref, func, store};
 pub use values::{trace, trap, val};
 
@@ -94,4 +96,4 @@ pub use val::{ValRaw, ValType};
 pub use walk::Frame;
 
 // The typed door takes the plain names: it is the one a student writes.
-pub use typed::{Cont, Func, Resumed, Suspension, Tag};
+pub use typed::{Cont, Func, Resumed, Suspension, Tag, Timed};

@@ -61,6 +61,7 @@ mod checks;
 mod drop;
 mod layout;
 mod limits;
+mod preempt;
 mod raw;
 mod resume;
 mod stack_cache;

@@ -3,7 +3,8 @@
 //!
 //! The operations of this door are the store's own methods
 //! (`Store::cont_new`, `Store::resume`, `Store::suspend`, `Store::switch`,
-//! `Store::bind`, `Store::resume_throw`, `Store::drop_cont`), one floor
+//! `Store::bind`, `Store::resume_throw`, `Store::drop_cont`,
+//! `Store::resume_for`), one floor
 //! down, beside the record they work on. This file only gives their types
 //! names under `kernel::cont::dynamic`, so that the plain names
 //! `kernel::cont::{Tag, Func, Resumed}` can be the typed door's: a guest
@@ -13,3 +14,4 @@
 
 pub use crate::cont::runtime::contref::{ContObj, Handler, Resumed, Tag};
 pub use crate::cont::runtime::func::Func;
+pub use crate::cont::runtime::preempt::Timed;

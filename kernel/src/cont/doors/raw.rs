@@ -94,7 +94,8 @@ impl Store {
         unsafe {
             let (c, outer) = self.admit(
                 || self.live(k, "resume_throw"),
-                |_, outer| {
+                |c, outer| {
+                    self.not_preempted(c)?;
                     if payload.len() != tag.params.len() {
                         return self.raise(
                             TrapKind::SignatureMismatch,

@@ -108,6 +108,7 @@
 //! search, the lock and store checks, and the revision bump that makes any
 //! `ContObj` copy of the same continuation stale.
 
+use crate::cont::doors::dynamic;
 use crate::cont::runtime::contref::{self, ContObj, ContRef, Handler, State};
 use crate::cont::runtime::func::{self, DefineError, WasmValue, WasmValues};
 use crate::cont::runtime::store::{Store, same_types};
@@ -301,6 +302,15 @@ pub enum Resumed<'s, R: WasmValues> {
     Suspended(Suspension<'s, R>),
 }
 
+/// How a typed [`Cont::resume_for`] came back.
+pub enum Timed<'s, R: WasmValues> {
+    /// Within its budget: its function returned, or it suspended.
+    InTime(Resumed<'s, R>),
+    /// A timer tick found its budget spent and suspended it where it was.
+    /// The handle resumes it there; it expects no values.
+    Preempted(Cont<'s, (), R>),
+}
+
 /// A continuation that has just suspended to a handler of a typed resume:
 /// which handler, and (through [`Suspension::take`]) its payload and the
 /// handle that resumes it. Dropping it cancels the continuation.
@@ -353,6 +363,44 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
         })
     }
 
+    /// `resume` with a budget of `ticks` timer ticks (0 counts as 1): the
+    /// `ticks`-th tick that lands while this continuation runs its own
+    /// code suspends it there, and this returns [`Timed::Preempted`] with
+    /// the handle that continues it. Ticks that land in a lock, in a
+    /// runtime operation, or while a child it resumed runs, count, and the
+    /// preemption happens as soon as it may (`docs/interrupts.md`). With
+    /// the timer stopped this is `resume`.
+    pub fn resume_for(
+        self,
+        ticks: u32,
+        args: A,
+        handlers: &[Handler],
+    ) -> Result<Timed<'s, R>, Trap> {
+        let (store, contref, revision) = (self.store, self.contref, self.revision);
+        // SAFETY: as in `resume`.
+        let admitted = unsafe {
+            store.admit(
+                || match (*contref).revision == revision {
+                    true => Ok(contref),
+                    false => Err(Trap::new(
+                        TrapKind::ConsumedContinuation,
+                        "typed handle of a continuation that has ended",
+                    )),
+                },
+                |_, _| Ok(()),
+                |c| args.store((*c).inbox),
+            )
+        };
+        let (c, outer) = admitted?;
+        let _ = ManuallyDrop::new(self);
+        // SAFETY: admitted, with its arguments in place; its segment
+        // returns `R` by construction.
+        match unsafe { store.resume_for_checked::<R>(c, outer, ticks, handlers) }? {
+            dynamic::Timed::Preempted(k) => Ok(Timed::Preempted(Cont::own(store, k))),
+            dynamic::Timed::InTime(r) => Ok(Timed::InTime(Self::typed(store, Ok(r))?)),
+        }
+    }
+
     /// `resume_throw $e`: resumes the continuation by raising an exception
     /// of `tag` with `payload` at its suspension point (for a fresh one: at
     /// once, without running its function). See [`Store::resume_throw`].
@@ -369,7 +417,7 @@ impl<'s, A: WasmValues, R: WasmValues> Cont<'s, A, R> {
         let admitted = unsafe {
             store.admit(
                 || store.live(raw, "resume_throw"),
-                |_, _| Ok(()),
+                |c, _| store.not_preempted(c),
                 |_| store.set_exception_of(tag, payload),
             )
         };

@@ -53,7 +53,8 @@ use core::arch::{asm, global_asm};
 ///  | handler index | discriminant  |   return 0, resume 1, suspend 2,
 ///  +---------------+---------------+   switch 3, trap 4, resume_throw 5,
 ///                                      cancel 6, guest failed 7,
-///                                      returned holding a lock 8
+///                                      returned holding a lock 8,
+///                                      preempted 9
 /// ```
 ///
 /// The discriminant is low so that the code that receives an effect tests
@@ -81,6 +82,9 @@ impl ControlEffect {
     /// Sent by the start trampoline when the continuation's function
     /// returned holding a kernel lock.
     pub const RETURNED_HOLDING_LOCK_TAG: u32 = 8;
+    /// Sent by a preempting tick's suspension (`runtime::preempt`) to the
+    /// `resume_for` whose budget it found spent.
+    pub const PREEMPT_TAG: u32 = 9;
 
     /// The continuation's function returned (sent by the trampoline).
     pub const RETURN: ControlEffect = ControlEffect::new(Self::RETURN_TAG, 0);
@@ -102,6 +106,9 @@ impl ControlEffect {
     /// The continuation is cancelled: resumed by a drop, its pending
     /// `suspend`/`switch` returns `Err` so its frames return normally.
     pub const CANCEL: ControlEffect = ControlEffect::new(Self::CANCEL_TAG, 0);
+    /// A tick found the `resume_for` budget spent: the preempted
+    /// continuation is suspended to that resume.
+    pub const PREEMPT: ControlEffect = ControlEffect::new(Self::PREEMPT_TAG, 0);
 
     #[inline]
     pub const fn new(discriminant: u32, handler: u32) -> ControlEffect {
@@ -617,6 +624,7 @@ mod tests {
             ControlEffect::CANCEL,
             ControlEffect::GUEST_FAILED,
             ControlEffect::RETURNED_HOLDING_LOCK,
+            ControlEffect::PREEMPT,
         ];
         for effect in with_effect {
             assert!(!effect.lands_plain(), "{effect:?}");

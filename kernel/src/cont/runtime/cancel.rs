@@ -26,6 +26,7 @@ impl Store {
                 TrapKind::LockHeld | TrapKind::OtherStoreRunning
             )
         {
+            let _section = crate::sync::no_preempt();
             // SAFETY: no reference into `deferred` is held across calls.
             unsafe { (*self.deferred.get()).push(k) };
         }
@@ -38,9 +39,14 @@ impl Store {
         if !self.may_enter() {
             return;
         }
-        // SAFETY: taken out before any guest code runs, so a cancelled
-        // guest that defers again pushes onto a new list.
-        let pending = unsafe { core::mem::take(&mut *self.deferred.get()) };
+        // Taken out before any guest code runs, so a cancelled guest that
+        // defers again pushes onto a new list; in a section, so that no
+        // tick preempts the taking half-done.
+        let pending = {
+            let _section = crate::sync::no_preempt();
+            // SAFETY: no reference into `deferred` is held across calls.
+            unsafe { core::mem::take(&mut *self.deferred.get()) }
+        };
         for k in pending {
             self.drop_owned(k);
         }
@@ -90,7 +96,16 @@ impl Store {
         // its suspension point. A cancellation places nothing.
         unsafe {
             let (c, outer) = self.admit(|| Ok(c), |_, _| Ok(()), |_| {})?;
-            let (effect, back) = self.run_segment(c, outer, &[], ControlEffect::CANCEL);
+            let (effect, back) = if super::preempt::is_preempted(c) {
+                // Stopped at no suspend: it runs on from where it was, for
+                // a budget (`preempt`, "A preempted continuation").
+                match self.cancel_preempted(c, outer) {
+                    Some(came_back) => came_back,
+                    None => return Ok(()),
+                }
+            } else {
+                self.run_segment(c, outer, &[], ControlEffect::CANCEL)
+            };
             match effect.discriminant() {
                 ControlEffect::RETURN_TAG => {
                     (*back).state = State::Dropped;

@@ -17,6 +17,8 @@
 //!   (`cont.new`, `resume` and `cont.bind`; `suspend` and `switch` with the
 //!   handler search; drop and cancellation; `resume_throw`);
 //! * [`raise`]: raising a trap, and ending a continuation with one;
+//! * [`preempt`]: `resume_for`, a budget of timer ticks, and the tick's
+//!   involuntary suspend of a continuation that spent it;
 //! * [`backtrace`]: the machine's walk run across a chain, kept in a trap;
 //! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
 //!   holds;
@@ -30,6 +32,7 @@ pub mod contref;
 pub mod func;
 mod handles;
 pub mod limits;
+pub mod preempt;
 pub mod raise;
 pub(crate) mod registry;
 mod resume;

@@ -60,6 +60,26 @@ impl Store {
                 "the function's args buffer does not fit on a stack",
             );
         }
+        // From here on the free list, the cache and the counts change: no
+        // preemption until they are whole again (`preempt`), which only an
+        // armed budget can bring (a copy with no section when none is).
+        if super::preempt::budget_armed() {
+            let _section = crate::sync::counted_section();
+            self.cont_new_taking(record, params, results)
+        } else {
+            self.cont_new_taking(record, params, results)
+        }
+    }
+
+    /// The rest of `cont_new_of`, its checks passed: a record and a stack
+    /// taken, the continuation started in them.
+    #[inline(always)]
+    fn cont_new_taking(
+        &self,
+        record: *const FuncRecord,
+        params: &'static [ValType],
+        results: &'static [ValType],
+    ) -> Result<ContObj, Trap> {
         let c = self.take_contref();
         // SAFETY: `c` is a free ContRef of this store: it holds a stack of
         // `stack_size` only if `release` cached one in it.
@@ -358,9 +378,31 @@ impl Store {
     /// `back` is the live ContRef that sent the trap effect.
     #[cold]
     pub(crate) unsafe fn trapped(&self, kind: u32, back: *mut ContRef) -> Trap {
+        // The pending trap is taken and the record freed in one piece
+        // (`preempt`), in a section if a budget is armed (a copy with none
+        // when not); `forget_held` ends the sections of the abandoned
+        // frames and keeps this one, and `release` nests one of its own.
+        // SAFETY: forwarded contract.
+        unsafe {
+            if super::preempt::budget_armed() {
+                let _section = crate::sync::counted_section();
+                self.trapped_now(kind, back, true)
+            } else {
+                self.trapped_now(kind, back, false)
+            }
+        }
+    }
+
+    /// `trapped`'s body, in a section when a budget is armed (then
+    /// `in_section`).
+    ///
+    /// # Safety
+    /// As for `trapped`.
+    #[inline(always)]
+    unsafe fn trapped_now(&self, kind: u32, back: *mut ContRef, in_section: bool) -> Trap {
         // SAFETY: forwarded contract.
         let trap = unsafe { self.machine_trap(kind, back) };
-        crate::sync::forget_held();
+        crate::sync::forget_held(in_section);
         // SAFETY: per the contract; nothing runs on `back` any more.
         unsafe {
             // A continuation that passed its cancellation on was dropped.
@@ -368,7 +410,7 @@ impl Store {
                 TrapKind::Cancelled => State::Dropped,
                 _ => State::Trapped,
             };
-            self.release(back);
+            self.release_now(back);
         }
         trap
     }

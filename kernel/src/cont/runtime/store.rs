@@ -99,6 +99,13 @@ cpu_local! {
     /// dropped by a guest of another cancels its own guests on top of that
     /// chain, which it sets aside meanwhile: `cancel::SetAside`.)
     pub(crate) static RUNNING: Cell<*const Store> = Cell::new(core::ptr::null());
+    /// The continuation the innermost `resume_for` runs; null when no
+    /// budget is armed (`preempt`). Written by `resume_for` (and restored
+    /// when it returns) and by a preemption; read by the tick, and by every
+    /// `sync::no_preempt` section, which counts only while a budget is
+    /// armed. Beside `RUNNING`, so that the runtime's operations reach it
+    /// with one RIP-relative access.
+    pub(crate) static ARMED: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
 }
 
 /// The runtime. See the module documentation.
@@ -302,6 +309,8 @@ impl Store {
                 max: MAX_VALUES,
             });
         }
+        // The list of functions grows in one piece (`preempt`).
+        let _section = crate::sync::no_preempt();
         let record = Box::new(FuncRecord {
             array_call,
             callee_vmctx,
@@ -447,6 +456,27 @@ impl Store {
     /// # Safety
     /// `c` must be a ContRef of this store that nothing runs on any more.
     pub(crate) unsafe fn release(&self, c: *mut ContRef) {
+        // The free list and the counts change together: no preemption in
+        // between (`preempt`), which only an armed budget can bring (a
+        // copy of the body with no section at all when none is).
+        // SAFETY: forwarded contract.
+        unsafe {
+            if super::preempt::budget_armed() {
+                let _section = crate::sync::counted_section();
+                self.release_now(c);
+            } else {
+                self.release_now(c);
+            }
+        }
+    }
+
+    /// `release`'s body, in a section when a budget is armed (or called
+    /// from inside one, or where none is armed).
+    ///
+    /// # Safety
+    /// As for `release`.
+    #[inline(always)]
+    pub(crate) unsafe fn release_now(&self, c: *mut ContRef) {
         // SAFETY: per the contract `c` is ours and dead.
         unsafe {
             let cached = self.cached_stacks.get();

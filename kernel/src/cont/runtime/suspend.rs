@@ -109,6 +109,9 @@ impl Store {
             // in before the handler is known (a suspend that finds none
             // traps, and the mailbox is written again by the next one).
             write((*cur).values.as_mut_ptr());
+            // Suspended from here on: a tick no longer preempts it
+            // (`preempt`), whatever point of the suspend it lands at.
+            (*cur).state = State::Suspended;
             let effect = if first_handler_is((*cur).handlers, (*cur).handlers_len, key) {
                 // The common case, a suspend to the resume just above whose
                 // first handler names the tag: the segment is `cur` alone
@@ -149,6 +152,7 @@ impl Store {
         // SAFETY: per the contract.
         unsafe {
             let Some((k, handler)) = search_chain(cur, key) else {
+                super::preempt::suspend_refused(cur);
                 return self.raise(
                     TrapKind::UnhandledTag,
                     "no enclosing resume handles the tag",
@@ -324,6 +328,8 @@ impl Store {
         // SAFETY: per the contract; `cur` and its parents are the live
         // running chain (as in `suspend`).
         unsafe {
+            // Suspended from here on, as in `suspend_core`.
+            (*cur).state = State::Suspended;
             // As in `suspend_core`: the handler in the first entry of the
             // resume just above is the common case, and its path has a copy
             // of the rest with the segment (`cur` alone) known.
@@ -331,6 +337,7 @@ impl Store {
                 return self.switch_to(cur, t, cur, arg_types.len(), expected, write);
             }
             let Some((k, _)) = search_chain(cur, key) else {
+                super::preempt::suspend_refused(cur);
                 return self.raise(
                     TrapKind::UnhandledTag,
                     "no enclosing resume has a switch handler for the tag",
@@ -363,6 +370,7 @@ impl Store {
             // it, so the target must return what `k` returns.
             let t_outer = (*t).last_ancestor;
             if !same_types((*t_outer).results, (*k).results) {
+                super::preempt::suspend_refused(cur);
                 return self.raise(
                     TrapKind::SignatureMismatch,
                     "switch target returns other types than the segment it replaces",
@@ -471,7 +479,9 @@ unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usi
     }
 }
 
-/// Marks `cur ..= k` as one suspended segment, its handle naming `cur`:
+/// Marks `cur ..= k` as one suspended segment, its handle naming `cur`
+/// (whose state the suspend or switch wrote `Suspended` before it looked
+/// for the handler):
 /// what `cur` sent (`payload` types, in its mailbox) and what its next
 /// resume must send (`expected`, into the mailbox). `k`'s `parent` is
 /// left as it was: it means nothing while `k` is suspended, and the next
@@ -488,7 +498,6 @@ unsafe fn cut_segment(
 ) {
     // SAFETY: per the contract, `cur` is a live ContRef.
     unsafe {
-        (*cur).state = State::Suspended;
         (*cur).last_ancestor = k;
         set_types(&raw mut (*cur).payload, payload);
         set_types(&raw mut (*cur).expected, expected);

@@ -35,7 +35,8 @@ impl Store {
         unsafe {
             let (c, outer) = self.admit(
                 || self.live(k, "resume_throw"),
-                |_, outer| {
+                |c, outer| {
+                    self.not_preempted(c)?;
                     if !same_types(tag.params, P::TYPES) {
                         return self.raise(
                             TrapKind::SignatureMismatch,

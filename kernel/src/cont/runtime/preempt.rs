@@ -1,0 +1,567 @@
+//! Preemption as an effect: `resume_for` runs a continuation with a budget
+//! of timer ticks, and a tick that finds the budget spent while that
+//! continuation runs its own code suspends it, involuntarily, to that
+//! resume, which reports it as *preempted*. Resumed later, it goes on at
+//! the interrupted instruction with every register as it was.
+//!
+//! Why it is built this way (`docs/interrupts.md` draws it):
+//!
+//! * **The tick does not suspend anything itself.** It runs on its own IST
+//!   stack, which the next tick reuses, so nothing can wait there. When it
+//!   decides to preempt ([`tick_lands`]), it copies the five words the CPU
+//!   pushed (RIP, CS, RFLAGS, RSP, SS) into [`SAVED_FRAME`] and rewrites
+//!   the frame so that its `iretq` lands in [`preempt_stub`] on the
+//!   interrupted continuation's own stack, with interrupts still off.
+//! * **The stub saves everything there**, as ordinary code (a page of the
+//!   stack not yet mapped faults in like any other; a full stack is that
+//!   guest's overflow): an `iretq` frame rebuilt from `SAVED_FRAME`, the
+//!   fifteen general-purpose registers, and a frame record naming the
+//!   interrupted instruction (so a backtrace walks from the stub into the
+//!   interrupted function and its callers). The kernel is soft-float: no
+//!   guest has SSE or x87 state, so there is none to save. Then it calls
+//!   [`preempt_entry`], which suspends the continuation with the preempt
+//!   effect to the resume that set the budget, like a `suspend` with no
+//!   payload. When the continuation is resumed, that call returns, the
+//!   stub restores the registers and `iretq`s to the interrupted
+//!   instruction: the guest never knows.
+//! * **Where a tick must not preempt**, it is deferred: a kernel lock held
+//!   (interrupts are off, the tick lands at the release), a runtime
+//!   operation in progress (a `sync::no_preempt` section: `cont.new`, a
+//!   record's release, a function's definition, a trap's bookkeeping), or
+//!   a `suspend` or `switch` under way (the record's state is `Suspended`
+//!   from its first write on, so the tick sees it is not `Running`). Ticks
+//!   still count against the budget; the release or section end that
+//!   brings the counts back to zero preempts there
+//!   ([`deferred_tick_seen`]), by calling the same suspension directly.
+//! * **Only the continuation `resume_for` ran is preempted**, while it is
+//!   the innermost running one: a child it resumed runs on until it
+//!   returns or suspends back (its own `resume_for` can give it a budget
+//!   of its own).
+//! * **Nested preemption cannot happen.** From the tick to the switch out,
+//!   and from the switch back in to the stub's `iretq`, interrupts are off
+//!   (the rewritten frame clears IF; a `resume_for` of a preempted
+//!   continuation switches with IF off; `preempt_entry` clears IF as it
+//!   comes back in, for a plain `resume`, which arms nothing). A tick in
+//!   between waits in the APIC and lands on the interrupted instruction.
+//!   [`nested_preemptions`] counts the preemptions that began while
+//!   another was in progress on this CPU: none ever.
+//!
+//! A preempted continuation is an ordinary suspended one that expects no
+//! values: it can be resumed by any resume (with or without a budget),
+//! dropped, traced. Two things it cannot do: be thrown into (there is no
+//! `suspend` to raise the exception at: `resume_throw` traps with
+//! `SignatureMismatch`), and be cancelled at once: its drop resumes it
+//! under no handlers at its interrupted instruction, with a budget of
+//! [`CANCEL_BUDGET`] ticks, so that its next `suspend` fails and it
+//! returns through its frames; a guest preempted again in that budget has
+//! its frames abandoned (its stack goes back, what its frames owned does
+//! not, as for a fault), and so has one dropped while the timer is
+//! stopped (no tick could end its run).
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::contref::{ContObj, ContRef, Handler, Resumed, State};
+use super::func::WasmValues;
+use super::store::{ARMED, RUNNING, Store, same_types};
+use crate::cont::machine::switch::{ControlEffect, switch};
+use crate::cont::values::trap::{Trap, TrapKind};
+use crate::cont::values::val::ValType;
+use crate::cpu_local::cpu_local;
+
+/// The ticks a drop gives a preempted continuation to reach its next
+/// `suspend` and return (see the module docs).
+pub const CANCEL_BUDGET: u32 = 2;
+
+/// The `expected` list of a preempted continuation: empty, and at an
+/// address of its own, so that a record can be told preempted from
+/// suspended by a `suspend` of a tag without results.
+static PREEMPTED_EXPECTS: [ValType; 1] = [ValType::I32];
+
+cpu_local! {
+    /// The outermost record of its segment: whose control context holds
+    /// the point of that `resume_for`.
+    static ARMED_OUTER: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
+    /// Ticks left before a tick preempts (0: the next point that may).
+    static BUDGET: Cell<u32> = Cell::new(0);
+    /// Preemptions taken, by a tick or at the end of a deferral.
+    static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
+    /// Of those, taken at the end of a deferral.
+    static PREEMPTIONS_DEFERRED: AtomicU64 = AtomicU64::new(0);
+    /// Whether `preempt_entry` runs on this CPU (from its start to its
+    /// switch out, and from the switch back to its end).
+    static IN_PROGRESS: Cell<bool> = Cell::new(false);
+    /// Preemptions that began while one was in progress.
+    static NESTED: AtomicU64 = AtomicU64::new(0);
+    /// Preempted continuations whose drop abandoned their frames.
+    static ABANDONED: AtomicU64 = AtomicU64::new(0);
+    /// Whether the timer ticks (`Timer::start` to `Timer::stop`): without
+    /// ticks, a drop cannot bound how long a preempted guest runs on.
+    static TICKING: Cell<bool> = Cell::new(false);
+}
+
+/// The interrupt frame of the tick being turned into a preemption: RIP,
+/// CS, RFLAGS, RSP, SS, as the CPU pushed them. Written by [`tick_lands`]
+/// with interrupts off, read by [`preempt_stub`] before interrupts can
+/// come back on: one CPU, so one frame at a time. A plain static (not
+/// `cpu_local!`) because the stub names it in assembly.
+pub(crate) static SAVED_FRAME: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+/// How a `resume_for` came back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Timed<R> {
+    /// Within its budget: returned, or suspended to a handler.
+    InTime(Resumed<R>),
+    /// A tick found the budget spent: this handle resumes it, with no
+    /// values, at the instruction it was interrupted at.
+    Preempted(ContObj),
+}
+
+/// Whether a `resume_for` budget is armed on this CPU: only then can a
+/// tick preempt, so only then does a `sync::no_preempt` section count.
+#[inline(always)]
+pub(crate) fn budget_armed() -> bool {
+    !ARMED.get().is_null()
+}
+
+/// Preemptions since boot on this CPU.
+pub fn preemptions() -> u64 {
+    PREEMPTIONS.load(Relaxed)
+}
+
+/// Of [`preemptions`], those taken where a deferred tick was seen (a lock
+/// released, a runtime operation's end) rather than by a tick itself.
+pub fn preemptions_at_deferral_end() -> u64 {
+    PREEMPTIONS_DEFERRED.load(Relaxed)
+}
+
+/// Preemptions that began while another was in progress on this CPU
+/// (its suspension under way, or its return to the interrupted code):
+/// never any (see the module docs).
+pub fn nested_preemptions() -> u64 {
+    NESTED.load(Relaxed)
+}
+
+/// Says whether the timer ticks (called by `Timer::start` and `stop`).
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
+pub(crate) fn set_ticking(on: bool) {
+    TICKING.set(on);
+}
+
+/// Preempted continuations whose drop had to abandon their frames.
+pub fn abandoned_in_drop() -> u64 {
+    ABANDONED.load(Relaxed)
+}
+
+/// Whether `c` (a live record) was preempted and not resumed since.
+///
+/// # Safety
+/// `c` is a live ContRef.
+pub(crate) unsafe fn is_preempted(c: *const ContRef) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        (*c).state == State::Suspended
+            && core::ptr::eq((*c).expected.as_ptr(), PREEMPTED_EXPECTS.as_ptr())
+    }
+}
+
+impl Store {
+    /// `resume` with a budget of `ticks` timer ticks (0 counts as 1): as
+    /// [`Store::resume`], but the `ticks`-th tick after the switch that
+    /// finds the continuation running its own code preempts it
+    /// ([`Timed::Preempted`]). Without a running timer no tick comes, and
+    /// this is `resume`.
+    pub fn resume_for<A: WasmValues, R: WasmValues>(
+        &self,
+        k: ContObj,
+        ticks: u32,
+        args: A,
+        handlers: &[Handler],
+    ) -> Result<Timed<R>, Trap> {
+        // SAFETY: as in `resume`.
+        unsafe {
+            let (c, outer) = self.admit(
+                || self.live(k, "resume_for"),
+                |c, outer| {
+                    if !same_types((*c).expected, A::TYPES) {
+                        return self.raise(TrapKind::SignatureMismatch, "resume_for");
+                    }
+                    if !same_types((*outer).results, R::TYPES) {
+                        return self.raise(
+                            TrapKind::SignatureMismatch,
+                            "resume_for result types do not match the continuation's function",
+                        );
+                    }
+                    Ok(())
+                },
+                |c| args.store((*c).inbox),
+            )?;
+            self.resume_for_checked(c, outer, ticks, handlers)
+        }
+    }
+
+    /// The switch half of `resume_for`, after the admission.
+    ///
+    /// # Safety
+    /// As for `resume_checked`.
+    pub(crate) unsafe fn resume_for_checked<R: WasmValues>(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        ticks: u32,
+        handlers: &[Handler],
+    ) -> Result<Timed<R>, Trap> {
+        // SAFETY: forwarded contract.
+        unsafe {
+            let (effect, back) =
+                self.run_budgeted(c, outer, handlers, ControlEffect::RESUME, ticks);
+            if effect.discriminant() == ControlEffect::PREEMPT_TAG {
+                return Ok(Timed::Preempted(self.handle(back)));
+            }
+            Ok(Timed::InTime(self.outcome::<R>(effect, back)?))
+        }
+    }
+
+    /// `run_segment` with a budget armed for `c`: the previous budget (an
+    /// outer `resume_for`'s) is set aside and restored, and the interrupt
+    /// flag is given back as it was found (a preemption comes back with it
+    /// off).
+    ///
+    /// # Safety
+    /// As for `run_segment`.
+    pub(crate) unsafe fn run_budgeted(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+        ticks: u32,
+    ) -> (ControlEffect, *mut ContRef) {
+        let was_on = interrupts::enabled();
+        let saved = (ARMED.get(), ARMED_OUTER.get(), BUDGET.get());
+        // SAFETY: per the contract `c` is a live record about to run.
+        unsafe {
+            if is_preempted(c) {
+                // Its stub comes back with interrupts off until `iretq`.
+                interrupts::disable();
+            }
+            // The record is the one running from the switch on: a tick
+            // preempts it only while it says so (a `suspend` or `switch`
+            // writes `Suspended` first).
+            (*c).state = State::Running;
+            ARMED.set(c);
+            ARMED_OUTER.set(outer);
+            BUDGET.set(ticks.max(1));
+            let back = self.run_segment(c, outer, handlers, effect);
+            ARMED.set(saved.0);
+            ARMED_OUTER.set(saved.1);
+            BUDGET.set(saved.2);
+            if was_on {
+                interrupts::enable();
+            }
+            back
+        }
+    }
+
+    /// The drop of a preempted continuation (see the module docs): resumed
+    /// with the cancel effect and a budget of [`CANCEL_BUDGET`] under no
+    /// handlers. Returns the effect and the record that sent it, or `None`
+    /// once a preemption came back and the segment's records were freed
+    /// with their frames abandoned.
+    ///
+    /// # Safety
+    /// `c` and `outer` are an admitted preempted record and its outermost.
+    pub(crate) unsafe fn cancel_preempted(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+    ) -> Option<(ControlEffect, *mut ContRef)> {
+        // SAFETY: per the contract.
+        unsafe {
+            // With the timer stopped no tick would end the budget: a guest
+            // that never suspends would hold the drop for ever. Its frames
+            // are abandoned at once.
+            let back = if TICKING.get() {
+                let (effect, back) =
+                    self.run_budgeted(c, outer, &[], ControlEffect::CANCEL, CANCEL_BUDGET);
+                if effect.discriminant() != ControlEffect::PREEMPT_TAG {
+                    return Some((effect, back));
+                }
+                back
+            } else {
+                c
+            };
+            // Preempted again: nothing runs on the segment's stacks any
+            // more. Free each record, innermost first (each one's parent
+            // is the next, up to `outer`).
+            let _section = crate::sync::no_preempt();
+            let mut r = back;
+            loop {
+                let next = (*r).parent;
+                (*r).revision += 1;
+                (*r).state = State::Dropped;
+                self.release(r);
+                if r == outer {
+                    break;
+                }
+                r = next;
+            }
+            ABANDONED.store(ABANDONED.load(Relaxed) + 1, Relaxed);
+            None
+        }
+    }
+
+    /// Traps if `c` was preempted: a `resume_throw` has no suspension
+    /// point to raise its exception at. The admission's type step of each
+    /// door's `resume_throw`.
+    ///
+    /// # Safety
+    /// `c` is a live ContRef of this store.
+    pub(crate) unsafe fn not_preempted(&self, c: *const ContRef) -> Result<(), Trap> {
+        // SAFETY: per the contract.
+        if unsafe { is_preempted(c) } {
+            return self.raise(
+                TrapKind::SignatureMismatch,
+                "resume_throw into a preempted continuation: it stopped at no suspend",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A `suspend` or `switch` of the running `cur` was refused (no handler,
+/// a target of other result types) after it wrote `Suspended`: it runs on,
+/// and says so again, so that a budget armed for it still preempts it.
+///
+/// # Safety
+/// `cur` is the store's running continuation.
+#[cold]
+pub(crate) unsafe fn suspend_refused(cur: *mut ContRef) {
+    // SAFETY: per the contract.
+    unsafe { (*cur).state = State::Running };
+}
+
+/// Whether the running code may be preempted now, its stack pointer
+/// `rsp`: a budget is armed and spent, and the continuation it is armed
+/// for is the store's innermost running one, running its own code
+/// (`Running`: no `suspend` or `switch` under way) on its own stack.
+/// Called with interrupts off.
+fn may_preempt_at(rsp: usize) -> bool {
+    let c = ARMED.get();
+    if c.is_null() || BUDGET.get() != 0 {
+        return false;
+    }
+    let store = RUNNING.get();
+    // SAFETY: RUNNING names the store whose chain runs (live while it
+    // runs), and ARMED a record of it that has not ended (it is disarmed
+    // when its resume comes back).
+    unsafe {
+        !store.is_null()
+            && (*store).current.get() == c
+            && (*c).state == State::Running
+            && (*c).stack.contains(rsp)
+    }
+}
+
+/// The tick's part (`timer.rs`, interrupts off): counts the tick against
+/// an armed budget and says whether to preempt the interrupted code, whose
+/// stack pointer was `rsp`. `deferred`: the tick must wait (a lock, a
+/// section); it still counts. On `true` the caller redirects its frame
+/// with [`redirect`].
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
+pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
+    if ARMED.get().is_null() {
+        return false;
+    }
+    let left = BUDGET.get();
+    if left > 0 {
+        BUDGET.set(left - 1);
+    }
+    !deferred && may_preempt_at(rsp)
+}
+
+/// Rewrites the tick's interrupt frame `[rip, cs, rflags, rsp, ss]` so
+/// that its `iretq` enters [`preempt_stub`] on the interrupted stack with
+/// interrupts off; the original goes to [`SAVED_FRAME`].
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
+pub(crate) fn redirect(frame: &mut [u64; 5]) {
+    for (slot, word) in SAVED_FRAME.iter().zip(frame.iter()) {
+        slot.store(*word, Relaxed);
+    }
+    /// RFLAGS.IF and RFLAGS.TF.
+    const IF_TF: u64 = (1 << 9) | (1 << 8);
+    frame[0] = preempt_stub as *const () as u64;
+    frame[2] &= !IF_TF;
+    // 16-byte aligned, below the interrupted RSP (no red zone: the kernel
+    // is built without one).
+    frame[3] &= !0xf;
+}
+
+/// The hook `sync` calls where a deferred tick is seen (the counts of
+/// locks and sections back at zero): if the budget is spent and the
+/// armed continuation runs here, it is preempted now, at this call.
+#[cold]
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // no tick on the host
+pub(crate) fn deferred_tick_seen() {
+    if !interrupts::enabled() {
+        return;
+    }
+    interrupts::disable();
+    if may_preempt_at(crate::cont::machine::switch::stack_pointer()) {
+        PREEMPTIONS_DEFERRED.store(PREEMPTIONS_DEFERRED.load(Relaxed) + 1, Relaxed);
+        // SAFETY: interrupts are off, and the armed continuation runs its
+        // own code here (checked), as `preempt_entry` requires.
+        unsafe { preempt_entry() };
+    }
+    interrupts::enable();
+}
+
+/// The suspension of a preempted continuation: called by [`preempt_stub`]
+/// (or [`deferred_tick_seen`]) on the continuation's own stack, with
+/// interrupts off. Marks it suspended, expecting nothing, its segment the
+/// one `resume_for` resumed, and switches to that resume with the preempt
+/// effect. Returns when it is resumed (or cancelled: the guest then runs
+/// on under the drop), with interrupts off.
+///
+/// # Safety
+/// Interrupts are off, and [`may_preempt_at`] held for the running code.
+unsafe extern "C" fn preempt_entry() {
+    let c = ARMED.get();
+    let outer = ARMED_OUTER.get();
+    // The budget is spent: the resume that armed it is where this goes,
+    // and it restores the outer one when it comes back.
+    ARMED.set(core::ptr::null_mut());
+    PREEMPTIONS.store(PREEMPTIONS.load(Relaxed) + 1, Relaxed);
+    note_in_progress();
+    // SAFETY: per the contract `c` is the running continuation and `outer`
+    // its segment's outermost, whose context holds the point of the
+    // `resume_for` that armed the budget.
+    unsafe {
+        (*c).state = State::Suspended;
+        (*c).last_ancestor = outer;
+        super::suspend::set_types(&raw mut (*c).payload, &[]);
+        (*c).expected = &PREEMPTED_EXPECTS[..0];
+        (*c).inbox = (*c).values.as_mut_ptr();
+        IN_PROGRESS.set(false);
+        // The preempt effect is not one a plain landing stands for: it
+        // goes to the effect landing of the `resume_for`'s switch site.
+        // Back here, a resume (plain or budgeted) comes to this site's
+        // plain landing, a drop's cancellation to its effect landing;
+        // either way the guest runs on from the interrupted instruction.
+        let _ = switch(ControlEffect::PREEMPT, (*outer).ctx, ControlEffect::RESUME);
+    }
+    // Resumed by a plain `resume` (interrupts on) or a `resume_for` (off).
+    interrupts::disable();
+    note_in_progress();
+    // The stub's pops and `iretq` follow, interrupts still off.
+    IN_PROGRESS.set(false);
+}
+
+/// Marks a preemption in progress, counting it as nested if one was.
+fn note_in_progress() {
+    if IN_PROGRESS.get() {
+        NESTED.store(NESTED.load(Relaxed) + 1, Relaxed);
+    }
+    IN_PROGRESS.set(true);
+}
+
+// The stub a preempting tick's `iretq` enters, on the interrupted stack,
+// RSP 16-byte aligned, IF = 0. Saves the interrupted state, calls
+// `preempt_entry`, restores it and returns to the interrupted instruction.
+//
+//  [RSP0 - 0x08]  SS       \
+//  [RSP0 - 0x10]  RSP       |  an iretq frame, copied from SAVED_FRAME
+//  [RSP0 - 0x18]  RFLAGS    |
+//  [RSP0 - 0x20]  CS        |
+//  [RSP0 - 0x28]  RIP      /
+//  [RSP0 - 0x30]  RAX ... [RSP0 - 0xa0] R15   the 15 registers
+//  [RSP0 - 0xa8]  RIP      \  a frame record: the interrupted instruction
+//  [RSP0 - 0xb0]  RBP      /  and its RBP; RBP points here
+//  [RSP0 - 0xb8]  return address into the stub (call preempt_entry)
+core::arch::global_asm!(
+    ".text",
+    ".balign 16",
+    ".globl cont_preempt_stub",
+    ".type cont_preempt_stub, @function",
+    "cont_preempt_stub:",
+    // The iretq frame: SS, RSP, RFLAGS, CS, RIP, as the tick found them.
+    "    push qword ptr [rip + {frame} + 32]",
+    "    push qword ptr [rip + {frame} + 24]",
+    "    push qword ptr [rip + {frame} + 16]",
+    "    push qword ptr [rip + {frame} + 8]",
+    "    push qword ptr [rip + {frame}]",
+    // Every general-purpose register (RSP is in the frame).
+    "    push rax",
+    "    push rbx",
+    "    push rcx",
+    "    push rdx",
+    "    push rsi",
+    "    push rdi",
+    "    push rbp",
+    "    push r8",
+    "    push r9",
+    "    push r10",
+    "    push r11",
+    "    push r12",
+    "    push r13",
+    "    push r14",
+    "    push r15",
+    // A frame record (RIP, RBP) for walks: the interrupted function is a
+    // caller of preempt_entry.
+    "    push qword ptr [rsp + 15 * 8]",
+    "    push rbp",
+    "    mov rbp, rsp",
+    // The C ABI wants DF clear; RFLAGS comes back with iretq.
+    "    cld",
+    "    call {entry}",
+    // Back, resumed, interrupts off: the record, the registers, the frame.
+    "    add rsp, 16",
+    "    pop r15",
+    "    pop r14",
+    "    pop r13",
+    "    pop r12",
+    "    pop r11",
+    "    pop r10",
+    "    pop r9",
+    "    pop r8",
+    "    pop rbp",
+    "    pop rdi",
+    "    pop rsi",
+    "    pop rdx",
+    "    pop rcx",
+    "    pop rbx",
+    "    pop rax",
+    "    iretq",
+    ".size cont_preempt_stub, . - cont_preempt_stub",
+    frame = sym SAVED_FRAME,
+    entry = sym preempt_entry,
+);
+
+unsafe extern "C" {
+    /// The stub above; never called, only entered by a redirected `iretq`.
+    #[link_name = "cont_preempt_stub"]
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
+    fn preempt_stub();
+}
+
+/// The interrupt flag on the kernel target; nothing on the host, where no
+/// tick comes and `cli` would fault.
+mod interrupts {
+    #[inline(always)]
+    pub(super) fn enabled() -> bool {
+        #[cfg(target_os = "none")]
+        return x86_64::instructions::interrupts::are_enabled();
+        #[cfg(not(target_os = "none"))]
+        false
+    }
+    #[inline(always)]
+    pub(super) fn disable() {
+        #[cfg(target_os = "none")]
+        x86_64::instructions::interrupts::disable();
+    }
+    #[inline(always)]
+    pub(super) fn enable() {
+        #[cfg(target_os = "none")]
+        x86_64::instructions::interrupts::enable();
+    }
+}

@@ -1,0 +1,675 @@
+//! In-kernel tests of preemption (`kernel/src/cont/runtime/preempt.rs`):
+//! a guest that never yields, run with `resume_for`, comes back preempted
+//! within two periods and goes on exactly where it was; a tick in a lock
+//! or a runtime operation waits for its end; a preempted continuation
+//! dropped gives everything back; preemption never nests; a scheduler
+//! written as a guest shares the CPU between three tasks that never yield.
+//! The last group is hostile. Safe code only, like the other hostile
+//! suites. Booted under `-icount shift=0` (`ICOUNT_SUITES`), so that
+//! periods are exact instruction counts.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::hint::black_box;
+use core::time::Duration;
+
+use kernel::Machine;
+use kernel::cont::dynamic;
+use kernel::cont::preempt;
+use kernel::cont::{Cont, Func, Resumed, Store, Tag, Timed, Trap, TrapKind};
+use kernel::stacks::KernelStacks;
+use kernel::sync::Mutex;
+use kernel::testing::TestResult;
+use kernel::timer::{self, Timer};
+use kernel::{check, check_eq};
+use x86_64::instructions::interrupts::are_enabled as interrupts_on;
+
+kernel::suite!(
+    "preempt",
+    [
+        machine a_looping_guest_with_a_budget_of_one_tick_is_preempted_within_two_periods,
+        machine a_preempted_computation_resumed_ten_times_ends_with_the_exact_result,
+        machine a_preempted_counter_goes_on_from_its_last_value_without_loss_or_repeat,
+        machine a_lock_held_across_five_periods_defers_the_preemption_to_its_release,
+        machine a_budget_of_three_ticks_lets_exactly_three_ticks_land_in_the_guest,
+        machine a_guest_that_suspends_within_its_budget_comes_back_suspended,
+        machine a_preempted_guest_dropped_runs_its_destructors_and_gives_heap_and_stack_back,
+        machine a_preempted_guest_that_never_suspends_again_is_abandoned_by_its_drop,
+        machine preemption_never_nests_in_500_preemptions_at_the_shortest_period,
+        machine a_guest_scheduler_gives_three_never_yielding_tasks_25_to_42_percent_of_300_ticks,
+        machine the_dynamic_door_preempts_and_resumes_as_the_typed_one,
+        // Hostile, from safe code.
+        machine resume_for_with_the_timer_stopped_is_a_plain_resume,
+        machine resume_throw_into_a_preempted_continuation_is_refused_and_it_still_resumes,
+        machine a_used_handle_given_to_resume_for_is_refused,
+        machine a_preempted_looping_guest_dropped_with_the_timer_stopped_is_abandoned_at_once,
+        machine a_guest_with_a_budget_resuming_a_looping_child_is_preempted_only_after_the_child,
+    ]
+);
+
+/// The period most tests tick at: 100 000 instructions under icount.
+const PERIOD: Duration = Duration::from_micros(100);
+const STACK: usize = 64 * 1024;
+
+fn tsc_per_period(timer: &Timer, period: Duration) -> u64 {
+    timer.calibration().tsc_per(period)
+}
+
+/// Starts `timer` at `period`, runs `body`, and stops it whatever `body`
+/// returned.
+fn ticking(timer: &Timer, period: Duration, body: impl FnOnce() -> TestResult) -> TestResult {
+    timer
+        .start(period)
+        .map_err(|e| format!("start({period:?}): {e:?}"))?;
+    let result = body();
+    let stopped = timer.stop();
+    result?;
+    check_eq!(stopped, Ok(()));
+    Ok(())
+}
+
+fn step(lanes: [u64; 4]) -> [u64; 4] {
+    let mut out = [0; 4];
+    for (i, &x) in lanes.iter().enumerate() {
+        let mut x = x;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out[i] = x.wrapping_add(lanes[(i + 1) % 4]);
+    }
+    out
+}
+
+const SEED: [u64; 4] = [1, 2, 3, 4];
+
+fn checksum(lanes: [u64; 4]) -> i64 {
+    (lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48))
+        as i64
+}
+
+/// A guest that counts in `counter` for ever (each increment stored, so
+/// the kernel sees it), or until `stop` is set; returns the count.
+fn counter_guest<'s>(
+    store: &'s Store,
+    counter: &Rc<Cell<i64>>,
+    stop: &Rc<Cell<bool>>,
+) -> Result<Func<'s, (), i64>, String> {
+    let (counter, stop) = (counter.clone(), stop.clone());
+    Func::wrap(store, move |_: &Store, (): ()| -> Result<i64, Trap> {
+        let mut n = counter.get();
+        while !black_box(&stop).get() {
+            n += 1;
+            black_box(&counter).set(n);
+        }
+        Ok(n)
+    })
+    .map_err(|e| format!("{e:?}"))
+}
+
+fn preempted<'s, R: kernel::cont::WasmValues>(
+    outcome: Result<Timed<'s, R>, Trap>,
+) -> Result<Cont<'s, (), R>, String> {
+    match outcome {
+        Ok(Timed::Preempted(k)) => Ok(k),
+        Ok(Timed::InTime(Resumed::Returned(_))) => Err("it returned".into()),
+        Ok(Timed::InTime(Resumed::Suspended(_))) => Err("it suspended".into()),
+        Err(trap) => Err(format!("it trapped: {trap}")),
+    }
+}
+
+fn a_looping_guest_with_a_budget_of_one_tick_is_preempted_within_two_periods(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let before = preempt::preemptions();
+        let start = timer::tsc();
+        let k = preempted(k.resume_for(1, (), &[]))?;
+        let took = timer::tsc() - start;
+        check!(
+            took <= 2 * tsc_per_period(&timer, PERIOD),
+            "preempted after {took} TSC counts, two periods are {}",
+            2 * tsc_per_period(&timer, PERIOD)
+        );
+        check!(counter.get() > 0, "the guest counted before the tick");
+        check_eq!(preempt::preemptions() - before, 1);
+        check!(interrupts_on(), "the resume came back with interrupts on");
+        stop.set(true);
+        match k.resume((), &[]) {
+            Ok(Resumed::Returned(n)) => check_eq!(n, counter.get()),
+            _ => return Err("the resumed guest did not return".into()),
+        }
+        Ok(())
+    })
+}
+
+fn a_preempted_computation_resumed_ten_times_ends_with_the_exact_result(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let stop = Rc::new(Cell::new(false));
+    let seen = stop.clone();
+    // Every register the computation keeps is live across the ticks.
+    let guest = Func::wrap(
+        &store,
+        move |_: &Store, (): ()| -> Result<(i64, i64), Trap> {
+            let mut lanes = SEED;
+            let mut steps = 0i64;
+            while !black_box(&seen).get() {
+                lanes = step(black_box(lanes));
+                steps += 1;
+            }
+            Ok((steps, checksum(lanes)))
+        },
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    let mut result = None;
+    ticking(&timer, PERIOD, || {
+        let mut k = preempted(
+            Cont::new(&store, guest)
+                .map_err(|t| format!("{t}"))?
+                .resume_for(1, (), &[]),
+        )?;
+        for _ in 0..9 {
+            k = preempted(k.resume_for(1, (), &[]))?;
+        }
+        stop.set(true);
+        match k.resume((), &[]) {
+            Ok(Resumed::Returned(r)) => result = Some(r),
+            _ => return Err("the guest did not return".into()),
+        }
+        Ok(())
+    })?;
+    let (steps, sum) = result.ok_or("no result")?;
+    check!(steps > 0);
+    let mut lanes = SEED;
+    for _ in 0..steps {
+        lanes = step(black_box(lanes));
+    }
+    check_eq!(sum, checksum(lanes));
+    Ok(())
+}
+
+fn a_preempted_counter_goes_on_from_its_last_value_without_loss_or_repeat(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    // Besides the shared counter, the guest keeps its own in a register
+    // and checks at every step that the two agree: a lost or repeated
+    // increment, or a register not restored, makes it return early.
+    let (shared, halt) = (counter.clone(), stop.clone());
+    let guest = Func::wrap(
+        &store,
+        move |_: &Store, (): ()| -> Result<(i64, i64), Trap> {
+            let mut mine = 0i64;
+            while !black_box(&halt).get() {
+                if black_box(&shared).get() != mine {
+                    return Ok((mine, shared.get()));
+                }
+                mine += 1;
+                shared.set(mine);
+            }
+            Ok((mine, shared.get()))
+        },
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let mut k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let mut values = Vec::new();
+        for _ in 0..20 {
+            k = match k.resume_for(1, (), &[]) {
+                Ok(Timed::Preempted(next)) => next,
+                Ok(Timed::InTime(Resumed::Returned((mine, shared)))) => {
+                    return Err(format!(
+                        "the guest saw {mine} in its register, {shared} shared"
+                    ));
+                }
+                _ => return Err("the guest did not come back preempted".into()),
+            };
+            values.push(counter.get());
+        }
+        check!(
+            values.windows(2).all(|w| w[0] < w[1]),
+            "the count moved on at every slice: {values:?}"
+        );
+        stop.set(true);
+        match k.resume((), &[]) {
+            Ok(Resumed::Returned((mine, shared))) => {
+                check_eq!((mine, shared), (counter.get(), counter.get()))
+            }
+            _ => return Err("the guest did not return".into()),
+        }
+        Ok(())
+    })
+}
+
+static GUEST_LOCK: Mutex<u64> = Mutex::new("guest's", 0);
+
+fn a_lock_held_across_five_periods_defers_the_preemption_to_its_release(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let five_periods = 5 * tsc_per_period(&timer, PERIOD);
+    let after_release = Rc::new(Cell::new(0u64));
+    let ticks_in_lock = Rc::new(Cell::new(u64::MAX));
+    let (after, in_lock) = (after_release.clone(), ticks_in_lock.clone());
+    let guest = Func::wrap(&store, move |_: &Store, (): ()| -> Result<(), Trap> {
+        let mut guard = GUEST_LOCK.lock();
+        let ticks = timer::ticks();
+        let end = timer::tsc() + five_periods;
+        while timer::tsc() < end {
+            *guard += 1;
+        }
+        in_lock.set(timer::ticks() - ticks);
+        drop(guard);
+        // The deferred tick preempts at the release: this loop has not
+        // begun when the kernel looks.
+        loop {
+            black_box(&after).set(after.get() + 1);
+        }
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let (deferred_before, at_end_before) = (
+            kernel::sync::deferred_ticks(),
+            preempt::preemptions_at_deferral_end(),
+        );
+        let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let k = preempted(k.resume_for(1, (), &[]))?;
+        check_eq!(ticks_in_lock.get(), 0);
+        check_eq!(after_release.get(), 0);
+        check_eq!(kernel::sync::deferred_ticks() - deferred_before, 1);
+        check_eq!(preempt::preemptions_at_deferral_end() - at_end_before, 1);
+        check!(!GUEST_LOCK.is_locked());
+        // A looping guest: its drop abandons it.
+        drop(k);
+        Ok(())
+    })
+}
+
+fn a_budget_of_three_ticks_lets_exactly_three_ticks_land_in_the_guest(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let ticks = timer::ticks();
+        let k = preempted(k.resume_for(3, (), &[]))?;
+        check_eq!(timer::ticks() - ticks, 3);
+        stop.set(true);
+        check!(matches!(k.resume((), &[]), Ok(Resumed::Returned(_))));
+        Ok(())
+    })
+}
+
+fn a_guest_that_suspends_within_its_budget_comes_back_suspended(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let yld = Tag::<i32, ()>::new(&store).map_err(|e| format!("{e:?}"))?;
+    let guest = Func::wrap(&store, move |s: &Store, (): ()| -> Result<i32, Trap> {
+        yld.suspend(s, 5)?;
+        Ok(6)
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let s = match k.resume_for(100, (), &[yld.on()]) {
+            Ok(Timed::InTime(Resumed::Suspended(s))) => s,
+            _ => return Err("no suspension".into()),
+        };
+        let (five, k) = s.take(yld).map_err(|t| format!("{t}"))?;
+        check_eq!(five, 5);
+        match k.resume_for(100, (), &[]) {
+            Ok(Timed::InTime(Resumed::Returned(six))) => check_eq!(six, 6),
+            _ => return Err("no return".into()),
+        }
+        Ok(())
+    })
+}
+
+/// Counts its drops in a shared cell.
+struct Dropped(Rc<Cell<u32>>);
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+fn a_preempted_guest_dropped_runs_its_destructors_and_gives_heap_and_stack_back(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let yld = Tag::<(), ()>::new(&store).map_err(|e| format!("{e:?}"))?;
+    let drops = Rc::new(Cell::new(0u32));
+    let give_up = Rc::new(Cell::new(false));
+    let (d, g) = (drops.clone(), give_up.clone());
+    // It computes with heap memory and suspends only once told to.
+    let guest = Func::wrap(&store, move |s: &Store, (): ()| -> Result<i64, Trap> {
+        let guard = Dropped(d.clone());
+        let boxed = Box::new([3u64; 64]);
+        let mut list: Vec<u64> = (0..1000).collect();
+        let mut i = 0;
+        loop {
+            list[i % 1000] = list[i % 1000].wrapping_add(boxed[i % 64]);
+            i += 1;
+            if black_box(&g).get() {
+                yld.suspend(s, ())?;
+            }
+            black_box(&guard);
+        }
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    // A first continuation puts the store's record and cache in place.
+    drop(Cont::new(&store, guest).map_err(|t| format!("{t}"))?);
+    let (heap, stacks) = (kernel::heap::used_bytes(), store.outstanding_stacks());
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let k = preempted(k.resume_for(2, (), &[]))?;
+        check!(kernel::heap::used_bytes() >= heap + 8 * 1000 + 8 * 64);
+        give_up.set(true);
+        drop(k);
+        Ok(())
+    })?;
+    check_eq!(drops.get(), 1);
+    check_eq!(kernel::heap::used_bytes(), heap);
+    check_eq!(store.outstanding_stacks(), stacks);
+    Ok(())
+}
+
+fn a_preempted_guest_that_never_suspends_again_is_abandoned_by_its_drop(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    drop(Cont::new(&store, guest).map_err(|t| format!("{t}"))?);
+    let stacks = store.outstanding_stacks();
+    ticking(&timer, PERIOD, || {
+        let abandoned = preempt::abandoned_in_drop();
+        let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let k = preempted(k.resume_for(1, (), &[]))?;
+        let at_drop = counter.get();
+        drop(k);
+        check!(counter.get() > at_drop, "the drop let it run on");
+        check_eq!(preempt::abandoned_in_drop() - abandoned, 1);
+        Ok(())
+    })?;
+    check_eq!(store.outstanding_stacks(), stacks);
+    // The store goes on: a new continuation runs and returns.
+    stop.set(true);
+    let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+    check!(matches!(k.resume((), &[]), Ok(Resumed::Returned(_))));
+    Ok(())
+}
+
+fn preemption_never_nests_in_500_preemptions_at_the_shortest_period(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    ticking(&timer, timer::MIN_PERIOD, || {
+        let before = preempt::preemptions();
+        let mut k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        for _ in 0..500 {
+            k = preempted(k.resume_for(1, (), &[]))?;
+        }
+        check_eq!(preempt::preemptions() - before, 500);
+        check_eq!(preempt::nested_preemptions(), 0);
+        stop.set(true);
+        check!(matches!(k.resume((), &[]), Ok(Resumed::Returned(_))));
+        Ok(())
+    })
+}
+
+fn a_guest_scheduler_gives_three_never_yielding_tasks_25_to_42_percent_of_300_ticks(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let stop = Rc::new(Cell::new(false));
+    let counters: Vec<Rc<Cell<i64>>> = (0..3).map(|_| Rc::new(Cell::new(0))).collect();
+    let mut tasks = Vec::new();
+    for c in &counters {
+        tasks.push(counter_guest(&store, c, &stop)?.detach());
+    }
+    // The scheduler is a guest: round robin, one tick per slice, until
+    // 300 ticks have been shared; it returns each task's ticks.
+    let sched = Func::wrap(
+        &store,
+        move |s: &Store, (): ()| -> Result<(i64, i64, i64), Trap> {
+            let mut queue: Vec<(usize, Cont<'_, (), i64>)> = Vec::new();
+            for (i, f) in tasks.iter().enumerate() {
+                queue.push((i, Cont::new(s, *f)?));
+            }
+            let mut got = [0i64; 3];
+            while got.iter().sum::<i64>() < 300 {
+                let (i, k) = queue.remove(0);
+                let before = timer::ticks();
+                match k.resume_for(1, (), &[])? {
+                    Timed::Preempted(k) => queue.push((i, k)),
+                    Timed::InTime(_) => return Err(Trap::new(TrapKind::Guest, "a task ended")),
+                }
+                got[i] += (timer::ticks() - before) as i64;
+            }
+            Ok((got[0], got[1], got[2]))
+        },
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    let mut shares = None;
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, sched).map_err(|t| format!("{t}"))?;
+        match k.resume((), &[]) {
+            Ok(Resumed::Returned(r)) => shares = Some(r),
+            Ok(_) => return Err("the scheduler suspended".into()),
+            Err(trap) => return Err(format!("the scheduler trapped: {trap}")),
+        }
+        Ok(())
+    })?;
+    let (a, b, c) = shares.ok_or("no shares")?;
+    let total = a + b + c;
+    check!(total >= 300, "{total} ticks");
+    for (name, n) in [("A", a), ("B", b), ("C", c)] {
+        let percent = n * 100 / total;
+        check!(
+            (25..=42).contains(&percent),
+            "task {name} got {n} of {total} ticks ({percent} %)"
+        );
+    }
+    for c in &counters {
+        check!(c.get() > 0, "every task counted");
+    }
+    Ok(())
+}
+
+fn the_dynamic_door_preempts_and_resumes_as_the_typed_one(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    ticking(&timer, PERIOD, || {
+        let k = store
+            .cont_new(guest.untyped())
+            .map_err(|t| format!("{t}"))?;
+        let k = match store.resume_for::<(), i64>(k, 1, (), &[]) {
+            Ok(dynamic::Timed::Preempted(k)) => k,
+            other => return Err(format!("not preempted: {other:?}")),
+        };
+        check_eq!(store.state(k), Some(kernel::cont::State::Suspended));
+        let k = match store.resume_for::<(), i64>(k, 1, (), &[]) {
+            Ok(dynamic::Timed::Preempted(k)) => k,
+            other => return Err(format!("not preempted again: {other:?}")),
+        };
+        stop.set(true);
+        check_eq!(
+            store.resume_for::<(), i64>(k, 1, (), &[]),
+            Ok(dynamic::Timed::InTime(dynamic::Resumed::Returned(
+                counter.get()
+            )))
+        );
+        Ok(())
+    })
+}
+
+// ----- hostile ------------------------------------------------------------
+
+fn resume_for_with_the_timer_stopped_is_a_plain_resume(_m: &Machine) -> TestResult {
+    let store = Store::new(KernelStacks, STACK);
+    let spin = Func::wrap(&store, |_: &Store, (): ()| -> Result<i64, Trap> {
+        let mut lanes = SEED;
+        for _ in 0..300_000 {
+            lanes = step(black_box(lanes));
+        }
+        Ok(checksum(lanes))
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    let k = Cont::new(&store, spin).map_err(|t| format!("{t}"))?;
+    check!(matches!(
+        k.resume_for(0, (), &[]),
+        Ok(Timed::InTime(Resumed::Returned(_)))
+    ));
+    Ok(())
+}
+
+fn resume_throw_into_a_preempted_continuation_is_refused_and_it_still_resumes(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    let oops = Tag::<i32, ()>::new(&store).map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let k = preempted(k.resume_for(1, (), &[]))?.into_raw();
+        let thrown = store.resume_throw::<i32, i64>(k, oops.untyped(), 1, &[]);
+        check_eq!(
+            thrown.map_err(|t| (t.kind(), t.message())),
+            Err((
+                TrapKind::SignatureMismatch,
+                "resume_throw into a preempted continuation: it stopped at no suspend"
+            ))
+        );
+        stop.set(true);
+        check_eq!(
+            store.resume::<(), i64>(k, (), &[]),
+            Ok(dynamic::Resumed::Returned(counter.get()))
+        );
+        Ok(())
+    })
+}
+
+fn a_used_handle_given_to_resume_for_is_refused(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    ticking(&timer, PERIOD, || {
+        let k = store
+            .cont_new(guest.untyped())
+            .map_err(|t| format!("{t}"))?;
+        let next = match store.resume_for::<(), i64>(k, 1, (), &[]) {
+            Ok(dynamic::Timed::Preempted(next)) => next,
+            other => return Err(format!("not preempted: {other:?}")),
+        };
+        check_eq!(
+            store
+                .resume_for::<(), i64>(k, 1, (), &[])
+                .map_err(|t| t.kind()),
+            Err(TrapKind::ConsumedContinuation)
+        );
+        stop.set(true);
+        check_eq!(
+            store.resume::<(), i64>(next, (), &[]),
+            Ok(dynamic::Resumed::Returned(counter.get()))
+        );
+        Ok(())
+    })
+}
+
+fn a_guest_with_a_budget_resuming_a_looping_child_is_preempted_only_after_the_child(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let three_periods = 3 * tsc_per_period(&timer, PERIOD);
+    // The child spins three periods and returns; the parent, budgeted one
+    // tick, resumes it, then loops. The ticks during the child count, and
+    // the preemption comes once the parent runs its own code again.
+    let child = Func::wrap(&store, move |_: &Store, (): ()| -> Result<i64, Trap> {
+        let end = timer::tsc() + three_periods;
+        let mut n = 0;
+        while timer::tsc() < end {
+            n += 1;
+        }
+        Ok(n)
+    })
+    .map_err(|e| format!("{e:?}"))?
+    .detach();
+    let after_child = Rc::new(Cell::new(false));
+    let flag = after_child.clone();
+    let parent = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let ticks = timer::ticks();
+        let k = Cont::new(s, child)?;
+        match k.resume((), &[])? {
+            Resumed::Returned(_) => {}
+            Resumed::Suspended(_) => return Err(Trap::new(TrapKind::Guest, "suspended")),
+        }
+        if timer::ticks() - ticks < 2 {
+            return Err(Trap::new(
+                TrapKind::Guest,
+                "the child ran across fewer than two ticks",
+            ));
+        }
+        flag.set(true);
+        loop {
+            black_box(&flag);
+        }
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, parent).map_err(|t| format!("{t}"))?;
+        let k = preempted(k.resume_for(1, (), &[]))?;
+        check!(after_child.get(), "preempted after the child returned");
+        drop(k);
+        Ok(())
+    })
+}
+
+/// Before the fix, the drop ran the guest on for a budget of ticks that
+/// never came: the boot hung.
+fn a_preempted_looping_guest_dropped_with_the_timer_stopped_is_abandoned_at_once(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let guest = counter_guest(&store, &counter, &stop)?;
+    drop(Cont::new(&store, guest).map_err(|t| format!("{t}"))?);
+    let stacks = store.outstanding_stacks();
+    let mut k = None;
+    ticking(&timer, PERIOD, || {
+        let cont = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        k = Some(preempted(cont.resume_for(1, (), &[]))?);
+        Ok(())
+    })?;
+    let (abandoned, at_drop) = (preempt::abandoned_in_drop(), counter.get());
+    drop(k);
+    check_eq!(counter.get(), at_drop);
+    check_eq!(preempt::abandoned_in_drop() - abandoned, 1);
+    check_eq!(store.outstanding_stacks(), stacks);
+    Ok(())
+}

@@ -114,6 +114,20 @@ impl Store {
                 // first handler names the tag: the segment is `cur` alone
                 // and the handler index 0, so the compiler knows both, and
                 // this path carries its own switch.
+                // State `Suspended` and the tag's id (`suspended_tag`,
+                // which `Suspension::take` compares) in one store: a
+                // suspend entry's word (`key`) is laid out as a record's
+                // first word (see `Handler`). Written here, not by a
+                // helper: a debug build gives each argument of an inlined
+                // call a stack slot, and the guest's frame, which the
+                // suspend is inlined into, grows with them.
+                // SAFETY: the record's first 8 bytes are `state` (a `u8`
+                // enum), three bytes of padding and `suspended_tag`
+                // (asserted beside `ContRef`, little-endian); `key`'s low
+                // byte is `State::Suspended`'s discriminant, a valid
+                // `State`, its next three zero, its high half the tag's
+                // id; `cur` is live and 8-aligned.
+                *(cur as *mut u64) = key;
                 cut_segment(cur, cur, params, results);
                 // (A suspend to handler 0 lands plain: no effect is named.)
                 switch_plain((*cur).ctx, ControlEffect::RESUME)
@@ -154,6 +168,9 @@ impl Store {
                     "no enclosing resume handles the tag",
                 );
             };
+            // SAFETY: as in `suspend_core`: state `Suspended` and the tag's
+            // id, one store of a suspend entry's word.
+            *(cur as *mut u64) = key;
             cut_segment(cur, k, params, results);
             Ok(switch(
                 ControlEffect::suspend(handler as u32),
@@ -374,7 +391,8 @@ impl Store {
             write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
             // Our segment cur..k becomes suspended; a switch sends no
-            // payload.
+            // payload, and records no tag.
+            (*cur).state = State::Suspended;
             cut_segment(cur, k, &[], expected);
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and
@@ -471,8 +489,8 @@ unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usi
     }
 }
 
-/// Marks `cur ..= k` as one suspended segment, its handle naming `cur`:
-/// what `cur` sent (`payload` types, in its mailbox) and what its next
+/// Marks `cur ..= k` as one suspended segment, its handle naming `cur`
+/// (whose state the caller has made `Suspended`): what `cur` sent (`payload` types, in its mailbox) and what its next
 /// resume must send (`expected`, into the mailbox). `k`'s `parent` is
 /// left as it was: it means nothing while `k` is suspended, and the next
 /// resume of the segment writes it.
@@ -488,7 +506,6 @@ unsafe fn cut_segment(
 ) {
     // SAFETY: per the contract, `cur` is a live ContRef.
     unsafe {
-        (*cur).state = State::Suspended;
         (*cur).last_ancestor = k;
         set_types(&raw mut (*cur).payload, payload);
         set_types(&raw mut (*cur).expected, expected);

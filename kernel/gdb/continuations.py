@@ -193,8 +193,8 @@ class Cont:
         out = []
         for i in range(count):
             key = read_u64(base + 8 * i)
-            kind = "switch" if key & 1 else "suspend"
-            out.append("%s tag %d" % (kind, key >> 1))
+            kind = "switch" if key & 0xFF == 1 else "suspend"
+            out.append("%s tag %d" % (kind, key >> 32))
         return out
 
     def suspension_point(self):

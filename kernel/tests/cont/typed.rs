@@ -123,6 +123,44 @@ fn taking_a_suspension_with_a_tag_of_other_types_is_refused_and_cancels_it() {
 }
 
 #[test]
+fn take_with_another_tag_of_the_same_types_is_refused_and_cancels() {
+    let s = store();
+    let yld = Tag::<i32, ()>::new(&s).unwrap();
+    let twin = Tag::<i32, ()>::new(&s).unwrap();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| yld.suspend(s, 5)).unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let Ok(Resumed::Suspended(susp)) = k.resume((), &[yld.on()]) else {
+        panic!("expected a suspension")
+    };
+    let err = susp.take(twin).err().map(|t| (t.kind(), t.message()));
+    assert_eq!(
+        err,
+        Some((
+            TrapKind::SignatureMismatch,
+            "take with another tag than that of the handler reached"
+        ))
+    );
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
+fn take_wants_the_tag_of_the_handler_reached_not_another_in_the_list() {
+    let s = store();
+    let first = Tag::<i32, i32>::new(&s).unwrap();
+    let second = Tag::<i32, i32>::new(&s).unwrap();
+    let f = Func::wrap(&s, move |s: &Store, (): ()| second.suspend(s, 6)).unwrap();
+    let k = Cont::new(&s, f).unwrap();
+    let Ok(Resumed::Suspended(susp)) = k.resume((), &[first.on(), second.on()]) else {
+        panic!("expected a suspension")
+    };
+    assert_eq!(susp.handler(), 1);
+    let (six, k) = susp.take(second).unwrap();
+    assert_eq!(six, 6);
+    assert!(matches!(k.resume(7, &[]), Ok(Resumed::Returned(7))));
+    assert_eq!(s.outstanding_stacks(), 0);
+}
+
+#[test]
 fn bind_takes_the_first_value_and_the_handle_expects_the_rest() {
     let s = store();
     let f = Func::wrap(&s, |_: &Store, (a, b, c): (i32, i64, i32)| {

@@ -113,7 +113,6 @@ use crate::cont::runtime::contref::{self, ContObj, ContRef, Handler, State};
 use crate::cont::runtime::func::{self, DefineError, WasmValue, WasmValues};
 use crate::cont::runtime::store::{Store, same_types};
 use crate::cont::values::trap::{Trap, TrapKind};
-use crate::cont::values::val::ValType;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 
@@ -541,46 +540,53 @@ impl<'s, R: WasmValues> Suspension<'s, R> {
 
     /// The payload the continuation suspended with, and the handle that
     /// resumes it, typed by `tag`: the tag of the handler reached. `Err`
-    /// (a signature mismatch, and the continuation is cancelled) if the
-    /// suspend's tag has other types.
+    /// (a signature mismatch, and the continuation is cancelled) for any
+    /// other tag, even one of the same types.
+    ///
+    /// One compare of tag ids, and no compare of types: the id of the tag
+    /// the suspend recorded (`ContRef::suspended_tag`) names that tag's
+    /// types, so equal ids mean the mailbox holds a `P` and the
+    /// continuation expects a `T`. That rests on three facts. A tag's id
+    /// is unique among all tags of a boot and never reused
+    /// (`Store::tag_new` counts them, and refuses the last one). A tag's
+    /// types are fixed when it is made: a dynamic tag's fields are the
+    /// crate's own, set only by `Store::tag_new`, and a `Tag<P, T>` is made
+    /// only by [`Tag::new`] with `P` and `T`'s type lists. And every
+    /// suspend writes a payload of its tag's params and cuts with its
+    /// tag's results as the expected types (the typed door's by
+    /// construction, the dynamic door's after comparing its values' types
+    /// with the tag's, the raw door's by `suspend_slots`'s contract),
+    /// and records that tag's id in the same suspend. The revision,
+    /// compared first, says the record has not been used since this
+    /// suspension's suspend (no bind, no resume).
     #[inline(always)]
     pub fn take<P: WasmValues, T: WasmValues>(
         self,
         tag: Tag<P, T>,
     ) -> Result<(P, Cont<'s, T, R>), Trap> {
-        let _ = tag;
         let c = self.contref;
         // SAFETY: the resume that made this suspension handed over the only
         // handle of `c`, a ContRef of `store` (kept while the store lives);
-        // while its revision is unchanged it is suspended, and its mailbox
-        // holds a payload of the types it recorded.
+        // while its revision is unchanged it is suspended by the suspend
+        // that made this suspension, and its mailbox holds a payload of
+        // the types of the tag that suspend recorded (see above).
         unsafe {
             if (*c).revision != self.revision {
                 return Err(suspension_ended());
             }
-            // (Nothing is bound to a continuation that has just suspended.)
-            // Both lengths first, in one test (`lengths_differ`): for a tag
-            // without values that is the whole check.
-            let (payload, expected) = ((*c).payload, (*c).expected);
-            if lengths_differ(payload, P::TYPES, expected, T::TYPES)
-                || !(same_types(payload, P::TYPES) && same_types(expected, T::TYPES))
-            {
-                return Err(tag_mismatch());
+            if (*c).suspended_tag != tag.id {
+                return Err(not_the_tag_reached());
             }
+            // What the ids proved, checked again where checks are cheap.
+            debug_assert!(
+                same_types((*c).payload, P::TYPES) && same_types((*c).expected, T::TYPES)
+            );
             let payload = P::load((*c).values.as_ptr());
             let cont = Cont::own(self.store, self.store.handle(c));
             let _ = ManuallyDrop::new(self);
             Ok((payload, cont))
         }
     }
-}
-
-/// Whether `a` and `b` differ in length from `a_want` and `b_want`, with
-/// one branch: the lengths' differences or-ed, which for wanted lists
-/// known to the compiler (the typed door's) is a load, an `or` and a test.
-#[inline(always)]
-fn lengths_differ(a: &[ValType], a_want: &[ValType], b: &[ValType], b_want: &[ValType]) -> bool {
-    ((a.len() ^ a_want.len()) | (b.len() ^ b_want.len())) != 0
 }
 
 impl<R: WasmValues> core::fmt::Debug for Suspension<'_, R> {
@@ -669,13 +675,13 @@ fn suspension_ended() -> Trap {
     )
 }
 
-/// `take` with a tag of other types than the suspension's (see
+/// `take` with another tag than that of the handler reached (see
 /// `suspension_ended`).
 #[cold]
 #[inline(never)]
-fn tag_mismatch() -> Trap {
+fn not_the_tag_reached() -> Trap {
     Trap::new(
         TrapKind::SignatureMismatch,
-        "the suspension's tag has other types",
+        "take with another tag than that of the handler reached",
     )
 }

@@ -76,6 +76,15 @@ pub enum State {
 #[repr(C)]
 pub struct ContRef {
     pub(crate) state: State,
+    /// The id of the tag of the last `suspend` that cut this record: while
+    /// the revision of a suspension holds, the tag of the handler it
+    /// reached, which `Suspension::take` compares with its own (a tag's id
+    /// names its types, see `take`). A `switch` does not write it. Written
+    /// with `state` by one store of the suspend's handler word
+    /// (`Store::suspend_core`): the record's first word is the state,
+    /// three bytes of padding, then this id, as a suspend handler's word
+    /// is (see [`Handler`]).
+    pub(crate) suspended_tag: u32,
     /// Bumped on every use; never reset, even across recycling.
     pub(crate) revision: u64,
     /// The revision at which `cont.new` gave this record its present
@@ -127,6 +136,7 @@ impl ContRef {
     pub(crate) fn new(store_id: u32) -> ContRef {
         ContRef {
             state: State::Returned,
+            suspended_tag: u32::MAX,
             revision: (store_id as u64) << REVISION_STORE_SHIFT,
             born: 0,
             parent: core::ptr::null_mut(),
@@ -221,14 +231,27 @@ impl Tag {
     }
 }
 
+// The layout a suspend writes as one word (`Store::suspend_core`): the state in
+// the first byte, the suspending tag's id in the high half.
+const _: () = {
+    assert!(core::mem::offset_of!(ContRef, state) == 0);
+    assert!(core::mem::offset_of!(ContRef, suspended_tag) == 4);
+    assert!(core::mem::offset_of!(ContRef, revision) == 8);
+    assert!(cfg!(target_endian = "little"));
+};
+
 /// One entry of a resume's handler list; the handler index a resume
 /// reports is the entry's position in the list.
 ///
 /// `(on $tag $label)` is [`Handler::suspend`], `(on $tag switch)` is
-/// [`Handler::switch`]. An entry is one 64-bit word, the tag's id shifted
-/// left by one with the kind in bit 0, so the handler search compares one
-/// word per entry with the word it looks for (a whole [`Tag`] would be 40
-/// bytes per entry, read and compared field by field).
+/// [`Handler::switch`]. An entry is one 64-bit word, the tag's id in the
+/// high 32 bits and the kind in the low byte, so the handler search
+/// compares one word per entry with the word it looks for (a whole
+/// [`Tag`] would be 40 bytes per entry, read and compared field by field).
+/// A suspend entry's kind is the discriminant of `State::Suspended`, so
+/// its word is also the first word of a record that suspend cuts (state,
+/// padding, `ContRef::suspended_tag`): the suspend, which holds the word
+/// in a register for its search, marks the record with one store.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct Handler {
@@ -260,8 +283,17 @@ impl Handler {
     /// The word an entry for the tag with id `tag_id` of this kind holds.
     #[inline]
     pub(crate) const fn key_of(tag_id: u32, switch: bool) -> u64 {
-        ((tag_id as u64) << 1) | switch as u64
+        let kind = if switch {
+            Handler::SWITCH_KIND
+        } else {
+            Handler::SUSPEND_KIND
+        };
+        ((tag_id as u64) << 32) | kind as u64
     }
+    /// The low byte of a suspend entry: `State::Suspended`'s discriminant.
+    pub(crate) const SUSPEND_KIND: u8 = State::Suspended as u8;
+    /// The low byte of a switch entry.
+    pub(crate) const SWITCH_KIND: u8 = 1;
     /// The entry for the tag with id `tag_id`, of this kind.
     #[inline]
     pub(crate) const fn for_tag_id(tag_id: u32, switch: bool) -> Handler {
@@ -271,11 +303,11 @@ impl Handler {
     }
     /// The id of the tag this entry names.
     pub const fn tag_id(self) -> u32 {
-        (self.key >> 1) as u32
+        (self.key >> 32) as u32
     }
     /// Whether this is a switch handler (else a suspend handler).
     pub const fn is_switch(self) -> bool {
-        self.key & 1 == 1
+        self.key as u8 == Handler::SWITCH_KIND
     }
 }
 

@@ -110,8 +110,23 @@ impl Store {
             // traps, and the mailbox is written again by the next one).
             write((*cur).values.as_mut_ptr());
             // Suspended from here on: a tick no longer preempts it
-            // (`preempt`), whatever point of the suspend it lands at.
-            (*cur).state = State::Suspended;
+            // (`preempt`), whatever point of the suspend it lands at. The
+            // state and the tag's id (`suspended_tag`, which
+            // `Suspension::take` compares) go in one store: a suspend
+            // entry's word (`key`) is laid out as a record's first word
+            // (see `Handler`). Written here, not by a helper: a debug
+            // build gives each argument of an inlined call a stack slot,
+            // and the guest's frame, which the suspend is inlined into,
+            // grows with them. A suspend refused further on writes the
+            // state back (`preempt::suspend_refused`); the id it leaves is
+            // read only by a `take` of a suspension, which it never makes.
+            // SAFETY: the record's first 8 bytes are `state` (a `u8`
+            // enum), three bytes of padding and `suspended_tag` (asserted
+            // beside `ContRef`, little-endian); `key`'s low byte is
+            // `State::Suspended`'s discriminant, a valid `State`, its next
+            // three zero, its high half the tag's id; `cur` is live and
+            // 8-aligned.
+            *(cur as *mut u64) = key;
             let effect = if first_handler_is((*cur).handlers, (*cur).handlers_len, key) {
                 // The common case, a suspend to the resume just above whose
                 // first handler names the tag: the segment is `cur` alone
@@ -158,6 +173,7 @@ impl Store {
                     "no enclosing resume handles the tag",
                 );
             };
+            // (State `Suspended` and the tag's id: written by `suspend_core`.)
             cut_segment(cur, k, params, results);
             Ok(switch(
                 ControlEffect::suspend(handler as u32),
@@ -382,7 +398,8 @@ impl Store {
             write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
             // Our segment cur..k becomes suspended; a switch sends no
-            // payload.
+            // payload, and records no tag.
+            (*cur).state = State::Suspended;
             cut_segment(cur, k, &[], expected);
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and

@@ -69,6 +69,11 @@ use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::ValType;
 use crate::cpu_local::cpu_local;
 
+/// How far below its stack pointer `run_budgeted` touches the stack before
+/// it arms a budget: one page, more than the switch's `push` and the
+/// frames between it and the switch take.
+const STACK_PROBE: usize = 4096;
+
 /// The ticks a drop gives a preempted continuation to reach its next
 /// `suspend` and return (see the module docs).
 pub const CANCEL_BUDGET: u32 = 2;
@@ -245,6 +250,18 @@ impl Store {
                 // Its stub comes back with interrupts off until `iretq`.
                 interrupts::disable();
             }
+            // The page below the stack pointer, touched before the budget
+            // is armed: a resumer whose stack is about to overflow faults
+            // here, with nothing armed, and not in the switch's `push` or
+            // a frame of `run_segment` below, where the trap would abandon
+            // this frame with `ARMED` still naming `c` (a stale word a
+            // later tick would act on).
+            // SAFETY: a read of the running stack below its pointer:
+            // mapped, mapped on demand, or its guard page, whose fault is
+            // the overflow trap wanted here.
+            core::ptr::read_volatile(
+                (crate::cont::machine::switch::stack_pointer() - STACK_PROBE) as *const u8,
+            );
             // The record is the one running from the switch on: a tick
             // preempts it only while it says so (a `suspend` or `switch`
             // writes `Suspended` first).

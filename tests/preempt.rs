@@ -126,6 +126,17 @@ fn preempted<'s, R: kernel::cont::WasmValues>(
     }
 }
 
+/// The dynamic door's [`preempted`]: the handle of a preempted
+/// continuation, or what happened instead.
+fn preempted_dynamic(
+    outcome: Result<dynamic::Timed<i64>, Trap>,
+) -> Result<kernel::cont::dynamic::ContObj, String> {
+    match outcome {
+        Ok(dynamic::Timed::Preempted(k)) => Ok(k),
+        other => Err(format!("not preempted: {other:?}")),
+    }
+}
+
 fn a_looping_guest_with_a_budget_of_one_tick_is_preempted_within_two_periods(
     m: &Machine,
 ) -> TestResult {
@@ -504,15 +515,10 @@ fn the_dynamic_door_preempts_and_resumes_as_the_typed_one(m: &Machine) -> TestRe
         let k = store
             .cont_new(guest.untyped())
             .map_err(|t| format!("{t}"))?;
-        let k = match store.resume_for::<(), i64>(k, 1, (), &[]) {
-            Ok(dynamic::Timed::Preempted(k)) => k,
-            other => return Err(format!("not preempted: {other:?}")),
-        };
+        let k = preempted_dynamic(store.resume_for::<(), i64>(k, 1, (), &[]))?;
         check_eq!(store.state(k), Some(kernel::cont::State::Suspended));
-        let k = match store.resume_for::<(), i64>(k, 1, (), &[]) {
-            Ok(dynamic::Timed::Preempted(k)) => k,
-            other => return Err(format!("not preempted again: {other:?}")),
-        };
+        let k = preempted_dynamic(store.resume_for::<(), i64>(k, 1, (), &[]))
+            .map_err(|e| format!("again: {e}"))?;
         stop.set(true);
         check_eq!(
             store.resume_for::<(), i64>(k, 1, (), &[]),
@@ -581,10 +587,7 @@ fn a_used_handle_given_to_resume_for_is_refused(m: &Machine) -> TestResult {
         let k = store
             .cont_new(guest.untyped())
             .map_err(|t| format!("{t}"))?;
-        let next = match store.resume_for::<(), i64>(k, 1, (), &[]) {
-            Ok(dynamic::Timed::Preempted(next)) => next,
-            other => return Err(format!("not preempted: {other:?}")),
-        };
+        let next = preempted_dynamic(store.resume_for::<(), i64>(k, 1, (), &[]))?;
         check_eq!(
             store
                 .resume_for::<(), i64>(k, 1, (), &[])

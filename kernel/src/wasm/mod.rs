@@ -25,9 +25,9 @@
 //! `docs/wasm.md` follows one `resume` from the Wasm instruction down to
 //! the kernel's stack switch.
 
-pub mod callee;
+pub(crate) mod callee;
 pub mod code;
-pub mod exact;
+pub(crate) mod exact;
 pub mod host;
 pub mod instance;
 pub mod interp;

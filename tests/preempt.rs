@@ -13,6 +13,9 @@
 
 extern crate alloc;
 
+mod lanes;
+use lanes::{SEED, checksum, step};
+
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
@@ -75,25 +78,6 @@ fn ticking(timer: &Timer, period: Duration, body: impl FnOnce() -> TestResult) -
     result?;
     check_eq!(stopped, Ok(()));
     Ok(())
-}
-
-fn step(lanes: [u64; 4]) -> [u64; 4] {
-    let mut out = [0; 4];
-    for (i, &x) in lanes.iter().enumerate() {
-        let mut x = x;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out[i] = x.wrapping_add(lanes[(i + 1) % 4]);
-    }
-    out
-}
-
-const SEED: [u64; 4] = [1, 2, 3, 4];
-
-fn checksum(lanes: [u64; 4]) -> i64 {
-    (lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48))
-        as i64
 }
 
 /// A guest that counts in `counter` for ever (each increment stored, so

@@ -15,6 +15,9 @@
 
 extern crate alloc;
 
+mod lanes;
+use lanes::{SEED, checksum, step};
+
 use alloc::format;
 use alloc::vec::Vec;
 use core::hint::black_box;
@@ -406,27 +409,6 @@ fn a_guest_overflowing_its_stack_with_the_timer_on_leaves_interrupts_on(m: &Mach
         next_tick(&timer)?;
         Ok(())
     })
-}
-
-/// One step of the guest's computation: four lanes of xorshift, mixed, so
-/// that a register a tick failed to restore would show in the result.
-fn step(lanes: [u64; 4]) -> [u64; 4] {
-    let mut out = [0; 4];
-    for (i, &x) in lanes.iter().enumerate() {
-        let mut x = x;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out[i] = x.wrapping_add(lanes[(i + 1) % 4]);
-    }
-    out
-}
-
-const SEED: [u64; 4] = [1, 2, 3, 4];
-
-fn checksum(lanes: [u64; 4]) -> i64 {
-    (lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48))
-        as i64
 }
 
 fn a_guest_spinning_twenty_periods_returns_its_exact_result(m: &Machine) -> TestResult {

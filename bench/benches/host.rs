@@ -174,12 +174,38 @@ mod wasm {
 }
 
 fn round_trip(g: &mut BenchmarkGroup<'_, WallTime>, engine: &wasmtime::Engine) {
-    // Ours: suspend to the tag the resume handles (bench::RoundTrip). The
-    // tag carries one i32 out and nothing back in, like the corosensei and
-    // context versions.
+    // Every library runs the same loop, timed whole (`iter_custom`): n
+    // resumes, each reading the i32 the coroutine yields, added up through
+    // `black_box`. Ours keeps its one-shot handle in a local across the
+    // loop, as a guest does; `b.iter` would make it a field put back after
+    // every step.
+
+    // Ours: the typed door (`bench::TypedRoundTrip`), the API a Rust guest
+    // is written in; the tag carries one i32 out and nothing back in.
+    bench::with_typed_round_trip(|steps| {
+        g.bench_function("ours", |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                black_box(steps.run(iters));
+                start.elapsed()
+            })
+        });
+    });
+
+    // Ours through the dynamic door (`bench::RoundTrip`): a row of its own.
     {
         let mut ours = bench::RoundTrip::new();
-        g.bench_function("ours", |b| b.iter(|| black_box(ours.step())));
+        g.bench_function("ours-dynamic", |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let mut sum = 0i64;
+                for _ in 0..iters {
+                    sum += i64::from(black_box(ours.step()));
+                }
+                black_box(sum);
+                start.elapsed()
+            })
+        });
     }
 
     // corosensei: the same loop through a `Yielder`.
@@ -191,9 +217,17 @@ fn round_trip(g: &mut BenchmarkGroup<'_, WallTime>, engine: &wasmtime::Engine) {
             }
         });
         g.bench_function("corosensei", |b| {
-            b.iter(|| match co.resume(()) {
-                CoroutineResult::Yield(v) => black_box(v),
-                CoroutineResult::Return(()) => panic!("the looping coroutine returned"),
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let mut sum = 0i64;
+                for _ in 0..iters {
+                    match co.resume(()) {
+                        CoroutineResult::Yield(v) => sum += i64::from(black_box(v)),
+                        CoroutineResult::Return(()) => panic!("the looping coroutine returned"),
+                    }
+                }
+                black_box(sum);
+                start.elapsed()
             })
         });
         // Dropping a suspended coroutine unwinds it, which a `panic =
@@ -214,11 +248,19 @@ fn round_trip(g: &mut BenchmarkGroup<'_, WallTime>, engine: &wasmtime::Engine) {
         // SAFETY: `stack` outlives every use of the context below.
         let mut ctx = Some(unsafe { Context::new(&stack, body) });
         g.bench_function("context", |b| {
-            b.iter(|| {
-                // SAFETY: `ctx` is the body's latest suspension point.
-                let t = unsafe { ctx.take().unwrap().resume(0) };
-                ctx = Some(t.context);
-                black_box(t.data)
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let mut c = ctx.take().unwrap();
+                let mut sum = 0i64;
+                for _ in 0..iters {
+                    // SAFETY: `c` is the body's latest suspension point.
+                    let t = unsafe { c.resume(0) };
+                    c = t.context;
+                    sum += black_box(t.data) as i64;
+                }
+                ctx = Some(c);
+                black_box(sum);
+                start.elapsed()
             })
         });
         // The body is abandoned mid-loop (its frames own nothing) when
@@ -591,8 +633,23 @@ fn report(dir: &Path, since: SystemTime, json: bool, compute: &[(&str, f64, f64)
             fmt_ratio(ratio(row[0], row[3])),
         );
     }
+    let dynamic = median_ns(dir, "round_trip", "ours-dynamic", since);
+    println!(
+        "{:<32}{:>10}{:>12}{:>10}{:>10}{:>18}",
+        "round trip, dynamic door",
+        fmt_ns(dynamic),
+        fmt_ns(results[0][1]),
+        "",
+        "",
+        fmt_ratio(ratio(dynamic, results[0][1])),
+    );
     if json {
         let mut fields = Vec::new();
+        fields.push(format!("\"round_trip_dynamic_ns\":{}", json_num(dynamic)));
+        fields.push(format!(
+            "\"round_trip_dynamic_ratio_vs_corosensei\":{}",
+            json_num(ratio(dynamic, results[0][1]))
+        ));
         for ((group, _), row) in GROUPS.iter().zip(&results) {
             fields.push(format!("\"{group}_ns\":{}", json_num(row[0])));
             fields.push(format!("\"corosensei_{group}_ns\":{}", json_num(row[1])));

@@ -35,29 +35,9 @@ fn ours(n: u64) -> i64 {
     sum
 }
 
-/// The same through the typed door (`Cont::resume`, `Suspension::take`).
+/// The same through the typed door (`bench::TypedRoundTrip`).
 fn ours_typed(n: u64) -> i64 {
-    use kernel::cont::{Cont, Func, MmapStacks, Resumed, Store, Tag, Trap};
-    let store = Store::new(MmapStacks::new(), STACK_SIZE);
-    let tag = Tag::<i32, ()>::new(&store).unwrap();
-    let body = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
-        loop {
-            tag.suspend(s, black_box(1i32))?;
-        }
-    })
-    .unwrap();
-    let handlers = [tag.on()];
-    let mut k = Cont::new(&store, body).unwrap();
-    let mut sum = 0i64;
-    for _ in 0..n {
-        let (v, next) = match k.resume((), black_box(&handlers)) {
-            Ok(Resumed::Suspended(s)) => s.take(tag).unwrap(),
-            _ => panic!("the looping continuation stopped suspending"),
-        };
-        sum += i64::from(black_box(v));
-        k = next;
-    }
-    sum
+    bench::with_typed_round_trip(|steps| steps.run(n))
 }
 
 fn corosensei(n: u64) -> i64 {

@@ -8,8 +8,8 @@
 //! payload, and keeps the new handle. corosensei's and context's versions
 //! live beside their benchmarks; they are a few lines each.
 
-use kernel::cont::dynamic::{ContObj, Handler, Resumed};
-use kernel::cont::{MmapStacks, Store, Trap, ValType};
+use kernel::cont::dynamic::{self, ContObj, Handler};
+use kernel::cont::{Cont, Func, MmapStacks, Resumed, Store, Tag, Trap, ValType};
 use std::hint::black_box;
 use std::pin::Pin;
 
@@ -49,7 +49,7 @@ impl RoundTrip {
             .store
             .resume::<_, ()>(self.k, (), black_box(&self.handlers))
         {
-            Ok(Resumed::Suspended { cont, .. }) => {
+            Ok(dynamic::Resumed::Suspended { cont, .. }) => {
                 let payload: i32 = self.store.payload(cont).unwrap();
                 self.k = cont;
                 payload
@@ -70,6 +70,58 @@ impl Drop for RoundTrip {
         // Its stack goes back to the pool; the store would free it anyway.
         self.store.drop_cont(self.k).unwrap();
     }
+}
+
+/// The same round trip through the typed door (`Cont::resume`,
+/// `Tag::suspend`, `Suspension::take`), the one a Rust guest is written
+/// against: a continuation of `() -> ()` that suspends `1i32` for ever to
+/// a `Tag<i32, ()>` the resume handles. Its handle borrows its store, so
+/// the store lives in [`with_typed_round_trip`]'s frame and the steps are
+/// lent to `run`.
+pub struct TypedRoundTrip<'s> {
+    tag: Tag<i32, ()>,
+    handlers: [Handler; 1],
+    k: Option<Cont<'s, (), ()>>,
+}
+
+impl TypedRoundTrip<'_> {
+    /// `n` round trips, each a resume and the suspend back; returns the
+    /// sum of the payloads. The handle stays in a local between steps (a
+    /// register), as a guest's loop would keep it.
+    pub fn run(&mut self, n: u64) -> i64 {
+        let mut k = self.k.take().expect("the handle is back after every run");
+        let mut sum = 0i64;
+        for _ in 0..n {
+            let (payload, next) = match k.resume((), &self.handlers) {
+                Ok(Resumed::Suspended(s)) => s.take(self.tag).expect("the tag's own suspension"),
+                _ => panic!("the looping continuation stopped suspending"),
+            };
+            k = next;
+            sum += i64::from(black_box(payload));
+        }
+        self.k = Some(k);
+        sum
+    }
+}
+
+/// Makes a store and its looping continuation, and runs `run` with them.
+pub fn with_typed_round_trip<T>(run: impl FnOnce(&mut TypedRoundTrip<'_>) -> T) -> T {
+    let store = Store::new(MmapStacks::new(), STACK_SIZE);
+    let tag = Tag::<i32, ()>::new(&store).unwrap();
+    let body = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        loop {
+            tag.suspend(s, black_box(1i32))?;
+        }
+    })
+    .unwrap();
+    let mut steps = TypedRoundTrip {
+        tag,
+        handlers: [tag.on()],
+        k: Some(Cont::new(&store, body).unwrap()),
+    };
+    run(&mut steps)
+    // The suspended continuation is dropped (cancelled) here, then the
+    // store.
 }
 
 /// The compute workloads the interpreter is measured on against wasmi

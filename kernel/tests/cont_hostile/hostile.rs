@@ -15,6 +15,7 @@
 //! through `Cell`s, and the tests assert on the kernel side.
 
 mod cancellation;
+mod gate;
 mod locks;
 mod stacks;
 mod store_drop;

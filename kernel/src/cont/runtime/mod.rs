@@ -30,6 +30,7 @@ pub mod backtrace;
 mod cancel;
 pub mod contref;
 pub mod func;
+pub(crate) mod gate;
 mod handles;
 pub mod limits;
 pub mod preempt;

@@ -14,15 +14,44 @@
 //! takes many minutes. The optional second argument replaces the size
 //! argument (`n`; the sieve's run count stays 10 unless a third is given);
 //! two counts whose sizes differ give the cost of the difference exactly.
+//! The stack-switching workloads (`round_trip`, `switch`,
+//! `create_run_drop`) run the same way, `n` being their export's argument.
 
 use bench::compute::{Args, Ours, WORKLOADS};
 use std::time::Instant;
+
+/// The stack-switching workloads of `bench/wat` this binary also runs
+/// (`wasm_compute round_trip 100000`): the export `run n` of each.
+const SWITCHING: [(&str, &str); 3] = [
+    ("round_trip", include_str!("../../wat/round_trip.wat")),
+    ("switch", include_str!("../../wat/switch.wat")),
+    (
+        "create_run_drop",
+        include_str!("../../wat/create_run_drop.wat"),
+    ),
+];
 
 fn main() {
     let mut argv = std::env::args().skip(1);
     let name = argv.next().unwrap_or_else(|| "sum".into());
     let n: Option<i64> = argv.next().map(|s| s.parse().expect("a number"));
     let t: Option<i32> = argv.next().map(|s| s.parse().expect("a number"));
+    if let Some((_, wat)) = SWITCHING.iter().find(|(w, _)| *w == name) {
+        let n = n.unwrap_or(1_000_000) as i32;
+        let w = bench::compute::Workload {
+            name: "switching",
+            wat,
+            export: "run",
+            args: Args::I32(n),
+            expect: 0,
+        };
+        let ours = Ours::new(&w);
+        let t0 = Instant::now();
+        let r = ours.run(Args::I32(n));
+        let elapsed = t0.elapsed();
+        println!("{name}: {r} in {:.3} ms", elapsed.as_secs_f64() * 1e3);
+        return;
+    }
     let w = WORKLOADS
         .iter()
         .find(|w| w.name == name)

@@ -142,7 +142,7 @@ type Outcome = (Option<usize>, usize);
 /// results, if the function returned, the runtime wrote at `from` (the
 /// slack above the operands).
 #[allow(clippy::too_many_arguments)]
-#[inline(never)]
+#[inline(always)]
 fn outcome(
     inst: &Instance,
     th: &mut Thread,

@@ -59,6 +59,7 @@ impl Store {
     /// # Safety
     /// Every slot of `args` that `arg_types` calls a `ContRef` holds a
     /// handle the runtime made (see the module docs).
+    #[inline]
     pub unsafe fn resume_raw(
         &self,
         k: ContObj,
@@ -145,6 +146,7 @@ impl Store {
     /// # Safety
     /// `back` is the live ContRef that sent `effect`; `results` has room
     /// for the results of the function that returned, if one did.
+    #[inline(always)]
     unsafe fn raw_outcome(
         &self,
         effect: ControlEffect,
@@ -169,6 +171,7 @@ impl Store {
     ///
     /// # Safety
     /// As for [`Store::resume_raw`], for the slots of `payload`.
+    #[inline]
     pub unsafe fn suspend_raw(
         &self,
         tag: Tag,
@@ -199,6 +202,7 @@ impl Store {
 
     /// The payload of a suspended continuation, copied to the front of
     /// `out`; returns its types. Traps as [`Store::payload`] does.
+    #[inline(always)]
     pub fn payload_raw(&self, k: ContObj, out: &mut [ValRaw]) -> Result<&'static [ValType], Trap> {
         let c = self.live(k, "payload")?;
         // SAFETY: `live` proved `c` a live ContRef of this store.

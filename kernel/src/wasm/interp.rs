@@ -401,6 +401,11 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                     pc = to as usize;
                 }
             }
+            Op::JumpIfNonZero(to) => {
+                if pop!().i32() != 0 {
+                    pc = to as usize;
+                }
+            }
             Op::Br(t) => take!(t),
             Op::BrIf(t) => {
                 if pop!().i32() != 0 {
@@ -510,6 +515,10 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 let v = pop!();
                 let a = pop!();
                 store(inst, acc, offset, a, v)?;
+            }
+            Op::LoadL { acc, offset, a } => push!(load(inst, acc, offset, local!(a))?),
+            Op::StoreLI { acc, offset, a, c } => {
+                store(inst, acc, offset, local!(a), ValRaw::from_i64(c as i64))?
             }
             Op::MemorySize => {
                 push!(ValRaw::from_i32((inst.memory.borrow().len() / PAGE) as i32))

@@ -393,6 +393,31 @@ fn memory_access_past_the_end_traps() {
 }
 
 #[test]
+fn a_negative_i64_constant_stored_at_a_local_address_keeps_all_64_bits() {
+    // `local.get; i64.const; i64.store` is one fused op holding the
+    // constant as an i32: it must come back sign-extended.
+    let i = instance(
+        r#"(module (memory 1)
+        (func (export "f") (param i32) (result i64)
+          (i64.store offset=8 (local.get 0) (i64.const -2))
+          (i64.load offset=8 (local.get 0))))"#,
+    );
+    assert_eq!(call(&i, "f", &[I32(16)]), [I64(-2)]);
+}
+
+#[test]
+fn an_if_on_eqz_takes_the_then_branch_only_for_zero() {
+    let i = instance(
+        r#"(module (func (export "f") (param i32) (result i32)
+        (if (result i32) (i32.eqz (local.get 0))
+          (then (i32.const 10)) (else (i32.const 20)))))"#,
+    );
+    assert_eq!(call(&i, "f", &[I32(0)]), [I32(10)]);
+    assert_eq!(call(&i, "f", &[I32(7)]), [I32(20)]);
+    assert_eq!(call(&i, "f", &[I32(i32::MIN)]), [I32(20)]);
+}
+
+#[test]
 fn memory_grow_adds_pages_up_to_the_maximum() {
     let i = instance(
         r#"(module (memory 1 3)

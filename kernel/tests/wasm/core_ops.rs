@@ -311,6 +311,26 @@ fn return_leaves_from_inside_nested_blocks() {
 }
 
 #[test]
+fn declared_locals_start_at_zero_where_an_earlier_call_left_values() {
+    // `dirty` leaves 7s in the value-stack slots that `fresh`'s declared
+    // locals then occupy; `fresh` must read zeros there, and a function
+    // with params alone must keep its arguments.
+    let i = instance(
+        r#"(module
+        (func $dirty (param i32) (result i32)
+          (local i32 i32) (local.set 1 (i32.const 7)) (local.set 2 (i32.const 7))
+          (i32.add (local.get 1) (local.get 2)))
+        (func $fresh (param i32) (result i32) (local i32 i64)
+          (i32.add (local.get 1) (i32.wrap_i64 (local.get 2))))
+        (func $id (param i32) (result i32) (local.get 0))
+        (func (export "f") (result i32)
+          (drop (call $dirty (i32.const 0)))
+          (i32.add (call $fresh (i32.const 0)) (call $id (i32.const 5)))))"#,
+    );
+    assert_eq!(call(&i, "f", &[]), [I32(5)]);
+}
+
+#[test]
 fn select_and_local_tee() {
     let i = instance(
         r#"(module

@@ -17,26 +17,15 @@
 //! The stack-switching workloads (`round_trip`, `switch`,
 //! `create_run_drop`) run the same way, `n` being their export's argument.
 
-use bench::compute::{Args, Ours, WORKLOADS};
+use bench::compute::{Args, Ours, SWITCHING, WORKLOADS};
 use std::time::Instant;
-
-/// The stack-switching workloads of `bench/wat` this binary also runs
-/// (`wasm_compute round_trip 100000`): the export `run n` of each.
-const SWITCHING: [(&str, &str); 3] = [
-    ("round_trip", include_str!("../../wat/round_trip.wat")),
-    ("switch", include_str!("../../wat/switch.wat")),
-    (
-        "create_run_drop",
-        include_str!("../../wat/create_run_drop.wat"),
-    ),
-];
 
 fn main() {
     let mut argv = std::env::args().skip(1);
     let name = argv.next().unwrap_or_else(|| "sum".into());
     let n: Option<i64> = argv.next().map(|s| s.parse().expect("a number"));
     let t: Option<i32> = argv.next().map(|s| s.parse().expect("a number"));
-    if let Some((_, wat)) = SWITCHING.iter().find(|(w, _)| *w == name) {
+    if let Some((_, wat, per_n)) = SWITCHING.iter().find(|(w, _, _)| *w == name) {
         let n = n.unwrap_or(1_000_000) as i32;
         let w = bench::compute::Workload {
             name: "switching",
@@ -49,7 +38,11 @@ fn main() {
         let t0 = Instant::now();
         let r = ours.run(Args::I32(n));
         let elapsed = t0.elapsed();
-        println!("{name}: {r} in {:.3} ms", elapsed.as_secs_f64() * 1e3);
+        println!(
+            "{name}: {r} in {:.3} ms, {:.1} ns per operation",
+            elapsed.as_secs_f64() * 1e3,
+            elapsed.as_secs_f64() * 1e9 / (n as f64 * *per_n as f64)
+        );
         return;
     }
     let w = WORKLOADS

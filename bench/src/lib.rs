@@ -191,6 +191,20 @@ pub mod compute {
         },
     ];
 
+    /// The stack-switching workloads of `bench/wat` (the ones Wasmtime
+    /// runs in `benches/host.rs`), which `src/bin/wasm_compute.rs` runs in
+    /// this interpreter: name, WAT, and operations per unit of `run`'s
+    /// argument (a switch exchange is two switches). `run(n)` returns `n`.
+    pub const SWITCHING: [(&str, &str, u32); 3] = [
+        ("round_trip", include_str!("../wat/round_trip.wat"), 1),
+        (
+            "create_run_drop",
+            include_str!("../wat/create_run_drop.wat"),
+            1,
+        ),
+        ("switch", include_str!("../wat/switch.wat"), 2),
+    ];
+
     /// A workload instantiated in this crate's interpreter.
     pub struct Ours {
         inst: Pin<Box<Instance>>,

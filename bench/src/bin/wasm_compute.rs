@@ -14,8 +14,10 @@
 //! takes many minutes. The optional second argument replaces the size
 //! argument (`n`; the sieve's run count stays 10 unless a third is given);
 //! two counts whose sizes differ give the cost of the difference exactly.
+//! The stack-switching workloads (`round_trip`, `switch`,
+//! `create_run_drop`) run the same way, `n` being their export's argument.
 
-use bench::compute::{Args, Ours, WORKLOADS};
+use bench::compute::{Args, Ours, SWITCHING, WORKLOADS};
 use std::time::Instant;
 
 fn main() {
@@ -23,6 +25,26 @@ fn main() {
     let name = argv.next().unwrap_or_else(|| "sum".into());
     let n: Option<i64> = argv.next().map(|s| s.parse().expect("a number"));
     let t: Option<i32> = argv.next().map(|s| s.parse().expect("a number"));
+    if let Some((_, wat, per_n)) = SWITCHING.iter().find(|(w, _, _)| *w == name) {
+        let n = n.unwrap_or(1_000_000) as i32;
+        let w = bench::compute::Workload {
+            name: "switching",
+            wat,
+            export: "run",
+            args: Args::I32(n),
+            expect: 0,
+        };
+        let ours = Ours::new(&w);
+        let t0 = Instant::now();
+        let r = ours.run(Args::I32(n));
+        let elapsed = t0.elapsed();
+        println!(
+            "{name}: {r} in {:.3} ms, {:.1} ns per operation",
+            elapsed.as_secs_f64() * 1e3,
+            elapsed.as_secs_f64() * 1e9 / (n as f64 * *per_n as f64)
+        );
+        return;
+    }
     let w = WORKLOADS
         .iter()
         .find(|w| w.name == name)

@@ -144,7 +144,9 @@ pub fn call(mut inst: &Instance, th: &mut Thread, mut func: u32, fp: usize) -> R
             }
             th.stack.resize(need, ValRaw::ZERO);
         }
-        th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
+        if code.nlocals > code.nparams {
+            th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
+        }
         run(inst, th, code, fp)?;
         if th.tail == NO_TAIL {
             return Ok(());
@@ -401,6 +403,11 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                     pc = to as usize;
                 }
             }
+            Op::JumpIfNonZero(to) => {
+                if pop!().i32() != 0 {
+                    pc = to as usize;
+                }
+            }
             Op::Br(t) => take!(t),
             Op::BrIf(t) => {
                 if pop!().i32() != 0 {
@@ -426,7 +433,10 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             }
             Op::Return => {
                 let n = code.nresults as usize;
-                if sp - n != fp {
+                if n == 1 {
+                    // The common case, without the loop's checks.
+                    at!(fp) = at!(sp - 1);
+                } else if sp - n != fp {
                     for k in 0..n {
                         at!(fp + k) = at!(sp - n + k);
                     }
@@ -510,6 +520,10 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
                 let v = pop!();
                 let a = pop!();
                 store(inst, acc, offset, a, v)?;
+            }
+            Op::LoadL { acc, offset, a } => push!(load(inst, acc, offset, local!(a))?),
+            Op::StoreLI { acc, offset, a, c } => {
+                store(inst, acc, offset, local!(a), ValRaw::from_i64(c as i64))?
             }
             Op::MemorySize => {
                 push!(ValRaw::from_i32((inst.memory.borrow().len() / PAGE) as i32))

@@ -31,7 +31,7 @@ use super::interp::{Thread, exn_of, func_of};
 use super::trap::{self, Unwind, wasm_trap};
 use crate::cont::dynamic::ContObj;
 use crate::cont::raw;
-use crate::cont::{MAX_VALUES, ValRaw, WasmValue};
+use crate::cont::{ValRaw, WasmValue};
 
 /// The continuation a slot holds.
 fn cont_of(v: ValRaw) -> ContObj {
@@ -73,6 +73,10 @@ pub fn cont_bind(
 
 /// `suspend $tag`: the payload from `stack[..sp]`, the values the next
 /// resume sends pushed in its place; returns the new top.
+///
+/// The values sent back land in the slack above `sp` (every frame has
+/// [`crate::cont::MAX_VALUES`] free slots above its deepest operand, see
+/// `interp::SLACK`) and move down a few slots: no scratch array to clear.
 #[inline(never)]
 pub fn suspend(
     inst: &Instance,
@@ -82,16 +86,29 @@ pub fn suspend(
 ) -> Result<usize, Unwind> {
     let tag = inst.tags[tag as usize];
     let at = sp - tag.params().len();
-    let mut back = [ValRaw::ZERO; MAX_VALUES];
+    let (below, above) = stack.split_at_mut(sp);
     // SAFETY: the payload slots hold values of the tag's params.
-    let types = unsafe { inst.store.suspend_raw(tag, &stack[at..sp], &mut back) }
-        .map_err(|t| inst.unwind_of(t))?;
-    stack[at..at + types.len()].copy_from_slice(&back[..types.len()]);
-    Ok(at + types.len())
+    let n = unsafe { inst.store.suspend_raw(tag, &below[at..], above) }
+        .map_err(|t| inst.unwind_of(t))?
+        .len();
+    move_down(stack, sp, at, n);
+    Ok(at + n)
+}
+
+/// Moves `n` slots of `stack` from `from` down to `to` (`to <= from`, so
+/// a forward copy is right even where the two overlap). The counts are a
+/// value or two: a loop, not a call of `memmove`.
+#[inline(always)]
+fn move_down(stack: &mut [ValRaw], from: usize, to: usize, n: usize) {
+    debug_assert!(to <= from);
+    for k in 0..n {
+        stack[to + k] = stack[from + k];
+    }
 }
 
 /// `switch $ct $tag`: the target and its args from `stack[..sp]`, the
-/// values this continuation is later sent pushed in their place.
+/// values this continuation is later sent pushed in their place (by way
+/// of the slack above `sp`, as for [`suspend`]).
 #[inline(never)]
 pub fn switch(
     inst: &Instance,
@@ -106,20 +123,14 @@ pub fn switch(
     let ret = inst.module.switch_returns[ty as usize];
     let target = cont_of(stack[sp - 1]);
     let at = sp - 1 - n;
-    let mut back = [ValRaw::ZERO; MAX_VALUES];
+    let (below, above) = stack.split_at_mut(sp);
     // SAFETY: the argument slots hold values of `params[..n]`.
     unsafe {
-        inst.store.switch_raw(
-            target,
-            tag,
-            &stack[at..sp - 1],
-            &params[..n],
-            ret,
-            &mut back,
-        )
+        inst.store
+            .switch_raw(target, tag, &below[at..sp - 1], &params[..n], ret, above)
     }
     .map_err(|t| inst.unwind_of(t))?;
-    stack[at..at + ret.len()].copy_from_slice(&back[..ret.len()]);
+    move_down(stack, sp, at, ret.len());
     Ok(at + ret.len())
 }
 
@@ -127,22 +138,24 @@ pub fn switch(
 /// (no jump), or a handler's branch taken (jump to the op, new top).
 type Outcome = (Option<usize>, usize);
 
-/// The outcome of a raw resume whose arguments started at `at`.
+/// The outcome of a raw resume whose arguments started at `at` and whose
+/// results, if the function returned, the runtime wrote at `from` (the
+/// slack above the operands).
 #[allow(clippy::too_many_arguments)]
-#[inline(never)]
+#[inline(always)]
 fn outcome(
     inst: &Instance,
     th: &mut Thread,
     code: &Code,
     fp: usize,
     at: usize,
+    from: usize,
     table: u32,
     r: raw::Resumed,
-    results: &[ValRaw],
 ) -> Result<Outcome, Unwind> {
     match r {
         raw::Resumed::Returned(types) => {
-            th.stack[at..at + types.len()].copy_from_slice(&results[..types.len()]);
+            move_down(&mut th.stack, from, at, types.len());
             Ok((None, at + types.len()))
         }
         raw::Resumed::Suspended { handler, cont } => {
@@ -153,13 +166,13 @@ fn outcome(
             };
             let t = code.targets[target as usize];
             let dst = fp + t.dst as usize;
-            let mut payload = [ValRaw::ZERO; MAX_VALUES];
+            // The payload straight into the label's slots (the stack
+            // reaches past them: the label's values fit in the frame).
             let n = inst
                 .store
-                .payload_raw(cont, &mut payload)
+                .payload_raw(cont, &mut th.stack[dst..])
                 .map_err(Unwind::trap)?
                 .len();
-            th.stack[dst..dst + n].copy_from_slice(&payload[..n]);
             th.stack[dst + n] = cont.to_raw();
             Ok((Some(t.to as usize), dst + t.n as usize))
         }
@@ -181,15 +194,15 @@ pub fn resume(
     let params = inst.module.sigs[ty as usize].params;
     let k = cont_of(th.stack[sp - 1]);
     let at = sp - 1 - params.len();
-    let mut results = [ValRaw::ZERO; MAX_VALUES];
     let handlers = &inst.handlers[table as usize];
+    let (below, above) = th.stack.split_at_mut(sp);
     // SAFETY: the argument slots hold values of `params` (validated).
     let r = unsafe {
         inst.store
-            .resume_raw(k, &th.stack[at..sp - 1], params, handlers, &mut results)
+            .resume_raw(k, &below[at..sp - 1], params, handlers, above)
     }
     .map_err(|t| inst.unwind_of(t))?;
-    outcome(inst, th, code, fp, at, table, r, &results)
+    outcome(inst, th, code, fp, at, sp, table, r)
 }
 
 /// `resume_throw $ct $tag (on ...)*`: the exception's payload and the
@@ -209,15 +222,15 @@ pub fn resume_throw(
     let tag = inst.tags[tag as usize];
     let k = cont_of(th.stack[sp - 1]);
     let at = sp - 1 - tag.params().len();
-    let mut results = [ValRaw::ZERO; MAX_VALUES];
     let handlers = &inst.handlers[table as usize];
+    let (below, above) = th.stack.split_at_mut(sp);
     // SAFETY: the payload slots hold values of the tag's params.
     let r = unsafe {
         inst.store
-            .resume_throw_raw(k, tag, &th.stack[at..sp - 1], handlers, &mut results)
+            .resume_throw_raw(k, tag, &below[at..sp - 1], handlers, above)
     }
     .map_err(|t| inst.unwind_of(t))?;
-    outcome(inst, th, code, fp, at, table, r, &results)
+    outcome(inst, th, code, fp, at, sp, table, r)
 }
 
 /// `resume_throw_ref $ct (on ...)*`: an exception reference and the
@@ -235,13 +248,12 @@ pub fn resume_throw_ref(
     let k = cont_of(th.stack[sp - 1]);
     let exn = exn_of(inst, th.stack[sp - 2])?;
     let at = sp - 2;
-    let mut results = [ValRaw::ZERO; MAX_VALUES];
     let handlers = &inst.handlers[table as usize];
     // SAFETY: the payload slots were filled by a `throw` of this tag.
     let r = unsafe {
         inst.store
-            .resume_throw_raw(k, exn.tag, &exn.payload, handlers, &mut results)
+            .resume_throw_raw(k, exn.tag, &exn.payload, handlers, &mut th.stack[sp..])
     }
     .map_err(|t| inst.unwind_of(t))?;
-    outcome(inst, th, code, fp, at, table, r, &results)
+    outcome(inst, th, code, fp, at, sp, table, r)
 }

@@ -311,6 +311,26 @@ fn return_leaves_from_inside_nested_blocks() {
 }
 
 #[test]
+fn declared_locals_start_at_zero_where_an_earlier_call_left_values() {
+    // `dirty` leaves 7s in the value-stack slots that `fresh`'s declared
+    // locals then occupy; `fresh` must read zeros there, and a function
+    // with params alone must keep its arguments.
+    let i = instance(
+        r#"(module
+        (func $dirty (param i32) (result i32)
+          (local i32 i32) (local.set 1 (i32.const 7)) (local.set 2 (i32.const 7))
+          (i32.add (local.get 1) (local.get 2)))
+        (func $fresh (param i32) (result i32) (local i32 i64)
+          (i32.add (local.get 1) (i32.wrap_i64 (local.get 2))))
+        (func $id (param i32) (result i32) (local.get 0))
+        (func (export "f") (result i32)
+          (drop (call $dirty (i32.const 0)))
+          (i32.add (call $fresh (i32.const 0)) (call $id (i32.const 5)))))"#,
+    );
+    assert_eq!(call(&i, "f", &[]), [I32(5)]);
+}
+
+#[test]
 fn select_and_local_tee() {
     let i = instance(
         r#"(module
@@ -390,6 +410,31 @@ fn memory_access_past_the_end_traps() {
         trap(&i, "store", &[I32(65529)]),
         "out of bounds memory access"
     );
+}
+
+#[test]
+fn a_negative_i64_constant_stored_at_a_local_address_keeps_all_64_bits() {
+    // `local.get; i64.const; i64.store` is one fused op holding the
+    // constant as an i32: it must come back sign-extended.
+    let i = instance(
+        r#"(module (memory 1)
+        (func (export "f") (param i32) (result i64)
+          (i64.store offset=8 (local.get 0) (i64.const -2))
+          (i64.load offset=8 (local.get 0))))"#,
+    );
+    assert_eq!(call(&i, "f", &[I32(16)]), [I64(-2)]);
+}
+
+#[test]
+fn an_if_on_eqz_takes_the_then_branch_only_for_zero() {
+    let i = instance(
+        r#"(module (func (export "f") (param i32) (result i32)
+        (if (result i32) (i32.eqz (local.get 0))
+          (then (i32.const 10)) (else (i32.const 20)))))"#,
+    );
+    assert_eq!(call(&i, "f", &[I32(0)]), [I32(10)]);
+    assert_eq!(call(&i, "f", &[I32(7)]), [I32(20)]);
+    assert_eq!(call(&i, "f", &[I32(i32::MIN)]), [I32(20)]);
 }
 
 #[test]

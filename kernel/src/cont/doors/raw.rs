@@ -29,6 +29,28 @@ use crate::cont::values::val::{ValRaw, ValType};
 /// ([`Store::payload_raw`] reads what the suspend sent).
 pub type Resumed = contref::Resumed<&'static [ValType]>;
 
+/// Copies `n` slots from `src` to `dst` (which do not overlap). A Wasm
+/// operation moves a value or two: plain moves for those, a call of
+/// `memcpy` (a dozen instructions and the call's) only for more.
+///
+/// # Safety
+/// As for `core::ptr::copy_nonoverlapping` of `n` `ValRaw`s.
+#[inline(always)]
+unsafe fn copy_slots(src: *const ValRaw, dst: *mut ValRaw, n: usize) {
+    // SAFETY: the caller's promise, for each of the `n` slots.
+    unsafe {
+        match n {
+            0 => {}
+            1 => *dst = *src,
+            2 => {
+                *dst = *src;
+                *dst.add(1) = *src.add(1);
+            }
+            _ => core::ptr::copy_nonoverlapping(src, dst, n),
+        }
+    }
+}
+
 impl Store {
     /// `resume k args (on ...)*` over slots: `args` of types `arg_types`
     /// (the continuation's expected types, or a trap), results written to
@@ -37,6 +59,7 @@ impl Store {
     /// # Safety
     /// Every slot of `args` that `arg_types` calls a `ContRef` holds a
     /// handle the runtime made (see the module docs).
+    #[inline]
     pub unsafe fn resume_raw(
         &self,
         k: ContObj,
@@ -68,7 +91,7 @@ impl Store {
                     Ok(())
                 },
                 |c| {
-                    core::ptr::copy_nonoverlapping(args.as_ptr(), (*c).inbox, args.len());
+                    copy_slots(args.as_ptr(), (*c).inbox, args.len());
                 },
             )?;
             let (effect, back) = self.run_segment(c, outer, handlers, ControlEffect::RESUME);
@@ -123,6 +146,7 @@ impl Store {
     /// # Safety
     /// `back` is the live ContRef that sent `effect`; `results` has room
     /// for the results of the function that returned, if one did.
+    #[inline(always)]
     unsafe fn raw_outcome(
         &self,
         effect: ControlEffect,
@@ -134,7 +158,7 @@ impl Store {
         unsafe {
             self.outcome_with(effect, back, |types, data| {
                 let n = types.len().min(results.len());
-                core::ptr::copy_nonoverlapping(data, results.as_mut_ptr(), n);
+                copy_slots(data, results.as_mut_ptr(), n);
                 types
             })
         }
@@ -147,6 +171,7 @@ impl Store {
     ///
     /// # Safety
     /// As for [`Store::resume_raw`], for the slots of `payload`.
+    #[inline]
     pub unsafe fn suspend_raw(
         &self,
         tag: Tag,
@@ -174,15 +199,16 @@ impl Store {
         unsafe {
             let values = (*cur).values.as_mut_ptr();
             self.suspend_slots(cur, tag, |dst| {
-                core::ptr::copy_nonoverlapping(payload.as_ptr(), dst, payload.len())
+                copy_slots(payload.as_ptr(), dst, payload.len())
             })?;
-            core::ptr::copy_nonoverlapping(values, results.as_mut_ptr(), tag.results.len());
+            copy_slots(values, results.as_mut_ptr(), tag.results.len());
         }
         Ok(tag.results)
     }
 
     /// The payload of a suspended continuation, copied to the front of
     /// `out`; returns its types. Traps as [`Store::payload`] does.
+    #[inline(always)]
     pub fn payload_raw(&self, k: ContObj, out: &mut [ValRaw]) -> Result<&'static [ValType], Trap> {
         let c = self.live(k, "payload")?;
         // SAFETY: `live` proved `c` a live ContRef of this store.
@@ -197,7 +223,7 @@ impl Store {
             if out.len() < types.len() {
                 return self.raise(TrapKind::SignatureMismatch, "no room for the payload");
             }
-            core::ptr::copy_nonoverlapping((*c).values.as_ptr(), out.as_mut_ptr(), types.len());
+            copy_slots((*c).values.as_ptr(), out.as_mut_ptr(), types.len());
             Ok(types)
         }
     }
@@ -226,7 +252,7 @@ impl Store {
                 );
             }
             (*c).revision += 1;
-            core::ptr::copy_nonoverlapping(args.as_ptr(), (*c).inbox, n);
+            copy_slots(args.as_ptr(), (*c).inbox, n);
             (*c).inbox = (*c).inbox.add(n);
             (*c).expected = &exp[n..];
             Ok(self.handle(c))
@@ -276,9 +302,9 @@ impl Store {
                 Handler::key(tag, true),
                 arg_types,
                 result_types,
-                |dest| core::ptr::copy_nonoverlapping(args.as_ptr(), dest, args.len()),
+                |dest| copy_slots(args.as_ptr(), dest, args.len()),
             )?;
-            core::ptr::copy_nonoverlapping(
+            copy_slots(
                 (*cur).values.as_ptr(),
                 results.as_mut_ptr(),
                 result_types.len(),
@@ -315,7 +341,7 @@ impl Store {
         // SAFETY: no reference into the exception slots is held across
         // calls; `types.len()` slots were written by the throw.
         unsafe {
-            core::ptr::copy_nonoverlapping(
+            copy_slots(
                 (*self.exception.get()).as_ptr(),
                 out.as_mut_ptr(),
                 types.len(),

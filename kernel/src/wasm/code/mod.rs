@@ -97,6 +97,9 @@ pub enum Op {
     Jump(u32),
     /// Pop an i32; jump to op `to` if it is zero (an `if`).
     JumpIfZero(u32),
+    /// Fused `i32.eqz` and an `if`: pop an i32; jump to op `to` if it is
+    /// not zero.
+    JumpIfNonZero(u32),
     Br(u32),
     BrIf(u32),
     /// Targets `first .. first + len` are the table, then the default.
@@ -144,6 +147,21 @@ pub enum Op {
     ElemDrop(u32),
     Load(Access, u32),
     Store(Access, u32),
+    /// Fused `local.get a` and a load: pushes what is at local `a` plus
+    /// `offset`.
+    LoadL {
+        acc: Access,
+        offset: u32,
+        a: u32,
+    },
+    /// Fused `local.get a; const c` and a store: stores `c` (sign-extended
+    /// from an i32, as in [`Op::IntLI`]) at local `a` plus `offset`.
+    StoreLI {
+        acc: Access,
+        offset: u32,
+        a: u32,
+        c: i32,
+    },
     MemorySize,
     MemoryGrow,
     MemoryFill,
@@ -445,6 +463,52 @@ mod tests {
                 Op::LocalGet(0),
                 Op::LocalGet(0),
                 Op::Int(IntOp::I32Add),
+                Op::Return,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_eqz_and_its_if_become_one_jump_if_not_zero() {
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (if (result i32) (i32.eqz (local.get 0))
+              (then (i32.const 1)) (else (i32.const 2)))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::LocalGet(0),
+                Op::JumpIfNonZero(4),
+                Op::I32Const(1),
+                Op::Jump(5),
+                Op::I32Const(2),
+                Op::Return,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_load_from_a_local_address_and_a_store_of_a_constant_there_are_one_op_each() {
+        let code = code_of(
+            r#"(module (memory 1) (func (param i32) (result i32)
+            (i32.store8 offset=3 (local.get 0) (i32.const 1))
+            (i32.load8_u offset=3 (local.get 0))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::StoreLI {
+                    acc: Access::I32U8,
+                    offset: 3,
+                    a: 0,
+                    c: 1
+                },
+                Op::LoadL {
+                    acc: Access::I32U8,
+                    offset: 3,
+                    a: 0
+                },
                 Op::Return,
             ]
         );

@@ -17,7 +17,7 @@
 //! ```
 
 use super::{Access, CatchClause, Clause, Code, CompileError, Op, Target, TryRegion};
-use crate::wasm::num::{self, IntOp, Numeric};
+use crate::wasm::num::{self, IntOp, Numeric, Unary};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -160,6 +160,16 @@ impl Translator<'_> {
             (_, Some(Op::IntLI { op, a, c }), Op::JumpIfZero(to)) => {
                 Some((1, Op::JumpUnlessLI { op, a, c, to }))
             }
+            (_, Some(Op::Unary(Unary::I32Eqz)), Op::JumpIfZero(to)) => {
+                Some((1, Op::JumpIfNonZero(to)))
+            }
+            (_, Some(Op::LocalGet(a)), Op::Load(acc, offset)) => {
+                Some((1, Op::LoadL { acc, offset, a }))
+            }
+            (Some(Op::LocalGet(a)), Some(k), Op::Store(acc, offset)) if imm(k).is_some() => {
+                let c = imm(k).unwrap_or(0);
+                Some((2, Op::StoreLI { acc, offset, a, c }))
+            }
             _ => None,
         };
         match fused {
@@ -226,6 +236,7 @@ impl Translator<'_> {
                 Fixup::Op(i) => match &mut self.code.ops[i] {
                     Op::Jump(t)
                     | Op::JumpIfZero(t)
+                    | Op::JumpIfNonZero(t)
                     | Op::JumpUnlessLL { to: t, .. }
                     | Op::JumpUnlessLI { to: t, .. } => *t = to,
                     _ => unreachable!("only jumps are patched"),

@@ -12,24 +12,24 @@ core::arch::global_asm!(
     ".text",
     ".globl lab7_switch",
     "lab7_switch:",
-    // The callee-saved registers the context does not hold, on our stack.
+    // The callee-saved registers, RBP among them, on our stack.
     "    push rbp",
     "    push rbx",
     "    push r12",
     "    push r13",
     "    push r14",
     "    push r15",
-    // Load the target's three words from the context in RDI first...
+    // Load the target's RSP and RIP from the context in RDI first...
     "    mov r8, [rdi + {rsp}]",
     "    mov r10, [rdi + {rip}]",
-    // ...then store ours in their place: RSP, RBP, and label 2 for RIP.
+    // ...then store ours in their place: RSP, and label 2 for RIP.
     "    lea r11, [rip + 2f]",
     "    mov [rdi + {rsp}], rsp",
     "    mov [rdi + {rip}], r11",
-    // Become the target.
+    // Become the target (with our RBP).
     "    mov rsp, r8",
     "    jmp r10",
-    // Where a switch back to us lands: RSP and RBP are ours again.
+    // Where a switch back to us lands: RSP is ours again, RBP below.
     "2:",
     "    pop r15",
     "    pop r14",

@@ -105,12 +105,19 @@ fn ping_pong(switches: &mut u32) -> Result<(), String> {
     for r in 1..=3 {
         note(format!("ping {r}"));
         *switches += 2;
-        if a.resume().map_err(|w| format!("ping-pong, resume {r} of A: {w}"))? {
-            return Err(format!("ping-pong: A returned at resume {r}, not after 3 pongs"));
+        if a.resume()
+            .map_err(|w| format!("ping-pong, resume {r} of A: {w}"))?
+        {
+            return Err(format!(
+                "ping-pong: A returned at resume {r}, not after 3 pongs"
+            ));
         }
     }
     *switches += 2;
-    if !a.resume().map_err(|w| format!("ping-pong, resume 4 of A: {w}"))? {
+    if !a
+        .resume()
+        .map_err(|w| format!("ping-pong, resume 4 of A: {w}"))?
+    {
         return Err(String::from(
             "ping-pong: A's function returned, but your trampoline did not end the coroutine \
              (its resume came back as a yield)",
@@ -159,21 +166,29 @@ fn cross_stack(switches: &mut u32) -> Result<(), String> {
     let a_slot = a.slot();
     note(String::from("kernel resumes A"));
     *switches += 4;
-    let first = a.resume().map_err(|w| format!("across stacks, first resume of A: {w}"))?;
+    let first = a
+        .resume()
+        .map_err(|w| format!("across stacks, first resume of A: {w}"))?;
     if let Some(why) = FAILED.lock().take() {
         return Err(format!("across stacks: {why}"));
     }
     if first {
-        return Err(String::from("across stacks: A returned at its first resume"));
+        return Err(String::from(
+            "across stacks: A returned at its first resume",
+        ));
     }
     note(String::from("kernel resumes A again"));
     *switches += 4;
-    let second = a.resume().map_err(|w| format!("across stacks, second resume of A: {w}"))?;
+    let second = a
+        .resume()
+        .map_err(|w| format!("across stacks, second resume of A: {w}"))?;
     if let Some(why) = FAILED.lock().take() {
         return Err(format!("across stacks: {why}"));
     }
     if !second {
-        return Err(String::from("across stacks: A did not return at its second resume"));
+        return Err(String::from(
+            "across stacks: A did not return at its second resume",
+        ));
     }
     note(String::from("A has returned"));
     drop(a);

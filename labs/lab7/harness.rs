@@ -149,8 +149,11 @@ fn switch_marked(ctx: *mut usize) -> Result<(), String> {
 
 /// What a coroutine's stack carries to its entry: its body, its context,
 /// and what the entry found.
+/// A coroutine's body, run once.
+type Body = Box<dyn FnOnce(&Yielder)>;
+
 struct Launch {
-    body: Cell<Option<Box<dyn FnOnce(&Yielder)>>>,
+    body: Cell<Option<Body>>,
     ctx: *mut usize,
     top: usize,
     started: Cell<bool>,
@@ -174,7 +177,7 @@ extern "sysv64" fn entry(launch: *const Launch, rsp: usize, rbp: usize) {
     let launch = unsafe { &*launch };
     launch.started.set(true);
     let top = launch.top;
-    if (rsp + 8) % 16 != 0 {
+    if !(rsp + 8).is_multiple_of(16) {
         launch.fail(format!(
             "the entry ran with RSP = {rsp:#x} (TOS-{:#x}): misaligned, {} bytes off; the \
              System V ABI wants RSP a multiple of 16 at the `call`, so RSP+8 one at the \
@@ -248,7 +251,10 @@ impl Coroutine {
         let words = [
             (CONTROL_CONTEXT_OFFSET - CTX_RSP, top - 0x30),
             (CONTROL_CONTEXT_OFFSET - CTX_RBP, top - RBP_OFFSET),
-            (CONTROL_CONTEXT_OFFSET - CTX_RIP, lab7_start as *const () as usize),
+            (
+                CONTROL_CONTEXT_OFFSET - CTX_RIP,
+                lab7_start as *const () as usize,
+            ),
             (0x28, &*launch as *const Launch as usize),
             (0x30, lab7_entry as *const () as usize),
         ];

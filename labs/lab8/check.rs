@@ -103,14 +103,14 @@ fn run(period: u64, fires: usize) -> Result<(), String> {
     let seen = SEEN.load(Relaxed);
     if seen < ticks {
         return Err(match seen {
-            0 => format!("alarm {every}: no tick arrived in the time of {budget}"),
+            0 => format!("alarm {every}: no tick arrived in the time of {budget} ticks"),
             1 => format!(
-                "alarm {every}: only 1 tick arrived in the time of {budget}: the APIC \
+                "alarm {every}: only 1 tick arrived in the time of {budget} ticks: the APIC \
                  delivers no tick while one is in service, and a tick is in service until \
                  its end of interrupt is sent (eoi.send()), on every tick"
             ),
             n => format!(
-                "alarm {every}: only {n} ticks arrived in the time of {budget}: was an end of \
+                "alarm {every}: only {n} ticks arrived in the time of {budget} ticks: was an end of \
                  interrupt not sent?"
             ),
         });

@@ -119,7 +119,11 @@ fn check() -> Result<(), String> {
     wrong_answer()?;
     match result {
         Err(t) if matches!(t.kind(), TrapKind::StackOverflow { .. }) => {}
-        Err(t) => return Err(format!("recurse(100000) trapped, but not as an overflow: {t}")),
+        Err(t) => {
+            return Err(format!(
+                "recurse(100000) trapped, but not as an overflow: {t}"
+            ));
+        }
         Ok(v) => return Err(format!("recurse(100000) returned {v}: no stack holds it")),
     }
     if maps != below_top || refusals == 0 {

@@ -54,6 +54,8 @@ mod guest_faults;
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod interrupts;
+#[cfg(all(target_os = "none", feature = "lab-hooks"))]
+pub mod lab_hooks;
 mod machine;
 #[cfg(target_os = "none")]
 pub mod probe;

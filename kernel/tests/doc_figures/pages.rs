@@ -342,3 +342,23 @@ fn wasm_md_quotes_the_host_threads_stack_cap_and_guarantees_the_fuzzers_default_
     let default = format!("(the default run has {},{:03};", n / 1000, n % 1000);
     line_with(README, &[&default, "FUZZ_CASES"]);
 }
+
+#[test]
+fn tour_quotes_the_demo_lines_of_the_default_stack_pool() {
+    let stack = default_stack_config("stack_size");
+    let slots = default_stack_config("slots");
+    // `Config::DEFAULT`'s guard is one page.
+    let slot = stack + 4096;
+    let start = CONT_STACKS_START.as_u64();
+    let tour = TOUR.split_whitespace().collect::<Vec<_>>().join(" ");
+    for quoted in [
+        format!(
+            "`stacks: {slots} slots of {} KiB + 4 KiB guard at {start:#x}, mapped on demand`",
+            stack >> 10
+        ),
+        format!("`{start:#x} + (N+1) * {slot:#x}`"),
+        format!("below stack 0's top, `{:#x}`", start + slot),
+    ] {
+        assert!(tour.contains(&quoted), "tour.md lacks {quoted:?}");
+    }
+}

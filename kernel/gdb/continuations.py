@@ -8,7 +8,8 @@
 #   info continuations   (alias: conts)  every live continuation of every
 #                        store: state, stack slot and TOS, parent, revision,
 #                        and what it runs under (the handlers of the resume
-#                        that is its parent) or where it is suspended;
+#                        that is its parent) or where it is suspended
+#                        (or was preempted by the timer);
 #   chain-backtrace      (alias: cbt)    the frames from the current one
 #                        across every continuation stack into the parents,
 #                        grouped by the stack they run on, in chain order;
@@ -495,8 +496,9 @@ continuation (Fresh, Running, Parent, Suspended): its number (its place in
 the store's table), state, stack slot and TOS, parent (a number, `kernel`
 for the kernel's own stack), revision (store id : uses of the record), and
 what it runs under (the handlers of the resume that is its parent) or
-where it is suspended (the first function outside the runtime, the
-payload types it sent and the types its next resume must send)."""
+where it is suspended or was preempted (the first function outside the
+runtime, the payload types it sent and the types its next resume must
+send)."""
 
     def __init__(self):
         super().__init__("info continuations", gdb.COMMAND_STACK)

@@ -47,7 +47,7 @@ pub const SEED: u64 = match option_env!("STRESS_SEED") {
     None => DEFAULT_SEED,
 };
 /// The seed `./qemu-run.sh test` runs with.
-pub const DEFAULT_SEED: u64 = 0x5eed_0f_71c5;
+pub const DEFAULT_SEED: u64 = 0x005e_ed0f_71c5;
 
 /// A decimal number, at compile time (a build with a seed that is not one
 /// fails). 0 would keep xorshift at 0 for ever, so it is refused too.

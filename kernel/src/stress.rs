@@ -24,6 +24,7 @@
 //! instruction every time, so a failure it finds is found again.
 
 use core::cell::Cell;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use core::time::Duration;
 
 use alloc::format;
@@ -70,6 +71,10 @@ const fn parse_seed(s: &str) -> u64 {
 cpu_local! {
     /// The generator's state (xorshift64), advanced by each tick.
     static STATE: Cell<u64> = Cell::new(SEED);
+    /// Deferred ticks that found no kernel lock held: a `no_preempt`
+    /// section (a runtime operation) alone held them back. Written only by
+    /// the tick.
+    static DEFERRED_IN_OPERATIONS: AtomicU64 = AtomicU64::new(0);
 }
 
 /// The next distance between ticks, in [`SHORTEST`]..=[`LONGEST`].
@@ -91,8 +96,13 @@ pub fn begin(machine: &crate::Machine) {
         .expect("stress mode: the timer was stopped at boot");
 }
 
-/// The tick's part (interrupts off): the distance to the next tick.
-pub(crate) fn tick() {
+/// The tick's part (interrupts off): counts a tick `deferred` with no
+/// lock held (a section open, then: `sync::tick_must_wait`), and draws
+/// the distance to the next tick.
+pub(crate) fn tick(deferred: bool) {
+    if deferred && crate::sync::held() == 0 {
+        DEFERRED_IN_OPERATIONS.store(DEFERRED_IN_OPERATIONS.load(Relaxed) + 1, Relaxed);
+    }
     Timer::next_period(next_distance());
 }
 
@@ -108,9 +118,10 @@ pub struct Counts {
     /// Of those, taken where a deferred tick was seen (a lock released, a
     /// runtime operation's end) rather than by a tick.
     pub at_deferral_end: u64,
-    /// Ticks deferred inside a runtime operation (a `no_preempt` section).
+    /// Ticks deferred inside a runtime operation: a `no_preempt` section
+    /// open, no kernel lock held.
     pub deferred_in_operations: u64,
-    /// Ticks deferred with only kernel locks held.
+    /// Ticks deferred with a kernel lock held (inside a section or not).
     pub deferred_under_locks: u64,
     /// Ticks that found a budget spent where its continuation could not be
     /// preempted (a `suspend` or `switch` under way, a child running).
@@ -123,7 +134,7 @@ pub struct Counts {
 pub fn counts() -> Counts {
     let (preempted, not_here) = preempt::stress_counts();
     let deferred = crate::sync::deferred_ticks();
-    let in_sections = crate::sync::deferred_ticks_in_sections();
+    let in_sections = DEFERRED_IN_OPERATIONS.load(Relaxed);
     Counts {
         ticks: timer::ticks(),
         on_continuation_stacks: timer::ticks_on_continuation_stacks(),

@@ -120,10 +120,6 @@ cpu_local! {
     static DEFERRED: AtomicU64 = AtomicU64::new(0);
     /// Times a point with the count back at zero found the word set.
     static DEFERRED_SEEN: AtomicU64 = AtomicU64::new(0);
-    /// Stress build: deferred ticks that found a section open. Written
-    /// only by the tick.
-    #[cfg(feature = "stress")]
-    static DEFERRED_IN_SECTIONS: AtomicU64 = AtomicU64::new(0);
 }
 
 /// How many kernel locks this CPU holds now.
@@ -264,19 +260,7 @@ pub(crate) fn tick_must_wait() -> bool {
     }
     PREEMPT_PENDING.store(true, Relaxed);
     DEFERRED.store(DEFERRED.load(Relaxed) + 1, Relaxed);
-    #[cfg(feature = "stress")]
-    if NO_PREEMPT.load(Relaxed) != 0 {
-        DEFERRED_IN_SECTIONS.store(DEFERRED_IN_SECTIONS.load(Relaxed) + 1, Relaxed);
-    }
     true
-}
-
-/// Stress build: of [`deferred_ticks`], those that found a `no_preempt`
-/// section open (inside one of the runtime's operations); the others found
-/// only kernel locks held.
-#[cfg(feature = "stress")]
-pub fn deferred_ticks_in_sections() -> u64 {
-    DEFERRED_IN_SECTIONS.load(Relaxed)
 }
 
 /// [`held`] as the tick must read it: one volatile load, which the

@@ -440,9 +440,10 @@ extern "x86-interrupt" fn tick(mut frame: InterruptStackFrame) {
     if preempt::tick_lands(rsp as usize, deferred) {
         preempt_at_iretq(&mut frame);
     }
-    // The stress build draws the distance to the next tick anew.
+    // The stress build counts where the tick was deferred and draws the
+    // distance to the next tick anew.
     #[cfg(feature = "stress")]
-    crate::stress::tick();
+    crate::stress::tick(deferred);
     apic::eoi();
 }
 

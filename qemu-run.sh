@@ -17,6 +17,14 @@
 #   ./qemu-run.sh test SUITE...    only these in-kernel suites (no host
 #                                  tests); the suite `gdb` is the GDB test,
 #                                  `wast` the .wast runner from a ramdisk
+#   ./qemu-run.sh test stress      only the stress suites: cont, hostile,
+#                                  wasm, faults, stacks and limits built
+#                                  with the kernel's `stress` feature (a
+#                                  jittered clock every few thousand
+#                                  instructions, every resume preemptible;
+#                                  docs/interrupts.md), booted as
+#                                  stress-cont, ...; each prints a line of
+#                                  tick counts (STRESS_SEED=N: another run)
 #   ./qemu-run.sh test --uefi      the in-kernel suites under UEFI
 #   ./qemu-run.sh test --jobs N    at most N QEMUs at once (default: one
 #                                  per core)

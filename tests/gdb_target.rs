@@ -1,6 +1,7 @@
 //! The kernel the GDB test stops in (`./qemu-run.sh test gdb`): a guest
 //! running three continuations deep, next to continuations in other states
-//! and in a second store.
+//! (one of them preempted by the timer in the middle of a loop) and in a
+//! second store.
 //!
 //! Not a test suite of its own: `kernel/gdb/test_session.py` boots it under
 //! GDB, stops at `gdb_target::innermost` and checks what the commands of
@@ -16,6 +17,8 @@
 //!            #2 middle   Parent    resumed by outer, handling `up`
 //!            #3 inner    Running   resumed by middle, handling `down`
 //!   store 2: #0 idle     Fresh     (never resumed)
+//!            #1 spinner  Suspended (preempted by a tick inside `spinner`'s
+//!                                   loop, which never yields)
 //!
 //!   chain: innermost, inner_guest -> middle_guest -> outer_guest -> scene (kernel)
 //! ```
@@ -28,14 +31,16 @@
 
 extern crate alloc;
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::time::Duration;
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::cont::typed;
+use kernel::cont::typed::{self, Timed};
 use kernel::cont::{Cont, Func, Store, Tag, Trap};
 use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::{self, KernelStacks};
+use kernel::timer::Timer;
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
@@ -54,7 +59,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     let machine = kernel::init(boot_info);
     let a = Store::new(KernelStacks, 64 * 1024);
     let b = Store::new(KernelStacks, 64 * 1024);
-    match scene(&a, &b) {
+    match scene(&machine, &a, &b) {
         Ok(EXPECTED) => {
             println!("gdb-target: the chain returned {EXPECTED}");
             machine.exit(ExitCode::Success)
@@ -79,10 +84,28 @@ fn unexpected(what: &'static str) -> Trap {
     Trap::guest(what)
 }
 
-fn scene(a: &Store, b: &Store) -> Result<i32, Trap> {
+/// How many rounds `spinner`'s loop has made.
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+fn scene(machine: &kernel::Machine, a: &Store, b: &Store) -> Result<i32, Trap> {
     let define = |_| unexpected("a definition was refused");
     // Store 2: one continuation made and never resumed.
     let idle = Cont::new(b, Func::wrap(b, |_: &Store, ()| Ok(0i32)).map_err(define)?)?;
+    // #1: a loop that never yields, run with a budget of two ticks: the
+    // second tick lands inside the loop and preempts it. The clock is
+    // stopped again at once, so that nothing ticks under GDB.
+    let spin = Func::wrap(b, |_: &Store, ()| -> Result<i32, Trap> { spinner() }).map_err(define)?;
+    let timer = Timer::new(machine);
+    timer
+        .start(Duration::from_micros(500))
+        .map_err(|_| unexpected("the timer did not start"))?;
+    let preempted = Cont::new(b, spin)?.resume_for(2, (), &[]);
+    timer
+        .stop()
+        .map_err(|_| unexpected("the timer did not stop"))?;
+    let Timed::Preempted(spinning) = preempted? else {
+        return Err(unexpected("the spinner was not preempted"));
+    };
 
     // Store 1, #0: a ticker, suspended after its first tick.
     let tick = Tag::<i32, ()>::new(a).map_err(define)?;
@@ -107,8 +130,19 @@ fn scene(a: &Store, b: &Store) -> Result<i32, Trap> {
         typed::Resumed::Returned(v) => v,
         typed::Resumed::Suspended(_) => return Err(unexpected("outer suspended")),
     };
-    drop((ticker, idle));
+    // The spinner's drop cannot end its loop with the clock stopped: its
+    // frames are abandoned, its stack given back (`cont::preempt`).
+    drop((ticker, idle, spinning));
     Ok(result)
+}
+
+/// Counts for ever and never suspends: only a tick takes the CPU from it.
+/// `cbt` of its preempted continuation reaches this frame.
+#[inline(never)]
+fn spinner() -> ! {
+    loop {
+        SPINS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Ticks forever; the scene resumes it once and drops it suspended.

@@ -106,25 +106,52 @@ pub fn build(env: &Env, bins: &[&str]) -> Result<()> {
         args.extend(["--bin", b]);
     }
     cargo(&args)?;
-    let objcopy = objcopy()?;
-    let elf_dir = env.images.join("elf");
-    std::fs::create_dir_all(&elf_dir)?;
     let mut elfs = Vec::new();
     for b in bins {
-        let out = elf_dir.join(b);
-        let ok = Command::new(&objcopy)
-            .arg("--strip-debug")
-            .arg(env.kernels.join(b))
-            .arg(&out)
-            .status()
-            .map_err(|e| format!("cannot run {}: {e}", objcopy.display()))?
-            .success();
-        if !ok {
-            return Err(format!("llvm-objcopy could not strip {b}").into());
-        }
-        elfs.push(out);
+        elfs.push(strip(env, b, b)?);
     }
     images(env, &env.images, &elfs, None)
+}
+
+/// Builds the stress variants of the suites `suites` (the kernel's
+/// `stress` feature: `docs/interrupts.md`, "Stress mode") and their disk
+/// images, named `test-stress-NAME`. cargo keeps both builds of the
+/// kernel apart (the feature is part of their hash) and copies whichever
+/// it built last to `target/x86_64-target/release/test-NAME`, so each
+/// kernel is stripped from there before the next build; the images of
+/// the ordinary suites are made by [`build`] after this.
+pub fn build_stress(env: &Env, suites: &[&str]) -> Result<()> {
+    let mut args = vec!["kbuild", "--quiet", "--release", "--features", "stress"];
+    let bins: Vec<String> = suites.iter().map(|s| format!("test-{s}")).collect();
+    for b in &bins {
+        args.extend(["--bin", b]);
+    }
+    cargo(&args)?;
+    let mut elfs = Vec::new();
+    for (s, b) in suites.iter().zip(&bins) {
+        elfs.push(strip(env, b, &format!("test-stress-{s}"))?);
+    }
+    images(env, &env.images, &elfs, None)
+}
+
+/// Copies the kernel `bin` without its DWARF sections to
+/// `target/images/elf/NAME` (see [`build`]).
+fn strip(env: &Env, bin: &str, name: &str) -> Result<PathBuf> {
+    let elf_dir = env.images.join("elf");
+    std::fs::create_dir_all(&elf_dir)?;
+    let out = elf_dir.join(name);
+    let objcopy = objcopy()?;
+    let ok = Command::new(&objcopy)
+        .arg("--strip-debug")
+        .arg(env.kernels.join(bin))
+        .arg(&out)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", objcopy.display()))?
+        .success();
+    if !ok {
+        return Err(format!("llvm-objcopy could not strip {bin}").into());
+    }
+    Ok(out)
 }
 
 /// Writes the disk images of `elfs` into `dir` for `env.firmware`, with

@@ -39,10 +39,20 @@ pub fn lint() -> ExitCode {
             "--all-features",
         ],
     ];
-    // The kernel's binaries; then the labs' kernels, around the skeletons
-    // and around the solutions.
-    let kernel: [&[&str]; 3] = [
+    // The kernel's binaries, and one suite of the stress build (the code
+    // behind the kernel's `stress` feature); then the labs' kernels, around
+    // the skeletons and around the solutions.
+    let kernel: [&[&str]; 4] = [
         &["-p", "kernel", "--release", "--bins"],
+        &[
+            "-p",
+            "kernel",
+            "--release",
+            "--bin",
+            "test-cont",
+            "--features",
+            "stress",
+        ],
         &["-p", "labs", "--release", "--bins"],
         &[
             "-p",

@@ -114,6 +114,10 @@ pub fn judge(suite: &str, serial: &str, ending: Ending, timeout: Duration) -> Ou
                 out.failed += 1;
             }
         }
+        // A stress suite's counts (`stress NAME: N ticks, ...`).
+        if line.starts_with("stress ") {
+            out.lines.push(line.to_string());
+        }
         closed |= is_count(line);
     }
     if (!ending.success() && out.failed == 0) || !closed {
@@ -157,10 +161,25 @@ pub(crate) fn is_count(line: &str) -> bool {
 /// milliseconds moves every figure).
 pub const ICOUNT_SUITES: &[&str] = &["timer", "preempt"];
 
+/// The suites that also run in stress mode (the kernel's `stress`
+/// feature, `docs/interrupts.md`): each as the suite `stress-NAME`, whose
+/// image `kbuild::build_stress` makes. `./qemu-run.sh test` runs them
+/// with the others; `./qemu-run.sh test stress` runs only them. The
+/// continuation core, the hostile guests, the Wasm engine, the fault
+/// paths, the stacks and the store's limits: the suites whose guests run
+/// on continuations (the timer's and preempt's own suites start the
+/// clock themselves; `hostile_wasm` takes minutes under `-icount`).
+pub const STRESS_SUITES: &[&str] = &["cont", "hostile", "wasm", "faults", "stacks", "limits"];
+
+/// The prefix of a stress suite's name, and of its lines.
+pub const STRESS_PREFIX: &str = "stress-";
+
 /// `qemu` as `suite` boots: under `-icount shift=0` for the suites of
-/// [`ICOUNT_SUITES`], as it is for the others.
+/// [`ICOUNT_SUITES`] and the stress suites (their clock is then counted
+/// in instructions, and a run is the same every time, so a failure it
+/// finds is found again), as it is for the others.
 pub fn for_suite(suite: &str, qemu: Qemu) -> Qemu {
-    if ICOUNT_SUITES.contains(&suite) {
+    if ICOUNT_SUITES.contains(&suite) || suite.starts_with(STRESS_PREFIX) {
         qemu.icount()
     } else {
         qemu
@@ -264,6 +283,28 @@ mod tests {
         let timer = args("timer");
         assert!(timer.windows(2).any(|w| w == ["-icount", "shift=0"]));
         assert!(!args("cont").iter().any(|a| a == "-icount"));
+    }
+
+    #[test]
+    fn the_stress_suites_boot_under_icount() {
+        let args = for_suite("stress-wasm", Qemu::new("x.img")).args();
+        assert!(args.windows(2).any(|w| w == ["-icount", "shift=0"]));
+    }
+
+    #[test]
+    fn a_stress_suites_count_line_is_shown_with_its_test_lines() {
+        let serial = "test stress-cont::a ... ok\n\
+            stress stress-cont: 9 ticks (4 on continuation stacks), 3 preemptions\n\
+            1 passed, 0 failed\n";
+        let o = judge("stress-cont", serial, Ending::Exited(Some(QEMU_SUCCESS)), T);
+        assert_eq!(
+            o.lines,
+            [
+                "test stress-cont::a ... ok",
+                "stress stress-cont: 9 ticks (4 on continuation stacks), 3 preemptions",
+            ]
+        );
+        assert_eq!((o.passed, o.failed), (1, 0));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! runner end to end (below) and the WASI examples (`program.rs`: built
 //! from source, run by `./qemu-run.sh run`, compared with Wasmtime). With
 //! suites named, only those; the names `gdb`, `wast` and `wasi` stand for
-//! the last three. The exit status is 0 exactly
+//! the last three. The suites `cont`, `hostile` and `wasm` also run in
+//! stress mode (`run::STRESS_SUITES`: built with the kernel's `stress`
+//! feature, booted as `stress-cont`, ...), with the rest or by name, and
+//! `stress` names all three. The exit status is 0 exactly
 //! when nothing failed.
 
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ use std::process::{Command, ExitCode};
 use crate::cli::say;
 use crate::kbuild::{self, Env};
 use crate::qemu::Output;
+use crate::run::{STRESS_PREFIX, STRESS_SUITES};
 
 /// Tallies of the lines printed so far.
 #[derive(Default)]
@@ -48,18 +52,31 @@ pub fn test(env: &Env, all: Vec<String>, named: &[String], jobs: Option<usize>) 
     let gdb = everything || named.iter().any(|s| s == "gdb");
     let wast = everything || named.iter().any(|s| s == "wast");
     let wasi = everything || named.iter().any(|s| s == "wasi");
+    let stress_names: Vec<String> = STRESS_SUITES
+        .iter()
+        .map(|s| format!("{STRESS_PREFIX}{s}"))
+        .collect();
+    // The stress suites named (`stress` names them all).
+    let stressed: Vec<&str> = STRESS_SUITES
+        .iter()
+        .zip(&stress_names)
+        .filter(|(_, long)| everything || named.iter().any(|s| s == "stress" || s == *long))
+        .map(|(s, _)| *s)
+        .collect();
     let suites: Vec<String> = if everything {
         all
     } else {
         let suites: Vec<String> = named
             .iter()
-            .filter(|s| !["gdb", "wast", "wasi"].contains(&s.as_str()))
+            .filter(|s| !["gdb", "wast", "wasi", "stress"].contains(&s.as_str()))
+            .filter(|s| !stress_names.contains(s))
             .cloned()
             .collect();
         if let Some(s) = suites.iter().find(|s| !all.contains(s)) {
             say!(
-                "test: no suite named {s} (the suites: {}, and gdb, wast and wasi)",
-                all.join(" ")
+                "test: no suite named {s} (the suites: {}, and gdb, wast, wasi, stress and {})",
+                all.join(" "),
+                stress_names.join(" ")
             );
             return ExitCode::from(2);
         }
@@ -81,12 +98,23 @@ pub fn test(env: &Env, all: Vec<String>, named: &[String], jobs: Option<usize>) 
         bins.push("run-main".into());
     }
     let bins: Vec<&str> = bins.iter().map(String::as_str).collect();
-    if kbuild::build(env, &bins).is_err() {
+    // The stress kernels first: cargo leaves the build it made last at each
+    // binary's path, and the ordinary suites' build must be that one.
+    let built = (stressed.is_empty() || kbuild::build_stress(env, &stressed).is_ok())
+        && (bins.is_empty() || kbuild::build(env, &bins).is_ok());
+    if !built {
         println!("test build ... FAILED: the kernel suites did not build");
         c.failed += 1;
     } else {
         let jobs =
             jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        // The stress suites first: each takes longer than most others,
+        // and the runner fills the cores in this order.
+        let suites: Vec<String> = stressed
+            .iter()
+            .map(|s| format!("{STRESS_PREFIX}{s}"))
+            .chain(suites)
+            .collect();
         let (p, f) = crate::run::run(&suites, env, jobs);
         c.passed += p;
         c.failed += f;

@@ -8,7 +8,8 @@
 #   info continuations   (alias: conts)  every live continuation of every
 #                        store: state, stack slot and TOS, parent, revision,
 #                        and what it runs under (the handlers of the resume
-#                        that is its parent) or where it is suspended;
+#                        that is its parent) or where it is suspended
+#                        (or was preempted by the timer);
 #   chain-backtrace      (alias: cbt)    the frames from the current one
 #                        across every continuation stack into the parents,
 #                        grouped by the stack they run on, in chain order;
@@ -279,8 +280,17 @@ def line_at(pc):
     return "%s:%d" % (os.path.normpath(sal.symtab.filename), sal.line)
 
 
+# The stub a preempting tick enters (kernel/src/cont/runtime/preempt.rs):
+# its frame record names the interrupted instruction, not a return address.
+PREEMPT_STUB = "cont_preempt_stub"
+
+
 def is_runtime(name):
-    return name.startswith("kernel::cont::") or name.startswith("core::") or name == "cont_start_trampoline"
+    return (
+        name.startswith("kernel::cont::")
+        or name.startswith("core::")
+        or name in ("cont_start_trampoline", PREEMPT_STUB)
+    )
 
 
 # ---------------------------------------------------------------- walk ---
@@ -338,7 +348,10 @@ def walk_from(pc, fp, sp=None, first_caller_frame=None, gdb_frame=None):
             break
         if next_pc == 0 or any(f.pc == next_pc and f.fp == next_fp for f in frames):
             break
-        frames.append(Frame(next_pc, next_fp, next_fp, True))
+        # Above the preemption stub is the instruction a tick interrupted:
+        # looked up as it is, not as a return address (pc - 1).
+        interrupted = PREEMPT_STUB in functions_at(frames[-1].lookup_pc)
+        frames.append(Frame(next_pc, next_fp, next_fp, not interrupted))
         if next_fp == 0:
             break
     return frames
@@ -446,11 +459,17 @@ def describe(c, stores):
         rip, rbp = c.suspension_point()
         frames = walk_from(rip, rbp)
         where = frame_text(frames[0], False)[0]
+        # A tick's preemption passes through the stub on its way out.
+        how = "suspended"
         for frame in frames:
-            if not all(is_runtime(f) for f, _ in frame.functions()):
+            names = [f for f, _ in frame.functions()]
+            if PREEMPT_STUB in names:
+                how = "preempted"
+            if not all(is_runtime(f) for f in names):
                 where = frame_text(frame, False)[0]
                 break
-        return "suspended in %s; sent %s, expects %s" % (
+        return "%s in %s; sent %s, expects %s" % (
+            how,
             where,
             types_text(c.value["payload"]),
             types_text(c.value["expected"]),
@@ -477,8 +496,9 @@ continuation (Fresh, Running, Parent, Suspended): its number (its place in
 the store's table), state, stack slot and TOS, parent (a number, `kernel`
 for the kernel's own stack), revision (store id : uses of the record), and
 what it runs under (the handlers of the resume that is its parent) or
-where it is suspended (the first function outside the runtime, the
-payload types it sent and the types its next resume must send)."""
+where it is suspended or was preempted (the first function outside the
+runtime, the payload types it sent and the types its next resume must
+send)."""
 
     def __init__(self):
         super().__init__("info continuations", gdb.COMMAND_STACK)

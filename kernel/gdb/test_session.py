@@ -102,7 +102,7 @@ def info_continuations_lists_the_states_of_both_stores():
         got,
         {
             1: [("#0", "Suspended"), ("#1", "Parent"), ("#2", "Parent"), ("#3", "Running")],
-            2: [("#0", "Fresh")],
+            2: [("#0", "Fresh"), ("#1", "Suspended")],
         },
     )
 
@@ -202,6 +202,46 @@ def chain_backtrace_of_a_suspended_continuation_starts_where_it_stopped():
     )
 
 
+def saved_rip():
+    """The instruction the preempting tick interrupted, as the kernel saved
+    it (kernel/src/cont/runtime/preempt.rs, SAVED_FRAME[0]: the scene has
+    one preemption)."""
+    sym = gdb.lookup_global_symbol("kernel::cont::runtime::preempt::SAVED_FRAME")
+    if sym is None:
+        sym = gdb.lookup_static_symbol("kernel::cont::runtime::preempt::SAVED_FRAME")
+    return ext.read_u64(int(sym.value().address.cast(gdb.lookup_type("u64"))))
+
+
+def chain_backtrace_of_a_preempted_continuation_reaches_the_interrupted_loop():
+    # Store 2's #1 is the spinner, preempted by a tick inside its loop: its
+    # frames are preempt_entry's switch, the stub, then the interrupted
+    # function and its callers, all on its own stack.
+    groups = chain("chain-backtrace $cont(2, 1)")
+    names = [f for _, funcs in groups for f in funcs]
+    problem = expect_eq("stacks", [g for g, _ in groups], ["2/#1"])
+    if problem:
+        return problem
+    if "cont_preempt_stub" not in names:
+        return "no frame of the preemption stub in %r" % names
+    after = names[names.index("cont_preempt_stub") + 1 :]
+    return expect_eq("the frame above the stub", after[:1], ["gdb_target::spinner"])
+
+
+def the_interrupted_frame_is_the_instruction_the_tick_saved():
+    lines = run("chain-backtrace $cont(2, 1)").splitlines()
+    at = next(i for i, l in enumerate(lines) if l.endswith(" in cont_preempt_stub"))
+    pc = int(lines[at + 1].split()[1], 16)
+    return expect_eq("interrupted pc", "%#x" % pc, "%#x" % saved_rip())
+
+
+def info_continuations_says_where_a_preempted_continuation_was_interrupted():
+    _, rows = listing()[2]
+    spinner = rows[1].group(7)
+    if not spinner.startswith("preempted in gdb_target::spinner"):
+        return "the spinner's row says %r, not where it was preempted" % spinner
+    return expect_eq("spinner's types", spinner.split("; ")[-1], "sent [], expects []")
+
+
 def a_handle_prints_as_its_continuation_or_as_used():
     store = ext.live_stores()[0]
     inner = store.conts[3]
@@ -255,6 +295,9 @@ for test in [
     chain_backtrace_of_a_suspended_continuation_starts_where_it_stopped,
     a_handle_prints_as_its_continuation_or_as_used,
     a_typed_handle_prints_as_its_continuation,
+    chain_backtrace_of_a_preempted_continuation_reaches_the_interrupted_loop,
+    the_interrupted_frame_is_the_instruction_the_tick_saved,
+    info_continuations_says_where_a_preempted_continuation_was_interrupted,
 ]:
     if stopped:
         check(test.__name__, test)

@@ -63,6 +63,8 @@ pub mod probe;
 pub mod qemu;
 #[cfg(target_os = "none")]
 pub mod stacks;
+#[cfg(all(target_os = "none", feature = "stress"))]
+pub mod stress;
 #[cfg(target_os = "none")]
 pub mod timer;
 

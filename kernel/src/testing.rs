@@ -202,6 +202,13 @@ pub fn run_suite(machine: crate::Machine, suite: &'static str, tests: &[Test]) -
     // into a guest's (`'static`) closure as a kernel's `main` can.
     let machine: &'static crate::Machine = alloc::boxed::Box::leak(alloc::boxed::Box::new(machine));
     crate::fatal::set_fatal_hook(machine, harness_fatal);
+    // A stress build (`stress.rs`) names its suites `stress-NAME` and runs
+    // them with the stress clock on.
+    #[cfg(feature = "stress")]
+    let suite: &'static str = {
+        crate::stress::begin(machine);
+        alloc::boxed::Box::leak(alloc::format!("stress-{suite}").into_boxed_str())
+    };
     let (mut passed, mut failed) = (0usize, 0usize);
     for test in tests {
         *CURRENT.lock() = Some((suite, test.name, None));
@@ -220,6 +227,22 @@ pub fn run_suite(machine: crate::Machine, suite: &'static str, tests: &[Test]) -
             }
         }
         *CURRENT.lock() = None;
+    }
+    #[cfg(feature = "stress")]
+    {
+        let counts = crate::stress::counts();
+        crate::println!("{}", crate::stress::report(suite, &counts));
+        let name = "ticks_preempted_guests_and_no_preemption_nested";
+        match crate::stress::verdict(&counts) {
+            Ok(()) => {
+                passed += 1;
+                crate::println!("test {suite}::{name} ... ok");
+            }
+            Err(reason) => {
+                failed += 1;
+                crate::println!("test {suite}::{name} ... FAILED: {reason}");
+            }
+        }
     }
     crate::println!("{passed} passed, {failed} failed");
     machine.exit_with(failed == 0)

@@ -235,11 +235,12 @@ impl Timer {
         if period < MIN_PERIOD {
             return Err(TimerError::PeriodTooShort);
         }
-        let counts = period.as_nanos() * self.calibration().apic_timer_hz as u128 / 1_000_000_000;
-        let initial = u32::try_from(counts).map_err(|_| TimerError::PeriodTooLong)?;
-        if initial == 0 {
-            return Err(TimerError::PeriodTooShort);
-        }
+        self.start_checked(period)
+    }
+
+    /// `start` past the check of [`MIN_PERIOD`].
+    fn start_checked(&self, period: Duration) -> Result<(), TimerError> {
+        let initial = self.counts(period)?;
         crate::sync::push_off();
         let result = if INITIAL_COUNT.load(Relaxed) != 0 {
             Err(TimerError::AlreadyRunning)
@@ -284,6 +285,41 @@ impl Timer {
         };
         crate::sync::pop_off();
         result
+    }
+
+    /// The APIC timer's initial count for `period`.
+    fn counts(&self, period: Duration) -> Result<u32, TimerError> {
+        let counts = period.as_nanos() * self.calibration().apic_timer_hz as u128 / 1_000_000_000;
+        let initial = u32::try_from(counts).map_err(|_| TimerError::PeriodTooLong)?;
+        if initial == 0 {
+            return Err(TimerError::PeriodTooShort);
+        }
+        Ok(initial)
+    }
+
+    /// Stress build: starts ticking at `period`, which may be below
+    /// [`MIN_PERIOD`] (`stress.rs` keeps it above a preemption's cost).
+    #[cfg(feature = "stress")]
+    pub(crate) fn start_stress(&self, period: Duration) -> Result<(), TimerError> {
+        self.start_checked(period)
+    }
+
+    /// Stress build: the next tick comes `period` after this one (called
+    /// by the tick, interrupts off): the count restarts from the new
+    /// value, and the timer stays periodic.
+    #[cfg(feature = "stress")]
+    pub(crate) fn next_period(period: Duration) {
+        if INITIAL_COUNT.load(Relaxed) == 0 {
+            return;
+        }
+        if let Ok(initial) = (Timer { _private: () }).counts(period) {
+            INITIAL_COUNT.store(initial as u64, Relaxed);
+            apic::timer_program(
+                TIMER_VECTOR as u32 | apic::LVT_TIMER_PERIODIC,
+                DIVIDE_BY_16,
+                initial,
+            );
+        }
     }
 
     /// The period the timer runs at; `None` while stopped.
@@ -404,6 +440,10 @@ extern "x86-interrupt" fn tick(mut frame: InterruptStackFrame) {
     if preempt::tick_lands(rsp as usize, deferred) {
         preempt_at_iretq(&mut frame);
     }
+    // The stress build counts where the tick was deferred and draws the
+    // distance to the next tick anew.
+    #[cfg(feature = "stress")]
+    crate::stress::tick(deferred);
     // A lab's tick hook sends the end of interrupt, or forgets to
     // (`lab_hooks`, docs/labs/lab8-alarm.md).
     #[cfg(feature = "lab-hooks")]

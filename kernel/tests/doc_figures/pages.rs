@@ -362,3 +362,47 @@ fn tour_quotes_the_demo_lines_of_the_default_stack_pool() {
         assert!(tour.contains(&quoted), "tour.md lacks {quoted:?}");
     }
 }
+
+/// `text` with every run of whitespace one space: a figure quoted across
+/// a line break is found as written.
+fn flattened(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn interrupts_md_and_the_readme_quote_the_stress_clocks_distances_and_suites() {
+    const STRESS: &str = include_str!("../../src/stress.rs");
+    const RUN: &str = include_str!("../../../builder/src/run.rs");
+    const INTERRUPTS: &str = include_str!("../../../docs/interrupts.md");
+    let micros = |name: &str| -> u64 {
+        line_with(STRESS, &[&format!("pub const {name}: Duration")])
+            .split("from_micros(")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("stress::{name} is not Duration::from_micros(N)"))
+    };
+    let (shortest, longest) = (micros("SHORTEST"), micros("LONGEST"));
+    let interrupts = flattened(INTERRUPTS);
+    let readme = flattened(README);
+    // Under -icount shift=0 a microsecond is a thousand instructions.
+    let quoted = format!(
+        "({shortest} and {longest} µs: {shortest} 000 to {longest} 000 instructions under `-icount`)"
+    );
+    assert!(interrupts.contains(&quoted), "interrupts.md: {quoted}");
+    let quoted = format!("every {shortest} to {longest} thousand instructions");
+    assert!(readme.contains(&quoted), "README: {quoted}");
+    // The suites `builder` runs in stress mode, as the pages list them.
+    let suites: Vec<String> = line_with(RUN, &["pub const STRESS_SUITES: &[&str] = &["])
+        .split('[')
+        .nth(2)
+        .expect("STRESS_SUITES' list")
+        .split(['"', ',', ']', ';', ' '])
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("`{w}`"))
+        .collect();
+    let (last, rest) = suites.split_last().expect("some stress suites");
+    let listed = format!("{} and {last}", rest.join(", "));
+    assert!(interrupts.contains(&listed), "interrupts.md: {listed}");
+    assert!(readme.contains(&listed), "README: {listed}");
+}

@@ -101,6 +101,14 @@ cpu_local! {
     static NESTED: AtomicU64 = AtomicU64::new(0);
     /// Preempted continuations whose drop abandoned their frames.
     static ABANDONED: AtomicU64 = AtomicU64::new(0);
+    /// Stress build: preemptions of a stressed run, resumed at once.
+    #[cfg(feature = "stress")]
+    static STRESS_RESUMED: AtomicU64 = AtomicU64::new(0);
+    /// Stress build: ticks that found a budget spent and the armed
+    /// continuation not preemptible there (a `suspend` or `switch` under
+    /// way, a child running, the runtime's code on another stack).
+    #[cfg(feature = "stress")]
+    static STRESS_NOT_HERE: AtomicU64 = AtomicU64::new(0);
     /// Whether the timer ticks (`Timer::start` to `Timer::stop`): without
     /// ticks, a drop cannot bound how long a preempted guest runs on.
     static TICKING: Cell<bool> = Cell::new(false);
@@ -270,7 +278,7 @@ impl Store {
             ARMED.set(c);
             ARMED_OUTER.set(outer);
             BUDGET.set(ticks.max(1));
-            let back = self.run_segment(c, outer, handlers, effect);
+            let back = self.run_segment_plain(c, outer, handlers, effect);
             ARMED.set(saved.0);
             ARMED_OUTER.set(saved.1);
             BUDGET.set(saved.2);
@@ -326,6 +334,43 @@ impl Store {
             }
             ABANDONED.store(ABANDONED.load(Relaxed) + 1, Relaxed);
             None
+        }
+    }
+
+    /// The stress build's `run_segment` (`docs/interrupts.md`, "Stress
+    /// mode"): the run of `c` with a budget of one tick, and each time a
+    /// tick preempts it, the same continuation resumed at once under the
+    /// same handlers with another budget, until it returns, suspends or
+    /// traps. The caller sees what a plain run would have shown; ticks,
+    /// meanwhile, land in every operation the run goes through. A budget
+    /// already armed by a `resume_for` further out is set aside for the
+    /// run and restored after it (`run_budgeted`), as for any nested
+    /// `resume_for`.
+    ///
+    /// # Safety
+    /// As for `run_segment`.
+    #[cfg(feature = "stress")]
+    pub(crate) unsafe fn run_stressed(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+    ) -> (ControlEffect, *mut ContRef) {
+        let (mut c, mut outer, mut effect) = (c, outer, effect);
+        loop {
+            // SAFETY: per the contract for the first run; a preempted `c`
+            // is a live suspended record, its segment's outermost the
+            // record its preemption named, which expects no values.
+            let (back_effect, back) = unsafe { self.run_budgeted(c, outer, handlers, effect, 1) };
+            if back_effect.discriminant() != ControlEffect::PREEMPT_TAG {
+                return (back_effect, back);
+            }
+            STRESS_RESUMED.store(STRESS_RESUMED.load(Relaxed) + 1, Relaxed);
+            c = back;
+            // SAFETY: `back` is the preempted record, live.
+            outer = unsafe { (*back).last_ancestor };
+            effect = ControlEffect::RESUME;
         }
     }
 
@@ -395,7 +440,19 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
     if left > 0 {
         BUDGET.set(left - 1);
     }
+    #[cfg(feature = "stress")]
+    if !deferred && BUDGET.get() == 0 && !may_preempt_at(rsp) {
+        STRESS_NOT_HERE.store(STRESS_NOT_HERE.load(Relaxed) + 1, Relaxed);
+    }
     !deferred && may_preempt_at(rsp)
+}
+
+/// Stress build: preemptions of stressed runs resumed at once, and ticks
+/// that found a spent budget where its continuation could not be
+/// preempted (see [`Store::run_stressed`]).
+#[cfg(feature = "stress")]
+pub fn stress_counts() -> (u64, u64) {
+    (STRESS_RESUMED.load(Relaxed), STRESS_NOT_HERE.load(Relaxed))
 }
 
 /// Rewrites the tick's interrupt frame `[rip, cs, rflags, rsp, ss]` so

@@ -300,10 +300,39 @@ impl Store {
     /// back and the ContRef that sent it (returned, suspended or trapped),
     /// with `current` restored.
     ///
+    /// In a stress build (the `stress` feature, `docs/interrupts.md`)
+    /// every such run is a budgeted one whose preemptions are resumed at
+    /// once ([`Store::run_stressed`]); the ordinary build compiles this to
+    /// the plain switch alone.
+    ///
     /// # Safety
     /// As for `resume_checked`.
     #[inline(always)]
     pub(crate) unsafe fn run_segment(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+    ) -> (ControlEffect, *mut ContRef) {
+        // SAFETY: forwarded contract.
+        #[cfg(feature = "stress")]
+        return unsafe { self.run_stressed(c, outer, handlers, effect) };
+        // SAFETY: forwarded contract.
+        #[cfg(not(feature = "stress"))]
+        unsafe {
+            self.run_segment_plain(c, outer, handlers, effect)
+        }
+    }
+
+    /// `run_segment` without the stress build's budget: the switch and
+    /// its bookkeeping, and nothing else. What `resume_for` arms its own
+    /// budget around.
+    ///
+    /// # Safety
+    /// As for `resume_checked`.
+    #[inline(always)]
+    pub(crate) unsafe fn run_segment_plain(
         &self,
         c: *mut ContRef,
         outer: *mut ContRef,

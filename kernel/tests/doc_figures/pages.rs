@@ -217,8 +217,9 @@ fn tour_quotes_the_round_trip_figures_of_performance_md() {
 
 #[test]
 fn wasm_md_quotes_the_interpreters_stack_budget_reserve_and_memory_limit() {
-    use kernel::cont::limits::GUEST_HEAP_POOL;
-    use kernel::wasm::instance::{DEFAULT_STACK_BUDGET, MIN_PAGE_LIMIT, PAGE, STACK_RESERVE};
+    use kernel::cont::limits::DEFAULT_MEMORY_LIMIT;
+    use kernel::wasm::instance::{DEFAULT_STACK_BUDGET, STACK_RESERVE};
+    use kernel::wasm::memory::FRAME_RESERVE;
     const WASM: &str = include_str!("../../../docs/wasm.md");
     let budget = format!(
         "may use {} KiB of the caller's",
@@ -227,10 +228,18 @@ fn wasm_md_quotes_the_interpreters_stack_budget_reserve_and_memory_limit() {
     line_with(WASM, &[&budget]);
     let reserve = format!("all of its stack but the {} KiB kept", STACK_RESERVE / 1024);
     line_with(WASM, &[&reserve]);
-    let pages = format!("to at least {MIN_PAGE_LIMIT}");
-    line_with(WASM, &[&pages]);
-    let run_main = format!("reach {}", GUEST_HEAP_POOL / PAGE);
-    line_with(WASM, &[&run_main]);
+    let limit = format!("{} GiB by default", DEFAULT_MEMORY_LIMIT >> 30);
+    line_with(WASM, &[&limit]);
+    let reserve = format!(
+        "than {FRAME_RESERVE} free frames (`memory::FRAME_RESERVE`, {} MiB)",
+        FRAME_RESERVE * 4 / 1024
+    );
+    line_with(WASM, &[&reserve]);
+    let slots = format!(
+        "{} slots, so {0} memories at once",
+        WASM_MEMORIES_SIZE / WASM_MEMORY_SLOT_SIZE
+    );
+    line_with(WASM, &[&slots]);
 }
 
 #[test]

@@ -329,8 +329,18 @@ fn guarantees_guest_rules_and_readme_quote_the_per_store_limits() {
     assert!(README.contains(&format!("by default {quota} of the kernel\nheap")));
     assert!(README.contains(&format!("and {stacks} stacks;")));
     assert!(README.contains(&format!("keeps an {reserve} reserve")));
-    const WASM: &str = include_str!("../../../docs/wasm.md");
-    line_with(WASM, &[&format!("its store's quota ({quota} by default;")]);
+    let memory = format!(
+        "| {} GiB a memory |",
+        kernel::cont::limits::DEFAULT_MEMORY_LIMIT >> 30
+    );
+    let reserve = format!(
+        "fewer than {} free frames",
+        kernel::wasm::memory::FRAME_RESERVE
+    );
+    line_with(
+        GUARANTEES,
+        &["| memory limit (`Store::memory_limit`", &memory, &reserve],
+    );
 }
 
 #[test]

@@ -58,6 +58,10 @@ pub enum MemoryError {
 /// One linear memory: `pages() * PAGE` bytes, all zero when new, that may
 /// grow up to `maximum()` pages. Derefs to its bytes.
 pub struct LinearMemory {
+    /// Byte 0 and the length in bytes, kept beside each other as a
+    /// slice's two words, so that the slice view is two loads.
+    base: *mut u8,
+    len: usize,
     pages: u64,
     maximum: u64,
     backing: Backing,
@@ -69,10 +73,13 @@ impl LinearMemory {
         if maximum > MAX_PAGES || initial > maximum {
             return Err(MemoryError::TooLarge);
         }
+        let mut backing = Backing::new(maximum)?;
         let mut memory = LinearMemory {
+            base: backing.base(),
+            len: 0,
             pages: 0,
             maximum,
-            backing: Backing::new(maximum)?,
+            backing,
         };
         if memory.grow(initial).is_none() {
             return Err(MemoryError::NoFrames);
@@ -106,34 +113,32 @@ impl LinearMemory {
                 .grow(old as usize * PAGE, new as usize * PAGE)?;
         }
         self.pages = new;
+        // The host's vector may have moved; the kernel's slot never does.
+        self.base = self.backing.base();
+        self.len = new as usize * PAGE;
         Some(old)
     }
 
     /// Where byte 0 is (on the kernel: the start of the memory's slot).
     pub fn base(&self) -> *const u8 {
-        self.backing.base()
+        self.base
     }
 }
 
 impl Deref for LinearMemory {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: `base()..base() + pages * PAGE` is the memory's bytes:
-        // mapped (kernel) or the vector's initialised elements (host), and
+        // SAFETY: `base..base + len` is the memory's bytes: mapped
+        // (kernel) or the vector's initialised elements (host), and
         // borrowed with `self`.
-        unsafe { core::slice::from_raw_parts(self.backing.base(), self.pages as usize * PAGE) }
+        unsafe { core::slice::from_raw_parts(self.base, self.len) }
     }
 }
 
 impl DerefMut for LinearMemory {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `deref`, borrowed mutably with `self`.
-        unsafe {
-            core::slice::from_raw_parts_mut(
-                self.backing.base().cast_mut(),
-                self.pages as usize * PAGE,
-            )
-        }
+        unsafe { core::slice::from_raw_parts_mut(self.base, self.len) }
     }
 }
 
@@ -171,8 +176,8 @@ mod host {
             Some(())
         }
 
-        pub(super) fn base(&self) -> *const u8 {
-            self.0.as_ptr()
+        pub(super) fn base(&mut self) -> *mut u8 {
+            self.0.as_mut_ptr()
         }
     }
 }
@@ -241,9 +246,9 @@ mod paged {
             WASM_MEMORIES_START + slot * WASM_MEMORY_SLOT_SIZE
         }
 
-        pub(super) fn base(&self) -> *const u8 {
+        pub(super) fn base(&mut self) -> *mut u8 {
             match self.slot {
-                Some(_) => self.start().as_ptr(),
+                Some(_) => self.start().as_mut_ptr(),
                 // An empty slice's address: never read.
                 None => core::ptr::NonNull::dangling().as_ptr(),
             }

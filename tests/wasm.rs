@@ -40,6 +40,10 @@ kernel::suite!(
         every_stack_goes_back_to_the_pool_when_the_instances_drop,
         our_own_wast_script_passes_every_command_on_bare_metal,
         a_wasi_program_prints_its_arguments_and_exits_from_a_continuation,
+        a_memory_grows_to_256_mib_and_its_frames_go_back_when_it_drops,
+        a_grow_past_the_stores_memory_limit_returns_minus_one,
+        a_grow_larger_than_free_ram_returns_minus_one_and_takes_no_frame,
+        six_hundred_one_page_modules_are_instantiated_at_once,
     ]
 );
 
@@ -51,6 +55,7 @@ const SCHEDULER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/scheduler.was
 const PING_PONG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ping_pong.wasm"));
 const FLOATS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/floats.wasm"));
 const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
+const BIG_MEMORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/big_memory.wasm"));
 const WASI_ECHO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasi_echo.wasm"));
 /// `kernel/wast/*.wast`, packed by `build.rs` as `builder pack-wast` does.
 const COMMANDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));
@@ -224,5 +229,86 @@ fn a_wasi_program_prints_its_arguments_and_exits_from_a_continuation() -> TestRe
     check_eq!(i.take_wasi_output(), b"one\ntwo\n");
     check_eq!(i.wasi_exit_code(), Some(3));
     check_eq!(i.store().outstanding_stacks(), 0);
+    Ok(())
+}
+
+/// Wasm pages in 256 MiB.
+const PAGES_256_MIB: i32 = 4096;
+
+/// The 256 MiB of issue 21: a memory of one page grown by 4095 pages in
+/// one `memory.grow`, read and written at its last byte, and every frame
+/// (its 65,536 pages' and their page tables') back in the frame allocator
+/// once the instance drops.
+fn a_memory_grows_to_256_mib_and_its_frames_go_back_when_it_drops() -> TestResult {
+    let before = kernel::frames::free_count();
+    {
+        let i = instance(BIG_MEMORY)?;
+        check_eq!(
+            call(&i, "grow", &[Val::I32(PAGES_256_MIB - 1)])?,
+            [Val::I32(1)]
+        );
+        check_eq!(call(&i, "size", &[])?, [Val::I32(PAGES_256_MIB)]);
+        check_eq!(call(&i, "load_last", &[])?, [Val::I32(0)]);
+        call(&i, "store_last", &[Val::I32(0xa5)])?;
+        check_eq!(call(&i, "load_last", &[])?, [Val::I32(0xa5)]);
+        check_eq!(trap(&i, "load_past_end")?, "out of bounds memory access");
+        check!(kernel::frames::free_count() < before - 65536);
+    }
+    check_eq!(kernel::frames::free_count(), before);
+    Ok(())
+}
+
+/// `Store::set_memory_limit` bounds what a memory made in the store may
+/// grow to: at 2 pages, a grow to 3 is -1 and the memory keeps its size.
+fn a_grow_past_the_stores_memory_limit_returns_minus_one() -> TestResult {
+    let module = Module::new(BIG_MEMORY).map_err(|e| format!("module refused: {e:?}"))?;
+    let mut store = Store::new(KernelStacks, STACK);
+    store
+        .as_mut()
+        .set_memory_limit(2 * kernel::wasm::memory::PAGE);
+    let i = Instance::new(Arc::new(module), store)
+        .map_err(|e| format!("instantiation failed: {e:?}"))?;
+    check_eq!(call(&i, "grow", &[Val::I32(1)])?, [Val::I32(1)]);
+    check_eq!(call(&i, "grow", &[Val::I32(1)])?, [Val::I32(-1)]);
+    check_eq!(call(&i, "size", &[])?, [Val::I32(2)]);
+    Ok(())
+}
+
+/// With the store's limit at the whole 4 GiB index space, a grow to it
+/// asks for more frames than QEMU's 512 MiB have: -1, not a kernel fault,
+/// and no frame taken.
+fn a_grow_larger_than_free_ram_returns_minus_one_and_takes_no_frame() -> TestResult {
+    let module = Module::new(BIG_MEMORY).map_err(|e| format!("module refused: {e:?}"))?;
+    let mut store = Store::new(KernelStacks, STACK);
+    store.as_mut().set_memory_limit(4 << 30);
+    let i = Instance::new(Arc::new(module), store)
+        .map_err(|e| format!("instantiation failed: {e:?}"))?;
+    let before = kernel::frames::free_count();
+    check_eq!(call(&i, "grow", &[Val::I32(65535)])?, [Val::I32(-1)]);
+    check_eq!(call(&i, "size", &[])?, [Val::I32(1)]);
+    check_eq!(kernel::frames::free_count(), before);
+    Ok(())
+}
+
+/// Issue 21's old failure: the 469th one-page module found "no room for
+/// the memory" when memories lived in the 32 MiB kernel heap. 600 live
+/// at once now, each with its own bytes, and their slots are free again
+/// after they drop.
+fn six_hundred_one_page_modules_are_instantiated_at_once() -> TestResult {
+    let slots_before = kernel::wasm::memory::slots_in_use();
+    let module = Arc::new(Module::new(BIG_MEMORY).map_err(|e| format!("module refused: {e:?}"))?);
+    let mut all = Vec::new();
+    for n in 0..600 {
+        let i = Instance::new(module.clone(), Store::new(KernelStacks, STACK))
+            .map_err(|e| format!("instance {n} failed: {e:?}"))?;
+        call(&i, "store_last", &[Val::I32(n % 256)])?;
+        all.push(i);
+    }
+    check_eq!(kernel::wasm::memory::slots_in_use(), slots_before + 600);
+    for (n, i) in all.iter().enumerate() {
+        check_eq!(call(i, "load_last", &[])?, [Val::I32(n as i32 % 256)]);
+    }
+    drop(all);
+    check_eq!(kernel::wasm::memory::slots_in_use(), slots_before);
     Ok(())
 }

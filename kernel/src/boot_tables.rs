@@ -182,7 +182,14 @@ fn build_and_switch(layout: &BootLayout, boot_table: &OffsetPageTable) {
     let stack = map_kernel_stack(&mut table, boot_table, layout);
     let window = map_physical_window(&mut table, layout);
     map_heap(&mut table);
-    check_and_print([image, stack, window, FIXED_REGIONS[1], FIXED_REGIONS[2]]);
+    check_and_print([
+        image,
+        stack,
+        window,
+        FIXED_REGIONS[1],
+        FIXED_REGIONS[2],
+        FIXED_REGIONS[3],
+    ]);
     switch_to(l4_frame, table, window);
 }
 
@@ -326,7 +333,7 @@ fn map_heap(table: &mut OffsetPageTable<'static>) {
 
 /// Checks that the regions the bootloader placed (the first three) lie
 /// in its dynamic range and that nothing collides, and prints the map.
-fn check_and_print(all: [Region; 5]) {
+fn check_and_print(all: [Region; 6]) {
     for region in &all[..3] {
         assert!(
             FIXED_REGIONS[0].contains_region(region),

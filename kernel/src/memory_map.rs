@@ -25,7 +25,10 @@
 //!  0xffff_c000_0200_0000  0xffff_d000_0000_0000   -        unused                      -
 //!  0xffff_d000_0000_0000  0xffff_d080_0000_0000   512 GiB  continuation stacks: slots  on demand
 //!                                                          of guard page(s) + stack    (RW + NX)
-//!  0xffff_d080_0000_0000  0xffff_ffff_ffff_ffff   -        unused                      -
+//!  0xffff_d080_0000_0000  0xffff_e000_0000_0000   -        unused                      -
+//!  0xffff_e000_0000_0000  0xffff_f000_0000_0000   16 TiB   Wasm linear memories: slots at grow time
+//!                                                          of 4 GiB + 4 GiB guard      (RW + NX)
+//!  0xffff_f000_0000_0000  0xffff_ffff_ffff_ffff   -        unused                      -
 //! ```
 //!
 //! ### The continuation-stack region
@@ -42,6 +45,23 @@
 //!
 //!  defaults: guard_size 4 KiB, stack_size 64 KiB, 16 Ki slots = 1.06 GiB of
 //!  the 512 GiB; a freed slot keeps only its (zeroed) top page, in a pool
+//! ```
+//!
+//! ### The linear-memory region
+//!
+//! `wasm/memory.rs` cuts the region into 2048 slots of 8 GiB, one per Wasm
+//! linear memory: the memory's whole 32-bit index space (4 GiB), then 4 GiB
+//! that are never mapped, so that no address plus offset a Wasm access can
+//! form reaches the next slot. A memory's pages are mapped, zeroed, when it
+//! grows, and unmapped (frames and emptied page tables given back) when it
+//! drops:
+//!
+//! ```text
+//!  offset in slot          contents                               mapped
+//!  ----------------------  -------------------------------------  ----------------------
+//!  0 .. size               the memory's bytes                     at creation and grow
+//!  size .. 4 GiB           room to grow                           not yet
+//!  4 GiB .. 8 GiB          guard                                  never
 //! ```
 //!
 //! The kernel image, its stack and the physical-memory window are placed by
@@ -73,6 +93,14 @@ pub const HEAP_SIZE: u64 = 32 * 1024 * 1024;
 pub const CONT_STACKS_START: VirtAddr = VirtAddr::new(0xffff_d000_0000_0000);
 /// Size of the continuation-stack region: one level-4 entry of its own.
 pub const CONT_STACKS_SIZE: u64 = P4_ENTRY_SIZE;
+
+/// Start of the region reserved for Wasm linear memories.
+pub const WASM_MEMORIES_START: VirtAddr = VirtAddr::new(0xffff_e000_0000_0000);
+/// Size of the linear-memory region: 32 level-4 entries (16 TiB).
+pub const WASM_MEMORIES_SIZE: u64 = 32 * P4_ENTRY_SIZE;
+/// Bytes of one linear memory's slot: its 4 GiB index space and a 4 GiB
+/// guard behind it.
+pub const WASM_MEMORY_SLOT_SIZE: u64 = 8 << 30;
 
 /// Flags of an ordinary kernel data page.
 pub const DATA_FLAGS: PageTableFlags = PageTableFlags::PRESENT
@@ -128,7 +156,7 @@ impl Region {
 }
 
 /// The fixed regions of the map (the table in the module docs).
-pub const FIXED_REGIONS: [Region; 3] = [
+pub const FIXED_REGIONS: [Region; 4] = [
     Region::fixed(
         "bootloader dynamic range",
         DYNAMIC_START,
@@ -136,6 +164,11 @@ pub const FIXED_REGIONS: [Region; 3] = [
     ),
     Region::fixed("kernel heap", HEAP_START, HEAP_SIZE),
     Region::fixed("continuation stacks", CONT_STACKS_START, CONT_STACKS_SIZE),
+    Region::fixed(
+        "Wasm linear memories",
+        WASM_MEMORIES_START,
+        WASM_MEMORIES_SIZE,
+    ),
 ];
 
 /// What is wrong with a set of regions.
@@ -208,7 +241,7 @@ mod tests {
             first..=last
         };
         let got: Vec<_> = FIXED_REGIONS.iter().map(entries).collect();
-        assert_eq!(got, [256..=383, 384..=384, 416..=416]);
+        assert_eq!(got, [256..=383, 384..=384, 416..=416, 448..=479]);
     }
 
     #[test]

@@ -82,7 +82,8 @@ mod kernel_only {
         MapToError, Mapper, TranslateResult, UnmapError as X86UnmapError,
     };
     use x86_64::structures::paging::{
-        FrameAllocator, OffsetPageTable, Page, PageTableFlags, PhysFrame, Size4KiB, Translate,
+        FrameAllocator, FrameDeallocator, OffsetPageTable, Page, PageTableFlags, PhysFrame,
+        Size4KiB, Translate,
     };
     use x86_64::{PhysAddr, VirtAddr};
 
@@ -257,6 +258,35 @@ mod kernel_only {
     pub unsafe fn try_unmap_page(page: Page) -> Result<PhysFrame, UnmapError> {
         let mut guard = ACTIVE.try_lock().ok_or(UnmapError::Busy)?;
         unmap_with(guard.as_mut().expect("paging::init has run"), page)
+    }
+
+    /// Gives the frames of the page tables in `range` that map nothing
+    /// any more back to the frame allocator (level 1 to 3; a level-3
+    /// table's entry in the level-4 table is cleared with it), then flushes
+    /// the whole TLB, so that no paging-structure cache still names a freed
+    /// table.
+    ///
+    /// # Safety
+    /// Every table that lies in `range` and is empty must be free to go:
+    /// nothing holds on to it to map something later (tables are used by
+    /// this one active table only, never shared, in this kernel).
+    pub unsafe fn free_empty_tables(range: x86_64::structures::paging::page::PageRangeInclusive) {
+        use x86_64::structures::paging::mapper::CleanUp;
+        with_table(|table| {
+            // SAFETY: the caller's contract; the deallocator gives each
+            // frame back to the allocator that handed it out.
+            unsafe { table.clean_up_addr_range(range, &mut FreedTables) }
+        });
+        x86_64::instructions::tlb::flush_all();
+    }
+
+    /// Page-table frames going back to the kernel's frame allocator.
+    struct FreedTables;
+
+    impl FrameDeallocator<Size4KiB> for FreedTables {
+        unsafe fn deallocate_frame(&mut self, frame: PhysFrame) {
+            frames::free(frame).expect("a page table's frame came from the allocator");
+        }
     }
 
     /// Whether the active table's lock is held (by code a fault interrupted).

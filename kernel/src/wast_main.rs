@@ -47,8 +47,9 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         scripts.remaining(),
         bytes.len()
     );
-    // The scripts' memories may grow as far as a program's under `run`
-    // (the whole guest pool: `memory.grow` tests ask for 307 pages).
+    // The scripts' heap as large as a program's under `run` (the whole
+    // guest pool); their memories are not heap and grow to the store's
+    // memory limit (`Store::memory_limit`).
     let limits = StoreLimits {
         heap_bytes: GUEST_HEAP_POOL,
         ..StoreLimits::DEFAULT

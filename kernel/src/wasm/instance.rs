@@ -45,20 +45,15 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering};
 use wasmparser::ExternalKind;
 
-/// Bytes of a page of linear memory.
-pub const PAGE: usize = 65536;
-/// The most pages a memory may have: the 32-bit index space (4 GiB).
-pub const MAX_PAGES: u64 = 65536;
-/// The pages a memory may have whatever its store's heap quota says.
-pub const MIN_PAGE_LIMIT: u64 = 256;
+use super::memory::{LinearMemory, MemoryError};
+pub use super::memory::{MAX_PAGES, PAGE};
 
 /// The most pages a memory of `store` may grow to (its module's maximum
-/// may say less): the store's heap quota in pages, at least
-/// [`MIN_PAGE_LIMIT`]. Memories live on the heap, so a grow can still
-/// fail earlier, when the heap refuses the bytes: it returns -1.
+/// may say less): the store's memory limit in pages
+/// ([`Store::memory_limit`]), at most the 32-bit index space. A grow can
+/// still fail earlier, when the frames are not there: it returns -1.
 pub fn page_limit(store: &Store) -> u64 {
-    let quota = (store.limits().heap_bytes / PAGE) as u64;
-    quota.clamp(MIN_PAGE_LIMIT, MAX_PAGES)
+    ((store.memory_limit() / PAGE) as u64).min(MAX_PAGES)
 }
 /// The most elements a table may grow to here.
 pub const MAX_TABLE: u64 = 1 << 20;
@@ -138,7 +133,7 @@ pub(crate) enum Extern {
     Func(*const Instance, u32),
     Global(Rc<Cell<ValRaw>>, ValType, bool),
     Table(Rc<RefCell<Vec<ValRaw>>>, u64),
-    Memory(Rc<RefCell<Vec<u8>>>, u64),
+    Memory(Rc<RefCell<LinearMemory>>, u64),
     Tag(Tag),
 }
 
@@ -148,7 +143,7 @@ pub struct Instance {
     pub(crate) module: Arc<Module>,
     pub(crate) id: u64,
     /// Shared with the instances that import it (or own, if imported).
-    pub(crate) memory: Rc<RefCell<Vec<u8>>>,
+    pub(crate) memory: Rc<RefCell<LinearMemory>>,
     pub(crate) memory_max: u64,
     pub(crate) globals: Vec<Rc<Cell<ValRaw>>>,
     pub(crate) tables: Vec<Rc<RefCell<Vec<ValRaw>>>>,
@@ -281,14 +276,16 @@ impl Instance {
                 if m.initial > max {
                     return Err(Error::Instantiate("memory larger than this kernel allows"));
                 }
-                let mut bytes = Vec::new();
-                bytes
-                    .try_reserve_exact(m.initial as usize * PAGE)
-                    .map_err(|_| Error::Instantiate("no room for the memory"))?;
-                bytes.resize(m.initial as usize * PAGE, 0);
-                (Rc::new(RefCell::new(bytes)), max)
+                let memory = LinearMemory::new(m.initial, max).map_err(|e| {
+                    Error::Instantiate(match e {
+                        MemoryError::TooLarge => "memory larger than this kernel allows",
+                        MemoryError::NoSlot => "no slot left for the memory",
+                        MemoryError::NoFrames => "no frames for the memory",
+                    })
+                })?;
+                (Rc::new(RefCell::new(memory)), max)
             }
-            (None, None) => (Rc::new(RefCell::new(Vec::new())), 0),
+            (None, None) => (Rc::new(RefCell::new(LinearMemory::empty())), 0),
         };
         let mut inst = Box::pin(Instance {
             store,

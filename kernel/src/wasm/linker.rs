@@ -37,7 +37,8 @@
 //! that name).
 
 use super::exact;
-use super::instance::{Error, Extern, Instance, PAGE, StoreSlot};
+use super::instance::{Error, Extern, Instance, StoreSlot};
+use super::memory::LinearMemory;
 use super::module::{ImportKind, Module};
 use crate::cont::{Store, ValRaw};
 use alloc::boxed::Box;
@@ -59,12 +60,12 @@ pub struct Linker {
     registered: Vec<(String, usize)>,
     /// The `spectest` table and memory, once a module imported them.
     spectest_table: Option<Rc<RefCell<Vec<ValRaw>>>>,
-    spectest_memory: Option<Rc<RefCell<Vec<u8>>>>,
+    spectest_memory: Option<Rc<RefCell<LinearMemory>>>,
 }
 
 /// The `spectest` table's size and maximum, and its memory's, in pages.
 const SPECTEST_TABLE: (usize, u64) = (10, 20);
-const SPECTEST_MEMORY: (usize, u64) = (1, 2);
+const SPECTEST_MEMORY: (u64, u64) = (1, 2);
 
 impl Linker {
     /// An empty linker whose instances live in `store`.
@@ -134,9 +135,11 @@ impl Linker {
                 Some((e, ExportType::Table(exact::funcref())))
             }
             "memory" => {
-                let m = self.spectest_memory.get_or_insert_with(|| {
-                    Rc::new(RefCell::new(alloc::vec![0; SPECTEST_MEMORY.0 * PAGE]))
-                });
+                if self.spectest_memory.is_none() {
+                    let m = LinearMemory::new(SPECTEST_MEMORY.0, SPECTEST_MEMORY.1).ok()?;
+                    self.spectest_memory = Some(Rc::new(RefCell::new(m)));
+                }
+                let m = self.spectest_memory.as_ref()?;
                 Some((
                     Extern::Memory(m.clone(), SPECTEST_MEMORY.1),
                     ExportType::Other,

@@ -9,7 +9,8 @@
 //!   with its branch targets resolved;
 //! * [`types`]: how Wasm value types map onto the runtime's slot types;
 //! * [`instance`]: memory, globals, tables, tags and the runtime functions
-//!   of an instance, and the calls into it;
+//!   of an instance, and the calls into it; [`memory`]: a linear memory,
+//!   pages mapped in its own slot of the kernel's address space;
 //! * [`interp`]: the interpreter loop, a Rust call per Wasm call (and
 //!   none per tail call), its callees found by [`callee`];
 //! * [`linker`]: instances that share a store and import from each other,
@@ -32,6 +33,7 @@ pub mod host;
 pub mod instance;
 pub mod interp;
 pub mod linker;
+pub mod memory;
 pub mod module;
 pub mod num;
 pub mod switching;

@@ -83,6 +83,41 @@ fn boot_md_memory_map_quotes_the_regions_of_memory_map_rs() {
         BOOT,
         &[&grouped_hex(DYNAMIC_START), "bootloader's dynamic range"],
     );
+    let memories = line_with(
+        BOOT,
+        &[&grouped_hex(WASM_MEMORIES_START), "Wasm linear memories"],
+    );
+    assert!(
+        memories.contains(&grouped_hex(WASM_MEMORIES_START + WASM_MEMORIES_SIZE)),
+        "{memories}"
+    );
+    assert!(
+        memories.contains(&format!("{} TiB", WASM_MEMORIES_SIZE >> 40)),
+        "{memories}"
+    );
+}
+
+#[test]
+fn boot_md_quotes_the_linear_memory_slots_and_their_count() {
+    let slots = WASM_MEMORIES_SIZE / WASM_MEMORY_SLOT_SIZE;
+    let gib = WASM_MEMORY_SLOT_SIZE >> 30;
+    let first = (WASM_MEMORIES_START.as_u64() >> 39) & 0x1ff;
+    let last = ((WASM_MEMORIES_START + (WASM_MEMORIES_SIZE - 1)).as_u64() >> 39) & 0x1ff;
+    line_with(
+        BOOT,
+        &[&format!("{slots} slots of {gib} GiB: memory | guard")],
+    );
+    line_with(BOOT, &["level-4 entries", "| Wasm linear memories"]);
+    line_with(BOOT, &[&format!("{first}..{last}")]);
+    line_with(BOOT, &[&format!("into {slots} slots of {gib} GiB, one")]);
+    line_with(BOOT, &[&format!(" {:#x} +", WASM_MEMORIES_START.as_u64())]);
+    line_with(
+        BOOT,
+        &[&format!(
+            " {:#x} +",
+            (WASM_MEMORIES_START + WASM_MEMORIES_SIZE).as_u64()
+        )],
+    );
 }
 
 #[test]

@@ -28,7 +28,10 @@ use kernel::cont::stack::{
 use kernel::cont::switch::{ControlEffect, EFFECT_LANDING_BEFORE};
 use kernel::cont::trace::{MAX_TRACE, TRACES, Trace};
 use kernel::cont::trap::{MAX_FRAMES, TEXT_BYTES};
-use kernel::paging::{CONT_STACKS_SIZE, CONT_STACKS_START, DYNAMIC_START, HEAP_SIZE, HEAP_START};
+use kernel::paging::{
+    CONT_STACKS_SIZE, CONT_STACKS_START, DYNAMIC_START, HEAP_SIZE, HEAP_START, WASM_MEMORIES_SIZE,
+    WASM_MEMORIES_START, WASM_MEMORY_SLOT_SIZE,
+};
 use std::format;
 use std::string::String;
 use std::vec::Vec;

@@ -221,8 +221,9 @@ fn tour_quotes_the_round_trip_figures_of_performance_md() {
 
 #[test]
 fn wasm_md_quotes_the_interpreters_stack_budget_reserve_and_memory_limit() {
-    use kernel::cont::limits::GUEST_HEAP_POOL;
-    use kernel::wasm::instance::{DEFAULT_STACK_BUDGET, MIN_PAGE_LIMIT, PAGE, STACK_RESERVE};
+    use kernel::cont::limits::DEFAULT_MEMORY_LIMIT;
+    use kernel::wasm::instance::{DEFAULT_STACK_BUDGET, STACK_RESERVE};
+    use kernel::wasm::memory::FRAME_RESERVE;
     const WASM: &str = include_str!("../../../docs/wasm.md");
     let budget = format!(
         "may use {} KiB of the caller's",
@@ -231,10 +232,18 @@ fn wasm_md_quotes_the_interpreters_stack_budget_reserve_and_memory_limit() {
     line_with(WASM, &[&budget]);
     let reserve = format!("all of its stack but the {} KiB kept", STACK_RESERVE / 1024);
     line_with(WASM, &[&reserve]);
-    let pages = format!("to at least {MIN_PAGE_LIMIT}");
-    line_with(WASM, &[&pages]);
-    let run_main = format!("reach {}", GUEST_HEAP_POOL / PAGE);
-    line_with(WASM, &[&run_main]);
+    let limit = format!("{} GiB by default", DEFAULT_MEMORY_LIMIT >> 30);
+    line_with(WASM, &[&limit]);
+    let reserve = format!(
+        "than {FRAME_RESERVE} free frames (`memory::FRAME_RESERVE`, {} MiB)",
+        FRAME_RESERVE * 4 / 1024
+    );
+    line_with(WASM, &[&reserve]);
+    let slots = format!(
+        "{} slots, so {0} memories at once",
+        WASM_MEMORIES_SIZE / WASM_MEMORY_SLOT_SIZE
+    );
+    line_with(WASM, &[&slots]);
 }
 
 #[test]
@@ -324,8 +333,18 @@ fn guarantees_guest_rules_and_readme_quote_the_per_store_limits() {
     assert!(README.contains(&format!("by default {quota} of the kernel\nheap")));
     assert!(README.contains(&format!("and {stacks} stacks;")));
     assert!(README.contains(&format!("keeps an {reserve} reserve")));
-    const WASM: &str = include_str!("../../../docs/wasm.md");
-    line_with(WASM, &[&format!("its store's quota ({quota} by default;")]);
+    let memory = format!(
+        "| {} GiB a memory |",
+        kernel::cont::limits::DEFAULT_MEMORY_LIMIT >> 30
+    );
+    let reserve = format!(
+        "fewer than {} free frames",
+        kernel::wasm::memory::FRAME_RESERVE
+    );
+    line_with(
+        GUARANTEES,
+        &["| memory limit (`Store::memory_limit`", &memory, &reserve],
+    );
 }
 
 #[test]

@@ -111,7 +111,8 @@ fn ten_thousand_functions_globals_and_types_instantiate() {
 
 #[test]
 fn a_memory_larger_than_the_kernel_allows_is_an_instantiation_error() {
-    for pages in [257u64, 65_536] {
+    // The default store's memory limit is 1 GiB: 16,384 pages.
+    for pages in [16_385u64, 65_536] {
         let result = instantiate(&std::format!("(module (memory {pages}))"));
         assert!(
             matches!(
@@ -125,32 +126,39 @@ fn a_memory_larger_than_the_kernel_allows_is_an_instantiation_error() {
 }
 
 /// `memory.grow` by `delta` pages of a one-page memory (no maximum) in a
-/// store whose heap quota is `quota` bytes.
-fn grow_with_quota(quota: usize, delta: i32) -> Vec<Val> {
+/// store whose memory limit is `limit` bytes.
+fn grow_with_limit(limit: usize, delta: i32) -> Vec<Val> {
     let wat = r#"(module (memory 1)
   (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
     let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
-    let limits = StoreLimits {
-        heap_bytes: quota,
-        ..StoreLimits::DEFAULT
-    };
-    let store = Store::with_limits(MmapStacks::new(), STACK, limits);
+    let mut store = Store::new(MmapStacks::new(), STACK);
+    store.as_mut().set_memory_limit(limit);
     let i = Instance::new(Arc::new(module), store).expect("instantiates");
     call(&i, "grow", &[Val::I32(delta)])
 }
 
 #[test]
-fn memory_grow_goes_past_256_pages_up_to_the_stores_heap_quota() {
-    // 40 MiB of quota: 640 pages; the memory has 1.
-    assert_eq!(grow_with_quota(40 << 20, 500), [Val::I32(1)]);
-    assert_eq!(grow_with_quota(40 << 20, 639), [Val::I32(1)]);
-    assert_eq!(grow_with_quota(40 << 20, 640), [Val::I32(-1)]);
+fn memory_grow_goes_up_to_the_stores_memory_limit() {
+    // 40 MiB of limit: 640 pages; the memory has 1.
+    assert_eq!(grow_with_limit(40 << 20, 639), [Val::I32(1)]);
+    assert_eq!(grow_with_limit(40 << 20, 640), [Val::I32(-1)]);
 }
 
 #[test]
-fn memory_grow_under_a_small_quota_still_reaches_256_pages() {
-    assert_eq!(grow_with_quota(1 << 20, 255), [Val::I32(1)]);
-    assert_eq!(grow_with_quota(1 << 20, 256), [Val::I32(-1)]);
+fn the_stores_heap_quota_no_longer_bounds_a_memory() {
+    // Memories are not heap: a 1 MiB heap quota does not stop a grow to
+    // 301 pages (about 19 MiB); while memories lived in the heap, a store
+    // of that quota stopped at 256.
+    let wat = r#"(module (memory 1)
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let limits = StoreLimits {
+        heap_bytes: 1 << 20,
+        ..StoreLimits::DEFAULT
+    };
+    let store = Store::with_limits(MmapStacks::new(), STACK, limits);
+    let i = Instance::new(Arc::new(module), store).expect("instantiates");
+    assert_eq!(call(&i, "grow", &[Val::I32(300)]), [Val::I32(1)]);
 }
 
 #[test]

@@ -24,6 +24,14 @@
 //!   `OutOfStacks`. A `cont.new` that reuses a cached stack holds no more
 //!   stacks than before and is never refused.
 //!
+//! * **linear memory** (host and kernel): a Wasm memory made for an
+//!   instance of the store may grow to at most [`Store::memory_limit`]
+//!   bytes ([`DEFAULT_MEMORY_LIMIT`] unless the owner sets another with
+//!   [`Store::set_memory_limit`]); past it `memory.grow` returns -1. The
+//!   memory's pages are not heap: they are frames mapped in the memory's own
+//!   slot of the linear-memory region (`wasm/memory.rs`), which also keeps
+//!   a reserve of frames for the kernel whatever the limits say.
+//!
 //! Wasmtime's `StoreLimits` / `ResourceLimiter` play the same part there.
 //! The limits are read only where memory is taken (an allocation, a
 //! `cont.new` that asks the provider): the resume, suspend and switch paths
@@ -58,6 +66,11 @@ pub const DEFAULT_HEAP_QUOTA: usize = 4 * 1024 * 1024;
 pub const DEFAULT_STACK_LIMIT: usize = 1024;
 
 const _: () = assert!(DEFAULT_HEAP_QUOTA <= GUEST_HEAP_POOL / 4);
+
+/// A store's default limit on each of its linear memories: 1 GiB (16,384
+/// Wasm pages). What RAM there is bounds it further: a grow that would
+/// leave the kernel less than its reserve of frames fails.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 /// What a store may hold at once. See the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +116,7 @@ pub struct StoreUsage {
 /// stack limit (host, where nothing is charged).
 pub(crate) struct Limits {
     stacks: Cell<usize>,
+    memory_bytes: Cell<usize>,
     #[cfg(target_os = "none")]
     account: crate::heap::Account,
     #[cfg(not(target_os = "none"))]
@@ -113,6 +127,7 @@ impl Limits {
     pub(crate) fn new(limits: StoreLimits) -> Limits {
         Limits {
             stacks: Cell::new(limits.stacks),
+            memory_bytes: Cell::new(DEFAULT_MEMORY_LIMIT),
             #[cfg(target_os = "none")]
             account: crate::heap::Account::open(limits.heap_bytes),
             #[cfg(not(target_os = "none"))]
@@ -175,6 +190,18 @@ impl Store {
         self.limits.account.set_quota(limits.heap_bytes);
         #[cfg(not(target_os = "none"))]
         self.limits.heap_bytes.set(limits.heap_bytes);
+    }
+
+    /// The most bytes one linear memory made in this store may grow to
+    /// (see the module documentation).
+    pub fn memory_limit(&self) -> usize {
+        self.limits.memory_bytes.get()
+    }
+
+    /// Changes [`Store::memory_limit`], for memories made from now on (a
+    /// memory's limit is fixed when it is made). Only the store's owner can.
+    pub fn set_memory_limit(self: Pin<&mut Self>, bytes: usize) {
+        self.limits.memory_bytes.set(bytes);
     }
 
     /// What this store holds now: heap bytes charged to it, stacks.

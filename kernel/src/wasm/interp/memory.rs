@@ -6,7 +6,7 @@
 //! which every interpreted call pays for.
 
 use super::super::code::{Access, Op};
-use super::super::instance::{Instance, PAGE};
+use super::super::instance::Instance;
 use super::super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValRaw;
 
@@ -61,14 +61,10 @@ pub(super) fn store(
 
 /// `memory.grow`: the old size in pages, or -1.
 fn memory_grow(inst: &Instance, delta: u32) -> i32 {
-    let mut mem = inst.memory.borrow_mut();
-    let old = (mem.len() / PAGE) as u64;
-    let new = old + delta as u64;
-    if new > inst.memory_max || mem.try_reserve_exact(delta as usize * PAGE).is_err() {
-        return -1;
+    match inst.memory.borrow_mut().grow(delta as u64) {
+        Some(old) => old as i32,
+        None => -1,
     }
-    mem.resize(new as usize * PAGE, 0);
-    old as i32
 }
 
 /// `start..start + len` within `size`, or the trap.

@@ -154,7 +154,7 @@ impl Limits {
 #[cfg(target_os = "none")]
 #[inline]
 pub(crate) fn running_account() -> *mut crate::heap::AccountRecord {
-    let store = super::gate::running();
+    let store = super::store::RUNNING.get();
     if store.is_null() {
         return core::ptr::null_mut();
     }

@@ -30,7 +30,6 @@ pub mod backtrace;
 mod cancel;
 pub mod contref;
 pub mod func;
-pub(crate) mod gate;
 mod handles;
 pub mod limits;
 pub mod preempt;

@@ -13,8 +13,7 @@
 
 use super::backtrace::capture;
 use super::contref::ContRef;
-use super::gate::set_running;
-use super::store::Store;
+use super::store::{RUNNING, Store};
 use crate::cont::machine::switch::{ControlEffect, frame_pointer, leave};
 use crate::cont::values::trap::{Trap, TrapKind};
 
@@ -89,7 +88,7 @@ impl Store {
         let c = self.shadowed.replace(core::ptr::null_mut());
         if !c.is_null() {
             self.current.set(c);
-            set_running(self);
+            RUNNING.set(self);
         }
     }
 

@@ -263,6 +263,14 @@ pub(crate) fn tick_must_wait() -> bool {
     true
 }
 
+/// Whether no kernel lock is held and no `no_preempt` section is open:
+/// where the Wasm interpreter's safe point may preempt (`preempt`), read
+/// without the tick's side effects.
+#[inline]
+pub(crate) fn nothing_defers() -> bool {
+    held_now() == 0 && NO_PREEMPT.load(Relaxed) == 0
+}
+
 /// [`held`] as the tick must read it: one volatile load, which the
 /// compiler can neither drop nor answer from a register.
 #[inline(always)]

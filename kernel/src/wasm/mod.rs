@@ -19,6 +19,8 @@
 //!   the imports a lone instance resolves;
 //! * [`switching`]: `cont.new`, `cont.bind`, `resume`, `resume_throw`,
 //!   `suspend` and `switch` as calls of the runtime's dynamic door;
+//! * `timed`: an instance's tick budget, and its exports as runtime
+//!   functions for `resume_for`;
 //! * [`trap`]: traps and exceptions, and the specification's words for them;
 //! * [`val`]: values as the host passes them and as slots hold them.
 //!
@@ -35,6 +37,7 @@ pub mod linker;
 pub mod module;
 pub mod num;
 pub mod switching;
+mod timed;
 pub mod trap;
 pub mod types;
 pub mod val;

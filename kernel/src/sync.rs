@@ -112,7 +112,7 @@ cpu_local! {
     /// (xv6's `intena`): what the last `pop_off` restores.
     static OFF_FOUND_ENABLED: Cell<bool> = Cell::new(false);
     /// `no_preempt` sections open on this CPU.
-    static NO_PREEMPT: AtomicUsize = AtomicUsize::new(0);
+    pub(crate) static NO_PREEMPT: AtomicUsize = AtomicUsize::new(0);
     /// A tick landed while a lock was held or a section was open, and no
     /// point with the count back at zero has seen it yet.
     static PREEMPT_PENDING: AtomicBool = AtomicBool::new(false);
@@ -261,14 +261,6 @@ pub(crate) fn tick_must_wait() -> bool {
     PREEMPT_PENDING.store(true, Relaxed);
     DEFERRED.store(DEFERRED.load(Relaxed) + 1, Relaxed);
     true
-}
-
-/// Whether no kernel lock is held and no `no_preempt` section is open:
-/// where the Wasm interpreter's safe point may preempt (`preempt`), read
-/// without the tick's side effects.
-#[inline]
-pub(crate) fn nothing_defers() -> bool {
-    held_now() == 0 && NO_PREEMPT.load(Relaxed) == 0
 }
 
 /// [`held`] as the tick must read it: one volatile load, which the

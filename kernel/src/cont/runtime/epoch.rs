@@ -98,8 +98,8 @@ pub(crate) fn safe_point() -> SafePoint {
         };
     }
     // A lock held turns interrupts off; its release preempts, as does a
-    // section's end.
-    if !interrupts::enabled() || !crate::sync::nothing_defers() {
+    // `no_preempt` section's end.
+    if !interrupts::enabled() || crate::sync::NO_PREEMPT.load(Relaxed) != 0 {
         return SafePoint::Continue;
     }
     interrupts::disable();

@@ -2,8 +2,8 @@
 //! `resume_for` budget is spent is preempted, and a Wasm call past its
 //! deadline ends.
 //!
-//! The Wasm interpreter does not need the preemption stub: it
-//! stops at *safe points* of its own, every branch taken (so every loop
+//! The Wasm interpreter does not need the preemption stub: it stops at
+//! *safe points* of its own, every branch taken (so every loop
 //! back-edge) and every call, where its state is whole. A tick that finds
 //! the budget spent raises one per-CPU byte, [`safe_point_due`] (as
 //! Wasmtime's epoch interruption compares an epoch with a deadline at
@@ -64,7 +64,8 @@ pub(crate) fn safe_point_due() -> bool {
     SAFE_POINT_DUE.load(Relaxed)
 }
 
-/// Of [`preempt::preemptions`](super::preempt::preemptions), those taken at a Wasm safe point.
+/// Of [`preempt::preemptions`](super::preempt::preemptions), those taken
+/// at a Wasm safe point.
 pub fn preemptions_at_safe_points() -> u64 {
     PREEMPTIONS_AT_SAFE_POINTS.load(Relaxed)
 }

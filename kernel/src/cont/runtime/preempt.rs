@@ -486,10 +486,10 @@ unsafe extern "C" fn preempt_entry() {
 }
 
 /// The suspension of a preempted continuation: called by [`preempt_entry`],
-/// [`deferred_tick_seen`] or a Wasm [`safe_point`] on the continuation's
-/// own stack, with interrupts off. Marks it suspended, expecting nothing,
-/// its segment the one `resume_for` resumed, and switches to that resume
-/// with the preempt effect. Returns when it is resumed (the resume
+/// [`deferred_tick_seen`] or a Wasm safe point (`epoch::safe_point`) on
+/// the continuation's own stack, with interrupts off. Marks it suspended,
+/// expecting nothing, its segment the one `resume_for` resumed, and
+/// switches to that resume with the preempt effect. Returns when it is resumed (the resume
 /// effect) or cancelled (the cancel effect: the guest runs on under the
 /// drop), with interrupts off.
 ///

@@ -36,7 +36,8 @@
 #   ./qemu-run.sh run FILE [ARGS...]  run a WASI program (.wasm from a
 #                                  stock toolchain, or .wat) in the kernel:
 #                                  its output here, its exit code as this
-#                                  script's status (134: it trapped);
+#                                  script's status (134: it trapped, or
+#                                  ran past its 30 s budget: "timed out");
 #                                  examples/wasi/build.sh builds examples
 #   ./qemu-run.sh run --link NAME=LIB FILE ...  the same, LIB (.wasm or
 #                                  .wat) instantiated first and registered

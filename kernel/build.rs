@@ -3,7 +3,9 @@
 //! which have no WAT parser of their own: the kernel embeds the binaries.
 //! And `commands.bundle`: the `.wast` scripts of `wast/` packed as the
 //! `.wast` runner's bundle, with the packer `builder pack-wast` uses (the
-//! `bundle` crate), for the host tests and the fuzzers.
+//! `bundle` crate), for the host tests and the fuzzers; and
+//! `never_ends.bundle`, the scripts of `wast-timeout/` (a command without
+//! end, for the runner's tick budget).
 //! (The `wasm-main` kernel embeds nothing: it reads its module from the
 //! ramdisk, so running a module does not rebuild this crate.)
 
@@ -27,6 +29,14 @@ fn main() {
     let packed = pack::pack_dir(Path::new("wast")).unwrap_or_else(|e| panic!("{e}"));
     let bytes = bundle::encode(&packed);
     std::fs::write(Path::new(&out).join("commands.bundle"), bytes).expect("OUT_DIR is writable");
+    // A script with a command that never ends, for the runner's budget.
+    println!("cargo::rerun-if-changed=wast-timeout");
+    let packed = pack::pack_dir(Path::new("wast-timeout")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        Path::new(&out).join("never_ends.bundle"),
+        bundle::encode(&packed),
+    )
+    .expect("OUT_DIR is writable");
 }
 
 /// Writes the binary of the WAT file `from` to `to`.

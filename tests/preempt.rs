@@ -4,7 +4,9 @@
 //! or a runtime operation waits for its end; a preempted continuation
 //! dropped gives everything back; preemption never nests; a scheduler
 //! written as a guest shares the CPU between three tasks that never yield.
-//! The last group is hostile. Safe code only, like the other hostile
+//! Wasm guests are preempted at the interpreter's safe points (a branch, a
+//! call), and a call with a deadline ends "timed out". The last group is
+//! hostile. Safe code only, like the other hostile
 //! suites. Booted under `-icount shift=0` (`ICOUNT_SUITES`), so that
 //! periods are exact instruction counts.
 #![no_std]
@@ -20,9 +22,11 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::hint::black_box;
+use core::pin::Pin;
 use core::time::Duration;
 
 use kernel::Machine;
@@ -33,6 +37,7 @@ use kernel::stacks::KernelStacks;
 use kernel::sync::Mutex;
 use kernel::testing::TestResult;
 use kernel::timer::{self, Timer};
+use kernel::wasm::{Error, Instance, Module, Val};
 use kernel::{check, check_eq};
 use x86_64::instructions::interrupts::are_enabled as interrupts_on;
 
@@ -50,12 +55,19 @@ kernel::suite!(
         machine preemption_never_nests_in_500_preemptions_at_the_shortest_period,
         machine a_guest_scheduler_gives_three_never_yielding_tasks_25_to_42_percent_of_300_ticks,
         machine the_dynamic_door_preempts_and_resumes_as_the_typed_one,
+        // Wasm epochs: the interpreter's safe points.
+        machine a_wasm_loop_with_a_budget_of_one_tick_is_preempted_at_a_safe_point_within_two_periods,
+        machine a_preempted_wasm_count_goes_on_without_a_lost_or_repeated_step,
+        machine a_wasm_chain_of_tail_calls_without_a_branch_is_preempted_at_a_call,
+        machine a_wasm_guest_preempted_at_a_safe_point_and_dropped_returns_through_its_frames,
+        machine a_wasm_call_past_its_tick_budget_traps_timed_out_and_the_next_call_runs,
         // Hostile, from safe code.
         machine resume_for_with_the_timer_stopped_is_a_plain_resume,
         machine resume_throw_into_a_preempted_continuation_is_refused_and_it_still_resumes,
         machine a_used_handle_given_to_resume_for_is_refused,
         machine a_preempted_looping_guest_dropped_with_the_timer_stopped_is_abandoned_at_once,
         machine a_guest_with_a_budget_resuming_a_looping_child_is_preempted_only_after_the_child,
+        machine resume_for_at_every_depth_near_the_stack_limit_traps_with_no_budget_left_armed,
     ]
 );
 
@@ -112,8 +124,8 @@ fn preempted<'s, R: kernel::cont::WasmValues>(
 
 /// The dynamic door's [`preempted`]: the handle of a preempted
 /// continuation, or what happened instead.
-fn preempted_dynamic(
-    outcome: Result<dynamic::Timed<i64>, Trap>,
+fn preempted_dynamic<R: core::fmt::Debug>(
+    outcome: Result<dynamic::Timed<R>, Trap>,
 ) -> Result<kernel::cont::dynamic::ContObj, String> {
     match outcome {
         Ok(dynamic::Timed::Preempted(k)) => Ok(k),
@@ -659,4 +671,281 @@ fn a_preempted_looping_guest_dropped_with_the_timer_stopped_is_abandoned_at_once
     check_eq!(preempt::abandoned_in_drop() - abandoned, 1);
     check_eq!(store.outstanding_stacks(), stacks);
     Ok(())
+}
+
+// ----- Wasm epochs ----------------------------------------------------------
+
+/// `kernel/wat/epochs.wat`: `count_to`, `forever`, `tail_calls_forever`,
+/// and the global `n` each of them adds 1 to per step.
+const EPOCHS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/epochs.wasm"));
+
+fn epochs() -> Result<Pin<Box<Instance>>, String> {
+    let module = Module::new(EPOCHS).map_err(|e| format!("module refused: {e:?}"))?;
+    Instance::new(Arc::new(module), Store::new(KernelStacks, STACK))
+        .map_err(|e| format!("instantiation failed: {e:?}"))
+}
+
+fn export(i: &Instance, name: &str) -> Result<dynamic::Func, String> {
+    i.exported_func(name)
+        .ok_or_else(|| format!("no exported function {name}"))
+}
+
+/// The global `n`: the steps taken so far.
+fn steps(i: &Instance) -> Result<i64, String> {
+    match i.get_global("n") {
+        Ok(Val::I64(n)) => Ok(n),
+        other => Err(format!("global n: {other:?}")),
+    }
+}
+
+fn a_wasm_loop_with_a_budget_of_one_tick_is_preempted_at_a_safe_point_within_two_periods(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let i = epochs()?;
+    let store = i.store();
+    let forever = export(&i, "forever")?;
+    ticking(&timer, PERIOD, || {
+        let k = store.cont_new(forever).map_err(|t| format!("{t}"))?;
+        let (all, at_safe_points) = (
+            preempt::preemptions(),
+            preempt::preemptions_at_safe_points(),
+        );
+        let start = timer::tsc();
+        let k = preempted_dynamic(store.resume_for::<(), ()>(k, 1, (), &[]))?;
+        let took = timer::tsc() - start;
+        check!(
+            took <= 2 * tsc_per_period(&timer, PERIOD),
+            "preempted after {took} TSC counts, two periods are {}",
+            2 * tsc_per_period(&timer, PERIOD)
+        );
+        check_eq!(preempt::preemptions() - all, 1);
+        check_eq!(preempt::preemptions_at_safe_points() - at_safe_points, 1);
+        check!(interrupts_on(), "the resume came back with interrupts on");
+        let first = steps(&i)?;
+        check!(first > 0, "the loop ran before the tick");
+        // Resumed, it loops on from where it stopped.
+        let k = preempted_dynamic(store.resume_for::<(), ()>(k, 1, (), &[]))?;
+        check!(steps(&i)? > first, "no step after the resume");
+        check_eq!(preempt::preemptions_at_safe_points() - at_safe_points, 2);
+        check_eq!(store.drop_cont(k), Ok(()));
+        Ok(())
+    })
+}
+
+fn a_preempted_wasm_count_goes_on_without_a_lost_or_repeated_step(m: &Machine) -> TestResult {
+    /// Some hundreds of periods of counting.
+    const STEPS: i64 = 200_000;
+    let timer = Timer::new(m);
+    let i = epochs()?;
+    let store = i.store();
+    let count = export(&i, "count_to")?;
+    ticking(&timer, PERIOD, || {
+        let at_safe_points = preempt::preemptions_at_safe_points();
+        let k = store.cont_new(count).map_err(|t| format!("{t}"))?;
+        let mut outcome = store.resume_for::<i64, i64>(k, 1, STEPS, &[]);
+        let (mut preemptions, mut last) = (0u64, 0);
+        let result = loop {
+            match outcome {
+                Ok(dynamic::Timed::Preempted(k)) => {
+                    preemptions += 1;
+                    let now = steps(&i)?;
+                    check!(now > last, "no step in slice {preemptions}");
+                    last = now;
+                    outcome = store.resume_for::<(), i64>(k, 1, (), &[]);
+                }
+                Ok(dynamic::Timed::InTime(dynamic::Resumed::Returned(n))) => break n,
+                other => return Err(format!("after {preemptions} slices: {other:?}")),
+            }
+        };
+        // The local and the global were stepped in turn: both exact.
+        check_eq!(result, STEPS);
+        check_eq!(steps(&i)?, STEPS);
+        check!(preemptions >= 50, "only {preemptions} preemptions");
+        check_eq!(
+            preempt::preemptions_at_safe_points() - at_safe_points,
+            preemptions
+        );
+        Ok(())
+    })
+}
+
+fn a_wasm_chain_of_tail_calls_without_a_branch_is_preempted_at_a_call(m: &Machine) -> TestResult {
+    let timer = Timer::new(m);
+    let i = epochs()?;
+    let store = i.store();
+    let tail = export(&i, "tail_calls_forever")?;
+    ticking(&timer, PERIOD, || {
+        let at_safe_points = preempt::preemptions_at_safe_points();
+        let k = store.cont_new(tail).map_err(|t| format!("{t}"))?;
+        let k = preempted_dynamic(store.resume_for::<(), ()>(k, 1, (), &[]))?;
+        check_eq!(preempt::preemptions_at_safe_points() - at_safe_points, 1);
+        let first = steps(&i)?;
+        let k = preempted_dynamic(store.resume_for::<(), ()>(k, 1, (), &[]))?;
+        check!(steps(&i)? > first, "no call after the resume");
+        check_eq!(store.drop_cont(k), Ok(()));
+        Ok(())
+    })
+}
+
+/// A guest preempted by the stub cannot be cancelled at once (its drop
+/// runs it on, then abandons its frames); one preempted at a safe point is
+/// told, and its interpreter's frames return: nothing is abandoned, the
+/// heap and stacks go back to the byte.
+fn a_wasm_guest_preempted_at_a_safe_point_and_dropped_returns_through_its_frames(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let i = epochs()?;
+    let store = i.store();
+    let forever = export(&i, "forever")?;
+    // A first run puts the store's record and stack cache in place.
+    let k = store.cont_new(forever).map_err(|t| format!("{t}"))?;
+    check_eq!(store.drop_cont(k), Ok(()));
+    let (heap, stacks) = (kernel::heap::used_bytes(), store.outstanding_stacks());
+    ticking(&timer, PERIOD, || {
+        let abandoned = preempt::abandoned_in_drop();
+        let k = store.cont_new(forever).map_err(|t| format!("{t}"))?;
+        let k = preempted_dynamic(store.resume_for::<(), ()>(k, 1, (), &[]))?;
+        check_eq!(store.drop_cont(k), Ok(()));
+        check_eq!(preempt::abandoned_in_drop(), abandoned);
+        Ok(())
+    })?;
+    check_eq!(kernel::heap::used_bytes(), heap);
+    check_eq!(store.outstanding_stacks(), stacks);
+    Ok(())
+}
+
+fn a_wasm_call_past_its_tick_budget_traps_timed_out_and_the_next_call_runs(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let i = epochs()?;
+    i.set_tick_budget(Some(3));
+    ticking(&timer, PERIOD, || {
+        for name in ["forever", "tail_calls_forever"] {
+            let start = timer::tsc();
+            match i.invoke(name, &[]) {
+                Err(e @ Error::Trap(_)) => check_eq!(e.trap_reason(), Some("timed out")),
+                other => return Err(format!("{name}: {other:?}")),
+            }
+            let took = timer::tsc() - start;
+            check!(
+                (2 * tsc_per_period(&timer, PERIOD)..=4 * tsc_per_period(&timer, PERIOD))
+                    .contains(&took),
+                "{name} timed out after {took} TSC counts, a period is {}",
+                tsc_per_period(&timer, PERIOD)
+            );
+            check!(!preempt::armed(), "the deadline is still armed");
+        }
+        check_eq!(
+            i.invoke("count_to", &[Val::I64(1000)])
+                .map_err(|e| format!("{e:?}"))?,
+            [Val::I64(1000)]
+        );
+        Ok(())
+    })
+}
+
+// ----- hostile: a resumer out of stack ------------------------------------
+
+/// Bytes each level of [`at_depth`] keeps on the stack (its frame is a
+/// little more).
+const PAD: usize = 112;
+
+/// Calls `f` with `depth` frames of [`at_depth`] below the caller.
+#[inline(never)]
+fn at_depth(depth: u32, f: &mut dyn FnMut() -> Result<(), Trap>) -> Result<(), Trap> {
+    let pad = black_box([depth as u8; PAD]);
+    let r = if depth == 0 {
+        f()
+    } else {
+        at_depth(depth - 1, f)
+    };
+    black_box(&pad);
+    r
+}
+
+/// `run_budgeted` touches the page below its stack pointer before it arms
+/// the budget (`STACK_PROBE`), so that a resumer about to overflow faults
+/// with nothing armed. Every depth from the shallowest to the one at
+/// which the recursion alone overflows: a `resume_for` that overflows is
+/// a stack-overflow trap of the resumer, nothing stays armed, and a plain
+/// resume of a guest that loops two periods then yields is not preempted.
+/// With the probe taken out, this fails at the depth where the switch's
+/// own push meets the guard page: that `resume_for` of a child that
+/// returns at once comes back "preempted".
+fn resume_for_at_every_depth_near_the_stack_limit_traps_with_no_budget_left_armed(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let two_periods = 2 * tsc_per_period(&timer, PERIOD);
+    let child = Func::wrap(&store, |_: &Store, (): ()| -> Result<(), Trap> { Ok(()) })
+        .map_err(|e| format!("{e:?}"))?
+        .detach();
+    let reached = Rc::new(Cell::new(false));
+    let flag = reached.clone();
+    // The child is made before the recursion: at the bottom, the
+    // `resume_for` is the deepest call there has been on this stack.
+    let sweeper = Func::wrap(&store, move |s: &Store, depth: i32| -> Result<(), Trap> {
+        let mut k = Some(Cont::new(s, child)?);
+        at_depth(depth as u32, &mut || {
+            flag.set(true);
+            let k = k
+                .take()
+                .ok_or_else(|| Trap::new(TrapKind::Guest, "no child"))?;
+            // Only a return is right: before the probe, an overflow in the
+            // switch made this come back "preempted".
+            let wrong = match k.resume_for(1, (), &[])? {
+                Timed::InTime(Resumed::Returned(())) => return Ok(()),
+                Timed::InTime(Resumed::Suspended(_)) => "the child came back suspended",
+                Timed::Preempted(_) => "the child came back preempted",
+            };
+            Err(Trap::new(TrapKind::Guest, wrong))
+        })
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    let yld = Tag::<(), ()>::new(&store).map_err(|e| format!("{e:?}"))?;
+    let looper = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let end = timer::tsc() + two_periods;
+        while timer::tsc() < end {
+            black_box(end);
+        }
+        yld.suspend(s, ())
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let mut overflowed_after_the_recursion = 0;
+        for depth in 0.. {
+            reached.set(false);
+            let k = Cont::new(&store, sweeper).map_err(|t| format!("{t}"))?;
+            match k.resume(depth, &[]) {
+                Ok(Resumed::Returned(())) => {}
+                Err(t) if matches!(t.kind(), TrapKind::StackOverflow { .. }) => {
+                    if !reached.get() {
+                        // The recursion itself overflowed: past the limit.
+                        break;
+                    }
+                    overflowed_after_the_recursion += 1;
+                }
+                Err(t) => return Err(format!("depth {depth}: trapped: {t}")),
+                Ok(Resumed::Suspended(_)) => return Err(format!("depth {depth}: suspended")),
+            }
+            check!(!preempt::armed(), "depth {depth}: a budget left armed");
+            let before = preempt::preemptions();
+            let l = Cont::new(&store, looper).map_err(|t| format!("{t}"))?;
+            match l.resume((), &[yld.on()]) {
+                Ok(Resumed::Suspended(s)) => drop(s),
+                Ok(Resumed::Returned(())) => return Err(format!("depth {depth}: it returned")),
+                Err(t) => return Err(format!("depth {depth}: the looper trapped: {t}")),
+            }
+            check_eq!(preempt::preemptions(), before);
+        }
+        check!(
+            overflowed_after_the_recursion > 0,
+            "no depth overflowed after the recursion"
+        );
+        Ok(())
+    })
 }

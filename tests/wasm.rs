@@ -39,6 +39,7 @@ kernel::suite!(
         soft_float_arithmetic_gives_the_specifications_results,
         every_stack_goes_back_to_the_pool_when_the_instances_drop,
         our_own_wast_script_passes_every_command_on_bare_metal,
+        machine a_wast_command_that_never_ends_fails_as_timed_out_and_the_rest_of_the_script_runs,
         a_wasi_program_prints_its_arguments_and_exits_from_a_continuation,
         a_memory_grows_to_256_mib_and_its_frames_go_back_when_it_drops,
         a_grow_past_the_stores_memory_limit_returns_minus_one,
@@ -59,6 +60,8 @@ const BIG_MEMORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/big_memory.w
 const WASI_ECHO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasi_echo.wasm"));
 /// `kernel/wast/*.wast`, packed by `build.rs` as `builder pack-wast` does.
 const COMMANDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));
+/// `kernel/wast-timeout/never_ends.wast`, packed the same way.
+const NEVER_ENDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/never_ends.bundle"));
 
 /// The module `bytes` instantiated in a store of kernel stacks.
 fn instance(bytes: &[u8]) -> Result<Pin<Box<Instance>>, String> {
@@ -310,5 +313,56 @@ fn six_hundred_one_page_modules_are_instantiated_at_once() -> TestResult {
     }
     drop(all);
     check_eq!(kernel::wasm::memory::slots_in_use(), slots_before);
+    Ok(())
+}
+
+/// Before the runner had a budget, `(invoke "forever")` held the boot
+/// until QEMU's timeout and every later command was lost. With a budget of
+/// 100 ticks of a 1 ms timer (a host stall that long would be needed to
+/// time out a command that returns at once), that one command fails as
+/// timed out and the two after it pass.
+fn a_wast_command_that_never_ends_fails_as_timed_out_and_the_rest_of_the_script_runs(
+    m: &kernel::Machine,
+) -> TestResult {
+    use kernel::wast::{bundle, run};
+    let b = bundle::decode(NEVER_ENDS).map_err(|e| format!("{e}"))?;
+    let [script] = &b.scripts[..] else {
+        return Err(format!("{} scripts, expected one", b.scripts.len()));
+    };
+    let timer = kernel::timer::Timer::new(m);
+    timer
+        .start(core::time::Duration::from_millis(1))
+        .map_err(|e| format!("{e:?}"))?;
+    let mut lines: Vec<String> = Vec::new();
+    let counts = run::run_script_for(
+        script,
+        Store::new(KernelStacks, STACK),
+        kernel::wasm::instance::DEFAULT_STACK_BUDGET,
+        100,
+        &mut |line: &str| lines.push(String::from(line)),
+    );
+    check_eq!(timer.stop(), Ok(()));
+    let at = |line: u32, what: &str| format!("wast never_ends.wast:{line} {what} ... ok");
+    check_eq!(
+        lines,
+        [
+            at(4, "module"),
+            at(11, "assert_return invoke \"one\""),
+            at(12, "assert_return invoke \"bump\""),
+            String::from(
+                "wast never_ends.wast:13 assert_return invoke \"forever\" ... \
+                 FAILED: timed out: it ran past its budget of ticks"
+            ),
+            at(14, "assert_return invoke \"one\""),
+            at(15, "assert_return invoke \"bump\""),
+        ]
+    );
+    check_eq!(
+        counts,
+        run::Counts {
+            passed: 5,
+            failed: 1
+        }
+    );
     Ok(())
 }

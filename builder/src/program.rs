@@ -232,6 +232,13 @@ pub fn run(env: &Env, words: &[String]) -> ExitCode {
             let _ = std::io::stdout().flush();
             match ended {
                 Ended::Exit(code) => ExitCode::from(code as u8),
+                Ended::Trap(why) if why == "timed out" => {
+                    say!(
+                        "run: the program timed out: it ran past its budget of ticks \
+                         (RUN_TICKS in kernel/src/run_main.rs: 30 s by the kernel's clock)"
+                    );
+                    ExitCode::from(TRAP_STATUS)
+                }
                 Ended::Trap(why) => {
                     say!("run: the program trapped: {why}");
                     ExitCode::from(TRAP_STATUS)

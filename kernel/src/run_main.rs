@@ -26,6 +26,12 @@
 //!
 //! The newline before an end marker is always the kernel's, so the runner
 //! takes the program's output to be exactly what precedes it.
+//!
+//! A program may run for [`RUN_TICKS`] ticks of a [`PERIOD`] timer (30 s,
+//! well inside the runner's 180 s boot timeout): one still running then
+//! stops at the interpreter's next safe point and ends as `run: trap
+//! timed out` (`Instance::set_tick_budget`), instead of holding the boot
+//! until QEMU is killed.
 #![no_std]
 #![no_main]
 
@@ -34,10 +40,12 @@ extern crate alloc;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bootloader_api::{BootInfo, entry_point};
+use core::time::Duration;
 use kernel::cont::{Store, StoreLimits, limits::GUEST_HEAP_POOL};
 use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
+use kernel::timer::Timer;
 use kernel::wasm::wasi::{self, RunError};
 use kernel::wasm::{Linker, Module};
 
@@ -52,6 +60,13 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 /// 64 GiB of the region's virtual space and cost frames only where a
 /// program really goes deep.
 const STACK: usize = 4 * 1024 * 1024;
+
+/// The timer's period while the program runs.
+const PERIOD: Duration = Duration::from_millis(10);
+/// The ticks the program may run: 30 s (by the calibrated clock: a
+/// host busy while the kernel calibrated has measured the APIC three
+/// times too fast, so the real limit may be some 100 s).
+const RUN_TICKS: u32 = 3000;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     let machine = kernel::init(boot_info);
@@ -109,6 +124,10 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     };
     let owned = |list: &[&[u8]]| list.iter().map(|s| s.to_vec()).collect::<Vec<_>>();
     instance.set_wasi_args(owned(&program.args), owned(&program.env));
+    instance.set_tick_budget(Some(RUN_TICKS));
+    if let Err(e) = Timer::new(&machine).start(PERIOD) {
+        refuse(&format_args!("the timer does not start: {e:?}"))
+    }
     println!("\u{1}run: start");
     let ended = wasi::start(instance);
     drop(linker);

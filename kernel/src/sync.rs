@@ -112,7 +112,7 @@ cpu_local! {
     /// (xv6's `intena`): what the last `pop_off` restores.
     static OFF_FOUND_ENABLED: Cell<bool> = Cell::new(false);
     /// `no_preempt` sections open on this CPU.
-    static NO_PREEMPT: AtomicUsize = AtomicUsize::new(0);
+    pub(crate) static NO_PREEMPT: AtomicUsize = AtomicUsize::new(0);
     /// A tick landed while a lock was held or a section was open, and no
     /// point with the count back at zero has seen it yet.
     static PREEMPT_PENDING: AtomicBool = AtomicBool::new(false);

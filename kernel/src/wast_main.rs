@@ -8,16 +8,22 @@
 //! run of many files reads at a glance) and the closing `N passed, N
 //! failed`; it exits with success only if every command
 //! passed. A missing or malformed bundle is reported and fails the boot.
+//!
+//! The timer ticks every [`PERIOD`], and each command's calls may take
+//! [`COMMAND_TICKS`] ticks (10 s): a command that never ends fails with
+//! "timed out" and the script goes on (`run::run_script_for`).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 use bootloader_api::{BootInfo, entry_point};
+use core::time::Duration;
 use kernel::cont::{Store, StoreLimits, limits::GUEST_HEAP_POOL};
 use kernel::println;
 use kernel::qemu::ExitCode;
 use kernel::stacks::KernelStacks;
+use kernel::timer::Timer;
 use kernel::wasm::instance::DEFAULT_STACK_BUDGET;
 use kernel::wast::{bundle, run};
 
@@ -25,6 +31,12 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 /// The size of each continuation stack: one slot of the stack region.
 const STACK: usize = 64 * 1024;
+
+/// The timer's period while scripts run.
+const PERIOD: Duration = Duration::from_millis(10);
+/// The ticks each command's calls may take: 10 s, far more than any
+/// command of the specification's scripts needs.
+const COMMAND_TICKS: u32 = 1000;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     let machine = kernel::init(boot_info);
@@ -54,6 +66,11 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         heap_bytes: GUEST_HEAP_POOL,
         ..StoreLimits::DEFAULT
     };
+    let timer = Timer::new(&machine);
+    if let Err(e) = timer.start(PERIOD) {
+        println!("wast: the timer does not start: {e:?}");
+        machine.exit(ExitCode::Failure)
+    }
     let mut total = run::Counts::default();
     let mut per_file = alloc::vec::Vec::with_capacity(scripts.remaining());
     for script in scripts {
@@ -64,10 +81,11 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
                 machine.exit(ExitCode::Failure)
             }
         };
-        let c = run::run_script(
+        let c = run::run_script_for(
             &script,
             Store::with_limits(KernelStacks, STACK, limits),
             DEFAULT_STACK_BUDGET,
+            COMMAND_TICKS,
             &mut |line: &str| println!("{line}"),
         );
         println!(

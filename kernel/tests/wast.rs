@@ -5,7 +5,7 @@
 use kernel::cont::{MmapStacks, Store};
 use kernel::wasm::Val;
 use kernel::wast::bundle::*;
-use kernel::wast::run::{Counts, matches, run_script};
+use kernel::wast::run::{Counts, matches, run_script, run_script_for};
 use std::string::String;
 use std::vec;
 use std::vec::Vec;
@@ -289,6 +289,40 @@ fn our_own_script_passes_every_command_on_the_host() {
             failed: 0
         }
     );
+}
+
+/// A budget of one tick with no timer: no tick comes, so nothing times
+/// out, though every call runs with a deadline armed (and every runtime
+/// operation inside it in a counted section); none is left armed after.
+#[test]
+fn with_a_tick_budget_and_no_timer_our_own_script_still_passes_every_command() {
+    let bundle = decode(&own_bundle()).expect("the packer makes a well-formed bundle");
+    let mut failed = Vec::new();
+    let mut total = Counts::default();
+    for script in &bundle.scripts {
+        let c = run_script_for(
+            script,
+            Store::new(MmapStacks::new(), 1024 * 1024),
+            1024 * 1024,
+            1,
+            &mut |l: &str| {
+                if !l.ends_with("... ok") {
+                    failed.push(String::from(l));
+                }
+            },
+        );
+        total.passed += c.passed;
+        total.failed += c.failed;
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(
+        total,
+        Counts {
+            passed: 29,
+            failed: 0
+        }
+    );
+    assert!(!kernel::cont::preempt::armed());
 }
 
 /// Runs one script of `commands` over the module `wat` on the host; its

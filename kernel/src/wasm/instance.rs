@@ -33,6 +33,7 @@ use super::val::{FUNC_REF, ref_word};
 pub use super::val::{RefVal, Val};
 use super::val::{from_slot, to_slot};
 use crate::cont::dynamic::{Func, Handler, Tag};
+use crate::cont::runtime::epoch;
 use crate::cont::{Store, Trap, TrapKind, VMContext, ValRaw, ValType};
 use alloc::boxed::Box;
 use alloc::rc::Rc;
@@ -170,6 +171,8 @@ pub struct Instance {
     /// Exceptions caught with a reference (`exnref` i names `exns[i-1]`).
     pub(crate) exns: RefCell<Vec<Exn>>,
     stack_budget: Cell<usize>,
+    /// Ticks a call from the kernel's own stack may run (`None`: no limit).
+    pub(crate) tick_budget: Cell<Option<u32>>,
     /// Where the `spectest` prints go (`None`: the serial console).
     print: RefCell<Option<PrintHook>>,
     pub(crate) wasi: super::wasi::Wasi,
@@ -305,6 +308,7 @@ impl Instance {
             entries: Box::new([]),
             exns: RefCell::new(Vec::new()),
             stack_budget: Cell::new(DEFAULT_STACK_BUDGET),
+            tick_budget: Cell::new(None),
             print: RefCell::new(None),
             wasi: Default::default(),
             module,
@@ -561,7 +565,11 @@ impl Instance {
             th.stack
                 .push(to_slot(*a, *t).ok_or(Error::ArgumentMismatch)?);
         }
-        match interp::call(self, &mut th, f, 0) {
+        let ran = match self.tick_budget.get() {
+            Some(ticks) => epoch::with_deadline(ticks, || interp::call(self, &mut th, f, 0)),
+            None => interp::call(self, &mut th, f, 0),
+        };
+        match ran {
             Ok(()) => Ok(sig
                 .results
                 .iter()
@@ -653,6 +661,8 @@ unsafe extern "C" fn interpreter_array_call(
         )
     };
     let sig = inst.module.funcs[index as usize].sig;
+    // A budget spent is taken at the interpreter's safe points.
+    epoch::polls_at_safe_points(store);
     // The args buffer is on the same stack, above this frame.
     let budget = store
         .stack_size()

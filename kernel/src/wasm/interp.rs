@@ -24,6 +24,19 @@
 //! fault). The floor is the budget's, but never below what the stack it
 //! runs on really has ([`stack_floor`]): a budget larger than the stack
 //! cannot overflow it. The stack-switching instructions are in [`super::switching`].
+//!
+//! Every branch taken (so every loop back-edge) and every call is a *safe
+//! point*: the interpreter's state is whole there, so a continuation run
+//! with a budget (`resume_for`) is preempted there once the budget is
+//! spent, and a deadline (`Instance::set_tick_budget`) ends the call
+//! there with the trap "timed out". The test on the way through is one
+//! load and compare of a byte the tick raises
+//! (`cont::runtime::epoch`). At a branch, [`run`] does
+//! not call anything when the byte is up: it leaves, its branch taken and
+//! its place (`pc`, `sp`) in the thread, as it leaves for a tail call,
+//! and [`call`] takes the safe point and runs it on from there. A call
+//! in the loop would make the compiler keep the loop's registers where
+//! a call preserves them, and every iteration would pay for it.
 
 mod memory;
 
@@ -37,6 +50,7 @@ use super::trap::{self, Exn, Unwind, wasm_trap};
 use super::val::{EXN_REF, FUNC_REF, ref_word};
 use super::wasi;
 use crate::cont::ValRaw;
+use crate::cont::runtime::epoch::{self, SafePoint};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use memory::{load, store, tables_and_bulk_memory};
@@ -54,7 +68,15 @@ pub struct Thread {
     /// index ([`NO_TAIL`]: none) and its instance's id.
     pub(crate) tail: u32,
     pub(crate) tail_instance: u64,
+    /// Where [`run`] left its frame at a safe point (`tail` is then
+    /// [`PAUSED`]): the op to go on at, and the operand stack's top.
+    paused: (usize, usize),
 }
+
+/// `Thread::tail` when [`run`] left at a safe point rather than for a tail
+/// call (no function index is this large: a module's function count
+/// is far below it).
+const PAUSED: u32 = NO_TAIL - 1;
 
 impl Thread {
     /// A thread that may use `budget` bytes of native stack below here,
@@ -67,6 +89,7 @@ impl Thread {
             floor: sp.saturating_sub(budget).max(stack_floor(sp)),
             tail: NO_TAIL,
             tail_instance: 0,
+            paused: (0, 0),
         }
     }
 }
@@ -116,6 +139,25 @@ fn native_sp() -> usize {
     core::hint::black_box(&marker) as *const u8 as usize
 }
 
+/// A safe point whose flag was raised: preempted and resumed here (or
+/// nothing to do), or the call ends: cancelled (its preempted continuation
+/// was dropped) or past its deadline.
+#[cold]
+#[inline(never)]
+fn safe_point(inst: &Instance) -> Result<(), Unwind> {
+    match epoch::safe_point() {
+        SafePoint::Continue => Ok(()),
+        SafePoint::TimedOut => Err(wasm_trap(trap::TIMED_OUT)),
+        SafePoint::Cancelled => inst
+            .store
+            .raise::<()>(
+                crate::cont::TrapKind::Cancelled,
+                "the preempted continuation was dropped",
+            )
+            .map_err(Unwind::trap),
+    }
+}
+
 /// Calls function `func` of `inst` with its params at `th.stack[fp..]`;
 /// its results are left at `th.stack[fp..]`.
 ///
@@ -127,6 +169,9 @@ pub fn call(mut inst: &Instance, th: &mut Thread, mut func: u32, fp: usize) -> R
     loop {
         if native_sp() < th.floor {
             return Err(wasm_trap(trap::STACK_EXHAUSTED));
+        }
+        if epoch::safe_point_due() {
+            safe_point(inst)?;
         }
         let def = &inst.module.funcs[func as usize];
         if let Some(h) = def.host {
@@ -147,7 +192,16 @@ pub fn call(mut inst: &Instance, th: &mut Thread, mut func: u32, fp: usize) -> R
         if code.nlocals > code.nparams {
             th.stack[fp + code.nparams as usize..fp + code.nlocals as usize].fill(ValRaw::ZERO);
         }
-        run(inst, th, code, fp)?;
+        let mut at = (0, fp + code.nlocals as usize);
+        loop {
+            run(inst, th, code, fp, at)?;
+            if th.tail != PAUSED {
+                break;
+            }
+            th.tail = NO_TAIL;
+            safe_point(inst)?;
+            at = th.paused;
+        }
         if th.tail == NO_TAIL {
             return Ok(());
         }
@@ -261,8 +315,11 @@ pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
     }
 }
 
-/// Runs `code` in the frame at `fp` until it returns or makes a tail call
-/// (the callee left in `th.tail`, for [`call`] to run in this frame).
+/// Runs `code` in the frame at `fp` from op `pc` with the operand stack's
+/// top at `sp` (a fresh frame: op 0, its locals' end) until it returns,
+/// makes a tail call (the callee left in `th.tail`, for [`call`] to run in
+/// this frame), or comes to a safe point whose flag is up (`th.tail` is
+/// [`PAUSED`], its place in `th.paused`, for [`call`] to run on from).
 ///
 /// The hot path reads and writes slots through a raw pointer to the
 /// thread's stack, without a bounds check per access: [`call`] made the
@@ -271,9 +328,13 @@ pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
 /// below `frame_size - nlocals`, so every slot the loop touches is inside.
 /// Anything that may grow the stack (a call, a stack-switching
 /// instruction, a caught exception) is followed by `reload!`.
-fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), Unwind> {
-    let mut pc = 0usize;
-    let mut sp = fp + code.nlocals as usize;
+fn run(
+    inst: &Instance,
+    th: &mut Thread,
+    code: &Code,
+    fp: usize,
+    (mut pc, mut sp): (usize, usize),
+) -> Result<(), Unwind> {
     let mut stk: *mut ValRaw = th.stack.as_mut_ptr();
     let limit = fp + code.frame_size as usize + SLACK;
     debug_assert!(th.stack.len() >= limit);
@@ -313,7 +374,8 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             at!(fp + $i as usize)
         };
     }
-    // Jumps to target `t`, moving its values down first.
+    // Jumps to target `t`, moving its values down first; then a safe
+    // point, where the loop leaves if the flag is up (see the module docs).
     macro_rules! take {
         ($t:expr) => {{
             let i = $t as usize;
@@ -329,6 +391,11 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
             }
             sp = dst + n;
             pc = t.to as usize;
+            if epoch::safe_point_due() {
+                th.paused = (pc, sp);
+                th.tail = PAUSED;
+                return Ok(());
+            }
         }};
     }
     // An operation that may raise an exception: caught here if a

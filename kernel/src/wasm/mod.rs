@@ -20,6 +20,8 @@
 //!   the imports a lone instance resolves;
 //! * [`switching`]: `cont.new`, `cont.bind`, `resume`, `resume_throw`,
 //!   `suspend` and `switch` as calls of the runtime's dynamic door;
+//! * `timed`: an instance's tick budget, and its exports as runtime
+//!   functions for `resume_for`;
 //! * [`trap`]: traps and exceptions, and the specification's words for them;
 //! * [`val`]: values as the host passes them and as slots hold them.
 //!
@@ -37,6 +39,7 @@ pub mod memory;
 pub mod module;
 pub mod num;
 pub mod switching;
+mod timed;
 pub mod trap;
 pub mod types;
 pub mod val;

@@ -70,6 +70,8 @@ pub const STACK_EXHAUSTED: &str = "call stack exhausted";
 pub const FOREIGN_REFERENCE: &str = "reference of another instance or kind";
 /// No heap left to keep an exception reference.
 pub const OUT_OF_MEMORY: &str = "out of memory";
+/// A call past its deadline (`Instance::set_tick_budget`).
+pub const TIMED_OUT: &str = "timed out";
 
 /// A trap the interpreter raises, of the runtime kind that fits.
 #[cold]

@@ -241,8 +241,15 @@ pub fn start(inst: &Instance) -> Result<u32, RunError> {
         Err(t) => return ended(t),
     };
     let mut results = [ValRaw::ZERO; crate::cont::MAX_VALUES];
-    // SAFETY: no arguments, so no slot claims to hold a continuation.
-    let r = unsafe { inst.store.resume_raw(k, &[], &[], &[], &mut results) };
+    let mut run = || {
+        // SAFETY: no arguments, so no slot claims to hold a continuation.
+        unsafe { inst.store.resume_raw(k, &[], &[], &[], &mut results) }
+    };
+    // A deadline, if the instance has one: its safe points then trap.
+    let r = match inst.tick_budget.get() {
+        Some(ticks) => crate::cont::runtime::epoch::with_deadline(ticks, run),
+        None => run(),
+    };
     match r {
         Ok(raw::Resumed::Returned(types)) if types == [I32] => Ok(results[0].i32() as u32),
         Ok(raw::Resumed::Returned(_)) => Ok(0),

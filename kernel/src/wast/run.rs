@@ -12,6 +12,12 @@
 //! host's parser refused inside an `assert_malformed` passes, as it does
 //! in the specification's interpreter (the host packed it as such).
 //!
+//! With a tick budget ([`run_script_for`]), every call a command makes
+//! into an instance may take that many timer ticks: a command that never
+//! ends stops at the interpreter's next safe point with the trap "timed
+//! out" (`Instance::set_tick_budget`), its line fails saying so, and the
+//! script goes on with the next command.
+//!
 //! A module that is refused or fails to instantiate leaves no current
 //! module (and its `$name` names nothing): the commands that follow it
 //! fail with "no module" rather than run against an earlier module.
@@ -44,6 +50,8 @@ struct Runner {
     /// The latest module's instance (`None`: none yet, or it failed).
     current: Option<usize>,
     budget: usize,
+    /// Ticks each call into an instance may take (`None`: no limit).
+    ticks: Option<u32>,
 }
 
 /// Runs `script` in `store` (one store for the whole script), calls from
@@ -55,11 +63,35 @@ pub fn run_script(
     budget: usize,
     out: &mut dyn FnMut(&str),
 ) -> Counts {
+    run_commands(script, store, budget, None, out)
+}
+
+/// [`run_script`] with a budget of `ticks` timer ticks for each call a
+/// command makes into an instance (see the module docs). Without a
+/// running timer no tick comes, and this is `run_script`.
+pub fn run_script_for(
+    script: &Script,
+    store: Pin<Box<Store>>,
+    budget: usize,
+    ticks: u32,
+    out: &mut dyn FnMut(&str),
+) -> Counts {
+    run_commands(script, store, budget, Some(ticks), out)
+}
+
+fn run_commands(
+    script: &Script,
+    store: Pin<Box<Store>>,
+    budget: usize,
+    ticks: Option<u32>,
+    out: &mut dyn FnMut(&str),
+) -> Counts {
     let mut r = Runner {
         linker: Linker::new(store),
         named: Vec::new(),
         current: None,
         budget,
+        ticks,
     };
     let mut counts = Counts::default();
     for c in &script.commands {
@@ -175,6 +207,7 @@ impl Runner {
             && let Some(inst) = self.linker.instance(i)
         {
             inst.set_stack_budget(self.budget);
+            inst.set_tick_budget(self.ticks);
         }
         self.current = made.as_ref().ok().copied();
         if let Some(n) = name {
@@ -306,6 +339,9 @@ fn describe(e: Error) -> String {
 
 fn describe_ref(e: &Error) -> String {
     match e {
+        Error::Trap(_) if e.trap_reason() == Some(crate::wasm::trap::TIMED_OUT) => {
+            String::from("timed out: it ran past its budget of ticks")
+        }
         Error::Trap(_) => format!("a trap \"{}\"", e.trap_reason().unwrap_or("")),
         Error::Exception { tag, .. } => format!("an uncaught exception of tag {tag}"),
         Error::NoSuchExport => String::from("no such export"),

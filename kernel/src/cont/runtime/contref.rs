@@ -128,6 +128,13 @@ pub struct ContRef {
     pub(crate) values: [ValRaw; MAX_VALUES],
     /// Next free `ContRef` while this one is on the store's free list.
     pub(crate) next_free: *mut ContRef,
+    /// Equal to `born` while the continuation runs the Wasm interpreter,
+    /// which stops at its own safe points when a budget is spent (so a
+    /// tick gives it a period to reach one: `preempt`, "Wasm epochs").
+    /// Compared with `born`, so that a recycled record needs no reset; 0
+    /// at first, which no `born` is (revisions start at a store id, and
+    /// store ids at 1).
+    pub(crate) polls_born: u64,
 }
 
 impl ContRef {
@@ -152,6 +159,7 @@ impl ContRef {
             payload: &[],
             values: [ValRaw::ZERO; MAX_VALUES],
             next_free: core::ptr::null_mut(),
+            polls_born: 0,
         }
     }
 }

@@ -18,7 +18,9 @@
 //!   handler search; drop and cancellation; `resume_throw`);
 //! * [`raise`]: raising a trap, and ending a continuation with one;
 //! * [`preempt`]: `resume_for`, a budget of timer ticks, and the tick's
-//!   involuntary suspend of a continuation that spent it;
+//!   involuntary suspend of a continuation that spent it; `epoch`: the
+//!   Wasm interpreter's safe points, where it is preempted instead, and
+//!   the deadline of a Wasm call;
 //! * [`backtrace`]: the machine's walk run across a chain, kept in a trap;
 //! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
 //!   holds;
@@ -29,6 +31,7 @@ pub mod admission;
 pub mod backtrace;
 mod cancel;
 pub mod contref;
+pub(crate) mod epoch;
 pub mod func;
 mod handles;
 pub mod limits;

@@ -46,6 +46,9 @@
 //!   [`nested_preemptions`] counts the preemptions that began while
 //!   another was in progress on this CPU: none ever.
 //!
+//! **Wasm epochs** (`epoch.rs`): the interpreter stops at safe points of
+//! its own when a budget is spent, and the tick gives it a period to.
+//!
 //! A preempted continuation is an ordinary suspended one that expects no
 //! values: it can be resumed by any resume (with or without a budget),
 //! dropped, traced. Two things it cannot do: be thrown into (there is no
@@ -88,7 +91,7 @@ cpu_local! {
     /// the point of that `resume_for`.
     static ARMED_OUTER: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
     /// Ticks left before a tick preempts (0: the next point that may).
-    static BUDGET: Cell<u32> = Cell::new(0);
+    pub(super) static BUDGET: Cell<u32> = Cell::new(0);
     /// Preemptions taken, by a tick or at the end of a deferral.
     static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
     /// Of those, taken at the end of a deferral.
@@ -136,6 +139,16 @@ pub enum Timed<R> {
 pub(crate) fn budget_armed() -> bool {
     !ARMED.get().is_null()
 }
+
+/// Whether a budget (a `resume_for`'s, or a Wasm call's deadline) is
+/// armed on this CPU now: outside every `resume_for` and timed call,
+/// never (one left armed by an abandoned frame would be acted on by a
+/// later tick).
+pub fn armed() -> bool {
+    budget_armed()
+}
+
+pub use super::epoch::preemptions_at_safe_points;
 
 /// Preemptions since boot on this CPU.
 pub fn preemptions() -> u64 {
@@ -277,6 +290,9 @@ impl Store {
             ARMED.set(c);
             ARMED_OUTER.set(outer);
             BUDGET.set(ticks.max(1));
+            // A safe-point flag left up by an earlier budget (its guest
+            // returned before reaching a safe point) is lowered by the
+            // first safe point, which finds this budget unspent.
             let back = self.run_segment_plain(c, outer, handlers, effect);
             ARMED.set(saved.0);
             ARMED_OUTER.set(saved.1);
@@ -408,7 +424,7 @@ pub(crate) unsafe fn suspend_refused(cur: *mut ContRef) {
 /// for is the store's innermost running one, running its own code
 /// (`Running`: no `suspend` or `switch` under way) on its own stack.
 /// Called with interrupts off.
-fn may_preempt_at(rsp: usize) -> bool {
+pub(super) fn may_preempt_at(rsp: usize) -> bool {
     let c = ARMED.get();
     if c.is_null() || BUDGET.get() != 0 {
         return false;
@@ -432,7 +448,8 @@ fn may_preempt_at(rsp: usize) -> bool {
 /// with [`redirect`].
 #[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
 pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
-    if ARMED.get().is_null() {
+    let c = ARMED.get();
+    if c.is_null() {
         return false;
     }
     let left = BUDGET.get();
@@ -443,7 +460,28 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
     if !deferred && BUDGET.get() == 0 && !may_preempt_at(rsp) {
         STRESS_NOT_HERE.store(STRESS_NOT_HERE.load(Relaxed) + 1, Relaxed);
     }
-    !deferred && may_preempt_at(rsp)
+    if !deferred && may_preempt_at(rsp) {
+        // SAFETY: `may_preempt_at` found `c` the running continuation:
+        // live.
+        if unsafe { (*c).polls_born != (*c).born } {
+            return true;
+        }
+        // It runs the interpreter: one period to reach a safe point. At
+        // the next tick, the flag still up, it is preempted where it is
+        // (and the flag lowered: it is done with).
+        let late = super::epoch::SAFE_POINT_DUE.swap(true, Relaxed);
+        if late {
+            super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
+        }
+        return late;
+    }
+    if left <= 1 {
+        // Spent: the interpreter's next safe point acts (the armed
+        // continuation may be the one running it once the deferral or
+        // the child ends).
+        super::epoch::SAFE_POINT_DUE.store(true, Relaxed);
+    }
+    false
 }
 
 /// Stress build: preemptions of stressed runs resumed at once, and ticks
@@ -483,6 +521,9 @@ pub(crate) fn deferred_tick_seen() {
     interrupts::disable();
     if may_preempt_at(crate::cont::machine::switch::stack_pointer()) {
         PREEMPTIONS_DEFERRED.store(PREEMPTIONS_DEFERRED.load(Relaxed) + 1, Relaxed);
+        // The deferred tick raised the safe-point flag: this is the
+        // preemption it asked for.
+        super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
         // SAFETY: interrupts are off, and the armed continuation runs its
         // own code here (checked), as `preempt_entry` requires.
         unsafe { preempt_entry() };
@@ -490,16 +531,29 @@ pub(crate) fn deferred_tick_seen() {
     interrupts::enable();
 }
 
-/// The suspension of a preempted continuation: called by [`preempt_stub`]
-/// (or [`deferred_tick_seen`]) on the continuation's own stack, with
-/// interrupts off. Marks it suspended, expecting nothing, its segment the
-/// one `resume_for` resumed, and switches to that resume with the preempt
-/// effect. Returns when it is resumed (or cancelled: the guest then runs
-/// on under the drop), with interrupts off.
+/// The suspension of a preempted continuation, as [`preempt_stub`] calls
+/// it: [`preempt_here`], whose effect the stub has no use for (a
+/// cancelled guest runs on from its interrupted instruction).
+///
+/// # Safety
+/// As for [`preempt_here`].
+unsafe extern "C" fn preempt_entry() {
+    // SAFETY: forwarded contract.
+    let _ = unsafe { preempt_here() };
+}
+
+/// The suspension of a preempted continuation: called by [`preempt_entry`],
+/// [`deferred_tick_seen`] or a Wasm safe point (`epoch::safe_point`) on
+/// the continuation's own stack, with interrupts off. Marks it suspended,
+/// expecting nothing, its segment the one `resume_for` resumed, and
+/// switches to that resume with the preempt effect. Returns when it is resumed (the resume
+/// effect) or cancelled (the cancel effect: the guest runs on under the
+/// drop), with interrupts off.
 ///
 /// # Safety
 /// Interrupts are off, and [`may_preempt_at`] held for the running code.
-unsafe extern "C" fn preempt_entry() {
+#[inline(always)]
+pub(super) unsafe fn preempt_here() -> ControlEffect {
     let c = ARMED.get();
     let outer = ARMED_OUTER.get();
     // The budget is spent: the resume that armed it is where this goes,
@@ -510,7 +564,7 @@ unsafe extern "C" fn preempt_entry() {
     // SAFETY: per the contract `c` is the running continuation and `outer`
     // its segment's outermost, whose context holds the point of the
     // `resume_for` that armed the budget.
-    unsafe {
+    let effect = unsafe {
         (*c).state = State::Suspended;
         (*c).last_ancestor = outer;
         super::suspend::set_types(&raw mut (*c).payload, &[]);
@@ -521,14 +575,17 @@ unsafe extern "C" fn preempt_entry() {
         // goes to the effect landing of the `resume_for`'s switch site.
         // Back here, a resume (plain or budgeted) comes to this site's
         // plain landing, a drop's cancellation to its effect landing;
-        // either way the guest runs on from the interrupted instruction.
-        let _ = switch(ControlEffect::PREEMPT, (*outer).ctx, ControlEffect::RESUME);
-    }
+        // either way the stub's guest runs on from the interrupted
+        // instruction, and a safe point is told which.
+        switch(ControlEffect::PREEMPT, (*outer).ctx, ControlEffect::RESUME)
+    };
     // Resumed by a plain `resume` (interrupts on) or a `resume_for` (off).
     interrupts::disable();
     note_in_progress();
-    // The stub's pops and `iretq` follow, interrupts still off.
+    // The stub's pops and `iretq` follow, interrupts still off (or the
+    // caller's return to the code it preempted).
     IN_PROGRESS.set(false);
+    effect
 }
 
 /// Marks a preemption in progress, counting it as nested if one was.
@@ -620,21 +677,21 @@ unsafe extern "C" {
 
 /// The interrupt flag on the kernel target; nothing on the host, where no
 /// tick comes and `cli` would fault.
-mod interrupts {
+pub(super) mod interrupts {
     #[inline(always)]
-    pub(super) fn enabled() -> bool {
+    pub(in crate::cont::runtime) fn enabled() -> bool {
         #[cfg(target_os = "none")]
         return x86_64::instructions::interrupts::are_enabled();
         #[cfg(not(target_os = "none"))]
         false
     }
     #[inline(always)]
-    pub(super) fn disable() {
+    pub(in crate::cont::runtime) fn disable() {
         #[cfg(target_os = "none")]
         x86_64::instructions::interrupts::disable();
     }
     #[inline(always)]
-    pub(super) fn enable() {
+    pub(in crate::cont::runtime) fn enable() {
         #[cfg(target_os = "none")]
         x86_64::instructions::interrupts::enable();
     }

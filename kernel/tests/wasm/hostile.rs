@@ -162,3 +162,25 @@ fn a_print_hook_that_sets_its_own_instances_hook_hands_the_next_line_to_the_new_
         ["first hook: 1 : i32", "second hook: 2 : i32"]
     );
 }
+
+/// `LinearMemory` is public, so a guest may make one and grow it by
+/// anything: a grow whose new size overflows, or passes the maximum, is
+/// `None` and changes nothing; a maximum past 4 GiB is refused at `new`.
+#[test]
+fn a_linear_memory_grown_by_absurd_amounts_refuses_and_keeps_its_bytes() {
+    use kernel::wasm::memory::{LinearMemory, MAX_PAGES, MemoryError, PAGE};
+    assert_eq!(
+        LinearMemory::new(0, MAX_PAGES + 1).err(),
+        Some(MemoryError::TooLarge)
+    );
+    let mut m = LinearMemory::new(1, 2).unwrap();
+    m[PAGE - 1] = 7;
+    assert_eq!(m.grow(u64::MAX), None);
+    assert_eq!(m.grow(2), None);
+    assert_eq!((m.pages(), m.len(), m[PAGE - 1]), (1, PAGE, 7));
+    assert_eq!(m.grow(1), Some(1));
+    assert_eq!(
+        (m.pages(), m.len(), m[PAGE - 1], m[2 * PAGE - 1]),
+        (2, 2 * PAGE, 7, 0)
+    );
+}

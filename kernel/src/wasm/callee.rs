@@ -33,14 +33,17 @@ pub(crate) fn indirect(
     ty: u32,
     i: ValRaw,
 ) -> Result<(&Instance, u32), Unwind> {
-    let i = i.i32() as u32 as usize;
+    let i = match inst.module.tables[table as usize].table64 {
+        true => i.i64() as u64 as usize,
+        false => i.i32() as u32 as usize,
+    };
     let v = inst.tables[table as usize]
         .borrow()
         .get(i)
         .copied()
         .ok_or_else(|| wasm_trap(trap::UNDEFINED_ELEMENT))?;
     if v == ValRaw::ZERO {
-        return Err(wasm_trap(trap::UNINITIALIZED_ELEMENT));
+        return Err(trap::uninitialized_element(i));
     }
     let (owner, f) = func_of(inst, v)?;
     let def = &owner.module.funcs[f as usize];

@@ -27,9 +27,8 @@
 
 use super::interp::{self, Thread};
 pub(crate) use super::linker::Directory;
-use super::module::{ConstOp, Module, SegmentMode};
+use super::module::Module;
 use super::trap::{Exn, Unwind};
-use super::val::{FUNC_REF, ref_word};
 pub use super::val::{RefVal, Val};
 use super::val::{from_slot, to_slot};
 use crate::cont::dynamic::{Func, Handler, Tag};
@@ -46,8 +45,9 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering};
 use wasmparser::ExternalKind;
 
-use super::memory::{LinearMemory, MemoryError};
+use super::memory::LinearMemory;
 pub use super::memory::{MAX_PAGES, PAGE};
+use super::segments::make_memory;
 
 /// The most pages a memory of `store` may grow to (its module's maximum
 /// may say less): the store's memory limit in pages
@@ -143,9 +143,14 @@ pub struct Instance {
     pub(crate) store: StoreSlot,
     pub(crate) module: Arc<Module>,
     pub(crate) id: u64,
-    /// Shared with the instances that import it (or own, if imported).
+    /// Memory 0 (an empty one if the module has none), the memory of the
+    /// interpreter's compact loads and stores and of WASI; it is also
+    /// `memories[0]`.
     pub(crate) memory: Rc<RefCell<LinearMemory>>,
-    pub(crate) memory_max: u64,
+    /// Every memory, shared with the instances that import it (or owned
+    /// elsewhere, if imported), and the most pages each may grow to.
+    pub(crate) memories: Vec<Rc<RefCell<LinearMemory>>>,
+    pub(crate) memory_max: Vec<u64>,
     pub(crate) globals: Vec<Rc<Cell<ValRaw>>>,
     pub(crate) tables: Vec<Rc<RefCell<Vec<ValRaw>>>>,
     pub(crate) table_max: Vec<u64>,
@@ -233,7 +238,8 @@ impl Instance {
         let mut tables = Vec::with_capacity(module.tables.len());
         let mut table_max = Vec::with_capacity(module.tables.len());
         let mut tags = Vec::with_capacity(module.tags.len());
-        let mut memory = None;
+        let mut memories = Vec::with_capacity(module.memories.len());
+        let mut memory_max = Vec::with_capacity(module.memories.len());
         for e in imports {
             match e {
                 Extern::Func(i, f) => links.push((i, f)),
@@ -242,7 +248,10 @@ impl Instance {
                     tables.push(t);
                     table_max.push(max);
                 }
-                Extern::Memory(m, max) => memory = Some((m, max)),
+                Extern::Memory(m, max) => {
+                    memories.push(m);
+                    memory_max.push(max);
+                }
                 Extern::Tag(t) => tags.push(t),
             }
         }
@@ -272,28 +281,20 @@ impl Instance {
                     .collect()
             })
             .collect();
-        let (memory, memory_max) = match (memory, module.memory) {
-            (Some(m), _) => m,
-            (None, Some(m)) => {
-                let max = m.maximum.unwrap_or(MAX_PAGES).min(page_limit(&store));
-                if m.initial > max {
-                    return Err(Error::Instantiate("memory larger than this kernel allows"));
-                }
-                let memory = LinearMemory::new(m.initial, max).map_err(|e| {
-                    Error::Instantiate(match e {
-                        MemoryError::TooLarge => "memory larger than this kernel allows",
-                        MemoryError::NoSlot => "no slot left for the memory",
-                        MemoryError::NoFrames => "no frames for the memory",
-                    })
-                })?;
-                (Rc::new(RefCell::new(memory)), max)
-            }
-            (None, None) => (Rc::new(RefCell::new(LinearMemory::empty())), 0),
+        for m in &module.memories[memories.len()..] {
+            let (m, max) = make_memory(m, &store)?;
+            memories.push(m);
+            memory_max.push(max);
+        }
+        let memory = match memories.first() {
+            Some(m) => m.clone(),
+            None => Rc::new(RefCell::new(LinearMemory::empty())),
         };
         let mut inst = Box::pin(Instance {
             store,
             id: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
             memory,
+            memories,
             memory_max,
             globals,
             tables,
@@ -373,35 +374,7 @@ impl Instance {
     /// does not fit traps, as the specification's `table.init` and
     /// `memory.init` would (the segments before it stay written).
     pub(crate) fn initialize(&self) -> Result<(), Error> {
-        // Active segments, in order; then they are dropped.
-        for (i, e) in self.module.elems.iter().enumerate() {
-            match &e.mode {
-                SegmentMode::Active { index, offset } => {
-                    let at = self.eval(offset)?.i32() as u32 as usize;
-                    let items = core::mem::take(&mut *self.elems[i].borrow_mut());
-                    let mut table = self.tables[*index as usize].borrow_mut();
-                    let end = at
-                        .checked_add(items.len())
-                        .filter(|&end| end <= table.len())
-                        .ok_or_else(|| segment_trap(super::trap::OUT_OF_BOUNDS_TABLE))?;
-                    table[at..end].copy_from_slice(&items);
-                }
-                SegmentMode::Declared => self.elems[i].borrow_mut().clear(),
-                SegmentMode::Passive => {}
-            }
-        }
-        for (i, d) in self.module.datas.iter().enumerate() {
-            if let SegmentMode::Active { offset, .. } = &d.mode {
-                let at = self.eval(offset)?.i32() as u32 as usize;
-                let mut mem = self.memory.borrow_mut();
-                let end = at
-                    .checked_add(d.bytes.len())
-                    .filter(|&end| end <= mem.len())
-                    .ok_or_else(|| segment_trap(super::trap::OUT_OF_BOUNDS_MEMORY))?;
-                mem[at..end].copy_from_slice(&d.bytes);
-                self.data_live[i].set(false);
-            }
-        }
+        self.write_segments()?;
         if let Some(start) = self.module.start {
             self.call_index(start, &[])?;
         }
@@ -442,62 +415,6 @@ impl Instance {
         }
     }
 
-    /// A constant expression's value.
-    fn eval(&self, expr: &[ConstOp]) -> Result<ValRaw, Error> {
-        let mut st: Vec<ValRaw> = Vec::new();
-        let bad = Error::Instantiate("malformed constant expression");
-        for op in expr {
-            let v = match *op {
-                ConstOp::I32(v) => ValRaw::from_i32(v),
-                ConstOp::I64(v) => ValRaw::from_i64(v),
-                ConstOp::F32(v) => ValRaw::from_v128(v as u128),
-                ConstOp::F64(v) => ValRaw::from_v128(v as u128),
-                ConstOp::GlobalGet(g) => self
-                    .globals
-                    .get(g as usize)
-                    .map(|g| g.get())
-                    .ok_or(Error::Instantiate("global read before it is set"))?,
-                ConstOp::RefNull => ValRaw::ZERO,
-                ConstOp::RefFunc(f) => self.funcref(f),
-                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
-                    let (b, a) = (st.pop(), st.pop());
-                    let (Some(a), Some(b)) = (a, b) else {
-                        return Err(bad);
-                    };
-                    let (a, b) = (a.i32(), b.i32());
-                    ValRaw::from_i32(match op {
-                        ConstOp::I32Add => a.wrapping_add(b),
-                        ConstOp::I32Sub => a.wrapping_sub(b),
-                        _ => a.wrapping_mul(b),
-                    })
-                }
-                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
-                    let (b, a) = (st.pop(), st.pop());
-                    let (Some(a), Some(b)) = (a, b) else {
-                        return Err(bad);
-                    };
-                    let (a, b) = (a.i64(), b.i64());
-                    ValRaw::from_i64(match op {
-                        ConstOp::I64Add => a.wrapping_add(b),
-                        ConstOp::I64Sub => a.wrapping_sub(b),
-                        _ => a.wrapping_mul(b),
-                    })
-                }
-            };
-            st.push(v);
-        }
-        st.pop().ok_or(bad)
-    }
-
-    /// The `funcref` of function `f`: for an imported one, the
-    /// reference its own instance makes (one function, one reference).
-    pub(crate) fn funcref(&self, f: u32) -> ValRaw {
-        if let Some((other, g)) = self.link(f) {
-            return other.funcref(g);
-        }
-        ValRaw::from_ref(f as usize + 1, ref_word(self.id, FUNC_REF))
-    }
-
     /// The instance and function an import from another instance names.
     #[inline]
     pub(crate) fn link(&self, f: u32) -> Option<(&Instance, u32)> {
@@ -533,7 +450,7 @@ impl Instance {
                 Extern::Global(self.globals[i].clone(), g.ty, g.mutable)
             }
             ExternalKind::Table => Extern::Table(self.tables[i].clone(), self.table_max[i]),
-            ExternalKind::Memory => Extern::Memory(self.memory.clone(), self.memory_max),
+            ExternalKind::Memory => Extern::Memory(self.memories[i].clone(), self.memory_max[i]),
             ExternalKind::Tag => Extern::Tag(self.tags[i]),
         })
     }
@@ -622,12 +539,6 @@ impl Instance {
         }
         Unwind::trap(trap)
     }
-}
-
-/// The trap of an active segment out of bounds at instantiation.
-#[cold]
-fn segment_trap(reason: &'static str) -> Error {
-    Error::Trap(Trap::new(TrapKind::Guest, reason))
 }
 
 /// The array call of every Wasm function that a continuation runs: a new

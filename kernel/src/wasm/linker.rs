@@ -29,10 +29,12 @@
 //! is [`Error::Unlinkable`], and nothing of the module runs.
 //!
 //! The `spectest` module's functions and number globals are the host's
-//! ([`super::host`]); its table (10 elements, at most 20, of `funcref`)
-//! and its memory (1 page, at most 2) are made by the linker the first
-//! time a module imports them, one of each for all its instances, as the
-//! test suite's scripts expect. Any other `spectest` import, or one of
+//! ([`super::host`]); its tables `table` and `table64` (10 elements, at
+//! most 20, of `funcref`; the second indexed by i64) and its memory (1
+//! page, at most 2) are made by the linker the first time a module
+//! imports them, one of each for all its instances, as the test suite's
+//! scripts expect. A table's or memory's index type (i32 or i64) must be
+//! the import's. Any other `spectest` import, or one of
 //! another type, is unlinkable (unless a module was registered under
 //! that name).
 
@@ -60,6 +62,7 @@ pub struct Linker {
     registered: Vec<(String, usize)>,
     /// The `spectest` table and memory, once a module imported them.
     spectest_table: Option<Rc<RefCell<Vec<ValRaw>>>>,
+    spectest_table64: Option<Rc<RefCell<Vec<ValRaw>>>>,
     spectest_memory: Option<Rc<RefCell<LinearMemory>>>,
 }
 
@@ -76,6 +79,7 @@ impl Linker {
             directory: Rc::new(Directory::default()),
             registered: Vec::new(),
             spectest_table: None,
+            spectest_table64: None,
             spectest_memory: None,
         }
     }
@@ -127,12 +131,17 @@ impl Linker {
     /// The `spectest` table or memory named `name`, made the first time.
     fn spectest(&mut self, name: &str) -> Option<(Extern, ExportType)> {
         match name {
-            "table" => {
-                let t = self.spectest_table.get_or_insert_with(|| {
+            "table" | "table64" => {
+                let table64 = name == "table64";
+                let slot = match table64 {
+                    true => &mut self.spectest_table64,
+                    false => &mut self.spectest_table,
+                };
+                let t = slot.get_or_insert_with(|| {
                     Rc::new(RefCell::new(alloc::vec![ValRaw::ZERO; SPECTEST_TABLE.0]))
                 });
                 let e = Extern::Table(t.clone(), SPECTEST_TABLE.1);
-                Some((e, ExportType::Table(exact::funcref())))
+                Some((e, ExportType::Table(exact::funcref(), table64)))
             }
             "memory" => {
                 if self.spectest_memory.is_none() {
@@ -142,7 +151,7 @@ impl Linker {
                 let m = self.spectest_memory.as_ref()?;
                 Some((
                     Extern::Memory(m.clone(), SPECTEST_MEMORY.1),
-                    ExportType::Other,
+                    ExportType::Memory(false),
                 ))
             }
             _ => None,
@@ -203,12 +212,15 @@ fn export_type(inst: &Instance, name: &str, e: &Extern) -> ExportType {
             types,
             inst.module.globals[index].wasm_ty,
         )),
-        Extern::Table(..) => ExportType::Table(super::exact::of_val(
-            types,
-            wasmparser::ValType::Ref(inst.module.tables[index].elem),
-        )),
+        Extern::Table(..) => ExportType::Table(
+            super::exact::of_val(
+                types,
+                wasmparser::ValType::Ref(inst.module.tables[index].elem),
+            ),
+            inst.module.tables[index].table64,
+        ),
         Extern::Tag(_) => ExportType::Tag(inst, inst.module.tag_types[index]),
-        Extern::Memory(..) => ExportType::Other,
+        Extern::Memory(..) => ExportType::Memory(inst.module.memories[index].memory64),
     }
 }
 
@@ -217,11 +229,13 @@ pub(crate) enum ExportType {
     /// A function: its type, in its instance's module.
     Func(*const Instance, u32),
     Global(exact::Exact),
-    Table(exact::Exact),
+    /// A table: its element type, and whether it is indexed by i64.
+    Table(exact::Exact, bool),
     /// A tag: its type id, in the module of `Instance`.
     Tag(*const Instance, u32),
-    /// A memory (its limits are in the [`Extern`]).
-    Other,
+    /// A memory: whether it is addressed by i64 (its limits are in the
+    /// [`Extern`]).
+    Memory(bool),
 }
 
 /// Whether export `e` of type `ty` fits import kind `k` of module
@@ -280,22 +294,34 @@ fn check(
                 initial,
                 maximum,
                 elem,
+                table64,
             },
             Extern::Table(t, max),
-            ExportType::Table(have),
+            ExportType::Table(have, have64),
         ) => {
             let want = exact::of_val(types, wasmparser::ValType::Ref(*elem));
             if !exact::same(have, &want) {
                 return Err("a table of another element type");
             }
+            if table64 != have64 {
+                return Err("a table of another index type");
+            }
             limits(*initial, *maximum, t.borrow().len() as u64, *max)
         }
-        (ImportKind::Memory { initial, maximum }, Extern::Memory(m, max), _) => limits(
-            *initial,
-            *maximum,
-            (m.borrow().len() / super::instance::PAGE) as u64,
-            *max,
-        ),
+        (
+            ImportKind::Memory {
+                initial,
+                maximum,
+                memory64,
+            },
+            Extern::Memory(m, max),
+            ExportType::Memory(have64),
+        ) => {
+            if memory64 != have64 {
+                return Err("a memory of another index type");
+            }
+            limits(*initial, *maximum, m.borrow().pages(), *max)
+        }
         _ => Err("an export of another kind"),
     }
 }

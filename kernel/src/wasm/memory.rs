@@ -37,7 +37,9 @@ use core::ops::{Deref, DerefMut};
 
 /// Bytes of a page of linear memory.
 pub const PAGE: usize = 65536;
-/// The most pages a memory may have: the 32-bit index space (4 GiB).
+/// The most pages a memory may have: the 32-bit index space (4 GiB), a
+/// 64-bit memory's too (its slot is the same; an address beyond is out of
+/// bounds, and a grow past it fails).
 pub const MAX_PAGES: u64 = 65536;
 /// Frames a grow always leaves free (16 MiB): the kernel's own page tables,
 /// continuation stacks paged in on demand and the heap's needs are never

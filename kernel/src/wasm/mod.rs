@@ -11,6 +11,8 @@
 //! * [`instance`]: memory, globals, tables, tags and the runtime functions
 //!   of an instance, and the calls into it; [`memory`]: a linear memory,
 //!   pages mapped in its own slot of the kernel's address space;
+//!   `segments`: the memories an instance makes, its constant
+//!   expressions and active segments;
 //! * [`interp`]: the interpreter loop, a Rust call per Wasm call (and
 //!   none per tail call), its callees found by [`callee`];
 //! * [`linker`]: instances that share a store and import from each other,
@@ -38,6 +40,7 @@ pub mod linker;
 pub mod memory;
 pub mod module;
 pub mod num;
+mod segments;
 pub mod switching;
 mod timed;
 pub mod trap;

@@ -6,7 +6,7 @@
 //!
 //! Nothing here trusts the input: a module that does not validate, or uses
 //! something this interpreter does not implement (a `spectest` import it
-//! does not have, a second memory, SIMD, GC objects), is refused with a
+//! does not have, a shared memory, SIMD, GC objects), is refused with a
 //! [`CompileError`] naming the offset, and never reaches the interpreter.
 //! Imports from other modules are kept as [`Import`]s, with the type
 //! each must have, for a [`super::Linker`] to resolve.
@@ -75,6 +75,8 @@ pub struct TableDef {
     /// Its element type, as the module declares it.
     pub elem: wasmparser::RefType,
     pub init: ConstExpr,
+    /// Indexed by an i64 (`table64`), not an i32.
+    pub table64: bool,
     /// Imported from another instance.
     pub linked: bool,
 }
@@ -118,6 +120,8 @@ pub struct DataDef {
 pub struct MemoryDef {
     pub initial: u64,
     pub maximum: Option<u64>,
+    /// Addressed by an i64 (memory64), not an i32.
+    pub memory64: bool,
     /// Imported from another instance.
     pub linked: bool,
 }
@@ -146,10 +150,12 @@ pub enum ImportKind {
         initial: u64,
         maximum: Option<u64>,
         elem: wasmparser::RefType,
+        table64: bool,
     },
     Memory {
         initial: u64,
         maximum: Option<u64>,
+        memory64: bool,
     },
     /// A tag of this signature, and its type index in the module.
     Tag(Sig, u32),
@@ -166,7 +172,8 @@ pub struct Module {
     pub(crate) switch_returns: Vec<&'static [crate::cont::ValType]>,
     pub(crate) funcs: Vec<FuncDef>,
     pub(crate) tables: Vec<TableDef>,
-    pub(crate) memory: Option<MemoryDef>,
+    /// The memories, imported ones first.
+    pub(crate) memories: Vec<MemoryDef>,
     pub(crate) globals: Vec<GlobalDef>,
     /// Per tag: its signature.
     pub(crate) tags: Vec<Sig>,
@@ -233,7 +240,7 @@ impl Module {
         let mut func_types: Vec<u32> = Vec::new();
         let mut codes: Vec<Code> = Vec::new();
         let mut tables = Vec::new();
-        let mut memory = None;
+        let mut memories = Vec::new();
         let mut globals = Vec::new();
         let mut tag_types: Vec<u32> = Vec::new();
         let mut exports = Vec::new();
@@ -303,26 +310,30 @@ impl Module {
                                         maximum: t.maximum,
                                         elem: t.element_type,
                                         init: alloc::vec![ConstOp::RefNull],
+                                        table64: t.table64,
                                         linked: true,
                                     });
                                     Pending::Done(ImportKind::Table {
                                         initial: t.initial,
                                         maximum: t.maximum,
                                         elem: t.element_type,
+                                        table64: t.table64,
                                     })
                                 }
                                 TypeRef::Memory(m) => {
-                                    if memory.is_some() || m.memory64 || m.shared {
+                                    if m.shared || m.page_size_log2.is_some() {
                                         return Err(unsupported(&what, offset));
                                     }
-                                    memory = Some(MemoryDef {
+                                    memories.push(MemoryDef {
                                         initial: m.initial,
                                         maximum: m.maximum,
+                                        memory64: m.memory64,
                                         linked: true,
                                     });
                                     Pending::Done(ImportKind::Memory {
                                         initial: m.initial,
                                         maximum: m.maximum,
+                                        memory64: m.memory64,
                                     })
                                 }
                                 TypeRef::Tag(t) => {
@@ -377,6 +388,7 @@ impl Module {
                             maximum: t.ty.maximum,
                             elem: t.ty.element_type,
                             init,
+                            table64: t.ty.table64,
                             linked: false,
                         });
                     }
@@ -384,18 +396,16 @@ impl Module {
                 Payload::MemorySection(r) => {
                     for m in r.clone() {
                         let m = m?;
-                        if memory.is_some() {
-                            return Err(unsupported("a second memory", r.range().start as usize));
-                        }
-                        if m.memory64 || m.shared || m.page_size_log2.is_some() {
+                        if m.shared || m.page_size_log2.is_some() {
                             return Err(unsupported(
-                                "64-bit, shared or custom-page memories",
+                                "shared or custom-page memories",
                                 r.range().start as usize,
                             ));
                         }
-                        memory = Some(MemoryDef {
+                        memories.push(MemoryDef {
                             initial: m.initial,
                             maximum: m.maximum,
+                            memory64: m.memory64,
                             linked: false,
                         });
                     }
@@ -576,7 +586,7 @@ impl Module {
             switch_returns,
             funcs,
             tables,
-            memory,
+            memories,
             globals,
             tags,
             tag_types,

@@ -85,6 +85,27 @@ pub fn wasm_trap(reason: &'static str) -> Unwind {
     Unwind::trap(Trap::new(kind, reason))
 }
 
+/// The trap of a `call_indirect` through a null element: its text is the
+/// element's index, as the specification's interpreter says it
+/// (`uninitialized element 2`; see [`detail`]).
+#[cold]
+#[inline(never)]
+pub fn uninitialized_element(index: usize) -> Unwind {
+    use core::fmt::Write;
+    let mut text = crate::cont::TrapText::EMPTY;
+    let _ = write!(text, "{index}");
+    Unwind::trap(Trap::new(TrapKind::Guest, UNINITIALIZED_ELEMENT).with_text(text))
+}
+
+/// What the interpreter adds to a trap's [`reason`]: the element's index
+/// for [`UNINITIALIZED_ELEMENT`]; empty for any other.
+pub fn detail(trap: &Trap) -> &str {
+    match (trap.kind(), trap.message()) {
+        (TrapKind::Guest, UNINITIALIZED_ELEMENT) => trap.text(),
+        _ => "",
+    }
+}
+
 /// The specification's words for `trap`.
 pub fn reason(trap: &Trap) -> &'static str {
     match trap.kind() {

@@ -312,7 +312,15 @@ fn expect_trap(
     match r {
         Err(e @ Error::Trap(_)) => {
             let got = e.trap_reason().unwrap_or("");
-            if got.starts_with(message) && reason.is_none_or(|r| r == got) {
+            // The reason and its detail (an element's index), as the
+            // specification's interpreter words it.
+            let full = match &e {
+                Error::Trap(t) if !crate::wasm::trap::detail(t).is_empty() => {
+                    format!("{got} {}", crate::wasm::trap::detail(t))
+                }
+                _ => String::from(got),
+            };
+            if full.starts_with(message) && reason.is_none_or(|r| r == got) {
                 Ok(())
             } else {
                 Err(format!("trapped with \"{got}\", expected \"{message}\""))

@@ -87,6 +87,19 @@ impl Access {
     }
 }
 
+/// A memory access of the general form ([`Op::LoadX`], [`Op::StoreX`]):
+/// to any memory, 32- or 64-bit, at any static offset. Accesses to memory
+/// 0 of a 32-bit memory (nearly all) stay [`Op::Load`] and [`Op::Store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemArg {
+    pub acc: Access,
+    /// The memory's index in the module.
+    pub memory: u32,
+    pub offset: u64,
+    /// The address is an i64 (a 64-bit memory), else an i32.
+    pub memory64: bool,
+}
+
 /// One instruction of the internal form. Indices are the module's
 /// (functions, globals, tables, types, tags, segments); `u32` targets index
 /// the function's [`Code::targets`].
@@ -162,11 +175,22 @@ pub enum Op {
         a: u32,
         c: i32,
     },
-    MemorySize,
-    MemoryGrow,
-    MemoryFill,
-    MemoryCopy,
-    MemoryInit(u32),
+    /// A load or a store of the general form: [`Code::memargs`]`[i]`
+    /// says which memory, where and how wide.
+    LoadX(u32),
+    StoreX(u32),
+    /// The bulk memory instructions, with their memory's index.
+    MemorySize(u32),
+    MemoryGrow(u32),
+    MemoryFill(u32),
+    MemoryCopy {
+        dst: u32,
+        src: u32,
+    },
+    MemoryInit {
+        memory: u32,
+        data: u32,
+    },
     DataDrop(u32),
     I32Const(i32),
     I64Const(i64),
@@ -282,6 +306,8 @@ pub struct Code {
     pub ops: Vec<Op>,
     pub targets: Vec<Target>,
     pub tries: Vec<TryRegion>,
+    /// The accesses of the general form ([`Op::LoadX`], [`Op::StoreX`]).
+    pub memargs: Vec<MemArg>,
     pub nparams: u32,
     /// Params and declared locals.
     pub nlocals: u32,

@@ -16,14 +16,14 @@
 //!  drops everything above them, and jumps to `to`
 //! ```
 
-use super::{Access, CatchClause, Clause, Code, CompileError, Op, Target, TryRegion};
+use super::{Access, CatchClause, Clause, Code, CompileError, MemArg, Op, Target, TryRegion};
 use crate::wasm::num::{self, IntOp, Numeric, Unary};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use wasmparser::{
-    BlockType, Catch, FrameKind, FuncValidator, FunctionBody, Handle, Operator, ValidatorResources,
-    WasmModuleResources,
+    BlockType, Catch, FrameKind, FuncValidator, FunctionBody, Handle, MemArgTarget, Operator,
+    ValidatorResources, WasmModuleResources,
 };
 
 /// Where a forward reference waits for its block's end.
@@ -352,6 +352,11 @@ impl Translator<'_> {
             });
             return Ok(());
         }
+        if let Some((acc, m, is_load)) = access(op) {
+            let op = self.access(acc, m, is_load, offset)?;
+            self.emit(op);
+            return Ok(());
+        }
         let new = match *op {
             Operator::Unreachable => Op::Unreachable,
             Operator::Nop => return Ok(()),
@@ -416,52 +421,17 @@ impl Translator<'_> {
                 elem: elem_index,
             },
             Operator::ElemDrop { elem_index } => Op::ElemDrop(elem_index),
-            Operator::I32Load { memarg } => Op::Load(Access::I32, mem_offset(memarg, offset)?),
-            Operator::I64Load { memarg } => Op::Load(Access::I64, mem_offset(memarg, offset)?),
-            Operator::F32Load { memarg } => Op::Load(Access::F32, mem_offset(memarg, offset)?),
-            Operator::F64Load { memarg } => Op::Load(Access::F64, mem_offset(memarg, offset)?),
-            Operator::I32Load8S { memarg } => Op::Load(Access::I32S8, mem_offset(memarg, offset)?),
-            Operator::I32Load8U { memarg } => Op::Load(Access::I32U8, mem_offset(memarg, offset)?),
-            Operator::I32Load16S { memarg } => {
-                Op::Load(Access::I32S16, mem_offset(memarg, offset)?)
-            }
-            Operator::I32Load16U { memarg } => {
-                Op::Load(Access::I32U16, mem_offset(memarg, offset)?)
-            }
-            Operator::I64Load8S { memarg } => Op::Load(Access::I64S8, mem_offset(memarg, offset)?),
-            Operator::I64Load8U { memarg } => Op::Load(Access::I64U8, mem_offset(memarg, offset)?),
-            Operator::I64Load16S { memarg } => {
-                Op::Load(Access::I64S16, mem_offset(memarg, offset)?)
-            }
-            Operator::I64Load16U { memarg } => {
-                Op::Load(Access::I64U16, mem_offset(memarg, offset)?)
-            }
-            Operator::I64Load32S { memarg } => {
-                Op::Load(Access::I64S32, mem_offset(memarg, offset)?)
-            }
-            Operator::I64Load32U { memarg } => {
-                Op::Load(Access::I64U32, mem_offset(memarg, offset)?)
-            }
-            Operator::I32Store { memarg } => Op::Store(Access::I32, mem_offset(memarg, offset)?),
-            Operator::I64Store { memarg } => Op::Store(Access::I64, mem_offset(memarg, offset)?),
-            Operator::F32Store { memarg } => Op::Store(Access::F32, mem_offset(memarg, offset)?),
-            Operator::F64Store { memarg } => Op::Store(Access::F64, mem_offset(memarg, offset)?),
-            Operator::I32Store8 { memarg } => Op::Store(Access::I32U8, mem_offset(memarg, offset)?),
-            Operator::I32Store16 { memarg } => {
-                Op::Store(Access::I32U16, mem_offset(memarg, offset)?)
-            }
-            Operator::I64Store8 { memarg } => Op::Store(Access::I64U8, mem_offset(memarg, offset)?),
-            Operator::I64Store16 { memarg } => {
-                Op::Store(Access::I64U16, mem_offset(memarg, offset)?)
-            }
-            Operator::I64Store32 { memarg } => {
-                Op::Store(Access::I64U32, mem_offset(memarg, offset)?)
-            }
-            Operator::MemorySize { .. } => Op::MemorySize,
-            Operator::MemoryGrow { .. } => Op::MemoryGrow,
-            Operator::MemoryFill { .. } => Op::MemoryFill,
-            Operator::MemoryCopy { .. } => Op::MemoryCopy,
-            Operator::MemoryInit { data_index, .. } => Op::MemoryInit(data_index),
+            Operator::MemorySize { mem } => Op::MemorySize(mem),
+            Operator::MemoryGrow { mem } => Op::MemoryGrow(mem),
+            Operator::MemoryFill { mem } => Op::MemoryFill(mem),
+            Operator::MemoryCopy { dst_mem, src_mem } => Op::MemoryCopy {
+                dst: dst_mem,
+                src: src_mem,
+            },
+            Operator::MemoryInit { data_index, mem } => Op::MemoryInit {
+                memory: mem,
+                data: data_index,
+            },
             Operator::DataDrop { data_index } => Op::DataDrop(data_index),
             Operator::I32Const { value } => Op::I32Const(value),
             Operator::I64Const { value } => Op::I64Const(value),
@@ -522,6 +492,48 @@ impl Translator<'_> {
         Ok(())
     }
 
+    /// A load (`is_load`) or store: of the compact form for memory 0 of
+    /// 32 bits, else of the general form, its [`MemArg`] recorded.
+    fn access(
+        &mut self,
+        acc: Access,
+        m: wasmparser::MemArg,
+        is_load: bool,
+        offset: usize,
+    ) -> Result<Op, CompileError> {
+        let memory = match m.target {
+            MemArgTarget::Memory(i) => i,
+            MemArgTarget::Array(_) => {
+                return Err(err(
+                    "not supported by this interpreter: an access to a GC array",
+                    offset,
+                ));
+            }
+        };
+        // An index the validator is about to refuse reads as 32-bit.
+        let memory64 = self
+            .v
+            .resources()
+            .memory_at(memory)
+            .is_some_and(|t| t.memory64);
+        if memory == 0 && !memory64 {
+            let o = mem_offset(m, offset)?;
+            return Ok(if is_load {
+                Op::Load(acc, o)
+            } else {
+                Op::Store(acc, o)
+            });
+        }
+        let i = self.code.memargs.len() as u32;
+        self.code.memargs.push(MemArg {
+            acc,
+            memory,
+            offset: m.offset,
+            memory64,
+        });
+        Ok(if is_load { Op::LoadX(i) } else { Op::StoreX(i) })
+    }
+
     /// Records a resume's clauses; returns the table's index.
     fn resume_table(&mut self, handlers: &[Handle], offset: usize) -> Result<u32, CompileError> {
         let mut clauses = Vec::with_capacity(handlers.len());
@@ -549,7 +561,40 @@ fn imm(k: Op) -> Option<i32> {
     }
 }
 
-/// A memory access's static offset (memories are 32-bit: it fits).
+/// What a load or store accesses: its width and extension, its memory
+/// argument, and whether it loads; `None` for any other operator.
+fn access(op: &Operator<'_>) -> Option<(Access, wasmparser::MemArg, bool)> {
+    use Access as A;
+    Some(match *op {
+        Operator::I32Load { memarg } => (A::I32, memarg, true),
+        Operator::I64Load { memarg } => (A::I64, memarg, true),
+        Operator::F32Load { memarg } => (A::F32, memarg, true),
+        Operator::F64Load { memarg } => (A::F64, memarg, true),
+        Operator::I32Load8S { memarg } => (A::I32S8, memarg, true),
+        Operator::I32Load8U { memarg } => (A::I32U8, memarg, true),
+        Operator::I32Load16S { memarg } => (A::I32S16, memarg, true),
+        Operator::I32Load16U { memarg } => (A::I32U16, memarg, true),
+        Operator::I64Load8S { memarg } => (A::I64S8, memarg, true),
+        Operator::I64Load8U { memarg } => (A::I64U8, memarg, true),
+        Operator::I64Load16S { memarg } => (A::I64S16, memarg, true),
+        Operator::I64Load16U { memarg } => (A::I64U16, memarg, true),
+        Operator::I64Load32S { memarg } => (A::I64S32, memarg, true),
+        Operator::I64Load32U { memarg } => (A::I64U32, memarg, true),
+        Operator::I32Store { memarg } => (A::I32, memarg, false),
+        Operator::I64Store { memarg } => (A::I64, memarg, false),
+        Operator::F32Store { memarg } => (A::F32, memarg, false),
+        Operator::F64Store { memarg } => (A::F64, memarg, false),
+        Operator::I32Store8 { memarg } => (A::I32U8, memarg, false),
+        Operator::I32Store16 { memarg } => (A::I32U16, memarg, false),
+        Operator::I64Store8 { memarg } => (A::I64U8, memarg, false),
+        Operator::I64Store16 { memarg } => (A::I64U16, memarg, false),
+        Operator::I64Store32 { memarg } => (A::I64U32, memarg, false),
+        _ => return None,
+    })
+}
+
+/// A static offset of a 32-bit memory's access (the validator refuses
+/// one beyond 4 GiB; it is checked again here).
 fn mem_offset(m: wasmparser::MemArg, offset: usize) -> Result<u32, CompileError> {
     u32::try_from(m.offset).map_err(|_| err("memory offset beyond 4 GiB", offset))
 }

@@ -5,7 +5,7 @@
 //! their temporaries and bounds checks stay out of the loop's own frame,
 //! which every interpreted call pays for.
 
-use super::super::code::{Access, Op};
+use super::super::code::{Access, MemArg, Op};
 use super::super::instance::Instance;
 use super::super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValRaw;
@@ -59,21 +59,85 @@ pub(super) fn store(
     Ok(())
 }
 
-/// `memory.grow`: the old size in pages, or -1.
-fn memory_grow(inst: &Instance, delta: u32) -> i32 {
-    match inst.memory.borrow_mut().grow(delta as u64) {
-        Some(old) => old as i32,
-        None => -1,
+/// The bytes a general access `m` of `width` bytes at `addr` reaches, in
+/// `mem`'s `len` bytes: the address (an i64 for a 64-bit memory) plus
+/// the static offset plus the width, summed without wrapping, must not
+/// pass the end.
+#[inline(always)]
+fn reach(m: &MemArg, addr: ValRaw, len: usize) -> Result<usize, Unwind> {
+    let a = index(addr, m.memory64);
+    let w = m.acc.width() as u64;
+    match a
+        .checked_add(m.offset)
+        .filter(|ea| ea.checked_add(w).is_some_and(|e| e <= len as u64))
+    {
+        Some(ea) => Ok(ea as usize),
+        None => Err(wasm_trap(trap::OUT_OF_BOUNDS_MEMORY)),
     }
 }
 
-/// `start..start + len` within `size`, or the trap.
-fn range(start: u32, len: u32, size: usize, why: &'static str) -> Result<(usize, usize), Unwind> {
-    let (s, l) = (start as usize, len as usize);
-    if s + l > size {
-        return Err(wasm_trap(why));
+/// A load of the general form: any memory, 32- or 64-bit.
+#[inline(never)]
+pub(super) fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw, Unwind> {
+    let mem = inst.memories[m.memory as usize].borrow();
+    let ea = reach(m, addr, mem.len())?;
+    let w = m.acc.width();
+    let mut buf = [0u8; 8];
+    buf[..w].copy_from_slice(&mem[ea..ea + w]);
+    let raw = u64::from_le_bytes(buf);
+    Ok(match m.acc {
+        Access::I32 | Access::F32 | Access::I32U8 | Access::I32U16 => {
+            ValRaw::from_i32(raw as u32 as i32)
+        }
+        Access::I64 | Access::F64 | Access::I64U8 | Access::I64U16 | Access::I64U32 => {
+            ValRaw::from_i64(raw as i64)
+        }
+        Access::I32S8 => ValRaw::from_i32(raw as i8 as i32),
+        Access::I32S16 => ValRaw::from_i32(raw as i16 as i32),
+        Access::I64S8 => ValRaw::from_i64(raw as i8 as i64),
+        Access::I64S16 => ValRaw::from_i64(raw as i16 as i64),
+        Access::I64S32 => ValRaw::from_i64(raw as i32 as i64),
+    })
+}
+
+/// A store of the general form.
+#[inline(never)]
+pub(super) fn store_x(inst: &Instance, m: &MemArg, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
+    let mut mem = inst.memories[m.memory as usize].borrow_mut();
+    let ea = reach(m, addr, mem.len())?;
+    let w = m.acc.width();
+    mem[ea..ea + w].copy_from_slice(&(v.v128() as u64).to_le_bytes()[..w]);
+    Ok(())
+}
+
+/// An address, length or table index: an i64 for a 64-bit memory or
+/// table, else an i32 (zero-extended).
+#[inline(always)]
+fn index(v: ValRaw, wide: bool) -> u64 {
+    if wide {
+        v.i64() as u64
+    } else {
+        v.i32() as u32 as u64
     }
-    Ok((s, s + l))
+}
+
+/// A size, an old size or -1, as an i64 for a 64-bit memory or table,
+/// else as an i32.
+fn sized(v: i64, wide: bool) -> ValRaw {
+    if wide {
+        ValRaw::from_i64(v)
+    } else {
+        ValRaw::from_i32(v as i32)
+    }
+}
+
+/// `start..start + len` within `size`, or the trap (the sum is formed
+/// without wrapping: a 64-bit start and length may be anything).
+fn range(start: u64, len: u64, size: usize, why: &'static str) -> Result<(usize, usize), Unwind> {
+    match start.checked_add(len) {
+        Some(end) if end <= size as u64 => Ok((start as usize, end as usize)),
+        _ => Err(wasm_trap(why)),
+    }
 }
 
 /// The table instructions and the bulk memory ones, over the stack
@@ -99,52 +163,55 @@ pub(super) fn tables_and_bulk_memory(
             sp += 1;
         }};
     }
+    let t64 = |t: u32| inst.module.tables[t as usize].table64;
+    let m64 = |m: u32| inst.module.memories[m as usize].memory64;
     match op {
         Op::TableGet(t) => {
-            let i = pop!().i32() as u32 as usize;
-            let v = inst.tables[t as usize].borrow().get(i).copied();
-            push!(v.ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))?);
+            let i = index(pop!(), t64(t));
+            let table = inst.tables[t as usize].borrow();
+            let (i, _) = range(i, 1, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            push!(table[i]);
         }
         Op::TableSet(t) => {
             let v = pop!();
-            let i = pop!().i32() as u32 as usize;
+            let i = index(pop!(), t64(t));
             let mut table = inst.tables[t as usize].borrow_mut();
-            *table
-                .get_mut(i)
-                .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_TABLE))? = v;
+            let (i, _) = range(i, 1, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
+            table[i] = v;
         }
         Op::TableSize(t) => {
-            push!(ValRaw::from_i32(
-                inst.tables[t as usize].borrow().len() as i32
-            ))
+            let n = inst.tables[t as usize].borrow().len() as i64;
+            push!(sized(n, t64(t)))
         }
         Op::TableGrow(t) => {
-            let n = pop!().i32() as u32 as u64;
+            let n = index(pop!(), t64(t));
             let init = pop!();
             let mut table = inst.tables[t as usize].borrow_mut();
             let old = table.len() as u64;
-            let r = if old + n > inst.table_max[t as usize]
-                || table.try_reserve_exact(n as usize).is_err()
-            {
-                -1
-            } else {
-                table.resize((old + n) as usize, init);
-                old as i32
+            let r = match old.checked_add(n) {
+                Some(new)
+                    if new <= inst.table_max[t as usize]
+                        && table.try_reserve_exact(n as usize).is_ok() =>
+                {
+                    table.resize(new as usize, init);
+                    old as i64
+                }
+                _ => -1,
             };
-            push!(ValRaw::from_i32(r));
+            push!(sized(r, t64(t)));
         }
         Op::TableFill(t) => {
-            let n = pop!().i32() as u32;
+            let n = index(pop!(), t64(t));
             let v = pop!();
-            let i = pop!().i32() as u32;
+            let i = index(pop!(), t64(t));
             let mut table = inst.tables[t as usize].borrow_mut();
             let (s, e) = range(i, n, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
             table[s..e].fill(v);
         }
         Op::TableCopy { dst, src } => {
-            let n = pop!().i32() as u32;
-            let s = pop!().i32() as u32;
-            let d = pop!().i32() as u32;
+            let n = index(pop!(), t64(dst) && t64(src));
+            let s = index(pop!(), t64(src));
+            let d = index(pop!(), t64(dst));
             let mut to = inst.tables[dst as usize].borrow_mut();
             let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
             if src == dst {
@@ -157,9 +224,9 @@ pub(super) fn tables_and_bulk_memory(
             }
         }
         Op::TableInit { table, elem } => {
-            let n = pop!().i32() as u32;
-            let s = pop!().i32() as u32;
-            let d = pop!().i32() as u32;
+            let n = index(pop!(), false);
+            let s = index(pop!(), false);
+            let d = index(pop!(), t64(table));
             let items = inst.elems[elem as usize].borrow();
             let mut to = inst.tables[table as usize].borrow_mut();
             let (ss, se) = range(s, n, items.len(), trap::OUT_OF_BOUNDS_TABLE)?;
@@ -167,37 +234,51 @@ pub(super) fn tables_and_bulk_memory(
             to[ds..de].copy_from_slice(&items[ss..se]);
         }
         Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
-        Op::MemoryGrow => {
-            let delta = pop!().i32() as u32;
-            push!(ValRaw::from_i32(memory_grow(inst, delta)));
+        Op::MemorySize(m) => {
+            let pages = inst.memories[m as usize].borrow().pages();
+            push!(sized(pages as i64, m64(m)));
         }
-        Op::MemoryFill => {
-            let n = pop!().i32() as u32;
+        Op::MemoryGrow(m) => {
+            let delta = index(pop!(), m64(m));
+            let old = inst.memories[m as usize].borrow_mut().grow(delta);
+            push!(sized(old.map_or(-1, |o| o as i64), m64(m)));
+        }
+        Op::MemoryFill(m) => {
+            let n = index(pop!(), m64(m));
             let v = pop!().i32() as u8;
-            let d = pop!().i32() as u32;
-            let mut mem = inst.memory.borrow_mut();
+            let d = index(pop!(), m64(m));
+            let mut mem = inst.memories[m as usize].borrow_mut();
             let (s, e) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
             mem[s..e].fill(v);
         }
-        Op::MemoryCopy => {
-            let n = pop!().i32() as u32;
-            let s = pop!().i32() as u32;
-            let d = pop!().i32() as u32;
-            let mut mem = inst.memory.borrow_mut();
-            let (ss, se) = range(s, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-            let (ds, _) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
-            mem.copy_within(ss..se, ds);
+        Op::MemoryCopy { dst, src } => {
+            let n = index(pop!(), m64(dst) && m64(src));
+            let s = index(pop!(), m64(src));
+            let d = index(pop!(), m64(dst));
+            let (to, from) = (&inst.memories[dst as usize], &inst.memories[src as usize]);
+            // Two indices may name one memory (imported twice): one borrow.
+            if alloc::rc::Rc::ptr_eq(to, from) {
+                let mut mem = to.borrow_mut();
+                let (ss, se) = range(s, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+                let (ds, _) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+                mem.copy_within(ss..se, ds);
+            } else {
+                let (mut to, from) = (to.borrow_mut(), from.borrow());
+                let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+                let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
+                to[ds..de].copy_from_slice(&from[ss..se]);
+            }
         }
-        Op::MemoryInit(seg) => {
-            let n = pop!().i32() as u32;
-            let s = pop!().i32() as u32;
-            let d = pop!().i32() as u32;
+        Op::MemoryInit { memory, data: seg } => {
+            let n = index(pop!(), false);
+            let s = index(pop!(), false);
+            let d = index(pop!(), m64(memory));
             let data: &[u8] = if inst.data_live[seg as usize].get() {
                 &inst.module.datas[seg as usize].bytes
             } else {
                 &[]
             };
-            let mut mem = inst.memory.borrow_mut();
+            let mut mem = inst.memories[memory as usize].borrow_mut();
             let (ss, se) = range(s, n, data.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
             let (ds, de) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
             mem[ds..de].copy_from_slice(&data[ss..se]);

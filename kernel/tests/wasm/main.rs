@@ -15,6 +15,7 @@ mod core_ops;
 mod examples;
 mod hostile;
 mod linking;
+mod memories;
 mod odd_modules;
 mod refs_exceptions;
 mod switching;

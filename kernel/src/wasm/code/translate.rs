@@ -103,8 +103,13 @@ pub fn translate(
     let mut reader = body.get_operators_reader()?;
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset()?;
-        t.op(&op, offset as usize)?;
+        // Translated against the validator's state before the operator;
+        // the validator's verdict is reported first, so that an invalid
+        // operator is refused as invalid even where this interpreter
+        // would not run it (an alignment read as a GC array's access).
+        let translated = t.op(&op, offset as usize);
         t.v.op(offset, &op)?;
+        translated?;
         t.max_height = t.max_height.max(t.v.operand_stack_height());
     }
     reader.finish()?;

@@ -64,16 +64,28 @@ fn each_memory_has_its_own_size_and_bounds() {
     assert_eq!(trap(&inst, "load_a", &[Val::I32(70000)]), OOB);
     // A copy from memory 1 that fits there but not in memory 0 traps and
     // writes nothing.
-    let r = trap(&inst, "copy_back", &[Val::I32(65535), Val::I32(70000), Val::I32(2)]);
+    let r = trap(
+        &inst,
+        "copy_back",
+        &[Val::I32(65535), Val::I32(70000), Val::I32(2)],
+    );
     assert_eq!(r, OOB);
     assert_eq!(call(&inst, "load_a", &[Val::I32(65535)]), [Val::I32(0)]);
     assert_eq!(call(&inst, "grow_b", &[Val::I32(1)]), [Val::I32(2)]);
     assert_eq!(call(&inst, "grow_b", &[Val::I32(1)]), [Val::I32(-1)]);
     assert_eq!(call(&inst, "sizes", &[]), [Val::I32(1), Val::I32(3)]);
-    call(&inst, "fill_b", &[Val::I32(196607), Val::I32(7), Val::I32(1)]);
+    call(
+        &inst,
+        "fill_b",
+        &[Val::I32(196607), Val::I32(7), Val::I32(1)],
+    );
     assert_eq!(call(&inst, "load_b", &[Val::I32(196607)]), [Val::I32(7)]);
     assert_eq!(
-        trap(&inst, "fill_b", &[Val::I32(196607), Val::I32(7), Val::I32(2)]),
+        trap(
+            &inst,
+            "fill_b",
+            &[Val::I32(196607), Val::I32(7), Val::I32(2)]
+        ),
         OOB
     );
 }
@@ -120,7 +132,10 @@ fn a_64_bit_memory_grows_and_reports_its_sizes_as_i64() {
     // Past the maximum, and by a delta that no 32-bit grow could name:
     // -1, and nothing changes.
     assert_eq!(call(&inst, "grow", &[Val::I64(2)]), [Val::I64(-1)]);
-    assert_eq!(call(&inst, "grow", &[Val::I64(0x1_0000_0001)]), [Val::I64(-1)]);
+    assert_eq!(
+        call(&inst, "grow", &[Val::I64(0x1_0000_0001)]),
+        [Val::I64(-1)]
+    );
     assert_eq!(call(&inst, "grow", &[Val::I64(-1)]), [Val::I64(-1)]);
     assert_eq!(call(&inst, "size", &[]), [Val::I64(3)]);
     // The grown pages are zeroed and addressable.

@@ -541,6 +541,38 @@ mod tests {
     }
 
     #[test]
+    fn an_access_to_a_second_or_a_64_bit_memory_takes_the_general_form() {
+        let code = code_of(
+            r#"(module (memory 1) (memory $w i64 1) (func (param i32 i64) (result i32)
+            (i32.store8 offset=3 (local.get 0) (i32.const 1))
+            (i32.load16_s $w offset=0x100000000 (local.get 1))))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::StoreLI {
+                    acc: Access::I32U8,
+                    offset: 3,
+                    a: 0,
+                    c: 1
+                },
+                Op::LocalGet(1),
+                Op::LoadX(0),
+                Op::Return,
+            ]
+        );
+        assert_eq!(
+            code.memargs,
+            [MemArg {
+                acc: Access::I32S16,
+                memory: 1,
+                offset: 0x1_0000_0000,
+                memory64: true
+            }]
+        );
+    }
+
+    #[test]
     fn a_constant_too_wide_for_an_i32_is_not_fused() {
         let code = code_of(
             r#"(module (func (param i64) (result i64)

@@ -53,7 +53,7 @@ use crate::cont::ValRaw;
 use crate::cont::runtime::epoch::{self, SafePoint};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use memory::{load, load_x, store, store_x, tables_and_bulk_memory};
+use memory::{load, store, tables_and_bulk_memory};
 
 /// Value slots kept free above every frame, for the values a
 /// stack-switching instruction stages (a mailbox's worth and a handle).
@@ -571,13 +571,15 @@ fn run(
             | Op::TableCopy { .. }
             | Op::TableInit { .. }
             | Op::ElemDrop(_)
+            | Op::LoadX(_)
+            | Op::StoreX(_)
             | Op::MemorySize(_)
             | Op::MemoryGrow(_)
             | Op::MemoryFill(_)
             | Op::MemoryCopy { .. }
             | Op::MemoryInit { .. }
             | Op::DataDrop(_) => {
-                sp = tables_and_bulk_memory(inst, &mut th.stack, sp, op)?;
+                sp = tables_and_bulk_memory(inst, code, &mut th.stack, sp, op)?;
                 reload!();
             }
             Op::Load(acc, offset) => {
@@ -592,15 +594,6 @@ fn run(
             Op::LoadL { acc, offset, a } => push!(load(inst, acc, offset, local!(a))?),
             Op::StoreLI { acc, offset, a, c } => {
                 store(inst, acc, offset, local!(a), ValRaw::from_i64(c as i64))?
-            }
-            Op::LoadX(i) => {
-                let a = pop!();
-                push!(load_x(inst, &code.memargs[i as usize], a)?);
-            }
-            Op::StoreX(i) => {
-                let v = pop!();
-                let a = pop!();
-                store_x(inst, &code.memargs[i as usize], a, v)?;
             }
             Op::I32Const(v) => push!(ValRaw::from_i32(v)),
             Op::I64Const(v) => push!(ValRaw::from_i64(v)),

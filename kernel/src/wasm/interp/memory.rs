@@ -5,7 +5,7 @@
 //! their temporaries and bounds checks stay out of the loop's own frame,
 //! which every interpreted call pays for.
 
-use super::super::code::{Access, MemArg, Op};
+use super::super::code::{Access, Code, MemArg, Op};
 use super::super::instance::Instance;
 use super::super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValRaw;
@@ -77,8 +77,7 @@ fn reach(m: &MemArg, addr: ValRaw, len: usize) -> Result<usize, Unwind> {
 }
 
 /// A load of the general form: any memory, 32- or 64-bit.
-#[inline(never)]
-pub(super) fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw, Unwind> {
+fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw, Unwind> {
     let mem = inst.memories[m.memory as usize].borrow();
     let ea = reach(m, addr, mem.len())?;
     let w = m.acc.width();
@@ -101,8 +100,7 @@ pub(super) fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw
 }
 
 /// A store of the general form.
-#[inline(never)]
-pub(super) fn store_x(inst: &Instance, m: &MemArg, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
+fn store_x(inst: &Instance, m: &MemArg, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
     let mut mem = inst.memories[m.memory as usize].borrow_mut();
     let ea = reach(m, addr, mem.len())?;
     let w = m.acc.width();
@@ -140,12 +138,15 @@ fn range(start: u64, len: u64, size: usize, why: &'static str) -> Result<(usize,
     }
 }
 
-/// The table instructions and the bulk memory ones, over the stack
-/// below `sp`; returns the new top. Out of line: their temporaries would
-/// otherwise widen the native frame of every interpreted call.
+/// The table instructions, the bulk memory ones and the loads and stores
+/// of the general form (of `code`), over the stack below `sp`; returns
+/// the new top. Out of line: their temporaries would otherwise widen the
+/// native frame of every interpreted call, and their arms lengthen the
+/// loop's own code.
 #[inline(never)]
 pub(super) fn tables_and_bulk_memory(
     inst: &Instance,
+    code: &Code,
     stack: &mut [ValRaw],
     mut sp: usize,
     op: Op,
@@ -234,6 +235,15 @@ pub(super) fn tables_and_bulk_memory(
             to[ds..de].copy_from_slice(&items[ss..se]);
         }
         Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
+        Op::LoadX(i) => {
+            let a = pop!();
+            push!(load_x(inst, &code.memargs[i as usize], a)?);
+        }
+        Op::StoreX(i) => {
+            let v = pop!();
+            let a = pop!();
+            store_x(inst, &code.memargs[i as usize], a, v)?;
+        }
         Op::MemorySize(m) => {
             let pages = inst.memories[m as usize].borrow().pages();
             push!(sized(pages as i64, m64(m)));

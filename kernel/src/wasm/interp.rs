@@ -43,7 +43,7 @@ mod memory;
 use super::callee::{NO_TAIL, indirect, linked, tail};
 use super::code::{Code, Op};
 use super::host::HostFunc;
-use super::instance::{Instance, STACK_RESERVE};
+use super::instance::{Instance, PAGE, STACK_RESERVE};
 use super::num;
 use super::switching;
 use super::trap::{self, Exn, Unwind, wasm_trap};
@@ -573,13 +573,13 @@ fn run(
             | Op::ElemDrop(_)
             | Op::LoadX(_)
             | Op::StoreX(_)
-            | Op::MemorySize(_)
+            | Op::MemorySizeOf(_)
             | Op::MemoryGrow(_)
             | Op::MemoryFill(_)
             | Op::MemoryCopy { .. }
             | Op::MemoryInit { .. }
             | Op::DataDrop(_) => {
-                sp = tables_and_bulk_memory(inst, code, &mut th.stack, sp, op)?;
+                sp = tables_and_bulk_memory(inst, &mut th.stack, sp, op)?;
                 reload!();
             }
             Op::Load(acc, offset) => {
@@ -594,6 +594,9 @@ fn run(
             Op::LoadL { acc, offset, a } => push!(load(inst, acc, offset, local!(a))?),
             Op::StoreLI { acc, offset, a, c } => {
                 store(inst, acc, offset, local!(a), ValRaw::from_i64(c as i64))?
+            }
+            Op::MemorySize => {
+                push!(ValRaw::from_i32((inst.memory.borrow().len() / PAGE) as i32))
             }
             Op::I32Const(v) => push!(ValRaw::from_i32(v)),
             Op::I64Const(v) => push!(ValRaw::from_i64(v)),

@@ -184,6 +184,8 @@ pub struct Module {
     pub(crate) datas: Vec<DataDef>,
     pub(crate) start: Option<u32>,
     pub(crate) resume_tables: Vec<Vec<Clause>>,
+    /// The loads and stores of the general form, of every function.
+    pub(crate) memargs: Vec<code::MemArg>,
     /// Imports from other instances, in the order of the import section
     /// (within each kind, they are the first indices of that kind).
     pub(crate) imports: Vec<Import>,
@@ -248,6 +250,7 @@ impl Module {
         let mut datas = Vec::new();
         let mut start = None;
         let mut resume_tables = Vec::new();
+        let mut memargs = Vec::new();
         let mut types = None;
         let mut imported_funcs: Vec<(u32, Option<HostFunc>, usize, String)> = Vec::new();
         let mut pending_imports: Vec<(String, String, Pending)> = Vec::new();
@@ -502,7 +505,12 @@ impl Module {
             match valid {
                 ValidPayload::Func(to_validate, body) => {
                     let mut v = to_validate.into_validator(Default::default());
-                    codes.push(code::translate(&mut v, &body, &mut resume_tables)?);
+                    codes.push(code::translate(
+                        &mut v,
+                        &body,
+                        &mut resume_tables,
+                        &mut memargs,
+                    )?);
                 }
                 ValidPayload::End(t) => types = Some(t),
                 ValidPayload::Ok => {}
@@ -595,6 +603,7 @@ impl Module {
             datas,
             start,
             resume_tables,
+            memargs,
             imports,
         })
     }

@@ -175,12 +175,14 @@ pub enum Op {
         a: u32,
         c: i32,
     },
-    /// A load or a store of the general form: [`Code::memargs`]`[i]`
+    /// A load or a store of the general form: the module's `memargs[i]`
     /// says which memory, where and how wide.
     LoadX(u32),
     StoreX(u32),
-    /// The bulk memory instructions, with their memory's index.
-    MemorySize(u32),
+    /// `memory.size` of memory 0 of 32 bits.
+    MemorySize,
+    /// The other memory instructions, with their memory's index.
+    MemorySizeOf(u32),
     MemoryGrow(u32),
     MemoryFill(u32),
     MemoryCopy {
@@ -306,8 +308,6 @@ pub struct Code {
     pub ops: Vec<Op>,
     pub targets: Vec<Target>,
     pub tries: Vec<TryRegion>,
-    /// The accesses of the general form ([`Op::LoadX`], [`Op::StoreX`]).
-    pub memargs: Vec<MemArg>,
     pub nparams: u32,
     /// Params and declared locals.
     pub nlocals: u32,
@@ -542,11 +542,12 @@ mod tests {
 
     #[test]
     fn an_access_to_a_second_or_a_64_bit_memory_takes_the_general_form() {
-        let code = code_of(
-            r#"(module (memory 1) (memory $w i64 1) (func (param i32 i64) (result i32)
+        let wat = r#"(module (memory 1) (memory $w i64 1) (func (param i32 i64) (result i32)
             (i32.store8 offset=3 (local.get 0) (i32.const 1))
-            (i32.load16_s $w offset=0x100000000 (local.get 1))))"#,
-        );
+            (i32.load16_s $w offset=0x100000000 (local.get 1))))"#;
+        let bytes = wat::parse_str(wat).expect("the test's WAT parses");
+        let module = Module::new(&bytes).expect("the test's module validates");
+        let code = &module.funcs[0].code;
         assert_eq!(
             code.ops,
             [
@@ -562,7 +563,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            code.memargs,
+            module.memargs,
             [MemArg {
                 acc: Access::I32S16,
                 memory: 1,

@@ -61,6 +61,7 @@ struct Translator<'v> {
     code: Code,
     ctrl: Vec<Ctrl>,
     resume_tables: &'v mut Vec<Vec<Clause>>,
+    memargs: &'v mut Vec<MemArg>,
     max_height: u32,
     /// The index of the op after the last control instruction: a branch
     /// may land there, so no op at or after it is fused with one before.
@@ -68,11 +69,13 @@ struct Translator<'v> {
 }
 
 /// Translates (and validates) one function body. `resume_tables` collects
-/// the module's resume clause lists.
+/// the module's resume clause lists, `memargs` its accesses of the
+/// general form ([`Op::LoadX`], [`Op::StoreX`]).
 pub fn translate(
     v: &mut FuncValidator<ValidatorResources>,
     body: &FunctionBody<'_>,
     resume_tables: &mut Vec<Vec<Clause>>,
+    memargs: &mut Vec<MemArg>,
 ) -> Result<Code, CompileError> {
     let id = v
         .resources()
@@ -97,6 +100,7 @@ pub fn translate(
         },
         ctrl: alloc::vec![Ctrl::new(0)],
         resume_tables,
+        memargs,
         max_height: 0,
         label: 0,
     };
@@ -426,7 +430,12 @@ impl Translator<'_> {
                 elem: elem_index,
             },
             Operator::ElemDrop { elem_index } => Op::ElemDrop(elem_index),
-            Operator::MemorySize { mem } => Op::MemorySize(mem),
+            Operator::MemorySize { mem: 0 }
+                if !self.v.resources().memory_at(0).is_some_and(|t| t.memory64) =>
+            {
+                Op::MemorySize
+            }
+            Operator::MemorySize { mem } => Op::MemorySizeOf(mem),
             Operator::MemoryGrow { mem } => Op::MemoryGrow(mem),
             Operator::MemoryFill { mem } => Op::MemoryFill(mem),
             Operator::MemoryCopy { dst_mem, src_mem } => Op::MemoryCopy {
@@ -529,8 +538,8 @@ impl Translator<'_> {
                 Op::Store(acc, o)
             });
         }
-        let i = self.code.memargs.len() as u32;
-        self.code.memargs.push(MemArg {
+        let i = self.memargs.len() as u32;
+        self.memargs.push(MemArg {
             acc,
             memory,
             offset: m.offset,

@@ -5,7 +5,7 @@
 //! their temporaries and bounds checks stay out of the loop's own frame,
 //! which every interpreted call pays for.
 
-use super::super::code::{Access, Code, MemArg, Op};
+use super::super::code::{Access, MemArg, Op};
 use super::super::instance::Instance;
 use super::super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValRaw;
@@ -139,14 +139,13 @@ fn range(start: u64, len: u64, size: usize, why: &'static str) -> Result<(usize,
 }
 
 /// The table instructions, the bulk memory ones and the loads and stores
-/// of the general form (of `code`), over the stack below `sp`; returns
+/// of the general form, over the stack below `sp`; returns
 /// the new top. Out of line: their temporaries would otherwise widen the
 /// native frame of every interpreted call, and their arms lengthen the
 /// loop's own code.
 #[inline(never)]
 pub(super) fn tables_and_bulk_memory(
     inst: &Instance,
-    code: &Code,
     stack: &mut [ValRaw],
     mut sp: usize,
     op: Op,
@@ -237,14 +236,14 @@ pub(super) fn tables_and_bulk_memory(
         Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
         Op::LoadX(i) => {
             let a = pop!();
-            push!(load_x(inst, &code.memargs[i as usize], a)?);
+            push!(load_x(inst, &inst.module.memargs[i as usize], a)?);
         }
         Op::StoreX(i) => {
             let v = pop!();
             let a = pop!();
-            store_x(inst, &code.memargs[i as usize], a, v)?;
+            store_x(inst, &inst.module.memargs[i as usize], a, v)?;
         }
-        Op::MemorySize(m) => {
+        Op::MemorySizeOf(m) => {
             let pages = inst.memories[m as usize].borrow().pages();
             push!(sized(pages as i64, m64(m)));
         }

@@ -45,6 +45,7 @@ kernel::suite!(
         a_grow_past_the_stores_memory_limit_returns_minus_one,
         a_grow_larger_than_free_ram_returns_minus_one_and_takes_no_frame,
         six_hundred_one_page_modules_are_instantiated_at_once,
+        a_second_and_a_64_bit_memory_take_a_slot_each_and_copy_exact_bytes,
     ]
 );
 
@@ -57,6 +58,7 @@ const PING_PONG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ping_pong.was
 const FLOATS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/floats.wasm"));
 const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
 const BIG_MEMORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/big_memory.wasm"));
+const TWO_MEMORIES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/two_memories.wasm"));
 const WASI_ECHO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasi_echo.wasm"));
 /// `kernel/wast/*.wast`, packed by `build.rs` as `builder pack-wast` does.
 const COMMANDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/commands.bundle"));
@@ -370,5 +372,37 @@ fn a_wast_command_that_never_ends_fails_as_timed_out_and_the_rest_of_the_script_
             failed: 1
         }
     );
+    Ok(())
+}
+
+/// Multi-memory and memory64 on bare metal: two memories of one instance
+/// take two slots of the linear-memory region; bytes copied from the
+/// 32-bit one to the 64-bit one read back exactly; an i64 address of
+/// 4 GiB + 100 traps rather than reading the bytes at 100; the 64-bit
+/// one grows to its maximum and no further; and when the instance drops,
+/// the slots and every frame come back.
+fn a_second_and_a_64_bit_memory_take_a_slot_each_and_copy_exact_bytes() -> TestResult {
+    let slots_before = kernel::wasm::memory::slots_in_use();
+    let frames_before = kernel::frames::free_count();
+    let module = Module::new(TWO_MEMORIES).map_err(|e| format!("module refused: {e:?}"))?;
+    let i = Instance::new(Arc::new(module), Store::new(KernelStacks, STACK))
+        .map_err(|e| format!("instantiation failed: {e:?}"))?;
+    check_eq!(kernel::wasm::memory::slots_in_use(), slots_before + 2);
+    check_eq!(call(&i, "sizes", &[])?, [Val::I32(1), Val::I64(1)]);
+    call(&i, "copy", &[Val::I64(65528)])?;
+    check_eq!(
+        call(&i, "load_wide", &[Val::I64(65528)])?,
+        [Val::I64(0x8877_6655_4433_2211u64 as i64)]
+    );
+    check_eq!(trap(&i, "load_above_4_gib")?, "out of bounds memory access");
+    check_eq!(call(&i, "grow_wide", &[Val::I64(2)])?, [Val::I64(1)]);
+    check_eq!(call(&i, "grow_wide", &[Val::I64(1)])?, [Val::I64(-1)]);
+    check_eq!(
+        call(&i, "load_wide", &[Val::I64(3 * 65536 - 8)])?,
+        [Val::I64(0)]
+    );
+    drop(i);
+    check_eq!(kernel::wasm::memory::slots_in_use(), slots_before);
+    check_eq!(kernel::frames::free_count(), frames_before);
     Ok(())
 }

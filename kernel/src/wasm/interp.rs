@@ -53,7 +53,7 @@ use crate::cont::ValRaw;
 use crate::cont::runtime::epoch::{self, SafePoint};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use memory::{load, store, tables_and_bulk_memory};
+use memory::{load, load_x, store, store_x, tables_and_bulk_memory};
 
 /// Value slots kept free above every frame, for the values a
 /// stack-switching instruction stages (a mailbox's worth and a handle).
@@ -571,8 +571,6 @@ fn run(
             | Op::TableCopy { .. }
             | Op::TableInit { .. }
             | Op::ElemDrop(_)
-            | Op::LoadX(_)
-            | Op::StoreX(_)
             | Op::MemorySizeOf(_)
             | Op::MemoryGrow(_)
             | Op::MemoryFill(_)
@@ -594,6 +592,15 @@ fn run(
             Op::LoadL { acc, offset, a } => push!(load(inst, acc, offset, local!(a))?),
             Op::StoreLI { acc, offset, a, c } => {
                 store(inst, acc, offset, local!(a), ValRaw::from_i64(c as i64))?
+            }
+            Op::LoadX(i) => {
+                let a = pop!();
+                push!(load_x(inst, &inst.module.memargs[i as usize], a)?);
+            }
+            Op::StoreX(i) => {
+                let v = pop!();
+                let a = pop!();
+                store_x(inst, &inst.module.memargs[i as usize], a, v)?;
             }
             Op::MemorySize => {
                 push!(ValRaw::from_i32((inst.memory.borrow().len() / PAGE) as i32))

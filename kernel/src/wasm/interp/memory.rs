@@ -77,7 +77,8 @@ fn reach(m: &MemArg, addr: ValRaw, len: usize) -> Result<usize, Unwind> {
 }
 
 /// A load of the general form: any memory, 32- or 64-bit.
-fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw, Unwind> {
+#[inline(never)]
+pub(super) fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw, Unwind> {
     let mem = inst.memories[m.memory as usize].borrow();
     let ea = reach(m, addr, mem.len())?;
     let w = m.acc.width();
@@ -100,7 +101,8 @@ fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw, Unwind> {
 }
 
 /// A store of the general form.
-fn store_x(inst: &Instance, m: &MemArg, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
+#[inline(never)]
+pub(super) fn store_x(inst: &Instance, m: &MemArg, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
     let mut mem = inst.memories[m.memory as usize].borrow_mut();
     let ea = reach(m, addr, mem.len())?;
     let w = m.acc.width();
@@ -138,8 +140,8 @@ fn range(start: u64, len: u64, size: usize, why: &'static str) -> Result<(usize,
     }
 }
 
-/// The table instructions, the bulk memory ones and the loads and stores
-/// of the general form, over the stack below `sp`; returns
+/// The table instructions and the bulk memory ones, over the stack
+/// below `sp`; returns
 /// the new top. Out of line: their temporaries would otherwise widen the
 /// native frame of every interpreted call, and their arms lengthen the
 /// loop's own code.
@@ -234,15 +236,6 @@ pub(super) fn tables_and_bulk_memory(
             to[ds..de].copy_from_slice(&items[ss..se]);
         }
         Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
-        Op::LoadX(i) => {
-            let a = pop!();
-            push!(load_x(inst, &inst.module.memargs[i as usize], a)?);
-        }
-        Op::StoreX(i) => {
-            let v = pop!();
-            let a = pop!();
-            store_x(inst, &inst.module.memargs[i as usize], a, v)?;
-        }
         Op::MemorySizeOf(m) => {
             let pages = inst.memories[m as usize].borrow().pages();
             push!(sized(pages as i64, m64(m)));

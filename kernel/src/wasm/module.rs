@@ -399,11 +399,9 @@ impl Module {
                 Payload::MemorySection(r) => {
                     for m in r.clone() {
                         let m = m?;
+                        let at = r.range().start as usize;
                         if m.shared || m.page_size_log2.is_some() {
-                            return Err(unsupported(
-                                "shared or custom-page memories",
-                                r.range().start as usize,
-                            ));
+                            return Err(unsupported("shared or custom-page memories", at));
                         }
                         memories.push(MemoryDef {
                             initial: m.initial,

@@ -913,8 +913,13 @@ fn resume_for_at_every_depth_near_the_stack_limit_traps_with_no_budget_left_arme
                 .take()
                 .ok_or_else(|| Trap::new(TrapKind::Guest, "no child"))?;
             // Only a return is right: before the probe, an overflow in the
-            // switch made this come back "preempted".
-            let wrong = match k.resume_for(1, (), &[])? {
+            // switch made this come back "preempted". A budget of two: the
+            // first tick after the switch does not preempt, so a child that
+            // returns within a period is never preempted for its budget
+            // (with one, a tick landing in the child's few hundred
+            // instructions preempted it, as it should: at some depth, for
+            // some phase of the clock).
+            let wrong = match k.resume_for(2, (), &[])? {
                 Timed::InTime(Resumed::Returned(())) => return Ok(()),
                 Timed::InTime(Resumed::Suspended(_)) => "the child came back suspended",
                 Timed::Preempted(_) => "the child came back preempted",

@@ -32,7 +32,8 @@
 #                                  module in the kernel, spectest prints on
 #                                  serial (examples/generator.wat, ...); the
 #                                  module goes in the ramdisk, so the kernel
-#                                  is not rebuilt for it
+#                                  is not rebuilt for it; `main` may run 30 s
+#                                  (3000 ticks), then stops: "timed out"
 #   ./qemu-run.sh run FILE [ARGS...]  run a WASI program (.wasm from a
 #                                  stock toolchain, or .wat) in the kernel:
 #                                  its output here, its exit code as this

@@ -322,7 +322,9 @@ fn six_hundred_one_page_modules_are_instantiated_at_once() -> TestResult {
 /// until QEMU's timeout and every later command was lost. With a budget of
 /// 100 ticks of a 1 ms timer (a host stall that long would be needed to
 /// time out a command that returns at once), that one command fails as
-/// timed out and the two after it pass.
+/// timed out and the two after it pass. A module whose start function
+/// never ends fails the same way (its instantiation runs under the
+/// budget), and the module after it runs.
 fn a_wast_command_that_never_ends_fails_as_timed_out_and_the_rest_of_the_script_runs(
     m: &kernel::Machine,
 ) -> TestResult {
@@ -363,13 +365,20 @@ fn a_wast_command_that_never_ends_fails_as_timed_out_and_the_rest_of_the_script_
             ),
             at(14, "assert_return invoke \"one\""),
             at(15, "assert_return invoke \"bump\""),
+            // A start function that never ends times out its module.
+            String::from(
+                "wast never_ends.wast:18 module ... \
+                 FAILED: timed out: it ran past its budget of ticks"
+            ),
+            at(19, "module"),
+            at(20, "assert_return invoke \"two\""),
         ]
     );
     check_eq!(
         counts,
         run::Counts {
-            passed: 5,
-            failed: 1
+            passed: 7,
+            failed: 2
         }
     );
     Ok(())

@@ -34,6 +34,8 @@
 //! | lock names, release epoch | `sync.rs` | never touches them | `Cell`s |
 //! | `push_off` depth, epoch and found flag | `sync.rs` | never touches them | changed only with interrupts off |
 //! | `no_preempt` sections | `sync.rs` | reads | an atomic, as for locks held |
+//! | guest locks held under a budget | `sync.rs` | reads | as locks held: a `Cell` of single stores, raised after it and lowered before it, read with one volatile load |
+//! | ticks overdue in a guest lock | `sync.rs` | writes | an atomic: the tick increments it with interrupts off, ordinary code resets it with single stores |
 //! | the armed budget (`ARMED`) | `cont/runtime/store.rs` | reads | a `Cell` written by ordinary code only, with single stores, and only around a `resume_for`'s switch, a Wasm call's deadline (`epoch::with_deadline`, from the kernel's own stack) or by a preemption, never inside a runtime operation: a `no_preempt` section that tests it at its open finds the same value at its end |
 //! | the safe-point flag (`SAFE_POINT_DUE`) | `cont/runtime/epoch.rs` | writes | an atomic byte: the tick raises it with a store or an `xchg` (interrupts off); ordinary code lowers it with single stores; a flag seen up when it should not be costs one safe point that finds nothing to do, one seen down costs a wait of one period |
 //! | preempt pending, deferred counts | `sync.rs` | writes | atomics; ordinary code clears the word with one `xchg` |

@@ -262,7 +262,7 @@ unsafe impl GlobalAlloc for KernelHeap {
 }
 
 #[global_allocator]
-static ALLOCATOR: KernelHeap = KernelHeap(Mutex::new(
+static ALLOCATOR: KernelHeap = KernelHeap(Mutex::kernel(
     "heap",
     HeapState {
         heap: Heap::empty(),

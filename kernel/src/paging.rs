@@ -136,7 +136,7 @@ mod kernel_only {
     }
 
     pub(crate) static ACTIVE: Mutex<Option<OffsetPageTable<'static>>> =
-        Mutex::new("page table", None);
+        Mutex::kernel("page table", None);
     pub(crate) static PHYS_OFFSET: AtomicU64 = AtomicU64::new(0);
     pub(crate) static BOOTLOADER_CR3: AtomicU64 = AtomicU64::new(0);
     pub(crate) static KERNEL_CR3: AtomicU64 = AtomicU64::new(0);

@@ -31,7 +31,7 @@ const COM1: u16 = 0x3f8;
 #[cfg(target_os = "none")]
 static CONSOLE: crate::sync::Mutex<
     Option<uart_16550::Uart16550Tty<uart_16550::backend::PioBackend>>,
-> = crate::sync::Mutex::new("console", None);
+> = crate::sync::Mutex::kernel("console", None);
 
 /// Bytes of formatted text gathered on the caller's stack before the
 /// console lock is taken to send them.

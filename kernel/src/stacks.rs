@@ -240,7 +240,7 @@ pub fn pool_locked() -> bool {
 // store has a chain running, so is alive), never shared across threads.
 unsafe impl Send for Pool {}
 
-static POOL: crate::sync::Mutex<Option<Pool>> = crate::sync::Mutex::new("stack pool", None);
+static POOL: crate::sync::Mutex<Option<Pool>> = crate::sync::Mutex::kernel("stack pool", None);
 
 /// A fresh frame, zeroed through the physical-memory window.
 fn zeroed_frame(frame: PhysFrame) -> PhysFrame {

@@ -55,12 +55,33 @@
 //!              <- the tick lands here: held is still 1, so it is deferred
 //!              held 0, no section open: the pending word is seen
 //! ```
+//!
+//! ## Guest locks under a budget
+//!
+//! Interrupts off is the right rule for the kernel's own locks (made with
+//! `Mutex::kernel`: the heap, the frame allocator, the page table, the
+//! stack pool, the console, ...): their sections are short, bounded, and
+//! run no guest code. A [`Mutex::new`] lock is any safe code's, a guest's
+//! included, and a guest that takes one and then loops (or forgets the
+//! guard and loops) would keep interrupts off for ever: no tick, so no
+//! budget could end it. So a guest lock taken while a budget is armed
+//! (`resume_for`, a Wasm call's deadline) leaves interrupts on and is
+//! counted (`HELD`, and `GUEST_HELD` beside it), counted *before* its
+//! spin lock is taken and uncounted after it is freed. A tick inside it
+//! is deferred like any other (nothing switches or preempts while a lock
+//! counts), but it lands, so the budget still runs out; a holder that
+//! keeps it [`crate::cont::preempt::LOCK_GRACE`] ticks past that is
+//! ended with a `LockHeld` trap (`cont/runtime/overdue.rs`), at a tick or
+//! at a release or section end with only guest locks left, never while
+//! a kernel lock is held or a `no_preempt` section is open. Its guard
+//! records how it was taken, and its release undoes exactly that. Taken
+//! with no budget armed, a guest lock is an ordinary one: interrupts off.
 
 use crate::cpu_local::cpu_local;
 use core::cell::Cell;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// How many held locks keep their names for reports; deeper nesting is
 /// still counted.
@@ -90,6 +111,11 @@ const NAMED: usize = 8;
 //   interrupts off (inside `push_off`/`pop_off`, or in
 //   `Timer::start`/`stop` inside their own `push_off`), so nothing can
 //   interleave.
+// * `GUEST_HELD` is as `HELD`: single stores by ordinary code (raised
+//   after `HELD`, lowered before it, so it never exceeds it), one
+//   volatile load by the tick.
+// * `OVERDUE` is written by the tick (an increment, interrupts off) and
+//   reset by ordinary code with single stores: an atomic.
 // * `NO_PREEMPT` is written by ordinary code, read by the tick: an atomic.
 // * `PREEMPT_PENDING` and `DEFERRED` are written by the tick and by
 //   ordinary code (which clears the word): atomics, and ordinary code
@@ -120,6 +146,12 @@ cpu_local! {
     static DEFERRED: AtomicU64 = AtomicU64::new(0);
     /// Times a point with the count back at zero found the word set.
     static DEFERRED_SEEN: AtomicU64 = AtomicU64::new(0);
+    /// Of `HELD`, the locks a guest took under a budget, with interrupts
+    /// left on (see "Guest locks under a budget" above).
+    static GUEST_HELD: Cell<usize> = Cell::new(0);
+    /// Ticks that found a budget already spent while a guest lock was
+    /// held; back to 0 when the last guest lock is released or forgotten.
+    static OVERDUE: AtomicU32 = AtomicU32::new(0);
 }
 
 /// How many kernel locks this CPU holds now.
@@ -148,6 +180,8 @@ pub fn innermost_held() -> Option<&'static str> {
 /// section end sees it. `in_section`: whether the caller runs in a
 /// counted `no_preempt` section of its own (a budget is armed).
 pub(crate) fn forget_held(in_section: bool) {
+    GUEST_HELD.set(0);
+    OVERDUE.store(0, Relaxed);
     HELD.set(0);
     // Armed: the abandoned frames' sections end (their guards never
     // drop); the caller's (`Store::trapped`) stays, and no section spans
@@ -272,16 +306,66 @@ fn held_now() -> usize {
     unsafe { core::ptr::read_volatile(HELD.as_ptr()) }
 }
 
+/// [`GUEST_HELD`] as the tick must read it (see [`held_now`]).
+#[inline(always)]
+fn guest_held_now() -> usize {
+    // SAFETY: as in `held_now`.
+    unsafe { core::ptr::read_volatile(GUEST_HELD.as_ptr()) }
+}
+
+/// For a tick that found the budget already spent and the tick deferred
+/// (interrupts off): if a guest lock is held, counts the tick as overdue
+/// and returns how many are, this one included; else 0.
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
+pub(crate) fn overdue_tick() -> u32 {
+    if guest_held_now() == 0 {
+        return 0;
+    }
+    let n = OVERDUE.load(Relaxed).saturating_add(1);
+    OVERDUE.store(n, Relaxed);
+    n
+}
+
+/// Ticks counted overdue since the guest lock now held was taken (0 with
+/// none held): how long a guest has held a lock past its budget.
+pub(crate) fn overdue() -> u32 {
+    OVERDUE.load(Relaxed)
+}
+
+/// Whether the locks this CPU holds are all guest locks taken under a
+/// budget (at least one) and no `no_preempt` section is open: nothing of
+/// the kernel's is half done, so the holder may be ended here.
+pub(crate) fn only_guest_locks_held() -> bool {
+    let held = held_now();
+    held != 0 && guest_held_now() == held && NO_PREEMPT.load(Relaxed) == 0
+}
+
 /// A point where the count of held locks and open sections may have come
-/// back to zero: if it has and a tick waited, the tick is seen here.
+/// back to zero: if it has and a tick waited, the tick is seen here. With
+/// guest locks still held (and only those), a tick that waited is a
+/// chance to end a holder past its budget (`cont::runtime::overdue`).
 #[inline]
 fn preemption_point() {
-    if HELD.get() == 0
-        && NO_PREEMPT.load(Relaxed) == 0
-        && PREEMPT_PENDING.load(Relaxed)
-        && PREEMPT_PENDING.swap(false, Relaxed)
-    {
-        deferred_tick_seen();
+    if HELD.get() == 0 {
+        if NO_PREEMPT.load(Relaxed) == 0
+            && PREEMPT_PENDING.load(Relaxed)
+            && PREEMPT_PENDING.swap(false, Relaxed)
+        {
+            deferred_tick_seen();
+        }
+    } else if PREEMPT_PENDING.load(Relaxed) {
+        guest_lock_point();
+    }
+}
+
+/// A release or section end with locks still held and a tick waiting:
+/// if they are all guest locks held past the budget's grace, the holder
+/// is ended here.
+#[cold]
+fn guest_lock_point() {
+    #[cfg(target_os = "none")]
+    if only_guest_locks_held() {
+        crate::cont::runtime::overdue::at_a_point();
     }
 }
 
@@ -316,79 +400,13 @@ pub fn preempt_pending() -> bool {
     PREEMPT_PENDING.load(Relaxed)
 }
 
-/// An open section in which a tick is recorded, not acted on, as inside
-/// a lock, but interrupts stay on: the runtime's operations that change a
-/// store's books (`cont.new`, a record's release, a definition, a trap's
-/// bookkeeping), which a preemption must not split (`cont::preempt`).
-/// Made by [`no_preempt`]; ends when dropped, and the end that brings the
-/// count to zero sees a waiting tick. A trap that abandons the frames of
-/// open sections (a guest's panic inside one) ends them (`forget_held`).
-/// Not `Send`: it belongs to the CPU that opened it.
-///
-/// Only a tick that finds a `resume_for` budget armed can preempt, so
-/// with none armed the section is not counted: its open and its end each
-/// compare the armed word with zero. The guard holds nothing; its end
-/// tests the word again, which a runtime operation cannot change (a
-/// budget is armed only around a `resume_for`'s switch, disarmed by a
-/// preemption, and neither happens inside one).
-pub(crate) struct NoPreempt {
-    _not_send: core::marker::PhantomData<*const ()>,
-}
-
-/// Opens a [`NoPreempt`] section (counted only if a budget is armed).
-#[inline(always)]
-pub(crate) fn no_preempt() -> NoPreempt {
-    if crate::cont::runtime::preempt::budget_armed() {
-        open_section();
-    }
-    NoPreempt {
-        _not_send: core::marker::PhantomData,
-    }
-}
-
-/// A section always counted, ended when dropped: for `cont.new`, the
-/// release and a trap's bookkeeping, which test the armed word once and
-/// run one of two copies of their body, in this or in no section.
-pub(crate) struct Counted {
-    _not_send: core::marker::PhantomData<*const ()>,
-}
-
-/// Opens a [`Counted`] section: the caller has found a budget armed.
-#[inline(always)]
-pub(crate) fn counted_section() -> Counted {
-    open_section();
-    Counted {
-        _not_send: core::marker::PhantomData,
-    }
-}
-
-impl Drop for Counted {
-    #[inline(always)]
-    fn drop(&mut self) {
-        close_section();
-    }
-}
-
-/// Counts a section open (inline: a short section saves no registers).
-#[inline(always)]
-fn open_section() {
-    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) + 1, Relaxed);
-}
-
-/// Counts a section closed: a preemption point.
-#[cold]
-#[inline(never)]
-fn close_section() {
-    NO_PREEMPT.store(NO_PREEMPT.load(Relaxed) - 1, Relaxed);
-    preemption_point();
-}
-
-impl Drop for NoPreempt {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if crate::cont::runtime::preempt::budget_armed() {
-            close_section();
-        }
+/// Takes a guest lock off `GUEST_HELD` (before `HELD`, so it never
+/// exceeds it); the last one resets the overdue count.
+fn guest_released() {
+    let n = GUEST_HELD.get().saturating_sub(1);
+    GUEST_HELD.set(n);
+    if n == 0 {
+        OVERDUE.store(0, Relaxed);
     }
 }
 
@@ -429,6 +447,9 @@ fn note_released(name: &'static str, epoch: u64) {
 /// A spin lock with a name; see the module docs.
 pub struct Mutex<T> {
     name: &'static str,
+    /// A kernel lock (`Mutex::kernel`): always interrupts off. Otherwise
+    /// a guest lock: interrupts stay on when taken under a budget.
+    kernel: bool,
     inner: spin::Mutex<T>,
 }
 
@@ -437,16 +458,32 @@ pub struct MutexGuard<'a, T> {
     name: &'static str,
     /// The epoch it was counted in (see `EPOCH`).
     epoch: u64,
+    /// Taken under a budget with interrupts left on (no `push_off`).
+    budgeted: bool,
     /// Dropped by hand in `drop`: the spin lock is freed before the count
     /// and the interrupt flag are given back.
     inner: ManuallyDrop<spin::MutexGuard<'a, T>>,
 }
 
 impl<T> Mutex<T> {
-    /// A lock named `name` (as reports will say: "the `name` lock").
+    /// A lock named `name` (as reports will say: "the `name` lock"). Any
+    /// safe code can make one, so it is a *guest lock*: taken while a
+    /// budget is armed, it leaves interrupts on (see the module docs).
     pub const fn new(name: &'static str, value: T) -> Mutex<T> {
         Mutex {
             name,
+            kernel: false,
+            inner: spin::Mutex::new(value),
+        }
+    }
+
+    /// A kernel lock: interrupts off while it is held, always. For the
+    /// kernel's own short sections that run no guest code (the heap, the
+    /// frame allocator, the page table, the stack pool, the console...).
+    pub(crate) const fn kernel(name: &'static str, value: T) -> Mutex<T> {
+        Mutex {
+            name,
+            kernel: true,
             inner: spin::Mutex::new(value),
         }
     }
@@ -478,6 +515,7 @@ impl<T> Mutex<T> {
                 MutexGuard {
                     name: self.name,
                     epoch,
+                    budgeted: false,
                     inner: ManuallyDrop::new(inner),
                 }
             }
@@ -485,8 +523,12 @@ impl<T> Mutex<T> {
     }
 
     /// Takes the lock if it is free (interrupts off while it is held, as
-    /// for [`Mutex::lock`]).
+    /// for [`Mutex::lock`], unless it is a guest lock taken under a
+    /// budget).
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        if !self.kernel && crate::cont::runtime::preempt::budget_armed() {
+            return self.try_lock_budgeted();
+        }
         push_off();
         let Some(inner) = self.inner.try_lock() else {
             pop_off();
@@ -496,6 +538,27 @@ impl<T> Mutex<T> {
         Some(MutexGuard {
             name: self.name,
             epoch,
+            budgeted: false,
+            inner: ManuallyDrop::new(inner),
+        })
+    }
+
+    /// A guest lock taken under a budget: counted *before* the spin lock
+    /// is taken (a tick between the two must already see it held, or it
+    /// could preempt a holder not yet counted), interrupts left on.
+    #[cold]
+    fn try_lock_budgeted(&self) -> Option<MutexGuard<'_, T>> {
+        let epoch = note_taken(self.name);
+        GUEST_HELD.set(GUEST_HELD.get() + 1);
+        let Some(inner) = self.inner.try_lock() else {
+            guest_released();
+            note_released(self.name, epoch);
+            return None;
+        };
+        Some(MutexGuard {
+            name: self.name,
+            epoch,
+            budgeted: true,
             inner: ManuallyDrop::new(inner),
         })
     }
@@ -518,6 +581,8 @@ impl<T> Mutex<T> {
             // `push_off` stays counted (interrupts stay off): the boot is
             // ending, or `forget_held` forgets it with the holder's frames.
             note_released(self.name, EPOCH.get());
+            // A guest lock's count goes with it: never more than `HELD`.
+            GUEST_HELD.set(GUEST_HELD.get().min(held()));
             // SAFETY: forwarded contract: the holder never runs again.
             unsafe { self.inner.force_unlock() };
         }
@@ -548,153 +613,20 @@ impl<T> Drop for MutexGuard<'_, T> {
         }
         // The lock is free; interrupts come back (if this was the last
         // `push_off`) while it still counts, so a tick that waited in the
-        // APIC is deferred, then seen once the count is down.
-        pop_off();
+        // APIC is deferred, then seen once the count is down. A guest lock
+        // taken under a budget left them on: ticks inside were deferred.
+        if self.budgeted {
+            guest_released();
+        } else {
+            pop_off();
+        }
         note_released(self.name, self.epoch);
         preemption_point();
     }
 }
 
+mod section;
+pub(crate) use section::{counted_section, no_preempt};
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn held_counts_nested_locks_and_names_the_innermost() {
-        let a = Mutex::new("alpha", 1);
-        let b = Mutex::new("beta", 2);
-        assert_eq!((held(), innermost_held()), (0, None));
-        let ga = a.lock();
-        let gb = b.lock();
-        assert_eq!((held(), innermost_held()), (2, Some("beta")));
-        drop(gb);
-        assert_eq!((held(), innermost_held()), (1, Some("alpha")));
-        drop(ga);
-        assert_eq!((held(), innermost_held()), (0, None));
-    }
-
-    #[test]
-    fn releasing_out_of_order_keeps_the_other_name() {
-        let a = Mutex::new("alpha", ());
-        let b = Mutex::new("beta", ());
-        let ga = a.lock();
-        let gb = b.lock();
-        drop(ga);
-        assert_eq!((held(), innermost_held()), (1, Some("beta")));
-        drop(gb);
-        assert_eq!(held(), 0);
-    }
-
-    /// Clears what an earlier test on this thread may have left pending.
-    fn fresh() -> (u64, u64) {
-        PREEMPT_PENDING.store(false, Relaxed);
-        (deferred_ticks(), deferred_ticks_seen())
-    }
-
-    #[test]
-    fn tick_with_no_lock_held_and_no_section_open_is_not_deferred() {
-        let (deferred, seen) = fresh();
-        assert!(!tick_must_wait());
-        assert!(!preempt_pending());
-        assert_eq!((deferred_ticks(), deferred_ticks_seen()), (deferred, seen));
-    }
-
-    #[test]
-    fn ticks_under_nested_locks_are_deferred_and_seen_once_at_the_last_release() {
-        let (deferred, seen) = fresh();
-        let a = Mutex::new("alpha", ());
-        let b = Mutex::new("beta", ());
-        let ga = a.lock();
-        let gb = b.lock();
-        assert!(tick_must_wait());
-        assert!(tick_must_wait());
-        assert!(tick_must_wait());
-        drop(gb);
-        // One lock still held: the inner release is not a point to act.
-        assert_eq!(deferred_ticks_seen(), seen);
-        assert!(preempt_pending());
-        drop(ga);
-        assert_eq!(deferred_ticks(), deferred + 3);
-        assert_eq!(deferred_ticks_seen(), seen + 1);
-        assert!(!preempt_pending());
-    }
-
-    #[test]
-    fn a_lock_released_inside_a_no_preempt_section_leaves_the_tick_to_the_section_end() {
-        let (deferred, seen) = fresh();
-        let a = Mutex::new("alpha", ());
-        open_section();
-        assert!(tick_must_wait());
-        let ga = a.lock();
-        assert!(tick_must_wait());
-        drop(ga);
-        assert_eq!(deferred_ticks_seen(), seen);
-        close_section();
-        assert_eq!(deferred_ticks(), deferred + 2);
-        assert_eq!(deferred_ticks_seen(), seen + 1);
-        assert!(!tick_must_wait());
-    }
-
-    #[test]
-    fn a_release_with_no_tick_waiting_reaches_no_preemption_point() {
-        let (_, seen) = fresh();
-        let a = Mutex::new("alpha", ());
-        drop(a.lock());
-        open_section();
-        close_section();
-        assert_eq!(deferred_ticks_seen(), seen);
-    }
-
-    #[test]
-    fn a_section_opened_with_no_budget_armed_defers_no_tick() {
-        let (deferred, seen) = fresh();
-        assert!(!crate::cont::runtime::preempt::budget_armed());
-        let section = no_preempt();
-        assert!(!tick_must_wait());
-        drop(section);
-        assert_eq!((deferred_ticks(), deferred_ticks_seen()), (deferred, seen));
-        assert!(!preempt_pending());
-    }
-
-    #[test]
-    fn forget_held_leaves_a_deferred_tick_for_the_next_release() {
-        let (_, seen) = fresh();
-        let a = Mutex::new("alpha", ());
-        let b = Mutex::new("beta", ());
-        let ga = a.lock();
-        assert!(tick_must_wait());
-        core::mem::forget(ga);
-        forget_held(false);
-        assert_eq!((held(), deferred_ticks_seen()), (0, seen));
-        assert!(preempt_pending());
-        drop(b.lock());
-        assert_eq!(deferred_ticks_seen(), seen + 1);
-    }
-
-    #[test]
-    fn a_nest_abandoned_by_forget_held_is_replaced_by_the_next_lock() {
-        let a = Mutex::new("alpha", ());
-        let b = Mutex::new("beta", ());
-        core::mem::forget(a.lock());
-        core::mem::forget(b.lock());
-        assert_eq!(OFF_DEPTH.get(), 2);
-        forget_held(false);
-        let c = Mutex::new("gamma", ());
-        let gc = c.lock();
-        assert_eq!(OFF_DEPTH.get(), 1);
-        drop(gc);
-        assert_eq!(OFF_DEPTH.get(), 0);
-    }
-
-    #[test]
-    fn try_lock_of_a_taken_lock_is_none_and_counts_nothing() {
-        let a = Mutex::new("alpha", 5);
-        let mut g = a.lock();
-        *g += 1;
-        assert!(a.try_lock().is_none());
-        assert_eq!(held(), 1);
-        drop(g);
-        assert_eq!(*a.lock(), 6);
-        assert_eq!(held(), 0);
-    }
-}
+mod tests;

@@ -155,7 +155,7 @@ pub use crate::fatal::Fatal;
 /// The test that is running, and the fatal event it expects (if any), for
 /// the benefit of panic and fault handlers.
 static CURRENT: crate::sync::Mutex<Option<(&'static str, &'static str, Option<Fatal>)>> =
-    crate::sync::Mutex::new("test harness", None);
+    crate::sync::Mutex::kernel("test harness", None);
 
 /// Declares that the running test passes by ending the boot with `kind`.
 /// Safe for anyone: it changes only how the harness names an end of the

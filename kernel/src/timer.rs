@@ -437,8 +437,9 @@ extern "x86-interrupt" fn tick(mut frame: InterruptStackFrame) {
     }
     EPOCH.fetch_add(1, Relaxed);
     let deferred = crate::sync::tick_must_wait();
-    if preempt::tick_lands(rsp as usize, deferred) {
-        preempt_at_iretq(&mut frame);
+    let landing = preempt::tick_lands(rsp as usize, deferred);
+    if landing != preempt::Landing::Stay {
+        preempt_at_iretq(&mut frame, landing);
     }
     // The stress build counts where the tick was deferred and draws the
     // distance to the next tick anew.
@@ -454,11 +455,12 @@ extern "x86-interrupt" fn tick(mut frame: InterruptStackFrame) {
     apic::eoi();
 }
 
-/// Makes the tick's `iretq` enter the preemption stub on the interrupted
-/// stack (`cont::preempt`): the frame's five words are handed over as
-/// they are and written back rewritten.
+/// Makes the tick's `iretq` enter the preemption stub (or, for a guest
+/// holding a lock past its budget, the stub that ends it) on the
+/// interrupted stack (`cont::preempt`): the frame's five words are handed
+/// over as they are and written back rewritten.
 #[cold]
-fn preempt_at_iretq(frame: &mut InterruptStackFrame) {
+fn preempt_at_iretq(frame: &mut InterruptStackFrame, landing: preempt::Landing) {
     let mut words = [
         frame.instruction_pointer.as_u64(),
         frame.code_segment.0 as u64,
@@ -466,7 +468,7 @@ fn preempt_at_iretq(frame: &mut InterruptStackFrame) {
         frame.stack_pointer.as_u64(),
         frame.stack_segment.0 as u64,
     ];
-    preempt::redirect(&mut words);
+    preempt::redirect(&mut words, landing);
     // SAFETY: the new frame returns to the stub, in kernel code on the
     // interrupted (mapped, kernel) stack, with the interrupted CS and SS:
     // `redirect` saved the original for the stub to return to.

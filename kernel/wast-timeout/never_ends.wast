@@ -13,3 +13,8 @@
 (assert_return (invoke "forever"))
 (assert_return (invoke "one") (i32.const 1))
 (assert_return (invoke "bump") (i32.const 2))
+;; A start function that never ends: the instantiation times out, and the
+;; script goes on with the next module.
+(module (func $spin (loop $again (br $again))) (start $spin))
+(module (func (export "two") (result i32) (i32.const 2)))
+(assert_return (invoke "two") (i32.const 2))

@@ -83,7 +83,7 @@ pub fn locked() -> bool {
 /// }
 /// ```
 pub(crate) static FRAMES: crate::sync::Mutex<FrameAllocator<KERNEL_WORDS>> =
-    crate::sync::Mutex::new("frame allocator", FrameAllocator::new());
+    crate::sync::Mutex::kernel("frame allocator", FrameAllocator::new());
 
 /// Touches the stack a locked section may need before a public function
 /// takes the lock, so that a demand fault on a continuation stack happens

@@ -201,7 +201,7 @@ mod paged {
 
     /// Which slots are taken, a bit per slot.
     static TAKEN: crate::sync::Mutex<[u64; SLOTS / 64]> =
-        crate::sync::Mutex::new("linear-memory slots", [0; SLOTS / 64]);
+        crate::sync::Mutex::kernel("linear-memory slots", [0; SLOTS / 64]);
 
     /// Slots in use now.
     pub fn slots_in_use() -> usize {

@@ -23,7 +23,7 @@ use wasmparser::types::{CoreTypeId, Types};
 use wasmparser::{AbstractHeapType, CompositeInnerType, HeapType, UnpackedIndex};
 
 /// Every list handed out so far.
-static INTERNED: Mutex<Vec<&'static [ValType]>> = Mutex::new("wasm signatures", Vec::new());
+static INTERNED: Mutex<Vec<&'static [ValType]>> = Mutex::kernel("wasm signatures", Vec::new());
 
 /// The one `'static` copy of `list`.
 ///

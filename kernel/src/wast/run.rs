@@ -165,7 +165,7 @@ impl Runner {
             },
             Kind::AssertTrapModule { bytes, message } => match Module::new(bytes) {
                 Err(e) => Err(format!("the module is refused: {}", e.message)),
-                Ok(m) => match self.linker.instantiate(Arc::new(m)) {
+                Ok(m) => match self.instantiate(m) {
                     Ok(_) => Err(String::from("expected a trap, the module instantiated")),
                     Err(e) => expect_trap(Err(e), message, None),
                 },
@@ -184,7 +184,7 @@ impl Runner {
             }
             Kind::AssertUnlinkable { bytes, .. } => match Module::new(bytes) {
                 Err(e) => Err(format!("the module is refused: {}", e.message)),
-                Ok(m) => match self.linker.instantiate(Arc::new(m)) {
+                Ok(m) => match self.instantiate(m) {
                     Err(Error::Unlinkable(_)) => Ok(()),
                     Ok(_) => Err(String::from("expected unlinkable, it instantiated")),
                     Err(e) => Err(format!("expected unlinkable, got {}", describe(e))),
@@ -202,7 +202,7 @@ impl Runner {
     fn module(&mut self, name: Option<&str>, bytes: &[u8]) -> Result<(), String> {
         let made = Module::new(bytes)
             .map_err(|e| format!("refused at offset {}: {}", e.offset, e.message))
-            .and_then(|m| self.linker.instantiate(Arc::new(m)).map_err(describe));
+            .and_then(|m| self.instantiate(m).map_err(describe));
         if let Ok(i) = made
             && let Some(inst) = self.linker.instance(i)
         {
@@ -214,6 +214,19 @@ impl Runner {
             self.named.push((String::from(n), self.current));
         }
         made.map(|_| ())
+    }
+
+    /// Instantiates `m` in the linker, its start function under the
+    /// command's budget of ticks: a start function that never ends times
+    /// out like any other call.
+    fn instantiate(&mut self, m: Module) -> Result<usize, Error> {
+        let m = Arc::new(m);
+        match self.ticks {
+            Some(ticks) => {
+                crate::cont::runtime::epoch::with_deadline(ticks, || self.linker.instantiate(m))
+            }
+            None => self.linker.instantiate(m),
+        }
     }
 
     /// The instance a command names (`None`: the latest).

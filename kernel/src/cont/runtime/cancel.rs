@@ -12,6 +12,7 @@ use super::contref::{ContObj, ContRef, State};
 use super::store::{RUNNING, Store};
 use crate::cont::machine::switch::ControlEffect;
 use crate::cont::values::trap::{Trap, TrapKind};
+use core::sync::atomic::Ordering::Relaxed;
 
 impl Store {
     /// What dropping an owned handle does (the typed door's `Drop`): frees
@@ -249,6 +250,62 @@ impl Drop for SetAside {
         if let Some(o) = unsafe { self.outer.as_ref() } {
             o.current.set(o.shadowed.replace(core::ptr::null_mut()));
             RUNNING.set(self.outer);
+        }
+    }
+}
+
+impl Store {
+    /// The drop of a preempted continuation (`preempt.rs`' module docs):
+    /// resumed with the cancel effect and a budget of
+    /// [`super::preempt::CANCEL_BUDGET`] under no handlers. Returns the effect and the record that sent it, or `None`
+    /// once a preemption came back and the segment's records were freed
+    /// with their frames abandoned.
+    ///
+    /// # Safety
+    /// `c` and `outer` are an admitted preempted record and its outermost.
+    pub(crate) unsafe fn cancel_preempted(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+    ) -> Option<(ControlEffect, *mut ContRef)> {
+        // SAFETY: per the contract.
+        unsafe {
+            // With the timer stopped no tick would end the budget: a guest
+            // that never suspends would hold the drop for ever. Its frames
+            // are abandoned at once.
+            let back = if super::preempt::TICKING.get() {
+                let (effect, back) = self.run_budgeted(
+                    c,
+                    outer,
+                    &[],
+                    ControlEffect::CANCEL,
+                    super::preempt::CANCEL_BUDGET,
+                );
+                if effect.discriminant() != ControlEffect::PREEMPT_TAG {
+                    return Some((effect, back));
+                }
+                back
+            } else {
+                c
+            };
+            // Preempted again: nothing runs on the segment's stacks any
+            // more. Free each record, innermost first (each one's parent
+            // is the next, up to `outer`).
+            let _section = crate::sync::no_preempt();
+            let mut r = back;
+            loop {
+                let next = (*r).parent;
+                (*r).revision += 1;
+                (*r).state = State::Dropped;
+                self.release(r);
+                if r == outer {
+                    break;
+                }
+                r = next;
+            }
+            let abandoned = &super::preempt::ABANDONED;
+            abandoned.store(abandoned.load(Relaxed) + 1, Relaxed);
+            None
         }
     }
 }

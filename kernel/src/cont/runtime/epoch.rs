@@ -98,9 +98,14 @@ pub(crate) fn safe_point() -> SafePoint {
             SafePoint::Continue
         };
     }
-    // A lock held turns interrupts off; its release preempts, as does a
-    // `no_preempt` section's end.
-    if !interrupts::enabled() || crate::sync::NO_PREEMPT.load(Relaxed) != 0 {
+    // A kernel lock held turns interrupts off; its release preempts, as
+    // does a `no_preempt` section's end. A guest lock taken under the
+    // budget (by a host function) leaves them on, but counts: its release
+    // preempts, or the tick ends its holder (`overdue.rs`).
+    if !interrupts::enabled()
+        || crate::sync::NO_PREEMPT.load(Relaxed) != 0
+        || crate::sync::held() != 0
+    {
         return SafePoint::Continue;
     }
     interrupts::disable();

@@ -20,7 +20,8 @@
 //! * [`preempt`]: `resume_for`, a budget of timer ticks, and the tick's
 //!   involuntary suspend of a continuation that spent it; `epoch`: the
 //!   Wasm interpreter's safe points, where it is preempted instead, and
-//!   the deadline of a Wasm call;
+//!   the deadline of a Wasm call; `overdue`: the end of a guest that
+//!   holds a lock past its budget;
 //! * [`backtrace`]: the machine's walk run across a chain, kept in a trap;
 //! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
 //!   holds;
@@ -35,6 +36,7 @@ pub(crate) mod epoch;
 pub mod func;
 mod handles;
 pub mod limits;
+pub(crate) mod overdue;
 pub mod preempt;
 pub mod raise;
 pub(crate) mod registry;

@@ -102,7 +102,7 @@ cpu_local! {
     /// Preemptions that began while one was in progress.
     static NESTED: AtomicU64 = AtomicU64::new(0);
     /// Preempted continuations whose drop abandoned their frames.
-    static ABANDONED: AtomicU64 = AtomicU64::new(0);
+    pub(super) static ABANDONED: AtomicU64 = AtomicU64::new(0);
     /// Stress build: preemptions of a stressed run, resumed at once.
     #[cfg(feature = "stress")]
     static STRESS_RESUMED: AtomicU64 = AtomicU64::new(0);
@@ -113,7 +113,7 @@ cpu_local! {
     static STRESS_NOT_HERE: AtomicU64 = AtomicU64::new(0);
     /// Whether the timer ticks (`Timer::start` to `Timer::stop`): without
     /// ticks, a drop cannot bound how long a preempted guest runs on.
-    static TICKING: Cell<bool> = Cell::new(false);
+    pub(super) static TICKING: Cell<bool> = Cell::new(false);
 }
 
 /// The interrupt frame of the tick being turned into a preemption: RIP,
@@ -149,6 +149,7 @@ pub fn armed() -> bool {
 }
 
 pub use super::epoch::preemptions_at_safe_points;
+pub use super::overdue::{LOCK_GRACE, ended_holding_locks};
 
 /// Preemptions since boot on this CPU.
 pub fn preemptions() -> u64 {
@@ -304,54 +305,6 @@ impl Store {
         }
     }
 
-    /// The drop of a preempted continuation (see the module docs): resumed
-    /// with the cancel effect and a budget of [`CANCEL_BUDGET`] under no
-    /// handlers. Returns the effect and the record that sent it, or `None`
-    /// once a preemption came back and the segment's records were freed
-    /// with their frames abandoned.
-    ///
-    /// # Safety
-    /// `c` and `outer` are an admitted preempted record and its outermost.
-    pub(crate) unsafe fn cancel_preempted(
-        &self,
-        c: *mut ContRef,
-        outer: *mut ContRef,
-    ) -> Option<(ControlEffect, *mut ContRef)> {
-        // SAFETY: per the contract.
-        unsafe {
-            // With the timer stopped no tick would end the budget: a guest
-            // that never suspends would hold the drop for ever. Its frames
-            // are abandoned at once.
-            let back = if TICKING.get() {
-                let (effect, back) =
-                    self.run_budgeted(c, outer, &[], ControlEffect::CANCEL, CANCEL_BUDGET);
-                if effect.discriminant() != ControlEffect::PREEMPT_TAG {
-                    return Some((effect, back));
-                }
-                back
-            } else {
-                c
-            };
-            // Preempted again: nothing runs on the segment's stacks any
-            // more. Free each record, innermost first (each one's parent
-            // is the next, up to `outer`).
-            let _section = crate::sync::no_preempt();
-            let mut r = back;
-            loop {
-                let next = (*r).parent;
-                (*r).revision += 1;
-                (*r).state = State::Dropped;
-                self.release(r);
-                if r == outer {
-                    break;
-                }
-                r = next;
-            }
-            ABANDONED.store(ABANDONED.load(Relaxed) + 1, Relaxed);
-            None
-        }
-    }
-
     /// The stress build's `run_segment` (`docs/interrupts.md`, "Stress
     /// mode"): the run of `c` with a budget of one tick, and each time a
     /// tick preempts it, the same continuation resumed at once under the
@@ -441,16 +394,28 @@ pub(super) fn may_preempt_at(rsp: usize) -> bool {
     }
 }
 
+/// What a tick does to the code it interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Landing {
+    /// Returns to it.
+    Stay,
+    /// Preempts it: `iretq` enters [`preempt_stub`].
+    Preempt,
+    /// Ends it, a guest holding a lock past its budget: `iretq` enters
+    /// the stub of `overdue.rs`, which traps it.
+    End,
+}
+
 /// The tick's part (`timer.rs`, interrupts off): counts the tick against
-/// an armed budget and says whether to preempt the interrupted code, whose
+/// an armed budget and says what to do with the interrupted code, whose
 /// stack pointer was `rsp`. `deferred`: the tick must wait (a lock, a
-/// section); it still counts. On `true` the caller redirects its frame
-/// with [`redirect`].
+/// section); it still counts. Unless [`Landing::Stay`], the caller
+/// redirects its frame with [`redirect`].
 #[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
-pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
+pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> Landing {
     let c = ARMED.get();
     if c.is_null() {
-        return false;
+        return Landing::Stay;
     }
     let left = BUDGET.get();
     if left > 0 {
@@ -464,7 +429,7 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
         // SAFETY: `may_preempt_at` found `c` the running continuation:
         // live.
         if unsafe { (*c).polls_born != (*c).born } {
-            return true;
+            return Landing::Preempt;
         }
         // It runs the interpreter: one period to reach a safe point. At
         // the next tick, the flag still up, it is preempted where it is
@@ -472,8 +437,9 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
         let late = super::epoch::SAFE_POINT_DUE.swap(true, Relaxed);
         if late {
             super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
+            return Landing::Preempt;
         }
-        return late;
+        return Landing::Stay;
     }
     if left <= 1 {
         // Spent: the interpreter's next safe point acts (the armed
@@ -481,7 +447,12 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
         // the child ends).
         super::epoch::SAFE_POINT_DUE.store(true, Relaxed);
     }
-    false
+    if deferred && left == 0 {
+        // Spent before this tick, and held back: by a guest lock kept
+        // too long, perhaps (`overdue.rs`).
+        return super::overdue::tick_in_lock(rsp);
+    }
+    Landing::Stay
 }
 
 /// Stress build: preemptions of stressed runs resumed at once, and ticks
@@ -493,16 +464,20 @@ pub fn stress_counts() -> (u64, u64) {
 }
 
 /// Rewrites the tick's interrupt frame `[rip, cs, rflags, rsp, ss]` so
-/// that its `iretq` enters [`preempt_stub`] on the interrupted stack with
+/// that its `iretq` enters the stub `to` asks for ([`preempt_stub`], or
+/// `overdue.rs`' for [`Landing::End`]) on the interrupted stack with
 /// interrupts off; the original goes to [`SAVED_FRAME`].
 #[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
-pub(crate) fn redirect(frame: &mut [u64; 5]) {
+pub(crate) fn redirect(frame: &mut [u64; 5], to: Landing) {
     for (slot, word) in SAVED_FRAME.iter().zip(frame.iter()) {
         slot.store(*word, Relaxed);
     }
     /// RFLAGS.IF and RFLAGS.TF.
     const IF_TF: u64 = (1 << 9) | (1 << 8);
-    frame[0] = preempt_stub as *const () as u64;
+    frame[0] = match to {
+        Landing::End => super::overdue::stub_address(),
+        _ => preempt_stub as *const () as u64,
+    };
     frame[2] &= !IF_TF;
     // 16-byte aligned, below the interrupted RSP (no red zone: the kernel
     // is built without one).

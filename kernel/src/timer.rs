@@ -467,6 +467,9 @@ fn preempt_at_iretq(frame: &mut InterruptStackFrame) {
         frame.stack_segment.0 as u64,
     ];
     preempt::redirect(&mut words);
+    // A lab's own stub, if it set one (`lab_hooks`, docs/labs/lab10-preempt.md).
+    #[cfg(feature = "lab-hooks")]
+    crate::lab_hooks::redirect(&mut words);
     // SAFETY: the new frame returns to the stub, in kernel code on the
     // interrupted (mapped, kernel) stack, with the interrupted CS and SS:
     // `redirect` saved the original for the stub to return to.

@@ -34,6 +34,8 @@ pub mod contref;
 pub(crate) mod epoch;
 pub mod func;
 mod handles;
+#[cfg(all(target_os = "none", feature = "lab-hooks"))]
+pub(crate) mod lab_preempt;
 pub mod limits;
 pub mod preempt;
 pub mod raise;

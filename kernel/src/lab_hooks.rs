@@ -214,7 +214,11 @@ pub enum StubFault {
     /// RBP does not point at a frame record naming the interrupted
     /// instruction: the first return address the walk from `rbp` found is
     /// `found` (0: RBP is not on the continuation's stack), not `rip`.
-    FrameRecord { rbp: usize, found: usize, rip: usize },
+    FrameRecord {
+        rbp: usize,
+        found: usize,
+        rip: usize,
+    },
     /// The walk from `rbp` stopped after `frames` frames without leaving
     /// the continuation's stack through its top record (`TOS-0x10`).
     WalkStops { rbp: usize, frames: usize },

@@ -49,7 +49,12 @@ mod student;
 
 mod guest;
 
-labs::lab!(10, "a preemption stub and a preemptive round robin", check, timer);
+labs::lab!(
+    10,
+    "a preemption stub and a preemptive round robin",
+    check,
+    timer
+);
 
 /// The timer's period.
 const PERIOD: Duration = Duration::from_millis(1);
@@ -85,9 +90,7 @@ fn tick(eoi: Eoi) {
     let all = ALL.fetch_add(1, Relaxed) + 1;
     let who = guest::WHO.swap(0, Relaxed);
     let stopped = guest::STOP.load(Relaxed) != 0;
-    let slot = VirtAddr::try_new(who as u64)
-        .ok()
-        .and_then(stacks::slot_of);
+    let slot = VirtAddr::try_new(who as u64).ok().and_then(stacks::slot_of);
     if let (false, Some(slot)) = (stopped, slot) {
         for (task, credit) in SLOT.iter().zip(&CREDIT) {
             if task.load(Relaxed) == slot + 1 {
@@ -124,8 +127,10 @@ fn check() -> Result<(), String> {
     let s = Store::new(KernelStacks, 64 * 1024);
     let mut tasks = Vec::new();
     for i in 0..TASKS {
-        let f = Func::wrap(&s, move |_: &Store, (): ()| -> Result<i64, Trap> { Ok(task(i)) })
-            .map_err(|e| format!("task refused: {e:?}"))?;
+        let f = Func::wrap(&s, move |_: &Store, (): ()| -> Result<i64, Trap> {
+            Ok(task(i))
+        })
+        .map_err(|e| format!("task refused: {e:?}"))?;
         tasks.push(f);
     }
     labs::say!("round_robin({TASKS} tasks that never yield, 1 tick per slice)");
@@ -142,9 +147,7 @@ fn check() -> Result<(), String> {
     returned(&got)?;
     labs::say!("every task returned, and round_robin gave back what each returned");
     registers(preemptions)?;
-    labs::say!(
-        "every task found its 14 registers and rbp as it left them, after every preemption"
-    );
+    labs::say!("every task found its 14 registers and rbp as it left them, after every preemption");
     stub_faults()?;
     shares()?;
     labs::say!("every task got 25 % to 42 % of the first {SHARED} ticks");
@@ -247,7 +250,10 @@ fn shares() -> Result<(), String> {
         .enumerate()
         .map(|(i, n)| format!("task {i} {n} ({} %)", n * 100 / total))
         .collect();
-    if credit.iter().any(|n| !(25..=42).contains(&(n * 100 / total))) {
+    if credit
+        .iter()
+        .any(|n| !(25..=42).contains(&(n * 100 / total)))
+    {
         return Err(format!(
             "of the first {total} ticks, {}: each task should get 25 % to 42 %; a task that \
              never yields keeps the CPU until a tick preempts it, so every slice must be a \

@@ -20,8 +20,8 @@ use core::sync::atomic::{AtomicU64, AtomicUsize};
 
 /// The registers the loop fills, in the order of its value table.
 pub const REGISTERS: [&str; 15] = [
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
-    "r15", "rbp",
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "rbp",
 ];
 
 /// Raised by the checker's tick hook: every loop returns at its next round.

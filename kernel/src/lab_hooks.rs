@@ -1,23 +1,30 @@
-//! Two places where a lab kernel puts its own code in the kernel's path:
-//! the end of a tick (who sends the end of interrupt) and the demand
+//! Three places where a lab kernel puts its own code in the kernel's
+//! path: the end of a tick (who sends the end of interrupt), the demand
 //! pager's decision (map the faulting page of a stack, or call it an
-//! overflow). Built only with the feature `lab-hooks`, which only the
-//! `labs` package turns on (docs/labs/).
+//! overflow), and the preemption stub a preempting tick's `iretq` enters.
+//! Built only with the feature `lab-hooks`, which only the `labs` package
+//! turns on (docs/labs/).
 //!
-//! Why hooks, and why these two: labs 8 and 9 have a student write a
-//! piece of the tick path and of the page-fault path, and a checker can
-//! only judge that code if the kernel runs it where its own would run.
-//! Each hook is a safe function the lab kernel registers once, and the
-//! kernel never trusts what it says further than safety allows: a tick
-//! hook is handed the end of interrupt as a value it may send or forget
-//! (forgetting it stops the clock, which is the lesson, not a hazard), and
-//! the pager acts on a decision only if it is the one its own arithmetic
-//! would take (anything else is refused, and the touch traps as an
-//! overflow would). Without the feature neither path has an instruction
-//! more (`./qemu-run.sh bench`: tick 55).
+//! Why hooks, and why these: labs 8, 9 and 10 have a student write a
+//! piece of the tick path, of the page-fault path and of preemption, and
+//! a checker can only judge that code if the kernel runs it where its own
+//! would run. The first two are safe functions the lab kernel registers
+//! once, and the kernel never trusts what they say further than safety
+//! allows: a tick hook is handed the end of interrupt as a value it may
+//! send or forget (forgetting it stops the clock, which is the lesson, not
+//! a hazard), and the pager acts on a decision only if it is the one its
+//! own arithmetic would take (anything else is refused, and the touch
+//! traps as an overflow would). The third is assembly, so registering it
+//! is `unsafe` ([`set_preempt_stub`]): the kernel can check what a stub
+//! builds before it suspends ([`preempted`] walks its frame record and
+//! notes the first fault, [`stub_fault`]), but not what it restores.
+//! Without the feature none of these paths has an instruction more
+//! (`./qemu-run.sh bench`: tick 55, preemption 391).
 
 use crate::apic;
+use crate::cont::preempt::SAVED_FRAME;
 use crate::paging::CONT_STACKS_START;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use spin::Once;
 use x86_64::VirtAddr;
 use x86_64::structures::paging::{PageSize, Size4KiB};
@@ -133,4 +140,98 @@ pub(crate) fn pager_maps(addr: VirtAddr, slot_size: usize, guard_size: usize) ->
         }
         Decision::Overflow => Some(false),
     }
+}
+
+/// The five words a preempting tick found on its frame, RIP, CS, RFLAGS,
+/// RSP, SS (RIP at +0, SS at +32), for a lab's stub to rebuild its
+/// `iretq` frame from: written by the tick before its `iretq` enters the
+/// stub, with interrupts off, so one frame at a time (the kernel's own
+/// stub reads its private copy).
+pub static INTERRUPTED_FRAME: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+static PREEMPT_STUB: Once<usize> = Once::new();
+
+/// Makes every preempting tick's `iretq` enter `stub` in place of the
+/// kernel's `cont_preempt_stub` (`docs/interrupts.md`, "Preemption"):
+/// on the interrupted stack, RSP the interrupted RSP rounded down to a
+/// multiple of 16, interrupts off, the interrupted frame in
+/// [`INTERRUPTED_FRAME`]. The stub saves what the interrupted code owns,
+/// calls [`preempted`] (which suspends the continuation to its
+/// `resume_for` and returns when it is resumed, interrupts still off),
+/// restores it all and `iretq`s to the interrupted instruction. Once per
+/// boot: a second call is an `Err`.
+///
+/// # Safety
+/// `stub` does exactly that: it writes only below the RSP it is entered
+/// with, calls [`preempted`] once, from that entry, and leaves through an
+/// `iretq` of the interrupted frame with every general-purpose register as
+/// the interrupted code left it. (The kernel checks the stack alignment
+/// and the frame record at the call, [`stub_fault`]; what the stub
+/// restores, nothing but the interrupted code can tell.)
+pub unsafe fn set_preempt_stub(stub: unsafe extern "C" fn()) -> Result<(), AlreadySet> {
+    set_once(&PREEMPT_STUB, stub as *const () as usize)
+}
+
+/// With a lab's stub set, points the rewritten frame of a preempting tick
+/// (`timer::preempt_at_iretq`, after `cont::preempt::redirect`) at it,
+/// and hands the stub the interrupted frame.
+#[inline]
+pub(crate) fn redirect(frame: &mut [u64; 5]) {
+    let Some(&stub) = PREEMPT_STUB.get() else {
+        return;
+    };
+    for (to, from) in INTERRUPTED_FRAME.iter().zip(SAVED_FRAME.iter()) {
+        to.store(from.load(Relaxed), Relaxed);
+    }
+    frame[0] = stub as u64;
+}
+
+unsafe extern "C" {
+    /// What a lab's preemption stub calls once it has saved the
+    /// interrupted state: the kernel's part of a preemption. It checks
+    /// what the stub built (RSP a multiple of 16 at the `call`; RBP at a
+    /// frame record whose return address is the interrupted instruction,
+    /// from which the kernel's backtrace walk leaves the continuation's
+    /// stack through its top record; the first fault is kept,
+    /// [`stub_fault`]), then suspends the continuation with the preempt
+    /// effect to the `resume_for` that armed the budget, and returns when
+    /// it is resumed, with interrupts off. Clobbers what a C function
+    /// may; keeps RBX, RBP, R12 to R15 and RSP. Called anywhere else (not
+    /// from a stub a preempting tick entered), it notes
+    /// [`StubFault::NotPreempting`] and returns at once.
+    #[link_name = "lab_hooks_preempted"]
+    pub fn preempted();
+}
+
+/// What the kernel found wrong in a lab's preemption stub, at its call
+/// of [`preempted`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StubFault {
+    /// RSP was not a multiple of 16 at the `call`: `rsp` is what the
+    /// kernel found at its first instruction (a multiple of 16, plus 8,
+    /// after a well aligned call).
+    Misaligned { rsp: usize },
+    /// RBP does not point at a frame record naming the interrupted
+    /// instruction: the first return address the walk from `rbp` found is
+    /// `found` (0: RBP is not on the continuation's stack), not `rip`.
+    FrameRecord {
+        rbp: usize,
+        found: usize,
+        rip: usize,
+    },
+    /// The walk from `rbp` stopped after `frames` frames without leaving
+    /// the continuation's stack through its top record (`TOS-0x10`).
+    WalkStops { rbp: usize, frames: usize },
+    /// Called with interrupts on, or where no preemption is under way.
+    NotPreempting { rsp: usize },
+}
+
+/// Calls of [`preempted`] since boot.
+pub fn stub_calls() -> u64 {
+    crate::cont::runtime::lab_preempt::calls()
+}
+
+/// The first fault the kernel found at a call of [`preempted`] this boot.
+pub fn stub_fault() -> Option<StubFault> {
+    crate::cont::runtime::lab_preempt::fault()
 }

@@ -469,6 +469,12 @@ fn preempt_at_iretq(frame: &mut InterruptStackFrame, landing: preempt::Landing) 
         frame.stack_segment.0 as u64,
     ];
     preempt::redirect(&mut words, landing);
+    // A lab's own stub, if it set one (`lab_hooks`, docs/labs/lab10-preempt.md):
+    // for a preemption only, not for a guest ended past its lock grace.
+    #[cfg(feature = "lab-hooks")]
+    if landing == preempt::Landing::Preempt {
+        crate::lab_hooks::redirect(&mut words);
+    }
     // SAFETY: the new frame returns to the stub, in kernel code on the
     // interrupted (mapped, kernel) stack, with the interrupted CS and SS:
     // `redirect` saved the original for the stub to return to.

@@ -35,6 +35,8 @@ pub mod contref;
 pub(crate) mod epoch;
 pub mod func;
 mod handles;
+#[cfg(all(target_os = "none", feature = "lab-hooks"))]
+pub(crate) mod lab_preempt;
 pub mod limits;
 pub(crate) mod overdue;
 pub mod preempt;

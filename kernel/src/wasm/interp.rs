@@ -327,7 +327,8 @@ pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
 /// proved every local index below `nlocals` and every operand height
 /// below `frame_size - nlocals`, so every slot the loop touches is inside.
 /// Anything that may grow the stack (a call, a stack-switching
-/// instruction, a caught exception) is followed by `reload!`.
+/// instruction, a caught exception) is followed by `reload!`. Inlined into its one caller.
+#[inline(always)]
 fn run(
     inst: &Instance,
     th: &mut Thread,
@@ -374,8 +375,18 @@ fn run(
             at!(fp + $i as usize)
         };
     }
-    // Jumps to target `t`, moving its values down first; then a safe
-    // point, where the loop leaves if the flag is up (see the module docs).
+    // Jumps to op `to`, then the safe point (module docs): `Op::Goto`.
+    macro_rules! goto {
+        ($to:expr) => {{
+            pc = $to as usize;
+            if epoch::safe_point_due() {
+                th.paused = (pc, sp);
+                th.tail = PAUSED;
+                return Ok(());
+            }
+        }};
+    }
+    // Jumps to target `t`, moving its values down first, as `goto!`.
     macro_rules! take {
         ($t:expr) => {{
             let i = $t as usize;
@@ -390,12 +401,7 @@ fn run(
                 }
             }
             sp = dst + n;
-            pc = t.to as usize;
-            if epoch::safe_point_due() {
-                th.paused = (pc, sp);
-                th.tail = PAUSED;
-                return Ok(());
-            }
+            goto!(t.to);
         }};
     }
     // An operation that may raise an exception: caught here if a
@@ -463,6 +469,22 @@ fn run(
                     pc = to as usize;
                 }
             }
+            Op::GotoIfLL { op, a, b, to } => {
+                if op.eval_u64(local!(a).i64() as u64, local!(b).i64() as u64) != 0 {
+                    goto!(to);
+                }
+            }
+            Op::GotoIfLI { op, a, c, to } => {
+                if op.eval_u64(local!(a).i64() as u64, c as i64 as u64) != 0 {
+                    goto!(to);
+                }
+            }
+            Op::Goto(to) => goto!(to),
+            Op::GotoIf(to) => {
+                if pop!().i32() != 0 {
+                    goto!(to);
+                }
+            }
             Op::Unreachable => return Err(wasm_trap(trap::UNREACHABLE)),
             Op::Jump(to) => pc = to as usize,
             Op::JumpIfZero(to) => {
@@ -501,8 +523,7 @@ fn run(
             Op::Return => {
                 let n = code.nresults as usize;
                 if n == 1 {
-                    // The common case, without the loop's checks.
-                    at!(fp) = at!(sp - 1);
+                    at!(fp) = at!(sp - 1); // the common case, no loop
                 } else if sp - n != fp {
                     for k in 0..n {
                         at!(fp + k) = at!(sp - n + k);

@@ -39,6 +39,7 @@
 //! a call preserves them, and every iteration would pay for it.
 
 mod memory;
+mod refs;
 
 use super::callee::{NO_TAIL, indirect, linked, tail};
 use super::code::{Code, Op};
@@ -47,13 +48,14 @@ use super::instance::{Instance, PAGE, STACK_RESERVE};
 use super::num;
 use super::switching;
 use super::trap::{self, Exn, Unwind, wasm_trap};
-use super::val::{EXN_REF, FUNC_REF, ref_word};
+use super::val::{EXN_REF, ref_word};
 use super::wasi;
 use crate::cont::ValRaw;
 use crate::cont::runtime::epoch::{self, SafePoint};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use memory::{load, load_x, store, store_x, tables_and_bulk_memory};
+pub(crate) use refs::{exn_of, func_of};
 
 /// Value slots kept free above every frame, for the values a
 /// stack-switching instruction stages (a mailbox's worth and a handle).
@@ -273,48 +275,6 @@ fn catch(
     Err(Unwind::Exn(exn))
 }
 
-/// The instance and function index a `funcref` slot names (a null one
-/// traps, and so does one of another kind, or of an instance outside this
-/// one's linker).
-#[inline(never)]
-pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<(&Instance, u32), Unwind> {
-    let (index, word) = v.reference();
-    if index == 0 {
-        return Err(wasm_trap(trap::NULL_FUNCTION));
-    }
-    let owner = if word == ref_word(inst.id, FUNC_REF) {
-        Some(inst)
-    } else if word & 3 == FUNC_REF {
-        inst.resolve(word >> 2)
-    } else {
-        None
-    };
-    match owner {
-        Some(o) if index <= o.module.funcs.len() => Ok((o, index as u32 - 1)),
-        _ => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
-    }
-}
-
-/// The exception an `exnref` slot names (a null one traps, and so does
-/// one of another instance or kind).
-#[cold]
-#[inline(never)]
-pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
-    let (index, word) = v.reference();
-    if index == 0 {
-        return Err(wasm_trap(trap::NULL_EXCEPTION));
-    }
-    let owner = match inst.resolve(word >> 2) {
-        Some(o) if word & 3 == EXN_REF => o,
-        _ => return Err(wasm_trap(trap::FOREIGN_REFERENCE)),
-    };
-    let exns = owner.exns.borrow();
-    match exns.get(index - 1) {
-        Some(e) => Ok(e.clone()),
-        None => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
-    }
-}
-
 /// Runs `code` in the frame at `fp` from op `pc` with the operand stack's
 /// top at `sp` (a fresh frame: op 0, its locals' end) until it returns,
 /// makes a tail call (the callee left in `th.tail`, for [`call`] to run in
@@ -327,7 +287,8 @@ pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
 /// proved every local index below `nlocals` and every operand height
 /// below `frame_size - nlocals`, so every slot the loop touches is inside.
 /// Anything that may grow the stack (a call, a stack-switching
-/// instruction, a caught exception) is followed by `reload!`.
+/// instruction, a caught exception) is followed by `reload!`. Inlined into its one caller.
+#[inline(always)]
 fn run(
     inst: &Instance,
     th: &mut Thread,
@@ -374,8 +335,18 @@ fn run(
             at!(fp + $i as usize)
         };
     }
-    // Jumps to target `t`, moving its values down first; then a safe
-    // point, where the loop leaves if the flag is up (see the module docs).
+    // Jumps to op `to`, then the safe point (module docs): `Op::Goto`.
+    macro_rules! goto {
+        ($to:expr) => {{
+            pc = $to as usize;
+            if epoch::safe_point_due() {
+                th.paused = (pc, sp);
+                th.tail = PAUSED;
+                return Ok(());
+            }
+        }};
+    }
+    // Jumps to target `t`, moving its values down first, as `goto!`.
     macro_rules! take {
         ($t:expr) => {{
             let i = $t as usize;
@@ -390,12 +361,7 @@ fn run(
                 }
             }
             sp = dst + n;
-            pc = t.to as usize;
-            if epoch::safe_point_due() {
-                th.paused = (pc, sp);
-                th.tail = PAUSED;
-                return Ok(());
-            }
+            goto!(t.to);
         }};
     }
     // An operation that may raise an exception: caught here if a
@@ -463,6 +429,22 @@ fn run(
                     pc = to as usize;
                 }
             }
+            Op::GotoIfLL { op, a, b, to } => {
+                if op.eval_u64(local!(a).i64() as u64, local!(b).i64() as u64) != 0 {
+                    goto!(to);
+                }
+            }
+            Op::GotoIfLI { op, a, c, to } => {
+                if op.eval_u64(local!(a).i64() as u64, c as i64 as u64) != 0 {
+                    goto!(to);
+                }
+            }
+            Op::Goto(to) => goto!(to),
+            Op::GotoIf(to) => {
+                if pop!().i32() != 0 {
+                    goto!(to);
+                }
+            }
             Op::Unreachable => return Err(wasm_trap(trap::UNREACHABLE)),
             Op::Jump(to) => pc = to as usize,
             Op::JumpIfZero(to) => {
@@ -501,8 +483,7 @@ fn run(
             Op::Return => {
                 let n = code.nresults as usize;
                 if n == 1 {
-                    // The common case, without the loop's checks.
-                    at!(fp) = at!(sp - 1);
+                    at!(fp) = at!(sp - 1); // the common case, no loop
                 } else if sp - n != fp {
                     for k in 0..n {
                         at!(fp + k) = at!(sp - n + k);

@@ -115,6 +115,28 @@ pub enum Op {
     JumpIfNonZero(u32),
     Br(u32),
     BrIf(u32),
+    /// A `br` whose label's values are already where the label wants them
+    /// (so is every branch with none, to a label at the current height):
+    /// the target resolved into the op, nothing to move. Jumps to op `to`
+    /// and takes the safe point of a branch.
+    Goto(u32),
+    /// A `br_if` with its values in place: pops an i32; if it is not
+    /// zero, as [`Op::Goto`].
+    GotoIf(u32),
+    /// Fused [`Op::IntLL`] and a [`Op::GotoIf`].
+    GotoIfLL {
+        op: IntOp,
+        a: u32,
+        b: u32,
+        to: u32,
+    },
+    /// Fused [`Op::IntLI`] and a [`Op::GotoIf`].
+    GotoIfLI {
+        op: IntOp,
+        a: u32,
+        c: i32,
+        to: u32,
+    },
     /// Targets `first .. first + len` are the table, then the default.
     BrTable {
         first: u32,
@@ -347,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn a_loop_branches_back_to_its_first_op_and_a_block_forward_past_its_end() {
+    fn a_loop_jumps_back_to_its_first_op_and_a_block_forward_past_its_end() {
         let code = code_of(
             r#"(module (func (param i32) (result i32)
             (block $out (loop $top
@@ -361,34 +383,21 @@ mod tests {
             [
                 Op::LocalGet(0),
                 Op::Unary(Unary::I32Eqz),
-                Op::BrIf(0),
+                Op::GotoIf(5),
                 Op::IntLISet {
                     op: IntOp::I32Sub,
                     a: 0,
                     c: 1,
                     d: 0
                 },
-                Op::Br(1),
+                Op::Goto(0),
                 Op::I32Const(7),
                 Op::Return,
             ]
         );
-        // $out: past the loop's end (op 5), no values; $top: op 0.
-        assert_eq!(
-            code.targets,
-            [
-                Target {
-                    to: 5,
-                    dst: 1,
-                    n: 0
-                },
-                Target {
-                    to: 0,
-                    dst: 1,
-                    n: 0
-                }
-            ]
-        );
+        // Neither branch moves a value: $out goes past the loop's end
+        // (op 5), $top to op 0, both resolved into their ops.
+        assert_eq!(code.targets, []);
         assert_eq!((code.nparams, code.nlocals, code.nresults), (1, 1, 1));
     }
 
@@ -438,15 +447,56 @@ mod tests {
         assert_eq!(
             code.ops,
             [
-                Op::BrIfLL {
+                Op::GotoIfLL {
                     op: IntOp::I64GeU,
                     a: 0,
                     b: 1,
-                    t: 0
+                    to: 2
                 },
-                Op::Br(1),
+                Op::Goto(0),
                 Op::Return,
             ]
+        );
+    }
+
+    #[test]
+    fn a_br_if_whose_value_is_in_place_jumps_and_one_above_others_moves_it() {
+        // The first br_if's value is the block's only operand: in place.
+        // The second's sits above a dropped operand: it moves down to the
+        // block's height, through a target.
+        let code = code_of(
+            r#"(module (func (param i32) (result i32)
+            (block (result i32) (i32.const 5) (br_if 0 (local.get 0)))
+            (block (result i32)
+              (i32.const 1) (i32.const 6) (br_if 1 (local.get 0)) (drop) (drop)
+              (i32.const 2))
+            (i32.add)))"#,
+        );
+        assert_eq!(
+            code.ops,
+            [
+                Op::I32Const(5),
+                Op::LocalGet(0),
+                Op::GotoIf(3),
+                Op::I32Const(1),
+                Op::I32Const(6),
+                Op::LocalGet(0),
+                Op::BrIf(0),
+                Op::Drop,
+                Op::Drop,
+                Op::I32Const(2),
+                Op::Int(IntOp::I32Add),
+                Op::Return,
+            ]
+        );
+        // Function label: the value goes to height 0 (slot 1), the result.
+        assert_eq!(
+            code.targets,
+            [Target {
+                to: 11,
+                dst: 1,
+                n: 1
+            }]
         );
     }
 

@@ -163,6 +163,12 @@ impl Translator<'_> {
             (_, Some(Op::Int(op)), Op::LocalSet(d)) => Some((1, Op::IntSet { op, d })),
             (_, Some(Op::IntLL { op, a, b }), Op::BrIf(t)) => Some((1, Op::BrIfLL { op, a, b, t })),
             (_, Some(Op::IntLI { op, a, c }), Op::BrIf(t)) => Some((1, Op::BrIfLI { op, a, c, t })),
+            (_, Some(Op::IntLL { op, a, b }), Op::GotoIf(to)) => {
+                Some((1, Op::GotoIfLL { op, a, b, to }))
+            }
+            (_, Some(Op::IntLI { op, a, c }), Op::GotoIf(to)) => {
+                Some((1, Op::GotoIfLI { op, a, c, to }))
+            }
             (_, Some(Op::IntLL { op, a, b }), Op::JumpIfZero(to)) => {
                 Some((1, Op::JumpUnlessLL { op, a, b, to }))
             }
@@ -238,6 +244,40 @@ impl Translator<'_> {
         Ok(index as u32)
     }
 
+    /// A branch to label `depth` whose values are already in place, with
+    /// `popped` operands (a condition) taken off first: the label's `n`
+    /// values are the top `n` and start at its height. Then the branch is
+    /// emitted as `op(to)` (a [`Op::Goto`] or [`Op::GotoIf`], perhaps
+    /// fused with the compare before it), its target resolved into it:
+    /// a loop's first op, or patched at the block's end. False (nothing
+    /// emitted) if the values must move.
+    fn goto(&mut self, depth: u32, popped: u32, op: fn(u32) -> Op) -> bool {
+        let Some(frame) = self.v.get_control_frame(depth as usize) else {
+            return false;
+        };
+        let (p, r) = self.arity(frame.block_type);
+        let is_loop = frame.kind == FrameKind::Loop;
+        let n = if is_loop { p } else { r } as usize;
+        let height = self.v.operand_stack_height() as usize;
+        let Some(c) = self.ctrl.len().checked_sub(1 + depth as usize) else {
+            return false;
+        };
+        if height.checked_sub(popped as usize + n) != Some(frame.height) {
+            return false;
+        }
+        let to = if is_loop {
+            self.ctrl[c].start
+        } else {
+            u32::MAX
+        };
+        self.emit(op(to));
+        if !is_loop {
+            let at = self.code.ops.len() - 1;
+            self.ctrl[c].fixups.push(Fixup::Op(at));
+        }
+        true
+    }
+
     fn patch(&mut self, fixups: Vec<Fixup>, to: u32) {
         for f in fixups {
             match f {
@@ -247,7 +287,11 @@ impl Translator<'_> {
                     | Op::JumpIfZero(t)
                     | Op::JumpIfNonZero(t)
                     | Op::JumpUnlessLL { to: t, .. }
-                    | Op::JumpUnlessLI { to: t, .. } => *t = to,
+                    | Op::JumpUnlessLI { to: t, .. }
+                    | Op::Goto(t)
+                    | Op::GotoIf(t)
+                    | Op::GotoIfLL { to: t, .. }
+                    | Op::GotoIfLI { to: t, .. } => *t = to,
                     _ => unreachable!("only jumps are patched"),
                 },
             }
@@ -364,6 +408,14 @@ impl Translator<'_> {
         if let Some((acc, m, is_load)) = access(op) {
             let op = self.access(acc, m, is_load, offset)?;
             self.emit(op);
+            return Ok(());
+        }
+        let goto = match *op {
+            Operator::Br { relative_depth } => self.goto(relative_depth, 0, Op::Goto),
+            Operator::BrIf { relative_depth } => self.goto(relative_depth, 1, Op::GotoIf),
+            _ => false,
+        };
+        if goto {
             return Ok(());
         }
         let new = match *op {

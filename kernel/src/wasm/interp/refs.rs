@@ -1,0 +1,54 @@
+//! Reading reference slots: the function a `funcref` names and the
+//! exception an `exnref` names, each checked against the instance that
+//! reads it.
+//!
+//! Out of the loop's file (`interp.rs`) because every caller is cold: a
+//! `call_ref`, `return_call_ref`, a table's `call_indirect` once resolved,
+//! a `throw_ref`. A slot of another instance or kind traps; so does null.
+
+use crate::cont::ValRaw;
+use crate::wasm::instance::Instance;
+use crate::wasm::trap::{self, Exn, Unwind, wasm_trap};
+use crate::wasm::val::{EXN_REF, FUNC_REF, ref_word};
+
+/// The instance and function index a `funcref` slot names (a null one
+/// traps, and so does one of another kind, or of an instance outside this
+/// one's linker).
+#[inline(never)]
+pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<(&Instance, u32), Unwind> {
+    let (index, word) = v.reference();
+    if index == 0 {
+        return Err(wasm_trap(trap::NULL_FUNCTION));
+    }
+    let owner = if word == ref_word(inst.id, FUNC_REF) {
+        Some(inst)
+    } else if word & 3 == FUNC_REF {
+        inst.resolve(word >> 2)
+    } else {
+        None
+    };
+    match owner {
+        Some(o) if index <= o.module.funcs.len() => Ok((o, index as u32 - 1)),
+        _ => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+    }
+}
+
+/// The exception an `exnref` slot names (a null one traps, and so does
+/// one of another instance or kind).
+#[cold]
+#[inline(never)]
+pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
+    let (index, word) = v.reference();
+    if index == 0 {
+        return Err(wasm_trap(trap::NULL_EXCEPTION));
+    }
+    let owner = match inst.resolve(word >> 2) {
+        Some(o) if word & 3 == EXN_REF => o,
+        _ => return Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+    };
+    let exns = owner.exns.borrow();
+    match exns.get(index - 1) {
+        Some(e) => Ok(e.clone()),
+        None => Err(wasm_trap(trap::FOREIGN_REFERENCE)),
+    }
+}

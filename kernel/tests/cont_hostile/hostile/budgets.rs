@@ -133,7 +133,9 @@ fn a_budgeted_guest_refused_another_stores_continuation_keeps_its_budget_and_the
     let (a, b) = (shared(), store());
     let fb = b.func_wrap(|_: &Store, (): ()| Ok(21_i32)).unwrap();
     let kb = b.cont_new(fb).unwrap();
-    let report: Rc<Cell<Option<(Option<TrapKind>, bool)>>> = Rc::default();
+    // What the guest saw: the refusal's kind, and whether it was armed.
+    type Seen = Option<(Option<TrapKind>, bool)>;
+    let report: Rc<Cell<Seen>> = Rc::default();
     let out = report.clone();
     let fa = a
         .func_wrap(move |s: &Store, (): ()| -> Result<i32, Trap> {

@@ -21,12 +21,17 @@ use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::pin::Pin;
+use core::time::Duration;
 
+use kernel::Machine;
 use kernel::cont::dynamic::Resumed;
-use kernel::cont::{Store, Trap};
+use kernel::cont::{Cont, Func, Store, Timed, Trap, preempt};
 use kernel::stacks::KernelStacks;
 use kernel::testing::TestResult;
+use kernel::timer::Timer;
+use kernel::wasm::memory::{self, LinearMemory};
 use kernel::wasm::wasi::{self, errno};
 use kernel::wasm::{Error, Instance, Module, Val};
 use kernel::{check, check_eq};
@@ -45,6 +50,7 @@ kernel::suite!(
         a_print_hook_whose_captured_value_panics_on_drop_is_a_trap_when_the_kernel_drops_the_instance,
         a_wasi_write_past_the_end_of_memory_is_efault_and_the_kernel_goes_on,
         a_wasi_program_whose_captured_output_outgrows_its_quota_gets_enomem_and_the_instance_stays_usable,
+        machine a_memory_whose_grow_was_abandoned_midway_gives_every_frame_back_and_its_slot_grows_again,
     ]
 );
 
@@ -355,5 +361,69 @@ fn a_wasi_program_whose_captured_output_outgrows_its_quota_gets_enomem_and_the_i
         i.invoke("iovec_len", &[]).map_err(|e| format!("{e:?}"))?,
         [Val::I32(65536)]
     );
+    Ok(())
+}
+
+/// A guest grows a memory its resumer owns by 2048 pages (128 MiB, some
+/// tens of thousands of frames to zero), under a budget of two ticks of a
+/// 100 µs timer: the second tick, a whole period after the first, preempts
+/// it inside the grow. The timer is
+/// stopped and the preempted guest dropped, so its frames are abandoned
+/// at once (`preempt.rs`), the grow's borrow of the memory with them.
+/// When the owner then drops the memory, every frame the grow had mapped
+/// comes back: the free count is the one before the memory was made, and
+/// its slot is free. A new memory in that slot grows to 64 pages whose
+/// bytes are all zero. (The grow once counted its pages only at its end:
+/// the drop unmapped none of an unfinished grow's pages, their frames were
+/// lost, and the slot, given back with them still mapped, failed every
+/// grow that reached them.)
+fn a_memory_whose_grow_was_abandoned_midway_gives_every_frame_back_and_its_slot_grows_again(
+    m: &Machine,
+) -> TestResult {
+    const PERIOD: Duration = Duration::from_micros(100);
+    let (free_before, slots_before) = (kernel::frames::free_count(), memory::slots_in_use());
+    let store = Store::new(KernelStacks, STACK);
+    let memory = Rc::new(RefCell::new(
+        LinearMemory::new(1, 4096).map_err(|e| format!("{e:?}"))?,
+    ));
+    let free_at_start = kernel::frames::free_count();
+    let theirs = memory.clone();
+    let guest = Func::wrap(&store, move |_: &Store, (): ()| -> Result<i64, Trap> {
+        Ok(theirs.borrow_mut().grow(2048).map_or(-1, |old| old as i64))
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    let cont = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+    let timer = Timer::new(m);
+    timer
+        .start(PERIOD)
+        .map_err(|e| format!("start({PERIOD:?}): {e:?}"))?;
+    let outcome = match cont.resume_for(2, (), &[]) {
+        Ok(Timed::Preempted(k)) => Ok(k),
+        Ok(Timed::InTime(r)) => Err(format!("the grow ended in time: {r:?}")),
+        Err(t) => Err(format!("the grow trapped: {t}")),
+    };
+    let stopped = timer.stop();
+    check_eq!(stopped, Ok(()));
+    let k = outcome?;
+    let abandoned = preempt::abandoned_in_drop();
+    drop(k);
+    check_eq!(preempt::abandoned_in_drop() - abandoned, 1);
+    // Preempted inside the grow, which holds the borrow and had mapped
+    // pages, and never finished.
+    check!(memory.try_borrow_mut().is_err());
+    check!(kernel::frames::free_count() < free_at_start);
+    check_eq!(memory::slots_in_use(), slots_before + 1);
+    // The store holds the guest's clone; both go, then the memory.
+    drop(store);
+    check_eq!(Rc::strong_count(&memory), 1);
+    drop(memory);
+    check_eq!(kernel::frames::free_count(), free_before);
+    check_eq!(memory::slots_in_use(), slots_before);
+    let mut again = LinearMemory::new(0, 4096).map_err(|e| format!("{e:?}"))?;
+    check_eq!(again.grow(64), Some(0));
+    check_eq!(again.len(), 64 * memory::PAGE);
+    check!(again.iter().all(|&b| b == 0));
+    drop(again);
+    check_eq!(kernel::frames::free_count(), free_before);
     Ok(())
 }

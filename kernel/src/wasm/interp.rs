@@ -61,9 +61,13 @@ pub(crate) use refs::{exn_of, func_of};
 /// stack-switching instruction stages (a mailbox's worth and a handle).
 const SLACK: usize = crate::cont::MAX_VALUES + 2;
 
-/// The interpreter's state on one native stack.
-pub struct Thread {
-    pub stack: Vec<ValRaw>,
+/// The interpreter's state on one native stack. Crate-private, as is
+/// [`call`]: their slots hold continuation handles as raw bits, which the
+/// interpreter hands to the runtime's raw door, so code that could write
+/// a slot or pick a frame pointer could forge a handle or index past the
+/// stack (the module docs of `switching.rs`).
+pub(crate) struct Thread {
+    pub(crate) stack: Vec<ValRaw>,
     /// Below this native stack address no new call is made.
     floor: usize,
     /// A tail call's callee, left by [`run`] for [`call`]: its function
@@ -84,7 +88,7 @@ impl Thread {
     /// A thread that may use `budget` bytes of native stack below here,
     /// and never more than the stack it runs on has: the floor is at
     /// least [`stack_floor`], whatever the budget says.
-    pub fn new(budget: usize) -> Thread {
+    pub(crate) fn new(budget: usize) -> Thread {
         let sp = native_sp();
         Thread {
             stack: Vec::new(),
@@ -167,7 +171,12 @@ fn safe_point(inst: &Instance) -> Result<(), Unwind> {
 /// the callee in the thread and this loop runs it in the same frame, on the same
 /// native stack, so a chain of tail calls of any length runs in constant
 /// stack, as the specification requires.
-pub fn call(mut inst: &Instance, th: &mut Thread, mut func: u32, fp: usize) -> Result<(), Unwind> {
+pub(crate) fn call(
+    mut inst: &Instance,
+    th: &mut Thread,
+    mut func: u32,
+    fp: usize,
+) -> Result<(), Unwind> {
     loop {
         if native_sp() < th.floor {
             return Err(wasm_trap(trap::STACK_EXHAUSTED));

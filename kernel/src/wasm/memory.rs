@@ -25,7 +25,10 @@
 //! * **Drop gives everything back.** The pages are unmapped and their frames
 //!   freed, then the page tables the slot no longer needs, and the slot goes
 //!   back to the free set, so the frame allocator's free count is what it
-//!   was before the memory was made.
+//!   was before the memory was made. This holds even after a grow that
+//!   never finished (a guest preempted in it, then dropped with its frames
+//!   abandoned): each page is mapped and counted in one `no_preempt`
+//!   section, so the count the drop unmaps by is never behind the pages.
 //!
 //! Locking: making, growing and dropping a memory take the slot set's lock,
 //! then the page-table and frame-allocator locks one page at a time. Each
@@ -256,13 +259,21 @@ mod paged {
             }
         }
 
-        /// Maps zeroed frames for `old..new`; on any failure unmaps what
-        /// it mapped and returns `None`.
+        /// Maps zeroed frames up to `new`; on any failure unmaps back to
+        /// `old` and returns `None`.
+        ///
+        /// A page at a time, each in a `no_preempt` section that ends with
+        /// `mapped` counting it: a guest preempted in a grow and then
+        /// dropped may have its frames abandoned (`preempt.rs`), and a
+        /// memory it did not own is then dropped by its owner, whose
+        /// `unmap` must find every page the grow mapped. Pages such a grow
+        /// left mapped past the length are zero and reachable by no slice:
+        /// the next grow keeps them.
         pub(super) fn grow(&mut self, old: usize, new: usize) -> Option<()> {
-            debug_assert_eq!(self.mapped, old);
+            debug_assert!(self.mapped >= old);
             self.slot?;
             touch_stack(LOCKED_SECTION_STACK);
-            let frames_needed = (new - old) / PAGE_SIZE as usize;
+            let frames_needed = new.saturating_sub(self.mapped) / PAGE_SIZE as usize;
             // The page tables for them: one level-1 table per 2 MiB, and
             // a level-2 table per GiB, rounded up generously.
             let tables = frames_needed / 512 + 4;
@@ -270,33 +281,35 @@ mod paged {
                 return None;
             }
             let start = self.start();
-            let mut at = old;
-            while at < new {
-                let page = Page::containing_address(start + at as u64);
+            while self.mapped < new {
+                let page = Page::containing_address(start + self.mapped as u64);
+                let section = crate::sync::no_preempt();
                 if map_zeroed(page).is_none() {
-                    self.unmap(old, at);
+                    drop(section);
+                    self.unmap_to(old);
                     return None;
                 }
-                at += PAGE_SIZE as usize;
+                self.mapped += PAGE_SIZE as usize;
+                drop(section);
             }
-            self.mapped = new;
             Some(())
         }
 
-        /// Unmaps `from..to` of the slot and frees the frames.
-        fn unmap(&self, from: usize, to: usize) {
+        /// Unmaps the slot's pages from `mapped` down to `to` and frees
+        /// their frames, a page at a time as [`Backing::grow`] maps them.
+        fn unmap_to(&mut self, to: usize) {
             let start = self.start();
-            let pages = Page::range(
-                Page::containing_address(start + from as u64),
-                Page::containing_address(start + to as u64),
-            );
-            for page in pages {
+            while self.mapped > to {
+                let page =
+                    Page::containing_address(start + (self.mapped - PAGE_SIZE as usize) as u64);
+                let _section = crate::sync::no_preempt();
                 // SAFETY: the page is beyond the memory's length (a grow
                 // undone) or the memory is being dropped: no slice of the
                 // memory reaches it.
                 let frame = unsafe { paging::unmap_page(page) }
                     .expect("a linear-memory page mapped by its grow");
                 frames::free(frame).expect("a linear-memory frame is ours to free");
+                self.mapped -= PAGE_SIZE as usize;
             }
         }
     }
@@ -324,7 +337,7 @@ mod paged {
         fn drop(&mut self) {
             let Some(slot) = self.slot else { return };
             touch_stack(LOCKED_SECTION_STACK);
-            self.unmap(0, self.mapped);
+            self.unmap_to(0);
             let start = self.start();
             let last = start + (WASM_MEMORY_SLOT_SIZE - 1);
             // SAFETY: the slot's page tables serve only this slot (it is

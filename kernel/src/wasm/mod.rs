@@ -21,7 +21,11 @@
 //! * [`host`]: the `spectest` host module, and [`wasi`]: WASI preview 1,
 //!   the imports a lone instance resolves;
 //! * [`switching`]: `cont.new`, `cont.bind`, `resume`, `resume_throw`,
-//!   `suspend` and `switch` as calls of the runtime's dynamic door;
+//!   `suspend` and `switch` as calls of the runtime's dynamic door
+//!   (crate-private, as are the interpreter's [`interp::call`] and its
+//!   value stack: each trusts its slots to hold only handles the runtime
+//!   made, which validation promises for the interpreter's own stack and
+//!   nothing could for a slice a caller outside filled);
 //! * `timed`: an instance's tick budget, and its exports as runtime
 //!   functions for `resume_for`;
 //! * [`trap`]: traps and exceptions, and the specification's words for them;
@@ -41,7 +45,7 @@ pub mod memory;
 pub mod module;
 pub mod num;
 mod segments;
-pub mod switching;
+pub(crate) mod switching;
 mod timed;
 pub mod trap;
 pub mod types;

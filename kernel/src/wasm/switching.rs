@@ -24,6 +24,30 @@
 //! continuation reference holds one, and a host cannot pass one in that it
 //! did not get out (`Val::Ref` is opaque and typed). That is the promise
 //! the raw door's `unsafe` asks for.
+//!
+//! That promise holds only for the interpreter's own value stack, so this
+//! module is crate-private, as are the stack ([`Thread`]) and
+//! [`interp::call`](super::interp): public, they let safe code outside
+//! hand the raw door a slot it filled itself, a "handle" with a real
+//! store id and a pointer of its choosing, which the runtime follows.
+//!
+//! ```compile_fail,E0603
+//! // A guest cannot pass a slot of its own making as a continuation.
+//! use kernel::cont::{ValRaw, WasmValue};
+//! fn forge(inst: &kernel::wasm::Instance, k: kernel::cont::dynamic::ContObj) {
+//!     let (_, revision) = k.to_raw().reference();
+//!     let mut slots = [ValRaw::from_ref(0xdead_0000, revision)];
+//!     let _ = kernel::wasm::switching::cont_bind(inst, &mut slots, 1, 1, 1);
+//! }
+//! ```
+//!
+//! ```compile_fail,E0603
+//! // Nor call the interpreter at a frame pointer of its choosing, where
+//! // `fp + frame_size` wraps and the frame lands before the stack.
+//! fn call(inst: &kernel::wasm::Instance, th: &mut kernel::wasm::interp::Thread) {
+//!     let _ = kernel::wasm::interp::call(inst, th, 0, usize::MAX - 3);
+//! }
+//! ```
 
 use super::code::Code;
 use super::instance::Instance;

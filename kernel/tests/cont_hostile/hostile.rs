@@ -14,6 +14,7 @@
 //! `extern "C"` shim and aborts the test binary. They report what they saw
 //! through `Cell`s, and the tests assert on the kernel side.
 
+mod budgets;
 mod cancellation;
 mod gate;
 mod locks;

@@ -184,3 +184,103 @@ fn a_linear_memory_grown_by_absurd_amounts_refuses_and_keeps_its_bytes() {
         (2, 2 * PAGE, 7, 0)
     );
 }
+
+/// `Store::set_memory_limit` at its edges: below one page it allows no
+/// page (a module asking for one is refused when it is instantiated, a
+/// grow of a memory of none is -1), a page and a byte allow one page, and
+/// `usize::MAX` is the 32-bit index space, not more.
+#[test]
+fn a_memory_limit_below_one_page_allows_no_page_and_usize_max_allows_the_index_space() {
+    use kernel::cont::{MmapStacks, Store};
+    use kernel::wasm::Instance;
+    use kernel::wasm::instance::page_limit;
+    use kernel::wasm::memory::{MAX_PAGES, PAGE};
+    use std::sync::Arc;
+    let mut s = Store::new(MmapStacks::new(), super::STACK);
+    s.as_mut().set_memory_limit(PAGE - 1);
+    assert_eq!((s.memory_limit(), page_limit(&s)), (PAGE - 1, 0));
+    s.as_mut().set_memory_limit(PAGE + 1);
+    assert_eq!(page_limit(&s), 1);
+    s.as_mut().set_memory_limit(usize::MAX);
+    assert_eq!(page_limit(&s), MAX_PAGES);
+    s.as_mut().set_memory_limit(0);
+    let one = Module::new(&wat::parse_str("(module (memory 1))").unwrap()).unwrap();
+    match Instance::new(Arc::new(one), s).err() {
+        Some(Error::Instantiate(why)) => assert_eq!(why, "memory larger than this kernel allows"),
+        other => panic!("expected a refused instantiation, got {other:?}"),
+    }
+    let mut s = Store::new(MmapStacks::new(), super::STACK);
+    s.as_mut().set_memory_limit(0);
+    let none = Module::new(
+        &wat::parse_str(
+            r#"(module (memory 0)
+                 (func (export "grow") (result i32) (memory.grow (i32.const 1)))
+                 (func (export "size") (result i32) (memory.size)))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let inst = Instance::new(Arc::new(none), s).unwrap();
+    assert_eq!(call(&inst, "grow", &[]), [Val::I32(-1)]);
+    assert_eq!(call(&inst, "size", &[]), [Val::I32(0)]);
+}
+
+/// `Instance::set_tick_budget` at its edges, on the host, where no tick
+/// comes: with a budget of 0 (counted as 1 tick), `u32::MAX` or none, a
+/// call runs to its exact result; the budget is armed while the call runs
+/// (a print from inside it sees it) and never after.
+#[test]
+fn tick_budgets_of_zero_and_u32_max_without_a_timer_never_time_a_call_out_nor_stay_armed() {
+    use kernel::cont::preempt;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let inst = instance(
+        r#"(module
+             (import "spectest" "print_i32" (func $print (param i32)))
+             (func (export "sum") (param i32) (result i32) (local i32)
+               (block (loop
+                 (br_if 1 (i32.eqz (local.get 0)))
+                 (local.set 1 (i32.add (local.get 1) (local.get 0)))
+                 (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+                 (br 0)))
+               (call $print (local.get 1))
+               (local.get 1)))"#,
+    );
+    let seen: Rc<Cell<Option<bool>>> = Rc::default();
+    let inside = seen.clone();
+    inst.set_print(move |_| inside.set(Some(preempt::armed())));
+    for (budget, armed_inside) in [(Some(0), true), (Some(u32::MAX), true), (None, false)] {
+        seen.set(None);
+        inst.set_tick_budget(budget);
+        assert_eq!(call(&inst, "sum", &[Val::I32(1000)]), [Val::I32(500_500)]);
+        assert_eq!(seen.get(), Some(armed_inside), "budget {budget:?}");
+        assert!(!preempt::armed());
+    }
+}
+
+/// `Instance::exported_func`: `None` for a name not exported and for one
+/// that names a global; the function it gives runs as a continuation in
+/// the instance's own store, and another store refuses it as foreign.
+#[test]
+fn exported_func_is_none_for_a_global_or_a_missing_name_and_foreign_to_another_store() {
+    use kernel::cont::dynamic::Resumed;
+    use kernel::cont::{MmapStacks, Store};
+    let inst = instance(
+        r#"(module
+             (global (export "g") i32 (i32.const 1))
+             (func (export "seven") (result i32) (i32.const 7)))"#,
+    );
+    assert!(inst.exported_func("g").is_none());
+    assert!(inst.exported_func("nope").is_none());
+    let f = inst.exported_func("seven").unwrap();
+    let other = Store::new(MmapStacks::new(), super::STACK);
+    assert_eq!(
+        other.cont_new(f).err().map(|t| t.kind()),
+        Some(TrapKind::ForeignFunc)
+    );
+    let k = inst.store().cont_new(f).unwrap();
+    assert_eq!(
+        inst.store().resume::<(), i32>(k, (), &[]),
+        Ok(Resumed::Returned(7))
+    );
+}

@@ -36,6 +36,7 @@ pub mod func;
 mod handles;
 pub mod limits;
 pub mod preempt;
+mod preempt_stub;
 pub mod raise;
 pub(crate) mod registry;
 mod resume;

@@ -9,9 +9,10 @@
 //!   spin for ever, because the holder only runs again when someone resumes
 //!   it. xv6's `sched()` refuses to switch while locks are held; the runtime
 //!   does the same: every `resume`, `suspend`, `switch` and the return of a
-//!   continuation first checks [`held`], one load and one compare, and
-//!   traps with [`crate::cont::TrapKind::LockHeld`], naming the lock, if it
-//!   is not zero.
+//!   continuation refuses to go on while [`held`] is not zero, with
+//!   [`crate::cont::TrapKind::LockHeld`], naming the lock. (The switches
+//!   test it through the runtime's gate word, `cont/runtime/gate.rs`,
+//!   which this count keeps at `LOCKED` while it is not zero.)
 //! * **Waiting is always a deadlock here.** The kernel runs on one CPU, and
 //!   the one interrupt that can be enabled (the timer's tick) never takes a
 //!   lock: if a lock is taken when [`Mutex::lock`] finds it, its holder is
@@ -67,33 +68,21 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 const NAMED: usize = 8;
 
 // Why each word below may be a plain per-CPU word (`cpu_local.rs`) now
-// that interrupts can be on. The one interrupt handler that can run in
-// the middle of kernel code is the timer's tick (every other gate is an
-// exception caused by the code itself, or fatal). The tick *reads*
-// `HELD` and `NO_PREEMPT` and *writes* only `PREEMPT_PENDING`,
-// `DEFERRED` and the timer's own counters. So:
+// that interrupts can be on. The one handler that can run in the middle
+// of kernel code is the timer's tick (every other gate is an exception
+// the code causes, or fatal). It *reads* `HELD` and `NO_PREEMPT` and
+// *writes* only `PREEMPT_PENDING`, `DEFERRED` and the timer's counters:
 //
-// * `HELD` is written by ordinary code only, with single stores of an
-//   aligned word, and the tick reads it with one volatile load
-//   ([`held_now`]), so it sees the old or the new count, never a mix. It
-//   stays a `Cell` (not an atomic) because the hot path reads it on every
-//   switch, and LLVM merges repeated `Cell` loads where it keeps atomic
-//   ones (an atomic cost the round trip 2 instructions). The one place
-//   where a tick can land between a change of the count and the code
-//   that depends on it, the release's `sti; nop`, is an `asm!` block
-//   without `nomem`: a compiler barrier, so the count is in memory there.
-// * `NAMES` and `EPOCH` are neither read nor written by the tick: a tick
-//   between two of their accesses changes nothing (the "one CPU,
-//   interrupts off" of old is now "one CPU, and the one handler that can
-//   interrupt does not touch them").
-// * `OFF_DEPTH`, `OFF_EPOCH` and `OFF_FOUND_ENABLED` change only with
-//   interrupts off (inside `push_off`/`pop_off`, or in
-//   `Timer::start`/`stop` inside their own `push_off`), so nothing can
-//   interleave.
-// * `NO_PREEMPT` is written by ordinary code, read by the tick: an atomic.
-// * `PREEMPT_PENDING` and `DEFERRED` are written by the tick and by
-//   ordinary code (which clears the word): atomics, and ordinary code
-//   only swaps the word (`swap` is one `xchg`, which a tick cannot split).
+// * `HELD`: written by ordinary code with single stores of an aligned
+//   word; the tick reads it with one volatile load ([`held_now`]), so it
+//   sees the old count or the new. The release's `sti; nop` is an `asm!`
+//   without `nomem`, a compiler barrier: the count is in memory there.
+// * `NAMES`, `EPOCH`: the tick never touches them.
+// * `OFF_DEPTH`, `OFF_EPOCH`, `OFF_FOUND_ENABLED`: changed only with
+//   interrupts off (in `push_off`/`pop_off`, or `Timer::start`/`stop`).
+// * `NO_PREEMPT`: written by ordinary code, read by the tick: an atomic.
+// * `PREEMPT_PENDING`, `DEFERRED`: written by the tick and by ordinary
+//   code, which only swaps the word (one `xchg`, which no tick splits).
 cpu_local! {
     /// Locks held on this CPU (taken and not yet released).
     static HELD: Cell<usize> = Cell::new(0);
@@ -148,6 +137,8 @@ pub fn innermost_held() -> Option<&'static str> {
 /// section end sees it. `in_section`: whether the caller runs in a
 /// counted `no_preempt` section of its own (a budget is armed).
 pub(crate) fn forget_held(in_section: bool) {
+    // The gate word first, as in `note_released`.
+    crate::cont::runtime::gate::locks_released();
     HELD.set(0);
     // Armed: the abandoned frames' sections end (their guards never
     // drop); the caller's (`Store::trapped`) stays, and no section spans
@@ -398,6 +389,9 @@ fn note_taken(name: &'static str) -> u64 {
     if n < NAMED {
         NAMES[n].set(name);
     }
+    if n == 0 {
+        crate::cont::runtime::gate::lock_taken(); // (interrupts are off)
+    }
     HELD.set(n + 1);
     EPOCH.get()
 }
@@ -422,6 +416,10 @@ fn note_released(name: &'static str, epoch: u64) {
         for j in i..named - 1 {
             NAMES[j].set(NAMES[j + 1].get());
         }
+    }
+    if n == 1 {
+        // The gate word before the count (`gate::locks_released` says why).
+        crate::cont::runtime::gate::locks_released();
     }
     HELD.set(n - 1);
 }

@@ -33,6 +33,7 @@ mod cancel;
 pub mod contref;
 pub(crate) mod epoch;
 pub mod func;
+pub(crate) mod gate;
 mod handles;
 pub mod limits;
 pub mod preempt;

@@ -66,8 +66,9 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst, compile
 
 use super::contref::{ContObj, ContRef, Handler, Resumed, State};
 use super::func::WasmValues;
+use super::gate::running;
 use super::preempt_stub::preempt_stub;
-use super::store::{ARMED, RUNNING, Store, same_types};
+use super::store::{ARMED, Store, same_types};
 use crate::cont::machine::switch::{ControlEffect, switch};
 use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::ValType;
@@ -456,7 +457,7 @@ pub(super) fn may_preempt_at(rsp: usize) -> bool {
     if c.is_null() || BUDGET.get() != 0 {
         return false;
     }
-    let store = RUNNING.get();
+    let store = running();
     // SAFETY: RUNNING names the store whose chain runs (live while it
     // runs), and ARMED a record of it that has not ended (it is disarmed
     // when its resume comes back).

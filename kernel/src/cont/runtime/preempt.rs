@@ -515,16 +515,17 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
 /// Stress build: a tick landing here, at once (`run_budgeted` calls this
 /// between each two of its stores to the budget's words, where a real
 /// tick may land): counted against the armed budget, and a preemption if
-/// it would preempt (through the deferred tick's path: a direct call of
-/// the suspension). Other builds: nothing.
+/// it would preempt (a direct call of the suspension, as at a deferral's
+/// end, but counted with the ticks' preemptions). Other builds: nothing.
 #[inline(always)]
 fn stress_tick_here() {
     #[cfg(all(feature = "stress", target_os = "none"))]
     {
         let was_on = interrupts::enabled();
         interrupts::disable();
-        if tick_lands(crate::cont::machine::switch::stack_pointer(), false) {
-            PREEMPTIONS_DEFERRED.store(PREEMPTIONS_DEFERRED.load(Relaxed) + 1, Relaxed);
+        // Deferred, as the tick is, under a lock or in a section.
+        let deferred = crate::sync::tick_must_wait();
+        if tick_lands(crate::cont::machine::switch::stack_pointer(), deferred) {
             super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
             // SAFETY: interrupts are off, and `tick_lands` found the armed
             // continuation running its own code here (`may_preempt_at`).

@@ -457,10 +457,17 @@ pub(super) fn may_preempt_at(rsp: usize) -> bool {
     if c.is_null() || BUDGET.get() != 0 {
         return false;
     }
+    armed_runs_at(c, rsp)
+}
+
+/// Whether the armed `c` is the store's innermost running continuation,
+/// running its own code on its own stack (`rsp`), budget or not.
+fn armed_runs_at(c: *mut ContRef, rsp: usize) -> bool {
     let store = running();
     // SAFETY: RUNNING names the store whose chain runs (live while it
-    // runs), and ARMED a record of it that has not ended (it is disarmed
-    // when its resume comes back).
+    // runs); `c` is read only once found to be its `current`, a live
+    // record (`c` itself may have ended: `run_budgeted` asks between its
+    // stores, before it disarms).
     unsafe {
         !store.is_null()
             && (*store).current.get() == c
@@ -512,27 +519,24 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> bool {
     false
 }
 
-/// Stress build: a tick landing here, at once (`run_budgeted` calls this
-/// between each two of its stores to the budget's words, where a real
-/// tick may land): counted against the armed budget, and a preemption if
-/// it would preempt (a direct call of the suspension, as at a deferral's
-/// end, but counted with the ticks' preemptions). Other builds: nothing.
+/// Stress build: what a tick landing here with the budget spent would
+/// act on, checked (`run_budgeted` calls this between each two of its
+/// stores to the budget's words, where a real tick may land): if it would
+/// preempt, the armed record runs here, and the outermost its preemption
+/// would switch through must be its own segment's. Other builds: nothing.
 #[inline(always)]
 fn stress_tick_here() {
     #[cfg(all(feature = "stress", target_os = "none"))]
     {
-        let was_on = interrupts::enabled();
-        interrupts::disable();
-        // Deferred, as the tick is, under a lock or in a section.
-        let deferred = crate::sync::tick_must_wait();
-        if tick_lands(crate::cont::machine::switch::stack_pointer(), deferred) {
-            super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
-            // SAFETY: interrupts are off, and `tick_lands` found the armed
-            // continuation running its own code here (`may_preempt_at`).
-            unsafe { preempt_entry() };
-        }
-        if was_on {
-            interrupts::enable();
+        let c = ARMED.get();
+        let rsp = crate::cont::machine::switch::stack_pointer();
+        if !c.is_null() && armed_runs_at(c, rsp) {
+            // SAFETY: `armed_runs_at` found `c` the running continuation.
+            let outermost = unsafe { (*c).last_ancestor };
+            assert!(
+                ARMED_OUTER.get() == outermost,
+                "a tick here would preempt through another segment's outermost"
+            );
         }
     }
 }

@@ -20,7 +20,9 @@
 //!
 //! * which store has a chain of continuations running on this CPU
 //!   ([`crate::cont::Store`] refuses to start a second store's chain on top
-//!   of a first: see `docs/guarantees.md`);
+//!   of a first: see `docs/guarantees.md`), a word that reads `LOCKED`
+//!   while a lock is held, so that one test covers both rules
+//!   (`cont/runtime/gate.rs`);
 //! * how many kernel locks are held on this CPU ([`crate::sync`]), so that
 //!   no continuation suspends, switches or ends while it holds one.
 //!
@@ -28,7 +30,7 @@
 //!
 //! | word | where | the tick | why it stays sound |
 //! |------|-------|----------|--------------------|
-//! | running store, chain registry, trace ring | `cont/` | never touches it (the running store and `current` it reads, to decide a preemption) | a `Cell`; a tick between two accesses changes nothing; a preemption suspends only where the running continuation is `Running`, `current`, on its own stack, with no lock or `no_preempt` section open, so never between two accesses of one runtime operation (`cont/runtime/preempt.rs`) |
+//! | running store (the gate word, and the store it hides while a lock is held), chain registry, trace ring | `cont/` | never touches it (the running store and `current` it reads, to decide a preemption) | a `Cell`; a tick between two accesses changes nothing; a preemption suspends only where the running continuation is `Running`, `current`, on its own stack, with no lock or `no_preempt` section open, so never between two accesses of one runtime operation (`cont/runtime/preempt.rs`); the gate word leaves `LOCKED` before the lock count reaches zero, so a tick between the two stores still sees a lock and defers |
 //! | last heap refusal | `heap.rs` | never touches it | a `Cell`, as above |
 //! | locks held | `sync.rs` | reads | a `Cell` written with single stores, read by the tick with one volatile load (an atomic would cost the hot path) |
 //! | lock names, release epoch | `sync.rs` | never touches them | `Cell`s |

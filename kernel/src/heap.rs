@@ -16,8 +16,8 @@
 //!
 //! # Accounting (per-store limits)
 //!
-//! An allocation made while a guest of store S runs on this CPU (`RUNNING`
-//! in `cont/runtime/store.rs` names S) is *charged* to S's account; one made on the
+//! An allocation made while a guest of store S runs on this CPU (`running`
+//! in `cont/runtime/gate.rs` names S) is *charged* to S's account; one made on the
 //! kernel's behalf (no guest running) to nobody. A block is credited back
 //! to the account it was charged to when it is freed, whoever frees it:
 //! the kernel, another store's guest, or nobody's code after S has

@@ -9,9 +9,10 @@
 //!   spin for ever, because the holder only runs again when someone resumes
 //!   it. xv6's `sched()` refuses to switch while locks are held; the runtime
 //!   does the same: every `resume`, `suspend`, `switch` and the return of a
-//!   continuation first checks [`held`], one load and one compare, and
-//!   traps with [`crate::cont::TrapKind::LockHeld`], naming the lock, if it
-//!   is not zero.
+//!   continuation refuses to go on while [`held`] is not zero, with
+//!   [`crate::cont::TrapKind::LockHeld`], naming the lock. (The switches
+//!   test it through the runtime's gate word, `cont/runtime/gate.rs`,
+//!   which this count keeps at `LOCKED` while it is not zero.)
 //! * **Waiting is always a deadlock here.** The kernel runs on one CPU, and
 //!   the one interrupt that can be enabled (the timer's tick) never takes a
 //!   lock: if a lock is taken when [`Mutex::lock`] finds it, its holder is
@@ -88,11 +89,10 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 const NAMED: usize = 8;
 
 // Why each word below may be a plain per-CPU word (`cpu_local.rs`) now
-// that interrupts can be on. The one interrupt handler that can run in
-// the middle of kernel code is the timer's tick (every other gate is an
-// exception caused by the code itself, or fatal). The tick *reads*
-// `HELD` and `NO_PREEMPT` and *writes* only `PREEMPT_PENDING`,
-// `DEFERRED` and the timer's own counters. So:
+// that interrupts can be on. The one handler that can run in the middle
+// of kernel code is the timer's tick (every other gate is an exception
+// the code causes, or fatal). It *reads* `HELD` and `NO_PREEMPT` and
+// *writes* only `PREEMPT_PENDING`, `DEFERRED` and the timer's counters:
 //
 // * `HELD` is written by ordinary code only, with single stores of an
 //   aligned word, and the tick reads it with one volatile load
@@ -180,6 +180,8 @@ pub fn innermost_held() -> Option<&'static str> {
 /// section end sees it. `in_section`: whether the caller runs in a
 /// counted `no_preempt` section of its own (a budget is armed).
 pub(crate) fn forget_held(in_section: bool) {
+    // The gate word first, as in `note_released`.
+    crate::cont::runtime::gate::locks_released();
     GUEST_HELD.set(0);
     OVERDUE.store(0, Relaxed);
     HELD.set(0);
@@ -417,6 +419,15 @@ fn note_taken(name: &'static str) -> u64 {
         NAMES[n].set(name);
     }
     HELD.set(n + 1);
+    if n == 0 {
+        // The count before the gate word, fenced: a guest lock taken under
+        // a budget leaves interrupts on, and a tick between the two stores
+        // must already see a lock held (it is deferred). The other order
+        // would let it preempt with the word `LOCKED` and the count at
+        // zero (`gate::locks_released` says what that breaks).
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        crate::cont::runtime::gate::lock_taken();
+    }
     EPOCH.get()
 }
 
@@ -440,6 +451,10 @@ fn note_released(name: &'static str, epoch: u64) {
         for j in i..named - 1 {
             NAMES[j].set(NAMES[j + 1].get());
         }
+    }
+    if n == 1 {
+        // The gate word before the count (`gate::locks_released` says why).
+        crate::cont::runtime::gate::locks_released();
     }
     HELD.set(n - 1);
 }

@@ -179,14 +179,20 @@ impl Store {
         results: &mut [ValRaw],
     ) -> Result<&'static [ValType], Trap> {
         let cur = self.running_cont();
-        if cur.is_null() {
-            return self.raise(TrapKind::UnhandledTag, "suspend outside any continuation");
+        // One test of the gate word on the common path, as in `suspend`;
+        // with it shut, the checks in their order.
+        let open = self.gate_open_for_suspend();
+        if !open {
+            self.gate_shut(cur, "suspend outside any continuation", false)?;
         }
         if payload.len() != tag.params.len() || results.len() < tag.results.len() {
             return self.raise(
                 TrapKind::SignatureMismatch,
                 "suspend payload or result room does not match the tag",
             );
+        }
+        if !open {
+            self.no_lock_held()?;
         }
         // SAFETY: `cur` is the running continuation; the payload fits its
         // mailbox (a tag has at most MAX_VALUES params).

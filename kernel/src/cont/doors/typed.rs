@@ -159,11 +159,10 @@ impl<P: WasmValues, R: WasmValues> Tag<P, R> {
     #[inline(always)]
     pub fn suspend(self, store: &Store, payload: P) -> Result<R, Trap> {
         let cur = store.running_cont();
-        if cur.is_null() {
-            return Err(Trap::new(
-                TrapKind::UnhandledTag,
-                "suspend outside any continuation",
-            ));
+        // The gate word names the store: a continuation of it runs and no
+        // lock is held (`gate.rs`). If not, the checks one by one.
+        if !store.gate_open_for_suspend() {
+            store.gate_shut(cur, "suspend outside any continuation", true)?;
         }
         // SAFETY: `cur` is the running continuation; `P` and `R` are this
         // tag's types by construction (`Tag::new`).

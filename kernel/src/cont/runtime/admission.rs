@@ -23,7 +23,8 @@
 //! written before step 5.
 
 use super::contref::ContRef;
-use super::store::{RUNNING, Store};
+use super::gate::{gate, running};
+use super::store::Store;
 use crate::cont::values::trap::{Trap, TrapKind};
 
 impl Store {
@@ -49,8 +50,13 @@ impl Store {
         // outermost `last_ancestor`.
         let outer = unsafe { (*c).last_ancestor };
         types(c, outer)?;
-        self.no_lock_held()?;
-        self.no_other_store_running()?;
+        // Steps 3 and 4 in one test of the gate word (null or this store:
+        // no lock held and no other store's chain runs); anything else
+        // takes them one by one.
+        if !self.gate_open_for_resume() {
+            self.no_lock_held()?;
+            self.no_other_store_running()?;
+        }
         // SAFETY: as above; the handle is used from here on.
         unsafe { (*c).revision += 1 };
         place(c);
@@ -99,8 +105,26 @@ impl Store {
     /// names this store (then we are in our own chain).
     #[inline(always)]
     fn no_other_store_running_quiet(&self) -> bool {
-        let running = RUNNING.get();
+        let running = running();
         running.is_null() || core::ptr::eq(running, self)
+    }
+
+    /// Whether a resume of this store may skip steps 3 and 4: the gate
+    /// word (`store::gate`) is null or this store, so no lock is held and
+    /// no other store's chain runs.
+    #[inline(always)]
+    fn gate_open_for_resume(&self) -> bool {
+        let gate = gate();
+        gate.is_null() || core::ptr::eq(gate, self)
+    }
+
+    /// Whether a suspend or a switch of this store may skip its first
+    /// checks: the gate word names this store, so no lock is held and
+    /// the store has a running continuation (the word's invariants,
+    /// `store::gate`).
+    #[inline(always)]
+    pub(crate) fn gate_open_for_suspend(&self) -> bool {
+        core::ptr::eq(gate(), self)
     }
 }
 

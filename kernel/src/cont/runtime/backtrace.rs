@@ -8,7 +8,8 @@
 //! start trampoline's frame record.
 
 use super::contref::ContRef;
-use super::store::{RUNNING, Store};
+use super::gate::running;
+use super::store::Store;
 use crate::cont::machine::stack::ContStack;
 use crate::cont::machine::switch::frame_pointer;
 use crate::cont::machine::walk::{self, Frame};
@@ -85,7 +86,7 @@ pub(crate) unsafe fn capture(
 /// `fp` is a live frame pointer of the stack the caller runs on, or lies on
 /// a continuation stack of the running chain (every read there is checked).
 pub(crate) unsafe fn capture_running(fp: usize, fault_ip: Option<usize>) -> Backtrace {
-    let store = RUNNING.get();
+    let store = running();
     // SAFETY: a store in RUNNING has a chain running on this CPU, so it is
     // alive, and its `current` is the innermost live ContRef of that chain.
     let innermost = unsafe { store.as_ref() }.map_or(core::ptr::null_mut(), |s| s.current.get());
@@ -96,7 +97,7 @@ pub(crate) unsafe fn capture_running(fp: usize, fault_ip: Option<usize>) -> Back
 /// Whether a chain of continuations runs on this CPU.
 #[cfg(target_os = "none")]
 pub(crate) fn chain_running() -> bool {
-    !RUNNING.get().is_null()
+    !running().is_null()
 }
 
 /// The usable bounds (`bottom`, `top`) of the stack of the continuation
@@ -104,7 +105,7 @@ pub(crate) fn chain_running() -> bool {
 /// how much stack is really left below it (`wasm::interp`). `None` when
 /// no chain runs, or `addr` is on another stack.
 pub(crate) fn running_stack_containing(addr: usize) -> Option<(usize, usize)> {
-    let store = RUNNING.get();
+    let store = running();
     // SAFETY: a store in RUNNING has a chain running on this CPU, so it is
     // alive, and its `current` is null or the innermost live ContRef.
     let current = unsafe { store.as_ref() }?.current.get();

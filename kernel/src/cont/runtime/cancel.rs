@@ -9,7 +9,8 @@
 //! `cont.new`, or to its own drop.
 
 use super::contref::{ContObj, ContRef, State};
-use super::store::{RUNNING, Store};
+use super::gate::{running, set_running};
+use super::store::Store;
 use crate::cont::machine::switch::ControlEffect;
 use crate::cont::values::trap::{Trap, TrapKind};
 use core::sync::atomic::Ordering::Relaxed;
@@ -232,13 +233,13 @@ impl SetAside {
     /// # Safety
     /// The caller is the drop of a store with no chain of its own running.
     unsafe fn new() -> SetAside {
-        let outer = RUNNING.get();
+        let outer = running();
         // SAFETY: a store in RUNNING has a chain running on this CPU, so
         // it is alive; it stays alive until this is dropped (its chain is
         // stopped in the code that made this, and borrows it).
         if let Some(o) = unsafe { outer.as_ref() } {
             o.shadowed.set(o.current.replace(core::ptr::null_mut()));
-            RUNNING.set(core::ptr::null());
+            set_running(core::ptr::null());
         }
         SetAside { outer }
     }
@@ -249,7 +250,7 @@ impl Drop for SetAside {
         // SAFETY: as in `new`.
         if let Some(o) = unsafe { self.outer.as_ref() } {
             o.current.set(o.shadowed.replace(core::ptr::null_mut()));
-            RUNNING.set(self.outer);
+            set_running(self.outer);
         }
     }
 }

@@ -32,8 +32,9 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use super::contref::ContRef;
+use super::gate::running;
 use super::preempt::{BUDGET, interrupts, may_preempt_at, preempt_here};
-use super::store::{ARMED, RUNNING, Store};
+use super::store::{ARMED, Store};
 use crate::cont::machine::switch::ControlEffect;
 use crate::cpu_local::cpu_local;
 
@@ -145,7 +146,7 @@ pub(crate) fn polls_at_safe_points(store: &Store) {
 /// armed for ever); elsewhere `f` just runs, bounded by whatever bounds
 /// the continuation it runs in.
 pub(crate) fn with_deadline<T>(ticks: u32, f: impl FnOnce() -> T) -> T {
-    if !ARMED.get().is_null() || !RUNNING.get().is_null() {
+    if !ARMED.get().is_null() || !running().is_null() {
         return f();
     }
     ARMED.set(deadline_word());

@@ -19,8 +19,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::gate::running;
 use super::preempt::{SAVED_FRAME, interrupts, may_preempt_at, preempt_here};
-use super::store::RUNNING;
 use crate::lab_hooks::StubFault;
 use spin::Once;
 
@@ -72,7 +72,7 @@ extern "C" fn checked_entry(rsp: usize, rbp: usize) {
 /// must name `rip`, the interrupted instruction, and the walk must leave
 /// the continuation's stack through its top record.
 fn frame_record(rbp: usize, rip: usize) -> Result<(), StubFault> {
-    let store = RUNNING.get();
+    let store = running();
     // SAFETY: `may_preempt_at` found a store running (live while it runs)
     // whose current record is the running continuation, live.
     let top = unsafe { (*(*store).current.get()).stack.top() as usize };

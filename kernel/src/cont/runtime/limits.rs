@@ -154,7 +154,7 @@ impl Limits {
 #[cfg(target_os = "none")]
 #[inline]
 pub(crate) fn running_account() -> *mut crate::heap::AccountRecord {
-    let store = super::store::RUNNING.get();
+    let store = super::gate::running();
     if store.is_null() {
         return core::ptr::null_mut();
     }

@@ -34,12 +34,14 @@ mod cancel;
 pub mod contref;
 pub(crate) mod epoch;
 pub mod func;
+pub(crate) mod gate;
 mod handles;
 #[cfg(all(target_os = "none", feature = "lab-hooks"))]
 pub(crate) mod lab_preempt;
 pub mod limits;
 pub(crate) mod overdue;
 pub mod preempt;
+mod preempt_stub;
 pub mod raise;
 pub(crate) mod registry;
 mod resume;

@@ -42,8 +42,8 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::gate::running;
 use super::preempt::{Landing, SAVED_FRAME, interrupts, may_preempt_at};
-use super::store::RUNNING;
 use crate::cont::machine::switch::{frame_pointer, stack_pointer};
 use crate::cont::values::trap::{Trap, TrapKind, TrapText};
 use crate::cpu_local::cpu_local;
@@ -118,7 +118,7 @@ unsafe fn end(rip: Option<usize>, rbp: usize) -> ! {
     // SAFETY: `may_preempt_at` found the store in `RUNNING` running the
     // armed continuation, on whose stack this runs; per the contract,
     // its frames here are abandoned by the trap's switch.
-    unsafe { crate::cont::trap_current(RUNNING.get(), trap, rip, rbp) }
+    unsafe { crate::cont::trap_current(running(), trap, rip, rbp) }
 }
 
 /// Where the stub goes: the interrupted instruction (the tick saved it in

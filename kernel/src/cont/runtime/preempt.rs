@@ -62,11 +62,13 @@
 //! stopped (no tick could end its run).
 
 use core::cell::Cell;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
 
 use super::contref::{ContObj, ContRef, Handler, Resumed, State};
 use super::func::WasmValues;
-use super::store::{ARMED, RUNNING, Store, same_types};
+use super::gate::running;
+use super::preempt_stub::preempt_stub;
+use super::store::{ARMED, Store, same_types};
 use crate::cont::machine::switch::{ControlEffect, switch};
 use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::ValType;
@@ -288,16 +290,42 @@ impl Store {
             // preempts it only while it says so (a `suspend` or `switch`
             // writes `Suspended` first).
             (*c).state = State::Running;
+            // The three words change with interrupts on, so a tick can
+            // land between any two stores, and a tick acts on `ARMED`'s
+            // record with `ARMED_OUTER`'s context and `BUDGET`'s count.
+            // The order makes every mix it can see harmless: `ARMED`
+            // names `c` first and the old record last, and in between it
+            // names `c`, which is not the store's running continuation
+            // (not yet, or no longer: `current` is `prev` outside the
+            // switch), so no tick preempts with the other two half
+            // written. The fences keep the compiler to that order. The
+            // other order let a tick right after `ARMED` named the outer
+            // run's record again preempt it with `c`'s segment as its
+            // outermost: the switch went to `c`'s stale context, this
+            // frame's own, as it was before the switch (the stress mode
+            // caught it, a nested resume's landing popping RBX from a
+            // word the preemption stub had pushed since).
             ARMED.set(c);
+            compiler_fence(SeqCst);
+            stress_tick_here();
             ARMED_OUTER.set(outer);
+            stress_tick_here();
             BUDGET.set(ticks.max(1));
+            compiler_fence(SeqCst);
             // A safe-point flag left up by an earlier budget (its guest
             // returned before reaching a safe point) is lowered by the
             // first safe point, which finds this budget unspent.
             let back = self.run_segment_plain(c, outer, handlers, effect);
-            ARMED.set(saved.0);
+            compiler_fence(SeqCst);
+            stress_tick_here();
             ARMED_OUTER.set(saved.1);
+            stress_tick_here();
             BUDGET.set(saved.2);
+            compiler_fence(SeqCst);
+            stress_tick_here();
+            ARMED.set(saved.0);
+            compiler_fence(SeqCst);
+            stress_tick_here();
             if was_on {
                 interrupts::enable();
             }
@@ -382,10 +410,17 @@ pub(super) fn may_preempt_at(rsp: usize) -> bool {
     if c.is_null() || BUDGET.get() != 0 {
         return false;
     }
-    let store = RUNNING.get();
+    armed_runs_at(c, rsp)
+}
+
+/// Whether the armed `c` is the store's innermost running continuation,
+/// running its own code on its own stack (`rsp`), budget or not.
+fn armed_runs_at(c: *mut ContRef, rsp: usize) -> bool {
+    let store = running();
     // SAFETY: RUNNING names the store whose chain runs (live while it
-    // runs), and ARMED a record of it that has not ended (it is disarmed
-    // when its resume comes back).
+    // runs); `c` is read only once found to be its `current`, a live
+    // record (`c` itself may have ended: `run_budgeted` asks between its
+    // stores, before it disarms).
     unsafe {
         !store.is_null()
             && (*store).current.get() == c
@@ -455,6 +490,28 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> Landing {
     Landing::Stay
 }
 
+/// Stress build: what a tick landing here with the budget spent would
+/// act on, checked (`run_budgeted` calls this between each two of its
+/// stores to the budget's words, where a real tick may land): if it would
+/// preempt, the armed record runs here, and the outermost its preemption
+/// would switch through must be its own segment's. Other builds: nothing.
+#[inline(always)]
+fn stress_tick_here() {
+    #[cfg(all(feature = "stress", target_os = "none"))]
+    {
+        let c = ARMED.get();
+        let rsp = crate::cont::machine::switch::stack_pointer();
+        if !c.is_null() && armed_runs_at(c, rsp) {
+            // SAFETY: `armed_runs_at` found `c` the running continuation.
+            let outermost = unsafe { (*c).last_ancestor };
+            assert!(
+                ARMED_OUTER.get() == outermost,
+                "a tick here would preempt through another segment's outermost"
+            );
+        }
+    }
+}
+
 /// Stress build: preemptions of stressed runs resumed at once, and ticks
 /// that found a spent budget where its continuation could not be
 /// preempted (see [`Store::run_stressed`]).
@@ -512,7 +569,7 @@ pub(crate) fn deferred_tick_seen() {
 ///
 /// # Safety
 /// As for [`preempt_here`].
-unsafe extern "C" fn preempt_entry() {
+pub(super) unsafe extern "C" fn preempt_entry() {
     // SAFETY: forwarded contract.
     let _ = unsafe { preempt_here() };
 }
@@ -569,85 +626,6 @@ fn note_in_progress() {
         NESTED.store(NESTED.load(Relaxed) + 1, Relaxed);
     }
     IN_PROGRESS.set(true);
-}
-
-// The stub a preempting tick's `iretq` enters, on the interrupted stack,
-// RSP 16-byte aligned, IF = 0. Saves the interrupted state, calls
-// `preempt_entry`, restores it and returns to the interrupted instruction.
-//
-//  [RSP0 - 0x08]  SS       \
-//  [RSP0 - 0x10]  RSP       |  an iretq frame, copied from SAVED_FRAME
-//  [RSP0 - 0x18]  RFLAGS    |
-//  [RSP0 - 0x20]  CS        |
-//  [RSP0 - 0x28]  RIP      /
-//  [RSP0 - 0x30]  RAX ... [RSP0 - 0xa0] R15   the 15 registers
-//  [RSP0 - 0xa8]  RIP      \  a frame record: the interrupted instruction
-//  [RSP0 - 0xb0]  RBP      /  and its RBP; RBP points here
-//  [RSP0 - 0xb8]  return address into the stub (call preempt_entry)
-core::arch::global_asm!(
-    ".text",
-    ".balign 16",
-    ".globl cont_preempt_stub",
-    ".type cont_preempt_stub, @function",
-    "cont_preempt_stub:",
-    // The iretq frame: SS, RSP, RFLAGS, CS, RIP, as the tick found them.
-    "    push qword ptr [rip + {frame} + 32]",
-    "    push qword ptr [rip + {frame} + 24]",
-    "    push qword ptr [rip + {frame} + 16]",
-    "    push qword ptr [rip + {frame} + 8]",
-    "    push qword ptr [rip + {frame}]",
-    // Every general-purpose register (RSP is in the frame).
-    "    push rax",
-    "    push rbx",
-    "    push rcx",
-    "    push rdx",
-    "    push rsi",
-    "    push rdi",
-    "    push rbp",
-    "    push r8",
-    "    push r9",
-    "    push r10",
-    "    push r11",
-    "    push r12",
-    "    push r13",
-    "    push r14",
-    "    push r15",
-    // A frame record (RIP, RBP) for walks: the interrupted function is a
-    // caller of preempt_entry.
-    "    push qword ptr [rsp + 15 * 8]",
-    "    push rbp",
-    "    mov rbp, rsp",
-    // The C ABI wants DF clear; RFLAGS comes back with iretq.
-    "    cld",
-    "    call {entry}",
-    // Back, resumed, interrupts off: the record, the registers, the frame.
-    "    add rsp, 16",
-    "    pop r15",
-    "    pop r14",
-    "    pop r13",
-    "    pop r12",
-    "    pop r11",
-    "    pop r10",
-    "    pop r9",
-    "    pop r8",
-    "    pop rbp",
-    "    pop rdi",
-    "    pop rsi",
-    "    pop rdx",
-    "    pop rcx",
-    "    pop rbx",
-    "    pop rax",
-    "    iretq",
-    ".size cont_preempt_stub, . - cont_preempt_stub",
-    frame = sym SAVED_FRAME,
-    entry = sym preempt_entry,
-);
-
-unsafe extern "C" {
-    /// The stub above; never called, only entered by a redirected `iretq`.
-    #[link_name = "cont_preempt_stub"]
-    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
-    fn preempt_stub();
 }
 
 /// The interrupt flag on the kernel target; nothing on the host, where no

@@ -13,7 +13,8 @@
 
 use super::backtrace::capture;
 use super::contref::ContRef;
-use super::store::{RUNNING, Store};
+use super::gate::set_running;
+use super::store::Store;
 use crate::cont::machine::switch::{ControlEffect, frame_pointer, leave};
 use crate::cont::values::trap::{Trap, TrapKind};
 
@@ -88,7 +89,7 @@ impl Store {
         let c = self.shadowed.replace(core::ptr::null_mut());
         if !c.is_null() {
             self.current.set(c);
-            RUNNING.set(self);
+            set_running(self);
         }
     }
 

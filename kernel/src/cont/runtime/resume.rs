@@ -9,7 +9,8 @@
 
 use super::contref::{ContObj, ContRef, Handler, Resumed, State};
 use super::func::{Func, FuncRecord, VMContext, WasmValues};
-use super::store::{RUNNING, Store, same_types};
+use super::gate::set_running_unlocked;
+use super::store::{Store, same_types};
 use crate::cont::machine::provider::StackError;
 use crate::cont::machine::stack::{self};
 use crate::cont::machine::switch::{ControlEffect, switch_then};
@@ -366,8 +367,9 @@ impl Store {
         // Set whether or not `prev` is null: inside this store's chain
         // (`prev` a continuation of it) RUNNING names this store already,
         // and a store written is one test and branch fewer than a store
-        // tested (admission refused any other store's chain).
-        RUNNING.set(self);
+        // tested (admission refused any other store's chain, and a lock
+        // held).
+        set_running_unlocked(self);
         // SAFETY: `c`, its segment and `prev` are live ContRefs; `outer`'s
         // control context holds the segment's suspension point (or the
         // start trampoline), and `handlers` outlives the switch because
@@ -390,7 +392,13 @@ impl Store {
                 let back = self.current.get();
                 self.current.set(prev);
                 if prev.is_null() {
-                    RUNNING.set(core::ptr::null());
+                    // Back at the kernel level: no chain runs. The word is
+                    // written whatever it reads: only a trap can come back
+                    // with a lock counted (its frames took it; every other
+                    // way back checked), and the trap's `forget_held`,
+                    // before anything switches again, then finds the
+                    // word no longer `LOCKED` and leaves it null.
+                    set_running_unlocked(core::ptr::null());
                 }
                 then(effect, back)
             })

@@ -90,21 +90,12 @@ fn next_store_id() -> u32 {
 static NEXT_TAG: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
 cpu_local! {
-    /// The store whose chain of continuations runs on this CPU (null: none,
-    /// the CPU is on the kernel's own stack). Set by a kernel-level
-    /// `resume`, cleared when it comes back. Chains do not mix stores: a
-    /// resume of one store while another's chain runs traps
-    /// (`TrapKind::OtherStoreRunning`), so a store never has a chain of its
-    /// own running on top of stacks another store can free. (A store
-    /// dropped by a guest of another cancels its own guests on top of that
-    /// chain, which it sets aside meanwhile: `cancel::SetAside`.)
-    pub(crate) static RUNNING: Cell<*const Store> = Cell::new(core::ptr::null());
     /// The continuation the innermost `resume_for` runs; null when no
     /// budget is armed (`preempt`). Written by `resume_for` (and restored
     /// when it returns) and by a preemption; read by the tick, and by every
     /// `sync::no_preempt` section, which counts only while a budget is
-    /// armed. Beside `RUNNING`, so that the runtime's operations reach it
-    /// with one RIP-relative access.
+    /// armed. One RIP-relative access away, like the gate word
+    /// (`gate.rs`).
     pub(crate) static ARMED: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
 }
 

@@ -24,8 +24,12 @@ impl Store {
     #[inline(always)]
     pub fn suspend<P: WasmValues, R: WasmValues>(&self, tag: Tag, payload: P) -> Result<R, Trap> {
         let cur = self.current.get();
-        if cur.is_null() {
-            return self.raise(TrapKind::UnhandledTag, "suspend outside any continuation");
+        // The gate word names this store: a continuation of it runs and no
+        // lock is held (`gate.rs`). If not, the checks one by one, in
+        // their order: a continuation runs, the types, no lock.
+        let open = self.gate_open_for_suspend();
+        if !open {
+            self.gate_shut(cur, "suspend outside any continuation", false)?;
         }
         if !same_types(tag.params, P::TYPES) {
             return self.raise(
@@ -39,7 +43,11 @@ impl Store {
                 "suspend result types do not match the tag",
             );
         }
-        // SAFETY: `cur` is the running continuation and the types checked.
+        if !open {
+            self.no_lock_held()?;
+        }
+        // SAFETY: `cur` is the running continuation, no lock is held, and
+        // the types checked.
         unsafe { self.suspend_checked(cur, tag.id, payload) }
     }
 
@@ -48,8 +56,10 @@ impl Store {
     /// cuts the segment, switches.
     ///
     /// # Safety
-    /// `cur` is the store's running continuation (non-null), and `P` and
-    /// `R` are the payload and result types of the tag with id `tag_id`.
+    /// `cur` is the store's running continuation (non-null), no kernel
+    /// lock is held (the caller found the gate open, or checked), and `P`
+    /// and `R` are the payload and result types of the tag with id
+    /// `tag_id`.
     #[inline(always)]
     pub(crate) unsafe fn suspend_checked<P: WasmValues, R: WasmValues>(
         &self,
@@ -70,8 +80,8 @@ impl Store {
     /// payload slots): `write` stores the payload into the mailbox.
     ///
     /// # Safety
-    /// `cur` is the running continuation and `write` writes exactly
-    /// `tag.params.len()` slots of those types.
+    /// `cur` is the running continuation, no kernel lock is held, and
+    /// `write` writes exactly `tag.params.len()` slots of those types.
     pub(crate) unsafe fn suspend_slots(
         &self,
         cur: *mut ContRef,
@@ -82,13 +92,36 @@ impl Store {
         unsafe { self.suspend_core(cur, tag.id, tag.params, tag.results, write) }
     }
 
+    /// The checks a suspend or a switch makes when the gate word does not
+    /// name its store (`gate.rs`), which it skips when it does: a
+    /// continuation runs (`UnhandledTag`, `outside` saying where), then,
+    /// with `lock_too`, no kernel lock is held (`LockHeld`). Out of line
+    /// and cold, so that the common path keeps one test and one branch.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn gate_shut(
+        &self,
+        cur: *mut ContRef,
+        outside: &'static str,
+        lock_too: bool,
+    ) -> Result<(), Trap> {
+        if cur.is_null() {
+            return self.raise(TrapKind::UnhandledTag, outside);
+        }
+        if lock_too {
+            self.no_lock_held()?;
+        }
+        Ok(())
+    }
+
     /// The body of every `suspend`: finds the handler, writes the payload,
     /// cuts the segment and switches; back when resumed, `Err` when
     /// cancelled or thrown into. The values sent are then in the mailbox.
     ///
     /// # Safety
-    /// `cur` is the running continuation; `write` writes `params.len()`
-    /// slots of types `params` (at most `MAX_VALUES`).
+    /// `cur` is the running continuation; no kernel lock is held (the
+    /// callers' gate test, or their `no_lock_held`); `write` writes
+    /// `params.len()` slots of types `params` (at most `MAX_VALUES`).
     #[inline(always)]
     pub(crate) unsafe fn suspend_core(
         &self,
@@ -98,7 +131,6 @@ impl Store {
         results: &'static [ValType],
         write: impl FnOnce(*mut ValRaw),
     ) -> Result<(), Trap> {
-        self.no_lock_held()?;
         let key = Handler::key_of(tag_id, false);
         // SAFETY: `cur` is the running continuation (the caller's contract),
         // so its handler list is that of the resume that runs it, still on
@@ -239,10 +271,10 @@ impl Store {
         room: impl FnOnce() -> Result<(), Trap>,
     ) -> Result<(*mut ContRef, *mut ContRef), Trap> {
         let cur = self.current.get();
-        if cur.is_null() {
-            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        // One test of the gate word on the common path, as in `suspend`.
+        if !self.gate_open_for_suspend() {
+            self.gate_shut(cur, "switch outside any continuation", true)?;
         }
-        self.no_lock_held()?;
         room()?;
         let t = self.live(target, "switch")?;
         Ok((cur, t))
@@ -293,10 +325,10 @@ impl Store {
         tag_id: u32,
     ) -> Result<R, Trap> {
         let cur = self.current.get();
-        if cur.is_null() {
-            return self.raise(TrapKind::UnhandledTag, "switch outside any continuation");
+        // One test of the gate word on the common path, as in `suspend`.
+        if !self.gate_open_for_suspend() {
+            self.gate_shut(cur, "switch outside any continuation", true)?;
         }
-        self.no_lock_held()?;
         if R::TYPES.len() > MAX_VALUES {
             return self.raise(
                 TrapKind::SignatureMismatch,

@@ -14,7 +14,7 @@
 //! costs, with wasmi's compilation and start-up cancelled out. An example,
 //! not a binary, because wasmi is a dev-dependency of this crate.
 
-use bench::compute::{Args, WORKLOADS};
+use bench::compute::Args;
 use wasmi::{Engine, Linker, Module, Store, Val};
 
 fn main() {
@@ -22,16 +22,7 @@ fn main() {
     let name = argv.next().unwrap_or_else(|| "sum".into());
     let n: Option<i64> = argv.next().map(|s| s.parse().expect("a number"));
     let t: Option<i32> = argv.next().map(|s| s.parse().expect("a number"));
-    let w = WORKLOADS
-        .iter()
-        .find(|w| w.name == name)
-        .unwrap_or_else(|| panic!("no workload {name}: fib_i32, fib_i64, sum or sieve"));
-    let args = match (w.args, n) {
-        (a, None) => a,
-        (Args::I32(_), Some(n)) => Args::I32(n as i32),
-        (Args::I64(_), Some(n)) => Args::I64(n),
-        (Args::I32Times(_, times), Some(n)) => Args::I32Times(n as i32, t.unwrap_or(times)),
-    };
+    let (w, args) = bench::compute::chosen(&name, n, t);
     let engine = Engine::default();
     let module = Module::new(&engine, w.wat).expect("wasmi compiles the workload");
     let mut store = Store::new(&engine, ());

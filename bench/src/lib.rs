@@ -191,6 +191,24 @@ pub mod compute {
         },
     ];
 
+    /// The workload a counting harness names on its command line
+    /// (`src/bin/wasm_compute.rs`, `examples/wasmi_compute.rs`), with its
+    /// size `n` and the sieve's run count `times` in place of the full-size
+    /// ones where given. Panics on an unknown name.
+    pub fn chosen(name: &str, n: Option<i64>, times: Option<i32>) -> (&'static Workload, Args) {
+        let w = WORKLOADS
+            .iter()
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("no workload {name}: fib_i32, fib_i64, sum or sieve"));
+        let args = match (w.args, n) {
+            (a, None) => a,
+            (Args::I32(_), Some(n)) => Args::I32(n as i32),
+            (Args::I64(_), Some(n)) => Args::I64(n),
+            (Args::I32Times(_, full), Some(n)) => Args::I32Times(n as i32, times.unwrap_or(full)),
+        };
+        (w, args)
+    }
+
     /// The stack-switching workloads of `bench/wat` (the ones Wasmtime
     /// runs in `benches/host.rs`), which `src/bin/wasm_compute.rs` runs in
     /// this interpreter: name, WAT, and operations per unit of `run`'s

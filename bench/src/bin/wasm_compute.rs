@@ -17,7 +17,7 @@
 //! The stack-switching workloads (`round_trip`, `switch`,
 //! `create_run_drop`) run the same way, `n` being their export's argument.
 
-use bench::compute::{Args, Ours, SWITCHING, WORKLOADS};
+use bench::compute::{Args, Ours, SWITCHING};
 use std::time::Instant;
 
 fn main() {
@@ -45,16 +45,7 @@ fn main() {
         );
         return;
     }
-    let w = WORKLOADS
-        .iter()
-        .find(|w| w.name == name)
-        .unwrap_or_else(|| panic!("no workload {name}: fib_i32, fib_i64, sum or sieve"));
-    let args = match (w.args, n) {
-        (a, None) => a,
-        (Args::I32(_), Some(n)) => Args::I32(n as i32),
-        (Args::I64(_), Some(n)) => Args::I64(n),
-        (Args::I32Times(_, times), Some(n)) => Args::I32Times(n as i32, t.unwrap_or(times)),
-    };
+    let (w, args) = bench::compute::chosen(&name, n, t);
     let ours = Ours::new(w);
     let t0 = Instant::now();
     let r = ours.run(args);

@@ -23,10 +23,17 @@ pub(super) fn load(
     let bytes = mem
         .get(ea..ea + w)
         .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_MEMORY))?;
+    Ok(value(acc, bytes))
+}
+
+/// The value a load of kind `acc` makes of the little-endian `bytes` it
+/// read (as many as its width): zero- or sign-extended to its type.
+#[inline(always)]
+fn value(acc: Access, bytes: &[u8]) -> ValRaw {
     let mut buf = [0u8; 8];
-    buf[..w].copy_from_slice(bytes);
+    buf[..bytes.len()].copy_from_slice(bytes);
     let raw = u64::from_le_bytes(buf);
-    Ok(match acc {
+    match acc {
         Access::I32 | Access::F32 | Access::I32U8 | Access::I32U16 => {
             ValRaw::from_i32(raw as u32 as i32)
         }
@@ -38,7 +45,7 @@ pub(super) fn load(
         Access::I64S8 => ValRaw::from_i64(raw as i8 as i64),
         Access::I64S16 => ValRaw::from_i64(raw as i16 as i64),
         Access::I64S32 => ValRaw::from_i64(raw as i32 as i64),
-    })
+    }
 }
 
 #[inline(never)]
@@ -82,22 +89,7 @@ pub(super) fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw
     let mem = inst.memories[m.memory as usize].borrow();
     let ea = reach(m, addr, mem.len())?;
     let w = m.acc.width();
-    let mut buf = [0u8; 8];
-    buf[..w].copy_from_slice(&mem[ea..ea + w]);
-    let raw = u64::from_le_bytes(buf);
-    Ok(match m.acc {
-        Access::I32 | Access::F32 | Access::I32U8 | Access::I32U16 => {
-            ValRaw::from_i32(raw as u32 as i32)
-        }
-        Access::I64 | Access::F64 | Access::I64U8 | Access::I64U16 | Access::I64U32 => {
-            ValRaw::from_i64(raw as i64)
-        }
-        Access::I32S8 => ValRaw::from_i32(raw as i8 as i32),
-        Access::I32S16 => ValRaw::from_i32(raw as i16 as i32),
-        Access::I64S8 => ValRaw::from_i64(raw as i8 as i64),
-        Access::I64S16 => ValRaw::from_i64(raw as i16 as i64),
-        Access::I64S32 => ValRaw::from_i64(raw as i32 as i64),
-    })
+    Ok(value(m.acc, &mem[ea..ea + w]))
 }
 
 /// A store of the general form.

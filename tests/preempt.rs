@@ -60,13 +60,20 @@ kernel::suite!(
         machine a_preempted_wasm_count_goes_on_without_a_lost_or_repeated_step,
         machine a_wasm_chain_of_tail_calls_without_a_branch_is_preempted_at_a_call,
         machine a_wasm_guest_preempted_at_a_safe_point_and_dropped_returns_through_its_frames,
+        machine a_wasm_guest_preempted_at_a_safe_point_and_dropped_with_the_timer_stopped_gives_its_heap_back,
         machine a_wasm_call_past_its_tick_budget_traps_timed_out_and_the_next_call_runs,
         // Hostile, from safe code.
         machine resume_for_with_the_timer_stopped_is_a_plain_resume,
         machine resume_throw_into_a_preempted_continuation_is_refused_and_it_still_resumes,
         machine a_used_handle_given_to_resume_for_is_refused,
         machine a_preempted_looping_guest_dropped_with_the_timer_stopped_is_abandoned_at_once,
-        machine a_guest_with_a_budget_resuming_a_looping_child_is_preempted_only_after_the_child,
+        // A budget covers the chain under it.
+        machine a_budgeted_guest_whose_child_never_returns_is_preempted_inside_the_child_within_two_periods,
+        machine a_preempted_child_resumed_slice_after_slice_loses_and_repeats_no_step,
+        machine a_guest_running_its_child_under_budgets_of_its_own_is_preempted_by_its_own_budget,
+        machine a_preempted_parent_and_child_dropped_run_both_destructors_and_give_both_stacks_back,
+        machine a_child_holding_a_lock_past_its_parents_budget_is_ended_and_the_parent_preempted,
+        machine a_wasm_count_in_a_child_continuation_is_preempted_in_the_child_and_ends_exact,
         machine resume_for_at_every_depth_near_the_stack_limit_traps_with_no_budget_left_armed,
         // Guest locks under a budget (`cont/runtime/overdue.rs`).
         machine a_guest_that_forgets_a_lock_guard_and_loops_is_ended_lock_held_after_the_grace,
@@ -616,50 +623,210 @@ fn a_used_handle_given_to_resume_for_is_refused(m: &Machine) -> TestResult {
     })
 }
 
-fn a_guest_with_a_budget_resuming_a_looping_child_is_preempted_only_after_the_child(
+/// A parent that resumes `child` with a plain `resume` and returns what
+/// it returned plus 1000; it suspends to nothing itself.
+fn parent_of<'s>(store: &'s Store, child: Func<'s, (), i64>) -> Result<Func<'s, (), i64>, String> {
+    let child = child.detach();
+    Func::wrap(store, move |s: &Store, (): ()| -> Result<i64, Trap> {
+        let k = Cont::new(s, child)?;
+        match k.resume((), &[])? {
+            Resumed::Returned(n) => Ok(n + 1000),
+            Resumed::Suspended(_) => Err(Trap::new(TrapKind::Guest, "the child suspended")),
+        }
+    })
+    .map_err(|e| format!("{e:?}"))
+}
+
+/// Before the budget covered the chain under it, this hung the boot: only
+/// the parent could be preempted, and the child never gave the CPU back.
+fn a_budgeted_guest_whose_child_never_returns_is_preempted_inside_the_child_within_two_periods(
     m: &Machine,
 ) -> TestResult {
     let timer = Timer::new(m);
     let store = Store::new(KernelStacks, STACK);
-    let three_periods = 3 * tsc_per_period(&timer, PERIOD);
-    // The child spins three periods and returns; the parent, budgeted one
-    // tick, resumes it, then loops. The ticks during the child count, and
-    // the preemption comes once the parent runs its own code again.
-    let child = Func::wrap(&store, move |_: &Store, (): ()| -> Result<i64, Trap> {
-        let end = timer::tsc() + three_periods;
-        let mut n = 0;
-        while timer::tsc() < end {
-            n += 1;
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let parent = parent_of(&store, counter_guest(&store, &counter, &stop)?)?;
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, parent).map_err(|t| format!("{t}"))?;
+        let before = preempt::preemptions();
+        let start = timer::tsc();
+        let k = preempted(k.resume_for(1, (), &[]))?;
+        let took = timer::tsc() - start;
+        check!(
+            took <= 2 * tsc_per_period(&timer, PERIOD),
+            "preempted after {took} TSC counts, two periods are {}",
+            2 * tsc_per_period(&timer, PERIOD)
+        );
+        check!(counter.get() > 0, "the child counted before the tick");
+        check_eq!(preempt::preemptions() - before, 1);
+        check_eq!(preempt::armed(), false);
+        check!(interrupts_on(), "the resume came back with interrupts on");
+        // The handle resumes the child where it was, its parent waiting.
+        stop.set(true);
+        match k.resume((), &[]) {
+            Ok(Resumed::Returned(n)) => check_eq!(n, counter.get() + 1000),
+            _ => return Err("the resumed chain did not return".into()),
         }
-        Ok(n)
+        Ok(())
     })
-    .map_err(|e| format!("{e:?}"))?
-    .detach();
-    let after_child = Rc::new(Cell::new(false));
-    let flag = after_child.clone();
+}
+
+fn a_preempted_child_resumed_slice_after_slice_loses_and_repeats_no_step(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let parent = parent_of(&store, counter_guest(&store, &counter, &stop)?)?;
+    ticking(&timer, PERIOD, || {
+        let mut k = preempted(
+            Cont::new(&store, parent)
+                .map_err(|t| format!("{t}"))?
+                .resume_for(1, (), &[]),
+        )?;
+        let mut last = counter.get();
+        for slice in 1..=10 {
+            k = preempted(k.resume_for(1, (), &[]))?;
+            let now = counter.get();
+            check!(now > last, "no step in slice {slice}");
+            last = now;
+        }
+        stop.set(true);
+        match k.resume_for(1, (), &[]) {
+            Ok(Timed::InTime(Resumed::Returned(n))) => check_eq!(n, counter.get() + 1000),
+            Ok(Timed::Preempted(_)) => return Err("preempted after the stop".into()),
+            _ => return Err("the chain did not return".into()),
+        }
+        Ok(())
+    })
+}
+
+/// Before a nested budget spent the enclosing one, this parent held the
+/// CPU for ever: every tick landed in its child, under the child's own
+/// budget, and the parent's never ran down.
+fn a_guest_running_its_child_under_budgets_of_its_own_is_preempted_by_its_own_budget(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let child = counter_guest(&store, &counter, &stop)?.detach();
+    let slices = Rc::new(Cell::new(0u32));
+    let seen = slices.clone();
     let parent = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
-        let ticks = timer::ticks();
-        let k = Cont::new(s, child)?;
-        match k.resume((), &[])? {
-            Resumed::Returned(_) => {}
-            Resumed::Suspended(_) => return Err(Trap::new(TrapKind::Guest, "suspended")),
-        }
-        if timer::ticks() - ticks < 2 {
-            return Err(Trap::new(
-                TrapKind::Guest,
-                "the child ran across fewer than two ticks",
-            ));
-        }
-        flag.set(true);
+        let mut k = Cont::new(s, child)?;
         loop {
-            black_box(&flag);
+            match k.resume_for(1, (), &[])? {
+                Timed::Preempted(next) => k = next,
+                Timed::InTime(_) => return Err(Trap::new(TrapKind::Guest, "the child stopped")),
+            }
+            seen.set(seen.get() + 1);
         }
     })
     .map_err(|e| format!("{e:?}"))?;
     ticking(&timer, PERIOD, || {
         let k = Cont::new(&store, parent).map_err(|t| format!("{t}"))?;
+        let ticks = timer::ticks();
+        let k = preempted(k.resume_for(3, (), &[]))?;
+        let took = timer::ticks() - ticks;
+        check!((3..=4).contains(&took), "preempted after {took} ticks");
+        check!(slices.get() >= 2, "the child had {} slices", slices.get());
+        check_eq!(preempt::armed(), false);
+        drop(k);
+        Ok(())
+    })
+}
+
+fn a_preempted_parent_and_child_dropped_run_both_destructors_and_give_both_stacks_back(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let yld = Tag::<(), ()>::new(&store).map_err(|e| format!("{e:?}"))?;
+    let drops = Rc::new(Cell::new(0u32));
+    let give_up = Rc::new(Cell::new(false));
+    let (d, g) = (drops.clone(), give_up.clone());
+    // The child loops until told to give up, then suspends to a tag no
+    // one handles once it is cancelled: its suspend fails and it returns.
+    let child = Func::wrap(&store, move |s: &Store, (): ()| -> Result<i64, Trap> {
+        let guard = Dropped(d.clone());
+        while !black_box(&g).get() {}
+        yld.suspend(s, ())?;
+        black_box(&guard);
+        Ok(0)
+    })
+    .map_err(|e| format!("{e:?}"))?
+    .detach();
+    let d = drops.clone();
+    let parent = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let guard = Dropped(d.clone());
+        Cont::new(s, child)?.resume((), &[])?;
+        black_box(&guard);
+        Ok(())
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    // Two records and their stacks in the store's books first: the
+    // parent's and the child's.
+    let first = Cont::new(&store, parent).map_err(|t| format!("{t}"))?;
+    drop(Cont::new(&store, parent).map_err(|t| format!("{t}"))?);
+    drop(first);
+    let (heap, stacks) = (kernel::heap::used_bytes(), store.outstanding_stacks());
+    ticking(&timer, PERIOD, || {
+        let k = Cont::new(&store, parent).map_err(|t| format!("{t}"))?;
         let k = preempted(k.resume_for(1, (), &[]))?;
-        check!(after_child.get(), "preempted after the child returned");
+        check_eq!(store.outstanding_stacks(), stacks + 2);
+        give_up.set(true);
+        drop(k);
+        Ok(())
+    })?;
+    check_eq!(drops.get(), 2);
+    check_eq!(kernel::heap::used_bytes(), heap);
+    check_eq!(store.outstanding_stacks(), stacks);
+    Ok(())
+}
+
+static HELD_BY_A_CHILD: Mutex<u64> = Mutex::new("held by a child", 0);
+
+fn a_child_holding_a_lock_past_its_parents_budget_is_ended_and_the_parent_preempted(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let child = Func::wrap(&store, |_: &Store, (): ()| -> Result<i64, Trap> {
+        core::mem::forget(HELD_BY_A_CHILD.lock());
+        loop {
+            black_box(0);
+        }
+    })
+    .map_err(|e| format!("{e:?}"))?
+    .detach();
+    let trap_seen = Rc::new(Cell::new(None));
+    let seen = trap_seen.clone();
+    let parent = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        let outcome = Cont::new(s, child)?.resume((), &[]);
+        seen.set(outcome.err().map(|t| t.kind()));
+        loop {
+            black_box(&seen);
+        }
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let (ended, stacks) = (preempt::ended_holding_locks(), store.outstanding_stacks());
+        let k = Cont::new(&store, parent).map_err(|t| format!("{t}"))?;
+        let mut k = preempted(k.resume_for(2, (), &[]))?;
+        // The parent is preempted at its first point after the trap: in
+        // its resume's bookkeeping (a deferred tick waits there) or in its
+        // loop. One more slice reaches the loop.
+        if trap_seen.get().is_none() {
+            k = preempted(k.resume_for(1, (), &[]))?;
+        }
+        check_eq!(trap_seen.get(), Some(TrapKind::LockHeld));
+        check_eq!(preempt::ended_holding_locks() - ended, 1);
+        check_eq!(
+            (kernel::sync::held(), preempt::armed(), interrupts_on()),
+            (0, false, true)
+        );
+        check_eq!(store.outstanding_stacks(), stacks + 1);
         drop(k);
         Ok(())
     })
@@ -787,6 +954,44 @@ fn a_preempted_wasm_count_goes_on_without_a_lost_or_repeated_step(m: &Machine) -
     })
 }
 
+fn a_wasm_count_in_a_child_continuation_is_preempted_in_the_child_and_ends_exact(
+    m: &Machine,
+) -> TestResult {
+    /// Some tens of periods of counting.
+    const STEPS: i64 = 50_000;
+    let timer = Timer::new(m);
+    let i = epochs()?;
+    let store = i.store();
+    let count = export(&i, "count_in_a_child")?;
+    ticking(&timer, PERIOD, || {
+        let at_safe_points = preempt::preemptions_at_safe_points();
+        let k = store.cont_new(count).map_err(|t| format!("{t}"))?;
+        let mut outcome = store.resume_for::<i64, i64>(k, 1, STEPS, &[]);
+        let (mut preemptions, mut last) = (0u64, 0);
+        let result = loop {
+            match outcome {
+                Ok(dynamic::Timed::Preempted(k)) => {
+                    preemptions += 1;
+                    let now = steps(&i)?;
+                    check!(now > last, "no step in slice {preemptions}");
+                    last = now;
+                    outcome = store.resume_for::<(), i64>(k, 1, (), &[]);
+                }
+                Ok(dynamic::Timed::InTime(dynamic::Resumed::Returned(n))) => break n,
+                other => return Err(format!("after {preemptions} slices: {other:?}")),
+            }
+        };
+        check_eq!(result, STEPS + 1000);
+        check_eq!(steps(&i)?, STEPS);
+        check!(preemptions >= 10, "only {preemptions} preemptions");
+        check_eq!(
+            preempt::preemptions_at_safe_points() - at_safe_points,
+            preemptions
+        );
+        Ok(())
+    })
+}
+
 fn a_wasm_chain_of_tail_calls_without_a_branch_is_preempted_at_a_call(m: &Machine) -> TestResult {
     let timer = Timer::new(m);
     let i = epochs()?;
@@ -828,6 +1033,43 @@ fn a_wasm_guest_preempted_at_a_safe_point_and_dropped_returns_through_its_frames
         check_eq!(preempt::abandoned_in_drop(), abandoned);
         Ok(())
     })?;
+    check_eq!(kernel::heap::used_bytes(), heap);
+    check_eq!(store.outstanding_stacks(), stacks);
+    Ok(())
+}
+
+/// Before, this drop abandoned the guest's frames (no tick would end a
+/// run of it), and the heap of its value stack was never given back.
+fn a_wasm_guest_preempted_at_a_safe_point_and_dropped_with_the_timer_stopped_gives_its_heap_back(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let i = epochs()?;
+    let store = i.store();
+    let forever = export(&i, "forever")?;
+    // A first run puts the store's record and stack cache in place.
+    let k = store.cont_new(forever).map_err(|t| format!("{t}"))?;
+    check_eq!(store.drop_cont(k), Ok(()));
+    let (heap, stacks) = (kernel::heap::used_bytes(), store.outstanding_stacks());
+    let (abandoned, at_safe_points) = (
+        preempt::abandoned_in_drop(),
+        preempt::preemptions_at_safe_points(),
+    );
+    let mut preempted = None;
+    ticking(&timer, PERIOD, || {
+        let k = store.cont_new(forever).map_err(|t| format!("{t}"))?;
+        preempted = Some(preempted_dynamic(store.resume_for::<(), ()>(
+            k,
+            1,
+            (),
+            &[],
+        ))?);
+        Ok(())
+    })?;
+    check_eq!(preempt::preemptions_at_safe_points() - at_safe_points, 1);
+    let k = preempted.ok_or("no preempted handle")?;
+    check_eq!(store.drop_cont(k), Ok(()));
+    check_eq!(preempt::abandoned_in_drop(), abandoned);
     check_eq!(kernel::heap::used_bytes(), heap);
     check_eq!(store.outstanding_stacks(), stacks);
     Ok(())

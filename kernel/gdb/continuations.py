@@ -159,11 +159,12 @@ class Cont:
         self.addr = addr
         self.value = gdb.Value(addr).cast(contref_type().pointer()).dereference()
         self.state = enum_name(self.value["state"])
-        # The hot path writes neither `Running` nor `Parent`: the running
-        # chain is the walk from the store's `current` through `parent`
-        # (`store.active`); a record marked Running off that chain is an
-        # inner member of a suspended segment, a parent (as `Store::state`
-        # says).
+        # A record says `Running` from the resume that ran it until it
+        # suspends, parent or not (`Parent` is never written): the
+        # running chain is the walk from the store's `current` through
+        # `parent` (`store.active`), and a record marked Running off that
+        # chain is an inner member of a suspended segment, a parent (as
+        # `Store::state` says).
         if addr == store.current:
             self.state = "Running"
         elif addr in store.active or self.state == "Running":

@@ -271,6 +271,15 @@ impl Store {
     ) -> Option<(ControlEffect, *mut ContRef)> {
         // SAFETY: per the contract.
         unsafe {
+            // Stopped at a Wasm safe point, alone in its segment, it is
+            // cancelled as a suspended one is, timer or not: told so, its
+            // interpreter returns through every frame and runs no guest
+            // code on the way (a segment with parents keeps the budget
+            // below: a parent is any guest, and may ignore the
+            // cancellation its child returns to it).
+            if c == outer && super::preempt::is_preempted_at_a_safe_point(c) {
+                return Some(self.run_segment(c, outer, &[], ControlEffect::CANCEL));
+            }
             // With the timer stopped no tick would end the budget: a guest
             // that never suspends would hold the drop for ever. Its frames
             // are abandoned at once.

@@ -41,13 +41,12 @@ pub enum State {
     /// Made by `cont.new`, never run: its stack is suspended at the start
     /// trampoline.
     Fresh,
-    /// The innermost running continuation (the store's `current`). What a
-    /// handle cannot report (no live handle names a running continuation)
-    /// and a resume or switch does not write: the record of a running
-    /// continuation keeps `Fresh` or `Suspended` until it suspends or ends.
-    /// The handler search writes it to the members it passes (they become
-    /// the inner members of the segment a suspend cuts), and GDB reports
-    /// it for the store's `current`.
+    /// Running: written by the resume or switch that runs the record, and
+    /// kept while it resumes others (see [`State::Parent`]), until a
+    /// suspend or switch of it writes `Suspended` as its first step. So a
+    /// tick that finds the store's `current` saying `Running` knows it
+    /// runs its own code, not a suspend under way (`preempt`). What a
+    /// handle cannot report: no live handle names a running continuation.
     Running,
     /// Running, but it has resumed another continuation that is running
     /// now; it continues when that one returns or suspends past it. The

@@ -33,7 +33,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use super::contref::ContRef;
 use super::gate::running;
-use super::preempt::{BUDGET, interrupts, may_preempt_at, preempt_here};
+use super::preempt::{BUDGET, interrupts, preempt_here};
+use super::preemptible::may_preempt_at;
 use super::store::{ARMED, Store};
 use crate::cont::machine::switch::ControlEffect;
 use crate::cpu_local::cpu_local;
@@ -115,7 +116,7 @@ pub(crate) fn safe_point() -> SafePoint {
         PREEMPTIONS_AT_SAFE_POINTS.store(PREEMPTIONS_AT_SAFE_POINTS.load(Relaxed) + 1, Relaxed);
         // SAFETY: interrupts are off, and the armed continuation runs its
         // own code here (checked), as `preempt_here` requires.
-        effect = unsafe { preempt_here() };
+        effect = unsafe { preempt_here(true) };
     }
     interrupts::enable();
     if effect.discriminant() == ControlEffect::CANCEL_TAG {

@@ -24,8 +24,8 @@ impl Store {
         // SAFETY: `lookup` returns only ContRefs of this store's table.
         let (revision, born, mut state) = unsafe { ((*c).revision, (*c).born, (*c).state) };
         // An inner member of a suspended segment says `Running` (the
-        // handler search marked it): a parent. (A record that runs keeps
-        // the state it had, but no live handle names it.)
+        // resume that ran it wrote it): a parent. (No live handle names a
+        // record that runs.)
         if state == State::Running && c != self.current.get() {
             state = State::Parent;
         }

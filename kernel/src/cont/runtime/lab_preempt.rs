@@ -20,7 +20,8 @@
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::gate::running;
-use super::preempt::{SAVED_FRAME, interrupts, may_preempt_at, preempt_here};
+use super::preempt::{SAVED_FRAME, interrupts, preempt_here};
+use super::preemptible::may_preempt_at;
 use crate::lab_hooks::StubFault;
 use spin::Once;
 
@@ -65,7 +66,7 @@ extern "C" fn checked_entry(rsp: usize, rbp: usize) {
     // SAFETY: interrupts are off and `may_preempt_at` holds for the
     // running code (both checked above), as `preempt_here` requires; the
     // stub that called is the one the preempting tick entered.
-    let _ = unsafe { preempt_here() };
+    let _ = unsafe { preempt_here(false) };
 }
 
 /// Walks the frame records from `rbp` with the kernel's walk: the first

@@ -21,7 +21,8 @@
 //!   involuntary suspend of a continuation that spent it; `epoch`: the
 //!   Wasm interpreter's safe points, where it is preempted instead, and
 //!   the deadline of a Wasm call; `overdue`: the end of a guest that
-//!   holds a lock past its budget;
+//!   holds a lock past its budget; `preemptible`: where a tick may act; `stress_run`: the stress build's
+//!   runs, every resume under a budget of one tick;
 //! * [`backtrace`]: the machine's walk run across a chain, kept in a trap;
 //! * [`limits`]: what a store may hold (heap bytes, stacks) and what it
 //!   holds;
@@ -42,9 +43,11 @@ pub mod limits;
 pub(crate) mod overdue;
 pub mod preempt;
 mod preempt_stub;
+mod preemptible;
 pub mod raise;
 pub(crate) mod registry;
 mod resume;
 pub mod store;
+mod stress_run;
 mod suspend;
 mod throw;

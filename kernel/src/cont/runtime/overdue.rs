@@ -19,9 +19,13 @@
 //!   runtime operation half done). What is abandoned is the guest's own:
 //!   its frames, and its locks, which stay taken (the next `lock` of one
 //!   panics, naming it, as after any trap that abandoned a lock).
-//! * **The guest is the one the budget is armed for**, running its own
-//!   code on its own stack (`preempt::may_preempt_at`, the conditions of a
-//!   preemption): not a `suspend` or `switch` under way, not a child.
+//! * **The guest is the store's innermost running continuation, on the
+//!   budget's chain** (the one the budget is armed for, or a child it
+//!   resumed), running its own code on its own stack
+//!   (`preemptible::may_preempt_at`, the conditions of a preemption): not a
+//!   `suspend` or `switch` under way. Only it is ended: its parent gets
+//!   the trap from its `resume` and runs on, its budget still spent, so
+//!   the next tick preempts it.
 //!
 //! The tick ends it through a stub, as it preempts through one: its
 //! `iretq` enters [`overdue_stub`] on the guest's stack with interrupts
@@ -31,10 +35,10 @@
 //! past the grace) ends it there by a plain call ([`at_a_point`]): a
 //! guest whose ticks all land inside a kernel lock taken within its own
 //! (a loop of allocations) is ended at the kernel lock's release.
-//! Interrupts stay off until the `resume_for` that set the budget gets
-//! the trap back and gives back the flag it found; the trap's bookkeeping
-//! forgets the lock counts (`sync::forget_held`), the overdue count with
-//! them.
+//! Interrupts come back on once the ended record no longer says
+//! `Running` (so no tick preempts the rest of its end), as after a
+//! fault; the trap's bookkeeping forgets the lock counts
+//! (`sync::forget_held`), the overdue count with them.
 //!
 //! The stress build's budgets are the harness's, not the guest's (every
 //! resume gets one tick): there, nothing is ended for holding a lock.
@@ -42,8 +46,10 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::contref::State;
 use super::gate::running;
-use super::preempt::{Landing, SAVED_FRAME, interrupts, may_preempt_at};
+use super::preempt::{Landing, SAVED_FRAME, interrupts};
+use super::preemptible::may_preempt_at;
 use crate::cont::machine::switch::{frame_pointer, stack_pointer};
 use crate::cont::values::trap::{Trap, TrapKind, TrapText};
 use crate::cpu_local::cpu_local;
@@ -115,10 +121,20 @@ unsafe fn end(rip: Option<usize>, rbp: usize) -> ! {
         crate::sync::overdue()
     );
     let trap = Trap::new(TrapKind::LockHeld, lock).with_text(text);
+    let store = running();
+    // SAFETY: `may_preempt_at` found the store in `RUNNING` running its
+    // `current`, a live record, on whose stack this runs.
+    unsafe { (*(*store).current.get()).state = State::Trapped };
+    // No longer `Running`: no tick preempts the rest of its end. The guest
+    // ran with interrupts on (a guest lock under a budget leaves them on),
+    // so they come back on now, as after a fault: what gets the trap may
+    // be a parent inside the budgeted chain, with no `resume_for` of its
+    // own to give the flag back.
+    interrupts::enable();
     // SAFETY: `may_preempt_at` found the store in `RUNNING` running the
     // armed continuation, on whose stack this runs; per the contract,
     // its frames here are abandoned by the trap's switch.
-    unsafe { crate::cont::trap_current(running(), trap, rip, rbp) }
+    unsafe { crate::cont::trap_current(store, trap, rip, rbp) }
 }
 
 /// Where the stub goes: the interrupted instruction (the tick saved it in

@@ -33,10 +33,24 @@
 //!   still count against the budget; the release or section end that
 //!   brings the counts back to zero preempts there
 //!   ([`deferred_tick_seen`]), by calling the same suspension directly.
-//! * **Only the continuation `resume_for` ran is preempted**, while it is
-//!   the innermost running one: a child it resumed runs on until it
-//!   returns or suspends back (its own `resume_for` can give it a budget
-//!   of its own).
+//! * **A budget covers the chain under it.** The continuation `resume_for`
+//!   ran may resume children with a plain `resume`, and they theirs: a
+//!   tick that finds the budget spent preempts whichever of them is the
+//!   store's innermost running one, if it runs its own code, and cuts the
+//!   segment from it out to the one `resume_for` resumed, as a `suspend`
+//!   to that `resume_for` would; the handle names the innermost, and a
+//!   resume of it goes on in the child at its interrupted instruction,
+//!   with the parents still waiting in their resumes. (Before, only the
+//!   armed continuation itself was preempted, and a child that never
+//!   returned held the CPU for ever.) Every record says `Running` from
+//!   the resume or switch that ran it until a suspend of it writes
+//!   `Suspended` first thing, so the tick tells running code from a
+//!   suspend under way for any member. A `resume_for` nested in another
+//!   spends the enclosing budget too: it gets at most what is left of it,
+//!   what it spent is taken off when it comes back, and an enclosing
+//!   budget left at zero then preempts right there ([`Store::run_budgeted`]):
+//!   a guest cannot outlive its budget by running its children under
+//!   budgets of their own.
 //! * **Nested preemption cannot happen.** From the tick to the switch out,
 //!   and from the switch back in to the stub's `iretq`, interrupts are off
 //!   (the rewritten frame clears IF; a `resume_for` of a preempted
@@ -59,16 +73,19 @@
 //! returns through its frames; a guest preempted again in that budget has
 //! its frames abandoned (its stack goes back, what its frames owned does
 //! not, as for a fault), and so has one dropped while the timer is
-//! stopped (no tick could end its run).
+//! stopped (no tick could end its run). One stopped at a Wasm safe point,
+//! alone in its segment, is cancelled as a suspended one is: its
+//! interpreter returns through its frames and runs no guest code.
 
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
 
 use super::contref::{ContObj, ContRef, Handler, Resumed, State};
 use super::func::WasmValues;
-use super::gate::running;
 use super::preempt_stub::preempt_stub;
+use super::preemptible::{innermost_under, may_preempt_at};
 use super::store::{ARMED, Store, same_types};
+use super::stress_run::stress_tick_here;
 use crate::cont::machine::switch::{ControlEffect, switch};
 use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::ValType;
@@ -87,11 +104,22 @@ pub const CANCEL_BUDGET: u32 = 2;
 /// address of its own, so that a record can be told preempted from
 /// suspended by a `suspend` of a tag without results.
 static PREEMPTED_EXPECTS: [ValType; 1] = [ValType::I32];
+/// The same for one preempted at a Wasm safe point, so that its drop
+/// knows the interpreter will return through its frames when told it
+/// was cancelled (`Store::cancel_preempted`).
+static AT_SAFE_POINT_EXPECTS: [ValType; 1] = [ValType::I32];
 
 cpu_local! {
     /// The outermost record of its segment: whose control context holds
     /// the point of that `resume_for`.
-    static ARMED_OUTER: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
+    pub(super) static ARMED_OUTER: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
+    /// The store's `current` where that `resume_for` was made (null: the
+    /// kernel's stack): the parent the armed record has while it runs,
+    /// where a tick's walk up the chain stops looking for it
+    /// (`preemptible::innermost_under`). Only ever compared, never read
+    /// through, so a stale value costs a longer walk or one tick's
+    /// preemption, never soundness.
+    pub(super) static ARMED_PREV: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
     /// Ticks left before a tick preempts (0: the next point that may).
     pub(super) static BUDGET: Cell<u32> = Cell::new(0);
     /// Preemptions taken, by a tick or at the end of a deferral.
@@ -105,14 +133,6 @@ cpu_local! {
     static NESTED: AtomicU64 = AtomicU64::new(0);
     /// Preempted continuations whose drop abandoned their frames.
     pub(super) static ABANDONED: AtomicU64 = AtomicU64::new(0);
-    /// Stress build: preemptions of a stressed run, resumed at once.
-    #[cfg(feature = "stress")]
-    static STRESS_RESUMED: AtomicU64 = AtomicU64::new(0);
-    /// Stress build: ticks that found a budget spent and the armed
-    /// continuation not preemptible there (a `suspend` or `switch` under
-    /// way, a child running, the runtime's code on another stack).
-    #[cfg(feature = "stress")]
-    static STRESS_NOT_HERE: AtomicU64 = AtomicU64::new(0);
     /// Whether the timer ticks (`Timer::start` to `Timer::stop`): without
     /// ticks, a drop cannot bound how long a preempted guest runs on.
     pub(super) static TICKING: Cell<bool> = Cell::new(false);
@@ -152,6 +172,8 @@ pub fn armed() -> bool {
 
 pub use super::epoch::preemptions_at_safe_points;
 pub use super::overdue::{LOCK_GRACE, ended_holding_locks};
+#[cfg(feature = "stress")]
+pub use super::stress_run::stress_counts;
 
 /// Preemptions since boot on this CPU.
 pub fn preemptions() -> u64 {
@@ -190,7 +212,22 @@ pub(crate) unsafe fn is_preempted(c: *const ContRef) -> bool {
     // SAFETY: per the contract.
     unsafe {
         (*c).state == State::Suspended
-            && core::ptr::eq((*c).expected.as_ptr(), PREEMPTED_EXPECTS.as_ptr())
+            && (core::ptr::eq((*c).expected.as_ptr(), PREEMPTED_EXPECTS.as_ptr())
+                || core::ptr::eq((*c).expected.as_ptr(), AT_SAFE_POINT_EXPECTS.as_ptr()))
+    }
+}
+
+/// Whether `c` (a live record) was preempted at a Wasm safe point and not
+/// resumed since: a resume with the cancel effect makes its interpreter
+/// return through every frame, running none of the guest's code.
+///
+/// # Safety
+/// `c` is a live ContRef.
+pub(crate) unsafe fn is_preempted_at_a_safe_point(c: *const ContRef) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        (*c).state == State::Suspended
+            && core::ptr::eq((*c).expected.as_ptr(), AT_SAFE_POINT_EXPECTS.as_ptr())
     }
 }
 
@@ -267,13 +304,32 @@ impl Store {
         ticks: u32,
     ) -> (ControlEffect, *mut ContRef) {
         let was_on = interrupts::enabled();
-        let saved = (ARMED.get(), ARMED_OUTER.get(), BUDGET.get());
+        let saved = (
+            ARMED.get(),
+            ARMED_OUTER.get(),
+            BUDGET.get(),
+            ARMED_PREV.get(),
+        );
         // SAFETY: per the contract `c` is a live record about to run.
         unsafe {
             if is_preempted(c) {
                 // Its stub comes back with interrupts off until `iretq`.
                 interrupts::disable();
             }
+            // Inside another budget (or a deadline), this one is at most
+            // what is left of that one: the ticks spent here are taken off
+            // it on the way back. Not in the stress build, whose budgets
+            // of one tick are the harness's: there a guest's own
+            // `resume_for` keeps what it asked for, and a nested run
+            // spends nothing of the run around it (else every tick would
+            // preempt the whole chain, level by level, and a deep chain
+            // resumed by the harness would never get back down to where
+            // it was before the next tick).
+            let ticks = if saved.0.is_null() || cfg!(feature = "stress") {
+                ticks.max(1)
+            } else {
+                ticks.max(1).min(saved.2.max(1))
+            };
             // The page below the stack pointer, touched before the budget
             // is armed: a resumer whose stack is about to overflow faults
             // here, with nothing armed, and not in the switch's `push` or
@@ -286,25 +342,23 @@ impl Store {
             core::ptr::read_volatile(
                 (crate::cont::machine::switch::stack_pointer() - STACK_PROBE) as *const u8,
             );
-            // The record is the one running from the switch on: a tick
-            // preempts it only while it says so (a `suspend` or `switch`
-            // writes `Suspended` first).
-            (*c).state = State::Running;
             // The three words change with interrupts on, so a tick can
             // land between any two stores, and a tick acts on `ARMED`'s
             // record with `ARMED_OUTER`'s context and `BUDGET`'s count.
             // The order makes every mix it can see harmless: `ARMED`
             // names `c` first and the old record last, and in between it
-            // names `c`, which is not the store's running continuation
-            // (not yet, or no longer: `current` is `prev` outside the
-            // switch), so no tick preempts with the other two half
-            // written. The fences keep the compiler to that order. The
+            // names `c`, which is not on the store's running chain (not
+            // yet, or no longer: outside the switch the chain runs from
+            // `prev` outwards, and `c` is suspended, or ended), so no tick
+            // preempts with the other two half written. The fences keep the compiler to that order. The
             // other order let a tick right after `ARMED` named the outer
             // run's record again preempt it with `c`'s segment as its
             // outermost: the switch went to `c`'s stale context, this
             // frame's own, as it was before the switch (the stress mode
             // caught it, a nested resume's landing popping RBX from a
             // word the preemption stub had pushed since).
+            ARMED_PREV.set(self.current.get());
+            compiler_fence(SeqCst);
             ARMED.set(c);
             compiler_fence(SeqCst);
             stress_tick_here();
@@ -317,56 +371,30 @@ impl Store {
             // first safe point, which finds this budget unspent.
             let back = self.run_segment_plain(c, outer, handlers, effect);
             compiler_fence(SeqCst);
+            let nested = !saved.0.is_null() && !cfg!(feature = "stress");
+            let left = if nested {
+                saved.2.saturating_sub(ticks.saturating_sub(BUDGET.get()))
+            } else {
+                saved.2
+            };
             stress_tick_here();
             ARMED_OUTER.set(saved.1);
             stress_tick_here();
-            BUDGET.set(saved.2);
+            BUDGET.set(left);
             compiler_fence(SeqCst);
             stress_tick_here();
             ARMED.set(saved.0);
             compiler_fence(SeqCst);
             stress_tick_here();
+            ARMED_PREV.set(saved.3);
+            compiler_fence(SeqCst);
+            if nested && left == 0 {
+                enclosing_budget_spent();
+            }
             if was_on {
                 interrupts::enable();
             }
             back
-        }
-    }
-
-    /// The stress build's `run_segment` (`docs/interrupts.md`, "Stress
-    /// mode"): the run of `c` with a budget of one tick, and each time a
-    /// tick preempts it, the same continuation resumed at once under the
-    /// same handlers with another budget, until it returns, suspends or
-    /// traps. The caller sees what a plain run would have shown; ticks,
-    /// meanwhile, land in every operation the run goes through. A budget
-    /// already armed by a `resume_for` further out is set aside for the
-    /// run and restored after it (`run_budgeted`), as for any nested
-    /// `resume_for`.
-    ///
-    /// # Safety
-    /// As for `run_segment`.
-    #[cfg(feature = "stress")]
-    pub(crate) unsafe fn run_stressed(
-        &self,
-        c: *mut ContRef,
-        outer: *mut ContRef,
-        handlers: &[Handler],
-        effect: ControlEffect,
-    ) -> (ControlEffect, *mut ContRef) {
-        let (mut c, mut outer, mut effect) = (c, outer, effect);
-        loop {
-            // SAFETY: per the contract for the first run; a preempted `c`
-            // is a live suspended record, its segment's outermost the
-            // record its preemption named, which expects no values.
-            let (back_effect, back) = unsafe { self.run_budgeted(c, outer, handlers, effect, 1) };
-            if back_effect.discriminant() != ControlEffect::PREEMPT_TAG {
-                return (back_effect, back);
-            }
-            STRESS_RESUMED.store(STRESS_RESUMED.load(Relaxed) + 1, Relaxed);
-            c = back;
-            // SAFETY: `back` is the preempted record, live.
-            outer = unsafe { (*back).last_ancestor };
-            effect = ControlEffect::RESUME;
         }
     }
 
@@ -388,44 +416,29 @@ impl Store {
     }
 }
 
-/// A `suspend` or `switch` of the running `cur` was refused (no handler,
-/// a target of other result types) after it wrote `Suspended`: it runs on,
-/// and says so again, so that a budget armed for it still preempts it.
-///
-/// # Safety
-/// `cur` is the store's running continuation.
+/// `run_budgeted`'s way back found the enclosing budget spent by the
+/// nested run: the next safe point of an interpreter acts (a deadline's
+/// says "timed out"), and the guest the budget is armed for, if it runs
+/// its own code here, is preempted now, as at a deferred tick's end
+/// (else the next tick, or the end of what defers it, does it).
 #[cold]
-pub(crate) unsafe fn suspend_refused(cur: *mut ContRef) {
-    // SAFETY: per the contract.
-    unsafe { (*cur).state = State::Running };
-}
-
-/// Whether the running code may be preempted now, its stack pointer
-/// `rsp`: a budget is armed and spent, and the continuation it is armed
-/// for is the store's innermost running one, running its own code
-/// (`Running`: no `suspend` or `switch` under way) on its own stack.
-/// Called with interrupts off.
-pub(super) fn may_preempt_at(rsp: usize) -> bool {
-    let c = ARMED.get();
-    if c.is_null() || BUDGET.get() != 0 {
-        return false;
+#[inline(never)]
+fn enclosing_budget_spent() {
+    super::epoch::SAFE_POINT_DUE.store(true, Relaxed);
+    if crate::sync::NO_PREEMPT.load(Relaxed) != 0 || crate::sync::held() != 0 {
+        return;
     }
-    armed_runs_at(c, rsp)
-}
-
-/// Whether the armed `c` is the store's innermost running continuation,
-/// running its own code on its own stack (`rsp`), budget or not.
-fn armed_runs_at(c: *mut ContRef, rsp: usize) -> bool {
-    let store = running();
-    // SAFETY: RUNNING names the store whose chain runs (live while it
-    // runs); `c` is read only once found to be its `current`, a live
-    // record (`c` itself may have ended: `run_budgeted` asks between its
-    // stores, before it disarms).
-    unsafe {
-        !store.is_null()
-            && (*store).current.get() == c
-            && (*c).state == State::Running
-            && (*c).stack.contains(rsp)
+    let was_on = interrupts::enabled();
+    interrupts::disable();
+    if may_preempt_at(crate::cont::machine::switch::stack_pointer()) {
+        PREEMPTIONS_DEFERRED.store(PREEMPTIONS_DEFERRED.load(Relaxed) + 1, Relaxed);
+        super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
+        // SAFETY: interrupts are off, and the armed budget's chain runs
+        // its own code here (checked), as `preempt_entry` requires.
+        unsafe { preempt_entry() };
+    }
+    if was_on {
+        interrupts::enable();
     }
 }
 
@@ -447,23 +460,39 @@ pub(crate) enum Landing {
 /// section); it still counts. Unless [`Landing::Stay`], the caller
 /// redirects its frame with [`redirect`].
 #[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
+#[inline(always)]
 pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> Landing {
-    let c = ARMED.get();
-    if c.is_null() {
+    if ARMED.get().is_null() {
         return Landing::Stay;
     }
+    tick_lands_armed(rsp, deferred)
+}
+
+/// [`tick_lands`] with a budget armed. Inlined into the tick like the
+/// test before it (out of line, the call cost the preemption round trip 8
+/// instructions; the tick with none armed pays the one test either way).
+#[inline(always)]
+#[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
+fn tick_lands_armed(rsp: usize, deferred: bool) -> Landing {
+    let c = ARMED.get();
     let left = BUDGET.get();
     if left > 0 {
         BUDGET.set(left - 1);
     }
+    // What `may_preempt_at` asks, with the record it finds kept.
+    let x = if !deferred && left <= 1 {
+        innermost_under(c, rsp, true)
+    } else {
+        core::ptr::null_mut()
+    };
     #[cfg(feature = "stress")]
-    if !deferred && BUDGET.get() == 0 && !may_preempt_at(rsp) {
-        STRESS_NOT_HERE.store(STRESS_NOT_HERE.load(Relaxed) + 1, Relaxed);
+    if !deferred && left <= 1 && x.is_null() {
+        super::stress_run::note_not_here();
     }
-    if !deferred && may_preempt_at(rsp) {
-        // SAFETY: `may_preempt_at` found `c` the running continuation:
+    if !x.is_null() {
+        // SAFETY: `innermost_under` found `x` the running continuation:
         // live.
-        if unsafe { (*c).polls_born != (*c).born } {
+        if unsafe { (*x).polls_born != (*x).born } {
             return Landing::Preempt;
         }
         // It runs the interpreter: one period to reach a safe point. At
@@ -488,36 +517,6 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> Landing {
         return super::overdue::tick_in_lock(rsp);
     }
     Landing::Stay
-}
-
-/// Stress build: what a tick landing here with the budget spent would
-/// act on, checked (`run_budgeted` calls this between each two of its
-/// stores to the budget's words, where a real tick may land): if it would
-/// preempt, the armed record runs here, and the outermost its preemption
-/// would switch through must be its own segment's. Other builds: nothing.
-#[inline(always)]
-fn stress_tick_here() {
-    #[cfg(all(feature = "stress", target_os = "none"))]
-    {
-        let c = ARMED.get();
-        let rsp = crate::cont::machine::switch::stack_pointer();
-        if !c.is_null() && armed_runs_at(c, rsp) {
-            // SAFETY: `armed_runs_at` found `c` the running continuation.
-            let outermost = unsafe { (*c).last_ancestor };
-            assert!(
-                ARMED_OUTER.get() == outermost,
-                "a tick here would preempt through another segment's outermost"
-            );
-        }
-    }
-}
-
-/// Stress build: preemptions of stressed runs resumed at once, and ticks
-/// that found a spent budget where its continuation could not be
-/// preempted (see [`Store::run_stressed`]).
-#[cfg(feature = "stress")]
-pub fn stress_counts() -> (u64, u64) {
-    (STRESS_RESUMED.load(Relaxed), STRESS_NOT_HERE.load(Relaxed))
 }
 
 /// Rewrites the tick's interrupt frame `[rip, cs, rflags, rsp, ss]` so
@@ -571,22 +570,30 @@ pub(crate) fn deferred_tick_seen() {
 /// As for [`preempt_here`].
 pub(super) unsafe extern "C" fn preempt_entry() {
     // SAFETY: forwarded contract.
-    let _ = unsafe { preempt_here() };
+    let _ = unsafe { preempt_here(false) };
 }
 
 /// The suspension of a preempted continuation: called by [`preempt_entry`],
 /// [`deferred_tick_seen`] or a Wasm safe point (`epoch::safe_point`) on
-/// the continuation's own stack, with interrupts off. Marks it suspended,
-/// expecting nothing, its segment the one `resume_for` resumed, and
-/// switches to that resume with the preempt effect. Returns when it is resumed (the resume
+/// the continuation's own stack, with interrupts off. Marks the store's
+/// innermost running continuation suspended, expecting nothing, its
+/// segment reaching out to the one `resume_for` resumed, and switches to
+/// that resume with the preempt effect. Returns when it is resumed (the resume
 /// effect) or cancelled (the cancel effect: the guest runs on under the
-/// drop), with interrupts off.
+/// drop), with interrupts off. `at_safe_point`: a Wasm safe point calls,
+/// whose interpreter returns through its frames if told it was
+/// cancelled.
 ///
 /// # Safety
 /// Interrupts are off, and [`may_preempt_at`] held for the running code.
 #[inline(always)]
-pub(super) unsafe fn preempt_here() -> ControlEffect {
-    let c = ARMED.get();
+pub(super) unsafe fn preempt_here(at_safe_point: bool) -> ControlEffect {
+    // SAFETY: per the contract a store's chain runs here, its innermost
+    // member the armed record or a child of it; no lock is held (every
+    // caller preempts only with none: a tick not deferred, a deferral's
+    // end, a safe point or a nested budget's end that checked), so the
+    // gate word names that store itself, never `LOCKED`.
+    let c = unsafe { (*super::gate::gate()).current.get() };
     let outer = ARMED_OUTER.get();
     // The budget is spent: the resume that armed it is where this goes,
     // and it restores the outer one when it comes back.
@@ -594,13 +601,19 @@ pub(super) unsafe fn preempt_here() -> ControlEffect {
     PREEMPTIONS.store(PREEMPTIONS.load(Relaxed) + 1, Relaxed);
     note_in_progress();
     // SAFETY: per the contract `c` is the running continuation and `outer`
-    // its segment's outermost, whose context holds the point of the
-    // `resume_for` that armed the budget.
+    // the outermost of the segment the armed budget's `resume_for` resumed
+    // (an ancestor of `c`, or `c`), whose context holds the point of that
+    // `resume_for`. The members between are `Running` (each resume wrote
+    // it), as the inner members of a suspended segment are.
     let effect = unsafe {
         (*c).state = State::Suspended;
         (*c).last_ancestor = outer;
         super::suspend::set_types(&raw mut (*c).payload, &[]);
-        (*c).expected = &PREEMPTED_EXPECTS[..0];
+        (*c).expected = if at_safe_point {
+            &AT_SAFE_POINT_EXPECTS[..0]
+        } else {
+            &PREEMPTED_EXPECTS[..0]
+        };
         (*c).inbox = (*c).values.as_mut_ptr();
         IN_PROGRESS.set(false);
         // The preempt effect is not one a plain landing stands for: it

@@ -378,11 +378,13 @@ impl Store {
             (*outer).parent = prev;
             (*outer).handlers = handlers.as_ptr();
             (*outer).handlers_len = handlers.len();
-            // No state is written: the record keeps `Fresh` or
-            // `Suspended` while it runs (no live handle names it, and the
-            // chain from `current` says who is active); a suspend writes
-            // `Suspended` again, and the search for a handler further out
-            // marks the inner members of its segment (`search_chain`).
+            // `Running` from the switch on, until a suspend or switch of
+            // it writes `Suspended` first thing: what tells a tick that it
+            // runs its own code, whichever member of a budgeted chain it is
+            // (`preemptible::may_preempt_at`). One store; it also makes every
+            // member above the innermost an inner member already, should a
+            // suspend or a preemption cut the chain further out.
+            (*c).state = State::Running;
             self.current.set(c);
             let ctx = (*outer).ctx;
             // A resume's switch site lands plain when it is suspended to

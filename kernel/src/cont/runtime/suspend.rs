@@ -150,7 +150,7 @@ impl Store {
             // build gives each argument of an inlined call a stack slot,
             // and the guest's frame, which the suspend is inlined into,
             // grows with them. A suspend refused further on writes the
-            // state back (`preempt::suspend_refused`); the id it leaves is
+            // state back (`preemptible::suspend_refused`); the id it leaves is
             // read only by a `take` of a suspension, which it never makes.
             // SAFETY: the record's first 8 bytes are `state` (a `u8`
             // enum), three bytes of padding and `suspended_tag` (asserted
@@ -199,7 +199,7 @@ impl Store {
         // SAFETY: per the contract.
         unsafe {
             let Some((k, handler)) = search_chain(cur, key) else {
-                super::preempt::suspend_refused(cur);
+                super::preemptible::suspend_refused(cur);
                 return self.raise(
                     TrapKind::UnhandledTag,
                     "no enclosing resume handles the tag",
@@ -385,7 +385,7 @@ impl Store {
                 return self.switch_to(cur, t, cur, arg_types.len(), expected, write);
             }
             let Some((k, _)) = search_chain(cur, key) else {
-                super::preempt::suspend_refused(cur);
+                super::preemptible::suspend_refused(cur);
                 return self.raise(
                     TrapKind::UnhandledTag,
                     "no enclosing resume has a switch handler for the tag",
@@ -418,7 +418,7 @@ impl Store {
             // it, so the target must return what `k` returns.
             let t_outer = (*t).last_ancestor;
             if !same_types((*t_outer).results, (*k).results) {
-                super::preempt::suspend_refused(cur);
+                super::preemptible::suspend_refused(cur);
                 return self.raise(
                     TrapKind::SignatureMismatch,
                     "switch target returns other types than the segment it replaces",
@@ -441,6 +441,8 @@ impl Store {
             (*t_outer).parent = (*k).parent;
             (*t_outer).handlers = (*k).handlers;
             (*t_outer).handlers_len = (*k).handlers_len;
+            // Running from the switch on, as a resumed record is.
+            (*t).state = State::Running;
             self.current.set(t);
             // The handler's resume point moves into `t_ctx`, ours into
             // `k_ctx`, and control goes where `t_ctx` pointed.
@@ -512,18 +514,16 @@ unsafe fn search_chain(cur: *mut ContRef, key: u64) -> Option<(*mut ContRef, usi
             if let Some(i) = find_handler((*k).handlers, (*k).handlers_len, key) {
                 return Some((k, i));
             }
+            // A member of the chain above `cur`: of the segment to suspend
+            // if the search ends here or further out. It says `Running`
+            // already (the resume or switch that ran it wrote it), as an
+            // inner member of a suspended segment must: the store's drop
+            // finds the segments it cancels by their `Suspended`
+            // innermost, and `Store::state` and GDB report it as `Parent`.
             k = (*k).parent;
             if k.is_null() {
                 return None;
             }
-            // A member of the chain above `cur`: of the segment to suspend
-            // if the search ends here or further out. A resume writes no
-            // state, so it may still say `Fresh` or `Suspended` from before
-            // it ran, and the store's drop finds the segments it cancels by
-            // their `Suspended` innermost: mark it (`Store::state` and GDB
-            // report it as `Parent`). Only a search past `cur`'s own resume
-            // comes here; the hot path's segment is `cur` alone.
-            (*k).state = State::Running;
         }
     }
 }

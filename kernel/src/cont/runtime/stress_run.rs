@@ -1,0 +1,114 @@
+//! The stress build's run of a continuation: every resume under a budget
+//! of one tick, resumed at once each time a tick preempts it, so that
+//! ticks land inside every runtime operation a suite goes through
+//! (`docs/interrupts.md`, "Stress mode").
+//!
+//! Why beside `preempt.rs` and not in it: nothing here is compiled into
+//! an ordinary build but [`stress_tick_here`], which is empty there; the
+//! budget's own words and their order stay `preempt`'s.
+
+#[cfg(feature = "stress")]
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[cfg(all(feature = "stress", target_os = "none"))]
+use super::preempt::ARMED_OUTER;
+#[cfg(all(feature = "stress", target_os = "none"))]
+use super::preemptible::innermost_under;
+#[cfg(all(feature = "stress", target_os = "none"))]
+use super::store::ARMED;
+#[cfg(feature = "stress")]
+use super::{
+    contref::{ContRef, Handler},
+    store::Store,
+};
+#[cfg(feature = "stress")]
+use crate::cont::machine::switch::ControlEffect;
+#[cfg(feature = "stress")]
+use crate::cpu_local::cpu_local;
+
+#[cfg(feature = "stress")]
+cpu_local! {
+    /// Preemptions of a stressed run, resumed at once.
+    static STRESS_RESUMED: AtomicU64 = AtomicU64::new(0);
+    /// Ticks that found a budget spent and the armed continuation not
+    /// preemptible there (a `suspend` or `switch` under way, the
+    /// runtime's code on another stack).
+    static STRESS_NOT_HERE: AtomicU64 = AtomicU64::new(0);
+}
+
+#[cfg(feature = "stress")]
+impl Store {
+    /// The stress build's `run_segment` (`docs/interrupts.md`, "Stress
+    /// mode"): the run of `c` with a budget of one tick, and each time a
+    /// tick preempts it, the same continuation resumed at once under the
+    /// same handlers with another budget, until it returns, suspends or
+    /// traps. The caller sees what a plain run would have shown; ticks,
+    /// meanwhile, land in every operation the run goes through. A budget
+    /// already armed by a `resume_for` further out is set aside for the
+    /// run and restored after it (`run_budgeted`), as for any nested
+    /// `resume_for`.
+    ///
+    /// # Safety
+    /// As for `run_segment`.
+    #[cfg(feature = "stress")]
+    pub(crate) unsafe fn run_stressed(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+    ) -> (ControlEffect, *mut ContRef) {
+        let (mut c, mut outer, mut effect) = (c, outer, effect);
+        loop {
+            // SAFETY: per the contract for the first run; a preempted `c`
+            // is a live suspended record, its segment's outermost the
+            // record its preemption named, which expects no values.
+            let (back_effect, back) = unsafe { self.run_budgeted(c, outer, handlers, effect, 1) };
+            if back_effect.discriminant() != ControlEffect::PREEMPT_TAG {
+                return (back_effect, back);
+            }
+            STRESS_RESUMED.store(STRESS_RESUMED.load(Relaxed) + 1, Relaxed);
+            c = back;
+            // SAFETY: `back` is the preempted record, live.
+            outer = unsafe { (*back).last_ancestor };
+            effect = ControlEffect::RESUME;
+        }
+    }
+}
+
+/// Counts a tick that found the budget spent where its chain could not
+/// be preempted (`preempt::tick_lands`).
+#[cfg(feature = "stress")]
+pub(super) fn note_not_here() {
+    STRESS_NOT_HERE.store(STRESS_NOT_HERE.load(Relaxed) + 1, Relaxed);
+}
+
+/// Stress build: what a tick landing here with the budget spent would
+/// act on, checked (`run_budgeted` calls this between each two of its
+/// stores to the budget's words, where a real tick may land): if it would
+/// preempt, the armed record runs here, and the outermost its preemption
+/// would switch through must be its own segment's. Other builds: nothing.
+#[inline(always)]
+pub(super) fn stress_tick_here() {
+    #[cfg(all(feature = "stress", target_os = "none"))]
+    {
+        let c = ARMED.get();
+        let rsp = crate::cont::machine::switch::stack_pointer();
+        if !c.is_null() && !innermost_under(c, rsp, false).is_null() {
+            // SAFETY: `innermost_under` found `c` on the running chain.
+            let outermost = unsafe { (*c).last_ancestor };
+            assert!(
+                ARMED_OUTER.get() == outermost,
+                "a tick here would preempt through another segment's outermost"
+            );
+        }
+    }
+}
+
+/// Stress build: preemptions of stressed runs resumed at once, and ticks
+/// that found a spent budget where its continuation could not be
+/// preempted (see [`Store::run_stressed`]).
+#[cfg(feature = "stress")]
+pub fn stress_counts() -> (u64, u64) {
+    (STRESS_RESUMED.load(Relaxed), STRESS_NOT_HERE.load(Relaxed))
+}

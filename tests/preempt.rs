@@ -74,6 +74,8 @@ kernel::suite!(
         machine a_preempted_parent_and_child_dropped_run_both_destructors_and_give_both_stacks_back,
         machine a_child_holding_a_lock_past_its_parents_budget_is_ended_and_the_parent_preempted,
         machine a_wasm_count_in_a_child_continuation_is_preempted_in_the_child_and_ends_exact,
+        machine a_budgeted_continuation_that_switches_to_one_that_never_yields_is_preempted_in_the_target,
+        machine a_preempted_chain_whose_parent_ignores_the_cancellation_is_abandoned_whole,
         machine resume_for_at_every_depth_near_the_stack_limit_traps_with_no_budget_left_armed,
         // Guest locks under a budget (`cont/runtime/overdue.rs`).
         machine a_guest_that_forgets_a_lock_guard_and_loops_is_ended_lock_held_after_the_grace,
@@ -781,6 +783,88 @@ fn a_preempted_parent_and_child_dropped_run_both_destructors_and_give_both_stack
     })?;
     check_eq!(drops.get(), 2);
     check_eq!(kernel::heap::used_bytes(), heap);
+    check_eq!(store.outstanding_stacks(), stacks);
+    Ok(())
+}
+
+/// Before a budget belonged to its `resume_for` rather than to the
+/// record it ran, this hung the boot: the budgeted continuation switched
+/// away, and the one that took its place was never preempted.
+fn a_budgeted_continuation_that_switches_to_one_that_never_yields_is_preempted_in_the_target(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let sw = store.tag_new(&[], &[]).map_err(|e| format!("{e:?}"))?;
+    let (counter, stop) = (Rc::new(Cell::new(0i64)), Rc::new(Cell::new(false)));
+    let (c, st) = (counter.clone(), stop.clone());
+    // The target counts until told to stop and returns the count.
+    let target = store
+        .func_wrap(
+            move |_: &Store, _switched_from: dynamic::ContObj| -> Result<i64, Trap> {
+                let mut n = c.get();
+                while !black_box(&st).get() {
+                    n += 1;
+                    black_box(&c).set(n);
+                }
+                Ok(n)
+            },
+        )
+        .map_err(|e| format!("{e:?}"))?;
+    // The budgeted one hands the CPU to a new target at once.
+    let first = store
+        .func_wrap(move |s: &Store, (): ()| -> Result<i64, Trap> {
+            let k = s.cont_new(target)?;
+            let _back: dynamic::ContObj = s.switch(k, sw, ())?;
+            Err(Trap::new(TrapKind::Guest, "switched back to"))
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let handlers = [dynamic::Handler::switch(sw)];
+    ticking(&timer, PERIOD, || {
+        let k = store.cont_new(first).map_err(|t| format!("{t}"))?;
+        let next = preempted_dynamic(store.resume_for::<(), i64>(k, 1, (), &handlers))?;
+        check!(counter.get() > 0, "the target counted before the tick");
+        check_eq!(preempt::armed(), false);
+        stop.set(true);
+        check_eq!(
+            store.resume::<(), i64>(next, (), &handlers),
+            Ok(dynamic::Resumed::Returned(counter.get()))
+        );
+        Ok(())
+    })
+}
+
+/// A parent that ignores what its child's resume returns and resumes a
+/// new child for ever, every child looping.
+fn a_preempted_chain_whose_parent_ignores_the_cancellation_is_abandoned_whole(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    let (counter, stop) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+    let child = counter_guest(&store, &counter, &stop)?.detach();
+    let parent = Func::wrap(&store, move |s: &Store, (): ()| -> Result<(), Trap> {
+        loop {
+            let _ = Cont::new(s, child)?.resume((), &[]);
+        }
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    // The parent's and the child's records and stacks in place first.
+    let warm = Cont::new(&store, parent).map_err(|t| format!("{t}"))?;
+    drop(Cont::new(&store, parent).map_err(|t| format!("{t}"))?);
+    drop(warm);
+    let stacks = store.outstanding_stacks();
+    ticking(&timer, PERIOD, || {
+        let abandoned = preempt::abandoned_in_drop();
+        let k = Cont::new(&store, parent).map_err(|t| format!("{t}"))?;
+        let k = preempted(k.resume_for(1, (), &[]))?;
+        check_eq!(store.outstanding_stacks(), stacks + 2);
+        // The drop runs the chain on for its budget: the child loops, is
+        // preempted again, and both records go with their frames.
+        drop(k);
+        check_eq!(preempt::abandoned_in_drop() - abandoned, 1);
+        Ok(())
+    })?;
     check_eq!(store.outstanding_stacks(), stacks);
     Ok(())
 }

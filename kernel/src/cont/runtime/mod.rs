@@ -48,6 +48,7 @@ pub mod raise;
 pub(crate) mod registry;
 mod resume;
 pub mod store;
+#[cfg(feature = "stress")]
 mod stress_run;
 mod suspend;
 mod throw;

@@ -33,19 +33,21 @@
 //!   still count against the budget; the release or section end that
 //!   brings the counts back to zero preempts there
 //!   ([`deferred_tick_seen`]), by calling the same suspension directly.
-//! * **A budget covers the chain under it.** The continuation `resume_for`
-//!   ran may resume children with a plain `resume`, and they theirs: a
-//!   tick that finds the budget spent preempts whichever of them is the
-//!   store's innermost running one, if it runs its own code, and cuts the
-//!   segment from it out to the one `resume_for` resumed, as a `suspend`
-//!   to that `resume_for` would; the handle names the innermost, and a
-//!   resume of it goes on in the child at its interrupted instruction,
-//!   with the parents still waiting in their resumes. (Before, only the
-//!   armed continuation itself was preempted, and a child that never
-//!   returned held the CPU for ever.) Every record says `Running` from
-//!   the resume or switch that ran it until a suspend of it writes
+//! * **A budget covers whatever runs under its `resume_for`.** The
+//!   continuation it ran may resume children with a plain `resume`, and
+//!   they theirs, or `switch` to another continuation that takes its
+//!   place: a tick that finds the budget spent preempts whichever record
+//!   is the store's innermost running one, if it runs its own code under
+//!   that `resume_for`, and cuts the segment from it out to the record
+//!   just below the resumer, as a `suspend` to that `resume_for` would;
+//!   the handle names the innermost, and a resume of it goes on there at
+//!   its interrupted instruction, with the parents still waiting in their
+//!   resumes (`preemptible.rs`). (Before, only the record `resume_for` ran
+//!   was preempted, and a child that never returned, or a continuation it
+//!   switched to, held the CPU for ever.) Every record says `Running`
+//!   from the resume or switch that ran it until a suspend of it writes
 //!   `Suspended` first thing, so the tick tells running code from a
-//!   suspend under way for any member. A `resume_for` nested in another
+//!   suspend under way for any of them. A `resume_for` nested in another
 //!   spends the enclosing budget too: it gets at most what is left of it,
 //!   what it spent is taken off when it comes back, and an enclosing
 //!   budget left at zero then preempts right there ([`Store::run_budgeted`]):
@@ -83,9 +85,8 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst, compile
 use super::contref::{ContObj, ContRef, Handler, Resumed, State};
 use super::func::WasmValues;
 use super::preempt_stub::preempt_stub;
-use super::preemptible::{innermost_under, may_preempt_at};
+use super::preemptible::{PREEMPTING, innermost_under, may_preempt_at, resumer_word};
 use super::store::{ARMED, Store, same_types};
-use super::stress_run::stress_tick_here;
 use crate::cont::machine::switch::{ControlEffect, switch};
 use crate::cont::values::trap::{Trap, TrapKind};
 use crate::cont::values::val::ValType;
@@ -110,16 +111,10 @@ static PREEMPTED_EXPECTS: [ValType; 1] = [ValType::I32];
 static AT_SAFE_POINT_EXPECTS: [ValType; 1] = [ValType::I32];
 
 cpu_local! {
-    /// The outermost record of its segment: whose control context holds
-    /// the point of that `resume_for`.
-    pub(super) static ARMED_OUTER: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
-    /// The store's `current` where that `resume_for` was made (null: the
-    /// kernel's stack): the parent the armed record has while it runs,
-    /// where a tick's walk up the chain stops looking for it
-    /// (`preemptible::innermost_under`). Only ever compared, never read
-    /// through, so a stale value costs a longer walk or one tick's
-    /// preemption, never soundness.
-    pub(super) static ARMED_PREV: Cell<*mut ContRef> = Cell::new(core::ptr::null_mut());
+    /// Who made the armed `resume_for` (`preemptible::Resumer`): whatever
+    /// runs below it on the chain runs under the budget. 0: none, or a
+    /// deadline's. Only ever compared, never read through.
+    pub(super) static ARMED_RESUMER: Cell<usize> = Cell::new(0);
     /// Ticks left before a tick preempts (0: the next point that may).
     pub(super) static BUDGET: Cell<u32> = Cell::new(0);
     /// Preemptions taken, by a tick or at the end of a deferral.
@@ -303,13 +298,36 @@ impl Store {
         effect: ControlEffect,
         ticks: u32,
     ) -> (ControlEffect, *mut ContRef) {
+        // Two copies of the body, one test: a budget inside another (not
+        // in the stress build, see below) clamps and charges, the common
+        // one from outside every budget does neither.
+        // SAFETY: forwarded contract.
+        unsafe {
+            if ARMED.get().is_null() || cfg!(feature = "stress") {
+                self.run_budgeted_as(c, outer, handlers, effect, ticks, false)
+            } else {
+                self.run_budgeted_as(c, outer, handlers, effect, ticks, true)
+            }
+        }
+    }
+
+    /// [`Store::run_budgeted`]'s body, `nested` inside another budget
+    /// (the caller's constant).
+    ///
+    /// # Safety
+    /// As for `run_segment`.
+    #[inline(always)]
+    unsafe fn run_budgeted_as(
+        &self,
+        c: *mut ContRef,
+        outer: *mut ContRef,
+        handlers: &[Handler],
+        effect: ControlEffect,
+        ticks: u32,
+        nested: bool,
+    ) -> (ControlEffect, *mut ContRef) {
         let was_on = interrupts::enabled();
-        let saved = (
-            ARMED.get(),
-            ARMED_OUTER.get(),
-            BUDGET.get(),
-            ARMED_PREV.get(),
-        );
+        let saved = (ARMED.get(), BUDGET.get(), ARMED_RESUMER.get());
         // SAFETY: per the contract `c` is a live record about to run.
         unsafe {
             if is_preempted(c) {
@@ -325,10 +343,10 @@ impl Store {
             // preempt the whole chain, level by level, and a deep chain
             // resumed by the harness would never get back down to where
             // it was before the next tick).
-            let ticks = if saved.0.is_null() || cfg!(feature = "stress") {
-                ticks.max(1)
+            let ticks = if nested {
+                ticks.max(1).min(saved.1.max(1))
             } else {
-                ticks.max(1).min(saved.2.max(1))
+                ticks.max(1)
             };
             // The page below the stack pointer, touched before the budget
             // is armed: a resumer whose stack is about to overflow faults
@@ -342,51 +360,41 @@ impl Store {
             core::ptr::read_volatile(
                 (crate::cont::machine::switch::stack_pointer() - STACK_PROBE) as *const u8,
             );
-            // The three words change with interrupts on, so a tick can
-            // land between any two stores, and a tick acts on `ARMED`'s
-            // record with `ARMED_OUTER`'s context and `BUDGET`'s count.
-            // The order makes every mix it can see harmless: `ARMED`
-            // names `c` first and the old record last, and in between it
-            // names `c`, which is not on the store's running chain (not
-            // yet, or no longer: outside the switch the chain runs from
-            // `prev` outwards, and `c` is suspended, or ended), so no tick
-            // preempts with the other two half written. The fences keep the compiler to that order. The
-            // other order let a tick right after `ARMED` named the outer
-            // run's record again preempt it with `c`'s segment as its
-            // outermost: the switch went to `c`'s stale context, this
-            // frame's own, as it was before the switch (the stress mode
-            // caught it, a nested resume's landing popping RBX from a
-            // word the preemption stub had pushed since).
-            ARMED_PREV.set(self.current.get());
+            // The words change with interrupts on, so a tick can land
+            // between any two stores. Each mix it can see is harmless: the
+            // resumer and the store are named first, and while the word
+            // names the resumer (this code's record, `current` until the
+            // switch) a tick in this code finds the segment not running
+            // and preempts nothing, whichever budget `ARMED` and `BUDGET`
+            // still hold; the way back restores them first and the
+            // resumer last, for the same reason. No word names a context
+            // the preemption would switch through: it finds the outermost
+            // under the resumer on the live chain (`preemptible`). (An
+            // earlier design kept that outermost in a word of its own,
+            // and a tick between two of these stores once preempted
+            // through a stale one: the stress mode caught a nested
+            // resume's landing popping RBX from a word the preemption
+            // stub had pushed since.) The fences keep the compiler to the
+            // order.
+            ARMED_RESUMER.set(resumer_word(self));
             compiler_fence(SeqCst);
             ARMED.set(c);
-            compiler_fence(SeqCst);
-            stress_tick_here();
-            ARMED_OUTER.set(outer);
-            stress_tick_here();
-            BUDGET.set(ticks.max(1));
+            BUDGET.set(ticks);
             compiler_fence(SeqCst);
             // A safe-point flag left up by an earlier budget (its guest
             // returned before reaching a safe point) is lowered by the
             // first safe point, which finds this budget unspent.
             let back = self.run_segment_plain(c, outer, handlers, effect);
             compiler_fence(SeqCst);
-            let nested = !saved.0.is_null() && !cfg!(feature = "stress");
             let left = if nested {
-                saved.2.saturating_sub(ticks.saturating_sub(BUDGET.get()))
+                saved.1.saturating_sub(ticks.saturating_sub(BUDGET.get()))
             } else {
-                saved.2
+                saved.1
             };
-            stress_tick_here();
-            ARMED_OUTER.set(saved.1);
-            stress_tick_here();
             BUDGET.set(left);
-            compiler_fence(SeqCst);
-            stress_tick_here();
             ARMED.set(saved.0);
             compiler_fence(SeqCst);
-            stress_tick_here();
-            ARMED_PREV.set(saved.3);
+            ARMED_RESUMER.set(saved.2);
             compiler_fence(SeqCst);
             if nested && left == 0 {
                 enclosing_budget_spent();
@@ -474,14 +482,13 @@ pub(crate) fn tick_lands(rsp: usize, deferred: bool) -> Landing {
 #[inline(always)]
 #[cfg_attr(not(target_os = "none"), allow(dead_code))] // the tick is the kernel target's
 fn tick_lands_armed(rsp: usize, deferred: bool) -> Landing {
-    let c = ARMED.get();
     let left = BUDGET.get();
     if left > 0 {
         BUDGET.set(left - 1);
     }
     // What `may_preempt_at` asks, with the record it finds kept.
     let x = if !deferred && left <= 1 {
-        innermost_under(c, rsp, true)
+        innermost_under(rsp, true)
     } else {
         core::ptr::null_mut()
     };
@@ -585,25 +592,22 @@ pub(super) unsafe extern "C" fn preempt_entry() {
 /// cancelled.
 ///
 /// # Safety
-/// Interrupts are off, and [`may_preempt_at`] held for the running code.
+/// Interrupts are off, and [`may_preempt_at`] held for the running code
+/// (or the tick's check found it preemptible), with interrupts off since.
 #[inline(always)]
 pub(super) unsafe fn preempt_here(at_safe_point: bool) -> ControlEffect {
-    // SAFETY: per the contract a store's chain runs here, its innermost
-    // member the armed record or a child of it; no lock is held (every
-    // caller preempts only with none: a tick not deferred, a deferral's
-    // end, a safe point or a nested budget's end that checked), so the
-    // gate word names that store itself, never `LOCKED`.
-    let c = unsafe { (*super::gate::gate()).current.get() };
-    let outer = ARMED_OUTER.get();
+    // What the check that let the caller here found (`may_preempt_at`,
+    // or the tick's own), interrupts off since: the running record and
+    // the outermost under the armed `resume_for`.
+    let (c, outer) = PREEMPTING.get();
     // The budget is spent: the resume that armed it is where this goes,
     // and it restores the outer one when it comes back.
     ARMED.set(core::ptr::null_mut());
     PREEMPTIONS.store(PREEMPTIONS.load(Relaxed) + 1, Relaxed);
     note_in_progress();
     // SAFETY: per the contract `c` is the running continuation and `outer`
-    // the outermost of the segment the armed budget's `resume_for` resumed
-    // (an ancestor of `c`, or `c`), whose context holds the point of that
-    // `resume_for`. The members between are `Running` (each resume wrote
+    // the outermost record under the armed `resume_for` (an ancestor of
+    // `c`, or `c`), whose context holds the point of that `resume_for`. The members between are `Running` (each resume wrote
     // it), as the inner members of a suspended segment are.
     let effect = unsafe {
         (*c).state = State::Suspended;

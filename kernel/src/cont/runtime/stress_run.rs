@@ -4,18 +4,12 @@
 //! (`docs/interrupts.md`, "Stress mode").
 //!
 //! Why beside `preempt.rs` and not in it: nothing here is compiled into
-//! an ordinary build but [`stress_tick_here`], which is empty there; the
-//! budget's own words and their order stay `preempt`'s.
+//! an ordinary build; the budget's own words and their order stay
+//! `preempt`'s.
 
 #[cfg(feature = "stress")]
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-#[cfg(all(feature = "stress", target_os = "none"))]
-use super::preempt::ARMED_OUTER;
-#[cfg(all(feature = "stress", target_os = "none"))]
-use super::preemptible::innermost_under;
-#[cfg(all(feature = "stress", target_os = "none"))]
-use super::store::ARMED;
 #[cfg(feature = "stress")]
 use super::{
     contref::{ContRef, Handler},
@@ -81,28 +75,6 @@ impl Store {
 #[cfg(feature = "stress")]
 pub(super) fn note_not_here() {
     STRESS_NOT_HERE.store(STRESS_NOT_HERE.load(Relaxed) + 1, Relaxed);
-}
-
-/// Stress build: what a tick landing here with the budget spent would
-/// act on, checked (`run_budgeted` calls this between each two of its
-/// stores to the budget's words, where a real tick may land): if it would
-/// preempt, the armed record runs here, and the outermost its preemption
-/// would switch through must be its own segment's. Other builds: nothing.
-#[inline(always)]
-pub(super) fn stress_tick_here() {
-    #[cfg(all(feature = "stress", target_os = "none"))]
-    {
-        let c = ARMED.get();
-        let rsp = crate::cont::machine::switch::stack_pointer();
-        if !c.is_null() && !innermost_under(c, rsp, false).is_null() {
-            // SAFETY: `innermost_under` found `c` on the running chain.
-            let outermost = unsafe { (*c).last_ancestor };
-            assert!(
-                ARMED_OUTER.get() == outermost,
-                "a tick here would preempt through another segment's outermost"
-            );
-        }
-    }
 }
 
 /// Stress build: preemptions of stressed runs resumed at once, and ticks

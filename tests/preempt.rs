@@ -76,6 +76,7 @@ kernel::suite!(
         machine a_wasm_count_in_a_child_continuation_is_preempted_in_the_child_and_ends_exact,
         machine a_budgeted_continuation_that_switches_to_one_that_never_yields_is_preempted_in_the_target,
         machine a_preempted_chain_whose_parent_ignores_the_cancellation_is_abandoned_whole,
+        machine a_store_dropped_by_a_budgeted_guest_whose_guest_loops_when_cancelled_is_abandoned,
         machine resume_for_at_every_depth_near_the_stack_limit_traps_with_no_budget_left_armed,
         // Guest locks under a budget (`cont/runtime/overdue.rs`).
         machine a_guest_that_forgets_a_lock_guard_and_loops_is_ended_lock_held_after_the_grace,
@@ -867,6 +868,55 @@ fn a_preempted_chain_whose_parent_ignores_the_cancellation_is_abandoned_whole(
     })?;
     check_eq!(store.outstanding_stacks(), stacks);
     Ok(())
+}
+
+/// Before the cancellations of a store dropped inside a budgeted chain got
+/// budgets of their own, this hung the boot: the dropped store's guest,
+/// cancelled, ignored it and looped, on top of the chain but not under
+/// its `resume_for`, so no tick ended it.
+fn a_store_dropped_by_a_budgeted_guest_whose_guest_loops_when_cancelled_is_abandoned(
+    m: &Machine,
+) -> TestResult {
+    let timer = Timer::new(m);
+    let store = Store::new(KernelStacks, STACK);
+    // The inner store's guest, suspended from the kernel's level: when it
+    // is cancelled its suspend fails, and it goes on anyway.
+    let inner = Store::new(KernelStacks, STACK);
+    let yld = inner.tag_new(&[], &[]).map_err(|e| format!("{e:?}"))?;
+    let stubborn = inner
+        .func_wrap(move |s: &Store, (): ()| -> Result<(), Trap> {
+            let _ = s.suspend::<(), ()>(yld, ());
+            loop {
+                black_box(0);
+            }
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    let k = inner.cont_new(stubborn).map_err(|t| format!("{t}"))?;
+    match inner.resume::<(), ()>(k, (), &[dynamic::Handler::suspend(yld)]) {
+        Ok(dynamic::Resumed::Suspended { .. }) => {}
+        other => return Err(format!("not suspended: {other:?}")),
+    }
+    // The budgeted guest owns the inner store and drops it.
+    let owned = Rc::new(Cell::new(Some(inner)));
+    let (held, dropped) = (owned.clone(), Rc::new(Cell::new(false)));
+    let flag = dropped.clone();
+    let guest = Func::wrap(&store, move |_: &Store, (): ()| -> Result<(), Trap> {
+        drop(held.take());
+        flag.set(true);
+        loop {
+            black_box(&flag);
+        }
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    ticking(&timer, PERIOD, || {
+        let abandoned = preempt::abandoned_in_drop();
+        let k = Cont::new(&store, guest).map_err(|t| format!("{t}"))?;
+        let k = preempted(k.resume_for(10, (), &[]))?;
+        check!(dropped.get(), "the inner store's drop did not come back");
+        check_eq!(preempt::abandoned_in_drop() - abandoned, 1);
+        drop(k);
+        Ok(())
+    })
 }
 
 static HELD_BY_A_CHILD: Mutex<u64> = Mutex::new("held by a child", 0);

@@ -92,6 +92,20 @@ impl Store {
     /// # Safety
     /// `c` is a live, suspended ContRef of this store.
     pub(crate) unsafe fn cancel(&self, c: *mut ContRef) -> Result<(), Trap> {
+        // SAFETY: forwarded contract.
+        unsafe { self.cancel_as(c, false) }
+    }
+
+    /// [`Store::cancel`], `bounded` when no budget covers the run though
+    /// one is armed (the cancellations of a store dropped inside another
+    /// store's budgeted chain: `cancel_all`): then the guest runs for at
+    /// most [`super::preempt::CANCEL_BUDGET`] ticks of it, and one that
+    /// outlives them (it ignores the cancellation and loops) has its
+    /// frames abandoned, as a preempted one's are.
+    ///
+    /// # Safety
+    /// As for [`Store::cancel`].
+    unsafe fn cancel_as(&self, c: *mut ContRef, bounded: bool) -> Result<(), Trap> {
         // SAFETY: per the contract `c` is live (the drop checked its
         // handle, since a fresh one is freed without entering); its
         // `last_ancestor` is the segment's outermost, whose context holds
@@ -105,6 +119,19 @@ impl Store {
                     Some(came_back) => came_back,
                     None => return Ok(()),
                 }
+            } else if bounded && super::preempt::TICKING.get() {
+                let (effect, back) = self.run_budgeted(
+                    c,
+                    outer,
+                    &[],
+                    ControlEffect::CANCEL,
+                    super::preempt::CANCEL_BUDGET,
+                );
+                if effect.discriminant() == ControlEffect::PREEMPT_TAG {
+                    self.abandon(back, outer);
+                    return Ok(());
+                }
+                (effect, back)
             } else {
                 self.run_segment(c, outer, &[], ControlEffect::CANCEL)
             };
@@ -151,7 +178,17 @@ impl Store {
         }
         // SAFETY: `&mut` in the store's drop: this store has no chain of
         // its own running (a running chain borrows it).
-        let _aside = unsafe { SetAside::new() };
+        let aside = unsafe { SetAside::new() };
+        // Dropped inside another store's chain with a budget armed: these
+        // guests run on top of that chain but not under its `resume_for`
+        // (their chain is this store's), so no tick of it would end one
+        // that loops. Each cancellation gets a budget of its own, charged
+        // to the armed one (`cancel_as`). Not in the stress build, whose
+        // budgets of one tick are the harness's: two of its ticks are a
+        // few thousand instructions, less than a cancellation's
+        // destructors may take.
+        let bounded =
+            !aside.outer.is_null() && super::preempt::budget_armed() && !cfg!(feature = "stress");
         // Pass after pass, until one finds nothing suspended: a cancelled
         // guest may make new continuations (and leave them suspended), in
         // a record an earlier pass has already looked at. By index: `all`
@@ -174,7 +211,7 @@ impl Store {
                         // It runs, whatever it then does (it may even be
                         // suspended again, in the same record, by a guest
                         // of its segment): another pass is needed.
-                        let _ = self.cancel(c);
+                        let _ = self.cancel_as(c, bounded);
                         cancelled = true;
                     }
                 }
@@ -299,10 +336,25 @@ impl Store {
                 c
             };
             // Preempted again: nothing runs on the segment's stacks any
-            // more. Free each record, innermost first (each one's parent
-            // is the next, up to `outer`).
-            let _section = crate::sync::no_preempt();
-            let mut r = back;
+            // more.
+            self.abandon(back, outer);
+            None
+        }
+    }
+
+    /// Frees the records of a segment whose frames are abandoned (a
+    /// cancellation preempted: nothing runs on its stacks any more),
+    /// innermost (`back`) first, each one's parent the next, up to
+    /// `outer`; counts it in `preempt::abandoned_in_drop`.
+    ///
+    /// # Safety
+    /// `back..=outer` is a preempted segment of this store, just come back.
+    unsafe fn abandon(&self, back: *mut ContRef, outer: *mut ContRef) {
+        let _section = crate::sync::no_preempt();
+        let mut r = back;
+        // SAFETY: per the contract each record is live and its parent the
+        // next one of the segment.
+        unsafe {
             loop {
                 let next = (*r).parent;
                 (*r).revision += 1;
@@ -313,9 +365,8 @@ impl Store {
                 }
                 r = next;
             }
-            let abandoned = &super::preempt::ABANDONED;
-            abandoned.store(abandoned.load(Relaxed) + 1, Relaxed);
-            None
         }
+        let abandoned = &super::preempt::ABANDONED;
+        abandoned.store(abandoned.load(Relaxed) + 1, Relaxed);
     }
 }

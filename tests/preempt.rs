@@ -1051,17 +1051,20 @@ fn a_wasm_loop_with_a_budget_of_one_tick_is_preempted_at_a_safe_point_within_two
     })
 }
 
-fn a_preempted_wasm_count_goes_on_without_a_lost_or_repeated_step(m: &Machine) -> TestResult {
-    /// Some hundreds of periods of counting.
-    const STEPS: i64 = 200_000;
+/// Runs the export `name` of `epochs.wat` with `steps` under budgets of
+/// one tick, resumed slice after slice, each slice checked to have
+/// stepped the global on; returns its result and the preemptions, each
+/// of them checked to have been taken at a safe point.
+fn count_in_slices(m: &Machine, name: &str, steps_to: i64) -> Result<(i64, u64, i64), String> {
     let timer = Timer::new(m);
     let i = epochs()?;
     let store = i.store();
-    let count = export(&i, "count_to")?;
+    let count = export(&i, name)?;
+    let mut counted = (0, 0, 0);
     ticking(&timer, PERIOD, || {
         let at_safe_points = preempt::preemptions_at_safe_points();
         let k = store.cont_new(count).map_err(|t| format!("{t}"))?;
-        let mut outcome = store.resume_for::<i64, i64>(k, 1, STEPS, &[]);
+        let mut outcome = store.resume_for::<i64, i64>(k, 1, steps_to, &[]);
         let (mut preemptions, mut last) = (0u64, 0);
         let result = loop {
             match outcome {
@@ -1076,16 +1079,25 @@ fn a_preempted_wasm_count_goes_on_without_a_lost_or_repeated_step(m: &Machine) -
                 other => return Err(format!("after {preemptions} slices: {other:?}")),
             }
         };
-        // The local and the global were stepped in turn: both exact.
-        check_eq!(result, STEPS);
-        check_eq!(steps(&i)?, STEPS);
-        check!(preemptions >= 50, "only {preemptions} preemptions");
         check_eq!(
             preempt::preemptions_at_safe_points() - at_safe_points,
             preemptions
         );
+        counted = (result, preemptions, steps(&i)?);
         Ok(())
-    })
+    })?;
+    Ok(counted)
+}
+
+fn a_preempted_wasm_count_goes_on_without_a_lost_or_repeated_step(m: &Machine) -> TestResult {
+    /// Some hundreds of periods of counting.
+    const STEPS: i64 = 200_000;
+    let (result, preemptions, global) = count_in_slices(m, "count_to", STEPS)?;
+    // The local and the global were stepped in turn: both exact.
+    check_eq!(result, STEPS);
+    check_eq!(global, STEPS);
+    check!(preemptions >= 50, "only {preemptions} preemptions");
+    Ok(())
 }
 
 fn a_wasm_count_in_a_child_continuation_is_preempted_in_the_child_and_ends_exact(
@@ -1093,37 +1105,11 @@ fn a_wasm_count_in_a_child_continuation_is_preempted_in_the_child_and_ends_exact
 ) -> TestResult {
     /// Some tens of periods of counting.
     const STEPS: i64 = 50_000;
-    let timer = Timer::new(m);
-    let i = epochs()?;
-    let store = i.store();
-    let count = export(&i, "count_in_a_child")?;
-    ticking(&timer, PERIOD, || {
-        let at_safe_points = preempt::preemptions_at_safe_points();
-        let k = store.cont_new(count).map_err(|t| format!("{t}"))?;
-        let mut outcome = store.resume_for::<i64, i64>(k, 1, STEPS, &[]);
-        let (mut preemptions, mut last) = (0u64, 0);
-        let result = loop {
-            match outcome {
-                Ok(dynamic::Timed::Preempted(k)) => {
-                    preemptions += 1;
-                    let now = steps(&i)?;
-                    check!(now > last, "no step in slice {preemptions}");
-                    last = now;
-                    outcome = store.resume_for::<(), i64>(k, 1, (), &[]);
-                }
-                Ok(dynamic::Timed::InTime(dynamic::Resumed::Returned(n))) => break n,
-                other => return Err(format!("after {preemptions} slices: {other:?}")),
-            }
-        };
-        check_eq!(result, STEPS + 1000);
-        check_eq!(steps(&i)?, STEPS);
-        check!(preemptions >= 10, "only {preemptions} preemptions");
-        check_eq!(
-            preempt::preemptions_at_safe_points() - at_safe_points,
-            preemptions
-        );
-        Ok(())
-    })
+    let (result, preemptions, global) = count_in_slices(m, "count_in_a_child", STEPS)?;
+    check_eq!(result, STEPS + 1000);
+    check_eq!(global, STEPS);
+    check!(preemptions >= 10, "only {preemptions} preemptions");
+    Ok(())
 }
 
 fn a_wasm_chain_of_tail_calls_without_a_branch_is_preempted_at_a_call(m: &Machine) -> TestResult {

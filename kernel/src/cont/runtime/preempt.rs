@@ -438,15 +438,26 @@ fn enclosing_budget_spent() {
     }
     let was_on = interrupts::enabled();
     interrupts::disable();
-    if may_preempt_at(crate::cont::machine::switch::stack_pointer()) {
-        PREEMPTIONS_DEFERRED.store(PREEMPTIONS_DEFERRED.load(Relaxed) + 1, Relaxed);
-        super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
-        // SAFETY: interrupts are off, and the armed budget's chain runs
-        // its own code here (checked), as `preempt_entry` requires.
-        unsafe { preempt_entry() };
-    }
+    preempt_at_this_call();
     if was_on {
         interrupts::enable();
+    }
+}
+
+/// With interrupts off, at a point where nothing defers a preemption (a
+/// deferral's end, a nested budget's end): if a spent budget's chain runs
+/// its own code here, it is preempted now, at this call, by a plain call
+/// of the suspension (counted with the preemptions at a deferral's end).
+fn preempt_at_this_call() {
+    if may_preempt_at(crate::cont::machine::switch::stack_pointer()) {
+        PREEMPTIONS_DEFERRED.store(PREEMPTIONS_DEFERRED.load(Relaxed) + 1, Relaxed);
+        // The tick that spent the budget raised the safe-point flag: this
+        // is the preemption it asked for.
+        super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
+        // SAFETY: interrupts are off (the caller's), and the budget's
+        // chain runs its own code here (checked), as `preempt_entry`
+        // requires.
+        unsafe { preempt_entry() };
     }
 }
 
@@ -557,15 +568,7 @@ pub(crate) fn deferred_tick_seen() {
         return;
     }
     interrupts::disable();
-    if may_preempt_at(crate::cont::machine::switch::stack_pointer()) {
-        PREEMPTIONS_DEFERRED.store(PREEMPTIONS_DEFERRED.load(Relaxed) + 1, Relaxed);
-        // The deferred tick raised the safe-point flag: this is the
-        // preemption it asked for.
-        super::epoch::SAFE_POINT_DUE.store(false, Relaxed);
-        // SAFETY: interrupts are off, and the armed continuation runs its
-        // own code here (checked), as `preempt_entry` requires.
-        unsafe { preempt_entry() };
-    }
+    preempt_at_this_call();
     interrupts::enable();
 }
 

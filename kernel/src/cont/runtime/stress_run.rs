@@ -4,23 +4,18 @@
 //! (`docs/interrupts.md`, "Stress mode").
 //!
 //! Why beside `preempt.rs` and not in it: nothing here is compiled into
-//! an ordinary build; the budget's own words and their order stay
-//! `preempt`'s.
+//! an ordinary build (the module is the `stress` feature's); the budget's
+//! own words and their order stay `preempt`'s.
 
-#[cfg(feature = "stress")]
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-#[cfg(feature = "stress")]
 use super::{
     contref::{ContRef, Handler},
     store::Store,
 };
-#[cfg(feature = "stress")]
 use crate::cont::machine::switch::ControlEffect;
-#[cfg(feature = "stress")]
 use crate::cpu_local::cpu_local;
 
-#[cfg(feature = "stress")]
 cpu_local! {
     /// Preemptions of a stressed run, resumed at once.
     static STRESS_RESUMED: AtomicU64 = AtomicU64::new(0);
@@ -30,7 +25,6 @@ cpu_local! {
     static STRESS_NOT_HERE: AtomicU64 = AtomicU64::new(0);
 }
 
-#[cfg(feature = "stress")]
 impl Store {
     /// The stress build's `run_segment` (`docs/interrupts.md`, "Stress
     /// mode"): the run of `c` with a budget of one tick, and each time a
@@ -44,7 +38,6 @@ impl Store {
     ///
     /// # Safety
     /// As for `run_segment`.
-    #[cfg(feature = "stress")]
     pub(crate) unsafe fn run_stressed(
         &self,
         c: *mut ContRef,
@@ -72,7 +65,6 @@ impl Store {
 
 /// Counts a tick that found the budget spent where its chain could not
 /// be preempted (`preempt::tick_lands`).
-#[cfg(feature = "stress")]
 pub(super) fn note_not_here() {
     STRESS_NOT_HERE.store(STRESS_NOT_HERE.load(Relaxed) + 1, Relaxed);
 }
@@ -80,7 +72,6 @@ pub(super) fn note_not_here() {
 /// Stress build: preemptions of stressed runs resumed at once, and ticks
 /// that found a spent budget where its continuation could not be
 /// preempted (see [`Store::run_stressed`]).
-#[cfg(feature = "stress")]
 pub fn stress_counts() -> (u64, u64) {
     (STRESS_RESUMED.load(Relaxed), STRESS_NOT_HERE.load(Relaxed))
 }

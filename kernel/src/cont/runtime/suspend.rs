@@ -429,9 +429,9 @@ impl Store {
             let dest = (*t).inbox;
             write(dest);
             *dest.add(n) = self.handle(cur).to_raw();
-            // Our segment cur..k becomes suspended; a switch sends no
-            // payload, and records no tag.
-            (*cur).state = State::Suspended;
+            // Our segment cur..k becomes suspended (`cur` says so since
+            // `switch_core`'s first store); a switch sends no payload, and
+            // records no tag.
             cut_segment(cur, k, &[], expected);
             // The target's segment takes our segment's place under the
             // handler: its outermost inherits k's parent, handlers and

@@ -1,10 +1,10 @@
 ;; A recursion 10,000 calls deep (not a tail call: each call waits for the
 ;; next), then one line on stdout. Under `./qemu-run.sh run` every Wasm
-;; call is a native frame of the interpreter on the program's
-;; continuation stack, which `run-main` makes 4 MiB for this: about 320
-;; bytes per call (docs/wasm.md), so 10,000 calls need some 3.2 MB. On a
-;; 64 KiB stack the same program traps "call stack exhausted" after
-;; about 140 calls, cleanly.
+;; call is a native frame of the interpreter on the program's 1 MiB
+;; continuation stack: 96 bytes per call (docs/wasm.md), so 10,000 calls
+;; take some 960 KB of it. About 10,700 fit; deeper, the program traps
+;; "call stack exhausted", cleanly, as it does on a 64 KiB stack after
+;; about 500 calls.
 (module
   (import "wasi_snapshot_preview1" "fd_write"
     (func $fd_write (param i32 i32 i32 i32) (result i32)))

@@ -17,6 +17,13 @@
 // to handler 0, a suspend that is resumed) and one a few bytes before it
 // that receives the effect in RDI (`cont/machine/switch.rs`).
 #![feature(asm_goto_with_outputs)]
+// Guaranteed tail calls (`become`): the interpreter's handlers each end by
+// jumping to the next op's (`wasm/interp/dispatch.rs`), so that a run of
+// ops leaves no native frames and one Wasm call costs one frame. The
+// feature is marked incomplete; what it is used for here (same-signature
+// calls of function pointers on x86_64) is what it implements.
+#![feature(explicit_tail_calls)]
+#![allow(incomplete_features)]
 
 #[cfg(test)]
 extern crate std;

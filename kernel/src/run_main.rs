@@ -51,15 +51,16 @@ use kernel::wasm::{Linker, Module};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
-/// The size of each continuation stack of the program's store: 4 MiB,
+/// The size of each continuation stack of the program's store: 1 MiB,
 /// where the other kernels' stores have 64 KiB. Real programs recurse:
-/// an interpreted Wasm call takes about 320 bytes of native stack here,
-/// so `examples/wasi/deep.wat`'s 10,000 nested calls need some 3.2 MB.
+/// an interpreted Wasm call takes 96 bytes of native stack here
+/// (`docs/wasm.md`, "Native stack per call"), so
+/// `examples/wasi/deep.wat`'s 10,000 nested calls need some 960 KB.
 /// The stack region is cut into slots of this size at boot; they are
 /// mapped page by page as they are touched, so the 16,384 slots reserve
-/// 64 GiB of the region's virtual space and cost frames only where a
+/// 16 GiB of the region's virtual space and cost frames only where a
 /// program really goes deep.
-const STACK: usize = 4 * 1024 * 1024;
+const STACK: usize = 1024 * 1024;
 
 /// The timer's period while the program runs.
 const PERIOD: Duration = Duration::from_millis(10);

@@ -328,6 +328,9 @@ pub enum Op {
 #[derive(Debug, Default)]
 pub struct Code {
     pub ops: Vec<Op>,
+    /// The ops with their handlers, as the interpreter runs them
+    /// (`interp::dispatch`).
+    pub(crate) entries: Vec<crate::wasm::interp::Entry>,
     pub targets: Vec<Target>,
     pub tries: Vec<TryRegion>,
     pub nparams: u32,

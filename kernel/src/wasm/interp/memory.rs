@@ -1,9 +1,9 @@
 //! The memory and table instructions of the interpreter loop: loads and
 //! stores, `memory.grow`, the bulk memory and the table instructions.
 //!
-//! Apart from [`super::run`] because each is one out-of-line call there:
-//! their temporaries and bounds checks stay out of the loop's own frame,
-//! which every interpreted call pays for.
+//! Apart from the handlers (`data.rs`) because each is one out-of-line
+//! call there: their temporaries and bounds checks stay out of the
+//! handlers' frames, which are none for most ops.
 
 use super::super::code::{Access, MemArg, Op};
 use super::super::instance::Instance;

@@ -14,7 +14,7 @@ use super::super::code::{Code, Op};
 use super::super::instance::Instance;
 use super::super::switching;
 use super::super::trap::{self, Exn, Unwind, wasm_trap};
-use super::dispatch::{Entry, at, go, idx, local, next, op_handler, operands, pop};
+use super::dispatch::{Entry, at, go, idx, int_op, local, next, op_handler, operands, pop};
 use super::{Thread, catch, enter, exn_of, func_of, safe_point};
 use crate::cont::ValRaw;
 use crate::cont::runtime::epoch;
@@ -157,8 +157,9 @@ op_handler! {
 }
 
 op_handler! {
-    fn jump_unless_ll(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::JumpUnlessLL { op, a, b, to });
+    fn jump_unless_ll<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::JumpUnlessLL { a, b, to, .. });
+        let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, local!(fp, b).i64() as u64) == 0 {
             go!(inst, th, code, code.entries.as_ptr().add(to as usize), sp, fp)
         }
@@ -167,8 +168,9 @@ op_handler! {
 }
 
 op_handler! {
-    fn jump_unless_li(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::JumpUnlessLI { op, a, c, to });
+    fn jump_unless_li<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::JumpUnlessLI { a, c, to, .. });
+        let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, c as i64 as u64) == 0 {
             go!(inst, th, code, code.entries.as_ptr().add(to as usize), sp, fp)
         }
@@ -194,8 +196,9 @@ op_handler! {
 }
 
 op_handler! {
-    fn goto_if_ll(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::GotoIfLL { op, a, b, to });
+    fn goto_if_ll<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::GotoIfLL { a, b, to, .. });
+        let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, local!(fp, b).i64() as u64) != 0 {
             goto!(inst, th, code, to, sp, fp)
         }
@@ -204,8 +207,9 @@ op_handler! {
 }
 
 op_handler! {
-    fn goto_if_li(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::GotoIfLI { op, a, c, to });
+    fn goto_if_li<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::GotoIfLI { a, c, to, .. });
+        let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, c as i64 as u64) != 0 {
             goto!(inst, th, code, to, sp, fp)
         }
@@ -231,8 +235,9 @@ op_handler! {
 }
 
 op_handler! {
-    fn br_if_ll(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::BrIfLL { op, a, b, t });
+    fn br_if_ll<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::BrIfLL { a, b, t, .. });
+        let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, local!(fp, b).i64() as u64) != 0 {
             take!(inst, th, code, t, sp, fp)
         }
@@ -241,8 +246,9 @@ op_handler! {
 }
 
 op_handler! {
-    fn br_if_li(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::BrIfLI { op, a, c, t });
+    fn br_if_li<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::BrIfLI { a, c, t, .. });
+        let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, c as i64 as u64) != 0 {
             take!(inst, th, code, t, sp, fp)
         }

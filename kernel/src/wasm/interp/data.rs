@@ -8,7 +8,9 @@ use super::super::instance::{Instance, PAGE};
 use super::super::num;
 use super::super::trap::{self, Unwind, wasm_trap};
 use super::Thread;
-use super::dispatch::{Entry, at, idx, local, next, op_handler, operands, pop, push};
+use super::dispatch::{
+    Entry, access, at, idx, int_op, local, next, op_handler, operands, pop, push,
+};
 use super::memory;
 use crate::cont::ValRaw;
 
@@ -83,16 +85,18 @@ op_handler! {
 }
 
 op_handler! {
-    fn load(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::Load(acc, offset));
+    fn load<const A: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::Load(_, offset));
+        let acc = access!(A);
         *sp.sub(1) = memory::load(inst, acc, offset, *sp.sub(1))?;
         next!(inst, th, code, pc, sp, fp)
     }
 }
 
 op_handler! {
-    fn store(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::Store(acc, offset));
+    fn store<const A: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::Store(_, offset));
+        let acc = access!(A);
         let v = pop!(sp);
         let a = pop!(sp);
         memory::store(inst, acc, offset, a, v)?;
@@ -101,16 +105,18 @@ op_handler! {
 }
 
 op_handler! {
-    fn load_l(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::LoadL { acc, offset, a });
+    fn load_l<const A: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::LoadL { offset, a, .. });
+        let acc = access!(A);
         push!(sp, memory::load(inst, acc, offset, local!(fp, a))?);
         next!(inst, th, code, pc, sp, fp)
     }
 }
 
 op_handler! {
-    fn store_li(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::StoreLI { acc, offset, a, c });
+    fn store_li<const A: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::StoreLI { offset, a, c, .. });
+        let acc = access!(A);
         memory::store(inst, acc, offset, local!(fp, a), ValRaw::from_i64(c as i64))?;
         next!(inst, th, code, pc, sp, fp)
     }
@@ -191,8 +197,8 @@ op_handler! {
 }
 
 op_handler! {
-    fn int(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::Int(o));
+    fn int<const O: usize>(inst, th, code, pc, sp, fp) {
+        let o = int_op!(O);
         let y = pop!(sp);
         *sp.sub(1) = o.eval(*sp.sub(1), y);
         next!(inst, th, code, pc, sp, fp)
@@ -200,48 +206,54 @@ op_handler! {
 }
 
 op_handler! {
-    fn int_ll(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::IntLL { op, a, b });
+    fn int_ll<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::IntLL { a, b, .. });
+        let op = int_op!(O);
         push!(sp, op.eval(local!(fp, a), local!(fp, b)));
         next!(inst, th, code, pc, sp, fp)
     }
 }
 
 op_handler! {
-    fn int_li(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::IntLI { op, a, c });
+    fn int_li<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::IntLI { a, c, .. });
+        let op = int_op!(O);
         push!(sp, op.eval(local!(fp, a), ValRaw::from_i64(c as i64)));
         next!(inst, th, code, pc, sp, fp)
     }
 }
 
 op_handler! {
-    fn int_si(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::IntSI { op, c });
+    fn int_si<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::IntSI { c, .. });
+        let op = int_op!(O);
         *sp.sub(1) = op.eval(*sp.sub(1), ValRaw::from_i64(c as i64));
         next!(inst, th, code, pc, sp, fp)
     }
 }
 
 op_handler! {
-    fn int_ll_set(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::IntLLSet { op, a, b, d });
+    fn int_ll_set<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::IntLLSet { a, b, d, .. });
+        let op = int_op!(O);
         local!(fp, d) = op.eval(local!(fp, a), local!(fp, b));
         next!(inst, th, code, pc, sp, fp)
     }
 }
 
 op_handler! {
-    fn int_li_set(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::IntLISet { op, a, c, d });
+    fn int_li_set<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::IntLISet { a, c, d, .. });
+        let op = int_op!(O);
         local!(fp, d) = op.eval(local!(fp, a), ValRaw::from_i64(c as i64));
         next!(inst, th, code, pc, sp, fp)
     }
 }
 
 op_handler! {
-    fn int_set(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::IntSet { op, d });
+    fn int_set<const O: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::IntSet { d, .. });
+        let op = int_op!(O);
         let y = pop!(sp);
         let x = pop!(sp);
         local!(fp, d) = op.eval(x, y);

@@ -26,13 +26,21 @@
 //! An entry is 24 bytes: the handler's address, then the [`Op`] with its
 //! operands, which the handler reads back by pattern.
 //!
+//! A fused integer form (`IntLL`, `BrIfLI`, ...) has a handler per
+//! operation, and a load or store one per access width: the handler is
+//! generic over the index of its operation ([`INT_OPS`], [`ACCESSES`]),
+//! so the operation is a constant in it and folds to its one
+//! instruction, where a handler per form would dispatch a second time on
+//! the operation (`docs/wasm.md`, "What it costs", has what each gave).
+//!
 //! The pointers `sp` and `fp` stay valid as long as the value stack's
 //! buffer does not move, which only a call may make it do (the callee's
 //! frame may not fit); every op that calls out with the thread turns them
 //! into indices first and back after ([`idx!`], [`at!`]).
 
-use super::super::code::{Code, Op};
+use super::super::code::{Access, Code, Op};
 use super::super::instance::Instance;
+use super::super::num::IntOp;
 use super::super::trap::Unwind;
 use super::Thread;
 use super::{control, data};
@@ -71,12 +79,93 @@ pub(crate) fn thread(ops: &[Op]) -> alloc::vec::Vec<Entry> {
         .collect()
 }
 
+/// Every [`IntOp`], each at the index of its discriminant (`op as usize`):
+/// what a handler made for index `O` computes.
+pub(crate) const INT_OPS: [IntOp; 38] = {
+    use IntOp::*;
+    [
+        I32Add, I32Sub, I32Mul, I32And, I32Or, I32Xor, I32Shl, I32ShrS, I32ShrU, I32Eq, I32Ne,
+        I32LtS, I32LtU, I32GtS, I32GtU, I32LeS, I32LeU, I32GeS, I32GeU, I64Add, I64Sub, I64Mul,
+        I64And, I64Or, I64Xor, I64Shl, I64ShrS, I64ShrU, I64Eq, I64Ne, I64LtS, I64LtU, I64GtS,
+        I64GtU, I64LeS, I64LeU, I64GeS, I64GeU,
+    ]
+};
+
+/// Every [`Access`], each at the index of its discriminant: what a load or
+/// store handler made for index `A` reads or writes.
+pub(crate) const ACCESSES: [Access; 14] = {
+    use Access::*;
+    [
+        I32, I64, F32, F64, I32S8, I32U8, I32S16, I32U16, I64S8, I64U8, I64S16, I64U16, I64S32,
+        I64U32,
+    ]
+};
+
+/// The handlers of a fused integer form, one per [`IntOp`], at the index
+/// of its discriminant: each computes its own operation, with no second
+/// dispatch on the operation at run time.
+macro_rules! per_int_op {
+    ($($f:ident)::+) => {{
+        const TABLE: [Handler; 38] = [
+            $($f)::+::<0>, $($f)::+::<1>, $($f)::+::<2>, $($f)::+::<3>, $($f)::+::<4>, $($f)::+::<5>, $($f)::+::<6>, $($f)::+::<7>, $($f)::+::<8>,
+            $($f)::+::<9>, $($f)::+::<10>, $($f)::+::<11>, $($f)::+::<12>, $($f)::+::<13>, $($f)::+::<14>, $($f)::+::<15>, $($f)::+::<16>,
+            $($f)::+::<17>, $($f)::+::<18>, $($f)::+::<19>, $($f)::+::<20>, $($f)::+::<21>, $($f)::+::<22>, $($f)::+::<23>, $($f)::+::<24>,
+            $($f)::+::<25>, $($f)::+::<26>, $($f)::+::<27>, $($f)::+::<28>, $($f)::+::<29>, $($f)::+::<30>, $($f)::+::<31>, $($f)::+::<32>,
+            $($f)::+::<33>, $($f)::+::<34>, $($f)::+::<35>, $($f)::+::<36>, $($f)::+::<37>,
+        ];
+        &TABLE
+    }};
+}
+
+/// The handlers of a memory access form, one per [`Access`],
+/// at the index of its discriminant: each reads or writes its own width.
+macro_rules! per_access {
+    ($($f:ident)::+) => {{
+        const TABLE: [Handler; 14] = [
+            $($f)::+::<0>, $($f)::+::<1>, $($f)::+::<2>, $($f)::+::<3>, $($f)::+::<4>,
+            $($f)::+::<5>, $($f)::+::<6>, $($f)::+::<7>, $($f)::+::<8>, $($f)::+::<9>,
+            $($f)::+::<10>, $($f)::+::<11>, $($f)::+::<12>, $($f)::+::<13>,
+        ];
+        &TABLE
+    }};
+}
+
+/// The access of a handler made for `ACCESSES[A]` (see [`per_access!`]).
+macro_rules! access {
+    ($a:ident) => {
+        const { $crate::wasm::interp::dispatch::ACCESSES[$a] }
+    };
+}
+pub(super) use access;
+
+/// The operation of a handler made for `INT_OPS[O]` (see [`per_int_op!`]).
+macro_rules! int_op {
+    ($o:ident) => {
+        const { $crate::wasm::interp::dispatch::INT_OPS[$o] }
+    };
+}
+pub(super) use int_op;
+
 /// The handler of an op. Each handler reads its operands back with the
-/// pattern of the variant it is given here, and of no other.
+/// pattern of the variant it is given here, and of no other; a fused
+/// integer form's handler is the one of its operation.
 fn handler(op: Op) -> Handler {
     use control as c;
     use data as d;
     match op {
+        Op::Int(o) => per_int_op!(d::int)[o as usize],
+        Op::IntLL { op, .. } => per_int_op!(d::int_ll)[op as usize],
+        Op::IntLI { op, .. } => per_int_op!(d::int_li)[op as usize],
+        Op::IntSI { op, .. } => per_int_op!(d::int_si)[op as usize],
+        Op::IntLLSet { op, .. } => per_int_op!(d::int_ll_set)[op as usize],
+        Op::IntLISet { op, .. } => per_int_op!(d::int_li_set)[op as usize],
+        Op::IntSet { op, .. } => per_int_op!(d::int_set)[op as usize],
+        Op::BrIfLL { op, .. } => per_int_op!(c::br_if_ll)[op as usize],
+        Op::BrIfLI { op, .. } => per_int_op!(c::br_if_li)[op as usize],
+        Op::JumpUnlessLL { op, .. } => per_int_op!(c::jump_unless_ll)[op as usize],
+        Op::JumpUnlessLI { op, .. } => per_int_op!(c::jump_unless_li)[op as usize],
+        Op::GotoIfLL { op, .. } => per_int_op!(c::goto_if_ll)[op as usize],
+        Op::GotoIfLI { op, .. } => per_int_op!(c::goto_if_li)[op as usize],
         Op::Unreachable => c::unreachable,
         Op::Jump(_) => c::jump,
         Op::JumpIfZero(_) => c::jump_if_zero,
@@ -85,15 +174,9 @@ fn handler(op: Op) -> Handler {
         Op::BrIf(_) => c::br_if,
         Op::Goto(_) => c::goto,
         Op::GotoIf(_) => c::goto_if,
-        Op::GotoIfLL { .. } => c::goto_if_ll,
-        Op::GotoIfLI { .. } => c::goto_if_li,
         Op::BrTable { .. } => c::br_table,
         Op::BrOnNull(_) => c::br_on_null,
         Op::BrOnNonNull(_) => c::br_on_non_null,
-        Op::BrIfLL { .. } => c::br_if_ll,
-        Op::BrIfLI { .. } => c::br_if_li,
-        Op::JumpUnlessLL { .. } => c::jump_unless_ll,
-        Op::JumpUnlessLI { .. } => c::jump_unless_li,
         Op::Return => c::ret,
         Op::Call(_) => c::call,
         Op::CallIndirect { .. } => c::call_indirect,
@@ -131,10 +214,10 @@ fn handler(op: Op) -> Handler {
         | Op::MemoryCopy { .. }
         | Op::MemoryInit { .. }
         | Op::DataDrop(_) => d::bulk,
-        Op::Load(..) => d::load,
-        Op::Store(..) => d::store,
-        Op::LoadL { .. } => d::load_l,
-        Op::StoreLI { .. } => d::store_li,
+        Op::Load(acc, _) => per_access!(d::load)[acc as usize],
+        Op::Store(acc, _) => per_access!(d::store)[acc as usize],
+        Op::LoadL { acc, .. } => per_access!(d::load_l)[acc as usize],
+        Op::StoreLI { acc, .. } => per_access!(d::store_li)[acc as usize],
         Op::LoadX(_) => d::load_x,
         Op::StoreX(_) => d::store_x,
         Op::MemorySize => d::memory_size,
@@ -144,13 +227,6 @@ fn handler(op: Op) -> Handler {
         Op::F64Const(_) => d::f64_const,
         Op::Unary(_) => d::unary,
         Op::Binary(_) => d::binary,
-        Op::Int(_) => d::int,
-        Op::IntLL { .. } => d::int_ll,
-        Op::IntLI { .. } => d::int_li,
-        Op::IntSI { .. } => d::int_si,
-        Op::IntLLSet { .. } => d::int_ll_set,
-        Op::IntLISet { .. } => d::int_li_set,
-        Op::IntSet { .. } => d::int_set,
         Op::RefNull => d::ref_null,
         Op::RefIsNull => d::ref_is_null,
         Op::RefFunc(_) => d::ref_func,
@@ -163,10 +239,10 @@ fn handler(op: Op) -> Handler {
 /// body, written at the call site, can use them), its body one `unsafe`
 /// block under the invariants of the module docs.
 macro_rules! op_handler {
-    ($(#[$m:meta])* fn $name:ident($inst:ident, $th:ident, $code:ident, $pc:ident, $sp:ident, $fp:ident) $body:block) => {
+    ($(#[$m:meta])* fn $name:ident $(<const $g:ident: $gt:ty>)? ($inst:ident, $th:ident, $code:ident, $pc:ident, $sp:ident, $fp:ident) $body:block) => {
         $(#[$m])*
         #[allow(unused_mut, unused_variables, unused_unsafe, clippy::needless_return)]
-        pub(super) fn $name(
+        pub(super) fn $name $(<const $g: $gt>)? (
             $inst: &Instance,
             $th: &mut Thread,
             $code: &Code,
@@ -261,3 +337,26 @@ macro_rules! at {
     };
 }
 pub(super) use at;
+
+#[cfg(test)]
+mod tests {
+    use super::{ACCESSES, INT_OPS};
+    use crate::wasm::code::Access;
+    use crate::wasm::num::IntOp;
+
+    #[test]
+    fn every_int_op_sits_in_the_table_at_the_index_of_its_discriminant() {
+        assert_eq!(INT_OPS.len(), IntOp::I64GeU as usize + 1);
+        for (i, op) in INT_OPS.iter().enumerate() {
+            assert_eq!(*op as usize, i, "{op:?}");
+        }
+    }
+
+    #[test]
+    fn every_access_sits_in_the_table_at_the_index_of_its_discriminant() {
+        assert_eq!(ACCESSES.len(), Access::I64U32 as usize + 1);
+        for (i, a) in ACCESSES.iter().enumerate() {
+            assert_eq!(*a as usize, i, "{a:?}");
+        }
+    }
+}

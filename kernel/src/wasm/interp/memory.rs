@@ -10,7 +10,9 @@ use super::super::instance::Instance;
 use super::super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValRaw;
 
-#[inline(never)]
+/// A load of a 32-bit memory 0. Inlined into its handlers, one per
+/// access (`dispatch::per_access!`), where `acc` is a constant.
+#[inline(always)]
 pub(super) fn load(
     inst: &Instance,
     acc: Access,
@@ -48,7 +50,8 @@ fn value(acc: Access, bytes: &[u8]) -> ValRaw {
     }
 }
 
-#[inline(never)]
+/// A store to a 32-bit memory 0, inlined as [`load`] is.
+#[inline(always)]
 pub(super) fn store(
     inst: &Instance,
     acc: Access,

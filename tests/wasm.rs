@@ -35,6 +35,7 @@ kernel::suite!(
         a_suspend_nobody_handles_traps,
         a_trap_in_a_continuation_reaches_the_invoker,
         deep_recursion_in_a_continuation_traps_as_call_stack_exhausted_after_one_call_per_96_bytes,
+        a_loop_catching_two_hundred_thousand_exceptions_runs_in_constant_native_stack,
         an_exception_leaves_a_continuation_and_is_caught_outside,
         soft_float_arithmetic_gives_the_specifications_results,
         every_stack_goes_back_to_the_pool_when_the_instances_drop,
@@ -160,6 +161,20 @@ fn deep_recursion_in_a_continuation_traps_as_call_stack_exhausted_after_one_call
         ),
         ref other => return Err(format!("depth returned {other:?}")),
     }
+    Ok(())
+}
+
+/// A catch clause is reached by a tail call (`interp::control::caught`):
+/// were it a call, each exception caught would leave a native frame, and
+/// 200,000 of them would pass the kernel stack's 256 KiB.
+fn a_loop_catching_two_hundred_thousand_exceptions_runs_in_constant_native_stack() -> TestResult {
+    let i = instance(TRAPS)?;
+    // 0 + 1 + ... + 199,999 = 19,999,900,000, modulo 2^32.
+    let sum = (19_999_900_000u64 % (1 << 32)) as u32 as i32;
+    check_eq!(
+        call(&i, "catch_many", &[Val::I32(200_000)])?,
+        [Val::I32(sum)]
+    );
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 ;; One export per trap the stack-switching instructions raise, two that
-;; come out of a continuation (a trap and an exception), and a recursion
-;; without end on the invoker's own stack.
+;; come out of a continuation (a trap and an exception), a recursion
+;; without end on the invoker's own stack, and a loop that catches an
+;; exception at every step.
 (module
   (type $f (func)) (type $c (cont $f))
   (type $rf (func (result i32))) (type $rc (cont $rf))
@@ -31,4 +32,25 @@
     (block $caught (result i32)
       (try_table (catch $e $caught) (drop (resume $rc (cont.new $rc (ref.func $throws)))))
       (return (i32.const -1)))
-    (i32.mul (i32.const 2))))
+    (i32.mul (i32.const 2)))
+  ;; Sums 0 + 1 + ... + (n - 1), each number thrown and caught: once from
+  ;; a call, once from a throw in this function. The interpreter goes on
+  ;; at a catch clause by a tail call, so that the loop runs in constant
+  ;; native stack however many exceptions it catches.
+  (func $throw_it (param i32) (throw $e (local.get 0)))
+  (func (export "catch_many") (param $n i32) (result i32)
+    (local $i i32) (local $sum i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $sum
+          (i32.add (local.get $sum)
+            (block $h (result i32)
+              (try_table (catch $e $h)
+                (if (i32.and (local.get $i) (i32.const 1))
+                  (then (call $throw_it (local.get $i)))
+                  (else (throw $e (local.get $i)))))
+              (i32.const -1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $sum)))

@@ -20,12 +20,12 @@ use crate::cont::ValRaw;
 use crate::cont::runtime::epoch;
 use alloc::boxed::Box;
 
-/// Jumps to op `$to`, after the safe point (module docs of `interp`):
+/// Jumps to entry `$to`, after the safe point (module docs of `interp`):
 /// if its flag is up, through [`pause`], by a tail call too, so that the
 /// branch's handler makes no call and needs no frame of its own.
 macro_rules! goto {
     ($inst:ident, $th:ident, $code:ident, $to:expr, $sp:ident, $fp:ident) => {{
-        let to = $code.entries.as_ptr().add($to as usize);
+        let to: *const Entry = $to;
         if epoch::safe_point_due() {
             become pause($inst, $th, $code, to, $sp, $fp)
         }
@@ -61,7 +61,14 @@ macro_rules! take {
             }
         }
         $sp = dst.add(n);
-        goto!($inst, $th, $code, t.to, $sp, $fp)
+        goto!(
+            $inst,
+            $th,
+            $code,
+            $code.entries.as_ptr().add(t.to as usize),
+            $sp,
+            $fp
+        )
     }};
 }
 
@@ -132,7 +139,7 @@ op_handler! {
 op_handler! {
     fn jump(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::Jump(to));
-        go!(inst, th, code, code.entries.as_ptr().add(to as usize), sp, fp)
+        go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
     }
 }
 
@@ -140,7 +147,7 @@ op_handler! {
     fn jump_if_zero(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::JumpIfZero(to));
         if pop!(sp).i32() == 0 {
-            go!(inst, th, code, code.entries.as_ptr().add(to as usize), sp, fp)
+            go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -150,7 +157,7 @@ op_handler! {
     fn jump_if_non_zero(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::JumpIfNonZero(to));
         if pop!(sp).i32() != 0 {
-            go!(inst, th, code, code.entries.as_ptr().add(to as usize), sp, fp)
+            go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -161,7 +168,7 @@ op_handler! {
         operands!(pc, Op::JumpUnlessLL { a, b, to, .. });
         let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, local!(fp, b).i64() as u64) == 0 {
-            go!(inst, th, code, code.entries.as_ptr().add(to as usize), sp, fp)
+            go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -172,7 +179,7 @@ op_handler! {
         operands!(pc, Op::JumpUnlessLI { a, c, to, .. });
         let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, c as i64 as u64) == 0 {
-            go!(inst, th, code, code.entries.as_ptr().add(to as usize), sp, fp)
+            go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -181,7 +188,7 @@ op_handler! {
 op_handler! {
     fn goto(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::Goto(to));
-        goto!(inst, th, code, to, sp, fp)
+        goto!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
     }
 }
 
@@ -189,7 +196,7 @@ op_handler! {
     fn goto_if(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::GotoIf(to));
         if pop!(sp).i32() != 0 {
-            goto!(inst, th, code, to, sp, fp)
+            goto!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -200,7 +207,7 @@ op_handler! {
         operands!(pc, Op::GotoIfLL { a, b, to, .. });
         let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, local!(fp, b).i64() as u64) != 0 {
-            goto!(inst, th, code, to, sp, fp)
+            goto!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -211,7 +218,7 @@ op_handler! {
         operands!(pc, Op::GotoIfLI { a, c, to, .. });
         let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, c as i64 as u64) != 0 {
-            goto!(inst, th, code, to, sp, fp)
+            goto!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }

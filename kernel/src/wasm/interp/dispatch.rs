@@ -24,7 +24,9 @@
 //! | `fp` | the frame's first local, a pointer into the value stack |
 //!
 //! An entry is 24 bytes: the handler's address, then the [`Op`] with its
-//! operands, which the handler reads back by pattern.
+//! operands, which the handler reads back by pattern. In an entry's copy
+//! of its op, a local is its byte offset from `fp` and a jump the byte
+//! offset of its target entry ([`scaled`]).
 //!
 //! A fused integer form (`IntLL`, `BrIfLI`, ...) has a handler per
 //! operation, and a load or store one per access width: the handler is
@@ -74,9 +76,100 @@ pub(crate) fn thread(ops: &[Op]) -> alloc::vec::Vec<Entry> {
     ops.iter()
         .map(|&op| Entry {
             run: handler(op),
-            op,
+            op: scaled(op),
         })
         .collect()
+}
+
+/// The bytes of one value slot: a local's index times this is its offset
+/// from `fp`.
+const SLOT: u32 = core::mem::size_of::<ValRaw>() as u32;
+
+/// The bytes of one entry: a jump's op index times this is its target's
+/// offset from the function's first entry.
+const ENTRY: u32 = core::mem::size_of::<Entry>() as u32;
+
+/// `op` as its handler reads it: every local's index scaled to its byte
+/// offset in the frame ([`local!`]), and every jump's op index to its
+/// entry's byte offset in the function, so that each is one address
+/// computation, with no shift or multiply. The validator bounds a
+/// function's locals at 50,000 and its body at 7,654,321 bytes (so fewer
+/// ops), so no offset overflows.
+fn scaled(op: Op) -> Op {
+    let s = |i: u32| i * SLOT;
+    let e = |to: u32| to * ENTRY;
+    match op {
+        Op::Jump(to) => Op::Jump(e(to)),
+        Op::JumpIfZero(to) => Op::JumpIfZero(e(to)),
+        Op::JumpIfNonZero(to) => Op::JumpIfNonZero(e(to)),
+        Op::Goto(to) => Op::Goto(e(to)),
+        Op::GotoIf(to) => Op::GotoIf(e(to)),
+        Op::LocalGet(i) => Op::LocalGet(s(i)),
+        Op::LocalSet(i) => Op::LocalSet(s(i)),
+        Op::LocalTee(i) => Op::LocalTee(s(i)),
+        Op::IntLL { op, a, b } => Op::IntLL {
+            op,
+            a: s(a),
+            b: s(b),
+        },
+        Op::IntLI { op, a, c } => Op::IntLI { op, a: s(a), c },
+        Op::IntLLSet { op, a, b, d } => Op::IntLLSet {
+            op,
+            a: s(a),
+            b: s(b),
+            d: s(d),
+        },
+        Op::IntLISet { op, a, c, d } => Op::IntLISet {
+            op,
+            a: s(a),
+            c,
+            d: s(d),
+        },
+        Op::IntSet { op, d } => Op::IntSet { op, d: s(d) },
+        Op::BrIfLL { op, a, b, t } => Op::BrIfLL {
+            op,
+            a: s(a),
+            b: s(b),
+            t,
+        },
+        Op::BrIfLI { op, a, c, t } => Op::BrIfLI { op, a: s(a), c, t },
+        Op::JumpUnlessLL { op, a, b, to } => Op::JumpUnlessLL {
+            op,
+            a: s(a),
+            b: s(b),
+            to: e(to),
+        },
+        Op::JumpUnlessLI { op, a, c, to } => Op::JumpUnlessLI {
+            op,
+            a: s(a),
+            c,
+            to: e(to),
+        },
+        Op::GotoIfLL { op, a, b, to } => Op::GotoIfLL {
+            op,
+            a: s(a),
+            b: s(b),
+            to: e(to),
+        },
+        Op::GotoIfLI { op, a, c, to } => Op::GotoIfLI {
+            op,
+            a: s(a),
+            c,
+            to: e(to),
+        },
+        Op::LoadL { acc, offset, a } => Op::LoadL {
+            acc,
+            offset,
+            a: s(a),
+        },
+        Op::StoreLI { acc, offset, a, c } => Op::StoreLI {
+            acc,
+            offset,
+            a: s(a),
+            c,
+        },
+        other => other,
+    }
 }
 
 /// Every [`IntOp`], each at the index of its discriminant (`op as usize`):
@@ -313,10 +406,11 @@ macro_rules! push {
 }
 pub(super) use push;
 
-/// Local `$i` of the frame, as a place.
+/// The local at byte offset `$i` of the frame (an entry's local operand,
+/// scaled by [`thread`]), as a place.
 macro_rules! local {
     ($fp:ident, $i:expr) => {
-        *$fp.add($i as usize)
+        *$fp.byte_add($i as usize)
     };
 }
 pub(super) use local;

@@ -87,8 +87,10 @@ op_handler! {
 op_handler! {
     fn load<const A: usize>(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::Load(_, offset));
-        let acc = access!(A);
-        *sp.sub(1) = memory::load(inst, acc, offset, *sp.sub(1))?;
+        match memory::try_load(inst, access!(A), offset, *sp.sub(1)) {
+            Some(v) => *sp.sub(1) = v,
+            None => become access_fault(inst, th, code, pc, sp, fp),
+        }
         next!(inst, th, code, pc, sp, fp)
     }
 }
@@ -96,10 +98,10 @@ op_handler! {
 op_handler! {
     fn store<const A: usize>(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::Store(_, offset));
-        let acc = access!(A);
-        let v = pop!(sp);
-        let a = pop!(sp);
-        memory::store(inst, acc, offset, a, v)?;
+        if !memory::try_store(inst, access!(A), offset, *sp.sub(2), *sp.sub(1)) {
+            become access_fault(inst, th, code, pc, sp, fp)
+        }
+        sp = sp.sub(2);
         next!(inst, th, code, pc, sp, fp)
     }
 }
@@ -107,8 +109,10 @@ op_handler! {
 op_handler! {
     fn load_l<const A: usize>(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::LoadL { offset, a, .. });
-        let acc = access!(A);
-        push!(sp, memory::load(inst, acc, offset, local!(fp, a))?);
+        match memory::try_load(inst, access!(A), offset, local!(fp, a)) {
+            Some(v) => push!(sp, v),
+            None => become access_fault(inst, th, code, pc, sp, fp),
+        }
         next!(inst, th, code, pc, sp, fp)
     }
 }
@@ -116,8 +120,35 @@ op_handler! {
 op_handler! {
     fn store_li<const A: usize>(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::StoreLI { offset, a, c, .. });
-        let acc = access!(A);
-        memory::store(inst, acc, offset, local!(fp, a), ValRaw::from_i64(c as i64))?;
+        let v = ValRaw::from_i64(c as i64);
+        if !memory::try_store(inst, access!(A), offset, local!(fp, a), v) {
+            become access_fault(inst, th, code, pc, sp, fp)
+        }
+        next!(inst, th, code, pc, sp, fp)
+    }
+}
+
+op_handler! {
+    /// Not an op's handler: a load or store whose common case failed (out
+    /// of bounds, or the memory borrowed) comes here by a tail call, so
+    /// that the handlers above make no call and need no frame. It makes
+    /// the access again the long way, which gives the trap.
+    #[inline(never)]
+    fn access_fault(inst, th, code, pc, sp, fp) {
+        match (*pc).op {
+            Op::Load(acc, offset) => *sp.sub(1) = memory::load(inst, acc, offset, *sp.sub(1))?,
+            Op::Store(acc, offset) => {
+                let v = pop!(sp);
+                let a = pop!(sp);
+                memory::store(inst, acc, offset, a, v)?;
+            }
+            Op::LoadL { acc, offset, a } => push!(sp, memory::load(inst, acc, offset, local!(fp, a))?),
+            Op::StoreLI { acc, offset, a, c } => {
+                memory::store(inst, acc, offset, local!(fp, a), ValRaw::from_i64(c as i64))?
+            }
+            // Only the four handlers above come here.
+            _ => core::hint::unreachable_unchecked(),
+        }
         next!(inst, th, code, pc, sp, fp)
     }
 }

@@ -10,9 +10,21 @@ use super::super::instance::Instance;
 use super::super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValRaw;
 
-/// A load of a 32-bit memory 0. Inlined into its handlers, one per
-/// access (`dispatch::per_access!`), where `acc` is a constant.
+/// A load of a 32-bit memory 0, the common case: `None` if it is out of
+/// bounds or the memory is borrowed (then [`load`] says why). Inlined
+/// into its handlers, one per access (`dispatch::per_access!`), where
+/// `acc` is a constant; it makes no call, so they need no frame.
 #[inline(always)]
+pub(super) fn try_load(inst: &Instance, acc: Access, offset: u32, addr: ValRaw) -> Option<ValRaw> {
+    let ea = addr.i32() as u32 as usize + offset as usize;
+    let mem = inst.memory.try_borrow().ok()?;
+    let bytes = mem.get(ea..ea + acc.width())?;
+    Some(value(acc, bytes))
+}
+
+/// A load of a 32-bit memory 0, or the trap it makes.
+#[cold]
+#[inline(never)]
 pub(super) fn load(
     inst: &Instance,
     acc: Access,
@@ -50,8 +62,32 @@ fn value(acc: Access, bytes: &[u8]) -> ValRaw {
     }
 }
 
-/// A store to a 32-bit memory 0, inlined as [`load`] is.
+/// A store to a 32-bit memory 0, the common case, as [`try_load`]:
+/// `false` if it is out of bounds or the memory is borrowed, and nothing
+/// is written.
 #[inline(always)]
+pub(super) fn try_store(
+    inst: &Instance,
+    acc: Access,
+    offset: u32,
+    addr: ValRaw,
+    v: ValRaw,
+) -> bool {
+    let ea = addr.i32() as u32 as usize + offset as usize;
+    let w = acc.width();
+    let Ok(mut mem) = inst.memory.try_borrow_mut() else {
+        return false;
+    };
+    let Some(bytes) = mem.get_mut(ea..ea + w) else {
+        return false;
+    };
+    bytes.copy_from_slice(&(v.v128() as u64).to_le_bytes()[..w]);
+    true
+}
+
+/// A store to a 32-bit memory 0, or the trap it makes.
+#[cold]
+#[inline(never)]
 pub(super) fn store(
     inst: &Instance,
     acc: Access,

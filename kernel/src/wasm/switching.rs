@@ -101,7 +101,11 @@ pub fn cont_bind(
 /// The values sent back land in the slack above `sp` (every frame has
 /// [`crate::cont::MAX_VALUES`] free slots above its deepest operand, see
 /// `interp::SLACK`) and move down a few slots: no scratch array to clear.
-#[inline(never)]
+/// Inlined into its op's handler, its one caller, as are [`resume`] and
+/// [`switch`]: a handler of its own, with no other op's code, gains
+/// nothing from the call, which cost the interpreted round trip about a
+/// hundred instructions of saved and restored registers.
+#[inline(always)]
 pub fn suspend(
     inst: &Instance,
     stack: &mut [ValRaw],
@@ -133,7 +137,7 @@ fn move_down(stack: &mut [ValRaw], from: usize, to: usize, n: usize) {
 /// `switch $ct $tag`: the target and its args from `stack[..sp]`, the
 /// values this continuation is later sent pushed in their place (by way
 /// of the slack above `sp`, as for [`suspend`]).
-#[inline(never)]
+#[inline(always)]
 pub fn switch(
     inst: &Instance,
     stack: &mut [ValRaw],
@@ -205,7 +209,7 @@ fn outcome(
 
 /// `resume $ct (on ...)*`, arguments and the continuation on top of the
 /// stack at `sp`.
-#[inline(never)]
+#[inline(always)]
 pub fn resume(
     inst: &Instance,
     th: &mut Thread,

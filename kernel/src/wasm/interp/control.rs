@@ -102,8 +102,10 @@ op_handler! {
     /// has one that matches, else the exception travels on.
     #[inline(never)]
     fn caught(inst, th, code, pc, sp, fp) {
+        // Cold: a check costs nothing here, where a broken invariant
+        // would otherwise be undefined behaviour.
         let Some(exn) = th.exn.take() else {
-            core::hint::unreachable_unchecked()
+            unreachable!("`caught` entered with no exception in the thread")
         };
         let fp_i = idx!(th, fp);
         let at_op = pc.offset_from(code.entries.as_ptr()) as u32;

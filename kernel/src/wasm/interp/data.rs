@@ -146,8 +146,9 @@ op_handler! {
             Op::StoreLI { acc, offset, a, c } => {
                 memory::store(inst, acc, offset, local!(fp, a), ValRaw::from_i64(c as i64))?
             }
-            // Only the four handlers above come here.
-            _ => core::hint::unreachable_unchecked(),
+            // Only the four handlers above come here (checked: this is
+            // the cold path).
+            other => unreachable!("`access_fault` entered from {other:?}"),
         }
         next!(inst, th, code, pc, sp, fp)
     }

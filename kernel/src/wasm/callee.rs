@@ -1,11 +1,11 @@
-//! How a call finds its callee, for the interpreter loop
+//! How a call finds its callee, for the interpreter's call ops
 //! ([`super::interp`]): a function imported from another instance, the
 //! checked element of a `call_indirect`, and a tail call's callee with
 //! its arguments moved down to the caller's frame.
 //!
-//! Why apart from the loop: these are the cold or rarely taken parts of a
-//! call, and the tail calls (`return_call` and its kin) need all three; out
-//! of the loop's file they keep its native frame and its text small.
+//! Why apart from the handlers: these are the cold or rarely taken parts
+//! of a call, and the tail calls (`return_call` and its kin) need all
+//! three; out of line they give the call ops' handlers no frame or text.
 
 use super::instance::Instance;
 use super::interp::{Thread, func_of};

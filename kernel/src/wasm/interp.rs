@@ -205,12 +205,7 @@ pub(crate) fn call(
         if th.tail == NO_TAIL {
             return Ok(());
         }
-        func = core::mem::replace(&mut th.tail, NO_TAIL);
-        if th.tail_instance != inst.id {
-            inst = inst
-                .resolve(th.tail_instance)
-                .ok_or_else(|| wasm_trap(trap::FOREIGN_REFERENCE))?;
-        }
+        (inst, func) = take_tail(inst, th)?;
     }
 }
 
@@ -265,14 +260,22 @@ fn run(inst: &Instance, th: &mut Thread, code: &Code, fp: usize) -> Result<(), U
 #[cold]
 #[inline(never)]
 fn call_tail(inst: &Instance, th: &mut Thread, fp: usize) -> Result<(), Unwind> {
-    let func = core::mem::replace(&mut th.tail, NO_TAIL);
-    let inst = if th.tail_instance != inst.id {
-        inst.resolve(th.tail_instance)
-            .ok_or_else(|| wasm_trap(trap::FOREIGN_REFERENCE))?
-    } else {
-        inst
-    };
+    let (inst, func) = take_tail(inst, th)?;
     call(inst, th, func, fp)
+}
+
+/// The callee a tail call of code in `inst` left in the thread, taken out
+/// of it: its instance (`inst`, or one it links to) and its index.
+#[inline(always)]
+fn take_tail<'i>(inst: &'i Instance, th: &mut Thread) -> Result<(&'i Instance, u32), Unwind> {
+    let func = core::mem::replace(&mut th.tail, NO_TAIL);
+    if th.tail_instance == inst.id {
+        return Ok((inst, func));
+    }
+    let owner = inst
+        .resolve(th.tail_instance)
+        .ok_or_else(|| wasm_trap(trap::FOREIGN_REFERENCE))?;
+    Ok((owner, func))
 }
 
 /// Makes the thread's stack at least `need` slots long (twice as long as

@@ -13,8 +13,9 @@
 //!   pages mapped in its own slot of the kernel's address space;
 //!   `segments`: the memories an instance makes, its constant
 //!   expressions and active segments;
-//! * [`interp`]: the interpreter loop, a Rust call per Wasm call (and
-//!   none per tail call), its callees found by [`callee`];
+//! * [`interp`]: the interpreter, a handler per op chained by tail calls,
+//!   one native frame per Wasm call (and none per tail call), its callees
+//!   found by [`callee`];
 //! * [`linker`]: instances that share a store and import from each other,
 //!   each import checked against its export's exact type ([`exact`]);
 //! * [`num`]: the numeric instructions;

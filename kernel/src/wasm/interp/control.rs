@@ -20,6 +20,13 @@ use crate::cont::ValRaw;
 use crate::cont::runtime::epoch;
 use alloc::boxed::Box;
 
+/// The entry a jump op's `to` names (a byte offset: `dispatch::scaled`).
+macro_rules! jump_target {
+    ($code:ident, $to:ident) => {
+        $code.entries.as_ptr().byte_add($to as usize)
+    };
+}
+
 /// Jumps to entry `$to`, after the safe point (module docs of `interp`):
 /// if its flag is up, through [`pause`], by a tail call too, so that the
 /// branch's handler makes no call and needs no frame of its own.
@@ -141,7 +148,7 @@ op_handler! {
 op_handler! {
     fn jump(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::Jump(to));
-        go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+        go!(inst, th, code, jump_target!(code, to), sp, fp)
     }
 }
 
@@ -149,7 +156,7 @@ op_handler! {
     fn jump_if_zero(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::JumpIfZero(to));
         if pop!(sp).i32() == 0 {
-            go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+            go!(inst, th, code, jump_target!(code, to), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -159,7 +166,7 @@ op_handler! {
     fn jump_if_non_zero(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::JumpIfNonZero(to));
         if pop!(sp).i32() != 0 {
-            go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+            go!(inst, th, code, jump_target!(code, to), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -170,7 +177,7 @@ op_handler! {
         operands!(pc, Op::JumpUnlessLL { a, b, to, .. });
         let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, local!(fp, b).i64() as u64) == 0 {
-            go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+            go!(inst, th, code, jump_target!(code, to), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -181,7 +188,7 @@ op_handler! {
         operands!(pc, Op::JumpUnlessLI { a, c, to, .. });
         let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, c as i64 as u64) == 0 {
-            go!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+            go!(inst, th, code, jump_target!(code, to), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -190,7 +197,7 @@ op_handler! {
 op_handler! {
     fn goto(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::Goto(to));
-        goto!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+        goto!(inst, th, code, jump_target!(code, to), sp, fp)
     }
 }
 
@@ -198,7 +205,7 @@ op_handler! {
     fn goto_if(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::GotoIf(to));
         if pop!(sp).i32() != 0 {
-            goto!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+            goto!(inst, th, code, jump_target!(code, to), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -209,7 +216,7 @@ op_handler! {
         operands!(pc, Op::GotoIfLL { a, b, to, .. });
         let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, local!(fp, b).i64() as u64) != 0 {
-            goto!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+            goto!(inst, th, code, jump_target!(code, to), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -220,7 +227,7 @@ op_handler! {
         operands!(pc, Op::GotoIfLI { a, c, to, .. });
         let op = int_op!(O);
         if op.eval_u64(local!(fp, a).i64() as u64, c as i64 as u64) != 0 {
-            goto!(inst, th, code, code.entries.as_ptr().byte_add(to as usize), sp, fp)
+            goto!(inst, th, code, jump_target!(code, to), sp, fp)
         }
         next!(inst, th, code, pc, sp, fp)
     }

@@ -446,6 +446,12 @@ mod tests {
         }
     }
 
+    /// The module docs' "an entry is 24 bytes".
+    #[test]
+    fn an_entry_is_24_bytes() {
+        assert_eq!(core::mem::size_of::<super::Entry>(), 24);
+    }
+
     #[test]
     fn every_access_sits_in_the_table_at_the_index_of_its_discriminant() {
         assert_eq!(ACCESSES.len(), Access::I64U32 as usize + 1);

@@ -1,9 +1,11 @@
-//! The memory and table instructions of the interpreter loop: loads and
+//! The memory and table instructions of the interpreter: loads and
 //! stores, `memory.grow`, the bulk memory and the table instructions.
 //!
-//! Apart from the handlers (`data.rs`) because each is one out-of-line
-//! call there: their temporaries and bounds checks stay out of the
-//! handlers' frames, which are none for most ops.
+//! Apart from the handlers (`data.rs`), which call them: a load or store
+//! of memory 0 in two halves, the common case (`try_load`, `try_store`)
+//! inlined into its handler with no call, and the rest (a trap, another
+//! memory, the bulk and table instructions) out of line, so that their
+//! temporaries and calls give no frame to the handlers.
 
 use super::super::code::{Access, MemArg, Op};
 use super::super::instance::Instance;

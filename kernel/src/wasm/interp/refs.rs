@@ -2,7 +2,7 @@
 //! exception an `exnref` names, each checked against the instance that
 //! reads it.
 //!
-//! Out of the loop's file (`interp.rs`) because every caller is cold: a
+//! Apart from the handlers (`control.rs`) because every caller is cold: a
 //! `call_ref`, `return_call_ref`, a table's `call_indirect` once resolved,
 //! a `throw_ref`. A slot of another instance or kind traps; so does null.
 

@@ -1,13 +1,14 @@
 //! The integer operators that cannot trap, as one small enum the
-//! interpreter loop evaluates inline, with no call: the arithmetic,
+//! interpreter evaluates inline, with no call: the arithmetic,
 //! bitwise and comparison instructions of i32 and i64 that loops, counters
 //! and addresses are made of.
 //!
 //! Why apart from [`super::Binary`]: an op of the internal form carries
 //! an [`IntOp`] beside the places of its operands (a local, an immediate,
-//! the stack), and the loop computes it by [`IntOp::eval`], a dense match
-//! inlined where it is used. Division and remainder (which trap) and the
-//! float operators stay with [`super::binary`], out of line.
+//! the stack), and the handler computes it by [`IntOp::eval`], a match
+//! that folds to one operation in a handler made for that operation.
+//! Division and remainder (which trap) and the float operators stay with
+//! [`super::binary`], out of line.
 
 use super::Binary;
 use crate::cont::ValRaw;

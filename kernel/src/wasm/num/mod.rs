@@ -2,7 +2,7 @@
 //! core instruction set, as two flat enums (one operand, two operands)
 //! and the function that computes each.
 //!
-//! Kept apart from the interpreter loop so that the loop only moves values
+//! Kept apart from the interpreter so that its handlers only move values
 //! and the arithmetic, with WebAssembly's exact rules (wrapping, traps on
 //! division by zero and on unrepresentable conversions, NaN propagation of
 //! `min`/`max`, round-half-to-even `nearest`), sits in one place. On the

@@ -13,13 +13,23 @@ use super::super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValRaw;
 
 /// A load of a 32-bit memory 0, the common case: `None` if it is out of
-/// bounds or the memory is borrowed (then [`load`] says why). Inlined
-/// into its handlers, one per access (`dispatch::per_access!`), where
-/// `acc` is a constant; it makes no call, so they need no frame.
+/// bounds or the memory is borrowed mutably (then [`load`] says why).
+/// Inlined into its handlers, one per access (`dispatch::per_access!`),
+/// where `acc` is a constant; it makes no call, so they need no frame.
+///
+/// It looks at the memory's borrow flag but takes no borrow: a borrow
+/// taken and given back is two writes of the flag per access, which the
+/// compiler cannot drop (the access itself might write the flag, as far
+/// as it knows). Looking is enough, because nothing else runs between
+/// the look and the end of the access: the handler calls nothing, and no
+/// interrupt handler touches a linear memory.
 #[inline(always)]
 pub(super) fn try_load(inst: &Instance, acc: Access, offset: u32, addr: ValRaw) -> Option<ValRaw> {
     let ea = addr.i32() as u32 as usize + offset as usize;
-    let mem = inst.memory.try_borrow().ok()?;
+    // SAFETY: `Ok` means no `RefMut` of the memory is out, and none is
+    // made while `mem` lives: it is dropped before the handler goes on,
+    // and nothing runs in between (above).
+    let mem = unsafe { inst.memory.try_borrow_unguarded() }.ok()?;
     let bytes = mem.get(ea..ea + acc.width())?;
     Some(value(acc, bytes))
 }
@@ -65,8 +75,9 @@ fn value(acc: Access, bytes: &[u8]) -> ValRaw {
 }
 
 /// A store to a 32-bit memory 0, the common case, as [`try_load`]:
-/// `false` if it is out of bounds or the memory is borrowed, and nothing
-/// is written.
+/// `false` if it is out of bounds or the memory is borrowed at all, and
+/// nothing is written. It looks at the borrow flag and takes no borrow,
+/// as [`try_load`] does.
 #[inline(always)]
 pub(super) fn try_store(
     inst: &Instance,
@@ -77,9 +88,15 @@ pub(super) fn try_store(
 ) -> bool {
     let ea = addr.i32() as u32 as usize + offset as usize;
     let w = acc.width();
-    let Ok(mut mem) = inst.memory.try_borrow_mut() else {
+    // A borrow taken and dropped at once: the flag's writes cancel out,
+    // and what is left is the look (the compiler keeps no dead write).
+    if inst.memory.try_borrow_mut().is_err() {
         return false;
-    };
+    }
+    // SAFETY: no `Ref` or `RefMut` of the memory is out (just looked),
+    // and none is made while `mem` lives: nothing runs between the look
+    // and the end of the store (see `try_load`).
+    let mem = unsafe { &mut *inst.memory.as_ptr() };
     let Some(bytes) = mem.get_mut(ea..ea + w) else {
         return false;
     };

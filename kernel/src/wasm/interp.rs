@@ -55,6 +55,8 @@ use crate::cont::ValRaw;
 use crate::cont::runtime::epoch::{self, SafePoint};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+#[cfg(test)]
+pub(crate) use dispatch::INT_OPS;
 pub(crate) use dispatch::{Entry, thread};
 pub(crate) use refs::{exn_of, func_of};
 

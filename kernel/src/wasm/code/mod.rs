@@ -13,6 +13,7 @@
 //! out of an op inside it. A `resume`'s `(on ...)` clauses become a list
 //! of [`Clause`]s that the instance turns into the runtime's handler list.
 
+mod rotate;
 mod translate;
 
 pub use translate::translate;
@@ -437,29 +438,6 @@ mod tests {
             }]
         );
         assert_eq!(code.frame_size, 1 + 3);
-    }
-
-    #[test]
-    fn a_compare_of_two_locals_and_its_br_if_become_one_op() {
-        let code = code_of(
-            r#"(module (func (param i64 i64)
-            (block $out (loop $top
-              (br_if $out (i64.ge_u (local.get 0) (local.get 1)))
-              (br $top)))))"#,
-        );
-        assert_eq!(
-            code.ops,
-            [
-                Op::GotoIfLL {
-                    op: IntOp::I64GeU,
-                    a: 0,
-                    b: 1,
-                    to: 2
-                },
-                Op::Goto(0),
-                Op::Return,
-            ]
-        );
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub fn translate(
     reader.finish()?;
     let mut code = t.code;
     code.frame_size = nlocals + t.max_height;
+    super::rotate::rotate(&mut code.ops);
     code.entries = crate::wasm::interp::thread(&code.ops);
     Ok(code)
 }

@@ -103,6 +103,36 @@ impl IntOp {
         )
     }
 
+    /// The comparison true exactly where this one is false (`lt_s` for
+    /// `ge_s`, `ne` for `eq`), or `None` for an operation that is not a
+    /// comparison.
+    pub fn negated(self) -> Option<IntOp> {
+        use IntOp::*;
+        Some(match self {
+            I32Eq => I32Ne,
+            I32Ne => I32Eq,
+            I32LtS => I32GeS,
+            I32GeS => I32LtS,
+            I32LtU => I32GeU,
+            I32GeU => I32LtU,
+            I32GtS => I32LeS,
+            I32LeS => I32GtS,
+            I32GtU => I32LeU,
+            I32LeU => I32GtU,
+            I64Eq => I64Ne,
+            I64Ne => I64Eq,
+            I64LtS => I64GeS,
+            I64GeS => I64LtS,
+            I64LtU => I64GeU,
+            I64GeU => I64LtU,
+            I64GtS => I64LeS,
+            I64LeS => I64GtS,
+            I64GtU => I64LeU,
+            I64LeU => I64GtU,
+            _ => return None,
+        })
+    }
+
     /// `x op y`, with the same bits as [`super::binary`] gives.
     #[inline(always)]
     pub fn eval(self, x: ValRaw, y: ValRaw) -> ValRaw {
@@ -206,5 +236,31 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 38);
+    }
+
+    /// `negated` gives, for each of the twenty comparisons, the one whose
+    /// result is the other truth value on every pair of operands, and
+    /// nothing for the eighteen other operations.
+    #[test]
+    fn a_negated_comparison_is_true_exactly_where_the_comparison_is_false() {
+        let values: [u64; 6] = [0, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 1 << 63];
+        let mut compares = 0;
+        for op in crate::wasm::interp::INT_OPS {
+            let Some(not) = op.negated() else {
+                assert!(!op.is_compare(), "{op:?}");
+                continue;
+            };
+            compares += 1;
+            for &x in &values {
+                for &y in &values {
+                    assert_eq!(
+                        op.eval_u64(x, y) ^ 1,
+                        not.eval_u64(x, y),
+                        "{op:?} {x:#x} {y:#x}"
+                    );
+                }
+            }
+        }
+        assert_eq!(compares, 20);
     }
 }

@@ -105,6 +105,10 @@ pub fn cont_bind(
 /// [`switch`]: a handler of its own, with no other op's code, gains
 /// nothing from the call, which cost the interpreted round trip about a
 /// hundred instructions of saved and restored registers.
+///
+/// Its slots are reached by pointer, with no bounds check: what the
+/// checks would test, validation proved (below), and each check was
+/// three or four instructions of the round trip.
 #[inline(always)]
 pub fn suspend(
     inst: &Instance,
@@ -112,25 +116,40 @@ pub fn suspend(
     sp: usize,
     tag: u32,
 ) -> Result<usize, Unwind> {
-    let tag = inst.tags[tag as usize];
-    let at = sp - tag.params().len();
-    let (below, above) = stack.split_at_mut(sp);
-    // SAFETY: the payload slots hold values of the tag's params.
-    let n = unsafe { inst.store.suspend_raw(tag, &below[at..], above) }
-        .map_err(|t| inst.unwind_of(t))?
-        .len();
-    move_down(stack, sp, at, n);
-    Ok(at + n)
+    // SAFETY: validation proved `tag` one of the module's tags (one
+    // runtime tag each in `inst.tags`) and the tag's params the top
+    // operands below `sp`, which is inside `stack` (the frame invariant
+    // of `interp::dispatch`); `sp..` is the rest of the stack, at least
+    // `SLACK` slots.
+    unsafe {
+        let tag = *inst.tags.get_unchecked(tag as usize);
+        let at = sp - tag.params().len();
+        let base = stack.as_mut_ptr();
+        let payload = core::slice::from_raw_parts(base.add(at), sp - at);
+        let above = core::slice::from_raw_parts_mut(base.add(sp), stack.len() - sp);
+        // The payload slots hold values of the tag's params.
+        let n = inst
+            .store
+            .suspend_raw(tag, payload, above)
+            .map_err(|t| inst.unwind_of(t))?
+            .len();
+        move_down(base, sp, at, n);
+        Ok(at + n)
+    }
 }
 
-/// Moves `n` slots of `stack` from `from` down to `to` (`to <= from`, so
-/// a forward copy is right even where the two overlap). The counts are a
-/// value or two: a loop, not a call of `memmove`.
+/// Moves `n` slots of the stack at `base` from `from` down to `to` (`to
+/// <= from`, so a forward copy is right even where the two overlap). The
+/// counts are a value or two: a loop, not a call of `memmove`.
+///
+/// # Safety
+/// The `n` slots from each of `from` and `to` are in the stack.
 #[inline(always)]
-fn move_down(stack: &mut [ValRaw], from: usize, to: usize, n: usize) {
+unsafe fn move_down(base: *mut ValRaw, from: usize, to: usize, n: usize) {
     debug_assert!(to <= from);
     for k in 0..n {
-        stack[to + k] = stack[from + k];
+        // SAFETY: the caller's promise.
+        unsafe { *base.add(to + k) = *base.add(from + k) };
     }
 }
 
@@ -158,7 +177,9 @@ pub fn switch(
             .switch_raw(target, tag, &below[at..sp - 1], &params[..n], ret, above)
     }
     .map_err(|t| inst.unwind_of(t))?;
-    move_down(stack, sp, at, ret.len());
+    // SAFETY: `at + ret.len() <= sp` and `sp + ret.len() <= stack.len()`:
+    // the switch wrote that many results above `sp`, in the slack.
+    unsafe { move_down(stack.as_mut_ptr(), sp, at, ret.len()) };
     Ok(at + ret.len())
 }
 
@@ -169,9 +190,15 @@ type Outcome = (Option<usize>, usize);
 /// The outcome of a raw resume whose arguments started at `at` and whose
 /// results, if the function returned, the runtime wrote at `from` (the
 /// slack above the operands).
+///
+/// # Safety
+/// `table` is the op's resume table (an index the translator made), and
+/// `fp`, `at` and `from` are the frame, the arguments' first slot and
+/// the top of the resuming op's operands in `th.stack` (the frame
+/// invariant of `interp::dispatch`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn outcome(
+unsafe fn outcome(
     inst: &Instance,
     th: &mut Thread,
     code: &Code,
@@ -181,36 +208,55 @@ fn outcome(
     table: u32,
     r: raw::Resumed,
 ) -> Result<Outcome, Unwind> {
+    let base = th.stack.as_mut_ptr();
     match r {
         raw::Resumed::Returned(types) => {
-            move_down(&mut th.stack, from, at, types.len());
+            // SAFETY: the runtime wrote the results (the continuation
+            // type's, which fit the slack) at `from`, above `at`.
+            unsafe { move_down(base, from, at, types.len()) };
             Ok((None, at + types.len()))
         }
         raw::Resumed::Suspended { handler, cont } => {
-            let clause = inst.module.resume_tables[table as usize][handler];
-            let Some(target) = clause.target else {
-                // A switch clause is never reported as a suspension.
-                return Err(wasm_trap(trap::UNHANDLED));
-            };
-            let t = code.targets[target as usize];
-            let dst = fp + t.dst as usize;
-            // The payload straight into the label's slots (the stack
-            // reaches past them: the label's values fit in the frame).
-            let n = inst
-                .store
-                .payload_raw(cont, &mut th.stack[dst..])
-                .map_err(Unwind::trap)?
-                .len();
-            th.stack[dst + n] = cont.to_raw();
-            Ok((Some(t.to as usize), dst + t.n as usize))
+            // SAFETY: the runtime reports the index of a clause of the
+            // handler list it was given, `inst.handlers[table]`, made one
+            // for one from `resume_tables[table]`; a clause's target is
+            // one the translator pushed to the function's targets; the
+            // label's slots (`dst` and the `t.n` after it, the payload
+            // and the continuation) are in the frame, the stack reaching
+            // past them.
+            unsafe {
+                let clauses = inst.module.resume_tables.get_unchecked(table as usize);
+                debug_assert!(handler < clauses.len());
+                let clause = *clauses.get_unchecked(handler);
+                let Some(target) = clause.target else {
+                    // A switch clause is never reported as a suspension.
+                    return Err(wasm_trap(trap::UNHANDLED));
+                };
+                let t = *code.targets.get_unchecked(target as usize);
+                let dst = fp + t.dst as usize;
+                let len = th.stack.len() - dst;
+                let out = core::slice::from_raw_parts_mut(base.add(dst), len);
+                let n = inst
+                    .store
+                    .payload_raw(cont, out)
+                    .map_err(Unwind::trap)?
+                    .len();
+                *base.add(dst + n) = cont.to_raw();
+                Ok((Some(t.to as usize), dst + t.n as usize))
+            }
         }
     }
 }
 
 /// `resume $ct (on ...)*`, arguments and the continuation on top of the
-/// stack at `sp`.
+/// stack at `sp`. Its slots are reached by pointer, as in [`suspend`].
+///
+/// # Safety
+/// `ty` and `table` are the op's (validated, and made by the translator),
+/// `fp` and `sp` its frame and the top of its operands in `th.stack`
+/// (the frame invariant of `interp::dispatch`).
 #[inline(always)]
-pub fn resume(
+pub unsafe fn resume(
     inst: &Instance,
     th: &mut Thread,
     code: &Code,
@@ -219,25 +265,36 @@ pub fn resume(
     ty: u32,
     table: u32,
 ) -> Result<Outcome, Unwind> {
-    let params = inst.module.sigs[ty as usize].params;
-    let k = cont_of(th.stack[sp - 1]);
-    let at = sp - 1 - params.len();
-    let handlers = &inst.handlers[table as usize];
-    let (below, above) = th.stack.split_at_mut(sp);
-    // SAFETY: the argument slots hold values of `params` (validated).
-    let r = unsafe {
-        inst.store
-            .resume_raw(k, &below[at..sp - 1], params, handlers, above)
+    // SAFETY: validation proved `ty` a continuation type of the module
+    // (one `Sig` per type in `sigs`) and its params and the continuation
+    // the top operands below `sp`; `table` indexes `inst.handlers` (one
+    // list per resume table); `sp..` is the rest of the stack, at least
+    // `SLACK` slots.
+    unsafe {
+        let params = inst.module.sigs.get_unchecked(ty as usize).params;
+        let base = th.stack.as_mut_ptr();
+        let k = cont_of(*base.add(sp - 1));
+        let at = sp - 1 - params.len();
+        let handlers = inst.handlers.get_unchecked(table as usize);
+        let args = core::slice::from_raw_parts(base.add(at), params.len());
+        let above = core::slice::from_raw_parts_mut(base.add(sp), th.stack.len() - sp);
+        // The argument slots hold values of `params`.
+        let r = inst
+            .store
+            .resume_raw(k, args, params, handlers, above)
+            .map_err(|t| inst.unwind_of(t))?;
+        outcome(inst, th, code, fp, at, sp, table, r)
     }
-    .map_err(|t| inst.unwind_of(t))?;
-    outcome(inst, th, code, fp, at, sp, table, r)
 }
 
 /// `resume_throw $ct $tag (on ...)*`: the exception's payload and the
 /// continuation on top of the stack at `sp`.
+///
+/// # Safety
+/// As for [`resume`].
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-pub fn resume_throw(
+pub unsafe fn resume_throw(
     inst: &Instance,
     th: &mut Thread,
     code: &Code,
@@ -258,14 +315,18 @@ pub fn resume_throw(
             .resume_throw_raw(k, tag, &below[at..sp - 1], handlers, above)
     }
     .map_err(|t| inst.unwind_of(t))?;
-    outcome(inst, th, code, fp, at, sp, table, r)
+    // SAFETY: the op's table, frame and operands (its handler's).
+    unsafe { outcome(inst, th, code, fp, at, sp, table, r) }
 }
 
 /// `resume_throw_ref $ct (on ...)*`: an exception reference and the
 /// continuation on top of the stack at `sp`; the exception it names is
 /// raised at the suspension point, as `resume_throw` raises a new one.
+///
+/// # Safety
+/// As for [`resume`].
 #[inline(never)]
-pub fn resume_throw_ref(
+pub unsafe fn resume_throw_ref(
     inst: &Instance,
     th: &mut Thread,
     code: &Code,
@@ -283,5 +344,6 @@ pub fn resume_throw_ref(
             .resume_throw_raw(k, exn.tag, &exn.payload, handlers, &mut th.stack[sp..])
     }
     .map_err(|t| inst.unwind_of(t))?;
-    outcome(inst, th, code, fp, at, sp, table, r)
+    // SAFETY: the op's table, frame and operands (its handler's).
+    unsafe { outcome(inst, th, code, fp, at, sp, table, r) }
 }

@@ -20,9 +20,16 @@ use crate::cont::ValRaw;
 /// It looks at the memory's borrow flag but takes no borrow: a borrow
 /// taken and given back is two writes of the flag per access, which the
 /// compiler cannot drop (the access itself might write the flag, as far
-/// as it knows). Looking is enough, because nothing else runs between
-/// the look and the end of the access: the handler calls nothing, and no
-/// interrupt handler touches a linear memory.
+/// as it knows). Looking is enough, because no other code of this store
+/// runs between the look and the end of the access: the handler calls
+/// nothing, and no interrupt handler touches a linear memory. The one
+/// exception is the preemption stub (`docs/interrupts.md`), which may
+/// stop any instruction of a guest whose safe point is a whole period
+/// late; it can stop a `RefCell`'s own look and write of its flag just
+/// as well, so a borrow taken here would not close that gap either. On
+/// the kernel the memory's bytes never move while it lives (its slot is
+/// fixed, and a grow only adds pages), so an access the stub delays
+/// still lands in the memory.
 #[inline(always)]
 pub(super) fn try_load(inst: &Instance, acc: Access, offset: u32, addr: ValRaw) -> Option<ValRaw> {
     let ea = addr.i32() as u32 as usize + offset as usize;

@@ -164,23 +164,30 @@ pub fn switch(
     ty: u32,
     tag: u32,
 ) -> Result<usize, Unwind> {
-    let tag = inst.tags[tag as usize];
-    let params = inst.module.sigs[ty as usize].params;
-    let n = params.len() - 1;
-    let ret = inst.module.switch_returns[ty as usize];
-    let target = cont_of(stack[sp - 1]);
-    let at = sp - 1 - n;
-    let (below, above) = stack.split_at_mut(sp);
-    // SAFETY: the argument slots hold values of `params[..n]`.
+    // SAFETY: validation proved `tag` one of the module's tags, `ty` a
+    // continuation type (one `Sig` and one switch-return list per type)
+    // whose function takes the continuation switched from last, so at
+    // least one param, and the target and its other args the top
+    // operands below `sp`; `sp..` is the rest of the stack, at least
+    // `SLACK` slots, where the switch writes what this continuation is
+    // later sent.
     unsafe {
+        let tag = *inst.tags.get_unchecked(tag as usize);
+        let params = inst.module.sigs.get_unchecked(ty as usize).params;
+        let n = params.len() - 1;
+        let ret = *inst.module.switch_returns.get_unchecked(ty as usize);
+        let base = stack.as_mut_ptr();
+        let target = cont_of(*base.add(sp - 1));
+        let at = sp - 1 - n;
+        let args = core::slice::from_raw_parts(base.add(at), n);
+        let above = core::slice::from_raw_parts_mut(base.add(sp), stack.len() - sp);
+        // The argument slots hold values of `params[..n]`.
         inst.store
-            .switch_raw(target, tag, &below[at..sp - 1], &params[..n], ret, above)
+            .switch_raw(target, tag, args, params.get_unchecked(..n), ret, above)
+            .map_err(|t| inst.unwind_of(t))?;
+        move_down(base, sp, at, ret.len());
+        Ok(at + ret.len())
     }
-    .map_err(|t| inst.unwind_of(t))?;
-    // SAFETY: `at + ret.len() <= sp` and `sp + ret.len() <= stack.len()`:
-    // the switch wrote that many results above `sp`, in the slack.
-    unsafe { move_down(stack.as_mut_ptr(), sp, at, ret.len()) };
-    Ok(at + ret.len())
 }
 
 /// What a resume's outcome does to the interpreter: the results pushed

@@ -566,7 +566,7 @@ fn compute() -> Vec<(&'static str, f64, f64)> {
         let mut wasmi = interp::Wasmi::new(w);
         assert_eq!(ours.run(w.args), w.expect, "{}: ours", w.name);
         assert_eq!(wasmi.run(w.args), w.expect, "{}: wasmi", w.name);
-        let runs = if w.name == "sieve" { 5 } else { 11 };
+        let runs = 11;
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             let t0 = Instant::now();

@@ -437,6 +437,31 @@ fn an_if_on_eqz_takes_the_then_branch_only_for_zero() {
     assert_eq!(call(&i, "f", &[I32(i32::MIN)]), [I32(20)]);
 }
 
+/// `if` on a load of a local's address (one fused op each way): the
+/// branch taken by the loaded value, at offset 0 and past it, and the
+/// trap of an address past the end.
+#[test]
+fn an_if_on_a_loaded_value_branches_on_the_value_and_traps_past_the_end() {
+    let i = instance(
+        r#"(module (memory 1) (data (i32.const 8) "\00\07\00\00\00")
+        (func (export "if") (param i32) (result i32)
+          (if (result i32) (i32.load8_u (local.get 0))
+            (then (i32.const 10)) (else (i32.const 20))))
+        (func (export "unless") (param i32) (result i32)
+          (if (result i32) (i32.eqz (i32.load offset=1 (local.get 0)))
+            (then (i32.const 30)) (else (i32.const 40)))))"#,
+    );
+    assert_eq!(call(&i, "if", &[I32(9)]), [I32(10)]);
+    assert_eq!(call(&i, "if", &[I32(8)]), [I32(20)]);
+    assert_eq!(call(&i, "unless", &[I32(8)]), [I32(40)]);
+    assert_eq!(call(&i, "unless", &[I32(9)]), [I32(30)]);
+    assert_eq!(trap(&i, "if", &[I32(65536)]), "out of bounds memory access");
+    assert_eq!(
+        trap(&i, "unless", &[I32(65532)]),
+        "out of bounds memory access"
+    );
+}
+
 #[test]
 fn memory_grow_adds_pages_up_to_the_maximum() {
     let i = instance(

@@ -177,6 +177,14 @@ impl Translator<'_> {
             (_, Some(Op::IntLI { op, a, c }), Op::JumpIfZero(to)) => {
                 Some((1, Op::JumpUnlessLI { op, a, c, to }))
             }
+            (
+                Some(Op::LoadL { acc, offset, a }),
+                Some(Op::Unary(Unary::I32Eqz)),
+                Op::JumpIfZero(to),
+            ) => Some((2, Op::JumpIfNonZeroL { acc, offset, a, to })),
+            (_, Some(Op::LoadL { acc, offset, a }), Op::JumpIfZero(to)) => {
+                Some((1, Op::JumpIfZeroL { acc, offset, a, to }))
+            }
             (_, Some(Op::Unary(Unary::I32Eqz)), Op::JumpIfZero(to)) => {
                 Some((1, Op::JumpIfNonZero(to)))
             }
@@ -290,6 +298,8 @@ impl Translator<'_> {
                     | Op::JumpIfNonZero(t)
                     | Op::JumpUnlessLL { to: t, .. }
                     | Op::JumpUnlessLI { to: t, .. }
+                    | Op::JumpIfZeroL { to: t, .. }
+                    | Op::JumpIfNonZeroL { to: t, .. }
                     | Op::Goto(t)
                     | Op::GotoIf(t)
                     | Op::GotoIfLL { to: t, .. }

@@ -14,18 +14,13 @@ use super::super::code::{Code, Op};
 use super::super::instance::Instance;
 use super::super::switching;
 use super::super::trap::{self, Exn, Unwind, wasm_trap};
-use super::dispatch::{Entry, at, go, idx, int_op, local, next, op_handler, operands, pop};
+use super::dispatch::{
+    Entry, at, go, idx, int_op, jump_target, local, next, op_handler, operands, pop,
+};
 use super::{Thread, catch, enter, exn_of, func_of, safe_point};
 use crate::cont::ValRaw;
 use crate::cont::runtime::epoch;
 use alloc::boxed::Box;
-
-/// The entry a jump op's `to` names (a byte offset: `dispatch::scaled`).
-macro_rules! jump_target {
-    ($code:ident, $to:ident) => {
-        $code.entries.as_ptr().byte_add($to as usize)
-    };
-}
 
 /// Jumps to entry `$to`, after the safe point (module docs of `interp`):
 /// if its flag is up, through [`pause`], by a tail call too, so that the

@@ -9,7 +9,8 @@ use super::super::num;
 use super::super::trap::{self, Unwind, wasm_trap};
 use super::Thread;
 use super::dispatch::{
-    Entry, access, at, idx, int_op, local, next, op_handler, operands, pop, push,
+    Entry, access, at, go, idx, int_op, jump_target, local, next, offset, op_handler, operands,
+    pop, push,
 };
 use super::memory;
 use crate::cont::ValRaw;
@@ -87,7 +88,7 @@ op_handler! {
 op_handler! {
     fn load<const A: usize>(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::Load(_, offset));
-        match memory::try_load(inst, access!(A), offset, *sp.sub(1)) {
+        match memory::try_load(inst, access!(A), offset!(A, offset), *sp.sub(1)) {
             Some(v) => *sp.sub(1) = v,
             None => become access_fault(inst, th, code, pc, sp, fp),
         }
@@ -98,7 +99,7 @@ op_handler! {
 op_handler! {
     fn store<const A: usize>(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::Store(_, offset));
-        if !memory::try_store(inst, access!(A), offset, *sp.sub(2), *sp.sub(1)) {
+        if !memory::try_store(inst, access!(A), offset!(A, offset), *sp.sub(2), *sp.sub(1)) {
             become access_fault(inst, th, code, pc, sp, fp)
         }
         sp = sp.sub(2);
@@ -109,7 +110,7 @@ op_handler! {
 op_handler! {
     fn load_l<const A: usize>(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::LoadL { offset, a, .. });
-        match memory::try_load(inst, access!(A), offset, local!(fp, a)) {
+        match memory::try_load(inst, access!(A), offset!(A, offset), local!(fp, a)) {
             Some(v) => push!(sp, v),
             None => become access_fault(inst, th, code, pc, sp, fp),
         }
@@ -121,8 +122,32 @@ op_handler! {
     fn store_li<const A: usize>(inst, th, code, pc, sp, fp) {
         operands!(pc, Op::StoreLI { offset, a, c, .. });
         let v = ValRaw::from_i64(c as i64);
-        if !memory::try_store(inst, access!(A), offset, local!(fp, a), v) {
+        if !memory::try_store(inst, access!(A), offset!(A, offset), local!(fp, a), v) {
             become access_fault(inst, th, code, pc, sp, fp)
+        }
+        next!(inst, th, code, pc, sp, fp)
+    }
+}
+
+op_handler! {
+    fn jump_if_zero_l<const A: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::JumpIfZeroL { offset, a, to, .. });
+        match memory::try_load(inst, access!(A), offset!(A, offset), local!(fp, a)) {
+            Some(v) if v.i32() == 0 => go!(inst, th, code, jump_target!(code, to), sp, fp),
+            Some(_) => {}
+            None => become access_fault(inst, th, code, pc, sp, fp),
+        }
+        next!(inst, th, code, pc, sp, fp)
+    }
+}
+
+op_handler! {
+    fn jump_if_non_zero_l<const A: usize>(inst, th, code, pc, sp, fp) {
+        operands!(pc, Op::JumpIfNonZeroL { offset, a, to, .. });
+        match memory::try_load(inst, access!(A), offset!(A, offset), local!(fp, a)) {
+            Some(v) if v.i32() != 0 => go!(inst, th, code, jump_target!(code, to), sp, fp),
+            Some(_) => {}
+            None => become access_fault(inst, th, code, pc, sp, fp),
         }
         next!(inst, th, code, pc, sp, fp)
     }
@@ -146,7 +171,17 @@ op_handler! {
             Op::StoreLI { acc, offset, a, c } => {
                 memory::store(inst, acc, offset, local!(fp, a), ValRaw::from_i64(c as i64))?
             }
-            // Only the four handlers above come here (checked: this is
+            Op::JumpIfZeroL { acc, offset, a, to } => {
+                if memory::load(inst, acc, offset, local!(fp, a))?.i32() == 0 {
+                    go!(inst, th, code, jump_target!(code, to), sp, fp)
+                }
+            }
+            Op::JumpIfNonZeroL { acc, offset, a, to } => {
+                if memory::load(inst, acc, offset, local!(fp, a))?.i32() != 0 {
+                    go!(inst, th, code, jump_target!(code, to), sp, fp)
+                }
+            }
+            // Only the six handlers above come here (checked: this is
             // the cold path).
             other => unreachable!("`access_fault` entered from {other:?}"),
         }

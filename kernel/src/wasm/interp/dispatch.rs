@@ -168,6 +168,18 @@ fn scaled(op: Op) -> Op {
             a: s(a),
             c,
         },
+        Op::JumpIfZeroL { acc, offset, a, to } => Op::JumpIfZeroL {
+            acc,
+            offset,
+            a: s(a),
+            to: e(to),
+        },
+        Op::JumpIfNonZeroL { acc, offset, a, to } => Op::JumpIfNonZeroL {
+            acc,
+            offset,
+            a: s(a),
+            to: e(to),
+        },
         other => other,
     }
 }
@@ -210,26 +222,60 @@ macro_rules! per_int_op {
     }};
 }
 
-/// The handlers of a memory access form, one per [`Access`],
-/// at the index of its discriminant: each reads or writes its own width.
+/// The handlers of a memory access form, two per [`Access`]: at the
+/// index of its discriminant the one for any static offset, and
+/// [`ZERO_OFFSET`] places on the one for offset 0, which reads no offset
+/// and adds none (`*p`, the commonest access compiled code makes). Each
+/// reads or writes its own width.
 macro_rules! per_access {
     ($($f:ident)::+) => {{
-        const TABLE: [Handler; 14] = [
+        const TABLE: [Handler; 28] = [
             $($f)::+::<0>, $($f)::+::<1>, $($f)::+::<2>, $($f)::+::<3>, $($f)::+::<4>,
             $($f)::+::<5>, $($f)::+::<6>, $($f)::+::<7>, $($f)::+::<8>, $($f)::+::<9>,
             $($f)::+::<10>, $($f)::+::<11>, $($f)::+::<12>, $($f)::+::<13>,
+            $($f)::+::<14>, $($f)::+::<15>, $($f)::+::<16>, $($f)::+::<17>, $($f)::+::<18>,
+            $($f)::+::<19>, $($f)::+::<20>, $($f)::+::<21>, $($f)::+::<22>, $($f)::+::<23>,
+            $($f)::+::<24>, $($f)::+::<25>, $($f)::+::<26>, $($f)::+::<27>,
         ];
         &TABLE
     }};
 }
 
-/// The access of a handler made for `ACCESSES[A]` (see [`per_access!`]).
+/// How far the offset-0 handlers of an access form sit from the others
+/// in its [`per_access!`] table.
+pub(crate) const ZERO_OFFSET: usize = ACCESSES.len();
+
+/// The index in a [`per_access!`] table of the handler for `acc` with
+/// static offset `offset`.
+fn access_index(acc: Access, offset: u32) -> usize {
+    acc as usize + if offset == 0 { ZERO_OFFSET } else { 0 }
+}
+
+/// The access of a handler made for index `A` of a [`per_access!`]
+/// table.
 macro_rules! access {
     ($a:ident) => {
-        const { $crate::wasm::interp::dispatch::ACCESSES[$a] }
+        const {
+            $crate::wasm::interp::dispatch::ACCESSES
+                [$a % $crate::wasm::interp::dispatch::ZERO_OFFSET]
+        }
     };
 }
 pub(super) use access;
+
+/// The static offset a handler made for index `A` of a [`per_access!`]
+/// table adds: its op's `$offset`, or 0 (a constant) for an offset-0
+/// handler, which then reads nothing.
+macro_rules! offset {
+    ($a:ident, $offset:expr) => {
+        if $a >= $crate::wasm::interp::dispatch::ZERO_OFFSET {
+            0
+        } else {
+            $offset
+        }
+    };
+}
+pub(super) use offset;
 
 /// The operation of a handler made for `INT_OPS[O]` (see [`per_int_op!`]).
 macro_rules! int_op {
@@ -307,10 +353,16 @@ fn handler(op: Op) -> Handler {
         | Op::MemoryCopy { .. }
         | Op::MemoryInit { .. }
         | Op::DataDrop(_) => d::bulk,
-        Op::Load(acc, _) => per_access!(d::load)[acc as usize],
-        Op::Store(acc, _) => per_access!(d::store)[acc as usize],
-        Op::LoadL { acc, .. } => per_access!(d::load_l)[acc as usize],
-        Op::StoreLI { acc, .. } => per_access!(d::store_li)[acc as usize],
+        Op::Load(acc, offset) => per_access!(d::load)[access_index(acc, offset)],
+        Op::Store(acc, offset) => per_access!(d::store)[access_index(acc, offset)],
+        Op::LoadL { acc, offset, .. } => per_access!(d::load_l)[access_index(acc, offset)],
+        Op::StoreLI { acc, offset, .. } => per_access!(d::store_li)[access_index(acc, offset)],
+        Op::JumpIfZeroL { acc, offset, .. } => {
+            per_access!(d::jump_if_zero_l)[access_index(acc, offset)]
+        }
+        Op::JumpIfNonZeroL { acc, offset, .. } => {
+            per_access!(d::jump_if_non_zero_l)[access_index(acc, offset)]
+        }
         Op::LoadX(_) => d::load_x,
         Op::StoreX(_) => d::store_x,
         Op::MemorySize => d::memory_size,
@@ -378,6 +430,14 @@ macro_rules! go {
     }};
 }
 pub(super) use go;
+
+/// The entry a jump op's `to` names (a byte offset: [`scaled`]).
+macro_rules! jump_target {
+    ($code:ident, $to:ident) => {
+        $code.entries.as_ptr().byte_add($to as usize)
+    };
+}
+pub(super) use jump_target;
 
 /// Runs the next entry.
 macro_rules! next {

@@ -552,8 +552,8 @@ mod interp {
 }
 
 /// Median ns of one call of each compute workload, ours and wasmi's:
-/// `runs` paired calls (the sieve, at about a second a call, gets fewer),
-/// after one warm-up call each. Every call's result is checked.
+/// eleven paired calls, after one warm-up call each. Every call's result
+/// is checked.
 fn compute() -> Vec<(&'static str, f64, f64)> {
     use bench::compute::{Ours, WORKLOADS};
     let median = |mut v: Vec<f64>| {
@@ -581,7 +581,45 @@ fn compute() -> Vec<(&'static str, f64, f64)> {
     rows
 }
 
-fn report(dir: &Path, since: SystemTime, json: bool, compute: &[(&str, f64, f64)]) {
+/// Median ns per operation of each stack-switching workload of
+/// `bench/wat` run by this interpreter (wasmi has no stack switching;
+/// Wasmtime runs the same WAT in the criterion groups): eleven calls of
+/// `run(n)`, after one warm-up call, each checked to return `n`.
+fn switching_interpreted() -> Vec<(&'static str, f64)> {
+    use bench::compute::{Args, Ours, SWITCHING, Workload};
+    const N: i32 = 20_000;
+    SWITCHING
+        .iter()
+        .map(|&(name, wat, per_n)| {
+            let w = Workload {
+                name,
+                wat,
+                export: "run",
+                args: Args::I32(N),
+                expect: N as i64,
+            };
+            let ours = Ours::new(&w);
+            assert_eq!(ours.run(w.args), w.expect, "{name}: ours");
+            let mut v: Vec<f64> = (0..11)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    assert_eq!(ours.run(black_box(w.args)), w.expect);
+                    t0.elapsed().as_nanos() as f64 / (N as f64 * per_n as f64)
+                })
+                .collect();
+            v.sort_by(f64::total_cmp);
+            (name, v[v.len() / 2])
+        })
+        .collect()
+}
+
+fn report(
+    dir: &Path,
+    since: SystemTime,
+    json: bool,
+    compute: &[(&str, f64, f64)],
+    switching: &[(&str, f64)],
+) {
     // results[group][lib]
     let results: Vec<Vec<Option<f64>>> = GROUPS
         .iter()
@@ -608,12 +646,6 @@ fn report(dir: &Path, since: SystemTime, json: bool, compute: &[(&str, f64, f64)
             ours / wasmi
         );
     }
-    println!();
-    println!("ns per operation, median of criterion's samples, 64 KiB stacks:");
-    println!(
-        "{:<32}{:>10}{:>12}{:>10}{:>10}{:>18}{:>16}",
-        "", "ours", "corosensei", "context", "wasmtime", "ours/corosensei", "ours/wasmtime"
-    );
     // Two decimals, or four for a ratio below 0.1 (ours / Wasmtime's
     // create + run + drop is about 0.005), so it does not print as 0.00x.
     let fmt_ratio = |r: Option<f64>| match r {
@@ -621,6 +653,24 @@ fn report(dir: &Path, since: SystemTime, json: bool, compute: &[(&str, f64, f64)
         Some(r) if r < 0.1 => format!("{r:.4}x"),
         Some(r) => format!("{r:.2}x"),
     };
+    println!();
+    println!("Wasm stack switching, ns per operation: this interpreter, Wasmtime (compiled):");
+    for (name, ours) in switching {
+        let wasmtime = median_ns(dir, name, "wasmtime", since);
+        println!(
+            "{:<32}{:>10.1}{:>10}{:>14}",
+            name,
+            ours,
+            fmt_ns(wasmtime),
+            fmt_ratio(wasmtime.map(|w| ours / w))
+        );
+    }
+    println!();
+    println!("ns per operation, median of criterion's samples, 64 KiB stacks:");
+    println!(
+        "{:<32}{:>10}{:>12}{:>10}{:>10}{:>18}{:>16}",
+        "", "ours", "corosensei", "context", "wasmtime", "ours/corosensei", "ours/wasmtime"
+    );
     for ((_, label), row) in GROUPS.iter().zip(&results) {
         println!(
             "{:<32}{:>10}{:>12}{:>10}{:>10}{:>18}{:>16}",
@@ -674,6 +724,14 @@ fn report(dir: &Path, since: SystemTime, json: bool, compute: &[(&str, f64, f64)
             fields.push(format!(
                 "\"wasm_{name}_ratio_vs_wasmi\":{}",
                 json_num(Some(ours / wasmi))
+            ));
+        }
+        for (name, ours) in switching {
+            let wasmtime = median_ns(dir, name, "wasmtime", since);
+            fields.push(format!("\"wasm_{name}_ns\":{}", json_num(Some(*ours))));
+            fields.push(format!(
+                "\"wasm_{name}_ratio_vs_wasmtime\":{}",
+                json_num(wasmtime.map(|w| ours / w))
             ));
         }
         println!("{{{}}}", fields.join(","));
@@ -730,5 +788,10 @@ fn main() {
     // once and a second of sieve would only slow the test down.
     let measuring = !std::env::args().any(|a| a == "--test");
     let compute = if measuring { compute() } else { Vec::new() };
-    report(&dir, since, json, &compute);
+    let switching = if measuring {
+        switching_interpreted()
+    } else {
+        Vec::new()
+    };
+    report(&dir, since, json, &compute, &switching);
 }

@@ -109,8 +109,13 @@ pub fn cont_bind(
 /// Its slots are reached by pointer, with no bounds check: what the
 /// checks would test, validation proved (below), and each check was
 /// three or four instructions of the round trip.
+///
+/// # Safety
+/// `tag` is the op's (validated), `sp` the top of its operands in
+/// `stack`, the value stack of the running frame (the frame invariant
+/// of `interp::dispatch`).
 #[inline(always)]
-pub fn suspend(
+pub unsafe fn suspend(
     inst: &Instance,
     stack: &mut [ValRaw],
     sp: usize,
@@ -156,8 +161,11 @@ unsafe fn move_down(base: *mut ValRaw, from: usize, to: usize, n: usize) {
 /// `switch $ct $tag`: the target and its args from `stack[..sp]`, the
 /// values this continuation is later sent pushed in their place (by way
 /// of the slack above `sp`, as for [`suspend`]).
+///
+/// # Safety
+/// As for [`suspend`], and `ty` is the op's (validated).
 #[inline(always)]
-pub fn switch(
+pub unsafe fn switch(
     inst: &Instance,
     stack: &mut [ValRaw],
     sp: usize,

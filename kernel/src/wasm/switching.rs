@@ -204,10 +204,16 @@ type Outcome = (Option<usize>, usize);
 
 /// The outcome of a raw resume whose arguments started at `at` and whose
 /// results, if the function returned, the runtime wrote at `from` (the
-/// slack above the operands).
+/// slack above the operands). A function that returned results of other
+/// types than those of continuation type `ty` traps: validation types
+/// the continuation, but a host passing one in (`Val::Ref`) is checked
+/// only for its kind, and the runtime checks a resume's arguments only,
+/// so a continuation of another type could come this far; its results
+/// pushed, the operand stack would be off the height validation proved.
 ///
 /// # Safety
-/// `table` is the op's resume table (an index the translator made), and
+/// `table` is the op's resume table (an index the translator made), `ty`
+/// its continuation type (validated), and
 /// `fp`, `at` and `from` are the frame, the arguments' first slot and
 /// the top of the resuming op's operands in `th.stack` (the frame
 /// invariant of `interp::dispatch`).
@@ -221,11 +227,18 @@ unsafe fn outcome(
     at: usize,
     from: usize,
     table: u32,
+    ty: u32,
     r: raw::Resumed,
 ) -> Result<Outcome, Unwind> {
     let base = th.stack.as_mut_ptr();
     match r {
         raw::Resumed::Returned(types) => {
+            // SAFETY: `ty` is the op's continuation type (validated).
+            let expect = unsafe { inst.module.sigs.get_unchecked(ty as usize).results };
+            // Type lists are interned: the same list is the same slice.
+            if !core::ptr::eq(types, expect) && types != expect {
+                return Err(wasm_trap(trap::CONTINUATION_TYPE_MISMATCH));
+            }
             // SAFETY: the runtime wrote the results (the continuation
             // type's, which fit the slack) at `from`, above `at`.
             unsafe { move_down(base, from, at, types.len()) };
@@ -298,7 +311,7 @@ pub unsafe fn resume(
             .store
             .resume_raw(k, args, params, handlers, above)
             .map_err(|t| inst.unwind_of(t))?;
-        outcome(inst, th, code, fp, at, sp, table, r)
+        outcome(inst, th, code, fp, at, sp, table, ty, r)
     }
 }
 
@@ -315,7 +328,7 @@ pub unsafe fn resume_throw(
     code: &Code,
     fp: usize,
     sp: usize,
-    _ty: u32,
+    ty: u32,
     tag: u32,
     table: u32,
 ) -> Result<Outcome, Unwind> {
@@ -331,7 +344,7 @@ pub unsafe fn resume_throw(
     }
     .map_err(|t| inst.unwind_of(t))?;
     // SAFETY: the op's table, frame and operands (its handler's).
-    unsafe { outcome(inst, th, code, fp, at, sp, table, r) }
+    unsafe { outcome(inst, th, code, fp, at, sp, table, ty, r) }
 }
 
 /// `resume_throw_ref $ct (on ...)*`: an exception reference and the
@@ -347,6 +360,7 @@ pub unsafe fn resume_throw_ref(
     code: &Code,
     fp: usize,
     sp: usize,
+    ty: u32,
     table: u32,
 ) -> Result<Outcome, Unwind> {
     let k = cont_of(th.stack[sp - 1]);
@@ -360,5 +374,5 @@ pub unsafe fn resume_throw_ref(
     }
     .map_err(|t| inst.unwind_of(t))?;
     // SAFETY: the op's table, frame and operands (its handler's).
-    unsafe { outcome(inst, th, code, fp, at, sp, table, r) }
+    unsafe { outcome(inst, th, code, fp, at, sp, table, ty, r) }
 }

@@ -58,6 +58,10 @@ pub const OUT_OF_BOUNDS_TABLE: &str = "out of bounds table access";
 pub const UNDEFINED_ELEMENT: &str = "undefined element";
 pub const UNINITIALIZED_ELEMENT: &str = "uninitialized element";
 pub const INDIRECT_TYPE_MISMATCH: &str = "indirect call type mismatch";
+/// A `call_ref` of a function a host passed in, of another type.
+pub const FUNCTION_TYPE_MISMATCH: &str = "function reference of another type";
+/// A resumed continuation a host passed in, of another result type.
+pub const CONTINUATION_TYPE_MISMATCH: &str = "continuation returned results of another type";
 pub const NULL_FUNCTION: &str = "null function reference";
 pub const NULL_REFERENCE: &str = "null reference";
 pub const NULL_CONTINUATION: &str = "null continuation reference";

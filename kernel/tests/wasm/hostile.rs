@@ -284,3 +284,56 @@ fn exported_func_is_none_for_a_global_or_a_missing_name_and_foreign_to_another_s
         Ok(Resumed::Returned(7))
     );
 }
+
+/// One instance whose exports hand out a function and a continuation of
+/// 16 results each, typed `(ref null $big)` and `(ref null $cbig)`, and
+/// take a function of one param and one result and a continuation of
+/// none, whose types the host's `Val::Ref` does not carry.
+const SIXTEEN: &str = r#"(module
+  (type $un (func (param i32) (result i32)))
+  (type $big (func (result i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)))
+  (type $cbig (cont $big))
+  (type $f (func)) (type $c (cont $f))
+  (func $sixteen (type $big)
+    (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5) (i64.const 6)
+    (i64.const 7) (i64.const 8) (i64.const 9) (i64.const 10) (i64.const 11) (i64.const 12)
+    (i64.const 13) (i64.const 14) (i64.const 15) (i64.const 16))
+  (elem declare func $sixteen)
+  (func (export "big") (result (ref null $big)) (ref.func $sixteen))
+  (func (export "cont_big") (result (ref null $cbig)) (cont.new $cbig (ref.func $sixteen)))
+  (func (export "call") (param (ref null $un)) (result i32)
+    (call_ref $un (i32.const 5) (local.get 0)))
+  (func (export "tail") (param (ref null $un)) (result i32)
+    (return_call_ref $un (i32.const 5) (local.get 0)))
+  (func (export "resume") (param (ref null $c))
+    (resume $c (local.get 0)) (resume $c (local.get 0))))"#;
+
+#[test]
+fn a_function_reference_of_another_type_traps_when_called_by_reference() {
+    let i = instance(SIXTEEN);
+    let f = one_ref(&call(&i, "big", &[]));
+    assert_eq!(
+        super::trap(&i, "call", &[f]),
+        "function reference of another type"
+    );
+}
+
+#[test]
+fn a_function_reference_of_another_type_traps_when_tail_called_by_reference() {
+    let i = instance(SIXTEEN);
+    let f = one_ref(&call(&i, "big", &[]));
+    assert_eq!(
+        super::trap(&i, "tail", &[f]),
+        "function reference of another type"
+    );
+}
+
+#[test]
+fn a_continuation_returning_other_results_than_its_resume_expects_traps() {
+    let i = instance(SIXTEEN);
+    let k = one_ref(&call(&i, "cont_big", &[]));
+    assert_eq!(
+        super::trap(&i, "resume", &[k]),
+        "continuation returned results of another type"
+    );
+}

@@ -151,7 +151,9 @@ pub enum Op {
         ty: u32,
         table: u32,
     },
-    CallRef,
+    /// `call_ref $ty`: the callee's type is checked against `ty` (a
+    /// host may pass a function reference of any type).
+    CallRef(u32),
     /// The tail calls: the callee replaces the running function, its
     /// arguments moved down to the frame's start (constant stack).
     ReturnCall(u32),
@@ -159,7 +161,7 @@ pub enum Op {
         ty: u32,
         table: u32,
     },
-    ReturnCallRef,
+    ReturnCallRef(u32),
     Drop,
     Select,
     LocalGet(u32),
@@ -334,6 +336,7 @@ pub enum Op {
         table: u32,
     },
     ResumeThrowRef {
+        ty: u32,
         table: u32,
     },
     Switch {

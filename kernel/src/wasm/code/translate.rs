@@ -460,7 +460,7 @@ impl Translator<'_> {
                 ty: type_index,
                 table: table_index,
             },
-            Operator::CallRef { .. } => Op::CallRef,
+            Operator::CallRef { type_index } => Op::CallRef(type_index),
             Operator::ReturnCall { function_index } => Op::ReturnCall(function_index),
             Operator::ReturnCallIndirect {
                 type_index,
@@ -469,7 +469,7 @@ impl Translator<'_> {
                 ty: type_index,
                 table: table_index,
             },
-            Operator::ReturnCallRef { .. } => Op::ReturnCallRef,
+            Operator::ReturnCallRef { type_index } => Op::ReturnCallRef(type_index),
             Operator::Drop => Op::Drop,
             Operator::Select | Operator::TypedSelect { .. } => Op::Select,
             Operator::LocalGet { local_index } => Op::LocalGet(local_index),
@@ -548,8 +548,10 @@ impl Translator<'_> {
                 table: self.resume_table(&resume_table.handlers, offset)?,
             },
             Operator::ResumeThrowRef {
-                ref resume_table, ..
+                cont_type_index,
+                ref resume_table,
             } => Op::ResumeThrowRef {
+                ty: cont_type_index,
                 table: self.resume_table(&resume_table.handlers, offset)?,
             },
             Operator::Switch {

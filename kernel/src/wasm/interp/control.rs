@@ -17,7 +17,8 @@ use super::super::trap::{self, Exn, Unwind, wasm_trap};
 use super::dispatch::{
     Entry, at, go, idx, int_op, jump_target, local, next, op_handler, operands, pop,
 };
-use super::{Thread, catch, enter, exn_of, func_of, safe_point};
+use super::refs::typed_func_of;
+use super::{Thread, catch, enter, exn_of, safe_point};
 use crate::cont::ValRaw;
 use crate::cont::runtime::epoch;
 use alloc::boxed::Box;
@@ -329,7 +330,8 @@ op_handler! {
 
 op_handler! {
     fn call_ref(inst, th, code, pc, sp, fp) {
-        let (owner, f) = func_of(inst, pop!(sp))?;
+        operands!(pc, Op::CallRef(ty));
+        let (owner, f) = typed_func_of(inst, pop!(sp), ty)?;
         call_op!(inst, th, code, pc, sp, fp, owner, f)
     }
 }
@@ -362,7 +364,8 @@ op_handler! {
 
 op_handler! {
     fn return_call_ref(inst, th, code, pc, sp, fp) {
-        let (owner, f) = func_of(inst, pop!(sp))?;
+        operands!(pc, Op::ReturnCallRef(ty));
+        let (owner, f) = typed_func_of(inst, pop!(sp), ty)?;
         tail_call!(th, sp, fp, owner, f)
     }
 }
@@ -455,9 +458,9 @@ op_handler! {
 
 op_handler! {
     fn resume_throw_ref(inst, th, code, pc, sp, fp) {
-        operands!(pc, Op::ResumeThrowRef { table });
+        operands!(pc, Op::ResumeThrowRef { ty, table });
         let (sp_i, fp_i) = (idx!(th, sp), idx!(th, fp));
-        let r = switching::resume_throw_ref(inst, th, code, fp_i, sp_i, table);
+        let r = switching::resume_throw_ref(inst, th, code, fp_i, sp_i, ty, table);
         resumed!(inst, th, code, pc, fp_i, r)
     }
 }

@@ -33,6 +33,26 @@ pub(crate) fn func_of(inst: &Instance, v: ValRaw) -> Result<(&Instance, u32), Un
     }
 }
 
+/// The instance and function index a `funcref` slot names, as
+/// [`func_of`], for a `call_ref $ty` or `return_call_ref $ty`: a
+/// function whose params and results are not those of type `ty` traps.
+/// Validation types the slot, but a host passing a reference in
+/// (`Val::Ref`) is checked only for its kind, so a function of another
+/// type could come this far; called, it would take and leave other
+/// counts of values than the caller's frame was laid out for.
+#[inline(never)]
+pub(crate) fn typed_func_of(
+    inst: &Instance,
+    v: ValRaw,
+    ty: u32,
+) -> Result<(&Instance, u32), Unwind> {
+    let (owner, f) = func_of(inst, v)?;
+    if owner.module.funcs[f as usize].sig != inst.module.sigs[ty as usize] {
+        return Err(wasm_trap(trap::FUNCTION_TYPE_MISMATCH));
+    }
+    Ok((owner, f))
+}
+
 /// The exception an `exnref` slot names (a null one traps, and so does
 /// one of another instance or kind).
 #[cold]

@@ -25,11 +25,15 @@ use crate::cont::ValRaw;
 /// nothing, and no interrupt handler touches a linear memory. The one
 /// exception is the preemption stub (`docs/interrupts.md`), which may
 /// stop any instruction of a guest whose safe point is a whole period
-/// late; it can stop a `RefCell`'s own look and write of its flag just
-/// as well, so a borrow taken here would not close that gap either. On
-/// the kernel the memory's bytes never move while it lives (its slot is
-/// fixed, and a grow only adds pages), so an access the stub delays
-/// still lands in the memory.
+/// late. Stopped between the look and the access, the access completes
+/// after whatever ran meanwhile, which may have borrowed the memory
+/// (a WASI call) and been stopped in turn: the two then overlap, where a
+/// borrow held across the access would have made the other one trap
+/// (except in the two instructions between a `RefCell`'s look and its
+/// write of the flag). The overlap is of plain bytes, which have no
+/// invariant to break, and on the kernel the bytes never move while the
+/// memory lives (its slot is fixed, a grow only adds pages), so the
+/// delayed access still lands in the memory; the host has no stub.
 #[inline(always)]
 pub(super) fn try_load(inst: &Instance, acc: Access, offset: u32, addr: ValRaw) -> Option<ValRaw> {
     let ea = addr.i32() as u32 as usize + offset as usize;

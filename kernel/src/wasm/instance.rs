@@ -111,7 +111,10 @@ impl Error {
 /// of its instances.
 pub(crate) enum StoreSlot {
     Own(Pin<Box<Store>>),
-    /// A `Linker`'s store: it outlives every instance of the linker.
+    /// A `Linker`'s store: it lives as long as the linker, and the linker
+    /// drops it before its instances (the store's drop cancels their
+    /// continuations, which need them), so an instance of a linker never
+    /// touches its store in its own drop.
     Shared(*const Store),
 }
 
@@ -120,9 +123,10 @@ impl core::ops::Deref for StoreSlot {
     fn deref(&self) -> &Store {
         match self {
             StoreSlot::Own(s) => s,
-            // SAFETY: a linker's store lives until after its instances
-            // are gone (`Linker`'s field order), and only linkers make
-            // shared slots.
+            // SAFETY: only linkers make shared slots, and a linker's
+            // store lives while the linker does; the one code that runs
+            // after it is freed, an instance's drop, does not come here
+            // for a shared slot (`Drop for Instance`).
             StoreSlot::Shared(s) => unsafe { &**s },
         }
     }
@@ -189,11 +193,26 @@ pub struct Instance {
 /// dropped with the store's other closures on one of the store's own
 /// stacks (`Store::drop_closures`), where a panic is a trap, not on the
 /// stack of whoever drops the instance. The instance's own store drops
-/// right after this (its first field); a linker's store keeps the hook
-/// until it drops.
+/// right after this (its first field). A linker's store is gone by the
+/// time its instances drop: the linker handed their hooks to it before
+/// it dropped ([`Instance::give_hook_to_store`]), and a hook set since
+/// (by code the store's drop ran) is dropped here, in place.
 impl Drop for Instance {
     fn drop(&mut self) {
-        if let Some(hook) = self.print.get_mut().take() {
+        match self.store {
+            StoreSlot::Own(_) => self.give_hook_to_store(),
+            StoreSlot::Shared(_) => drop(self.print.get_mut().take()),
+        }
+    }
+}
+
+impl Instance {
+    /// Hands the print hook, if one is set, to the store, to be dropped
+    /// with its closures (see `Drop for Instance`). The store must be
+    /// alive: called by the instance's drop for its own store, and by a
+    /// linker's drop, before its store drops, for its instances.
+    pub(crate) fn give_hook_to_store(&self) {
+        if let Some(hook) = self.print.borrow_mut().take() {
             // Refused only for more than `MAX_VALUES` results: none here.
             let _ = self
                 .store

@@ -70,6 +70,16 @@ pub struct Linker {
 const SPECTEST_TABLE: (usize, u64) = (10, 20);
 const SPECTEST_MEMORY: (u64, u64) = (1, 2);
 
+/// The print hooks of the instances go to the store while it lives (see
+/// `Drop for Instance`); then the fields drop, the store first.
+impl Drop for Linker {
+    fn drop(&mut self) {
+        for inst in &self.instances {
+            inst.give_hook_to_store();
+        }
+    }
+}
+
 impl Linker {
     /// An empty linker whose instances live in `store`.
     pub fn new(store: Pin<Box<Store>>) -> Linker {
@@ -306,7 +316,11 @@ fn check(
             if table64 != have64 {
                 return Err("a table of another index type");
             }
-            limits(*initial, *maximum, t.borrow().len() as u64, *max)
+            let len = t
+                .try_borrow()
+                .map_err(|_| "a table in use by a preempted call")?
+                .len();
+            limits(*initial, *maximum, len as u64, *max)
         }
         (
             ImportKind::Memory {
@@ -320,7 +334,11 @@ fn check(
             if memory64 != have64 {
                 return Err("a memory of another index type");
             }
-            limits(*initial, *maximum, m.borrow().pages(), *max)
+            let pages = m
+                .try_borrow()
+                .map_err(|_| "a memory in use by a preempted call")?
+                .pages();
+            limits(*initial, *maximum, pages, *max)
         }
         _ => Err("an export of another kind"),
     }

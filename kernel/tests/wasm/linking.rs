@@ -303,3 +303,25 @@ fn an_unknown_spectest_import_is_unlinkable() {
         }
     }
 }
+
+/// A print hook's closure is given back when its linker drops: the store
+/// drops first (its continuations are cancelled while the instances
+/// live), so the hooks go to the store before it, not from each
+/// instance's drop after it, which found the store already freed.
+#[test]
+fn a_linkers_instance_with_a_print_hook_gives_the_hook_back_when_the_linker_drops() {
+    let guard = Rc::new(());
+    let mut l = linker();
+    let i = l
+        .instantiate(module("(module)"))
+        .expect("an empty module instantiates");
+    let held = guard.clone();
+    l.instance(i)
+        .expect("the instance just made")
+        .set_print(move |_| {
+            let _ = &held;
+        });
+    assert_eq!(Rc::strong_count(&guard), 2);
+    drop(l);
+    assert_eq!(Rc::strong_count(&guard), 1, "the hook was dropped");
+}

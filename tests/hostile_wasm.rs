@@ -51,6 +51,7 @@ kernel::suite!(
         a_wasi_write_past_the_end_of_memory_is_efault_and_the_kernel_goes_on,
         a_wasi_program_whose_captured_output_outgrows_its_quota_gets_enomem_and_the_instance_stays_usable,
         machine a_memory_whose_grow_was_abandoned_midway_gives_every_frame_back_and_its_slot_grows_again,
+        machine a_memory_a_preempted_grow_holds_is_a_trap_for_other_calls_not_a_kernel_panic,
     ]
 );
 
@@ -58,6 +59,7 @@ kernel::suite!(
 const STACK: usize = 64 * 1024;
 
 const TRAPS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/traps.wasm"));
+const BUSY_MEMORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/busy_memory.wasm"));
 const ODD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/odd_signature.wasm"));
 const HEAVY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/heavy_floor.wasm"));
 
@@ -440,5 +442,70 @@ fn a_memory_whose_grow_was_abandoned_midway_gives_every_frame_back_and_its_slot_
     check!(again.iter().all(|&b| b == 0));
     drop(again);
     check_eq!(kernel::frames::free_count(), free_before);
+    Ok(())
+}
+
+/// A Wasm guest's `memory.grow` of 2048 pages, preempted inside the grow
+/// by the stub (a grow has no safe point), holds the memory's borrow
+/// while it waits. Calls from the kernel of the same instance's
+/// `memory.size` and of a load then trap "memory or table in use by a
+/// preempted call"; before, `RefCell::borrow` panicked the kernel. The
+/// instance then drops cleanly, its store abandoning the guest (the timer
+/// is stopped), the borrow with it.
+fn a_memory_a_preempted_grow_holds_is_a_trap_for_other_calls_not_a_kernel_panic(
+    m: &Machine,
+) -> TestResult {
+    const PERIOD: Duration = Duration::from_micros(100);
+    let module = Arc::new(Module::new(BUSY_MEMORY).map_err(|e| format!("{e:?}"))?);
+    let i = Instance::new(module, Store::new(KernelStacks, STACK)).map_err(|e| format!("{e:?}"))?;
+    let grow = i.exported_func("grow").ok_or("no export grow")?;
+    let k = i.store().cont_new(grow).map_err(|t| format!("{t}"))?;
+    let timer = Timer::new(m);
+    timer
+        .start(PERIOD)
+        .map_err(|e| format!("start({PERIOD:?}): {e:?}"))?;
+    let in_use = |name: &str| match i.invoke(name, &[]) {
+        Err(Error::Trap(t)) => Ok(t.message()),
+        other => Err(format!("{name}: expected a trap, got {other:?}")),
+    };
+    // A slice may end before the grow starts (the guest's stack paged in,
+    // a slow TCG): then `size` still answers 1 page, and the grow gets
+    // another slice, until it is stopped inside the grow.
+    let outcome = {
+        let mut outcome = i.store().resume_for::<(), i32>(k, 2, (), &[]);
+        let mut slices = 1;
+        loop {
+            match outcome {
+                Ok(kernel::cont::dynamic::Timed::Preempted(k)) => match i.invoke("size", &[]) {
+                    Ok(v) if slices < 50 && v == [Val::I32(1)] => {
+                        slices += 1;
+                        outcome = i.store().resume_for::<(), i32>(k, 1, (), &[]);
+                    }
+                    Err(Error::Trap(t)) => break Ok((k, t.message())),
+                    other => break Err(format!("size after {slices} slices: {other:?}")),
+                },
+                Ok(kernel::cont::dynamic::Timed::InTime(r)) => {
+                    break Err(format!("the grow ended in time: {r:?}"));
+                }
+                Err(t) => break Err(format!("the grow trapped: {t}")),
+            }
+        }
+    };
+    let stopped = timer.stop();
+    check_eq!(stopped, Ok(()));
+    let (k, size) = outcome?;
+    check_eq!(size, "memory or table in use by a preempted call");
+    check_eq!(
+        in_use("load")?,
+        "memory or table in use by a preempted call"
+    );
+    // Still preempted, so still in use; the instance's store, dropped
+    // with it, ends the guest (abandoned: the timer is stopped).
+    let _ = k;
+    check_eq!(
+        in_use("size")?,
+        "memory or table in use by a preempted call"
+    );
+    drop(i);
     Ok(())
 }

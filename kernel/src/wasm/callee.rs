@@ -37,8 +37,7 @@ pub(crate) fn indirect(
         true => i.i64() as u64 as usize,
         false => i.i32() as u32 as usize,
     };
-    let v = inst.tables[table as usize]
-        .borrow()
+    let v = trap::shared(&inst.tables[table as usize])?
         .get(i)
         .copied()
         .ok_or_else(|| wasm_trap(trap::UNDEFINED_ELEMENT))?;

@@ -44,6 +44,13 @@ fn segment_trap(reason: &'static str) -> Error {
     Error::Trap(Trap::new(TrapKind::Guest, reason))
 }
 
+/// A borrow of an imported table or memory, or the trap `trap::IN_USE`
+/// if a call of its owner, preempted in the middle of a bulk
+/// instruction, holds it (a panic of `borrow_mut` would end the kernel).
+fn in_use<R, E>(r: Result<R, E>) -> Result<R, Error> {
+    r.map_err(|_| segment_trap(trap::IN_USE))
+}
+
 /// An offset: an i64 for a 64-bit memory or table, else an i32.
 fn offset_of(v: ValRaw, wide: bool) -> u64 {
     if wide {
@@ -72,7 +79,7 @@ impl Instance {
                     let wide = self.module.tables[*index as usize].table64;
                     let at = offset_of(self.eval(offset)?, wide);
                     let items = core::mem::take(&mut *self.elems[i].borrow_mut());
-                    let mut table = self.tables[*index as usize].borrow_mut();
+                    let mut table = in_use(self.tables[*index as usize].try_borrow_mut())?;
                     let (s, e) = fits(at, items.len(), table.len())
                         .ok_or_else(|| segment_trap(trap::OUT_OF_BOUNDS_TABLE))?;
                     table[s..e].copy_from_slice(&items);
@@ -85,7 +92,7 @@ impl Instance {
             if let SegmentMode::Active { index, offset } = &d.mode {
                 let wide = self.module.memories[*index as usize].memory64;
                 let at = offset_of(self.eval(offset)?, wide);
-                let mut mem = self.memories[*index as usize].borrow_mut();
+                let mut mem = in_use(self.memories[*index as usize].try_borrow_mut())?;
                 let (s, e) = fits(at, d.bytes.len(), mem.len())
                     .ok_or_else(|| segment_trap(trap::OUT_OF_BOUNDS_MEMORY))?;
                 mem[s..e].copy_from_slice(&d.bytes);

@@ -72,6 +72,10 @@ pub const STACK_EXHAUSTED: &str = "call stack exhausted";
 /// A reference made by another instance, or of another kind (only a host
 /// can hand one in).
 pub const FOREIGN_REFERENCE: &str = "reference of another instance or kind";
+/// A memory or table another call holds borrowed: one preempted in the
+/// middle of a bulk instruction, a grow or a WASI call, whose borrow
+/// stays out while it waits to be resumed.
+pub const IN_USE: &str = "memory or table in use by a preempted call";
 /// No heap left to keep an exception reference.
 pub const OUT_OF_MEMORY: &str = "out of memory";
 /// A call past its deadline (`Instance::set_tick_budget`).
@@ -120,6 +124,23 @@ pub fn reason(trap: &Trap) -> &'static str {
         TrapKind::DivideByZero => super::num::DIVIDE_BY_ZERO,
         _ => trap.message(),
     }
+}
+
+/// A memory, table or element segment borrowed for reading, or the trap
+/// [`IN_USE`] if another call holds it mutably. Never a panic: the other
+/// call may be a guest the preemption stub stopped in the middle of a
+/// bulk instruction (`docs/interrupts.md`), and `RefCell::borrow` would
+/// then panic the kernel from safe code.
+pub(crate) fn shared<T>(c: &core::cell::RefCell<T>) -> Result<core::cell::Ref<'_, T>, Unwind> {
+    c.try_borrow().map_err(|_| wasm_trap(IN_USE))
+}
+
+/// The same, borrowed for writing: the trap if another call holds it at
+/// all.
+pub(crate) fn shared_mut<T>(
+    c: &core::cell::RefCell<T>,
+) -> Result<core::cell::RefMut<'_, T>, Unwind> {
+    c.try_borrow_mut().map_err(|_| wasm_trap(IN_USE))
 }
 
 #[cfg(test)]

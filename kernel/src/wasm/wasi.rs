@@ -266,7 +266,7 @@ pub fn start(inst: &Instance) -> Result<u32, RunError> {
 pub(crate) fn call(inst: &Instance, f: WasiFunc, args: &[ValRaw]) -> Result<i32, Unwind> {
     let w = &inst.wasi;
     let a = |i: usize| args[i].i32() as u32;
-    let mut memory = inst.memory.borrow_mut();
+    let mut memory = trap::shared_mut(&inst.memory)?;
     let mut mem = Mem(&mut memory);
     use WasiFunc::*;
     let r = match f {

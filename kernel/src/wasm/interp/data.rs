@@ -209,7 +209,7 @@ op_handler! {
 
 op_handler! {
     fn memory_size(inst, th, code, pc, sp, fp) {
-        push!(sp, ValRaw::from_i32((inst.memory.borrow().len() / PAGE) as i32));
+        push!(sp, ValRaw::from_i32((trap::shared(&inst.memory)?.len() / PAGE) as i32));
         next!(inst, th, code, pc, sp, fp)
     }
 }

@@ -9,7 +9,7 @@
 
 use super::super::code::{Access, MemArg, Op};
 use super::super::instance::Instance;
-use super::super::trap::{self, Unwind, wasm_trap};
+use super::super::trap::{self, Unwind, shared, shared_mut, wasm_trap};
 use crate::cont::ValRaw;
 
 /// A load of a 32-bit memory 0, the common case: `None` if it is out of
@@ -56,7 +56,7 @@ pub(super) fn load(
 ) -> Result<ValRaw, Unwind> {
     let ea = addr.i32() as u32 as usize + offset as usize;
     let w = acc.width();
-    let mem = inst.memory.borrow();
+    let mem = shared(&inst.memory)?;
     let bytes = mem
         .get(ea..ea + w)
         .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_MEMORY))?;
@@ -127,7 +127,7 @@ pub(super) fn store(
 ) -> Result<(), Unwind> {
     let ea = addr.i32() as u32 as usize + offset as usize;
     let w = acc.width();
-    let mut mem = inst.memory.borrow_mut();
+    let mut mem = shared_mut(&inst.memory)?;
     let bytes = mem
         .get_mut(ea..ea + w)
         .ok_or_else(|| wasm_trap(trap::OUT_OF_BOUNDS_MEMORY))?;
@@ -155,7 +155,7 @@ fn reach(m: &MemArg, addr: ValRaw, len: usize) -> Result<usize, Unwind> {
 /// A load of the general form: any memory, 32- or 64-bit.
 #[inline(never)]
 pub(super) fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw, Unwind> {
-    let mem = inst.memories[m.memory as usize].borrow();
+    let mem = shared(&inst.memories[m.memory as usize])?;
     let ea = reach(m, addr, mem.len())?;
     let w = m.acc.width();
     Ok(value(m.acc, &mem[ea..ea + w]))
@@ -164,7 +164,7 @@ pub(super) fn load_x(inst: &Instance, m: &MemArg, addr: ValRaw) -> Result<ValRaw
 /// A store of the general form.
 #[inline(never)]
 pub(super) fn store_x(inst: &Instance, m: &MemArg, addr: ValRaw, v: ValRaw) -> Result<(), Unwind> {
-    let mut mem = inst.memories[m.memory as usize].borrow_mut();
+    let mut mem = shared_mut(&inst.memories[m.memory as usize])?;
     let ea = reach(m, addr, mem.len())?;
     let w = m.acc.width();
     mem[ea..ea + w].copy_from_slice(&(v.v128() as u64).to_le_bytes()[..w]);
@@ -231,25 +231,25 @@ pub(super) fn tables_and_bulk_memory(
     match op {
         Op::TableGet(t) => {
             let i = index(pop!(), t64(t));
-            let table = inst.tables[t as usize].borrow();
+            let table = shared(&inst.tables[t as usize])?;
             let (i, _) = range(i, 1, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
             push!(table[i]);
         }
         Op::TableSet(t) => {
             let v = pop!();
             let i = index(pop!(), t64(t));
-            let mut table = inst.tables[t as usize].borrow_mut();
+            let mut table = shared_mut(&inst.tables[t as usize])?;
             let (i, _) = range(i, 1, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
             table[i] = v;
         }
         Op::TableSize(t) => {
-            let n = inst.tables[t as usize].borrow().len() as i64;
+            let n = shared(&inst.tables[t as usize])?.len() as i64;
             push!(sized(n, t64(t)))
         }
         Op::TableGrow(t) => {
             let n = index(pop!(), t64(t));
             let init = pop!();
-            let mut table = inst.tables[t as usize].borrow_mut();
+            let mut table = shared_mut(&inst.tables[t as usize])?;
             let old = table.len() as u64;
             let r = match old.checked_add(n) {
                 Some(new)
@@ -267,7 +267,7 @@ pub(super) fn tables_and_bulk_memory(
             let n = index(pop!(), t64(t));
             let v = pop!();
             let i = index(pop!(), t64(t));
-            let mut table = inst.tables[t as usize].borrow_mut();
+            let mut table = shared_mut(&inst.tables[t as usize])?;
             let (s, e) = range(i, n, table.len(), trap::OUT_OF_BOUNDS_TABLE)?;
             table[s..e].fill(v);
         }
@@ -275,13 +275,13 @@ pub(super) fn tables_and_bulk_memory(
             let n = index(pop!(), t64(dst) && t64(src));
             let s = index(pop!(), t64(src));
             let d = index(pop!(), t64(dst));
-            let mut to = inst.tables[dst as usize].borrow_mut();
+            let mut to = shared_mut(&inst.tables[dst as usize])?;
             let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
             if src == dst {
                 let (ss, se) = range(s, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
                 to.copy_within(ss..se, ds);
             } else {
-                let from = inst.tables[src as usize].borrow();
+                let from = shared(&inst.tables[src as usize])?;
                 let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_TABLE)?;
                 to[ds..de].copy_from_slice(&from[ss..se]);
             }
@@ -290,27 +290,27 @@ pub(super) fn tables_and_bulk_memory(
             let n = index(pop!(), false);
             let s = index(pop!(), false);
             let d = index(pop!(), t64(table));
-            let items = inst.elems[elem as usize].borrow();
-            let mut to = inst.tables[table as usize].borrow_mut();
+            let items = shared(&inst.elems[elem as usize])?;
+            let mut to = shared_mut(&inst.tables[table as usize])?;
             let (ss, se) = range(s, n, items.len(), trap::OUT_OF_BOUNDS_TABLE)?;
             let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_TABLE)?;
             to[ds..de].copy_from_slice(&items[ss..se]);
         }
-        Op::ElemDrop(e) => inst.elems[e as usize].borrow_mut().clear(),
+        Op::ElemDrop(e) => shared_mut(&inst.elems[e as usize])?.clear(),
         Op::MemorySizeOf(m) => {
-            let pages = inst.memories[m as usize].borrow().pages();
+            let pages = shared(&inst.memories[m as usize])?.pages();
             push!(sized(pages as i64, m64(m)));
         }
         Op::MemoryGrow(m) => {
             let delta = index(pop!(), m64(m));
-            let old = inst.memories[m as usize].borrow_mut().grow(delta);
+            let old = shared_mut(&inst.memories[m as usize])?.grow(delta);
             push!(sized(old.map_or(-1, |o| o as i64), m64(m)));
         }
         Op::MemoryFill(m) => {
             let n = index(pop!(), m64(m));
             let v = pop!().i32() as u8;
             let d = index(pop!(), m64(m));
-            let mut mem = inst.memories[m as usize].borrow_mut();
+            let mut mem = shared_mut(&inst.memories[m as usize])?;
             let (s, e) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
             mem[s..e].fill(v);
         }
@@ -321,12 +321,12 @@ pub(super) fn tables_and_bulk_memory(
             let (to, from) = (&inst.memories[dst as usize], &inst.memories[src as usize]);
             // Two indices may name one memory (imported twice): one borrow.
             if alloc::rc::Rc::ptr_eq(to, from) {
-                let mut mem = to.borrow_mut();
+                let mut mem = shared_mut(to)?;
                 let (ss, se) = range(s, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
                 let (ds, _) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
                 mem.copy_within(ss..se, ds);
             } else {
-                let (mut to, from) = (to.borrow_mut(), from.borrow());
+                let (mut to, from) = (shared_mut(to)?, shared(from)?);
                 let (ss, se) = range(s, n, from.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
                 let (ds, de) = range(d, n, to.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
                 to[ds..de].copy_from_slice(&from[ss..se]);
@@ -341,7 +341,7 @@ pub(super) fn tables_and_bulk_memory(
             } else {
                 &[]
             };
-            let mut mem = inst.memories[memory as usize].borrow_mut();
+            let mut mem = shared_mut(&inst.memories[memory as usize])?;
             let (ss, se) = range(s, n, data.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
             let (ds, de) = range(d, n, mem.len(), trap::OUT_OF_BOUNDS_MEMORY)?;
             mem[ds..de].copy_from_slice(&data[ss..se]);

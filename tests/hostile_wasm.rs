@@ -52,6 +52,7 @@ kernel::suite!(
         a_wasi_program_whose_captured_output_outgrows_its_quota_gets_enomem_and_the_instance_stays_usable,
         machine a_memory_whose_grow_was_abandoned_midway_gives_every_frame_back_and_its_slot_grows_again,
         machine a_memory_a_preempted_grow_holds_is_a_trap_for_other_calls_not_a_kernel_panic,
+        machine a_wasi_write_stopped_midway_is_a_trap_for_other_writes_and_no_panic_for_output_reads,
     ]
 );
 
@@ -507,5 +508,78 @@ fn a_memory_a_preempted_grow_holds_is_a_trap_for_other_calls_not_a_kernel_panic(
         "memory or table in use by a preempted call"
     );
     drop(i);
+    Ok(())
+}
+
+/// A WASI program's `fd_write` of 2 MiB into the capture buffer, stopped
+/// midway by the stub (a WASI call has no safe point), holds the
+/// instance's memory and the buffer while it waits. A one-byte write
+/// from the kernel into the same instance then traps "memory or table in
+/// use by a preempted call", and `take_wasi_output` gives what it can
+/// without waiting (before, both were `RefCell` panics of the kernel).
+/// Resumed with the timer stopped, the big write ends, and every byte is
+/// there: each small write that went through before it, then the 2 MiB.
+fn a_wasi_write_stopped_midway_is_a_trap_for_other_writes_and_no_panic_for_output_reads(
+    m: &Machine,
+) -> TestResult {
+    const PERIOD: Duration = Duration::from_micros(100);
+    const BIG: usize = 2 << 20;
+    let bytes = include_bytes!(concat!(env!("OUT_DIR"), "/busy_output.wasm"));
+    let module = Arc::new(Module::new(bytes).map_err(|e| format!("{e:?}"))?);
+    let i = Instance::new(module, Store::new(KernelStacks, STACK)).map_err(|e| format!("{e:?}"))?;
+    i.capture_wasi_output();
+    let big = i.exported_func("big").ok_or("no export big")?;
+    let k = i.store().cont_new(big).map_err(|t| format!("{t}"))?;
+    let timer = Timer::new(m);
+    timer
+        .start(PERIOD)
+        .map_err(|e| format!("start({PERIOD:?}): {e:?}"))?;
+    // A slice may end before the WASI call starts: then a small write
+    // goes through (and is kept), and the big one gets another slice.
+    let mut small_ones = 0;
+    let outcome = {
+        let mut outcome = i.store().resume_for::<(), i32>(k, 2, (), &[]);
+        loop {
+            match outcome {
+                Ok(kernel::cont::dynamic::Timed::Preempted(k)) => match i.invoke("small", &[]) {
+                    Ok(v) if small_ones < 50 && v == [Val::I32(errno::SUCCESS)] => {
+                        small_ones += 1;
+                        outcome = i.store().resume_for::<(), i32>(k, 1, (), &[]);
+                    }
+                    Err(Error::Trap(t)) => break Ok((k, t.message())),
+                    other => break Err(format!("small after {small_ones}: {other:?}")),
+                },
+                Ok(kernel::cont::dynamic::Timed::InTime(r)) => {
+                    break Err(format!("the big write ended in time: {r:?}"));
+                }
+                Err(t) => break Err(format!("the big write trapped: {t}")),
+            }
+        }
+    };
+    let stopped = timer.stop();
+    check_eq!(stopped, Ok(()));
+    let (k, small) = outcome?;
+    check_eq!(small, "memory or table in use by a preempted call");
+    // Nothing while the copy holds the buffer; the small writes' bytes
+    // if it was stopped before the copy began.
+    let early = i.take_wasi_output();
+    check!(early.is_empty() || early.len() == small_ones);
+    // No timer: the rest of the write runs in this one resume.
+    match i.store().resume_for::<(), i32>(k, 1, (), &[]) {
+        Ok(kernel::cont::dynamic::Timed::InTime(r)) => {
+            check_eq!(r, Resumed::Returned(errno::SUCCESS))
+        }
+        other => return Err(format!("the big write went on: {other:?}")),
+    }
+    let mut out = early;
+    out.extend(i.take_wasi_output());
+    check_eq!(out.len(), small_ones + BIG);
+    check!(out[..small_ones].iter().all(|&b| b == b'x'));
+    check!(out[small_ones..].iter().all(|&b| b == 0));
+    check_eq!(
+        i.invoke("small", &[]).map_err(|e| format!("{e:?}"))?,
+        [Val::I32(errno::SUCCESS)]
+    );
+    check_eq!(i.take_wasi_output(), b"x");
     Ok(())
 }

@@ -346,7 +346,7 @@ fn catch(
                 at += exn.payload.len();
             }
             if c.with_ref {
-                let mut exns = inst.exns.borrow_mut();
+                let mut exns = trap::shared_mut(&inst.exns)?;
                 if exns.try_reserve(1).is_err() {
                     return Err(wasm_trap(trap::OUT_OF_MEMORY));
                 }

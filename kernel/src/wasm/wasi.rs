@@ -43,6 +43,7 @@ use super::instance::Instance;
 use super::trap::{self, Unwind, wasm_trap};
 use crate::cont::ValType::{self, I32, I64};
 use crate::cont::{ValRaw, raw};
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::ops::Range;
@@ -56,6 +57,7 @@ pub const PROC_EXIT: &str = "wasi proc_exit";
 /// The errno values this layer returns (WASI's numbering).
 pub mod errno {
     pub const SUCCESS: i32 = 0;
+    pub const AGAIN: i32 = 6;
     pub const BADF: i32 = 8;
     pub const FAULT: i32 = 21;
     pub const INVAL: i32 = 28;
@@ -145,8 +147,11 @@ impl WasiFunc {
 /// given, which of its standard descriptors are closed, the random
 /// generator, and the code `proc_exit` left.
 pub(crate) struct Wasi {
-    args: RefCell<Vec<Vec<u8>>>,
-    env: RefCell<Vec<Vec<u8>>>,
+    /// Read by a clone of the `Rc`, so that no borrow is held while a
+    /// call copies them (a preempted call would keep it, and
+    /// [`Instance::set_wasi_args`] would then panic).
+    args: RefCell<Rc<Vec<Vec<u8>>>>,
+    env: RefCell<Rc<Vec<Vec<u8>>>>,
     /// Bit `fd` set: descriptor `fd` (0-2) was closed.
     closed: Cell<u8>,
     rng: Cell<u64>,
@@ -161,8 +166,8 @@ const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 impl Default for Wasi {
     fn default() -> Wasi {
         Wasi {
-            args: RefCell::new(Vec::new()),
-            env: RefCell::new(Vec::new()),
+            args: RefCell::new(Rc::new(Vec::new())),
+            env: RefCell::new(Rc::new(Vec::new())),
             closed: Cell::new(0),
             rng: Cell::new(SEED),
             exit: Cell::new(None),
@@ -175,8 +180,8 @@ impl Instance {
     /// Gives the program its command line (its name first) and its
     /// environment (`NAME=value` strings).
     pub fn set_wasi_args(&self, args: Vec<Vec<u8>>, env: Vec<Vec<u8>>) {
-        *self.wasi.args.borrow_mut() = args;
-        *self.wasi.env.borrow_mut() = env;
+        *self.wasi.args.borrow_mut() = Rc::new(args);
+        *self.wasi.env.borrow_mut() = Rc::new(env);
     }
 
     /// The code the program passed to `proc_exit`, if it called it.
@@ -186,18 +191,22 @@ impl Instance {
 
     /// From now on, keeps what the program writes to stdout and stderr
     /// (both, in order) instead of sending it to the serial console.
+    /// (The buffer is held only by a write that is adding to it, one a
+    /// preemption stopped midway: output is then captured already.)
     pub fn capture_wasi_output(&self) {
-        self.wasi.captured.borrow_mut().get_or_insert_with(Vec::new);
+        if let Ok(mut kept) = self.wasi.captured.try_borrow_mut() {
+            kept.get_or_insert_with(Vec::new);
+        }
     }
 
     /// What was kept since [`Instance::capture_wasi_output`], emptied.
+    /// Nothing while a write a preemption stopped midway is adding to the
+    /// buffer: what was kept comes with a later call.
     pub fn take_wasi_output(&self) -> Vec<u8> {
-        self.wasi
-            .captured
-            .borrow_mut()
-            .as_mut()
-            .map(core::mem::take)
-            .unwrap_or_default()
+        match self.wasi.captured.try_borrow_mut() {
+            Ok(mut kept) => kept.as_mut().map(core::mem::take).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
     }
 }
 
@@ -270,10 +279,10 @@ pub(crate) fn call(inst: &Instance, f: WasiFunc, args: &[ValRaw]) -> Result<i32,
     let mut mem = Mem(&mut memory);
     use WasiFunc::*;
     let r = match f {
-        ArgsGet => strings(&mut mem, &w.args.borrow(), a(0), a(1)),
-        ArgsSizesGet => sizes(&mut mem, &w.args.borrow(), a(0), a(1)),
-        EnvironGet => strings(&mut mem, &w.env.borrow(), a(0), a(1)),
-        EnvironSizesGet => sizes(&mut mem, &w.env.borrow(), a(0), a(1)),
+        ArgsGet => strings(&mut mem, &w.args.borrow().clone(), a(0), a(1)),
+        ArgsSizesGet => sizes(&mut mem, &w.args.borrow().clone(), a(0), a(1)),
+        EnvironGet => strings(&mut mem, &w.env.borrow().clone(), a(0), a(1)),
+        EnvironSizesGet => sizes(&mut mem, &w.env.borrow().clone(), a(0), a(1)),
         FdWrite => fd_write(w, &mut mem, a(0), a(1), a(2), a(3)),
         FdRead => fd_read(w, &mut mem, a(0), a(1), a(2), a(3)),
         FdClose => w
@@ -350,29 +359,36 @@ impl Wasi {
         }
     }
 
-    /// Room in the capture buffer (if output is captured) for `bytes`
-    /// more; `ENOMEM` if the heap refuses it. Fallible on purpose: see the
-    /// module docs.
-    fn reserve_output(&self, bytes: usize) -> Errno {
-        match &mut *self.captured.borrow_mut() {
-            Some(kept) => kept.try_reserve(bytes).map_err(|_| errno::NOMEM),
-            None => Ok(()),
-        }
-    }
-
-    /// Sends `bytes` (written to stdout or stderr) to the serial console,
-    /// or to the capture buffer, which [`Wasi::reserve_output`] made room
-    /// in.
-    fn output(&self, bytes: &[u8]) {
-        if let Some(kept) = &mut *self.captured.borrow_mut() {
-            kept.extend_from_slice(bytes);
-            return;
-        }
-        for chunk in bytes.utf8_chunks() {
-            crate::print!("{}", chunk.valid());
-            if !chunk.invalid().is_empty() {
-                crate::print!("\u{fffd}");
+    /// Sends what `bufs` of `mem` hold (written to stdout or stderr) to
+    /// the capture buffer, if output is captured, else to the serial
+    /// console. `ENOMEM` if the heap refuses the buffer room for all of it
+    /// (nothing is kept then; fallible on purpose: see the module docs),
+    /// `EAGAIN` if another write, stopped midway by a preemption, holds
+    /// the buffer.
+    fn write_out(&self, mem: &Mem, bufs: &[Range<usize>], total: usize) -> Errno {
+        let mut captured = self.captured.try_borrow_mut().map_err(|_| errno::AGAIN)?;
+        if let Some(kept) = &mut *captured {
+            kept.try_reserve(total).map_err(|_| errno::NOMEM)?;
+            for r in bufs {
+                kept.extend_from_slice(&mem.0[r.clone()]);
             }
+            return Ok(());
+        }
+        drop(captured);
+        for r in bufs {
+            print_bytes(&mem.0[r.clone()]);
+        }
+        Ok(())
+    }
+}
+
+/// `bytes` on the serial console, as UTF-8 with each invalid sequence
+/// printed as U+FFFD.
+fn print_bytes(bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        crate::print!("{}", chunk.valid());
+        if !chunk.invalid().is_empty() {
+            crate::print!("\u{fffd}");
         }
     }
 }
@@ -410,10 +426,7 @@ fn fd_write(w: &Wasi, mem: &mut Mem, fd: u32, iovs: u32, n: u32, written: u32) -
     let (bufs, total) = mem.iovecs(iovs, n)?;
     let total = u32::try_from(total).map_err(|_| errno::INVAL)?;
     mem.range(written, 4)?;
-    w.reserve_output(total as usize)?;
-    for r in bufs {
-        w.output(&mem.0[r]);
-    }
+    w.write_out(mem, &bufs, total as usize)?;
     mem.put(written, &total.to_le_bytes())
 }
 

@@ -66,7 +66,7 @@ pub(crate) fn exn_of(inst: &Instance, v: ValRaw) -> Result<Exn, Unwind> {
         Some(o) if word & 3 == EXN_REF => o,
         _ => return Err(wasm_trap(trap::FOREIGN_REFERENCE)),
     };
-    let exns = owner.exns.borrow();
+    let exns = trap::shared(&owner.exns)?;
     match exns.get(index - 1) {
         Some(e) => Ok(e.clone()),
         None => Err(wasm_trap(trap::FOREIGN_REFERENCE)),

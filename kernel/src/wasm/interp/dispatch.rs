@@ -29,8 +29,10 @@
 //! offset of its target entry ([`scaled`]).
 //!
 //! A fused integer form (`IntLL`, `BrIfLI`, ...) has a handler per
-//! operation, and a load or store one per access width: the handler is
-//! generic over the index of its operation ([`INT_OPS`], [`ACCESSES`]),
+//! operation, and a load or store (or an `if` on a load) two per access
+//! width, one for any static offset and one for offset 0, which reads
+//! and adds none ([`per_access!`]): the handler is generic over the
+//! index of its operation ([`INT_OPS`], [`ACCESSES`]),
 //! so the operation is a constant in it and folds to its one
 //! instruction, where a handler per form would dispatch a second time on
 //! the operation (`docs/wasm.md`, "What it costs", has what each gave).

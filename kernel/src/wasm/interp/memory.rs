@@ -14,7 +14,7 @@ use crate::cont::ValRaw;
 
 /// A load of a 32-bit memory 0, the common case: `None` if it is out of
 /// bounds or the memory is borrowed mutably (then [`load`] says why).
-/// Inlined into its handlers, one per access (`dispatch::per_access!`),
+/// Inlined into its handlers, two per access (`dispatch::per_access!`),
 /// where `acc` is a constant; it makes no call, so they need no frame.
 ///
 /// It looks at the memory's borrow flag but takes no borrow: a borrow

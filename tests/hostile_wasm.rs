@@ -472,26 +472,11 @@ fn a_memory_a_preempted_grow_holds_is_a_trap_for_other_calls_not_a_kernel_panic(
     // A slice may end before the grow starts (the guest's stack paged in,
     // a slow TCG): then `size` still answers 1 page, and the grow gets
     // another slice, until it is stopped inside the grow.
-    let outcome = {
-        let mut outcome = i.store().resume_for::<(), i32>(k, 2, (), &[]);
-        let mut slices = 1;
-        loop {
-            match outcome {
-                Ok(kernel::cont::dynamic::Timed::Preempted(k)) => match i.invoke("size", &[]) {
-                    Ok(v) if slices < 50 && v == [Val::I32(1)] => {
-                        slices += 1;
-                        outcome = i.store().resume_for::<(), i32>(k, 1, (), &[]);
-                    }
-                    Err(Error::Trap(t)) => break Ok((k, t.message())),
-                    other => break Err(format!("size after {slices} slices: {other:?}")),
-                },
-                Ok(kernel::cont::dynamic::Timed::InTime(r)) => {
-                    break Err(format!("the grow ended in time: {r:?}"));
-                }
-                Err(t) => break Err(format!("the grow trapped: {t}")),
-            }
-        }
-    };
+    let outcome = slice_until(&i, k, || match i.invoke("size", &[]) {
+        Ok(v) if v == [Val::I32(1)] => Ok(None),
+        Err(Error::Trap(t)) => Ok(Some(t.message())),
+        other => Err(format!("size: {other:?}")),
+    });
     let stopped = timer.stop();
     check_eq!(stopped, Ok(()));
     let (k, size) = outcome?;
@@ -537,25 +522,14 @@ fn a_wasi_write_stopped_midway_is_a_trap_for_other_writes_and_no_panic_for_outpu
     // A slice may end before the WASI call starts: then a small write
     // goes through (and is kept), and the big one gets another slice.
     let mut small_ones = 0;
-    let outcome = {
-        let mut outcome = i.store().resume_for::<(), i32>(k, 2, (), &[]);
-        loop {
-            match outcome {
-                Ok(kernel::cont::dynamic::Timed::Preempted(k)) => match i.invoke("small", &[]) {
-                    Ok(v) if small_ones < 50 && v == [Val::I32(errno::SUCCESS)] => {
-                        small_ones += 1;
-                        outcome = i.store().resume_for::<(), i32>(k, 1, (), &[]);
-                    }
-                    Err(Error::Trap(t)) => break Ok((k, t.message())),
-                    other => break Err(format!("small after {small_ones}: {other:?}")),
-                },
-                Ok(kernel::cont::dynamic::Timed::InTime(r)) => {
-                    break Err(format!("the big write ended in time: {r:?}"));
-                }
-                Err(t) => break Err(format!("the big write trapped: {t}")),
-            }
+    let outcome = slice_until(&i, k, || match i.invoke("small", &[]) {
+        Ok(v) if v == [Val::I32(errno::SUCCESS)] => {
+            small_ones += 1;
+            Ok(None)
         }
-    };
+        Err(Error::Trap(t)) => Ok(Some(t.message())),
+        other => Err(format!("small after {small_ones}: {other:?}")),
+    });
     let stopped = timer.stop();
     check_eq!(stopped, Ok(()));
     let (k, small) = outcome?;
@@ -582,4 +556,30 @@ fn a_wasi_write_stopped_midway_is_a_trap_for_other_writes_and_no_panic_for_outpu
     );
     check_eq!(i.take_wasi_output(), b"x");
     Ok(())
+}
+
+/// Runs the Wasm guest `k` of `i`'s store in slices of the armed timer
+/// (a budget of two ticks, then one) until `stopped`, asked from the
+/// kernel after each preemption, says it was
+/// stopped where the test wants it (`Some`); `None` gives another slice,
+/// at most 50. An end in time or a trap is an error: the guest must be
+/// stopped inside its one long step.
+fn slice_until<T>(
+    i: &Instance,
+    k: kernel::cont::dynamic::ContObj,
+    mut stopped: impl FnMut() -> Result<Option<T>, String>,
+) -> Result<(kernel::cont::dynamic::ContObj, T), String> {
+    use kernel::cont::dynamic::Timed;
+    let mut outcome = i.store().resume_for::<(), i32>(k, 2, (), &[]);
+    for _ in 0..50 {
+        match outcome {
+            Ok(Timed::Preempted(k)) => match stopped()? {
+                Some(t) => return Ok((k, t)),
+                None => outcome = i.store().resume_for::<(), i32>(k, 1, (), &[]),
+            },
+            Ok(Timed::InTime(r)) => return Err(format!("ended in time: {r:?}")),
+            Err(t) => return Err(format!("trapped: {t}")),
+        }
+    }
+    Err("not stopped where wanted in 50 slices".into())
 }
